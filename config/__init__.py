@@ -1,0 +1,1 @@
+"""Settings from the environment, logging configuration, and the desired-state file."""

@@ -1,0 +1,188 @@
+"""The desired-state file: what the tenant's external collaboration should look like.
+
+YAML on disk, camelCase keys (mirroring Graph where a block maps onto a Graph resource), validated by
+these models; ``config/schemas/desired-state.schema.json`` is generated from them for editors.
+Unknown keys are refused, so a typo never silently means "not configured".
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+from lifecycle.errors import DesiredStateError
+
+DOMAIN_PATTERN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+class Target(Model):
+    target: str
+    target_type: Literal["user", "group", "application"]
+
+
+class TargetConfiguration(Model):
+    access_type: Literal["allowed", "blocked"]
+    targets: tuple[Target, ...]
+
+
+class B2BSetting(Model):
+    users_and_groups: TargetConfiguration | None = None
+    applications: TargetConfiguration | None = None
+
+
+class InboundTrust(Model):
+    is_mfa_accepted: bool = False
+    is_compliant_device_accepted: bool = False
+    is_hybrid_azure_ad_joined_device_accepted: bool = Field(False, alias="isHybridAzureADJoinedDeviceAccepted")
+
+
+class CrossTenantBlocks(Model):
+    """The blocks a cross-tenant access policy has. ``None`` on a partner means: inherit the default."""
+
+    b2b_collaboration_inbound: B2BSetting | None = Field(None, alias="b2bCollaborationInbound")
+    b2b_collaboration_outbound: B2BSetting | None = Field(None, alias="b2bCollaborationOutbound")
+    b2b_direct_connect_inbound: B2BSetting | None = Field(None, alias="b2bDirectConnectInbound")
+    b2b_direct_connect_outbound: B2BSetting | None = Field(None, alias="b2bDirectConnectOutbound")
+    inbound_trust: InboundTrust | None = None
+
+
+class DomainList(Model):
+    mode: Literal["allowlist", "blocklist", "none"] = "none"
+    domains: tuple[str, ...] = ()
+
+    @field_validator("domains")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.strip().lower() for d in value)
+
+
+class InvitationPolicy(Model):
+    allow_invites_from: Literal[
+        "none", "adminsAndGuestInviters", "adminsGuestInvitersAndAllMembers", "everyone"
+    ] = "adminsAndGuestInviters"
+    guest_user_role: Literal["user", "guestUser", "restrictedGuestUser"] = "restrictedGuestUser"
+    domains: DomainList = DomainList()
+    redirect_url_allowlist: tuple[str, ...] = ("https://myapps.microsoft.com",)
+    default_redirect_url: str = "https://myapps.microsoft.com"
+
+    @model_validator(mode="after")
+    def _default_redirect_is_allowed(self) -> InvitationPolicy:
+        if not any(self.default_redirect_url.startswith(p) for p in self.redirect_url_allowlist):
+            raise ValueError("defaultRedirectUrl must be on redirectUrlAllowlist")
+        return self
+
+
+class DeletionBrake(Model):
+    max_count: int = Field(50, ge=0)
+    max_percent: float = Field(5.0, ge=0, le=100)
+
+
+class LifecycleRules(Model):
+    inactive_days: int | None = Field(90, ge=1)
+    pending_invitation_days: int | None = Field(30, ge=1)
+    grace_days: int = Field(30, ge=0)
+    deletion_brake: DeletionBrake = DeletionBrake()
+
+
+class PartnerRules(Model):
+    inactive_days: int | None = Field(None, ge=1)
+    pending_invitation_days: int | None = Field(None, ge=1)
+    grace_days: int | None = Field(None, ge=0)
+    opt_out: bool = False
+
+
+class AccessPackageRef(Model):
+    catalog: str
+    name: str
+
+
+class Partner(Model):
+    display_name: str
+    tenant_id: str | None = Field(None, pattern=r"^[0-9a-fA-F-]{36}$")
+    domains: tuple[str, ...] = Field(min_length=1)
+    max_engagement_days: int = Field(365, ge=1, le=3650)
+    access_package: AccessPackageRef | None = None
+    cross_tenant_access: CrossTenantBlocks = CrossTenantBlocks()
+    lifecycle: PartnerRules = PartnerRules()
+
+    @field_validator("domains")
+    @classmethod
+    def _valid_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import re
+
+        lowered = tuple(d.strip().lower() for d in value)
+        bad = [d for d in lowered if not re.match(DOMAIN_PATTERN, d)]
+        if bad:
+            raise ValueError(f"not a domain name: {', '.join(bad)}")
+        return lowered
+
+
+class Exclusions(Model):
+    protected_group_id: str | None = None
+    object_ids: tuple[str, ...] = ()
+
+
+class TenantInfo(Model):
+    id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$")
+    primary_domain: str
+
+
+class DesiredState(Model):
+    schema_version: Literal[1] = 1
+    tenant: TenantInfo
+    invitations: InvitationPolicy = InvitationPolicy()
+    cross_tenant_access_default: CrossTenantBlocks = CrossTenantBlocks()
+    partners: dict[str, Partner] = Field(default_factory=dict)
+    lifecycle: LifecycleRules = LifecycleRules()
+    exclusions: Exclusions = Exclusions()
+
+    @field_validator("partners")
+    @classmethod
+    def _partner_keys(cls, value: dict[str, Partner]) -> dict[str, Partner]:
+        import re
+
+        bad = [k for k in value if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", k)]
+        if bad:
+            raise ValueError(f"partner keys must be lowercase slugs: {', '.join(bad)}")
+        return value
+
+    def partner_for_domain(self, domain: str) -> tuple[str, Partner] | None:
+        domain = domain.lower()
+        for key, partner in self.partners.items():
+            if domain in partner.domains:
+                return key, partner
+        return None
+
+    def max_engagement(self, partner_key: str) -> timedelta:
+        return timedelta(days=self.partners[partner_key].max_engagement_days)
+
+
+def load_desired_state(path: Path) -> DesiredState:
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DesiredStateError(f"desired-state file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise DesiredStateError(f"{path}: not valid YAML: {exc}") from None
+    return parse_desired_state(raw, source=str(path))
+
+
+def parse_desired_state(raw: object, *, source: str = "desired state") -> DesiredState:
+    if not isinstance(raw, dict):
+        raise DesiredStateError(f"{source}: the top level must be a mapping")
+    try:
+        return DesiredState.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()]
+        raise DesiredStateError(f"{source}: invalid desired state:\n  " + "\n  ".join(lines)) from None

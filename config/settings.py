@@ -1,0 +1,101 @@
+"""Settings, read once from the environment and validated with an error that names every bad setting.
+
+The names are the app settings an operator sets on the Function App (see local.settings.sample.json and
+infra/). ``ServiceBusConnection__*`` is shared with the Service Bus trigger binding, which reads the same
+names, so the senders and the trigger can never point at different namespaces.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from lifecycle.errors import SettingsError
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DESIRED_STATE = ROOT / "config" / "desired-state.sample.yaml"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    environment: Literal["local", "azure"] = Field("azure", alias="LIFECYCLE_ENVIRONMENT")
+    tenant_id: str = Field(alias="LIFECYCLE_TENANT_ID", min_length=1)
+
+    graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="LIFECYCLE_GRAPH_BASE_URL")
+    graph_beta_url: str = Field("https://graph.microsoft.com/beta", alias="LIFECYCLE_GRAPH_BETA_URL")
+    graph_credential: Literal["managed-identity", "tenantsim"] = Field(
+        "managed-identity", alias="LIFECYCLE_GRAPH_CREDENTIAL"
+    )
+    graph_scope: str = Field("https://graph.microsoft.com/.default", alias="LIFECYCLE_GRAPH_SCOPE")
+    managed_identity_client_id: str | None = Field(None, alias="AZURE_CLIENT_ID")
+
+    tables_connection_string: SecretStr | None = Field(None, alias="LIFECYCLE_TABLES_CONNECTION_STRING")
+    tables_endpoint: str | None = Field(None, alias="LIFECYCLE_TABLES_ENDPOINT")
+    table_prefix: str = Field("lifecycle", alias="LIFECYCLE_TABLE_PREFIX", pattern=r"^[A-Za-z][A-Za-z0-9]{0,40}$")
+
+    queue_transport: Literal["servicebus", "storage"] = Field("servicebus", alias="LIFECYCLE_QUEUE_TRANSPORT")
+    servicebus_namespace: str | None = Field(None, alias="ServiceBusConnection__fullyQualifiedNamespace")
+    servicebus_connection_string: SecretStr | None = Field(None, alias="ServiceBusConnection")
+    queues_connection_string: SecretStr | None = Field(None, alias="LIFECYCLE_QUEUES_CONNECTION_STRING")
+    queue_prefix: str = Field("", alias="LIFECYCLE_QUEUE_PREFIX", pattern=r"^[a-z0-9-]{0,20}$")
+
+    desired_state_path: Path = Field(SAMPLE_DESIRED_STATE, alias="LIFECYCLE_DESIRED_STATE")
+
+    log_format: Literal["json", "console"] = Field("json", alias="LIFECYCLE_LOG_FORMAT")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LIFECYCLE_LOG_LEVEL")
+
+    @model_validator(mode="after")
+    def _one_source_per_resource(self) -> Settings:
+        problems: list[str] = []
+        if not (self.tables_connection_string or self.tables_endpoint):
+            problems.append(
+                "LIFECYCLE_TABLES_ENDPOINT: missing (or set LIFECYCLE_TABLES_CONNECTION_STRING for a local stack)"
+            )
+        if self.queue_transport == "servicebus" and not (
+            self.servicebus_namespace or self.servicebus_connection_string
+        ):
+            problems.append(
+                "ServiceBusConnection__fullyQualifiedNamespace: missing (required when "
+                "LIFECYCLE_QUEUE_TRANSPORT=servicebus)"
+            )
+        if self.queue_transport == "storage" and not self.queues_connection_string:
+            problems.append(
+                "LIFECYCLE_QUEUES_CONNECTION_STRING: missing (required when LIFECYCLE_QUEUE_TRANSPORT=storage)"
+            )
+        if self.environment == "azure" and self.graph_credential != "managed-identity":
+            problems.append("LIFECYCLE_GRAPH_CREDENTIAL: only managed-identity is allowed in azure")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def queue_name(self, logical: str) -> str:
+        return f"{self.queue_prefix}{logical}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (default: the process environment) or raise SettingsError."""
+    source = dict(os.environ if environ is None else environ)
+    try:
+        return Settings.model_validate(source)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    alias_of = {name: (field.alias or name) for name, field in Settings.model_fields.items()}
+    lines = []
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        names = [alias_of.get(part, part) for part in location] or ["settings"]
+        if error["type"] == "missing":
+            lines.append(f"{'.'.join(names)}: missing")
+        elif error["type"] == "value_error":
+            lines.extend(part.strip() for part in str(error["ctx"]["error"]).split(";"))
+        else:
+            lines.append(f"{'.'.join(names)}: {error['msg']} (got {error.get('input')!r})")
+    return "invalid settings:\n  " + "\n  ".join(lines)

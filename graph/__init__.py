@@ -1,0 +1,1 @@
+"""Everything that talks to Microsoft Graph: client construction, typed operations, error mapping."""

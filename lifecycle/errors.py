@@ -1,0 +1,77 @@
+"""The product's own exceptions. Adapters translate SDK and HTTP errors into these."""
+
+from __future__ import annotations
+
+
+class LifecycleError(Exception):
+    """Base class for every error the product raises on purpose."""
+
+
+class GraphError(LifecycleError):
+    """A Microsoft Graph call failed. ``code`` is Graph's ``error.code``; never branch on the message."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "type": type(self).__name__,
+            "message": str(self),
+            "status": self.status,
+            "code": self.code,
+            "requestId": self.request_id,
+        }
+
+
+class TransientGraphError(GraphError):
+    """Worth retrying later: 5xx, timeouts, connection resets."""
+
+
+class ThrottledError(TransientGraphError):
+    """429 from Graph. ``retry_after`` is in seconds (Graph may send fractions)."""
+
+    def __init__(self, message: str, *, retry_after: float, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class NotFoundError(GraphError):
+    """404 Request_ResourceNotFound (may also mean "not replicated yet" right after a create)."""
+
+
+class PermissionDeniedError(GraphError):
+    """403 Authorization_RequestDenied: the app lacks an application permission."""
+
+
+class ConflictError(GraphError):
+    """409, or a Graph answer that means the object already exists in a conflicting form."""
+
+
+class BadRequestError(GraphError):
+    """400 the service will answer the same way every time: not worth a retry."""
+
+
+class AuthenticationError(GraphError):
+    """401: the token was missing, expired or not accepted."""
+
+
+class StateConflictError(LifecycleError):
+    """An optimistic-concurrency check (ETag) failed: someone else wrote the row first."""
+
+
+class SettingsError(LifecycleError):
+    """The environment does not hold a usable configuration. The message names every bad setting."""
+
+
+class DesiredStateError(LifecycleError):
+    """The desired-state file is missing, malformed, or refused by a guardrail."""

@@ -1,0 +1,182 @@
+"""Plain data the core works with. No SDK types cross into the core; adapters build these."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class UserType(enum.StrEnum):
+    GUEST = "Guest"
+    MEMBER = "Member"
+
+
+class ExternalUserState(enum.StrEnum):
+    PENDING = "PendingAcceptance"
+    ACCEPTED = "Accepted"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectIdentity:
+    sign_in_type: str
+    issuer: str
+    issuer_assigned_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SignInActivity:
+    last_sign_in: datetime | None = None
+    last_non_interactive_sign_in: datetime | None = None
+    last_successful_sign_in: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    """A user object as the directory holds it (the fields the product reads)."""
+
+    id: str
+    user_type: str | None
+    display_name: str | None = None
+    mail: str | None = None
+    user_principal_name: str | None = None
+    account_enabled: bool | None = None
+    external_user_state: str | None = None
+    external_user_state_changed: datetime | None = None
+    created: datetime | None = None
+    identities: tuple[ObjectIdentity, ...] = ()
+    other_mails: tuple[str, ...] = ()
+    sign_in_activity: SignInActivity | None = None
+
+    @property
+    def is_guest(self) -> bool:
+        return self.user_type == UserType.GUEST
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationRequest:
+    email: str
+    redirect_url: str
+    display_name: str | None = None
+    send_invitation_message: bool = False
+    message: str | None = None
+    reset_redemption: bool = False
+    invited_user_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationResult:
+    user_id: str
+    status: str | None
+    redeem_url: str | None
+    invitation_id: str | None = None
+
+
+class WorkStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    REJECTED = "rejected"
+    FAILED = "failed"
+    DEAD_LETTERED = "dead-lettered"
+    REPLAYED = "replayed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (WorkStatus.DONE, WorkStatus.REJECTED)
+
+
+@dataclass(slots=True)
+class WorkItem:
+    """One row of the job ledger: a unit of work with its idempotency key."""
+
+    key: str
+    kind: str
+    status: WorkStatus
+    attempts: int = 0
+    run_id: str | None = None
+    partner: str | None = None
+    created: datetime | None = None
+    updated: datetime | None = None
+    last_error: dict[str, Any] | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+    etag: str | None = None
+
+
+class GuestState(enum.StrEnum):
+    INVITED = "invited"
+    ACTIVE = "active"
+    DISABLED = "disabled"
+    DELETED = "deleted"
+
+
+@dataclass(slots=True)
+class GuestRecord:
+    """The product's ledger row for one guest, keyed by object id (never the #EXT# UPN)."""
+
+    object_id: str
+    email: str
+    partner: str
+    state: GuestState
+    sponsor: str | None = None
+    ticket_id: str | None = None
+    end_date: datetime | None = None
+    invited: datetime | None = None
+    disabled: datetime | None = None
+    updated: datetime | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    etag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """Who did what to which object, when, and why."""
+
+    at: datetime
+    action: str
+    target: str
+    reason: str
+    actor: str = "guest-lifecycle"
+    key: str | None = None
+    run_id: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A message refused for good, with a machine-readable reason. Never retried, never lost."""
+
+    key: str
+    kind: str
+    code: str
+    message: str
+    at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+    raw: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """A message for a queue. ``message_id`` is the broker's id; ``key`` the business idempotency key."""
+
+    body: bytes
+    message_id: str
+    key: str
+    kind: str
+    delay_seconds: float = 0.0
+    properties: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedMessage:
+    body: bytes
+    message_id: str
+    key: str | None
+    kind: str | None
+    delivery_count: int
+    enqueued: datetime | None = None
+    properties: dict[str, str] = field(default_factory=dict)
+    dead_letter_reason: str | None = None
+    dead_letter_description: str | None = None
+    receipt: Any = None

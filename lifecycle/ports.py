@@ -1,0 +1,106 @@
+"""The ports the core talks to. Each has one real adapter and one fake (lifecycle.adapters.memory)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from lifecycle.models import (
+    AuditEntry,
+    DirectoryUser,
+    GuestRecord,
+    InvitationRequest,
+    InvitationResult,
+    OutboundMessage,
+    ReceivedMessage,
+    Rejection,
+    WorkItem,
+)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class Directory(Protocol):
+    """Microsoft Graph, as far as the core needs it. Raises lifecycle.errors.GraphError subclasses."""
+
+    async def find_user_by_mail(self, email: str) -> DirectoryUser | None:
+        """The user whose ``mail`` (or an ``otherMails`` entry) is ``email``, guest or member."""
+        ...
+
+    async def get_user(self, user_id: str) -> DirectoryUser | None: ...
+
+    async def invite_guest(self, request: InvitationRequest) -> InvitationResult: ...
+
+    def list_guests(self, select: Sequence[str], page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]:
+        """Guests page by page, as Graph returns them."""
+        ...
+
+
+class WorkItems(Protocol):
+    """The job ledger: one row per work item, keyed by its idempotency key."""
+
+    async def get(self, key: str) -> WorkItem | None: ...
+
+    async def create(self, item: WorkItem) -> WorkItem:
+        """Insert; raises StateConflictError if the key already exists."""
+        ...
+
+    async def save(self, item: WorkItem) -> WorkItem:
+        """Replace, guarded by ``item.etag``; raises StateConflictError when another writer won."""
+        ...
+
+
+class GuestLedger(Protocol):
+    async def get(self, object_id: str) -> GuestRecord | None: ...
+
+    async def save(self, record: GuestRecord) -> GuestRecord:
+        """Insert when ``record.etag`` is None, else replace guarded by the etag."""
+        ...
+
+    def all(self) -> AsyncIterator[GuestRecord]: ...
+
+
+class AuditLog(Protocol):
+    async def record(self, entry: AuditEntry) -> None: ...
+
+    def entries(self, since: datetime | None = None) -> AsyncIterator[AuditEntry]: ...
+
+
+class Rejections(Protocol):
+    async def record(self, rejection: Rejection) -> None:
+        """Idempotent per (kind, key): recording the same rejection twice keeps one row."""
+        ...
+
+    def all(self) -> AsyncIterator[Rejection]: ...
+
+
+class QueueTransport(Protocol):
+    """Service Bus in Azure; Storage queues (with a poison queue as the dead-letter queue) locally."""
+
+    async def send(self, queue: str, messages: Sequence[OutboundMessage]) -> None: ...
+
+    async def receive(self, queue: str, max_messages: int = 16, lock_seconds: int = 60) -> list[ReceivedMessage]:
+        ...
+
+    async def complete(self, queue: str, message: ReceivedMessage) -> None: ...
+
+    async def abandon(self, queue: str, message: ReceivedMessage) -> None: ...
+
+    async def dead_letter(self, queue: str, message: ReceivedMessage, reason: str, description: str) -> None: ...
+
+    async def peek_dead_letters(self, queue: str, max_messages: int = 100) -> list[ReceivedMessage]: ...
+
+    async def receive_dead_letters(
+        self, queue: str, max_messages: int = 16, lock_seconds: int = 60
+    ) -> list[ReceivedMessage]: ...
+
+    async def complete_dead_letter(self, queue: str, message: ReceivedMessage) -> None: ...
+
+    async def depth(self, queue: str) -> tuple[int, int]:
+        """(active messages, dead letters), approximate."""
+        ...
+
+    async def close(self) -> None: ...
