@@ -112,6 +112,7 @@ class Partner(Model):
     tenant_id: str | None = Field(None, pattern=r"^[0-9a-fA-F-]{36}$")
     domains: tuple[str, ...] = Field(min_length=1)
     max_engagement_days: int = Field(365, ge=1, le=3650)
+    tier: str | None = None
     access_package: AccessPackageRef | None = None
     cross_tenant_access: CrossTenantBlocks = CrossTenantBlocks()
     lifecycle: PartnerRules = PartnerRules()
@@ -133,6 +134,21 @@ class Exclusions(Model):
     object_ids: tuple[str, ...] = ()
 
 
+class SignUpPolicy(Model):
+    """Rules for self-service sign-up (the API connector). Partner domains come from ``partners``."""
+
+    unknown_domains: Literal["allow", "block"] = "block"
+    blocked_domains: tuple[str, ...] = ()
+    block_disposable_domains: bool = True
+    partner_tier_attribute: str | None = None
+    require_invitation_code: bool = False
+
+    @field_validator("blocked_domains")
+    @classmethod
+    def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.strip().lower() for d in value)
+
+
 class TenantInfo(Model):
     id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$")
     primary_domain: str
@@ -146,6 +162,7 @@ class DesiredState(Model):
     partners: dict[str, Partner] = Field(default_factory=dict)
     lifecycle: LifecycleRules = LifecycleRules()
     exclusions: Exclusions = Exclusions()
+    sign_up: SignUpPolicy = SignUpPolicy()
 
     @field_validator("partners")
     @classmethod
