@@ -21,9 +21,7 @@ DOMAIN_PATTERN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
 class Target(Model):
@@ -68,9 +66,9 @@ class DomainList(Model):
 
 
 class InvitationPolicy(Model):
-    allow_invites_from: Literal[
-        "none", "adminsAndGuestInviters", "adminsGuestInvitersAndAllMembers", "everyone"
-    ] = "adminsAndGuestInviters"
+    allow_invites_from: Literal["none", "adminsAndGuestInviters", "adminsGuestInvitersAndAllMembers", "everyone"] = (
+        "adminsAndGuestInviters"
+    )
     guest_user_role: Literal["user", "guestUser", "restrictedGuestUser"] = "restrictedGuestUser"
     domains: DomainList = DomainList()
     redirect_url_allowlist: tuple[str, ...] = ("https://myapps.microsoft.com",)

@@ -1,0 +1,43 @@
+"""The one place a GraphServiceClient is built.
+
+Retries are owned by the product, not by the SDK: the default RetryHandler would sleep inside a queue
+worker (burning its lock and execution time) and would re-send POST /invitations blindly. It is turned
+off here, and graph.errors maps 429/5xx into ThrottledError/TransientGraphError for the caller's policy.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from kiota_authentication_azure.azure_identity_authentication_provider import (
+    AzureIdentityAuthenticationProvider,
+)
+from kiota_http.middleware.options import RetryHandlerOption
+from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph_core import GraphClientFactory
+
+LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1"]
+
+
+def build_graph_client(
+    *,
+    credential: Any,
+    base_url: str,
+    scope: str = "https://graph.microsoft.com/.default",
+    timeout_seconds: float = 30.0,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> GraphServiceClient:
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=[scope])
+    http_client = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_seconds, connect=10.0),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            transport=transport,
+        ),
+        options={RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0)},
+    )
+    adapter = GraphRequestAdapter(auth, client=http_client)
+    # Set explicitly, without a trailing slash: a base_url on the httpx client would double the slash.
+    adapter.base_url = base_url.rstrip("/")
+    return GraphServiceClient(request_adapter=adapter)

@@ -1,0 +1,76 @@
+"""Translate SDK and transport failures into the product's exceptions (lifecycle.errors)."""
+
+from __future__ import annotations
+
+import httpx
+from kiota_abstractions.api_error import APIError
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+from lifecycle.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    GraphError,
+    NotFoundError,
+    PermissionDeniedError,
+    ThrottledError,
+    TransientGraphError,
+)
+
+DEFAULT_RETRY_AFTER = 2.0
+CONFLICT_CODES = {"Conflict", "ObjectConflict", "Request_MultipleObjectsWithSameKeyValue"}
+
+
+def map_graph_error(exc: BaseException) -> GraphError:
+    if isinstance(exc, GraphError):
+        return exc
+    if isinstance(exc, httpx.TransportError):
+        return TransientGraphError(f"transport failure talking to Graph: {type(exc).__name__}: {exc}")
+    if not isinstance(exc, APIError):
+        raise TypeError(f"not a Graph failure: {exc!r}") from exc
+
+    status = exc.response_status_code
+    headers = {k.lower(): v for k, v in (exc.response_headers or {}).items()}
+    code, message, request_id = _odata_details(exc)
+    request_id = request_id or _first(headers.get("request-id"))
+    kwargs = {"status": status, "code": code, "request_id": request_id}
+    text = f"Graph answered {status} {code or ''}: {message}".strip()
+
+    if status == 429:
+        return ThrottledError(text, retry_after=_retry_after(headers), **kwargs)
+    if status in (500, 502, 503, 504) or status is None:
+        error = TransientGraphError(text, **kwargs)
+        error.retry_after = _retry_after(headers)  # type: ignore[attr-defined]
+        return error
+    if status == 401:
+        return AuthenticationError(text, **kwargs)
+    if status == 403:
+        return PermissionDeniedError(text, **kwargs)
+    if status == 404:
+        return NotFoundError(text, **kwargs)
+    if status == 409 or code in CONFLICT_CODES:
+        return ConflictError(text, **kwargs)
+    if status == 400:
+        return BadRequestError(text, **kwargs)
+    return GraphError(text, **kwargs)
+
+
+def _odata_details(exc: APIError) -> tuple[str | None, str, str | None]:
+    if isinstance(exc, ODataError) and exc.error is not None:
+        inner = exc.error.inner_error
+        return exc.error.code, exc.error.message or "", inner.request_id if inner else None
+    return None, exc.message or str(exc), None
+
+
+def _retry_after(headers: dict[str, object]) -> float:
+    raw = _first(headers.get("retry-after"))
+    try:
+        return max(0.0, float(raw)) if raw is not None else DEFAULT_RETRY_AFTER
+    except ValueError:
+        return DEFAULT_RETRY_AFTER
+
+
+def _first(value: object) -> str | None:
+    if isinstance(value, list | tuple | set):
+        return str(next(iter(value))) if value else None
+    return str(value) if value is not None else None
