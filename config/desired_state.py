@@ -133,18 +133,38 @@ class Exclusions(Model):
 
 
 class SignUpPolicy(Model):
-    """Rules for self-service sign-up (the API connector). Partner domains come from ``partners``."""
+    """Rules for self-service sign-up (the API connector). Partner domains come from ``partners``.
+
+    Invitation codes are derived per partner from a secret held in app settings (never in this file),
+    so the connector can check them without a Graph call; bumping ``invitationCodeGeneration`` revokes
+    every code handed out before.
+    """
 
     unknown_domains: Literal["allow", "block"] = "block"
     blocked_domains: tuple[str, ...] = ()
     block_disposable_domains: bool = True
-    partner_tier_attribute: str | None = None
+    # Attribute names as user flows send them: built-in (``city``) or ``extension_<appId>_<Name>``.
+    partner_tier_attribute: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,255}$")
     require_invitation_code: bool = False
+    invitation_code_attribute: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{0,255}$")
+    invitation_code_generation: int = Field(1, ge=1, le=9999)
 
     @field_validator("blocked_domains")
     @classmethod
     def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(d.strip().lower() for d in value)
+        import re
+
+        lowered = tuple(d.strip().lower() for d in value)
+        bad = [d for d in lowered if not re.match(DOMAIN_PATTERN, d)]
+        if bad:
+            raise ValueError(f"not a domain name: {', '.join(bad)}")
+        return lowered
+
+    @model_validator(mode="after")
+    def _code_attribute_when_required(self) -> SignUpPolicy:
+        if self.require_invitation_code and not self.invitation_code_attribute:
+            raise ValueError("requireInvitationCode needs invitationCodeAttribute (the attribute users type it in)")
+        return self
 
 
 class TenantInfo(Model):
