@@ -1,0 +1,183 @@
+"""Onboarding tickets: validate against policy, invite (never a duplicate guest), record the ledger."""
+
+from __future__ import annotations
+
+import structlog
+
+from lifecycle import work
+from lifecycle.errors import (
+    BadRequestError,
+    ConflictError,
+    GraphError,
+    StateConflictError,
+    TransientGraphError,
+)
+from lifecycle.models import AuditEntry, GuestRecord, GuestState, InvitationRequest, ReceivedMessage, WorkItem
+from lifecycle.onboarding_policy import ApprovedOnboarding, check_onboard
+from lifecycle.outcomes import Outcome, Verdict
+from lifecycle.services import Services
+from lifecycle.tickets import OnboardTicket, TicketRejection, parse_ticket
+
+log = structlog.get_logger(__name__)
+
+
+async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome:
+    ticket = parse_ticket(message.body, message_id=message.message_id)
+    if isinstance(ticket, TicketRejection):
+        return await work.reject(
+            services,
+            key=ticket.key,
+            kind="ticket",
+            code=ticket.code,
+            message=ticket.message,
+            details={"errors": ticket.errors},
+            raw=message.body,
+        )
+    key = f"ticket:{ticket.ticket_id}"
+    fingerprint = work.fingerprint_of(message.body)
+    partner = getattr(ticket, "partner", None)
+    item = await work.begin(services, key, kind=ticket.kind, partner=partner, fingerprint=fingerprint)
+    if item is None:
+        return Outcome(key, Verdict.DUPLICATE, message="ticket already processed")
+    if not isinstance(ticket, OnboardTicket):
+        return await work.reject(
+            services,
+            key=key,
+            kind=ticket.kind,
+            code="kind-not-available",
+            message=f"tickets of kind {ticket.kind!r} are not handled by this version yet",
+            raw=message.body,
+            item=item,
+            fingerprint=fingerprint,
+        )
+    try:
+        return await _onboard(ticket, item, services, message.body, fingerprint)
+    except (TransientGraphError, StateConflictError) as exc:
+        log.warning("onboarding.transient", key=key, error=str(exc), attempts=item.attempts)
+        return await work.retry_later(services, item, exc)
+    except GraphError as exc:
+        log.error("onboarding.failed", key=key, error=exc.describe())
+        return await work.fail(services, item, exc)
+
+
+async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, raw: bytes, fingerprint: str) -> Outcome:
+    now = services.clock.now()
+    decision = check_onboard(ticket, services.desired, now)
+    if isinstance(decision, list):
+        return await work.reject(
+            services,
+            key=item.key,
+            kind="onboard",
+            code=decision[0].code if len(decision) == 1 else "policy-violations",
+            message="; ".join(v.message for v in decision),
+            details={"violations": [{"code": v.code, "message": v.message} for v in decision]},
+            raw=raw,
+            item=item,
+            fingerprint=fingerprint,
+        )
+    if decision.not_before and decision.not_before > now:
+        delay = (decision.not_before - now).total_seconds()
+        return Outcome(item.key, Verdict.RETRY, code="not-before", message="held until notBefore", retry_after=delay)
+
+    sponsor = await services.directory.get_user(ticket.sponsor)
+    if sponsor is None or sponsor.user_type != "Member":
+        code, why = (
+            ("sponsor-not-found", "does not exist")
+            if sponsor is None
+            else ("sponsor-not-member", "is a guest; a sponsor must be an employee")
+        )
+        return await work.reject(
+            services,
+            key=item.key,
+            kind="onboard",
+            code=code,
+            message=f"sponsor {ticket.sponsor} {why}",
+            raw=raw,
+            item=item,
+            fingerprint=fingerprint,
+        )
+
+    existing = await services.directory.find_user_by_mail(ticket.email)
+    if existing is not None and not existing.is_guest:
+        return await work.reject(
+            services,
+            key=item.key,
+            kind="onboard",
+            code="email-belongs-to-member",
+            message=f"{ticket.email} belongs to a member of this tenant ({existing.id}); members are never invited",
+            raw=raw,
+            item=item,
+            fingerprint=fingerprint,
+        )
+
+    if existing is not None:
+        object_id, reused, redeem_url = existing.id, True, None
+    else:
+        try:
+            invitation = await services.directory.invite_guest(_invitation(ticket, decision))
+        except (ConflictError, BadRequestError) as exc:
+            return await work.reject(
+                services,
+                key=item.key,
+                kind="onboard",
+                code="invitation-refused",
+                message=f"Graph refused the invitation: {exc}",
+                details=exc.describe(),
+                raw=raw,
+                item=item,
+                fingerprint=fingerprint,
+            )
+        object_id, reused, redeem_url = invitation.user_id, False, invitation.redeem_url
+
+    await _record_guest(services, ticket, decision, object_id, sponsor.id, reused)
+    await services.audit.record(
+        AuditEntry(
+            at=services.clock.now(),
+            action="guest.reused" if reused else "guest.invited",
+            target=object_id,
+            reason=f"onboard ticket {ticket.ticket_id} for partner {decision.partner_key}",
+            key=item.key,
+            details={"email": ticket.email, "sponsor": sponsor.id, "endDate": decision.end.isoformat()},
+        )
+    )
+    log.info("onboarding.done", key=item.key, object_id=object_id, reused=reused, partner=decision.partner_key)
+    return await work.finish(
+        services,
+        item,
+        {"objectId": object_id, "reused": reused, "redeemUrl": redeem_url, "endDate": decision.end.isoformat()},
+    )
+
+
+def _invitation(ticket: OnboardTicket, decision: ApprovedOnboarding) -> InvitationRequest:
+    return InvitationRequest(
+        email=ticket.email,
+        redirect_url=decision.redirect_url,
+        display_name=ticket.display_name,
+        send_invitation_message=ticket.send_invitation,
+        message=ticket.message,
+    )
+
+
+async def _record_guest(
+    services: Services,
+    ticket: OnboardTicket,
+    decision: ApprovedOnboarding,
+    object_id: str,
+    sponsor_id: str,
+    reused: bool,
+) -> None:
+    now = services.clock.now()
+    event = {"at": now.isoformat(), "event": "reused" if reused else "invited", "ticket": ticket.ticket_id}
+    record = await services.guests.get(object_id)
+    if record is None:
+        record = GuestRecord(
+            object_id=object_id,
+            email=ticket.email,
+            partner=decision.partner_key,
+            state=GuestState.INVITED,
+            invited=now,
+        )
+    record.sponsor, record.ticket_id, record.end_date, record.updated = sponsor_id, ticket.ticket_id, decision.end, now
+    if not any(h.get("ticket") == ticket.ticket_id for h in record.history):
+        record.history.append(event)
+    await services.guests.save(record)

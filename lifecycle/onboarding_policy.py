@@ -1,0 +1,132 @@
+"""Checks an onboard ticket against tenant policy before anything is written. Pure: no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import urlsplit
+
+from config.desired_state import DesiredState, Partner, TargetConfiguration
+from lifecycle.tickets import OnboardTicket
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyViolation:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovedOnboarding:
+    """What policy allows for this ticket, resolved: the values the invitation and assignment use."""
+
+    partner_key: str
+    partner: Partner
+    end: datetime
+    not_before: datetime | None
+    redirect_url: str
+    access_package: str | None
+
+
+def end_of(value: date | datetime) -> datetime:
+    """An end date is inclusive: access ends when that day is over (UTC). A datetime is taken as given."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
+
+
+def check_onboard(
+    ticket: OnboardTicket, desired: DesiredState, now: datetime
+) -> ApprovedOnboarding | list[PolicyViolation]:
+    violations: list[PolicyViolation] = []
+    partner = desired.partners.get(ticket.partner)
+    if partner is None:
+        return [PolicyViolation("unknown-partner", f"partner {ticket.partner!r} is not in the desired-state file")]
+
+    if ticket.domain not in partner.domains:
+        violations.append(
+            PolicyViolation(
+                "domain-not-partner",
+                f"{ticket.domain} is not a domain of partner {ticket.partner} ({', '.join(partner.domains)})",
+            )
+        )
+    domain_rule = invitation_domain_violation(ticket.domain, desired)
+    if domain_rule:
+        violations.append(domain_rule)
+    if partner.tenant_id and not inbound_allowed(partner, desired):
+        violations.append(
+            PolicyViolation(
+                "partner-inbound-blocked",
+                f"cross-tenant access blocks inbound B2B collaboration from partner {ticket.partner}",
+            )
+        )
+
+    redirect = ticket.redirect_url or desired.invitations.default_redirect_url
+    if not redirect_allowed(redirect, desired.invitations.redirect_url_allowlist):
+        violations.append(
+            PolicyViolation("redirect-not-allowed", f"redirect URL {redirect!r} is not on the redirect allowlist")
+        )
+
+    end = end_of(ticket.end_date)
+    latest = now + timedelta(days=partner.max_engagement_days)
+    if end <= now:
+        violations.append(PolicyViolation("end-date-past", f"endDate {end.isoformat()} is not in the future"))
+    elif end > latest:
+        violations.append(
+            PolicyViolation(
+                "end-date-too-far",
+                f"endDate {end.isoformat()} is beyond partner {ticket.partner}'s maximum engagement of "
+                f"{partner.max_engagement_days} days (latest {latest.date().isoformat()})",
+            )
+        )
+    not_before = end_of(ticket.not_before) if ticket.not_before else None
+    if not_before and not_before >= end:
+        violations.append(PolicyViolation("not-before-after-end", "notBefore must be earlier than endDate"))
+
+    access_package = ticket.access_package or (partner.access_package.name if partner.access_package else None)
+    if violations:
+        return violations
+    return ApprovedOnboarding(ticket.partner, partner, end, not_before, redirect, access_package)
+
+
+def invitation_domain_violation(domain: str, desired: DesiredState) -> PolicyViolation | None:
+    rule = desired.invitations.domains
+    listed = domain in rule.domains
+    if rule.mode == "allowlist" and not listed:
+        return PolicyViolation("domain-not-allowed", f"{domain} is not on the invitation domain allowlist")
+    if rule.mode == "blocklist" and listed:
+        return PolicyViolation("domain-blocked", f"{domain} is on the invitation domain blocklist")
+    return None
+
+
+def inbound_allowed(partner: Partner, desired: DesiredState) -> bool:
+    """Effective inbound B2B collaboration for the partner's users: partner setting, else the default's."""
+    own = partner.cross_tenant_access.b2b_collaboration_inbound
+    default = desired.cross_tenant_access_default.b2b_collaboration_inbound
+    users: TargetConfiguration | None = (own.users_and_groups if own else None) or (
+        default.users_and_groups if default else None
+    )
+    # No setting anywhere is the service default, which allows everyone.
+    return users is None or users.access_type == "allowed"
+
+
+def redirect_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
+    """Exact scheme, host and port, and a path under the allowed path. No userinfo or backslash tricks."""
+    if "\\" in url or any(ord(ch) < 0x21 for ch in url):
+        return False
+    try:
+        candidate = urlsplit(url)
+        port = candidate.port
+    except ValueError:
+        return False
+    if candidate.scheme != "https" or candidate.username or candidate.password or not candidate.hostname:
+        return False
+    for allowed in allowlist:
+        rule = urlsplit(allowed)
+        if (rule.hostname or "").lower() != candidate.hostname.lower() or rule.port != port:
+            continue
+        base = rule.path.rstrip("/")
+        path = candidate.path or "/"
+        if not base or path == base or path.startswith(base + "/"):
+            return True
+    return False

@@ -1,0 +1,181 @@
+"""The onboarding ticket contract (schemaVersion 1) and its parsing.
+
+Parsing never raises for bad input: it returns a TicketRejection with a machine-readable code, so a bad
+ticket is recorded and settled once instead of being retried or dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+MAX_TICKET_BYTES = 64 * 1024
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+KINDS = ("onboard", "extend", "offboard", "reset-redemption")
+
+# Characters Graph refuses in invitedUserEmailAddress (graph-contract.md section 1).
+_EMAIL_FORBIDDEN = set('~!#$%^&*()+=[]{}\\/|;:"<>?, ')
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_OBJECT_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_TICKET_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+
+def email_problem(email: str) -> str | None:
+    """Why Graph would refuse this address as invitedUserEmailAddress, or None if it would accept it."""
+    if email.count("@") != 1:
+        return "an email address has exactly one @"
+    local, domain = email.split("@")
+    if not local or len(local) > 64:
+        return "the local part must be 1 to 64 characters"
+    bad = sorted({ch for ch in local if ch in _EMAIL_FORBIDDEN or ord(ch) < 0x21 or ord(ch) > 0x7E})
+    if bad:
+        return f"the local part contains characters Graph refuses: {''.join(bad)}"
+    if local[0] in ".-" or local[-1] in ".-" or ".." in local:
+        return "dots and hyphens may not start or end the local part, nor repeat"
+    if not _DOMAIN.match(domain.lower()):
+        return "the domain is not a valid DNS name"
+    return None
+
+
+class TicketModel(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    schema_version: Literal[1]
+    ticket_id: str = Field(pattern=_TICKET_ID)
+    source: str | None = Field(None, max_length=64)
+    requested_by: str | None = Field(None, max_length=256)
+
+
+class _GuestTicket(TicketModel):
+    email: str = Field(max_length=254)
+
+    @field_validator("email")
+    @classmethod
+    def _graph_accepts(cls, value: str) -> str:
+        value = value.strip()
+        problem = email_problem(value)
+        if problem:
+            raise ValueError(problem)
+        local, domain = value.split("@")
+        return f"{local}@{domain.lower()}"
+
+    @property
+    def domain(self) -> str:
+        return self.email.split("@")[1]
+
+
+def _sponsor(value: str) -> str:
+    value = value.strip()
+    if _OBJECT_ID.match(value):
+        return value.lower()
+    if email_problem(value) is None:
+        return value
+    raise ValueError("sponsor must be an object id or a user principal name")
+
+
+class OnboardTicket(_GuestTicket):
+    kind: Literal["onboard"]
+    display_name: str = Field(min_length=1, max_length=256)
+    partner: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    sponsor: str
+    access_package: str | None = Field(None, min_length=1, max_length=256)
+    end_date: date | datetime
+    not_before: datetime | None = None
+    redirect_url: str | None = Field(None, max_length=2048)
+    send_invitation: bool = True
+    message: str | None = Field(None, max_length=1000)
+
+    _check_sponsor = field_validator("sponsor")(classmethod(lambda cls, v: _sponsor(v)))
+
+
+class ExtendTicket(_GuestTicket):
+    kind: Literal["extend"]
+    end_date: date | datetime
+
+
+class OffboardTicket(_GuestTicket):
+    kind: Literal["offboard"]
+    reason: str | None = Field(None, max_length=500)
+
+
+class ResetRedemptionTicket(TicketModel):
+    kind: Literal["reset-redemption"]
+    email: str | None = None
+    object_id: str | None = None
+    domain: str | None = None
+    new_email: str | None = None
+
+
+Ticket = Annotated[OnboardTicket | ExtendTicket | OffboardTicket | ResetRedemptionTicket, Field(discriminator="kind")]
+_TICKET = TypeAdapter(Ticket)
+
+
+class TicketRejection(BaseModel):
+    """Why a message could not become a ticket. ``key`` is what the rejection is recorded under."""
+
+    key: str
+    code: Literal[
+        "oversize", "malformed-json", "not-an-object", "unsupported-schema-version", "unknown-kind", "invalid-ticket"
+    ]
+    message: str
+    errors: list[dict[str, str]] = Field(default_factory=list)
+
+
+def parse_ticket(
+    raw: bytes, *, message_id: str | None = None
+) -> OnboardTicket | ExtendTicket | OffboardTicket | ResetRedemptionTicket | TicketRejection:
+    fallback_key = _fallback_key(raw, message_id)
+    if len(raw) > MAX_TICKET_BYTES:
+        return TicketRejection(key=fallback_key, code="oversize", message=f"ticket over {MAX_TICKET_BYTES} bytes")
+    try:
+        document = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return TicketRejection(key=fallback_key, code="malformed-json", message=f"not valid JSON: {exc}")
+    if not isinstance(document, dict):
+        return TicketRejection(key=fallback_key, code="not-an-object", message="a ticket is a JSON object")
+    key = _ticket_key(document) or fallback_key
+    version = document.get("schemaVersion")
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        return TicketRejection(
+            key=key,
+            code="unsupported-schema-version",
+            message=f"schemaVersion {version!r} is not supported (supported: {list(SUPPORTED_SCHEMA_VERSIONS)})",
+        )
+    if document.get("kind") not in KINDS:
+        return TicketRejection(
+            key=key, code="unknown-kind", message=f"kind {document.get('kind')!r} is not one of {list(KINDS)}"
+        )
+    try:
+        return _TICKET.validate_python(document)
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"][1:]) or "(ticket)", "problem": e["msg"]} for e in exc.errors()
+        ]
+        summary = "; ".join(f"{e['field']}: {e['problem']}" for e in errors)
+        return TicketRejection(key=key, code="invalid-ticket", message=summary, errors=errors)
+
+
+def ticket_json_schema() -> dict[str, object]:
+    schema = _TICKET.json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://schemas.contoso.example/guest-lifecycle/ticket-v1.json"
+    schema["title"] = "Guest lifecycle ticket, schemaVersion 1"
+    return schema
+
+
+def _ticket_key(document: dict[str, object]) -> str | None:
+    ticket_id = document.get("ticketId")
+    if isinstance(ticket_id, str) and re.match(_TICKET_ID, ticket_id):
+        return f"ticket:{ticket_id}"
+    return None
+
+
+def _fallback_key(raw: bytes, message_id: str | None) -> str:
+    digest = hashlib.sha256(raw).hexdigest()[:32]
+    return f"message:{message_id}" if message_id else f"body:{digest}"

@@ -1,0 +1,123 @@
+"""The job ledger's state machine for one work item: begin, then finish one way or another."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from dataclasses import replace
+from typing import Any
+
+from lifecycle.errors import GraphError, StateConflictError
+from lifecycle.models import AuditEntry, Rejection, WorkItem, WorkStatus
+from lifecycle.outcomes import Outcome, Verdict
+from lifecycle.services import Services
+
+MAX_TRANSIENT_ATTEMPTS = 12
+BACKOFF_BASE_SECONDS = 5.0
+BACKOFF_CAP_SECONDS = 900.0
+
+
+async def begin(
+    services: Services, key: str, kind: str, partner: str | None = None, fingerprint: str | None = None
+) -> WorkItem | None:
+    """Claim the work item for an attempt. None means it already finished: the message is a duplicate.
+
+    A rejected item is final for the same content only: a corrected ticket under the same id (another
+    ``fingerprint``) gets a new attempt, while a replay of the rejected one is a duplicate.
+    """
+    now = services.clock.now()
+    for _ in range(3):
+        item = await services.work_items.get(key)
+        if item is None:
+            fresh = WorkItem(key, kind, WorkStatus.RUNNING, attempts=1, partner=partner, created=now, updated=now)
+            try:
+                return await services.work_items.create(fresh)
+            except StateConflictError:
+                continue
+        if item.status is WorkStatus.DONE or (
+            item.status is WorkStatus.REJECTED and item.result.get("fingerprint") in (None, fingerprint)
+        ):
+            return None
+        item.status, item.attempts, item.updated = WorkStatus.RUNNING, item.attempts + 1, now
+        item.partner = item.partner or partner
+        try:
+            return await services.work_items.save(item)
+        except StateConflictError:
+            continue
+    raise StateConflictError(f"work item {key} kept changing under us")
+
+
+async def finish(services: Services, item: WorkItem, result: dict[str, Any]) -> Outcome:
+    item.status, item.result, item.last_error, item.updated = WorkStatus.DONE, result, None, services.clock.now()
+    await services.work_items.save(item)
+    return Outcome(item.key, Verdict.DONE, detail=result)
+
+
+async def reject(
+    services: Services,
+    *,
+    key: str,
+    kind: str,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    raw: bytes = b"",
+    item: WorkItem | None = None,
+    fingerprint: str | None = None,
+) -> Outcome:
+    """Record a rejection once (rejections table, job ledger, audit) so it is never retried nor lost."""
+    now = services.clock.now()
+    details = details or {}
+    await services.rejections.record(
+        Rejection(key, kind, code, message, now, details, raw.decode("utf-8", "replace")[:8000])
+    )
+    if item is None:
+        item = await services.work_items.get(key)
+    if item is None:
+        item = WorkItem(key, kind, WorkStatus.REJECTED, attempts=1, created=now, updated=now)
+        item.result = {"code": code, "message": message, "fingerprint": fingerprint}
+        with contextlib.suppress(StateConflictError):
+            await services.work_items.create(item)
+    elif item.status is not WorkStatus.DONE:
+        item.status, item.updated = WorkStatus.REJECTED, now
+        item.result = {"code": code, "message": message, "fingerprint": fingerprint}
+        await services.work_items.save(item)
+    await services.audit.record(
+        AuditEntry(at=now, action=f"{kind}.rejected", target=key, reason=f"{code}: {message}", key=key, details=details)
+    )
+    return Outcome(key, Verdict.REJECTED, code=code, message=message, detail=details)
+
+
+async def retry_later(services: Services, item: WorkItem, error: GraphError | StateConflictError) -> Outcome:
+    """Back off without burning the broker's delivery count; give up to the dead-letter queue eventually."""
+    description = error.describe() if isinstance(error, GraphError) else {"type": type(error).__name__}
+    description["message"] = str(error)
+    item.status, item.last_error, item.updated = WorkStatus.FAILED, description, services.clock.now()
+    await services.work_items.save(item)
+    if item.attempts >= MAX_TRANSIENT_ATTEMPTS:
+        return Outcome(
+            item.key,
+            Verdict.FAILED,
+            code="transient-retries-exhausted",
+            message=f"{item.attempts} attempts: {error}",
+            detail=description,
+        )
+    hinted = getattr(error, "retry_after", None)
+    backoff = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (item.attempts - 1))
+    delay = max(float(hinted), 1.0) if hinted is not None else backoff
+    return Outcome(item.key, Verdict.RETRY, code="transient", message=str(error), retry_after=delay, detail=description)
+
+
+async def fail(services: Services, item: WorkItem, error: GraphError) -> Outcome:
+    item.status, item.last_error, item.updated = WorkStatus.FAILED, error.describe(), services.clock.now()
+    await services.work_items.save(item)
+    code = (error.code or type(error).__name__).lower()
+    return Outcome(item.key, Verdict.FAILED, code=code, message=str(error), detail=error.describe())
+
+
+def fingerprint_of(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+def with_result(item: WorkItem, **result: Any) -> WorkItem:
+    return replace(item, result={**item.result, **result})
