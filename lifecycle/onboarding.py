@@ -32,6 +32,7 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
             message=ticket.message,
             details={"errors": ticket.errors},
             raw=message.body,
+            fingerprint=work.fingerprint_of(message.body),
         )
     key = f"ticket:{ticket.ticket_id}"
     fingerprint = work.fingerprint_of(message.body)

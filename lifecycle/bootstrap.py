@@ -1,0 +1,97 @@
+"""The composition root: builds the real clients once per process and hands them to the core.
+
+Nothing is built at import time (the Functions worker imports function_app while indexing); the first
+invocation builds the services and later ones reuse them. Tests call ``bootstrap`` with overrides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+
+from config.desired_state import load_desired_state
+from config.logging import configure_logging
+from config.settings import Settings, load_settings
+from lifecycle.clock import SystemClock
+from lifecycle.services import Services
+
+log = structlog.get_logger(__name__)
+
+_cached: dict[int, Services] = {}
+_lock = asyncio.Lock()
+
+
+async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Services:
+    """Build Services from settings; any port named in ``overrides`` is used instead of the real one."""
+    settings = settings or load_settings()
+    configure_logging(json=settings.log_format == "json", level=settings.log_level)
+    desired = overrides.pop("desired", None) or load_desired_state(settings.desired_state_path)
+    closers: list[Any] = []
+    credential = overrides.pop("credential", None)
+    if credential is None and not {"directory", "work_items", "transport"} <= overrides.keys():
+        credential = _credential(settings)
+        if hasattr(credential, "close"):
+            closers.append(credential.close)
+
+    if "directory" not in overrides:
+        overrides["directory"] = _directory(settings, credential)
+    if not {"work_items", "guests", "audit", "rejections"} <= overrides.keys():
+        from lifecycle.adapters.tables import TableState
+
+        state = TableState.from_settings(settings, credential=credential)
+        await state.ensure_tables()
+        closers.append(state.close)
+        for name in ("work_items", "guests", "audit", "rejections"):
+            overrides.setdefault(name, getattr(state, name))
+    if "transport" not in overrides:
+        overrides["transport"] = _transport(settings, credential)
+        closers.append(overrides["transport"].close)
+
+    return Services(
+        settings=settings,
+        desired=desired,
+        clock=overrides.pop("clock", None) or SystemClock(),
+        closers=closers,
+        **overrides,
+    )
+
+
+async def get_services() -> Services:
+    """The process-wide Services for the running event loop (async clients are bound to their loop)."""
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _cached:
+        async with _lock:
+            if loop_id not in _cached:
+                _cached[loop_id] = await bootstrap()
+                log.info("bootstrap.ready")
+    return _cached[loop_id]
+
+
+def _credential(settings: Settings) -> Any:
+    if settings.graph_credential == "tenantsim":
+        from graph.credentials import TenantSimCredential, simulator_root
+
+        return TenantSimCredential(simulator_root(settings.graph_base_url))
+    from azure.identity.aio import ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+
+
+def _directory(settings: Settings, credential: Any) -> Any:
+    from graph.client import build_graph_client
+    from graph.directory import GraphDirectory
+
+    client = build_graph_client(credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope)
+    return GraphDirectory(client)
+
+
+def _transport(settings: Settings, credential: Any) -> Any:
+    if settings.queue_transport == "storage":
+        from lifecycle.adapters.storage_queue import StorageQueueTransport
+
+        return StorageQueueTransport.from_settings(settings)
+    from lifecycle.adapters.servicebus import ServiceBusTransport
+
+    return ServiceBusTransport.from_settings(settings, credential=credential)
