@@ -1,0 +1,45 @@
+"""Azure Functions entry points (Python v2 programming model). Triggers only.
+
+Each function parses its input, hands it to a lifecycle handler and settles. Services are built on the
+first invocation, never at import: the worker imports this module while indexing.
+"""
+
+from __future__ import annotations
+
+import azure.functions as func
+import structlog
+
+from lifecycle.models import ReceivedMessage
+
+app = func.FunctionApp()
+
+SERVICE_BUS_CONNECTION = "ServiceBusConnection"
+ONBOARDING_QUEUE = "onboarding"
+
+
+def received_from_service_bus(msg: func.ServiceBusMessage) -> ReceivedMessage:
+    properties = {str(k): str(v) for k, v in (getattr(msg, "application_properties", None) or {}).items()}
+    return ReceivedMessage(
+        body=msg.get_body(),
+        message_id=msg.message_id or "",
+        key=properties.get("key"),
+        kind=properties.get("kind"),
+        delivery_count=msg.delivery_count or 1,
+        enqueued=msg.enqueued_time_utc,
+        properties=properties,
+    )
+
+
+@app.function_name("onboarding_worker")
+@app.service_bus_queue_trigger(arg_name="msg", queue_name=ONBOARDING_QUEUE, connection=SERVICE_BUS_CONNECTION)
+async def onboarding_worker(msg: func.ServiceBusMessage) -> None:
+    from lifecycle.bootstrap import get_services
+    from lifecycle.onboarding import handle_ticket
+    from lifecycle.processing import settle_in_function
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(function="onboarding_worker", message_id=msg.message_id)
+    services = await get_services()
+    message = received_from_service_bus(msg)
+    outcome = await handle_ticket(message, services)
+    await settle_in_function(services.settings.queue_name(ONBOARDING_QUEUE), message, outcome, services)

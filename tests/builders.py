@@ -1,0 +1,72 @@
+"""Builders shared by unit tests: services on in-memory fakes, tickets, a fixed clock."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from config.desired_state import load_desired_state
+from config.settings import SAMPLE_DESIRED_STATE, load_settings
+from lifecycle.adapters.memory import (
+    MemoryAuditLog,
+    MemoryGuestLedger,
+    MemoryQueueTransport,
+    MemoryRejections,
+    MemoryWorkItems,
+)
+from lifecycle.clock import FixedClock
+from lifecycle.models import ReceivedMessage
+from lifecycle.services import Services
+from tests.fakes import FakeDirectory
+
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+LOCAL_ENV = {
+    "LIFECYCLE_ENVIRONMENT": "local",
+    "LIFECYCLE_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
+    "LIFECYCLE_GRAPH_CREDENTIAL": "tenantsim",
+    "LIFECYCLE_TABLES_CONNECTION_STRING": "UseDevelopmentStorage=true",
+    "LIFECYCLE_QUEUE_TRANSPORT": "storage",
+    "LIFECYCLE_QUEUES_CONNECTION_STRING": "UseDevelopmentStorage=true",
+}
+
+
+def memory_services(
+    directory: FakeDirectory | None = None, clock: FixedClock | None = None, **overrides: Any
+) -> Services:
+    clock = clock or FixedClock(NOW)
+    parts: dict[str, Any] = {
+        "settings": load_settings(LOCAL_ENV),
+        "desired": load_desired_state(SAMPLE_DESIRED_STATE),
+        "clock": clock,
+        "directory": directory or FakeDirectory(),
+        "work_items": MemoryWorkItems(),
+        "guests": MemoryGuestLedger(),
+        "audit": MemoryAuditLog(),
+        "rejections": MemoryRejections(),
+        "transport": MemoryQueueTransport(clock),
+    }
+    parts.update(overrides)
+    return Services(**parts)
+
+
+def onboard_ticket(**fields: Any) -> dict[str, Any]:
+    ticket = {
+        "schemaVersion": 1,
+        "kind": "onboard",
+        "ticketId": "RITM0010001",
+        "email": "ana.lopez@fabrikam.com",
+        "displayName": "Ana Lopez",
+        "partner": "fabrikam",
+        "sponsor": "megan.bowen@contoso.com",
+        "endDate": "2027-03-31",
+        "redirectUrl": "https://partners.contoso.com/fabrikam",
+        "sendInvitation": True,
+    }
+    ticket.update(fields)
+    return {k: v for k, v in ticket.items() if v is not None}
+
+
+def message(body: dict[str, Any] | bytes, message_id: str = "m-1", delivery_count: int = 1) -> ReceivedMessage:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return ReceivedMessage(body=raw, message_id=message_id, key=None, kind="ticket", delivery_count=delivery_count)

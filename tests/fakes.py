@@ -1,0 +1,78 @@
+"""A hand-written fake of the Directory port, with Graph's invitation semantics."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from lifecycle.errors import GraphError
+from lifecycle.models import DirectoryUser, InvitationRequest, InvitationResult
+
+
+class FakeDirectory:
+    def __init__(self, home_domain: str = "contoso.onmicrosoft.com") -> None:
+        self.users: dict[str, DirectoryUser] = {}
+        self.invitations: list[InvitationRequest] = []
+        self.fail_next: list[GraphError] = []
+        self.home_domain = home_domain
+
+    def add_member(self, upn: str, display_name: str = "Employee") -> DirectoryUser:
+        user = DirectoryUser(
+            id=str(uuid.uuid4()),
+            user_type="Member",
+            display_name=display_name,
+            mail=upn,
+            user_principal_name=upn,
+            account_enabled=True,
+        )
+        self.users[user.id] = user
+        return user
+
+    def add_guest(self, email: str, state: str = "Accepted") -> DirectoryUser:
+        user = DirectoryUser(
+            id=str(uuid.uuid4()),
+            user_type="Guest",
+            mail=email,
+            user_principal_name=f"{email.replace('@', '_')}#EXT#@{self.home_domain}",
+            account_enabled=True,
+            external_user_state=state,
+            created=datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        self.users[user.id] = user
+        return user
+
+    def _maybe_fail(self) -> None:
+        if self.fail_next:
+            raise self.fail_next.pop(0)
+
+    async def find_user_by_mail(self, email: str) -> DirectoryUser | None:
+        self._maybe_fail()
+        wanted = email.lower()
+        return next((u for u in self.users.values() if (u.mail or "").lower() == wanted), None)
+
+    async def get_user(self, user_id: str) -> DirectoryUser | None:
+        self._maybe_fail()
+        if user_id in self.users:
+            return self.users[user_id]
+        return next((u for u in self.users.values() if u.user_principal_name == user_id), None)
+
+    async def invite_guest(self, request: InvitationRequest) -> InvitationResult:
+        self._maybe_fail()
+        self.invitations.append(request)
+        existing = await self.find_user_by_mail(request.email)
+        if existing is None:
+            existing = self.add_guest(request.email, state="PendingAcceptance")
+        elif request.reset_redemption:
+            existing = replace(existing, external_user_state="PendingAcceptance")
+            self.users[existing.id] = existing
+        return InvitationResult(existing.id, "PendingAcceptance", f"https://login.example/redeem?u={existing.id}")
+
+    async def list_guests(self, select: Sequence[str] = (), page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]:
+        guests = [u for u in self.users.values() if u.is_guest]
+        for start in range(0, len(guests), page_size):
+            yield guests[start : start + page_size]
+
+    def guests_with_mail(self, email: str) -> list[DirectoryUser]:
+        return [u for u in self.users.values() if u.is_guest and (u.mail or "").lower() == email.lower()]

@@ -1,0 +1,226 @@
+"""Onboarding tickets through the handler, on in-memory fakes of every port."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lifecycle.errors import PermissionDeniedError, ThrottledError, TransientGraphError
+from lifecycle.models import GuestState, WorkStatus
+from lifecycle.onboarding import handle_ticket
+from lifecycle.outcomes import Verdict
+from lifecycle.work import MAX_TRANSIENT_ATTEMPTS
+from tests.builders import memory_services, message, onboard_ticket
+from tests.fakes import FakeDirectory
+
+
+@pytest.fixture(name="directory")
+def _directory() -> FakeDirectory:
+    directory = FakeDirectory()
+    directory.add_member("megan.bowen@contoso.com", "Megan Bowen")
+    return directory
+
+
+async def _rejections(services) -> list:
+    return [r async for r in services.rejections.all()]
+
+
+class TestInvite:
+    async def test_a_valid_ticket_invites_one_guest_and_records_ledger_audit_and_work_item(self, directory):
+        """A policy-compliant onboard ticket creates one guest, its ledger row, an audit row and a done item."""
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+
+        assert outcome.verdict is Verdict.DONE
+        [guest] = directory.guests_with_mail("ana.lopez@fabrikam.com")
+        record = await services.guests.get(guest.id)
+        assert record.partner == "fabrikam" and record.state is GuestState.INVITED
+        assert record.end_date.isoformat() == "2027-04-01T00:00:00+00:00"
+        item = await services.work_items.get("ticket:RITM0010001")
+        assert item.status is WorkStatus.DONE and item.result["objectId"] == guest.id
+        assert [e.action async for e in services.audit.entries()] == ["guest.invited"]
+        assert directory.invitations[0].redirect_url == "https://partners.contoso.com/fabrikam"
+
+    async def test_the_same_ticket_delivered_twice_invites_once(self, directory):
+        """A redelivered ticket is a duplicate: no second invitation, one ledger row."""
+        services = memory_services(directory)
+        first = await handle_ticket(message(onboard_ticket(), "m-1"), services)
+        second = await handle_ticket(message(onboard_ticket(), "m-2", delivery_count=2), services)
+
+        assert (first.verdict, second.verdict) == (Verdict.DONE, Verdict.DUPLICATE)
+        assert len(directory.invitations) == 1
+        assert len([r async for r in services.guests.all()]) == 1
+
+    async def test_an_email_that_already_belongs_to_a_guest_reuses_it_without_inviting(self, directory):
+        """An existing guest is reused: no invitation call, no second object, ledger points at it."""
+        existing = directory.add_guest("ana.lopez@fabrikam.com")
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+
+        assert outcome.verdict is Verdict.DONE and outcome.detail["reused"] is True
+        assert directory.invitations == []
+        assert (await services.guests.get(existing.id)).ticket_id == "RITM0010001"
+
+    async def test_a_crash_between_the_invitation_and_the_ledger_write_ends_with_one_guest(self, directory):
+        """If the ledger write fails after Graph created the guest, the retry reuses that guest."""
+        services = memory_services(directory)
+        real_save = services.guests.save
+        calls = {"n": 0}
+
+        async def crash_once(record):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("worker killed")
+            return await real_save(record)
+
+        services.guests.save = crash_once
+        with pytest.raises(RuntimeError):
+            await handle_ticket(message(onboard_ticket()), services)
+        outcome = await handle_ticket(message(onboard_ticket(), delivery_count=2), services)
+
+        assert outcome.verdict is Verdict.DONE
+        assert len(directory.guests_with_mail("ana.lopez@fabrikam.com")) == 1
+        assert len([r async for r in services.guests.all()]) == 1
+
+
+class TestPolicy:
+    @pytest.mark.parametrize(
+        ("fields", "code"),
+        [
+            ({"partner": "globex"}, "unknown-partner"),
+            ({"email": "ana@northwindtraders.com"}, "domain-not-partner"),
+            ({"endDate": "2026-11-01"}, "end-date-past"),
+            ({"endDate": "2028-12-31"}, "end-date-too-far"),
+            ({"redirectUrl": "https://evil.example/phish"}, "redirect-not-allowed"),
+            ({"redirectUrl": "https://partners.contoso.com.evil.example/"}, "redirect-not-allowed"),
+            ({"redirectUrl": "https://partners.contoso.com@evil.example/"}, "redirect-not-allowed"),
+            ({"redirectUrl": "http://partners.contoso.com/"}, "redirect-not-allowed"),
+            ({"redirectUrl": "https://partners.contoso.com/../x\\@evil"}, "redirect-not-allowed"),
+            ({"notBefore": "2027-05-01T00:00:00Z"}, "not-before-after-end"),
+        ],
+    )
+    async def test_a_ticket_against_policy_is_rejected_with_its_reason_before_any_write(self, directory, fields, code):
+        """Each policy rule refuses the ticket with a machine-readable code and no Graph write."""
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket(**fields)), services)
+
+        assert outcome.verdict is Verdict.REJECTED
+        assert code in outcome.code or code in json.dumps(outcome.detail)
+        assert directory.invitations == []
+        [rejection] = await _rejections(services)
+        assert rejection.key == "ticket:RITM0010001"
+
+    async def test_a_domain_off_the_invitation_allowlist_is_rejected_even_for_a_listed_partner(self, directory):
+        """The invitation domain allowlist and the partner's domains must both allow the domain."""
+        services = memory_services(directory)
+        desired = services.desired.model_copy(
+            update={
+                "invitations": services.desired.invitations.model_copy(
+                    update={"domains": services.desired.invitations.domains.model_copy(update={"domains": ("x.com",)})}
+                )
+            }
+        )
+        services.desired = desired
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+        assert outcome.code == "domain-not-allowed"
+
+    async def test_a_sponsor_that_is_a_guest_is_refused(self, directory):
+        """The sponsor must be an employee (a member), never a guest."""
+        guest = directory.add_guest("someone@fabrikam.com")
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket(sponsor=guest.id)), services)
+        assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "sponsor-not-member")
+
+    async def test_an_unknown_sponsor_is_refused(self, directory):
+        """A sponsor that does not exist in the directory is refused."""
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket(sponsor="nobody@contoso.com")), services)
+        assert outcome.code == "sponsor-not-found"
+
+    async def test_an_email_of_a_member_is_a_conflict_and_never_invited(self, directory):
+        """A local member already owning the address is rejected, never invited as a guest."""
+        directory.add_member("ana.lopez@fabrikam.com")
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+        assert outcome.code == "email-belongs-to-member" and directory.invitations == []
+
+    async def test_a_rejected_ticket_replayed_is_a_duplicate_but_a_corrected_one_is_processed(self, directory):
+        """Replaying the same rejected ticket changes nothing; a corrected ticket with the same id proceeds."""
+        services = memory_services(directory)
+        bad = onboard_ticket(endDate="2026-01-01")
+        assert (await handle_ticket(message(bad), services)).verdict is Verdict.REJECTED
+        assert (await handle_ticket(message(bad), services)).verdict is Verdict.DUPLICATE
+        assert (await handle_ticket(message(onboard_ticket()), services)).verdict is Verdict.DONE
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("body", "code"),
+        [
+            (b"{not json", "malformed-json"),
+            (b"\xff\xfe", "malformed-json"),
+            (b"[1, 2]", "not-an-object"),
+            (json.dumps(onboard_ticket(schemaVersion=2)).encode(), "unsupported-schema-version"),
+            (json.dumps(onboard_ticket(kind="promote")).encode(), "unknown-kind"),
+            (json.dumps(onboard_ticket(email=None)).encode(), "invalid-ticket"),
+            (json.dumps(onboard_ticket(surprise=True)).encode(), "invalid-ticket"),
+            (json.dumps(onboard_ticket(email="ana(lopez)@fabrikam.com")).encode(), "invalid-ticket"),
+            (json.dumps(onboard_ticket(email="ana@fabrikam.com' or 1 eq 1")).encode(), "invalid-ticket"),
+            (json.dumps(onboard_ticket(message="x" * 70_000)).encode(), "oversize"),
+        ],
+    )
+    async def test_bad_input_is_rejected_once_with_a_machine_readable_reason(self, directory, body, code):
+        """Malformed tickets are recorded in the rejections table, settled, and never reach Graph."""
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(body), services)
+
+        assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, code)
+        [rejection] = await _rejections(services)
+        assert rejection.code == code and rejection.raw
+        assert directory.invitations == []
+
+    async def test_a_quote_in_a_valid_email_is_accepted_and_passed_through_unchanged(self, directory):
+        """An apostrophe is legal in an address (o'brien@...) and reaches the directory as data."""
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket(email="o'brien@fabrikam.com")), services)
+        assert outcome.verdict is Verdict.DONE
+        assert directory.invitations[0].email == "o'brien@fabrikam.com"
+
+
+class TestTransientFailures:
+    async def test_throttling_asks_for_a_retry_after_graphs_retry_after(self, directory):
+        """A 429 becomes a RETRY outcome honouring Retry-After, with the error kept on the work item."""
+        directory.fail_next.append(ThrottledError("slow down", retry_after=7.5, status=429, code="TooManyRequests"))
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+
+        assert (outcome.verdict, outcome.retry_after) == (Verdict.RETRY, 7.5)
+        item = await services.work_items.get("ticket:RITM0010001")
+        assert item.last_error["code"] == "TooManyRequests"
+
+    async def test_transient_failures_back_off_exponentially_then_give_up_to_the_dead_letter_queue(self, directory):
+        """5xx failures retry with growing delays and end FAILED after the attempt budget."""
+        services = memory_services(directory)
+        delays = []
+        for attempt in range(1, MAX_TRANSIENT_ATTEMPTS + 1):
+            directory.fail_next.append(TransientGraphError("503", status=503))
+            outcome = await handle_ticket(message(onboard_ticket(), delivery_count=attempt), services)
+            delays.append(outcome.retry_after)
+        assert delays[:3] == [5.0, 10.0, 20.0]
+        assert outcome.verdict is Verdict.FAILED and outcome.code == "transient-retries-exhausted"
+
+    async def test_a_missing_permission_fails_to_the_dead_letter_queue_instead_of_rejecting_the_ticket(self, directory):
+        """A 403 is the operator's problem, not the ticket's: FAILED (replayable), not REJECTED."""
+        directory.fail_next.append(PermissionDeniedError("denied", status=403, code="Authorization_RequestDenied"))
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+        assert (outcome.verdict, outcome.code) == (Verdict.FAILED, "authorization_requestdenied")
+        assert await _rejections(services) == []
+
+    async def test_a_ticket_with_a_future_not_before_is_held_until_then(self, directory):
+        """notBefore in the future defers the ticket by exactly the remaining time."""
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket(notBefore="2026-11-24T09:30:00Z")), services)
+        assert (outcome.verdict, outcome.retry_after) == (Verdict.RETRY, 86400.0)
+        assert directory.invitations == []
