@@ -1,0 +1,156 @@
+"""``python -m lifecycle``: the operator's command line.
+
+Exit codes: 0 success, 1 error (bad settings, unreachable service), 2 the job found something that needs
+attention (rejections, failures, drift), so scripts and pipelines can gate on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config.settings import ROOT
+from lifecycle.errors import DesiredStateError, SettingsError
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Entra B2B guest lifecycle automation.")
+console = Console(stderr=False)
+QUEUES = ("onboarding",)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+
+
+def main() -> None:
+    try:
+        app()
+    except (SettingsError, DesiredStateError) as exc:
+        Console(stderr=True).print(f"[red]{exc}[/red]")
+        raise SystemExit(1) from None
+
+
+@app.command()
+def submit(
+    queue: Annotated[str, typer.Argument(help="Logical queue name, e.g. onboarding.")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON object, array, or JSON lines.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Put tickets from FILE on QUEUE, one message each (message id derived from the ticket id)."""
+    from lifecycle.submission import read_documents, submit_documents
+
+    documents = read_documents(file)
+    sent = asyncio.run(_with_services(lambda s: submit_documents(s, queue, documents)))
+    _print({"queue": queue, "sent": sent}, as_json, f"sent {sent} message(s) to {queue}")
+
+
+@app.command()
+def run(
+    job: Annotated[str, typer.Argument(help="The job to run: onboarding.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Run JOB once on demand: for onboarding, process every ticket waiting on the queue."""
+    if job != "onboarding":
+        raise typer.BadParameter(f"unknown job {job!r}; available: onboarding")
+    summary = asyncio.run(_with_services(_run_onboarding))
+    _report(summary, as_json)
+    raise typer.Exit(2 if summary["failed"] else 0)
+
+
+@app.command()
+def demo(as_json: JsonOption = False) -> None:
+    """Submit the example onboarding tickets and run the onboarding job over them (used by make run)."""
+    from lifecycle.examples import example_tickets
+    from lifecycle.submission import submit_documents
+
+    async def go(services) -> dict[str, Any]:
+        await submit_documents(services, "onboarding", example_tickets(services.clock.now()))
+        return await _run_onboarding(services)
+
+    summary = asyncio.run(_with_services(go))
+    _report(summary, as_json)
+    raise typer.Exit(1 if summary["failed"] or summary["crashed"] else 0)
+
+
+@app.command()
+def schema(
+    which: Annotated[str, typer.Argument(help="ticket or desired-state")],
+    write: Annotated[bool, typer.Option(help="Write config/schemas/<which>.schema.json")] = False,
+) -> None:
+    """Print (or write) the JSON Schema of the ticket contract or of the desired-state file."""
+    from lifecycle.schemas import SCHEMAS
+
+    if which not in SCHEMAS:
+        raise typer.BadParameter(f"choose one of {', '.join(SCHEMAS)}")
+    text = json.dumps(SCHEMAS[which](), indent=2) + "\n"
+    if write:
+        path = ROOT / "config" / "schemas" / f"{which}.schema.json"
+        path.write_text(text, encoding="utf-8")
+        console.print(f"wrote {path.relative_to(ROOT)}")
+    else:
+        typer.echo(text, nl=False)
+
+
+async def _with_services(action):
+    from lifecycle.bootstrap import bootstrap
+
+    services = await bootstrap()
+    try:
+        return await action(services)
+    finally:
+        await services.close()
+
+
+async def _run_onboarding(services) -> dict[str, Any]:
+    from lifecycle.onboarding import handle_ticket
+    from lifecycle.worker import drain
+
+    report = await drain(services, "onboarding", handle_ticket)
+    counts = report.by_verdict
+    return {
+        "job": "onboarding",
+        "processed": len(report.outcomes),
+        "done": counts.get("done", 0),
+        "duplicates": counts.get("duplicate", 0),
+        "rejected": counts.get("rejected", 0),
+        "retrying": counts.get("retry", 0),
+        "failed": counts.get("failed", 0),
+        "crashed": report.crashed,
+        "outcomes": [
+            {"key": o.key, "verdict": o.verdict.value, "code": o.code, "message": o.message, **_brief(o.detail)}
+            for o in report.outcomes
+        ],
+    }
+
+
+def _brief(detail: dict[str, Any]) -> dict[str, Any]:
+    return {k: detail[k] for k in ("objectId", "reused", "endDate") if k in detail}
+
+
+def _report(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    table = Table(title=f"{summary['job']}: {summary['processed']} message(s)", show_lines=False)
+    for column in ("ticket", "verdict", "guest / reason"):
+        table.add_column(column)
+    for o in summary["outcomes"]:
+        colour = {"done": "green", "duplicate": "cyan", "rejected": "yellow"}.get(o["verdict"], "red")
+        what = (
+            f"{o['objectId']} ({'reused' if o.get('reused') else 'invited'}, ends {o['endDate'][:10]})"
+            if o["verdict"] == "done"
+            else f"{o['code']}: {o['message']}"
+        )
+        table.add_row(o["key"], f"[{colour}]{o['verdict']}[/{colour}]", what)
+    console.print(table)
+    console.print(
+        f"done {summary['done']} · duplicates {summary['duplicates']} · rejected {summary['rejected']} · "
+        f"retrying {summary['retrying']} · failed {summary['failed']}"
+    )
+
+
+def _print(payload: dict[str, Any], as_json: bool, text: str) -> None:
+    typer.echo(json.dumps(payload) if as_json else text)
