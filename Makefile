@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make run` (the main job on the local stack) and `make test`.
+# Everything they need is installed by this file: a virtualenv from requirements-dev.txt and Azurite
+# from package-lock.json. Both are safe to re-run, and to run after an interrupted run.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY_STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
+NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
+
+.PHONY: setup run test lint format bench clean
+
+setup: $(PY_STAMP) $(NODE_STAMP)
+
+$(PY_STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv --clear $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-* && touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@rm -f node_modules/.installed-* && touch $@
+
+## make run: start Azurite and tenantsim on free loopback ports, seed the tenant, run the main job once.
+run: setup
+	$(BIN)/python -m tenantsim.stack -- $(BIN)/python -m lifecycle demo
+
+## make test: lint, then the whole suite (unit, tenantsim, integration on Azurite + tenantsim, functions, e2e).
+test: setup lint
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf .stack .pytest_cache .ruff_cache
