@@ -1,0 +1,129 @@
+"""A local stand-in for Entra's token issuer: RSA keys, the OIDC metadata and JWKS it publishes, and
+tokens as the authentication events service would send them. For tests, benchmarks and local runs;
+it is served through an httpx transport, so nothing leaves the process.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from config.signup import AUTHENTICATION_EVENTS_APP_ID
+
+TEST_TENANT_ID = "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13"
+TEST_AUDIENCE = "c0ffee00-1234-4abc-9def-0123456789ab"
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+@dataclass
+class LocalTokenIssuer:
+    tenant_id: str = TEST_TENANT_ID
+    audience: str = TEST_AUDIENCE
+    authority: str = "https://login.microsoftonline.com"
+    private_keys: dict[str, rsa.RSAPrivateKey] = field(default_factory=dict)
+    published: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    failing: bool = False
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.authority}/{self.tenant_id}/v2.0"
+
+    @property
+    def metadata_url(self) -> str:
+        return f"{self.authority}/{self.tenant_id}/v2.0/.well-known/openid-configuration"
+
+    @property
+    def jwks_url(self) -> str:
+        return f"{self.authority}/{self.tenant_id}/discovery/v2.0/keys"
+
+    def add_key(self, kid: str | None = None, *, publish: bool = True) -> str:
+        kid = kid or uuid.uuid4().hex
+        self.private_keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if publish:
+            self.published.append(kid)
+        return kid
+
+    def public_pem(self, kid: str) -> bytes:
+        return (
+            self.private_keys[kid]
+            .public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
+
+    def jwks(self) -> dict[str, Any]:
+        keys = []
+        for kid in self.published:
+            numbers = self.private_keys[kid].public_key().public_numbers()
+            keys.append(
+                {
+                    "kty": "RSA",
+                    "use": "sig",
+                    "kid": kid,
+                    "n": b64url(numbers.n.to_bytes((numbers.n.bit_length() + 7) // 8, "big")),
+                    "e": b64url(numbers.e.to_bytes(3, "big")),
+                }
+            )
+        return {"keys": keys}
+
+    def claims(self, now: datetime, **overrides: Any) -> dict[str, Any]:
+        base = {
+            "aud": self.audience,
+            "iss": self.issuer,
+            "iat": int(now.timestamp()),
+            "nbf": int(now.timestamp()),
+            "exp": int((now + timedelta(hours=1)).timestamp()),
+            "azp": AUTHENTICATION_EVENTS_APP_ID,
+            "azpacr": "1",
+            "oid": "5b1f7a2e-5c3d-4e8f-9a6b-7c8d9e0f1a2b",
+            "sub": "5b1f7a2e-5c3d-4e8f-9a6b-7c8d9e0f1a2b",
+            "tid": self.tenant_id,
+            "ver": "2.0",
+        }
+        base.update(overrides)
+        return {key: value for key, value in base.items() if value is not None}
+
+    def mint(self, now: datetime, *, kid: str | None = None, **overrides: Any) -> str:
+        """An RS256 token signed by ``kid`` (default: the first key), claims overridable (None drops one)."""
+        kid = kid or next(iter(self.private_keys))
+        return jwt.encode(self.claims(now, **overrides), self.private_keys[kid], "RS256", headers={"kid": kid})
+
+    def forge(self, header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
+        """A token assembled by hand, for the attacks a library would refuse to produce."""
+        signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+        return f"{signing_input}.{b64url(signature)}"
+
+    def forge_hs256_with_public_key(self, now: datetime, kid: str) -> str:
+        """The algorithm-confusion attack: HS256 keyed with the published RSA public key."""
+        header = {"alg": "HS256", "typ": "JWT", "kid": kid}
+        unsigned = self.forge(header, self.claims(now)).rsplit(".", 1)[0]
+        signature = hmac.new(self.public_pem(kid), unsigned.encode(), hashlib.sha256).digest()
+        return f"{unsigned}.{b64url(signature)}"
+
+    def transport(self) -> httpx.MockTransport:
+        def serve(request: httpx.Request) -> httpx.Response:
+            url = str(request.url)
+            self.requests.append(url)
+            if self.failing:
+                return httpx.Response(503, json={"error": "temporarily_unavailable"})
+            if url == self.metadata_url:
+                return httpx.Response(200, json={"issuer": self.issuer, "jwks_uri": self.jwks_url})
+            if url == self.jwks_url:
+                return httpx.Response(200, json=self.jwks())
+            return httpx.Response(404, json={"error": "not_found"})
+
+        return httpx.MockTransport(serve)
