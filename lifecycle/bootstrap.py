@@ -7,6 +7,8 @@ invocation builds the services and later ones reuse them. Tests call ``bootstrap
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import structlog
@@ -67,6 +69,21 @@ async def get_services() -> Services:
                 _cached[loop_id] = await bootstrap()
                 log.info("bootstrap.ready")
     return _cached[loop_id]
+
+
+@contextlib.contextmanager
+def use_services(services: Services) -> Iterator[Services]:
+    """Make ``get_services`` return ``services`` on the running loop (tests: fakes through the same door)."""
+    loop_id = id(asyncio.get_running_loop())
+    previous = _cached.get(loop_id)
+    _cached[loop_id] = services
+    try:
+        yield services
+    finally:
+        if previous is None:
+            _cached.pop(loop_id, None)
+        else:
+            _cached[loop_id] = previous
 
 
 def _credential(settings: Settings) -> Any:

@@ -1,0 +1,43 @@
+"""The function index the Functions host would build from function_app.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import function_app
+
+
+@pytest.fixture(scope="module", name="index")
+def _index() -> dict[str, dict]:
+    # get_functions() may run once per app object: index once for the module.
+    return {f.get_function_name(): json.loads(f.get_function_json()) for f in function_app.app.get_functions()}
+
+
+def _trigger(index: dict[str, dict], name: str) -> dict:
+    [binding] = [b for b in index[name]["bindings"] if b["type"].endswith("Trigger")]
+    return binding
+
+
+def test_the_onboarding_worker_is_triggered_by_the_onboarding_service_bus_queue(index):
+    """onboarding_worker listens on queue `onboarding` through the ServiceBusConnection setting."""
+    trigger = _trigger(index, "onboarding_worker")
+    assert trigger["type"] == "serviceBusTrigger"
+    assert trigger["queueName"] == "onboarding"
+    assert trigger["connection"] == "ServiceBusConnection"
+
+
+def test_every_service_bus_trigger_uses_the_one_connection_setting(index):
+    """All Service Bus triggers share ServiceBusConnection, so senders and triggers use one namespace."""
+    connections = {
+        _trigger(index, name)["connection"] for name in index if _trigger(index, name)["type"] == "serviceBusTrigger"
+    }
+    assert connections == {"ServiceBusConnection"}
+
+
+def test_importing_function_app_builds_no_clients():
+    """Indexing must stay cheap: no services are built when function_app is imported."""
+    from lifecycle import bootstrap
+
+    assert bootstrap._cached == {}

@@ -1,0 +1,48 @@
+"""Settings come from the environment and fail with a message naming every bad setting."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.settings import load_settings
+from lifecycle.errors import SettingsError
+from tests.builders import LOCAL_ENV
+
+
+def test_a_complete_local_environment_loads():
+    """The local-stack settings load, with queue names unprefixed by default."""
+    settings = load_settings(LOCAL_ENV)
+    assert settings.queue_transport == "storage" and settings.queue_name("onboarding") == "onboarding"
+
+
+def test_every_missing_setting_is_named_in_one_error():
+    """An empty environment names the tenant, table and Service Bus settings at once."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({})
+    text = str(caught.value)
+    assert "LIFECYCLE_TENANT_ID: missing" in text
+
+
+def test_resource_settings_are_all_reported_together():
+    """Missing tables and Service Bus settings are both reported, by their app-setting names."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({"LIFECYCLE_TENANT_ID": "t"})
+    text = str(caught.value)
+    assert "LIFECYCLE_TABLES_ENDPOINT: missing" in text
+    assert "ServiceBusConnection__fullyQualifiedNamespace: missing" in text
+
+
+def test_a_bad_value_names_the_setting_and_the_value():
+    """A value outside the allowed set is reported with its setting name and what was given."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**LOCAL_ENV, "LIFECYCLE_QUEUE_TRANSPORT": "kafka", "LIFECYCLE_LOG_LEVEL": "LOUD"})
+    text = str(caught.value)
+    assert "LIFECYCLE_QUEUE_TRANSPORT" in text and "'kafka'" in text
+    assert "LIFECYCLE_LOG_LEVEL" in text
+
+
+def test_the_simulator_credential_is_refused_in_azure():
+    """In Azure only the managed identity may talk to Graph."""
+    env = {**LOCAL_ENV, "LIFECYCLE_ENVIRONMENT": "azure"}
+    with pytest.raises(SettingsError, match="LIFECYCLE_GRAPH_CREDENTIAL"):
+        load_settings(env)
