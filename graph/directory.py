@@ -102,6 +102,15 @@ class GraphDirectory:
             next_link = page.odata_next_link
             page = await _call(lambda link=next_link: self._client.users.with_url(link).get())
 
+    async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
+        await _call(lambda: self._client.users.by_user_id(user_id).patch(User(account_enabled=enabled)))
+
+    async def delete_user(self, user_id: str) -> None:
+        await _call(lambda: self._client.users.by_user_id(user_id).delete())
+
+    async def revoke_sessions(self, user_id: str) -> None:
+        await _call(lambda: self._client.users.by_user_id(user_id).revoke_sign_in_sessions.post())
+
     async def count_guests(self) -> int:
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
             filter="userType eq 'Guest'", count=True, top=1, select=["id"]

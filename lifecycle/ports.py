@@ -35,8 +35,16 @@ class Directory(Protocol):
     async def invite_guest(self, request: InvitationRequest) -> InvitationResult: ...
 
     def list_guests(self, select: Sequence[str], page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]:
-        """Guests page by page, as Graph returns them."""
+        """Guests page by page, as Graph returns them (``signInActivity`` only when selected)."""
         ...
+
+    async def set_account_enabled(self, user_id: str, enabled: bool) -> None: ...
+
+    async def delete_user(self, user_id: str) -> None:
+        """Soft delete: the object stays restorable in deletedItems for 30 days."""
+        ...
+
+    async def revoke_sessions(self, user_id: str) -> None: ...
 
 
 class WorkItems(Protocol):

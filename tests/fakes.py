@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from lifecycle.errors import GraphError
+from lifecycle.errors import GraphError, NotFoundError
 from lifecycle.models import DirectoryUser, InvitationRequest, InvitationResult
 
 
@@ -16,6 +16,8 @@ class FakeDirectory:
         self.users: dict[str, DirectoryUser] = {}
         self.invitations: list[InvitationRequest] = []
         self.fail_next: list[GraphError] = []
+        self.deleted: dict[str, DirectoryUser] = {}
+        self.writes: list[tuple[str, str, object]] = []
         self.home_domain = home_domain
 
     def add_member(self, upn: str, display_name: str = "Employee") -> DirectoryUser:
@@ -73,6 +75,26 @@ class FakeDirectory:
         guests = [u for u in self.users.values() if u.is_guest]
         for start in range(0, len(guests), page_size):
             yield guests[start : start + page_size]
+
+    async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
+        self._maybe_fail()
+        self.users[user_id] = replace(self._existing(user_id), account_enabled=enabled)
+        self.writes.append(("accountEnabled", user_id, enabled))
+
+    async def delete_user(self, user_id: str) -> None:
+        self._maybe_fail()
+        self.deleted[user_id] = self.users.pop(self._existing(user_id).id)
+        self.writes.append(("delete", user_id, None))
+
+    async def revoke_sessions(self, user_id: str) -> None:
+        self._maybe_fail()
+        self._existing(user_id)
+        self.writes.append(("revokeSignInSessions", user_id, None))
+
+    def _existing(self, user_id: str) -> DirectoryUser:
+        if user_id not in self.users:
+            raise NotFoundError(f"Resource '{user_id}' does not exist", status=404, code="Request_ResourceNotFound")
+        return self.users[user_id]
 
     def guests_with_mail(self, email: str) -> list[DirectoryUser]:
         return [u for u in self.users.values() if u.is_guest and (u.mail or "").lower() == email.lower()]
