@@ -1,0 +1,206 @@
+// Entra guest lifecycle automation: every Azure resource the function app needs, in one resource group.
+// Deploy with `az deployment group create` (see infra/README.md); the Graph application permissions are
+// granted afterwards by infra/grant-graph-permissions, because ARM cannot grant them.
+
+targetScope = 'resourceGroup'
+
+@description('Short environment name used in resource names, e.g. dev, test, prod.')
+@minLength(2)
+@maxLength(8)
+param environmentName string
+
+@description('Prefix of every resource name.')
+@minLength(2)
+@maxLength(10)
+param namePrefix string = 'guestlc'
+
+param location string = resourceGroup().location
+
+@description('Entra tenant whose guests the app manages (the tenant of this subscription by default).')
+param tenantId string = tenant().tenantId
+
+param tags object = {}
+
+@allowed([
+  'Standard'
+  'Premium'
+])
+param serviceBusSku string = 'Standard'
+
+@description('Premium messaging units (ignored on Standard).')
+@allowed([
+  1
+  2
+  4
+  8
+  16
+])
+param serviceBusPremiumCapacity int = 1
+
+@allowed([
+  'Standard_LRS'
+  'Standard_ZRS'
+  'Standard_GRS'
+  'Standard_GZRS'
+])
+param storageSku string = 'Standard_LRS'
+
+@minValue(1)
+@maxValue(365)
+param storageSoftDeleteDays int = 7
+
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
+@description('Scale-out ceiling of the app; together with host.json maxConcurrentCalls it bounds the Graph write concurrency (infra/README.md).')
+@minValue(1)
+@maxValue(1000)
+param maximumInstanceCount int = 4
+
+@description('Always-ready instances for the HTTP functions (sign-up connector); 0 scales them to zero.')
+@minValue(0)
+@maxValue(10)
+param httpAlwaysReady int = 0
+
+@description('Prefix of the product tables (LIFECYCLE_TABLE_PREFIX).')
+param tablePrefix string = 'lifecycle'
+
+@description('Path of the desired-state YAML inside the deployment package (LIFECYCLE_DESIRED_STATE).')
+param desiredStatePath string = 'config/desired-state.yaml'
+
+@allowed([
+  'DEBUG'
+  'INFO'
+  'WARNING'
+  'ERROR'
+])
+param logLevel string = 'INFO'
+
+@allowed([
+  'plan'
+  'enforce'
+])
+param sweepMode string = 'plan'
+
+@allowed([
+  'plan'
+  'enforce'
+])
+param driftMode string = 'plan'
+
+@allowed([
+  'plan'
+  'enforce'
+])
+param governanceMode string = 'plan'
+
+@allowed([
+  'plan'
+  'enforce'
+])
+param resetMode string = 'plan'
+
+var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var baseName = '${namePrefix}-${environmentName}'
+var storageAccountName = take(toLower(replace('st${namePrefix}${environmentName}${token}', '-', '')), 24)
+var functionAppName = '${baseName}-func-${take(token, 6)}'
+var deploymentContainerName = 'app-package-${take(token, 8)}'
+var allTags = union(tags, {
+  application: 'entra-guest-lifecycle'
+  environment: environmentName
+})
+
+var productSettings = {
+  LIFECYCLE_ENVIRONMENT: 'azure'
+  LIFECYCLE_TENANT_ID: tenantId
+  LIFECYCLE_TABLES_ENDPOINT: storage.outputs.tablesEndpoint
+  LIFECYCLE_TABLE_PREFIX: tablePrefix
+  LIFECYCLE_QUEUE_TRANSPORT: 'servicebus'
+  LIFECYCLE_DESIRED_STATE: desiredStatePath
+  LIFECYCLE_LOG_FORMAT: 'json'
+  LIFECYCLE_LOG_LEVEL: logLevel
+  LIFECYCLE_GRAPH_CREDENTIAL: 'managed-identity'
+  LIFECYCLE_SWEEP_MODE: sweepMode
+  LIFECYCLE_DRIFT_MODE: driftMode
+  LIFECYCLE_GOVERNANCE_MODE: governanceMode
+  LIFECYCLE_RESET_MODE: resetMode
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    location: location
+    tags: allTags
+    workspaceName: '${baseName}-log-${take(token, 6)}'
+    appInsightsName: '${baseName}-appi-${take(token, 6)}'
+    retentionInDays: logRetentionDays
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    location: location
+    tags: allTags
+    accountName: storageAccountName
+    deploymentContainerName: deploymentContainerName
+    skuName: storageSku
+    softDeleteDays: storageSoftDeleteDays
+  }
+}
+
+module serviceBus 'modules/servicebus.bicep' = {
+  name: 'servicebus'
+  params: {
+    location: location
+    tags: allTags
+    namespaceName: '${baseName}-sb-${take(token, 6)}'
+    skuName: serviceBusSku
+    premiumCapacity: serviceBusPremiumCapacity
+  }
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    location: location
+    tags: allTags
+    planName: '${baseName}-plan-${take(token, 6)}'
+    appName: functionAppName
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    productSettings: productSettings
+    instanceMemoryMB: instanceMemoryMB
+    maximumInstanceCount: maximumInstanceCount
+    httpAlwaysReady: httpAlwaysReady
+  }
+}
+
+module rbac 'modules/rbac.bicep' = {
+  name: 'rbac'
+  params: {
+    principalId: functionApp.outputs.principalId
+    storageAccountName: storage.outputs.name
+    serviceBusNamespaceName: serviceBus.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
+  }
+}
+
+output functionAppName string = functionApp.outputs.name
+output functionAppPrincipalId string = functionApp.outputs.principalId
+output functionAppHostName string = functionApp.outputs.defaultHostName
+output storageAccountName string = storage.outputs.name
+output tablesEndpoint string = storage.outputs.tablesEndpoint
+output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
+output appInsightsName string = monitoring.outputs.appInsightsName
