@@ -127,3 +127,60 @@ class LocalTokenIssuer:
             return httpx.Response(404, json={"error": "not_found"})
 
         return httpx.MockTransport(serve)
+
+
+def extension_body(
+    email: str | None,
+    attributes: dict[str, Any] | None = None,
+    *,
+    event: str = "attributeCollectionSubmit",
+    correlation_id: str = "00000000-0000-4000-8000-000000000001",
+) -> dict[str, Any]:
+    """A custom authentication extension request as Entra sends it (string attributes)."""
+    data_type = (
+        "onAttributeCollectionStartCalloutData"
+        if event.endswith("Start")
+        else ("onAttributeCollectionSubmitCalloutData")
+    )
+    wrapped = {
+        name: {
+            "@odata.type": "microsoft.graph.stringDirectoryAttributeValue",
+            "value": value,
+            "attributeType": "builtIn",
+        }
+        for name, value in (attributes or {}).items()
+    }
+    identities = (
+        [{"signInType": "email", "issuer": "contoso.onmicrosoft.com", "issuerAssignedId": email}] if email else []
+    )
+    return {
+        "type": f"microsoft.graph.authenticationEvent.{event}",
+        "source": f"/tenants/{TEST_TENANT_ID}/applications/{TEST_AUDIENCE}",
+        "data": {
+            "@odata.type": f"microsoft.graph.{data_type}",
+            "tenantId": TEST_TENANT_ID,
+            "authenticationEventListenerId": "10000000-0000-0000-0000-000000000001",
+            "customAuthenticationExtensionId": "10000000-0000-0000-0000-000000000002",
+            "authenticationContext": {
+                "correlationId": correlation_id,
+                "client": {"ip": "203.0.113.7", "locale": "en-us", "market": "en-us"},
+                "protocol": "OAUTH2.0",
+            },
+            "userSignUpInfo": {"attributes": wrapped, "identities": identities},
+        },
+    }
+
+
+def connector_body(email: str | None, step: str = "PostAttributeCollection", **claims: Any) -> dict[str, Any]:
+    """An API connector request as B2B self-service sign-up sends it (flat claims)."""
+    body: dict[str, Any] = {
+        "identities": [{"signInType": "federated", "issuer": "google.com", "issuerAssignedId": "0123456789"}],
+        "displayName": "Sam Example",
+        "step": step,
+        "client_id": TEST_AUDIENCE,
+        "ui_locales": "en-US",
+        **claims,
+    }
+    if email is not None:
+        body["email"] = email
+    return body
