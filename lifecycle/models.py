@@ -81,10 +81,12 @@ class WorkStatus(enum.StrEnum):
     FAILED = "failed"
     DEAD_LETTERED = "dead-lettered"
     REPLAYED = "replayed"
+    HELD = "held"  # waiting for its notBefore; released by the hold timer
+    CANCELLED = "cancelled"  # a held item withdrawn before it ran (e.g. an offboard ticket)
 
     @property
     def is_final(self) -> bool:
-        return self in (WorkStatus.DONE, WorkStatus.REJECTED)
+        return self in (WorkStatus.DONE, WorkStatus.REJECTED, WorkStatus.CANCELLED)
 
 
 @dataclass(slots=True)

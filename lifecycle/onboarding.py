@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from lifecycle import work
+from lifecycle import guest_tickets, holds, work
 from lifecycle.errors import (
     BadRequestError,
     ConflictError,
@@ -16,7 +16,7 @@ from lifecycle.models import AuditEntry, GuestRecord, GuestState, InvitationRequ
 from lifecycle.onboarding_policy import ApprovedOnboarding, check_onboard
 from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.services import Services
-from lifecycle.tickets import OnboardTicket, TicketRejection, parse_ticket
+from lifecycle.tickets import ExtendTicket, OffboardTicket, OnboardTicket, TicketRejection, parse_ticket
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +40,13 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
     item = await work.begin(services, key, kind=ticket.kind, partner=partner, fingerprint=fingerprint)
     if item is None:
         return Outcome(key, Verdict.DUPLICATE, message="ticket already processed")
-    if not isinstance(ticket, OnboardTicket):
+    try:
+        if isinstance(ticket, OnboardTicket):
+            return await _onboard(ticket, item, services, message.body, fingerprint)
+        if isinstance(ticket, ExtendTicket):
+            return await guest_tickets.extend(ticket, item, services, message.body, fingerprint)
+        if isinstance(ticket, OffboardTicket):
+            return await guest_tickets.offboard(ticket, item, services, message.body, fingerprint)
         return await work.reject(
             services,
             key=key,
@@ -51,8 +57,6 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
             item=item,
             fingerprint=fingerprint,
         )
-    try:
-        return await _onboard(ticket, item, services, message.body, fingerprint)
     except (TransientGraphError, StateConflictError) as exc:
         log.warning("onboarding.transient", key=key, error=str(exc), attempts=item.attempts)
         return await work.retry_later(services, item, exc)
@@ -77,8 +81,7 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
             fingerprint=fingerprint,
         )
     if decision.not_before and decision.not_before > now:
-        delay = (decision.not_before - now).total_seconds()
-        return Outcome(item.key, Verdict.RETRY, code="not-before", message="held until notBefore", retry_after=delay)
+        return await holds.hold(services, item, raw, decision.not_before, ticket.email)
 
     sponsor = await services.directory.get_user(ticket.sponsor)
     if sponsor is None or sponsor.user_type != "Member":

@@ -9,6 +9,7 @@ from typing import Any
 
 class Verdict(enum.StrEnum):
     DONE = "done"  # the work happened (or had already happened): complete the message
+    HELD = "held"  # accepted but not due yet (notBefore): parked in the job ledger, complete the message
     DUPLICATE = "duplicate"  # a replay or redelivery of finished work: complete, change nothing
     REJECTED = "rejected"  # bad input or refused by policy, recorded with a reason: complete, never retry
     RETRY = "retry"  # transient failure: reschedule a copy after retry_after, complete the original

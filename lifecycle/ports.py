@@ -16,6 +16,7 @@ from lifecycle.models import (
     ReceivedMessage,
     Rejection,
     WorkItem,
+    WorkStatus,
 )
 
 
@@ -59,6 +60,8 @@ class WorkItems(Protocol):
     async def save(self, item: WorkItem) -> WorkItem:
         """Replace, guarded by ``item.etag``; raises StateConflictError when another writer won."""
         ...
+
+    def query(self, status: WorkStatus | None = None, kind: str | None = None) -> AsyncIterator[WorkItem]: ...
 
 
 class GuestLedger(Protocol):

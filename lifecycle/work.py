@@ -34,7 +34,7 @@ async def begin(
                 return await services.work_items.create(fresh)
             except StateConflictError:
                 continue
-        if item.status is WorkStatus.DONE or (
+        if item.status in (WorkStatus.DONE, WorkStatus.CANCELLED) or (
             item.status is WorkStatus.REJECTED and item.result.get("fingerprint") in (None, fingerprint)
         ):
             return None

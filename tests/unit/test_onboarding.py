@@ -217,10 +217,3 @@ class TestTransientFailures:
         outcome = await handle_ticket(message(onboard_ticket()), services)
         assert (outcome.verdict, outcome.code) == (Verdict.FAILED, "authorization_requestdenied")
         assert await _rejections(services) == []
-
-    async def test_a_ticket_with_a_future_not_before_is_held_until_then(self, directory):
-        """notBefore in the future defers the ticket by exactly the remaining time."""
-        services = memory_services(directory)
-        outcome = await handle_ticket(message(onboard_ticket(notBefore="2026-11-24T09:30:00Z")), services)
-        assert (outcome.verdict, outcome.retry_after) == (Verdict.RETRY, 86400.0)
-        assert directory.invitations == []
