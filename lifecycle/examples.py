@@ -35,7 +35,7 @@ def example_tickets(now: datetime) -> list[dict[str, Any]]:
         onboard("RITM0042001", "lena.fischer@fabrikam.com", "Lena Fischer", "fabrikam", 180),
         onboard("RITM0042002", "tom.oconnor@fabrikam.co.uk", "Tom O'Connor", "fabrikam", 90),
         onboard("RITM0042003", "priya.nair@northwindtraders.com", "Priya Nair", "northwind", 120),
-        onboard("RITM0042004", "sam.o'brien@woodgrovebank.com", "Sam O'Brien", "woodgrove", 60),
+        onboard("RITM0042004", "sam.obrien@woodgrovebank.com", "Sam O'Brien", "woodgrove", 60),
         onboard("RITM0042005", "kofi.mensah@adatum.com", "Kofi Mensah", "adatum", 30),
     ]
     rejects = [
@@ -45,6 +45,7 @@ def example_tickets(now: datetime) -> list[dict[str, Any]]:
         onboard("RITM0042104", "who@fabrikam.com", "Who", "fabrikam", 90, sponsor="nobody@contoso.com"),
         {**onboard("RITM0042105", "v2@fabrikam.com", "V2", "fabrikam", 90), "schemaVersion": 2},
         {"schemaVersion": 1, "kind": "onboard", "ticketId": "RITM0042106", "email": "x@fabrikam.com"},
+        onboard("RITM0042107", "x@fabrikam.com' or startswith(mail,'a')", "Injection", "fabrikam", 30),
     ]
     duplicate = [good[0]]
     return good + rejects + duplicate

@@ -180,12 +180,12 @@ class TestBadInput:
         assert rejection.code == code and rejection.raw
         assert directory.invitations == []
 
-    async def test_a_quote_in_a_valid_email_is_accepted_and_passed_through_unchanged(self, directory):
-        """An apostrophe is legal in an address (o'brien@...) and reaches the directory as data."""
+    async def test_a_quote_in_an_email_is_rejected_before_it_can_reach_a_filter(self, directory):
+        """Graph refuses quotes in invitation addresses; the ticket is rejected and no lookup runs."""
         services = memory_services(directory)
         outcome = await handle_ticket(message(onboard_ticket(email="o'brien@fabrikam.com")), services)
-        assert outcome.verdict is Verdict.DONE
-        assert directory.invitations[0].email == "o'brien@fabrikam.com"
+        assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "invalid-ticket")
+        assert "email" in outcome.message and directory.invitations == []
 
 
 class TestTransientFailures:
