@@ -53,7 +53,7 @@ async def _handle(method: str, headers: dict[str, str], body: bytes, services: S
         return http_error(415, "UnsupportedMediaType", "Send application/json.")
     try:
         raw = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting within the size limit
         log.warning("signup.bad_request", reason="body is not JSON", auth=caller.scheme)
         return http_error(400, "BadRequest", "The body is not valid JSON.")
     try:

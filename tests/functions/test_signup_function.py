@@ -278,7 +278,9 @@ class TestBadInput:
         headers["Content-Type"] = "application/json; charset=utf-8"
         assert (await _call(services, connector_body("ana@fabrikam.com"), headers))[0] == 200
 
-    @pytest.mark.parametrize("raw", [b"{not json", b"\xff\xfe", b"[]", b'"text"', b"{}", b'{"foo": 1}'])
+    @pytest.mark.parametrize(
+        "raw", [b"{not json", b"\xff\xfe", b"[]", b'"text"', b"{}", b'{"foo": 1}', b"[" * 2000 + b"]" * 2000]
+    )
     async def test_bodies_that_are_not_sign_up_requests_get_a_clean_400(self, services, issuer, raw):
         """Malformed JSON or JSON of an unknown shape gets a JSON 400 error, never a stack trace."""
         status, _, payload = await _call(services, raw, _headers(issuer))
