@@ -76,6 +76,74 @@ def demo(as_json: JsonOption = False) -> None:
 
 
 @app.command()
+def onboard(
+    csv_file: Annotated[Path, typer.Option("--csv", exists=True, dir_okay=False, help="Rows to onboard.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what each row would do; send nothing.")] = False,
+    sponsor: Annotated[str | None, typer.Option(help="Sponsor for rows without one (UPN or id).")] = None,
+    partner: Annotated[str | None, typer.Option(help="Partner for rows without one (else from the domain).")] = None,
+    days: Annotated[int | None, typer.Option(help="End date N days from today for rows without one.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Turn a CSV (own columns or the Entra bulk-invite template) into onboard tickets on the queue."""
+    from rich.progress import Progress
+
+    from lifecycle.bulk import RowDefaults, batch_id, default_end, plan_rows, read_rows
+    from lifecycle.submission import ticket_message
+
+    async def go(services) -> list:
+        rows = read_rows(csv_file)
+        now = services.clock.now()
+        defaults = RowDefaults(sponsor, partner, default_end(now, days))
+        results = plan_rows(rows, services.desired, now, defaults, batch_id(csv_file))
+        accepted = [r for r in results if r.accepted]
+        if not dry_run and accepted:
+            queue = services.settings.queue_name("onboarding")
+            with Progress(console=Console(stderr=True), transient=True, disable=as_json) as progress:
+                task = progress.add_task("submitting", total=len(accepted))
+                for start in range(0, len(accepted), 100):
+                    chunk = accepted[start : start + 100]
+                    await services.transport.send(queue, [ticket_message(r.document) for r in chunk])
+                    progress.advance(task, len(chunk))
+        return results
+
+    results = asyncio.run(_with_services(go))
+    rejects = [r for r in results if not r.accepted]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "dryRun": dry_run,
+                    "rows": [
+                        {
+                            "row": r.row,
+                            "ticketId": r.ticket_id,
+                            "email": r.email,
+                            "accepted": r.accepted,
+                            "code": r.code,
+                            "reason": r.reason,
+                        }
+                        for r in results
+                    ],
+                },
+                indent=2,
+            )
+        )
+    else:
+        table = Table(title=f"{csv_file.name}: {len(results)} row(s){' (dry run)' if dry_run else ''}")
+        for column in ("row", "ticket", "email", "result"):
+            table.add_column(column)
+        for r in results:
+            verdict = (
+                ("[green]would submit[/green]" if dry_run else "[green]submitted[/green]")
+                if r.accepted
+                else (f"[yellow]{r.code}[/yellow]: {r.reason}")
+            )
+            table.add_row(str(r.row), r.ticket_id, r.email, verdict)
+        console.print(table)
+    raise typer.Exit(2 if rejects else 0)
+
+
+@app.command()
 def schema(
     which: Annotated[str, typer.Argument(help="ticket or desired-state")],
     write: Annotated[bool, typer.Option(help="Write config/schemas/<which>.schema.json")] = False,
