@@ -1,0 +1,62 @@
+"""The Graph endpoints tenantsim serves, wired into one router."""
+
+from __future__ import annotations
+
+from tenantsim.api import invitations, policies, tenants, users
+from tenantsim.runtime import Router
+
+_ID = r"(?P<{}>[^/()]+)"
+_QUOTED = r"'(?P<{}>(?:[^']|'')*)'"
+
+
+def build_router() -> Router:
+    router = Router()
+    user_id, object_id, tenant_id, policy_id, group_id = (
+        _ID.format(n) for n in ("user_id", "object_id", "tenant_id", "policy_id", "group_id")
+    )
+    router.add("GET", "/users", users.list_users, resource="users")
+    router.add("GET", r"/users/\$count", users.count_users, resource="users")
+    router.add("GET", f"/users/{user_id}", users.get_user, resource="users")
+    router.add("PATCH", f"/users/{user_id}", users.update_user, resource="users")
+    router.add("DELETE", f"/users/{user_id}", users.delete_user, resource="users")
+    router.add("POST", f"/users/{user_id}/revokeSignInSessions", users.revoke_sign_in_sessions, resource="users")
+    router.add("GET", f"/users/{user_id}/sponsors", users.list_sponsors, resource="users")
+    router.add("GET", "/directory/deletedItems/microsoft.graph.user", users.list_deleted_users)
+    router.add("GET", f"/directory/deletedItems/{object_id}", users.get_deleted_item)
+    router.add("DELETE", f"/directory/deletedItems/{object_id}", users.purge_deleted_item)
+    router.add("POST", f"/directory/deletedItems/{object_id}/restore", users.restore_deleted_item)
+    router.add("GET", f"/groups/{group_id}/members", users.list_group_members)
+    router.add("POST", "/invitations", invitations.create_invitation)
+    router.add("GET", "/invitations", invitations.list_invitations)
+
+    xtap = "/policies/crossTenantAccessPolicy"
+    router.add("GET", xtap, policies.get_cross_tenant_access_policy)
+    router.add("GET", f"{xtap}/default", policies.get_default)
+    router.add("PATCH", f"{xtap}/default", policies.update_default)
+    router.add("GET", f"{xtap}/partners", policies.list_partners)
+    router.add("POST", f"{xtap}/partners", policies.create_partner)
+    router.add("GET", f"{xtap}/partners/{tenant_id}", policies.get_partner)
+    router.add("PATCH", f"{xtap}/partners/{tenant_id}", policies.update_partner)
+    router.add("DELETE", f"{xtap}/partners/{tenant_id}", policies.delete_partner)
+    router.add("GET", "/policies/authorizationPolicy", policies.get_authorization_policy)
+    router.add("PATCH", "/policies/authorizationPolicy", policies.update_authorization_policy)
+
+    b2b, beta = "/policies/b2bManagementPolicies", ("beta",)
+    router.add("GET", b2b, policies.list_b2b_policies, versions=beta)
+    router.add("POST", b2b, policies.create_b2b_policy, versions=beta)
+    router.add("GET", f"{b2b}/{policy_id}", policies.get_b2b_policy, versions=beta)
+    router.add("PATCH", f"{b2b}/{policy_id}", policies.update_b2b_policy, versions=beta)
+    router.add("DELETE", f"{b2b}/{policy_id}", policies.delete_b2b_policy, versions=beta)
+
+    relationships = "/tenantRelationships"
+    router.add(
+        "GET",
+        rf"{relationships}/findTenantInformationByDomainName\(domainName={_QUOTED.format('domain')}\)",
+        tenants.by_domain_name,
+    )
+    router.add(
+        "GET",
+        rf"{relationships}/findTenantInformationByTenantId\(tenantId={_QUOTED.format('tenant_id')}\)",
+        tenants.by_tenant_id,
+    )
+    return router

@@ -1,0 +1,359 @@
+"""Cross-tenant access policy (default, partners), authorizationPolicy and the beta B2B management policy."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from typing import Any
+
+from tenantsim.api.invitations import parse_definition
+from tenantsim.errors import GraphError, bad_request, not_found
+from tenantsim.runtime import Call, GraphResponse
+from tenantsim.seed import new_partner_policy
+
+B2B_SETTINGS = (
+    "b2bCollaborationInbound",
+    "b2bCollaborationOutbound",
+    "b2bDirectConnectInbound",
+    "b2bDirectConnectOutbound",
+)
+DEFAULT_WRITABLE = frozenset(
+    (
+        *B2B_SETTINGS,
+        "inboundTrust",
+        "automaticUserConsentSettings",
+        "invitationRedemptionIdentityProviderConfiguration",
+        "tenantRestrictions",
+    )
+)
+PARTNER_WRITABLE = frozenset(
+    (*B2B_SETTINGS, "inboundTrust", "automaticUserConsentSettings", "isServiceProvider", "tenantRestrictions")
+)
+AUTHORIZATION_WRITABLE = frozenset(
+    [
+        "allowEmailVerifiedUsersToJoinOrganization",
+        "allowInvitesFrom",
+        "allowUserConsentForRiskyApps",
+        "allowedToSignUpEmailBasedSubscriptions",
+        "allowedToUseSSPR",
+        "blockMsolPowerShell",
+        "defaultUserRolePermissions",
+        "description",
+        "displayName",
+        "guestUserRoleId",
+    ]
+)
+ALLOW_INVITES_FROM = frozenset({"none", "adminsAndGuestInviters", "adminsGuestInvitersAndAllMembers", "everyone"})
+GUEST_ROLE_IDS = frozenset(
+    {
+        "a0b1b346-4d3e-4e8b-98f8-753987be4970",
+        "10dae51f-b6af-4016-8d66-8c2a99b929b3",
+        "2af84b1e-32c8-42b7-82bc-daa82404023b",
+    }
+)
+ACCESS_TYPES = frozenset({"allowed", "blocked"})
+TARGET_TYPES = frozenset({"user", "group", "application"})
+
+
+# --- validation of the shared sub-types -------------------------------------------------------------
+
+
+def _check_fields(body: Any, writable: frozenset[str], resource: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    for name in body:
+        if name == "@odata.type":
+            continue
+        if name not in writable:
+            raise bad_request(f"Invalid property '{name}' for resource '{resource}'.")
+    return {k: v for k, v in body.items() if k != "@odata.type"}
+
+
+def _check_b2b_setting(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict) or set(value) - {"usersAndGroups", "applications"}:
+        raise bad_request(f"Invalid value for '{name}': expected usersAndGroups and/or applications.")
+    for part, config in value.items():
+        if config is None:
+            continue
+        if not isinstance(config, dict) or config.get("accessType") not in ACCESS_TYPES:
+            raise bad_request(f"Invalid accessType in '{name}.{part}'.")
+        for entry in config.get("targets") or []:
+            if not isinstance(entry, dict) or entry.get("targetType") not in TARGET_TYPES or not entry.get("target"):
+                raise bad_request(f"Invalid target in '{name}.{part}'.")
+
+
+def _merge_b2b(current: dict[str, Any] | None, patch: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A PATCH of one block replaces the sub-settings it names and keeps the others."""
+    if patch is None:
+        return None
+    merged = copy.deepcopy(current) if current else {}
+    merged.update(copy.deepcopy(patch))
+    return merged
+
+
+def _apply(target: dict[str, Any], body: dict[str, Any]) -> None:
+    for name, value in body.items():
+        if name in B2B_SETTINGS or name == "tenantRestrictions":
+            _check_b2b_setting(name, {k: v for k, v in (value or {}).items() if k != "devices"} or None)
+            target[name] = _merge_b2b(target.get(name), value)
+        elif name in {"inboundTrust", "automaticUserConsentSettings"}:
+            if value is not None and not isinstance(value, dict):
+                raise bad_request(f"Invalid value for '{name}'.")
+            target[name] = {**(target.get(name) or {}), **value} if value is not None else None
+        else:
+            target[name] = copy.deepcopy(value)
+
+
+# --- cross-tenant access policy --------------------------------------------------------------------
+
+
+def get_cross_tenant_access_policy(call: Call) -> GraphResponse:
+    call.require("crossTenantAccess.read")
+    return GraphResponse(
+        200,
+        {
+            "@odata.context": call.context_url("policies/crossTenantAccessPolicy/$entity"),
+            "id": "crossTenantAccessPolicy",
+            "displayName": "CrossTenantAccessPolicy",
+            "allowedCloudEndpoints": [],
+        },
+    )
+
+
+def get_default(call: Call) -> GraphResponse:
+    call.require("crossTenantAccess.read")
+    body = {"@odata.context": call.context_url("policies/crossTenantAccessPolicy/default/$entity")}
+    body.update(copy.deepcopy(call.sim.directory.xtap_default))
+    return GraphResponse(200, body)
+
+
+def update_default(call: Call) -> GraphResponse:
+    call.require("crossTenantAccess.write")
+    body = _check_fields(call.request.body, DEFAULT_WRITABLE, "crossTenantAccessPolicyConfigurationDefault")
+    default = copy.deepcopy(call.sim.directory.xtap_default)
+    _apply(default, body)
+    for name in B2B_SETTINGS:
+        if default.get(name) is None:
+            raise bad_request(f"'{name}' cannot be null on the default configuration.")
+    default["isServiceDefault"] = False
+    call.sim.directory.xtap_default = default
+    return GraphResponse(204)
+
+
+def _partner_body(call: Call, partner: dict[str, Any], entity: bool) -> dict[str, Any]:
+    fragment = "policies/crossTenantAccessPolicy/partners/$entity" if entity else None
+    body = {"@odata.context": call.context_url(fragment)} if fragment else {}
+    body.update(copy.deepcopy(partner))
+    return body
+
+
+def list_partners(call: Call) -> GraphResponse:
+    call.require("crossTenantAccess.read")
+    partners = [_partner_body(call, p, entity=False) for p in call.sim.directory.xtap_partners.values()]
+    return GraphResponse(
+        200,
+        {
+            "@odata.context": call.context_url("policies/crossTenantAccessPolicy/partners"),
+            "value": partners,
+        },
+    )
+
+
+def create_partner(call: Call) -> GraphResponse:
+    call.require("crossTenantAccess.write")
+    body = _check_fields(
+        call.request.body, PARTNER_WRITABLE | {"tenantId"}, "crossTenantAccessPolicyConfigurationPartner"
+    )
+    tenant_id = body.pop("tenantId", None)
+    if not isinstance(tenant_id, str) or not _is_guid(tenant_id):
+        raise bad_request("'tenantId' is required and must be a tenant id (GUID).")
+    partners = call.sim.directory.xtap_partners
+    if tenant_id in partners:
+        raise GraphError(409, "Conflict", f"A partner policy for tenant '{tenant_id}' already exists.")
+    partner = new_partner_policy(tenant_id)
+    _apply(partner, body)
+    partners[tenant_id] = partner
+    return GraphResponse(201, _partner_body(call, partner, entity=True))
+
+
+def _partner(call: Call, tenant_id: str) -> dict[str, Any]:
+    partner = call.sim.directory.xtap_partners.get(tenant_id)
+    if partner is None:
+        raise not_found(tenant_id)
+    return partner
+
+
+def get_partner(call: Call, tenant_id: str) -> GraphResponse:
+    call.require("crossTenantAccess.read")
+    return GraphResponse(200, _partner_body(call, _partner(call, tenant_id), entity=True))
+
+
+def update_partner(call: Call, tenant_id: str) -> GraphResponse:
+    call.require("crossTenantAccess.write")
+    body = call.request.body
+    if isinstance(body, dict) and "tenantId" in body:
+        raise bad_request("Property 'tenantId' is read-only and cannot be set.")
+    body = _check_fields(body, PARTNER_WRITABLE, "crossTenantAccessPolicyConfigurationPartner")
+    updated = copy.deepcopy(_partner(call, tenant_id))
+    _apply(updated, body)
+    call.sim.directory.xtap_partners[tenant_id] = updated
+    return GraphResponse(204)
+
+
+def delete_partner(call: Call, tenant_id: str) -> GraphResponse:
+    call.require("crossTenantAccess.write")
+    _partner(call, tenant_id)
+    del call.sim.directory.xtap_partners[tenant_id]
+    return GraphResponse(204)
+
+
+# --- authorizationPolicy ---------------------------------------------------------------------------
+
+
+def get_authorization_policy(call: Call) -> GraphResponse:
+    call.require("authorizationPolicy.read")
+    body = {"@odata.context": call.context_url("policies/authorizationPolicy/$entity")}
+    body.update(copy.deepcopy(call.sim.directory.authorization_policy))
+    return GraphResponse(200, body)
+
+
+def update_authorization_policy(call: Call) -> GraphResponse:
+    call.require("authorizationPolicy.write")
+    body = _check_fields(call.request.body, AUTHORIZATION_WRITABLE, "authorizationPolicy")
+    if "allowInvitesFrom" in body and body["allowInvitesFrom"] not in ALLOW_INVITES_FROM:
+        raise bad_request("Invalid value specified for property 'allowInvitesFrom' of resource 'authorizationPolicy'.")
+    if "guestUserRoleId" in body and body["guestUserRoleId"] not in GUEST_ROLE_IDS:
+        raise bad_request("Invalid value specified for property 'guestUserRoleId' of resource 'authorizationPolicy'.")
+    policy = call.sim.directory.authorization_policy
+    for name, value in body.items():
+        if name == "defaultUserRolePermissions":
+            if not isinstance(value, dict):
+                raise bad_request("Invalid value specified for property 'defaultUserRolePermissions'.")
+            policy[name] = {**policy.get(name, {}), **value}
+        else:
+            policy[name] = value
+    return GraphResponse(204)
+
+
+# --- beta: b2bManagementPolicies ---------------------------------------------------------------------
+
+B2B_POLICY_WRITABLE = frozenset(
+    {"displayName", "description", "definition", "isOrganizationDefault", "deletedDateTime"}
+)
+
+
+def _validated_b2b(body: dict[str, Any]) -> dict[str, Any]:
+    clean: dict[str, Any] = {}
+    for name, value in body.items():
+        if name == "deletedDateTime":
+            continue
+        if name == "isOrganizationDefault" and isinstance(value, str) and value.lower() in {"true", "false"}:
+            value = value.lower() == "true"  # the service's reader converts "true"/"false" (doc example)
+        if name == "definition":
+            value = _validated_definition(value)
+        clean[name] = value
+    return clean
+
+
+def _validated_definition(value: Any) -> list[str]:
+    if not isinstance(value, list) or len(value) != 1 or not isinstance(value[0], str):
+        raise bad_request("'definition' must be a collection holding one JSON string.")
+    try:
+        parsed = parse_definition(value)
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise bad_request(f"'definition' is not valid JSON: {exc}") from exc
+    policy = next((v for k, v in parsed.items() if k.lower() == "b2bmanagementpolicy"), None)
+    if not isinstance(policy, dict):
+        raise bad_request("'definition' must hold a B2BManagementPolicy object.")
+    lists = next((v for k, v in policy.items() if k.lower() == "invitationsallowedandblockeddomainspolicy"), None)
+    if isinstance(lists, dict):
+        allowed = next((v for k, v in lists.items() if k.lower() == "alloweddomains"), None) or []
+        blocked = next((v for k, v in lists.items() if k.lower() == "blockeddomains"), None) or []
+        if allowed and blocked:
+            raise bad_request("A B2B management policy has either an allow list or a block list, not both.")
+    return value
+
+
+def _b2b_body(call: Call, policy: dict[str, Any], entity: bool) -> dict[str, Any]:
+    body: dict[str, Any] = (
+        {"@odata.context": call.context_url("policies/b2bManagementPolicies/$entity")} if entity else {}
+    )
+    body["@odata.type"] = "#microsoft.graph.b2bManagementPolicy"
+    body.update(copy.deepcopy(policy))
+    return body
+
+
+def list_b2b_policies(call: Call) -> GraphResponse:
+    call.require("b2bManagementPolicy.read")
+    return GraphResponse(
+        200,
+        {
+            "@odata.context": call.context_url("policies/b2bManagementPolicies"),
+            "value": [_b2b_body(call, p, entity=False) for p in call.sim.directory.b2b_policies.values()],
+        },
+    )
+
+
+def _ensure_single_default(call: Call, policy_id: str | None, wants_default: bool) -> None:
+    existing = call.sim.directory.organization_default_b2b_policy()
+    if wants_default and existing is not None and existing["id"] != policy_id:
+        raise bad_request("Another object with the same value for property isOrganizationDefault already exists.")
+
+
+def create_b2b_policy(call: Call) -> GraphResponse:
+    call.require("b2bManagementPolicy.write")
+    body = _validated_b2b(_check_fields(call.request.body, B2B_POLICY_WRITABLE, "b2bManagementPolicy"))
+    if "definition" not in body or not body.get("displayName"):
+        raise bad_request("'displayName' and 'definition' are required.")
+    _ensure_single_default(call, None, bool(body.get("isOrganizationDefault")))
+    policy = {
+        "id": str(uuid.uuid4()),
+        "deletedDateTime": None,
+        "description": body.get("description"),
+        "displayName": body["displayName"],
+        "definition": body["definition"],
+        "isOrganizationDefault": bool(body.get("isOrganizationDefault", False)),
+    }
+    call.sim.directory.b2b_policies[policy["id"]] = policy
+    return GraphResponse(201, _b2b_body(call, policy, entity=True))
+
+
+def _b2b_policy(call: Call, policy_id: str) -> dict[str, Any]:
+    policy = call.sim.directory.b2b_policies.get(policy_id)
+    if policy is None:
+        raise not_found(policy_id)
+    return policy
+
+
+def get_b2b_policy(call: Call, policy_id: str) -> GraphResponse:
+    call.require("b2bManagementPolicy.read")
+    return GraphResponse(200, _b2b_body(call, _b2b_policy(call, policy_id), entity=True))
+
+
+def update_b2b_policy(call: Call, policy_id: str) -> GraphResponse:
+    """The beta update doc answers 200 with the updated policy."""
+    call.require("b2bManagementPolicy.write")
+    policy = _b2b_policy(call, policy_id)
+    body = _validated_b2b(_check_fields(call.request.body, B2B_POLICY_WRITABLE, "b2bManagementPolicy"))
+    if "isOrganizationDefault" in body:
+        _ensure_single_default(call, policy_id, bool(body["isOrganizationDefault"]))
+    policy.update(body)
+    return GraphResponse(200, _b2b_body(call, policy, entity=True))
+
+
+def delete_b2b_policy(call: Call, policy_id: str) -> GraphResponse:
+    call.require("b2bManagementPolicy.write")
+    _b2b_policy(call, policy_id)
+    del call.sim.directory.b2b_policies[policy_id]
+    return GraphResponse(204)
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,479 @@
+"""/users, /users/{id}, /users/$count, revokeSignInSessions, sponsors, directory/deletedItems, group members."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from tenantsim.directory import UserRecord
+from tenantsim.errors import GraphError, bad_request, not_found, unsupported_query
+from tenantsim.odata_filter import AnyLambda, BoolOp, Comparison, InList, Node, compile_filter, parse_filter
+from tenantsim.runtime import Call, GraphResponse
+
+DEFAULT_SELECT = (
+    "businessPhones",
+    "displayName",
+    "givenName",
+    "id",
+    "jobTitle",
+    "mail",
+    "mobilePhone",
+    "officeLocation",
+    "preferredLanguage",
+    "surname",
+    "userPrincipalName",
+)
+# Properties Graph serves only on a single user: selecting them on the collection is a 501.
+SINGLE_ENTITY_ONLY = frozenset(
+    [
+        "aboutMe",
+        "birthday",
+        "hireDate",
+        "interests",
+        "mySite",
+        "pastProjects",
+        "preferredName",
+        "responsibilities",
+        "schools",
+        "skills",
+        "mailboxSettings",
+    ]
+)
+SELECTABLE = (
+    frozenset(
+        DEFAULT_SELECT
+        + tuple(
+            [
+                "accountEnabled",
+                "userType",
+                "createdDateTime",
+                "creationType",
+                "externalUserState",
+                "externalUserStateChangeDateTime",
+                "identities",
+                "otherMails",
+                "proxyAddresses",
+                "signInActivity",
+                "signInSessionsValidFromDateTime",
+                "employeeLeaveDateTime",
+                "deletedDateTime",
+                "companyName",
+                "department",
+                "mailNickname",
+                "city",
+                "country",
+                "usageLocation",
+                "employeeId",
+                "employeeType",
+                "ageGroup",
+                "showInAddressList",
+                "onPremisesSyncEnabled",
+            ]
+        )
+    )
+    | SINGLE_ENTITY_ONLY
+)
+FILTERABLE: dict[str, str] = {
+    "id": "string",
+    "userType": "string",
+    "mail": "string",
+    "userPrincipalName": "string",
+    "displayName": "string",
+    "givenName": "string",
+    "surname": "string",
+    "jobTitle": "string",
+    "companyName": "string",
+    "department": "string",
+    "creationType": "string",
+    "externalUserState": "string",
+    "accountEnabled": "bool",
+    "createdDateTime": "datetime",
+    "externalUserStateChangeDateTime": "datetime",
+    "otherMails": "collection",
+    "proxyAddresses": "collection",
+    "identities": "collection",
+    "signInActivity/lastSignInDateTime": "datetime",
+    "signInActivity/lastNonInteractiveSignInDateTime": "datetime",
+    "signInActivity/lastSuccessfulSignInDateTime": "datetime",
+}
+WRITABLE: dict[str, type | tuple[type, ...]] = {
+    "accountEnabled": bool,
+    "displayName": str,
+    "givenName": str,
+    "surname": str,
+    "jobTitle": (str, type(None)),
+    "mail": (str, type(None)),
+    "otherMails": list,
+    "businessPhones": list,
+    "mobilePhone": (str, type(None)),
+    "officeLocation": (str, type(None)),
+    "preferredLanguage": (str, type(None)),
+    "department": (str, type(None)),
+    "companyName": (str, type(None)),
+    "mailNickname": str,
+    "userType": str,
+    "employeeLeaveDateTime": (str, type(None)),
+    "city": (str, type(None)),
+    "country": (str, type(None)),
+    "usageLocation": (str, type(None)),
+    "employeeId": (str, type(None)),
+    "employeeType": (str, type(None)),
+    "showInAddressList": bool,
+}
+READ_ONLY = frozenset(
+    [
+        "id",
+        "createdDateTime",
+        "creationType",
+        "externalUserState",
+        "externalUserStateChangeDateTime",
+        "signInActivity",
+        "signInSessionsValidFromDateTime",
+        "deletedDateTime",
+        "identities",
+        "proxyAddresses",
+    ]
+)
+SUPPORTED_QUERY = frozenset({"$filter", "$select", "$top", "$count", "$skiptoken", "$orderby", "$search"})
+
+
+# --- query options ---------------------------------------------------------------------------------
+
+
+def parse_select(call: Call, collection: bool) -> tuple[str, ...] | None:
+    raw = call.request.query.get("$select")
+    if raw is None:
+        return None
+    canonical = {name.lower(): name for name in SELECTABLE}
+    chosen: list[str] = []
+    for part in raw.split(","):
+        name = canonical.get(part.strip().lower())
+        if name is None:
+            raise bad_request(f"Could not find a property named '{part.strip()}' on type 'microsoft.graph.user'.")
+        if collection and name in SINGLE_ENTITY_ONLY:
+            raise GraphError(501, "NotImplemented", f"This operation target is not yet supported: '{name}'.")
+        if name not in chosen:
+            chosen.append(name)
+    return tuple(chosen)
+
+
+def project(user: dict[str, Any], select: tuple[str, ...] | None) -> dict[str, Any]:
+    return {name: user.get(name) for name in (select or DEFAULT_SELECT)}
+
+
+def _context(call: Call, entity_set: str, select: tuple[str, ...] | None, entity: bool = False) -> str:
+    fragment = f"{entity_set}({','.join(select)})" if select else entity_set
+    return call.context_url(fragment + ("/$entity" if entity else ""))
+
+
+def _is_advanced(call: Call) -> bool:
+    return call.request.headers.get("consistencylevel", "").lower() == "eventual"
+
+
+def _page_size(call: Call, uses_sign_in: bool) -> int:
+    raw = call.request.query.get("$top")
+    top = 100
+    if raw is not None:
+        if not raw.isdigit() or not 1 <= int(raw) <= 999:
+            raise bad_request(f"Invalid page size specified: '{raw}'. Must be between 1 and 999 inclusive.")
+        top = int(raw)
+    if uses_sign_in:
+        top = min(top, call.sim.config.sign_in_activity_page_cap)
+    return top
+
+
+def _encode_token(position: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"v": 1, "p": position}).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str | None) -> int:
+    if token is None:
+        return 0
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        return int(payload["p"])
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise bad_request("The specified page token value has expired and can't be used.") from exc
+
+
+def _next_link(call: Call, position: int) -> str:
+    params = [(k, v) for k, v in call.request.query.items() if k != "$skiptoken"]
+    params.append(("$skiptoken", _encode_token(position)))
+    return f"{call.sim.base_url}/{call.request.version}{call.request.path}?{urlencode(params, quote_via=quote)}"
+
+
+def _require_user_read(call: Call, select: Iterable[str] | None, filter_props: Iterable[str] = ()) -> bool:
+    call.require("users.read")
+    uses_sign_in = "signInActivity" in (select or ()) or any(
+        p.lower().startswith("signinactivity") for p in filter_props
+    )
+    if uses_sign_in:
+        call.require("users.read.signInActivity")
+    return uses_sign_in
+
+
+# --- listing ---------------------------------------------------------------------------------------
+
+
+class _Query:
+    """A parsed users query: the predicate plus the cheapest index that can answer it."""
+
+    def __init__(self, call: Call) -> None:
+        query = call.request.query
+        unknown = [k for k in query if k.startswith("$") and k not in SUPPORTED_QUERY]
+        if "$skip" in unknown:
+            raise bad_request("'$skip' is not supported by the service.")
+        if unknown:
+            raise bad_request(f"Query option '{unknown[0]}' is not supported.")
+        if "$search" in query or "$orderby" in query:
+            raise unsupported_query("$search and $orderby are not supported by this simulator.")
+        self.count = query.get("$count", "").lower() == "true"
+        self.advanced = _is_advanced(call)
+        if self.count and not self.advanced:
+            raise bad_request("$count is not currently supported without the ConsistencyLevel: eventual header.")
+        self.node: Node | None = None
+        props: set[str] = set()
+        if query.get("$filter"):
+            self.node, info = parse_filter(query["$filter"])
+            props = info.properties
+            if info.needs_advanced and not (self.advanced and self.count):
+                raise unsupported_query(
+                    "Operator 'ne', 'not' or 'endsWith' is not supported because the required parameters might be "
+                    "missing. Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer "
+                    "to https://aka.ms/graph-docs/advanced-queries for more information"
+                )
+            sign_in = {p for p in props if p.lower().startswith("signinactivity")}
+            if sign_in and len(props) > len(sign_in):
+                raise unsupported_query("Filter on signInActivity cannot be combined with other properties.")
+        self.predicate = compile_filter(self.node, FILTERABLE) if self.node is not None else (lambda _u: True)
+        self.filter_props = props
+
+    def candidates(self, call: Call, after_seq: int) -> Iterator[UserRecord]:
+        directory = call.sim.directory
+        conjuncts = _conjuncts(self.node)
+        for node in conjuncts:
+            if isinstance(node, InList) and node.prop.lower() == "id":
+                records = [directory.users[v] for v in {str(x) for x in node.values} if v in directory.users]
+                return iter(sorted((r for r in records if r.seq > after_seq), key=lambda r: r.seq))
+            if isinstance(node, Comparison) and node.op == "eq" and isinstance(node.value, str):
+                if node.prop.lower() == "id":
+                    record = directory.users.get(node.value)
+                    return iter([record] if record and record.seq > after_seq else [])
+                if node.prop.lower() == "mail":
+                    owners = directory.owners_of_address(node.value)
+                    return iter(sorted((r for r in owners if r.seq > after_seq), key=lambda r: r.seq))
+            if isinstance(node, AnyLambda) and node.op == "eq" and node.member is None and isinstance(node.value, str):
+                owners = directory.owners_of_address(node.value)
+                return iter(sorted((r for r in owners if r.seq > after_seq), key=lambda r: r.seq))
+        guests_only = any(
+            isinstance(n, Comparison)
+            and n.prop.lower() == "usertype"
+            and n.op == "eq"
+            and isinstance(n.value, str)
+            and n.value.lower() == "guest"
+            for n in conjuncts
+        )
+        return directory.scan(after_seq, guests_only)
+
+    def matches(self, call: Call, after_seq: int) -> Iterator[UserRecord]:
+        now = call.sim.clock()
+        for record in self.candidates(call, after_seq):
+            if record.visible_after <= now and self.predicate(record.data):
+                yield record
+
+
+def _conjuncts(node: Node | None) -> list[Node]:
+    if node is None:
+        return []
+    if isinstance(node, BoolOp) and node.op == "and":
+        return [part for operand in node.operands for part in _conjuncts(operand)]
+    if isinstance(node, BoolOp):
+        return []
+    return [node]
+
+
+def list_users(call: Call) -> GraphResponse:
+    query = _Query(call)
+    select = parse_select(call, collection=True)
+    uses_sign_in = _require_user_read(call, select, query.filter_props)
+    top = _page_size(call, uses_sign_in)
+    after = _decode_token(call.request.query.get("$skiptoken"))
+    page: list[dict[str, Any]] = []
+    has_more = False
+    for record in query.matches(call, after):
+        if len(page) == top:
+            has_more = True
+            break
+        page.append(project(record.data, select))
+        last_seq = record.seq
+    body: dict[str, Any] = {"@odata.context": _context(call, "users", select)}
+    if query.count and "$skiptoken" not in call.request.query:
+        body["@odata.count"] = sum(1 for _ in query.matches(call, 0))
+    if has_more:
+        body["@odata.nextLink"] = _next_link(call, last_seq)
+    body["value"] = page
+    return GraphResponse(200, body)
+
+
+def count_users(call: Call) -> GraphResponse:
+    if not _is_advanced(call):
+        raise bad_request("$count is not currently supported without the ConsistencyLevel: eventual header.")
+    query = _Query(call)
+    _require_user_read(call, None, query.filter_props)
+    return GraphResponse(200, str(sum(1 for _ in query.matches(call, 0))), {"Content-Type": "text/plain;charset=utf-8"})
+
+
+# --- single user -----------------------------------------------------------------------------------
+
+
+def visible_user(call: Call, key: str) -> UserRecord:
+    """The user by id or userPrincipalName, as Graph sees it: a user still replicating is a 404."""
+    directory = call.sim.directory
+    record = directory.users.get(key)
+    if record is None and "@" in key:
+        record = next(
+            (r for r in directory.owners_of_address(key) if r.data["userPrincipalName"].lower() == key.lower()), None
+        )
+        if record is None:
+            record = next(
+                (r for r in directory.scan(0, guests_only=False) if r.data["userPrincipalName"].lower() == key.lower()),
+                None,
+            )
+    if record is None or record.visible_after > call.sim.clock():
+        raise not_found(key)
+    return record
+
+
+def get_user(call: Call, user_id: str) -> GraphResponse:
+    select = parse_select(call, collection=False)
+    _require_user_read(call, select)
+    record = visible_user(call, user_id)
+    body = {"@odata.context": _context(call, "users", select, entity=True), **project(record.data, select)}
+    return GraphResponse(200, body)
+
+
+def update_user(call: Call, user_id: str) -> GraphResponse:
+    body = call.request.body
+    if not isinstance(body, dict) or not body:
+        raise bad_request("The request body must be a JSON object with at least one property.")
+    call.require("users.update.accountEnabled" if set(body) == {"accountEnabled"} else "users.update")
+    record = visible_user(call, user_id)
+    changes: dict[str, Any] = {}
+    for name, value in body.items():
+        if name in READ_ONLY:
+            raise bad_request(f"Property '{name}' is read-only and cannot be set.")
+        expected = WRITABLE.get(name)
+        if expected is None:
+            raise bad_request(f"Invalid property '{name}'.")
+        if not isinstance(value, expected) or (isinstance(value, list) and not all(isinstance(v, str) for v in value)):
+            raise bad_request(f"Invalid value specified for property '{name}' of resource 'User'.")
+        if name == "userType" and value not in {"Member", "Guest"}:
+            raise bad_request("Invalid value specified for property 'userType' of resource 'User'.")
+        changes[name] = value
+    call.sim.directory.update_user(record.data["id"], changes)
+    return GraphResponse(204)
+
+
+def delete_user(call: Call, user_id: str) -> GraphResponse:
+    call.require("users.delete")
+    record = visible_user(call, user_id)
+    call.sim.directory.soft_delete(record.data["id"], call.sim.now_iso())
+    return GraphResponse(204)
+
+
+def revoke_sign_in_sessions(call: Call, user_id: str) -> GraphResponse:
+    call.require("users.revokeSignInSessions")
+    record = visible_user(call, user_id)
+    call.sim.directory.update_user(record.data["id"], {"signInSessionsValidFromDateTime": call.sim.now_iso()})
+    return GraphResponse(200, {"@odata.context": call.context_url("Edm.Boolean"), "value": True})
+
+
+def list_sponsors(call: Call, user_id: str) -> GraphResponse:
+    select = parse_select(call, collection=True)
+    _require_user_read(call, select)
+    record = visible_user(call, user_id)
+    directory = call.sim.directory
+    sponsors = [directory.users[s].data for s in directory.sponsors.get(record.data["id"], []) if s in directory.users]
+    return _object_page(call, f"users('{user_id}')/sponsors", sponsors, select)
+
+
+# --- deleted items and group members ---------------------------------------------------------------
+
+
+def _object_page(
+    call: Call, entity_set: str, users: list[dict[str, Any]], select: tuple[str, ...] | None, typed: bool = True
+) -> GraphResponse:
+    top = _page_size(call, "signInActivity" in (select or ()))
+    start = _decode_token(call.request.query.get("$skiptoken"))
+    chunk = users[start : start + top]
+    values = [({"@odata.type": "#microsoft.graph.user"} if typed else {}) | project(user, select) for user in chunk]
+    body: dict[str, Any] = {"@odata.context": _context(call, entity_set, select)}
+    if start + top < len(users):
+        body["@odata.nextLink"] = _next_link(call, start + top)
+    body["value"] = values
+    return GraphResponse(200, body)
+
+
+def list_deleted_users(call: Call) -> GraphResponse:
+    call.require("deletedItems.read")
+    select = parse_select(call, collection=True)
+    users = [record.data for record in call.sim.directory.deleted.values()]
+    return _object_page(call, "directory/deletedItems/microsoft.graph.user", users, select, typed=False)
+
+
+def _deleted(call: Call, object_id: str) -> UserRecord:
+    record = call.sim.directory.deleted.get(object_id)
+    if record is None:
+        raise not_found(object_id)
+    return record
+
+
+def get_deleted_item(call: Call, object_id: str) -> GraphResponse:
+    call.require("deletedItems.read")
+    select = parse_select(call, collection=False)
+    record = _deleted(call, object_id)
+    body = {
+        "@odata.context": call.context_url("directory/deletedItems/$entity"),
+        "@odata.type": "#microsoft.graph.user",
+        **project(record.data, select or (*DEFAULT_SELECT, "deletedDateTime")),
+    }
+    return GraphResponse(200, body)
+
+
+def restore_deleted_item(call: Call, object_id: str) -> GraphResponse:
+    call.require("deletedItems.restore")
+    _deleted(call, object_id)
+    record = call.sim.directory.restore(object_id)
+    body = {
+        "@odata.context": call.context_url("directoryObjects/$entity"),
+        "@odata.type": "#microsoft.graph.user",
+        **project(record.data, None),
+    }
+    return GraphResponse(200, body)
+
+
+def purge_deleted_item(call: Call, object_id: str) -> GraphResponse:
+    call.require("deletedItems.delete")
+    _deleted(call, object_id)
+    del call.sim.directory.deleted[object_id]
+    call.sim.directory.sponsors.pop(object_id, None)
+    return GraphResponse(204)
+
+
+def list_group_members(call: Call, group_id: str) -> GraphResponse:
+    call.require("groups.read")
+    select = parse_select(call, collection=True)
+    group = call.sim.directory.groups.get(group_id)
+    if group is None:
+        raise not_found(group_id)
+    directory, now = call.sim.directory, call.sim.clock()
+    members = [
+        directory.users[m].data
+        for m in group["members"]
+        if m in directory.users and directory.users[m].visible_after <= now
+    ]
+    return _object_page(call, "directoryObjects", members, select)

@@ -1,0 +1,108 @@
+"""POST /$batch: up to 20 requests, each run through the full pipeline (auth, permissions, throttling)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from tenantsim.errors import GraphError, envelope
+from tenantsim.runtime import GraphRequest, GraphResponse, Simulator
+
+MAX_REQUESTS = 20
+METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE"})
+ITEM_HEADERS = (
+    "content-type",
+    "retry-after",
+    "location",
+    "x-ms-resource-unit",
+    "x-ms-throttle-scope",
+    "x-ms-throttle-information",
+    "x-ms-throttle-limit-percentage",
+)
+
+
+def run_batch(sim: Simulator, outer: GraphRequest) -> GraphResponse:
+    sim.issuer.verify(outer.headers.get("authorization"))
+    items = _validated(outer.body)
+    statuses: dict[str, int] = {}
+    responses: list[dict[str, Any]] = []
+    for item in items:
+        item_id = item["id"]
+        failed = [d for d in item.get("dependsOn") or [] if statuses[d.lower()] >= 400]
+        if failed:
+            result = _failed_dependency(item_id, failed)
+        else:
+            response = sim.handle(_inner_request(outer, item))
+            result = {"id": item_id, "status": response.status, "headers": _item_headers(response)}
+            if response.body is not None:
+                result["body"] = response.body
+        statuses[item_id.lower()] = result["status"]
+        responses.append(result)
+    return GraphResponse(200, {"responses": responses})
+
+
+def _validated(body: Any) -> list[dict[str, Any]]:
+    if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
+        raise GraphError(400, "BadRequest", "Invalid batch payload format: a 'requests' array is required.")
+    items = body["requests"]
+    if not items:
+        raise GraphError(400, "BadRequest", "Invalid batch payload format: the batch holds no requests.")
+    if len(items) > MAX_REQUESTS:
+        raise GraphError(400, "BadRequest", f"Invalid batch payload format: at most {MAX_REQUESTS} requests.")
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+            raise GraphError(400, "BadRequest", "Every batch request needs a string 'id'.")
+        key = item["id"].lower()
+        if key in seen:
+            raise GraphError(400, "BadRequest", f"Batch request ids must be unique; '{item['id']}' repeats.")
+        if str(item.get("method", "")).upper() not in METHODS:
+            raise GraphError(400, "BadRequest", f"Batch request '{item['id']}' has an invalid method.")
+        url = item.get("url")
+        if not isinstance(url, str) or urlsplit(url).scheme or urlsplit(url).netloc:
+            raise GraphError(400, "BadRequest", f"Batch request '{item['id']}' needs a relative url.")
+        for dependency in item.get("dependsOn") or []:
+            if not isinstance(dependency, str) or dependency.lower() not in seen:
+                raise GraphError(400, "BadRequest", f"Batch request '{item['id']}' depends on an unknown or later id.")
+        headers = {k.lower(): v for k, v in (item.get("headers") or {}).items()}
+        if item.get("body") is not None and "content-type" not in headers:
+            raise GraphError(400, "BadRequest", f"Batch request '{item['id']}' has a body but no Content-Type.")
+        seen.add(key)
+    return items
+
+
+def _inner_request(outer: GraphRequest, item: dict[str, Any]) -> GraphRequest:
+    parts = urlsplit(item["url"])
+    path = "/" + unquote(parts.path).lstrip("/")
+    headers = {k.lower(): str(v) for k, v in (item.get("headers") or {}).items()}
+    headers["authorization"] = outer.headers.get("authorization", "")
+    return GraphRequest(
+        method=item["method"].upper(),
+        version=outer.version,
+        path=path,
+        query=dict(parse_qsl(parts.query, keep_blank_values=True)),
+        headers=headers,
+        body=item.get("body"),
+        in_batch=True,
+    )
+
+
+def _item_headers(response: GraphResponse) -> dict[str, str]:
+    lowered = {k.lower(): (k, v) for k, v in response.headers.items()}
+    picked = {}
+    for name in ITEM_HEADERS:
+        if name in lowered:
+            original, value = lowered[name]
+            picked["Content-Type" if name == "content-type" else original] = value
+    return picked
+
+
+def _failed_dependency(item_id: str, failed: list[str]) -> dict[str, Any]:
+    request_id = str(uuid.uuid4())
+    return {
+        "id": item_id,
+        "status": 424,
+        "headers": {"Content-Type": "application/json"},
+        "body": envelope("FailedDependency", f"Dependent request(s) {failed} failed.", request_id, request_id),
+    }

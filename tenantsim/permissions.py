@@ -1,0 +1,56 @@
+"""What Graph requires, operation by operation: the simulator's knowledge of Graph application permissions.
+
+Each operation maps to alternatives; a token passes when its `roles` hold every permission of at least one
+alternative. Sources: the "Permissions" table of each operation's page in microsoft-graph-docs-contrib
+(api-reference/v1.0, beta for b2bManagementPolicies) and the permissions reference. The product's own grant
+list lives in graph/permissions.py; this module describes Graph, not the product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+Requirement = tuple[frozenset[str], ...]
+
+
+def _any_of(*alternatives: str | tuple[str, ...]) -> Requirement:
+    return tuple(frozenset((alt,) if isinstance(alt, str) else alt) for alt in alternatives)
+
+
+USERS_READ = _any_of("User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All")
+
+REQUIREMENTS: dict[str, Requirement] = {
+    "users.read": USERS_READ,
+    # signInActivity needs AuditLog.Read.All on top of a users read permission (user-list doc).
+    "users.read.signInActivity": _any_of("AuditLog.Read.All"),
+    # accountEnabled alone: User.EnableDisableAccount.All together with User.Read.All is the least privilege.
+    "users.update.accountEnabled": _any_of(
+        ("User.EnableDisableAccount.All", "User.Read.All"), "User.ReadWrite.All", "Directory.ReadWrite.All"
+    ),
+    "users.update": _any_of("User.ReadWrite.All", "Directory.ReadWrite.All"),
+    "users.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    "users.revokeSignInSessions": _any_of("User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    "deletedItems.read": USERS_READ,
+    "deletedItems.restore": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    "deletedItems.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    "groups.read": _any_of(
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ),
+    "invitations.create": _any_of("User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    "crossTenantAccess.read": _any_of("Policy.Read.All", "Policy.ReadWrite.CrossTenantAccess"),
+    "crossTenantAccess.write": _any_of("Policy.ReadWrite.CrossTenantAccess"),
+    "authorizationPolicy.read": _any_of("Policy.Read.All", "Policy.ReadWrite.Authorization"),
+    "authorizationPolicy.write": _any_of("Policy.ReadWrite.Authorization"),
+    "b2bManagementPolicy.read": _any_of("Policy.Read.B2BManagementPolicy", "Policy.ReadWrite.B2BManagementPolicy"),
+    "b2bManagementPolicy.write": _any_of("Policy.ReadWrite.B2BManagementPolicy"),
+    "tenantInformation.read": _any_of("CrossTenantInformation.ReadBasic.All"),
+}
+
+
+def is_allowed(operation: str, roles: Iterable[str]) -> bool:
+    held = frozenset(roles)
+    return any(alternative <= held for alternative in REQUIREMENTS[operation])
