@@ -43,3 +43,18 @@ async def onboarding_worker(msg: func.ServiceBusMessage) -> None:
     message = received_from_service_bus(msg)
     outcome = await handle_ticket(message, services)
     await settle_in_function(services.settings.queue_name(ONBOARDING_QUEUE), message, outcome, services)
+
+
+@app.function_name("signup_connector")
+@app.route(route="signup", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+async def signup_connector(req: func.HttpRequest) -> func.HttpResponse:
+    """Entra's sign-up callout. Anonymous at the Functions layer: the handler validates Entra's bearer token."""
+    from lifecycle.signup.composition import signup_services
+    from lifecycle.signup.http import handle_signup_request
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(function="signup_connector")
+    status, headers, body = await handle_signup_request(
+        req.method, dict(req.headers), req.get_body(), signup_services()
+    )
+    return func.HttpResponse(body=body, status_code=status, headers=headers)

@@ -41,3 +41,11 @@ def test_importing_function_app_builds_no_clients():
     from lifecycle import bootstrap
 
     assert bootstrap._cached == {}
+
+
+def test_the_signup_connector_is_an_anonymous_post_route_that_authenticates_itself(index):
+    """signup_connector is POST /api/signup with no function key: it validates Entra's bearer token itself."""
+    trigger = _trigger(index, "signup_connector")
+    assert trigger["type"] == "httpTrigger"
+    assert trigger["route"] == "signup" and trigger["methods"] == ["POST"]
+    assert trigger["authLevel"] == "ANONYMOUS"
