@@ -36,6 +36,7 @@ from lifecycle.models import OutboundMessage, ReceivedMessage
 log = structlog.get_logger(__name__)
 
 MAX_VISIBILITY_SECONDS = 7 * 24 * 3600  # Storage refuses a visibility timeout beyond 7 days
+MAX_MESSAGE_BYTES = 64 * 1024  # Storage's limit for one message
 MAX_MESSAGES_PER_CALL = 32  # Storage's limit for one receive or peek
 NEVER_EXPIRE = -1  # Service Bus keeps messages until settled; so do we (the Storage default is 7 days)
 POISON_SUFFIX = "-poison"
@@ -56,7 +57,13 @@ def encode_envelope(message: OutboundMessage, **extra: Any) -> str:
         "bodyEncoding": encoding,
         **extra,
     }
-    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        raise ValueError(
+            f"message {message.message_id} is {len(text.encode('utf-8'))} bytes as a Storage queue envelope; "
+            f"the limit is {MAX_MESSAGE_BYTES}"
+        )
+    return text
 
 
 def _decode_body(envelope: dict[str, Any]) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +14,8 @@ from config.settings import load_settings
 from lifecycle.adapters.memory import MemoryQueueTransport
 from lifecycle.adapters.storage_queue import StorageQueueTransport
 from lifecycle.clock import FixedClock
-from tests.integration.queue_contract import QueueBench, QueueContract
+from tenantsim.stack import LocalStack
+from tests.integration.queue_contract import QueueBench, QueueContract, outbound
 
 
 @pytest.fixture(params=["memory", "storage"])
@@ -37,3 +39,15 @@ async def bench(request: pytest.FixtureRequest) -> AsyncIterator[QueueBench]:
 
 class TestQueueTransport(QueueContract):
     pass
+
+
+async def test_storage_refuses_a_message_over_its_size_limit_before_sending(azurite: LocalStack) -> None:
+    """A message too big for a Storage queue is refused with a ValueError naming it, and nothing is sent."""
+    transport = StorageQueueTransport.from_settings(load_settings(azurite.env))
+    queue = f"q{uuid.uuid4().hex[:10]}"
+    try:
+        with pytest.raises(ValueError, match="msg-big"):
+            await transport.send(queue, [replace(outbound(body=b"x" * 70_000), message_id="msg-big")])
+        assert await transport.depth(queue) == (0, 0)
+    finally:
+        await transport.close()
