@@ -108,6 +108,12 @@ param governanceMode string = 'plan'
 ])
 param resetMode string = 'plan'
 
+@description('Tenant whose tokens the sign-up connector accepts (LIFECYCLE_SIGNUP_TENANT_ID): the workforce tenant by default.')
+param signupTenantId string = tenantId
+
+@description('Comma-separated token audiences the sign-up connector accepts (LIFECYCLE_SIGNUP_AUDIENCES); empty leaves the connector unconfigured.')
+param signupAudiences string = ''
+
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var baseName = '${namePrefix}-${environmentName}'
 var storageAccountName = take(toLower(replace('st${namePrefix}${environmentName}${token}', '-', '')), 24)
@@ -132,6 +138,11 @@ var productSettings = {
   LIFECYCLE_DRIFT_MODE: driftMode
   LIFECYCLE_GOVERNANCE_MODE: governanceMode
   LIFECYCLE_RESET_MODE: resetMode
+}
+
+var signupSettings = {
+  LIFECYCLE_SIGNUP_TENANT_ID: signupTenantId
+  LIFECYCLE_SIGNUP_AUDIENCES: signupAudiences
 }
 
 module monitoring 'modules/monitoring.bicep' = {
@@ -180,7 +191,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerName: deploymentContainerName
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     appInsightsConnectionString: monitoring.outputs.connectionString
-    productSettings: productSettings
+    productSettings: union(productSettings, empty(signupAudiences) ? {} : signupSettings)
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     httpAlwaysReady: httpAlwaysReady

@@ -1,0 +1,526 @@
+"""The infrastructure's deliberate choices: queues, host.json, app settings, the Graph grant and its docs."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import uuid
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from config.settings import load_settings
+from graph.permissions import GRANTED, GRAPH_APPLICATION_PERMISSIONS
+from tenantsim.stack import ACCOUNT_KEY
+
+ROOT = Path(__file__).resolve().parents[2]
+INFRA = ROOT / "infra"
+GRANT_SCRIPT = INFRA / "grant-graph-permissions"
+QUEUES = json.loads((INFRA / "queues.json").read_text())
+HOST = json.loads((ROOT / "host.json").read_text())
+MAIN_BICEP = (INFRA / "main.bicep").read_text()
+FUNCTION_APP_BICEP = (INFRA / "modules" / "functionapp.bicep").read_text()
+README = (INFRA / "README.md").read_text()
+EXPECTED_QUEUES = {"onboarding", "guest-actions", "redemption-resets", "policy-actions"}
+
+
+def _timespan_seconds(value: str) -> int:
+    hours, minutes, seconds = (int(part) for part in value.split(":"))
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def _iso_duration_seconds(value: str) -> int:
+    match = re.fullmatch(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", value)
+    assert match, f"not an ISO 8601 duration: {value}"
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+# --- Bicep app settings -------------------------------------------------------------------------------
+
+_BLOCK_LINE = re.compile(r"^\s+([A-Za-z_][A-Za-z0-9_]*):\s*(.+?)\s*$")
+
+
+def _object_block(text: str, opening: str) -> dict[str, str]:
+    """The ``KEY: expression`` lines of the Bicep object literal that starts right after ``opening``."""
+    start = text.index(opening) + len(opening)
+    body = text[start : text.index("\n}", start) if opening.startswith("var ") else text.index("})", start)]
+    return dict(match.groups() for line in body.splitlines() if (match := _BLOCK_LINE.match(line)))
+
+
+def _param_defaults() -> dict[str, str]:
+    return dict(re.findall(r"^param (\w+) \w+ = '([^']*)'$", MAIN_BICEP, flags=re.MULTILINE))
+
+
+# Values only Azure knows at deployment time, in the shape it produces them.
+_DEPLOYMENT_TIME_VALUES = {
+    "LIFECYCLE_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
+    "LIFECYCLE_TABLES_ENDPOINT": "https://stguestlcprodabc.table.core.windows.net",
+    "AzureWebJobsStorage__accountName": "stguestlcprodabc",
+    "ServiceBusConnection__fullyQualifiedNamespace": "guestlc-prod-sb-abc.servicebus.windows.net",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000",
+}
+
+
+@cache
+def deployed_app_settings() -> dict[str, str]:
+    """The app settings main.bicep and functionapp.bicep give the function app, resolved to values."""
+    expressions = _object_block(MAIN_BICEP, "var productSettings = {") | _object_block(
+        FUNCTION_APP_BICEP, "properties: union(productSettings, {"
+    )
+    defaults = _param_defaults()
+    settings: dict[str, str] = {}
+    for name, expression in expressions.items():
+        if literal := re.fullmatch(r"'([^']*)'", expression):
+            settings[name] = literal.group(1)
+        elif expression in defaults:
+            settings[name] = defaults[expression]
+        else:
+            settings[name] = _DEPLOYMENT_TIME_VALUES[name]
+    return settings
+
+
+class TestAppSettings:
+    def test_the_deployed_settings_load_as_an_azure_configuration(self):
+        """The settings the Bicep deploys pass config/settings.py validation as-is."""
+        settings = load_settings(deployed_app_settings())
+        assert settings.environment == "azure"
+        assert settings.graph_credential == "managed-identity"
+        assert settings.queue_transport == "servicebus"
+        assert settings.servicebus_namespace and settings.tables_endpoint
+
+    def test_connections_are_identity_based(self):
+        """Storage and Service Bus are reached through managed identity settings, never connection strings."""
+        settings = deployed_app_settings()
+        assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+        assert settings["ServiceBusConnection__credential"] == "managedidentity"
+        assert "AzureWebJobsStorage" not in settings and "ServiceBusConnection" not in settings
+        assert not any(
+            name.endswith("_CONNECTION_STRING") for name in settings if not name.startswith("APPLICATIONINSIGHTS")
+        )
+        assert settings["APPLICATIONINSIGHTS_AUTHENTICATION_STRING"] == "Authorization=AAD"
+
+    def test_no_bicep_file_reads_or_writes_keys(self):
+        """No template lists account keys or builds a key-based connection string."""
+        for path in INFRA.rglob("*.bicep"):
+            text = path.read_text()
+            assert "listKeys" not in text and "AccountKey=" not in text and "SharedAccessKey" not in text, path
+
+    def test_every_job_mode_is_deployed_and_defaults_to_plan(self):
+        """Each job's mode setting is deployed, limited to plan|enforce, and plan unless a parameter says so."""
+        settings = deployed_app_settings()
+        for job in ("SWEEP", "DRIFT", "GOVERNANCE", "RESET"):
+            assert settings[f"LIFECYCLE_{job}_MODE"] == "plan"
+            param = job.lower() + "Mode"
+            assert re.search(rf"@allowed\(\[\n  'plan'\n  'enforce'\n\]\)\nparam {param} string", MAIN_BICEP), param
+
+    def test_parameter_files_only_set_declared_parameters(self):
+        """Every parameter in the per-environment files exists in main.bicep, so a typo cannot pass silently."""
+        declared = set(re.findall(r"^param (\w+) ", MAIN_BICEP, flags=re.MULTILINE))
+        for path in [INFRA / "main.parameters.json", *sorted((INFRA / "env").glob("*.parameters.json"))]:
+            parameters = json.loads(path.read_text())["parameters"]
+            assert set(parameters) <= declared, f"{path.name}: {set(parameters) - declared}"
+            assert "environmentName" in parameters, path.name
+
+    def test_production_uses_zone_redundant_storage(self):
+        """prod keeps state in zone-redundant storage, which the checkov skip for replication relies on."""
+        prod = json.loads((INFRA / "env" / "prod.parameters.json").read_text())["parameters"]
+        assert prod["storageSku"]["value"] == "Standard_ZRS"
+
+
+# --- Service Bus queues ---------------------------------------------------------------------------------
+
+
+class TestQueues:
+    def test_the_product_queues_are_declared(self):
+        """infra/queues.json declares exactly the four queues the product sends to and triggers on."""
+        assert {queue["name"] for queue in QUEUES["queues"]} == EXPECTED_QUEUES
+
+    def test_every_service_bus_trigger_reads_a_declared_queue_through_the_identity_connection(self):
+        """Each queue trigger in function_app.py names a deployed queue and the ServiceBusConnection setting."""
+        script = textwrap.dedent(
+            """
+            import json
+            from function_app import app
+            triggers = [f.get_trigger() for f in app.get_functions()]
+            print(json.dumps([
+                {"queue": t.queue_name, "connection": t.connection}
+                for t in triggers if t.get_binding_name() == "serviceBusTrigger"
+            ]))
+            """
+        )
+        output = subprocess.run(
+            [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+        triggers = json.loads(output.strip().splitlines()[-1])
+        assert triggers, "function_app.py has no Service Bus trigger"
+        for trigger in triggers:
+            assert trigger["queue"] in EXPECTED_QUEUES
+            assert trigger["connection"] == "ServiceBusConnection"
+
+    def test_a_thrown_exception_dead_letters_after_a_moderate_number_of_deliveries(self):
+        """maxDeliveryCount is 5: enough for a lost lock or a crash, few enough that bugs reach the DLQ fast."""
+        assert QUEUES["properties"]["maxDeliveryCount"] == 5
+
+    def test_duplicate_detection_catches_double_sends_within_ten_minutes(self):
+        """Duplicate detection is on with a 10-minute window (retries use new message ids, so none is lost)."""
+        properties = QUEUES["properties"]
+        assert properties["requiresDuplicateDetection"] is True
+        assert _iso_duration_seconds(properties["duplicateDetectionHistoryTimeWindow"]) == 600
+
+    def test_lock_is_sized_for_one_graph_call_chain_and_renewed_by_the_host(self):
+        """The lock lasts 2 minutes (Service Bus allows at most 5) and host renewal outlasts the function."""
+        lock = _iso_duration_seconds(QUEUES["properties"]["lockDuration"])
+        assert lock == 120 and lock <= 300
+        service_bus = HOST["extensions"]["serviceBus"]
+        assert _timespan_seconds(service_bus["maxAutoLockRenewalDuration"]) >= _timespan_seconds(
+            HOST["functionTimeout"]
+        )
+
+    def test_expired_messages_are_dead_lettered_and_live_long_enough_for_retries(self):
+        """Expiry dead-letters rather than drops, and the TTL spans at least a week of retries and backlog."""
+        properties = QUEUES["properties"]
+        assert properties["deadLetteringOnMessageExpiration"] is True
+        assert _iso_duration_seconds(properties["defaultMessageTimeToLive"]) >= 7 * 86400
+
+    def test_the_readme_documents_every_queue(self):
+        """infra/README.md lists each declared queue."""
+        for queue in EXPECTED_QUEUES:
+            assert f"| `{queue}` |" in README
+
+
+# --- host.json ------------------------------------------------------------------------------------------
+
+
+class TestHostJson:
+    def test_uses_the_v4_extension_bundle(self):
+        """host.json is version 2.0 and pins the extension bundle to [4.*, 5.0.0)."""
+        assert HOST["version"] == "2.0"
+        assert HOST["extensionBundle"] == {"id": "Microsoft.Azure.Functions.ExtensionBundle", "version": "[4.*, 5.0.0)"}
+
+    def test_function_timeout_is_bounded_and_within_flex_limits(self):
+        """functionTimeout is set (not unbounded) and at most the 60 minutes Flex guarantees on scale-in."""
+        assert 0 < _timespan_seconds(HOST["functionTimeout"]) <= 3600
+
+    def test_function_logs_are_kept_and_host_noise_is_not(self):
+        """Function logs are at Information, everything else defaults to Warning, requests are never sampled."""
+        levels = HOST["logging"]["logLevel"]
+        assert levels["Function"] == "Information" and levels["default"] == "Warning"
+        sampling = HOST["logging"]["applicationInsights"]["samplingSettings"]
+        assert "Request" in sampling["excludedTypes"].split(";")
+
+    def test_messages_complete_on_return_and_are_not_prefetched(self):
+        """Returning completes the message, and no message is locked while it waits in a prefetch buffer."""
+        service_bus = HOST["extensions"]["serviceBus"]
+        assert service_bus["autoCompleteMessages"] is True
+        assert service_bus["prefetchCount"] == 0
+
+    def test_concurrency_matches_the_graph_write_budget_arithmetic(self):
+        """maxConcurrentCalls equals 20 writes/s divided by 4 writes/s per slot, as the README explains."""
+        writes_per_second_budget = 3000 / 150
+        writes_per_second_per_slot = 1 / 0.25
+        assert (
+            HOST["extensions"]["serviceBus"]["maxConcurrentCalls"]
+            == writes_per_second_budget / writes_per_second_per_slot
+        )
+        assert "| `extensions.serviceBus.maxConcurrentCalls` | 5 |" in README
+
+    def test_the_readme_states_the_values_host_json_has(self):
+        """Each scalar host.json value named in the README table is the value host.json holds."""
+        service_bus = HOST["extensions"]["serviceBus"]
+        for key in ("prefetchCount", "maxAutoLockRenewalDuration", "autoCompleteMessages"):
+            stated = re.search(rf"\| `extensions\.serviceBus\.{key}` \| ([^|]+) \|", README)
+            assert stated and stated.group(1).strip() == str(service_bus[key]).lower(), key
+        assert f"| `functionTimeout` | {HOST['functionTimeout']} |" in README
+
+
+# --- packaging and local settings -------------------------------------------------------------------------
+
+
+class TestPackagingAndLocalSettings:
+    def test_funcignore_keeps_dev_and_test_files_out_of_the_package(self):
+        """.funcignore excludes tests, the simulator, benchmarks, virtualenvs, node_modules, infra and secrets."""
+        ignored = set((ROOT / ".funcignore").read_text().split())
+        for entry in ("tests/", "tenantsim/", "bench/", "node_modules/", ".venv/", ".venv-checkov/", ".stack/",
+                      "infra/", "local.settings.json", "requirements-dev.txt"):  # fmt: skip
+            assert entry in ignored, entry
+
+    def test_local_sample_loads_and_holds_no_secret(self):
+        """The sample's settings load, and its only key is Azurite's published development key."""
+        values = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+        settings = load_settings(values)
+        assert settings.environment == "local"
+        keys = re.findall(r"AccountKey=([^;]+)", json.dumps(values))
+        assert keys and set(keys) == {ACCOUNT_KEY}
+        assert not any("PASSWORD" in name or "SECRET" in name for name in values)
+
+    def test_local_sample_names_every_product_setting_the_bicep_deploys(self):
+        """A setting deployed to Azure is also named in the local sample, so local runs see the same knobs."""
+        values = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+        product = {name for name in deployed_app_settings() if name.startswith("LIFECYCLE_")}
+        assert product - {"LIFECYCLE_TABLES_ENDPOINT"} <= set(values)
+
+
+# --- checkov skips --------------------------------------------------------------------------------------
+
+
+def test_every_checkov_skip_carries_a_written_reason():
+    """Each inline checkov skip in the Bicep names a check and explains itself in a sentence."""
+    skips = [
+        line.strip()
+        for path in INFRA.rglob("*.bicep")
+        for line in path.read_text().splitlines()
+        if "checkov:skip" in line
+    ]
+    assert skips
+    for skip in skips:
+        assert re.fullmatch(r"// checkov:skip=CKV2?_AZURE_\d+: \S.{24,}", skip), skip
+
+
+# --- the Graph permission grant -------------------------------------------------------------------------
+
+
+@cache
+def grant_module() -> ModuleType:
+    loader = importlib.machinery.SourceFileLoader("grant_graph_permissions", str(GRANT_SCRIPT))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[loader.name] = module
+    loader.exec_module(module)
+    return module
+
+
+GRAPH_SP_ID = "9028d19c-26a9-4809-8e3f-20ff73e2d75e"
+OTHER_API_SP_ID = "c6b5a2f0-1111-4c1e-9d55-0a0b0c0d0e0f"
+EXTRA_ROLES = ("Directory.ReadWrite.All", "Mail.Send")
+
+
+def role_id(name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"graph-app-role:{name}"))
+
+
+GRAPH_ROLES = {name: role_id(name) for name in sorted(GRANTED | set(EXTRA_ROLES))}
+
+
+class TestGrantPlan:
+    def test_a_fresh_identity_is_granted_exactly_the_list(self):
+        """With no assignments, the plan grants every permission of graph/permissions.py and nothing else."""
+        module = grant_module()
+        plan = module.plan_grants(GRANTED, GRAPH_ROLES, [], revoke_extra=False)
+        assert {grant.permission for grant in plan.grant} == GRANTED
+        assert {grant.app_role_id for grant in plan.grant} == {GRAPH_ROLES[name] for name in GRANTED}
+        assert not plan.keep and not plan.revoke and not plan.extra_kept
+
+    def test_existing_grants_are_kept_not_repeated(self):
+        """Permissions already assigned are kept; only the missing ones are granted."""
+        module = grant_module()
+        held = [module.Assignment(id="a1", app_role_id=GRAPH_ROLES["User.Read.All"])]
+        plan = module.plan_grants(GRANTED, GRAPH_ROLES, held, revoke_extra=False)
+        assert plan.keep == ("User.Read.All",)
+        assert {grant.permission for grant in plan.grant} == GRANTED - {"User.Read.All"}
+
+    def test_extra_permissions_are_reported_and_revoked_only_on_request(self):
+        """A Graph role beyond the list is kept and reported by default, and revoked with revoke_extra."""
+        module = grant_module()
+        held = [module.Assignment(id="x1", app_role_id=GRAPH_ROLES["Directory.ReadWrite.All"])]
+        reported = module.plan_grants(GRANTED, GRAPH_ROLES, held, revoke_extra=False)
+        assert reported.extra_kept == ("Directory.ReadWrite.All",) and not reported.revoke
+        revoked = module.plan_grants(GRANTED, GRAPH_ROLES, held, revoke_extra=True)
+        assert revoked.revoke == (module.Revoke("Directory.ReadWrite.All", "x1"),) and not revoked.extra_kept
+
+    def test_a_permission_graph_does_not_define_stops_the_plan(self):
+        """A misspelt permission fails the plan with its name instead of granting a partial set."""
+        module = grant_module()
+        with pytest.raises(module.GrantError, match=r"User\.Reed\.All"):
+            module.plan_grants({"User.Reed.All"}, GRAPH_ROLES, [], revoke_extra=False)
+
+    def test_the_script_plans_from_graph_permissions_not_a_copy(self):
+        """--list prints exactly GRANTED, read from graph/permissions.py."""
+        output = subprocess.run(
+            [sys.executable, str(GRANT_SCRIPT), "--list"], capture_output=True, text=True, check=True
+        )
+        assert set(output.stdout.split()) == GRANTED
+
+    def test_the_readme_permission_table_is_generated_from_the_list(self):
+        """infra/README.md's permission table is exactly what --markdown-table prints for the current list."""
+        table = re.search(r"<!-- permissions-table:start -->\n(.*?)\n<!-- permissions-table:end -->", README, re.S)
+        assert table, "infra/README.md lost its permission table markers"
+        assert table.group(1) == grant_module().markdown_table()
+        for permission in GRAPH_APPLICATION_PERMISSIONS:
+            assert f"| `{permission.name}` | {', '.join(permission.jobs)} |" in table.group(1)
+
+
+FAKE_AZ = '''\
+"""A stand-in for the az CLI: serves `az rest` Graph calls and `functionapp identity show` from a JSON file."""
+import json, os, re, sys, uuid
+
+STATE = os.environ["FAKE_AZ_STATE"]
+GRAPH = "https://graph.microsoft.com/v1.0"
+ASSIGNMENTS = re.escape(GRAPH) + r"/servicePrincipals/([^/?]+)/appRoleAssignments(?:/([^/?]+))?(?:\\?skip=(\\d+))?"
+PAGE = 2
+
+
+def option(name):
+    args = sys.argv[1:]
+    return args[args.index(name) + 1] if name in args else None
+
+
+with open(STATE) as handle:
+    state = json.load(handle)
+state["calls"].append(sys.argv[1:])
+url, method = option("--url"), option("--method")
+out = None
+if sys.argv[1:3] == ["functionapp", "identity"]:
+    out = state["functionApps"].get(option("--resource-group") + "/" + option("--name"), "")
+elif url and url.startswith(GRAPH + "/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')"):
+    out = json.dumps(state["graph"])
+elif url and (match := re.fullmatch(ASSIGNMENTS, url)):
+    principal, assignment_id, skip = match.groups()
+    held = state["assignments"].setdefault(principal, [])
+    if method == "GET":
+        start = int(skip or 0)
+        page = {"value": held[start:start + PAGE]}
+        if start + PAGE < len(held):
+            page["@odata.nextLink"] = f"{GRAPH}/servicePrincipals/{principal}/appRoleAssignments?skip={start + PAGE}"
+        out = json.dumps(page)
+    elif method == "POST":
+        body = json.loads(option("--body"))
+        created = {"id": str(uuid.uuid4()), **body}
+        held.append(created)
+        out = json.dumps(created)
+    elif method == "DELETE":
+        state["assignments"][principal] = [item for item in held if item["id"] != assignment_id]
+        out = ""
+if out is None:
+    print("ERROR: unexpected call " + " ".join(sys.argv[1:]), file=sys.stderr)
+    sys.exit(1)
+with open(STATE, "w") as handle:
+    json.dump(state, handle)
+print(out)
+'''
+
+
+class FakeTenant:
+    """A tenant behind a fake `az` on PATH, holding the Graph service principal and role assignments."""
+
+    PRINCIPAL = "5b6f3c1e-2d4a-4f8b-9c0d-1e2f3a4b5c6d"
+
+    def __init__(self, directory: Path) -> None:
+        self.state_path = directory / "az-state.json"
+        bin_dir = directory / "bin"
+        bin_dir.mkdir()
+        az = bin_dir / "az"
+        az.write_text(f"#!{sys.executable}\n{FAKE_AZ}")
+        az.chmod(0o755)
+        self.env = os.environ | {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "FAKE_AZ_STATE": str(self.state_path),
+        }
+        roles = [
+            {"id": role, "value": name, "allowedMemberTypes": ["Application"], "isEnabled": True}
+            for name, role in GRAPH_ROLES.items()
+        ]
+        roles.append(
+            {"id": role_id("User.Read"), "value": "User.Read", "allowedMemberTypes": ["User"], "isEnabled": True}
+        )
+        self._write(
+            {
+                "graph": {"id": GRAPH_SP_ID, "appRoles": roles},
+                "assignments": {self.PRINCIPAL: []},
+                "functionApps": {"rg-prod/guestlc-prod-func": self.PRINCIPAL},
+                "calls": [],
+            }
+        )
+
+    def _write(self, state: dict) -> None:
+        self.state_path.write_text(json.dumps(state))
+
+    def state(self) -> dict:
+        return json.loads(self.state_path.read_text())
+
+    def assign(self, name: str, resource: str = GRAPH_SP_ID) -> None:
+        state = self.state()
+        state["assignments"][self.PRINCIPAL].append(
+            {"id": str(uuid.uuid4()), "principalId": self.PRINCIPAL, "resourceId": resource, "appRoleId": role_id(name)}
+        )
+        self._write(state)
+
+    def granted(self) -> set[str]:
+        names = {role: name for name, role in GRAPH_ROLES.items()}
+        return {
+            names[item["appRoleId"]]
+            for item in self.state()["assignments"][self.PRINCIPAL]
+            if item["resourceId"] == GRAPH_SP_ID
+        }
+
+    def writes(self) -> list[list[str]]:
+        return [
+            call for call in self.state()["calls"] if "--method" in call and call[call.index("--method") + 1] != "GET"
+        ]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, str(GRANT_SCRIPT), *args], env=self.env, capture_output=True, text=True, timeout=60
+        )
+
+
+@pytest.fixture(name="tenant")
+def _tenant(tmp_path: Path) -> FakeTenant:
+    return FakeTenant(tmp_path)
+
+
+class TestGrantScriptAgainstAz:
+    def test_dry_run_plans_exactly_the_list_and_changes_nothing(self, tenant: FakeTenant):
+        """--dry-run --json lists every permission of graph/permissions.py as a grant and makes no write call."""
+        result = tenant.run("--principal-id", tenant.PRINCIPAL, "--dry-run", "--json")
+        assert result.returncode == 0, result.stderr
+        plan = json.loads(result.stdout)
+        assert {grant["permission"] for grant in plan["grant"]} == GRANTED
+        assert plan["dryRun"] is True and not tenant.writes() and tenant.granted() == set()
+
+    def test_a_grant_assigns_the_list_and_a_second_run_changes_nothing(self, tenant: FakeTenant):
+        """The first run assigns exactly the list on Microsoft Graph; re-running it makes no further call."""
+        first = tenant.run("--function-app", "guestlc-prod-func", "--resource-group", "rg-prod")
+        assert first.returncode == 0, first.stderr
+        assert tenant.granted() == GRANTED
+        posts = len(tenant.writes())
+        assert posts == len(GRANTED)
+        second = tenant.run("--function-app", "guestlc-prod-func", "--resource-group", "rg-prod")
+        assert second.returncode == 0 and "nothing to change" in second.stdout
+        assert len(tenant.writes()) == posts
+
+    def test_existing_assignments_across_pages_are_recognised(self, tenant: FakeTenant):
+        """Assignments on later pages of appRoleAssignments count as held, and other APIs' roles are ignored."""
+        for name in sorted(GRANTED)[:5]:
+            tenant.assign(name)
+        tenant.assign("Mail.Send", resource=OTHER_API_SP_ID)
+        result = tenant.run("--principal-id", tenant.PRINCIPAL, "--dry-run", "--json")
+        plan = json.loads(result.stdout)
+        assert set(plan["keep"]) == set(sorted(GRANTED)[:5])
+        assert {grant["permission"] for grant in plan["grant"]} == GRANTED - set(sorted(GRANTED)[:5])
+        assert plan["extraKept"] == []
+
+    def test_revoke_extra_removes_graph_roles_outside_the_list(self, tenant: FakeTenant):
+        """An extra Graph role is reported by default and removed with --revoke-extra, leaving exactly the list."""
+        tenant.assign("Directory.ReadWrite.All")
+        reported = tenant.run("--principal-id", tenant.PRINCIPAL)
+        assert "extra   Directory.ReadWrite.All" in reported.stdout
+        assert tenant.granted() == GRANTED | {"Directory.ReadWrite.All"}
+        revoked = tenant.run("--principal-id", tenant.PRINCIPAL, "--revoke-extra")
+        assert revoked.returncode == 0 and "revoke  Directory.ReadWrite.All" in revoked.stdout
+        assert tenant.granted() == GRANTED
+
+    def test_an_az_failure_exits_non_zero_with_the_reason(self, tenant: FakeTenant):
+        """A function app unknown to az stops the grant with exit code 1 and a message naming the app."""
+        result = tenant.run("--function-app", "no-such-app", "--resource-group", "rg-prod")
+        assert result.returncode == 1
+        assert "no-such-app" in result.stderr and not tenant.writes()
