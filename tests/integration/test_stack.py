@@ -1,8 +1,4 @@
-"""The local stack launcher: settings it exports, cleanup on every exit path, loud start failures.
-
-tenantsim's own server is exercised by the ``local_stack`` fixture; here a small stand-in with the same
-command line (``--port 0 --port-file F [--guests N]``) keeps the launcher's tests independent of it.
-"""
+"""The local stack launcher: settings it exports, cleanup on every exit path, loud start failures."""
 
 from __future__ import annotations
 
@@ -11,46 +7,16 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 from azure.data.tables import TableServiceClient
 
+from config.settings import load_settings
 from tenantsim import stack as stack_module
 from tenantsim.stack import STACK_DIR, LocalStack, StackError, reap_leftovers
-
-STAND_IN = textwrap.dedent(
-    """
-    import argparse, http.server, json, pathlib
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--port-file")
-    parser.add_argument("--guests", type=int, default=0)
-    args = parser.parse_args()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = json.dumps({"guests": args.guests}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-    server = http.server.HTTPServer(("127.0.0.1", args.port), Handler)
-    pathlib.Path(args.port_file).write_text(str(server.server_port))
-    server.serve_forever()
-    """
-)
-
-
-@pytest.fixture
-def stand_in(tmp_path: Path) -> list[str]:
-    script = tmp_path / "tenantsim_stand_in.py"
-    script.write_text(STAND_IN)
-    return [sys.executable, str(script)]
 
 
 def owned_pid_files(owner: int | None = None) -> list[dict[str, object]]:
@@ -71,9 +37,9 @@ def gone(pid: int, within: float = 5.0) -> bool:
     return False
 
 
-def test_stack_exports_local_settings_that_reach_both_servers(stand_in: list[str]) -> None:
-    """The env points the product at Azurite and tenantsim, both answer, and --guests reaches tenantsim."""
-    with LocalStack(guests=7, tenantsim_command=stand_in) as stack:
+def test_stack_exports_local_settings_that_reach_both_servers() -> None:
+    """The env points the product at Azurite and tenantsim, both answer, and ``guests`` seeds tenantsim."""
+    with LocalStack(guests=7) as stack:
         env = stack.env
         assert env["LIFECYCLE_ENVIRONMENT"] == "local"
         assert env["LIFECYCLE_TENANT_ID"] == "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13"
@@ -83,16 +49,17 @@ def test_stack_exports_local_settings_that_reach_both_servers(stand_in: list[str
         assert env["LIFECYCLE_QUEUE_TRANSPORT"] == "storage"
         assert env["TENANTSIM_URL"] == stack.tenantsim_url
         assert env["LIFECYCLE_TABLES_CONNECTION_STRING"] == env["LIFECYCLE_QUEUES_CONNECTION_STRING"]
-        with urllib.request.urlopen(stack.tenantsim_url, timeout=5) as answer:
-            assert json.load(answer) == {"guests": 7}
+        assert load_settings(env).graph_base_url == env["LIFECYCLE_GRAPH_BASE_URL"]
+        snapshot = httpx.get(f"{env['TENANTSIM_URL']}/_tenantsim/snapshot", timeout=10).json()
+        assert sum(user.get("userType") == "Guest" for user in snapshot["users"]) == 7
         service = TableServiceClient.from_connection_string(stack.tables_connection_string)
         service.create_table_if_not_exists("stackprobe")
         assert "stackprobe" in {table.name for table in service.list_tables()}
 
 
-def test_leaving_the_stack_stops_the_servers_and_removes_their_files(stand_in: list[str]) -> None:
+def test_leaving_the_stack_stops_the_servers_and_removes_their_files() -> None:
     """On exit both servers are dead, and their pid files and data directory are gone."""
-    with LocalStack(tenantsim_command=stand_in) as stack:
+    with LocalStack(guests=1) as stack:
         assert stack.azurite is not None and stack.simulator is not None and stack.run_dir is not None
         pids = [stack.azurite.process.process.pid, stack.simulator.process.process.pid]
         pid_files = [stack.azurite.process.pid_file, stack.simulator.process.pid_file]
@@ -184,3 +151,14 @@ def test_a_recycled_pid_is_not_mistaken_for_the_recorded_process() -> None:
     me = os.getpid()
     assert stack_module._alive(me, stack_module._process_start_time(me))
     assert not stack_module._alive(me, "1")
+
+
+def test_local_stack_fixture_serves_graph_to_a_token_the_product_mints(local_stack: LocalStack) -> None:
+    """With the fixture's settings, a token from tenantsim's token endpoint reads users from its Graph."""
+    env = local_stack.env
+    minted = httpx.post(f"{env['TENANTSIM_URL']}/_tenantsim/token", json={"roles": ["User.Read.All"]}, timeout=10)
+    token = minted.json()["access_token"]
+    users = httpx.get(
+        f"{env['LIFECYCLE_GRAPH_BASE_URL']}/users", params={"$top": "2"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert users.status_code == 200 and len(users.json()["value"]) == 2
