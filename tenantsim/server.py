@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 from types import TracebackType
@@ -41,7 +42,9 @@ class TenantSimServer:
     ) -> None:
         if config is None:
             config = SimConfig(throttling_enabled=False)
-        self.simulator = Simulator(document or build_seed(guests, random_seed, posture), config)
+        # The simulator owns and mutates its document, so a caller's document is copied first.
+        owned = json.loads(json.dumps(document)) if document is not None else None
+        self.simulator = Simulator(owned or build_seed(guests, random_seed, posture), config)
         self._socket = bind_socket(host, port)
         self.host = host
         self.port: int = self._socket.getsockname()[1]

@@ -73,10 +73,10 @@ def _check_fields(body: Any, writable: frozenset[str], resource: str) -> dict[st
 def _check_b2b_setting(name: str, value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, dict) or set(value) - {"usersAndGroups", "applications"}:
+    if not isinstance(value, dict) or set(value) - {"usersAndGroups", "applications", "@odata.type"}:
         raise bad_request(f"Invalid value for '{name}': expected usersAndGroups and/or applications.")
     for part, config in value.items():
-        if config is None:
+        if config is None or part == "@odata.type":
             continue
         if not isinstance(config, dict) or config.get("accessType") not in ACCESS_TYPES:
             raise bad_request(f"Invalid accessType in '{name}.{part}'.")

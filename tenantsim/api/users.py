@@ -358,6 +358,11 @@ def get_user(call: Call, user_id: str) -> GraphResponse:
 
 def update_user(call: Call, user_id: str) -> GraphResponse:
     body = call.request.body
+    if isinstance(body, dict):
+        # The SDK serialises its model's type annotation; Graph accepts it on the matching type.
+        if body.get("@odata.type", "#microsoft.graph.user") != "#microsoft.graph.user":
+            raise bad_request(f"Invalid @odata.type '{body['@odata.type']}' for a user.")
+        body = {k: v for k, v in body.items() if k != "@odata.type"}
     if not isinstance(body, dict) or not body:
         raise bad_request("The request body must be a JSON object with at least one property.")
     call.require("users.update.accountEnabled" if set(body) == {"accountEnabled"} else "users.update")
