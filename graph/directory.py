@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from typing import TypeVar
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_abstractions.headers_collection import HeadersCollection
 from msgraph import GraphServiceClient
+from msgraph.generated.models.directory_object import DirectoryObject
 from msgraph.generated.models.invitation import Invitation
 from msgraph.generated.models.invited_user_message_info import InvitedUserMessageInfo
 from msgraph.generated.models.user import User
 from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
-from graph.errors import map_graph_error
+from graph.errors import graph_call, map_graph_error
 from graph.odata import quote
 from lifecycle.errors import NotFoundError
 from lifecycle.models import (
@@ -40,7 +40,6 @@ USER_FIELDS = (
     "otherMails",
 )
 NEVER = datetime(1, 1, 1, tzinfo=UTC)
-T = TypeVar("T")
 
 
 class GraphDirectory:
@@ -51,14 +50,14 @@ class GraphDirectory:
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
             filter=f"mail eq {quote(email)}", select=list(USER_FIELDS), top=2
         )
-        page = await _call(lambda: self._client.users.get(RequestConfiguration(query_parameters=query)))
+        page = await graph_call(lambda: self._client.users.get(RequestConfiguration(query_parameters=query)))
         users = [to_directory_user(u) for u in (page.value if page and page.value else [])]
         return users[0] if users else None
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:
         query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=list(USER_FIELDS))
         try:
-            user = await _call(
+            user = await graph_call(
                 lambda: self._client.users.by_user_id(user_id).get(RequestConfiguration(query_parameters=query))
             )
         except NotFoundError:
@@ -73,12 +72,14 @@ class GraphDirectory:
             send_invitation_message=request.send_invitation_message,
             invited_user_type="Guest",
         )
+        if request.sponsor_ids:
+            body.invited_user_sponsors = [DirectoryObject(id=sponsor) for sponsor in request.sponsor_ids]
         if request.message:
             body.invited_user_message_info = InvitedUserMessageInfo(customized_message_body=request.message)
         if request.reset_redemption:
             body.reset_redemption = True
             body.invited_user = User(id=request.invited_user_id)
-        created = await _call(lambda: self._client.invitations.post(body))
+        created = await graph_call(lambda: self._client.invitations.post(body))
         if created is None or created.invited_user is None or not created.invited_user.id:
             raise map_graph_error(ValueError("POST /invitations returned no invitedUser.id"))
         return InvitationResult(
@@ -94,22 +95,22 @@ class GraphDirectory:
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
             filter="userType eq 'Guest'", select=list(select), top=page_size
         )
-        page = await _call(lambda: self._client.users.get(RequestConfiguration(query_parameters=query)))
+        page = await graph_call(lambda: self._client.users.get(RequestConfiguration(query_parameters=query)))
         while page is not None:
             yield [to_directory_user(u) for u in page.value or []]
             if not page.odata_next_link:
                 return
             next_link = page.odata_next_link
-            page = await _call(lambda link=next_link: self._client.users.with_url(link).get())
+            page = await graph_call(lambda link=next_link: self._client.users.with_url(link).get())
 
     async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
-        await _call(lambda: self._client.users.by_user_id(user_id).patch(User(account_enabled=enabled)))
+        await graph_call(lambda: self._client.users.by_user_id(user_id).patch(User(account_enabled=enabled)))
 
     async def delete_user(self, user_id: str) -> None:
-        await _call(lambda: self._client.users.by_user_id(user_id).delete())
+        await graph_call(lambda: self._client.users.by_user_id(user_id).delete())
 
     async def revoke_sessions(self, user_id: str) -> None:
-        await _call(lambda: self._client.users.by_user_id(user_id).revoke_sign_in_sessions.post())
+        await graph_call(lambda: self._client.users.by_user_id(user_id).revoke_sign_in_sessions.post())
 
     async def count_guests(self) -> int:
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
@@ -118,19 +119,8 @@ class GraphDirectory:
         headers = HeadersCollection()
         headers.add("ConsistencyLevel", "eventual")
         config = RequestConfiguration(query_parameters=query, headers=headers)
-        page = await _call(lambda: self._client.users.get(config))
+        page = await graph_call(lambda: self._client.users.get(config))
         return int(page.odata_count or 0) if page else 0
-
-
-async def _call(operation: Callable[[], Awaitable[T]]) -> T:
-    try:
-        return await operation()
-    except Exception as exc:  # every SDK/transport failure leaves as a lifecycle.errors.GraphError
-        try:
-            mapped = map_graph_error(exc)
-        except TypeError:
-            raise exc from None
-        raise mapped from exc
 
 
 def to_directory_user(user: User) -> DirectoryUser:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import httpx
 from kiota_abstractions.api_error import APIError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -17,6 +20,7 @@ from lifecycle.errors import (
     TransientGraphError,
 )
 
+T = TypeVar("T")
 DEFAULT_RETRY_AFTER = 2.0
 CONFLICT_CODES = {"Conflict", "ObjectConflict", "Request_MultipleObjectsWithSameKeyValue"}
 
@@ -74,3 +78,14 @@ def _first(value: object) -> str | None:
     if isinstance(value, list | tuple | set):
         return str(next(iter(value))) if value else None
     return str(value) if value is not None else None
+
+
+async def graph_call(operation: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await operation()
+    except Exception as exc:  # every SDK/transport failure leaves as a lifecycle.errors.GraphError
+        try:
+            mapped = map_graph_error(exc)
+        except TypeError:
+            raise exc from None
+        raise mapped from exc

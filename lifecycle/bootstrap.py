@@ -37,8 +37,10 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
         if hasattr(credential, "close"):
             closers.append(credential.close)
 
-    if "directory" not in overrides:
-        overrides["directory"] = _directory(settings, credential)
+    if not {"directory", "access_packages"} <= overrides.keys():
+        client = _graph_client(settings, credential)
+        overrides.setdefault("directory", _directory(client))
+        overrides.setdefault("access_packages", _access_packages(client))
     if not {"work_items", "guests", "audit", "rejections"} <= overrides.keys():
         from lifecycle.adapters.tables import TableState
 
@@ -96,12 +98,22 @@ def _credential(settings: Settings) -> Any:
     return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
 
 
-def _directory(settings: Settings, credential: Any) -> Any:
+def _graph_client(settings: Settings, credential: Any) -> Any:
     from graph.client import build_graph_client
+
+    return build_graph_client(credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope)
+
+
+def _directory(client: Any) -> Any:
     from graph.directory import GraphDirectory
 
-    client = build_graph_client(credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope)
     return GraphDirectory(client)
+
+
+def _access_packages(client: Any) -> Any:
+    from graph.entitlement import GraphAccessPackages
+
+    return GraphAccessPackages(client)
 
 
 def _transport(settings: Settings, credential: Any) -> Any:

@@ -63,6 +63,7 @@ class InvitationRequest:
     message: str | None = None
     reset_redemption: bool = False
     invited_user_id: str | None = None
+    sponsor_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +183,33 @@ class ReceivedMessage:
     dead_letter_reason: str | None = None
     dead_letter_description: str | None = None
     receipt: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPackageTarget:
+    """An access package and the assignment policy through which the product assigns it."""
+
+    package_id: str
+    policy_id: str
+    display_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentRequestInfo:
+    """An entitlement-management assignment request; processing is asynchronous in Graph."""
+
+    id: str
+    state: str  # submitted, pendingApproval, delivering, delivered, deliveryFailed, denied, ...
+    status: str | None = None
+
+    @property
+    def settled(self) -> bool:
+        return self.state in ("delivered", "deliveryFailed", "denied", "canceled", "partiallyDelivered")
+
+
+@dataclass(frozen=True, slots=True)
+class AssignmentInfo:
+    id: str
+    state: str  # delivering, delivered, expired, deliveryFailed, ...
+    package_id: str
+    expires: datetime | None = None

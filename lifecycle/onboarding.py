@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from lifecycle import guest_tickets, holds, work
+from lifecycle import access, guest_tickets, holds, work
 from lifecycle.errors import (
     BadRequestError,
     ConflictError,
@@ -66,94 +66,82 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
 
 
 async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, raw: bytes, fingerprint: str) -> Outcome:
-    now = services.clock.now()
-    decision = check_onboard(ticket, services.desired, now)
-    if isinstance(decision, list):
-        return await work.reject(
-            services,
-            key=item.key,
-            kind="onboard",
-            code=decision[0].code if len(decision) == 1 else "policy-violations",
-            message="; ".join(v.message for v in decision),
-            details={"violations": [{"code": v.code, "message": v.message} for v in decision]},
-            raw=raw,
-            item=item,
-            fingerprint=fingerprint,
-        )
-    if decision.not_before and decision.not_before > now:
-        return await holds.hold(services, item, raw, decision.not_before, ticket.email)
-
-    sponsor = await services.directory.get_user(ticket.sponsor)
-    if sponsor is None or sponsor.user_type != "Member":
-        code, why = (
-            ("sponsor-not-found", "does not exist")
-            if sponsor is None
-            else ("sponsor-not-member", "is a guest; a sponsor must be an employee")
-        )
+    async def refuse(code: str, message: str, details: dict | None = None) -> Outcome:
         return await work.reject(
             services,
             key=item.key,
             kind="onboard",
             code=code,
-            message=f"sponsor {ticket.sponsor} {why}",
+            message=message,
+            details=details,
             raw=raw,
             item=item,
             fingerprint=fingerprint,
         )
 
-    existing = await services.directory.find_user_by_mail(ticket.email)
-    if existing is not None and not existing.is_guest:
-        return await work.reject(
-            services,
-            key=item.key,
-            kind="onboard",
-            code="email-belongs-to-member",
-            message=f"{ticket.email} belongs to a member of this tenant ({existing.id}); members are never invited",
-            raw=raw,
-            item=item,
-            fingerprint=fingerprint,
+    now = services.clock.now()
+    decision = check_onboard(ticket, services.desired, now)
+    if isinstance(decision, list):
+        return await refuse(
+            decision[0].code if len(decision) == 1 else "policy-violations",
+            "; ".join(v.message for v in decision),
+            {"violations": [{"code": v.code, "message": v.message} for v in decision]},
         )
+    if decision.not_before and decision.not_before > now:
+        return await holds.hold(services, item, raw, decision.not_before, ticket.email)
 
-    if existing is not None:
-        object_id, reused, redeem_url = existing.id, True, None
-    else:
-        try:
-            invitation = await services.directory.invite_guest(_invitation(ticket, decision))
-        except (ConflictError, BadRequestError) as exc:
-            return await work.reject(
-                services,
-                key=item.key,
-                kind="onboard",
-                code="invitation-refused",
-                message=f"Graph refused the invitation: {exc}",
-                details=exc.describe(),
-                raw=raw,
-                item=item,
-                fingerprint=fingerprint,
+    # Step 1, invitation. Checkpointed: a retry (e.g. while the assignment is delivered) resumes after it.
+    if "objectId" not in item.result:
+        sponsor = await services.directory.get_user(ticket.sponsor)
+        if sponsor is None:
+            return await refuse("sponsor-not-found", f"sponsor {ticket.sponsor} does not exist")
+        if sponsor.user_type != "Member":
+            return await refuse("sponsor-not-member", f"sponsor {ticket.sponsor} is a guest; sponsors are employees")
+        existing = await services.directory.find_user_by_mail(ticket.email)
+        if existing is not None and not existing.is_guest:
+            return await refuse(
+                "email-belongs-to-member",
+                f"{ticket.email} belongs to a member of this tenant ({existing.id}); members are never invited",
             )
-        object_id, reused, redeem_url = invitation.user_id, False, invitation.redeem_url
-
-    await _record_guest(services, ticket, decision, object_id, sponsor.id, reused)
-    await services.audit.record(
-        AuditEntry(
-            at=services.clock.now(),
-            action="guest.reused" if reused else "guest.invited",
-            target=object_id,
-            reason=f"onboard ticket {ticket.ticket_id} for partner {decision.partner_key}",
-            key=item.key,
-            details={"email": ticket.email, "sponsor": sponsor.id, "endDate": decision.end.isoformat()},
+        if existing is not None:
+            object_id, reused, redeem_url = existing.id, True, None
+        else:
+            try:
+                invitation = await services.directory.invite_guest(_invitation(ticket, decision, sponsor.id))
+            except (ConflictError, BadRequestError) as exc:
+                return await refuse("invitation-refused", f"Graph refused the invitation: {exc}", exc.describe())
+            object_id, reused, redeem_url = invitation.user_id, False, invitation.redeem_url
+        await _record_guest(services, ticket, decision, object_id, sponsor.id, reused)
+        await services.audit.record(
+            AuditEntry(
+                at=services.clock.now(),
+                action="guest.reused" if reused else "guest.invited",
+                target=object_id,
+                reason=f"onboard ticket {ticket.ticket_id} for partner {decision.partner_key}",
+                key=item.key,
+                details={"email": ticket.email, "sponsor": sponsor.id, "endDate": decision.end.isoformat()},
+            )
         )
-    )
-    log.info("onboarding.done", key=item.key, object_id=object_id, reused=reused, partner=decision.partner_key)
-    return await work.finish(
-        services,
-        item,
-        {"objectId": object_id, "reused": reused, "redeemUrl": redeem_url, "endDate": decision.end.isoformat()},
-    )
+        item = await work.checkpoint(
+            services,
+            item,
+            objectId=object_id,
+            reused=reused,
+            redeemUrl=redeem_url,
+            endDate=decision.end.isoformat(),
+        )
+
+    # Step 2, the partner's access package with the ticket's end date.
+    item, stop = await access.ensure_assignment(services, item, decision, item.result["objectId"], ticket.ticket_id)
+    if stop is not None:
+        return stop
+    log.info("onboarding.done", key=item.key, object_id=item.result["objectId"], partner=decision.partner_key)
+    return await work.finish(services, item, dict(item.result))
 
 
-def _invitation(ticket: OnboardTicket, decision: ApprovedOnboarding) -> InvitationRequest:
+def _invitation(ticket: OnboardTicket, decision: ApprovedOnboarding, sponsor_id: str) -> InvitationRequest:
     return InvitationRequest(
+        sponsor_ids=(sponsor_id,),
         email=ticket.email,
         redirect_url=decision.redirect_url,
         display_name=ticket.display_name,

@@ -7,6 +7,9 @@ from datetime import datetime
 from typing import Protocol
 
 from lifecycle.models import (
+    AccessPackageTarget,
+    AssignmentInfo,
+    AssignmentRequestInfo,
     AuditEntry,
     DirectoryUser,
     GuestRecord,
@@ -46,6 +49,26 @@ class Directory(Protocol):
         ...
 
     async def revoke_sessions(self, user_id: str) -> None: ...
+
+
+class AccessPackages(Protocol):
+    """Entitlement management, as far as onboarding and offboarding need it."""
+
+    async def resolve(self, catalog: str, package: str, policy: str | None = None) -> AccessPackageTarget | None:
+        """The package named ``package`` in ``catalog`` and the assignment policy to assign it through."""
+        ...
+
+    async def find_assignment(self, user_id: str, package_id: str) -> AssignmentInfo | None:
+        """The user's live (not expired) assignment of the package, if any."""
+        ...
+
+    async def request_assignment(
+        self, user_id: str, target: AccessPackageTarget, end: datetime, justification: str
+    ) -> AssignmentRequestInfo: ...
+
+    async def get_request(self, request_id: str) -> AssignmentRequestInfo | None: ...
+
+    async def request_removal(self, assignment_id: str, justification: str) -> AssignmentRequestInfo: ...
 
 
 class WorkItems(Protocol):

@@ -7,7 +7,16 @@ from dataclasses import dataclass, field
 
 from config.desired_state import DesiredState
 from config.settings import Settings
-from lifecycle.ports import AuditLog, Clock, Directory, GuestLedger, QueueTransport, Rejections, WorkItems
+from lifecycle.ports import (
+    AccessPackages,
+    AuditLog,
+    Clock,
+    Directory,
+    GuestLedger,
+    QueueTransport,
+    Rejections,
+    WorkItems,
+)
 
 
 @dataclass
@@ -16,6 +25,7 @@ class Services:
     desired: DesiredState
     clock: Clock
     directory: Directory
+    access_packages: AccessPackages
     work_items: WorkItems
     guests: GuestLedger
     audit: AuditLog

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from dataclasses import replace
 from typing import Any
 
 from lifecycle.errors import GraphError, StateConflictError
@@ -108,6 +107,19 @@ async def retry_later(services: Services, item: WorkItem, error: GraphError | St
     return Outcome(item.key, Verdict.RETRY, code="transient", message=str(error), retry_after=delay, detail=description)
 
 
+async def checkpoint(services: Services, item: WorkItem, **progress: Any) -> WorkItem:
+    """Record progress on the work item, so a retry resumes after the last step that finished."""
+    item.result, item.updated = {**item.result, **progress}, services.clock.now()
+    return await services.work_items.save(item)
+
+
+async def fail_with(services: Services, item: WorkItem, code: str, message: str, detail: dict[str, Any]) -> Outcome:
+    item.status, item.updated = WorkStatus.FAILED, services.clock.now()
+    item.last_error = {"type": code, "message": message, **detail}
+    await services.work_items.save(item)
+    return Outcome(item.key, Verdict.FAILED, code=code, message=message, detail=detail)
+
+
 async def fail(services: Services, item: WorkItem, error: GraphError) -> Outcome:
     item.status, item.last_error, item.updated = WorkStatus.FAILED, error.describe(), services.clock.now()
     await services.work_items.save(item)
@@ -117,7 +129,3 @@ async def fail(services: Services, item: WorkItem, error: GraphError) -> Outcome
 
 def fingerprint_of(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:32]
-
-
-def with_result(item: WorkItem, **result: Any) -> WorkItem:
-    return replace(item, result={**item.result, **result})

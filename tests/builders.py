@@ -18,7 +18,7 @@ from lifecycle.adapters.memory import (
 from lifecycle.clock import FixedClock
 from lifecycle.models import ReceivedMessage
 from lifecycle.services import Services
-from tests.fakes import FakeDirectory
+from tests.fakes import FakeAccessPackages, FakeDirectory
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 LOCAL_ENV = {
@@ -40,6 +40,7 @@ def memory_services(
         "desired": load_desired_state(SAMPLE_DESIRED_STATE),
         "clock": clock,
         "directory": directory or FakeDirectory(),
+        "access_packages": _packages(),
         "work_items": MemoryWorkItems(),
         "guests": MemoryGuestLedger(),
         "audit": MemoryAuditLog(),
@@ -48,6 +49,15 @@ def memory_services(
     }
     parts.update(overrides)
     return Services(**parts)
+
+
+def _packages() -> FakeAccessPackages:
+    """Every partner package of the sample desired state exists, as tenantsim seeds them."""
+    packages = FakeAccessPackages()
+    for partner in load_desired_state(SAMPLE_DESIRED_STATE).partners.values():
+        if partner.access_package:
+            packages.add_package(partner.access_package.catalog, partner.access_package.name)
+    return packages
 
 
 def onboard_ticket(**fields: Any) -> dict[str, Any]:

@@ -8,7 +8,14 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from lifecycle.errors import GraphError, NotFoundError
-from lifecycle.models import DirectoryUser, InvitationRequest, InvitationResult
+from lifecycle.models import (
+    AccessPackageTarget,
+    AssignmentInfo,
+    AssignmentRequestInfo,
+    DirectoryUser,
+    InvitationRequest,
+    InvitationResult,
+)
 
 
 class FakeDirectory:
@@ -98,3 +105,61 @@ class FakeDirectory:
 
     def guests_with_mail(self, email: str) -> list[DirectoryUser]:
         return [u for u in self.users.values() if u.is_guest and (u.mail or "").lower() == email.lower()]
+
+
+class FakeAccessPackages:
+    """Entitlement management with Graph's asynchronous requests: adminAdd is delivered on a later read."""
+
+    def __init__(self) -> None:
+        self.packages: dict[tuple[str, str], AccessPackageTarget] = {}
+        self.requests: dict[str, dict] = {}
+        self.assignments: dict[str, AssignmentInfo] = {}
+        self.reads_until_delivered = 1
+        self.outcome = "delivered"
+
+    def add_package(self, catalog: str, name: str) -> AccessPackageTarget:
+        target = AccessPackageTarget(str(uuid.uuid4()), str(uuid.uuid4()), name)
+        self.packages[(catalog, name)] = target
+        return target
+
+    async def resolve(self, catalog: str, package: str, policy: str | None = None) -> AccessPackageTarget | None:
+        return self.packages.get((catalog, package))
+
+    async def find_assignment(self, user_id: str, package_id: str) -> AssignmentInfo | None:
+        return next(
+            (a for key, a in self.assignments.items() if key.startswith(user_id) and a.package_id == package_id),
+            None,
+        )
+
+    async def request_assignment(self, user_id, target, end, justification) -> AssignmentRequestInfo:
+        request_id = str(uuid.uuid4())
+        self.requests[request_id] = {
+            "user": user_id,
+            "target": target,
+            "end": end,
+            "reads": 0,
+            "type": "adminAdd",
+            "justification": justification,
+        }
+        return AssignmentRequestInfo(request_id, "submitted")
+
+    async def get_request(self, request_id: str) -> AssignmentRequestInfo | None:
+        request = self.requests.get(request_id)
+        if request is None:
+            return None
+        request["reads"] += 1
+        if request["reads"] < self.reads_until_delivered:
+            return AssignmentRequestInfo(request_id, "delivering")
+        if self.outcome == "delivered" and request["type"] == "adminAdd":
+            key = f"{request['user']}|{request['target'].package_id}"
+            self.assignments[key] = AssignmentInfo(key, "delivered", request["target"].package_id, request["end"])
+        return AssignmentRequestInfo(request_id, self.outcome)
+
+    async def request_removal(self, assignment_id: str, justification: str) -> AssignmentRequestInfo:
+        self.assignments.pop(assignment_id, None)
+        request_id = str(uuid.uuid4())
+        self.requests[request_id] = {"type": "adminRemove", "assignment": assignment_id, "reads": 0}
+        return AssignmentRequestInfo(request_id, "submitted")
+
+    def adds(self) -> list[dict]:
+        return [r for r in self.requests.values() if r["type"] == "adminAdd"]

@@ -300,7 +300,8 @@ class TableState:
     guests: TableGuestLedger
     audit: TableAuditLog
     rejections: TableRejections
-    _owned_credential: Any = None
+    clients: tuple[TableClient, ...] = ()
+    owned_credential: Any = None
 
     @classmethod
     def from_settings(cls, settings: Settings, credential: Any = None) -> TableState:
@@ -315,10 +316,12 @@ class TableState:
                     managed_identity_client_id=settings.managed_identity_client_id
                 )
             service = TableServiceClient(endpoint=str(settings.tables_endpoint), credential=credential)
-        return cls.for_service(service, settings.table_prefix, owned_credential=owned)
+        state = cls.for_service(service, settings.table_prefix)
+        state.owned_credential = owned
+        return state
 
     @classmethod
-    def for_service(cls, service: TableServiceClient, prefix: str, owned_credential: Any = None) -> TableState:
+    def for_service(cls, service: TableServiceClient, prefix: str) -> TableState:
         names = (f"{prefix}workitems", f"{prefix}guests", f"{prefix}audit", f"{prefix}rejections")
         work_items, guests, audit, rejections = (service.get_table_client(name) for name in names)
         return cls(
@@ -328,7 +331,7 @@ class TableState:
             guests=TableGuestLedger(guests),
             audit=TableAuditLog(audit),
             rejections=TableRejections(rejections),
-            _owned_credential=owned_credential,
+            clients=(work_items, guests, audit, rejections),
         )
 
     async def ensure_tables(self) -> None:
@@ -336,8 +339,8 @@ class TableState:
             await self.service.create_table_if_not_exists(name)
 
     async def close(self) -> None:
-        for store in (self.work_items, self.guests, self.audit, self.rejections):
-            await store._table.close()
+        for client in self.clients:
+            await client.close()
         await self.service.close()
-        if self._owned_credential is not None:
-            await self._owned_credential.close()
+        if self.owned_credential is not None:
+            await self.owned_credential.close()

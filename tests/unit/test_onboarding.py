@@ -39,8 +39,13 @@ class TestInvite:
         assert record.end_date.isoformat() == "2027-04-01T00:00:00+00:00"
         item = await services.work_items.get("ticket:RITM0010001")
         assert item.status is WorkStatus.DONE and item.result["objectId"] == guest.id
-        assert [e.action async for e in services.audit.entries()] == ["guest.invited"]
+        assert [e.action async for e in services.audit.entries()] == ["guest.invited", "access.assigned"]
         assert directory.invitations[0].redirect_url == "https://partners.contoso.com/fabrikam"
+        assert directory.invitations[0].sponsor_ids == (
+            item.result.get("sponsor") or directory.invitations[0].sponsor_ids
+        )
+        [add] = services.access_packages.adds()
+        assert add["user"] == guest.id and add["end"] == record.end_date
 
     async def test_the_same_ticket_delivered_twice_invites_once(self, directory):
         """A redelivered ticket is a duplicate: no second invitation, one ledger row."""
@@ -217,3 +222,36 @@ class TestTransientFailures:
         outcome = await handle_ticket(message(onboard_ticket()), services)
         assert (outcome.verdict, outcome.code) == (Verdict.FAILED, "authorization_requestdenied")
         assert await _rejections(services) == []
+
+
+class TestAccessPackage:
+    async def test_a_pending_assignment_is_followed_until_delivered_without_a_second_request(self, directory):
+        """An assignment still delivering asks for a retry; the retry polls the same request, then finishes."""
+        services = memory_services(directory)
+        services.access_packages.reads_until_delivered = 2
+        first = await handle_ticket(message(onboard_ticket()), services)
+        second = await handle_ticket(message(onboard_ticket(), delivery_count=2), services)
+
+        assert (first.verdict, first.code) == (Verdict.RETRY, "assignment-pending")
+        assert second.verdict is Verdict.DONE
+        assert len(services.access_packages.adds()) == 1 and len(directory.invitations) == 1
+
+    async def test_a_failed_assignment_goes_to_the_dead_letter_queue_with_the_state(self, directory):
+        """deliveryFailed or denied is an operator problem: FAILED with the request's state as the code."""
+        services = memory_services(directory)
+        services.access_packages.outcome = "denied"
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+        assert (outcome.verdict, outcome.code) == (Verdict.FAILED, "assignment-denied")
+
+    async def test_an_access_package_missing_from_the_tenant_fails_clearly(self, directory):
+        """A package named in config but absent from the tenant fails with access-package-not-found."""
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket(accessPackage="No such package")), services)
+        assert (outcome.verdict, outcome.code) == (Verdict.FAILED, "access-package-not-found")
+
+    async def test_an_existing_assignment_is_reused_not_requested_again(self, directory):
+        """A guest who already holds the package (e.g. a crash after delivery) gets no second request."""
+        services = memory_services(directory)
+        await handle_ticket(message(onboard_ticket()), services)
+        outcome = await handle_ticket(message(onboard_ticket(ticketId="RITM0010009", endDate="2027-02-01")), services)
+        assert outcome.verdict is Verdict.DONE and len(services.access_packages.adds()) == 1

@@ -1,0 +1,85 @@
+"""The partner's access package for an onboarded guest: assigned with the ticket's end date.
+
+Entitlement management processes assignment requests asynchronously, so the handler submits once (the
+request id is checkpointed on the work item before anything else can go wrong) and then follows the
+request on later attempts until it is delivered or has failed.
+"""
+
+from __future__ import annotations
+
+from lifecycle import work
+from lifecycle.models import AccessPackageTarget, AuditEntry, WorkItem
+from lifecycle.onboarding_policy import ApprovedOnboarding
+from lifecycle.outcomes import Outcome, Verdict
+from lifecycle.services import Services
+
+FAILED_STATES = {"deliveryFailed", "denied", "canceled"}
+POLL_BASE_SECONDS = 10.0
+POLL_CAP_SECONDS = 300.0
+
+
+async def ensure_assignment(
+    services: Services, item: WorkItem, decision: ApprovedOnboarding, user_id: str, ticket_id: str
+) -> tuple[WorkItem, Outcome | None]:
+    """Returns the updated item and None once the assignment is delivered, or an Outcome to stop with."""
+    if item.result.get("assignment") == "delivered":
+        return item, None
+    catalog = decision.partner.access_package.catalog if decision.partner.access_package else None
+    if catalog is None or decision.access_package is None:
+        return item, None
+
+    package = item.result.get("package")
+    if package is None:
+        target = await services.access_packages.resolve(catalog, decision.access_package)
+        if target is None:
+            return item, await work.fail_with(
+                services,
+                item,
+                "access-package-not-found",
+                f"no access package {decision.access_package!r} with an assignment policy in catalog {catalog!r}",
+                {"catalog": catalog, "package": decision.access_package},
+            )
+        item = await work.checkpoint(services, item, package={"id": target.package_id, "policy": target.policy_id})
+    target = AccessPackageTarget(item.result["package"]["id"], item.result["package"]["policy"])
+
+    request_id = item.result.get("assignmentRequestId")
+    if request_id is None:
+        existing = await services.access_packages.find_assignment(user_id, target.package_id)
+        if existing is not None:
+            return await _delivered(services, item, user_id, existing.id, reused=True), None
+        request = await services.access_packages.request_assignment(
+            user_id, target, decision.end, f"Onboarding ticket {ticket_id}"
+        )
+        item = await work.checkpoint(services, item, assignmentRequestId=request.id, polls=0)
+        request_id = request.id
+
+    request = await services.access_packages.get_request(request_id)
+    state = request.state if request else "missing"
+    if state == "delivered":
+        return await _delivered(services, item, user_id, request_id, reused=False), None
+    if state in FAILED_STATES or request is None:
+        return item, await work.fail_with(
+            services,
+            item,
+            f"assignment-{state.lower()}",
+            f"the access package assignment request {request_id} ended {state}",
+            {"requestId": request_id, "status": request.status if request else None},
+        )
+    polls = int(item.result.get("polls", 0)) + 1
+    item = await work.checkpoint(services, item, polls=polls)
+    delay = min(POLL_CAP_SECONDS, POLL_BASE_SECONDS * polls)
+    return item, Outcome(item.key, Verdict.RETRY, code="assignment-pending", message=state, retry_after=delay)
+
+
+async def _delivered(services: Services, item: WorkItem, user_id: str, reference: str, *, reused: bool) -> WorkItem:
+    await services.audit.record(
+        AuditEntry(
+            services.clock.now(),
+            "access.assigned" if not reused else "access.already-assigned",
+            user_id,
+            f"access package {item.result['package']['id']} until {item.result.get('endDate', '?')}",
+            key=item.key,
+            details={"reference": reference},
+        )
+    )
+    return await work.checkpoint(services, item, assignment="delivered")

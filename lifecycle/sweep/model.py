@@ -1,0 +1,166 @@
+"""The sweep's data: a run, its planned actions, and the reasons a guest is left alone."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class Action(enum.StrEnum):
+    DISABLE = "disable"
+    DELETE = "delete"
+
+
+class Rule(enum.StrEnum):
+    PAST_END_DATE = "past-end-date"
+    INACTIVE = "inactive"
+    INVITATION_NOT_REDEEMED = "invitation-not-redeemed"
+    DISABLED_PAST_GRACE = "disabled-past-grace"
+
+
+class Skip(enum.StrEnum):
+    """Why a guest that is listed is never touched, whatever its data says."""
+
+    NOT_A_GUEST = "not-a-guest"
+    EXCLUDED_OBJECT = "excluded-object"
+    PROTECTED_GROUP = "protected-group"
+    PARTNER_OPT_OUT = "partner-opt-out"
+    DISABLED_ELSEWHERE = "disabled-not-by-this-product"
+    IN_GRACE = "disabled-in-grace"
+
+
+class Mode(enum.StrEnum):
+    PLAN = "plan"
+    ENFORCE = "enforce"
+
+
+class RunStatus(enum.StrEnum):
+    PLANNING = "planning"
+    PLANNED = "planned"  # plan mode: stops here
+    BRAKED = "braked"  # enforce mode, brake tripped: waits for an operator's approval
+    DISPATCHING = "dispatching"
+    DISPATCHED = "dispatched"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedAction:
+    """One decision of a run: what to do to which guest, by which rule, on what evidence."""
+
+    run_id: str
+    object_id: str
+    action: Action
+    rule: Rule
+    partner: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        """The work-item key: a replayed fan-out of the same run deduplicates on it."""
+        return f"sweep:{self.run_id}:{self.object_id}:{self.action.value}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            "objectId": self.object_id,
+            "action": self.action.value,
+            "rule": self.rule.value,
+            "partner": self.partner,
+            "evidence": self.evidence,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlannedAction:
+        return cls(
+            run_id=str(data["runId"]),
+            object_id=str(data["objectId"]),
+            action=Action(data["action"]),
+            rule=Rule(data["rule"]),
+            partner=data.get("partner"),
+            evidence=dict(data.get("evidence") or {}),
+        )
+
+
+@dataclass(slots=True)
+class BrakeState:
+    tripped: bool = False
+    reason: str = ""
+    affected: int = 0
+    total: int = 0
+    max_count: int = 0
+    max_percent: float = 0.0
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tripped": self.tripped,
+            "reason": self.reason,
+            "affected": self.affected,
+            "total": self.total,
+            "maxCount": self.max_count,
+            "maxPercent": self.max_percent,
+            "approvedBy": self.approved_by,
+            "approvedAt": self.approved_at.isoformat() if self.approved_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BrakeState:
+        approved = data.get("approvedAt")
+        return cls(
+            tripped=bool(data.get("tripped", False)),
+            reason=str(data.get("reason", "")),
+            affected=int(data.get("affected", 0)),
+            total=int(data.get("total", 0)),
+            max_count=int(data.get("maxCount", 0)),
+            max_percent=float(data.get("maxPercent", 0.0)),
+            approved_by=data.get("approvedBy"),
+            approved_at=datetime.fromisoformat(approved) if approved else None,
+        )
+
+
+@dataclass(slots=True)
+class SweepRun:
+    """A run's header row: its status, the counts per rule and action, and the brake."""
+
+    run_id: str
+    mode: Mode
+    status: RunStatus
+    started: datetime
+    updated: datetime | None = None
+    planned: datetime | None = None
+    dispatched_at: datetime | None = None
+    total_guests: int = 0
+    actions: dict[str, int] = field(default_factory=dict)  # "disable/inactive" -> count
+    skipped: dict[str, int] = field(default_factory=dict)  # Skip value -> count
+    dispatched: int = 0
+    brake: BrakeState = field(default_factory=BrakeState)
+    reason: str = ""
+    etag: str | None = None
+
+    @property
+    def affected(self) -> int:
+        return sum(self.actions.values())
+
+    def count_of(self, action: Action) -> int:
+        return sum(n for name, n in self.actions.items() if name.split("/")[0] == action.value)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            "mode": self.mode.value,
+            "status": self.status.value,
+            "started": self.started.isoformat(),
+            "planned": self.planned.isoformat() if self.planned else None,
+            "dispatchedAt": self.dispatched_at.isoformat() if self.dispatched_at else None,
+            "totalGuests": self.total_guests,
+            "disable": self.count_of(Action.DISABLE),
+            "delete": self.count_of(Action.DELETE),
+            "actions": dict(sorted(self.actions.items())),
+            "skipped": dict(sorted(self.skipped.items())),
+            "dispatched": self.dispatched,
+            "brake": self.brake.to_json(),
+            "reason": self.reason,
+        }

@@ -1,0 +1,47 @@
+"""Ports the sweep needs beyond lifecycle.ports: its run store and two optional directory lookups."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from lifecycle.sweep.model import PlannedAction, SweepRun
+
+
+class SweepRuns(Protocol):
+    """Runs, their planned actions (many: stored as rows, written and read page by page)."""
+
+    async def get(self, run_id: str) -> SweepRun | None: ...
+
+    async def create(self, run: SweepRun) -> SweepRun:
+        """Insert; raises StateConflictError if the run id exists (a double-fired timer lands here)."""
+        ...
+
+    async def save(self, run: SweepRun) -> SweepRun:
+        """Replace, guarded by ``run.etag``; raises StateConflictError when another writer won."""
+        ...
+
+    async def add_actions(self, run_id: str, actions: Sequence[PlannedAction]) -> None:
+        """Store one page of actions; writing the same action again replaces it (re-planning is safe)."""
+        ...
+
+    def actions(self, run_id: str) -> AsyncIterator[list[PlannedAction]]:
+        """The run's actions, page by page, in a stable order."""
+        ...
+
+    def runs(self) -> AsyncIterator[SweepRun]: ...
+
+
+@runtime_checkable
+class GroupMembership(Protocol):
+    """Transitive user members of a group (the protected group is small: a set is fine)."""
+
+    async def group_member_ids(self, group_id: str) -> set[str]: ...
+
+
+@runtime_checkable
+class AssignmentExpiries(Protocol):
+    """Access package assignment end dates, for one page of guests at a time."""
+
+    async def assignment_end_dates(self, object_ids: Iterable[str]) -> dict[str, datetime]: ...

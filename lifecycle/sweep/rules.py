@@ -1,0 +1,213 @@
+"""The decision for one guest: disable, delete, leave alone (with the reason), or nothing to do.
+
+Pure: the same guest, ledger row, policy and instant always give the same answer. Every comparison is
+between aware instants, so a clock or a date in any time zone means the same moment. A rule fires on
+its boundary instant: a guest last seen at 09:30 UTC with a 90-day rule is inactive from 09:30 UTC on
+day 90, not a day early or late.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from config.desired_state import DesiredState
+from lifecycle.models import DirectoryUser, ExternalUserState, GuestRecord, GuestState
+from lifecycle.sweep.model import Action, Rule, Skip
+
+
+@dataclass(frozen=True, slots=True)
+class EffectiveRules:
+    """The tenant-wide rules with a partner's overrides applied."""
+
+    inactive_days: int | None
+    pending_invitation_days: int | None
+    grace_days: int
+    opt_out: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPolicy:
+    desired: DesiredState
+    protected_members: frozenset[str] = frozenset()
+    excluded_ids: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "excluded_ids", frozenset(i.lower() for i in self.desired.exclusions.object_ids))
+
+    def rules_for(self, partner: str | None) -> EffectiveRules:
+        defaults = self.desired.lifecycle
+        overrides = self.desired.partners[partner].lifecycle if partner in self.desired.partners else None
+        if overrides is None:
+            return EffectiveRules(defaults.inactive_days, defaults.pending_invitation_days, defaults.grace_days)
+        return EffectiveRules(
+            inactive_days=overrides.inactive_days if overrides.inactive_days is not None else defaults.inactive_days,
+            pending_invitation_days=(
+                overrides.pending_invitation_days
+                if overrides.pending_invitation_days is not None
+                else defaults.pending_invitation_days
+            ),
+            grace_days=overrides.grace_days if overrides.grace_days is not None else defaults.grace_days,
+            opt_out=overrides.opt_out,
+        )
+
+    def partner_of(self, user: DirectoryUser, record: GuestRecord | None) -> str | None:
+        if record is not None and record.partner in self.desired.partners:
+            return record.partner
+        address = user.mail or next(iter(user.other_mails), None)
+        if not address or "@" not in address:
+            return None
+        found = self.desired.partner_for_domain(address.rsplit("@", 1)[1])
+        return found[0] if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: Action
+    rule: Rule
+    partner: str | None
+    evidence: dict[str, Any]
+
+
+Verdict = Decision | Skip | None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def last_activity(user: DirectoryUser) -> datetime | None:
+    """The last successful sign-in, interactive or not.
+
+    ``lastSuccessfulSignInDateTime`` covers both kinds but is not backfilled before December 2023; when
+    it is missing, the last interactive and non-interactive attempts stand in (they include failures, so
+    they can only make a guest look more active, never less).
+    """
+    activity = user.sign_in_activity
+    if activity is None:
+        return None
+    if activity.last_successful_sign_in is not None:
+        return activity.last_successful_sign_in
+    attempts = [m for m in (activity.last_sign_in, activity.last_non_interactive_sign_in) if m is not None]
+    return max(attempts) if attempts else None
+
+
+def _redeemed(user: DirectoryUser) -> datetime | None:
+    if user.external_user_state == ExternalUserState.ACCEPTED:
+        return user.external_user_state_changed
+    return None
+
+
+def inactivity_baseline(
+    user: DirectoryUser, record: GuestRecord | None, activity_hint: datetime | None = None
+) -> tuple[datetime | None, str]:
+    """Since when the guest counts as inactive, and why. None means: no evidence, never act.
+
+    A guest that never signed in counts from its redemption (or creation), never from "no data". A guest
+    this product disabled and somebody re-enabled counts from that disable at the earliest.
+    """
+    candidates: list[tuple[datetime, str]] = []
+    seen = last_activity(user) or activity_hint
+    if seen is not None:
+        candidates.append((seen, "lastSuccessfulSignIn"))
+    else:
+        for moment, source in ((user.created, "created"), (_redeemed(user), "redeemed")):
+            if moment is not None:
+                candidates.append((moment, source))
+    reenabled = (
+        record is not None
+        and record.state is GuestState.DISABLED
+        and record.disabled is not None
+        and user.account_enabled is not False
+    )
+    if reenabled:
+        assert record is not None and record.disabled is not None
+        candidates.append((record.disabled, "reEnabledAfterDisable"))
+    if not candidates:
+        return None, "no-evidence"
+    return max(candidates, key=lambda pair: pair[0])
+
+
+def end_date_of(record: GuestRecord | None, assignment_end: datetime | None) -> datetime | None:
+    """The latest known end: an extension recorded in either place keeps the guest."""
+    ends = [m for m in ((record.end_date if record else None), assignment_end) if m is not None]
+    return max(ends) if ends else None
+
+
+def disable_rule(
+    user: DirectoryUser,
+    record: GuestRecord | None,
+    rules: EffectiveRules,
+    now: datetime,
+    assignment_end: datetime | None = None,
+    activity_hint: datetime | None = None,
+) -> tuple[Rule, dict[str, Any]] | None:
+    """The first disable rule that holds for this guest at ``now``, with its evidence."""
+    end = end_date_of(record, assignment_end)
+    if end is not None and now >= end:
+        source = "ledger" if record is not None and record.end_date == end else "accessPackageAssignment"
+        return Rule.PAST_END_DATE, {"endDate": _iso(end), "source": source}
+
+    if rules.pending_invitation_days is not None and user.external_user_state == ExternalUserState.PENDING:
+        since = user.external_user_state_changed or user.created
+        if since is not None and now >= since + timedelta(days=rules.pending_invitation_days):
+            return Rule.INVITATION_NOT_REDEEMED, {
+                "pendingSince": _iso(since),
+                "pendingInvitationDays": rules.pending_invitation_days,
+            }
+
+    if rules.inactive_days is not None:
+        baseline, source = inactivity_baseline(user, record, activity_hint)
+        if baseline is not None and now >= baseline + timedelta(days=rules.inactive_days):
+            return Rule.INACTIVE, {
+                "inactiveSince": _iso(baseline),
+                "baseline": source,
+                "inactiveDays": rules.inactive_days,
+            }
+    return None
+
+
+def decide(
+    user: DirectoryUser,
+    record: GuestRecord | None,
+    policy: SweepPolicy,
+    now: datetime,
+    assignment_end: datetime | None = None,
+    activity_hint: datetime | None = None,
+) -> Verdict:
+    """What the sweep does to ``user`` at ``now``: a Decision, a Skip reason, or None (nothing due)."""
+    if not user.is_guest:
+        return Skip.NOT_A_GUEST
+    if user.id.lower() in policy.excluded_ids:
+        return Skip.EXCLUDED_OBJECT
+    if user.id in policy.protected_members:
+        return Skip.PROTECTED_GROUP
+    partner = policy.partner_of(user, record)
+    rules = policy.rules_for(partner)
+    if rules.opt_out:
+        return Skip.PARTNER_OPT_OUT
+
+    if user.account_enabled is False:
+        if record is None or record.state is not GuestState.DISABLED or record.disabled is None:
+            return Skip.DISABLED_ELSEWHERE
+        grace_ends = record.disabled + timedelta(days=rules.grace_days)
+        if now < grace_ends:
+            return Skip.IN_GRACE
+        still = disable_rule(user, record, rules, now, assignment_end, activity_hint)
+        if still is None:
+            return None
+        rule, evidence = still
+        return Decision(
+            Action.DELETE,
+            Rule.DISABLED_PAST_GRACE,
+            partner,
+            {"disabledAt": _iso(record.disabled), "graceDays": rules.grace_days, "stillEligibleBy": rule.value}
+            | evidence,
+        )
+
+    found = disable_rule(user, record, rules, now, assignment_end, activity_hint)
+    if found is None:
+        return None
+    rule, evidence = found
+    return Decision(Action.DISABLE, rule, partner, evidence)

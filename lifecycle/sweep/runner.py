@@ -1,0 +1,195 @@
+"""A sweep run from start to fan-out: claim the run id, plan, brake, dispatch; and operator approval.
+
+A run id names one scheduled occurrence, so a timer that fires twice (or late) finds its run and never
+plans twice. Each step is a status change guarded by the run row's ETag, and each step can be resumed:
+re-dispatching a run re-sends messages whose work-item keys deduplicate.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from lifecycle.errors import LifecycleError, StateConflictError
+from lifecycle.models import AuditEntry, OutboundMessage
+from lifecycle.services import Services
+from lifecycle.sweep import brake
+from lifecycle.sweep.model import Mode, PlannedAction, RunStatus, SweepRun
+from lifecycle.sweep.planner import plan_run
+from lifecycle.sweep.ports import AssignmentExpiries, GroupMembership, SweepRuns
+from lifecycle.sweep.rules import SweepPolicy
+
+log = structlog.get_logger(__name__)
+
+GUEST_ACTIONS_QUEUE = "guest-actions"
+ACTION_KIND = "guest-action"
+# The nightly occurrence fires at 02:00 UTC; a run fired until 02:00 the next day belongs to it.
+SCHEDULE_HOUR_UTC = 2
+# A run left in "planning" this long was abandoned by a crashed instance and may be taken over.
+STALE_PLANNING = timedelta(hours=2)
+SEND_BATCH = 100
+
+
+class SweepError(LifecycleError):
+    """An operator asked for something the run's state does not allow."""
+
+
+def occurrence_run_id(now: datetime) -> str:
+    """The run id of the scheduled occurrence ``now`` belongs to (late and repeated fires share it)."""
+    day = (now.astimezone(UTC) - timedelta(hours=SCHEDULE_HOUR_UTC)).date()
+    return f"sweep-{day.isoformat()}"
+
+
+async def build_policy(services: Services) -> SweepPolicy:
+    """The rules plus the protected group's members. Refuses to go on when the group cannot be read."""
+    group_id = services.desired.exclusions.protected_group_id
+    if not group_id:
+        return SweepPolicy(services.desired)
+    if not isinstance(services.directory, GroupMembership):
+        raise SweepError(
+            f"the protected group {group_id} is configured but this directory cannot list group members; "
+            "refusing to plan rather than risk touching a protected guest"
+        )
+    members = await services.directory.group_member_ids(group_id)
+    return SweepPolicy(services.desired, frozenset(members))
+
+
+async def _audit(services: Services, run: SweepRun, action: str, reason: str, **details: Any) -> None:
+    await services.audit.record(
+        AuditEntry(
+            at=services.clock.now(),
+            action=action,
+            target=run.run_id,
+            reason=reason,
+            run_id=run.run_id,
+            details={**run.summary(), **details},
+        )
+    )
+
+
+async def _claim(services: Services, runs: SweepRuns, run_id: str, mode: Mode) -> tuple[SweepRun, bool]:
+    """The run row, and whether this caller must plan it (False: somebody planned or is planning it)."""
+    now = services.clock.now()
+    existing = await runs.get(run_id)
+    if existing is None:
+        try:
+            return await runs.create(SweepRun(run_id, mode, RunStatus.PLANNING, started=now, updated=now)), True
+        except StateConflictError:
+            existing = await runs.get(run_id)
+            assert existing is not None
+            return existing, False
+    abandoned = existing.status is RunStatus.PLANNING and (existing.updated or existing.started) + STALE_PLANNING <= now
+    if existing.status is RunStatus.FAILED or abandoned:
+        existing.status, existing.mode, existing.started, existing.updated = RunStatus.PLANNING, mode, now, now
+        existing.reason = ""
+        try:
+            return await runs.save(existing), True
+        except StateConflictError:
+            latest = await runs.get(run_id)
+            assert latest is not None
+            return latest, False
+    return existing, False
+
+
+async def run_sweep(
+    services: Services,
+    runs: SweepRuns,
+    mode: Mode,
+    run_id: str | None = None,
+    *,
+    expiries: AssignmentExpiries | None = None,
+) -> SweepRun:
+    run_id = run_id or occurrence_run_id(services.clock.now())
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    run, must_plan = await _claim(services, runs, run_id, mode)
+    if must_plan:
+        run = await _plan(services, runs, run, expiries)
+        if run.status is RunStatus.FAILED:
+            return run
+    elif run.status is RunStatus.PLANNING:
+        log.info("sweep.already-planning", status=run.status.value)
+        return run
+
+    if mode is Mode.PLAN:
+        return run
+    if run.status is RunStatus.PLANNED:
+        run = await _brake_or_dispatch(services, runs, run)
+    elif run.status is RunStatus.DISPATCHING:
+        run = await dispatch(services, runs, run)
+    return run
+
+
+async def _plan(services: Services, runs: SweepRuns, run: SweepRun, expiries: AssignmentExpiries | None) -> SweepRun:
+    try:
+        policy = await build_policy(services)
+        tally = await plan_run(run, services.directory, services.guests, runs, policy, expiries=expiries)
+    except SweepError as error:
+        run.status, run.reason, run.updated = RunStatus.FAILED, str(error), services.clock.now()
+        run = await runs.save(run)
+        await _audit(services, run, "sweep.refused", str(error))
+        log.error("sweep.refused", reason=str(error))
+        return run
+    tally.apply_to(run)
+    run.status, run.planned, run.updated = RunStatus.PLANNED, services.clock.now(), services.clock.now()
+    run = await runs.save(run)
+    await _audit(services, run, "sweep.planned", f"{run.affected} action(s) planned over {run.total_guests} guests")
+    return run
+
+
+async def _brake_or_dispatch(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRun:
+    state = brake.evaluate(run.affected, run.total_guests, services.desired.lifecycle.deletion_brake)
+    run.brake, run.mode, run.updated = state, Mode.ENFORCE, services.clock.now()
+    if state.tripped:
+        run.status = RunStatus.BRAKED
+        run.reason = f"deletion brake: {state.reason}; approve with: python -m lifecycle approve {run.run_id}"
+        run = await runs.save(run)
+        await _audit(services, run, "sweep.braked", state.reason)
+        log.warning("sweep.braked", reason=state.reason)
+        return run
+    return await dispatch(services, runs, run)
+
+
+async def approve(services: Services, runs: SweepRuns, run_id: str, approver: str) -> SweepRun:
+    """An operator lets a braked run proceed: recorded with who and when, then fanned out."""
+    run = await runs.get(run_id)
+    if run is None:
+        raise SweepError(f"no sweep run {run_id}")
+    if run.status is not RunStatus.BRAKED:
+        raise SweepError(f"sweep run {run_id} is {run.status.value}, not braked: nothing to approve")
+    run.brake.approved_by, run.brake.approved_at = approver, services.clock.now()
+    run.reason = f"approved by {approver}"
+    await _audit(services, run, "sweep.approved", f"deletion brake released by {approver}", approver=approver)
+    return await dispatch(services, runs, run)
+
+
+def action_message(action: PlannedAction) -> OutboundMessage:
+    body = json.dumps(action.to_json(), separators=(",", ":")).encode()
+    return OutboundMessage(
+        body=body,
+        message_id=action.key[:128],
+        key=action.key,
+        kind=ACTION_KIND,
+        properties={"runId": action.run_id, "action": action.action.value},
+    )
+
+
+async def dispatch(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRun:
+    """Fan the run's actions out as work items, streaming them from the store a page at a time."""
+    run.status, run.updated = RunStatus.DISPATCHING, services.clock.now()
+    run = await runs.save(run)
+    queue = services.settings.queue_name(GUEST_ACTIONS_QUEUE)
+    sent = 0
+    async for page in runs.actions(run.run_id):
+        for start in range(0, len(page), SEND_BATCH):
+            chunk = page[start : start + SEND_BATCH]
+            await services.transport.send(queue, [action_message(a) for a in chunk])
+            sent += len(chunk)
+    run.status, run.dispatched, run.dispatched_at = RunStatus.DISPATCHED, sent, services.clock.now()
+    run.updated = run.dispatched_at
+    run = await runs.save(run)
+    await _audit(services, run, "sweep.dispatched", f"{sent} work item(s) sent to {queue}")
+    log.info("sweep.dispatched", sent=sent, queue=queue)
+    return run
