@@ -91,6 +91,8 @@ class LifecycleRules(Model):
     pending_invitation_days: int | None = Field(30, ge=1)
     grace_days: int = Field(30, ge=0)
     deletion_brake: DeletionBrake = DeletionBrake()
+    # What the nightly sweep does unattended: plan only (the safe default) or plan and enforce.
+    scheduled_mode: Literal["plan", "enforce"] = "plan"
 
 
 class PartnerRules(Model):
