@@ -26,6 +26,7 @@ class FakeDirectory:
         self.deleted: dict[str, DirectoryUser] = {}
         self.writes: list[tuple[str, str, object]] = []
         self.home_domain = home_domain
+        self.groups: dict[str, set[str]] = {}
 
     def add_member(self, upn: str, display_name: str = "Employee") -> DirectoryUser:
         user = DirectoryUser(
@@ -163,3 +164,15 @@ class FakeAccessPackages:
 
     def adds(self) -> list[dict]:
         return [r for r in self.requests.values() if r["type"] == "adminAdd"]
+
+    def put(self, user: DirectoryUser) -> DirectoryUser:
+        """Add or replace a user exactly as given (tests shape sign-in activity, dates and state)."""
+        self.users[user.id] = user
+        return user
+
+    def add_to_group(self, group_id: str, *user_ids: str) -> None:
+        self.groups.setdefault(group_id, set()).update(user_ids)
+
+    async def group_member_ids(self, group_id: str) -> set[str]:
+        self._maybe_fail()
+        return set(self.groups.get(group_id, set()))
