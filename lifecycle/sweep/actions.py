@@ -11,6 +11,7 @@ disable for somebody else's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from typing import Any
@@ -120,10 +121,9 @@ async def _carry_out(planned: PlannedAction, item: WorkItem, services: Services,
         await services.directory.set_account_enabled(planned.object_id, False)
         return await _finish_disable(planned, item, services, user, record, verdict)
     item = await _stage(services, item, "deleting")
-    try:
+    # Deleted between the re-check and the call: the outcome this action wanted.
+    with contextlib.suppress(NotFoundError):
         await services.directory.delete_user(planned.object_id)
-    except NotFoundError:
-        pass  # deleted between the re-check and the call: the outcome this action wanted
     return await _deleted(planned, item, services, record, verdict)
 
 

@@ -1,0 +1,129 @@
+"""The sweep's entry points, for function_app.py (timer, `guest-actions` trigger) and the CLI.
+
+Each takes the Services bundle and returns plain data (a run summary or an Outcome). The run store
+is taken from ``services.sweep_runs`` when the bundle carries one, else built from the settings once
+per bundle (Table Storage) and closed with it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from lifecycle.models import ReceivedMessage
+from lifecycle.outcomes import Outcome
+from lifecycle.services import Services
+from lifecycle.sweep import actions, runner
+from lifecycle.sweep.model import Mode, SweepRun
+from lifecycle.sweep.ports import AssignmentExpiries, SweepRuns
+
+log = structlog.get_logger(__name__)
+
+GUEST_ACTIONS_QUEUE = runner.GUEST_ACTIONS_QUEUE
+# NCRONTAB, six fields (second minute hour day month day-of-week), UTC: every night at 02:00.
+SCHEDULE = f"0 0 {runner.SCHEDULE_HOUR_UTC} * * *"
+
+
+def use_runs(services: Services, runs: SweepRuns) -> Services:
+    """Attach a run store to ``services`` (tests: the memory store; bootstrap: the Table store)."""
+    services.sweep_runs = runs  # type: ignore[attr-defined]
+    services.sweep_gate = actions.RunGate(runs)  # type: ignore[attr-defined]
+    return services
+
+
+async def runs_for(services: Services) -> SweepRuns:
+    runs = getattr(services, "sweep_runs", None)
+    if runs is None:
+        from lifecycle.adapters.sweep_runs import TableSweepRuns
+
+        store = TableSweepRuns.from_settings(services.settings)
+        await store.ensure_table()
+        services.closers.append(store.close)
+        use_runs(services, store)
+        runs = store
+    return runs
+
+
+def _expiries(services: Services) -> AssignmentExpiries | None:
+    found = getattr(services, "assignment_expiries", None)
+    return found if isinstance(found, AssignmentExpiries) else None
+
+
+async def run_sweep(services: Services, mode: Mode | str, run_id: str | None = None) -> dict[str, Any]:
+    """Plan (and in enforce mode brake-check and fan out) the run; returns its summary."""
+    runs = await runs_for(services)
+    run = await runner.run_sweep(services, runs, Mode(mode), run_id, expiries=_expiries(services))
+    return run.summary()
+
+
+async def approve(services: Services, run_id: str, approver: str) -> dict[str, Any]:
+    """Release a braked run (raises runner.SweepError when the run is not braked)."""
+    runs = await runs_for(services)
+    return (await runner.approve(services, runs, run_id, approver)).summary()
+
+
+async def show(services: Services, run_id: str, limit: int = 50) -> dict[str, Any] | None:
+    """The run's summary and its first ``limit`` planned actions; None for an unknown run id."""
+    runs = await runs_for(services)
+    run = await runs.get(run_id)
+    if run is None:
+        return None
+    listed: list[dict[str, Any]] = []
+    async for page in runs.actions(run_id):
+        listed.extend(a.to_json() for a in page[: limit - len(listed)])
+        if len(listed) >= limit:
+            break
+    return {**run.summary(), "plan": listed}
+
+
+async def list_runs(services: Services) -> list[dict[str, Any]]:
+    runs = await runs_for(services)
+    return [run.summary() async for run in runs.runs()]
+
+
+async def on_timer(services: Services, past_due: bool) -> dict[str, Any]:
+    """The nightly timer: the occurrence's run id makes a late or repeated fire land on the same run."""
+    if past_due:
+        log.warning("sweep.timer.past-due")
+    mode = services.desired.lifecycle.scheduled_mode
+    summary = await run_sweep(services, mode)
+    log.info("sweep.run", **summary_line(summary))
+    return summary
+
+
+async def handle_guest_action(message: ReceivedMessage, services: Services) -> Outcome:
+    await runs_for(services)
+    return await actions.handle_guest_action(message, services, services.sweep_gate)  # type: ignore[attr-defined]
+
+
+def summary_line(summary: dict[str, Any]) -> dict[str, Any]:
+    return {k: summary[k] for k in ("runId", "mode", "status", "totalGuests", "disable", "delete", "dispatched")} | {
+        "braked": summary["brake"]["tripped"]
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The run summary as text: counts per action and rule, skips, and the brake."""
+    lines = [
+        f"sweep {summary['runId']} ({summary['mode']}): {summary['status']}",
+        f"  guests examined: {summary['totalGuests']}",
+        f"  disable: {summary['disable']}   delete: {summary['delete']}   dispatched: {summary['dispatched']}",
+    ]
+    lines += [f"    {name:<40} {count:>7}" for name, count in summary["actions"].items()]
+    if summary["skipped"]:
+        lines.append("  left alone:")
+        lines += [f"    {name:<40} {count:>7}" for name, count in summary["skipped"].items()]
+    brake = summary["brake"]
+    if brake["tripped"]:
+        lines.append(f"  brake: TRIPPED ({brake['reason']})")
+        if brake["approvedBy"]:
+            lines.append(f"  approved by {brake['approvedBy']} at {brake['approvedAt']}")
+    elif summary["mode"] == Mode.ENFORCE.value:
+        lines.append(f"  brake: clear ({brake['affected']} of {brake['total']} within limits)")
+    if summary["reason"]:
+        lines.append(f"  {summary['reason']}")
+    return "\n".join(lines)
+
+
+__all__ = ["SweepRun", "approve", "handle_guest_action", "on_timer", "run_sweep", "runs_for", "show", "use_runs"]
