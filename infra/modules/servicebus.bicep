@@ -24,7 +24,7 @@ param premiumCapacity int
 
 var queueConfig = loadJsonContent('../queues.json')
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
+resource busNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: namespaceName
   location: location
   tags: tags
@@ -42,12 +42,12 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
 
 resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
   for queue in queueConfig.queues: {
-    parent: namespace
+    parent: busNamespace
     name: queue.name
     properties: queueConfig.properties
   }
 ]
 
-output name string = namespace.name
+output name string = busNamespace.name
 // serviceBusEndpoint looks like https://<name>.servicebus.windows.net:443/ (the suffix differs per cloud).
-output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '//')[1], ':')[0]
+output fullyQualifiedNamespace string = split(split(busNamespace.properties.serviceBusEndpoint, '//')[1], ':')[0]

@@ -61,7 +61,7 @@ def test_a_finding_without_a_written_skip_fails_the_check(infra_copy: Path):
 def test_a_bicep_file_that_does_not_parse_fails_the_check(infra_copy: Path):
     """A syntax error in a module fails infra/check and names the file, rather than being silently skipped."""
     module = infra_copy / "modules" / "servicebus.bicep"
-    module.write_text(module.read_text().replace("resource namespace ", "resource namespace = = ", 1))
+    module.write_text(module.read_text().replace("resource busNamespace ", "resource busNamespace = = ", 1))
     result = run_check(infra_copy / "check")
     assert result.returncode != 0
     assert "servicebus.bicep: does not parse" in result.stderr
