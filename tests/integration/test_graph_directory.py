@@ -1,0 +1,99 @@
+"""The msgraph-sdk Directory gateway against tenantsim: real HTTP, real SDK, Graph's semantics."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from graph.client import build_graph_client
+from graph.credentials import TenantSimCredential
+from graph.directory import GraphDirectory
+from graph.permissions import GRANTED
+from lifecycle.errors import NotFoundError, PermissionDeniedError
+from lifecycle.models import InvitationRequest
+
+pytestmark = pytest.mark.stack
+
+
+def _directory(stack, roles: frozenset[str] = GRANTED) -> GraphDirectory:
+    credential = TenantSimCredential(stack.tenantsim_url, roles=roles)
+    return GraphDirectory(build_graph_client(credential=credential, base_url=f"{stack.tenantsim_url}/v1.0"))
+
+
+def _snapshot(stack) -> dict:
+    return httpx.get(f"{stack.tenantsim_url}/_tenantsim/snapshot", timeout=10).json()
+
+
+def _a_seeded(stack, user_type: str) -> dict:
+    return next(u for u in _snapshot(stack)["users"] if u["userType"] == user_type and u.get("mail"))
+
+
+async def test_a_seeded_guest_is_found_by_mail_with_its_directory_fields(local_stack):
+    """find_user_by_mail returns the guest with its #EXT# UPN and external state."""
+    seeded = _a_seeded(local_stack, "Guest")
+    found = await _directory(local_stack).find_user_by_mail(seeded["mail"])
+    assert found is not None and found.id == seeded["id"] and found.is_guest
+    assert "#EXT#" in (found.user_principal_name or "")
+
+
+async def test_a_quote_in_a_lookup_value_cannot_widen_the_filter(local_stack):
+    """An injection attempt is a literal that matches nobody, never a filter that matches everybody."""
+    assert await _directory(local_stack).find_user_by_mail("x' or userType eq 'Guest") is None
+
+
+async def test_inviting_twice_returns_the_same_guest_object(local_stack):
+    """POST /invitations for an address with a guest reuses that guest (no duplicate object)."""
+    directory = _directory(local_stack)
+    request = InvitationRequest(email="gateway.test@fabrikam.com", redirect_url="https://myapps.microsoft.com")
+    first = await directory.invite_guest(request)
+    second = await directory.invite_guest(request)
+    assert first.user_id == second.user_id
+    matches = [u for u in _snapshot(local_stack)["users"] if u.get("mail") == "gateway.test@fabrikam.com"]
+    assert len(matches) == 1
+
+
+async def test_an_unknown_object_id_reads_as_none(local_stack):
+    """GET /users/{id} that Graph answers 404 becomes None, not an exception."""
+    assert await _directory(local_stack).get_user("00000000-0000-4000-8000-000000000000") is None
+
+
+async def test_guests_stream_page_by_page_to_the_end(local_stack):
+    """list_guests follows @odata.nextLink until Graph stops sending one, with no guest twice."""
+    ids: list[str] = []
+    pages = 0
+    async for page in _directory(local_stack).list_guests(page_size=50):
+        pages += 1
+        ids.extend(u.id for u in page)
+    seeded = [u for u in _snapshot(local_stack)["users"] if u["userType"] == "Guest"]
+    assert pages > 1 and len(ids) == len(set(ids)) == len(seeded)
+
+
+async def test_disable_revoke_and_soft_delete_reach_the_tenant(local_stack):
+    """The write operations land: disabled, sessions revoked, then soft-deleted into deletedItems."""
+    directory = _directory(local_stack)
+    invited = await directory.invite_guest(
+        InvitationRequest(email="to.remove@fabrikam.com", redirect_url="https://myapps.microsoft.com")
+    )
+    await directory.set_account_enabled(invited.user_id, False)
+    await directory.revoke_sessions(invited.user_id)
+    assert (await directory.get_user(invited.user_id)).account_enabled is False
+    await directory.delete_user(invited.user_id)
+    assert await directory.get_user(invited.user_id) is None
+    deleted = _snapshot(local_stack)["deletedItems"]
+    assert any(item["id"] == invited.user_id for item in deleted)
+
+
+async def test_a_missing_permission_surfaces_as_permission_denied_with_graphs_code(local_stack):
+    """Without User.Invite.All an invitation fails with Authorization_RequestDenied, clearly mapped."""
+    directory = _directory(local_stack, roles=GRANTED - {"User.Invite.All"})
+    with pytest.raises(PermissionDeniedError) as caught:
+        await directory.invite_guest(
+            InvitationRequest(email="nope@fabrikam.com", redirect_url="https://myapps.microsoft.com")
+        )
+    assert caught.value.code == "Authorization_RequestDenied" and caught.value.request_id
+
+
+async def test_deleting_an_absent_user_is_not_found(local_stack):
+    """A 404 on a write maps to NotFoundError (the sweep treats it as already gone)."""
+    with pytest.raises(NotFoundError):
+        await _directory(local_stack).delete_user("00000000-0000-4000-8000-000000000001")
