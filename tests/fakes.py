@@ -107,6 +107,18 @@ class FakeDirectory:
     def guests_with_mail(self, email: str) -> list[DirectoryUser]:
         return [u for u in self.users.values() if u.is_guest and (u.mail or "").lower() == email.lower()]
 
+    def put(self, user: DirectoryUser) -> DirectoryUser:
+        """Add or replace a user exactly as given (tests shape sign-in activity, dates and state)."""
+        self.users[user.id] = user
+        return user
+
+    def add_to_group(self, group_id: str, *user_ids: str) -> None:
+        self.groups.setdefault(group_id, set()).update(user_ids)
+
+    async def group_member_ids(self, group_id: str) -> set[str]:
+        self._maybe_fail()
+        return set(self.groups.get(group_id, set()))
+
 
 class FakeAccessPackages:
     """Entitlement management with Graph's asynchronous requests: adminAdd is delivered on a later read."""
@@ -164,15 +176,3 @@ class FakeAccessPackages:
 
     def adds(self) -> list[dict]:
         return [r for r in self.requests.values() if r["type"] == "adminAdd"]
-
-    def put(self, user: DirectoryUser) -> DirectoryUser:
-        """Add or replace a user exactly as given (tests shape sign-in activity, dates and state)."""
-        self.users[user.id] = user
-        return user
-
-    def add_to_group(self, group_id: str, *user_ids: str) -> None:
-        self.groups.setdefault(group_id, set()).update(user_ids)
-
-    async def group_member_ids(self, group_id: str) -> set[str]:
-        self._maybe_fail()
-        return set(self.groups.get(group_id, set()))
