@@ -152,7 +152,9 @@ def _why_stale(planned: PlannedAction, user: DirectoryUser, verdict: object) -> 
 async def _stage(services: Services, item: WorkItem, stage: str) -> WorkItem:
     item.result = {**item.result, STAGE: stage}
     item.updated = services.clock.now()
-    return await services.work_items.save(item)
+    # Keep the caller's object current: a retry or failure recorded later must carry the new etag.
+    item.etag = (await services.work_items.save(item)).etag
+    return item
 
 
 async def _finish_disable(

@@ -1,0 +1,432 @@
+"""Sweep runs end to end on fakes: plan, brake, approval, fan-out and the re-checking worker."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from config.desired_state import DeletionBrake
+from lifecycle.adapters.sweep_runs import MemorySweepRuns
+from lifecycle.clock import FixedClock
+from lifecycle.errors import ThrottledError, TransientGraphError
+from lifecycle.models import DirectoryUser, GuestRecord, GuestState, ReceivedMessage, SignInActivity
+from lifecycle.outcomes import Verdict
+from lifecycle.sweep import entry
+from lifecycle.sweep.model import Action, Mode, PlannedAction, Rule, RunStatus
+from lifecycle.sweep.runner import SweepError, action_message, occurrence_run_id
+from lifecycle.worker import drain
+from tests.builders import NOW, memory_services
+from tests.fakes import FakeDirectory
+
+RUN = occurrence_run_id(NOW)
+QUEUE = "guest-actions"
+
+
+def relaxed(services, max_count: int = 10_000, max_percent: float = 100.0):
+    lifecycle = services.desired.lifecycle.model_copy(
+        update={"deletion_brake": DeletionBrake(max_count=max_count, max_percent=max_percent)}
+    )
+    services.desired = services.desired.model_copy(update={"lifecycle": lifecycle})
+    return services
+
+
+def stack(directory: FakeDirectory | None = None, clock: FixedClock | None = None, *, brake: bool = False):
+    services = memory_services(directory or FakeDirectory(), clock=clock)
+    entry.use_runs(services, MemorySweepRuns(page_size=2))
+    return services if brake else relaxed(services)
+
+
+def add(directory: FakeDirectory, *, days_since_sign_in: int, domain: str = "fabrikam.com", **fields) -> DirectoryUser:
+    user = directory.add_guest(f"g{len(directory.users)}@{domain}")
+    activity = SignInActivity(last_successful_sign_in=NOW - timedelta(days=days_since_sign_in))
+    return directory.put(
+        replace(
+            user,
+            sign_in_activity=activity,
+            external_user_state_changed=NOW - timedelta(days=500),
+            created=NOW - timedelta(days=501),
+            **fields,
+        )
+    )
+
+
+async def run_worker(services):
+    return await drain(services, QUEUE, entry.handle_guest_action, idle_rounds=1, concurrency=4)
+
+
+async def audit_actions(services) -> list[str]:
+    return [e.action async for e in services.audit.entries()]
+
+
+# --- run ids ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("moment", "expected"),
+    [
+        (datetime(2026, 11, 24, 1, 59, 59, tzinfo=UTC), "sweep-2026-11-23"),
+        (datetime(2026, 11, 24, 2, 0, tzinfo=UTC), "sweep-2026-11-24"),
+        (datetime.fromisoformat("2026-11-24T10:30:00+09:00"), "sweep-2026-11-23"),
+        (datetime.fromisoformat("2026-11-23T18:30:00-08:00"), "sweep-2026-11-24"),
+    ],
+)
+def test_a_run_id_names_the_nightly_occurrence_a_fire_belongs_to(moment, expected):
+    """A late fire before 02:00 UTC the next day, in any time zone, belongs to the same nightly occurrence."""
+    assert occurrence_run_id(moment) == expected
+
+
+# --- plan, enforce, double fire ------------------------------------------------------------------------
+
+
+async def test_plan_mode_stores_the_plan_with_evidence_and_sends_nothing():
+    """A plan-mode run records per guest the action, rule and evidence, counts them, and fans nothing out."""
+    directory = FakeDirectory()
+    stale = add(directory, days_since_sign_in=120)
+    add(directory, days_since_sign_in=3)
+    services = stack(directory)
+    summary = await entry.run_sweep(services, "plan")
+    assert summary["status"] == "planned" and summary["totalGuests"] == 2
+    assert summary["actions"] == {"disable/inactive": 1}
+    assert await services.transport.depth(QUEUE) == (0, 0)
+    shown = await entry.show(services, summary["runId"])
+    assert shown is not None
+    [action] = shown["plan"]
+    assert action["objectId"] == stale.id and action["rule"] == "inactive"
+    assert action["evidence"]["inactiveDays"] == 90
+    assert "sweep.planned" in await audit_actions(services)
+
+
+async def test_enforce_mode_disables_and_revokes_and_records_everything():
+    """Enforce fans out; the worker disables, revokes sessions, marks the ledger and writes the audit trail."""
+    directory = FakeDirectory()
+    stale = add(directory, days_since_sign_in=120)
+    services = stack(directory)
+    summary = await entry.run_sweep(services, "enforce")
+    assert summary["status"] == "dispatched" and summary["dispatched"] == 1
+    report = await run_worker(services)
+    assert report.by_verdict == {"done": 1}
+    assert directory.writes == [("accountEnabled", stale.id, False), ("revokeSignInSessions", stale.id, None)]
+    record = await services.guests.get(stale.id)
+    assert record is not None and record.state is GuestState.DISABLED and record.disabled == NOW
+    assert {"guest.disabled", "sweep.dispatched"} <= set(await audit_actions(services))
+
+
+async def test_a_double_fired_timer_reuses_the_run_and_never_plans_twice():
+    """The second fire of the same occurrence finds the run: no second enumeration, no second fan-out."""
+    directory = FakeDirectory()
+    add(directory, days_since_sign_in=120)
+    listings = 0
+    original = directory.list_guests
+
+    def counting(*args, **kwargs):
+        nonlocal listings
+        listings += 1
+        return original(*args, **kwargs)
+
+    directory.list_guests = counting  # type: ignore[method-assign]
+    services = stack(directory)
+    first = await entry.on_timer(relaxed_enforce(services), past_due=False)
+    second = await entry.on_timer(services, past_due=True)
+    assert first["runId"] == second["runId"] == RUN
+    assert listings == 1
+    assert await services.transport.depth(QUEUE) == (1, 0)
+
+
+def relaxed_enforce(services):
+    lifecycle = services.desired.lifecycle.model_copy(update={"scheduled_mode": "enforce"})
+    services.desired = services.desired.model_copy(update={"lifecycle": lifecycle})
+    return services
+
+
+async def test_enforce_after_plan_acts_on_the_stored_plan():
+    """Plan, then enforce the same run id: the stored plan is fanned out without enumerating again."""
+    directory = FakeDirectory()
+    add(directory, days_since_sign_in=120)
+    services = stack(directory)
+    await entry.run_sweep(services, "plan")
+    directory.users.clear()  # a second enumeration would now find nobody
+    summary = await entry.run_sweep(services, "enforce")
+    assert summary["status"] == "dispatched" and summary["dispatched"] == 1
+
+
+async def test_a_replayed_fan_out_deduplicates_on_the_work_item_key():
+    """The same action delivered twice is carried out once."""
+    directory = FakeDirectory()
+    stale = add(directory, days_since_sign_in=120)
+    services = stack(directory)
+    await entry.run_sweep(services, "enforce")
+    planned = PlannedAction(RUN, stale.id, Action.DISABLE, Rule.INACTIVE, "fabrikam")
+    await services.transport.send(QUEUE, [action_message(planned)])
+    report = await run_worker(services)
+    assert sorted(report.by_verdict.elements()) == ["done", "duplicate"]
+    assert [w for w in directory.writes if w[0] == "accountEnabled"] == [("accountEnabled", stale.id, False)]
+
+
+async def test_plans_stream_to_the_store_one_page_at_a_time():
+    """The planner writes each page's actions as the page arrives, never the whole plan at once."""
+    directory = FakeDirectory()
+    for _ in range(1_100):
+        add(directory, days_since_sign_in=120)
+    services = stack(directory)
+    store = services.sweep_runs
+    batches: list[int] = []
+    original = store.add_actions
+
+    async def spy(run_id, actions):
+        batches.append(len(actions))
+        await original(run_id, actions)
+
+    store.add_actions = spy
+    summary = await entry.run_sweep(services, "plan")
+    assert summary["disable"] == 1_100
+    assert batches == [500, 500, 100]
+
+
+# --- the brake ------------------------------------------------------------------------------------------
+
+
+async def test_the_brake_stops_a_large_run_until_an_operator_approves_it():
+    """Too many disables: the run stops before acting, says why; approval records who and fans out."""
+    directory = FakeDirectory()
+    guests = [add(directory, days_since_sign_in=120) for _ in range(3)]
+    services = stack(directory, brake=True)
+    summary = await entry.run_sweep(services, "enforce")
+    assert summary["status"] == "braked" and summary["brake"]["tripped"]
+    assert "exceed" in summary["brake"]["reason"] and "approve" in summary["reason"]
+    assert await services.transport.depth(QUEUE) == (0, 0)
+
+    approved = await entry.approve(services, summary["runId"], "oncall@contoso.com")
+    assert approved["status"] == "dispatched" and approved["dispatched"] == 3
+    assert approved["brake"]["approvedBy"] == "oncall@contoso.com"
+    await run_worker(services)
+    assert {w[1] for w in directory.writes if w[0] == "accountEnabled"} == {g.id for g in guests}
+    assert {"sweep.braked", "sweep.approved"} <= set(await audit_actions(services))
+    with pytest.raises(SweepError, match="not braked"):
+        await entry.approve(services, summary["runId"], "oncall@contoso.com")
+
+
+async def test_the_worker_refuses_actions_of_a_run_that_was_never_released():
+    """A message for a braked run (or a plan-only run) is rejected, and the guest is not touched."""
+    directory = FakeDirectory()
+    stale = add(directory, days_since_sign_in=120)
+    services = stack(directory, brake=True)
+    await entry.run_sweep(services, "enforce")
+    planned = PlannedAction(RUN, stale.id, Action.DISABLE, Rule.INACTIVE)
+    await services.transport.send(QUEUE, [action_message(planned)])
+    report = await run_worker(services)
+    assert [o.code for o in report.outcomes] == ["run-not-released"]
+    assert directory.writes == []
+
+
+# --- re-checks right before acting -------------------------------------------------------------------------
+
+
+async def enforce_then(services, change) -> list:
+    await entry.run_sweep(services, "enforce")
+    await change()
+    return (await run_worker(services)).outcomes
+
+
+async def test_a_guest_that_signed_in_after_planning_is_not_disabled():
+    """The decision went stale: it is dropped with a reason and audited, and no write reaches Graph."""
+    directory = FakeDirectory()
+    stale = add(directory, days_since_sign_in=120)
+    services = stack(directory)
+
+    async def signs_in():
+        directory.put(replace(directory.users[stale.id], sign_in_activity=SignInActivity(last_successful_sign_in=NOW)))
+
+    [outcome] = await enforce_then(services, signs_in)
+    assert outcome.verdict is Verdict.DONE and outcome.code == "dropped:no-longer-eligible"
+    assert directory.writes == []
+    assert "guest.disable.dropped" in await audit_actions(services)
+
+
+async def test_a_guest_whose_end_date_was_extended_after_planning_is_not_disabled():
+    """A new end date written to the ledger between plan and action keeps the guest."""
+    directory = FakeDirectory()
+    user = add(directory, days_since_sign_in=1)
+    services = stack(directory)
+    await services.guests.save(
+        GuestRecord(user.id, user.mail or "", "fabrikam", GuestState.ACTIVE, end_date=NOW - timedelta(days=1))
+    )
+
+    async def extended():
+        record = await services.guests.get(user.id)
+        assert record is not None
+        record.end_date = NOW + timedelta(days=90)
+        await services.guests.save(record)
+
+    [outcome] = await enforce_then(services, extended)
+    assert outcome.code == "dropped:no-longer-eligible"
+    assert directory.writes == []
+
+
+async def test_a_guest_promoted_to_member_after_planning_is_not_touched():
+    """Members are never touched, even when a planned action for them is delivered."""
+    directory = FakeDirectory()
+    stale = add(directory, days_since_sign_in=120)
+    services = stack(directory)
+
+    async def promoted():
+        directory.put(replace(directory.users[stale.id], user_type="Member"))
+
+    [outcome] = await enforce_then(services, promoted)
+    assert outcome.code == "dropped:no-longer-a-guest"
+    assert directory.writes == []
+
+
+async def disabled_by_us(services, directory: FakeDirectory, days_ago: int) -> DirectoryUser:
+    user = add(directory, days_since_sign_in=300, account_enabled=False)
+    record = GuestRecord(
+        user.id, user.mail or "", "fabrikam", GuestState.DISABLED, disabled=NOW - timedelta(days=days_ago)
+    )
+    await services.guests.save(record)
+    return user
+
+
+async def test_a_guest_disabled_past_the_grace_period_is_soft_deleted():
+    """Disabled by this product 30+ days ago and still eligible: deleted, ledger and audit say so."""
+    directory = FakeDirectory()
+    services = stack(directory)
+    user = await disabled_by_us(services, directory, days_ago=31)
+    summary = await entry.run_sweep(services, "enforce")
+    assert summary["actions"] == {"delete/disabled-past-grace": 1}
+    await run_worker(services)
+    assert user.id in directory.deleted
+    record = await services.guests.get(user.id)
+    assert record is not None and record.state is GuestState.DELETED
+    assert "guest.deleted" in await audit_actions(services)
+
+
+async def test_a_guest_re_enabled_between_plan_and_delete_is_not_deleted():
+    """Somebody re-enabled the guest after the plan: the deletion is dropped."""
+    directory = FakeDirectory()
+    services = stack(directory)
+    user = await disabled_by_us(services, directory, days_ago=31)
+
+    async def re_enabled():
+        directory.put(replace(directory.users[user.id], account_enabled=True))
+
+    [outcome] = await enforce_then(services, re_enabled)
+    assert outcome.code == "dropped:re-enabled"
+    assert user.id not in directory.deleted
+
+
+# --- failures -----------------------------------------------------------------------------------------------
+
+
+class RevokeFailsOnce(FakeDirectory):
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def revoke_sessions(self, user_id: str) -> None:
+        if not self.failed:
+            self.failed = True
+            raise TransientGraphError("connection reset", status=None)
+        await super().revoke_sessions(user_id)
+
+
+async def test_a_crash_between_the_disable_and_the_ledger_write_resumes_without_a_second_disable():
+    """The redelivered action sees its own recorded step, finishes the revoke and the ledger, and never drops."""
+    directory = RevokeFailsOnce()
+    stale = add(directory, days_since_sign_in=120)
+    clock = FixedClock(NOW)
+    services = stack(directory, clock=clock)
+    await entry.run_sweep(services, "enforce")
+    first = await run_worker(services)
+    assert [o.verdict for o in first.outcomes] == [Verdict.RETRY]
+    clock.advance(timedelta(minutes=5))
+    second = await run_worker(services)
+    assert [o.verdict for o in second.outcomes] == [Verdict.DONE] and second.outcomes[0].code == ""
+    assert directory.writes == [("accountEnabled", stale.id, False), ("revokeSignInSessions", stale.id, None)]
+    record = await services.guests.get(stale.id)
+    assert record is not None and record.state is GuestState.DISABLED
+
+
+class ThrottlesWrites(FakeDirectory):
+    async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
+        raise ThrottledError("Please retry again later.", retry_after=7.5, status=429, code="TooManyRequests")
+
+
+async def test_a_throttled_write_becomes_a_retry_after_graphs_retry_after():
+    """A 429 is a retry outcome carrying Retry-After; the worker does not sleep and the copy is scheduled."""
+    directory = ThrottlesWrites()
+    add(directory, days_since_sign_in=120)
+    services = stack(directory)
+    await entry.run_sweep(services, "enforce")
+    [outcome] = (await run_worker(services)).outcomes
+    assert outcome.verdict is Verdict.RETRY and outcome.retry_after == 7.5
+    assert directory.writes == []
+    assert await services.transport.depth(QUEUE) == (1, 0)
+
+
+async def test_a_protected_group_that_cannot_be_read_refuses_the_run():
+    """Without a way to read the protected group the sweep plans nothing and records why."""
+
+    class NoGroups:
+        def __init__(self, inner: FakeDirectory) -> None:
+            self.list_guests = inner.list_guests
+            self.get_user = inner.get_user
+
+    directory = FakeDirectory()
+    add(directory, days_since_sign_in=120)
+    services = stack(directory)
+    services.directory = NoGroups(directory)  # type: ignore[assignment]
+    summary = await entry.run_sweep(services, "enforce")
+    assert summary["status"] == "failed" and "protected group" in summary["reason"]
+    assert await services.transport.depth(QUEUE) == (0, 0)
+    assert "sweep.refused" in await audit_actions(services)
+
+
+async def test_protected_group_members_are_skipped_in_the_plan():
+    """A guest in the protected group is counted as left alone, not planned."""
+    directory = FakeDirectory()
+    protected = add(directory, days_since_sign_in=400)
+    services = stack(directory)
+    directory.add_to_group(services.desired.exclusions.protected_group_id, protected.id)
+    summary = await entry.run_sweep(services, "plan")
+    assert summary["actions"] == {} and summary["skipped"] == {"protected-group": 1}
+
+
+async def test_a_malformed_action_message_is_rejected_with_a_reason():
+    """A body that is not a planned action is refused for good, not retried."""
+    services = stack()
+    message = ReceivedMessage(body=b"{not json", message_id="m-1", key="k-1", kind="guest-action", delivery_count=1)
+    outcome = await entry.handle_guest_action(message, services)
+    assert outcome.verdict is Verdict.REJECTED and outcome.code == "malformed-action"
+
+
+def test_the_summary_prints_counts_per_rule_and_the_brake():
+    """The printed summary names every rule's count and the brake's state."""
+    run = {
+        "runId": RUN,
+        "mode": "enforce",
+        "status": "braked",
+        "totalGuests": 10,
+        "disable": 3,
+        "delete": 1,
+        "dispatched": 0,
+        "actions": {"disable/inactive": 3, "delete/disabled-past-grace": 1},
+        "skipped": {"protected-group": 2},
+        "brake": {
+            "tripped": True,
+            "reason": "4 of 10 guests",
+            "approvedBy": None,
+            "approvedAt": None,
+            "affected": 4,
+            "total": 10,
+        },
+        "reason": "",
+        "started": NOW.isoformat(),
+        "planned": None,
+        "dispatchedAt": None,
+    }
+    text = entry.format_summary(run)
+    assert "disable/inactive" in text and "3" in text and "TRIPPED" in text and "protected-group" in text
+    assert json.dumps(entry.summary_line(run))
+    assert RunStatus.BRAKED.value in text and Mode.ENFORCE.value in text
