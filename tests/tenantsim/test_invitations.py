@@ -25,8 +25,13 @@ def test_an_invitation_creates_a_pending_guest_with_an_ext_upn(graph, admin):
     user = next(u for u in admin.snapshot()["users"] if u["id"] == body["invitedUser"]["id"])
     assert user["userType"] == "Guest" and user["externalUserState"] == "PendingAcceptance"
     assert user["userPrincipalName"] == "Zed.New_Fabrikam.com#EXT#@contoso.onmicrosoft.com"
-    assert user["identities"] == [{"signInType": "userPrincipalName", "issuer": "contoso.onmicrosoft.com",
-                                   "issuerAssignedId": user["userPrincipalName"]}]
+    assert user["identities"] == [
+        {
+            "signInType": "userPrincipalName",
+            "issuer": "contoso.onmicrosoft.com",
+            "issuerAssignedId": user["userPrincipalName"],
+        }
+    ]
     assert user["mail"] == "Zed.New@Fabrikam.com" and user["creationType"] == "Invitation"
     assert body["id"] != body["invitedUser"]["id"]
 
@@ -47,9 +52,19 @@ def test_reinviting_a_redeemed_guest_reports_completed(graph, admin):
     assert body["invitedUser"]["id"] == accepted["id"] and body["status"] == "Completed"
 
 
-@pytest.mark.parametrize("address", ["a,b@fabrikam.com", "a b@fabrikam.com", ".dot@fabrikam.com",
-                                     "dash-@fabrikam.com", "no-at-sign", "x@nodot", "q\"uote@fabrikam.com",
-                                     "semi;colon@fabrikam.com"])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "a,b@fabrikam.com",
+        "a b@fabrikam.com",
+        ".dot@fabrikam.com",
+        "dash-@fabrikam.com",
+        "no-at-sign",
+        "x@nodot",
+        'q"uote@fabrikam.com',
+        "semi;colon@fabrikam.com",
+    ],
+)
 def test_addresses_graph_refuses_are_400(graph, address):
     """Characters and shapes Graph refuses in invitedUserEmailAddress are a 400 BadRequest."""
     response = invite(graph, address)
@@ -85,8 +100,9 @@ def test_reset_redemption_keeps_the_object_and_moves_the_address(graph, admin):
 
 def test_reset_redemption_of_an_unknown_user_is_404(graph):
     """resetRedemption needs an existing invitedUser.id."""
-    response = invite(graph, "x@fabrikam.com", resetRedemption=True,
-                      invitedUser={"id": "00000000-0000-4000-8000-000000000000"})
+    response = invite(
+        graph, "x@fabrikam.com", resetRedemption=True, invitedUser={"id": "00000000-0000-4000-8000-000000000000"}
+    )
     assert response.status_code == 404
 
 
@@ -100,9 +116,16 @@ def test_the_domain_allow_list_of_the_b2b_management_policy_is_enforced(graph, a
 
 def test_the_domain_block_list_is_enforced(graph, admin):
     """A blocked domain is refused; everything else passes."""
-    graph.request("POST", "/beta/policies/b2bManagementPolicies", roles=("Policy.ReadWrite.B2BManagementPolicy",),
-                  json={"displayName": "B2B", "isOrganizationDefault": True,
-                        "definition": [domain_list_definition([], ["gmail.com"])]})
+    graph.request(
+        "POST",
+        "/beta/policies/b2bManagementPolicies",
+        roles=("Policy.ReadWrite.B2BManagementPolicy",),
+        json={
+            "displayName": "B2B",
+            "isOrganizationDefault": True,
+            "definition": [domain_list_definition([], ["gmail.com"])],
+        },
+    )
     assert invite(graph, "a@gmail.com").status_code == 400
     assert invite(graph, "a@outlook.com").status_code == 201
 
@@ -110,8 +133,11 @@ def test_the_domain_block_list_is_enforced(graph, admin):
 def test_cross_tenant_access_blocks_invitations_from_a_blocked_tenant(graph, admin):
     """Default inbound B2B collaboration blocked: Entra partners without an allowing policy are refused."""
     admin.seed(builtin="locked-down", guests=10)
-    graph.request("DELETE", f"/v1.0/policies/crossTenantAccessPolicy/partners/{FABRIKAM_TENANT_ID}",
-                  roles=("Policy.ReadWrite.CrossTenantAccess",))
+    graph.request(
+        "DELETE",
+        f"/v1.0/policies/crossTenantAccessPolicy/partners/{FABRIKAM_TENANT_ID}",
+        roles=("Policy.ReadWrite.CrossTenantAccess",),
+    )
     refused = invite(graph, "blocked@fabrikam.com")
     assert refused.status_code == 400 and "cross-tenant access" in refused.json()["error"]["message"]
     assert invite(graph, "allowed@northwindtraders.com").status_code == 201
@@ -120,16 +146,24 @@ def test_cross_tenant_access_blocks_invitations_from_a_blocked_tenant(graph, adm
 
 def test_allow_invites_from_none_refuses_app_only_invitations(graph):
     """allowInvitesFrom = none: every invitation is refused with 403."""
-    graph.request("PATCH", "/v1.0/policies/authorizationPolicy", roles=("Policy.ReadWrite.Authorization",),
-                  json={"allowInvitesFrom": "none"})
+    graph.request(
+        "PATCH",
+        "/v1.0/policies/authorizationPolicy",
+        roles=("Policy.ReadWrite.Authorization",),
+        json={"allowInvitesFrom": "none"},
+    )
     response = invite(graph, "a@fabrikam.com")
     assert response.status_code == 403 and response.json()["error"]["code"] == "Authorization_RequestDenied"
 
 
 def test_admins_and_guest_inviters_needs_the_guest_inviter_role_for_the_app(graph, admin):
     """adminsAndGuestInviters: an app holding Guest Inviter may invite; another app may not."""
-    graph.request("PATCH", "/v1.0/policies/authorizationPolicy", roles=("Policy.ReadWrite.Authorization",),
-                  json={"allowInvitesFrom": "adminsAndGuestInviters"})
+    graph.request(
+        "PATCH",
+        "/v1.0/policies/authorizationPolicy",
+        roles=("Policy.ReadWrite.Authorization",),
+        json={"allowInvitesFrom": "adminsAndGuestInviters"},
+    )
     assert invite(graph, "a@fabrikam.com").status_code == 201
     other_app = graph.as_(*INVITE, app_id="11111111-2222-4333-8444-555555555555")
     body = {"invitedUserEmailAddress": "b@fabrikam.com", "inviteRedirectUrl": REDIRECT}

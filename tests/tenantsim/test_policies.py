@@ -24,8 +24,9 @@ def test_a_fresh_tenant_has_the_service_default(graph):
 def test_patching_the_default_merges_and_clears_is_service_default(graph):
     """PATCH default is 204; named sub-settings change, the rest stays; isServiceDefault becomes false."""
     blocked = {"accessType": "blocked", "targets": [{"target": "AllUsers", "targetType": "user"}]}
-    response = graph.request("PATCH", f"{XTAP}/default", roles=XTAP_WRITE,
-                             json={"b2bCollaborationInbound": {"usersAndGroups": blocked}})
+    response = graph.request(
+        "PATCH", f"{XTAP}/default", roles=XTAP_WRITE, json={"b2bCollaborationInbound": {"usersAndGroups": blocked}}
+    )
     assert response.status_code == 204
     default = graph.get(f"{XTAP}/default", roles=READ).json()
     assert default["isServiceDefault"] is False
@@ -35,10 +36,19 @@ def test_patching_the_default_merges_and_clears_is_service_default(graph):
 
 def test_partner_lifecycle_create_read_update_delete(graph):
     """POST 201 with unspecified blocks null; duplicate 409; GET; PATCH 204; DELETE 204 then 404."""
-    created = graph.request("POST", f"{XTAP}/partners", roles=XTAP_WRITE,
-                            json={"tenantId": FABRIKAM_TENANT_ID,
-                                  "inboundTrust": {"isMfaAccepted": True, "isCompliantDeviceAccepted": False,
-                                                   "isHybridAzureADJoinedDeviceAccepted": False}})
+    created = graph.request(
+        "POST",
+        f"{XTAP}/partners",
+        roles=XTAP_WRITE,
+        json={
+            "tenantId": FABRIKAM_TENANT_ID,
+            "inboundTrust": {
+                "isMfaAccepted": True,
+                "isCompliantDeviceAccepted": False,
+                "isHybridAzureADJoinedDeviceAccepted": False,
+            },
+        },
+    )
     assert created.status_code == 201
     body = created.json()
     assert body["tenantId"] == FABRIKAM_TENANT_ID and body["b2bCollaborationInbound"] is None
@@ -55,8 +65,12 @@ def test_partner_lifecycle_create_read_update_delete(graph):
 
 def test_mis_cased_or_unknown_properties_are_refused(graph):
     """Graph rejects b2BDirectConnectInbound (wrong case) on partner create."""
-    response = graph.request("POST", f"{XTAP}/partners", roles=XTAP_WRITE,
-                             json={"tenantId": FABRIKAM_TENANT_ID, "b2BDirectConnectInbound": {}})
+    response = graph.request(
+        "POST",
+        f"{XTAP}/partners",
+        roles=XTAP_WRITE,
+        json={"tenantId": FABRIKAM_TENANT_ID, "b2BDirectConnectInbound": {}},
+    )
     assert response.status_code == 400
 
 
@@ -75,12 +89,22 @@ def test_authorization_policy_get_and_patch(graph):
     assert policy["allowInvitesFrom"] == "everyone"
     assert policy["guestUserRoleId"] == "10dae51f-b6af-4016-8d66-8c2a99b929b3"
     patch = {"allowInvitesFrom": "adminsAndGuestInviters", "guestUserRoleId": "2af84b1e-32c8-42b7-82bc-daa82404023b"}
-    assert graph.request("PATCH", "/v1.0/policies/authorizationPolicy", roles=("Policy.ReadWrite.Authorization",),
-                         json=patch).status_code == 204
-    assert graph.get("/v1.0/policies/authorizationPolicy", roles=READ).json()["allowInvitesFrom"] == patch[
-        "allowInvitesFrom"]
-    bad = graph.request("PATCH", "/v1.0/policies/authorizationPolicy", roles=("Policy.ReadWrite.Authorization",),
-                        json={"allowInvitesFrom": "anybody"})
+    assert (
+        graph.request(
+            "PATCH", "/v1.0/policies/authorizationPolicy", roles=("Policy.ReadWrite.Authorization",), json=patch
+        ).status_code
+        == 204
+    )
+    assert (
+        graph.get("/v1.0/policies/authorizationPolicy", roles=READ).json()["allowInvitesFrom"]
+        == patch["allowInvitesFrom"]
+    )
+    bad = graph.request(
+        "PATCH",
+        "/v1.0/policies/authorizationPolicy",
+        roles=("Policy.ReadWrite.Authorization",),
+        json={"allowInvitesFrom": "anybody"},
+    )
     assert bad.status_code == 400
 
 
@@ -88,15 +112,25 @@ def test_b2b_management_policy_crud_and_rules(graph):
     """beta only; one organization default; allow XOR block; PATCH answers the policy; DELETE 204."""
     definition = '{"B2BManagementPolicy":{"InvitationsAllowedAndBlockedDomainsPolicy":{"BlockedDomains":["x.com"]}}}'
     assert graph.get("/v1.0/policies/b2bManagementPolicies", roles=B2B_WRITE).status_code == 400
-    created = graph.request("POST", B2B, roles=B2B_WRITE,
-                            json={"displayName": "B2B", "definition": [definition], "isOrganizationDefault": True})
+    created = graph.request(
+        "POST",
+        B2B,
+        roles=B2B_WRITE,
+        json={"displayName": "B2B", "definition": [definition], "isOrganizationDefault": True},
+    )
     assert created.status_code == 201
     policy_id = created.json()["id"]
-    second = graph.request("POST", B2B, roles=B2B_WRITE,
-                           json={"displayName": "B2B 2", "definition": [definition], "isOrganizationDefault": True})
+    second = graph.request(
+        "POST",
+        B2B,
+        roles=B2B_WRITE,
+        json={"displayName": "B2B 2", "definition": [definition], "isOrganizationDefault": True},
+    )
     assert second.status_code == 400
-    both = '{"B2BManagementPolicy":{"InvitationsAllowedAndBlockedDomainsPolicy":{"AllowedDomains":["a.com"],' \
-           '"BlockedDomains":["b.com"]}}}'
+    both = (
+        '{"B2BManagementPolicy":{"InvitationsAllowedAndBlockedDomainsPolicy":{"AllowedDomains":["a.com"],'
+        '"BlockedDomains":["b.com"]}}}'
+    )
     assert graph.request("PATCH", f"{B2B}/{policy_id}", roles=B2B_WRITE, json={"definition": [both]}).status_code == 400
     updated = graph.request("PATCH", f"{B2B}/{policy_id}", roles=B2B_WRITE, json={"displayName": "Renamed"})
     assert updated.status_code == 200 and updated.json()["displayName"] == "Renamed"

@@ -31,8 +31,17 @@ def test_without_select_the_default_property_set_is_returned(graph):
     """No $select: exactly Graph's default eleven properties."""
     user = graph.get("/v1.0/users?$top=1").json()["value"][0]
     assert set(user) == {
-        "businessPhones", "displayName", "givenName", "id", "jobTitle", "mail", "mobilePhone", "officeLocation",
-        "preferredLanguage", "surname", "userPrincipalName",
+        "businessPhones",
+        "displayName",
+        "givenName",
+        "id",
+        "jobTitle",
+        "mail",
+        "mobilePhone",
+        "officeLocation",
+        "preferredLanguage",
+        "surname",
+        "userPrincipalName",
     }
 
 
@@ -97,9 +106,9 @@ def test_filters_by_mail_id_list_and_other_mails(graph, admin):
     assert [u["id"] for u in by_mail] == [first["id"]]
     by_ids = graph.get(f"/v1.0/users?$filter=id in ('{first['id']}','{second['id']}')&$select=id").json()["value"]
     assert {u["id"] for u in by_ids} == {first["id"], second["id"]}
-    other = graph.get(
-        f"/v1.0/users?$filter=otherMails/any(x:x eq '{second['mail'].upper()}')&$select=id"
-    ).json()["value"]
+    other = graph.get(f"/v1.0/users?$filter=otherMails/any(x:x eq '{second['mail'].upper()}')&$select=id").json()[
+        "value"
+    ]
     assert [u["id"] for u in other] == [second["id"]]
 
 
@@ -151,8 +160,9 @@ def test_patch_refuses_unknown_and_read_only_properties(graph, admin):
 def test_patch_other_mails_reindexes_the_address(graph, admin):
     """After PATCH otherMails, the new address finds the user and the old one does not."""
     guest = guests(admin)[0]
-    graph.request("PATCH", f"/v1.0/users/{guest['id']}", roles=WRITE_ROLES,
-                  json={"otherMails": ["new.address@fabrikam.com"]})
+    graph.request(
+        "PATCH", f"/v1.0/users/{guest['id']}", roles=WRITE_ROLES, json={"otherMails": ["new.address@fabrikam.com"]}
+    )
     found = graph.get("/v1.0/users?$filter=otherMails/any(x:x eq 'new.address@fabrikam.com')&$select=id").json()
     assert [u["id"] for u in found["value"]] == [guest["id"]]
 
@@ -179,8 +189,9 @@ def test_delete_soft_deletes_into_deleted_items_and_restore_brings_it_back(graph
 def test_revoke_sign_in_sessions_answers_true_and_moves_the_valid_from_time(graph, admin):
     """POST revokeSignInSessions: 200 {"value": true}; signInSessionsValidFromDateTime is now."""
     guest = guests(admin)[0]
-    response = graph.request("POST", f"/v1.0/users/{guest['id']}/revokeSignInSessions",
-                             roles=("User.RevokeSessions.All",))
+    response = graph.request(
+        "POST", f"/v1.0/users/{guest['id']}/revokeSignInSessions", roles=("User.RevokeSessions.All",)
+    )
     assert response.status_code == 200 and response.json()["value"] is True
     after = next(u for u in guests(admin) if u["id"] == guest["id"])
     assert after["signInSessionsValidFromDateTime"] > guest["signInSessionsValidFromDateTime"]
@@ -190,7 +201,9 @@ def test_a_just_invited_guest_is_invisible_during_the_replication_delay(graph, a
     """Within the delay GET/PATCH by id are 404 and $filter omits the guest; afterwards all see it."""
     admin.configure(replicationDelaySeconds=0.4)
     invited = graph.request(
-        "POST", "/v1.0/invitations", roles=("User.Invite.All",),
+        "POST",
+        "/v1.0/invitations",
+        roles=("User.Invite.All",),
         json={"invitedUserEmailAddress": "late@fabrikam.com", "inviteRedirectUrl": "https://myapps.microsoft.com"},
     ).json()["invitedUser"]["id"]
     assert graph.get(f"/v1.0/users/{invited}").status_code == 404

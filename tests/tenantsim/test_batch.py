@@ -1,0 +1,100 @@
+"""POST /$batch: limits, ids, relative urls, dependsOn, per-item status and per-item throttling."""
+
+from __future__ import annotations
+
+from tests.tenantsim.conftest import guests
+
+ROLES = ("User.Read.All", "User.ReadWrite.All")
+
+
+def batch(graph, requests, roles=ROLES):
+    return graph.request("POST", "/v1.0/$batch", roles=roles, json={"requests": requests})
+
+
+def test_items_get_their_own_status_headers_and_body(graph, admin):
+    """Outer 200; each item answers with its own status; 404s and 204s sit next to 200s."""
+    guest = guests(admin)[0]
+    response = batch(
+        graph,
+        [
+            {"id": "1", "method": "GET", "url": f"/users/{guest['id']}?$select=id,mail"},
+            {"id": "2", "method": "GET", "url": "/users/00000000-0000-4000-8000-000000000000"},
+            {
+                "id": "3",
+                "method": "PATCH",
+                "url": f"/users/{guest['id']}",
+                "body": {"accountEnabled": False},
+                "headers": {"Content-Type": "application/json"},
+            },
+        ],
+    )
+    assert response.status_code == 200
+    items = {item["id"]: item for item in response.json()["responses"]}
+    assert items["1"]["status"] == 200 and items["1"]["body"]["mail"] == guest["mail"]
+    assert items["2"]["status"] == 404 and items["2"]["body"]["error"]["code"] == "Request_ResourceNotFound"
+    assert items["3"]["status"] == 204 and "body" not in items["3"]
+    assert next(u for u in guests(admin) if u["id"] == guest["id"])["accountEnabled"] is False
+
+
+def test_more_than_twenty_requests_is_a_400(graph):
+    """The batch limit is 20."""
+    requests = [{"id": str(i), "method": "GET", "url": "/users?$top=1"} for i in range(21)]
+    assert batch(graph, requests).status_code == 400
+
+
+def test_duplicate_ids_are_a_400_case_insensitively(graph):
+    """Ids are unique, compared case-insensitively."""
+    requests = [{"id": "a", "method": "GET", "url": "/users"}, {"id": "A", "method": "GET", "url": "/users"}]
+    assert batch(graph, requests).status_code == 400
+
+
+def test_absolute_urls_are_a_400(graph, server):
+    """Item urls are relative to the batch's version."""
+    assert batch(graph, [{"id": "1", "method": "GET", "url": f"{server.url}/v1.0/users"}]).status_code == 400
+
+
+def test_a_body_without_content_type_is_a_400(graph):
+    """An item with a body must say its Content-Type."""
+    requests = [{"id": "1", "method": "PATCH", "url": "/users/x", "body": {"accountEnabled": False}}]
+    assert batch(graph, requests).status_code == 400
+
+
+def test_a_failed_dependency_gives_424_to_its_dependants(graph, admin):
+    """dependsOn a failed item answers 424 without running the dependant."""
+    guest = guests(admin)[0]
+    response = batch(
+        graph,
+        [
+            {"id": "1", "method": "GET", "url": "/users/00000000-0000-4000-8000-000000000000"},
+            {
+                "id": "2",
+                "method": "PATCH",
+                "url": f"/users/{guest['id']}",
+                "dependsOn": ["1"],
+                "body": {"accountEnabled": False},
+                "headers": {"Content-Type": "application/json"},
+            },
+        ],
+    )
+    items = {item["id"]: item for item in response.json()["responses"]}
+    assert items["2"]["status"] == 424
+    assert next(u for u in guests(admin) if u["id"] == guest["id"])["accountEnabled"] is True
+
+
+def test_throttled_items_carry_their_own_retry_after(graph, admin):
+    """Once the bucket is empty, items come back 429 with Retry-After in the item's headers; outer 200."""
+    admin.configure(throttlingEnabled=True, quotaScale=0.002)  # 5,000 RU * 0.002 = 10 RU
+    requests = [{"id": str(i), "method": "GET", "url": "/users?$top=50"} for i in range(8)]
+    response = batch(graph, requests)
+    assert response.status_code == 200
+    statuses = [item["status"] for item in response.json()["responses"]]
+    assert 200 in statuses and 429 in statuses
+    throttled = next(item for item in response.json()["responses"] if item["status"] == 429)
+    assert float(throttled["headers"]["Retry-After"]) > 0
+    assert throttled["body"]["error"]["code"] == "TooManyRequests"
+
+
+def test_items_are_checked_against_the_callers_permissions(graph):
+    """A batch does not widen privileges: each item needs its own permission."""
+    response = batch(graph, [{"id": "1", "method": "GET", "url": "/policies/authorizationPolicy"}])
+    assert response.json()["responses"][0]["status"] == 403
