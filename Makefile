@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint format bench clean
+.PHONY: setup run test lint format bench infra-check clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -34,6 +34,10 @@ test: setup lint
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## make infra-check: parse and scan the Bicep with checkov (in its own virtualenv; also run by the test suite).
+infra-check:
+	infra/check
 
 format: setup
 	$(BIN)/ruff format .

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from lifecycle.errors import SettingsError
 
@@ -46,8 +46,19 @@ class Settings(BaseModel):
 
     desired_state_path: Path = Field(SAMPLE_DESIRED_STATE, alias="LIFECYCLE_DESIRED_STATE")
 
+    sweep_mode: Literal["plan", "enforce"] = Field("plan", alias="LIFECYCLE_SWEEP_MODE")
+    drift_mode: Literal["plan", "enforce"] = Field("plan", alias="LIFECYCLE_DRIFT_MODE")
+    governance_mode: Literal["plan", "enforce"] = Field("plan", alias="LIFECYCLE_GOVERNANCE_MODE")
+    reset_mode: Literal["plan", "enforce"] = Field("plan", alias="LIFECYCLE_RESET_MODE")
+
     log_format: Literal["json", "console"] = Field("json", alias="LIFECYCLE_LOG_FORMAT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LIFECYCLE_LOG_LEVEL")
+
+    @field_validator("desired_state_path")
+    @classmethod
+    def _relative_to_package(cls, value: Path) -> Path:
+        """A relative path is relative to the deployed package (the app root), not the working directory."""
+        return value if value.is_absolute() else ROOT / value
 
     @model_validator(mode="after")
     def _one_source_per_resource(self) -> Settings:

@@ -46,3 +46,15 @@ def test_the_simulator_credential_is_refused_in_azure():
     env = {**LOCAL_ENV, "LIFECYCLE_ENVIRONMENT": "azure"}
     with pytest.raises(SettingsError, match="LIFECYCLE_GRAPH_CREDENTIAL"):
         load_settings(env)
+
+
+def test_a_relative_desired_state_path_is_resolved_against_the_app_root():
+    """In Azure the working directory is not the package root; the file is found all the same."""
+    settings = load_settings({**LOCAL_ENV, "LIFECYCLE_DESIRED_STATE": "config/desired-state.sample.yaml"})
+    assert settings.desired_state_path.is_absolute() and settings.desired_state_path.exists()
+
+
+def test_job_modes_default_to_plan_and_accept_enforce():
+    """Every timer job plans by default; enforce must be asked for explicitly."""
+    assert load_settings(LOCAL_ENV).sweep_mode == "plan"
+    assert load_settings({**LOCAL_ENV, "LIFECYCLE_DRIFT_MODE": "enforce"}).drift_mode == "enforce"
