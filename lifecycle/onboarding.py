@@ -24,6 +24,8 @@ log = structlog.get_logger(__name__)
 async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome:
     ticket = parse_ticket(message.body, message_id=message.message_id)
     if isinstance(ticket, TicketRejection):
+        if await work.already_rejected(services, ticket.key, work.fingerprint_of(message.body)):
+            return Outcome(ticket.key, Verdict.DUPLICATE, message="ticket already rejected")
         return await work.reject(
             services,
             key=ticket.key,

@@ -46,6 +46,11 @@ async def begin(
     raise StateConflictError(f"work item {key} kept changing under us")
 
 
+async def already_rejected(services: Services, key: str, fingerprint: str) -> bool:
+    item = await services.work_items.get(key)
+    return item is not None and item.status is WorkStatus.REJECTED and item.result.get("fingerprint") == fingerprint
+
+
 async def finish(services: Services, item: WorkItem, result: dict[str, Any]) -> Outcome:
     item.status, item.result, item.last_error, item.updated = WorkStatus.DONE, result, None, services.clock.now()
     await services.work_items.save(item)

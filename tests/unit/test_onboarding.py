@@ -185,6 +185,14 @@ class TestBadInput:
         assert rejection.code == code and rejection.raw
         assert directory.invitations == []
 
+    async def test_a_malformed_ticket_delivered_again_is_a_duplicate_with_one_rejection_row(self, directory):
+        """Replaying the same bad bytes records nothing new: one rejection, the replay is a duplicate."""
+        services = memory_services(directory)
+        first = await handle_ticket(message(b"{broken", "m-1"), services)
+        second = await handle_ticket(message(b"{broken", "m-1", delivery_count=2), services)
+        assert (first.verdict, second.verdict) == (Verdict.REJECTED, Verdict.DUPLICATE)
+        assert len(await _rejections(services)) == 1
+
     async def test_a_quote_in_an_email_is_rejected_before_it_can_reach_a_filter(self, directory):
         """Graph refuses quotes in invitation addresses; the ticket is rejected and no lookup runs."""
         services = memory_services(directory)
