@@ -19,6 +19,7 @@ from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
 from config.settings import Settings
+from graph.errors import map_graph_error
 from lifecycle.adapters.table_codec import dump_json, load_json, read_utc, utc
 from lifecycle.adapters.table_keys import encode_key
 from lifecycle.errors import StateConflictError
@@ -241,3 +242,39 @@ class _Entity(dict):  # type: ignore[type-arg]
 
     def __init__(self, row: dict[str, Any]) -> None:
         super().__init__({k: (utc(v) if isinstance(v, datetime) else v) for k, v in row.items()})
+
+
+class GraphGroupMembers:
+    """The protected group's user members over Graph (GET /groups/{id}/members?$select=id, paged).
+
+    Direct members: nested groups inside the protected group are not expanded. Needs
+    GroupMember.Read.All. Belongs on graph.directory.GraphDirectory; kept here until it moves there.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    async def group_member_ids(self, group_id: str) -> set[str]:
+        from kiota_abstractions.base_request_configuration import RequestConfiguration
+        from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
+
+        members = self._client.groups.by_group_id(group_id).members
+        query = MembersRequestBuilder.MembersRequestBuilderGetQueryParameters(select=["id"], top=999)
+        found: set[str] = set()
+        try:
+            page = await members.get(RequestConfiguration(query_parameters=query))
+            while page is not None:
+                found.update(m.id for m in page.value or [] if m.id)
+                if not page.odata_next_link:
+                    break
+                page = await members.with_url(page.odata_next_link).get()
+        except Exception as error:
+            raise map_graph_error(error) from error
+        return found
+
+
+def attach_graph_group_members(services: Any) -> None:
+    """Give a Graph-backed Services bundle the protected-group lookup its directory lacks."""
+    client = getattr(services.directory, "_client", None)
+    if client is not None and not hasattr(services.directory, "group_member_ids"):
+        services.group_membership = GraphGroupMembers(client)

@@ -19,13 +19,14 @@ from typing import Any
 import structlog
 
 from lifecycle import work
-from lifecycle.errors import GraphError, NotFoundError, StateConflictError, TransientGraphError
+from lifecycle.errors import GraphError, NotFoundError, PermissionDeniedError, StateConflictError, TransientGraphError
 from lifecycle.models import AuditEntry, DirectoryUser, GuestRecord, GuestState, ReceivedMessage, WorkItem
 from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.services import Services
 from lifecycle.sweep.model import Action, PlannedAction, RunStatus
-from lifecycle.sweep.ports import GroupMembership, SweepRuns
+from lifecycle.sweep.ports import SweepRuns
 from lifecycle.sweep.rules import Decision, SweepPolicy, decide
+from lifecycle.sweep.runner import group_membership
 
 log = structlog.get_logger(__name__)
 
@@ -55,13 +56,14 @@ class RunGate:
         group_id = services.desired.exclusions.protected_group_id
         if not group_id:
             return SweepPolicy(services.desired)
-        if not isinstance(services.directory, GroupMembership):
-            raise StateConflictError(f"protected group {group_id} cannot be read by this directory")
+        membership = group_membership(services)
+        if membership is None:
+            raise PermissionDeniedError(f"protected group {group_id} cannot be read: not acting on any guest")
         cache_key = (run_id, group_id)
         if cache_key not in self._protected:
             if len(self._protected) > 8:
                 self._protected.clear()
-            self._protected[cache_key] = frozenset(await services.directory.group_member_ids(group_id))
+            self._protected[cache_key] = frozenset(await membership.group_member_ids(group_id))
         return SweepPolicy(services.desired, self._protected[cache_key])
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from lifecycle.errors import LifecycleError, StateConflictError
+from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
 from lifecycle.models import AuditEntry, OutboundMessage
 from lifecycle.services import Services
 from lifecycle.sweep import brake
@@ -48,13 +48,27 @@ async def build_policy(services: Services) -> SweepPolicy:
     group_id = services.desired.exclusions.protected_group_id
     if not group_id:
         return SweepPolicy(services.desired)
-    if not isinstance(services.directory, GroupMembership):
+    membership = group_membership(services)
+    if membership is None:
         raise SweepError(
             f"the protected group {group_id} is configured but this directory cannot list group members; "
             "refusing to plan rather than risk touching a protected guest"
         )
-    members = await services.directory.group_member_ids(group_id)
+    try:
+        members = await membership.group_member_ids(group_id)
+    except TransientGraphError:
+        raise
+    except GraphError as error:
+        raise SweepError(f"the protected group {group_id} cannot be read ({error}); refusing to plan") from error
     return SweepPolicy(services.desired, frozenset(members))
+
+
+def group_membership(services: Services) -> GroupMembership | None:
+    """The directory itself when it reads groups, else a lookup attached to the bundle."""
+    if isinstance(services.directory, GroupMembership):
+        return services.directory
+    attached = getattr(services, "group_membership", None)
+    return attached if isinstance(attached, GroupMembership) else None
 
 
 async def _audit(services: Services, run: SweepRun, action: str, reason: str, **details: Any) -> None:

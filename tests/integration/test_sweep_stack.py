@@ -1,0 +1,119 @@
+"""The sweep on the local stack: its run store on Azurite, and a whole run over tenantsim."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from azure.data.tables.aio import TableServiceClient
+
+from graph.credentials import TenantSimCredential
+from graph.permissions import GRANTED
+from lifecycle.adapters.sweep_runs import TableSweepRuns
+from lifecycle.bootstrap import bootstrap
+from lifecycle.errors import StateConflictError
+from lifecycle.sweep import entry
+from lifecycle.sweep.model import Action, Mode, PlannedAction, Rule, RunStatus, SweepRun
+from lifecycle.worker import drain
+from tenantsim.client import TenantSimAdmin
+from tenantsim.seed import PROTECTED_GROUP_ID
+
+pytestmark = pytest.mark.stack
+STARTED = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def table_runs(azurite, unique_prefix):
+    service = TableServiceClient.from_connection_string(azurite.tables_connection_string)
+    store = TableSweepRuns(service.get_table_client(f"{unique_prefix}sweepruns"), service)
+    await store.ensure_table()
+    yield store
+    await store.close()
+
+
+async def test_the_table_store_guards_runs_with_etags_and_refuses_a_second_create(table_runs):
+    """A run id is created once; a save from a stale read is refused, a fresh one lands."""
+    run = await table_runs.create(SweepRun("sweep-2026-11-24", Mode.PLAN, RunStatus.PLANNING, started=STARTED))
+    with pytest.raises(StateConflictError):
+        await table_runs.create(SweepRun("sweep-2026-11-24", Mode.ENFORCE, RunStatus.PLANNING, started=STARTED))
+    stale = await table_runs.get("sweep-2026-11-24")
+    run.status, run.actions, run.total_guests = RunStatus.PLANNED, {"disable/inactive": 2}, 7
+    saved = await table_runs.save(run)
+    assert stale is not None
+    with pytest.raises(StateConflictError):
+        await table_runs.save(stale)
+    again = await table_runs.get("sweep-2026-11-24")
+    assert again is not None and again.status is RunStatus.PLANNED and again.actions == {"disable/inactive": 2}
+    assert again.started == STARTED and again.etag == saved.etag
+    assert [r.run_id async for r in table_runs.runs()] == ["sweep-2026-11-24"]
+
+
+async def test_the_table_store_writes_actions_in_transactions_and_streams_them_back(table_runs):
+    """250 actions (three transactions) come back once each, with evidence, even when written twice."""
+    actions = [
+        PlannedAction("sweep-x", str(uuid.uuid4()), Action.DISABLE, Rule.INACTIVE, "fabrikam", {"inactiveDays": 90})
+        for _ in range(250)
+    ]
+    await table_runs.add_actions("sweep-x", actions)
+    await table_runs.add_actions("sweep-x", actions[:120])
+    await table_runs.add_actions("sweep-y", actions[:3])
+    read = [a async for page in table_runs.actions("sweep-x") for a in page]
+    assert sorted(read, key=lambda a: a.object_id) == sorted(actions, key=lambda a: a.object_id)
+
+
+def _prefixes() -> dict[str, str]:
+    suffix = uuid.uuid4().hex[:8]
+    return {"LIFECYCLE_TABLE_PREFIX": f"sw{suffix}", "LIFECYCLE_QUEUE_PREFIX": f"sw{suffix}-"}
+
+
+async def _services(stack, roles):
+    from config.settings import load_settings
+
+    settings = load_settings({**stack.env, **_prefixes()})
+    credential = TenantSimCredential(stack.tenantsim_url, roles=roles)
+    return await bootstrap(settings, credential=credential)
+
+
+@pytest.fixture
+def fresh_tenant(local_stack):
+    with TenantSimAdmin(local_stack.tenantsim_url) as admin:
+        admin.seed(builtin="fresh", guests=300, random_seed=0)
+        yield admin
+        admin.seed(builtin="fresh", guests=300, random_seed=0)
+
+
+async def test_without_permission_to_read_the_protected_group_the_sweep_refuses_to_plan(local_stack, fresh_tenant):
+    """Graph answers 403 for the protected group: the run fails closed with the reason, nothing is touched."""
+    services = await _services(local_stack, GRANTED - {"GroupMember.Read.All"})
+    try:
+        summary = await entry.run_sweep(services, "enforce", run_id="sweep-no-groups")
+    finally:
+        await services.close()
+    assert summary["status"] == "failed" and PROTECTED_GROUP_ID in summary["reason"]
+    assert fresh_tenant.counters()["writes"] == 0
+
+
+async def test_a_whole_sweep_over_tenantsim_plans_brakes_and_after_approval_disables(local_stack, fresh_tenant):
+    """Plan, enforce (braked), approve, drain: the planned guests are disabled in Graph, the protected are not."""
+    services = await _services(local_stack, GRANTED | {"GroupMember.Read.All"})
+    try:
+        planned = await entry.run_sweep(services, "plan", run_id="sweep-stack")
+        assert planned["status"] == "planned" and planned["totalGuests"] == 300
+        assert planned["skipped"].get("protected-group", 0) >= 1
+        braked = await entry.run_sweep(services, "enforce", run_id="sweep-stack")
+        assert braked["status"] == "braked"
+        approved = await entry.approve(services, "sweep-stack", "oncall@contoso.com")
+        assert approved["dispatched"] == planned["disable"] + planned["delete"] > 0
+        report = await drain(services, "guest-actions", entry.handle_guest_action, idle_rounds=2)
+        shown = await entry.show(services, "sweep-stack", limit=10_000)
+    finally:
+        await services.close()
+    assert report.crashed == 0 and report.by_verdict["done"] == approved["dispatched"]
+    users = {u["id"]: u for u in fresh_tenant.snapshot()["users"]}
+    disabled = {a["objectId"] for a in shown["plan"] if a["action"] == "disable"}
+    assert all(users[i]["accountEnabled"] is False for i in disabled)
+    protected = next(g for g in fresh_tenant.snapshot()["groups"] if g["id"] == PROTECTED_GROUP_ID)["members"]
+    assert all(users[i]["accountEnabled"] is not False or i not in disabled for i in protected)
+    assert not set(protected) & disabled
+    assert all(u["userType"] == "Guest" for i, u in users.items() if i in disabled)
