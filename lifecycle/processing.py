@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from lifecycle.models import OutboundMessage, ReceivedMessage
+from lifecycle.operations import mark_dead_lettered
 from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.services import Services
 
@@ -59,7 +60,9 @@ async def settle(queue: str, message: ReceivedMessage, outcome: Outcome, service
         await services.transport.send(queue, [retry_copy(queue, message, outcome, attempt)])
         await services.transport.complete(queue, message)
     elif outcome.verdict is Verdict.FAILED:
-        await services.transport.dead_letter(queue, message, outcome.code or "failed", outcome.message[:1000])
+        reason, description = outcome.code or "failed", outcome.message[:1000]
+        await services.transport.dead_letter(queue, message, reason, description)
+        await mark_dead_lettered(services, outcome.key, reason, description)
     else:
         await services.transport.complete(queue, message)
 

@@ -1,0 +1,150 @@
+"""On-call operations on in-memory fakes: failures, dead letters, safe replay, purge, status."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lifecycle import operations
+from lifecycle.errors import PermissionDeniedError
+from lifecycle.models import OutboundMessage, WorkStatus
+from lifecycle.onboarding import handle_ticket
+from lifecycle.operations import Selector
+from lifecycle.outcomes import Verdict
+from lifecycle.processing import process
+from tests.builders import memory_services, onboard_ticket
+from tests.fakes import FakeDirectory
+
+DENIED = PermissionDeniedError(
+    "Insufficient privileges", status=403, code="Authorization_RequestDenied", request_id="r-1"
+)
+
+
+@pytest.fixture(name="directory")
+def _directory() -> FakeDirectory:
+    directory = FakeDirectory()
+    directory.add_member("megan.bowen@contoso.com")
+    return directory
+
+
+async def _submit(services, **fields) -> None:
+    body = json.dumps(onboard_ticket(**fields)).encode()
+    key = f"ticket:{fields.get('ticketId', 'RITM0010001')}"
+    await services.transport.send("onboarding", [OutboundMessage(body, f"{key}|m", key, "ticket")])
+
+
+async def _drain(services) -> list:
+    outcomes = []
+    while batch := await services.transport.receive("onboarding"):
+        for message in batch:
+            outcomes.append(await process("onboarding", message, handle_ticket, services))
+    return outcomes
+
+
+async def _dead_lettered_ticket(directory):
+    services = memory_services(directory)
+    directory.fail_next.append(DENIED)
+    await _submit(services)
+    [outcome] = await _drain(services)
+    assert outcome.verdict is Verdict.FAILED
+    return services
+
+
+async def test_a_permanent_failure_lands_in_the_dead_letter_queue_and_the_ledger_says_so(directory):
+    """A 403 dead-letters the message with its reason; the work item is dead-lettered with the request id."""
+    services = await _dead_lettered_ticket(directory)
+    [dead] = await services.transport.peek_dead_letters("onboarding")
+    assert dead.dead_letter_reason == "authorization_requestdenied"
+    [item] = await operations.list_failed(services, Selector())
+    assert item.status is WorkStatus.DEAD_LETTERED and item.last_error["requestId"] == "r-1"
+
+
+async def test_failed_lists_by_kind_reason_and_partner(directory):
+    """Filters narrow the list; a filter that matches nothing returns nothing."""
+    services = await _dead_lettered_ticket(directory)
+    assert len(await operations.list_failed(services, Selector(kind="onboard", partner="fabrikam"))) == 1
+    assert len(await operations.list_failed(services, Selector(reason="RequestDenied"))) == 1
+    assert await operations.list_failed(services, Selector(partner="northwind")) == []
+
+
+async def test_show_gives_the_full_story_of_a_key(directory):
+    """show returns status, attempts, the last error and the audit history of the key."""
+    services = await _dead_lettered_ticket(directory)
+    story = await operations.show(services, "ticket:RITM0010001")
+    assert story["status"] == "dead-lettered" and story["lastError"]["code"] == "Authorization_RequestDenied"
+    assert await operations.show(services, "ticket:nope") is None
+
+
+async def test_a_dry_run_replay_changes_nothing(directory):
+    """--dry-run lists what would be sent and leaves the dead letter where it is."""
+    services = await _dead_lettered_ticket(directory)
+    preview = await operations.replay(services, "onboarding", Selector(), dry_run=True, operator="oncall")
+    assert [p["key"] for p in preview] == ["ticket:RITM0010001"]
+    assert len(await services.transport.peek_dead_letters("onboarding")) == 1
+
+
+async def test_a_replay_after_the_fix_completes_the_work_once(directory):
+    """Once the permission is granted, replaying the dead letter invites the guest; the DLQ is empty."""
+    services = await _dead_lettered_ticket(directory)
+    [result] = await operations.replay(services, "onboarding", Selector(), dry_run=False, operator="oncall")
+    assert result["action"] == "replayed" and result["messageId"] != "ticket:RITM0010001|m"
+    [outcome] = await _drain(services)
+    assert outcome.verdict is Verdict.DONE
+    assert await services.transport.peek_dead_letters("onboarding") == []
+    assert len(directory.guests_with_mail("ana.lopez@fabrikam.com")) == 1
+    assert "job.replayed" in [e.action async for e in services.audit.entries()]
+
+
+async def test_a_crash_between_the_replay_send_and_the_removal_never_duplicates_work(directory):
+    """The second replay re-sends the same message id; the handler processes the ticket once."""
+    services = await _dead_lettered_ticket(directory)
+    real_complete = services.transport.complete_dead_letter
+    crashed = {"done": False}
+
+    async def crash_once(queue, message):
+        if not crashed["done"]:
+            crashed["done"] = True
+            raise RuntimeError("killed between send and removal")
+        await real_complete(queue, message)
+
+    services.transport.complete_dead_letter = crash_once
+    with pytest.raises(RuntimeError):
+        await operations.replay(services, "onboarding", Selector(), dry_run=False, operator="oncall")
+    services.clock.advance(__import__("datetime").timedelta(seconds=31))  # the dead letter's lock lapses
+    [second] = await operations.replay(services, "onboarding", Selector(), dry_run=False, operator="oncall")
+
+    outcomes = await _drain(services)
+    assert sorted(o.verdict.value for o in outcomes) == ["done", "duplicate"]
+    assert len(directory.guests_with_mail("ana.lopez@fabrikam.com")) == 1
+    assert len(directory.invitations) == 1 and second["messageId"].endswith("|replay|1")
+
+
+async def test_purge_removes_dead_letters_and_audits_each(directory):
+    """purge takes the selected dead letters away for good and leaves an audit row per message."""
+    services = await _dead_lettered_ticket(directory)
+    assert await operations.purge(services, "onboarding", Selector(), operator="oncall") == ["ticket:RITM0010001"]
+    assert await services.transport.peek_dead_letters("onboarding") == []
+    assert "job.purged" in [e.action async for e in services.audit.entries()]
+
+
+async def test_reconcile_marks_items_the_broker_dead_lettered_on_its_own(directory):
+    """Service Bus dead-letters after max deliveries without telling the app; status catches up."""
+    services = memory_services(directory)
+    directory.fail_next.append(DENIED)
+    await _submit(services)
+    [message] = await services.transport.receive("onboarding")
+    await handle_ticket(message, services)  # the Functions path: raised, the broker gives up later
+    await services.transport.dead_letter("onboarding", message, "MaxDeliveryCountExceeded", "5 deliveries")
+    assert await operations.reconcile_dead_letters(services) == 1
+    assert (await services.work_items.get("ticket:RITM0010001")).status is WorkStatus.DEAD_LETTERED
+
+
+async def test_status_shows_queue_depths_work_item_counts_and_last_runs(directory):
+    """status reports each queue's depth and dead letters, items by status and each job's last run."""
+    services = await _dead_lettered_ticket(directory)
+    await operations.record_run(services, "onboarding", {"done": 0, "failed": 1})
+    report = await operations.status(services)
+    assert report["queues"]["onboarding"] == {"active": 0, "deadLetters": 1}
+    assert report["workItems"] == {"dead-lettered": 1}
+    assert report["lastRuns"]["onboarding"]["failed"] == 1
