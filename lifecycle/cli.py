@@ -26,6 +26,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 
 def main() -> None:
+    import lifecycle.cli_ops  # noqa: F401  (registers the on-call commands)
+
     try:
         app()
     except (SettingsError, DesiredStateError) as exc:
@@ -173,12 +175,15 @@ async def _with_services(action):
 
 
 async def _run_onboarding(services) -> dict[str, Any]:
+    from lifecycle.holds import release_due
     from lifecycle.onboarding import handle_ticket
+    from lifecycle.operations import record_run
     from lifecycle.worker import drain
 
+    released = await release_due(services)
     report = await drain(services, "onboarding", handle_ticket)
     counts = report.by_verdict
-    return {
+    summary = {
         "job": "onboarding",
         "processed": len(report.outcomes),
         "done": counts.get("done", 0),
@@ -187,11 +192,15 @@ async def _run_onboarding(services) -> dict[str, Any]:
         "retrying": counts.get("retry", 0),
         "failed": counts.get("failed", 0),
         "crashed": report.crashed,
+        "releasedHolds": len(released),
+        "held": counts.get("held", 0),
         "outcomes": [
             {"key": o.key, "verdict": o.verdict.value, "code": o.code, "message": o.message, **_brief(o.detail)}
             for o in report.outcomes
         ],
     }
+    await record_run(services, "onboarding", summary)
+    return summary
 
 
 def _brief(detail: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,190 @@
+"""On-call commands of ``python -m lifecycle``: status, failed, show, replay, purge."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from lifecycle.cli import JsonOption, _with_services, app, console
+from lifecycle.operations import QUEUES, Selector
+
+QueueOption = Annotated[str, typer.Option("--queue", help=f"Logical queue: {', '.join(QUEUES)}.")]
+KeyOption = Annotated[list[str] | None, typer.Option("--key", help="Only this key (repeatable).")]
+KindOption = Annotated[str | None, typer.Option(help="Only this kind (onboard, offboard, ...).")]
+ReasonOption = Annotated[str | None, typer.Option(help="Only items whose error/reason contains this text.")]
+PartnerOption = Annotated[str | None, typer.Option(help="Only this partner.")]
+SinceOption = Annotated[str | None, typer.Option(help="Only since: an ISO time or a duration like 24h, 7d.")]
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if value[-1] in units and value[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "operator"
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Health at a glance: queue depths and dead letters, work items by status, each job's last run."""
+    from lifecycle import operations
+
+    async def go(services) -> dict[str, Any]:
+        await operations.reconcile_dead_letters(services)
+        return await operations.status(services)
+
+    report = asyncio.run(_with_services(go))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        queues = Table(title="queues")
+        for column in ("queue", "active", "dead letters"):
+            queues.add_column(column)
+        for name, depth in report["queues"].items():
+            dead = depth["deadLetters"]
+            queues.add_row(name, str(depth["active"]), f"[red]{dead}[/red]" if dead else "0")
+        console.print(queues)
+        console.print(
+            "work items: " + (", ".join(f"{k} {v}" for k, v in sorted(report["workItems"].items())) or "none")
+        )
+        for job, run in sorted(report["lastRuns"].items()):
+            console.print(
+                f"last {job} run: {run['at']} " + " ".join(f"{k}={v}" for k, v in run.items() if k not in ("at", "job"))
+            )
+    dead_letters = sum(q["deadLetters"] for q in report["queues"].values())
+    raise typer.Exit(2 if dead_letters or report["workItems"].get("failed") else 0)
+
+
+@app.command()
+def failed(
+    kind: KindOption = None,
+    reason: ReasonOption = None,
+    partner: PartnerOption = None,
+    since: SinceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List failed and dead-lettered work items, newest first, with why they failed."""
+    from lifecycle import operations
+
+    selector = Selector(kind=kind, reason=reason, partner=partner, since=_since(since))
+
+    async def go(services):
+        await operations.reconcile_dead_letters(services)
+        return await operations.list_failed(services, selector)
+
+    items = asyncio.run(_with_services(go))
+    rows = [
+        {
+            "key": i.key,
+            "kind": i.kind,
+            "status": i.status.value,
+            "attempts": i.attempts,
+            "partner": i.partner,
+            "updated": i.updated.isoformat() if i.updated else None,
+            "error": (i.last_error or {}).get("code") or (i.last_error or {}).get("type"),
+            "message": (i.last_error or {}).get("message"),
+            "requestId": (i.last_error or {}).get("requestId"),
+        }
+        for i in items
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        table = Table(title=f"{len(rows)} failed work item(s)")
+        for column in ("key", "kind", "status", "attempts", "error", "message"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(r["key"], r["kind"], r["status"], str(r["attempts"]), str(r["error"]), str(r["message"])[:80])
+        console.print(table)
+    raise typer.Exit(2 if rows else 0)
+
+
+@app.command()
+def show(
+    key: Annotated[str, typer.Argument(help="The work item's key, e.g. ticket:RITM0042001.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Everything about one work item: status, attempts, last error, result and its audit history."""
+    from lifecycle import operations
+
+    story = asyncio.run(_with_services(lambda s: operations.show(s, key)))
+    if story is None:
+        console.print(f"[red]no work item {key}[/red]")
+        raise typer.Exit(1)
+    if as_json:
+        typer.echo(json.dumps(story, indent=2, default=str))
+        return
+    console.print(f"[bold]{story['key']}[/bold] ({story['kind']}) {story['status']}, {story['attempts']} attempt(s)")
+    if story["lastError"]:
+        console.print(f"last error: {json.dumps(story['lastError'], default=str)}")
+    if story["rejection"]:
+        console.print(f"rejected: {story['rejection']['code']}: {story['rejection']['message']}")
+    for event in story["history"]:
+        console.print(f"  {event['at']}  {event['action']}  {event['reason']}")
+
+
+@app.command()
+def replay(
+    queue: QueueOption = "onboarding",
+    key: KeyOption = None,
+    kind: KindOption = None,
+    reason: ReasonOption = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter of the queue.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; change nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Send dead letters back to their queue (new message id, same idempotency key), then remove them."""
+    from lifecycle import operations
+
+    if not (key or kind or reason or all_):
+        raise typer.BadParameter("name what to replay: --key, --kind, --reason, or --all")
+    selector = Selector(keys=tuple(key or ()), kind=kind, reason=reason)
+    results = asyncio.run(
+        _with_services(lambda s: operations.replay(s, queue, selector, dry_run=dry_run, operator=_operator()))
+    )
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            console.print(f"{r['key']}: {r['action']} {r.get('messageId', '')}")
+        console.print(f"{len(results)} dead letter(s) {'would be replayed' if dry_run else 'handled'}")
+
+
+@app.command()
+def purge(
+    queue: QueueOption = "onboarding",
+    key: KeyOption = None,
+    kind: KindOption = None,
+    reason: ReasonOption = None,
+    all_: Annotated[bool, typer.Option("--all", help="Purge every dead letter of the queue.")] = False,
+    yes: Annotated[
+        str | None, typer.Option("--yes-i-am-sure", help="Type the queue name to confirm (no prompt in scripts).")
+    ] = None,
+) -> None:
+    """Delete dead letters for good, with an audit row each. Needs the queue name as confirmation."""
+    from lifecycle import operations
+
+    if not (key or kind or reason or all_):
+        raise typer.BadParameter("name what to purge: --key, --kind, --reason, or --all")
+    confirmation = yes if yes is not None else typer.prompt(f"type the queue name ({queue}) to purge")
+    if confirmation != queue:
+        console.print("[red]not confirmed; nothing purged[/red]")
+        raise typer.Exit(1)
+    selector = Selector(keys=tuple(key or ()), kind=kind, reason=reason)
+    purged = asyncio.run(_with_services(lambda s: operations.purge(s, queue, selector, operator=_operator())))
+    console.print(f"purged {len(purged)} dead letter(s)")
