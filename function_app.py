@@ -58,3 +58,15 @@ async def signup_connector(req: func.HttpRequest) -> func.HttpResponse:
         req.method, dict(req.headers), req.get_body(), signup_services()
     )
     return func.HttpResponse(body=body, status_code=status, headers=headers)
+
+
+@app.function_name("hold_release")
+@app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
+async def hold_release(timer: func.TimerRequest) -> None:
+    """Every five minutes: send held tickets whose notBefore has come back onto the onboarding queue."""
+    from lifecycle.bootstrap import get_services
+    from lifecycle.holds import release_due
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(function="hold_release", past_due=timer.past_due)
+    await release_due(await get_services())

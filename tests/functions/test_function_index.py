@@ -49,3 +49,11 @@ def test_the_signup_connector_is_an_anonymous_post_route_that_authenticates_itse
     assert trigger["type"] == "httpTrigger"
     assert trigger["route"] == "signup" and trigger["methods"] == ["POST"]
     assert trigger["authLevel"] == "ANONYMOUS"
+
+
+def test_the_hold_release_timer_runs_every_five_minutes_and_not_on_startup(index):
+    """hold_release fires at second 0 of every fifth minute; never on host start (it would double-fire)."""
+    trigger = _trigger(index, "hold_release")
+    assert trigger["type"] == "timerTrigger"
+    assert trigger["schedule"] == "0 */5 * * * *"
+    assert trigger.get("runOnStartup", False) is False

@@ -68,3 +68,18 @@ async def test_a_missing_permission_raises_so_the_broker_dead_letters_it(directo
     services = memory_services(directory)
     with use_services(services), pytest.raises(DeadLetterRequested):
         await function_app.onboarding_worker(service_bus_message(onboard_ticket()))
+
+
+async def test_the_hold_release_timer_sends_due_holds_even_when_fired_twice(directory):
+    """A double-fired timer (missed schedule, two instances) releases each due hold exactly once."""
+    from datetime import timedelta
+
+    from azure.functions.timer import TimerRequest
+
+    services = memory_services(directory)
+    with use_services(services):
+        await function_app.onboarding_worker(service_bus_message(onboard_ticket(notBefore="2026-11-24T00:00:00Z")))
+        services.clock.advance(timedelta(days=1))
+        await function_app.hold_release(TimerRequest(past_due=True))
+        await function_app.hold_release(TimerRequest(past_due=False))
+    assert len(await services.transport.receive("onboarding")) == 1
