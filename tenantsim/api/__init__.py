@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tenantsim.api import invitations, policies, tenants, users
+from tenantsim.api import conditional_access, federation, invitations, policies, tenants, users
 from tenantsim.runtime import Router
 
 _ID = r"(?P<{}>[^/()]+)"
@@ -59,4 +59,23 @@ def build_router() -> Router:
         rf"{relationships}/findTenantInformationByTenantId\(tenantId={_QUOTED.format('tenant_id')}\)",
         tenants.by_tenant_id,
     )
+
+    ca, ca_id = "/identity/conditionalAccess/policies", _ID.format("ca_id")
+    router.add("GET", ca, conditional_access.list_policies)
+    router.add("POST", ca, conditional_access.create_policy)
+    router.add("GET", f"{ca}/{ca_id}", conditional_access.get_policy)
+    router.add("DELETE", f"{ca}/{ca_id}", conditional_access.delete_policy)
+
+    fed, cast, fed_id = (
+        "/directory/federationConfigurations",
+        r"(?:microsoft\.)?graph\.samlOrWsFedExternalDomainFederation",
+        _ID.format("config_id"),
+    )
+    router.add("GET", f"{fed}/{cast}", federation.list_configurations)
+    router.add("POST", f"{fed}/{cast}", federation.create_configuration)
+    router.add("GET", f"{fed}/{fed_id}", federation.get_configuration)
+    router.add("PATCH", f"{fed}/{fed_id}", federation.update_configuration)
+    router.add("DELETE", f"{fed}/{fed_id}", federation.delete_configuration)
+    router.add("GET", f"{fed}/{fed_id}/{cast}/domains", federation.list_domains)
+    router.add("POST", f"{fed}/{fed_id}/{cast}/domains", federation.add_domain)
     return router
