@@ -48,6 +48,13 @@ REQUIREMENTS: dict[str, Requirement] = {
     "b2bManagementPolicy.read": _any_of("Policy.Read.B2BManagementPolicy", "Policy.ReadWrite.B2BManagementPolicy"),
     "b2bManagementPolicy.write": _any_of("Policy.ReadWrite.B2BManagementPolicy"),
     "tenantInformation.read": _any_of("CrossTenantInformation.ReadBasic.All"),
+    "conditionalAccess.read": _any_of("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"),
+    "conditionalAccess.write": _any_of(("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All")),
+    # Listing federation configurations documents Domain.Read.All; writes need IdentityProvider.ReadWrite.All.
+    "federation.read": _any_of(
+        "Domain.Read.All", "Domain.ReadWrite.All", "IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"
+    ),
+    "federation.write": _any_of("IdentityProvider.ReadWrite.All", "Domain.ReadWrite.All"),
 }
 
 
