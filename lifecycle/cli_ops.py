@@ -6,6 +6,7 @@ import asyncio
 import getpass
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -188,3 +189,27 @@ def purge(
     selector = Selector(keys=tuple(key or ()), kind=kind, reason=reason)
     purged = asyncio.run(_with_services(lambda s: operations.purge(s, queue, selector, operator=_operator())))
     console.print(f"purged {len(purged)} dead letter(s)")
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="Folder for guest-posture.html and guest-posture.md.")] = Path("reports"),
+    as_json: JsonOption = False,
+) -> None:
+    """Write the guest-posture report (self-contained HTML and markdown) and record today's snapshot."""
+    from lifecycle import report as posture_report
+
+    async def go(services):
+        posture = await posture_report.collect(services)
+        await posture_report.record_snapshot(services, posture)
+        return posture
+
+    posture = asyncio.run(_with_services(go))
+    out.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = out / "guest-posture.html", out / "guest-posture.md"
+    html_path.write_text(posture_report.to_html(posture), encoding="utf-8")
+    md_path.write_text(posture_report.to_markdown(posture), encoding="utf-8")
+    if as_json:
+        typer.echo(json.dumps({"html": str(html_path), "markdown": str(md_path), "totals": dict(posture.totals)}))
+    else:
+        console.print(f"wrote {html_path} and {md_path}: " + ", ".join(f"{k} {v}" for k, v in posture.totals.items()))

@@ -1,0 +1,219 @@
+"""The guest-posture report: a self-contained HTML file (no external assets) and the same in markdown.
+
+Sections: guests by partner and state, pending invitations by age, upcoming expiries, recent failures,
+the last configuration plans, and guests by state over time (from the daily posture snapshots the
+report itself records in the audit trail).
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from lifecycle.models import AuditEntry, DirectoryUser, WorkStatus
+from lifecycle.services import Services
+
+PENDING_BUCKETS = ((7, "< 7 days"), (30, "7-30 days"), (90, "30-90 days"), (None, "> 90 days"))
+STATES = ("pending", "active", "disabled")
+
+
+@dataclass
+class Posture:
+    generated: datetime
+    by_partner: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    pending_by_age: Counter[str] = field(default_factory=Counter)
+    expiring: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    plans: list[dict[str, Any]] = field(default_factory=list)
+    history: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+
+    @property
+    def totals(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for counts in self.by_partner.values():
+            total.update(counts)
+        return total
+
+
+def guest_state(user: DirectoryUser) -> str:
+    if user.account_enabled is False:
+        return "disabled"
+    return "pending" if user.external_user_state == "PendingAcceptance" else "active"
+
+
+async def collect(services: Services, *, expiring_within_days: int = 30) -> Posture:
+    now = services.clock.now()
+    posture = Posture(generated=now)
+    select = ("id", "mail", "userType", "accountEnabled", "externalUserState", "externalUserStateChangeDateTime")
+    async for page in services.directory.list_guests(select=select):
+        for user in page:
+            domain = (user.mail or "").rsplit("@", 1)[-1].lower()
+            match = services.desired.partner_for_domain(domain)
+            state = guest_state(user)
+            posture.by_partner[match[0] if match else "(no partner)"][state] += 1
+            if state == "pending":
+                since = user.external_user_state_changed or user.created or now
+                posture.pending_by_age[_age_bucket((now - since).days)] += 1
+
+    horizon = now + timedelta(days=expiring_within_days)
+    async for record in services.guests.all():
+        if record.end_date and now <= record.end_date <= horizon and record.state.value != "deleted":
+            posture.expiring.append(
+                {
+                    "objectId": record.object_id,
+                    "email": record.email,
+                    "partner": record.partner,
+                    "endDate": record.end_date.date().isoformat(),
+                }
+            )
+    posture.expiring.sort(key=lambda e: e["endDate"])
+
+    for status in (WorkStatus.FAILED, WorkStatus.DEAD_LETTERED):
+        async for item in services.work_items.query(status=status):
+            error = item.last_error or {}
+            posture.failures.append(
+                {
+                    "key": item.key,
+                    "status": item.status.value,
+                    "error": error.get("code") or error.get("type"),
+                    "message": str(error.get("message", ""))[:160],
+                    "updated": item.updated.isoformat() if item.updated else "",
+                }
+            )
+    posture.failures.sort(key=lambda f: f["updated"], reverse=True)
+
+    async for entry in services.audit.entries(since=now - timedelta(days=90)):
+        if entry.action == "posture.snapshot":
+            posture.history.append((entry.at.date().isoformat(), {k: int(v) for k, v in entry.details.items()}))
+        elif entry.action == "job.run" and entry.details.get("job") in ("policy-drift", "governance"):
+            posture.plans.append({"at": entry.at.isoformat(), **entry.details})
+    posture.plans = sorted(posture.plans, key=lambda p: p["at"], reverse=True)[:10]
+    by_day = dict(sorted(posture.history))  # the latest snapshot of a day wins
+    by_day[now.date().isoformat()] = dict(posture.totals)
+    posture.history = sorted(by_day.items())
+    return posture
+
+
+async def record_snapshot(services: Services, posture: Posture) -> None:
+    await services.audit.record(
+        AuditEntry(posture.generated, "posture.snapshot", "tenant", "daily guest posture", details=dict(posture.totals))
+    )
+
+
+def _age_bucket(days: int) -> str:
+    for limit, label in PENDING_BUCKETS:
+        if limit is None or days < limit:
+            return label
+    return PENDING_BUCKETS[-1][1]
+
+
+def to_markdown(posture: Posture) -> str:
+    lines = [f"# Guest posture, {posture.generated:%Y-%m-%d %H:%M} UTC", "", "## Guests by partner and state", ""]
+    lines += ["| partner | " + " | ".join(STATES) + " | total |", "|---" * (len(STATES) + 2) + "|"]
+    for partner, counts in sorted(posture.by_partner.items()):
+        lines.append(f"| {partner} | " + " | ".join(str(counts[s]) for s in STATES) + f" | {sum(counts.values())} |")
+    lines += ["", "## Pending invitations by age", "", "| age | guests |", "|---|---|"]
+    lines += [f"| {label} | {posture.pending_by_age[label]} |" for _, label in PENDING_BUCKETS]
+    lines += ["", "## Upcoming expiries (30 days)", ""]
+    lines += [f"- {e['endDate']} {e['email']} ({e['partner']})" for e in posture.expiring] or ["- none"]
+    lines += ["", "## Recent failures", ""]
+    lines += [f"- `{f['key']}` {f['status']}: {f['error']} {f['message']}" for f in posture.failures[:20]] or ["- none"]
+    lines += ["", "## Last configuration plans", ""]
+    lines += [f"- {p['at']} {p.get('job')}: drift {p.get('drift', '?')}" for p in posture.plans] or ["- none yet"]
+    lines += ["", "## Guests by state over time", "", "| day | " + " | ".join(STATES) + " |", "|---" * 4 + "|"]
+    lines += [f"| {day} | " + " | ".join(str(c.get(s, 0)) for s in STATES) + " |" for day, c in posture.history]
+    return "\n".join(lines) + "\n"
+
+
+def to_html(posture: Posture) -> str:
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(p)}</td>" + "".join(f"<td>{c[s]}</td>" for s in STATES) + f"<td>{sum(c.values())}</td></tr>"
+        for p, c in sorted(posture.by_partner.items())
+    )
+    pending = "".join(
+        f"<tr><td>{label}</td><td>{posture.pending_by_age[label]}</td></tr>" for _, label in PENDING_BUCKETS
+    )
+    expiring = (
+        "".join(
+            f"<tr><td>{e['endDate']}</td><td>{esc(e['email'])}</td><td>{esc(e['partner'])}</td></tr>"
+            for e in posture.expiring
+        )
+        or "<tr><td colspan=3>none</td></tr>"
+    )
+    failures = (
+        "".join(
+            f"<tr><td>{esc(f['key'])}</td><td>{f['status']}</td><td>{esc(str(f['error']))}</td>"
+            f"<td>{esc(f['message'])}</td></tr>"
+            for f in posture.failures[:50]
+        )
+        or "<tr><td colspan=4>none</td></tr>"
+    )
+    plans = (
+        "".join(
+            f"<tr><td>{esc(p['at'])}</td><td>{esc(str(p.get('job')))}</td><td>{esc(str(p.get('drift', '?')))}</td></tr>"
+            for p in posture.plans
+        )
+        or "<tr><td colspan=3>none yet</td></tr>"
+    )
+    totals = posture.totals
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Guest posture {posture.generated:%Y-%m-%d}</title>
+<style>
+body{{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1b1f24;max-width:1100px}}
+h1{{font-size:1.5rem}} h2{{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #d0d7de}}
+table{{border-collapse:collapse;margin:.5rem 0}} td,th{{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left}}
+th{{background:#f6f8fa}} .cards{{display:flex;gap:1rem}}
+.card{{border:1px solid #d0d7de;border-radius:6px;padding:.8rem 1.2rem}}
+.card b{{display:block;font-size:1.6rem}}
+</style></head><body>
+<h1>Guest posture <small>{posture.generated:%Y-%m-%d %H:%M} UTC</small></h1>
+<div class="cards">{"".join(f'<div class="card" id="total-{s}"><b>{totals[s]}</b>{s}</div>' for s in STATES)}</div>
+<section id="by-partner"><h2>Guests by partner and state</h2>
+<table><tr><th>partner</th>{"".join(f"<th>{s}</th>" for s in STATES)}<th>total</th></tr>{rows}</table></section>
+<section id="pending"><h2>Pending invitations by age</h2>
+<table><tr><th>age</th><th>guests</th></tr>{pending}</table></section>
+<section id="expiring"><h2>Upcoming expiries (30 days)</h2>
+<table><tr><th>end date</th><th>guest</th><th>partner</th></tr>{expiring}</table></section>
+<section id="failures"><h2>Recent failures</h2>
+<table><tr><th>key</th><th>status</th><th>error</th><th>message</th></tr>{failures}</table></section>
+<section id="plans"><h2>Last configuration plans</h2>
+<table><tr><th>when</th><th>job</th><th>drift</th></tr>{plans}</table></section>
+<section id="history"><h2>Guests by state over time</h2>{_chart(posture.history)}</section>
+</body></html>
+"""
+
+
+def _chart(history: list[tuple[str, dict[str, int]]]) -> str:
+    """An inline SVG line chart; with a single day it shows that day's bars' worth as points."""
+    width, height, pad = 720, 240, 40
+    peak = max([max(c.values(), default=0) for _, c in history] + [1])
+    colours = {"pending": "#bf8700", "active": "#1a7f37", "disabled": "#cf222e"}
+    step = (width - 2 * pad) / max(len(history) - 1, 1)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="guests by state over time">'
+    ]
+    parts.append(f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#57606a"/>')
+    for state in STATES:
+        points = [
+            (pad + i * step, height - pad - (counts.get(state, 0) / peak) * (height - 2 * pad))
+            for i, (_, counts) in enumerate(history)
+        ]
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        parts.append(
+            f'<polyline class="series-{state}" fill="none" stroke="{colours[state]}" stroke-width="2" points="{path}"/>'
+        )
+        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colours[state]}"/>' for x, y in points]
+    for i, (day, _) in enumerate(history):
+        if len(history) <= 8 or i % max(len(history) // 8, 1) == 0:
+            parts.append(
+                f'<text x="{pad + i * step:.1f}" y="{height - pad + 16}" font-size="10" '
+                f'text-anchor="middle">{day[5:]}</text>'
+            )
+    legend = " ".join(f'<tspan fill="{colours[s]}">● {s}</tspan>' for s in STATES)
+    parts.append(f'<text x="{pad}" y="16" font-size="12">{legend} (peak {peak})</text></svg>')
+    return "".join(parts)
