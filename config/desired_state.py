@@ -95,6 +95,16 @@ class LifecycleRules(Model):
     scheduled_mode: Literal["plan", "enforce"] = "plan"
 
 
+class RedemptionReset(Model):
+    """Redemption reset after a partner changes identity provider."""
+
+    # A detection run that would reset more guests than this waits for an operator's approval.
+    brake_count: int = Field(25, ge=0)
+    # A guest reset within this many hours is not sent a second invitation (replays, duplicates).
+    reinvite_window_hours: int = Field(72, ge=1, le=24 * 30)
+    send_invitation_message: bool = True
+
+
 class PartnerRules(Model):
     inactive_days: int | None = Field(None, ge=1)
     pending_invitation_days: int | None = Field(None, ge=1)
@@ -181,6 +191,7 @@ class DesiredState(Model):
     cross_tenant_access_default: CrossTenantBlocks = CrossTenantBlocks()
     partners: dict[str, Partner] = Field(default_factory=dict)
     lifecycle: LifecycleRules = LifecycleRules()
+    redemption_reset: RedemptionReset = RedemptionReset()
     exclusions: Exclusions = Exclusions()
     sign_up: SignUpPolicy = SignUpPolicy()
 
