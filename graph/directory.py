@@ -112,6 +112,16 @@ class GraphDirectory:
     async def revoke_sessions(self, user_id: str) -> None:
         await graph_call(lambda: self._client.users.by_user_id(user_id).revoke_sign_in_sessions.post())
 
+    async def update_user(
+        self, user_id: str, *, mail: str | None = None, other_mails: Sequence[str] | None = None
+    ) -> None:
+        body = User()
+        if mail is not None:
+            body.mail = mail
+        if other_mails is not None:
+            body.other_mails = list(other_mails)
+        await graph_call(lambda: self._client.users.by_user_id(user_id).patch(body))
+
     async def count_guests(self) -> int:
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
             filter="userType eq 'Guest'", count=True, top=1, select=["id"]

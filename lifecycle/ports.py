@@ -50,6 +50,12 @@ class Directory(Protocol):
 
     async def revoke_sessions(self, user_id: str) -> None: ...
 
+    async def update_user(
+        self, user_id: str, *, mail: str | None = None, other_mails: Sequence[str] | None = None
+    ) -> None:
+        """PATCH the given address properties (None leaves a property as it is)."""
+        ...
+
 
 class AccessPackages(Protocol):
     """Entitlement management, as far as onboarding and offboarding need it."""
