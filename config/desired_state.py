@@ -53,6 +53,8 @@ class CrossTenantBlocks(Model):
     b2b_direct_connect_inbound: B2BSetting | None = Field(None, alias="b2bDirectConnectInbound")
     b2b_direct_connect_outbound: B2BSetting | None = Field(None, alias="b2bDirectConnectOutbound")
     inbound_trust: InboundTrust | None = None
+    # Which external tenants our users may sign in to (tenant restrictions v2): the outbound lockdown.
+    tenant_restrictions: B2BSetting | None = None
 
 
 class DomainList(Model):
@@ -117,6 +119,18 @@ class AccessPackageRef(Model):
     name: str
 
 
+class DirectFederation(Model):
+    """SAML/WS-Fed federation with the partner's own identity provider, for domains no Entra tenant verifies."""
+
+    issuer_uri: str
+    passive_sign_in_uri: str
+    preferred_authentication_protocol: Literal["saml", "wsFed"]
+    signing_certificate: str = Field(min_length=1)
+    metadata_exchange_uri: str | None = None
+    # Defaults to the partner's domains.
+    domains: tuple[str, ...] = ()
+
+
 class Partner(Model):
     display_name: str
     tenant_id: str | None = Field(None, pattern=r"^[0-9a-fA-F-]{36}$")
@@ -125,6 +139,9 @@ class Partner(Model):
     tier: str | None = None
     access_package: AccessPackageRef | None = None
     cross_tenant_access: CrossTenantBlocks = CrossTenantBlocks()
+    # The partner's MFA is not trusted here (e.g. SMS only): trusting its MFA claim is refused.
+    weak_mfa: bool = Field(False, alias="weakMfa")
+    federation: DirectFederation | None = None
     lifecycle: PartnerRules = PartnerRules()
 
     @field_validator("domains")
@@ -179,6 +196,15 @@ class SignUpPolicy(Model):
         return self
 
 
+class ConditionalAccessPosture(Model):
+    """What the guest Conditional Access policies must do. Checked and reported; never written."""
+
+    require_guest_mfa: bool = True
+    # An authentication strength (id or display name) that satisfies the MFA requirement instead of plain MFA.
+    authentication_strength: str | None = None
+    block_legacy_authentication: bool = True
+
+
 class TenantInfo(Model):
     id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$")
     primary_domain: str
@@ -194,6 +220,7 @@ class DesiredState(Model):
     redemption_reset: RedemptionReset = RedemptionReset()
     exclusions: Exclusions = Exclusions()
     sign_up: SignUpPolicy = SignUpPolicy()
+    conditional_access: ConditionalAccessPosture = ConditionalAccessPosture()
 
     @field_validator("partners")
     @classmethod
