@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from lifecycle.errors import GraphError, NotFoundError
+from lifecycle.errors import BadRequestError, GraphError, NotFoundError
 from lifecycle.models import (
     AccessPackageTarget,
     AssignmentInfo,
@@ -27,6 +27,7 @@ class FakeDirectory:
         self.writes: list[tuple[str, str, object]] = []
         self.home_domain = home_domain
         self.groups: dict[str, set[str]] = {}
+        self.now: datetime | None = None  # the externalUserStateChangeDateTime a reset stamps
 
     def add_member(self, upn: str, display_name: str = "Employee") -> DirectoryUser:
         user = DirectoryUser(
@@ -71,12 +72,11 @@ class FakeDirectory:
     async def invite_guest(self, request: InvitationRequest) -> InvitationResult:
         self._maybe_fail()
         self.invitations.append(request)
+        if request.reset_redemption:
+            return self._reset_redemption(request)
         existing = await self.find_user_by_mail(request.email)
         if existing is None:
             existing = self.add_guest(request.email, state="PendingAcceptance")
-        elif request.reset_redemption:
-            existing = replace(existing, external_user_state="PendingAcceptance")
-            self.users[existing.id] = existing
         return InvitationResult(existing.id, "PendingAcceptance", f"https://login.example/redeem?u={existing.id}")
 
     async def list_guests(self, select: Sequence[str] = (), page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]:
@@ -98,6 +98,41 @@ class FakeDirectory:
         self._maybe_fail()
         self._existing(user_id)
         self.writes.append(("revokeSignInSessions", user_id, None))
+
+    async def update_user(
+        self, user_id: str, *, mail: str | None = None, other_mails: Sequence[str] | None = None
+    ) -> None:
+        self._maybe_fail()
+        user = self._existing(user_id)
+        changes: dict[str, object] = {}
+        if mail is not None:
+            changes["mail"] = mail
+        if other_mails is not None:
+            changes["other_mails"] = tuple(other_mails)
+        self.users[user_id] = replace(user, **changes)  # type: ignore[arg-type]
+        self.writes.append(("update", user_id, changes))
+
+    def _reset_redemption(self, request: InvitationRequest) -> InvitationResult:
+        """Graph's reset: same object, back to PendingAcceptance, federated identities dropped.
+
+        The invitation's address must already be the user's mail or one of its otherMails.
+        """
+        user = self._existing(request.invited_user_id or "")
+        known = {a.lower() for a in (user.mail, *user.other_mails) if a}
+        if request.email.lower() not in known:
+            raise BadRequestError(
+                f"{request.email} is neither the mail nor an otherMails address of {user.id}",
+                status=400,
+                code="BadRequest",
+            )
+        self.users[user.id] = replace(
+            user,
+            mail=request.email,
+            external_user_state="PendingAcceptance",
+            external_user_state_changed=self.now,
+            identities=tuple(i for i in user.identities if i.sign_in_type != "federated"),
+        )
+        return InvitationResult(user.id, "PendingAcceptance", f"https://login.example/redeem?u={user.id}", "inv")
 
     def _existing(self, user_id: str) -> DirectoryUser:
         if user_id not in self.users:
