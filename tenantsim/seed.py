@@ -283,8 +283,17 @@ class _NameSource:
         return first, last, candidate
 
 
+# The first employees are fixed, well-known people (sponsors in examples and demo tickets).
+NAMED_MEMBERS = (("Megan", "Bowen"), ("Adele", "Vance"), ("Alex", "Wilber"), ("Lee", "Gu"), ("Nestor", "Wilke"))
+
+
 def _member(rng: random.Random, names: _NameSource, now: datetime, index: int) -> dict[str, Any]:
-    first, last, local = names.person(VERIFIED_DOMAIN)
+    if index < len(NAMED_MEMBERS):
+        first, last = NAMED_MEMBERS[index]
+        local = f"{first}.{last}".lower()
+        names.used.add(f"{local}@{VERIFIED_DOMAIN}")
+    else:
+        first, last, local = names.person(VERIFIED_DOMAIN)
     mail = f"{local}@{VERIFIED_DOMAIN}"
     created = now - timedelta(days=rng.randint(200, 2500), seconds=rng.randint(0, 86399))
     last_sign_in = now - timedelta(days=rng.randint(0, 20), seconds=rng.randint(0, 86399))

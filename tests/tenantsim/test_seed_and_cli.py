@@ -78,7 +78,7 @@ def test_identities_match_how_each_guest_redeemed():
 
 
 def test_groups_members_and_app_are_seeded():
-    """The named groups (protected with a few guests), sponsors among members, and the partner portal app."""
+    """The named groups (protected with a few guests), sponsors among members (Megan Bowen first), the app."""
     seed = build_seed(100, 0, anchor=ANCHOR)
     groups = {g["id"]: g for g in seed["groups"]}
     assert groups[FABRIKAM_COLLABORATORS_GROUP_ID]["displayName"] == "Fabrikam collaborators"
@@ -88,6 +88,8 @@ def test_groups_members_and_app_are_seeded():
     assert all(u["mail"].endswith("@contoso.com") for u in seed["users"] if u["id"] in members)
     assert all(set(s) <= members for s in seed["sponsors"].values())
     assert seed["servicePrincipals"][0]["appId"] == PARTNER_PORTAL_APP_ID
+    megan = next(u for u in seed["users"] if u["mail"] == "megan.bowen@contoso.com")
+    assert any(megan["id"] in s for s in seed["sponsors"].values())
     assert seed["tenant"]["id"] == HOME_TENANT_ID
 
 

@@ -115,3 +115,23 @@ def test_an_outage_answers_503_everywhere_but_the_inspection_api(graph, admin):
     assert graph.get("/v1.0/users").status_code == 503
     assert graph.get("/beta/policies/b2bManagementPolicies").status_code == 503
     assert admin.counters()["faultsByKind"]["outage"] == 2
+
+
+def test_writes_have_their_own_bucket(graph, admin):
+    """Writes draw on the 3,000-per-150-s write bucket: it runs out before the RU bucket does."""
+    admin.configure(throttlingEnabled=True, quotaScale=0.001)  # 3 writes per 150 s, 5 RU per 10 s
+    guest_id = next(u["id"] for u in admin.snapshot()["users"] if u["userType"] == "Guest")
+    statuses = [
+        graph.request("PATCH", f"/v1.0/users/{guest_id}", roles=("User.ReadWrite.All",), json={"jobTitle": str(i)})
+        for i in range(4)
+    ]
+    assert [r.status_code for r in statuses] == [204, 204, 204, 429]
+    assert statuses[-1].headers["x-ms-throttle-information"] == "WriteLimitExceeded"
+
+
+def test_the_client_request_id_is_echoed_and_a_request_id_is_sent(graph):
+    """client-request-id comes back as sent, in the header and in innerError; request-id is always present."""
+    response = graph.get("/v1.0/users/nobody", headers={"client-request-id": "abc-123"})
+    assert response.headers["client-request-id"] == "abc-123"
+    inner = response.json()["error"]["innerError"]
+    assert inner["client-request-id"] == "abc-123" and inner["request-id"] == response.headers["request-id"]
