@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: setup run test lint format bench infra-check clean
+.PHONY: setup browser run test lint format bench infra-check clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -23,12 +23,18 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@rm -f node_modules/.installed-* && touch $@
 
+## make browser: headless Chromium from Debian's packages, for the report rendering test.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing chromium (Debian package) for the report rendering test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
 ## make run: start Azurite and tenantsim on free loopback ports, seed the tenant, run the main job once.
 run: setup
 	$(BIN)/python -m tenantsim.stack -- $(BIN)/python -m lifecycle demo
 
 ## make test: lint, then the whole suite (unit, tenantsim, integration on Azurite + tenantsim, functions, e2e).
-test: setup lint
+test: setup browser lint
 	$(BIN)/python -m pytest
 
 lint: setup
