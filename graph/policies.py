@@ -1,0 +1,173 @@
+"""The TenantPolicies port on Microsoft Graph: the tenant's external-collaboration policies as Graph JSON.
+
+The desired-state file mirrors Graph's shapes and the drift planner compares JSON, so this gateway moves
+JSON rather than SDK models: a model round trip would drop what matters here (an explicit ``null`` is how
+a partner setting inherits the default) and the v1.0 SDK has no models for the beta B2B management
+policy. Requests still go through the SDK's request adapter: the same authentication, middleware and
+ODataError mapping (graph.errors) as every other gateway.
+
+Conditional Access allows about one request per second per tenant and throttles without Retry-After,
+so its reads are paced and backed off here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote as url_quote
+
+from kiota_abstractions.method import Method
+from kiota_abstractions.request_information import RequestInformation
+from msgraph import GraphServiceClient
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+from graph.errors import graph_call
+from graph.odata import quote
+from lifecycle.errors import NotFoundError, ThrottledError
+
+XTAP = "/policies/crossTenantAccessPolicy"
+B2B_POLICIES = "/policies/b2bManagementPolicies"
+FEDERATION_TYPE = "microsoft.graph.samlOrWsFedExternalDomainFederation"
+FEDERATIONS = f"/directory/federationConfigurations/{FEDERATION_TYPE}"
+CONDITIONAL_ACCESS = "/identity/conditionalAccess/policies"
+CONDITIONAL_ACCESS_INTERVAL = 1.0  # seconds between Conditional Access requests (1 request/s per tenant)
+CONDITIONAL_ACCESS_ATTEMPTS = 5
+ERRORS: dict[str, Any] = {"XXX": ODataError}
+
+
+class GraphPolicies:
+    def __init__(
+        self,
+        client: GraphServiceClient,
+        *,
+        beta_url: str,
+        conditional_access_interval: float = CONDITIONAL_ACCESS_INTERVAL,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._adapter = client.request_adapter
+        self._v1 = self._adapter.base_url.rstrip("/")
+        self._beta = beta_url.rstrip("/")
+        self._interval = conditional_access_interval
+        self._sleep = sleep
+        self._last_conditional_access: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, credential: Any) -> GraphPolicies:
+        from graph.client import build_graph_client
+
+        client = build_graph_client(credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope)
+        return cls(client, beta_url=settings.graph_beta_url)
+
+    # --- transport ----------------------------------------------------------------------------------
+
+    async def _send(self, method: Method, url: str, body: Any = None) -> Any:
+        info = RequestInformation(method)
+        info.url = url
+        info.headers.try_add("Accept", "application/json")
+        if body is not None:
+            info.set_stream_content(json.dumps(body).encode(), "application/json")
+        raw = await graph_call(lambda: self._adapter.send_primitive_async(info, "bytes", ERRORS))
+        return json.loads(raw) if raw else None
+
+    async def _collection(self, url: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        next_url: str | None = url
+        while next_url:
+            page = await self._send(Method.GET, next_url) or {}
+            items.extend(page.get("value") or [])
+            next_url = page.get("@odata.nextLink")
+        return items
+
+    # --- cross-tenant access ------------------------------------------------------------------------
+
+    async def get_default(self) -> dict[str, Any]:
+        return await self._send(Method.GET, f"{self._v1}{XTAP}/default")
+
+    async def update_default(self, body: dict[str, Any]) -> None:
+        await self._send(Method.PATCH, f"{self._v1}{XTAP}/default", body)
+
+    async def list_partners(self) -> list[dict[str, Any]]:
+        return await self._collection(f"{self._v1}{XTAP}/partners")
+
+    async def create_partner(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._send(Method.POST, f"{self._v1}{XTAP}/partners", body)
+
+    async def update_partner(self, tenant_id: str, body: dict[str, Any]) -> None:
+        await self._send(Method.PATCH, f"{self._v1}{XTAP}/partners/{url_quote(tenant_id)}", body)
+
+    async def delete_partner(self, tenant_id: str) -> None:
+        await self._send(Method.DELETE, f"{self._v1}{XTAP}/partners/{url_quote(tenant_id)}")
+
+    # --- authorization policy -----------------------------------------------------------------------
+
+    async def get_authorization_policy(self) -> dict[str, Any]:
+        return await self._send(Method.GET, f"{self._v1}/policies/authorizationPolicy")
+
+    async def update_authorization_policy(self, body: dict[str, Any]) -> None:
+        await self._send(Method.PATCH, f"{self._v1}/policies/authorizationPolicy", body)
+
+    # --- invitation domain list (beta) --------------------------------------------------------------
+
+    async def list_b2b_management_policies(self) -> list[dict[str, Any]]:
+        return await self._collection(f"{self._beta}{B2B_POLICIES}")
+
+    async def create_b2b_management_policy(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._send(Method.POST, f"{self._beta}{B2B_POLICIES}", body)
+
+    async def update_b2b_management_policy(self, policy_id: str, body: dict[str, Any]) -> None:
+        await self._send(Method.PATCH, f"{self._beta}{B2B_POLICIES}/{url_quote(policy_id)}", body)
+
+    # --- tenants and direct federation --------------------------------------------------------------
+
+    async def find_tenant_by_domain(self, domain: str) -> dict[str, Any] | None:
+        """The Entra tenant that verifies ``domain``, or None when no tenant does (Graph answers 404)."""
+        function = f"findTenantInformationByDomainName(domainName={url_quote(quote(domain), safe=chr(39))})"
+        try:
+            return await self._send(Method.GET, f"{self._v1}/tenantRelationships/{function}")
+        except NotFoundError:
+            return None
+
+    async def list_federations(self) -> list[dict[str, Any]]:
+        return await self._collection(f"{self._v1}{FEDERATIONS}?$expand=domains")
+
+    async def create_federation(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._send(Method.POST, f"{self._v1}{FEDERATIONS}", body)
+
+    async def update_federation(self, config_id: str, body: dict[str, Any]) -> None:
+        await self._send(Method.PATCH, f"{self._v1}/directory/federationConfigurations/{url_quote(config_id)}", body)
+
+    async def add_federation_domain(self, config_id: str, domain: str) -> None:
+        url = f"{self._v1}/directory/federationConfigurations/{url_quote(config_id)}/{FEDERATION_TYPE}/domains"
+        await self._send(Method.POST, url, {"@odata.type": "microsoft.graph.externalDomainName", "id": domain})
+
+    # --- conditional access (read only, paced) ------------------------------------------------------
+
+    async def list_conditional_access_policies(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        next_url: str | None = f"{self._v1}{CONDITIONAL_ACCESS}"
+        while next_url:
+            page = await self._paced(next_url) or {}
+            items.extend(page.get("value") or [])
+            next_url = page.get("@odata.nextLink")
+        return items
+
+    async def _paced(self, url: str) -> Any:
+        delay = self._interval
+        for attempt in range(CONDITIONAL_ACCESS_ATTEMPTS):
+            if self._last_conditional_access is not None:
+                wait = self._last_conditional_access + self._interval - time.monotonic()
+                if wait > 0:
+                    await self._sleep(wait)
+            self._last_conditional_access = time.monotonic()
+            try:
+                return await self._send(Method.GET, url)
+            except ThrottledError:
+                if attempt == CONDITIONAL_ACCESS_ATTEMPTS - 1:
+                    raise
+                # No Retry-After from this service: back off exponentially from the pacing interval.
+                await self._sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
