@@ -26,7 +26,7 @@ from lifecycle.services import Services
 from lifecycle.sweep.model import Action, PlannedAction, RunStatus
 from lifecycle.sweep.ports import SweepRuns
 from lifecycle.sweep.rules import Decision, SweepPolicy, decide
-from lifecycle.sweep.runner import group_membership
+from lifecycle.sweep.runner import group_membership, guest_reads
 
 log = structlog.get_logger(__name__)
 
@@ -101,7 +101,7 @@ async def handle_guest_action(message: ReceivedMessage, services: Services, gate
 
 async def _carry_out(planned: PlannedAction, item: WorkItem, services: Services, gate: RunGate) -> Outcome:
     stage = item.result.get(STAGE)
-    user = await services.directory.get_user(planned.object_id)
+    user = await guest_reads(services).get_user(planned.object_id)
     record = await services.guests.get(planned.object_id)
 
     if planned.action is Action.DELETE and user is None and stage == "deleting":

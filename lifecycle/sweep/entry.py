@@ -35,13 +35,13 @@ def use_runs(services: Services, runs: SweepRuns) -> Services:
 async def runs_for(services: Services) -> SweepRuns:
     runs = getattr(services, "sweep_runs", None)
     if runs is None:
-        from lifecycle.adapters.sweep_runs import TableSweepRuns, attach_graph_group_members
+        from lifecycle.adapters.sweep_runs import TableSweepRuns, attach_graph_sweep_ports
 
         store = TableSweepRuns.from_settings(services.settings)
         await store.ensure_table()
         services.closers.append(store.close)
         use_runs(services, store)
-        attach_graph_group_members(services)
+        attach_graph_sweep_ports(services)
         runs = store
     return runs
 

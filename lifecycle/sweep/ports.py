@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from lifecycle.models import DirectoryUser
 from lifecycle.sweep.model import PlannedAction, SweepRun
 
 
@@ -45,3 +46,12 @@ class AssignmentExpiries(Protocol):
     """Access package assignment end dates, for one page of guests at a time."""
 
     async def assignment_end_dates(self, object_ids: Iterable[str]) -> dict[str, datetime]: ...
+
+
+@runtime_checkable
+class GuestReads(Protocol):
+    """The two directory reads the sweep makes in bulk; the Directory port satisfies it."""
+
+    def list_guests(self, select: Sequence[str], page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]: ...
+
+    async def get_user(self, user_id: str) -> DirectoryUser | None: ...

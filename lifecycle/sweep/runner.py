@@ -19,7 +19,7 @@ from lifecycle.services import Services
 from lifecycle.sweep import brake
 from lifecycle.sweep.model import Mode, PlannedAction, RunStatus, SweepRun
 from lifecycle.sweep.planner import plan_run
-from lifecycle.sweep.ports import AssignmentExpiries, GroupMembership, SweepRuns
+from lifecycle.sweep.ports import AssignmentExpiries, GroupMembership, GuestReads, SweepRuns
 from lifecycle.sweep.rules import SweepPolicy
 
 log = structlog.get_logger(__name__)
@@ -61,6 +61,12 @@ async def build_policy(services: Services) -> SweepPolicy:
     except GraphError as error:
         raise SweepError(f"the protected group {group_id} cannot be read ({error}); refusing to plan") from error
     return SweepPolicy(services.desired, frozenset(members))
+
+
+def guest_reads(services: Services) -> GuestReads:
+    """Lean reads attached at the edge when there are any, else the Directory port itself."""
+    attached = getattr(services, "guest_reads", None)
+    return attached if isinstance(attached, GuestReads) else services.directory
 
 
 def group_membership(services: Services) -> GroupMembership | None:
@@ -139,7 +145,7 @@ async def run_sweep(
 async def _plan(services: Services, runs: SweepRuns, run: SweepRun, expiries: AssignmentExpiries | None) -> SweepRun:
     try:
         policy = await build_policy(services)
-        tally = await plan_run(run, services.directory, services.guests, runs, policy, expiries=expiries)
+        tally = await plan_run(run, guest_reads(services), services.guests, runs, policy, expiries=expiries)
     except SweepError as error:
         run.status, run.reason, run.updated = RunStatus.FAILED, str(error), services.clock.now()
         run = await runs.save(run)
