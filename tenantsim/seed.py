@@ -603,3 +603,79 @@ def _uuid(rng: random.Random) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- entitlement management -----------------------------------------------------------------------
+
+PARTNER_CATALOG_ID = "c4a1e3f2-7b6d-4e5a-9c8b-1d2e3f4a5b60"
+SEEDED_ACCESS_PACKAGES = {
+    "Fabrikam engineering": "a1f0c2d3-4e5b-4a6c-8d7e-9f0a1b2c3d41",
+    "Northwind supply chain": "a1f0c2d3-4e5b-4a6c-8d7e-9f0a1b2c3d42",
+    "Woodgrove audit": "a1f0c2d3-4e5b-4a6c-8d7e-9f0a1b2c3d43",
+    "Adatum marketing": "a1f0c2d3-4e5b-4a6c-8d7e-9f0a1b2c3d44",
+}
+SEED_CREATED = "2024-01-15T09:00:00Z"
+
+
+def entitlement_seed() -> dict[str, Any]:
+    """The "Partner collaboration" catalog with each partner's access package and an admin direct-assignment
+    policy, so onboarding can assign packages on a tenant that governance never configured."""
+    catalog = {
+        "id": PARTNER_CATALOG_ID,
+        "displayName": "Partner collaboration",
+        "description": "Access packages for partner organisations' guests.",
+        "catalogType": "userManaged",
+        "state": "published",
+        "isExternallyVisible": True,
+        "createdDateTime": SEED_CREATED,
+        "modifiedDateTime": SEED_CREATED,
+    }
+    packages, policies = [], []
+    for name, package_id in SEEDED_ACCESS_PACKAGES.items():
+        packages.append(
+            {
+                "id": package_id,
+                "displayName": name,
+                "description": f"{name} for partner guests.",
+                "isHidden": False,
+                "createdDateTime": SEED_CREATED,
+                "modifiedDateTime": SEED_CREATED,
+                "_catalogId": PARTNER_CATALOG_ID,
+            }
+        )
+        policies.append(direct_assignment_policy(package_id[:-2] + "a" + package_id[-1], package_id))
+    return {"catalogs": [catalog], "accessPackages": packages, "assignmentPolicies": policies}
+
+
+def direct_assignment_policy(policy_id: str, package_id: str) -> dict[str, Any]:
+    """An admin-only direct assignment policy in the v1.0 shape (nobody can request; admins assign)."""
+    return {
+        "id": policy_id,
+        "displayName": "Admin direct assignment",
+        "description": "Administrators assign this package directly; nobody can request it.",
+        "allowedTargetScope": "notSpecified",
+        "specificAllowedTargets": [],
+        "expiration": {"endDateTime": None, "duration": None, "type": "noExpiration"},
+        "requestorSettings": {
+            "enableTargetsToSelfAddAccess": False,
+            "enableTargetsToSelfUpdateAccess": False,
+            "enableTargetsToSelfRemoveAccess": False,
+            "allowCustomAssignmentSchedule": True,
+            "enableOnBehalfRequestorsToAddAccess": False,
+            "enableOnBehalfRequestorsToUpdateAccess": False,
+            "enableOnBehalfRequestorsToRemoveAccess": False,
+            "onBehalfRequestors": [],
+        },
+        "requestApprovalSettings": {
+            "isApprovalRequiredForAdd": False,
+            "isApprovalRequiredForUpdate": False,
+            "isRequestorJustificationRequired": False,
+            "stages": [],
+        },
+        "reviewSettings": None,
+        "automaticRequestSettings": None,
+        "createdDateTime": SEED_CREATED,
+        "modifiedDateTime": SEED_CREATED,
+        "_accessPackageId": package_id,
+        "_catalogId": PARTNER_CATALOG_ID,
+    }
