@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tenantsim.api import conditional_access, federation, invitations, policies, tenants, users
+from tenantsim.api import conditional_access, federation, governance, invitations, policies, tenants, users
 from tenantsim.runtime import Router
 
 _ID = r"(?P<{}>[^/()]+)"
@@ -78,4 +78,43 @@ def build_router() -> Router:
     router.add("DELETE", f"{fed}/{fed_id}", federation.delete_configuration)
     router.add("GET", f"{fed}/{fed_id}/{cast}/domains", federation.list_domains)
     router.add("POST", f"{fed}/{fed_id}/{cast}/domains", federation.add_domain)
+    _add_governance(router)
     return router
+
+
+def _add_governance(router: Router) -> None:
+    em, reviews = "/identityGovernance/entitlementManagement", "/identityGovernance/accessReviews/definitions"
+    for collection, noun in (
+        ("catalogs", "catalog"),
+        ("accessPackages", "package"),
+        ("connectedOrganizations", "organization"),
+    ):
+        named = _ID.format(f"{noun}_id")
+        router.add("GET", f"{em}/{collection}", getattr(governance, f"list_{noun}s"))
+        router.add("POST", f"{em}/{collection}", getattr(governance, f"create_{noun}"))
+        router.add("GET", f"{em}/{collection}/{named}", getattr(governance, f"get_{noun}"))
+        router.add("PATCH", f"{em}/{collection}/{named}", getattr(governance, f"update_{noun}"))
+        router.add("DELETE", f"{em}/{collection}/{named}", getattr(governance, f"delete_{noun}"))
+    router.add("GET", f"{em}/catalogs/{_ID.format('catalog_id')}/accessPackages", governance.list_catalog_packages)
+    router.add(
+        "GET", f"{em}/accessPackages/{_ID.format('package_id')}/assignmentPolicies", governance.list_package_policies
+    )
+    policy = _ID.format("policy_id")
+    router.add("GET", f"{em}/assignmentPolicies", governance.list_policies)
+    router.add("POST", f"{em}/assignmentPolicies", governance.create_policy)
+    router.add("GET", f"{em}/assignmentPolicies/{policy}", governance.get_policy)
+    router.add("PUT", f"{em}/assignmentPolicies/{policy}", governance.replace_policy)
+    router.add("DELETE", f"{em}/assignmentPolicies/{policy}", governance.delete_policy)
+    router.add("GET", f"{em}/assignmentRequests", governance.list_requests)
+    router.add("POST", f"{em}/assignmentRequests", governance.create_request)
+    router.add("GET", f"{em}/assignmentRequests/{_ID.format('request_id')}", governance.get_request)
+    router.add("GET", f"{em}/assignments", governance.list_assignments)
+    router.add("GET", f"{em}/settings", governance.get_settings)
+    router.add("PATCH", f"{em}/settings", governance.update_settings)
+    review = _ID.format("review_id")
+    router.add("GET", reviews, governance.list_reviews)
+    router.add("POST", reviews, governance.create_review)
+    router.add("GET", f"{reviews}/{review}", governance.get_review)
+    router.add("PUT", f"{reviews}/{review}", governance.replace_review)
+    router.add("DELETE", f"{reviews}/{review}", governance.delete_review)
+    router.add("GET", f"{reviews}/{review}/instances", governance.list_review_instances)
