@@ -55,6 +55,10 @@ REQUIREMENTS: dict[str, Requirement] = {
         "Domain.Read.All", "Domain.ReadWrite.All", "IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"
     ),
     "federation.write": _any_of("IdentityProvider.ReadWrite.All", "Domain.ReadWrite.All"),
+    "entitlementManagement.read": _any_of("EntitlementManagement.Read.All", "EntitlementManagement.ReadWrite.All"),
+    "entitlementManagement.write": _any_of("EntitlementManagement.ReadWrite.All"),
+    "accessReview.read": _any_of("AccessReview.Read.All", "AccessReview.ReadWrite.All"),
+    "accessReview.write": _any_of("AccessReview.ReadWrite.All"),
 }
 
 
