@@ -7,7 +7,7 @@ Unknown keys are refused, so a typo never silently means "not configured".
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -205,6 +205,85 @@ class ConditionalAccessPosture(Model):
     block_legacy_authentication: bool = True
 
 
+class Reviewer(Model):
+    """Who reviews: a user or group by id, the reviewed group's owners, each guest's sponsors or manager."""
+
+    kind: Literal["user", "group", "groupOwners", "sponsors", "manager"]
+    id: str | None = Field(None, pattern=r"^[0-9a-fA-F-]{36}$")
+
+    @model_validator(mode="after")
+    def _id_when_needed(self) -> Reviewer:
+        if (self.kind in ("user", "group")) != (self.id is not None):
+            raise ValueError("'id' is required for kind user or group, and only for them")
+        return self
+
+
+class ReviewSettings(Model):
+    """A recurring access review (accessReviewScheduleDefinition) of guests."""
+
+    display_name: str = Field(min_length=1, max_length=256)
+    description_for_reviewers: str = Field("Confirm that each guest still needs access.", max_length=256)
+    recurrence: Literal["weekly", "absoluteMonthly"] = "absoluteMonthly"
+    interval: int = Field(3, ge=1, le=12)
+    start_date: date
+    instance_duration_days: int = Field(14, ge=1, le=180)
+    reviewers: tuple[Reviewer, ...] = ()
+    fallback_reviewers: tuple[Reviewer, ...] = ()
+    auto_apply: bool = True
+    default_decision: Literal["Approve", "Deny", "Recommendation", "None"] = "Deny"
+    # removeAccess takes the guest out of what was reviewed; disableAndDelete blocks sign-in, then deletes.
+    apply_action: Literal["removeAccess", "disableAndDelete"] = "removeAccess"
+    recommendations: bool = True
+    justification_required: bool = True
+
+
+class Expiration(Model):
+    days: int | None = Field(None, ge=1, le=3650)
+    end_date: date | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Expiration:
+        if (self.days is None) == (self.end_date is None):
+            raise ValueError("give exactly one of 'days' or 'endDate'")
+        return self
+
+
+class PartnerGovernance(Model):
+    """Entitlement management and review settings for one partner (keyed like ``partners``)."""
+
+    connected_organization: bool = True
+    connected_organization_state: Literal["configured", "proposed"] = "configured"
+    review_group_id: str | None = Field(None, pattern=r"^[0-9a-fA-F-]{36}$")
+    request_policy: bool = True
+    approval_by_sponsor: bool = True
+    fallback_approvers: tuple[str, ...] = ()  # user object ids
+    expiration: Expiration = Expiration(days=90)
+
+
+class ExternalUserLifecycle(Model):
+    """What entitlement management does to an external user whose last assignment ends."""
+
+    action: Literal["none", "blockSignIn", "blockSignInAndDelete"] = "blockSignInAndDelete"
+    delete_after_days: int = Field(30, ge=1, le=365)
+
+
+class CatalogSettings(Model):
+    display_name: str = "Partner collaboration"
+    description: str = "Access packages for partner organisations' guests."
+    externally_visible: bool = True
+
+
+class Governance(Model):
+    """Access reviews and entitlement management the daily governance job keeps in place."""
+
+    scheduled_mode: Literal["plan", "enforce"] = "plan"
+    guest_review: ReviewSettings | None = None
+    partner_review: ReviewSettings | None = None  # per partner with a reviewGroupId; name gets the partner's
+    catalog: CatalogSettings = CatalogSettings()
+    external_user_lifecycle: ExternalUserLifecycle = ExternalUserLifecycle()
+    partners: dict[str, PartnerGovernance] = Field(default_factory=dict)
+
+
 class TenantInfo(Model):
     id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$")
     primary_domain: str
@@ -221,6 +300,7 @@ class DesiredState(Model):
     exclusions: Exclusions = Exclusions()
     sign_up: SignUpPolicy = SignUpPolicy()
     conditional_access: ConditionalAccessPosture = ConditionalAccessPosture()
+    governance: Governance = Governance()
 
     @field_validator("partners")
     @classmethod
@@ -231,6 +311,13 @@ class DesiredState(Model):
         if bad:
             raise ValueError(f"partner keys must be lowercase slugs: {', '.join(bad)}")
         return value
+
+    @model_validator(mode="after")
+    def _governance_names_known_partners(self) -> DesiredState:
+        unknown = sorted(set(self.governance.partners) - set(self.partners))
+        if unknown:
+            raise ValueError(f"governance.partners names unknown partners: {', '.join(unknown)}")
+        return self
 
     def partner_for_domain(self, domain: str) -> tuple[str, Partner] | None:
         domain = domain.lower()
