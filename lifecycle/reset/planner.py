@@ -1,0 +1,168 @@
+"""Detection: which redeemed guests of the partner domains used a provider their domain no longer has."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from config.desired_state import DesiredState
+from lifecycle.models import DirectoryUser, ExternalUserState
+from lifecycle.plans import Action, Change, FieldDiff, Plan
+from lifecycle.ports import Directory
+from lifecycle.reset.ports import ProviderLookup
+from lifecycle.reset.providers import ExpectedProvider, UsedProvider, expected_provider, used_provider
+
+GUEST_FIELDS = (
+    "id",
+    "displayName",
+    "mail",
+    "otherMails",
+    "userType",
+    "accountEnabled",
+    "externalUserState",
+    "externalUserStateChangeDateTime",
+    "identities",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedReset:
+    """One guest to reset, with the evidence that it redeemed with a provider its domain no longer uses."""
+
+    object_id: str
+    email: str
+    domain: str
+    partner: str | None
+    expected: str
+    used: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "objectId": self.object_id,
+            "email": self.email,
+            "domain": self.domain,
+            "partner": self.partner,
+            "expected": self.expected,
+            "used": self.used,
+            "evidence": self.evidence,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlannedReset:
+        return cls(
+            object_id=str(data["objectId"]),
+            email=str(data["email"]),
+            domain=str(data["domain"]),
+            partner=data.get("partner"),
+            expected=str(data["expected"]),
+            used=str(data["used"]),
+            evidence=dict(data.get("evidence") or {}),
+        )
+
+
+@dataclass
+class Detection:
+    expected: dict[str, ExpectedProvider]
+    resets: list[PlannedReset] = field(default_factory=list)
+    examined: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+
+    def counts(self) -> dict[str, int]:
+        """Planned resets per transition, e.g. ``reset/google->entra``."""
+        return dict(Counter(f"reset/{r.used}->{r.expected}" for r in self.resets))
+
+    def to_plan(self) -> Plan:
+        plan = Plan("redemption-reset")
+        for reset in self.resets:
+            plan.actions.append(
+                Action(
+                    resource="users/redemption",
+                    key=reset.object_id,
+                    change=Change.UPDATE,
+                    reason=f"{reset.email}: redeemed with {reset.used}, {reset.domain} now uses {reset.expected}",
+                    diffs=(FieldDiff("identityProvider", reset.expected, reset.used),),
+                    payload={
+                        "invitedUserEmailAddress": reset.email,
+                        "resetRedemption": True,
+                        "invitedUser": {"id": reset.object_id},
+                    },
+                )
+            )
+        return plan
+
+
+def partner_domains(desired: DesiredState) -> dict[str, str]:
+    return {domain: key for key, partner in desired.partners.items() for domain in partner.domains}
+
+
+async def detect(
+    directory: Directory,
+    lookup: ProviderLookup,
+    desired: DesiredState,
+    domains: Sequence[str] | None = None,
+    *,
+    force: bool = False,
+) -> Detection:
+    """Compare each redeemed guest's provider with its domain's; ``force`` plans every redeemed guest."""
+    partners = partner_domains(desired)
+    wanted = sorted(d.lower() for d in domains) if domains else sorted(partners)
+    detection = Detection({d: await expected_provider(d, lookup) for d in wanted})
+    excluded = set(desired.exclusions.object_ids)
+    async for page in directory.list_guests(GUEST_FIELDS):
+        for guest in page:
+            domain = domain_of(guest.mail)
+            if domain not in detection.expected:
+                continue
+            detection.examined += 1
+            expected = detection.expected[domain]
+            used = used_provider(guest.identities)
+            skip = _skip_reason(guest, used, excluded)
+            if skip is None and used is not None and not force and expected.accepts(used.provider):
+                skip = "provider-unchanged"
+            if skip is not None or used is None:
+                detection.skipped[skip or "not-redeemed"] += 1
+                continue
+            detection.resets.append(_planned(guest, domain, partners.get(domain), expected, used, force))
+    return detection
+
+
+def domain_of(address: str | None) -> str:
+    return address.rsplit("@", 1)[1].lower() if address and "@" in address else ""
+
+
+def _skip_reason(guest: DirectoryUser, used: UsedProvider | None, excluded: set[str]) -> str | None:
+    if guest.id in excluded:
+        return "excluded-object"
+    if guest.account_enabled is False:
+        return "disabled"
+    if guest.external_user_state != ExternalUserState.ACCEPTED or used is None:
+        return "not-redeemed"
+    return None
+
+
+def _planned(
+    guest: DirectoryUser,
+    domain: str,
+    partner: str | None,
+    expected: ExpectedProvider,
+    used: UsedProvider,
+    forced: bool,
+) -> PlannedReset:
+    redeemed = guest.external_user_state_changed
+    return PlannedReset(
+        object_id=guest.id,
+        email=guest.mail or "",
+        domain=domain,
+        partner=partner,
+        expected=expected.label,
+        used=used.provider.value,
+        evidence={
+            "domainProvider": expected.to_json(),
+            "guestIdentity": used.to_json(),
+            "redeemedAt": redeemed.isoformat() if redeemed else None,
+            "forced": forced,
+        },
+    )

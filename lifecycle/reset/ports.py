@@ -1,0 +1,18 @@
+"""What redemption reset needs to know about a domain beyond the Directory port."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+
+@runtime_checkable
+class ProviderLookup(Protocol):
+    """Where a newly invited user of a domain would authenticate today (graph.tenants on Graph)."""
+
+    async def tenant_for_domain(self, domain: str) -> str | None:
+        """The id of the Microsoft Entra tenant that has verified ``domain``, or None."""
+        ...
+
+    async def federation_for_domain(self, domain: str) -> str | None:
+        """The id of the SAML/WS-Fed federation configured for ``domain`` in this tenant, or None."""
+        ...

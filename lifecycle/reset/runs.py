@@ -1,0 +1,229 @@
+"""A detection run: claim the day's run id, detect, brake, then reset each planned guest.
+
+Runs live in the sweep's run store (run header, status and brake approval in one row; the same
+``runs`` listing). Planned resets are work items of kind ``redemption-reset`` keyed by run and guest,
+so a run that stops half-way (crash, throttling, a braked run approved later) resumes with the guests
+still queued or failed, and never resets one twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from config.desired_state import DeletionBrake
+from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
+from lifecycle.models import AuditEntry, ExternalUserState, WorkItem, WorkStatus
+from lifecycle.reset.guest import ResetNotConfirmed, reset_guest
+from lifecycle.reset.planner import Detection, PlannedReset, detect
+from lifecycle.reset.ports import ProviderLookup
+from lifecycle.services import Services
+from lifecycle.sweep import brake
+from lifecycle.sweep.model import Mode, RunStatus, SweepRun
+from lifecycle.sweep.ports import SweepRuns
+
+log = structlog.get_logger(__name__)
+
+KIND = "redemption-reset"
+SCHEDULE_HOUR_UTC = 3
+STALE_PLANNING = timedelta(hours=2)
+PENDING = (WorkStatus.QUEUED, WorkStatus.FAILED)
+
+
+class ResetRunError(LifecycleError):
+    """An operator asked for something the run's state does not allow."""
+
+
+def occurrence_run_id(now: datetime) -> str:
+    """The daily occurrence ``now`` belongs to: a late or repeated timer fire lands on the same run."""
+    day = (now.astimezone(UTC) - timedelta(hours=SCHEDULE_HOUR_UTC)).date()
+    return f"reset-{day.isoformat()}"
+
+
+def planned_key(run_id: str, object_id: str) -> str:
+    return f"reset:{run_id}:{object_id}"
+
+
+async def run_detection(
+    services: Services,
+    runs: SweepRuns,
+    lookup: ProviderLookup,
+    mode: Mode,
+    run_id: str | None = None,
+    *,
+    domains: Sequence[str] | None = None,
+    force: bool = False,
+) -> SweepRun:
+    run_id = run_id or occurrence_run_id(services.clock.now())
+    structlog.contextvars.bind_contextvars(run_id=run_id)
+    run, must_plan = await _claim(services, runs, run_id, mode)
+    if must_plan:
+        run = await _plan(services, runs, run, lookup, domains, force)
+    elif run.status is RunStatus.PLANNING:
+        return run
+    if mode is Mode.PLAN or run.status is RunStatus.BRAKED:
+        return run
+    if run.status is RunStatus.PLANNED:
+        limits = DeletionBrake(max_count=services.desired.redemption_reset.brake_count, max_percent=100)
+        run.brake, run.mode = brake.evaluate(run.affected, run.total_guests, limits), Mode.ENFORCE
+        if run.brake.tripped:
+            return await _braked(services, runs, run)
+    return await execute(services, runs, run)
+
+
+async def approve(services: Services, runs: SweepRuns, run_id: str, approver: str) -> SweepRun:
+    """An operator releases a braked run: recorded with who and when, then its resets go out."""
+    run = await runs.get(run_id)
+    if run is None or not run_id.startswith("reset-"):
+        raise ResetRunError(f"no redemption-reset run {run_id}")
+    if run.status is not RunStatus.BRAKED:
+        raise ResetRunError(f"run {run_id} is {run.status.value}, not braked: nothing to approve")
+    run.brake.approved_by, run.brake.approved_at = approver, services.clock.now()
+    run.reason = f"approved by {approver}"
+    await _audit(services, run, "redemption-reset.approved", f"reset brake released by {approver}")
+    return await execute(services, runs, run)
+
+
+async def execute(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRun:
+    """Reset every guest of the run still queued or failed; the rest already happened."""
+    run.status, run.updated = RunStatus.DISPATCHING, services.clock.now()
+    run = await runs.save(run)
+    pending = [i async for i in services.work_items.query(kind=KIND) if i.run_id == run.run_id and i.status in PENDING]
+    for item in pending:
+        await _reset_planned(services, item)
+    done = [i async for i in services.work_items.query(kind=KIND) if i.run_id == run.run_id]
+    run = await runs.get(run.run_id) or run
+    run.dispatched = sum(1 for i in done if i.status is WorkStatus.DONE)
+    failed = sum(1 for i in done if i.status is WorkStatus.FAILED)
+    run.status, run.dispatched_at, run.updated = RunStatus.DISPATCHED, services.clock.now(), services.clock.now()
+    run.reason = f"{failed} reset(s) failed; run again with the same run id to retry them" if failed else ""
+    run = await runs.save(run)
+    await _audit(services, run, "redemption-reset.executed", f"{run.dispatched} reset(s) done, {failed} failed")
+    return run
+
+
+async def _claim(services: Services, runs: SweepRuns, run_id: str, mode: Mode) -> tuple[SweepRun, bool]:
+    now = services.clock.now()
+    existing = await runs.get(run_id)
+    if existing is None:
+        try:
+            return await runs.create(SweepRun(run_id, mode, RunStatus.PLANNING, started=now, updated=now)), True
+        except StateConflictError:
+            existing = await runs.get(run_id)
+            assert existing is not None
+            return existing, False
+    abandoned = existing.status is RunStatus.PLANNING and (existing.updated or existing.started) + STALE_PLANNING <= now
+    if existing.status is RunStatus.FAILED or abandoned:
+        existing.status, existing.started, existing.updated, existing.reason = RunStatus.PLANNING, now, now, ""
+        try:
+            return await runs.save(existing), True
+        except StateConflictError:
+            latest = await runs.get(run_id)
+            assert latest is not None
+            return latest, False
+    return existing, False
+
+
+async def _plan(
+    services: Services,
+    runs: SweepRuns,
+    run: SweepRun,
+    lookup: ProviderLookup,
+    domains: Sequence[str] | None,
+    force: bool,
+) -> SweepRun:
+    try:
+        detection = await detect(services.directory, lookup, services.desired, domains, force=force)
+    except GraphError as error:
+        run.status, run.reason, run.updated = RunStatus.FAILED, f"detection failed: {error}", services.clock.now()
+        run = await runs.save(run)
+        await _audit(services, run, "redemption-reset.failed", run.reason)
+        if isinstance(error, TransientGraphError):
+            raise
+        return run
+    await _queue(services, run.run_id, detection)
+    run.total_guests, run.actions, run.skipped = detection.examined, detection.counts(), dict(detection.skipped)
+    run.status, run.planned, run.updated = RunStatus.PLANNED, services.clock.now(), services.clock.now()
+    run = await runs.save(run)
+    await _audit(
+        services,
+        run,
+        "redemption-reset.planned",
+        f"{run.affected} reset(s) planned over {run.total_guests} partner guests",
+        plan=_brief_plan(detection),
+        providers={d: e.to_json() for d, e in detection.expected.items()},
+    )
+    return run
+
+
+def _brief_plan(detection: Detection, limit: int = 100) -> dict[str, Any]:
+    """The plan for the audit row: the first ``limit`` actions (the work items hold all of them)."""
+    plan = detection.to_plan().as_dict()
+    plan["listed"], plan["actions"] = min(limit, len(plan["actions"])), plan["actions"][:limit]
+    return plan
+
+
+async def _queue(services: Services, run_id: str, detection: Detection) -> None:
+    now = services.clock.now()
+    for reset in detection.resets:
+        item = WorkItem(planned_key(run_id, reset.object_id), KIND, WorkStatus.QUEUED, run_id=run_id, created=now)
+        item.partner, item.updated, item.result = reset.partner, now, {"planned": reset.to_json()}
+        try:
+            await services.work_items.create(item)
+        except StateConflictError:
+            continue  # planned by an earlier attempt of this run
+
+
+async def _braked(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRun:
+    run.status, run.updated = RunStatus.BRAKED, services.clock.now()
+    run.reason = f"reset brake: {run.brake.reason}; approve with: python -m lifecycle approve {run.run_id}"
+    run = await runs.save(run)
+    await _audit(services, run, "redemption-reset.braked", run.brake.reason)
+    log.warning("reset.braked", reason=run.brake.reason)
+    return run
+
+
+async def _reset_planned(services: Services, item: WorkItem) -> None:
+    planned = PlannedReset.from_json(item.result["planned"])
+    item.status, item.attempts, item.updated = WorkStatus.RUNNING, item.attempts + 1, services.clock.now()
+    try:
+        item = await services.work_items.save(item)
+    except StateConflictError:
+        return  # another execution of this run took it
+    try:
+        outcome = await _reset_one(services, planned, item.run_id or "")
+    except (GraphError, StateConflictError, ResetNotConfirmed) as error:
+        item.status, item.updated = WorkStatus.FAILED, services.clock.now()
+        item.last_error = error.describe() if isinstance(error, GraphError) else {"type": type(error).__name__}
+        item.last_error["message"] = str(error)
+        log.warning("reset.planned.failed", object_id=planned.object_id, error=str(error))
+    else:
+        item.status, item.updated, item.last_error = WorkStatus.DONE, services.clock.now(), None
+        item.result = {**item.result, **outcome}
+    await services.work_items.save(item)
+
+
+async def _reset_one(services: Services, planned: PlannedReset, run_id: str) -> dict[str, Any]:
+    guest = await services.directory.get_user(planned.object_id)
+    if guest is None or not guest.is_guest:
+        return {"skipped": "guest-gone"}
+    if guest.external_user_state != ExternalUserState.ACCEPTED:
+        return {"skipped": "not-redeemed-any-more"}
+    result = await reset_guest(services, guest, email=planned.email, origin=run_id, evidence=planned.evidence)
+    return result.to_json()
+
+
+async def _audit(services: Services, run: SweepRun, action: str, reason: str, **details: Any) -> None:
+    await services.audit.record(
+        AuditEntry(
+            at=services.clock.now(),
+            action=action,
+            target=run.run_id,
+            reason=reason,
+            run_id=run.run_id,
+            details={**run.summary(), **details},
+        )
+    )

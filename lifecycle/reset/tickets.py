@@ -1,0 +1,134 @@
+"""Tickets of kind ``reset-redemption``: one guest (object id or email, optionally a new email) or a domain."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import structlog
+
+from lifecycle import work
+from lifecycle.errors import BadRequestError, ConflictError, GraphError, StateConflictError, TransientGraphError
+from lifecycle.models import DirectoryUser, WorkItem
+from lifecycle.outcomes import Outcome
+from lifecycle.reset.guest import ResetNotConfirmed, reset_guest
+from lifecycle.reset.planner import partner_domains
+from lifecycle.reset.ports import ProviderLookup
+from lifecycle.reset.runs import run_detection
+from lifecycle.services import Services
+from lifecycle.sweep.model import Mode
+from lifecycle.sweep.ports import SweepRuns
+from lifecycle.tickets import ResetRedemptionTicket, email_problem
+
+log = structlog.get_logger(__name__)
+
+KIND = "reset-redemption"
+
+
+class _Refused(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+async def handle(
+    ticket: ResetRedemptionTicket,
+    item: WorkItem,
+    services: Services,
+    raw: bytes,
+    fingerprint: str,
+    runs: SweepRuns,
+    lookup: ProviderLookup | None,
+) -> Outcome:
+    """``lookup`` is needed for a domain ticket only (it plans like a detection run)."""
+    try:
+        _check_shape(ticket)
+        if ticket.domain:
+            if lookup is None:
+                raise _Refused("kind-not-available", "no identity-provider lookup is configured for domain resets")
+            return await _reset_domain(ticket, item, services, runs, lookup)
+        return await _reset_one(ticket, item, services)
+    except _Refused as refusal:
+        return await work.reject(
+            services,
+            key=item.key,
+            kind=KIND,
+            code=refusal.code,
+            message=str(refusal),
+            raw=raw,
+            item=item,
+            fingerprint=fingerprint,
+        )
+    except ResetNotConfirmed as error:
+        log.error("reset.unconfirmed", key=item.key, detail=error.detail)
+        return await work.fail_with(services, item, "reset-not-confirmed", str(error), error.detail)
+    except (TransientGraphError, StateConflictError) as error:
+        return await work.retry_later(services, item, error)
+    except GraphError as error:
+        return await work.fail(services, item, error)
+
+
+def _check_shape(ticket: ResetRedemptionTicket) -> None:
+    targets = [name for name in ("email", "object_id", "domain") if getattr(ticket, name)]
+    if len(targets) != 1:
+        raise _Refused("invalid-target", "name exactly one of email, objectId or domain")
+    for field, value in (("email", ticket.email), ("newEmail", ticket.new_email)):
+        if value and email_problem(value):
+            raise _Refused("invalid-email", f"{field}: {email_problem(value)}")
+    if ticket.new_email and ticket.domain:
+        raise _Refused("invalid-target", "newEmail applies to one guest, not to a whole domain")
+
+
+async def _reset_one(ticket: ResetRedemptionTicket, item: WorkItem, services: Services) -> Outcome:
+    guest = await _find_guest(ticket, services, item.result.get("objectId"))
+    if ticket.new_email and "emailUpdated" not in item.result:
+        guest = await _add_address(services, guest, ticket.new_email)
+        item = await work.checkpoint(services, item, objectId=guest.id, emailUpdated=ticket.new_email)
+    elif ticket.new_email:
+        guest = replace(guest, mail=ticket.new_email)
+    email = ticket.new_email or guest.mail or next(iter(guest.other_mails), None)
+    if not email or email.lower() not in {a.lower() for a in (guest.mail, *guest.other_mails) if a}:
+        raise _Refused("no-invitation-address", f"guest {guest.id} has no mail or otherMails address to invite")
+    origin = f"ticket {ticket.ticket_id}"
+    try:
+        evidence = {"ticket": ticket.ticket_id, "requestedBy": ticket.requested_by}
+        result = await reset_guest(services, guest, email=email, origin=origin, evidence=evidence)
+    except (BadRequestError, ConflictError) as error:
+        raise _Refused("reset-refused", f"Graph refused the reset: {error}") from error
+    return await work.finish(services, item, {**item.result, **result.to_json()})
+
+
+async def _find_guest(ticket: ResetRedemptionTicket, services: Services, known_id: str | None) -> DirectoryUser:
+    """By object id; by email on a first attempt only (a retry may follow an address change)."""
+    target = ticket.object_id or ticket.email or ""
+    object_id = ticket.object_id or known_id
+    if object_id:
+        guest = await services.directory.get_user(object_id)
+    else:
+        guest = await services.directory.find_user_by_mail(target)
+    if guest is None:
+        raise _Refused("guest-not-found", f"no guest is {target}")
+    if not guest.is_guest:
+        raise _Refused("not-a-guest", f"{target} is a member; members are never reset")
+    return guest
+
+
+async def _add_address(services: Services, guest: DirectoryUser, new_email: str) -> DirectoryUser:
+    """Make ``new_email`` the guest's mail and one of its otherMails, as Graph's reset requires."""
+    owner = await services.directory.find_user_by_mail(new_email)
+    if owner is not None and owner.id != guest.id:
+        raise _Refused("email-in-use", f"{new_email} already belongs to {owner.id}")
+    other_mails = [*guest.other_mails, *([] if new_email.lower() in map(str.lower, guest.other_mails) else [new_email])]
+    await services.directory.update_user(guest.id, mail=new_email, other_mails=other_mails)
+    return replace(guest, mail=new_email, other_mails=tuple(other_mails))
+
+
+async def _reset_domain(
+    ticket: ResetRedemptionTicket, item: WorkItem, services: Services, runs: SweepRuns, lookup: ProviderLookup
+) -> Outcome:
+    domain = (ticket.domain or "").lower()
+    if domain not in partner_domains(services.desired):
+        raise _Refused("unknown-partner-domain", f"{domain} is not a domain of any partner in the desired state")
+    run = await run_detection(
+        services, runs, lookup, Mode.ENFORCE, f"reset-ticket-{ticket.ticket_id}", domains=[domain], force=True
+    )
+    return await work.finish(services, item, {"domain": domain, **run.summary()})
