@@ -1,0 +1,86 @@
+"""Carry out a drift plan. Each action stands alone: one that fails is reported and the rest still apply.
+
+Every attempt is written to the audit log with the before and after values of its fields, whether it
+landed or not, so the trail shows what was tried as well as what changed. Nothing is retried here: a
+failed setting is still drift on the next run, which picks it up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from lifecycle.drift import planner
+from lifecycle.drift.ports import TenantPolicies
+from lifecycle.drift.report import WRITABLE_CHANGES, ApplyResult, DriftRun
+from lifecycle.errors import GraphError
+from lifecycle.models import AuditEntry
+from lifecycle.plans import Action, Change
+from lifecycle.ports import AuditLog, Clock
+
+log = structlog.get_logger(__name__)
+
+
+async def apply_plan(run: DriftRun, tenant: TenantPolicies, audit: AuditLog, clock: Clock) -> None:
+    """Apply every writable action of ``run`` (nothing when a guardrail refused); fills ``run.results``."""
+    if run.refusals:
+        return
+    for action in run.drift:
+        if action.change not in WRITABLE_CHANGES:
+            continue
+        try:
+            await _apply(action, tenant)
+        except GraphError as error:
+            result = ApplyResult(action.resource, action.key, action.change.value, ok=False, error=error.describe())
+            log.warning("drift.apply.failed", resource=action.resource, key=action.key, **error.describe())
+        else:
+            result = ApplyResult(action.resource, action.key, action.change.value, ok=True)
+            log.info("drift.apply.done", resource=action.resource, key=action.key, change=action.change.value)
+        run.results.append(result)
+        await audit.record(_audit_entry(run, action, result, clock))
+
+
+async def _apply(action: Action, tenant: TenantPolicies) -> None:
+    body: dict[str, Any] = action.payload.get("body", {})
+    match action.resource, action.change:
+        case planner.DEFAULT, Change.UPDATE:
+            await tenant.update_default(body)
+        case planner.PARTNERS, Change.CREATE:
+            await tenant.create_partner(body)
+        case planner.PARTNERS, Change.UPDATE:
+            await tenant.update_partner(action.key, body)
+        case planner.PARTNERS, Change.DELETE:
+            await tenant.delete_partner(action.key)
+        case planner.AUTHORIZATION, Change.UPDATE:
+            await tenant.update_authorization_policy(body)
+        case planner.DOMAIN_LIST, Change.CREATE:
+            await tenant.create_b2b_management_policy(body)
+        case planner.DOMAIN_LIST, Change.UPDATE:
+            await tenant.update_b2b_management_policy(action.payload["id"], body)
+        case planner.FEDERATION, Change.CREATE:
+            await tenant.create_federation(body)
+        case planner.FEDERATION, Change.UPDATE:
+            if body:
+                await tenant.update_federation(action.payload["id"], body)
+            for domain in action.payload.get("addDomains", []):
+                await tenant.add_federation_domain(action.payload["id"], domain)
+        case _:
+            raise ValueError(f"no way to apply {action.change.value} on {action.resource}")
+
+
+def _audit_entry(run: DriftRun, action: Action, result: ApplyResult, clock: Clock) -> AuditEntry:
+    return AuditEntry(
+        at=clock.now(),
+        action=f"policy-drift.{action.change.value}",
+        target=f"{action.resource}/{action.key}",
+        reason=action.reason if result.ok else f"failed: {action.reason}",
+        key=f"{run.run_id}:{action.resource}/{action.key}",
+        run_id=run.run_id,
+        details={
+            "status": "applied" if result.ok else "failed",
+            "before": {d.field: d.actual for d in action.diffs},
+            "after": {d.field: d.desired for d in action.diffs},
+            "error": result.error,
+        },
+    )

@@ -1,0 +1,267 @@
+"""Desired versus actual, field by field: read the tenant once, then compare canonical values (pure).
+
+Each action's ``payload`` is what apply sends: ``body`` (the Graph request body), and ``id`` when the
+object is addressed by an id the desired state does not name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from lifecycle.drift import conditional_access
+from lifecycle.drift.desired import INBOUND_TRUST, MANAGED_BLOCKS, DesiredPolicies
+from lifecycle.drift.guardrails import refusals, warnings
+from lifecycle.drift.normalise import (
+    INHERIT,
+    b2b_setting,
+    domain_definition,
+    domains,
+    inbound_trust,
+    parse_domain_definition,
+    resolve,
+)
+from lifecycle.drift.ports import TenantPolicies
+from lifecycle.errors import GraphError
+from lifecycle.plans import Action, Change, FieldDiff, Plan
+
+log = structlog.get_logger(__name__)
+
+DEFAULT = "crossTenantAccessPolicy/default"
+PARTNERS = "crossTenantAccessPolicy/partners"
+AUTHORIZATION = "authorizationPolicy"
+DOMAIN_LIST = "b2bManagementPolicies"
+FEDERATION = "directory/federationConfigurations"
+DOMAIN_LIST_KEY = "invitationDomains"
+FEDERATION_SETTINGS = (
+    "displayName",
+    "issuerUri",
+    "passiveSignInUri",
+    "preferredAuthenticationProtocol",
+    "signingCertificate",
+    "metadataExchangeUri",
+)
+
+
+@dataclass
+class TenantSnapshot:
+    default: dict[str, Any]
+    partners: dict[str, dict[str, Any]]  # by lower-case tenant id
+    authorization: dict[str, Any]
+    b2b_policies: list[dict[str, Any]]
+    federations: list[dict[str, Any]]
+    conditional_access: list[dict[str, Any]] | None  # None when it could not be read
+    conditional_access_error: str | None = None
+    entra_domains: dict[str, str] = field(default_factory=dict)  # federated domain -> verifying tenant id
+
+
+async def read_tenant(tenant: TenantPolicies, desired: DesiredPolicies) -> TenantSnapshot:
+    federated = sorted({d for f in desired.federations for d in f.domains})
+    entra: dict[str, str] = {}
+    for domain in federated:
+        found = await tenant.find_tenant_by_domain(domain)
+        if found:
+            entra[domain] = str(found.get("tenantId") or "unknown")
+    policies: list[dict[str, Any]] | None = None
+    error: str | None = None
+    try:
+        policies = await tenant.list_conditional_access_policies()
+    except GraphError as exc:
+        # Conditional Access is only reported: an unreadable posture is reported too, not fatal.
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("drift.conditional-access.unreadable", **exc.describe())
+    return TenantSnapshot(
+        default=await tenant.get_default(),
+        partners={str(p.get("tenantId", "")).lower(): p for p in await tenant.list_partners()},
+        authorization=await tenant.get_authorization_policy(),
+        b2b_policies=await tenant.list_b2b_management_policies(),
+        federations=await tenant.list_federations() if desired.federations else [],
+        conditional_access=policies,
+        conditional_access_error=error,
+        entra_domains=entra,
+    )
+
+
+def plan_policies(desired: DesiredPolicies, actual: TenantSnapshot, remove_unknown_partners: bool = False) -> Plan:
+    plan = Plan(job="policy-drift")
+    plan.refusals = refusals(desired, actual.entra_domains)
+    plan.warnings = warnings(desired)
+    plan.actions.append(_default(desired, actual))
+    plan.actions.extend(_partners(desired, actual, remove_unknown_partners))
+    plan.actions.append(_authorization(desired, actual))
+    plan.actions.append(_domain_list(desired, actual, plan.warnings))
+    plan.actions.extend(_federations(desired, actual))
+    plan.actions.extend(
+        conditional_access.check(desired.conditional_access, actual.conditional_access, actual.conditional_access_error)
+    )
+    return plan
+
+
+def _canonical(name: str, value: Any) -> Any:
+    return inbound_trust(value) if name == INBOUND_TRUST else b2b_setting(value)
+
+
+def _block_diffs(name: str, want: Any, have: Any, want_label: Any = None, have_label: Any = None) -> list[FieldDiff]:
+    """One FieldDiff per differing field of a block; a label replaces a side's value (e.g. "inherit")."""
+    diffs = []
+    for part in sorted(set(want or {}) | set(have or {})):
+        wanted, had = (want or {}).get(part), (have or {}).get(part)
+        if wanted != had:
+            diffs.append(
+                FieldDiff(
+                    f"{name}.{part}",
+                    wanted if want_label is None else want_label,
+                    had if have_label is None else have_label,
+                )
+            )
+    return diffs
+
+
+def _default(desired: DesiredPolicies, actual: TenantSnapshot) -> Action:
+    diffs: list[FieldDiff] = []
+    body: dict[str, Any] = {}
+    for name in MANAGED_BLOCKS:
+        want = desired.default[name]
+        if want is None:
+            continue  # unmanaged (tenant restrictions left out of the file)
+        found = _block_diffs(name, want, _canonical(name, actual.default.get(name)))
+        if found:
+            diffs += found
+            body[name] = want
+    if not diffs:
+        return Action(DEFAULT, "default", Change.NONE, "matches the desired default policy")
+    return Action(DEFAULT, "default", Change.UPDATE, "default policy differs", tuple(diffs), {"body": body})
+
+
+def _partners(desired: DesiredPolicies, actual: TenantSnapshot, remove_unknown: bool) -> list[Action]:
+    actions = []
+    for tenant_id, partner in sorted(desired.partners.items(), key=lambda item: item[1].key):
+        existing = actual.partners.get(tenant_id)
+        diffs: list[FieldDiff] = []
+        body: dict[str, Any] = {}
+        for name in MANAGED_BLOCKS:
+            baseline = desired.default[name]
+            if baseline is None:
+                baseline = _canonical(name, actual.default.get(name))
+            want = partner.blocks[name]
+            have = _canonical(name, existing.get(name)) if existing else None
+            # Null inherits: compare what each side amounts to, never null against a value.
+            effective_want, effective_have = resolve(want, baseline), resolve(have, baseline)
+            if effective_want == effective_have:
+                continue
+            diffs += _block_diffs(
+                name,
+                effective_want,
+                effective_have,
+                want_label=INHERIT if want is None else None,
+                have_label=INHERIT if have is None else None,
+            )
+            body[name] = effective_want if want is not None else None
+        label = f"{partner.key} ({partner.display_name})"
+        if not diffs:
+            actions.append(Action(PARTNERS, tenant_id, Change.NONE, f"{label} matches"))
+        elif existing is None:
+            payload = {"body": {"tenantId": tenant_id, **body}}
+            actions.append(
+                Action(PARTNERS, tenant_id, Change.CREATE, f"{label} has no partner policy", tuple(diffs), payload)
+            )
+        else:
+            actions.append(Action(PARTNERS, tenant_id, Change.UPDATE, f"{label} differs", tuple(diffs), {"body": body}))
+    for tenant_id in sorted(set(actual.partners) - set(desired.partners)):
+        if remove_unknown:
+            actions.append(Action(PARTNERS, tenant_id, Change.DELETE, "partner policy not in the desired-state file"))
+        else:
+            actions.append(
+                Action(
+                    PARTNERS,
+                    tenant_id,
+                    Change.REPORT,
+                    "partner policy not in the desired-state file (remove with --remove-unknown-partners)",
+                )
+            )
+    return actions
+
+
+def _authorization(desired: DesiredPolicies, actual: TenantSnapshot) -> Action:
+    wanted = {"allowInvitesFrom": desired.allow_invites_from, "guestUserRoleId": desired.guest_user_role_id}
+    diffs = []
+    for name, want in wanted.items():
+        have = actual.authorization.get(name)
+        if str(want).lower() != str(have).lower():
+            diffs.append(FieldDiff(name, want, have))
+    if not diffs:
+        return Action(AUTHORIZATION, AUTHORIZATION, Change.NONE, "invitation settings match")
+    body = {d.field: d.desired for d in diffs}
+    return Action(
+        AUTHORIZATION, AUTHORIZATION, Change.UPDATE, "invitation settings differ", tuple(diffs), {"body": body}
+    )
+
+
+def _domain_list(desired: DesiredPolicies, actual: TenantSnapshot, notes: list[str]) -> Action:
+    policy = next((p for p in actual.b2b_policies if p.get("isOrganizationDefault")), None)
+    document: dict[str, Any] = {}
+    have = {"allowedDomains": [], "blockedDomains": []}
+    if policy is not None:
+        try:
+            document, have = parse_domain_definition(policy.get("definition"))
+        except ValueError as exc:
+            notes.append(f"the invitation domain policy's definition is not valid JSON ({exc}); it is rewritten")
+    want = {"allowedDomains": desired.allowed_domains, "blockedDomains": desired.blocked_domains}
+    diffs = tuple(FieldDiff(name, want[name], have[name]) for name in want if want[name] != have[name])
+    if not diffs:
+        return Action(DOMAIN_LIST, DOMAIN_LIST_KEY, Change.NONE, "invitation domain list matches")
+    definition = [domain_definition(document, desired.allowed_domains, desired.blocked_domains)]
+    if policy is None:
+        body = {"displayName": "B2BManagementPolicy", "definition": definition, "isOrganizationDefault": True}
+        return Action(DOMAIN_LIST, DOMAIN_LIST_KEY, Change.CREATE, "no invitation domain policy", diffs, {"body": body})
+    payload = {"id": policy["id"], "body": {"definition": definition}}
+    return Action(DOMAIN_LIST, DOMAIN_LIST_KEY, Change.UPDATE, "invitation domain list differs", diffs, payload)
+
+
+def _federations(desired: DesiredPolicies, actual: TenantSnapshot) -> list[Action]:
+    actions = []
+    for federation in desired.federations:
+        if any(domain in actual.entra_domains for domain in federation.domains):
+            continue  # refused by the guardrails; nothing to plan
+        want = {"displayName": federation.display_name, **federation.settings}
+        existing = next(
+            (c for c in actual.federations if set(federation.domains) & set(_config_domains(c))),
+            None,
+        )
+        if existing is None:
+            body = {
+                "@odata.type": "microsoft.graph.samlOrWsFedExternalDomainFederation",
+                **want,
+                "domains": [{"@odata.type": "microsoft.graph.externalDomainName", "id": d} for d in federation.domains],
+            }
+            diffs = (
+                *tuple(FieldDiff(name, value, None) for name, value in want.items()),
+                FieldDiff("domains", federation.domains, None),
+            )
+            actions.append(
+                Action(FEDERATION, federation.partner, Change.CREATE, "no direct federation", diffs, {"body": body})
+            )
+            continue
+        changed = {
+            name: value
+            for name, value in want.items()
+            if name in FEDERATION_SETTINGS and str(value).strip() != str(existing.get(name) or "").strip()
+        }
+        missing = [d for d in federation.domains if d not in _config_domains(existing)]
+        diffs = tuple(FieldDiff(name, value, existing.get(name)) for name, value in changed.items())
+        if missing:
+            diffs += (FieldDiff("domains", federation.domains, _config_domains(existing)),)
+        if not diffs:
+            actions.append(Action(FEDERATION, federation.partner, Change.NONE, "direct federation matches"))
+            continue
+        payload = {"id": existing["id"], "body": changed, "addDomains": missing}
+        actions.append(
+            Action(FEDERATION, federation.partner, Change.UPDATE, "direct federation differs", diffs, payload)
+        )
+    return actions
+
+
+def _config_domains(config: dict[str, Any]) -> list[str]:
+    return domains(d.get("id") for d in config.get("domains") or [])

@@ -1,0 +1,103 @@
+"""A drift run: the shared Plan plus what enforce mode applied and what failed, and the stored report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR, Action, Change, Plan
+
+Mode = Literal["plan", "enforce"]
+WRITABLE_CHANGES = frozenset({Change.CREATE, Change.UPDATE, Change.DELETE, Change.RECREATE})
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    resource: str
+    key: str
+    change: str
+    ok: bool
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class DriftRun(Plan):
+    """The plan of one run. In enforce mode ``results`` says, per written action, whether it landed."""
+
+    run_id: str = ""
+    mode: Mode = "plan"
+    at: datetime | None = None
+    results: list[ApplyResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[ApplyResult]:
+        return [r for r in self.results if not r.ok]
+
+    @property
+    def outstanding(self) -> list[Action]:
+        """Drift this run leaves behind: everything in plan mode; in enforce mode what was not applied."""
+        applied = {(r.resource, r.key) for r in self.results if r.ok}
+        return [a for a in self.drift if (a.resource, a.key) not in applied]
+
+    @property
+    def exit_code(self) -> int:
+        if self.refusals or self.failed:
+            return EXIT_ERROR
+        return EXIT_DRIFT if self.outstanding else EXIT_CLEAN
+
+    def as_dict(self) -> dict[str, Any]:
+        data = super().as_dict()
+        data.update(
+            runId=self.run_id,
+            mode=self.mode,
+            at=self.at.isoformat() if self.at else None,
+            exitCode=self.exit_code,
+            results=[asdict(r) for r in self.results],
+        )
+        return data
+
+    def to_markdown(self) -> str:
+        text = super().to_markdown().replace(f"## {self.job} plan:", f"## {self.job} {self.mode} {self.run_id}:", 1)
+        if not self.results:
+            return text
+        lines = ["", "### applied", "", "| resource | key | change | result |", "|---|---|---|---|"]
+        for result in self.results:
+            outcome = "applied" if result.ok else f"**failed**: {_error_text(result.error)}"
+            lines.append(f"| {result.resource} | {result.key} | {result.change} | {outcome} |")
+        return text + "\n".join(lines) + "\n"
+
+
+def _error_text(error: dict[str, Any] | None) -> str:
+    if not error:
+        return "unknown error"
+    return f"{error.get('status')} {error.get('code') or ''} {error.get('message', '')}".replace("|", "\\|")[:200]
+
+
+@dataclass(frozen=True, slots=True)
+class DriftReport:
+    """What the report store keeps per run: the run as JSON and as markdown."""
+
+    run_id: str
+    at: datetime
+    mode: str
+    exit_code: int
+    drift: int
+    failed: int
+    document: dict[str, Any]
+    markdown: str
+
+    @classmethod
+    def of(cls, run: DriftRun) -> DriftReport:
+        assert run.at is not None
+        return cls(
+            run_id=run.run_id,
+            at=run.at,
+            mode=run.mode,
+            exit_code=run.exit_code,
+            drift=len(run.drift),
+            failed=len(run.failed),
+            document=json.loads(json.dumps(run.as_dict(), default=str)),
+            markdown=run.to_markdown(),
+        )
