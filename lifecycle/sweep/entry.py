@@ -124,7 +124,55 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  brake: clear ({brake['affected']} of {brake['total']} within limits)")
     if summary["reason"]:
         lines.append(f"  {summary['reason']}")
+    if "worker" in summary:
+        lines.append("  worker: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["worker"].items())))
     return "\n".join(lines)
+
+
+async def drain_actions(services: Services, concurrency: int = 16) -> dict[str, int]:
+    """Local runs: work the `guest-actions` queue until it is empty (the Functions trigger does this in Azure)."""
+    from lifecycle.worker import drain
+
+    report = await drain(services, GUEST_ACTIONS_QUEUE, handle_guest_action, concurrency=concurrency)
+    counts: dict[str, int] = {}
+    for outcome in report.outcomes:
+        name = outcome.code if outcome.code.startswith("dropped:") else outcome.verdict.value
+        counts[name] = counts.get(name, 0) + 1
+    if report.crashed:
+        counts["crashed"] = report.crashed
+    return counts
+
+
+async def run_locally(services: Services, mode: Mode | str, run_id: str | None = None) -> dict[str, Any]:
+    """``run guest-sweep``: the run, then (when it was fanned out) the local worker over its actions."""
+    summary = await run_sweep(services, mode, run_id)
+    if summary["status"] == "dispatched":
+        summary["worker"] = await drain_actions(services)
+    return summary
+
+
+async def approve_locally(services: Services, run_id: str, approver: str) -> dict[str, Any]:
+    summary = await approve(services, run_id, approver)
+    summary["worker"] = await drain_actions(services)
+    return summary
+
+
+async def demo(services: Services, approver: str = "make run") -> list[dict[str, Any]]:
+    """``make run``: plan, enforce (the brake may stop it), approve if it did, and work the actions."""
+    planned = await run_sweep(services, Mode.PLAN)
+    enforced = await run_locally(services, Mode.ENFORCE, planned["runId"])
+    steps = [planned, enforced]
+    if enforced["status"] == "braked":
+        steps.append(await approve_locally(services, enforced["runId"], approver))
+    return steps
+
+
+def exit_code(summary: dict[str, Any]) -> int:
+    """0 done; 1 the run failed; 2 it needs an operator (braked) or some actions failed."""
+    if summary["status"] == "failed":
+        return 1
+    worker = summary.get("worker", {})
+    return 2 if summary["status"] == "braked" or worker.get("failed") or worker.get("crashed") else 0
 
 
 __all__ = ["SweepRun", "approve", "handle_guest_action", "on_timer", "run_sweep", "runs_for", "show", "use_runs"]

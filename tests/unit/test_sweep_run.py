@@ -430,3 +430,41 @@ def test_the_summary_prints_counts_per_rule_and_the_brake():
     assert "disable/inactive" in text and "3" in text and "TRIPPED" in text and "protected-group" in text
     assert json.dumps(entry.summary_line(run))
     assert RunStatus.BRAKED.value in text and Mode.ENFORCE.value in text
+
+
+async def test_the_local_demo_plans_enforces_and_approves_a_braked_run():
+    """make run's sequence: a plan, an enforce stopped by the brake, an approval that the local worker carries out."""
+    directory = FakeDirectory()
+    guests = [add(directory, days_since_sign_in=120) for _ in range(3)]
+    services = stack(directory, brake=True)
+    planned, braked, approved = await entry.demo(services, approver="make run")
+    assert (planned["status"], braked["status"], approved["status"]) == ("planned", "braked", "dispatched")
+    assert entry.exit_code(braked) == 2 and entry.exit_code(approved) == 0
+    assert approved["worker"] == {"done": 3}
+    assert {w[1] for w in directory.writes if w[0] == "accountEnabled"} == {g.id for g in guests}
+
+
+def test_graph_json_becomes_a_directory_user_with_never_for_the_empty_sign_in():
+    """The lean reader maps camelCase JSON, reads 'Z' times as UTC and Graph's 0001-01-01 as no sign-in."""
+    from lifecycle.adapters.sweep_runs import user_from_json
+
+    user = user_from_json(
+        {
+            "id": "u1",
+            "userType": "Guest",
+            "accountEnabled": False,
+            "createdDateTime": "2026-01-02T03:04:05Z",
+            "externalUserState": "Accepted",
+            "externalUserStateChangeDateTime": "2026-01-03T00:00:00Z",
+            "signInActivity": {
+                "lastSignInDateTime": "0001-01-01T00:00:00Z",
+                "lastNonInteractiveSignInDateTime": None,
+                "lastSuccessfulSignInDateTime": "2026-02-01T10:00:00Z",
+            },
+        }
+    )
+    assert user.is_guest and user.account_enabled is False
+    assert user.created == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert user.sign_in_activity is not None and user.sign_in_activity.last_sign_in is None
+    assert user.sign_in_activity.last_successful_sign_in == datetime(2026, 2, 1, 10, tzinfo=UTC)
+    assert user_from_json({"id": "u2", "userType": "Guest", "signInActivity": None}).sign_in_activity is None
