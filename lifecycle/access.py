@@ -14,7 +14,7 @@ from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.services import Services
 
 FAILED_STATES = {"deliveryFailed", "denied", "canceled"}
-POLL_BASE_SECONDS = 10.0
+POLL_BASE_SECONDS = 5.0
 POLL_CAP_SECONDS = 300.0
 
 

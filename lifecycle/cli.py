@@ -63,18 +63,47 @@ def run(
 
 
 @app.command()
-def demo(as_json: JsonOption = False) -> None:
-    """Submit the example onboarding tickets and run the onboarding job over them (used by make run)."""
-    from lifecycle.examples import example_tickets
-    from lifecycle.submission import submit_documents
+def demo(
+    as_json: JsonOption = False,
+    out: Annotated[Path, typer.Option(help="Where the posture report is written.")] = Path("reports"),
+) -> None:
+    """Run the product's jobs once over the local stack, as `make run` does, and show what they did."""
+    from lifecycle import demo as steps
 
     async def go(services) -> dict[str, Any]:
-        await submit_documents(services, "onboarding", example_tickets(services.clock.now()))
-        return await _run_onboarding(services)
+        return {
+            "onboarding": await steps.onboarding_step(services, _run_onboarding),
+            "status": await steps.status_step(services),
+            "report": await steps.report_step(services, out),
+        }
 
-    summary = asyncio.run(_with_services(go))
-    _report(summary, as_json)
-    raise typer.Exit(1 if summary["failed"] or summary["crashed"] else 0)
+    results = asyncio.run(_with_services(go))
+    if as_json:
+        typer.echo(json.dumps(results, indent=2, default=str))
+    else:
+        console.rule("onboarding: the example tickets from the ticketing system")
+        _report(results["onboarding"], False)
+        console.rule("status")
+        _print_status(results["status"])
+        console.rule("report")
+        totals = ", ".join(f"{k} {v}" for k, v in results["report"]["totals"].items())
+        console.print(f"wrote {results['report']['html']} and {results['report']['markdown']} ({totals})")
+    onboarding = results["onboarding"]
+    raise typer.Exit(1 if onboarding["failed"] or onboarding["crashed"] else 0)
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    queues = Table(title="queues")
+    for column in ("queue", "active", "dead letters"):
+        queues.add_column(column)
+    for name, depth in report["queues"].items():
+        dead = depth["deadLetters"]
+        queues.add_row(name, str(depth["active"]), f"[red]{dead}[/red]" if dead else "0")
+    console.print(queues)
+    console.print("work items: " + (", ".join(f"{k} {v}" for k, v in sorted(report["workItems"].items())) or "none"))
+    for job, run in sorted(report["lastRuns"].items()):
+        details = " ".join(f"{k}={v}" for k, v in run.items() if k not in ("at", "job"))
+        console.print(f"last {job} run: {run['at']} {details}")
 
 
 @app.command()
@@ -174,14 +203,14 @@ async def _with_services(action):
         await services.close()
 
 
-async def _run_onboarding(services) -> dict[str, Any]:
+async def _run_onboarding(services, wait_for_delayed_seconds: float = 0.0) -> dict[str, Any]:
     from lifecycle.holds import release_due
     from lifecycle.onboarding import handle_ticket
     from lifecycle.operations import record_run
     from lifecycle.worker import drain
 
     released = await release_due(services)
-    report = await drain(services, "onboarding", handle_ticket)
+    report = await drain(services, "onboarding", handle_ticket, wait_for_delayed_seconds=wait_for_delayed_seconds)
     counts = report.by_verdict
     summary = {
         "job": "onboarding",

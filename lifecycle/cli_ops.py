@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from lifecycle.cli import JsonOption, _with_services, app, console
+from lifecycle.cli import JsonOption, _print_status, _with_services, app, console
 from lifecycle.operations import QUEUES, Selector
 
 QueueOption = Annotated[str, typer.Option("--queue", help=f"Logical queue: {', '.join(QUEUES)}.")]
@@ -53,20 +53,7 @@ def status(as_json: JsonOption = False) -> None:
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
     else:
-        queues = Table(title="queues")
-        for column in ("queue", "active", "dead letters"):
-            queues.add_column(column)
-        for name, depth in report["queues"].items():
-            dead = depth["deadLetters"]
-            queues.add_row(name, str(depth["active"]), f"[red]{dead}[/red]" if dead else "0")
-        console.print(queues)
-        console.print(
-            "work items: " + (", ".join(f"{k} {v}" for k, v in sorted(report["workItems"].items())) or "none")
-        )
-        for job, run in sorted(report["lastRuns"].items()):
-            console.print(
-                f"last {job} run: {run['at']} " + " ".join(f"{k}={v}" for k, v in run.items() if k not in ("at", "job"))
-            )
+        _print_status(report)
     dead_letters = sum(q["deadLetters"] for q in report["queues"].values())
     raise typer.Exit(2 if dead_letters or report["workItems"].get("failed") else 0)
 

@@ -30,8 +30,13 @@ async def drain(
     idle_rounds: int = 2,
     lock_seconds: int = 120,
     include_delayed_up_to: float = 0.0,
+    wait_for_delayed_seconds: float = 0.0,
 ) -> DrainReport:
-    """Process messages until the queue stays empty for ``idle_rounds`` receives in a row."""
+    """Process messages until the queue stays empty for ``idle_rounds`` receives in a row.
+
+    With ``wait_for_delayed_seconds`` it keeps polling, up to that long, while the queue still holds
+    messages that are not visible yet (retries scheduled for later), as a local stand-in for the host.
+    """
     queue = services.settings.queue_name(logical_queue)
     report = DrainReport()
     idle = 0
@@ -44,10 +49,15 @@ async def drain(
             except Exception:
                 report.crashed += 1
 
-    while idle < idle_rounds:
+    deadline = asyncio.get_running_loop().time() + wait_for_delayed_seconds
+    while True:
         batch = await services.transport.receive(queue, max_messages=32, lock_seconds=lock_seconds)
         if not batch:
             idle += 1
+            if idle >= idle_rounds:
+                waiting, _ = await services.transport.depth(queue)
+                if not waiting or asyncio.get_running_loop().time() >= deadline:
+                    break
             await asyncio.sleep(min(0.2 * idle, 1.0) + include_delayed_up_to)
             continue
         idle = 0
