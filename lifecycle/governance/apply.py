@@ -1,0 +1,75 @@
+"""Carry out a governance plan: creates, updates and recreates in dependency order, each audited."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from lifecycle.errors import GraphError
+from lifecycle.governance.planner import Snapshot, resolve
+from lifecycle.governance.ports import KINDS, GovernanceGraph
+from lifecycle.models import AuditEntry
+from lifecycle.plans import Action, Change, Plan
+from lifecycle.ports import AuditLog, Clock
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class ApplyReport:
+    applied: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+
+async def apply_plan(
+    plan: Plan, snapshot: Snapshot, graph: GovernanceGraph, audit: AuditLog, clock: Clock, run_id: str
+) -> ApplyReport:
+    """Nothing is written while the plan holds a refusal; a failed object does not stop unrelated ones."""
+    report = ApplyReport()
+    if plan.refusals:
+        return report
+    ids: dict[str, str | None] = {a.key: snapshot.id_of(a.key) for a in plan.actions}
+    for action in sorted(plan.drift, key=lambda a: KINDS.index(a.resource)):
+        try:
+            object_id = await _apply(action, ids, graph)
+        except GraphError as error:
+            log.warning("governance.apply_failed", key=action.key, error=str(error))
+            report.failed.append({"key": action.key, "change": action.change.value, "error": error.describe()})
+            continue
+        ids[action.key] = object_id
+        report.applied.append({"key": action.key, "change": action.change.value, "id": object_id})
+        await audit.record(
+            AuditEntry(
+                clock.now(),
+                f"governance.{action.change.value}",
+                f"{action.resource}:{action.key}",
+                action.reason,
+                key=action.key,
+                run_id=run_id,
+                details={"id": object_id, "diffs": [[d.field, d.desired, d.actual] for d in action.diffs]},
+            )
+        )
+    return report
+
+
+async def _apply(action: Action, ids: dict[str, str | None], graph: GovernanceGraph) -> str | None:
+    body = resolve(action.payload["body"], ids)
+    if _unresolved(body):
+        raise GraphError(f"{action.key}: an object it refers to does not exist (its creation failed)")
+    if action.change is Change.CREATE:
+        return (await graph.create(action.resource, body)).get("id")
+    if action.change is Change.RECREATE:
+        await graph.delete(action.resource, action.payload["id"])
+        return (await graph.create(action.resource, body)).get("id")
+    await graph.update(action.resource, action.payload.get("id"), body)
+    return action.payload.get("id")
+
+
+def _unresolved(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any((k in {"id", "connectedOrganizationId"} and v is None) or _unresolved(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_unresolved(v) for v in value)
+    return False

@@ -1,0 +1,291 @@
+"""What the desired-state file asks of the tenant's governance, as Graph request bodies with stable keys.
+
+A body may point at another desired object that may not exist yet: ``{"$ref": "<key>"}`` stands where
+Graph wants that object's id, and is resolved when the plan is compared or applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from config.desired_state import DesiredState, PartnerGovernance, Reviewer, ReviewSettings
+from lifecycle.governance.ports import CATALOGS, ORGANIZATIONS, PACKAGES, POLICIES, REVIEWS, SETTINGS
+
+GUEST_QUERY = "./members/microsoft.graph.user/?$count=true&$filter=(userType eq 'Guest')"
+ALL_GROUPS_QUERY = "/groups?$filter=(groupTypes/any(c:c+eq+'Unified'))&$count=true"
+DIRECT_POLICY = "Admin direct assignment"
+REQUEST_POLICY = "Partner requests"
+KEY_MARKER = "[governance-key: {}]"
+
+
+@dataclass(frozen=True)
+class DesiredResource:
+    kind: str
+    key: str
+    body: dict[str, Any]
+    # Fields compared with the tenant; a difference in ``fixed`` needs delete and create (Graph cannot update it).
+    managed: tuple[str, ...]
+    fixed: tuple[str, ...] = ()
+    parent: str | None = None  # the key of the catalog (packages) or package (policies) it lives in
+    match: dict[str, Any] = field(default_factory=dict)  # how an existing object is recognised
+
+
+def ref(key: str) -> dict[str, str]:
+    return {"$ref": key}
+
+
+def desired_resources(state: DesiredState) -> list[DesiredResource]:
+    governance = state.governance
+    resources = [_settings(state)]
+    for partner_key, settings in _partner_settings(state).items():
+        if settings.connected_organization:
+            resources.append(_organization(state, partner_key, settings))
+    resources.append(_catalog(state))
+    for partner_key, partner in state.partners.items():
+        if partner.access_package is None or partner.access_package.catalog != governance.catalog.display_name:
+            continue
+        settings = _partner_settings(state)[partner_key]
+        package_key = f"package/{partner_key}"
+        resources.append(_package(partner_key, partner.access_package.name, partner.display_name))
+        resources.append(_direct_policy(partner_key, package_key))
+        if settings.request_policy:
+            resources.append(_request_policy(state, partner_key, settings, package_key))
+    if governance.guest_review is not None:
+        resources.append(_review("review/guests", governance.guest_review, None, GUEST_QUERY, ALL_GROUPS_QUERY))
+    if governance.partner_review is not None:
+        for partner_key, settings in _partner_settings(state).items():
+            if settings.review_group_id:
+                name = f"{governance.partner_review.display_name}: {state.partners[partner_key].display_name}"
+                query = f"/groups/{settings.review_group_id}/transitiveMembers/microsoft.graph.user/?$count=true"
+                query += "&$filter=(userType eq 'Guest')"
+                resources.append(_review(f"review/partner/{partner_key}", governance.partner_review, name, query))
+    return resources
+
+
+def _partner_settings(state: DesiredState) -> dict[str, PartnerGovernance]:
+    """Every partner's governance settings; partners the block does not name get the defaults."""
+    return {key: state.governance.partners.get(key, PartnerGovernance()) for key in state.partners}
+
+
+def _settings(state: DesiredState) -> DesiredResource:
+    lifecycle = state.governance.external_user_lifecycle
+    body = {
+        "externalUserLifecycleAction": lifecycle.action,
+        "durationUntilExternalUserDeletedAfterBlocked": f"P{lifecycle.delete_after_days}D",
+    }
+    return DesiredResource(SETTINGS, "settings", body, tuple(body))
+
+
+def _organization(state: DesiredState, partner_key: str, settings: PartnerGovernance) -> DesiredResource:
+    partner = state.partners[partner_key]
+    if partner.tenant_id:
+        source = {
+            "@odata.type": "#microsoft.graph.azureActiveDirectoryTenant",
+            "tenantId": partner.tenant_id.lower(),
+            "displayName": partner.display_name,
+        }
+        match = {"tenantId": partner.tenant_id.lower()}
+    else:
+        source = {
+            "@odata.type": "#microsoft.graph.domainIdentitySource",
+            "domainName": partner.domains[0],
+            "displayName": partner.domains[0],
+        }
+        match = {"domainName": partner.domains[0]}
+    body = {
+        "displayName": partner.display_name,
+        "description": f"Partner organisation {partner_key}, managed by the guest lifecycle governance job.",
+        "identitySources": [source],
+        "state": settings.connected_organization_state,
+    }
+    return DesiredResource(
+        ORGANIZATIONS, f"organization/{partner_key}", body, ("displayName", "description", "state"), match=match
+    )
+
+
+def _catalog(state: DesiredState) -> DesiredResource:
+    catalog = state.governance.catalog
+    body = {
+        "displayName": catalog.display_name,
+        "description": catalog.description,
+        "isExternallyVisible": catalog.externally_visible,
+        "state": "published",
+    }
+    return DesiredResource(CATALOGS, "catalog", body, ("description", "isExternallyVisible", "state"))
+
+
+def _package(partner_key: str, name: str, partner_name: str) -> DesiredResource:
+    body = {
+        "displayName": name,
+        "description": f"{name} for {partner_name} guests.",
+        "isHidden": False,
+        "catalog": {"id": ref("catalog")},
+    }
+    return DesiredResource(PACKAGES, f"package/{partner_key}", body, ("description", "isHidden"), parent="catalog")
+
+
+_NOBODY_REQUESTS = {
+    "enableTargetsToSelfAddAccess": False,
+    "enableTargetsToSelfUpdateAccess": False,
+    "enableTargetsToSelfRemoveAccess": False,
+    "allowCustomAssignmentSchedule": True,
+    "enableOnBehalfRequestorsToAddAccess": False,
+    "enableOnBehalfRequestorsToUpdateAccess": False,
+    "enableOnBehalfRequestorsToRemoveAccess": False,
+    "onBehalfRequestors": [],
+}
+POLICY_FIELDS = (
+    "description",
+    "allowedTargetScope",
+    "specificAllowedTargets",
+    "expiration",
+    "requestorSettings",
+    "requestApprovalSettings",
+)
+
+
+def _direct_policy(partner_key: str, package_key: str) -> DesiredResource:
+    """The admin-only policy onboarding assigns existing guests through (it ranks notSpecified first)."""
+    body = {
+        "displayName": DIRECT_POLICY,
+        "description": "Administrators assign this package directly; nobody can request it.",
+        "allowedTargetScope": "notSpecified",
+        "specificAllowedTargets": [],
+        "expiration": {"type": "noExpiration"},
+        "requestorSettings": dict(_NOBODY_REQUESTS),
+        "requestApprovalSettings": {
+            "isApprovalRequiredForAdd": False,
+            "isApprovalRequiredForUpdate": False,
+            "stages": [],
+        },
+        "accessPackage": {"id": ref(package_key)},
+    }
+    return DesiredResource(POLICIES, f"policy/{partner_key}/direct", body, POLICY_FIELDS, parent=package_key)
+
+
+def _request_policy(
+    state: DesiredState, partner_key: str, settings: PartnerGovernance, package_key: str
+) -> DesiredResource:
+    """Users of the partner's connected organisation may request the package, approved by their sponsor."""
+    partner = state.partners[partner_key]
+    if settings.connected_organization:
+        scope = "specificConnectedOrganizationUsers"
+        targets = [
+            {
+                "@odata.type": "#microsoft.graph.connectedOrganizationMembers",
+                "connectedOrganizationId": ref(f"organization/{partner_key}"),
+                "description": partner.display_name,
+            }
+        ]
+    else:
+        scope, targets = "allExternalUsers", []
+    expiration = (
+        {"type": "afterDuration", "duration": f"P{settings.expiration.days}D"}
+        if settings.expiration.days
+        else {"type": "afterDateTime", "endDateTime": f"{settings.expiration.end_date}T00:00:00Z"}
+    )
+    stages = []
+    if settings.approval_by_sponsor:
+        stages.append(
+            {
+                "durationBeforeAutomaticDenial": "P14D",
+                "isApproverJustificationRequired": False,
+                "isEscalationEnabled": False,
+                "primaryApprovers": [{"@odata.type": "#microsoft.graph.internalSponsors"}],
+                "fallbackPrimaryApprovers": [
+                    {"@odata.type": "#microsoft.graph.singleUser", "userId": user_id}
+                    for user_id in settings.fallback_approvers
+                ],
+            }
+        )
+    body = {
+        "displayName": REQUEST_POLICY,
+        "description": f"{partner.display_name} users request access; it ends by itself.",
+        "allowedTargetScope": scope,
+        "specificAllowedTargets": targets,
+        "expiration": expiration,
+        "requestorSettings": {
+            **_NOBODY_REQUESTS,
+            "enableTargetsToSelfAddAccess": True,
+            "enableTargetsToSelfRemoveAccess": True,
+            "allowCustomAssignmentSchedule": False,
+        },
+        "requestApprovalSettings": {
+            "isApprovalRequiredForAdd": settings.approval_by_sponsor,
+            "isApprovalRequiredForUpdate": False,
+            "stages": stages,
+        },
+        "accessPackage": {"id": ref(package_key)},
+    }
+    return DesiredResource(POLICIES, f"policy/{partner_key}/request", body, POLICY_FIELDS, parent=package_key)
+
+
+def reviewer_scope(reviewer: Reviewer) -> dict[str, Any]:
+    query = {
+        "user": f"/users/{reviewer.id}",
+        "group": f"/groups/{reviewer.id}/transitiveMembers",
+        "groupOwners": "./owners",
+        "manager": "./manager",
+        # Each guest's sponsors, resolved per decision like ./manager.
+        "sponsors": "./sponsors",
+    }[reviewer.kind]
+    scope: dict[str, Any] = {"query": query, "queryType": "MicrosoftGraph"}
+    if reviewer.kind in ("manager", "sponsors"):
+        scope["queryRoot"] = "decisions"
+    return scope
+
+
+def _review(
+    key: str, review: ReviewSettings, name: str | None, query: str, enumeration: str | None = None
+) -> DesiredResource:
+    apply_action = (
+        "#microsoft.graph.disableAndDeleteUserApplyAction"
+        if review.apply_action == "disableAndDelete"
+        else "#microsoft.graph.removeAccessApplyAction"
+    )
+    body: dict[str, Any] = {
+        "displayName": name or review.display_name,
+        "descriptionForAdmins": f"Guest lifecycle governance. {KEY_MARKER.format(key)}",
+        "descriptionForReviewers": review.description_for_reviewers,
+        "scope": {
+            "@odata.type": "#microsoft.graph.accessReviewQueryScope",
+            "query": query,
+            "queryType": "MicrosoftGraph",
+        },
+        "instanceEnumerationScope": (
+            {
+                "@odata.type": "#microsoft.graph.accessReviewQueryScope",
+                "query": enumeration,
+                "queryType": "MicrosoftGraph",
+            }
+            if enumeration
+            else None
+        ),
+        "reviewers": [reviewer_scope(r) for r in review.reviewers],
+        "fallbackReviewers": [reviewer_scope(r) for r in review.fallback_reviewers],
+        "settings": {
+            "mailNotificationsEnabled": True,
+            "reminderNotificationsEnabled": True,
+            "justificationRequiredOnApproval": review.justification_required,
+            "defaultDecisionEnabled": review.default_decision != "None",
+            "defaultDecision": review.default_decision,
+            "instanceDurationInDays": review.instance_duration_days,
+            "autoApplyDecisionsEnabled": review.auto_apply,
+            "recommendationsEnabled": review.recommendations,
+            "applyActions": [{"@odata.type": apply_action}],
+            "recurrence": {
+                "pattern": {"type": review.recurrence, "interval": review.interval},
+                "range": {"type": "noEnd", "startDate": review.start_date.isoformat()},
+            },
+        },
+    }
+    managed = ("displayName", "descriptionForReviewers", "reviewers", "fallbackReviewers", "settings")
+    return DesiredResource(
+        REVIEWS,
+        key,
+        body,
+        managed,
+        fixed=("scope", "instanceEnumerationScope"),
+        match={"marker": KEY_MARKER.format(key)},
+    )

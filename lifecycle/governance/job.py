@@ -1,0 +1,102 @@
+"""The daily governance job: read, plan, and (in enforce mode) apply, then plan again to prove it converged."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import structlog
+
+from config.desired_state import DesiredState
+from lifecycle.governance import guardrails
+from lifecycle.governance.apply import apply_plan
+from lifecycle.governance.desired import desired_resources
+from lifecycle.governance.planner import plan_governance, read_tenant
+from lifecycle.governance.ports import GovernanceGraph
+from lifecycle.models import AuditEntry
+from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR, Action, Change, FieldDiff, Plan, Refusal
+from lifecycle.ports import AuditLog, Clock
+
+log = structlog.get_logger(__name__)
+Mode = Literal["plan", "enforce"]
+
+
+async def make_plan(graph: GovernanceGraph, desired: DesiredState) -> tuple[Plan, Any]:
+    resources = desired_resources(desired)
+    snapshot = await read_tenant(graph, resources)
+    plan = plan_governance(resources, snapshot)
+    plan.refusals.extend(guardrails.refusals(desired))
+    plan.warnings.extend(guardrails.warnings(desired))
+    return plan, snapshot
+
+
+async def run_governance(
+    graph: GovernanceGraph,
+    *,
+    desired: DesiredState,
+    audit: AuditLog,
+    clock: Clock,
+    mode: Mode = "plan",
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Returns the run as data (the plan, what was applied, what is left) with the CLI's ``exitCode``.
+
+    Exit codes: 0 no drift (or all of it fixed), 2 drift found in plan mode (or left after enforce),
+    1 a refusal or a failed write.
+    """
+    if mode not in ("plan", "enforce"):
+        raise ValueError(f"mode must be plan or enforce, not {mode!r}")
+    run_id = run_id or uuid.uuid4().hex
+    plan, snapshot = await make_plan(graph, desired)
+    result: dict[str, Any] = {"job": "governance", "mode": mode, "runId": run_id, "plan": plan.as_dict()}
+    exit_code = plan.exit_code
+    if mode == "enforce" and not plan.refusals and plan.drift:
+        report = await apply_plan(plan, snapshot, graph, audit, clock, run_id)
+        after, _ = await make_plan(graph, desired)
+        result.update(applied=report.applied, failed=report.failed, after=after.as_dict())
+        exit_code = EXIT_ERROR if report.failed else (EXIT_DRIFT if after.drift else EXIT_CLEAN)
+    result["exitCode"] = exit_code
+    await audit.record(
+        AuditEntry(
+            clock.now(),
+            "governance.run",
+            "governance",
+            f"{mode}: {len(plan.drift)} change(s), {len(plan.refusals)} refusal(s)",
+            run_id=run_id,
+            details={"exitCode": exit_code, "drift": [a.key for a in plan.drift]},
+        )
+    )
+    log.info("governance.run", mode=mode, drift=len(plan.drift), exit_code=exit_code, run_id=run_id)
+    return result
+
+
+def render(result: dict[str, Any]) -> str:
+    """The run as markdown: the plan table, then what enforce mode applied or could not apply."""
+    lines = [plan_from_dict(result["plan"]).to_markdown()]
+    for applied in result.get("applied", []):
+        lines.append(f"- applied `{applied['change']}` {applied['key']} ({applied['id']})")
+    for failed in result.get("failed", []):
+        lines.append(f"- **failed** `{failed['change']}` {failed['key']}: {failed['error']['message']}")
+    if "after" in result:
+        lines.append(f"\nAfter enforce: {result['after']['drift']} change(s) left.")
+    return "\n".join(lines) + "\n"
+
+
+def plan_from_dict(data: dict[str, Any]) -> Plan:
+    """A Plan back from ``Plan.as_dict()`` (the shape written to JSON output and the audit trail)."""
+    return Plan(
+        data["job"],
+        [
+            Action(
+                a["resource"],
+                a["key"],
+                Change(a["change"]),
+                a["reason"],
+                tuple(FieldDiff(**d) for d in a["diffs"]),
+                a["payload"],
+            )
+            for a in data["actions"]
+        ],
+        [Refusal(**r) for r in data["refusals"]],
+        list(data["warnings"]),
+    )
