@@ -104,17 +104,17 @@ def contains(want: Any, have: Any) -> bool:
     return want == have
 
 
-def _leaves(value: Any, prefix: str) -> list[tuple[str, Any]]:
+def _leaves(value: Any, path: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
     if isinstance(value, dict) and value:
-        found: list[tuple[str, Any]] = []
+        found: list[tuple[tuple[str, ...], Any]] = []
         for name, child in value.items():
-            found += _leaves(child, f"{prefix}.{name}" if prefix else name)
+            found += _leaves(child, (*path, name))
         return found
-    return [(prefix, value)]
+    return [(path, value)]
 
 
-def _lookup(actual: Any, path: str) -> Any:
-    for part in path.split("."):
+def _lookup(actual: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
         if not isinstance(actual, dict):
             return None
         actual = actual.get(part)
@@ -125,10 +125,10 @@ def field_diffs(want: dict[str, Any], have: dict[str, Any], fields: tuple[str, .
     diffs = []
     for name in fields:
         wanted = comparable(want.get(name))
-        for path, value in _leaves(wanted, name):
+        for path, value in _leaves(wanted, (name,)):
             actual = comparable(_lookup(have, path))
             if not contains(value, actual) and not (value in ([], {}) and actual is None):
-                diffs.append(FieldDiff(path, value, actual))
+                diffs.append(FieldDiff(".".join(path), value, actual))
     return diffs
 
 
