@@ -1,0 +1,116 @@
+"""Redemption reset against tenantsim: a partner changes identity provider and its guests re-redeem."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.client import build_graph_client
+from graph.credentials import TenantSimCredential
+from graph.directory import GraphDirectory
+from graph.permissions import GRANTED
+from graph.tenants import GraphProviderLookup
+from lifecycle import work
+from lifecycle.adapters.sweep_runs import MemorySweepRuns
+from lifecycle.outcomes import Verdict
+from lifecycle.reset.entry import handle_reset_ticket, run_reset_detection, use_lookup
+from lifecycle.sweep.entry import use_runs
+from lifecycle.tickets import ResetRedemptionTicket
+from tenantsim.client import TenantSimAdmin
+from tests.builders import memory_services
+
+pytestmark = pytest.mark.stack
+
+NEW_ADATUM_TENANT = "0c6f3a2b-9d8e-4f1a-b2c3-d4e5f6a7b8c9"
+
+
+@pytest.fixture
+def admin(local_stack):
+    with TenantSimAdmin(local_stack.tenantsim_url) as client:
+        client.seed(builtin="fresh", guests=120, random_seed=3)
+        try:
+            yield client
+        finally:
+            client.seed(builtin="fresh", guests=300, random_seed=0)
+
+
+def _services(stack, roles: frozenset[str] = GRANTED):
+    credential = TenantSimCredential(stack.tenantsim_url, roles=roles)
+    client = build_graph_client(credential=credential, base_url=f"{stack.tenantsim_url}/v1.0")
+    services = memory_services(GraphDirectory(client))
+    settings = services.desired.redemption_reset.model_copy(update={"brake_count": 500})
+    services.desired = services.desired.model_copy(update={"redemption_reset": settings})
+    return use_lookup(use_runs(services, MemorySweepRuns()), GraphProviderLookup(client))
+
+
+def _redeemed(snapshot: dict, domain: str) -> dict[str, dict]:
+    return {
+        u["id"]: u
+        for u in snapshot["users"]
+        if u["userType"] == "Guest"
+        and (u.get("mail") or "").endswith("@" + domain)
+        and u["externalUserState"] == "Accepted"
+        and u["accountEnabled"]
+    }
+
+
+@pytest.mark.parametrize(
+    ("domain", "provider", "tenant_id"),
+    [("adatum.com", "AzureAD", NEW_ADATUM_TENANT), ("fabrikam.co.uk", "EmailOTP", None)],
+    ids=["google-and-otp-to-entra", "entra-to-passcode"],
+)
+async def test_a_provider_change_resets_the_domains_guests_and_keeps_their_objects(
+    local_stack, admin, domain, provider, tenant_id
+):
+    """After the domain's provider changes, enforce resets exactly its redeemed guests; a rerun sends nothing."""
+    before = _redeemed(admin.snapshot(), domain)
+    untouched = _redeemed(admin.snapshot(), "northwindtraders.com")
+    assert before and untouched
+    admin.set_identity_provider(domain, provider, tenant_id)
+    services = _services(local_stack)
+    summary = await run_reset_detection(services, "enforce")
+    assert summary["status"] == "dispatched" and summary["dispatched"] == len(before)
+    after = {u["id"]: u for u in admin.snapshot()["users"]}
+    assert all(after[i]["externalUserState"] == "PendingAcceptance" for i in before)
+    assert all(after[i]["mail"] == before[i]["mail"] for i in before)
+    assert all(after[i]["externalUserState"] == "Accepted" for i in untouched)
+    invitations = admin.counters()["invitations"]
+    await run_reset_detection(services, "enforce", "reset-rerun")
+    assert admin.counters()["invitations"] == invitations
+
+
+async def test_a_ticket_with_a_new_email_updates_the_guest_then_resets_it(local_stack, admin):
+    """newEmail is patched into mail and otherMails on tenantsim, then the same object is re-invited there."""
+    guest_id, guest = next(iter(_redeemed(admin.snapshot(), "fabrikam.com").items()))
+    new_email = "renamed." + guest["mail"]
+    # Writing mail/otherMails needs User.ReadWrite.All, which the app's standing grant does not hold.
+    services = _services(local_stack, GRANTED | {"User.ReadWrite.All"})
+    ticket = ResetRedemptionTicket.model_validate(
+        {"schemaVersion": 1, "kind": "reset-redemption", "ticketId": "T-7", "objectId": guest_id, "newEmail": new_email}
+    )
+    item = await work.begin(services, "ticket:T-7", kind=ticket.kind)
+    assert item is not None
+    outcome = await handle_reset_ticket(ticket, item, services, b"{}", "fp")
+    assert outcome.verdict is Verdict.DONE and outcome.detail["objectId"] == guest_id
+    stored = next(u for u in admin.snapshot()["users"] if u["id"] == guest_id)
+    assert stored["mail"] == new_email and stored["externalUserState"] == "PendingAcceptance"
+
+
+async def test_without_the_write_permission_an_email_change_fails_before_any_invitation(local_stack, admin):
+    """A 403 on the address update dead-letters the ticket and no invitation is sent."""
+    guest_id, guest = next(iter(_redeemed(admin.snapshot(), "fabrikam.com").items()))
+    services = _services(local_stack)
+    ticket = ResetRedemptionTicket.model_validate(
+        {
+            "schemaVersion": 1,
+            "kind": "reset-redemption",
+            "ticketId": "T-8",
+            "objectId": guest_id,
+            "newEmail": "n." + guest["mail"],
+        }
+    )
+    item = await work.begin(services, "ticket:T-8", kind=ticket.kind)
+    assert item is not None
+    invitations = admin.counters()["invitations"]
+    outcome = await handle_reset_ticket(ticket, item, services, b"{}", "fp")
+    assert outcome.verdict is Verdict.FAILED and outcome.code == "authorization_requestdenied"
+    assert admin.counters()["invitations"] == invitations
