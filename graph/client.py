@@ -3,6 +3,11 @@
 Retries are owned by the product, not by the SDK: the default RetryHandler would sleep inside a queue
 worker (burning its lock and execution time) and would re-send POST /invitations blindly. It is turned
 off here, and graph.errors maps 429/5xx into ThrottledError/TransientGraphError for the caller's policy.
+
+Under the SDK's middleware sits graph.budget_transport: every request spends the process's Graph budget
+(graph.budget), paced from Graph's throttling headers. A request the budget would hold back longer than
+``max_budget_wait`` seconds fails at once with ThrottledError, so a queue worker reschedules it instead of
+sleeping on its lock.
 """
 
 from __future__ import annotations
@@ -17,7 +22,22 @@ from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph_core import GraphClientFactory
 
+from graph.budget import GraphBudget, shared_budget
+from graph.budget_transport import BudgetedTransport
+
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1"]
+CONNECTION_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=32)
+DEFAULT_MAX_BUDGET_WAIT = 10.0
+
+
+def budgeted_transport(
+    transport: httpx.AsyncBaseTransport | None = None,
+    budget: GraphBudget | None = None,
+    max_wait: float | None = DEFAULT_MAX_BUDGET_WAIT,
+) -> BudgetedTransport:
+    """The transport every Graph HTTP client uses (the SDK's and graph.batch's)."""
+    inner = transport or httpx.AsyncHTTPTransport(limits=CONNECTION_LIMITS)
+    return BudgetedTransport(inner, budget or shared_budget(), max_wait=max_wait)
 
 
 def build_graph_client(
@@ -27,13 +47,14 @@ def build_graph_client(
     scope: str = "https://graph.microsoft.com/.default",
     timeout_seconds: float = 30.0,
     transport: httpx.AsyncBaseTransport | None = None,
+    budget: GraphBudget | None = None,
+    max_budget_wait: float | None = DEFAULT_MAX_BUDGET_WAIT,
 ) -> GraphServiceClient:
     auth = AzureIdentityAuthenticationProvider(credential, scopes=[scope])
     http_client = GraphClientFactory.create_with_default_middleware(
         client=httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_seconds, connect=10.0),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
-            transport=transport,
+            transport=budgeted_transport(transport, budget, max_budget_wait),
         ),
         options={RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0)},
     )
