@@ -78,6 +78,11 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
         ("onboarding", "governance"),
         "Assign partners' access packages with an end date; ensure catalogs, packages and policies.",
     ),
+    Permission(
+        "AccessReview.ReadWrite.All",
+        ("governance",),
+        "Ensure the recurring guest and per-partner access review definitions; fix their drifted settings.",
+    ),
 )
 
 GRANTED: frozenset[str] = frozenset(p.name for p in GRAPH_APPLICATION_PERMISSIONS)
