@@ -161,7 +161,6 @@ class GraphPolicies:
                 wait = self._last_conditional_access + self._interval - time.monotonic()
                 if wait > 0:
                     await self._sleep(wait)
-            self._last_conditional_access = time.monotonic()
             try:
                 return await self._send(Method.GET, url)
             except ThrottledError:
@@ -170,4 +169,7 @@ class GraphPolicies:
                 # No Retry-After from this service: back off exponentially from the pacing interval.
                 await self._sleep(delay)
                 delay *= 2
+            finally:
+                # Paced from when the service answered: the next request must land a full interval later.
+                self._last_conditional_access = time.monotonic()
         raise AssertionError("unreachable")
