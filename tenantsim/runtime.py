@@ -196,6 +196,10 @@ class Simulator:
         return response
 
     def _throttle(self, caller: Caller, route: Route, request: GraphRequest, ru: int, writes: int) -> dict[str, str]:
+        if not is_identity_and_access(request.path):
+            # Invitations have their own tenant limit (charged below); identity governance and the other
+            # services are not part of the identity-and-access resource-unit and write quotas.
+            ru, writes = 0, 0
         verdict = self.throttler.check(
             app_id=caller.app_id,
             tenant_id=caller.tenant_id,
@@ -221,3 +225,24 @@ class Simulator:
         if verdict.limit_percentage is not None:
             return {"x-ms-throttle-limit-percentage": f"{verdict.limit_percentage:.2f}"}
         return {}
+
+
+# The resources the identity-and-access throttling limits cover (graph-contract.md section 12.2).
+IDENTITY_AND_ACCESS_PREFIXES = (
+    "/users",
+    "/groups",
+    "/applications",
+    "/servicePrincipals",
+    "/policies",
+    "/directory",
+    "/directoryObjects",
+    "/organization",
+    "/domains",
+    "/tenantRelationships",
+)
+
+
+def is_identity_and_access(path: str) -> bool:
+    return any(
+        path == prefix or path.startswith((prefix + "/", prefix + "(")) for prefix in IDENTITY_AND_ACCESS_PREFIXES
+    )

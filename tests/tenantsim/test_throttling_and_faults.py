@@ -135,3 +135,16 @@ def test_the_client_request_id_is_echoed_and_a_request_id_is_sent(graph):
     assert response.headers["client-request-id"] == "abc-123"
     inner = response.json()["error"]["innerError"]
     assert inner["client-request-id"] == "abc-123" and inner["request-id"] == response.headers["request-id"]
+
+
+def test_invitations_do_not_draw_on_the_identity_write_bucket(graph, admin):
+    """With the identity write bucket empty, an invitation still goes through: it has its own tenant limit."""
+    admin.configure(throttlingEnabled=True, quotaScale=0.001)  # 3 identity writes per 150 s, 1 invitation per 5 s
+    guest_id = next(u["id"] for u in admin.snapshot()["users"] if u["userType"] == "Guest")
+    writes = [
+        graph.request("PATCH", f"/v1.0/users/{guest_id}", roles=("User.ReadWrite.All",), json={"jobTitle": str(i)})
+        for i in range(4)
+    ]
+    assert [r.status_code for r in writes] == [204, 204, 204, 429]
+    body = {"invitedUserEmailAddress": "w@fabrikam.com", "inviteRedirectUrl": "https://a.example"}
+    assert graph.request("POST", "/v1.0/invitations", roles=("User.Invite.All",), json=body).status_code == 201
