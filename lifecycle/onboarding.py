@@ -15,6 +15,7 @@ from lifecycle.errors import (
 from lifecycle.models import AuditEntry, GuestRecord, GuestState, InvitationRequest, ReceivedMessage, WorkItem
 from lifecycle.onboarding_policy import ApprovedOnboarding, check_onboard
 from lifecycle.outcomes import Outcome, Verdict
+from lifecycle.reset.entry import handle_reset_ticket
 from lifecycle.services import Services
 from lifecycle.tickets import ExtendTicket, OffboardTicket, OnboardTicket, TicketRejection, parse_ticket
 
@@ -49,16 +50,7 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
             return await guest_tickets.extend(ticket, item, services, message.body, fingerprint)
         if isinstance(ticket, OffboardTicket):
             return await guest_tickets.offboard(ticket, item, services, message.body, fingerprint)
-        return await work.reject(
-            services,
-            key=key,
-            kind=ticket.kind,
-            code="kind-not-available",
-            message=f"tickets of kind {ticket.kind!r} are not handled by this version yet",
-            raw=message.body,
-            item=item,
-            fingerprint=fingerprint,
-        )
+        return await handle_reset_ticket(ticket, item, services, message.body, fingerprint)
     except (TransientGraphError, StateConflictError) as exc:
         log.warning("onboarding.transient", key=key, error=str(exc), attempts=item.attempts)
         return await work.retry_later(services, item, exc)
