@@ -34,6 +34,12 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
         "PATCH accountEnabled: disable expired guests (sweep) and offboarded guests (offboard tickets).",
     ),
     Permission(
+        "User.ReadUpdate.All",
+        ("redemption-reset",),
+        "PATCH mail/otherMails before a reset-redemption ticket's new address is invited (least privilege "
+        "for user updates; no create or delete).",
+    ),
+    Permission(
         "User.DeleteRestore.All",
         ("guest-sweep",),
         "DELETE guests after the grace period (soft delete, restorable for 30 days).",

@@ -27,7 +27,8 @@ REQUIREMENTS: dict[str, Requirement] = {
     "users.update.accountEnabled": _any_of(
         ("User.EnableDisableAccount.All", "User.Read.All"), "User.ReadWrite.All", "Directory.ReadWrite.All"
     ),
-    "users.update": _any_of("User.ReadWrite.All", "Directory.ReadWrite.All"),
+    # PATCH /users/{id}: User.ReadUpdate.All is the least privileged application permission (user-update doc).
+    "users.update": _any_of("User.ReadUpdate.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "users.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "users.revokeSignInSessions": _any_of("User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "deletedItems.read": USERS_READ,
