@@ -450,6 +450,12 @@ def _validated_policy(call: Call, body: dict[str, Any]) -> dict[str, Any]:
         raise bad_request("An afterDuration expiration needs 'duration'.")
     if expiration["type"] == "afterDateTime" and not expiration.get("endDateTime"):
         raise bad_request("An afterDateTime expiration needs 'endDateTime'.")
+    unknown = set(body.get("requestorSettings") or {}) - set(REQUESTOR_DEFAULTS) - {"@odata.type"}
+    if unknown:
+        # allowedRequestors/scopeType are the beta model; v1.0 says who may ask with allowedTargetScope.
+        raise bad_request(
+            f"Invalid property '{sorted(unknown)[0]}' for resource 'accessPackageAssignmentRequestorSettings'."
+        )
     requestor = {**REQUESTOR_DEFAULTS, **(body.get("requestorSettings") or {})}
     requestor["onBehalfRequestors"] = _subject_sets(requestor["onBehalfRequestors"], "onBehalfRequestors", call)
     approval = {**APPROVAL_DEFAULTS, **(body.get("requestApprovalSettings") or {})}
