@@ -80,6 +80,11 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
         "findTenantInformationByDomainName: which identity provider serves a partner domain.",
     ),
     Permission(
+        "IdentityProvider.ReadWrite.All",
+        ("policy-drift",),
+        "Read and create SAML/WS-Fed direct federation for partner domains no Entra tenant verifies.",
+    ),
+    Permission(
         "EntitlementManagement.ReadWrite.All",
         ("onboarding", "governance"),
         "Assign partners' access packages with an end date; ensure catalogs, packages and policies.",
