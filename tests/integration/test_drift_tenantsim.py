@@ -24,8 +24,7 @@ from tenantsim.seed import FABRIKAM_TENANT_ID, NORTHWIND_TENANT_ID
 from tenantsim.server import TenantSimServer
 from tests.builders import memory_services
 
-# Direct federation needs IdentityProvider.ReadWrite.All on top of the product's grant (see graph.permissions).
-ROLES = GRANTED | {"IdentityProvider.ReadWrite.All"}
+ROLES = GRANTED
 CA_WRITE = ("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All")
 GUESTS = "internalGuest,b2bCollaborationGuest,b2bCollaborationMember,b2bDirectConnectUser,otherExternalUser"
 
