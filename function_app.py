@@ -70,3 +70,15 @@ async def hold_release(timer: func.TimerRequest) -> None:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(function="hold_release", past_due=timer.past_due)
     await release_due(await get_services())
+
+
+@app.function_name("policy_drift")
+@app.timer_trigger(arg_name="timer", schedule="0 0 * * * *", run_on_startup=False, use_monitor=True)
+async def policy_drift(timer: func.TimerRequest) -> None:
+    """Hourly: plan the tenant's external-collaboration policies against the desired state (enforce if set)."""
+    from lifecycle.bootstrap import get_services
+    from lifecycle.drift import entry as drift
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(function="policy_drift", past_due=timer.past_due)
+    await drift.on_timer(await get_services(), timer.past_due)

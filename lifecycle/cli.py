@@ -26,7 +26,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 
 def main() -> None:
-    import lifecycle.cli_ops  # noqa: F401  (registers the on-call commands)
+    import lifecycle.cli_config  # registers plan and apply
+    import lifecycle.cli_ops  # noqa: F401  (registers the on-call commands; both modules add commands to `app`)
 
     try:
         app()

@@ -57,3 +57,10 @@ def test_the_hold_release_timer_runs_every_five_minutes_and_not_on_startup(index
     assert trigger["type"] == "timerTrigger"
     assert trigger["schedule"] == "0 */5 * * * *"
     assert trigger.get("runOnStartup", False) is False
+
+
+def test_the_policy_drift_timer_runs_hourly_and_not_on_startup(index):
+    """policy_drift fires at the top of every hour (six-field NCRONTAB, UTC)."""
+    trigger = _trigger(index, "policy_drift")
+    assert trigger["type"] == "timerTrigger" and trigger["schedule"] == "0 0 * * * *"
+    assert trigger.get("runOnStartup", False) is False
