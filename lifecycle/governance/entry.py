@@ -1,0 +1,45 @@
+"""Governance's entry points for function_app.py (the daily timer) and the CLI.
+
+The Graph gateway is ``services.governance_graph`` (graph.governance.GraphGovernance in Azure and on a
+local stack, a fake in tests); the composition root attaches it, the core never builds it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from lifecycle.governance.job import Mode, run_governance
+from lifecycle.governance.ports import GovernanceGraph
+from lifecycle.services import Services
+
+log = structlog.get_logger(__name__)
+
+# NCRONTAB, six fields (second minute hour day month day-of-week), UTC: every day at 02:30.
+SCHEDULE = "0 30 2 * * *"
+
+
+def governance_graph(services: Services) -> GovernanceGraph:
+    graph = getattr(services, "governance_graph", None)
+    if graph is None:
+        raise RuntimeError("services carry no governance_graph; the composition root must attach GraphGovernance")
+    return graph
+
+
+def scheduled_mode(services: Services) -> Mode:
+    """Enforce when the app setting (LIFECYCLE_GOVERNANCE_MODE) or the desired-state file asks for it."""
+    asked = (getattr(services.settings, "governance_mode", "plan"), services.desired.governance.scheduled_mode)
+    return "enforce" if "enforce" in asked else "plan"
+
+
+async def run_with_services(services: Services, mode: Mode) -> dict[str, Any]:
+    return await run_governance(
+        governance_graph(services), desired=services.desired, audit=services.audit, clock=services.clock, mode=mode
+    )
+
+
+async def on_timer(services: Services, past_due: bool) -> dict[str, Any]:
+    if past_due:
+        log.warning("governance.timer.past-due")
+    return await run_with_services(services, scheduled_mode(services))

@@ -1,0 +1,53 @@
+"""Governance's timer entry: the mode it runs in and the port it uses, on fakes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+
+from config.desired_state import load_desired_state, parse_desired_state
+from lifecycle.adapters.memory import MemoryAuditLog
+from lifecycle.clock import FixedClock
+from lifecycle.governance.entry import SCHEDULE, on_timer, scheduled_mode
+from tests.unit.test_governance import SAMPLE, FakeGovernanceGraph
+
+
+def _services(setting: str, file_mode: str, graph=None):
+    raw = load_desired_state(SAMPLE).model_dump(mode="json", by_alias=True, exclude_none=True)
+    raw["governance"]["scheduledMode"] = file_mode
+    return SimpleNamespace(
+        settings=SimpleNamespace(governance_mode=setting),
+        desired=parse_desired_state(raw),
+        audit=MemoryAuditLog(),
+        clock=FixedClock(datetime(2026, 3, 1, tzinfo=UTC)),
+        governance_graph=graph,
+    )
+
+
+@pytest.mark.parametrize(
+    ("setting", "file_mode", "expected"),
+    [("plan", "plan", "plan"), ("enforce", "plan", "enforce"), ("plan", "enforce", "enforce")],
+)
+def test_the_timer_enforces_only_when_asked(setting, file_mode, expected):
+    """Plan is the default; either the app setting or the desired-state file can ask for enforce."""
+    assert scheduled_mode(_services(setting, file_mode)) == expected
+
+
+async def test_the_timer_runs_the_job_through_the_attached_port():
+    """A timer run in enforce mode writes through services.governance_graph and returns the run."""
+    graph = FakeGovernanceGraph()
+    result = await on_timer(_services("enforce", "plan", graph), past_due=True)
+    assert result["mode"] == "enforce" and result["exitCode"] == 0 and graph.writes
+
+
+async def test_without_an_attached_port_the_timer_fails_loudly():
+    """A composition root that forgot the gateway is an error, not a silent no-op."""
+    with pytest.raises(RuntimeError, match="governance_graph"):
+        await on_timer(_services("plan", "plan"), past_due=False)
+
+
+def test_the_schedule_is_a_daily_six_field_ncrontab():
+    """Six fields, once a day."""
+    assert SCHEDULE.split() == ["0", "30", "2", "*", "*", "*"]
