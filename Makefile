@@ -41,6 +41,10 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## make bench: every benchmark (cold start, sign-up latency, Graph budget, sweep), one JSON line per result.
+bench: setup
+	$(BIN)/python -m bench
+
 ## make infra-check: parse and scan the Bicep with checkov (in its own virtualenv; also run by the test suite).
 infra-check:
 	infra/check

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -231,7 +232,8 @@ class GraphBatch:
                 results[p.request.id] = BatchResult(p.request.id, status or 503, None, p.attempts)
                 continue
             delay = retry_after if retry_after is not None else self.backoff_seconds * 2 ** (p.attempts - 1)
-            p.due = now + delay
+            # Jitter, so items refused together (across instances too) do not all come back together.
+            p.due = now + delay * (1.0 + 0.5 * random.random())
             waiting.push(p)
 
 

@@ -12,6 +12,7 @@ budget without talking to each other. A 429 closes the class until its ``Retry-A
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -109,28 +110,33 @@ class _Interval:
 class ClassBudget:
     """Pacing for one (tenant, app, class) in this process.
 
-    ``rate`` is None while the bucket has room (burst); once Graph reports the level it becomes a rate in
-    units per second that an estimator keeps at the one that holds the level at ``target``.
+    ``rate`` (units per second) starts at the documented refill rate and doubles every step while Graph
+    reports no level (a full bucket may be spent fast); once Graph reports the level, an estimator keeps it
+    at the pace that holds the level at ``target``.
     """
 
     budget_class: BudgetClass
     quota: Quota
     clock: Clock
     target: float = 0.9
-    rate: float | None = None
+    jitter: Callable[[], float] = random.random
+    rate: float = 0.0
     paused_until: float = 0.0
     next_slot: float = 0.0
     throttled: int = 0
     _interval: _Interval = field(init=False)
     _previous_level: tuple[float, float] | None = field(default=None, init=False)
     _drain_estimate: float | None = field(default=None, init=False)
+    _last_cut: float = field(default=float("-inf"), init=False)
 
     def __post_init__(self) -> None:
         self._interval = _Interval(self.clock())
+        if not self.rate:
+            self.rate = self.quota.refill_per_second
 
     @property
     def adjust_every(self) -> float:
-        return max(0.05, self.quota.window_seconds / 100)
+        return max(0.1, self.quota.window_seconds / 50)
 
     @property
     def settle_within(self) -> float:
@@ -139,14 +145,13 @@ class ClassBudget:
     def wait_needed(self) -> float:
         """Seconds until this class may send again, without booking anything."""
         now = self.clock()
-        return max(now, self.paused_until, self.next_slot if self.rate else now) - now
+        return max(now, self.paused_until, self.next_slot) - now
 
     def book(self, units: float) -> float:
         """Book ``units`` at the next free slot; returns how long to wait before sending."""
         now = self.clock()
-        start = max(now, self.paused_until, self.next_slot if self.rate else now)
-        if self.rate:
-            self.next_slot = start + units / self.rate
+        start = max(now, self.paused_until, self.next_slot)
+        self.next_slot = start + units / self.rate
         self._interval.granted += units
         return start - now
 
@@ -162,14 +167,19 @@ class ClassBudget:
             self._adjust(now)
 
     def throttle(self, retry_after: float) -> None:
-        """Graph refused a request: stop until ``retry_after`` and halve the pace."""
+        """Graph refused a request: stop until ``retry_after``; halve the pace (once per adjustment step, since
+        the items of one batch or one burst are refused together for the same reason)."""
         now = self.clock()
         self.throttled += 1
-        self.paused_until = max(self.paused_until, now + retry_after)
-        observed = self._observed_rate(now)
-        base = min(self.rate, observed) if self.rate and observed else (self.rate or observed)
-        self.rate = max(base / 2, self._floor) if base else self.quota.refill_per_second / 2
+        # Spread the restart: every instance got the same Retry-After and would otherwise return at once.
+        self.paused_until = max(self.paused_until, now + retry_after * (1.0 + 0.5 * self.jitter()))
         self.next_slot = max(self.next_slot, self.paused_until)
+        if now - self._last_cut < max(self.adjust_every, retry_after):
+            return
+        self._last_cut = now
+        observed = self._observed_rate(now)
+        base = min(self.rate, observed) if observed else self.rate
+        self.rate = max(base / 2, self._floor)
 
     @property
     def _floor(self) -> float:
@@ -196,22 +206,20 @@ class ClassBudget:
         interval, observed = self._interval, self._observed_rate(now)
         self._interval = _Interval(now)
         if interval.latest_percentage is None:
-            if self.rate is not None and interval.responses:
-                self.rate *= 1.5  # the bucket has refilled past the reporting threshold: speed up
-                self._previous_level = None
+            # Below the reporting threshold the bucket has room: slow start, doubling while the pace is used.
+            if interval.responses and observed >= 0.5 * self.rate:
+                self.rate *= 2.0
+            self._previous_level = None
             return
         refill = self.quota.refill_per_second
         # The pace that brings the level back to target within settle_within, for all callers together.
         wanted = refill + self.quota.capacity * (self.target - interval.latest_percentage) / self.settle_within
         wanted = max(refill * 0.05, wanted)
         drain = self._drain_estimate if self._drain_estimate and self._drain_estimate > 0 else None
-        basis = observed if observed > 0 else (self.rate or refill)
-        if drain is None:
-            new_rate = self.rate if self.rate is not None else basis
-        else:
-            # Every process applies the same factor, so the sum of their rates moves to ``wanted``.
-            new_rate = basis * min(2.0, max(0.5, wanted / drain))
-        self.rate = max(new_rate, self._floor)
+        basis = observed if observed > 0 else self.rate
+        # Every process applies the same factor, so the sum of their rates moves to ``wanted``.
+        factor = 1.0 if drain is None else min(2.0, max(0.5, wanted / drain))
+        self.rate = max(min(self.rate, basis) * factor if drain is None else basis * factor, self._floor)
 
 
 @dataclass(slots=True)

@@ -1,0 +1,343 @@
+"""Benchmark: how much of Graph's throttling budget three ways of calling Graph use, side by side.
+
+    .venv/bin/python -m bench.graph_budget_bench [--disables 10000] [--invitations 2000]
+                                                  [--workers 1,4,8] [--strategies sequential,unbounded,product]
+
+One tenantsim (throttling on, documented quotas, windows compressed) serves every row; each row runs
+``workers`` processes that share the tenant's budget, as Functions instances fed by Service Bus would:
+
+* ``sequential``: one call at a time per process through the SDK, with the SDK's default RetryHandler;
+* ``unbounded``: every item at once per process through the SDK, with the SDK's default RetryHandler;
+* ``product``: graph.batch over graph.budget_transport, each process pacing from Graph's headers alone.
+
+Workloads: a sweep disabling guests (PATCH accountEnabled) and a wave of invitations (POST /invitations).
+A latency model (tenantsim's fault injector) delays every HTTP request, compressed like the windows.
+Each row has a deadline (a multiple of the fastest possible time); items not finished by then are
+``unfinished`` (the sequential peer is that slow), items given up on are ``lost``.
+
+Prints one JSON line per row. ``budget_used`` is what the row got through, over what the budget allowed
+during its wall time: a bucket starts full, so that is min over buckets of capacity + refill x wall.
+``lost`` is checked against the tenant's state, not only the workers' word.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from graph.budget import DOCUMENTED_QUOTAS, BudgetClass, Quota
+
+REDIRECT = "https://myapps.microsoft.com"
+INVITE_DOMAIN = "fabrikam.com"
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    name: str
+    count: int
+    compression: float
+    latency_ms: float
+    jitter_ms: float
+    costs: dict[BudgetClass, int]
+
+    def quotas(self) -> dict[BudgetClass, Quota]:
+        return {k: DOCUMENTED_QUOTAS[k].compressed(self.compression) for k in self.costs}
+
+    def allowed_within(self, seconds: float, *, tenant_users: int) -> float:
+        """Items the budget lets through in ``seconds`` from full buckets: the scarcest bucket decides."""
+        quotas = self.quotas()
+        if BudgetClass.RESOURCE_UNITS in quotas:
+            # graph.budget assumes the small-tenant quota; the benchmark tenant is large (> 500 users).
+            size = 8000 if tenant_users > 500 else 5000 if tenant_users >= 50 else 3500
+            quotas[BudgetClass.RESOURCE_UNITS] = Quota(size, quotas[BudgetClass.RESOURCE_UNITS].window_seconds)
+        return min((q.capacity + q.refill_per_second * seconds) / self.costs[k] for k, q in quotas.items())
+
+    def fastest_seconds(self, *, tenant_users: int) -> float:
+        low, high = 0.0, 1.0
+        while self.allowed_within(high, tenant_users=tenant_users) < self.count:
+            high *= 2
+        for _ in range(40):
+            middle = (low + high) / 2
+            low, high = (
+                (middle, high) if self.allowed_within(middle, tenant_users=tenant_users) < self.count else (low, middle)
+            )
+        return high
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerTask:
+    strategy: str
+    workload: str
+    root: str
+    items: list[str]
+    compression: float
+
+
+# ---------------------------------------------------------------- worker processes
+
+
+def worker_main(task: WorkerTask, results: Any, ready: Any, go: Any) -> None:
+    results.put(asyncio.run(_worker(task, ready, go)))
+
+
+async def _worker(task: WorkerTask, ready: Any, go: Any) -> dict[str, Any]:
+    from graph.credentials import TenantSimCredential
+
+    credential = TenantSimCredential(task.root)
+    await credential.get_token("https://graph.microsoft.com/.default")
+    run = _product if task.strategy == "product" else _naive
+    timing: dict[str, float] = {}
+    runner = await run(task, credential, timing)
+    ready.put(True)
+    timing["start_at"], timing["deadline_at"] = go.get()
+    await asyncio.sleep(max(0.0, timing["start_at"] - time.monotonic()))
+    return await runner()
+
+
+async def _naive(task: WorkerTask, credential: Any, timing: dict[str, float]) -> Callable[[], Any]:
+    from kiota_authentication_azure.azure_identity_authentication_provider import (
+        AzureIdentityAuthenticationProvider,
+    )
+    from msgraph import GraphRequestAdapter, GraphServiceClient
+    from msgraph.generated.models.invitation import Invitation
+    from msgraph.generated.models.user import User
+    from msgraph_core import GraphClientFactory
+
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    http = GraphClientFactory.create_with_default_middleware(
+        client=httpx.AsyncClient(timeout=httpx.Timeout(120.0, pool=None), limits=limits)
+    )
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=["https://graph.microsoft.com/.default"])
+    adapter = GraphRequestAdapter(auth, client=http)
+    adapter.base_url = task.root + "/v1.0"
+    client = GraphServiceClient(request_adapter=adapter)
+    outcome: Counter[str] = Counter()
+    finished_at = [time.monotonic()]
+
+    async def one(item: str) -> None:
+        try:
+            if task.workload == "sweep":
+                await client.users.by_user_id(item).patch(User(account_enabled=False))
+            else:
+                await client.invitations.post(
+                    Invitation(
+                        invited_user_email_address=item, invite_redirect_url=REDIRECT, send_invitation_message=False
+                    )
+                )
+            outcome["ok"] += 1
+        except Exception as exc:  # the SDK gave up (429 after its retries, 5xx, ...): the item is lost
+            outcome[f"lost:{getattr(exc, 'response_status_code', type(exc).__name__)}"] += 1
+        finished_at[0] = time.monotonic()
+
+    async def sequential() -> dict[str, Any]:
+        for item in task.items:
+            if time.monotonic() >= timing["deadline_at"]:
+                break
+            await one(item)
+        return _report(outcome, len(task.items), finished_at[0])
+
+    async def unbounded() -> dict[str, Any]:
+        jobs = [asyncio.ensure_future(one(item)) for item in task.items]
+        await asyncio.wait(jobs, timeout=max(0.0, timing["deadline_at"] - time.monotonic()))
+        for job in jobs:
+            job.cancel()
+        return _report(outcome, len(task.items), finished_at[0])
+
+    return sequential if task.strategy == "sequential" else unbounded
+
+
+async def _product(task: WorkerTask, credential: Any, timing: dict[str, float]) -> Callable[[], Any]:
+    from graph.batch import BatchRequest, GraphBatch, suggested_batch_size
+    from graph.budget import GraphBudget
+    from graph.client import budgeted_transport
+
+    budget = GraphBudget.time_compressed(task.compression)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(120.0), transport=budgeted_transport(budget=budget, max_wait=None))
+
+    async def bearer() -> str:
+        return (await credential.get_token("https://graph.microsoft.com/.default")).token
+
+    if task.workload == "sweep":
+        size = suggested_batch_size(budget.quotas[BudgetClass.WRITES])
+        requests = [BatchRequest(item, "PATCH", f"/users/{item}", {"accountEnabled": False}) for item in task.items]
+    else:
+        size = suggested_batch_size(budget.quotas[BudgetClass.INVITATIONS])
+        requests = [
+            BatchRequest(
+                str(n),
+                "POST",
+                "/invitations",
+                {"invitedUserEmailAddress": item, "inviteRedirectUrl": REDIRECT, "sendInvitationMessage": False},
+            )
+            for n, item in enumerate(task.items)
+        ]
+    batch = GraphBatch(http, task.root + "/v1.0", bearer, size=size, senders=4)
+
+    async def run() -> dict[str, Any]:
+        results = await batch.run(requests, deadline_seconds=max(0.0, timing["deadline_at"] - time.monotonic()))
+        finished = time.monotonic()
+        outcome: Counter[str] = Counter()
+        for result in results:
+            outcome["ok" if result.ok else "unfinished" if result.deferred else f"lost:{result.status}"] += 1
+        report = _report(outcome, len(task.items), finished)
+        report["unfinished"] = outcome["unfinished"]
+        return report
+
+    return run
+
+
+def _report(outcome: Counter[str], total: int, finished: float) -> dict[str, Any]:
+    lost = sum(v for k, v in outcome.items() if k.startswith("lost"))
+    return {
+        "ok": outcome["ok"],
+        "lost": lost,
+        "unfinished": total - outcome["ok"] - lost,
+        "finished": finished,
+        "why_lost": {k: v for k, v in outcome.items() if k.startswith("lost")},
+    }
+
+
+# ---------------------------------------------------------------- the parent
+
+
+def run_row(sim_server: Any, workload: Workload, strategy: str, workers: int, deadline_factor: float) -> dict[str, Any]:
+    sim = sim_server.simulator
+    items = _prepare(sim, workload, f"{strategy}{workers}")
+    admin = httpx.Client(base_url=sim_server.url, timeout=30)
+    admin.put("/_tenantsim/config", json={"throttlingEnabled": True, "timeCompression": workload.compression})
+    admin.put("/_tenantsim/faults", json={"latencyMs": workload.latency_ms, "jitterMs": workload.jitter_ms, "seed": 7})
+    admin.post("/_tenantsim/reset-counters")
+    users = len(sim.directory.users)
+    fastest = workload.fastest_seconds(tenant_users=users)
+    context = multiprocessing.get_context("spawn")
+    results, ready, go = context.Queue(), context.Queue(), context.Queue()
+    processes = []
+    for n in range(workers):
+        task = WorkerTask(strategy, workload.name, sim_server.url, items[n::workers], workload.compression)
+        process = context.Process(target=worker_main, args=(task, results, ready, go), daemon=True)
+        process.start()
+        processes.append(process)
+    # Workers import and authenticate first; the clock starts once all of them are ready.
+    for _ in processes:
+        ready.get(timeout=120)
+    start_at = time.monotonic() + 1.0
+    deadline_at = start_at + fastest * deadline_factor + 5.0
+    for _ in processes:
+        go.put((start_at, deadline_at))
+    reports = [results.get(timeout=deadline_at - time.monotonic() + 120) for _ in processes]
+    for process in processes:
+        process.join(10)
+    counters = sim.counters
+    wall = max(r["finished"] for r in reports) - start_at
+    ok = sum(r["ok"] for r in reports)
+    lost_reported = sum(r["lost"] for r in reports)
+    unfinished = sum(r["unfinished"] for r in reports)
+    landed = _landed(sim, workload, items)
+    throttled = sum(counters.throttled.values())
+    admin.put("/_tenantsim/faults", json={})
+    admin.close()
+    return {
+        "bench": "graph_budget",
+        "workload": workload.name,
+        "strategy": strategy,
+        "workers": workers,
+        "items": workload.count,
+        "ok": ok,
+        "landed": landed,
+        "lost": lost_reported,
+        "unfinished": unfinished,
+        "budget_used": round(ok / workload.allowed_within(wall, tenant_users=users), 3),
+        "requests": counters.requests,
+        "throttled_429": throttled,
+        "throttled_share": round(throttled / counters.requests, 4) if counters.requests else 0.0,
+        "wall_s": round(wall, 2),
+        "fastest_s": round(fastest, 2),
+        "compression": workload.compression,
+        "latency_ms": workload.latency_ms,
+        "why_lost": _merged(r["why_lost"] for r in reports),
+    }
+
+
+def _prepare(sim: Any, workload: Workload, tag: str) -> list[str]:
+    """Reset the tenant for a row: the sweep's targets enabled again; fresh addresses for invitations."""
+    if workload.name == "sweep":
+        guests = sorted(u for u, record in sim.directory.users.items() if record.data.get("userType") == "Guest")
+        targets = guests[: workload.count]
+        for user_id in targets:
+            sim.directory.users[user_id].data["accountEnabled"] = True
+        return targets
+    return [f"bench.{tag}.{n}@{INVITE_DOMAIN}" for n in range(workload.count)]
+
+
+def _landed(sim: Any, workload: Workload, items: list[str]) -> int:
+    users = sim.directory.users
+    if workload.name == "sweep":
+        return sum(1 for user_id in items if users[user_id].data.get("accountEnabled") is False)
+    wanted = {item.lower() for item in items}
+    return sum(1 for record in users.values() if str(record.data.get("mail", "")).lower() in wanted)
+
+
+def _merged(parts: Any) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for part in parts:
+        total.update(part)
+    return dict(total)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--disables", type=int, default=10_000)
+    parser.add_argument("--invitations", type=int, default=2_000)
+    parser.add_argument("--workers", default="1,4,8")
+    parser.add_argument("--strategies", default="sequential,unbounded,product")
+    parser.add_argument("--workloads", default="sweep,invitations")
+    parser.add_argument("--sweep-compression", type=float, default=20.0)
+    parser.add_argument("--invite-compression", type=float, default=2.0)
+    parser.add_argument("--latency-ms", type=float, default=150.0, help="uncompressed latency of one request")
+    parser.add_argument("--deadline-factor", type=float, default=2.5, help="row deadline, x the fastest time")
+    args = parser.parse_args(argv)
+
+    from tenantsim.config import SimConfig
+    from tenantsim.seed import build_seed
+    from tenantsim.server import TenantSimServer
+
+    workloads = {
+        "sweep": Workload(
+            "sweep",
+            args.disables,
+            args.sweep_compression,
+            args.latency_ms / args.sweep_compression,
+            args.latency_ms / args.sweep_compression / 3,
+            {BudgetClass.RESOURCE_UNITS: 1, BudgetClass.WRITES: 1},
+        ),
+        "invitations": Workload(
+            "invitations",
+            args.invitations,
+            args.invite_compression,
+            2 * args.latency_ms / args.invite_compression,
+            2 * args.latency_ms / args.invite_compression / 3,
+            {BudgetClass.RESOURCE_UNITS: 1, BudgetClass.WRITES: 1, BudgetClass.INVITATIONS: 1},
+        ),
+    }
+    seed = build_seed(max(args.disables, 600), 0, "fresh")
+    with TenantSimServer(seed, config=SimConfig(throttling_enabled=True)) as server:
+        for name in args.workloads.split(","):
+            for workers in (int(w) for w in args.workers.split(",")):
+                for strategy in args.strategies.split(","):
+                    row = run_row(server, workloads[name], strategy, workers, args.deadline_factor)
+                    print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
