@@ -120,7 +120,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  brake: TRIPPED ({brake['reason']})")
         if brake["approvedBy"]:
             lines.append(f"  approved by {brake['approvedBy']} at {brake['approvedAt']}")
-    elif summary["mode"] == Mode.ENFORCE.value:
+    elif summary["mode"] == Mode.ENFORCE.value and summary["status"] != "failed":
         lines.append(f"  brake: clear ({brake['affected']} of {brake['total']} within limits)")
     if summary["reason"]:
         lines.append(f"  {summary['reason']}")
@@ -160,6 +160,8 @@ async def approve_locally(services: Services, run_id: str, approver: str) -> dic
 async def demo(services: Services, approver: str = "make run") -> list[dict[str, Any]]:
     """``make run``: plan, enforce (the brake may stop it), approve if it did, and work the actions."""
     planned = await run_sweep(services, Mode.PLAN)
+    if planned["status"] == "failed":
+        return [planned]
     enforced = await run_locally(services, Mode.ENFORCE, planned["runId"])
     steps = [planned, enforced]
     if enforced["status"] == "braked":
