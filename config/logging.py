@@ -25,7 +25,11 @@ def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
         structlog.processors.StackInfoRenderer(),
     ]
     renderer = (
-        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        [
+            # Tracebacks as data, without frame locals: locals can hold tokens and personal data.
+            structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False)),
+            structlog.processors.JSONRenderer(),
+        ]
         if json
         else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
     )

@@ -8,7 +8,7 @@ request on later attempts until it is delivered or has failed.
 from __future__ import annotations
 
 from lifecycle import work
-from lifecycle.models import AccessPackageTarget, AuditEntry, WorkItem
+from lifecycle.models import AccessPackageTarget, AuditEntry, WorkItem, WorkStatus
 from lifecycle.onboarding_policy import ApprovedOnboarding
 from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.services import Services
@@ -66,6 +66,7 @@ async def ensure_assignment(
             {"requestId": request_id, "status": request.status if request else None},
         )
     polls = int(item.result.get("polls", 0)) + 1
+    item.status = WorkStatus.QUEUED  # this attempt is over; the next one may start without waiting for a lease
     item = await work.checkpoint(services, item, polls=polls)
     delay = min(POLL_CAP_SECONDS, POLL_BASE_SECONDS * polls)
     return item, Outcome(item.key, Verdict.RETRY, code="assignment-pending", message=state, retry_after=delay)

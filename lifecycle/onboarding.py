@@ -40,7 +40,10 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
     key = f"ticket:{ticket.ticket_id}"
     fingerprint = work.fingerprint_of(message.body)
     partner = getattr(ticket, "partner", None)
-    item = await work.begin(services, key, kind=ticket.kind, partner=partner, fingerprint=fingerprint)
+    try:
+        item = await work.begin(services, key, kind=ticket.kind, partner=partner, fingerprint=fingerprint)
+    except work.WorkInProgress as busy:
+        return Outcome(key, Verdict.RETRY, code="in-progress", message=str(busy), retry_after=busy.retry_after)
     if item is None:
         return Outcome(key, Verdict.DUPLICATE, message="ticket already processed")
     try:
@@ -51,7 +54,11 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
         if isinstance(ticket, OffboardTicket):
             return await guest_tickets.offboard(ticket, item, services, message.body, fingerprint)
         return await handle_reset_ticket(ticket, item, services, message.body, fingerprint)
-    except (TransientGraphError, StateConflictError) as exc:
+    except StateConflictError as exc:
+        # Someone else wrote the work item meanwhile: leave it to them, look again shortly.
+        log.warning("onboarding.state-conflict", key=key, error=str(exc))
+        return Outcome(key, Verdict.RETRY, code="state-conflict", message=str(exc), retry_after=5.0)
+    except TransientGraphError as exc:
         log.warning("onboarding.transient", key=key, error=str(exc), attempts=item.attempts)
         return await work.retry_later(services, item, exc)
     except GraphError as exc:

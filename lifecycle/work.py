@@ -12,8 +12,20 @@ from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.services import Services
 
 MAX_TRANSIENT_ATTEMPTS = 12
+# How long a running attempt owns its work item. Matches the queues' lock duration (PT2M): a delivery of
+# the same key inside it is a concurrent duplicate and backs off; after it, the attempt is presumed dead.
+LEASE_SECONDS = 120.0
+BUSY_RECHECK_SECONDS = 10.0
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 900.0
+
+
+class WorkInProgress(Exception):
+    """Another attempt is running this work item right now: come back after ``retry_after`` seconds."""
+
+    def __init__(self, key: str, retry_after: float) -> None:
+        super().__init__(f"{key} is being processed by another attempt")
+        self.key, self.retry_after = key, retry_after
 
 
 async def begin(
@@ -37,6 +49,11 @@ async def begin(
             item.status is WorkStatus.REJECTED and item.result.get("fingerprint") in (None, fingerprint)
         ):
             return None
+        if item.status is WorkStatus.RUNNING and item.updated is not None:
+            held_for = (now - item.updated).total_seconds()
+            if held_for < LEASE_SECONDS:
+                # Look again soon rather than at the lease's end: the running attempt usually finishes first.
+                raise WorkInProgress(key, min(LEASE_SECONDS - held_for, BUSY_RECHECK_SECONDS))
         item.status, item.attempts, item.updated = WorkStatus.RUNNING, item.attempts + 1, now
         item.partner = item.partner or partner
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -10,7 +12,7 @@ from lifecycle.errors import PermissionDeniedError, ThrottledError, TransientGra
 from lifecycle.models import GuestState, WorkStatus
 from lifecycle.onboarding import handle_ticket
 from lifecycle.outcomes import Verdict
-from lifecycle.work import MAX_TRANSIENT_ATTEMPTS
+from lifecycle.work import BUSY_RECHECK_SECONDS, LEASE_SECONDS, MAX_TRANSIENT_ATTEMPTS
 from tests.builders import memory_services, message, onboard_ticket
 from tests.fakes import FakeDirectory
 
@@ -82,11 +84,37 @@ class TestInvite:
         services.guests.save = crash_once
         with pytest.raises(RuntimeError):
             await handle_ticket(message(onboard_ticket()), services)
-        outcome = await handle_ticket(message(onboard_ticket(), delivery_count=2), services)
+        too_soon = await handle_ticket(message(onboard_ticket(), delivery_count=2), services)
+        services.clock.advance(timedelta(seconds=LEASE_SECONDS))
+        outcome = await handle_ticket(message(onboard_ticket(), delivery_count=3), services)
 
+        assert (too_soon.verdict, too_soon.code) == (Verdict.RETRY, "in-progress")
         assert outcome.verdict is Verdict.DONE
         assert len(directory.guests_with_mail("ana.lopez@fabrikam.com")) == 1
         assert len([r async for r in services.guests.all()]) == 1
+
+    async def test_a_duplicate_delivered_while_the_first_runs_backs_off_without_touching_the_item(self, directory):
+        """A concurrent duplicate inside the lease gets a RETRY for when the lease ends, and no invitation."""
+        services = memory_services(directory)
+        first = asyncio.Event()
+        release = asyncio.Event()
+        real_get = directory.get_user
+
+        async def slow_sponsor_lookup(user_id):
+            first.set()
+            await release.wait()
+            return await real_get(user_id)
+
+        directory.get_user = slow_sponsor_lookup
+        running = asyncio.create_task(handle_ticket(message(onboard_ticket(), "m-1"), services))
+        await first.wait()
+        duplicate = await handle_ticket(message(onboard_ticket(), "m-2"), services)
+        release.set()
+        outcome = await running
+
+        assert (duplicate.verdict, duplicate.code) == (Verdict.RETRY, "in-progress")
+        assert duplicate.retry_after == pytest.approx(BUSY_RECHECK_SECONDS)
+        assert outcome.verdict is Verdict.DONE and len(directory.invitations) == 1
 
 
 class TestPolicy:
