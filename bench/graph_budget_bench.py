@@ -26,6 +26,8 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
+import queue
 import sys
 import time
 from collections import Counter
@@ -87,10 +89,10 @@ class WorkerTask:
 
 
 def worker_main(task: WorkerTask, results: Any, ready: Any, go: Any) -> None:
-    results.put(asyncio.run(_worker(task, ready, go)))
+    asyncio.run(_worker(task, results, ready, go))
 
 
-async def _worker(task: WorkerTask, ready: Any, go: Any) -> dict[str, Any]:
+async def _worker(task: WorkerTask, results: Any, ready: Any, go: Any) -> None:
     from graph.credentials import TenantSimCredential
 
     credential = TenantSimCredential(task.root)
@@ -101,7 +103,11 @@ async def _worker(task: WorkerTask, ready: Any, go: Any) -> dict[str, Any]:
     ready.put(True)
     timing["start_at"], timing["deadline_at"] = go.get()
     await asyncio.sleep(max(0.0, timing["start_at"] - time.monotonic()))
-    return await runner()
+    results.put(await runner())
+    results.close()
+    results.join_thread()
+    # Leave at once: thousands of cancelled SDK calls would otherwise take minutes to unwind.
+    os._exit(0)
 
 
 async def _naive(task: WorkerTask, credential: Any, timing: dict[str, float]) -> Callable[[], Any]:
@@ -234,7 +240,21 @@ def run_row(sim_server: Any, workload: Workload, strategy: str, workers: int, de
     deadline_at = start_at + fastest * deadline_factor + 5.0
     for _ in processes:
         go.put((start_at, deadline_at))
-    reports = [results.get(timeout=deadline_at - time.monotonic() + 120) for _ in processes]
+    reports = []
+    try:
+        for _ in processes:
+            reports.append(results.get(timeout=max(1.0, deadline_at - time.monotonic()) + 60))
+    except queue.Empty:
+        for process in processes:
+            process.terminate()
+        return {
+            "bench": "graph_budget",
+            "workload": workload.name,
+            "strategy": strategy,
+            "workers": workers,
+            "items": workload.count,
+            "error": f"{workers - len(reports)} worker(s) did not report in time",
+        }
     for process in processes:
         process.join(10)
     counters = sim.counters
