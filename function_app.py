@@ -82,3 +82,58 @@ async def policy_drift(timer: func.TimerRequest) -> None:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(function="policy_drift", past_due=timer.past_due)
     await drift.on_timer(await get_services(), timer.past_due)
+
+
+GUEST_ACTIONS_QUEUE = "guest-actions"
+
+
+@app.function_name("guest_sweep")
+@app.timer_trigger(arg_name="timer", schedule="0 0 2 * * *", run_on_startup=False, use_monitor=True)
+async def guest_sweep(timer: func.TimerRequest) -> None:
+    """Nightly: plan tonight's sweep (run id per occurrence, so a double fire reuses it); fan out if enforcing."""
+    from lifecycle.bootstrap import get_services
+    from lifecycle.sweep.entry import on_timer
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(function="guest_sweep", past_due=timer.past_due)
+    await on_timer(await get_services(), past_due=timer.past_due)
+
+
+@app.function_name("guest_actions_worker")
+@app.service_bus_queue_trigger(arg_name="msg", queue_name=GUEST_ACTIONS_QUEUE, connection=SERVICE_BUS_CONNECTION)
+async def guest_actions_worker(msg: func.ServiceBusMessage) -> None:
+    """One sweep action (disable or delete one guest), re-checked right before it is applied."""
+    from lifecycle.bootstrap import get_services
+    from lifecycle.processing import settle_in_function
+    from lifecycle.sweep.entry import handle_guest_action
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(function="guest_actions_worker", message_id=msg.message_id)
+    services = await get_services()
+    message = received_from_service_bus(msg)
+    outcome = await handle_guest_action(message, services)
+    await settle_in_function(services.settings.queue_name(GUEST_ACTIONS_QUEUE), message, outcome, services)
+
+
+@app.function_name("governance")
+@app.timer_trigger(arg_name="timer", schedule="0 30 2 * * *", run_on_startup=False, use_monitor=True)
+async def governance(timer: func.TimerRequest) -> None:
+    """Daily: ensure access reviews and entitlement management match the desired state (enforce if set)."""
+    from lifecycle.bootstrap import get_services
+    from lifecycle.governance import entry
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(function="governance", past_due=timer.past_due)
+    await entry.on_timer(await get_services(), timer.past_due)
+
+
+@app.function_name("redemption_reset")
+@app.timer_trigger(arg_name="timer", schedule="0 0 3 * * *", run_on_startup=False, use_monitor=True)
+async def redemption_reset(timer: func.TimerRequest) -> None:
+    """Daily: find guests whose partner changed identity provider and reset their redemption (if enforcing)."""
+    from lifecycle.bootstrap import get_services
+    from lifecycle.reset import entry
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(function="redemption_reset", past_due=timer.past_due)
+    await entry.on_timer(await get_services(), timer.past_due)

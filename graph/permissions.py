@@ -50,6 +50,11 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
         "POST revokeSignInSessions when a guest is disabled or its redemption is reset.",
     ),
     Permission(
+        "GroupMember.Read.All",
+        ("guest-sweep",),
+        "Read the members of the protected exclusions group; the sweep refuses to run if it cannot.",
+    ),
+    Permission(
         "AuditLog.Read.All",
         ("guest-sweep",),
         "Read signInActivity to find inactive guests (also needs an Entra ID P1/P2 licence).",

@@ -133,6 +133,14 @@ class GraphPolicies:
     async def list_federations(self) -> list[dict[str, Any]]:
         return await self._collection(f"{self._v1}{FEDERATIONS}?$expand=domains")
 
+    async def federation_for_domain(self, domain: str) -> str | None:
+        """The id of the SAML/WS-Fed configuration that federates ``domain``, if any."""
+        wanted = domain.lower()
+        for config in await self.list_federations():
+            if any(str(d.get("id", "")).lower() == wanted for d in config.get("domains") or []):
+                return str(config["id"])
+        return None
+
     async def create_federation(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self._send(Method.POST, f"{self._v1}{FEDERATIONS}", body)
 

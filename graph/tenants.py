@@ -8,40 +8,32 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from msgraph import GraphServiceClient
-
-from graph.errors import graph_call
-from lifecycle.errors import BadRequestError, NotFoundError
+from lifecycle.errors import BadRequestError
 
 
-class FederationSource(Protocol):
+class TenantDirectory(Protocol):
+    async def find_tenant_by_domain(self, domain: str) -> dict[str, Any] | None: ...
+
     async def federation_for_domain(self, domain: str) -> str | None: ...
 
 
 class GraphProviderLookup:
-    """The reset's ProviderLookup on Graph. Answers are cached for the lookup's lifetime (one run)."""
+    """The reset's ProviderLookup on Graph (through graph.policies.GraphPolicies). Answers are cached for the
+    lookup's lifetime, one run."""
 
-    def __init__(self, client: GraphServiceClient, federations: FederationSource | None = None) -> None:
-        self._client = client
-        self._federations = federations
+    def __init__(self, policies: TenantDirectory) -> None:
+        self._policies = policies
         self._tenants: dict[str, str | None] = {}
 
     async def tenant_for_domain(self, domain: str) -> str | None:
         domain = domain.lower()
         if domain not in self._tenants:
-            self._tenants[domain] = await self._find_tenant(domain)
+            try:
+                info = await self._policies.find_tenant_by_domain(domain)
+            except BadRequestError:  # consumer domains are refused rather than "not found"
+                info = None
+            self._tenants[domain] = str(info["tenantId"]) if info and info.get("tenantId") else None
         return self._tenants[domain]
 
     async def federation_for_domain(self, domain: str) -> str | None:
-        if self._federations is None:
-            return None
-        return await self._federations.federation_for_domain(domain.lower())
-
-    async def _find_tenant(self, domain: str) -> str | None:
-        relationships = self._client.tenant_relationships
-        request = relationships.find_tenant_information_by_domain_name_with_domain_name(domain)
-        try:
-            info: Any = await graph_call(request.get)
-        except (NotFoundError, BadRequestError):
-            return None
-        return info.tenant_id if info is not None and info.tenant_id else None
+        return await self._policies.federation_for_domain(domain.lower())

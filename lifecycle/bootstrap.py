@@ -41,14 +41,29 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
         client = _graph_client(settings, credential)
         overrides.setdefault("directory", _directory(client))
         overrides.setdefault("access_packages", _access_packages(client))
-    if not {"work_items", "guests", "audit", "rejections"} <= overrides.keys():
+        for name, port in _job_ports(settings, client).items():
+            overrides.setdefault(name, port)
+    table_ports = ("work_items", "guests", "audit", "rejections", "sweep_runs", "drift_reports")
+    if not set(table_ports) <= overrides.keys():
+        from lifecycle.adapters.drift_reports import TableDriftReports
+        from lifecycle.adapters.sweep_runs import TableSweepRuns
         from lifecycle.adapters.tables import TableState
 
+        # One TableServiceClient for every table the product keeps.
         state = TableState.from_settings(settings, credential=credential)
         await state.ensure_tables()
         closers.append(state.close)
         for name in ("work_items", "guests", "audit", "rejections"):
             overrides.setdefault(name, getattr(state, name))
+        for name, store_type, table in (
+            ("sweep_runs", TableSweepRuns, f"{settings.table_prefix}sweepruns"),
+            ("drift_reports", TableDriftReports, f"{settings.table_prefix}driftreports"),
+        ):
+            if name not in overrides:
+                await state.service.create_table_if_not_exists(table)
+                store = store_type(state.service.get_table_client(table))
+                closers.append(store.close)  # closes its table client; the service closes with the state
+                overrides[name] = store
     if "transport" not in overrides:
         overrides["transport"] = _transport(settings, credential)
         closers.append(overrides["transport"].close)
@@ -108,6 +123,23 @@ def _directory(client: Any) -> Any:
     from graph.directory import GraphDirectory
 
     return GraphDirectory(client)
+
+
+def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
+    """The Graph-side ports of the sweep, drift, governance and reset jobs, on the one Graph client."""
+    from graph.governance import GraphGovernance
+    from graph.policies import GraphPolicies
+    from graph.tenants import GraphProviderLookup
+    from lifecycle.adapters.sweep_runs import GraphGroupMembers, GraphSweepReads
+
+    policies = GraphPolicies(client, beta_url=settings.graph_beta_url)
+    return {
+        "guest_reads": GraphSweepReads(client),
+        "group_membership": GraphGroupMembers(client),
+        "tenant_policies": policies,
+        "provider_lookup": GraphProviderLookup(policies),
+        "governance_graph": GraphGovernance(client),
+    }
 
 
 def _access_packages(client: Any) -> Any:

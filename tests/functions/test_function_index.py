@@ -64,3 +64,38 @@ def test_the_policy_drift_timer_runs_hourly_and_not_on_startup(index):
     trigger = _trigger(index, "policy_drift")
     assert trigger["type"] == "timerTrigger" and trigger["schedule"] == "0 0 * * * *"
     assert trigger.get("runOnStartup", False) is False
+
+
+@pytest.mark.parametrize(
+    ("name", "schedule"),
+    [("guest_sweep", "0 0 2 * * *"), ("governance", "0 30 2 * * *"), ("redemption_reset", "0 0 3 * * *")],
+)
+def test_the_daily_jobs_have_their_schedules_and_never_run_on_startup(index, name, schedule):
+    """Nightly sweep at 02:00, governance at 02:30, redemption reset at 03:00 UTC; no run on host start."""
+    trigger = _trigger(index, name)
+    assert trigger["type"] == "timerTrigger" and trigger["schedule"] == schedule
+    assert trigger.get("runOnStartup", False) is False
+
+
+def test_the_guest_actions_worker_listens_on_the_guest_actions_queue(index):
+    """The sweep's fan-out queue has its worker, on the shared connection setting."""
+    trigger = _trigger(index, "guest_actions_worker")
+    assert (trigger["type"], trigger["queueName"], trigger["connection"]) == (
+        "serviceBusTrigger",
+        "guest-actions",
+        "ServiceBusConnection",
+    )
+
+
+def test_every_function_is_accounted_for(index):
+    """The index holds exactly the product's functions: a new trigger must come with its test."""
+    assert set(index) == {
+        "onboarding_worker",
+        "signup_connector",
+        "hold_release",
+        "policy_drift",
+        "guest_sweep",
+        "guest_actions_worker",
+        "governance",
+        "redemption_reset",
+    }

@@ -8,6 +8,7 @@ from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
 from graph.directory import GraphDirectory
 from graph.permissions import GRANTED
+from graph.policies import GraphPolicies
 from graph.tenants import GraphProviderLookup
 from lifecycle import work
 from lifecycle.adapters.sweep_runs import MemorySweepRuns
@@ -39,7 +40,10 @@ def _services(stack, roles: frozenset[str] = GRANTED):
     services = memory_services(GraphDirectory(client))
     settings = services.desired.redemption_reset.model_copy(update={"brake_count": 500})
     services.desired = services.desired.model_copy(update={"redemption_reset": settings})
-    return use_lookup(use_runs(services, MemorySweepRuns()), GraphProviderLookup(client))
+    return use_lookup(
+        use_runs(services, MemorySweepRuns()),
+        GraphProviderLookup(GraphPolicies(client, beta_url=f"{stack.tenantsim_url}/beta")),
+    )
 
 
 def _redeemed(snapshot: dict, domain: str) -> dict[str, dict]:
