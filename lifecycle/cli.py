@@ -27,6 +27,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 def main() -> None:
     import lifecycle.cli_config  # registers plan and apply
+    import lifecycle.cli_jobs  # registers run, approve and sweep
     import lifecycle.cli_ops  # noqa: F401  (registers the on-call commands; both modules add commands to `app`)
 
     try:
@@ -51,42 +52,48 @@ def submit(
 
 
 @app.command()
-def run(
-    job: Annotated[str, typer.Argument(help="The job to run: onboarding.")],
-    as_json: JsonOption = False,
-) -> None:
-    """Run JOB once on demand: for onboarding, process every ticket waiting on the queue."""
-    if job != "onboarding":
-        raise typer.BadParameter(f"unknown job {job!r}; available: onboarding")
-    summary = asyncio.run(_with_services(_run_onboarding))
-    _report(summary, as_json)
-    raise typer.Exit(2 if summary["failed"] else 0)
-
-
-@app.command()
 def demo(
     as_json: JsonOption = False,
     out: Annotated[Path, typer.Option(help="Where the posture report is written.")] = Path("reports"),
 ) -> None:
-    """Run the product's jobs once over the local stack, as `make run` does, and show what they did."""
+    """Run every job once over the local stack, as `make run` does, and show what each did."""
     from lifecycle import demo as steps
+    from lifecycle.reset.entry import format_summary as reset_summary
+    from lifecycle.sweep.entry import format_summary as sweep_summary
 
     async def go(services) -> dict[str, Any]:
         return {
             "onboarding": await steps.onboarding_step(services, _run_onboarding),
+            "redemptionReset": await steps.reset_step(services),
+            "policyDrift": await steps.drift_step(services),
+            "governance": await steps.governance_step(services),
+            "sweep": await steps.sweep_step(services),
             "status": await steps.status_step(services),
-            "report": await steps.report_step(services, out),
+            "report": await steps.report_step(services),
         }
 
+    from lifecycle.report import write_report
+
     results = asyncio.run(_with_services(go))
+    results["report"] = write_report(results["report"], out)
     if as_json:
         typer.echo(json.dumps(results, indent=2, default=str))
     else:
-        console.rule("onboarding: the example tickets from the ticketing system")
+        console.rule("1. onboarding: tickets from the ticketing system")
         _report(results["onboarding"], False)
-        console.rule("status")
+        console.rule(f"2. redemption reset: {steps.MOVING_PARTNER_DOMAIN} moved to its own Entra tenant")
+        for summary in results["redemptionReset"]:
+            console.print(reset_summary(summary), highlight=False)
+        for key, title in (("policyDrift", "3. policy drift"), ("governance", "4. governance")):
+            for phase, run in results[key].items():
+                console.rule(f"{title}: {phase} (exit {run['exitCode']})")
+                console.print(run["text"], highlight=False, soft_wrap=True)
+        console.rule("5. guest expiry sweep: plan, enforce, brake, approval")
+        for summary in results["sweep"]:
+            console.print(sweep_summary(summary), highlight=False)
+        console.rule("6. status")
         _print_status(results["status"])
-        console.rule("report")
+        console.rule("7. report")
         totals = ", ".join(f"{k} {v}" for k, v in results["report"]["totals"].items())
         console.print(f"wrote {results['report']['html']} and {results['report']['markdown']} ({totals})")
     onboarding = results["onboarding"]

@@ -7,13 +7,14 @@ guardrail refused the desired state.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Annotated
 
 import typer
 
 from lifecycle.cli import JsonOption, _with_services, app
 
-TARGETS = ("policies",)
+TARGETS = ("policies", "governance")
 TargetArgument = Annotated[str, typer.Argument(help=f"What to plan or apply: {', '.join(TARGETS)}.")]
 MarkdownOption = Annotated[bool, typer.Option("--markdown", help="Print the markdown report (the default).")]
 
@@ -25,16 +26,41 @@ def _check(target: str) -> None:
 
 def _policy_drift(mode: str, remove_unknown_partners: bool, as_json: bool) -> int:
     from lifecycle.drift.entry import render, run_policy_drift
+    from lifecycle.operations import record_run
 
-    run = asyncio.run(_with_services(lambda s: run_policy_drift(s, mode, remove_unknown_partners)))
+    async def go(services):
+        run = await run_policy_drift(services, mode, remove_unknown_partners)
+        await record_run(services, "policy-drift", {"mode": mode, "drift": len(run.drift), "exitCode": run.exit_code})
+        return run
+
+    run = asyncio.run(_with_services(go))
     typer.echo(render(run, as_json=as_json))
     return run.exit_code
+
+
+def _governance(mode: str, as_json: bool) -> int:
+    from lifecycle.governance import render
+    from lifecycle.governance.entry import run_with_services
+    from lifecycle.operations import record_run
+
+    async def go(services):
+        result = await run_with_services(services, mode)
+        await record_run(
+            services, "governance", {"mode": mode, "drift": result["plan"]["drift"], "exitCode": result["exitCode"]}
+        )
+        return result
+
+    result = asyncio.run(_with_services(go))
+    typer.echo(json.dumps(result, indent=2, default=str) if as_json else render(result))
+    return int(result["exitCode"])
 
 
 @app.command("plan")
 def plan_command(target: TargetArgument, as_json: JsonOption = False, markdown: MarkdownOption = False) -> None:
     """Show the field-level drift between the desired-state file and the tenant; change nothing."""
     _check(target)
+    if target == "governance":
+        raise typer.Exit(_governance("plan", as_json and not markdown))
     raise typer.Exit(_policy_drift("plan", False, as_json and not markdown))
 
 
@@ -49,4 +75,6 @@ def apply_command(
 ) -> None:
     """Apply the plan unless a guardrail refuses it; what fails is reported and retried next run."""
     _check(target)
+    if target == "governance":
+        raise typer.Exit(_governance("enforce", as_json and not markdown))
     raise typer.Exit(_policy_drift("enforce", remove_unknown_partners, as_json and not markdown))

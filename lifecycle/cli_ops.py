@@ -191,12 +191,9 @@ def report(
         await posture_report.record_snapshot(services, posture)
         return posture
 
-    posture = asyncio.run(_with_services(go))
-    out.mkdir(parents=True, exist_ok=True)
-    html_path, md_path = out / "guest-posture.html", out / "guest-posture.md"
-    html_path.write_text(posture_report.to_html(posture), encoding="utf-8")
-    md_path.write_text(posture_report.to_markdown(posture), encoding="utf-8")
+    written = posture_report.write_report(asyncio.run(_with_services(go)), out)
     if as_json:
-        typer.echo(json.dumps({"html": str(html_path), "markdown": str(md_path), "totals": dict(posture.totals)}))
+        typer.echo(json.dumps(written))
     else:
-        console.print(f"wrote {html_path} and {md_path}: " + ", ".join(f"{k} {v}" for k, v in posture.totals.items()))
+        totals = ", ".join(f"{k} {v}" for k, v in written["totals"].items())
+        console.print(f"wrote {written['html']} and {written['markdown']}: {totals}")

@@ -1,8 +1,17 @@
-"""What `make run` shows: the product's jobs once, end to end, against the local stack."""
+"""What `make run` shows: every job once, end to end, against the local stack.
+
+The story: tickets arrive and are onboarded; a partner moves to its own Entra tenant and its guests'
+redemption is reset with their object ids kept; the wide-open fresh tenant is brought to the desired
+posture (policy drift) and its governance ensured, each with a clean plan afterwards; tonight's sweep
+plans, is stopped by the deletion brake, approved and carried out; then status and the report.
+"""
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+import httpx
 
 from lifecycle import operations
 from lifecycle import report as posture_report
@@ -10,10 +19,83 @@ from lifecycle.examples import example_tickets
 from lifecycle.services import Services
 from lifecycle.submission import submit_documents
 
+# In the simulated tenant, Adatum (Google and one-time-passcode guests so far) gets its own Entra tenant.
+MOVING_PARTNER_DOMAIN = "adatum.com"
+MOVING_PARTNER_TENANT = "7b1c2d3e-4f5a-4b6c-9d7e-8f9a0b1c2d3e"
+
 
 async def onboarding_step(services: Services, run_onboarding) -> dict[str, Any]:
     await submit_documents(services, "onboarding", example_tickets(services.clock.now()))
     return await run_onboarding(services, wait_for_delayed_seconds=60.0)
+
+
+async def drift_step(services: Services) -> dict[str, Any]:
+    from lifecycle.drift.entry import render, run_policy_drift
+
+    runs = {}
+    for title, mode in (("before", "plan"), ("apply", "enforce"), ("after", "plan")):
+        run = await run_policy_drift(services, mode)
+        runs[title] = {
+            "exitCode": run.exit_code,
+            "drift": len(run.drift),
+            "text": run.to_text(),
+            "markdown": render(run),
+        }
+        await operations.record_run(services, "policy-drift", {"mode": mode, "drift": len(run.drift)})
+    return runs
+
+
+async def governance_step(services: Services) -> dict[str, Any]:
+    from lifecycle.governance import render
+    from lifecycle.governance.entry import run_with_services
+    from lifecycle.governance.job import plan_from_dict
+
+    runs = {}
+    for title, mode in (("before", "plan"), ("apply", "enforce"), ("after", "plan")):
+        result = await run_with_services(services, mode)
+        runs[title] = {
+            "exitCode": result["exitCode"],
+            "drift": result["plan"]["drift"],
+            "text": plan_from_dict(result["plan"]).to_text(),
+            "markdown": render(result),
+        }
+        await operations.record_run(services, "governance", {"mode": mode, "drift": result["plan"]["drift"]})
+    return runs
+
+
+async def sweep_step(services: Services) -> list[dict[str, Any]]:
+    from lifecycle.sweep import entry as sweep
+
+    steps = await sweep.demo(services)
+    await operations.record_run(services, "guest-sweep", steps[-1])
+    return steps
+
+
+async def reset_step(services: Services) -> list[dict[str, Any]]:
+    """Local stack only: tell tenantsim the partner moved identity provider, then run the reset job.
+
+    More guests than the reset brake allows are affected, so the run waits; the demo approves it as an
+    operator would (`python -m lifecycle approve reset-...`).
+    """
+    from lifecycle.reset.entry import approve_reset_run, run_reset_detection
+
+    simulator = os.environ.get("TENANTSIM_URL")
+    if simulator:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.put(
+                f"{simulator}/_tenantsim/identity-provider",
+                json={
+                    "domain": MOVING_PARTNER_DOMAIN,
+                    "identityProvider": "AzureAD",
+                    "tenantId": MOVING_PARTNER_TENANT,
+                },
+            )
+            response.raise_for_status()
+    steps = [await run_reset_detection(services, "enforce")]
+    if steps[-1]["status"] == "braked":
+        steps.append(await approve_reset_run(services, steps[-1]["runId"], "make run"))
+    await operations.record_run(services, "redemption-reset", steps[-1])
+    return steps
 
 
 async def status_step(services: Services) -> dict[str, Any]:
@@ -21,11 +103,7 @@ async def status_step(services: Services) -> dict[str, Any]:
     return await operations.status(services)
 
 
-async def report_step(services: Services, out) -> dict[str, Any]:
+async def report_step(services: Services) -> posture_report.Posture:
     posture = await posture_report.collect(services)
     await posture_report.record_snapshot(services, posture)
-    out.mkdir(parents=True, exist_ok=True)
-    html_path, md_path = out / "guest-posture.html", out / "guest-posture.md"
-    html_path.write_text(posture_report.to_html(posture), encoding="utf-8")
-    md_path.write_text(posture_report.to_markdown(posture), encoding="utf-8")
-    return {"html": str(html_path), "markdown": str(md_path), "totals": dict(posture.totals)}
+    return posture

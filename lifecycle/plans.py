@@ -98,6 +98,26 @@ class Plan:
             lines.append("| | | no drift | | | |")
         return "\n".join(lines) + "\n"
 
+    def to_text(self, width: int = 60) -> str:
+        """One line per changed field, for terminals: `change resource key field: actual -> desired`."""
+        lines = [f"{self.job}: {len(self.drift)} change(s)"]
+        lines += [f"  refused {r.rule}: {r.message}" for r in self.refusals]
+        lines += [f"  warning: {w}" for w in self.warnings]
+        for action in self.drift:
+            head = f"  {action.change.value:<8} {action.resource} {action.key}"
+            if not action.diffs:
+                lines.append(f"{head}: {action.reason}")
+            for diff in action.diffs:
+                lines.append(f"{head} {diff.field}: {_short(diff.actual, width)} -> {_short(diff.desired, width)}")
+        if not self.drift and not self.refusals:
+            lines.append("  no drift")
+        return "\n".join(lines)
+
+
+def _short(value: Any, width: int) -> str:
+    text = "(inherit/none)" if value is None else value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
 
 def _action_dict(action: Action) -> dict[str, Any]:
     data = asdict(action)

@@ -13,6 +13,9 @@ from lifecycle.services import Services
 
 log = structlog.get_logger(__name__)
 
+# Service Bus queues dead-letter after this many deliveries (infra/queues.json); the local worker does the same.
+MAX_DELIVERIES = 5
+
 Handler = Callable[[ReceivedMessage, Services], Awaitable[Outcome]]
 
 
@@ -46,8 +49,14 @@ async def process(queue: str, message: ReceivedMessage, handler: Handler, servic
     try:
         outcome = await handler(message, services)
     except Exception as exc:
-        log.exception("message.unhandled", error=str(exc))
-        await services.transport.abandon(queue, message)
+        log.exception("message.unhandled", error=str(exc), delivery_count=message.delivery_count)
+        if message.delivery_count >= MAX_DELIVERIES:
+            # What Service Bus does after maxDeliveryCount: park it for an operator instead of looping.
+            reason, description = "MaxDeliveryCountExceeded", f"{type(exc).__name__}: {exc}"[:1000]
+            await services.transport.dead_letter(queue, message, reason, description)
+            await mark_dead_lettered(services, message.key, reason, description)
+        else:
+            await services.transport.abandon(queue, message)
         raise
     await settle(queue, message, outcome, services)
     return outcome

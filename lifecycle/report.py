@@ -11,6 +11,7 @@ import html
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from lifecycle.models import AuditEntry, DirectoryUser, WorkStatus
@@ -217,3 +218,12 @@ def _chart(history: list[tuple[str, dict[str, int]]]) -> str:
     legend = " ".join(f'<tspan fill="{colours[s]}">● {s}</tspan>' for s in STATES)
     parts.append(f'<text x="{pad}" y="16" font-size="12">{legend} (peak {peak})</text></svg>')
     return "".join(parts)
+
+
+def write_report(posture: Posture, out: Path) -> dict[str, Any]:
+    """Write guest-posture.html and guest-posture.md into ``out``; returns their paths and the totals."""
+    out.mkdir(parents=True, exist_ok=True)
+    html_path, md_path = out / "guest-posture.html", out / "guest-posture.md"
+    html_path.write_text(to_html(posture), encoding="utf-8")
+    md_path.write_text(to_markdown(posture), encoding="utf-8")
+    return {"html": str(html_path), "markdown": str(md_path), "totals": dict(posture.totals)}

@@ -147,23 +147,3 @@ class MemoryDriftReports:
 
     async def close(self) -> None:
         return None
-
-
-async def attach_drift_ports(services: Any) -> None:
-    """Give a Graph-backed Services bundle the policies gateway and the Table report store."""
-    from graph.policies import GraphPolicies
-    from lifecycle.drift.entry import use_drift_ports
-
-    tenant = getattr(services, "tenant_policies", None)
-    if tenant is None:
-        client = getattr(services.directory, "_client", None)
-        if client is None:
-            raise RuntimeError("policy drift needs a Graph-backed directory (or services.tenant_policies)")
-        tenant = GraphPolicies(client, beta_url=services.settings.graph_beta_url)
-    reports = getattr(services, "drift_reports", None)
-    if reports is None:
-        store = TableDriftReports.from_settings(services.settings)
-        await store.ensure_table()
-        services.closers.append(store.close)
-        reports = store
-    use_drift_ports(services, tenant, reports)

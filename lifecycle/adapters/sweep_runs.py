@@ -368,13 +368,3 @@ def user_from_json(data: dict[str, Any]) -> DirectoryUser:
         if isinstance(activity, dict)
         else None,
     )
-
-
-def attach_graph_sweep_ports(services: Any) -> None:
-    """Give a Graph-backed Services bundle the sweep's lean reads and the protected-group lookup."""
-    client = getattr(services.directory, "_client", None)
-    if client is None:
-        return
-    services.guest_reads = GraphSweepReads(client)
-    if not hasattr(services.directory, "group_member_ids"):
-        services.group_membership = GraphGroupMembers(client)

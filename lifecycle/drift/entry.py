@@ -32,11 +32,9 @@ def use_drift_ports(services: Services, tenant: TenantPolicies, reports: DriftRe
 
 
 async def ports_for(services: Services) -> tuple[TenantPolicies, DriftReports]:
-    if getattr(services, "tenant_policies", None) is None or getattr(services, "drift_reports", None) is None:
-        from lifecycle.adapters.drift_reports import attach_drift_ports
-
-        await attach_drift_ports(services)
-    return services.tenant_policies, services.drift_reports  # type: ignore[attr-defined]
+    if services.tenant_policies is None or services.drift_reports is None:
+        raise RuntimeError("services carry no tenant_policies/drift_reports; the composition root builds them")
+    return services.tenant_policies, services.drift_reports
 
 
 async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unknown_partners: bool = False) -> DriftRun:

@@ -7,6 +7,7 @@ per bundle (Table Storage) and closed with it.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import structlog
@@ -25,25 +26,26 @@ GUEST_ACTIONS_QUEUE = runner.GUEST_ACTIONS_QUEUE
 SCHEDULE = f"0 0 {runner.SCHEDULE_HOUR_UTC} * * *"
 
 
+_gates: weakref.WeakKeyDictionary[SweepRuns, actions.RunGate] = weakref.WeakKeyDictionary()
+
+
 def use_runs(services: Services, runs: SweepRuns) -> Services:
-    """Attach a run store to ``services`` (tests: the memory store; bootstrap: the Table store)."""
-    services.sweep_runs = runs  # type: ignore[attr-defined]
-    services.sweep_gate = actions.RunGate(runs)  # type: ignore[attr-defined]
+    """Attach a run store to ``services`` (tests: the memory store; bootstrap builds the Table store)."""
+    services.sweep_runs = runs
     return services
 
 
 async def runs_for(services: Services) -> SweepRuns:
-    runs = getattr(services, "sweep_runs", None)
-    if runs is None:
-        from lifecycle.adapters.sweep_runs import TableSweepRuns, attach_graph_sweep_ports
+    if services.sweep_runs is None:
+        raise RuntimeError("services carry no sweep run store; the composition root builds it")
+    return services.sweep_runs
 
-        store = TableSweepRuns.from_settings(services.settings)
-        await store.ensure_table()
-        services.closers.append(store.close)
-        use_runs(services, store)
-        attach_graph_sweep_ports(services)
-        runs = store
-    return runs
+
+def _gate(runs: SweepRuns) -> actions.RunGate:
+    """One gate per run store: it caches which runs are released, for the worker's per-message check."""
+    if runs not in _gates:
+        _gates[runs] = actions.RunGate(runs)
+    return _gates[runs]
 
 
 def _expiries(services: Services) -> AssignmentExpiries | None:
@@ -94,8 +96,7 @@ async def on_timer(services: Services, past_due: bool) -> dict[str, Any]:
 
 
 async def handle_guest_action(message: ReceivedMessage, services: Services) -> Outcome:
-    await runs_for(services)
-    return await actions.handle_guest_action(message, services, services.sweep_gate)  # type: ignore[attr-defined]
+    return await actions.handle_guest_action(message, services, _gate(await runs_for(services)))
 
 
 def summary_line(summary: dict[str, Any]) -> dict[str, Any]:

@@ -148,3 +148,22 @@ async def test_status_shows_queue_depths_work_item_counts_and_last_runs(director
     assert report["queues"]["onboarding"] == {"active": 0, "deadLetters": 1}
     assert report["workItems"] == {"dead-lettered": 1}
     assert report["lastRuns"]["onboarding"]["failed"] == 1
+
+
+async def test_a_message_that_keeps_crashing_the_handler_is_dead_lettered_after_five_deliveries(directory):
+    """The local worker mirrors maxDeliveryCount: an unhandled error is retried, then parked, never looped."""
+    from datetime import timedelta
+
+    services = memory_services(directory)
+    await _submit(services)
+
+    async def broken(message, services):
+        raise RuntimeError("bug")
+
+    for _ in range(5):
+        services.clock.advance(timedelta(seconds=61))
+        [message] = await services.transport.receive("onboarding")
+        with pytest.raises(RuntimeError):
+            await process("onboarding", message, broken, services)
+    [dead] = await services.transport.peek_dead_letters("onboarding")
+    assert dead.dead_letter_reason == "MaxDeliveryCountExceeded" and "bug" in dead.dead_letter_description

@@ -1,0 +1,97 @@
+"""What `make run` does, end to end on the local stack: real Azurite, real tenantsim, the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from config.settings import ROOT
+from tenantsim.client import TenantSimAdmin
+
+pytestmark = pytest.mark.stack
+
+
+def _cli(stack, *args: str, prefix: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **stack.env, "LIFECYCLE_TABLE_PREFIX": prefix, "LIFECYCLE_QUEUE_PREFIX": prefix.lower()}
+    return subprocess.run(
+        [sys.executable, "-m", "lifecycle", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module", name="demo")
+def _demo(local_stack, tmp_path_factory) -> dict:
+    """One demo run on a freshly seeded tenant (the demo changes it: policies, disabled guests, a provider)."""
+    out = tmp_path_factory.mktemp("report")
+    prefix = "e2e" + uuid.uuid4().hex[:8]
+    with TenantSimAdmin(local_stack.tenantsim_url) as admin:
+        admin.seed(builtin="fresh", guests=300)
+        run = _cli(local_stack, "demo", "--json", "--out", str(out), prefix=prefix)
+        assert run.returncode == 0, run.stderr[-3000:]
+        users = httpx.get(f"{local_stack.tenantsim_url}/_tenantsim/snapshot", timeout=10).json()["users"]
+        again = _cli(local_stack, "demo", "--json", "--out", str(out), prefix=prefix)
+        admin.seed(builtin="fresh", guests=300)
+    return {"first": json.loads(run.stdout), "again": json.loads(again.stdout), "users": users, "out": out}
+
+
+def test_the_demo_onboards_the_good_tickets_once_and_rejects_the_rest_with_reasons(demo):
+    """The example batch ends with five guests, one duplicate and every bad ticket rejected with its code."""
+    summary = demo["first"]["onboarding"]
+    assert (summary["done"], summary["duplicates"], summary["failed"], summary["crashed"]) == (5, 1, 0, 0)
+    codes = sorted(o["code"] for o in summary["outcomes"] if o["verdict"] == "rejected")
+    assert codes == sorted(
+        [
+            "policy-violations",
+            "redirect-not-allowed",
+            "end-date-too-far",
+            "sponsor-not-found",
+            "unsupported-schema-version",
+            "invalid-ticket",
+            "invalid-ticket",
+        ]
+    )
+    for email in ("lena.fischer@fabrikam.com", "priya.nair@northwindtraders.com", "kofi.mensah@adatum.com"):
+        assert len([u for u in demo["users"] if (u.get("mail") or "").lower() == email]) == 1
+
+
+def test_running_the_demo_again_creates_no_second_guest(demo):
+    """A second run over the same tickets (same state tables) only finds duplicates, rejects included."""
+    again = demo["again"]["onboarding"]
+    assert again["done"] == again["rejected"] == 0 and again["duplicates"] == again["processed"] == 13
+
+
+def test_a_partner_that_moved_provider_has_its_guests_reset_after_approval(demo):
+    """The reset is braked (more guests than allowed), approved, and every planned reset is carried out."""
+    first, last = demo["first"]["redemptionReset"][0], demo["first"]["redemptionReset"][-1]
+    planned = sum(first["actions"].values())
+    assert planned > 0 and last["status"] == "dispatched" and last["dispatched"] == planned
+
+
+def test_drift_and_governance_end_without_fixable_drift(demo):
+    """After apply, policy drift shows only the report-only Conditional Access checks; governance is clean."""
+    drift, governance = demo["first"]["policyDrift"], demo["first"]["governance"]
+    assert drift["before"]["drift"] > 2 and drift["after"]["drift"] == 2
+    assert "report" in drift["after"]["text"] and "update" not in drift["after"]["text"]
+    assert governance["before"]["drift"] > 0 and governance["after"]["drift"] == 0
+
+
+def test_the_sweep_is_braked_approved_and_carried_out(demo):
+    """Tonight's sweep plans, trips the deletion brake, and after approval every action is done."""
+    sweep = demo["first"]["sweep"]
+    assert [s["status"] for s in sweep] == ["planned", "braked", "dispatched"]
+    assert sweep[-1]["worker"] == {"done": sweep[-1]["dispatched"]}
+
+
+def test_the_demo_ends_with_status_and_writes_the_report(demo):
+    """make run finishes by showing status and writing the self-contained HTML and markdown report."""
+    results = demo["first"]
+    assert results["status"]["queues"]["onboarding"]["deadLetters"] == 0
+    assert results["status"]["lastRuns"]["onboarding"]["done"] == 5
+    page = (Path(demo["out"]) / "guest-posture.html").read_text()
+    assert "Guests by partner and state" in page and (Path(demo["out"]) / "guest-posture.md").exists()
