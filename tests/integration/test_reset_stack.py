@@ -87,7 +87,7 @@ async def test_a_ticket_with_a_new_email_updates_the_guest_then_resets_it(local_
     guest_id, guest = next(iter(_redeemed(admin.snapshot(), "fabrikam.com").items()))
     new_email = "renamed." + guest["mail"]
     # Writing mail/otherMails needs User.ReadWrite.All, which the app's standing grant does not hold.
-    services = _services(local_stack, GRANTED | {"User.ReadWrite.All"})
+    services = _services(local_stack)  # exactly the grant: User.ReadUpdate.All covers the address change
     ticket = ResetRedemptionTicket.model_validate(
         {"schemaVersion": 1, "kind": "reset-redemption", "ticketId": "T-7", "objectId": guest_id, "newEmail": new_email}
     )
@@ -102,7 +102,7 @@ async def test_a_ticket_with_a_new_email_updates_the_guest_then_resets_it(local_
 async def test_without_the_write_permission_an_email_change_fails_before_any_invitation(local_stack, admin):
     """A 403 on the address update dead-letters the ticket and no invitation is sent."""
     guest_id, guest = next(iter(_redeemed(admin.snapshot(), "fabrikam.com").items()))
-    services = _services(local_stack)
+    services = _services(local_stack, roles=GRANTED - {"User.ReadUpdate.All"})
     ticket = ResetRedemptionTicket.model_validate(
         {
             "schemaVersion": 1,

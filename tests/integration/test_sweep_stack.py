@@ -79,6 +79,7 @@ async def _services(stack, roles):
 def fresh_tenant(local_stack):
     with TenantSimAdmin(local_stack.tenantsim_url) as admin:
         admin.seed(builtin="fresh", guests=300, random_seed=0)
+        admin.reset_counters()
         yield admin
         admin.seed(builtin="fresh", guests=300, random_seed=0)
 
