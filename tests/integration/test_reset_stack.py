@@ -86,7 +86,6 @@ async def test_a_ticket_with_a_new_email_updates_the_guest_then_resets_it(local_
     """newEmail is patched into mail and otherMails on tenantsim, then the same object is re-invited there."""
     guest_id, guest = next(iter(_redeemed(admin.snapshot(), "fabrikam.com").items()))
     new_email = "renamed." + guest["mail"]
-    # Writing mail/otherMails needs User.ReadWrite.All, which the app's standing grant does not hold.
     services = _services(local_stack)  # exactly the grant: User.ReadUpdate.All covers the address change
     ticket = ResetRedemptionTicket.model_validate(
         {"schemaVersion": 1, "kind": "reset-redemption", "ticketId": "T-7", "objectId": guest_id, "newEmail": new_email}
