@@ -303,7 +303,7 @@ class GraphSweepReads:
 
         try:
             raw = await self._client.request_adapter.send_primitive_async(
-                request, "bytes", {"XXX": ODataError.create_from_discriminator_value}
+                request, "bytes", {"XXX": ODataError}
             )
         except Exception as error:
             raise map_graph_error(error) from error

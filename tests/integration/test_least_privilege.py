@@ -1,0 +1,114 @@
+"""Least privilege, proven: with exactly the granted Graph permissions every job's calls succeed, and
+without any one of them the call that needs it fails with Graph's clear 403 (Authorization_RequestDenied).
+
+The grant list is graph/permissions.py, the one infra/grant-graph-permissions applies; tenantsim checks each
+request's token roles against what Graph requires per endpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from graph.client import build_graph_client
+from graph.credentials import TenantSimCredential
+from graph.directory import GraphDirectory
+from graph.entitlement import GraphAccessPackages
+from graph.governance import GraphGovernance
+from graph.permissions import GRANTED
+from graph.policies import GraphPolicies
+from lifecycle.adapters.sweep_runs import GraphGroupMembers, GraphSweepReads
+from lifecycle.errors import PermissionDeniedError
+from lifecycle.governance.ports import REVIEWS
+from lifecycle.models import InvitationRequest
+from tenantsim.client import TenantSimAdmin
+
+pytestmark = pytest.mark.stack
+PROTECTED_GROUP = "7d3e9f1a-2b4c-4d6e-8f0a-1b2c3d4e5f6a"
+
+
+class Ports:
+    def __init__(self, stack, roles: frozenset[str]) -> None:
+        client = build_graph_client(
+            credential=TenantSimCredential(stack.tenantsim_url, roles=roles), base_url=f"{stack.tenantsim_url}/v1.0"
+        )
+        self.directory = GraphDirectory(client)
+        self.packages = GraphAccessPackages(client)
+        self.policies = GraphPolicies(client, beta_url=f"{stack.tenantsim_url}/beta", conditional_access_interval=0)
+        self.governance = GraphGovernance(client)
+        self.members = GraphGroupMembers(client)
+        self.reads = GraphSweepReads(client)
+
+
+async def _a_guest(ports: Ports) -> str:
+    invited = await ports.directory.invite_guest(
+        InvitationRequest(email="least.privilege@fabrikam.com", redirect_url="https://myapps.microsoft.com")
+    )
+    return invited.user_id
+
+
+async def _sign_in_listing(ports: Ports) -> None:
+    async for _ in ports.reads.list_guests(select=("id", "signInActivity"), page_size=50):
+        return
+
+
+# For each granted permission: a call the product makes that needs exactly that permission.
+PROBES: dict[str, Callable[[Ports, str], Awaitable[Any]]] = {
+    "User.Read.All": lambda p, g: p.directory.find_user_by_mail("least.privilege@fabrikam.com"),
+    "User.Invite.All": lambda p, g: p.directory.invite_guest(
+        InvitationRequest(email="probe.invite@fabrikam.com", redirect_url="https://myapps.microsoft.com")
+    ),
+    "User.EnableDisableAccount.All": lambda p, g: p.directory.set_account_enabled(g, True),
+    "User.ReadUpdate.All": lambda p, g: p.directory.update_user(g, other_mails=["least.privilege@fabrikam.com"]),
+    "User.DeleteRestore.All": lambda p, g: p.directory.delete_user(g),
+    "User.RevokeSessions.All": lambda p, g: p.directory.revoke_sessions(g),
+    "GroupMember.Read.All": lambda p, g: p.members.group_member_ids(PROTECTED_GROUP),
+    "AuditLog.Read.All": lambda p, g: _sign_in_listing(p),
+    "Policy.Read.All": lambda p, g: p.policies.list_conditional_access_policies(),
+    "Policy.ReadWrite.CrossTenantAccess": lambda p, g: p.policies.update_default({}),
+    "Policy.ReadWrite.Authorization": lambda p, g: p.policies.update_authorization_policy(
+        {"allowInvitesFrom": "adminsAndGuestInviters"}
+    ),
+    "Policy.ReadWrite.B2BManagementPolicy": lambda p, g: p.policies.list_b2b_management_policies(),
+    "CrossTenantInformation.ReadBasic.All": lambda p, g: p.policies.find_tenant_by_domain("fabrikam.com"),
+    "IdentityProvider.ReadWrite.All": lambda p, g: p.policies.list_federations(),
+    "EntitlementManagement.ReadWrite.All": lambda p, g: p.packages.resolve(
+        "Partner collaboration", "Fabrikam engineering"
+    ),
+    "AccessReview.ReadWrite.All": lambda p, g: p.governance.list(REVIEWS),
+}
+
+
+@pytest.fixture(name="fresh")
+def _fresh(local_stack):
+    with TenantSimAdmin(local_stack.tenantsim_url) as admin:
+        admin.seed(builtin="fresh", guests=40)
+        yield admin
+        admin.seed(builtin="fresh", guests=300)
+
+
+def test_every_granted_permission_has_a_probe():
+    """A permission added to the grant must come with the call that needs it (and so with this proof)."""
+    assert set(PROBES) == set(GRANTED)
+
+
+async def test_with_exactly_the_grant_every_call_succeeds(local_stack, fresh):
+    """Each probe runs without a 403 under a token holding exactly graph.permissions.GRANTED."""
+    ports = Ports(local_stack, GRANTED)
+    guest = await _a_guest(ports)
+    for name, probe in PROBES.items():
+        if name != "User.DeleteRestore.All":
+            await probe(ports, guest)
+    await PROBES["User.DeleteRestore.All"](ports, guest)
+
+
+@pytest.mark.parametrize("missing", sorted(GRANTED))
+async def test_without_one_permission_its_call_fails_with_a_clear_permission_error(local_stack, fresh, missing):
+    """Remove one permission: the call that needs it raises PermissionDeniedError with Graph's code."""
+    guest = await _a_guest(Ports(local_stack, GRANTED))
+    ports = Ports(local_stack, GRANTED - {missing})
+    with pytest.raises(PermissionDeniedError) as caught:
+        await PROBES[missing](ports, guest)
+    assert caught.value.code == "Authorization_RequestDenied" and caught.value.status == 403
