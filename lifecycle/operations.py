@@ -121,7 +121,13 @@ async def show(services: Services, key: str) -> dict[str, Any] | None:
 
 
 async def replay(
-    services: Services, logical_queue: str, selector: Selector, *, dry_run: bool, operator: str
+    services: Services,
+    logical_queue: str,
+    selector: Selector,
+    *,
+    dry_run: bool,
+    operator: str,
+    lock_seconds: int = 30,
 ) -> list[dict[str, Any]]:
     queue = services.settings.queue_name(logical_queue)
     if dry_run:
@@ -131,12 +137,19 @@ async def replay(
             if selector.matches_message(m)
         ]
     results: list[dict[str, Any]] = []
-    while batch := await services.transport.receive_dead_letters(queue, max_messages=32, lock_seconds=30):
-        chosen = [m for m in batch if selector.matches_message(m)]
-        for message in chosen:
-            results.append(await _replay_one(services, queue, message, operator))
-        if len(chosen) < len(batch):
-            break  # the rest stay locked until their lock lapses; do not spin on them
+    seen: set[str] = set()
+    while batch := await services.transport.receive_dead_letters(queue, max_messages=32, lock_seconds=lock_seconds):
+        fresh = [m for m in batch if m.message_id not in seen]
+        for message in fresh:
+            seen.add(message.message_id)
+            if selector.matches_message(message):
+                results.append(await _replay_one(services, queue, message, operator))
+            else:
+                await services.transport.release_dead_letter(queue, message)
+        if not fresh:
+            for message in batch:
+                await services.transport.release_dead_letter(queue, message)
+            break  # everything left was seen and not selected
     return results
 
 
@@ -184,14 +197,21 @@ async def _replay_one(services: Services, queue: str, message: ReceivedMessage, 
 async def purge(services: Services, logical_queue: str, selector: Selector, *, operator: str) -> list[str]:
     queue = services.settings.queue_name(logical_queue)
     purged: list[str] = []
+    seen: set[str] = set()
     while batch := await services.transport.receive_dead_letters(queue, max_messages=32, lock_seconds=30):
-        chosen = [m for m in batch if selector.matches_message(m)]
-        for message in chosen:
+        fresh = [m for m in batch if m.message_id not in seen]
+        for message in fresh:
+            seen.add(message.message_id)
+            if not selector.matches_message(message):
+                await services.transport.release_dead_letter(queue, message)
+                continue
             await services.transport.complete_dead_letter(queue, message)
             key = message.key or f"message:{message.message_id}"
             await _audit(services, "job.purged", key, f"dead letter {message.message_id} purged", operator)
             purged.append(key)
-        if len(chosen) < len(batch):
+        if not fresh:
+            for message in batch:
+                await services.transport.release_dead_letter(queue, message)
             break
     return purged
 

@@ -136,6 +136,10 @@ class QueueTransport(Protocol):
         self, queue: str, max_messages: int = 16, lock_seconds: int = 60
     ) -> list[ReceivedMessage]: ...
 
+    async def release_dead_letter(self, queue: str, message: ReceivedMessage) -> None:
+        """Give back the lock on a dead letter received but not acted on, so it is visible again at once."""
+        ...
+
     async def complete_dead_letter(self, queue: str, message: ReceivedMessage) -> None: ...
 
     async def depth(self, queue: str) -> tuple[int, int]:

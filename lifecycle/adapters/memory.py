@@ -253,6 +253,11 @@ class MemoryQueueTransport:
     ) -> list[ReceivedMessage]:
         return self._take(queue, True, max_messages, lock_seconds)
 
+    async def release_dead_letter(self, queue: str, message: ReceivedMessage) -> None:
+        stored = self._settle(queue, message, dead=True)
+        stored.lock_token = None
+        stored.visible_at = self._clock.now()
+
     async def complete_dead_letter(self, queue: str, message: ReceivedMessage) -> None:
         self._queue(queue, dead=True).remove(self._settle(queue, message, dead=True))
 

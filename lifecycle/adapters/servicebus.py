@@ -234,6 +234,9 @@ class ServiceBusTransport:
     ) -> list[ReceivedMessage]:
         return await self._take(queue, True, max_messages)
 
+    async def release_dead_letter(self, queue: str, message: ReceivedMessage) -> None:
+        await self._settle(message, "abandon_message")
+
     async def complete_dead_letter(self, queue: str, message: ReceivedMessage) -> None:
         await self._settle(message, "complete_message")
 

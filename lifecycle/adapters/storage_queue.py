@@ -193,8 +193,14 @@ class StorageQueueTransport:
         await self._delete(self._name(queue), message)
 
     async def abandon(self, queue: str, message: ReceivedMessage) -> None:
+        await self._make_visible(self._name(queue), message)
+
+    async def release_dead_letter(self, queue: str, message: ReceivedMessage) -> None:
+        await self._make_visible(self._name(queue, dead=True), message)
+
+    async def _make_visible(self, name: str, message: ReceivedMessage) -> None:
         receipt = _receipt(message)
-        client = await self._client(self._name(queue))
+        client = await self._client(name)
         try:
             await client.update_message(receipt.storage_id, receipt.pop_receipt, visibility_timeout=0)
         except HttpResponseError as error:

@@ -302,9 +302,7 @@ class GraphSweepReads:
         from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
         try:
-            raw = await self._client.request_adapter.send_primitive_async(
-                request, "bytes", {"XXX": ODataError}
-            )
+            raw = await self._client.request_adapter.send_primitive_async(request, "bytes", {"XXX": ODataError})
         except Exception as error:
             raise map_graph_error(error) from error
         return json.loads(raw) if raw else {}

@@ -133,6 +133,16 @@ class QueueContract:
         assert await bench.transport.peek_dead_letters(bench.queue) == []
         assert await bench.transport.depth(bench.queue) == (0, 0)
 
+    async def test_a_released_dead_letter_is_visible_again_at_once(self, bench: QueueBench) -> None:
+        """Releasing a received dead letter gives its lock back: the next receive gets it without waiting."""
+        await bench.transport.send(bench.queue, [outbound()])
+        (received,) = await bench.transport.receive(bench.queue)
+        await bench.transport.dead_letter(bench.queue, received, "Poison", "bad json")
+        (dead,) = await bench.transport.receive_dead_letters(bench.queue, lock_seconds=60)
+        await bench.transport.release_dead_letter(bench.queue, dead)
+        (again,) = await bench.transport.receive_dead_letters(bench.queue)
+        assert again.message_id == received.message_id
+
     async def test_unknown_queue_is_empty(self, bench: QueueBench) -> None:
         """A queue nothing was sent to reads as empty with depth (0, 0)."""
         assert await bench.transport.receive(bench.queue) == []
