@@ -8,19 +8,15 @@ middleware and the ODataError mapping (graph.errors) are the same as everywhere 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import quote as url_quote
 
 from kiota_abstractions.method import Method
-from kiota_abstractions.request_information import RequestInformation
 from msgraph import GraphServiceClient
-from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
-from graph.errors import graph_call
+from graph.raw import RawGraph
 from lifecycle.governance.ports import CATALOGS, ORGANIZATIONS, PACKAGES, POLICIES, REVIEWS, SETTINGS
 
-ERRORS: dict[str, Any] = {"XXX": ODataError}
 PATHS = {
     REVIEWS: "/identityGovernance/accessReviews/definitions",
     ORGANIZATIONS: "/identityGovernance/entitlementManagement/connectedOrganizations",
@@ -36,8 +32,8 @@ PAGE_SIZE = 100  # access reviews and entitlement management page with $top/$ski
 
 class GraphGovernance:
     def __init__(self, client: GraphServiceClient) -> None:
-        self._adapter = client.request_adapter
-        self._v1 = self._adapter.base_url.rstrip("/")
+        self._raw = RawGraph(client)
+        self._v1 = self._raw.v1
 
     @classmethod
     def from_settings(cls, settings: Any, credential: Any) -> GraphGovernance:
@@ -46,23 +42,8 @@ class GraphGovernance:
         client = build_graph_client(credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope)
         return cls(client)
 
-    async def _send(self, method: Method, url: str, body: Any = None) -> Any:
-        info = RequestInformation(method)
-        info.url = url
-        info.headers.try_add("Accept", "application/json")
-        if body is not None:
-            info.set_stream_content(json.dumps(body).encode(), "application/json")
-        raw = await graph_call(lambda: self._adapter.send_primitive_async(info, "bytes", ERRORS))
-        return json.loads(raw) if raw else None
-
     async def _collection(self, url: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        next_url: str | None = f"{url}{'&' if '?' in url else '?'}$top={PAGE_SIZE}"
-        while next_url:
-            page = await self._send(Method.GET, next_url) or {}
-            items.extend(page.get("value") or [])
-            next_url = page.get("@odata.nextLink")
-        return items
+        return await self._raw.collection(f"{url}{'&' if '?' in url else '?'}$top={PAGE_SIZE}")
 
     def _url(self, kind: str, object_id: str | None = None) -> str:
         base = f"{self._v1}{PATHS[kind]}"
@@ -76,18 +57,18 @@ class GraphGovernance:
         return await self._collection(self._url(kind))
 
     async def get_settings(self) -> dict[str, Any]:
-        return await self._send(Method.GET, self._url(SETTINGS)) or {}
+        return await self._raw.send(Method.GET, self._url(SETTINGS)) or {}
 
     async def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._send(Method.POST, self._url(kind), body) or {}
+        return await self._raw.send(Method.POST, self._url(kind), body) or {}
 
     async def update(self, kind: str, object_id: str | None, body: dict[str, Any]) -> None:
         if kind == SETTINGS:
-            await self._send(Method.PATCH, self._url(SETTINGS), body)
+            await self._raw.send(Method.PATCH, self._url(SETTINGS), body)
         elif kind in REPLACED:
-            await self._send(Method.PUT, self._url(kind, object_id), body)
+            await self._raw.send(Method.PUT, self._url(kind, object_id), body)
         else:
-            await self._send(Method.PATCH, self._url(kind, object_id), body)
+            await self._raw.send(Method.PATCH, self._url(kind, object_id), body)
 
     async def delete(self, kind: str, object_id: str) -> None:
-        await self._send(Method.DELETE, self._url(kind, object_id))
+        await self._raw.send(Method.DELETE, self._url(kind, object_id))

@@ -13,19 +13,16 @@ so its reads are paced and backed off here.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote as url_quote
 
 from kiota_abstractions.method import Method
-from kiota_abstractions.request_information import RequestInformation
 from msgraph import GraphServiceClient
-from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
-from graph.errors import graph_call
 from graph.odata import quote
+from graph.raw import RawGraph
 from lifecycle.errors import NotFoundError, ThrottledError
 
 XTAP = "/policies/crossTenantAccessPolicy"
@@ -35,7 +32,6 @@ FEDERATIONS = f"/directory/federationConfigurations/{FEDERATION_TYPE}"
 CONDITIONAL_ACCESS = "/identity/conditionalAccess/policies"
 CONDITIONAL_ACCESS_INTERVAL = 1.0  # seconds between Conditional Access requests (1 request/s per tenant)
 CONDITIONAL_ACCESS_ATTEMPTS = 5
-ERRORS: dict[str, Any] = {"XXX": ODataError}
 
 
 class GraphPolicies:
@@ -47,8 +43,8 @@ class GraphPolicies:
         conditional_access_interval: float = CONDITIONAL_ACCESS_INTERVAL,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._adapter = client.request_adapter
-        self._v1 = self._adapter.base_url.rstrip("/")
+        self._raw = RawGraph(client)
+        self._v1 = self._raw.v1
         self._beta = beta_url.rstrip("/")
         self._interval = conditional_access_interval
         self._sleep = sleep
@@ -63,51 +59,36 @@ class GraphPolicies:
 
     # --- transport ----------------------------------------------------------------------------------
 
-    async def _send(self, method: Method, url: str, body: Any = None) -> Any:
-        info = RequestInformation(method)
-        info.url = url
-        info.headers.try_add("Accept", "application/json")
-        if body is not None:
-            info.set_stream_content(json.dumps(body).encode(), "application/json")
-        raw = await graph_call(lambda: self._adapter.send_primitive_async(info, "bytes", ERRORS))
-        return json.loads(raw) if raw else None
-
     async def _collection(self, url: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        next_url: str | None = url
-        while next_url:
-            page = await self._send(Method.GET, next_url) or {}
-            items.extend(page.get("value") or [])
-            next_url = page.get("@odata.nextLink")
-        return items
+        return await self._raw.collection(url)
 
     # --- cross-tenant access ------------------------------------------------------------------------
 
     async def get_default(self) -> dict[str, Any]:
-        return await self._send(Method.GET, f"{self._v1}{XTAP}/default")
+        return await self._raw.send(Method.GET, f"{self._v1}{XTAP}/default")
 
     async def update_default(self, body: dict[str, Any]) -> None:
-        await self._send(Method.PATCH, f"{self._v1}{XTAP}/default", body)
+        await self._raw.send(Method.PATCH, f"{self._v1}{XTAP}/default", body)
 
     async def list_partners(self) -> list[dict[str, Any]]:
         return await self._collection(f"{self._v1}{XTAP}/partners")
 
     async def create_partner(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._send(Method.POST, f"{self._v1}{XTAP}/partners", body)
+        return await self._raw.send(Method.POST, f"{self._v1}{XTAP}/partners", body)
 
     async def update_partner(self, tenant_id: str, body: dict[str, Any]) -> None:
-        await self._send(Method.PATCH, f"{self._v1}{XTAP}/partners/{url_quote(tenant_id)}", body)
+        await self._raw.send(Method.PATCH, f"{self._v1}{XTAP}/partners/{url_quote(tenant_id)}", body)
 
     async def delete_partner(self, tenant_id: str) -> None:
-        await self._send(Method.DELETE, f"{self._v1}{XTAP}/partners/{url_quote(tenant_id)}")
+        await self._raw.send(Method.DELETE, f"{self._v1}{XTAP}/partners/{url_quote(tenant_id)}")
 
     # --- authorization policy -----------------------------------------------------------------------
 
     async def get_authorization_policy(self) -> dict[str, Any]:
-        return await self._send(Method.GET, f"{self._v1}/policies/authorizationPolicy")
+        return await self._raw.send(Method.GET, f"{self._v1}/policies/authorizationPolicy")
 
     async def update_authorization_policy(self, body: dict[str, Any]) -> None:
-        await self._send(Method.PATCH, f"{self._v1}/policies/authorizationPolicy", body)
+        await self._raw.send(Method.PATCH, f"{self._v1}/policies/authorizationPolicy", body)
 
     # --- invitation domain list (beta) --------------------------------------------------------------
 
@@ -115,10 +96,10 @@ class GraphPolicies:
         return await self._collection(f"{self._beta}{B2B_POLICIES}")
 
     async def create_b2b_management_policy(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._send(Method.POST, f"{self._beta}{B2B_POLICIES}", body)
+        return await self._raw.send(Method.POST, f"{self._beta}{B2B_POLICIES}", body)
 
     async def update_b2b_management_policy(self, policy_id: str, body: dict[str, Any]) -> None:
-        await self._send(Method.PATCH, f"{self._beta}{B2B_POLICIES}/{url_quote(policy_id)}", body)
+        await self._raw.send(Method.PATCH, f"{self._beta}{B2B_POLICIES}/{url_quote(policy_id)}", body)
 
     # --- tenants and direct federation --------------------------------------------------------------
 
@@ -126,7 +107,7 @@ class GraphPolicies:
         """The Entra tenant that verifies ``domain``, or None when no tenant does (Graph answers 404)."""
         function = f"findTenantInformationByDomainName(domainName={url_quote(quote(domain), safe=chr(39))})"
         try:
-            return await self._send(Method.GET, f"{self._v1}/tenantRelationships/{function}")
+            return await self._raw.send(Method.GET, f"{self._v1}/tenantRelationships/{function}")
         except NotFoundError:
             return None
 
@@ -142,14 +123,16 @@ class GraphPolicies:
         return None
 
     async def create_federation(self, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._send(Method.POST, f"{self._v1}{FEDERATIONS}", body)
+        return await self._raw.send(Method.POST, f"{self._v1}{FEDERATIONS}", body)
 
     async def update_federation(self, config_id: str, body: dict[str, Any]) -> None:
-        await self._send(Method.PATCH, f"{self._v1}/directory/federationConfigurations/{url_quote(config_id)}", body)
+        await self._raw.send(
+            Method.PATCH, f"{self._v1}/directory/federationConfigurations/{url_quote(config_id)}", body
+        )
 
     async def add_federation_domain(self, config_id: str, domain: str) -> None:
         url = f"{self._v1}/directory/federationConfigurations/{url_quote(config_id)}/{FEDERATION_TYPE}/domains"
-        await self._send(Method.POST, url, {"@odata.type": "microsoft.graph.externalDomainName", "id": domain})
+        await self._raw.send(Method.POST, url, {"@odata.type": "microsoft.graph.externalDomainName", "id": domain})
 
     # --- conditional access (read only, paced) ------------------------------------------------------
 
@@ -170,7 +153,7 @@ class GraphPolicies:
                 if wait > 0:
                     await self._sleep(wait)
             try:
-                return await self._send(Method.GET, url)
+                return await self._raw.send(Method.GET, url)
             except ThrottledError:
                 if attempt == CONDITIONAL_ACCESS_ATTEMPTS - 1:
                     raise

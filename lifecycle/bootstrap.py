@@ -55,10 +55,8 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
         closers.append(state.close)
         for name in ("work_items", "guests", "audit", "rejections"):
             overrides.setdefault(name, getattr(state, name))
-        for name, store_type, table in (
-            ("sweep_runs", TableSweepRuns, f"{settings.table_prefix}sweepruns"),
-            ("drift_reports", TableDriftReports, f"{settings.table_prefix}driftreports"),
-        ):
+        for name, store_type in (("sweep_runs", TableSweepRuns), ("drift_reports", TableDriftReports)):
+            table = f"{settings.table_prefix}{store_type.TABLE}"
             if name not in overrides:
                 await state.service.create_table_if_not_exists(table)
                 store = store_type(state.service.get_table_client(table))

@@ -11,11 +11,10 @@ import json
 from typing import Any
 
 from azure.core.exceptions import HttpResponseError
-from azure.data.tables.aio import TableClient, TableServiceClient
 
-from config.settings import Settings
 from lifecycle.adapters.table_codec import read_utc, utc
 from lifecycle.adapters.table_keys import encode_key
+from lifecycle.adapters.tables import SingleTableStore
 from lifecycle.drift.report import DriftReport
 
 PARTITION = "reports"
@@ -78,30 +77,8 @@ def from_entity(entity: Any) -> DriftReport:
     )
 
 
-class TableDriftReports:
-    def __init__(self, table: TableClient, service: TableServiceClient | None = None) -> None:
-        self._table = table
-        self._service = service
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> TableDriftReports:
-        if settings.tables_connection_string is not None:
-            service = TableServiceClient.from_connection_string(settings.tables_connection_string.get_secret_value())
-        else:
-            from azure.identity.aio import DefaultAzureCredential
-
-            credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
-            service = TableServiceClient(endpoint=str(settings.tables_endpoint), credential=credential)
-        return cls(service.get_table_client(f"{settings.table_prefix}driftreports"), service)
-
-    async def ensure_table(self) -> None:
-        if self._service is not None:
-            await self._service.create_table_if_not_exists(self._table.table_name)
-
-    async def close(self) -> None:
-        await self._table.close()
-        if self._service is not None:
-            await self._service.close()
+class TableDriftReports(SingleTableStore):
+    TABLE = "driftreports"
 
     async def save(self, report: DriftReport) -> None:
         await self._table.upsert_entity(to_entity(report))

@@ -17,12 +17,11 @@ from typing import Any
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables import UpdateMode
-from azure.data.tables.aio import TableClient, TableServiceClient
 
-from config.settings import Settings
 from graph.errors import map_graph_error
 from lifecycle.adapters.table_codec import dump_json, load_json, read_utc, utc
 from lifecycle.adapters.table_keys import encode_key
+from lifecycle.adapters.tables import SingleTableStore
 from lifecycle.errors import NotFoundError, StateConflictError
 from lifecycle.models import DirectoryUser, SignInActivity
 from lifecycle.sweep.model import BrakeState, Mode, PlannedAction, RunStatus, SweepRun
@@ -106,30 +105,8 @@ def _action(entity: Any) -> PlannedAction:
     )
 
 
-class TableSweepRuns:
-    def __init__(self, table: TableClient, service: TableServiceClient | None = None) -> None:
-        self._table = table
-        self._service = service
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> TableSweepRuns:
-        if settings.tables_connection_string is not None:
-            service = TableServiceClient.from_connection_string(settings.tables_connection_string.get_secret_value())
-        else:
-            from azure.identity.aio import DefaultAzureCredential
-
-            credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
-            service = TableServiceClient(endpoint=str(settings.tables_endpoint), credential=credential)
-        return cls(service.get_table_client(f"{settings.table_prefix}sweepruns"), service)
-
-    async def ensure_table(self) -> None:
-        if self._service is not None:
-            await self._service.create_table_if_not_exists(self._table.table_name)
-
-    async def close(self) -> None:
-        await self._table.close()
-        if self._service is not None:
-            await self._service.close()
+class TableSweepRuns(SingleTableStore):
+    TABLE = "sweepruns"
 
     async def get(self, run_id: str) -> SweepRun | None:
         try:

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
@@ -290,6 +290,43 @@ class TableRejections:
             )
 
 
+def table_service(settings: Settings, credential: Any = None) -> tuple[TableServiceClient, Any]:
+    """The TableServiceClient the settings name, and the credential it created (None if it was given one)."""
+    if settings.tables_connection_string is not None:
+        return TableServiceClient.from_connection_string(settings.tables_connection_string.get_secret_value()), None
+    owned = None
+    if credential is None:
+        from azure.identity.aio import DefaultAzureCredential
+
+        credential = owned = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
+    return TableServiceClient(endpoint=str(settings.tables_endpoint), credential=credential), owned
+
+
+class SingleTableStore:
+    """A store kept in one table named ``{prefix}{TABLE}``. The app hands it a table client of its shared
+    service (lifecycle.bootstrap); ``from_settings`` gives tools and tests a store with its own client."""
+
+    TABLE: ClassVar[str]
+
+    def __init__(self, table: TableClient, service: TableServiceClient | None = None) -> None:
+        self._table = table
+        self._service = service
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        service, _ = table_service(settings)
+        return cls(service.get_table_client(f"{settings.table_prefix}{cls.TABLE}"), service)
+
+    async def ensure_table(self) -> None:
+        if self._service is not None:
+            await self._service.create_table_if_not_exists(self._table.table_name)
+
+    async def close(self) -> None:
+        await self._table.close()
+        if self._service is not None:
+            await self._service.close()
+
+
 @dataclass
 class TableState:
     """The four stores over one TableServiceClient. Build once per process; close on shutdown."""
@@ -305,17 +342,7 @@ class TableState:
 
     @classmethod
     def from_settings(cls, settings: Settings, credential: Any = None) -> TableState:
-        owned = None
-        if settings.tables_connection_string is not None:
-            service = TableServiceClient.from_connection_string(settings.tables_connection_string.get_secret_value())
-        else:
-            if credential is None:
-                from azure.identity.aio import DefaultAzureCredential
-
-                credential = owned = DefaultAzureCredential(
-                    managed_identity_client_id=settings.managed_identity_client_id
-                )
-            service = TableServiceClient(endpoint=str(settings.tables_endpoint), credential=credential)
+        service, owned = table_service(settings, credential)
         state = cls.for_service(service, settings.table_prefix)
         state.owned_credential = owned
         return state
