@@ -24,6 +24,9 @@ class FakeDirectory:
         self.invitations: list[InvitationRequest] = []
         self.fail_next: list[GraphError] = []
         self.deleted: dict[str, DirectoryUser] = {}
+        self.page_starts: list[int] = []
+        self.page_size: int | None = None  # overrides the caller's page size, to make small tenants page
+        self.fail_on_page: int | None = None
         self.writes: list[tuple[str, str, object]] = []
         self.home_domain = home_domain
         self.groups: dict[str, set[str]] = {}
@@ -83,6 +86,22 @@ class FakeDirectory:
         guests = [u for u in self.users.values() if u.is_guest]
         for start in range(0, len(guests), page_size):
             yield guests[start : start + page_size]
+
+    async def guest_pages(
+        self, select: Sequence[str], page_size: int, start: str | None = None
+    ) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]:
+        """Like Graph's paging: each page comes with an opaque link to the next ("fake-page:<offset>")."""
+        guests = [u for u in self.users.values() if u.is_guest]
+        page_size = self.page_size or page_size
+        offset = int(start.split(":")[1]) if start else 0
+        self.page_starts.append(offset)
+        while offset < len(guests):
+            if self.fail_on_page is not None and offset // page_size == self.fail_on_page:
+                self.fail_on_page = None
+                raise RuntimeError("the planner's instance died")
+            following = offset + page_size
+            yield guests[offset:following], f"fake-page:{following}" if following < len(guests) else None
+            offset = following
 
     async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
         self._maybe_fail()

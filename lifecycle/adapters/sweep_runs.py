@@ -56,6 +56,8 @@ def _run_entity(run: SweepRun) -> dict[str, Any]:
         "dispatched": run.dispatched,
         "brake": dump_json(run.brake.to_json()),
         "reason": run.reason,
+        "cursor": run.cursor,
+        "pages": run.pages,
     }
     return {name: value for name, value in entity.items() if value is not None}
 
@@ -75,6 +77,8 @@ def _run(entity: Any, etag: str) -> SweepRun:
         dispatched=int(entity.get("dispatched", 0)),
         brake=BrakeState.from_json(load_json(entity.get("brake"), {})),
         reason=entity.get("reason", ""),
+        cursor=entity.get("cursor") or None,
+        pages=int(entity.get("pages", 0)),
         etag=etag,
     )
 
@@ -285,17 +289,27 @@ class GraphSweepReads:
         return json.loads(raw) if raw else {}
 
     async def list_guests(self, select: Sequence[str], page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]:
+        async for page, _ in self.guest_pages(select, page_size):
+            yield page
+
+    async def guest_pages(
+        self, select: Sequence[str], page_size: int, start: str | None = None
+    ) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]:
+        """Pages of guests with the @odata.nextLink after each; ``start`` continues from such a link."""
         from kiota_abstractions.base_request_configuration import RequestConfiguration
         from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
-        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-            filter="userType eq 'Guest'", select=list(select), top=page_size
-        )
-        request = self._client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
+        if start:
+            request = self._client.users.with_url(start).to_get_request_information()
+        else:
+            query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+                filter="userType eq 'Guest'", select=list(select), top=page_size
+            )
+            request = self._client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
         while True:
             body = await self._json(request)
-            yield [user_from_json(u) for u in body.get("value", [])]
             link = body.get("@odata.nextLink")
+            yield [user_from_json(u) for u in body.get("value", [])], link
             if not link:
                 return
             request = self._client.users.with_url(link).to_get_request_information()

@@ -138,6 +138,9 @@ class SweepRun:
     dispatched: int = 0
     brake: BrakeState = field(default_factory=BrakeState)
     reason: str = ""
+    # Where planning stopped: the next page's link (None: from the start) and the pages already planned.
+    cursor: str | None = None
+    pages: int = 0
     etag: str | None = None
 
     @property

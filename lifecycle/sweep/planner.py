@@ -7,15 +7,16 @@ the ledger index holds only the guests this product manages.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import structlog
 
 from lifecycle.models import DirectoryUser, GuestRecord
 from lifecycle.ports import GuestLedger
 from lifecycle.sweep.model import PlannedAction, Skip, SweepRun
-from lifecycle.sweep.ports import AssignmentExpiries, GuestReads, SweepRuns
+from lifecycle.sweep.ports import AssignmentExpiries, GuestReads, ResumableGuestReads, SweepRuns
 from lifecycle.sweep.rules import Decision, SweepPolicy, decide
 
 log = structlog.get_logger(__name__)
@@ -95,19 +96,35 @@ async def plan_run(
     *,
     expiries: AssignmentExpiries | None = None,
     page_size: int = PAGE_SIZE,
-) -> PlanTally:
+    now: Callable[[], datetime] | None = None,
+) -> tuple[PlanTally, SweepRun]:
     """Decide every guest as of ``run.started`` and store the actions under the run id, page by page.
 
     The decision instant is the run's start, not the wall clock while paging: every guest of a run is
-    judged at the same moment, and a re-plan of the same run decides the same way.
+    judged at the same moment, and a re-plan of the same run decides the same way. With reads that give
+    page links, the run row records after each page where to continue (and the tally so far), so a run
+    whose planner died resumes from there instead of enumerating the tenant again.
     """
-    tally = PlanTally()
-    pages = 0
+    tally = PlanTally(run.total_guests, Counter(run.actions), Counter(run.skipped)) if run.cursor else PlanTally()
     records = await ledger_index(ledger)
-    async for page in reads.list_guests(GUEST_SELECT, page_size=page_size):
-        planned = await plan_page(run, page, policy, records, expiries, tally)
-        if planned:
-            await runs.add_actions(run.run_id, planned)
-        pages += 1
-    log.info("sweep.planned", run_id=run.run_id, pages=pages, guests=tally.total, actions=sum(tally.actions.values()))
-    return tally
+    if isinstance(reads, ResumableGuestReads):
+        async for page, next_link in reads.guest_pages(GUEST_SELECT, page_size, start=run.cursor):
+            planned = await plan_page(run, page, policy, records, expiries, tally)
+            if planned:
+                await runs.add_actions(run.run_id, planned)
+            if next_link:
+                tally.apply_to(run)
+                run.cursor, run.pages = next_link, run.pages + 1
+                run.updated = now() if now else run.updated
+                run = await runs.save(run)
+    else:
+        async for page in reads.list_guests(GUEST_SELECT, page_size=page_size):
+            planned = await plan_page(run, page, policy, records, expiries, tally)
+            if planned:
+                await runs.add_actions(run.run_id, planned)
+            run.pages += 1
+    run.cursor = None
+    log.info(
+        "sweep.planned", run_id=run.run_id, pages=run.pages, guests=tally.total, actions=sum(tally.actions.values())
+    )
+    return tally, run

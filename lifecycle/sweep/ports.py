@@ -49,6 +49,15 @@ class AssignmentExpiries(Protocol):
 
 
 @runtime_checkable
+class ResumableGuestReads(Protocol):
+    """Guest pages with the link to the next one, so an interrupted enumeration continues where it stopped."""
+
+    def guest_pages(
+        self, select: Sequence[str], page_size: int, start: str | None = None
+    ) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]: ...
+
+
+@runtime_checkable
 class GuestReads(Protocol):
     """The two directory reads the sweep makes in bulk; the Directory port satisfies it."""
 

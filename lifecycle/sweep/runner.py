@@ -28,8 +28,9 @@ GUEST_ACTIONS_QUEUE = "guest-actions"
 ACTION_KIND = "guest-action"
 # The nightly occurrence fires at 02:00 UTC; a run fired until 02:00 the next day belongs to it.
 SCHEDULE_HOUR_UTC = 2
-# A run left in "planning" this long was abandoned by a crashed instance and may be taken over.
-STALE_PLANNING = timedelta(hours=2)
+# Planning renews the run row after every page; a run silent this long was abandoned by a crashed
+# instance and may be taken over (resuming from its last page when the reads give page links).
+STALE_PLANNING = timedelta(minutes=15)
 SEND_BATCH = 100
 
 
@@ -103,7 +104,11 @@ async def _claim(services: Services, runs: SweepRuns, run_id: str, mode: Mode) -
             return existing, False
     abandoned = existing.status is RunStatus.PLANNING and (existing.updated or existing.started) + STALE_PLANNING <= now
     if existing.status is RunStatus.FAILED or abandoned:
-        existing.status, existing.mode, existing.started, existing.updated = RunStatus.PLANNING, mode, now, now
+        if not (abandoned and existing.cursor):
+            # Start over. A resumed run keeps its start: it is the instant every guest is judged at.
+            existing.started, existing.cursor, existing.pages = now, None, 0
+            existing.total_guests, existing.actions, existing.skipped = 0, {}, {}
+        existing.status, existing.mode, existing.updated = RunStatus.PLANNING, mode, now
         existing.reason = ""
         try:
             return await runs.save(existing), True
@@ -145,7 +150,9 @@ async def run_sweep(
 async def _plan(services: Services, runs: SweepRuns, run: SweepRun, expiries: AssignmentExpiries | None) -> SweepRun:
     try:
         policy = await build_policy(services)
-        tally = await plan_run(run, guest_reads(services), services.guests, runs, policy, expiries=expiries)
+        tally, run = await plan_run(
+            run, guest_reads(services), services.guests, runs, policy, expiries=expiries, now=services.clock.now
+        )
     except SweepError as error:
         run.status, run.reason, run.updated = RunStatus.FAILED, str(error), services.clock.now()
         run = await runs.save(run)

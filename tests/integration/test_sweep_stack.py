@@ -39,6 +39,7 @@ async def test_the_table_store_guards_runs_with_etags_and_refuses_a_second_creat
         await table_runs.create(SweepRun("sweep-2026-11-24", Mode.ENFORCE, RunStatus.PLANNING, started=STARTED))
     stale = await table_runs.get("sweep-2026-11-24")
     run.status, run.actions, run.total_guests = RunStatus.PLANNED, {"disable/inactive": 2}, 7
+    run.cursor, run.pages = "https://graph.microsoft.com/v1.0/users?$skiptoken=abc", 3
     saved = await table_runs.save(run)
     assert stale is not None
     with pytest.raises(StateConflictError):
@@ -46,6 +47,7 @@ async def test_the_table_store_guards_runs_with_etags_and_refuses_a_second_creat
     again = await table_runs.get("sweep-2026-11-24")
     assert again is not None and again.status is RunStatus.PLANNED and again.actions == {"disable/inactive": 2}
     assert again.started == STARTED and again.etag == saved.etag
+    assert (again.cursor, again.pages) == ("https://graph.microsoft.com/v1.0/users?$skiptoken=abc", 3)
     assert [r.run_id async for r in table_runs.runs()] == ["sweep-2026-11-24"]
 
 

@@ -118,20 +118,11 @@ async def test_a_double_fired_timer_reuses_the_run_and_never_plans_twice():
     """The second fire of the same occurrence finds the run: no second enumeration, no second fan-out."""
     directory = FakeDirectory()
     add(directory, days_since_sign_in=120)
-    listings = 0
-    original = directory.list_guests
-
-    def counting(*args, **kwargs):
-        nonlocal listings
-        listings += 1
-        return original(*args, **kwargs)
-
-    directory.list_guests = counting  # type: ignore[method-assign]
     services = stack(directory)
     first = await entry.on_timer(relaxed_enforce(services), past_due=False)
     second = await entry.on_timer(services, past_due=True)
     assert first["runId"] == second["runId"] == RUN
-    assert listings == 1
+    assert directory.page_starts == [0]  # one enumeration
     assert await services.transport.depth(QUEUE) == (1, 0)
 
 
@@ -468,3 +459,31 @@ def test_graph_json_becomes_a_directory_user_with_never_for_the_empty_sign_in():
     assert user.sign_in_activity is not None and user.sign_in_activity.last_sign_in is None
     assert user.sign_in_activity.last_successful_sign_in == datetime(2026, 2, 1, 10, tzinfo=UTC)
     assert user_from_json({"id": "u2", "userType": "Guest", "signInActivity": None}).sign_in_activity is None
+
+
+async def test_a_planner_that_died_mid_enumeration_is_resumed_from_its_last_page_not_restarted():
+    """The run row keeps the next page's link and the tally; the takeover continues there, same verdicts."""
+    from datetime import timedelta
+
+    from lifecycle.sweep import runner
+    from lifecycle.sweep.model import Mode, RunStatus
+
+    directory = FakeDirectory()
+    for _ in range(5):
+        add(directory, days_since_sign_in=120)
+    for _ in range(5):
+        add(directory, days_since_sign_in=3)
+    directory.page_size, directory.fail_on_page = 3, 2
+    services = stack(directory)
+    runs = await entry.runs_for(services)
+    with pytest.raises(RuntimeError):
+        await runner.run_sweep(services, runs, Mode.PLAN, RUN)
+    stuck = await runs.get(RUN)
+    assert stuck.status is RunStatus.PLANNING and stuck.cursor == "fake-page:6" and stuck.pages == 2
+
+    services.clock.advance(runner.STALE_PLANNING + timedelta(seconds=1))
+    resumed = await runner.run_sweep(services, runs, Mode.PLAN, RUN)
+    assert directory.page_starts == [0, 6]  # resumed at the third page, not from the start
+    assert resumed.status is RunStatus.PLANNED and resumed.cursor is None
+    assert resumed.total_guests == 10 and resumed.actions == {"disable/inactive": 5}
+    assert resumed.started == stuck.started  # every guest judged at the same instant
