@@ -94,19 +94,22 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         return Settings.model_validate(source)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc)) from None
+        raise SettingsError(describe_settings_error(exc, Settings, "invalid settings")) from None
 
 
-def _describe(exc: ValidationError) -> str:
-    alias_of = {name: (field.alias or name) for name, field in Settings.model_fields.items()}
+def describe_settings_error(exc: ValidationError, model: type[BaseModel], title: str) -> str:
+    """One line per bad setting, named by its app-setting name; values of secret settings are never shown."""
+    alias_of = {name: (field.alias or name) for name, field in model.model_fields.items()}
+    secret = {alias_of[name] for name, field in model.model_fields.items() if "SecretStr" in str(field.annotation)}
     lines = []
     for error in exc.errors():
-        location = [str(part) for part in error["loc"]]
-        names = [alias_of.get(part, part) for part in location] or ["settings"]
+        names = [alias_of.get(str(part), str(part)) for part in error["loc"]] or ["settings"]
+        name = ".".join(names)
         if error["type"] == "missing":
-            lines.append(f"{'.'.join(names)}: missing")
-        elif error["type"] == "value_error":
+            lines.append(f"{name}: missing")
+        elif error["type"] == "value_error" and not error["loc"]:
             lines.extend(part.strip() for part in str(error["ctx"]["error"]).split(";"))
         else:
-            lines.append(f"{'.'.join(names)}: {error['msg']} (got {error.get('input')!r})")
-    return "invalid settings:\n  " + "\n  ".join(lines)
+            shown = "(hidden)" if names[0] in secret else repr(error.get("input"))
+            lines.append(f"{name}: {error['msg']} (got {shown})")
+    return f"{title}:\n  " + "\n  ".join(lines)

@@ -22,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from config.settings import SAMPLE_DESIRED_STATE
+from config.settings import SAMPLE_DESIRED_STATE, describe_settings_error
 from lifecycle.errors import SettingsError
 
 # The "Azure AD authentication events" service that calls custom authentication extensions; its tokens
@@ -118,19 +118,4 @@ def load_signup_settings(environ: Mapping[str, str] | None = None) -> SignUpSett
     try:
         return SignUpSettings.model_validate(source)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc)) from None
-
-
-def _describe(exc: ValidationError) -> str:
-    alias_of = {name: (field.alias or name) for name, field in SignUpSettings.model_fields.items()}
-    lines = []
-    for error in exc.errors():
-        names = [alias_of.get(str(part), str(part)) for part in error["loc"][:1]] or ["settings"]
-        if error["type"] == "missing":
-            lines.append(f"{names[0]}: missing")
-        elif error["type"] == "value_error" and not error["loc"]:
-            lines.extend(part.strip() for part in str(error["ctx"]["error"]).split(";"))
-        else:
-            shown = "(hidden)" if "SECRET" in names[0] or "PASSWORD" in names[0] else repr(error.get("input"))
-            lines.append(f"{names[0]}: {error['msg']} (got {shown})")
-    return "invalid sign-up settings:\n  " + "\n  ".join(lines)
+        raise SettingsError(describe_settings_error(exc, SignUpSettings, "invalid sign-up settings")) from None

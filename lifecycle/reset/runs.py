@@ -24,6 +24,7 @@ from lifecycle.services import Services
 from lifecycle.sweep import brake
 from lifecycle.sweep.model import Mode, RunStatus, SweepRun
 from lifecycle.sweep.ports import SweepRuns
+from lifecycle.sweep.runner import claim_run
 
 log = structlog.get_logger(__name__)
 
@@ -59,7 +60,7 @@ async def run_detection(
 ) -> SweepRun:
     run_id = run_id or occurrence_run_id(services.clock.now())
     structlog.contextvars.bind_contextvars(run_id=run_id)
-    run, must_plan = await _claim(services, runs, run_id, mode)
+    run, must_plan = await claim_run(services, runs, run_id, mode, stale=STALE_PLANNING)
     if must_plan:
         run = await _plan(services, runs, run, lookup, domains, force)
     elif run.status is RunStatus.PLANNING:
@@ -103,28 +104,6 @@ async def execute(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRu
     run = await runs.save(run)
     await _audit(services, run, "redemption-reset.executed", f"{run.dispatched} reset(s) done, {failed} failed")
     return run
-
-
-async def _claim(services: Services, runs: SweepRuns, run_id: str, mode: Mode) -> tuple[SweepRun, bool]:
-    now = services.clock.now()
-    existing = await runs.get(run_id)
-    if existing is None:
-        try:
-            return await runs.create(SweepRun(run_id, mode, RunStatus.PLANNING, started=now, updated=now)), True
-        except StateConflictError:
-            existing = await runs.get(run_id)
-            assert existing is not None
-            return existing, False
-    abandoned = existing.status is RunStatus.PLANNING and (existing.updated or existing.started) + STALE_PLANNING <= now
-    if existing.status is RunStatus.FAILED or abandoned:
-        existing.status, existing.started, existing.updated, existing.reason = RunStatus.PLANNING, now, now, ""
-        try:
-            return await runs.save(existing), True
-        except StateConflictError:
-            latest = await runs.get(run_id)
-            assert latest is not None
-            return latest, False
-    return existing, False
 
 
 async def _plan(

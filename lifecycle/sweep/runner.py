@@ -91,8 +91,14 @@ async def _audit(services: Services, run: SweepRun, action: str, reason: str, **
     )
 
 
-async def _claim(services: Services, runs: SweepRuns, run_id: str, mode: Mode) -> tuple[SweepRun, bool]:
-    """The run row, and whether this caller must plan it (False: somebody planned or is planning it)."""
+async def claim_run(
+    services: Services, runs: SweepRuns, run_id: str, mode: Mode, stale: timedelta = STALE_PLANNING
+) -> tuple[SweepRun, bool]:
+    """The run row, and whether this caller must plan it (False: somebody planned or is planning it).
+
+    A failed run, or one left planning longer than ``stale``, is taken over; it resumes from its cursor
+    when its planner recorded one, else starts over. Shared by the sweep and redemption-reset runs.
+    """
     now = services.clock.now()
     existing = await runs.get(run_id)
     if existing is None:
@@ -102,7 +108,7 @@ async def _claim(services: Services, runs: SweepRuns, run_id: str, mode: Mode) -
             existing = await runs.get(run_id)
             assert existing is not None
             return existing, False
-    abandoned = existing.status is RunStatus.PLANNING and (existing.updated or existing.started) + STALE_PLANNING <= now
+    abandoned = existing.status is RunStatus.PLANNING and (existing.updated or existing.started) + stale <= now
     if existing.status is RunStatus.FAILED or abandoned:
         if not (abandoned and existing.cursor):
             # Start over. A resumed run keeps its start: it is the instant every guest is judged at.
@@ -129,7 +135,7 @@ async def run_sweep(
 ) -> SweepRun:
     run_id = run_id or occurrence_run_id(services.clock.now())
     structlog.contextvars.bind_contextvars(run_id=run_id)
-    run, must_plan = await _claim(services, runs, run_id, mode)
+    run, must_plan = await claim_run(services, runs, run_id, mode)
     if must_plan:
         run = await _plan(services, runs, run, expiries)
         if run.status is RunStatus.FAILED:

@@ -58,3 +58,11 @@ def test_job_modes_default_to_plan_and_accept_enforce():
     """Every timer job plans by default; enforce must be asked for explicitly."""
     assert load_settings(LOCAL_ENV).sweep_mode == "plan"
     assert load_settings({**LOCAL_ENV, "LIFECYCLE_DRIFT_MODE": "enforce"}).drift_mode == "enforce"
+
+
+def test_the_value_of_a_bad_secret_setting_is_never_echoed():
+    """An invalid connection string is reported by name only: secrets do not reach logs through errors."""
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**LOCAL_ENV, "LIFECYCLE_TABLES_CONNECTION_STRING": 12345})  # type: ignore[dict-item]
+    assert "LIFECYCLE_TABLES_CONNECTION_STRING" in str(caught.value) and "12345" not in str(caught.value)
+    assert "(hidden)" in str(caught.value)
