@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from lifecycle.errors import StateConflictError
@@ -20,6 +20,7 @@ from lifecycle.services import Services
 
 QUEUES = ("onboarding", "guest-actions", "redemption-resets", "policy-actions")
 PROBLEM_STATUSES = (WorkStatus.FAILED, WorkStatus.DEAD_LETTERED)
+LAST_RUNS_WINDOW = timedelta(days=31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +226,8 @@ async def status(services: Services) -> dict[str, Any]:
     async for item in services.work_items.query():
         counts[item.status.value] += 1
     runs: dict[str, dict[str, Any]] = {}
-    async for entry in services.audit.entries():
+    # The audit table is partitioned by day: read the recent days only, never the whole history.
+    async for entry in services.audit.entries(since=services.clock.now() - LAST_RUNS_WINDOW):
         if entry.action == "job.run":
             job = entry.details.get("job", entry.target)
             if job not in runs or runs[job]["at"] < entry.at.isoformat():
