@@ -127,8 +127,8 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     """The Graph-side ports of the sweep, drift, governance and reset jobs, on the one Graph client."""
     from graph.governance import GraphGovernance
     from graph.policies import GraphPolicies
+    from graph.sweep_reads import GraphGroupMembers, GraphSweepReads
     from graph.tenants import GraphProviderLookup
-    from lifecycle.adapters.sweep_runs import GraphGroupMembers, GraphSweepReads
 
     policies = GraphPolicies(client, beta_url=settings.graph_beta_url)
     return {

@@ -8,22 +8,19 @@ at most 100 and read back one service page at a time, so neither side ever holds
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables import UpdateMode
 
-from graph.errors import map_graph_error
 from lifecycle.adapters.table_codec import dump_json, load_json, read_utc, utc
 from lifecycle.adapters.table_keys import encode_key
 from lifecycle.adapters.tables import SingleTableStore
-from lifecycle.errors import NotFoundError, StateConflictError
-from lifecycle.models import DirectoryUser, SignInActivity
+from lifecycle.errors import StateConflictError
 from lifecycle.sweep.model import BrakeState, Mode, PlannedAction, RunStatus, SweepRun
 
 RUNS_PARTITION = "runs"
@@ -225,135 +222,3 @@ class _Entity(dict):  # type: ignore[type-arg]
 
     def __init__(self, row: dict[str, Any]) -> None:
         super().__init__({k: (utc(v) if isinstance(v, datetime) else v) for k, v in row.items()})
-
-
-class GraphGroupMembers:
-    """The protected group's user members over Graph (GET /groups/{id}/members?$select=id, paged).
-
-    Direct members: nested groups inside the protected group are not expanded. Needs
-    GroupMember.Read.All. Belongs on graph.directory.GraphDirectory; kept here until it moves there.
-    """
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    async def group_member_ids(self, group_id: str) -> set[str]:
-        from kiota_abstractions.base_request_configuration import RequestConfiguration
-        from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
-
-        members = self._client.groups.by_group_id(group_id).members
-        query = MembersRequestBuilder.MembersRequestBuilderGetQueryParameters(select=["id"], top=999)
-        found: set[str] = set()
-        try:
-            page = await members.get(RequestConfiguration(query_parameters=query))
-            while page is not None:
-                found.update(m.id for m in page.value or [] if m.id)
-                if not page.odata_next_link:
-                    break
-                page = await members.with_url(page.odata_next_link).get()
-        except Exception as error:
-            raise map_graph_error(error) from error
-        return found
-
-
-class GraphSweepReads:
-    """Guest enumeration and re-reads for the sweep, parsed straight from Graph's JSON.
-
-    The SDK's model parsing costs about 8 ms of CPU per user object (msgraph's field-deserializer maps
-    are rebuilt per object), which is 800 CPU seconds for 100,000 guests. These reads go through the same
-    request adapter (auth, base URL, middleware, ODataError mapping) but parse the JSON body directly.
-    """
-
-    USER_SELECT = (
-        "id",
-        "userType",
-        "mail",
-        "userPrincipalName",
-        "accountEnabled",
-        "createdDateTime",
-        "externalUserState",
-        "externalUserStateChangeDateTime",
-        "signInActivity",
-    )
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-
-    async def _json(self, request: Any) -> dict[str, Any]:
-        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
-
-        try:
-            raw = await self._client.request_adapter.send_primitive_async(request, "bytes", {"XXX": ODataError})
-        except Exception as error:
-            raise map_graph_error(error) from error
-        return json.loads(raw) if raw else {}
-
-    async def list_guests(self, select: Sequence[str], page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]:
-        async for page, _ in self.guest_pages(select, page_size):
-            yield page
-
-    async def guest_pages(
-        self, select: Sequence[str], page_size: int, start: str | None = None
-    ) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]:
-        """Pages of guests with the @odata.nextLink after each; ``start`` continues from such a link."""
-        from kiota_abstractions.base_request_configuration import RequestConfiguration
-        from msgraph.generated.users.users_request_builder import UsersRequestBuilder
-
-        if start:
-            request = self._client.users.with_url(start).to_get_request_information()
-        else:
-            query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-                filter="userType eq 'Guest'", select=list(select), top=page_size
-            )
-            request = self._client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
-        while True:
-            body = await self._json(request)
-            link = body.get("@odata.nextLink")
-            yield [user_from_json(u) for u in body.get("value", [])], link
-            if not link:
-                return
-            request = self._client.users.with_url(link).to_get_request_information()
-
-    async def get_user(self, user_id: str) -> DirectoryUser | None:
-        from kiota_abstractions.base_request_configuration import RequestConfiguration
-        from msgraph.generated.users.item.user_item_request_builder import UserItemRequestBuilder
-
-        query = UserItemRequestBuilder.UserItemRequestBuilderGetQueryParameters(select=list(self.USER_SELECT))
-        builder = self._client.users.by_user_id(user_id)
-        try:
-            body = await self._json(builder.to_get_request_information(RequestConfiguration(query_parameters=query)))
-        except NotFoundError:
-            return None
-        return user_from_json(body)
-
-
-def _moment(value: Any) -> datetime | None:
-    """Graph's empty sign-in value is 0001-01-01: that means "never", not "infinitely old"."""
-    if not value:
-        return None
-    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    return None if moment.year <= 1 else moment
-
-
-def user_from_json(data: dict[str, Any]) -> DirectoryUser:
-    activity = data.get("signInActivity")
-    return DirectoryUser(
-        id=data.get("id") or "",
-        user_type=data.get("userType"),
-        display_name=data.get("displayName"),
-        mail=data.get("mail"),
-        user_principal_name=data.get("userPrincipalName"),
-        account_enabled=data.get("accountEnabled"),
-        external_user_state=data.get("externalUserState"),
-        external_user_state_changed=_moment(data.get("externalUserStateChangeDateTime")),
-        created=_moment(data.get("createdDateTime")),
-        other_mails=tuple(data.get("otherMails") or ()),
-        sign_in_activity=SignInActivity(
-            last_sign_in=_moment(activity.get("lastSignInDateTime")),
-            last_non_interactive_sign_in=_moment(activity.get("lastNonInteractiveSignInDateTime")),
-            last_successful_sign_in=_moment(activity.get("lastSuccessfulSignInDateTime")),
-        )
-        if isinstance(activity, dict)
-        else None,
-    )

@@ -19,7 +19,7 @@ from graph.entitlement import GraphAccessPackages
 from graph.governance import GraphGovernance
 from graph.permissions import GRANTED
 from graph.policies import GraphPolicies
-from lifecycle.adapters.sweep_runs import GraphGroupMembers, GraphSweepReads
+from graph.sweep_reads import GraphGroupMembers, GraphSweepReads
 from lifecycle.errors import PermissionDeniedError
 from lifecycle.governance.ports import REVIEWS
 from lifecycle.models import InvitationRequest
