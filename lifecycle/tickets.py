@@ -135,14 +135,17 @@ def parse_ticket(
     if len(raw) > MAX_TICKET_BYTES:
         return TicketRejection(key=fallback_key, code="oversize", message=f"ticket over {MAX_TICKET_BYTES} bytes")
     try:
-        document = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # UTF-8 only (RFC 8259 section 8.1): json.loads would also take UTF-16/32 bytes, which a held
+        # ticket could not be stored as. ValueError covers integers over the interpreter's digit limit.
+        document = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
         return TicketRejection(key=fallback_key, code="malformed-json", message=f"not valid JSON: {exc}")
     if not isinstance(document, dict):
         return TicketRejection(key=fallback_key, code="not-an-object", message="a ticket is a JSON object")
     key = _ticket_key(document) or fallback_key
     version = document.get("schemaVersion")
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
+    # true == 1 in Python; the published schema's const 1 refuses it, and so do we.
+    if isinstance(version, bool) or version not in SUPPORTED_SCHEMA_VERSIONS:
         return TicketRejection(
             key=key,
             code="unsupported-schema-version",

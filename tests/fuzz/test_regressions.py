@@ -1,0 +1,42 @@
+"""Bugs the fuzzers found, pinned one example each so they stay fixed whatever the generators draw."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lifecycle.onboarding import handle_ticket
+from lifecycle.outcomes import Verdict
+from tests.builders import memory_services, message, onboard_ticket
+from tests.fakes import FakeDirectory
+
+
+@pytest.fixture(name="directory")
+def _directory() -> FakeDirectory:
+    directory = FakeDirectory()
+    directory.add_member("megan.bowen@contoso.com")
+    return directory
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        # json.loads raised RecursionError past ~1000 levels of nesting.
+        (b"[" * 5000 + b"]" * 5000, "malformed-json"),
+        # json.loads raised ValueError for an integer over the interpreter's 4300-digit limit.
+        (b'{"schemaVersion": 1, "ticketId": "T-1", "n": ' + b"7" * 5000 + b"}", "malformed-json"),
+        # json.loads accepted UTF-16, which the hold path then failed to decode as UTF-8.
+        (json.dumps(onboard_ticket(notBefore="2027-01-01T00:00:00Z")).encode("utf-16"), "malformed-json"),
+        # True == 1 passed the version check and pydantic's Literal[1].
+        (json.dumps(onboard_ticket(schemaVersion=True)).encode(), "unsupported-schema-version"),
+    ],
+    ids=["deep-nesting", "huge-integer", "utf-16", "schema-version-true"],
+)
+async def test_hostile_ticket_bodies_are_rejected_not_raised(directory, body, code):
+    """Each body once escaped parse_ticket (or was accepted); now it is a rejection with its reason."""
+    services = memory_services(directory)
+    outcome = await handle_ticket(message(body), services)
+    assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, code)
+    assert [r.code async for r in services.rejections.all()] == [code]
+    assert directory.invitations == [] and directory.writes == []
