@@ -32,6 +32,8 @@ def end_of(value: date | datetime) -> datetime:
     """An end date is inclusive: access ends when that day is over (UTC). A datetime is taken as given."""
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if value == date.max:  # the day after does not exist; the end of time is beyond every policy anyway
+        return datetime.max.replace(tzinfo=UTC)
     return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
 
 

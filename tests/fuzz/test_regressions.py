@@ -40,3 +40,22 @@ async def test_hostile_ticket_bodies_are_rejected_not_raised(directory, body, co
     assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, code)
     assert [r.code async for r in services.rejections.all()] == [code]
     assert directory.invitations == [] and directory.writes == []
+
+
+async def test_an_end_date_on_the_last_representable_day_is_too_far_not_an_overflow(directory):
+    """endDate 9999-12-31 made end_of() add a day past date.max and raise OverflowError."""
+    services = memory_services(directory)
+    outcome = await handle_ticket(message(onboard_ticket(endDate="9999-12-31")), services)
+    assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "end-date-too-far")
+    assert directory.invitations == []
+
+
+async def test_an_extension_to_the_last_representable_day_is_out_of_range_not_an_overflow(directory):
+    """The extend handler shares end_of(): same overflow, for a guest this product manages."""
+    services = memory_services(directory)
+    await handle_ticket(message(onboard_ticket()), services)
+    writes = list(directory.writes)
+    extend = {"schemaVersion": 1, "kind": "extend", "ticketId": "T-2", "email": "ana.lopez@fabrikam.com"}
+    outcome = await handle_ticket(message({**extend, "endDate": "9999-12-31"}, message_id="m-2"), services)
+    assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "end-date-out-of-range")
+    assert directory.writes == writes
