@@ -88,10 +88,30 @@ class DeletionBrake(Model):
     max_percent: float = Field(5.0, ge=0, le=100)
 
 
+QUEUE_NAME_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"  # valid for Storage queues and Service Bus alike
+
+
+class SponsorNotice(Model):
+    """Tell the guest's sponsor before the sweep disables it: an event on a queue the ticketing system reads."""
+
+    enabled: bool = False
+    # The notice goes out this many days before the due date; the disable waits until it is this old.
+    lead_days: int = Field(14, ge=1, le=90)
+    # A logical queue name (the deployment prefix is added), valid for Service Bus and Storage queues.
+    queue: str = Field("sponsor-notices", pattern=QUEUE_NAME_PATTERN, min_length=3, max_length=50)
+
+
+class SponsorNoticeOverride(Model):
+    enabled: bool | None = None
+    lead_days: int | None = Field(None, ge=1, le=90)
+    queue: str | None = Field(None, pattern=QUEUE_NAME_PATTERN, min_length=3, max_length=50)
+
+
 class LifecycleRules(Model):
     inactive_days: int | None = Field(90, ge=1)
     pending_invitation_days: int | None = Field(30, ge=1)
     grace_days: int = Field(30, ge=0)
+    sponsor_notice: SponsorNotice = SponsorNotice()
     deletion_brake: DeletionBrake = DeletionBrake()
     # What the nightly sweep does unattended: plan only (the safe default) or plan and enforce.
     scheduled_mode: Literal["plan", "enforce"] = "plan"
@@ -111,6 +131,7 @@ class PartnerRules(Model):
     inactive_days: int | None = Field(None, ge=1)
     pending_invitation_days: int | None = Field(None, ge=1)
     grace_days: int | None = Field(None, ge=0)
+    sponsor_notice: SponsorNoticeOverride | None = None
     opt_out: bool = False
 
 
