@@ -58,6 +58,9 @@ REQUIREMENTS: dict[str, Requirement] = {
     "federation.write": _any_of("IdentityProvider.ReadWrite.All", "Domain.ReadWrite.All"),
     "entitlementManagement.read": _any_of("EntitlementManagement.Read.All", "EntitlementManagement.ReadWrite.All"),
     "entitlementManagement.write": _any_of("EntitlementManagement.ReadWrite.All"),
+    # Adding a group to a catalog: with application permissions the app "should also be assigned the
+    # Group.ReadWrite.All permission" (entitlementmanagement-post-resourcerequests).
+    "entitlementManagement.addGroupResource": _any_of(("EntitlementManagement.ReadWrite.All", "Group.ReadWrite.All")),
     "accessReview.read": _any_of("AccessReview.Read.All", "AccessReview.ReadWrite.All"),
     "accessReview.write": _any_of("AccessReview.ReadWrite.All"),
 }

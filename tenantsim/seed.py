@@ -18,6 +18,10 @@ HOME_TENANT_ID = "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13"
 INITIAL_DOMAIN = "contoso.onmicrosoft.com"
 VERIFIED_DOMAIN = "contoso.com"
 FABRIKAM_COLLABORATORS_GROUP_ID = "0b1f7a2e-5c3d-4e8f-9a6b-7c8d9e0f1a2b"
+NORTHWIND_SUPPLY_CHAIN_GROUP_ID = "1c2e8b3f-6d4e-4f9a-8b7c-8d9e0f1a2b3c"
+WOODGROVE_AUDIT_GROUP_ID = "2d3f9c4a-7e5f-4a0b-9c8d-9e0f1a2b3c4d"
+ADATUM_MARKETING_GROUP_ID = "3e4a0d5b-8f6a-4b1c-8d9e-0f1a2b3c4d5e"
+PARTNER_EXTRANET_GROUP_ID = "4f5b1e6c-9a7b-4c2d-9e0f-1a2b3c4d5e6f"  # a Microsoft 365 group: guest reviews cover it
 PROTECTED_GROUP_ID = "7d3e9f1a-2b4c-4d6e-8f0a-1b2c3d4e5f6a"
 PARTNER_PORTAL_APP_ID = "4b6f2c1d-8e9a-4f3b-a5c7-d9e1f3a5b7c9"
 FABRIKAM_TENANT_ID = "9a3d526c-1b7e-4c2f-8d6a-5e0f3b7c9d21"
@@ -255,6 +259,14 @@ def build_seed(
                 accepted[:3],
             ),
             _group(_uuid(rng), "All employees", "Every Contoso employee.", [m["id"] for m in members]),
+            *(_group(*group, []) for group in PARTNER_RESOURCE_GROUPS[1:]),
+            _group(
+                PARTNER_EXTRANET_GROUP_ID,
+                "Contoso partner extranet",
+                "The Microsoft 365 group (and team) partners' guests collaborate in.",
+                accepted[3:15],
+                group_types=["Unified"],
+            ),
         ],
         "servicePrincipals": [
             {"id": _uuid(rng), "appId": PARTNER_PORTAL_APP_ID, "displayName": "Contoso Partner Portal"},
@@ -441,14 +453,17 @@ def _empty_sign_in() -> dict[str, Any]:
     }
 
 
-def _group(group_id: str, name: str, description: str, members: list[str]) -> dict[str, Any]:
+def _group(
+    group_id: str, name: str, description: str, members: list[str], group_types: list[str] | None = None
+) -> dict[str, Any]:
+    unified = "Unified" in (group_types or [])
     return {
         "id": group_id,
         "displayName": name,
         "description": description,
-        "mailEnabled": False,
-        "securityEnabled": True,
-        "groupTypes": [],
+        "mailEnabled": unified,
+        "securityEnabled": not unified,
+        "groupTypes": list(group_types or []),
         "members": members,
     }
 
@@ -615,6 +630,14 @@ SEEDED_ACCESS_PACKAGES = {
     "Adatum marketing": "a1f0c2d3-4e5b-4a6c-8d7e-9f0a1b2c3d44",
 }
 SEED_CREATED = "2024-01-15T09:00:00Z"
+# The groups partners' access packages give membership of: (id, display name, description). Fabrikam
+# collaborators carries members from the start; the others are filled through access package assignments.
+PARTNER_RESOURCE_GROUPS = (
+    (FABRIKAM_COLLABORATORS_GROUP_ID, "Fabrikam collaborators", "Fabrikam guests allowed into Contoso resources."),
+    (NORTHWIND_SUPPLY_CHAIN_GROUP_ID, "Northwind supply chain", "Northwind guests working on the supply chain portal."),
+    (WOODGROVE_AUDIT_GROUP_ID, "Woodgrove audit", "Woodgrove auditors' workspace."),
+    (ADATUM_MARKETING_GROUP_ID, "Adatum marketing", "Adatum agency staff on the marketing site."),
+)
 
 
 def entitlement_seed() -> dict[str, Any]:
@@ -644,7 +667,50 @@ def entitlement_seed() -> dict[str, Any]:
             }
         )
         policies.append(direct_assignment_policy(package_id[:-2] + "a" + package_id[-1], package_id))
-    return {"catalogs": [catalog], "accessPackages": packages, "assignmentPolicies": policies}
+    # An administrator once put the partner groups into the catalog; which roles each package grants is
+    # left to the governance job.
+    resources = [
+        group_catalog_resource(
+            PARTNER_CATALOG_ID,
+            {"id": group_id, "displayName": name, "description": description},
+            SEED_CREATED,
+            str(uuid.uuid5(uuid.NAMESPACE_OID, f"catalog-resource:{group_id}")),
+        )
+        for group_id, name, description in PARTNER_RESOURCE_GROUPS
+    ]
+    return {"catalogs": [catalog], "accessPackages": packages, "assignmentPolicies": policies, "resources": resources}
+
+
+def group_catalog_resource(catalog_id: str, group: dict[str, Any], created: str, resource_id: str) -> dict[str, Any]:
+    """A group as a catalog resource: its Owner and Member roles and its root scope, as Graph lists them."""
+
+    def derived(name: str) -> str:
+        return str(uuid.uuid5(uuid.UUID(resource_id), name))
+
+    return {
+        "id": resource_id,
+        "displayName": group["displayName"],
+        "description": group.get("description"),
+        "originId": group["id"],
+        "originSystem": "AadGroup",
+        "attributes": [],
+        "createdDateTime": created,
+        "modifiedDateTime": created,
+        "_catalogId": catalog_id,
+        "_roles": [
+            {"id": derived(role), "displayName": role, "description": None, "originId": f"{role}_{group['id']}"}
+            for role in ("Owner", "Member")
+        ],
+        "_scopes": [
+            {
+                "id": derived("root"),
+                "displayName": "Root",
+                "description": "Root Scope",
+                "originId": group["id"],
+                "isRootScope": True,
+            }
+        ],
+    }
 
 
 def direct_assignment_policy(policy_id: str, package_id: str) -> dict[str, Any]:

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from tenantsim.api import conditional_access, federation, governance, invitations, policies, tenants, users
+from tenantsim.api import (
+    conditional_access,
+    entitlement_resources,
+    federation,
+    governance,
+    invitations,
+    policies,
+    tenants,
+    users,
+)
 from tenantsim.runtime import Router
 
 _ID = r"(?P<{}>[^/()]+)"
@@ -109,6 +118,17 @@ def _add_governance(router: Router) -> None:
     router.add("POST", f"{em}/assignmentRequests", governance.create_request)
     router.add("GET", f"{em}/assignmentRequests/{_ID.format('request_id')}", governance.get_request)
     router.add("GET", f"{em}/assignments", governance.list_assignments)
+    package = _ID.format("package_id")
+    router.add(
+        "GET", f"{em}/catalogs/{_ID.format('catalog_id')}/resources", entitlement_resources.list_catalog_resources
+    )
+    router.add("POST", f"{em}/resourceRequests", entitlement_resources.create_resource_request)
+    router.add("POST", f"{em}/accessPackages/{package}/resourceRoleScopes", entitlement_resources.create_role_scope)
+    router.add(
+        "DELETE",
+        f"{em}/accessPackages/{package}/resourceRoleScopes/{_ID.format('role_scope_id')}",
+        entitlement_resources.delete_role_scope,
+    )
     router.add("GET", f"{em}/settings", governance.get_settings)
     router.add("PATCH", f"{em}/settings", governance.update_settings)
     review = _ID.format("review_id")

@@ -14,8 +14,10 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from tenantsim.api import review_instances
 from tenantsim.directory import Directory
 from tenantsim.errors import GraphError, bad_request, not_found
 from tenantsim.runtime import Call, GraphResponse
@@ -89,6 +91,9 @@ class GovernanceState:
     requests: dict[str, dict[str, Any]] = field(default_factory=dict)
     assignments: dict[str, dict[str, Any]] = field(default_factory=dict)
     reviews: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Catalog resources (with their roles and scopes) and the role scopes access packages grant.
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    role_scopes: dict[str, dict[str, Any]] = field(default_factory=dict)
     settings: dict[str, Any] = field(
         default_factory=lambda: {
             "id": str(uuid.uuid4()),
@@ -106,6 +111,7 @@ class GovernanceState:
         state.catalogs = {c["id"]: c for c in seed["catalogs"]}
         state.packages = {p["id"]: p for p in seed["accessPackages"]}
         state.policies = {p["id"]: p for p in seed["assignmentPolicies"]}
+        state.resources = {r["id"]: r for r in seed["resources"]}
         return state
 
 
@@ -189,8 +195,32 @@ def _filter(call: Call, supported: dict[str, Callable[[dict[str, Any]], Any]]) -
     return lambda record: all(str(getter(record) or "") == value for getter, value in clauses)
 
 
-def _expand(call: Call) -> set[str]:
-    return {p.strip() for p in call.request.query.get("$expand", "").split(",") if p.strip()}
+def _expand(call: Call) -> dict[str, str]:
+    return expand_options(call.request.query.get("$expand", ""))
+
+
+def expand_options(raw: str) -> dict[str, str]:
+    """`a,b($expand=c,d)` as {"a": "", "b": "c,d"}: each expanded navigation with its nested $expand."""
+    found: dict[str, str] = {}
+    depth, start = 0, 0
+    for index, char in enumerate(raw + ","):
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "," and depth == 0:
+            part = raw[start:index].strip()
+            start = index + 1
+            if not part:
+                continue
+            name, _, options = part.partition("(")
+            nested = re.match(r"^\$expand=(.*)\)$", options.strip())
+            if options and nested is None:
+                raise bad_request(f"Unsupported nested query options in $expand: {part!r}.")
+            found[name.strip()] = nested.group(1) if nested else ""
+    if depth:
+        raise bad_request("Unbalanced parentheses in $expand.")
+    return found
 
 
 # --- catalogs ---------------------------------------------------------------------------------------
@@ -275,7 +305,7 @@ def list_catalog_packages(call: Call, catalog_id: str) -> GraphResponse:
 PACKAGE_WRITABLE = ("displayName", "description", "isHidden", "catalog")
 
 
-def _package_view(call: Call, package: dict[str, Any], expand: set[str]) -> dict[str, Any]:
+def _package_view(call: Call, package: dict[str, Any], expand: dict[str, str]) -> dict[str, Any]:
     view = _public(package)
     state = _state(call)
     if "catalog" in expand:
@@ -284,7 +314,37 @@ def _package_view(call: Call, package: dict[str, Any], expand: set[str]) -> dict
         view["assignmentPolicies"] = [
             _public(p) for p in state.policies.values() if p["_accessPackageId"] == package["id"]
         ]
+    if "resourceRoleScopes" in expand:
+        view["resourceRoleScopes"] = role_scopes_of(state, package["id"], expand_options(expand["resourceRoleScopes"]))
     return view
+
+
+def role_view(resource: dict[str, Any], role: dict[str, Any]) -> dict[str, Any]:
+    return {**copy.deepcopy(role), "originSystem": resource["originSystem"]}
+
+
+def scope_view(resource: dict[str, Any], scope: dict[str, Any]) -> dict[str, Any]:
+    return {**copy.deepcopy(scope), "originSystem": resource["originSystem"]}
+
+
+def role_scopes_of(state: GovernanceState, package_id: str, expand: dict[str, str]) -> list[dict[str, Any]]:
+    """A package's resource role scopes; role and scope only when expanded, as Graph does."""
+    views = []
+    for role_scope in state.role_scopes.values():
+        if role_scope["_accessPackageId"] != package_id:
+            continue
+        view = _public(role_scope)
+        resource = state.resources[role_scope["_resourceId"]]
+        if "role" in expand:
+            view["role"] = role_view(resource, _by_id(resource["_roles"], role_scope["_roleId"]))
+        if "scope" in expand:
+            view["scope"] = scope_view(resource, _by_id(resource["_scopes"], role_scope["_scopeId"]))
+        views.append(view)
+    return views
+
+
+def _by_id(items: list[dict[str, Any]], item_id: str) -> dict[str, Any]:
+    return next(i for i in items if i["id"] == item_id)
 
 
 def list_packages(call: Call) -> GraphResponse:
@@ -350,6 +410,8 @@ def delete_package(call: Call, package_id: str) -> GraphResponse:
         raise bad_request("The access package has assignments; remove them first.")
     for policy_id in [p for p, v in state.policies.items() if v["_accessPackageId"] == package_id]:
         del state.policies[policy_id]
+    for scope_id in [s for s, v in state.role_scopes.items() if v["_accessPackageId"] == package_id]:
+        del state.role_scopes[scope_id]
     del state.packages[package_id]
     return GraphResponse(204)
 
@@ -484,7 +546,7 @@ def _validated_policy(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _policy_view(call: Call, policy: dict[str, Any], expand: set[str]) -> dict[str, Any]:
+def _policy_view(call: Call, policy: dict[str, Any], expand: dict[str, str]) -> dict[str, Any]:
     view = _public(policy)
     state = _state(call)
     if "accessPackage" in expand:
@@ -787,11 +849,14 @@ def _advance(call: Call, state: GovernanceState, request: dict[str, Any]) -> Non
         assignment = _assignment_for(call, state, request)
         assignment["state"] = "delivered" if delivered else "delivering"
         assignment["status"] = "Delivered" if delivered else "Delivering"
+        if delivered:
+            _sync_group_memberships(call, state, request["_targetId"])
     elif delivered:
         assignment = state.assignments[request["_assignmentId"]]
         if request["requestType"].endswith("Remove"):
             assignment["state"], assignment["status"] = "expired", "Expired"
             assignment["expiredDateTime"] = call.sim.now_iso()
+            _sync_group_memberships(call, state, request["_targetId"], assignment["_accessPackageId"])
             _apply_lifecycle_action(call, state, request["_targetId"])
     request["state"] = "delivered" if delivered else "delivering"
     request["status"] = "Delivered" if delivered else "Delivering"
@@ -815,6 +880,35 @@ def _assignment_for(call: Call, state: GovernanceState, request: dict[str, Any])
     state.assignments[assignment["id"]] = assignment
     request["_assignmentId"] = assignment["id"]
     return assignment
+
+
+def _granted_groups(state: GovernanceState, package_id: str) -> set[str]:
+    """The groups whose Member role the package grants."""
+    groups = set()
+    for role_scope in state.role_scopes.values():
+        resource = state.resources.get(role_scope["_resourceId"])
+        if role_scope["_accessPackageId"] != package_id or not resource or resource["originSystem"] != "AadGroup":
+            continue
+        if _by_id(resource["_roles"], role_scope["_roleId"])["displayName"] == "Member":
+            groups.add(resource["originId"])
+    return groups
+
+
+def _sync_group_memberships(
+    call: Call, state: GovernanceState, user_id: str, ended_package_id: str | None = None
+) -> None:
+    """A delivered assignment makes the user a member of the package's groups; an ended one takes that back,
+    except where another live assignment still grants the same group."""
+    live = [a for a in state.assignments.values() if a["_targetId"] == user_id and a["state"] == "delivered"]
+    keep = set().union(*(_granted_groups(state, a["_accessPackageId"]) for a in live))
+    groups = call.sim.directory.groups
+    for group_id in keep:
+        if group_id in groups and user_id not in groups[group_id]["members"]:
+            groups[group_id]["members"].append(user_id)
+    if ended_package_id is not None:
+        for group_id in _granted_groups(state, ended_package_id) - keep:
+            if group_id in groups and user_id in groups[group_id]["members"]:
+                groups[group_id]["members"].remove(user_id)
 
 
 def _apply_lifecycle_action(call: Call, state: GovernanceState, user_id: str) -> None:
@@ -929,6 +1023,12 @@ PATTERN_DEFAULTS = {
 RANGE_DEFAULTS = {"numberOfOccurrences": 0, "recurrenceTimeZone": None, "endDate": None}
 
 
+# Reviewers resolved per reviewed user, relative to each decision: "Because ./manager is a relative query,
+# specify the queryRoot property with the value decisions" (accessreviews-reviewers-concept); ./sponsors, each
+# guest's sponsors, is the same kind of query. ./owners (all-groups reviews) is relative to the group instead.
+PER_DECISION_REVIEWERS = frozenset({"./manager", "./sponsors"})
+
+
 def _reviewer_scopes(value: Any, name: str) -> list[dict[str, Any]]:
     if value is None:
         return []
@@ -938,6 +1038,8 @@ def _reviewer_scopes(value: Any, name: str) -> list[dict[str, Any]]:
     for entry in value:
         if not isinstance(entry, dict) or not isinstance(entry.get("query"), str) or not entry["query"]:
             raise bad_request(f"Every entry of '{name}' needs a 'query'.")
+        if entry["query"] in PER_DECISION_REVIEWERS and entry.get("queryRoot") != "decisions":
+            raise bad_request(f"The relative reviewer query '{entry['query']}' needs queryRoot 'decisions'.")
         scopes.append(
             {"query": entry["query"], "queryType": entry.get("queryType", "MicrosoftGraph"), "queryRoot": None}
             | ({"queryRoot": entry["queryRoot"]} if entry.get("queryRoot") else {})
@@ -1069,7 +1171,11 @@ def delete_review(call: Call, review_id: str) -> GraphResponse:
 
 
 def list_review_instances(call: Call, review_id: str) -> GraphResponse:
-    """Instances are not simulated: a definition that has not started has none."""
+    """The instances the definition has run by now and its next one (see tenantsim.api.review_instances)."""
     call.require("accessReview.read")
-    _find(_state(call).reviews, review_id)
-    return _page(call, [], f"{REVIEWS}('{review_id}')/instances")
+    review = _find(_state(call).reviews, review_id)
+    now = datetime.fromisoformat(call.sim.now_iso().replace("Z", "+00:00"))
+    groups = list(call.sim.directory.groups.values())
+    keep = _filter(call, {"status": lambda i: i["status"]})
+    items = [i for i in review_instances.instances(review, groups, now) if keep(i)]
+    return _page(call, items, f"{REVIEWS}('{review_id}')/instances")

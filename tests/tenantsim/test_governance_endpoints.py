@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from msgraph.generated.models.access_package import AccessPackage
 from msgraph.generated.models.access_package_assignment_collection_response import (
@@ -10,6 +12,12 @@ from msgraph.generated.models.access_package_assignment_collection_response impo
 from msgraph.generated.models.access_package_assignment_policy import AccessPackageAssignmentPolicy
 from msgraph.generated.models.access_package_assignment_request import AccessPackageAssignmentRequest
 from msgraph.generated.models.access_package_catalog_collection_response import AccessPackageCatalogCollectionResponse
+from msgraph.generated.models.access_package_resource_collection_response import (
+    AccessPackageResourceCollectionResponse,
+)
+from msgraph.generated.models.access_package_resource_request import AccessPackageResourceRequest
+from msgraph.generated.models.access_package_resource_role_scope import AccessPackageResourceRoleScope
+from msgraph.generated.models.access_review_instance_collection_response import AccessReviewInstanceCollectionResponse
 from msgraph.generated.models.access_review_schedule_definition import AccessReviewScheduleDefinition
 from msgraph.generated.models.access_review_schedule_definition_collection_response import (
     AccessReviewScheduleDefinitionCollectionResponse,
@@ -18,7 +26,12 @@ from msgraph.generated.models.connected_organization import ConnectedOrganizatio
 from msgraph.generated.models.entitlement_management_settings import EntitlementManagementSettings
 
 from tenantsim.api.governance import governance_state
-from tenantsim.seed import PARTNER_CATALOG_ID, SEEDED_ACCESS_PACKAGES
+from tenantsim.seed import (
+    NORTHWIND_SUPPLY_CHAIN_GROUP_ID,
+    PARTNER_CATALOG_ID,
+    PARTNER_EXTRANET_GROUP_ID,
+    SEEDED_ACCESS_PACKAGES,
+)
 from tests.tenantsim.conftest import guests
 from tests.tenantsim.sdk_models import assert_absorbed
 
@@ -328,3 +341,192 @@ def test_governance_endpoints_need_their_permission(graph, method, path, roles):
     response = graph.request(method, path, roles=roles, json=DOC_CATALOG if method == "POST" else None)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "Authorization_RequestDenied"
+
+
+# --- catalog resources and resource role scopes -----------------------------------------------------
+
+ADD_GROUP = ("EntitlementManagement.ReadWrite.All", "Group.ReadWrite.All")
+NORTHWIND_PACKAGE = SEEDED_ACCESS_PACKAGES["Northwind supply chain"]
+
+
+def _catalog_group(graph, group_id: str) -> dict:
+    query = f"$filter=originId eq '{group_id}'&$expand=roles,scopes"
+    body = graph.get(f"{EM}/catalogs/{PARTNER_CATALOG_ID}/resources?{query}", roles=READ).json()
+    assert_absorbed(body, AccessPackageResourceCollectionResponse)
+    return body["value"][0] if body["value"] else {}
+
+
+def _member_role_scope(resource: dict) -> dict:
+    """The request body of accesspackage-post-resourcerolescopes example 3: a group's Member role, root scope."""
+    member = next(r for r in resource["roles"] if r["displayName"] == "Member")
+    return {
+        "role": {"originId": member["originId"], "originSystem": "AadGroup", "resource": {"id": resource["id"]}},
+        "scope": {"originId": resource["originId"], "originSystem": "AadGroup"},
+    }
+
+
+def test_a_group_is_added_to_a_catalog_with_its_owner_and_member_roles_and_root_scope(graph):
+    """adminAdd of an AadGroup answers delivered; the resource lists Owner/Member roles and one root scope."""
+    body = {
+        "requestType": "adminAdd",
+        "resource": {"originId": PARTNER_EXTRANET_GROUP_ID, "originSystem": "AadGroup"},
+        "catalog": {"id": PARTNER_CATALOG_ID},
+    }
+    created = graph.request("POST", f"{EM}/resourceRequests", roles=ADD_GROUP, json=body)
+    assert created.status_code == 201 and created.json()["state"] == "delivered"
+    assert_absorbed(created.json(), AccessPackageResourceRequest)
+    resource = _catalog_group(graph, PARTNER_EXTRANET_GROUP_ID)
+    assert resource["displayName"] == "Contoso partner extranet" and resource["originSystem"] == "AadGroup"
+    assert sorted(r["originId"] for r in resource["roles"]) == [
+        f"Member_{PARTNER_EXTRANET_GROUP_ID}",
+        f"Owner_{PARTNER_EXTRANET_GROUP_ID}",
+    ]
+    assert [(s["originId"], s["isRootScope"]) for s in resource["scopes"]] == [(PARTNER_EXTRANET_GROUP_ID, True)]
+    again = graph.request("POST", f"{EM}/resourceRequests", roles=ADD_GROUP, json=body)
+    assert again.status_code == 400  # already in the catalog
+
+    remove = {"requestType": "adminRemove", "resource": {"id": resource["id"]}, "catalog": {"id": PARTNER_CATALOG_ID}}
+    assert graph.request("POST", f"{EM}/resourceRequests", roles=WRITE, json=remove).status_code == 201
+    assert _catalog_group(graph, PARTNER_EXTRANET_GROUP_ID) == {}
+
+
+def test_adding_a_group_to_a_catalog_needs_group_readwrite_besides_entitlement_management(graph):
+    """With application permissions, EntitlementManagement.ReadWrite.All alone cannot put a group in a catalog."""
+    body = {
+        "requestType": "adminAdd",
+        "resource": {"originId": PARTNER_EXTRANET_GROUP_ID, "originSystem": "AadGroup"},
+        "catalog": {"id": PARTNER_CATALOG_ID},
+    }
+    response = graph.request("POST", f"{EM}/resourceRequests", roles=WRITE, json=body)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "Authorization_RequestDenied"
+
+
+def test_a_package_grants_a_group_member_role_and_lists_it_expanded(graph):
+    """POST resourceRoleScopes answers <roleId>_<scopeId>; the package expands it with role and scope; DELETE."""
+    resource = _catalog_group(graph, NORTHWIND_SUPPLY_CHAIN_GROUP_ID)
+    path = f"{EM}/accessPackages/{NORTHWIND_PACKAGE}/resourceRoleScopes"
+    created = graph.request("POST", path, roles=WRITE, json=_member_role_scope(resource))
+    assert created.status_code == 201, created.text
+    assert_absorbed(created.json(), AccessPackageResourceRoleScope)
+    member = next(r for r in resource["roles"] if r["displayName"] == "Member")
+    assert created.json()["id"] == f"{member['id']}_{resource['scopes'][0]['id']}"
+    assert graph.request("POST", path, roles=WRITE, json=_member_role_scope(resource)).status_code == 400
+
+    expanded = graph.get(
+        f"{EM}/accessPackages/{NORTHWIND_PACKAGE}?$expand=resourceRoleScopes($expand=role,scope)", roles=READ
+    ).json()
+    package = assert_absorbed(expanded, AccessPackage)
+    assert [(s.role.origin_id, s.scope.origin_id) for s in package.resource_role_scopes] == [
+        (f"Member_{NORTHWIND_SUPPLY_CHAIN_GROUP_ID}", NORTHWIND_SUPPLY_CHAIN_GROUP_ID)
+    ]
+    bare = graph.get(f"{EM}/accessPackages/{NORTHWIND_PACKAGE}?$expand=resourceRoleScopes", roles=READ).json()
+    assert set(bare["resourceRoleScopes"][0]) == {"id", "createdDateTime"}
+
+    remove = {"requestType": "adminRemove", "resource": {"id": resource["id"]}, "catalog": {"id": PARTNER_CATALOG_ID}}
+    assert graph.request("POST", f"{EM}/resourceRequests", roles=WRITE, json=remove).status_code == 400  # in use
+    assert graph.request("DELETE", f"{path}/{created.json()['id']}", roles=WRITE).status_code == 204
+    after = graph.get(f"{EM}/accessPackages/{NORTHWIND_PACKAGE}?$expand=resourceRoleScopes", roles=READ).json()
+    assert after["resourceRoleScopes"] == []
+
+
+def test_a_role_from_outside_the_package_catalog_is_refused(graph):
+    """The role's resource must be in the package's catalog."""
+    path = f"{EM}/accessPackages/{NORTHWIND_PACKAGE}/resourceRoleScopes"
+    body = {
+        "role": {"originId": "Member_x", "originSystem": "AadGroup", "resource": {"id": "not-a-resource"}},
+        "scope": {"originId": "x", "originSystem": "AadGroup"},
+    }
+    assert graph.request("POST", path, roles=WRITE, json=body).status_code == 400
+
+
+def test_a_delivered_assignment_makes_the_guest_a_member_of_the_package_groups_until_it_ends(graph, admin):
+    """Assignment delivery adds the target to the groups whose Member role the package grants; removal takes it away."""
+    resource = _catalog_group(graph, NORTHWIND_SUPPLY_CHAIN_GROUP_ID)
+    path = f"{EM}/accessPackages/{NORTHWIND_PACKAGE}/resourceRoleScopes"
+    assert graph.request("POST", path, roles=WRITE, json=_member_role_scope(resource)).status_code == 201
+    guest = guests(admin)[2]
+    add = {
+        "requestType": "adminAdd",
+        "assignment": {
+            "targetId": guest["id"],
+            "assignmentPolicyId": "a1f0c2d3-4e5b-4a6c-8d7e-9f0a1b2c3da2",
+            "accessPackageId": NORTHWIND_PACKAGE,
+        },
+    }
+    request = graph.request("POST", f"{EM}/assignmentRequests", roles=WRITE, json=add).json()
+    assert graph.get(f"{EM}/assignmentRequests/{request['id']}", roles=READ).json()["state"] == "delivered"
+    members = f"/v1.0/groups/{NORTHWIND_SUPPLY_CHAIN_GROUP_ID}/members"
+    listed = graph.get(members, roles=("GroupMember.Read.All",)).json()["value"]
+    assert [m["id"] for m in listed] == [guest["id"]]
+
+    assignment = graph.get(f"{EM}/assignments?$filter=target/objectId eq '{guest['id']}'", roles=READ).json()
+    remove = {"requestType": "adminRemove", "assignment": {"id": assignment["value"][0]["id"]}}
+    removal = graph.request("POST", f"{EM}/assignmentRequests", roles=WRITE, json=remove).json()
+    graph.get(f"{EM}/assignmentRequests/{removal['id']}", roles=READ)
+    assert graph.get(members, roles=("GroupMember.Read.All",)).json()["value"] == []
+
+
+# --- access review instances ------------------------------------------------------------------------
+
+
+def _weekly_review(start: datetime, duration_days: int, **extra) -> dict:
+    settings = {
+        **DOC_REVIEW["settings"],
+        "instanceDurationInDays": duration_days,
+        "recurrence": {
+            "pattern": {"type": "weekly", "interval": 1},
+            "range": {"type": "noEnd", "startDate": start.date().isoformat()},
+        },
+    }
+    body = {k: v for k, v in DOC_REVIEW.items() if k != "instanceEnumerationScope"}
+    return {**body, "scope": {**DOC_REVIEW["scope"], "query": "/users"}, "settings": settings, **extra}
+
+
+def test_a_recurring_review_lists_its_past_current_and_next_instance_by_the_clock(graph):
+    """Weekly, 3 days long, from 8 days ago: that one Completed, yesterday's InProgress, next week's NotStarted."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    review = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=_weekly_review(today - timedelta(days=8), 3))
+    listing = graph.get(f"{REVIEWS}/{review.json()['id']}/instances", roles=("AccessReview.Read.All",)).json()
+    parsed = assert_absorbed(listing, AccessReviewInstanceCollectionResponse)
+    assert [(i.start_date_time.date(), i.status) for i in parsed.value] == [
+        ((today - timedelta(days=8)).date(), "Completed"),
+        ((today - timedelta(days=1)).date(), "InProgress"),
+        ((today + timedelta(days=6)).date(), "NotStarted"),
+    ]
+    assert parsed.value[1].end_date_time - parsed.value[1].start_date_time == timedelta(days=3)
+    again = graph.get(f"{REVIEWS}/{review.json()['id']}/instances", roles=("AccessReview.Read.All",)).json()
+    assert [i["id"] for i in again["value"]] == [i["id"] for i in listing["value"]]  # stable ids
+    current = graph.get(
+        f"{REVIEWS}/{review.json()['id']}/instances?$filter=status eq 'InProgress'", roles=("AccessReview.Read.All",)
+    ).json()
+    assert len(current["value"]) == 1
+
+
+def test_a_review_of_all_microsoft_365_groups_gets_one_instance_per_group(graph):
+    """instanceEnumerationScope over Unified groups: each occurrence has an instance per group, scope anchored there."""
+    today = datetime.now(UTC)
+    enumeration = {
+        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
+        "query": "/groups?$filter=(groupTypes/any(c:c+eq+'Unified'))&$count=true",
+        "queryType": "MicrosoftGraph",
+    }
+    scope = {
+        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
+        "query": "./members/microsoft.graph.user/?$count=true&$filter=(userType eq 'Guest')",
+        "queryType": "MicrosoftGraph",
+    }
+    body = _weekly_review(today - timedelta(days=1), 14, scope=scope, instanceEnumerationScope=enumeration)
+    review = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=body).json()
+    listing = graph.get(f"{REVIEWS}/{review['id']}/instances", roles=("AccessReview.Read.All",)).json()
+    assert [i["status"] for i in listing["value"]] == ["InProgress", "NotStarted"]
+    assert listing["value"][0]["scope"]["query"].startswith(f"/v1.0/groups/{PARTNER_EXTRANET_GROUP_ID}/members")
+
+
+@pytest.mark.parametrize("query", ["./sponsors", "./manager"])
+def test_per_decision_reviewers_need_query_root_decisions(graph, query):
+    """Each guest's sponsors or manager review that guest: without queryRoot decisions the definition is refused."""
+    without = {**DOC_REVIEW, "reviewers": [{"query": query, "queryType": "MicrosoftGraph"}]}
+    assert graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=without).status_code == 400
+    reviewers = [{"query": query, "queryType": "MicrosoftGraph", "queryRoot": "decisions"}]
+    created = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json={**DOC_REVIEW, "reviewers": reviewers})
+    assert created.status_code == 201 and created.json()["reviewers"][0]["queryRoot"] == "decisions"
