@@ -165,11 +165,29 @@ async def _plan(services: Services, runs: SweepRuns, run: SweepRun, expiries: As
         await _audit(services, run, "sweep.refused", str(error))
         log.error("sweep.refused", reason=str(error))
         return run
+    except TransientGraphError as error:
+        # Left 'planning', the run would turn every fire in the next 15 minutes into a no-op; failed, the
+        # next fire (or an operator's run) takes it over at once.
+        await _interrupted(services, runs, run.run_id, error)
+        raise
     tally.apply_to(run)
     run.status, run.planned, run.updated = RunStatus.PLANNED, services.clock.now(), services.clock.now()
     run = await runs.save(run)
     await _audit(services, run, "sweep.planned", f"{run.affected} action(s) planned over {run.total_guests} guests")
     return run
+
+
+async def _interrupted(services: Services, runs: SweepRuns, run_id: str, error: TransientGraphError) -> None:
+    run = await runs.get(run_id)  # planning saved the row after every page: this is its latest version
+    if run is None or run.status is not RunStatus.PLANNING:
+        return
+    run.status, run.reason, run.updated = RunStatus.FAILED, f"planning interrupted: {error}", services.clock.now()
+    try:
+        run = await runs.save(run)
+    except StateConflictError:
+        return  # another instance took the run over meanwhile
+    await _audit(services, run, "sweep.interrupted", run.reason)
+    log.warning("sweep.interrupted", reason=run.reason)
 
 
 async def _brake_or_dispatch(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRun:

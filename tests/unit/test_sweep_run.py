@@ -487,3 +487,35 @@ async def test_a_planner_that_died_mid_enumeration_is_resumed_from_its_last_page
     assert resumed.status is RunStatus.PLANNED and resumed.cursor is None
     assert resumed.total_guests == 10 and resumed.actions == {"disable/inactive": 5}
     assert resumed.started == stuck.started  # every guest judged at the same instant
+
+
+class ListingThrottledOnce(FakeDirectory):
+    """The guest listing answers 429 once, the way Graph does under load, then works."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.throttled = False
+
+    async def guest_pages(self, select, page_size: int, start: str | None = None):
+        if not self.throttled:
+            self.throttled = True
+            raise ThrottledError("Please retry again later.", retry_after=2.0, status=429, code="TooManyRequests")
+        async for page in super().guest_pages(select, page_size, start):
+            yield page
+
+
+async def test_a_transient_graph_error_while_planning_fails_the_run_so_the_next_fire_plans_it():
+    """A 429 during planning does not leave the run 'planning' (a no-op for 15 minutes): it is failed and retaken."""
+    directory = ListingThrottledOnce()
+    stale = add(directory, days_since_sign_in=120)
+    services = stack(directory)
+    with pytest.raises(ThrottledError):
+        await entry.run_sweep(services, "enforce")
+    [interrupted] = await entry.list_runs(services)
+    assert interrupted["status"] == "failed" and "Please retry again later" in interrupted["reason"]
+    assert "sweep.interrupted" in await audit_actions(services)
+
+    again = await entry.run_sweep(services, "enforce")
+    assert again["status"] == "dispatched" and again["disable"] == 1
+    [outcome] = (await run_worker(services)).outcomes
+    assert outcome.verdict is Verdict.DONE and directory.users[stale.id].account_enabled is False
