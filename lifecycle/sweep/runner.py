@@ -32,6 +32,8 @@ SCHEDULE_HOUR_UTC = 2
 # instance and may be taken over (resuming from its last page when the reads give page links).
 STALE_PLANNING = timedelta(minutes=15)
 SEND_BATCH = 100
+# The reason of a run whose planning a transient Graph error stopped; it resumes from its last page.
+INTERRUPTED = "planning interrupted"
 
 
 class SweepError(LifecycleError):
@@ -109,8 +111,9 @@ async def claim_run(
             assert existing is not None
             return existing, False
     abandoned = existing.status is RunStatus.PLANNING and (existing.updated or existing.started) + stale <= now
+    interrupted = existing.status is RunStatus.FAILED and existing.reason.startswith(INTERRUPTED)
     if existing.status is RunStatus.FAILED or abandoned:
-        if not (abandoned and existing.cursor):
+        if not ((abandoned or interrupted) and existing.cursor):
             # Start over. A resumed run keeps its start: it is the instant every guest is judged at.
             existing.started, existing.cursor, existing.pages = now, None, 0
             existing.total_guests, existing.actions, existing.skipped = 0, {}, {}
@@ -181,7 +184,7 @@ async def _interrupted(services: Services, runs: SweepRuns, run_id: str, error: 
     run = await runs.get(run_id)  # planning saved the row after every page: this is its latest version
     if run is None or run.status is not RunStatus.PLANNING:
         return
-    run.status, run.reason, run.updated = RunStatus.FAILED, f"planning interrupted: {error}", services.clock.now()
+    run.status, run.reason, run.updated = RunStatus.FAILED, f"{INTERRUPTED}: {error}", services.clock.now()
     try:
         run = await runs.save(run)
     except StateConflictError:

@@ -519,3 +519,32 @@ async def test_a_transient_graph_error_while_planning_fails_the_run_so_the_next_
     assert again["status"] == "dispatched" and again["disable"] == 1
     [outcome] = (await run_worker(services)).outcomes
     assert outcome.verdict is Verdict.DONE and directory.users[stale.id].account_enabled is False
+
+
+class SecondPageThrottledOnce(FakeDirectory):
+    """One guest per page; the second page answers 429 once. Records where each listing started."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.page_size, self.starts, self.throttled = 1, [], False
+
+    async def guest_pages(self, select, page_size: int, start: str | None = None):
+        self.starts.append(start)
+        async for page, next_link in super().guest_pages(select, page_size, start):
+            yield page, next_link
+            if not self.throttled:
+                self.throttled = True
+                raise ThrottledError("Please retry again later.", retry_after=2.0, status=429, code="TooManyRequests")
+
+
+async def test_an_interrupted_planning_resumes_from_its_last_page():
+    """The run taken over after a transient error reads on from the page it reached, keeping its tally."""
+    directory = SecondPageThrottledOnce()
+    for _ in range(3):
+        add(directory, days_since_sign_in=120)
+    services = stack(directory)
+    with pytest.raises(ThrottledError):
+        await entry.run_sweep(services, "enforce")
+    again = await entry.run_sweep(services, "enforce")
+    assert directory.starts[0] is None and directory.starts[1] is not None
+    assert again["status"] == "dispatched" and again["totalGuests"] == 3 and again["disable"] == 3
