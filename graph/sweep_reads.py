@@ -55,6 +55,7 @@ class GraphSweepReads:
     USER_SELECT = (
         "id",
         "userType",
+        "displayName",
         "mail",
         "userPrincipalName",
         "accountEnabled",

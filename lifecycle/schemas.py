@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from config.desired_state import DesiredState
+from lifecycle.sweep.notice import sponsor_notice_json_schema
 from lifecycle.tickets import ticket_json_schema
 
 
@@ -19,4 +20,5 @@ def desired_state_json_schema() -> dict[str, Any]:
 SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "ticket": ticket_json_schema,
     "desired-state": desired_state_json_schema,
+    "sponsor-notice": sponsor_notice_json_schema,
 }

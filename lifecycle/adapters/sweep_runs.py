@@ -2,7 +2,9 @@
 
 One table. The run header is a row in partition ``runs``; a run's actions are rows in their own
 partition (``a-<run id>``, row key ``<object id>-<action>``), written in entity-group transactions of
-at most 100 and read back one service page at a time, so neither side ever holds a whole plan.
+at most 100 and read back one service page at a time, so neither side ever holds a whole plan. The last
+sponsor notice per guest is a row in partition ``notices`` (row key the object id): one row per guest,
+however often its due date moves.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from lifecycle.adapters.table_codec import dump_json, load_json, read_utc, utc
 from lifecycle.adapters.table_keys import encode_key
 from lifecycle.adapters.tables import SingleTableStore
 from lifecycle.errors import StateConflictError
-from lifecycle.sweep.model import BrakeState, Mode, PlannedAction, RunStatus, SweepRun
+from lifecycle.sweep.model import BrakeState, Mode, NoticeRecord, PlannedAction, RunStatus, SweepRun
 
 RUNS_PARTITION = "runs"
+NOTICES_PARTITION = "notices"
 TRANSACTION_LIMIT = 100  # entity-group transactions: at most 100 operations, one partition
 PAGE_SIZE = 1000
 
@@ -90,10 +93,13 @@ def _action_entity(action: PlannedAction) -> dict[str, Any]:
         "rule": action.rule.value,
         "partner": action.partner or "",
         "evidence": dump_json(action.evidence),
+        "dueDate": utc(action.due),
+        "sponsorIds": dump_json(list(action.sponsor_ids)) if action.sponsor_ids else None,
     }
 
 
 def _action(entity: Any) -> PlannedAction:
+    due = read_utc(entity.get("dueDate"))
     return PlannedAction.from_json(
         {
             "runId": entity["runId"],
@@ -102,7 +108,31 @@ def _action(entity: Any) -> PlannedAction:
             "rule": entity["rule"],
             "partner": entity.get("partner") or None,
             "evidence": load_json(entity.get("evidence"), {}),
+            "dueDate": due.isoformat() if due else None,
+            "sponsorIds": load_json(entity.get("sponsorIds"), []),
         }
+    )
+
+
+def _notice_entity(notice: NoticeRecord) -> dict[str, Any]:
+    return {
+        "PartitionKey": NOTICES_PARTITION,
+        "RowKey": encode_key(notice.object_id),
+        "objectId": notice.object_id,
+        "dueDate": utc(notice.due),
+        "notifiedAt": utc(notice.notified),
+        "runId": notice.run_id,
+        "key": notice.key,
+    }
+
+
+def _notice(entity: Any) -> NoticeRecord:
+    return NoticeRecord(
+        object_id=entity["objectId"],
+        due=read_utc(entity["dueDate"]),  # type: ignore[arg-type]
+        notified=read_utc(entity["notifiedAt"]),  # type: ignore[arg-type]
+        run_id=entity.get("runId") or "",
+        key=entity.get("key") or "",
     )
 
 
@@ -143,7 +173,9 @@ class TableSweepRuns(SingleTableStore):
     async def add_actions(self, run_id: str, actions: Sequence[PlannedAction]) -> None:
         for start in range(0, len(actions), TRANSACTION_LIMIT):
             chunk = actions[start : start + TRANSACTION_LIMIT]
-            await self._table.submit_transaction([("upsert", _action_entity(a), {"mode": "replace"}) for a in chunk])
+            await self._table.submit_transaction(
+                [("upsert", _without_none(_action_entity(a)), {"mode": "replace"}) for a in chunk]
+            )
 
     async def actions(self, run_id: str) -> AsyncIterator[list[PlannedAction]]:
         pages = self._table.query_entities(
@@ -159,6 +191,25 @@ class TableSweepRuns(SingleTableStore):
         async for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": RUNS_PARTITION}):
             yield _run(entity, entity.metadata["etag"])
 
+    async def notice(self, object_id: str) -> NoticeRecord | None:
+        try:
+            entity = await self._table.get_entity(NOTICES_PARTITION, encode_key(object_id))
+        except HttpResponseError as error:
+            if error.status_code == 404:
+                return None
+            raise
+        return _notice(entity)
+
+    async def record_notice(self, notice: NoticeRecord) -> None:
+        await self._table.upsert_entity(_notice_entity(notice), mode=UpdateMode.REPLACE)
+
+    async def notices(self) -> AsyncIterator[NoticeRecord]:
+        pages = self._table.query_entities(
+            "PartitionKey eq @pk", parameters={"pk": NOTICES_PARTITION}, results_per_page=PAGE_SIZE
+        )
+        async for entity in pages:
+            yield _notice(entity)
+
 
 _etags = itertools.count(1)
 
@@ -169,6 +220,7 @@ class MemorySweepRuns:
     def __init__(self, page_size: int = PAGE_SIZE) -> None:
         self._runs: dict[str, dict[str, Any]] = {}
         self._actions: dict[str, dict[str, dict[str, Any]]] = {}
+        self._notices: dict[str, dict[str, Any]] = {}
         self._page_size = page_size
 
     @staticmethod
@@ -213,8 +265,23 @@ class MemorySweepRuns:
         for run_id in sorted(self._runs):
             yield self._view(self._runs[run_id])
 
+    async def notice(self, object_id: str) -> NoticeRecord | None:
+        row = self._notices.get(object_id)
+        return _notice(_Entity(row)) if row else None
+
+    async def record_notice(self, notice: NoticeRecord) -> None:
+        self._notices[notice.object_id] = _notice_entity(notice)
+
+    async def notices(self) -> AsyncIterator[NoticeRecord]:
+        for object_id in sorted(self._notices):
+            yield _notice(_Entity(self._notices[object_id]))
+
     async def close(self) -> None:
         return None
+
+
+def _without_none(entity: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in entity.items() if value is not None}
 
 
 class _Entity(dict):  # type: ignore[type-arg]

@@ -1,4 +1,5 @@
-"""The `guest-actions` worker: re-check one guest right before acting, then disable or delete it.
+"""The `guest-actions` worker: re-check one guest right before acting, then disable or delete it, or tell
+its sponsor (an event on the ticketing system's queue) that it is about to be disabled.
 
 A decision planned hours ago may be stale: the guest may have signed in, been re-enabled, been given a
 new end date, been promoted to member, or joined the protected group. The worker decides again with the
@@ -11,8 +12,10 @@ disable for somebody else's.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,12 +23,21 @@ import structlog
 
 from lifecycle import work
 from lifecycle.errors import GraphError, NotFoundError, PermissionDeniedError, StateConflictError, TransientGraphError
-from lifecycle.models import AuditEntry, DirectoryUser, GuestRecord, GuestState, ReceivedMessage, WorkItem
+from lifecycle.models import (
+    AuditEntry,
+    DirectoryUser,
+    GuestRecord,
+    GuestState,
+    ReceivedMessage,
+    WorkItem,
+    WorkStatus,
+)
 from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.services import Services
-from lifecycle.sweep.model import Action, PlannedAction, RunStatus
+from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, RunStatus, Skip
+from lifecycle.sweep.notice import notice_event, notice_message
 from lifecycle.sweep.ports import SweepRuns
-from lifecycle.sweep.rules import Decision, SweepPolicy, decide
+from lifecycle.sweep.rules import Decision, NoticeRules, SweepPolicy, decide
 from lifecycle.sweep.runner import group_membership, guest_reads
 
 log = structlog.get_logger(__name__)
@@ -42,6 +54,7 @@ class RunGate:
         self.runs = runs
         self._released: set[str] = set()
         self._protected: dict[tuple[str, str], frozenset[str]] = {}
+        self._reading = asyncio.Lock()
 
     async def released(self, run_id: str) -> bool:
         if run_id in self._released:
@@ -61,10 +74,35 @@ class RunGate:
             raise PermissionDeniedError(f"protected group {group_id} cannot be read: not acting on any guest")
         cache_key = (run_id, group_id)
         if cache_key not in self._protected:
-            if len(self._protected) > 8:
-                self._protected.clear()
-            self._protected[cache_key] = frozenset(await membership.group_member_ids(group_id))
+            # The first messages of a run arrive together: one of them reads the group, the others wait.
+            async with self._reading:
+                if cache_key not in self._protected:
+                    if len(self._protected) > 8:
+                        self._protected.clear()
+                    self._protected[cache_key] = frozenset(await membership.group_member_ids(group_id))
         return SweepPolicy(services.desired, self._protected[cache_key])
+
+
+@dataclass(slots=True)
+class Observed:
+    """What the worker reads right before acting: the guest, its ledger row and its last sponsor notice."""
+
+    user: DirectoryUser | None
+    record: GuestRecord | None
+    notice: NoticeRecord | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What to do with a planned action given what was observed: act, drop, or finish an earlier attempt."""
+
+    kind: str  # "act", "drop", "finish"
+    verdict: Decision | None = None
+    code: str = ""
+    why: str = ""
+
+
+STAGE_OF = {Action.DISABLE: "disabling", Action.DELETE: "deleting", Action.NOTIFY_SPONSOR: "notifying"}
 
 
 async def handle_guest_action(message: ReceivedMessage, services: Services, gate: RunGate) -> Outcome:
@@ -85,48 +123,160 @@ async def handle_guest_action(message: ReceivedMessage, services: Services, gate
             message=f"run {planned.run_id} is not dispatched (planned only, braked or unknown): not acting",
             raw=message.body,
         )
-    item = await work.begin(services, planned.key, kind=KIND, partner=planned.partner)
-    if item is None:
-        return Outcome(planned.key, Verdict.DUPLICATE, message="action already carried out")
-    item.run_id = planned.run_id
+    attempt = _Attempt(planned, services, gate)
     try:
-        return await _carry_out(planned, item, services, gate)
-    except (TransientGraphError, StateConflictError) as error:
-        log.warning("sweep.action.transient", error=str(error), attempts=item.attempts)
-        return await work.retry_later(services, item, error)
-    except GraphError as error:
-        log.error("sweep.action.failed", error=error.describe())
-        return await work.fail(services, item, error)
+        return await attempt.run()
+    except work.WorkInProgress as busy:
+        return Outcome(planned.key, Verdict.RETRY, code="in-progress", message=str(busy), retry_after=busy.retry_after)
 
 
-async def _carry_out(planned: PlannedAction, item: WorkItem, services: Services, gate: RunGate) -> Outcome:
-    stage = item.result.get(STAGE)
-    user = await guest_reads(services).get_user(planned.object_id)
-    record = await services.guests.get(planned.object_id)
+class _Attempt:
+    """One delivery of a planned action.
 
+    The common case is an action no attempt has touched yet: the guest is re-read first and the work item
+    is then created in one insert already carrying the step it is about to take (or, for a stale decision,
+    already done), instead of a read, an insert and a stage update. When the insert finds the item, an
+    earlier delivery got there first and the usual begin/resume path takes over with fresh reads.
+    """
+
+    def __init__(self, planned: PlannedAction, services: Services, gate: RunGate) -> None:
+        self.planned, self.services, self.gate = planned, services, gate
+        self.item: WorkItem | None = None
+
+    async def run(self) -> Outcome:
+        planned, services = self.planned, self.services
+        try:
+            policy = await self.gate.policy(services, planned.run_id)
+            seen = await observe(planned, services, self.gate.runs, policy)
+            step = next_step(planned, seen, None, policy, services.clock.now())
+            if await self._claim_fresh(step):
+                return await self._execute(step, seen, policy)
+            self.item = await work.begin(services, planned.key, kind=KIND, partner=planned.partner)
+            if self.item is None:
+                return Outcome(planned.key, Verdict.DUPLICATE, message="action already carried out")
+            self.item.run_id = planned.run_id
+            # The item existed: an earlier attempt may have acted since the first read. Look again.
+            seen = await observe(planned, services, self.gate.runs, policy)
+            step = next_step(planned, seen, self.item.result.get(STAGE), policy, services.clock.now())
+            if step.kind == "act":
+                self.item = await _stage(services, self.item, STAGE_OF[planned.action])
+            return await self._execute(step, seen, policy)
+        except (TransientGraphError, StateConflictError) as error:
+            log.warning("sweep.action.transient", error=str(error))
+            if not await self._ensure_item():
+                return Outcome(planned.key, Verdict.DUPLICATE, message="action already carried out")
+            assert self.item is not None
+            return await work.retry_later(services, self.item, error)
+        except GraphError as error:
+            log.error("sweep.action.failed", error=error.describe())
+            if not await self._ensure_item():
+                return Outcome(planned.key, Verdict.DUPLICATE, message="action already carried out")
+            assert self.item is not None
+            return await work.fail(services, self.item, error)
+
+    async def _ensure_item(self) -> bool:
+        """A failure before the claim still needs the work item, so its attempts count and it can be replayed."""
+        if self.item is None:
+            self.item = await work.begin(self.services, self.planned.key, kind=KIND, partner=self.planned.partner)
+        return self.item is not None
+
+    async def _claim_fresh(self, step: Step) -> bool:
+        """Insert the work item already in the state ``step`` leads to; False when it exists already."""
+        now = self.services.clock.now()
+        planned = self.planned
+        if step.kind == "act":
+            status, result = WorkStatus.RUNNING, {STAGE: STAGE_OF[planned.action]}
+        elif step.kind == "drop":
+            status, result = WorkStatus.DONE, _result(planned, applied=False, dropped=step.code)
+        else:
+            return False  # finishing an earlier attempt's work: that attempt's item exists
+        fresh = WorkItem(
+            planned.key, KIND, status, attempts=1, run_id=planned.run_id, partner=planned.partner, created=now
+        )
+        fresh.updated, fresh.result = now, result
+        try:
+            self.item = await self.services.work_items.create(fresh)
+        except StateConflictError:
+            return False
+        return True
+
+    async def _execute(self, step: Step, seen: Observed, policy: SweepPolicy) -> Outcome:
+        planned, services, item = self.planned, self.services, self.item
+        assert item is not None
+        if step.kind == "drop":
+            return await _drop(planned, item, services, step.code, step.why)
+        if planned.action is Action.NOTIFY_SPONSOR:
+            if step.kind == "act":
+                assert seen.user is not None and step.verdict is not None
+                await _send_notice(planned, services, seen.user, policy.rules_for(step.verdict.partner).notice)
+            return await _noticed(planned, item, services, self.gate.runs, seen, step.verdict)
+        if planned.action is Action.DISABLE:
+            if step.kind == "act":
+                await services.directory.set_account_enabled(planned.object_id, False)
+            assert seen.user is not None
+            return await _finish_disable(planned, item, services, seen.user, seen.record, step.verdict)
+        if step.kind == "act":
+            # Deleted between the re-check and the call: the outcome this action wanted.
+            with contextlib.suppress(NotFoundError):
+                await services.directory.delete_user(planned.object_id)
+        return await _deleted(planned, item, services, seen.record, step.verdict)
+
+
+async def observe(planned: PlannedAction, services: Services, runs: SweepRuns, policy: SweepPolicy) -> Observed:
+    """The guest, its ledger row and (where notices are on) its last notice, read side by side."""
+    reads: list[Any] = [guest_reads(services).get_user(planned.object_id), services.guests.get(planned.object_id)]
+    if policy.notices_anywhere:
+        reads.append(runs.notice(planned.object_id))
+    found = await asyncio.gather(*reads)
+    return Observed(found[0], found[1], found[2] if len(found) > 2 else None)
+
+
+def next_step(planned: PlannedAction, seen: Observed, stage: str | None, policy: SweepPolicy, now: datetime) -> Step:
+    """Decide again, at ``now``, whether the planned action still holds; resume an interrupted attempt."""
+    user = seen.user
     if planned.action is Action.DELETE and user is None and stage == "deleting":
-        return await _deleted(planned, item, services, record)
+        return Step("finish")
     if user is None:
-        return await _drop(planned, item, services, "guest-not-found", "the guest no longer exists")
-    if stage == "disabling" and user.account_enabled is False:
-        return await _finish_disable(planned, item, services, user, record)
-
-    now = services.clock.now()
-    policy = await gate.policy(services, planned.run_id)
+        return Step("drop", code="guest-not-found", why="the guest no longer exists")
+    if planned.action is Action.DISABLE and stage == "disabling" and user.account_enabled is False:
+        return Step("finish")
+    if planned.action is Action.NOTIFY_SPONSOR and stage == "notifying" and _notice_sent(planned, seen.notice):
+        return Step("finish")
     hint = _planned_activity(planned) if user.sign_in_activity is None else None
-    verdict = decide(user, record, policy, now, activity_hint=hint)
+    verdict = decide(user, seen.record, policy, now, activity_hint=hint, notice=seen.notice)
     if not isinstance(verdict, Decision) or verdict.action is not planned.action:
-        return await _drop(planned, item, services, *_why_stale(planned, user, verdict))
+        code, why = _why_stale(planned, user, verdict)
+        return Step("drop", code=code, why=why)
+    if planned.action is Action.NOTIFY_SPONSOR and verdict.due != planned.due:
+        return Step("drop", code="due-date-moved", why="the guest's due date moved; a later run plans a new notice")
+    return Step("act", verdict=verdict)
 
-    if planned.action is Action.DISABLE:
-        item = await _stage(services, item, "disabling")
-        await services.directory.set_account_enabled(planned.object_id, False)
-        return await _finish_disable(planned, item, services, user, record, verdict)
-    item = await _stage(services, item, "deleting")
-    # Deleted between the re-check and the call: the outcome this action wanted.
-    with contextlib.suppress(NotFoundError):
-        await services.directory.delete_user(planned.object_id)
-    return await _deleted(planned, item, services, record, verdict)
+
+def _notice_sent(planned: PlannedAction, notice: NoticeRecord | None) -> bool:
+    return notice is not None and notice.due == planned.due
+
+
+async def _send_notice(planned: PlannedAction, services: Services, user: DirectoryUser, rules: NoticeRules) -> None:
+    """Put the event on the ticketing system's queue. The broker message id is the notice id, so a resend
+    after a crash between this send and the notice record is dropped by Service Bus duplicate detection."""
+    event = notice_event(planned, user, services.clock.now(), rules.lead_days)
+    await services.transport.send(services.settings.queue_name(rules.queue), [notice_message(event)])
+
+
+async def _noticed(
+    planned: PlannedAction,
+    item: WorkItem,
+    services: Services,
+    runs: SweepRuns,
+    seen: Observed,
+    verdict: Decision | None,
+) -> Outcome:
+    now = services.clock.now()
+    assert planned.due is not None
+    if not _notice_sent(planned, seen.notice):
+        await runs.record_notice(NoticeRecord(planned.object_id, planned.due, now, planned.run_id, planned.key))
+    await _record(services, planned, "guest.sponsor-notified", verdict)
+    return await work.finish(services, item, _result(planned, applied=True))
 
 
 def _planned_activity(planned: PlannedAction) -> datetime | None:
@@ -146,6 +296,8 @@ def _why_stale(planned: PlannedAction, user: DirectoryUser, verdict: object) -> 
         return "already-disabled", "the guest was disabled by someone else meanwhile"
     if isinstance(verdict, Decision):
         return "different-action", f"the guest now calls for {verdict.action.value}, not {planned.action.value}"
+    if verdict is Skip.AWAITING_NOTICE_LEAD:
+        return "awaiting-notice-lead", "the sponsor notice is younger than its lead time"
     if verdict is not None:
         return f"now-{verdict}", f"the guest is now left alone: {verdict}"
     return "no-longer-eligible", "no rule holds any more (signed in, extended, or rules changed)"
@@ -213,7 +365,8 @@ async def _drop(planned: PlannedAction, item: WorkItem, services: Services, code
         )
     )
     log.info("sweep.action.dropped", code=code)
-    await work.finish(services, item, _result(planned, applied=False, dropped=code))
+    if item.status is not WorkStatus.DONE:
+        await work.finish(services, item, _result(planned, applied=False, dropped=code))
     return Outcome(planned.key, Verdict.DONE, code=f"dropped:{code}", message=why)
 
 

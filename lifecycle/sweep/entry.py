@@ -100,9 +100,8 @@ async def handle_guest_action(message: ReceivedMessage, services: Services) -> O
 
 
 def summary_line(summary: dict[str, Any]) -> dict[str, Any]:
-    return {k: summary[k] for k in ("runId", "mode", "status", "totalGuests", "disable", "delete", "dispatched")} | {
-        "braked": summary["brake"]["tripped"]
-    }
+    names = ("runId", "mode", "status", "totalGuests", "disable", "delete", "notifySponsor", "dispatched")
+    return {k: summary.get(k, 0) for k in names} | {"braked": summary["brake"]["tripped"]}
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -112,6 +111,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         f"  guests examined: {summary['totalGuests']}",
         f"  disable: {summary['disable']}   delete: {summary['delete']}   dispatched: {summary['dispatched']}",
     ]
+    if summary.get("notifySponsor"):
+        lines.append(f"  sponsor notices: {summary['notifySponsor']}")
     lines += [f"    {name:<40} {count:>7}" for name, count in summary["actions"].items()]
     if summary["skipped"]:
         lines.append("  left alone:")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 
 class Action(enum.StrEnum):
+    NOTIFY_SPONSOR = "notify-sponsor"
     DISABLE = "disable"
     DELETE = "delete"
 
@@ -29,6 +30,8 @@ class Skip(enum.StrEnum):
     PARTNER_OPT_OUT = "partner-opt-out"
     DISABLED_ELSEWHERE = "disabled-not-by-this-product"
     IN_GRACE = "disabled-in-grace"
+    # Due, and its sponsor was told, but the notice is younger than the lead time: disabled on a later run.
+    AWAITING_NOTICE_LEAD = "awaiting-sponsor-notice-lead"
 
 
 class Mode(enum.StrEnum):
@@ -45,9 +48,17 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+def notice_key(object_id: str, due: datetime) -> str:
+    """The work-item key of a sponsor notice: one per guest and due date, whichever run planned it."""
+    return f"sweep-notice:{object_id}:{due.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
 @dataclass(frozen=True, slots=True)
 class PlannedAction:
-    """One decision of a run: what to do to which guest, by which rule, on what evidence."""
+    """One decision of a run: what to do to which guest, by which rule, on what evidence.
+
+    A sponsor notice also carries the instant the guest becomes due (``due``) and its sponsors.
+    """
 
     run_id: str
     object_id: str
@@ -55,14 +66,22 @@ class PlannedAction:
     rule: Rule
     partner: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    due: datetime | None = None
+    sponsor_ids: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
-        """The work-item key: a replayed fan-out of the same run deduplicates on it."""
+        """The work-item key: a replayed fan-out of the same run deduplicates on it.
+
+        A notice is keyed by guest and due date instead of by run, so a later run that plans the same
+        notice again (its worker had not finished yet) never sends a second event.
+        """
+        if self.action is Action.NOTIFY_SPONSOR and self.due is not None:
+            return notice_key(self.object_id, self.due)
         return f"sweep:{self.run_id}:{self.object_id}:{self.action.value}"
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "runId": self.run_id,
             "objectId": self.object_id,
             "action": self.action.value,
@@ -70,17 +89,43 @@ class PlannedAction:
             "partner": self.partner,
             "evidence": self.evidence,
         }
+        if self.due is not None:
+            data["dueDate"] = self.due.astimezone(UTC).isoformat()
+        if self.sponsor_ids:
+            data["sponsorIds"] = list(self.sponsor_ids)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> PlannedAction:
+        due = data.get("dueDate")
+        action = Action(data["action"])
+        if action is Action.NOTIFY_SPONSOR and not due:
+            raise ValueError("a notify-sponsor action needs its dueDate")
         return cls(
             run_id=str(data["runId"]),
             object_id=str(data["objectId"]),
-            action=Action(data["action"]),
+            action=action,
             rule=Rule(data["rule"]),
             partner=data.get("partner"),
             evidence=dict(data.get("evidence") or {}),
+            due=_aware(datetime.fromisoformat(due)) if due else None,
+            sponsor_ids=tuple(str(s) for s in data.get("sponsorIds") or ()),
         )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRecord:
+    """The last sponsor notice sent for a guest: for which due date, and when it went out."""
+
+    object_id: str
+    due: datetime
+    notified: datetime
+    run_id: str = ""
+    key: str = ""
 
 
 @dataclass(slots=True)
@@ -145,7 +190,8 @@ class SweepRun:
 
     @property
     def affected(self) -> int:
-        return sum(self.actions.values())
+        """Guests the run would act on: every planned action except a sponsor notice, which touches nobody."""
+        return sum(self.actions.values()) - self.count_of(Action.NOTIFY_SPONSOR)
 
     def count_of(self, action: Action) -> int:
         return sum(n for name, n in self.actions.items() if name.split("/")[0] == action.value)
@@ -161,6 +207,7 @@ class SweepRun:
             "totalGuests": self.total_guests,
             "disable": self.count_of(Action.DISABLE),
             "delete": self.count_of(Action.DELETE),
+            "notifySponsor": self.count_of(Action.NOTIFY_SPONSOR),
             "actions": dict(sorted(self.actions.items())),
             "skipped": dict(sorted(self.skipped.items())),
             "dispatched": self.dispatched,

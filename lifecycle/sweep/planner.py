@@ -15,7 +15,7 @@ import structlog
 
 from lifecycle.models import DirectoryUser, GuestRecord
 from lifecycle.ports import GuestLedger
-from lifecycle.sweep.model import PlannedAction, Skip, SweepRun
+from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Skip, SweepRun
 from lifecycle.sweep.ports import AssignmentExpiries, GuestReads, ResumableGuestReads, SweepRuns
 from lifecycle.sweep.rules import Decision, SweepPolicy, decide
 
@@ -62,6 +62,17 @@ async def ledger_index(ledger: GuestLedger) -> dict[str, GuestRecord]:
     return index
 
 
+async def notice_index(runs: SweepRuns, policy: SweepPolicy) -> dict[str, NoticeRecord]:
+    """The last sponsor notice per guest, from one scan; empty (and not read) where notices are off."""
+    if not policy.notices_anywhere:
+        return {}
+    return {notice.object_id: notice async for notice in runs.notices()}
+
+
+def sponsors_of(record: GuestRecord | None) -> tuple[str, ...]:
+    return (record.sponsor,) if record is not None and record.sponsor else ()
+
+
 async def plan_page(
     run: SweepRun,
     page: Sequence[DirectoryUser],
@@ -69,20 +80,33 @@ async def plan_page(
     records: dict[str, GuestRecord],
     expiries: AssignmentExpiries | None,
     tally: PlanTally,
+    notices: dict[str, NoticeRecord] | None = None,
 ) -> list[PlannedAction]:
     ids = [user.id for user in page]
     ends = await expiries.assignment_end_dates(ids) if expiries is not None else {}
+    notices = notices or {}
     now = run.started
     planned: list[PlannedAction] = []
     for user in page:
         tally.total += 1
-        verdict = decide(user, records.get(user.id), policy, now, ends.get(user.id))
+        record = records.get(user.id)
+        verdict = decide(user, record, policy, now, ends.get(user.id), notice=notices.get(user.id))
         if isinstance(verdict, Skip):
             tally.skipped[verdict.value] += 1
         elif isinstance(verdict, Decision):
             tally.actions[f"{verdict.action.value}/{verdict.rule.value}"] += 1
+            notify = verdict.action is Action.NOTIFY_SPONSOR
             planned.append(
-                PlannedAction(run.run_id, user.id, verdict.action, verdict.rule, verdict.partner, verdict.evidence)
+                PlannedAction(
+                    run.run_id,
+                    user.id,
+                    verdict.action,
+                    verdict.rule,
+                    verdict.partner,
+                    verdict.evidence,
+                    due=verdict.due,
+                    sponsor_ids=sponsors_of(record) if notify else (),
+                )
             )
     return planned
 
@@ -107,9 +131,10 @@ async def plan_run(
     """
     tally = PlanTally(run.total_guests, Counter(run.actions), Counter(run.skipped)) if run.cursor else PlanTally()
     records = await ledger_index(ledger)
+    notices = await notice_index(runs, policy)
     if isinstance(reads, ResumableGuestReads):
         async for page, next_link in reads.guest_pages(GUEST_SELECT, page_size, start=run.cursor):
-            planned = await plan_page(run, page, policy, records, expiries, tally)
+            planned = await plan_page(run, page, policy, records, expiries, tally, notices)
             if planned:
                 await runs.add_actions(run.run_id, planned)
             if next_link:
@@ -119,7 +144,7 @@ async def plan_run(
                 run = await runs.save(run)
     else:
         async for page in reads.list_guests(GUEST_SELECT, page_size=page_size):
-            planned = await plan_page(run, page, policy, records, expiries, tally)
+            planned = await plan_page(run, page, policy, records, expiries, tally, notices)
             if planned:
                 await runs.add_actions(run.run_id, planned)
             run.pages += 1

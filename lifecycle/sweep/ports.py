@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from lifecycle.models import DirectoryUser
-from lifecycle.sweep.model import PlannedAction, SweepRun
+from lifecycle.sweep.model import NoticeRecord, PlannedAction, SweepRun
 
 
 class SweepRuns(Protocol):
@@ -32,6 +32,18 @@ class SweepRuns(Protocol):
         ...
 
     def runs(self) -> AsyncIterator[SweepRun]: ...
+
+    async def notice(self, object_id: str) -> NoticeRecord | None:
+        """The last sponsor notice sent for the guest (its due date and when), if any."""
+        ...
+
+    async def record_notice(self, notice: NoticeRecord) -> None:
+        """Keep ``notice`` as the guest's last notice (replaces the previous one: one row per guest)."""
+        ...
+
+    def notices(self) -> AsyncIterator[NoticeRecord]:
+        """Every guest's last notice, streamed (the planner indexes them once per run)."""
+        ...
 
 
 @runtime_checkable

@@ -10,11 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from config.desired_state import DesiredState
 from lifecycle.models import DirectoryUser, ExternalUserState, GuestRecord, GuestState
-from lifecycle.sweep.model import Action, Rule, Skip
+from lifecycle.sweep.model import Action, NoticeRecord, Rule, Skip
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRules:
+    enabled: bool = False
+    lead_days: int = 14
+    queue: str = "sponsor-notices"
+
+    @property
+    def lead(self) -> timedelta:
+        return timedelta(days=self.lead_days)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +36,7 @@ class EffectiveRules:
     pending_invitation_days: int | None
     grace_days: int
     opt_out: bool = False
+    notice: NoticeRules = NoticeRules()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +51,15 @@ class SweepPolicy:
     def rules_for(self, partner: str | None) -> EffectiveRules:
         defaults = self.desired.lifecycle
         overrides = self.desired.partners[partner].lifecycle if partner in self.desired.partners else None
+        notice = defaults.sponsor_notice
         if overrides is None:
-            return EffectiveRules(defaults.inactive_days, defaults.pending_invitation_days, defaults.grace_days)
+            return EffectiveRules(
+                defaults.inactive_days,
+                defaults.pending_invitation_days,
+                defaults.grace_days,
+                notice=NoticeRules(notice.enabled, notice.lead_days, notice.queue),
+            )
+        own = overrides.sponsor_notice
         return EffectiveRules(
             inactive_days=overrides.inactive_days if overrides.inactive_days is not None else defaults.inactive_days,
             pending_invitation_days=(
@@ -50,6 +69,21 @@ class SweepPolicy:
             ),
             grace_days=overrides.grace_days if overrides.grace_days is not None else defaults.grace_days,
             opt_out=overrides.opt_out,
+            notice=NoticeRules(
+                enabled=_first(own.enabled if own else None, notice.enabled),
+                lead_days=_first(own.lead_days if own else None, notice.lead_days),
+                queue=_first(own.queue if own else None, notice.queue),
+            ),
+        )
+
+    @property
+    def notices_anywhere(self) -> bool:
+        """Whether any partner (or the default) sends sponsor notices: only then are notices looked up."""
+        if self.desired.lifecycle.sponsor_notice.enabled:
+            return True
+        return any(
+            p.lifecycle.sponsor_notice is not None and p.lifecycle.sponsor_notice.enabled
+            for p in self.desired.partners.values()
         )
 
     def partner_of(self, user: DirectoryUser, record: GuestRecord | None) -> str | None:
@@ -62,12 +96,20 @@ class SweepPolicy:
         return found[0] if found else None
 
 
+T = TypeVar("T")
+
+
+def _first(override: T | None, default: T) -> T:
+    return override if override is not None else default
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     action: Action
     rule: Rule
     partner: str | None
     evidence: dict[str, Any]
+    due: datetime | None = None  # notify-sponsor: the instant the guest becomes due
 
 
 Verdict = Decision | Skip | None
@@ -135,6 +177,53 @@ def end_date_of(record: GuestRecord | None, assignment_end: datetime | None) -> 
     return max(ends) if ends else None
 
 
+@dataclass(frozen=True, slots=True)
+class Due:
+    """A disable rule and the instant it starts to hold for a guest."""
+
+    rule: Rule
+    at: datetime
+    evidence: dict[str, Any]
+
+
+def due_rules(
+    user: DirectoryUser,
+    record: GuestRecord | None,
+    rules: EffectiveRules,
+    assignment_end: datetime | None = None,
+    activity_hint: datetime | None = None,
+) -> list[Due]:
+    """Every disable rule that applies to this guest with the instant it fires, in order of precedence."""
+    found: list[Due] = []
+    end = end_date_of(record, assignment_end)
+    if end is not None:
+        source = "ledger" if record is not None and record.end_date == end else "accessPackageAssignment"
+        found.append(Due(Rule.PAST_END_DATE, end, {"endDate": _iso(end), "source": source}))
+
+    if rules.pending_invitation_days is not None and user.external_user_state == ExternalUserState.PENDING:
+        since = user.external_user_state_changed or user.created
+        if since is not None:
+            found.append(
+                Due(
+                    Rule.INVITATION_NOT_REDEEMED,
+                    since + timedelta(days=rules.pending_invitation_days),
+                    {"pendingSince": _iso(since), "pendingInvitationDays": rules.pending_invitation_days},
+                )
+            )
+
+    if rules.inactive_days is not None:
+        baseline, source = inactivity_baseline(user, record, activity_hint)
+        if baseline is not None:
+            found.append(
+                Due(
+                    Rule.INACTIVE,
+                    baseline + timedelta(days=rules.inactive_days),
+                    {"inactiveSince": _iso(baseline), "baseline": source, "inactiveDays": rules.inactive_days},
+                )
+            )
+    return found
+
+
 def disable_rule(
     user: DirectoryUser,
     record: GuestRecord | None,
@@ -144,27 +233,51 @@ def disable_rule(
     activity_hint: datetime | None = None,
 ) -> tuple[Rule, dict[str, Any]] | None:
     """The first disable rule that holds for this guest at ``now``, with its evidence."""
-    end = end_date_of(record, assignment_end)
-    if end is not None and now >= end:
-        source = "ledger" if record is not None and record.end_date == end else "accessPackageAssignment"
-        return Rule.PAST_END_DATE, {"endDate": _iso(end), "source": source}
+    for due in due_rules(user, record, rules, assignment_end, activity_hint):
+        if now >= due.at:
+            return due.rule, due.evidence
+    return None
 
-    if rules.pending_invitation_days is not None and user.external_user_state == ExternalUserState.PENDING:
-        since = user.external_user_state_changed or user.created
-        if since is not None and now >= since + timedelta(days=rules.pending_invitation_days):
-            return Rule.INVITATION_NOT_REDEEMED, {
-                "pendingSince": _iso(since),
-                "pendingInvitationDays": rules.pending_invitation_days,
-            }
 
-    if rules.inactive_days is not None:
-        baseline, source = inactivity_baseline(user, record, activity_hint)
-        if baseline is not None and now >= baseline + timedelta(days=rules.inactive_days):
-            return Rule.INACTIVE, {
-                "inactiveSince": _iso(baseline),
-                "baseline": source,
-                "inactiveDays": rules.inactive_days,
-            }
+def _with_notice(
+    user: DirectoryUser,
+    record: GuestRecord | None,
+    rules: EffectiveRules,
+    partner: str | None,
+    now: datetime,
+    assignment_end: datetime | None,
+    activity_hint: datetime | None,
+    notice: NoticeRecord | None,
+) -> Verdict:
+    """Disable decisions when sponsors are told first.
+
+    The due date is the earliest instant any rule fires. From ``leadDays`` before it the sponsor is told
+    (once per due date); the disable waits until the due date and until the notice is ``leadDays`` old.
+    A guest already overdue when notices are switched on is therefore told first and disabled ``leadDays``
+    later: the sponsor always gets the full lead time, even if that delays a disable that was due.
+    """
+    dues = due_rules(user, record, rules, assignment_end, activity_hint)
+    if not dues:
+        return None
+    earliest = min(dues, key=lambda d: d.at)
+    lead = rules.notice.lead
+    if notice is not None and notice.due == earliest.at:
+        ready = max(earliest.at, notice.notified + lead)
+        if now < ready:
+            return Skip.AWAITING_NOTICE_LEAD if now >= earliest.at else None
+        rule, evidence = disable_rule(user, record, rules, now, assignment_end, activity_hint) or (
+            earliest.rule,
+            earliest.evidence,
+        )
+        told = {
+            "sponsorNotifiedAt": _iso(notice.notified),
+            "dueDate": _iso(earliest.at),
+            "leadDays": rules.notice.lead_days,
+        }
+        return Decision(Action.DISABLE, rule, partner, evidence | told)
+    if now >= earliest.at - lead:
+        evidence = earliest.evidence | {"dueDate": _iso(earliest.at), "leadDays": rules.notice.lead_days}
+        return Decision(Action.NOTIFY_SPONSOR, earliest.rule, partner, evidence, due=earliest.at)
     return None
 
 
@@ -175,8 +288,12 @@ def decide(
     now: datetime,
     assignment_end: datetime | None = None,
     activity_hint: datetime | None = None,
+    notice: NoticeRecord | None = None,
 ) -> Verdict:
-    """What the sweep does to ``user`` at ``now``: a Decision, a Skip reason, or None (nothing due)."""
+    """What the sweep does to ``user`` at ``now``: a Decision, a Skip reason, or None (nothing due).
+
+    ``notice`` is the last sponsor notice recorded for the guest; it matters only where notices are on.
+    """
     if not user.is_guest:
         return Skip.NOT_A_GUEST
     if user.id.lower() in policy.excluded_ids:
@@ -206,6 +323,8 @@ def decide(
             | evidence,
         )
 
+    if rules.notice.enabled:
+        return _with_notice(user, record, rules, partner, now, assignment_end, activity_hint, notice)
     found = disable_rule(user, record, rules, now, assignment_end, activity_hint)
     if found is None:
         return None
