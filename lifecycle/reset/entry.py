@@ -15,6 +15,7 @@ from lifecycle.models import WorkItem
 from lifecycle.outcomes import Outcome
 from lifecycle.reset import runs as reset_runs
 from lifecycle.reset import tickets
+from lifecycle.reset.planner import BLOCKED_SKIP
 from lifecycle.reset.ports import ProviderLookup
 from lifecycle.reset.runs import ResetRunError
 from lifecycle.services import Services
@@ -83,6 +84,11 @@ def format_summary(summary: dict[str, Any]) -> str:
     if summary["skipped"]:
         lines.append("  left alone:")
         lines += [f"    {name:<40} {count:>7}" for name, count in summary["skipped"].items()]
+    if blocked := summary["skipped"].get(BLOCKED_SKIP):
+        lines.append(
+            f"  {blocked} guest(s) not reset: their domain's new Entra tenant is not allowed inbound by the"
+            " desired state; set the partner's tenantId, apply policy drift, and run again"
+        )
     if summary["brake"]["tripped"]:
         lines.append(f"  brake: TRIPPED ({summary['brake']['reason']})")
     if summary["reason"]:

@@ -9,10 +9,17 @@ from typing import Any
 
 from config.desired_state import DesiredState
 from lifecycle.models import DirectoryUser, ExternalUserState
+from lifecycle.onboarding_policy import inbound_allowed
 from lifecycle.plans import Action, Change, FieldDiff, Plan
 from lifecycle.ports import Directory
 from lifecycle.reset.ports import ProviderLookup
-from lifecycle.reset.providers import ExpectedProvider, UsedProvider, expected_provider, used_provider
+from lifecycle.reset.providers import (
+    ExpectedProvider,
+    Provider,
+    UsedProvider,
+    expected_provider,
+    used_provider,
+)
 
 GUEST_FIELDS = (
     "id",
@@ -25,6 +32,8 @@ GUEST_FIELDS = (
     "externalUserStateChangeDateTime",
     "identities",
 )
+# Skip reason of a guest whose domain moved to an Entra tenant the desired state does not let in.
+BLOCKED_SKIP = "provider-tenant-not-allowed-inbound"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,13 +78,15 @@ class Detection:
     resets: list[PlannedReset] = field(default_factory=list)
     examined: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
+    # Domains whose new Entra tenant the desired state does not let in: domain -> what to do about it.
+    blocked: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         """Planned resets per transition, e.g. ``reset/google->entra``."""
         return dict(Counter(f"reset/{r.used}->{r.expected}" for r in self.resets))
 
     def to_plan(self) -> Plan:
-        plan = Plan("redemption-reset")
+        plan = Plan("redemption-reset", warnings=[f"{d}: {why}" for d, why in sorted(self.blocked.items())])
         for reset in self.resets:
             plan.actions.append(
                 Action(
@@ -110,6 +121,11 @@ async def detect(
     partners = partner_domains(desired)
     wanted = sorted(d.lower() for d in domains) if domains else sorted(partners)
     detection = Detection({d: await expected_provider(d, lookup) for d in wanted})
+    detection.blocked = {
+        domain: why
+        for domain, expected in detection.expected.items()
+        if (why := tenant_not_let_in(expected, partners.get(domain), desired)) is not None
+    }
     excluded = set(desired.exclusions.object_ids)
     async for page in directory.list_guests(GUEST_FIELDS):
         for guest in page:
@@ -120,6 +136,8 @@ async def detect(
             expected = detection.expected[domain]
             used = used_provider(guest.identities)
             skip = _skip_reason(guest, used, excluded)
+            if skip is None and domain in detection.blocked:
+                skip = BLOCKED_SKIP
             if skip is None and used is not None and not force and expected.accepts(used.provider):
                 skip = "provider-unchanged"
             if skip is not None or used is None:
@@ -127,6 +145,35 @@ async def detect(
                 continue
             detection.resets.append(_planned(guest, domain, partners.get(domain), expected, used, force))
     return detection
+
+
+def tenant_not_let_in(expected: ExpectedProvider, partner_key: str | None, desired: DesiredState) -> str | None:
+    """Why a reset to ``expected`` would lock the partner out, or None when its tenant may come in.
+
+    A reset guest redeems again with its domain's new Entra tenant. Cross-tenant access then applies the
+    partner policy for that tenant, or the default when the desired state has none, and the policy drift
+    job enforces the desired state every hour: resetting before the desired state lets the tenant in
+    would end with guests who cannot sign in.
+    """
+    tenant_id = expected.tenant_id
+    if expected.provider is not Provider.ENTRA or tenant_id is None:
+        return None
+    named = [p for p in desired.partners.values() if p.tenant_id and p.tenant_id.lower() == tenant_id.lower()]
+    if named and inbound_allowed(named[0], desired):
+        return None
+    if not named and default_inbound_allowed(desired):
+        return None
+    where = f"partners.{partner_key}.tenantId" if partner_key else "a partner's tenantId"
+    return (
+        f"now signs in with Entra tenant {tenant_id}, which the desired state does not allow inbound; "
+        f"set {where} to it, apply policy drift, then run the reset again"
+    )
+
+
+def default_inbound_allowed(desired: DesiredState) -> bool:
+    default = desired.cross_tenant_access_default.b2b_collaboration_inbound
+    users = default.users_and_groups if default else None
+    return users is None or users.access_type == "allowed"
 
 
 def domain_of(address: str | None) -> str:

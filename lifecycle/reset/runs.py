@@ -126,6 +126,9 @@ async def _plan(
     await _queue(services, run.run_id, detection)
     run.total_guests, run.actions, run.skipped = detection.examined, detection.counts(), dict(detection.skipped)
     run.status, run.planned, run.updated = RunStatus.PLANNED, services.clock.now(), services.clock.now()
+    run.reason = "; ".join(f"{domain} {why}" for domain, why in sorted(detection.blocked.items()))
+    for domain, why in sorted(detection.blocked.items()):
+        log.warning("reset.provider-tenant-blocked", domain=domain, detail=why)
     run = await runs.save(run)
     await _audit(
         services,
@@ -134,6 +137,7 @@ async def _plan(
         f"{run.affected} reset(s) planned over {run.total_guests} partner guests",
         plan=_brief_plan(detection),
         providers={d: e.to_json() for d, e in detection.expected.items()},
+        blocked=detection.blocked,
     )
     return run
 

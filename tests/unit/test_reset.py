@@ -8,13 +8,20 @@ from datetime import timedelta
 
 import pytest
 
+from config.desired_state import B2BSetting, CrossTenantBlocks, Target, TargetConfiguration
 from lifecycle import work
 from lifecycle.adapters.sweep_runs import MemorySweepRuns
 from lifecycle.clock import FixedClock
 from lifecycle.errors import BadRequestError
 from lifecycle.models import DirectoryUser, ObjectIdentity, WorkItem, WorkStatus
 from lifecycle.outcomes import Verdict
-from lifecycle.reset.entry import approve_reset_run, handle_reset_ticket, run_reset_detection, use_lookup
+from lifecycle.reset.entry import (
+    approve_reset_run,
+    format_summary,
+    handle_reset_ticket,
+    run_reset_detection,
+    use_lookup,
+)
 from lifecycle.reset.guest import marker_key
 from lifecycle.sweep.entry import use_runs
 from lifecycle.tickets import ResetRedemptionTicket
@@ -284,3 +291,48 @@ class TestTickets:
         directory.invite_guest = other_object  # type: ignore[method-assign]
         outcome = await ticket_outcome(services, ticketId="T-1", objectId=guest.id)
         assert outcome.verdict is Verdict.FAILED and outcome.code == "reset-not-confirmed"
+
+
+NEW_ADATUM_TENANT = "7b1c2d3e-4f5a-4b6c-9d7e-8f9a0b1c2d3e"
+
+
+def with_adatum_tenant(services, tenant_id: str, inbound: str) -> None:
+    """The desired state names Adatum's Entra tenant, with inbound B2B collaboration ``inbound``."""
+    users = TargetConfiguration(access_type=inbound, targets=(Target(target="AllUsers", target_type="user"),))
+    blocks = CrossTenantBlocks(b2b_collaboration_inbound=B2BSetting(users_and_groups=users))
+    partners = dict(services.desired.partners)
+    partners["adatum"] = partners["adatum"].model_copy(update={"tenant_id": tenant_id, "cross_tenant_access": blocks})
+    services.desired = services.desired.model_copy(update={"partners": partners})
+
+
+class TestProviderTenantPolicy:
+    """A reset guest redeems with its domain's new tenant: the desired state must let that tenant in first."""
+
+    async def test_a_move_to_a_tenant_the_desired_state_blocks_resets_nobody_and_says_why(self):
+        directory = FakeDirectory()
+        redeemed(directory, "ana@adatum.com", "google")
+        services = services_with(directory, FakeLookup(tenants={"adatum.com": NEW_ADATUM_TENANT}))
+        planned = await run_reset_detection(services, "plan")
+        assert planned["actions"] == {} and planned["skipped"] == {"provider-tenant-not-allowed-inbound": 1}
+        assert NEW_ADATUM_TENANT in planned["reason"] and "partners.adatum.tenantId" in planned["reason"]
+        enforced = await run_reset_detection(services, "enforce", planned["runId"])
+        assert enforced["dispatched"] == 0 and resets_sent(directory) == []
+        audit = [e async for e in services.audit.entries() if e.action == "redemption-reset.planned"]
+        assert "adatum.com" in audit[0].details["blocked"]
+        assert "not allowed inbound" in format_summary(enforced)
+
+    async def test_once_the_desired_state_lets_the_new_tenant_in_the_guest_is_reset(self):
+        directory = FakeDirectory()
+        guest = redeemed(directory, "ana@adatum.com", "google")
+        services = services_with(directory, FakeLookup(tenants={"adatum.com": NEW_ADATUM_TENANT}))
+        with_adatum_tenant(services, NEW_ADATUM_TENANT, "allowed")
+        summary = await run_reset_detection(services, "enforce")
+        assert summary["actions"] == {"reset/google->entra": 1} and resets_sent(directory) == [guest.id]
+
+    async def test_a_partner_policy_that_blocks_its_own_tenant_blocks_the_reset(self):
+        directory = FakeDirectory()
+        redeemed(directory, "ana@adatum.com", "google")
+        services = services_with(directory, FakeLookup(tenants={"adatum.com": NEW_ADATUM_TENANT}))
+        with_adatum_tenant(services, NEW_ADATUM_TENANT, "blocked")
+        summary = await run_reset_detection(services, "enforce")
+        assert summary["skipped"] == {"provider-tenant-not-allowed-inbound": 1} and resets_sent(directory) == []
