@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from config.desired_state import B2BSetting, DesiredState, Target, TargetConfiguration
 from lifecycle import operations
 from lifecycle import report as posture_report
 from lifecycle.examples import example_tickets
@@ -20,7 +21,7 @@ from lifecycle.services import Services
 from lifecycle.submission import submit_documents
 
 # In the simulated tenant, Adatum (Google and one-time-passcode guests so far) gets its own Entra tenant.
-MOVING_PARTNER_DOMAIN = "adatum.com"
+MOVING_PARTNER, MOVING_PARTNER_DOMAIN = "adatum", "adatum.com"
 MOVING_PARTNER_TENANT = "7b1c2d3e-4f5a-4b6c-9d7e-8f9a0b1c2d3e"
 
 
@@ -74,8 +75,10 @@ async def sweep_step(services: Services) -> list[dict[str, Any]]:
 async def reset_step(services: Services) -> list[dict[str, Any]]:
     """Local stack only: tell tenantsim the partner moved identity provider, then run the reset job.
 
-    More guests than the reset brake allows are affected, so the run waits; the demo approves it as an
-    operator would (`python -m lifecycle approve reset-...`).
+    The first run refuses: the guests would redeem with a tenant the desired state keeps out. The demo
+    then records the partner's new tenant in the desired state, as the identity team would (policy drift
+    applies it next), and runs again. More guests than the reset brake allows are affected, so that run
+    waits; the demo approves it as an operator would (`python -m lifecycle approve reset-...`).
     """
     from lifecycle.reset.entry import approve_reset_run, run_reset_detection
 
@@ -91,11 +94,29 @@ async def reset_step(services: Services) -> list[dict[str, Any]]:
                 },
             )
             response.raise_for_status()
-    steps = [await run_reset_detection(services, "enforce")]
+    steps = [await run_reset_detection(services, "plan")]
+    services.desired = admit_partner_tenant(services.desired, MOVING_PARTNER, MOVING_PARTNER_TENANT)
+    steps.append(await run_reset_detection(services, "enforce", f"{steps[0]['runId']}-new-tenant"))
     if steps[-1]["status"] == "braked":
         steps.append(await approve_reset_run(services, steps[-1]["runId"], "make run"))
     await operations.record_run(services, "redemption-reset", steps[-1])
     return steps
+
+
+def admit_partner_tenant(desired: DesiredState, partner_key: str, tenant_id: str) -> DesiredState:
+    """The desired state with the partner's (new) Entra tenant, allowed inbound for B2B collaboration."""
+    everyone = TargetConfiguration(access_type="allowed", targets=(Target(target="AllUsers", target_type="user"),))
+    apps = TargetConfiguration(
+        access_type="allowed", targets=(Target(target="AllApplications", target_type="application"),)
+    )
+    inbound = B2BSetting(users_and_groups=everyone, applications=apps)
+    partner = desired.partners[partner_key]
+    blocks = partner.cross_tenant_access.model_copy(update={"b2b_collaboration_inbound": inbound})
+    partners = {
+        **desired.partners,
+        partner_key: partner.model_copy(update={"tenant_id": tenant_id, "cross_tenant_access": blocks}),
+    }
+    return desired.model_copy(update={"partners": partners})
 
 
 async def status_step(services: Services) -> dict[str, Any]:

@@ -66,10 +66,14 @@ def test_running_the_demo_again_creates_no_second_guest(demo):
     assert again["done"] == again["rejected"] == 0 and again["duplicates"] == again["processed"] == 13
 
 
-def test_a_partner_that_moved_provider_has_its_guests_reset_after_approval(demo):
-    """The reset is braked (more guests than allowed), approved, and every planned reset is carried out."""
-    first, last = demo["first"]["redemptionReset"][0], demo["first"]["redemptionReset"][-1]
-    planned = sum(first["actions"].values())
+def test_a_partner_that_moved_provider_has_its_guests_reset_once_its_tenant_is_allowed(demo):
+    """The first run refuses (the new tenant is kept out by the desired state); once the desired state
+    admits it, the run is braked (more guests than allowed), approved, and every planned reset is done."""
+    steps = demo["first"]["redemptionReset"]
+    refused, planned_run, last = steps[0], steps[1], steps[-1]
+    assert refused["actions"] == {} and refused["skipped"]["provider-tenant-not-allowed-inbound"] > 0
+    assert "partners.adatum.tenantId" in refused["reason"]
+    planned = sum(planned_run["actions"].values())
     assert planned > 0 and last["status"] == "dispatched" and last["dispatched"] == planned
 
 
