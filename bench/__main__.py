@@ -15,6 +15,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench.signup_bench", [], ["--requests", "200"]),
     ("bench.graph_budget_bench", [], ["--disables", "1000", "--invitations", "200", "--workers", "1,4"]),
     ("bench.sweep_bench", ["--json"], ["--json", "--guests", "5000", "--disable", "1000"]),
+    ("bench.onboarding_bench", ["--json"], ["--json", "--tickets", "300"]),
 ]
 
 
