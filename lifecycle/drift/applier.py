@@ -2,7 +2,9 @@
 
 Every attempt is written to the audit log with the before and after values of its fields, whether it
 landed or not, so the trail shows what was tried as well as what changed. Nothing is retried here: a
-failed setting is still drift on the next run, which picks it up.
+failed setting is still drift on the next run, which picks it up. Partner policies go first, and the
+default's lockdown is held back while a partner's policy failed, so a partial apply never locks a partner
+out of invitations until the next run.
 """
 
 from __future__ import annotations
@@ -26,19 +28,36 @@ async def apply_plan(run: DriftRun, tenant: TenantPolicies, audit: AuditLog, clo
     """Apply every writable action of ``run`` (nothing when a guardrail refused); fills ``run.results``."""
     if run.refusals:
         return
-    for action in run.drift:
+    partner_failed = False
+    for action in _partners_first(run.drift):
         if action.change not in WRITABLE_CHANGES:
             continue
-        try:
-            await _apply(action, tenant)
-        except GraphError as error:
-            result = ApplyResult(action.resource, action.key, action.change.value, ok=False, error=error.describe())
-            log.warning("drift.apply.failed", resource=action.resource, key=action.key, **error.describe())
+        if action.resource == planner.DEFAULT and partner_failed:
+            result = ApplyResult(action.resource, action.key, action.change.value, ok=False, error={"heldBack": HELD})
+            log.warning("drift.apply.held-back", resource=action.resource, reason=HELD)
         else:
-            result = ApplyResult(action.resource, action.key, action.change.value, ok=True)
-            log.info("drift.apply.done", resource=action.resource, key=action.key, change=action.change.value)
+            result = await _attempt(action, tenant)
+            partner_failed |= action.resource == planner.PARTNERS and not result.ok
         run.results.append(result)
         await audit.record(_audit_entry(run, action, result, clock))
+
+
+HELD = "a partner policy could not be written; the default waits for the next run so no partner is locked out"
+
+
+def _partners_first(actions: list[Action]) -> list[Action]:
+    """Partner policies that let partners in land before the default locks inbound down (stable otherwise)."""
+    return sorted(actions, key=lambda a: not (a.resource == planner.PARTNERS and a.change is not Change.DELETE))
+
+
+async def _attempt(action: Action, tenant: TenantPolicies) -> ApplyResult:
+    try:
+        await _apply(action, tenant)
+    except GraphError as error:
+        log.warning("drift.apply.failed", resource=action.resource, key=action.key, **error.describe())
+        return ApplyResult(action.resource, action.key, action.change.value, ok=False, error=error.describe())
+    log.info("drift.apply.done", resource=action.resource, key=action.key, change=action.change.value)
+    return ApplyResult(action.resource, action.key, action.change.value, ok=True)
 
 
 async def _apply(action: Action, tenant: TenantPolicies) -> None:

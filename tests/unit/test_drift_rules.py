@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from config.desired_state import ConditionalAccessPosture, DesiredState, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
+from lifecycle.adapters.memory import MemoryAuditLog
+from lifecycle.clock import FixedClock
 from lifecycle.drift import conditional_access
+from lifecycle.drift.applier import apply_plan
 from lifecycle.drift.desired import SERVICE_DEFAULT, desired_policies
 from lifecycle.drift.guardrails import POLICY_SIZE_LIMIT, refusals, warnings
 from lifecycle.drift.normalise import domain_definition, parse_domain_definition, target_configuration
 from lifecycle.drift.planner import TenantSnapshot, plan_policies
 from lifecycle.drift.report import ApplyResult, DriftRun
+from lifecycle.errors import TransientGraphError
 from lifecycle.plans import Change
 
 FABRIKAM = "9a3d526c-1b7e-4c2f-8d6a-5e0f3b7c9d21"
@@ -407,3 +412,72 @@ def test_an_enforce_run_exits_one_on_a_failed_apply_and_two_on_report_only_drift
     assert run.exit_code == 1
     run.results = [ApplyResult("authorizationPolicy", "authorizationPolicy", "update", ok=True)]
     assert run.exit_code == 2 and {a.resource for a in run.outstanding} == {"identity/conditionalAccess/policies"}
+
+
+# --- applying: partners before the default's lockdown --------------------------------------------------
+
+
+class RecordingTenant:
+    """Takes drift writes in order; the partner policy of ``failing`` answers a transient error."""
+
+    def __init__(self, failing: str | None = None) -> None:
+        self.failing, self.writes = failing, []
+
+    async def update_default(self, body):
+        self.writes.append("default")
+
+    async def create_partner(self, body):
+        if body["tenantId"] == self.failing:
+            raise TransientGraphError("Graph answered 503 ServiceUnavailable", status=503)
+        self.writes.append(f"partner:{body['tenantId']}")
+
+    async def update_partner(self, tenant_id, body):
+        self.writes.append(f"partner:{tenant_id}")
+
+    async def update_authorization_policy(self, body):
+        self.writes.append("authorization")
+
+    async def create_b2b_management_policy(self, body):
+        self.writes.append("domains")
+
+    async def update_b2b_management_policy(self, policy_id, body):
+        self.writes.append("domains")
+
+    async def create_federation(self, body):
+        self.writes.append("federation")
+
+    async def update_federation(self, federation_id, body):
+        self.writes.append("federation")
+
+    async def add_federation_domain(self, federation_id, domain):
+        self.writes.append("federation")
+
+
+def _fresh_tenant_run() -> DriftRun:
+    """The plan for a fresh tenant: service default (inbound open), no partner policies, anyone invites."""
+    snapshot = _locked_down_snapshot()
+    snapshot.default, snapshot.partners = copy.deepcopy(SERVICE_DEFAULT), {}
+    snapshot.authorization["allowInvitesFrom"] = "everyone"
+    plan = _plan(snapshot=snapshot)
+    return DriftRun(job=plan.job, actions=plan.actions, mode="enforce")
+
+
+async def test_partner_policies_are_written_before_the_default_locks_inbound_down():
+    """No moment where the default blocks inbound while a partner's allowing policy is still missing."""
+    tenant, run = RecordingTenant(), _fresh_tenant_run()
+    await apply_plan(run, tenant, MemoryAuditLog(), FixedClock(datetime(2026, 11, 23, tzinfo=UTC)))
+    partners = [i for i, w in enumerate(tenant.writes) if w.startswith("partner:")]
+    assert len(partners) == 3 and max(partners) < tenant.writes.index("default")
+
+
+async def test_the_lockdown_waits_for_the_next_run_when_a_partner_policy_could_not_be_written():
+    """A partner whose policy failed is not locked out: the default is held back (audited), the rest applies."""
+    tenant, run = RecordingTenant(failing=FABRIKAM), _fresh_tenant_run()
+    audit = MemoryAuditLog()
+    await apply_plan(run, tenant, audit, FixedClock(datetime(2026, 11, 23, tzinfo=UTC)))
+    assert "default" not in tenant.writes and "authorization" in tenant.writes
+    held = next(r for r in run.results if r.resource == "crossTenantAccessPolicy/default")
+    assert not held.ok and "partner" in held.error["heldBack"]
+    rows = [e async for e in audit.entries()]
+    assert any(e.target.startswith("crossTenantAccessPolicy/default") and "failed" in e.reason for e in rows)
+    assert run.exit_code == 1
