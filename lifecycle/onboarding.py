@@ -21,6 +21,9 @@ from lifecycle.tickets import ExtendTicket, OffboardTicket, OnboardTicket, Ticke
 
 log = structlog.get_logger(__name__)
 
+# Checkpointed on the work item right before the invitation is sent.
+INVITING = "inviting"
+
 
 async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome:
     ticket = parse_ticket(message.body, message_id=message.message_id)
@@ -105,8 +108,11 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
                 f"{ticket.email} belongs to a member of this tenant ({existing.id}); members are never invited",
             )
         if existing is not None:
-            object_id, reused, redeem_url = existing.id, True, None
+            # An attempt of this ticket that got as far as inviting created this guest and died before
+            # recording it: the tenant changed because of this ticket, so it is an invitation, not a reuse.
+            object_id, reused, redeem_url = existing.id, not item.result.get(INVITING), None
         else:
+            item = await work.checkpoint(services, item, **{INVITING: True})
             try:
                 invitation = await services.directory.invite_guest(_invitation(ticket, decision, sponsor.id))
             except (ConflictError, BadRequestError) as exc:

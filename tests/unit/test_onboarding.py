@@ -93,6 +93,31 @@ class TestInvite:
         assert len(directory.guests_with_mail("ana.lopez@fabrikam.com")) == 1
         assert len([r async for r in services.guests.all()]) == 1
 
+    async def test_a_guest_created_by_a_crashed_attempt_is_audited_as_invited_not_reused(self, directory):
+        """The retry after a crash between Graph's invitation and the audit finds the guest this ticket created:
+        it is recorded as invited (the tenant changed), never as an existing guest that was reused."""
+        services = memory_services(directory)
+        real_save = services.guests.save
+        calls = {"n": 0}
+
+        async def crash_once(record):
+            calls["n"] += 1
+            if calls["n"] == 1:
+                raise RuntimeError("worker killed")
+            return await real_save(record)
+
+        services.guests.save = crash_once
+        with pytest.raises(RuntimeError):
+            await handle_ticket(message(onboard_ticket()), services)
+        services.clock.advance(timedelta(seconds=LEASE_SECONDS))
+        outcome = await handle_ticket(message(onboard_ticket(), delivery_count=2), services)
+
+        [guest] = directory.guests_with_mail("ana.lopez@fabrikam.com")
+        assert outcome.verdict is Verdict.DONE and outcome.detail["reused"] is False
+        audited = [(e.action, e.target) async for e in services.audit.entries()]
+        assert audited == [("guest.invited", guest.id), ("access.assigned", guest.id)]
+        assert len(directory.invitations) == 1
+
     async def test_a_duplicate_delivered_while_the_first_runs_backs_off_without_touching_the_item(self, directory):
         """A concurrent duplicate inside the lease gets a RETRY for when the lease ends, and no invitation."""
         services = memory_services(directory)
