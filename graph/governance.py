@@ -14,8 +14,20 @@ from urllib.parse import quote as url_quote
 from kiota_abstractions.method import Method
 from msgraph import GraphServiceClient
 
+from graph.odata import quote
 from graph.raw import RawGraph
-from lifecycle.governance.ports import CATALOGS, ORGANIZATIONS, PACKAGES, POLICIES, REVIEWS, SETTINGS
+from lifecycle.errors import GraphError
+from lifecycle.governance.ports import (
+    CATALOG_RESOURCES,
+    CATALOGS,
+    ORGANIZATIONS,
+    PACKAGES,
+    POLICIES,
+    REVIEW_INSTANCES,
+    REVIEWS,
+    ROLE_SCOPES,
+    SETTINGS,
+)
 
 PATHS = {
     REVIEWS: "/identityGovernance/accessReviews/definitions",
@@ -25,6 +37,8 @@ PATHS = {
     POLICIES: "/identityGovernance/entitlementManagement/assignmentPolicies",
     SETTINGS: "/identityGovernance/entitlementManagement/settings",
 }
+# Groups enter and leave a catalog through resource requests (entitlementmanagement-post-resourcerequests).
+RESOURCE_REQUESTS = "/identityGovernance/entitlementManagement/resourceRequests"
 # Graph updates these by replacing the whole object (PUT); the others take a PATCH of the changed fields.
 REPLACED = frozenset({REVIEWS, POLICIES})
 PAGE_SIZE = 100  # access reviews and entitlement management page with $top/$skip; 100 is the default
@@ -54,13 +68,35 @@ class GraphGovernance:
             return await self._collection(f"{self._url(CATALOGS, parent_id)}/accessPackages")
         if kind == POLICIES and parent_id:
             return await self._collection(f"{self._url(PACKAGES, parent_id)}/assignmentPolicies")
+        if kind == CATALOG_RESOURCES and parent_id:
+            return await self._collection(f"{self._url(CATALOGS, parent_id)}/resources")
+        if kind == ROLE_SCOPES and parent_id:
+            # accesspackage-list-resourcerolescopes: the package, expanded with its role scopes.
+            url = f"{self._url(PACKAGES, parent_id)}?$expand=resourceRoleScopes($expand=role,scope)"
+            return list((await self._raw.send(Method.GET, url) or {}).get("resourceRoleScopes") or [])
+        if kind == REVIEW_INSTANCES and parent_id:
+            return await self._collection(f"{self._url(REVIEWS, parent_id)}/instances")
         return await self._collection(self._url(kind))
 
     async def get_settings(self) -> dict[str, Any]:
         return await self._raw.send(Method.GET, self._url(SETTINGS)) or {}
 
-    async def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, kind: str, body: dict[str, Any], parent_id: str | None = None) -> dict[str, Any]:
+        if kind == CATALOG_RESOURCES:
+            return await self._add_to_catalog(body)
+        if kind == ROLE_SCOPES:
+            return await self._raw.send(Method.POST, f"{self._url(PACKAGES, parent_id)}/resourceRoleScopes", body) or {}
         return await self._raw.send(Method.POST, self._url(kind), body) or {}
+
+    async def _add_to_catalog(self, request: dict[str, Any]) -> dict[str, Any]:
+        """POST the resource request, then read the resource it added: later objects refer to its id."""
+        await self._raw.send(Method.POST, f"{self._v1}{RESOURCE_REQUESTS}", request)
+        catalog_id, origin_id = request["catalog"]["id"], request["resource"]["originId"]
+        url = f"{self._url(CATALOGS, catalog_id)}/resources?$filter=originId eq {quote(origin_id)}"
+        added = await self._raw.collection(url)
+        if not added:
+            raise GraphError(f"the resource request for {origin_id} was accepted but the catalog does not list it")
+        return added[0]
 
     async def update(self, kind: str, object_id: str | None, body: dict[str, Any]) -> None:
         if kind == SETTINGS:
@@ -70,5 +106,12 @@ class GraphGovernance:
         else:
             await self._raw.send(Method.PATCH, self._url(kind, object_id), body)
 
-    async def delete(self, kind: str, object_id: str) -> None:
-        await self._raw.send(Method.DELETE, self._url(kind, object_id))
+    async def delete(self, kind: str, object_id: str, parent_id: str | None = None) -> None:
+        if kind == CATALOG_RESOURCES:
+            request = {"requestType": "adminRemove", "resource": {"id": object_id}, "catalog": {"id": parent_id}}
+            await self._raw.send(Method.POST, f"{self._v1}{RESOURCE_REQUESTS}", request)
+        elif kind == ROLE_SCOPES:
+            scope = url_quote(object_id, safe="")
+            await self._raw.send(Method.DELETE, f"{self._url(PACKAGES, parent_id)}/resourceRoleScopes/{scope}")
+        else:
+            await self._raw.send(Method.DELETE, self._url(kind, object_id))

@@ -31,7 +31,7 @@ async def apply_plan(
     if plan.refusals:
         return report
     ids: dict[str, str | None] = {a.key: snapshot.id_of(a.key) for a in plan.actions}
-    for action in sorted(plan.drift, key=lambda a: KINDS.index(a.resource)):
+    for action in sorted(plan.drift, key=_order):
         try:
             object_id = await _apply(action, ids, graph)
         except GraphError as error:
@@ -54,12 +54,23 @@ async def apply_plan(
     return report
 
 
+def _order(action: Action) -> tuple[int, int]:
+    """Creates and updates parents first; removals afterwards, children (a package's roles) before the
+    parents they use (the catalog's groups)."""
+    index = KINDS.index(action.resource)
+    return (1, -index) if action.change is Change.DELETE else (0, index)
+
+
 async def _apply(action: Action, ids: dict[str, str | None], graph: GovernanceGraph) -> str | None:
+    if action.change is Change.DELETE:
+        await graph.delete(action.resource, action.payload["id"], action.payload.get("parentId"))
+        return action.payload["id"]
     body = resolve(action.payload["body"], ids)
-    if _unresolved(body):
+    parent = action.payload.get("parent")
+    if _unresolved(body) or (parent is not None and ids.get(parent) is None):
         raise GraphError(f"{action.key}: an object it refers to does not exist (its creation failed)")
     if action.change is Change.CREATE:
-        return (await graph.create(action.resource, body)).get("id")
+        return (await graph.create(action.resource, body, ids.get(parent) if parent else None)).get("id")
     if action.change is Change.RECREATE:
         await graph.delete(action.resource, action.payload["id"])
         return (await graph.create(action.resource, body)).get("id")

@@ -6,11 +6,20 @@ Graph wants that object's id, and is resolved when the plan is compared or appli
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from config.desired_state import DesiredState, PartnerGovernance, Reviewer, ReviewSettings
-from lifecycle.governance.ports import CATALOGS, ORGANIZATIONS, PACKAGES, POLICIES, REVIEWS, SETTINGS
+from lifecycle.governance.ports import (
+    CATALOG_RESOURCES,
+    CATALOGS,
+    ORGANIZATIONS,
+    PACKAGES,
+    POLICIES,
+    REVIEWS,
+    ROLE_SCOPES,
+    SETTINGS,
+)
 
 GUEST_QUERY = "./members/microsoft.graph.user/?$count=true&$filter=(userType eq 'Guest')"
 ALL_GROUPS_QUERY = "/groups?$filter=(groupTypes/any(c:c+eq+'Unified'))&$count=true"
@@ -27,8 +36,11 @@ class DesiredResource:
     # Fields compared with the tenant; a difference in ``fixed`` needs delete and create (Graph cannot update it).
     managed: tuple[str, ...]
     fixed: tuple[str, ...] = ()
-    parent: str | None = None  # the key of the catalog (packages) or package (policies) it lives in
+    parent: str | None = None  # the key of the catalog (packages, resources) or package (policies, roles)
     match: dict[str, Any] = field(default_factory=dict)  # how an existing object is recognised
+    # Child kinds this object's desired state is complete for: children of these kinds that the desired
+    # state does not name are drift (a package's role scopes, the catalog's groups).
+    owns: tuple[str, ...] = ()
 
 
 def ref(key: str) -> dict[str, str]:
@@ -37,30 +49,47 @@ def ref(key: str) -> dict[str, str]:
 
 def desired_resources(state: DesiredState) -> list[DesiredResource]:
     governance = state.governance
+    partners = _partner_settings(state)
     resources = [_settings(state)]
-    for partner_key, settings in _partner_settings(state).items():
+    for partner_key, settings in partners.items():
         if settings.connected_organization:
             resources.append(_organization(state, partner_key, settings))
-    resources.append(_catalog(state))
-    for partner_key, partner in state.partners.items():
-        if partner.access_package is None or partner.access_package.catalog != governance.catalog.display_name:
-            continue
-        settings = _partner_settings(state)[partner_key]
+    governed = _governed_partners(state)
+    manages_groups = any(partners[k].group_memberships is not None for k in governed)
+    resources.append(_catalog(state, manages_groups))
+    for group_id in dict.fromkeys(g for k in governed for g in partners[k].group_memberships or ()):
+        resources.append(_catalog_group(group_id))
+    for partner_key, package_name in governed.items():
+        settings = partners[partner_key]
         package_key = f"package/{partner_key}"
-        resources.append(_package(partner_key, partner.access_package.name, partner.display_name))
+        package = _package(partner_key, package_name, state.partners[partner_key].display_name)
+        if settings.group_memberships is not None:
+            package = replace(package, owns=(ROLE_SCOPES,))
+        resources.append(package)
+        resources += [_member_role(partner_key, package_key, g) for g in settings.group_memberships or ()]
         resources.append(_direct_policy(partner_key, package_key))
         if settings.request_policy:
             resources.append(_request_policy(state, partner_key, settings, package_key))
     if governance.guest_review is not None:
         resources.append(_review("review/guests", governance.guest_review, None, GUEST_QUERY, ALL_GROUPS_QUERY))
     if governance.partner_review is not None:
-        for partner_key, settings in _partner_settings(state).items():
+        for partner_key, settings in partners.items():
             if settings.review_group_id:
                 name = f"{governance.partner_review.display_name}: {state.partners[partner_key].display_name}"
                 query = f"/groups/{settings.review_group_id}/transitiveMembers/microsoft.graph.user/?$count=true"
                 query += "&$filter=(userType eq 'Guest')"
                 resources.append(_review(f"review/partner/{partner_key}", governance.partner_review, name, query))
     return resources
+
+
+def _governed_partners(state: DesiredState) -> dict[str, str]:
+    """Partners whose access package lives in the governed catalog, with the package's name."""
+    catalog = state.governance.catalog.display_name
+    return {
+        key: partner.access_package.name
+        for key, partner in state.partners.items()
+        if partner.access_package is not None and partner.access_package.catalog == catalog
+    }
 
 
 def _partner_settings(state: DesiredState) -> dict[str, PartnerGovernance]:
@@ -104,7 +133,7 @@ def _organization(state: DesiredState, partner_key: str, settings: PartnerGovern
     )
 
 
-def _catalog(state: DesiredState) -> DesiredResource:
+def _catalog(state: DesiredState, manages_groups: bool) -> DesiredResource:
     catalog = state.governance.catalog
     body = {
         "displayName": catalog.display_name,
@@ -112,7 +141,34 @@ def _catalog(state: DesiredState) -> DesiredResource:
         "isExternallyVisible": catalog.externally_visible,
         "state": "published",
     }
-    return DesiredResource(CATALOGS, "catalog", body, ("description", "isExternallyVisible", "state"))
+    owns = (CATALOG_RESOURCES,) if manages_groups else ()
+    return DesiredResource(CATALOGS, "catalog", body, ("description", "isExternallyVisible", "state"), owns=owns)
+
+
+def _catalog_group(group_id: str) -> DesiredResource:
+    """A group in the catalog: POSTed as a resource request (entitlementmanagement-post-resourcerequests)."""
+    body = {
+        "requestType": "adminAdd",
+        "resource": {"originId": group_id, "originSystem": "AadGroup"},
+        "catalog": {"id": ref("catalog")},
+    }
+    match = {"originSystem": "AadGroup", "originId": group_id}
+    return DesiredResource(CATALOG_RESOURCES, f"resource/{group_id}", body, (), parent="catalog", match=match)
+
+
+def _member_role(partner_key: str, package_key: str, group_id: str) -> DesiredResource:
+    """The package grants membership of the group: its Member role in the group's root scope
+    (accesspackage-post-resourcerolescopes, example 3). Role scopes cannot be updated, only added or removed."""
+    body = {
+        "role": {
+            "originId": f"Member_{group_id}",
+            "originSystem": "AadGroup",
+            "resource": {"id": ref(f"resource/{group_id}")},
+        },
+        "scope": {"originId": group_id, "originSystem": "AadGroup"},
+    }
+    match = {"role": f"Member_{group_id}", "scope": group_id}
+    return DesiredResource(ROLE_SCOPES, f"role/{partner_key}/{group_id}", body, (), parent=package_key, match=match)
 
 
 def _package(partner_key: str, name: str, partner_name: str) -> DesiredResource:
@@ -227,7 +283,9 @@ def reviewer_scope(reviewer: Reviewer) -> dict[str, Any]:
         "group": f"/groups/{reviewer.id}/transitiveMembers",
         "groupOwners": "./owners",
         "manager": "./manager",
-        # Each guest's sponsors, resolved per decision like ./manager.
+        # Each guest's sponsors. Like ./manager, a query relative to each decision, so it carries queryRoot
+        # "decisions" ("Because ./manager is a relative query, specify the queryRoot property with the value
+        # decisions": https://learn.microsoft.com/graph/accessreviews-reviewers-concept).
         "sponsors": "./sponsors",
     }[reviewer.kind]
     scope: dict[str, Any] = {"query": query, "queryType": "MicrosoftGraph"}

@@ -11,6 +11,7 @@ from config.desired_state import DesiredState
 from lifecycle.governance import guardrails
 from lifecycle.governance.apply import apply_plan
 from lifecycle.governance.desired import desired_resources
+from lifecycle.governance.evidence import review_instances
 from lifecycle.governance.planner import plan_governance, read_tenant
 from lifecycle.governance.ports import GovernanceGraph
 from lifecycle.models import AuditEntry
@@ -52,9 +53,10 @@ async def run_governance(
     exit_code = plan.exit_code
     if mode == "enforce" and not plan.refusals and plan.drift:
         report = await apply_plan(plan, snapshot, graph, audit, clock, run_id)
-        after, _ = await make_plan(graph, desired)
+        after, snapshot = await make_plan(graph, desired)
         result.update(applied=report.applied, failed=report.failed, after=after.as_dict())
         exit_code = EXIT_ERROR if report.failed else (EXIT_DRIFT if after.drift else EXIT_CLEAN)
+    result["reviewInstances"] = await review_instances(graph, desired_resources(desired), snapshot)
     result["exitCode"] = exit_code
     await audit.record(
         AuditEntry(
@@ -79,7 +81,22 @@ def render(result: dict[str, Any]) -> str:
         lines.append(f"- **failed** `{failed['change']}` {failed['key']}: {failed['error']['message']}")
     if "after" in result:
         lines.append(f"\nAfter enforce: {result['after']['drift']} change(s) left.")
+    if result.get("reviewInstances"):
+        lines.append("\nAccess review instances (evidence, not drift):")
+        lines += [f"- {describe_instance(entry)}" for entry in result["reviewInstances"]]
     return "\n".join(lines) + "\n"
+
+
+def describe_instance(entry: dict[str, Any]) -> str:
+    """One review's standing, e.g. `review/guests: InProgress 2026-01-05 to 2026-01-19 (3 instances)`."""
+    if "error" in entry:
+        return f"{entry['key']}: instances unreadable ({entry['error'].get('message')})"
+    current = entry.get("current")
+    if not current:
+        return f"{entry['key']}: no instance yet"
+    window = f"{str(current['startDateTime'])[:10]} to {str(current['endDateTime'])[:10]}"
+    count = f" ({current['instances']} instances)" if current["instances"] > 1 else ""
+    return f"{entry['key']}: {current['status']} {window}{count}"
 
 
 def plan_from_dict(data: dict[str, Any]) -> Plan:

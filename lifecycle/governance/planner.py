@@ -7,10 +7,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lifecycle.governance.desired import DesiredResource
-from lifecycle.governance.ports import ORGANIZATIONS, POLICIES, REVIEWS, SETTINGS, GovernanceGraph
+from lifecycle.governance.ports import (
+    CATALOG_RESOURCES,
+    ORGANIZATIONS,
+    PACKAGES,
+    POLICIES,
+    REVIEWS,
+    ROLE_SCOPES,
+    SETTINGS,
+    GovernanceGraph,
+)
 from lifecycle.plans import Action, Change, FieldDiff, Plan
 
 JOB = "governance"
+
+
+@dataclass(frozen=True)
+class Extra:
+    """An object the desired state does not name under a parent whose children it governs."""
+
+    kind: str
+    key: str
+    actual: dict[str, Any]
+    parent_id: str
+    reason: str
 
 
 @dataclass
@@ -18,34 +38,80 @@ class Snapshot:
     """The tenant's governance objects as read, and the desired key each one was recognised as."""
 
     found: dict[str, dict[str, Any]] = field(default_factory=dict)  # desired key -> actual object
+    extras: list[Extra] = field(default_factory=list)
 
     def id_of(self, key: str) -> str | None:
         found = self.found.get(key)
         return found.get("id") if found else None
 
 
+class _Listings:
+    """Each collection is read once per run."""
+
+    def __init__(self, graph: GovernanceGraph) -> None:
+        self._graph = graph
+        self._read: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+
+    async def __call__(self, kind: str, parent_id: str | None = None) -> list[dict[str, Any]]:
+        if (kind, parent_id) not in self._read:
+            self._read[(kind, parent_id)] = await self._graph.list(kind, parent_id)
+        return self._read[(kind, parent_id)]
+
+
 async def read_tenant(graph: GovernanceGraph, desired: list[DesiredResource]) -> Snapshot:
     """Read only what the desired state names; children are read only when their parent exists."""
     snapshot = Snapshot()
-    by_kind: dict[str, list[dict[str, Any]]] = {}
+    listing = _Listings(graph)
     for resource in desired:
         if resource.kind == SETTINGS:
             snapshot.found[resource.key] = await graph.get_settings()
             continue
-        if resource.parent is not None:
-            parent_id = snapshot.id_of(resource.parent)
-            if parent_id is None:
-                continue
-            candidates = await graph.list(resource.kind, parent_id)
-        else:
-            if resource.kind not in by_kind:
-                by_kind[resource.kind] = await graph.list(resource.kind)
-            candidates = by_kind[resource.kind]
+        parent_id = snapshot.id_of(resource.parent) if resource.parent is not None else None
+        if resource.parent is not None and parent_id is None:
+            continue
+        candidates = await listing(resource.kind, parent_id)
         taken = {id(v) for v in snapshot.found.values()}
         match = next((c for c in candidates if id(c) not in taken and _matches(resource, c)), None)
         if match is not None:
             snapshot.found[resource.key] = match
+    await _find_extras(desired, snapshot, listing)
     return snapshot
+
+
+async def _find_extras(desired: list[DesiredResource], snapshot: Snapshot, listing: _Listings) -> None:
+    """Children the desired state does not name under the parents it owns: first the roles packages grant,
+    then the catalog's groups, which are extra only when no access package in the catalog grants them once
+    the extra roles are gone (a group another, ungoverned package uses is left alone)."""
+    matched = {id(v) for v in snapshot.found.values()}
+    owners = [(r, kind) for r in desired for kind in r.owns if snapshot.id_of(r.key) is not None]
+    for owner, kind in sorted(owners, key=lambda pair: pair[1] != ROLE_SCOPES):
+        parent_id = snapshot.id_of(owner.key) or ""
+        for child in await listing(kind, parent_id):
+            if id(child) in matched:
+                continue
+            if kind == ROLE_SCOPES:
+                role = (child.get("role") or {}).get("originId")
+                key, reason = f"{owner.key}/role:{role}", "the package grants a role the desired state does not name"
+            elif child.get("originSystem") != "AadGroup" or await _granted_in_catalog(
+                child, parent_id, snapshot, listing
+            ):
+                continue
+            else:
+                key = f"{owner.key}/resource:{child.get('originId')}"
+                reason = "a group in the catalog that no partner's groupMemberships names and no package grants"
+            snapshot.extras.append(Extra(kind, key, child, parent_id, reason))
+
+
+async def _granted_in_catalog(
+    resource: dict[str, Any], catalog_id: str, snapshot: Snapshot, listing: _Listings
+) -> bool:
+    leaving = {id(e.actual) for e in snapshot.extras}
+    for package in await listing(PACKAGES, catalog_id):
+        for role_scope in await listing(ROLE_SCOPES, package["id"]):
+            granted = str((role_scope.get("scope") or {}).get("originId", "")).lower()
+            if id(role_scope) not in leaving and granted == str(resource.get("originId", "")).lower():
+                return True
+    return False
 
 
 def _matches(resource: DesiredResource, actual: dict[str, Any]) -> bool:
@@ -61,6 +127,12 @@ def _matches(resource: DesiredResource, actual: dict[str, Any]) -> bool:
             if all(str(source.get(k, "")).lower() == v for k, v in resource.match.items()):
                 return True
         return actual.get("displayName") == resource.body["displayName"]
+    if resource.kind == CATALOG_RESOURCES:
+        return all(str(actual.get(k, "")).lower() == v.lower() for k, v in resource.match.items())
+    if resource.kind == ROLE_SCOPES:
+        role = str((actual.get("role") or {}).get("originId", "")).lower()
+        scope = str((actual.get("scope") or {}).get("originId", "")).lower()
+        return (role, scope) == (resource.match["role"].lower(), resource.match["scope"].lower())
     return actual.get("displayName") == resource.body["displayName"]
 
 
@@ -137,7 +209,19 @@ def plan_governance(desired: list[DesiredResource], snapshot: Snapshot) -> Plan:
     plan = Plan(JOB)
     for resource in desired:
         plan.actions.append(_action(resource, snapshot.found.get(resource.key), ids))
+    plan.actions += [_removal(extra) for extra in snapshot.extras]
     return plan
+
+
+def _removal(extra: Extra) -> Action:
+    if extra.kind == ROLE_SCOPES:
+        role, scope = extra.actual.get("role") or {}, extra.actual.get("scope") or {}
+        diffs = (FieldDiff("role", None, f"{role.get('displayName')} ({role.get('originId')})"),)
+        diffs += (FieldDiff("scope", None, scope.get("originId")),)
+    else:
+        diffs = (FieldDiff("resource", None, f"{extra.actual.get('displayName')} ({extra.actual.get('originId')})"),)
+    payload = {"id": extra.actual.get("id"), "parentId": extra.parent_id}
+    return Action(extra.kind, extra.key, Change.DELETE, extra.reason, diffs, payload)
 
 
 def _action(resource: DesiredResource, actual: dict[str, Any] | None, ids: dict[str, str | None]) -> Action:
@@ -146,7 +230,10 @@ def _action(resource: DesiredResource, actual: dict[str, Any] | None, ids: dict[
         reason = "not in the tenant"
         if resource.parent and ids.get(resource.parent) is None:
             reason = f"not in the tenant (its parent {resource.parent} is created first)"
-        return Action(resource.kind, resource.key, Change.CREATE, reason, payload={"body": resource.body})
+        if resource.kind == CATALOG_RESOURCES:
+            reason += " (adding a group to a catalog needs Group.ReadWrite.All besides EntitlementManagement)"
+        payload = {"body": resource.body, **({"parent": resource.parent} if resource.parent else {})}
+        return Action(resource.kind, resource.key, Change.CREATE, reason, payload=payload)
     fixed = field_diffs(body, actual, resource.fixed)
     if fixed:
         return Action(

@@ -286,6 +286,8 @@ def delete_catalog(call: Call, catalog_id: str) -> GraphResponse:
     _find(state.catalogs, catalog_id)
     if any(p["_catalogId"] == catalog_id for p in state.packages.values()):
         raise bad_request("The catalog still holds access packages; delete them first.")
+    for resource_id in [r for r, v in state.resources.items() if v["_catalogId"] == catalog_id]:
+        del state.resources[resource_id]
     del state.catalogs[catalog_id]
     return GraphResponse(204)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,16 +11,25 @@ import httpx
 import pytest
 
 from config.desired_state import load_desired_state, parse_desired_state
+from config.settings import load_settings
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
-from graph.entitlement import GraphAccessPackages
 from graph.governance import GraphGovernance
 from graph.permissions import GRANTED
 from lifecycle.adapters.memory import MemoryAuditLog
+from lifecycle.bootstrap import bootstrap
 from lifecycle.clock import SystemClock
 from lifecycle.errors import PermissionDeniedError
 from lifecycle.governance import run_governance
+from lifecycle.onboarding import handle_ticket
+from lifecycle.submission import submit_documents
+from lifecycle.worker import drain
 from tenantsim.client import TenantSimAdmin
+from tenantsim.seed import (
+    ADATUM_MARKETING_GROUP_ID,
+    FABRIKAM_COLLABORATORS_GROUP_ID,
+    NORTHWIND_SUPPLY_CHAIN_GROUP_ID,
+)
 from tenantsim.server import TenantSimServer
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "desired-state.sample.yaml"
@@ -155,30 +165,64 @@ async def test_without_the_access_review_permission_the_run_fails_loudly(server,
         await _run(server, roles=roles)
 
 
-async def test_onboarding_assigns_through_the_package_and_policy_governance_created(server, admin):
-    """On a tenant with no catalog, governance creates it; onboarding's gateway then resolves and assigns."""
+def _delete_packages(admin: TenantSimAdmin, *, catalogs: bool = False) -> None:
+    """Take the seeded packages (and their policies, and with ``catalogs`` the catalog) out of the tenant."""
     for policy in _values(admin, f"{EM}/assignmentPolicies"):
         assert _graph(admin, "DELETE", f"{EM}/assignmentPolicies/{policy['id']}").status_code == 204
     for package in _values(admin, f"{EM}/accessPackages"):
         assert _graph(admin, "DELETE", f"{EM}/accessPackages/{package['id']}").status_code == 204
-    for catalog in _values(admin, f"{EM}/catalogs"):
+    for catalog in _values(admin, f"{EM}/catalogs") if catalogs else []:
         assert _graph(admin, "DELETE", f"{EM}/catalogs/{catalog['id']}").status_code == 204
 
-    packages = GraphAccessPackages(_client(server))
-    assert await packages.resolve("Partner collaboration", "Fabrikam engineering") is None
-    assert (await _run(server, "enforce"))["exitCode"] == 0
 
-    target = await packages.resolve("Partner collaboration", "Fabrikam engineering")
-    assert target is not None
-    created = {p["id"]: p for p in _values(admin, f"{EM}/assignmentPolicies")}
-    assert created[target.policy_id]["displayName"] == "Admin direct assignment"
-    guest = next(u for u in admin.snapshot()["users"] if (u.get("mail") or "").endswith("@fabrikam.com"))
-    end = datetime.now(UTC) + timedelta(days=30)
-    request = await packages.request_assignment(guest["id"], target, end, "governance integration test")
-    assert request.state == "submitted"
-    assert (await packages.get_request(request.id)).state == "delivered"
-    assignment = await packages.find_assignment(guest["id"], target.package_id)
-    assert assignment is not None and assignment.state == "delivered"
+def _applied(result: dict, key: str) -> str:
+    return next(a["id"] for a in result["applied"] if a["key"] == key)
+
+
+async def test_an_onboard_ticket_assigns_the_package_and_policy_governance_created(server, admin, azurite):
+    """Governance creates the partner packages and policies; an onboard ticket then assigns exactly those,
+    and the delivered assignment makes the guest a member of the group the package grants."""
+    _delete_packages(admin)
+    enforced = await _run(server, "enforce")
+    assert enforced["exitCode"] == 0, enforced["failed"]
+    package_id, policy_id = _applied(enforced, "package/fabrikam"), _applied(enforced, "policy/fabrikam/direct")
+
+    prefix = "gov" + uuid.uuid4().hex[:8]
+    env = {
+        **azurite.env,
+        "LIFECYCLE_GRAPH_BASE_URL": f"{server.url}/v1.0",
+        "LIFECYCLE_GRAPH_BETA_URL": f"{server.url}/beta",
+        "LIFECYCLE_GRAPH_CREDENTIAL": "tenantsim",
+        "LIFECYCLE_TABLE_PREFIX": prefix,
+        "LIFECYCLE_QUEUE_PREFIX": prefix,
+    }
+    services = await bootstrap(load_settings(env), credential=TenantSimCredential(server.url, roles=GRANTED))
+    try:
+        end = (datetime.now(UTC) + timedelta(days=60)).date().isoformat()
+        ticket = {
+            "schemaVersion": 1,
+            "kind": "onboard",
+            "ticketId": "GOV1",
+            "email": "gov1@fabrikam.com",
+            "displayName": "Governed Guest",
+            "partner": "fabrikam",
+            "sponsor": "megan.bowen@contoso.com",
+            "endDate": end,
+        }
+        await submit_documents(services, "onboarding", [ticket])
+        report = await drain(services, "onboarding", handle_ticket)
+    finally:
+        await services.close()
+    assert [o.verdict.value for o in report.outcomes] == ["done"], report.outcomes
+
+    guest = next(u for u in admin.snapshot()["users"] if u.get("mail") == "gov1@fabrikam.com")
+    query = f"$filter=target/objectId eq '{guest['id']}'&$expand=accessPackage,assignmentPolicy"
+    assignments = _values(admin, f"{EM}/assignments?{query}")
+    assert [(a["accessPackage"]["id"], a["assignmentPolicy"]["id"]) for a in assignments] == [(package_id, policy_id)]
+    for request in _values(admin, f"{EM}/assignmentRequests"):  # let the service finish delivering
+        _graph(admin, "GET", f"{EM}/assignmentRequests/{request['id']}")
+    group = next(g for g in admin.snapshot()["groups"] if g["id"] == FABRIKAM_COLLABORATORS_GROUP_ID)
+    assert guest["id"] in group["members"]
 
 
 async def test_a_partner_without_a_tenant_gets_a_domain_connected_organisation(server, admin):
@@ -193,3 +237,66 @@ async def test_a_partner_without_a_tenant_gets_a_domain_connected_organisation(s
     assert {"@odata.type": "#microsoft.graph.connectedOrganizationMembers"}.items() <= next(
         t for t in targets if t["connectedOrganizationId"] == adatum["id"]
     ).items()
+
+
+def _granted_roles(admin: TenantSimAdmin, package_name: str) -> list[str]:
+    package = next(p for p in _values(admin, f"{EM}/accessPackages") if p["displayName"] == package_name)
+    expanded = _graph(
+        admin, "GET", f"{EM}/accessPackages/{package['id']}?$expand=resourceRoleScopes($expand=role,scope)"
+    )
+    return sorted(s["role"]["originId"] for s in expanded.json()["resourceRoleScopes"])
+
+
+async def test_each_partner_package_grants_its_group_membership_and_extra_roles_are_removed(server, admin):
+    """On the seeded tenant (groups already in the catalog) enforce adds each package's Member role; a role
+    granted by hand shows as a delete in the next plan and is gone after enforce."""
+    assert (await _run(server, "enforce"))["exitCode"] == 0
+    assert _granted_roles(admin, "Fabrikam engineering") == [f"Member_{FABRIKAM_COLLABORATORS_GROUP_ID}"]
+    assert _granted_roles(admin, "Northwind supply chain") == [f"Member_{NORTHWIND_SUPPLY_CHAIN_GROUP_ID}"]
+
+    package = next(p for p in _values(admin, f"{EM}/accessPackages") if p["displayName"] == "Fabrikam engineering")
+    resources = _values(admin, f"{EM}/catalogs/{package_catalog(admin)}/resources?$expand=roles,scopes")
+    fabrikam = next(r for r in resources if r["originId"] == FABRIKAM_COLLABORATORS_GROUP_ID)
+    owner = next(r for r in fabrikam["roles"] if r["displayName"] == "Owner")
+    body = {"role": {**owner, "resource": {"id": fabrikam["id"]}}, "scope": fabrikam["scopes"][0]}
+    assert (
+        _graph(admin, "POST", f"{EM}/accessPackages/{package['id']}/resourceRoleScopes", json=body).status_code == 201
+    )
+
+    planned = await _run(server)
+    drift = {a["key"]: a["change"] for a in planned["plan"]["actions"] if a["change"] != "none"}
+    assert drift == {f"package/fabrikam/role:Owner_{FABRIKAM_COLLABORATORS_GROUP_ID}": "delete"}
+    assert (await _run(server, "enforce"))["exitCode"] == 0
+    assert _granted_roles(admin, "Fabrikam engineering") == [f"Member_{FABRIKAM_COLLABORATORS_GROUP_ID}"]
+
+
+def package_catalog(admin: TenantSimAdmin) -> str:
+    return next(c["id"] for c in _values(admin, f"{EM}/catalogs") if c["displayName"] == "Partner collaboration")
+
+
+async def test_a_new_catalog_gets_its_groups_only_with_group_readwrite(server, admin):
+    """Without Group.ReadWrite.All the groups cannot enter a new catalog: those creates (and the roles that
+    need them) fail with Graph's 403 while the rest lands; with it, the next run converges."""
+    _delete_packages(admin, catalogs=True)
+    first = await _run(server, "enforce")
+    failed = {f["key"]: f["error"].get("code") for f in first["failed"]}
+    assert failed[f"resource/{FABRIKAM_COLLABORATORS_GROUP_ID}"] == "Authorization_RequestDenied"
+    assert f"role/fabrikam/{FABRIKAM_COLLABORATORS_GROUP_ID}" in failed
+    assert "policy/fabrikam/direct" not in failed and first["exitCode"] == 1
+
+    second = await _run(server, "enforce", roles=GRANTED | {"Group.ReadWrite.All"})
+    assert second["exitCode"] == 0 and second["after"]["drift"] == 0
+    assert _granted_roles(admin, "Adatum marketing") == [f"Member_{ADATUM_MARKETING_GROUP_ID}"]
+
+
+async def test_the_run_reports_each_review_current_instance_without_drift(server, admin):
+    """After enforce the quarterly guest review has one instance per Microsoft 365 group and occurrence; the
+    run names the current one and its status as evidence, and the plan stays clean."""
+    await _run(server, "enforce")
+    result = await _run(server)
+    assert result["exitCode"] == 0
+    evidence = {e["key"]: e for e in result["reviewInstances"]}
+    assert set(evidence) == {"review/guests", "review/partner/fabrikam"}
+    current = evidence["review/guests"]["current"]
+    assert current["status"] in {"InProgress", "Completed"} and current["instances"] == 1
+    assert current["startDateTime"] <= datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -13,21 +13,34 @@ import pytest
 from config.desired_state import load_desired_state, parse_desired_state
 from lifecycle.adapters.memory import MemoryAuditLog
 from lifecycle.clock import FixedClock
-from lifecycle.errors import PermissionDeniedError
+from lifecycle.errors import DesiredStateError, PermissionDeniedError
 from lifecycle.governance import plan_from_dict, render, run_governance
-from lifecycle.governance.ports import CATALOGS, ORGANIZATIONS, PACKAGES, POLICIES, REVIEWS
+from lifecycle.governance.ports import (
+    CATALOG_RESOURCES,
+    CATALOGS,
+    ORGANIZATIONS,
+    PACKAGES,
+    POLICIES,
+    REVIEW_INSTANCES,
+    REVIEWS,
+    ROLE_SCOPES,
+)
 from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "desired-state.sample.yaml"
 
 
 class FakeGovernanceGraph:
-    """Stores Graph JSON per kind; packages belong to a catalog and policies to a package, as in Graph."""
+    """Stores Graph JSON per kind; packages belong to a catalog and policies to a package, as in Graph.
+
+    Catalog resources (groups) and role scopes keep their parent's id under ``_parent``, which list hides.
+    Review instances are what a test puts in ``instances`` (definition id -> instances)."""
 
     def __init__(self) -> None:
         self.objects: dict[str, dict[str, dict[str, Any]]] = {
-            k: {} for k in (REVIEWS, ORGANIZATIONS, CATALOGS, PACKAGES, POLICIES)
+            k: {} for k in (REVIEWS, ORGANIZATIONS, CATALOGS, PACKAGES, POLICIES, CATALOG_RESOURCES, ROLE_SCOPES)
         }
+        self.instances: dict[str, list[dict[str, Any]]] = {}
         self.settings: dict[str, Any] = {
             "externalUserLifecycleAction": "none",
             "durationUntilExternalUserDeletedAfterBlocked": "P30D",
@@ -36,23 +49,42 @@ class FakeGovernanceGraph:
         self.refuse: set[str] = set()  # kinds whose creates are denied
 
     async def list(self, kind: str, parent_id: str | None = None) -> list[dict[str, Any]]:
+        if kind == REVIEW_INSTANCES:
+            return copy.deepcopy(self.instances.get(parent_id or "", []))
         items = list(self.objects[kind].values())
         if kind == PACKAGES and parent_id:
             items = [i for i in items if i["catalog"]["id"] == parent_id]
         if kind == POLICIES and parent_id:
             items = [i for i in items if i["accessPackage"]["id"] == parent_id]
+        if kind in (CATALOG_RESOURCES, ROLE_SCOPES):
+            items = [{k: v for k, v in i.items() if k != "_parent"} for i in items if i["_parent"] == parent_id]
         return copy.deepcopy(items)
 
     async def get_settings(self) -> dict[str, Any]:
         return dict(self.settings)
 
-    async def create(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+    async def create(self, kind: str, body: dict[str, Any], parent_id: str | None = None) -> dict[str, Any]:
         if kind in self.refuse:
             raise PermissionDeniedError("Insufficient privileges", status=403, code="Authorization_RequestDenied")
         stored = {"id": str(uuid.uuid4()), **copy.deepcopy(body)}
+        if kind == CATALOG_RESOURCES:  # the resource the request adds, not the request
+            group_id = body["resource"]["originId"]
+            stored = {"id": stored["id"], "displayName": f"group {group_id}", "originId": group_id}
+            stored.update(originSystem="AadGroup", _parent=body["catalog"]["id"])
+        if kind == ROLE_SCOPES:
+            stored = self.role_scope(body["role"]["originId"], body["scope"]["originId"], parent_id)
         self.objects[kind][stored["id"]] = stored
         self.writes.append(("create", kind))
-        return copy.deepcopy(stored)
+        return copy.deepcopy({k: v for k, v in stored.items() if k != "_parent"})
+
+    @staticmethod
+    def role_scope(role: str, scope: str, package_id: str | None) -> dict[str, Any]:
+        return {
+            "id": str(uuid.uuid4()),
+            "role": {"displayName": role.split("_")[0], "originId": role, "originSystem": "AadGroup"},
+            "scope": {"originId": scope, "originSystem": "AadGroup", "isRootScope": True},
+            "_parent": package_id,
+        }
 
     async def update(self, kind: str, object_id: str | None, body: dict[str, Any]) -> None:
         self.writes.append(("update", kind))
@@ -61,8 +93,10 @@ class FakeGovernanceGraph:
         else:
             self.objects[kind][object_id].update(copy.deepcopy(body))
 
-    async def delete(self, kind: str, object_id: str) -> None:
+    async def delete(self, kind: str, object_id: str, parent_id: str | None = None) -> None:
         self.writes.append(("delete", kind))
+        if kind in (CATALOG_RESOURCES, ROLE_SCOPES):
+            assert self.objects[kind][object_id]["_parent"] == parent_id
         del self.objects[kind][object_id]
 
     def only(self, kind: str, **match: Any) -> dict[str, Any]:
@@ -245,3 +279,161 @@ async def test_an_unknown_mode_is_refused_before_anything_is_read(graph, desired
     """Only plan and enforce exist; a typo never silently means one of them."""
     with pytest.raises(ValueError, match="mode"):
         await _run(graph, desired, "apply")
+
+
+FABRIKAM_GROUP = "0b1f7a2e-5c3d-4e8f-9a6b-7c8d9e0f1a2b"
+
+
+def _role_scopes(graph, package_name):
+    package = graph.only(PACKAGES, displayName=package_name)
+    return [r for r in graph.objects[ROLE_SCOPES].values() if r["_parent"] == package["id"]]
+
+
+async def test_each_package_grants_the_member_role_of_its_partner_groups_once_they_are_in_the_catalog(graph, desired):
+    """Enforce adds each named group to the catalog, then its Member role to the partner's package; re-run is clean."""
+    first, _ = await _run(graph, desired, "enforce")
+    assert first["exitCode"] == EXIT_CLEAN
+    catalog = graph.only(CATALOGS, displayName="Partner collaboration")
+    groups = {r["originId"]: r for r in graph.objects[CATALOG_RESOURCES].values()}
+    assert len(groups) == 4 and {r["_parent"] for r in groups.values()} == {catalog["id"]}
+    scopes = _role_scopes(graph, "Fabrikam engineering")
+    assert [(s["role"]["originId"], s["scope"]["originId"]) for s in scopes] == [
+        (f"Member_{FABRIKAM_GROUP}", FABRIKAM_GROUP)
+    ]
+    assert graph.writes.index(("create", CATALOG_RESOURCES)) < graph.writes.index(("create", ROLE_SCOPES))
+    writes = len(graph.writes)
+    again, _ = await _run(graph, desired, "enforce")
+    assert again["exitCode"] == EXIT_CLEAN and len(graph.writes) == writes
+
+
+async def test_a_missing_catalog_group_is_planned_with_the_permission_it_needs(graph, desired):
+    """The create's reason names Group.ReadWrite.All: EntitlementManagement alone cannot add a group to a catalog."""
+    result, _ = await _run(graph, desired)
+    action = next(a for a in result["plan"]["actions"] if a["key"] == f"resource/{FABRIKAM_GROUP}")
+    assert action["change"] == "create" and "Group.ReadWrite.All" in action["reason"]
+    assert action["payload"]["body"]["resource"] == {"originId": FABRIKAM_GROUP, "originSystem": "AadGroup"}
+
+
+async def test_a_role_the_package_grants_beyond_the_desired_state_is_drift_and_removed_in_enforce(graph, desired):
+    """An extra role scope on a governed package is a delete action in plan mode and gone after enforce."""
+    await _run(graph, desired, "enforce")
+    package = graph.only(PACKAGES, displayName="Fabrikam engineering")
+    extra = graph.role_scope("Owner_" + FABRIKAM_GROUP, FABRIKAM_GROUP, package["id"])
+    graph.objects[ROLE_SCOPES][extra["id"]] = extra
+
+    planned, _ = await _run(graph, desired)
+    assert _changes(planned) == {f"package/fabrikam/role:Owner_{FABRIKAM_GROUP}": "delete"}
+    action = next(a for a in planned["plan"]["actions"] if a["change"] == "delete")
+    assert action["diffs"][0] == {"field": "role", "desired": None, "actual": f"Owner (Owner_{FABRIKAM_GROUP})"}
+    assert planned["exitCode"] == EXIT_DRIFT and extra["id"] in graph.objects[ROLE_SCOPES]
+
+    fixed, audit = await _run(graph, desired, "enforce")
+    assert fixed["exitCode"] == EXIT_CLEAN and extra["id"] not in graph.objects[ROLE_SCOPES]
+    assert len(_role_scopes(graph, "Fabrikam engineering")) == 1
+    assert any(e.action == "governance.delete" for e in audit)
+
+
+async def test_a_group_dropped_from_the_desired_state_leaves_the_package_and_then_the_catalog(graph, desired):
+    """Removing a partner's group: its role scope is removed first, then the group leaves the catalog."""
+    await _run(graph, desired, "enforce")
+    raw = desired.model_dump(mode="json", by_alias=True, exclude_none=True)
+    raw["governance"]["partners"]["fabrikam"]["groupMemberships"] = []
+    fewer = parse_desired_state(raw)
+    planned, _ = await _run(graph, fewer)
+    assert _changes(planned) == {
+        f"package/fabrikam/role:Member_{FABRIKAM_GROUP}": "delete",
+        f"catalog/resource:{FABRIKAM_GROUP}": "delete",
+    }
+    graph.writes.clear()
+    fixed, _ = await _run(graph, fewer, "enforce")
+    assert fixed["exitCode"] == EXIT_CLEAN
+    assert graph.writes == [("delete", ROLE_SCOPES), ("delete", CATALOG_RESOURCES)]
+    assert FABRIKAM_GROUP not in {r["originId"] for r in graph.objects[CATALOG_RESOURCES].values()}
+
+
+async def test_a_catalog_group_an_ungoverned_package_grants_is_left_alone(graph, desired):
+    """A group no partner names stays in the catalog while a package the desired state does not own grants it."""
+    await _run(graph, desired, "enforce")
+    catalog = graph.only(CATALOGS, displayName="Partner collaboration")
+    other = {"id": str(uuid.uuid4()), "displayName": "Contoso interns", "catalog": {"id": catalog["id"]}}
+    graph.objects[PACKAGES][other["id"]] = other
+    group = "4f5b1e6c-9a7b-4c2d-9e0f-1a2b3c4d5e6f"
+    resource = {"id": str(uuid.uuid4()), "displayName": "Extranet", "originId": group, "originSystem": "AadGroup"}
+    graph.objects[CATALOG_RESOURCES][resource["id"]] = {**resource, "_parent": catalog["id"]}
+    used = graph.role_scope(f"Member_{group}", group, other["id"])
+    graph.objects[ROLE_SCOPES][used["id"]] = used
+    assert _changes((await _run(graph, desired))[0]) == {}
+
+    del graph.objects[ROLE_SCOPES][used["id"]]
+    assert _changes((await _run(graph, desired))[0]) == {f"catalog/resource:{group}": "delete"}
+
+
+async def test_without_group_memberships_the_package_roles_are_not_governed(graph, desired):
+    """A partner whose governance block leaves groupMemberships unset keeps whatever roles its package grants."""
+    raw = desired.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for partner in raw["governance"]["partners"].values():
+        partner.pop("groupMemberships")
+    unmanaged = parse_desired_state(raw)
+    await _run(graph, unmanaged, "enforce")
+    assert graph.objects[CATALOG_RESOURCES] == {} and graph.objects[ROLE_SCOPES] == {}
+    package = graph.only(PACKAGES, displayName="Fabrikam engineering")
+    kept = graph.role_scope("Owner_" + FABRIKAM_GROUP, FABRIKAM_GROUP, package["id"])
+    graph.objects[ROLE_SCOPES][kept["id"]] = kept
+    assert _changes((await _run(graph, unmanaged))[0]) == {}
+
+
+async def test_a_failed_catalog_group_fails_only_the_roles_that_need_it(graph, desired):
+    """Without the right to add groups the role scopes cannot be created; everything else still lands."""
+    graph.refuse.add(CATALOG_RESOURCES)
+    result, _ = await _run(graph, desired, "enforce")
+    failed = {f["key"] for f in result["failed"]}
+    assert f"resource/{FABRIKAM_GROUP}" in failed and f"role/fabrikam/{FABRIKAM_GROUP}" in failed
+    assert "policy/fabrikam/request" not in failed and graph.objects[ROLE_SCOPES] == {}
+    assert result["exitCode"] == EXIT_ERROR
+
+
+def test_group_memberships_take_object_ids_only():
+    """A display name where an object id belongs is refused with the field named."""
+    raw = load_desired_state(SAMPLE).model_dump(mode="json", by_alias=True, exclude_none=True)
+    raw["governance"]["partners"]["fabrikam"]["groupMemberships"] = ["Fabrikam collaborators"]
+    with pytest.raises(DesiredStateError, match="groupMemberships"):
+        parse_desired_state(raw)
+
+
+def _instance(start: str, end: str, status: str) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "startDateTime": start, "endDateTime": end, "status": status}
+
+
+async def test_each_review_current_instance_is_reported_as_evidence_never_as_drift(graph, desired):
+    """The run lists per review the occurrence under way and its status; instances never change the plan."""
+    await _run(graph, desired, "enforce")
+    guests = next(r for r in graph.objects[REVIEWS].values() if "review/guests" in r["descriptionForAdmins"])
+    partner = next(r for r in graph.objects[REVIEWS].values() if "review/partner" in r["descriptionForAdmins"])
+    graph.instances[guests["id"]] = [
+        _instance("2026-01-05T00:00:00Z", "2026-01-19T00:00:00Z", "Completed"),
+        _instance("2026-04-05T00:00:00Z", "2026-04-19T00:00:00Z", "NotStarted"),
+        _instance("2026-02-05T00:00:00Z", "2026-02-19T00:00:00Z", "InProgress"),
+        _instance("2026-02-05T00:00:00Z", "2026-02-19T00:00:00Z", "Completed"),  # one group's finished early
+    ]
+    graph.instances[partner["id"]] = [_instance("2026-07-13T00:00:00Z", "2026-07-27T00:00:00Z", "NotStarted")]
+
+    result, _ = await _run(graph, desired)
+    assert result["exitCode"] == EXIT_CLEAN and result["plan"]["drift"] == 0
+    evidence = {e["key"]: e for e in result["reviewInstances"]}
+    assert evidence["review/guests"]["instances"] == 4
+    assert evidence["review/guests"]["current"] == {
+        "startDateTime": "2026-02-05T00:00:00Z",
+        "endDateTime": "2026-02-19T00:00:00Z",
+        "status": "InProgress",
+        "instances": 2,
+    }
+    assert evidence["review/partner/fabrikam"]["current"]["status"] == "NotStarted"
+    text = render(result)
+    assert "- review/guests: InProgress 2026-02-05 to 2026-02-19 (2 instances)" in text
+    assert "- review/partner/fabrikam: NotStarted 2026-07-13 to 2026-07-27" in text
+
+
+async def test_reviews_not_yet_in_the_tenant_have_no_evidence(graph, desired):
+    """Plan mode on an empty tenant reads no instances: there is no definition to ask about."""
+    result, _ = await _run(graph, desired)
+    assert result["reviewInstances"] == []
