@@ -279,6 +279,22 @@ class PartnerGovernance(Model):
     approval_by_sponsor: bool = True
     fallback_approvers: tuple[str, ...] = ()  # user object ids
     expiration: Expiration = Expiration(days=90)
+    # Object ids of the groups whose Member role the partner's access package grants. Ids, not display
+    # names: they survive a rename and are unique. Unset: the package's resource roles are left alone;
+    # set (even to []): roles the package grants beyond these are drift.
+    group_memberships: tuple[str, ...] | None = None
+
+    @field_validator("group_memberships")
+    @classmethod
+    def _group_ids(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        import re
+
+        if value is None:
+            return None
+        bad = [g for g in value if not re.match(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$", g)]
+        if bad:
+            raise ValueError(f"groupMemberships takes group object ids: {', '.join(bad)}")
+        return tuple(dict.fromkeys(g.lower() for g in value))
 
 
 class ExternalUserLifecycle(Model):
