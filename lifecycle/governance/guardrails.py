@@ -40,7 +40,14 @@ def refusals(state: DesiredState) -> list[Refusal]:
 
 def warnings(state: DesiredState) -> list[str]:
     found = []
+    catalog = state.governance.catalog.display_name
     for key, settings in state.governance.partners.items():
+        package = state.partners[key].access_package
+        if settings.group_memberships and (package is None or package.catalog != catalog):
+            found.append(
+                f"governance.partners.{key}.groupMemberships is ignored: the partner has no access package in "
+                f"the {catalog!r} catalog to grant them"
+            )
         if settings.request_policy and settings.approval_by_sponsor and not settings.fallback_approvers:
             found.append(
                 f"governance.partners.{key}: sponsor approval has no fallbackApprovers; requests from guests "

@@ -437,3 +437,12 @@ async def test_reviews_not_yet_in_the_tenant_have_no_evidence(graph, desired):
     """Plan mode on an empty tenant reads no instances: there is no definition to ask about."""
     result, _ = await _run(graph, desired)
     assert result["reviewInstances"] == []
+
+
+async def test_group_memberships_of_a_partner_without_a_governed_package_are_a_warning(graph, desired):
+    """Groups named for a partner whose package is in another catalog are not silently dropped: the plan warns."""
+    raw = desired.model_dump(mode="json", by_alias=True, exclude_none=True)
+    raw["partners"]["adatum"]["accessPackage"]["catalog"] = "Somewhere else"
+    result, _ = await _run(graph, parse_desired_state(raw))
+    assert any("adatum.groupMemberships is ignored" in w for w in result["plan"]["warnings"])
+    assert not any(a["key"].startswith("role/adatum/") for a in result["plan"]["actions"])
