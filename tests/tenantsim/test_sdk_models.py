@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+from msgraph.generated.models.access_package import AccessPackage
+from msgraph.generated.models.access_package_resource_collection_response import (
+    AccessPackageResourceCollectionResponse,
+)
+from msgraph.generated.models.access_package_resource_request import AccessPackageResourceRequest
+from msgraph.generated.models.access_package_resource_role_scope import AccessPackageResourceRoleScope
+from msgraph.generated.models.access_review_instance_collection_response import AccessReviewInstanceCollectionResponse
 from msgraph.generated.models.authorization_policy import AuthorizationPolicy
 from msgraph.generated.models.cross_tenant_access_policy import CrossTenantAccessPolicy
 from msgraph.generated.models.cross_tenant_access_policy_configuration_default import (
@@ -23,7 +30,12 @@ from msgraph.generated.users.item.revoke_sign_in_sessions.revoke_sign_in_session
     RevokeSignInSessionsPostResponse,
 )
 
-from tenantsim.seed import FABRIKAM_TENANT_ID
+from tenantsim.seed import (
+    FABRIKAM_TENANT_ID,
+    NORTHWIND_SUPPLY_CHAIN_GROUP_ID,
+    PARTNER_CATALOG_ID,
+    SEEDED_ACCESS_PACKAGES,
+)
 from tests.tenantsim.conftest import guests
 from tests.tenantsim.sdk_models import assert_absorbed, leftovers, parse
 
@@ -113,3 +125,51 @@ def test_tenant_information_and_errors_are_absorbed(graph):
     for response in errors:
         parsed = assert_absorbed(response.json(), ODataError)
         assert parsed.error.code and parsed.error.inner_error.request_id == response.headers["request-id"]
+
+
+def test_catalog_resources_role_scopes_and_review_instances_are_absorbed(graph):
+    """Governance's resource roles and review instances: the payloads the product reads and writes."""
+    em = "/v1.0/identityGovernance/entitlementManagement"
+    read, write = ("EntitlementManagement.Read.All",), ("EntitlementManagement.ReadWrite.All",)
+    resources = graph.get(f"{em}/catalogs/{PARTNER_CATALOG_ID}/resources?$expand=roles,scopes", roles=read).json()
+    parsed = assert_absorbed(resources, AccessPackageResourceCollectionResponse)
+    group = next(r for r in parsed.value if r.origin_id == NORTHWIND_SUPPLY_CHAIN_GROUP_ID)
+    member = next(r for r in group.roles if r.display_name == "Member")
+    package = SEEDED_ACCESS_PACKAGES["Northwind supply chain"]
+    body = {
+        "role": {"originId": member.origin_id, "originSystem": "AadGroup", "resource": {"id": group.id}},
+        "scope": {"originId": group.origin_id, "originSystem": "AadGroup"},
+    }
+    created = graph.request("POST", f"{em}/accessPackages/{package}/resourceRoleScopes", roles=write, json=body)
+    assert_absorbed(created.json(), AccessPackageResourceRoleScope)
+    expanded = graph.get(f"{em}/accessPackages/{package}?$expand=resourceRoleScopes($expand=role,scope)", roles=read)
+    assert assert_absorbed(expanded.json(), AccessPackage).resource_role_scopes[0].role.origin_id == member.origin_id
+    request = {
+        "requestType": "adminRemove",
+        "resource": {"id": next(r.id for r in parsed.value if r.origin_id != group.origin_id)},
+        "catalog": {"id": PARTNER_CATALOG_ID},
+    }
+    removed = graph.request("POST", f"{em}/resourceRequests", roles=write, json=request)
+    assert assert_absorbed(removed.json(), AccessPackageResourceRequest).state.value == "delivered"
+
+    reviews = "/v1.0/identityGovernance/accessReviews/definitions"
+    definition = {
+        "displayName": "Guests",
+        "scope": {
+            "@odata.type": "#microsoft.graph.accessReviewQueryScope",
+            "query": "/users",
+            "queryType": "MicrosoftGraph",
+        },
+        "reviewers": [{"query": "./sponsors", "queryType": "MicrosoftGraph", "queryRoot": "decisions"}],
+        "settings": {
+            "instanceDurationInDays": 14,
+            "recurrence": {
+                "pattern": {"type": "absoluteMonthly", "interval": 3},
+                "range": {"type": "noEnd", "startDate": "2025-01-06"},
+            },
+        },
+    }
+    created = graph.request("POST", reviews, roles=("AccessReview.ReadWrite.All",), json=definition).json()
+    listing = graph.get(f"{reviews}/{created['id']}/instances", roles=("AccessReview.Read.All",)).json()
+    instances = assert_absorbed(listing, AccessReviewInstanceCollectionResponse).value
+    assert instances and instances[-1].status == "NotStarted" and instances[0].reviewers[0].query_root == "decisions"
