@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -34,9 +35,9 @@ from lifecycle.models import (
 )
 from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.services import Services
-from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, RunStatus, Skip
+from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Rule, RunStatus, Skip
 from lifecycle.sweep.notice import notice_event, notice_message
-from lifecycle.sweep.ports import SweepRuns
+from lifecycle.sweep.ports import AssignmentExpiries, SweepRuns
 from lifecycle.sweep.rules import Decision, NoticeRules, SweepPolicy, decide
 from lifecycle.sweep.runner import group_membership, guest_reads
 
@@ -90,6 +91,7 @@ class Observed:
     user: DirectoryUser | None
     record: GuestRecord | None
     notice: NoticeRecord | None = None
+    assignment_end: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,12 +225,29 @@ class _Attempt:
 
 
 async def observe(planned: PlannedAction, services: Services, runs: SweepRuns, policy: SweepPolicy) -> Observed:
-    """The guest, its ledger row and (where notices are on) its last notice, read side by side."""
-    reads: list[Any] = [guest_reads(services).get_user(planned.object_id), services.guests.get(planned.object_id)]
+    """The guest, its ledger row, and where they matter its last notice and access package end, side by side."""
+    reads: dict[str, Awaitable[Any]] = {
+        "user": guest_reads(services).get_user(planned.object_id),
+        "record": services.guests.get(planned.object_id),
+    }
     if policy.notices_anywhere:
-        reads.append(runs.notice(planned.object_id))
-    found = await asyncio.gather(*reads)
-    return Observed(found[0], found[1], found[2] if len(found) > 2 else None)
+        reads["notice"] = runs.notice(planned.object_id)
+    expiries = attached_expiries(services)
+    if expiries is not None and rests_on_end_date(planned):
+        reads["assignment_end"] = expiries.end_date_of(planned.object_id)
+    found = dict(zip(reads, await asyncio.gather(*reads.values()), strict=True))
+    return Observed(**found)
+
+
+def attached_expiries(services: Services) -> AssignmentExpiries | None:
+    found = getattr(services, "assignment_expiries", None)
+    return found if isinstance(found, AssignmentExpiries) else None
+
+
+def rests_on_end_date(planned: PlannedAction) -> bool:
+    """Whether the plan used an end date: only then can an access package assignment change the answer
+    (an end date only adds a rule; the due date of a notice is the end date only when that rule names it)."""
+    return Rule.PAST_END_DATE.value in (planned.rule.value, planned.evidence.get("stillEligibleBy"))
 
 
 def next_step(planned: PlannedAction, seen: Observed, stage: str | None, policy: SweepPolicy, now: datetime) -> Step:
@@ -243,7 +262,7 @@ def next_step(planned: PlannedAction, seen: Observed, stage: str | None, policy:
     if planned.action is Action.NOTIFY_SPONSOR and stage == "notifying" and _notice_sent(planned, seen.notice):
         return Step("finish")
     hint = _planned_activity(planned) if user.sign_in_activity is None else None
-    verdict = decide(user, seen.record, policy, now, activity_hint=hint, notice=seen.notice)
+    verdict = decide(user, seen.record, policy, now, seen.assignment_end, activity_hint=hint, notice=seen.notice)
     if not isinstance(verdict, Decision) or verdict.action is not planned.action:
         code, why = _why_stale(planned, user, verdict)
         return Step("drop", code=code, why=why)

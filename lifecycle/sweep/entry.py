@@ -17,7 +17,7 @@ from lifecycle.outcomes import Outcome
 from lifecycle.services import Services
 from lifecycle.sweep import actions, runner
 from lifecycle.sweep.model import Mode, SweepRun
-from lifecycle.sweep.ports import AssignmentExpiries, SweepRuns
+from lifecycle.sweep.ports import SweepRuns
 
 log = structlog.get_logger(__name__)
 
@@ -48,15 +48,10 @@ def _gate(runs: SweepRuns) -> actions.RunGate:
     return _gates[runs]
 
 
-def _expiries(services: Services) -> AssignmentExpiries | None:
-    found = getattr(services, "assignment_expiries", None)
-    return found if isinstance(found, AssignmentExpiries) else None
-
-
 async def run_sweep(services: Services, mode: Mode | str, run_id: str | None = None) -> dict[str, Any]:
     """Plan (and in enforce mode brake-check and fan out) the run; returns its summary."""
     runs = await runs_for(services)
-    run = await runner.run_sweep(services, runs, Mode(mode), run_id, expiries=_expiries(services))
+    run = await runner.run_sweep(services, runs, Mode(mode), run_id, expiries=actions.attached_expiries(services))
     return run.summary()
 
 

@@ -7,7 +7,7 @@ the ledger index holds only the guests this product manages.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -78,12 +78,11 @@ async def plan_page(
     page: Sequence[DirectoryUser],
     policy: SweepPolicy,
     records: dict[str, GuestRecord],
-    expiries: AssignmentExpiries | None,
+    ends: Mapping[str, datetime] | None,
     tally: PlanTally,
     notices: dict[str, NoticeRecord] | None = None,
 ) -> list[PlannedAction]:
-    ids = [user.id for user in page]
-    ends = await expiries.assignment_end_dates(ids) if expiries is not None else {}
+    ends = ends or {}
     notices = notices or {}
     now = run.started
     planned: list[PlannedAction] = []
@@ -132,9 +131,10 @@ async def plan_run(
     tally = PlanTally(run.total_guests, Counter(run.actions), Counter(run.skipped)) if run.cursor else PlanTally()
     records = await ledger_index(ledger)
     notices = await notice_index(runs, policy)
+    ends = await expiries.end_dates() if expiries is not None else {}
     if isinstance(reads, ResumableGuestReads):
         async for page, next_link in reads.guest_pages(GUEST_SELECT, page_size, start=run.cursor):
-            planned = await plan_page(run, page, policy, records, expiries, tally, notices)
+            planned = await plan_page(run, page, policy, records, ends, tally, notices)
             if planned:
                 await runs.add_actions(run.run_id, planned)
             if next_link:
@@ -144,7 +144,7 @@ async def plan_run(
                 run = await runs.save(run)
     else:
         async for page in reads.list_guests(GUEST_SELECT, page_size=page_size):
-            planned = await plan_page(run, page, policy, records, expiries, tally, notices)
+            planned = await plan_page(run, page, policy, records, ends, tally, notices)
             if planned:
                 await runs.add_actions(run.run_id, planned)
             run.pages += 1

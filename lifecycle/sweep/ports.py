@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -55,9 +55,15 @@ class GroupMembership(Protocol):
 
 @runtime_checkable
 class AssignmentExpiries(Protocol):
-    """Access package assignment end dates, for one page of guests at a time."""
+    """Access package assignment end dates: a guest's latest end, absent when a live assignment never ends."""
 
-    async def assignment_end_dates(self, object_ids: Iterable[str]) -> dict[str, datetime]: ...
+    async def end_dates(self) -> Mapping[str, datetime]:
+        """Every guest's end, from one streamed pass over the tenant's assignments (once per planning run)."""
+        ...
+
+    async def end_date_of(self, object_id: str) -> datetime | None:
+        """One guest's end, read right before acting on a decision that rests on it."""
+        ...
 
 
 @runtime_checkable
