@@ -125,6 +125,7 @@ def _directory(client: Any) -> Any:
 
 def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     """The Graph-side ports of the sweep, drift, governance and reset jobs, on the one Graph client."""
+    from graph.assignment_expiries import GraphAssignmentExpiries
     from graph.governance import GraphGovernance
     from graph.policies import GraphPolicies
     from graph.sweep_reads import GraphGroupMembers, GraphSweepReads
@@ -134,6 +135,7 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     return {
         "guest_reads": GraphSweepReads(client),
         "group_membership": GraphGroupMembers(client),
+        "assignment_expiries": GraphAssignmentExpiries(client),
         "tenant_policies": policies,
         "provider_lookup": GraphProviderLookup(policies),
         "governance_graph": GraphGovernance(client),
