@@ -227,11 +227,12 @@ def _removal(extra: Extra) -> Action:
 def _action(resource: DesiredResource, actual: dict[str, Any] | None, ids: dict[str, str | None]) -> Action:
     body = resolve(resource.body, ids)
     if actual is None:
-        reason = "not in the tenant"
+        reason = {
+            CATALOG_RESOURCES: "the group is not in the catalog (adding it needs Group.ReadWrite.All as well)",
+            ROLE_SCOPES: "the package does not grant membership of this group",
+        }.get(resource.kind, "not in the tenant")
         if resource.parent and ids.get(resource.parent) is None:
-            reason = f"not in the tenant (its parent {resource.parent} is created first)"
-        if resource.kind == CATALOG_RESOURCES:
-            reason += " (adding a group to a catalog needs Group.ReadWrite.All besides EntitlementManagement)"
+            reason += f" (its parent {resource.parent} is created first)"
         payload = {"body": resource.body, **({"parent": resource.parent} if resource.parent else {})}
         return Action(resource.kind, resource.key, Change.CREATE, reason, payload=payload)
     fixed = field_diffs(body, actual, resource.fixed)
