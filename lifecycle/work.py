@@ -132,7 +132,9 @@ async def retry_later(services: Services, item: WorkItem, error: GraphError | St
 async def checkpoint(services: Services, item: WorkItem, **progress: Any) -> WorkItem:
     """Record progress on the work item, so a retry resumes after the last step that finished."""
     item.result, item.updated = {**item.result, **progress}, services.clock.now()
-    return await services.work_items.save(item)
+    # Keep the caller's object current: the handler's error paths save the item it began with.
+    item.etag = (await services.work_items.save(item)).etag
+    return item
 
 
 async def fail_with(services: Services, item: WorkItem, code: str, message: str, detail: dict[str, Any]) -> Outcome:
