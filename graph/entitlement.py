@@ -1,26 +1,27 @@
-"""The AccessPackages port on msgraph-sdk: entitlement management (v1.0 model)."""
+"""The AccessPackages port on Graph's entitlement management (v1.0).
+
+Requests go through the SDK's request adapter (auth, budget, middleware, OData error mapping) as raw
+JSON: msgraph's model parsing costs milliseconds of CPU per entity, several entities per ticket.
+
+Resolving a package to its assignment policy takes three reads that give the same answer for every
+ticket of a partner, so a resolution is kept for ``RESOLVE_TTL_SECONDS``. A package recreated inside
+that time makes assignment requests fail (to the dead-letter queue, replayable) until the entry ages out.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote as url_quote
+from urllib.parse import urlencode
 
-from kiota_abstractions.base_request_configuration import RequestConfiguration
+from kiota_abstractions.method import Method
 from msgraph import GraphServiceClient
-from msgraph.generated.identity_governance.entitlement_management.assignments.assignments_request_builder import (
-    AssignmentsRequestBuilder,
-)
-from msgraph.generated.identity_governance.entitlement_management.catalogs.catalogs_request_builder import (
-    CatalogsRequestBuilder,
-)
-from msgraph.generated.models.access_package_assignment import AccessPackageAssignment
-from msgraph.generated.models.access_package_assignment_request import AccessPackageAssignmentRequest
-from msgraph.generated.models.access_package_request_type import AccessPackageRequestType
-from msgraph.generated.models.entitlement_management_schedule import EntitlementManagementSchedule
-from msgraph.generated.models.expiration_pattern import ExpirationPattern
-from msgraph.generated.models.expiration_pattern_type import ExpirationPatternType
 
-from graph.errors import graph_call
 from graph.odata import quote
+from graph.raw import RawGraph
 from lifecycle.errors import NotFoundError
 from lifecycle.models import AccessPackageTarget, AssignmentInfo, AssignmentRequestInfo
 
@@ -28,114 +29,114 @@ LIVE_ASSIGNMENT_STATES = {"delivering", "delivered", "partiallyDelivered"}
 # An admin assigning an existing guest needs a policy that admits directory users; admin-only direct
 # assignment policies (notSpecified) are meant for exactly this.
 POLICY_PREFERENCE = ("notSpecified", "specificDirectoryUsers", "allDirectoryUsers")
+RESOLVE_TTL_SECONDS = 300.0
 
 
 class GraphAccessPackages:
-    def __init__(self, client: GraphServiceClient) -> None:
-        self._em = client.identity_governance.entitlement_management
+    def __init__(self, client: GraphServiceClient, clock: Callable[[], float] = time.monotonic) -> None:
+        self._raw = RawGraph(client)
+        self._em = f"{self._raw.v1}/identityGovernance/entitlementManagement"
+        self._clock = clock
+        self._resolved: dict[tuple[str, str, str | None], tuple[float, AccessPackageTarget]] = {}
 
     async def resolve(self, catalog: str, package: str, policy: str | None = None) -> AccessPackageTarget | None:
-        query = CatalogsRequestBuilder.CatalogsRequestBuilderGetQueryParameters(
-            filter=f"displayName eq {quote(catalog)}", select=["id", "displayName"]
-        )
-        catalogs = await graph_call(lambda: self._em.catalogs.get(RequestConfiguration(query_parameters=query)))
-        if not catalogs or not catalogs.value:
+        key = (catalog, package, policy)
+        cached = self._resolved.get(key)
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        target = await self._resolve(catalog, package, policy)
+        if target is not None:
+            self._resolved[key] = (self._clock() + RESOLVE_TTL_SECONDS, target)
+        return target
+
+    async def _resolve(self, catalog: str, package: str, policy: str | None) -> AccessPackageTarget | None:
+        query = _query({"$filter": f"displayName eq {quote(catalog)}", "$select": "id,displayName"})
+        catalogs = await self._raw.collection(f"{self._em}/catalogs?{query}")
+        if not catalogs or not catalogs[0].get("id"):
             return None
-        catalog_id = catalogs.value[0].id or ""
-        packages = await graph_call(
-            lambda: self._em.catalogs.by_access_package_catalog_id(catalog_id).access_packages.get()
-        )
-        found = next((p for p in (packages.value if packages else None) or [] if p.display_name == package), None)
-        if found is None or not found.id:
+        packages = await self._raw.collection(f"{self._em}/catalogs/{_segment(catalogs[0]['id'])}/accessPackages")
+        found = next((p for p in packages if p.get("displayName") == package), None)
+        if found is None or not found.get("id"):
             return None
-        package_id = found.id
-        policies = await graph_call(
-            lambda: self._em.access_packages.by_access_package_id(package_id).assignment_policies.get()
-        )
-        candidates = (policies.value if policies else None) or []
-        chosen = None
+        package_id = found["id"]
+        candidates = await self._raw.collection(f"{self._em}/accessPackages/{_segment(package_id)}/assignmentPolicies")
         if policy:
-            chosen = next((p for p in candidates if p.display_name == policy), None)
+            chosen = next((p for p in candidates if p.get("displayName") == policy), None)
         else:
-            ranked = sorted(
-                candidates, key=lambda p: _rank(str(p.allowed_target_scope.value if p.allowed_target_scope else ""))
-            )
+            ranked = sorted(candidates, key=lambda p: _rank(str(p.get("allowedTargetScope") or "")))
             chosen = ranked[0] if ranked else None
-        if chosen is None or not chosen.id:
+        if chosen is None or not chosen.get("id"):
             return None
-        return AccessPackageTarget(package_id, chosen.id, found.display_name or package)
+        return AccessPackageTarget(package_id, chosen["id"], found.get("displayName") or package)
 
     async def find_assignment(self, user_id: str, package_id: str) -> AssignmentInfo | None:
-        query = AssignmentsRequestBuilder.AssignmentsRequestBuilderGetQueryParameters(
-            filter=f"target/objectId eq {quote(user_id)} and accessPackage/id eq {quote(package_id)}",
-            expand=["target", "accessPackage"],
+        query = _query(
+            {
+                "$filter": f"target/objectId eq {quote(user_id)} and accessPackage/id eq {quote(package_id)}",
+                "$expand": "target,accessPackage",
+            }
         )
-        page = await graph_call(lambda: self._em.assignments.get(RequestConfiguration(query_parameters=query)))
-        for assignment in (page.value if page else None) or []:
-            state = _enum(assignment.state)
+        for assignment in await self._raw.collection(f"{self._em}/assignments?{query}"):
+            state = str(assignment.get("state") or "")
             if state in LIVE_ASSIGNMENT_STATES:
-                expires = (
-                    assignment.schedule.expiration.end_date_time
-                    if assignment.schedule and assignment.schedule.expiration
-                    else None
+                expiration = (assignment.get("schedule") or {}).get("expiration") or {}
+                return AssignmentInfo(
+                    assignment.get("id") or "", state, package_id, _moment(expiration.get("endDateTime"))
                 )
-                return AssignmentInfo(assignment.id or "", state, package_id, _aware(expires))
         return None
 
     async def request_assignment(
         self, user_id: str, target: AccessPackageTarget, end: datetime, justification: str
     ) -> AssignmentRequestInfo:
-        body = AccessPackageAssignmentRequest(
-            request_type=AccessPackageRequestType.AdminAdd,
-            justification=justification,
-            # v1.0 takes these ids on the assignment; the SDK model has no typed fields for them.
-            assignment=AccessPackageAssignment(
-                additional_data={
-                    "targetId": user_id,
-                    "assignmentPolicyId": target.policy_id,
-                    "accessPackageId": target.package_id,
-                }
-            ),
-            schedule=EntitlementManagementSchedule(
-                expiration=ExpirationPattern(type=ExpirationPatternType.AfterDateTime, end_date_time=end)
-            ),
-        )
-        created = await graph_call(lambda: self._em.assignment_requests.post(body))
-        return _request_info(created)
+        body = {
+            "requestType": "adminAdd",
+            "justification": justification,
+            "assignment": {
+                "targetId": user_id,
+                "assignmentPolicyId": target.policy_id,
+                "accessPackageId": target.package_id,
+            },
+            "schedule": {"expiration": {"type": "afterDateTime", "endDateTime": _iso(end)}},
+        }
+        return _request_info(await self._raw.send(Method.POST, f"{self._em}/assignmentRequests", body))
 
     async def get_request(self, request_id: str) -> AssignmentRequestInfo | None:
         try:
-            found = await graph_call(
-                lambda: self._em.assignment_requests.by_access_package_assignment_request_id(request_id).get()
-            )
+            found = await self._raw.send(Method.GET, f"{self._em}/assignmentRequests/{_segment(request_id)}")
         except NotFoundError:
             return None
         return _request_info(found) if found else None
 
     async def request_removal(self, assignment_id: str, justification: str) -> AssignmentRequestInfo:
-        body = AccessPackageAssignmentRequest(
-            request_type=AccessPackageRequestType.AdminRemove,
-            justification=justification,
-            assignment=AccessPackageAssignment(id=assignment_id),
-        )
-        return _request_info(await graph_call(lambda: self._em.assignment_requests.post(body)))
+        body = {"requestType": "adminRemove", "justification": justification, "assignment": {"id": assignment_id}}
+        return _request_info(await self._raw.send(Method.POST, f"{self._em}/assignmentRequests", body))
 
 
-def _request_info(request: AccessPackageAssignmentRequest | None) -> AssignmentRequestInfo:
-    if request is None or not request.id:
+def _request_info(request: dict[str, Any] | None) -> AssignmentRequestInfo:
+    if not request or not request.get("id"):
         raise NotFoundError("the assignment request came back without an id")
-    return AssignmentRequestInfo(request.id, _enum(request.state), request.status)
+    return AssignmentRequestInfo(request["id"], str(request.get("state") or ""), request.get("status"))
 
 
-def _enum(value: object) -> str:
-    return str(getattr(value, "value", value) or "")
+def _query(parameters: dict[str, str]) -> str:
+    return urlencode(parameters, quote_via=url_quote)
+
+
+def _segment(value: str) -> str:
+    return url_quote(value, safe="")
 
 
 def _rank(scope: str) -> int:
     return POLICY_PREFERENCE.index(scope) if scope in POLICY_PREFERENCE else len(POLICY_PREFERENCE)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
+def _iso(moment: datetime) -> str:
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _moment(value: Any) -> datetime | None:
+    if not value:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
