@@ -44,7 +44,9 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
     fingerprint = work.fingerprint_of(message.body)
     partner = getattr(ticket, "partner", None)
     try:
-        item = await work.begin(services, key, kind=ticket.kind, partner=partner, fingerprint=fingerprint)
+        item = await work.begin(
+            services, key, kind=ticket.kind, partner=partner, fingerprint=fingerprint, expect_new=True
+        )
     except work.WorkInProgress as busy:
         return Outcome(key, Verdict.RETRY, code="in-progress", message=str(busy), retry_after=busy.retry_after)
     if item is None:

@@ -29,14 +29,28 @@ class WorkInProgress(Exception):
 
 
 async def begin(
-    services: Services, key: str, kind: str, partner: str | None = None, fingerprint: str | None = None
+    services: Services,
+    key: str,
+    kind: str,
+    partner: str | None = None,
+    fingerprint: str | None = None,
+    *,
+    expect_new: bool = False,
 ) -> WorkItem | None:
     """Claim the work item for an attempt. None means it already finished: the message is a duplicate.
 
     A rejected item is final for the same content only: a corrected ticket under the same id (another
     ``fingerprint``) gets a new attempt, while a replay of the rejected one is a duplicate.
+    ``expect_new`` tries the insert before any read, one round trip instead of two for work that is
+    usually seen for the first time (a ticket's first delivery); an existing item falls back to the read.
     """
     now = services.clock.now()
+    if expect_new:
+        fresh = WorkItem(key, kind, WorkStatus.RUNNING, attempts=1, partner=partner, created=now, updated=now)
+        try:
+            return await services.work_items.create(fresh)
+        except StateConflictError:
+            pass
     for _ in range(3):
         item = await services.work_items.get(key)
         if item is None:
