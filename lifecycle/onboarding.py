@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import structlog
 
 from lifecycle import access, guest_tickets, holds, work
@@ -169,16 +171,35 @@ async def _record_guest(
 ) -> None:
     now = services.clock.now()
     event = {"at": now.isoformat(), "event": "reused" if reused else "invited", "ticket": ticket.ticket_id}
-    record = await services.guests.get(object_id)
-    if record is None:
-        record = GuestRecord(
-            object_id=object_id,
-            email=ticket.email,
-            partner=decision.partner_key,
-            state=GuestState.INVITED,
-            invited=now,
-        )
+    fresh = GuestRecord(
+        object_id=object_id,
+        email=ticket.email,
+        partner=decision.partner_key,
+        state=GuestState.INVITED,
+        invited=now,
+    )
+    if not reused:
+        # A guest just invited usually has no ledger row: insert it in one round trip. Graph may still have
+        # handed back an object the ledger knows (an address another ticket onboarded): then update that row.
+        _update(fresh, ticket, decision, sponsor_id, now, event)
+        try:
+            await services.guests.save(fresh)
+            return
+        except StateConflictError:
+            pass
+    record = await services.guests.get(object_id) or fresh
+    _update(record, ticket, decision, sponsor_id, now, event)
+    await services.guests.save(record)
+
+
+def _update(
+    record: GuestRecord,
+    ticket: OnboardTicket,
+    decision: ApprovedOnboarding,
+    sponsor_id: str,
+    now: datetime,
+    event: dict[str, str],
+) -> None:
     record.sponsor, record.ticket_id, record.end_date, record.updated = sponsor_id, ticket.ticket_id, decision.end, now
     if not any(h.get("ticket") == ticket.ticket_id for h in record.history):
         record.history.append(event)
-    await services.guests.save(record)
