@@ -21,7 +21,10 @@ POLL_CAP_SECONDS = 300.0
 async def ensure_assignment(
     services: Services, item: WorkItem, decision: ApprovedOnboarding, user_id: str, ticket_id: str
 ) -> tuple[WorkItem, Outcome | None]:
-    """Returns the updated item and None once the assignment is delivered, or an Outcome to stop with."""
+    """Returns the updated item and None once the assignment is delivered, or an Outcome to stop with.
+
+    A delivered assignment is marked on the returned item but not saved: the caller finishes the item.
+    """
     if item.result.get("assignment") == "delivered":
         return item, None
     catalog = decision.partner.access_package.catalog if decision.partner.access_package else None
@@ -39,7 +42,9 @@ async def ensure_assignment(
                 f"no access package {decision.access_package!r} with an assignment policy in catalog {catalog!r}",
                 {"catalog": catalog, "package": decision.access_package},
             )
-        item = await work.checkpoint(services, item, package={"id": target.package_id, "policy": target.policy_id})
+        # Saved with the request id below (or with the delivery): until a request exists, resolving again
+        # on a retry gives the same package.
+        item.result = {**item.result, "package": {"id": target.package_id, "policy": target.policy_id}}
     target = AccessPackageTarget(item.result["package"]["id"], item.result["package"]["policy"])
 
     request_id = item.result.get("assignmentRequestId")
@@ -73,6 +78,7 @@ async def ensure_assignment(
 
 
 async def _delivered(services: Services, item: WorkItem, user_id: str, reference: str, *, reused: bool) -> WorkItem:
+    """Audit the delivery. The item is not saved here: the caller finishes it, which records the delivery."""
     await services.audit.record(
         AuditEntry(
             services.clock.now(),
@@ -83,4 +89,5 @@ async def _delivered(services: Services, item: WorkItem, user_id: str, reference
             details={"reference": reference},
         )
     )
-    return await work.checkpoint(services, item, assignment="delivered")
+    item.result = {**item.result, "assignment": "delivered"}
+    return item
