@@ -11,6 +11,7 @@ from graph.permissions import GRANTED
 from graph.policies import GraphPolicies
 from graph.tenants import GraphProviderLookup
 from lifecycle import work
+from lifecycle.demo import admit_partner_tenant
 from lifecycle.adapters.sweep_runs import MemorySweepRuns
 from lifecycle.outcomes import Verdict
 from lifecycle.reset.entry import handle_reset_ticket, run_reset_detection, use_lookup
@@ -71,6 +72,8 @@ async def test_a_provider_change_resets_the_domains_guests_and_keeps_their_objec
     assert before and untouched
     admin.set_identity_provider(domain, provider, tenant_id)
     services = _services(local_stack)
+    if tenant_id:
+        services.desired = admit_partner_tenant(services.desired, "adatum", tenant_id)
     summary = await run_reset_detection(services, "enforce")
     assert summary["status"] == "dispatched" and summary["dispatched"] == len(before)
     after = {u["id"]: u for u in admin.snapshot()["users"]}
@@ -79,6 +82,16 @@ async def test_a_provider_change_resets_the_domains_guests_and_keeps_their_objec
     assert all(after[i]["externalUserState"] == "Accepted" for i in untouched)
     invitations = admin.counters()["invitations"]
     await run_reset_detection(services, "enforce", "reset-rerun")
+    assert admin.counters()["invitations"] == invitations
+
+
+async def test_a_move_to_a_tenant_the_desired_state_keeps_out_resets_nobody(local_stack, admin):
+    """Adatum's new tenant has no partner entry and the default blocks inbound: no guest is re-invited."""
+    before = _redeemed(admin.snapshot(), "adatum.com")
+    admin.set_identity_provider("adatum.com", "AzureAD", NEW_ADATUM_TENANT)
+    invitations = admin.counters()["invitations"]
+    summary = await run_reset_detection(_services(local_stack), "enforce")
+    assert summary["dispatched"] == 0 and summary["skipped"]["provider-tenant-not-allowed-inbound"] == len(before)
     assert admin.counters()["invitations"] == invitations
 
 
