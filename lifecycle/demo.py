@@ -49,15 +49,19 @@ async def drift_step(services: Services) -> dict[str, Any]:
 async def governance_step(services: Services) -> dict[str, Any]:
     from lifecycle.governance import render
     from lifecycle.governance.entry import run_with_services
-    from lifecycle.governance.job import plan_from_dict
+    from lifecycle.governance.job import describe_instance, plan_from_dict
 
     runs = {}
     for title, mode in (("before", "plan"), ("apply", "enforce"), ("after", "plan")):
         result = await run_with_services(services, mode)
+        text = plan_from_dict(result["plan"]).to_text()
+        if result.get("reviewInstances"):
+            text += "\n  access review instances (evidence, not drift):"
+            text += "".join(f"\n    {describe_instance(e)}" for e in result["reviewInstances"])
         runs[title] = {
             "exitCode": result["exitCode"],
             "drift": result["plan"]["drift"],
-            "text": plan_from_dict(result["plan"]).to_text(),
+            "text": text,
             "markdown": render(result),
         }
         await operations.record_run(services, "governance", {"mode": mode, "drift": result["plan"]["drift"]})
