@@ -116,8 +116,12 @@ async def detect(
     domains: Sequence[str] | None = None,
     *,
     force: bool = False,
+    protected: frozenset[str] = frozenset(),
 ) -> Detection:
-    """Compare each redeemed guest's provider with its domain's; ``force`` plans every redeemed guest."""
+    """Compare each redeemed guest's provider with its domain's; ``force`` plans every redeemed guest.
+
+    ``protected`` are the protected group's members: excluded like the listed object ids.
+    """
     partners = partner_domains(desired)
     wanted = sorted(d.lower() for d in domains) if domains else sorted(partners)
     detection = Detection({d: await expected_provider(d, lookup) for d in wanted})
@@ -135,7 +139,7 @@ async def detect(
             detection.examined += 1
             expected = detection.expected[domain]
             used = used_provider(guest.identities)
-            skip = _skip_reason(guest, used, excluded)
+            skip = "protected-group" if guest.id in protected else _skip_reason(guest, used, excluded)
             if skip is None and domain in detection.blocked:
                 skip = BLOCKED_SKIP
             if skip is None and used is not None and not force and expected.accepts(used.provider):

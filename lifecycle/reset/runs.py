@@ -24,7 +24,7 @@ from lifecycle.services import Services
 from lifecycle.sweep import brake
 from lifecycle.sweep.model import Mode, RunStatus, SweepRun
 from lifecycle.sweep.ports import SweepRuns
-from lifecycle.sweep.runner import claim_run
+from lifecycle.sweep.runner import SweepError, build_policy, claim_run
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +64,8 @@ async def run_detection(
     if must_plan:
         run = await _plan(services, runs, run, lookup, domains, force)
     elif run.status is RunStatus.PLANNING:
+        return run
+    if run.status is RunStatus.FAILED:
         return run
     if mode is Mode.PLAN or run.status is RunStatus.BRAKED:
         return run
@@ -115,7 +117,15 @@ async def _plan(
     force: bool,
 ) -> SweepRun:
     try:
-        detection = await detect(services.directory, lookup, services.desired, domains, force=force)
+        protected = (await build_policy(services)).protected_members
+        detection = await detect(
+            services.directory, lookup, services.desired, domains, force=force, protected=protected
+        )
+    except SweepError as error:  # the protected group cannot be read: plan nothing rather than risk a member
+        run.status, run.reason, run.updated = RunStatus.FAILED, str(error), services.clock.now()
+        run = await runs.save(run)
+        await _audit(services, run, "redemption-reset.refused", run.reason)
+        return run
     except GraphError as error:
         run.status, run.reason, run.updated = RunStatus.FAILED, f"detection failed: {error}", services.clock.now()
         run = await runs.save(run)

@@ -9,10 +9,11 @@ from graph.credentials import TenantSimCredential
 from graph.directory import GraphDirectory
 from graph.permissions import GRANTED
 from graph.policies import GraphPolicies
+from graph.sweep_reads import GraphGroupMembers
 from graph.tenants import GraphProviderLookup
 from lifecycle import work
-from lifecycle.demo import admit_partner_tenant
 from lifecycle.adapters.sweep_runs import MemorySweepRuns
+from lifecycle.demo import admit_partner_tenant
 from lifecycle.outcomes import Verdict
 from lifecycle.reset.entry import handle_reset_ticket, run_reset_detection, use_lookup
 from lifecycle.sweep.entry import use_runs
@@ -39,6 +40,7 @@ def _services(stack, roles: frozenset[str] = GRANTED):
     credential = TenantSimCredential(stack.tenantsim_url, roles=roles)
     client = build_graph_client(credential=credential, base_url=f"{stack.tenantsim_url}/v1.0")
     services = memory_services(GraphDirectory(client))
+    services.group_membership = GraphGroupMembers(client)  # the protected group, as bootstrap attaches it
     settings = services.desired.redemption_reset.model_copy(update={"brake_count": 500})
     services.desired = services.desired.model_copy(update={"redemption_reset": settings})
     return use_lookup(

@@ -131,6 +131,33 @@ class TestTransitions:
         summary = await run_reset_detection(services_with(directory, FakeLookup()), "enforce")
         assert summary["totalGuests"] == 2 and summary["skipped"] == {"not-redeemed": 1, "disabled": 1}
 
+    async def test_a_protected_group_member_is_never_reset(self):
+        """The protected group is an exclusion for every job: its guests are skipped like listed object ids."""
+        directory = FakeDirectory()
+        guest = redeemed(directory, "ana@adatum.com", "google")
+        lookup = FakeLookup(tenants={"adatum.com": "5c8e1f2a-6d3b-4a9e-b7c0-1d2e3f4a5b6c"})
+        services = services_with(directory, lookup)
+        directory.add_to_group(services.desired.exclusions.protected_group_id, guest.id)
+        summary = await run_reset_detection(services, "enforce")
+        assert summary["actions"] == {} and summary["skipped"] == {"protected-group": 1}
+        assert resets_sent(directory) == [] and directory.writes == []
+
+    async def test_a_reset_refuses_to_plan_when_the_protected_group_cannot_be_read(self):
+        """Without the protected group's members the run fails with the reason instead of risking a member."""
+
+        class NoGroups:
+            def __init__(self, inner: FakeDirectory) -> None:
+                self.list_guests, self.get_user = inner.list_guests, inner.get_user
+
+        directory = FakeDirectory()
+        redeemed(directory, "ana@adatum.com", "google")
+        lookup = FakeLookup(tenants={"adatum.com": "5c8e1f2a-6d3b-4a9e-b7c0-1d2e3f4a5b6c"})
+        services = services_with(directory, lookup)
+        services.directory = NoGroups(directory)  # type: ignore[assignment]
+        summary = await run_reset_detection(services, "enforce")
+        assert summary["status"] == "failed" and "protected group" in summary["reason"]
+        assert resets_sent(directory) == []
+
 
 class TestModesAndBrake:
     async def test_plan_mode_sends_nothing_and_enforce_later_carries_out_the_same_plan(self):
