@@ -183,16 +183,18 @@ class Azurite:
     ports: dict[str, int]
 
     @classmethod
-    def start(cls, run_dir: Path) -> Azurite:
+    def start(cls, run_dir: Path, ports: Mapping[str, int] | None = None) -> Azurite:
+        """Start Azurite on free ports, or on ``ports`` (a restart keeps its clients' endpoints valid)."""
         if not AZURITE_BIN.exists():
             raise StackError(f"Azurite is not installed at {AZURITE_BIN}; run `npm ci` first")
         data_dir = run_dir / "azurite"
         data_dir.mkdir(parents=True, exist_ok=True)
+        port = {name: str((ports or {}).get(name, 0)) for name in ("blob", "queue", "table")}
         argv = [
             str(AZURITE_BIN),
-            *("--blobHost", "127.0.0.1", "--blobPort", "0"),
-            *("--queueHost", "127.0.0.1", "--queuePort", "0"),
-            *("--tableHost", "127.0.0.1", "--tablePort", "0"),
+            *("--blobHost", "127.0.0.1", "--blobPort", port["blob"]),
+            *("--queueHost", "127.0.0.1", "--queuePort", port["queue"]),
+            *("--tableHost", "127.0.0.1", "--tablePort", port["table"]),
             *("--location", str(data_dir)),
             # The Storage SDKs speak a newer REST API version than Azurite knows; without this
             # Azurite answers every request with 400 InvalidHeaderValue.
@@ -303,6 +305,19 @@ class LocalStack:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def restart_azurite(self) -> None:
+        """Stop Azurite (SIGTERM, so it flushes its data) and start it again on the same ports and data.
+
+        Clients built from ``env`` keep working once it is back; requests in between fail as in a real
+        storage outage.
+        """
+        assert self.azurite is not None and self.run_dir is not None, "the stack is not running"
+        ports = dict(self.azurite.ports)
+        self.azurite.process.stop(grace_seconds=15.0)
+        # The log is read to find the ports; the new process must not see the old one's lines.
+        self.azurite.process.log_path.rename(self.run_dir / f"azurite-{time.monotonic_ns()}.log")
+        self.azurite = Azurite.start(self.run_dir, ports)
 
     def stop(self) -> None:
         for server in (self.simulator, self.azurite):
