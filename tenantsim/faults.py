@@ -1,4 +1,8 @@
-"""Injected failures: seedable random 429/503/504 answers, connection resets, latency and an outage switch."""
+"""Injected failures: seedable random 429/503/504 answers, connection resets, latency and an outage switch.
+
+``slowRate`` is the share of requests that get the latency (default: all of them); ``slowed`` counts the
+requests that were delayed since the faults were last set, so a test can show slow answers happened.
+"""
 
 from __future__ import annotations
 
@@ -29,12 +33,14 @@ class FaultConfig:
     outage: bool = False
     seed: int = 0
     retry_after_seconds: float = 1.0
+    slow_rate: float = 1.0
+    slowed: int = 0
     _random: random.Random = field(default_factory=lambda: random.Random(0))
     _pattern: re.Pattern[str] | None = None
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> FaultConfig:
-        allowed = {"rates", "latencyMs", "jitterMs", "pathPattern", "outage", "seed", "retryAfterSeconds"}
+        allowed = {"rates", "latencyMs", "jitterMs", "pathPattern", "outage", "seed", "retryAfterSeconds", "slowRate"}
         unknown = set(body) - allowed
         if unknown:
             raise bad_request(f"Unknown fault settings: {sorted(unknown)}.")
@@ -45,6 +51,9 @@ class FaultConfig:
             raise bad_request("Every rate must be a probability between 0 and 1.")
         if sum(rates.values()) > 1:
             raise bad_request("The rates must add up to at most 1.")
+        slow_rate = body.get("slowRate", 1.0)
+        if isinstance(slow_rate, bool) or not isinstance(slow_rate, int | float) or not 0 <= slow_rate <= 1:
+            raise bad_request("'slowRate' must be a probability between 0 and 1.")
         config = cls(
             rates={k: float(v) for k, v in rates.items()},
             latency_ms=float(body.get("latencyMs", 0)),
@@ -53,6 +62,7 @@ class FaultConfig:
             outage=bool(body.get("outage", False)),
             seed=int(body.get("seed", 0)),
             retry_after_seconds=float(body.get("retryAfterSeconds", 1.0)),
+            slow_rate=float(slow_rate),
         )
         config._random = random.Random(config.seed)
         if config.path_pattern:
@@ -71,6 +81,8 @@ class FaultConfig:
             "outage": self.outage,
             "seed": self.seed,
             "retryAfterSeconds": self.retry_after_seconds,
+            "slowRate": self.slow_rate,
+            "slowed": self.slowed,
         }
 
     def plan(self, path: str) -> FaultPlan:
@@ -79,6 +91,10 @@ class FaultConfig:
         if self._pattern is not None and not self._pattern.search(path):
             return FaultPlan(None, 0.0)
         delay = self.latency_ms + (self._random.uniform(0, self.jitter_ms) if self.jitter_ms else 0.0)
+        if self.slow_rate < 1.0 and self._random.random() >= self.slow_rate:
+            delay = 0.0
+        if delay > 0:
+            self.slowed += 1
         draw = self._random.random()
         threshold = 0.0
         for kind in FAULT_KINDS:
