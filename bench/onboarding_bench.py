@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import cProfile
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -131,6 +132,7 @@ async def measure(stack: LocalStack, args: argparse.Namespace) -> dict[str, Any]
     try:
         await submit_documents(services, QUEUE, documents)
         admin.reset_counters()
+        cpu_before = cpu_seconds(stack)
         profiler = cProfile.Profile() if args.profile else None
         if profiler:
             profiler.enable()
@@ -149,6 +151,7 @@ async def measure(stack: LocalStack, args: argparse.Namespace) -> dict[str, Any]
             )
         )
         elapsed = time.perf_counter() - started
+        cpu = {name: round(after - cpu_before[name], 1) for name, after in cpu_seconds(stack).items()}
         if profiler:
             profiler.disable()
             profiler.dump_stats(args.profile)
@@ -184,11 +187,26 @@ async def measure(stack: LocalStack, args: argparse.Namespace) -> dict[str, Any]
         "graphRequestsPerTicket": round(counters["requests"] / max(len(done_times), 1), 2),
         "outcomes": dict(verdicts),
         "retryCodes": dict(retry_codes),
+        "cpuSecondsDuringDrain": cpu,
         "crashed": sum(r.crashed for r in reports),
         "leftOnQueue": waiting,
         "deadLettered": dead,
         **duplicates,
     }
+
+
+def cpu_seconds(stack: LocalStack) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by this process, tenantsim and Azurite."""
+    assert stack.simulator is not None and stack.azurite is not None
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = {"product": os.getpid(), "tenantsim": stack.simulator.process.process.pid}
+    pids["azurite"] = stack.azurite.process.process.pid
+    used = {}
+    for name, pid in pids.items():
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        # utime, stime, cutime, cstime (fields 14-17; Azurite runs node under a launcher, counted as children)
+        used[name] = sum(int(v) for v in fields[11:15]) / ticks
+    return used
 
 
 def _steady_rate(done_times: list[float]) -> float:
