@@ -1,0 +1,503 @@
+"""Every onboarding rule and bad-input class through the local stack: Storage queues and Table Storage on
+Azurite, Graph on tenantsim, the product's worker and handler.
+
+Each test puts its ticket on the `onboarding` queue, drains it with ``lifecycle.worker.drain`` and checks
+what the issue names: a rejection row with its machine-readable reason, the message settled (nothing left
+on the queue or dead-lettered), no Graph write for a rejected ticket (tenantsim's request log), and
+exactly one guest, one live assignment and one ledger row for the others (tenantsim's state, not only the
+product's own). One stack and one set of services serve the module; tickets and addresses are unique.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from config.desired_state import parse_desired_state
+from config.settings import SAMPLE_DESIRED_STATE, load_settings
+from graph.credentials import TenantSimCredential
+from graph.permissions import GRANTED
+from lifecycle import operations, tickets
+from lifecycle.bootstrap import bootstrap
+from lifecycle.models import OutboundMessage, ReceivedMessage, WorkStatus
+from lifecycle.onboarding import handle_ticket
+from lifecycle.operations import Selector
+from lifecycle.outcomes import Outcome, Verdict
+from lifecycle.services import Services
+from lifecycle.submission import ticket_message
+from lifecycle.work import LEASE_SECONDS
+from lifecycle.worker import DrainReport, drain
+from tenantsim.client import TenantSimAdmin
+
+pytestmark = pytest.mark.stack
+
+QUEUE = "onboarding"
+SPONSOR = "megan.bowen@contoso.com"
+EM = "/v1.0/identityGovernance/entitlementManagement"
+
+
+class SteppedClock:
+    """Wall-clock time plus an offset a test can move forward (to let a dead attempt's lease lapse)."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture(scope="module")
+def admin(local_stack) -> Iterator[TenantSimAdmin]:
+    with TenantSimAdmin(local_stack.tenantsim_url, timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def env(local_stack) -> dict[str, str]:
+    prefix = "rules" + uuid.uuid4().hex[:8]
+    return {**local_stack.env, "LIFECYCLE_TABLE_PREFIX": prefix, "LIFECYCLE_QUEUE_PREFIX": prefix}
+
+
+async def _services(env: dict[str, str], clock: Any, roles: frozenset[str] = GRANTED) -> Services:
+    credential = TenantSimCredential(env["TENANTSIM_URL"], roles=roles)
+    return await bootstrap(load_settings(env), credential=credential, clock=clock)
+
+
+@pytest.fixture(scope="module")
+async def services(env) -> AsyncIterator[Services]:
+    built = await _services(env, SteppedClock())
+    try:
+        yield built
+    finally:
+        await built.close()
+
+
+@pytest.fixture(autouse=True)
+def fresh_log(admin) -> Iterator[None]:
+    """Each test reads its own slice of tenantsim's request log and leaves no fault behind."""
+    admin.clear_faults()
+    admin.reset_counters()
+    yield
+    admin.clear_faults()
+
+
+def ticket(**fields: Any) -> dict[str, Any]:
+    n = uuid.uuid4().hex[:10]
+    document = {
+        "schemaVersion": 1,
+        "kind": "onboard",
+        "ticketId": f"RULE-{n}",
+        "email": f"rule.{n}@fabrikam.com",
+        "displayName": f"Rule {n}",
+        "partner": "fabrikam",
+        "sponsor": SPONSOR,
+        "endDate": (datetime.now(UTC) + timedelta(days=60)).date().isoformat(),
+        "redirectUrl": "https://partners.contoso.com/fabrikam",
+        "sendInvitation": False,
+    }
+    document.update(fields)
+    return {k: v for k, v in document.items() if v is not None}
+
+
+async def submit(services: Services, *bodies: dict[str, Any] | bytes) -> None:
+    messages = [
+        ticket_message(body)
+        if isinstance(body, dict)
+        else OutboundMessage(body=body, message_id=f"raw-{uuid.uuid4().hex}", key="", kind="ticket")
+        for body in bodies
+    ]
+    await services.transport.send(services.settings.queue_name(QUEUE), messages)
+
+
+async def run(
+    services: Services, *bodies: dict[str, Any] | bytes, wait: float = 0.0, handler=handle_ticket
+) -> DrainReport:
+    """Submit ``bodies`` and drain the queue (waiting up to ``wait`` seconds for scheduled retries)."""
+    await submit(services, *bodies)
+    return await drain(services, QUEUE, handler, idle_rounds=1, wait_for_delayed_seconds=wait)
+
+
+async def settled(services: Services) -> bool:
+    """Nothing waiting on the queue (visible or scheduled) and nothing dead-lettered."""
+    return await services.transport.depth(services.settings.queue_name(QUEUE)) == (0, 0)
+
+
+async def rejections(services: Services, key: str) -> list:
+    return [r async for r in services.rejections.all() if r.key == key]
+
+
+def graph_writes(admin: TenantSimAdmin) -> list[dict[str, Any]]:
+    """Successful non-GET Graph requests since the test began."""
+    return [r for r in admin.requests() if r["method"] != "GET" and 200 <= r["status"] < 300]
+
+
+def guests_with_mail(admin: TenantSimAdmin, email: str) -> list[dict[str, Any]]:
+    return [u for u in admin.snapshot()["users"] if (u.get("mail") or "").lower() == email.lower()]
+
+
+def live_assignments(admin: TenantSimAdmin, object_id: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{admin.base_url}{EM}/assignments",
+        params={"$filter": f"target/objectId eq '{object_id}'"},
+        headers=admin.auth_headers(["EntitlementManagement.Read.All"]),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return [a for a in response.json()["value"] if a["state"] in {"delivering", "delivered"}]
+
+
+async def ledger_rows(services: Services, email: str) -> list:
+    return [r async for r in services.guests.all() if r.email.lower() == email.lower()]
+
+
+async def assert_one_guest(services: Services, admin: TenantSimAdmin, email: str) -> str:
+    """Exactly one guest object, one live assignment of it and one ledger row for ``email``."""
+    [guest] = guests_with_mail(admin, email)
+    assert guest["userType"] == "Guest"
+    assert len(live_assignments(admin, guest["id"])) == 1
+    [row] = await ledger_rows(services, email)
+    assert row.object_id == guest["id"]
+    return guest["id"]
+
+
+async def assert_rejected(
+    services: Services, admin: TenantSimAdmin, report: DrainReport, key: str, code: str
+) -> dict[str, Any]:
+    """One REJECTED outcome with ``code``, one rejection row with it, the message settled, no Graph write."""
+    assert [(o.verdict, o.code) for o in report.outcomes] == [(Verdict.REJECTED, code)], report.outcomes
+    [row] = await rejections(services, key)
+    assert row.code == code and row.raw
+    item = await services.work_items.get(key)
+    assert item is not None and item.status is WorkStatus.REJECTED and item.result["code"] == code
+    assert await settled(services)
+    assert graph_writes(admin) == []
+    return row.details
+
+
+def with_desired(services: Services, change) -> Services:
+    """The same services under a desired state that ``change`` edited (a dict of the sample file)."""
+    document = yaml.safe_load(SAMPLE_DESIRED_STATE.read_text(encoding="utf-8"))
+    change(document)
+    return dataclasses.replace(services, desired=parse_desired_state(document))
+
+
+def _key(document: dict[str, Any]) -> str:
+    return f"ticket:{document['ticketId']}"
+
+
+# --- tenant policy -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"email": "ana.lopez@northwindtraders.com"}, "domain-not-partner"),
+        ({"partner": "globex"}, "unknown-partner"),
+        ({"redirectUrl": "https://partners.contoso.com.evil.example/"}, "redirect-not-allowed"),
+        ({"endDate": (datetime.now(UTC) - timedelta(days=1)).date().isoformat()}, "end-date-past"),
+        ({"endDate": (datetime.now(UTC) + timedelta(days=400)).date().isoformat()}, "end-date-too-far"),
+    ],
+    ids=["domain-not-partner", "unknown-partner", "redirect", "end-date-past", "end-date-too-far"],
+)
+async def test_a_ticket_against_tenant_policy_is_rejected_before_any_graph_call(services, admin, fields, code):
+    """The policy rules refuse the ticket with their code; Graph is not even read."""
+    document = ticket(**fields)
+    report = await run(services, json.dumps(document).encode())
+    details = await assert_rejected(services, admin, report, _key(document), code)
+    assert details["violations"][0]["code"] == code
+    assert admin.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("mode", "domains", "code"),
+    [("allowlist", ["northwindtraders.com"], "domain-not-allowed"), ("blocklist", ["fabrikam.com"], "domain-blocked")],
+)
+async def test_the_invitation_domain_list_wins_over_a_partner_that_lists_the_domain(
+    services, admin, mode, domains, code
+):
+    """Partner and cross-tenant settings allow fabrikam.com, the invitation list does not: refused."""
+
+    def restrict(document: dict[str, Any]) -> None:
+        document["invitations"]["domains"] = {"mode": mode, "domains": domains}
+
+    document = ticket()
+    report = await run(with_desired(services, restrict), ticket_message(document).body)
+    await assert_rejected(services, admin, report, _key(document), code)
+
+
+async def test_a_partner_blocked_inbound_in_cross_tenant_access_is_refused(services, admin):
+    """A partner whose desired inbound B2B collaboration is blocked gets no invitations."""
+
+    def block(document: dict[str, Any]) -> None:
+        inbound = document["partners"]["fabrikam"]["crossTenantAccess"]["b2bCollaborationInbound"]
+        inbound["usersAndGroups"] = {"accessType": "blocked", "targets": [{"target": "AllUsers", "targetType": "user"}]}
+
+    document = ticket()
+    report = await run(with_desired(services, block), ticket_message(document).body)
+    await assert_rejected(services, admin, report, _key(document), "partner-inbound-blocked")
+
+
+async def test_a_sponsor_who_does_not_exist_is_refused_after_a_read(services, admin):
+    """The sponsor lookup is a Graph read; the refusal writes nothing to Graph."""
+    document = ticket(sponsor=f"nobody.{uuid.uuid4().hex[:6]}@contoso.com")
+    report = await run(services, ticket_message(document).body)
+    await assert_rejected(services, admin, report, _key(document), "sponsor-not-found")
+
+
+async def test_a_sponsor_who_is_a_guest_is_refused(services, admin):
+    """Sponsors are employees: a guest's object id as sponsor is refused."""
+    guest = next(u for u in admin.snapshot()["users"] if u["userType"] == "Guest")
+    admin.reset_counters()
+    document = ticket(sponsor=guest["id"])
+    report = await run(services, ticket_message(document).body)
+    await assert_rejected(services, admin, report, _key(document), "sponsor-not-member")
+
+
+async def test_an_address_of_a_local_member_is_a_conflict_never_invited(services, admin):
+    """A member of the tenant already owns the address: rejected, and no guest is created for it."""
+    member = next(u for u in admin.snapshot()["users"] if u["userType"] == "Member" and u["mail"] != SPONSOR)
+    address = f"member.{uuid.uuid4().hex[:6]}@fabrikam.com"
+    admin.patch_user(member["id"], mail=address)
+    try:
+        admin.reset_counters()
+        document = ticket(email=address)
+        report = await run(services, ticket_message(document).body)
+        await assert_rejected(services, admin, report, _key(document), "email-belongs-to-member")
+        assert [u["id"] for u in guests_with_mail(admin, address)] == [member["id"]]
+    finally:
+        admin.patch_user(member["id"], mail=member["mail"])
+
+
+# --- invitation, reuse and access ----------------------------------------------------------------------
+
+
+async def test_a_valid_ticket_invites_one_guest_with_its_sponsor_and_assigns_the_package(services, admin):
+    """The happy path on the stack: one invitation with the sponsor, one assignment until the end date."""
+    document = ticket()
+    report = await run(services, ticket_message(document).body)
+    assert [o.verdict for o in report.outcomes] == [Verdict.DONE]
+    guest_id = await assert_one_guest(services, admin, document["email"])
+    megan = next(u for u in admin.snapshot()["users"] if u["userPrincipalName"] == SPONSOR)
+    assert (await services.guests.get(guest_id)).sponsor == megan["id"]
+    [assignment] = live_assignments(admin, guest_id)
+    assert assignment["schedule"]["expiration"]["endDateTime"].startswith(
+        (datetime.fromisoformat(document["endDate"]) + timedelta(days=1)).date().isoformat()
+    )
+    assert admin.counters()["invitations"] == 1 and await settled(services)
+
+
+async def test_an_address_that_already_has_a_guest_reuses_it_without_inviting(services, admin):
+    """An existing guest is reused: no invitation, still one object, one assignment and one ledger row."""
+    existing = next(
+        u
+        for u in admin.snapshot()["users"]
+        if u["userType"] == "Guest" and (u.get("mail") or "").endswith("@fabrikam.com") and u["accountEnabled"]
+    )
+    admin.reset_counters()
+    document = ticket(email=existing["mail"])
+    report = await run(services, ticket_message(document).body)
+    assert [(o.verdict, o.detail.get("reused")) for o in report.outcomes] == [(Verdict.DONE, True)]
+    assert await assert_one_guest(services, admin, existing["mail"]) == existing["id"]
+    assert admin.counters()["invitations"] == 0
+
+
+# --- bad input -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"schemaVersion": 1, "kind": "onboard", ', "malformed-json"),
+        (json.dumps(ticket(schemaVersion=2)).encode(), "unsupported-schema-version"),
+        (json.dumps(ticket(kind="promote")).encode(), "unknown-kind"),
+        (json.dumps(ticket(displayName=None, sponsor=None)).encode(), "invalid-ticket"),
+        (json.dumps(ticket(email="ana(lopez)@fabrikam.com")).encode(), "invalid-ticket"),
+    ],
+    ids=["malformed-json", "schema-version", "unknown-kind", "missing-fields", "email-syntax"],
+)
+async def test_bad_input_is_rejected_once_with_its_reason_and_never_reaches_graph(services, admin, body, code):
+    """Each bad-input class: a rejection row with the code, the raw body kept, settled, no Graph call."""
+    before = {r.key async for r in services.rejections.all()}
+    report = await run(services, body)
+    [outcome] = report.outcomes
+    [row] = [r async for r in services.rejections.all() if r.key not in before]
+    assert (outcome.verdict, outcome.code, row.code) == (Verdict.REJECTED, code, code)
+    assert row.raw == body.decode("utf-8", "replace")
+    assert await settled(services) and admin.requests() == []
+
+
+async def test_missing_fields_are_named_in_the_rejection(services, admin):
+    """The rejection says which fields are missing, field by field."""
+    document = ticket(displayName=None, sponsor=None)
+    report = await run(services, json.dumps(document).encode())
+    details = await assert_rejected(services, admin, report, _key(document), "invalid-ticket")
+    assert {e["field"] for e in details["errors"]} == {"displayName", "sponsor"}
+
+
+async def test_an_oversize_ticket_is_rejected_without_being_parsed(services, admin, monkeypatch):
+    """Over the size limit: rejected as oversize. Storage queues cap a message at 64 KiB, the same as the
+    ticket limit, so the limit is lowered here to send an oversize ticket through a real queue."""
+    monkeypatch.setattr(tickets, "MAX_TICKET_BYTES", 16 * 1024)
+    document = ticket(message="x" * 1000, displayName="y" * 256, padding="z" * 20_000)
+    report = await run(services, json.dumps(document).encode())
+    [outcome] = report.outcomes
+    assert outcome.key.startswith("message:")  # an oversize body is not parsed, not even for its ticket id
+    await assert_rejected(services, admin, report, outcome.key, "oversize")
+
+
+async def test_a_quote_in_an_email_never_reaches_a_graph_filter(services, admin):
+    """An OData-hostile address is refused at parsing: no $filter is ever built from it."""
+    document = ticket(email="o'brien@fabrikam.com' or userType eq 'Member")
+    report = await run(services, json.dumps(document).encode())
+    await assert_rejected(services, admin, report, _key(document), "invalid-ticket")
+    assert admin.requests() == []
+
+
+async def test_the_same_rejected_ticket_delivered_again_is_a_duplicate_with_one_rejection(services, admin):
+    """A redelivered or replayed bad ticket changes nothing: one rejection row, the copy is a duplicate."""
+    document = ticket(partner="globex")
+    first = await run(services, ticket_message(document).body)
+    again = await run(services, ticket_message(document).body)
+    assert [o.verdict for o in first.outcomes + again.outcomes] == [Verdict.REJECTED, Verdict.DUPLICATE]
+    assert len(await rejections(services, _key(document))) == 1 and await settled(services)
+
+
+# --- duplicates, transient failures, replays and crashes ---------------------------------------------------
+
+
+async def test_the_same_ticket_delivered_twice_invites_once(services, admin):
+    """Two deliveries of one ticket (different message ids): one guest, one assignment, one ledger row."""
+    document = ticket()
+    first = await run(services, document)
+    again = ticket_message(document)
+    again = dataclasses.replace(again, message_id=again.message_id + "-again")
+    await services.transport.send(services.settings.queue_name(QUEUE), [again])
+    second = await drain(services, QUEUE, handle_ticket, idle_rounds=1)
+    assert [o.verdict for o in first.outcomes + second.outcomes] == [Verdict.DONE, Verdict.DUPLICATE]
+    await assert_one_guest(services, admin, document["email"])
+    assert admin.counters()["invitations"] == 1 and await settled(services)
+
+
+class Recording:
+    """The product's handler, remembering each delivery's count and outcome."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, Outcome]] = []
+
+    async def __call__(self, message: ReceivedMessage, services: Services) -> Outcome:
+        outcome = await handle_ticket(message, services)
+        self.seen.append((message.delivery_count, outcome))
+        return outcome
+
+
+@pytest.mark.parametrize("status", ["429", "503"])
+async def test_a_transient_graph_failure_is_retried_later_without_burning_the_delivery_count(services, admin, status):
+    """A 429/503 on the invitation schedules a copy after Retry-After; the copy is a first delivery and
+    finishes the ticket: one guest, one assignment, one ledger row."""
+    admin.set_faults(rates={status: 1.0}, pathPattern="/invitations$", retryAfterSeconds=1)
+    document = ticket()
+    recording = Recording()
+    await run(services, ticket_message(document).body, handler=recording)
+    [(count, outcome)] = recording.seen
+    assert (count, outcome.verdict, outcome.code) == (1, Verdict.RETRY, "transient")
+    item = await services.work_items.get(_key(document))
+    assert item is not None and item.last_error["status"] == int(status)
+
+    admin.clear_faults()
+    await drain(services, QUEUE, recording, idle_rounds=1, wait_for_delayed_seconds=30)
+    assert [(c, o.verdict) for c, o in recording.seen[1:]] == [(1, Verdict.DONE)]
+    await assert_one_guest(services, admin, document["email"])
+    assert (await services.work_items.get(_key(document))).attempts == 2
+    assert await settled(services)
+
+
+async def test_a_dead_lettered_ticket_replayed_after_the_fix_is_processed_once(env, services, admin):
+    """Without User.Invite.All the ticket dead-letters; after the grant a replay onboards it, and a second
+    replay of the same ticket is a duplicate."""
+    document = ticket()
+    unprivileged = await _services(env, services.clock, GRANTED - {"User.Invite.All"})
+    try:
+        report = await run(unprivileged, document)
+    finally:
+        await unprivileged.close()
+    assert [o.code for o in report.outcomes] == ["authorization_requestdenied"]
+    queue = services.settings.queue_name(QUEUE)
+    assert [m.key for m in await services.transport.peek_dead_letters(queue)] == [_key(document)]
+    assert guests_with_mail(admin, document["email"]) == []
+
+    selector = Selector(keys=(_key(document),))
+    await operations.replay(services, QUEUE, selector, dry_run=False, operator="oncall@contoso.com")
+    replayed = await drain(services, QUEUE, handle_ticket, idle_rounds=1, wait_for_delayed_seconds=30)
+    assert [o.verdict for o in replayed.outcomes] == [Verdict.DONE]
+    await assert_one_guest(services, admin, document["email"])
+
+    await submit(services, document)  # the ticketing system sends it once more
+    again = await drain(services, QUEUE, handle_ticket, idle_rounds=1)
+    assert [o.verdict for o in again.outcomes] == [Verdict.DUPLICATE]
+    assert admin.counters()["invitations"] == 1 and await settled(services)
+
+
+@pytest.mark.parametrize("where", ["ledger", "audit", "delivery"])
+async def test_a_crash_between_a_graph_call_and_the_state_write_ends_with_one_of_everything(
+    services, admin, where, monkeypatch
+):
+    """The worker dies right after Graph acted: after the invitation (before the ledger row), after the
+    ledger row (before its audit row), or after the assignment was delivered (before the work item says
+    so). The broker redelivers once the lock lapses; the ticket ends done with one guest, one assignment,
+    one ledger row, one invitation and one invited audit row."""
+    document = ticket()
+    key = _key(document)
+    crashed = []
+
+    def crash() -> None:
+        crashed.append(where)
+        # The broker redelivers only after the dead worker's lock (and so the attempt's lease) has run out.
+        services.clock.offset += timedelta(seconds=LEASE_SECONDS + 1)
+        raise RuntimeError("worker killed")
+
+    if where == "ledger":
+        real_save = services.guests.save
+
+        async def save_guest(record):
+            if not crashed and record.email == document["email"]:
+                crash()
+            return await real_save(record)
+
+        monkeypatch.setattr(services.guests, "save", save_guest)
+    elif where == "audit":
+        real_record = services.audit.record
+
+        async def record_audit(entry):
+            if not crashed and entry.key == key:
+                crash()
+            return await real_record(entry)
+
+        monkeypatch.setattr(services.audit, "record", record_audit)
+    else:
+        real_item_save = services.work_items.save
+
+        async def save_item(item):
+            if not crashed and item.key == key and item.result.get("assignment") == "delivered":
+                crash()
+            return await real_item_save(item)
+
+        monkeypatch.setattr(services.work_items, "save", save_item)
+
+    recording = Recording()
+    report = await run(services, ticket_message(document).body, handler=recording)
+    assert crashed == [where] and report.crashed == 1
+    assert [(c, o.verdict) for c, o in recording.seen] == [(2, Verdict.DONE)]
+    await assert_one_guest(services, admin, document["email"])
+    assert admin.counters()["invitations"] == 1
+    since = datetime.now(UTC) - timedelta(minutes=10)
+    actions = [e.action async for e in services.audit.entries(since) if e.key == key]
+    assert actions.count("guest.invited") == 1 and "guest.reused" not in actions
+    assert await settled(services)
