@@ -81,8 +81,10 @@ async def reset_guest(
         if await _invitation_landed(services, guest.id, claimed):
             return await _settle(services, marker, guest, email, origin, claimed, None, evidence, recovered=True)
     marker = await _claim(services, marker, guest.id, email, origin)
+    revoked = False
     try:
         await services.directory.revoke_sessions(guest.id)
+        revoked = True
         invitation = await services.directory.invite_guest(
             InvitationRequest(
                 email=email,
@@ -98,6 +100,17 @@ async def reset_guest(
         marker.status, marker.updated, marker.last_error = WorkStatus.FAILED, services.clock.now(), error.describe()
         with contextlib.suppress(StateConflictError):
             await services.work_items.save(marker)
+        if revoked:  # the tenant changed even though the reset did not finish
+            await services.audit.record(
+                AuditEntry(
+                    services.clock.now(),
+                    "guest.redemption-reset-failed",
+                    guest.id,
+                    f"{origin}: the invitation failed after the sessions were revoked",
+                    key=marker.key,
+                    details={"sessionsRevoked": True, "error": error.describe()},
+                )
+            )
         raise
     if invitation.user_id != guest.id or invitation.status != ExternalUserState.PENDING:
         detail = {"expectedObjectId": guest.id, "returnedObjectId": invitation.user_id, "status": invitation.status}

@@ -12,7 +12,7 @@ from config.desired_state import B2BSetting, CrossTenantBlocks, Target, TargetCo
 from lifecycle import work
 from lifecycle.adapters.sweep_runs import MemorySweepRuns
 from lifecycle.clock import FixedClock
-from lifecycle.errors import BadRequestError
+from lifecycle.errors import BadRequestError, TransientGraphError
 from lifecycle.models import DirectoryUser, ObjectIdentity, WorkItem, WorkStatus
 from lifecycle.outcomes import Verdict
 from lifecycle.reset.entry import (
@@ -318,6 +318,23 @@ class TestTickets:
         directory.invite_guest = other_object  # type: ignore[method-assign]
         outcome = await ticket_outcome(services, ticketId="T-1", objectId=guest.id)
         assert outcome.verdict is Verdict.FAILED and outcome.code == "reset-not-confirmed"
+
+    async def test_sessions_revoked_before_a_failed_invitation_are_audited(self):
+        """The revoke lands, the re-invitation fails: the tenant changed, so the audit says so and why."""
+        directory = FakeDirectory()
+        guest = redeemed(directory, "ana@adatum.com", "google")
+        lookup = FakeLookup(tenants={"adatum.com": "5c8e1f2a-6d3b-4a9e-b7c0-1d2e3f4a5b6c"})
+        services = services_with(directory, lookup)
+
+        async def unavailable(request):
+            raise TransientGraphError("Graph answered 503 ServiceUnavailable", status=503)
+
+        directory.invite_guest = unavailable  # type: ignore[method-assign]
+        await run_reset_detection(services, "enforce")
+        assert ("revokeSignInSessions", guest.id, None) in directory.writes
+        [row] = [e async for e in services.audit.entries() if e.target == guest.id]
+        assert row.action == "guest.redemption-reset-failed" and row.details["sessionsRevoked"] is True
+        assert row.details["error"]["status"] == 503
 
 
 NEW_ADATUM_TENANT = "7b1c2d3e-4f5a-4b6c-9d7e-8f9a0b1c2d3e"
