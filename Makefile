@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 PY_STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c1-12)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | sha1sum | cut -c1-12)
 
-.PHONY: setup browser run test lint format bench infra-check clean
+.PHONY: setup browser run test lint format bench soak infra-check clean
 
 setup: $(PY_STAMP) $(NODE_STAMP)
 
@@ -44,6 +44,17 @@ lint: setup
 ## make bench: every benchmark (cold start, sign-up latency, Graph budget, sweep), one JSON line per result.
 bench: setup
 	$(BIN)/python -m bench
+
+## make soak: the chaos soak (every fault kind, then the invariants), one JSON line; SIZE=small for a CI-sized
+## run (120 tickets, 800 guests, about two minutes). The full size is heavy: it waits for /tmp/bench.lock.
+SIZE ?= full
+SEED ?= 1
+soak: setup
+ifeq ($(SIZE),small)
+	$(BIN)/python -m tests.chaos.soak --tickets 120 --guests 800 --seed $(SEED)
+else
+	flock /tmp/bench.lock $(BIN)/python -m tests.chaos.soak --tickets 5000 --guests 20000 --seed $(SEED)
+endif
 
 ## make infra-check: parse and scan the Bicep with checkov (in its own virtualenv; also run by the test suite).
 infra-check:
