@@ -1,7 +1,9 @@
 """Planning: enumerate guests page by page, decide each one, store the page's actions, keep counts.
 
-Memory stays flat in the guest count: a page of guests is the most the planner holds of the tenant;
-the ledger index holds only the guests this product manages.
+Memory stays flat in the guest count: a page of guests is the most the planner holds of the tenant.
+Beside it the planner keeps three compact indexes, each built by one streamed read per run: the ledger
+rows of the guests this product manages, the last sponsor notice per notified guest (only where notices
+are on), and one end instant per guest with an ending access package assignment.
 """
 
 from __future__ import annotations
