@@ -23,7 +23,9 @@ import yaml
 
 from config.desired_state import parse_desired_state
 from config.settings import SAMPLE_DESIRED_STATE, load_settings
+from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
+from graph.entitlement import RESOLVE_TTL_SECONDS, GraphAccessPackages
 from graph.permissions import GRANTED
 from lifecycle import operations, tickets
 from lifecycle.bootstrap import bootstrap
@@ -501,3 +503,22 @@ async def test_a_crash_between_a_graph_call_and_the_state_write_ends_with_one_of
     actions = [e.action async for e in services.audit.entries(since) if e.key == key]
     assert actions.count("guest.invited") == 1 and "guest.reused" not in actions
     assert await settled(services)
+
+
+async def test_an_access_package_resolution_is_reused_until_it_ages_out(local_stack, admin):
+    """Resolving a package to its policy takes three reads; within the TTL the next ticket makes none."""
+    now = [0.0]
+    credential = TenantSimCredential(local_stack.tenantsim_url, roles=GRANTED)
+    client = build_graph_client(credential=credential, base_url=f"{local_stack.tenantsim_url}/v1.0")
+    packages = GraphAccessPackages(client, clock=lambda: now[0])
+    first = await packages.resolve("Partner collaboration", "Fabrikam engineering")
+    assert first is not None and len(admin.requests()) == 3
+
+    admin.reset_counters()
+    now[0] += RESOLVE_TTL_SECONDS - 1
+    assert await packages.resolve("Partner collaboration", "Fabrikam engineering") == first
+    assert admin.requests() == []
+
+    now[0] += 2
+    assert await packages.resolve("Partner collaboration", "Fabrikam engineering") == first
+    assert len(admin.requests()) == 3
