@@ -29,7 +29,7 @@ HOST = json.loads((ROOT / "host.json").read_text())
 MAIN_BICEP = (INFRA / "main.bicep").read_text()
 FUNCTION_APP_BICEP = (INFRA / "modules" / "functionapp.bicep").read_text()
 README = (INFRA / "README.md").read_text()
-EXPECTED_QUEUES = {"onboarding", "guest-actions", "redemption-resets", "policy-actions"}
+EXPECTED_QUEUES = {"onboarding", "guest-actions", "redemption-resets", "policy-actions", "sponsor-notices"}
 
 
 def _timespan_seconds(value: str) -> int:
@@ -141,7 +141,7 @@ class TestAppSettings:
 
 class TestQueues:
     def test_the_product_queues_are_declared(self):
-        """infra/queues.json declares exactly the four queues the product sends to and triggers on."""
+        """infra/queues.json declares exactly the queues the product sends to and triggers on."""
         assert {queue["name"] for queue in QUEUES["queues"]} == EXPECTED_QUEUES
 
     def test_every_service_bus_trigger_reads_a_declared_queue_through_the_identity_connection(self):
