@@ -39,7 +39,8 @@ def email_problem(email: str) -> str | None:
         return f"the local part contains characters Graph refuses: {''.join(bad)}"
     if local[0] in ".-" or local[-1] in ".-" or ".." in local:
         return "dots and hyphens may not start or end the local part, nor repeat"
-    if not _DOMAIN.match(domain.lower()):
+    # isascii first: the Kelvin sign (U+212A) lowercases to "k" and would pass the pattern.
+    if not domain.isascii() or not _DOMAIN.match(domain.lower()):
         return "the domain is not a valid DNS name"
     return None
 
@@ -80,6 +81,16 @@ def _sponsor(value: str) -> str:
     raise ValueError("sponsor must be an object id or a user principal name")
 
 
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_text(value: object) -> object:
+    """Dates are ISO 8601 text, as the schema says; pydantic alone would read 1800000000 or "-1" as a timestamp."""
+    if value is not None and not (isinstance(value, str) and _ISO_DATE.match(value)):
+        raise ValueError("must be an ISO 8601 date or date-time (YYYY-MM-DD...)")
+    return value
+
+
 class OnboardTicket(_GuestTicket):
     kind: Literal["onboard"]
     display_name: str = Field(min_length=1, max_length=256)
@@ -93,11 +104,14 @@ class OnboardTicket(_GuestTicket):
     message: str | None = Field(None, max_length=1000)
 
     _check_sponsor = field_validator("sponsor")(classmethod(lambda cls, v: _sponsor(v)))
+    _check_dates = field_validator("end_date", "not_before", mode="before")(classmethod(lambda cls, v: _iso_text(v)))
 
 
 class ExtendTicket(_GuestTicket):
     kind: Literal["extend"]
     end_date: date | datetime
+
+    _check_dates = field_validator("end_date", mode="before")(classmethod(lambda cls, v: _iso_text(v)))
 
 
 class OffboardTicket(_GuestTicket):

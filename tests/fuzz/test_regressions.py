@@ -59,3 +59,27 @@ async def test_an_extension_to_the_last_representable_day_is_out_of_range_not_an
     outcome = await handle_ticket(message({**extend, "endDate": "9999-12-31"}, message_id="m-2"), services)
     assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "end-date-out-of-range")
     assert directory.writes == writes
+
+
+@pytest.mark.parametrize("field", ["email", "sponsor"])
+async def test_a_kelvin_sign_in_a_domain_is_refused_not_lowercased_into_ascii(directory, field):
+    """U+212A lowercases to "k", so "fabri\u212aam.com" passed the domain pattern (and a sponsor kept it)."""
+    address = {"email": "ana@fabri\u212aam.com", "sponsor": "megan.bowen@\u212aontoso.com"}[field]
+    services = memory_services(directory)
+    outcome = await handle_ticket(message(onboard_ticket(**{field: address})), services)
+    assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "invalid-ticket")
+    assert outcome.detail["errors"][0]["field"] == field
+    assert directory.invitations == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("notBefore", "-1"), ("notBefore", 1700000000), ("endDate", 1800000000), ("endDate", "1800000000")],
+)
+async def test_a_number_is_not_a_date(directory, field, value):
+    """pydantic read numbers (and numeric text) as Unix timestamps: notBefore "-1" meant 1969 and invited at once."""
+    services = memory_services(directory)
+    outcome = await handle_ticket(message(onboard_ticket(**{field: value})), services)
+    assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "invalid-ticket")
+    assert outcome.detail["errors"][0]["field"] == field
+    assert directory.invitations == []
