@@ -367,13 +367,33 @@ class DesiredState(Model):
         return timedelta(days=self.partners[partner_key].max_engagement_days)
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice: PyYAML keeps the last one silently (graceDays 30, then 0)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<" keys may be overridden by design
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+            except TypeError:
+                continue  # unhashable: the base class refuses it with its own error
+            if repeated:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_desired_state(path: Path) -> DesiredState:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)  # a SafeLoader subclass
     except FileNotFoundError:
         raise DesiredStateError(f"desired-state file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        raise DesiredStateError(f"{path}: not valid YAML: {exc}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        # ValueError: not UTF-8, or a date such as 2026-13-45 that PyYAML's resolver takes for a timestamp.
+        raise DesiredStateError(f"{path}: not valid YAML: {type(exc).__name__}: {exc}") from None
     return parse_desired_state(raw, source=str(path))
 
 
