@@ -121,10 +121,10 @@ class OffboardTicket(_GuestTicket):
 
 class ResetRedemptionTicket(TicketModel):
     kind: Literal["reset-redemption"]
-    email: str | None = None
-    object_id: str | None = None
-    domain: str | None = None
-    new_email: str | None = None
+    email: str | None = Field(None, max_length=254)
+    object_id: str | None = Field(None, pattern=_OBJECT_ID.pattern)
+    domain: str | None = Field(None, max_length=253)
+    new_email: str | None = Field(None, max_length=254)
 
 
 Ticket = Annotated[OnboardTicket | ExtendTicket | OffboardTicket | ResetRedemptionTicket, Field(discriminator="kind")]

@@ -83,3 +83,14 @@ async def test_a_number_is_not_a_date(directory, field, value):
     assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "invalid-ticket")
     assert outcome.detail["errors"][0]["field"] == field
     assert directory.invitations == []
+
+
+@pytest.mark.parametrize("object_id", ["not-a-guid", "x' or 1 eq 1 or id eq 'x", "0" * 10_000])
+async def test_a_reset_object_id_must_be_a_guid(directory, object_id):
+    """A reset ticket's objectId went to Graph's /users/{id} unchecked: anything but a GUID is refused first."""
+    services = memory_services(directory)
+    reset = {"schemaVersion": 1, "kind": "reset-redemption", "ticketId": "T-3", "objectId": object_id}
+    outcome = await handle_ticket(message(reset), services)
+    assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "invalid-ticket")
+    assert outcome.detail["errors"][0]["field"] == "objectId"
+    assert directory.writes == [] and directory.invitations == []
