@@ -7,6 +7,8 @@ request on later attempts until it is delivered or has failed.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from lifecycle import work
 from lifecycle.models import AccessPackageTarget, AuditEntry, WorkItem, WorkStatus
 from lifecycle.onboarding_policy import ApprovedOnboarding
@@ -27,24 +29,11 @@ async def ensure_assignment(
     """
     if item.result.get("assignment") == "delivered":
         return item, None
-    catalog = decision.partner.access_package.catalog if decision.partner.access_package else None
-    if catalog is None or decision.access_package is None:
+    if decision.access_package is None or _catalog(decision) is None:
         return item, None
-
-    package = item.result.get("package")
-    if package is None:
-        target = await services.access_packages.resolve(catalog, decision.access_package)
-        if target is None:
-            return item, await work.fail_with(
-                services,
-                item,
-                "access-package-not-found",
-                f"no access package {decision.access_package!r} with an assignment policy in catalog {catalog!r}",
-                {"catalog": catalog, "package": decision.access_package},
-            )
-        # Saved with the request id below (or with the delivery): until a request exists, resolving again
-        # on a retry gives the same package.
-        item.result = {**item.result, "package": {"id": target.package_id, "policy": target.policy_id}}
+    missing = await resolve_package(services, item, decision)
+    if missing is not None:
+        return item, await work.fail_with(services, item, "access-package-not-found", missing.message, missing.details)
     target = AccessPackageTarget(item.result["package"]["id"], item.result["package"]["policy"])
 
     request_id = item.result.get("assignmentRequestId")
@@ -75,6 +64,35 @@ async def ensure_assignment(
     item = await work.checkpoint(services, item, polls=polls)
     delay = min(POLL_CAP_SECONDS, POLL_BASE_SECONDS * polls)
     return item, Outcome(item.key, Verdict.RETRY, code="assignment-pending", message=state, retry_after=delay)
+
+
+@dataclass(frozen=True)
+class PackageMissing:
+    message: str
+    details: dict[str, str]
+
+
+def _catalog(decision: ApprovedOnboarding) -> str | None:
+    return decision.partner.access_package.catalog if decision.partner.access_package else None
+
+
+async def resolve_package(services: Services, item: WorkItem, decision: ApprovedOnboarding) -> PackageMissing | None:
+    """Put the package and the policy to assign it through on ``item.result`` (saved with the next checkpoint:
+    until a request exists, resolving again on a retry gives the same package); or say why there is none.
+
+    Onboarding calls this before inviting, so a ticket naming a package that does not exist creates no guest.
+    """
+    catalog = _catalog(decision)
+    if "package" in item.result or catalog is None or decision.access_package is None:
+        return None
+    target = await services.access_packages.resolve(catalog, decision.access_package)
+    if target is None:
+        return PackageMissing(
+            f"no access package {decision.access_package!r} with an assignment policy in catalog {catalog!r}",
+            {"catalog": catalog, "package": decision.access_package},
+        )
+    item.result = {**item.result, "package": {"id": target.package_id, "policy": target.policy_id}}
+    return None
 
 
 async def _delivered(services: Services, item: WorkItem, user_id: str, reference: str, *, reused: bool) -> WorkItem:

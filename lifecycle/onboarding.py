@@ -100,6 +100,11 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
 
     # Step 1, invitation. Checkpointed: a retry (e.g. while the assignment is delivered) resumes after it.
     if "objectId" not in item.result:
+        missing = await access.resolve_package(services, item, decision)
+        if missing is not None and ticket.access_package:
+            return await refuse("access-package-not-found", missing.message, missing.details)
+        if missing is not None:  # the partner's default: governance has not created it yet; replayable
+            return await work.fail_with(services, item, "access-package-not-found", missing.message, missing.details)
         sponsor = await services.directory.get_user(ticket.sponsor)
         if sponsor is None:
             return await refuse("sponsor-not-found", f"sponsor {ticket.sponsor} does not exist")

@@ -304,11 +304,22 @@ class TestAccessPackage:
         outcome = await handle_ticket(message(onboard_ticket()), services)
         assert (outcome.verdict, outcome.code) == (Verdict.FAILED, "assignment-denied")
 
-    async def test_an_access_package_missing_from_the_tenant_fails_clearly(self, directory):
-        """A package named in config but absent from the tenant fails with access-package-not-found."""
+    async def test_a_ticket_naming_a_package_the_tenant_lacks_is_rejected_before_anyone_is_invited(self, directory):
+        """The ticket's own accessPackage is bad input: rejected with its reason, and no guest is created."""
         services = memory_services(directory)
         outcome = await handle_ticket(message(onboard_ticket(accessPackage="No such package")), services)
+        assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "access-package-not-found")
+        assert [r.code for r in await _rejections(services)] == ["access-package-not-found"]
+        assert directory.invitations == [] and services.access_packages.adds() == []
+
+    async def test_a_partner_default_package_missing_from_the_tenant_fails_replayably_before_inviting(self, directory):
+        """The partner's default package not (yet) created by governance is the operator's problem: FAILED,
+        replayable once it exists, and nobody was invited meanwhile."""
+        services = memory_services(directory)
+        services.access_packages.packages.clear()
+        outcome = await handle_ticket(message(onboard_ticket()), services)
         assert (outcome.verdict, outcome.code) == (Verdict.FAILED, "access-package-not-found")
+        assert directory.invitations == [] and await _rejections(services) == []
 
     async def test_an_existing_assignment_is_reused_not_requested_again(self, directory):
         """A guest who already holds the package (e.g. a crash after delivery) gets no second request."""
