@@ -132,6 +132,10 @@ class Workers:
         if self.chaos:
             argv += ["--kill-rate", str(config.kill_rate), "--stall-rate", str(config.stall_rate)]
             argv += ["--probe-rate", "0.5"]
+            if self.spawned == 1:
+                # The worker's pid seeds its draws, so the rate alone may kill nobody in a small run:
+                # the first chaos worker dies for certain after one of its first Graph writes.
+                argv += ["--kill-at", str(random.Random(f"kill-at:{config.seed}").randint(2, 6))]
         self.processes.append((queue, self._popen(argv)))
 
     def respawn_dead(self) -> int:
@@ -299,9 +303,7 @@ async def _chaos(run: Run, services: Services, admin: TenantSimAdmin, faults: Gr
     await _send(services, "onboarding", [_message(t, 100_000 + i) for i, t in enumerate(second)])
     run.tickets += second
 
-    faults.inject(outage=True)
-    await asyncio.sleep(config.outage_seconds)
-    faults.inject()
+    await _outage(admin, faults, config.outage_seconds)
     for _ in range(2):
         workers.kill_one(rng)
         run.counts["kill-from-outside"] += 1
@@ -314,6 +316,18 @@ async def _chaos(run: Run, services: Services, admin: TenantSimAdmin, faults: Gr
     await _work_until_quiet(services, workers, config.settle_seconds)
     run.phase("chaosDrained")
     return workers
+
+
+async def _outage(admin: TenantSimAdmin, faults: GraphFaults, seconds: float, least: int = 5) -> None:
+    """Graph down for ``seconds``, and on until the product has run into it ``least`` times: the workers may
+    all be stalled past a lock or booting after a kill just then, and an outage nobody met proves nothing."""
+    faults.inject(outage=True)
+    await asyncio.sleep(seconds)
+    for _ in range(int(40 * seconds)):  # at most 20 times as long
+        if admin.counters()["faultsByKind"].get("outage", 0) >= least:
+            break
+        await asyncio.sleep(0.5)
+    faults.inject()
 
 
 async def _heal(run: Run, services: Services, faults: GraphFaults) -> tuple[Workers, dict[str, int]]:

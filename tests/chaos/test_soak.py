@@ -11,6 +11,7 @@ from tests.chaos.soak import GRAPH_FAULTS, HARNESS_FAULTS, SoakConfig, soak
 pytestmark = pytest.mark.stack
 
 
+@pytest.mark.timeout(600)  # about two minutes alone; a loaded CI machine can take several
 def test_a_small_soak_injects_every_fault_and_breaks_no_invariant():
     """120 tickets and 800 guests through faulty Graph, killed workers, ETag conflicts and an Azurite restart:
     nothing lost, duplicated or wrongly deleted, the audit matches the tenant, drift converges."""

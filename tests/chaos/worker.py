@@ -23,7 +23,7 @@ from lifecycle.holds import release_due
 from lifecycle.services import Services
 from lifecycle.worker import drain
 from tests.chaos.events import EventLog
-from tests.chaos.wrappers import ConflictCounting, KillingGraph, LockWatching
+from tests.chaos.wrappers import ConflictCounting, KillingGraph, LockWatching, WriteCount
 
 HOLD_TIMER_SECONDS = 5.0
 
@@ -36,6 +36,8 @@ async def build(args: argparse.Namespace, events: EventLog) -> Services:
         "kill_rate": args.kill_rate,
         "stall_rate": args.stall_rate,
         "stall_seconds": args.lock_seconds * 1.5,
+        "kill_at": args.kill_at,
+        "writes": WriteCount(),
     }
     services.directory = KillingGraph(services.directory, events, rng, probe_rate=args.probe_rate, **chaos)
     services.access_packages = KillingGraph(services.access_packages, events, rng, **chaos)
@@ -102,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop-file", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--kill-rate", type=float, default=0.0)
+    parser.add_argument("--kill-at", type=int, default=0, help="die for certain after this Graph write (0: never)")
     parser.add_argument("--stall-rate", type=float, default=0.0)
     parser.add_argument("--probe-rate", type=float, default=0.0)
     parser.add_argument("--lock-seconds", type=int, default=120)

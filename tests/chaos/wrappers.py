@@ -1,7 +1,8 @@
 """Fault wrappers around the product's ports, put in through bootstrap's door (no product code changes).
 
-* ``KillingGraph``: after a Graph write returns, SIGKILL this process with some probability (the crash
-  between a Graph call and the state write), or stall past the queue lock (the lost lock); after an
+* ``KillingGraph``: after a Graph write returns, SIGKILL this process with some probability, or for certain
+  at the process's Nth write (the crash between a Graph call and the state write), or stall past the queue
+  lock (the lost lock); after an
   invitation, a probe read shows whether the tenant's replication delay hid the new guest.
 * ``ConflictCounting``: counts the ETag conflicts (412) the product's state writes run into.
 * ``LockWatching``: counts settlements refused because the message's lock was lost.
@@ -31,6 +32,13 @@ class _Passthrough:
         return getattr(self._inner, name)
 
 
+class WriteCount:
+    """The Graph writes one worker process has made, shared by the wrappers around its ports."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
 class KillingGraph(_Passthrough):
     def __init__(
         self,
@@ -42,11 +50,14 @@ class KillingGraph(_Passthrough):
         stall_rate: float,
         stall_seconds: float,
         probe_rate: float = 0.0,
+        kill_at: int = 0,
+        writes: WriteCount | None = None,
     ) -> None:
         super().__init__(inner)
         self._events, self._rng = events, rng
         self._kill_rate, self._stall_rate, self._stall_seconds = kill_rate, stall_rate, stall_seconds
         self._probe_rate = probe_rate
+        self._kill_at, self._writes = kill_at, writes if writes is not None else WriteCount()
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._inner, name)
@@ -57,8 +68,9 @@ class KillingGraph(_Passthrough):
             result = await target(*args, **kwargs)
             if name == "invite_guest" and self._rng.random() < self._probe_rate:
                 await self._probe(result.user_id)
+            self._writes.value += 1
             draw = self._rng.random()
-            if draw < self._kill_rate:
+            if draw < self._kill_rate or self._writes.value == self._kill_at:
                 self._events.record("kill-after-graph-write", call=name)
                 os.kill(os.getpid(), signal.SIGKILL)
             elif draw < self._kill_rate + self._stall_rate:
