@@ -278,6 +278,15 @@ async def test_an_address_of_a_local_member_is_a_conflict_never_invited(services
         admin.patch_user(member["id"], mail=member["mail"])
 
 
+async def test_a_ticket_naming_a_package_the_catalog_lacks_is_rejected_before_the_invitation(services, admin):
+    """The package is resolved (Graph reads) before anyone is invited: no guest for a ticket that cannot finish."""
+    document = ticket(accessPackage=f"No such package {uuid.uuid4().hex[:6]}")
+    report = await run(services, ticket_message(document).body)
+    details = await assert_rejected(services, admin, report, _key(document), "access-package-not-found")
+    assert details["package"] == document["accessPackage"]
+    assert guests_with_mail(admin, document["email"]) == [] and admin.counters()["invitations"] == 0
+
+
 # --- invitation, reuse and access ----------------------------------------------------------------------
 
 
