@@ -163,11 +163,11 @@ def parse_ticket(
         return TicketRejection(
             key=key,
             code="unsupported-schema-version",
-            message=f"schemaVersion {version!r} is not supported (supported: {list(SUPPORTED_SCHEMA_VERSIONS)})",
+            message=f"schemaVersion {_shown(version)} is not supported (supported: {list(SUPPORTED_SCHEMA_VERSIONS)})",
         )
     if document.get("kind") not in KINDS:
         return TicketRejection(
-            key=key, code="unknown-kind", message=f"kind {document.get('kind')!r} is not one of {list(KINDS)}"
+            key=key, code="unknown-kind", message=f"kind {_shown(document.get('kind'))} is not one of {list(KINDS)}"
         )
     try:
         return _TICKET.validate_python(document)
@@ -185,6 +185,12 @@ def ticket_json_schema() -> dict[str, object]:
     schema["$id"] = "https://schemas.contoso.example/guest-lifecycle/ticket-v1.json"
     schema["title"] = "Guest lifecycle ticket, schemaVersion 1"
     return schema
+
+
+def _shown(value: object, limit: int = 64) -> str:
+    """A value quoted in a reason, cut short: the whole message is kept beside the reason anyway."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _ticket_key(document: dict[str, object]) -> str | None:
