@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from lifecycle.adapters.table_codec import dump_history, dump_json, load_json, truncate_text, utc
+from lifecycle.adapters.table_codec import dump_history, dump_json, load_json, utc
 from lifecycle.errors import StateConflictError
 from lifecycle.models import (
     AuditEntry,
@@ -133,7 +133,6 @@ class MemoryRejections:
             rejection,
             at=utc(rejection.at),
             details=load_json(dump_json(rejection.details), {}),
-            raw=truncate_text(rejection.raw),
         )
 
     async def all(self) -> AsyncIterator[Rejection]:

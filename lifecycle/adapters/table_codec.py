@@ -78,6 +78,21 @@ def load_json(text: Any, default: Any) -> Any:
     return json.loads(text)
 
 
+def split_text(text: str, max_bytes: int = MAX_PROPERTY_BYTES) -> list[str]:
+    """``text`` in pieces that each fit one string property, for a value that must be kept whole."""
+    if _size(text) <= max_bytes:
+        return [text]
+    pieces, start, size = [], 0, 0
+    for index, char in enumerate(text):
+        width = 4 if ord(char) > 0xFFFF else 2
+        if size + width > max_bytes:
+            pieces.append(text[start:index])
+            start, size = index, 0
+        size += width
+    pieces.append(text[start:])
+    return pieces
+
+
 def truncate_text(text: str, max_bytes: int = MAX_PROPERTY_BYTES) -> str:
     if _size(text) <= max_bytes:
         return text

@@ -23,6 +23,7 @@ from lifecycle.adapters.table_codec import (
     dump_json,
     load_json,
     read_utc,
+    split_text,
     truncate_text,
     utc,
 )
@@ -273,8 +274,11 @@ class TableRejections:
             "message": truncate_text(rejection.message),
             "at": utc(rejection.at),
             "details": dump_json(rejection.details),
-            "raw": truncate_text(rejection.raw),
         }
+        # The whole message, over as many properties as it needs (raw, raw1, ...): a rejected message is
+        # settled, so this row is the only copy left. work.reject caps it well inside the 1 MiB entity.
+        for index, piece in enumerate(split_text(rejection.raw)):
+            entity[f"raw{index or ''}"] = piece
         await self._table.upsert_entity(_without_none(entity), mode=UpdateMode.REPLACE)
 
     async def all(self) -> AsyncIterator[Rejection]:
@@ -286,8 +290,16 @@ class TableRejections:
                 message=entity["message"],
                 at=read_utc(entity["at"]),  # type: ignore[arg-type]
                 details=load_json(entity.get("details"), {}),
-                raw=entity.get("raw", ""),
+                raw="".join(_pieces(entity, "raw")),
             )
+
+
+def _pieces(entity: dict[str, Any], name: str) -> list[str]:
+    pieces, index = [], 0
+    while (piece := entity.get(f"{name}{index or ''}")) is not None:
+        pieces.append(piece)
+        index += 1
+    return pieces
 
 
 def table_service(settings: Settings, credential: Any = None) -> tuple[TableServiceClient, Any]:

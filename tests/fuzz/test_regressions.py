@@ -94,3 +94,13 @@ async def test_a_reset_object_id_must_be_a_guid(directory, object_id):
     assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "invalid-ticket")
     assert outcome.detail["errors"][0]["field"] == "objectId"
     assert directory.writes == [] and directory.invitations == []
+
+
+@pytest.mark.parametrize("field", ["kind", "schemaVersion"])
+async def test_a_huge_value_is_cut_short_in_the_reason(directory, field):
+    """The reason quoted the whole offending value (tens of kilobytes); the kept raw message has it, once."""
+    services = memory_services(directory)
+    outcome = await handle_ticket(message(onboard_ticket(**{field: "x" * 50_000})), services)
+    [rejection] = [r async for r in services.rejections.all()]
+    assert outcome.verdict is Verdict.REJECTED and len(rejection.message) < 200
+    assert "50002 characters" in rejection.message and len(rejection.raw) > 50_000

@@ -247,9 +247,10 @@ class TestRejections:
         await state.rejections.record(rejection("a/b#c?", kind="reset/redemption"))
         assert sorted(r.kind for r in await collect(state.rejections.all())) == ["onboarding", "reset/redemption"]
 
-    async def test_oversized_raw_message_is_truncated_not_refused(self, state: State) -> None:
-        """A raw payload beyond the property limit is kept as its head with a truncation marker."""
-        await state.rejections.record(rejection(raw="x" * 200_000))
+    async def test_a_raw_message_beyond_one_property_is_kept_whole(self, state: State) -> None:
+        """A rejected message is settled, so its row is the only copy: a payload over the 64 KiB property
+        limit (here with characters outside the BMP, two UTF-16 units each) reads back unchanged."""
+        raw = ("x" * 70_000) + ("\U0001f600" * 20_000) + "end"
+        await state.rejections.record(rejection(raw=raw))
         (stored,) = await collect(state.rejections.all())
-        assert stored.raw.startswith("xxxx") and stored.raw.endswith("[truncated]")
-        assert len(stored.raw) < 40_000
+        assert stored.raw == raw

@@ -327,3 +327,12 @@ class TestAccessPackage:
         await handle_ticket(message(onboard_ticket()), services)
         outcome = await handle_ticket(message(onboard_ticket(ticketId="RITM0010009", endDate="2027-02-01")), services)
         assert outcome.verdict is Verdict.DONE and len(services.access_packages.adds()) == 1
+
+
+async def test_a_rejected_message_is_kept_whole_and_bytes_that_are_not_utf8_stay_visible(directory):
+    """The rejection row is the only copy of a settled message: no 8,000-character cut, no lossy decode."""
+    services = memory_services(directory)
+    body = json.dumps(onboard_ticket(displayName="y" * 30_000, partner="Not A Key")).encode() + b"\xff"
+    await handle_ticket(message(body), services)
+    [row] = await _rejections(services)
+    assert row.raw == body[:-1].decode() + "\\xff"
