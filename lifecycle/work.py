@@ -129,7 +129,10 @@ async def retry_later(services: Services, item: WorkItem, error: GraphError | St
     description = error.describe() if isinstance(error, GraphError) else {"type": type(error).__name__}
     description["message"] = str(error)
     item.status, item.last_error, item.updated = WorkStatus.FAILED, description, services.clock.now()
-    await services.work_items.save(item)
+    # Another writer moved the row meanwhile (a concurrent attempt, an operator): the scheduled retry reads
+    # it afresh. Raising here would abandon the message and spend a delivery on a transient problem.
+    with contextlib.suppress(StateConflictError):
+        await services.work_items.save(item)
     if item.attempts >= MAX_TRANSIENT_ATTEMPTS:
         return Outcome(
             item.key,

@@ -276,6 +276,20 @@ class TestTransientFailures:
         assert delays[:3] == [5.0, 10.0, 20.0]
         assert outcome.verdict is Verdict.FAILED and outcome.code == "transient-retries-exhausted"
 
+    async def test_a_conflict_while_recording_a_transient_failure_still_schedules_the_retry(self, directory):
+        """Another writer moved the work item while Graph failed: still a RETRY outcome, not an exception that
+        makes the broker abandon the message and spend a delivery on a transient problem."""
+        services = memory_services(directory)
+
+        async def touched_then_unavailable(_email: str) -> None:
+            item = await services.work_items.get("ticket:RITM0010001")
+            await services.work_items.save(item)  # the concurrent writer: the handler's ETag is now stale
+            raise TransientGraphError("503", status=503)
+
+        directory.find_user_by_mail = touched_then_unavailable
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+        assert (outcome.verdict, outcome.code) == (Verdict.RETRY, "transient")
+
     async def test_a_missing_permission_fails_to_the_dead_letter_queue_instead_of_rejecting_the_ticket(self, directory):
         """A 403 is the operator's problem, not the ticket's: FAILED (replayable), not REJECTED."""
         directory.fail_next.append(PermissionDeniedError("denied", status=403, code="Authorization_RequestDenied"))
