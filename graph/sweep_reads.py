@@ -18,9 +18,11 @@ from lifecycle.models import DirectoryUser, SignInActivity
 
 
 class GraphGroupMembers:
-    """The protected group's user members over Graph (GET /groups/{id}/members?$select=id, paged).
+    """The protected group's users over Graph, nested groups included
+    (GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id, paged). Needs GroupMember.Read.All.
 
-    Direct members: nested groups inside the protected group are not expanded. Needs GroupMember.Read.All.
+    Transitive, because an administrator who protects a group of groups means everyone in it: reading direct
+    members only would leave a guest in a nested group open to disable and delete.
     """
 
     def __init__(self, client: Any) -> None:
@@ -28,18 +30,20 @@ class GraphGroupMembers:
 
     async def group_member_ids(self, group_id: str) -> set[str]:
         from kiota_abstractions.base_request_configuration import RequestConfiguration
-        from msgraph.generated.groups.item.members.members_request_builder import MembersRequestBuilder
+        from msgraph.generated.groups.item.transitive_members.graph_user.graph_user_request_builder import (
+            GraphUserRequestBuilder,
+        )
 
-        members = self._client.groups.by_group_id(group_id).members
-        query = MembersRequestBuilder.MembersRequestBuilderGetQueryParameters(select=["id"], top=999)
+        users = self._client.groups.by_group_id(group_id).transitive_members.graph_user
+        query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(select=["id"], top=999)
         found: set[str] = set()
         try:
-            page = await members.get(RequestConfiguration(query_parameters=query))
+            page = await users.get(RequestConfiguration(query_parameters=query))
             while page is not None:
                 found.update(m.id for m in page.value or [] if m.id)
                 if not page.odata_next_link:
                     break
-                page = await members.with_url(page.odata_next_link).get()
+                page = await users.with_url(page.odata_next_link).get()
         except Exception as error:
             raise map_graph_error(error) from error
         return found

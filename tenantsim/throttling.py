@@ -29,7 +29,7 @@ def request_cost(method: str, resource: str, query: dict[str, str]) -> tuple[int
     """(resource units, writes) for one request; resource is the route's resource family."""
     if method != "GET":
         return 1, 1
-    base = 2 if resource == "users" else 1
+    base = {"users": 2, "groupMembers": 3, "groupTransitiveMembers": 5}.get(resource, 1)
     if "$select" in query:
         base -= 1
     if "$expand" in query:

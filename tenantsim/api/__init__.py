@@ -7,6 +7,7 @@ from tenantsim.api import (
     entitlement_resources,
     federation,
     governance,
+    groups,
     invitations,
     policies,
     tenants,
@@ -34,7 +35,13 @@ def build_router() -> Router:
     router.add("GET", f"/directory/deletedItems/{object_id}", users.get_deleted_item)
     router.add("DELETE", f"/directory/deletedItems/{object_id}", users.purge_deleted_item)
     router.add("POST", f"/directory/deletedItems/{object_id}/restore", users.restore_deleted_item)
-    router.add("GET", f"/groups/{group_id}/members", users.list_group_members)
+    router.add("GET", f"/groups/{group_id}/members", users.list_group_members, resource="groupMembers")
+    router.add(
+        "GET",
+        f"/groups/{group_id}/transitiveMembers/(?:microsoft\\.)?graph\\.user",
+        groups.list_transitive_user_members,
+        resource="groupTransitiveMembers",
+    )
     router.add("POST", "/invitations", invitations.create_invitation)
     router.add("GET", "/invitations", invitations.list_invitations)
 

@@ -17,7 +17,7 @@ from lifecycle.sweep import entry
 from lifecycle.sweep.model import Action, Mode, PlannedAction, Rule, RunStatus, SweepRun
 from lifecycle.worker import drain
 from tenantsim.client import TenantSimAdmin
-from tenantsim.seed import PROTECTED_GROUP_ID
+from tenantsim.seed import PROTECTED_GROUP_ID, build_seed
 
 pytestmark = pytest.mark.stack
 STARTED = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
@@ -120,3 +120,28 @@ async def test_a_whole_sweep_over_tenantsim_plans_brakes_and_after_approval_disa
     assert all(users[i]["accountEnabled"] is not False or i not in disabled for i in protected)
     assert not set(protected) & disabled
     assert all(u["userType"] == "Guest" for i, u in users.items() if i in disabled)
+
+
+async def test_a_guest_in_a_group_nested_in_the_protected_group_is_protected_too(local_stack, fresh_tenant):
+    """The exclusion reads the protected group's transitive members: a guest the sweep would disable is
+    left alone once it sits in a group inside the protected group, and nothing else changes."""
+    document = build_seed(300, 0, "fresh", datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
+    fresh_tenant.seed(document)
+    services = await _services(local_stack, GRANTED | {"GroupMember.Read.All"})
+    try:
+        before = await entry.run_sweep(services, "plan", run_id="nested-before")
+        planned = (await entry.show(services, "nested-before", limit=10_000))["plan"]
+        target = next(a["objectId"] for a in planned if a["action"] == "disable")
+        nested = "5c0f7e2a-9d41-4b8e-a6c3-2f1e0d9b8a77"
+        document["groups"].append({**document["groups"][0], "id": nested, "displayName": "Retained vendors"})
+        document["groups"][-1]["members"] = [target]
+        protected = next(g for g in document["groups"] if g["id"] == PROTECTED_GROUP_ID)
+        protected["members"] = [*protected["members"], nested]
+        fresh_tenant.seed(document)
+        after = await entry.run_sweep(services, "plan", run_id="nested-after")
+        replanned = (await entry.show(services, "nested-after", limit=10_000))["plan"]
+    finally:
+        await services.close()
+    assert target not in {a["objectId"] for a in replanned}
+    assert after["skipped"]["protected-group"] == before["skipped"]["protected-group"] + 1
+    assert len(replanned) == len(planned) - 1
