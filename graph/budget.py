@@ -1,12 +1,12 @@
 """Graph's throttling budget, shared by every job in a process: pacing per (tenant, app, budget class).
 
 Graph meters identity requests in token buckets (graph-contract.md section 12): resource units per 10 s,
-writes per 150 s per app and tenant, invitations per 5 s per tenant. A bucket starts full, so a job may
-burst until Graph reports ``x-ms-throttle-limit-percentage`` (sent once 80 % of a bucket is used). From
-then on each process paces its requests so the bucket level settles at ``target`` (90 % used): every
-process sees the same header, estimates from its movement how fast *all* callers together are draining
-the bucket, and scales its own rate by the same factor. That is how several Functions instances share one
-budget without talking to each other. A 429 closes the class until its ``Retry-After`` and halves the rate.
+writes per 150 s per app and tenant, invitations per 5 s per tenant. Each process models its part of each
+bucket (ClassBudget): a bucket starts full, so the first ``target`` (90 %) of the part goes out at once,
+then requests are paced at the part's refill so the bucket stays at target. Several Functions instances
+share a bucket through a lease (graph.budget_lease): each keeps a heartbeat row in Table Storage, counts
+the live rows and takes a 1/n part. Graph's ``x-ms-throttle-limit-percentage`` header and ``Retry-After``
+stay the safety net, and are all there is when the lease is unavailable.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Protocol
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -52,6 +53,19 @@ DOCUMENTED_QUOTAS: dict[BudgetClass, Quota] = {
     BudgetClass.WRITES: Quota(3000, 150.0),
     BudgetClass.INVITATIONS: Quota(150, 5.0),
 }
+
+
+BudgetKey = tuple[str, str, BudgetClass]  # (tenant, app, class)
+
+
+class Coordinator(Protocol):
+    """Sets each ClassBudget's share from the instances spending the same bucket (graph.budget_lease)."""
+
+    def knows(self, key: BudgetKey) -> bool: ...
+
+    async def join(self, key: BudgetKey, budget: ClassBudget) -> None:
+        """Publish this process and set ``budget.share``; must not raise (pacing then uses headers alone)."""
+        ...
 
 
 class BudgetWaitTooLong(Exception):
@@ -100,21 +114,23 @@ def throttled_class(information: str | None, scope: str | None, fallback: Budget
     return fallback
 
 
-@dataclass(slots=True)
-class _Interval:
-    started: float
-    granted: float = 0.0
-    latest_percentage: float | None = None
-    responses: int = 0
+REPORT_FROM = 0.8  # Graph sends x-ms-throttle-limit-percentage once this share of a bucket is used
+RISE_TOLERANCE = 0.03  # a reported level this far above target, and rising, means the share is overspent
 
 
 @dataclass(slots=True)
 class ClassBudget:
-    """Pacing for one (tenant, app, class) in this process.
+    """Pacing for one (tenant, app, class) in this process: a model of this process's part of Graph's bucket.
 
-    ``rate`` (units per second) starts at the documented refill rate and doubles every step while Graph
-    reports no level (a full bucket may be spent fast); once Graph reports the level, an estimator keeps it
-    at the pace that holds the level at ``target``.
+    ``share`` is that part (1/n with n live instances, kept by graph.budget_lease; 1.0 when alone or when no
+    lease is available). ``level`` models how full the part is, as Graph counts it (0 untouched, 1 at the
+    limit): a booking raises it by units / (share x capacity), the refill lowers it by ``rate_factor`` x
+    refill / capacity per second, as Graph refills its bucket. A bucket starts full, so the first ``target``
+    of it goes out at once; past ``target`` each booking waits for the refill, so every instance paces at its
+    share of the refill *before* Graph's header (sent from 80 %) appears. The header is the safety net: the
+    level is at least what Graph reports (other callers, a skewed share), a 429 fills it and pauses until
+    ``Retry-After``, and ``rate_factor`` learns from a level that keeps rising past target (too fast) or
+    from answers without a header while this process waits (the share's refill is larger than assumed).
     """
 
     budget_class: BudgetClass
@@ -122,106 +138,128 @@ class ClassBudget:
     clock: Clock
     target: float = 0.9
     jitter: Callable[[], float] = random.random
-    rate: float = 0.0
+    share: float = 1.0
+    level: float = 0.0
+    rate_factor: float = 1.0
     paused_until: float = 0.0
-    next_slot: float = 0.0
     throttled: int = 0
-    _interval: _Interval = field(init=False)
-    _previous_level: tuple[float, float] | None = field(default=None, init=False)
-    _drain_estimate: float | None = field(default=None, init=False)
-    _last_cut: float = field(default=float("-inf"), init=False)
+    spent: float = 0.0  # units booked since graph.budget_lease last published them
+    _updated: float = field(init=False)
+    _booked: float = field(default=0.0, init=False)
+    _answered: float = field(default=0.0, init=False)
+    _report_mark: float | None = field(default=None, init=False)
+    _last_wait: float = field(default=float("-inf"), init=False)
+    _last_change: float = field(default=float("-inf"), init=False)
+    _previous_report: tuple[float, float] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self._interval = _Interval(self.clock())
-        if not self.rate:
-            self.rate = self.quota.refill_per_second
+        self._updated = self.clock()
 
     @property
     def adjust_every(self) -> float:
         return max(0.1, self.quota.window_seconds / 50)
 
     @property
-    def settle_within(self) -> float:
-        return self.quota.window_seconds / 10
+    def rate(self) -> float:
+        """Units per second this process may send once its part of the bucket is at target."""
+        return self.share * self.rate_factor * self.quota.refill_per_second
+
+    def _refill(self, now: float) -> None:
+        if now > self._updated:
+            drop = self.rate_factor * self.quota.refill_per_second / self.quota.capacity * (now - self._updated)
+            self.level = max(0.0, self.level - drop)
+            self._updated = now
+
+    def _seconds_above(self, level: float) -> float:
+        """How long the refill takes to bring ``level`` down to target."""
+        excess = level - self.target
+        if excess <= 1e-9:
+            return 0.0
+        return excess * self.quota.capacity / (self.rate_factor * self.quota.refill_per_second)
+
+    def _units(self, units: float) -> float:
+        return units / (self.share * self.quota.capacity)
 
     def wait_needed(self) -> float:
-        """Seconds until this class may send again, without booking anything."""
+        """Seconds until this class may send one more unit, without booking anything."""
         now = self.clock()
-        return max(now, self.paused_until, self.next_slot) - now
+        self._refill(now)
+        return max(self.paused_until - now, self._seconds_above(self.level + self._units(1)), 0.0)
 
     def book(self, units: float) -> float:
-        """Book ``units`` at the next free slot; returns how long to wait before sending."""
+        """Book ``units``; returns how long to wait before sending them."""
         now = self.clock()
-        start = max(now, self.paused_until, self.next_slot)
-        self.next_slot = start + units / self.rate
-        self._interval.granted += units
-        return start - now
+        self._refill(now)
+        before = self.level
+        self.level += self._units(units)
+        self.spent += units
+        self._booked += units
+        if before < self.target <= self.level:
+            # Answers to requests booked from here on should carry Graph's header (sent from 80 %).
+            self._report_mark = self._booked
+        wait = max(self.paused_until - now, self._seconds_above(self.level), 0.0)
+        if wait > 0:
+            self._last_wait = now
+        return wait
 
-    def observe(self, limit_percentage: float | None) -> None:
+    def take_spent(self) -> float:
+        spent, self.spent = self.spent, 0.0
+        return spent
+
+    def hold_at_target(self) -> None:
+        """Others already spend this bucket: start at the level they hold it at, without a first burst."""
+        self._refill(self.clock())
+        self.level = max(self.level, self.target)
+
+    def observe(self, limit_percentage: float | None, units: float = 1.0) -> None:
         """Feed back one successful answer and its ``x-ms-throttle-limit-percentage`` (None when absent)."""
         now = self.clock()
-        interval = self._interval
-        interval.responses += 1
-        if limit_percentage is not None:
-            interval.latest_percentage = limit_percentage
-            self._track_level(now, limit_percentage)
-        if now - interval.started >= self.adjust_every:
-            self._adjust(now)
+        self._refill(now)
+        self._answered += units
+        if limit_percentage is None:
+            self._unreported(now)
+            return
+        # Graph's level is the whole bucket's, and so every part's: the model may not be below it.
+        self.level = max(self.level, limit_percentage)
+        if self.level >= self.target:
+            self._report_mark = self._booked
+        previous = self._previous_report
+        if previous is not None and now - previous[0] < self.adjust_every:
+            return
+        self._previous_report = (now, limit_percentage)
+        rising = previous is not None and limit_percentage > previous[1]
+        if limit_percentage > self.target + RISE_TOLERANCE and rising:
+            self._change_factor(now, 0.85)
+        elif limit_percentage <= self.target and self.rate_factor < 1.0 and now - self._last_wait < self.adjust_every:
+            self._change_factor(now, 1.1, ceiling=1.0)
+
+    def _unreported(self, now: float) -> None:
+        """An answer without the header: Graph's level was under 80 % when it served the request. If that
+        request was booked after the model passed target while this process waits, the refill is larger than
+        the share assumes (fewer callers than counted, a larger quota): speed up."""
+        mark = self._report_mark
+        if mark is None or self._answered <= mark or now - self._last_wait >= self.adjust_every:
+            return
+        self._change_factor(now, 1.2, ceiling=2.0 / self.share)
+        self._report_mark = self._booked
 
     def throttle(self, retry_after: float) -> None:
-        """Graph refused a request: stop until ``retry_after``; halve the pace (once per adjustment step, since
-        the items of one batch or one burst are refused together for the same reason)."""
+        """Graph refused a request: stop until ``retry_after``, count the part as full, slow down (once per
+        adjustment step, since the items of one batch or one burst are refused together for the same reason)."""
         now = self.clock()
+        self._refill(now)
         self.throttled += 1
+        self._answered += 1
         # Spread the restart: every instance got the same Retry-After and would otherwise return at once.
         self.paused_until = max(self.paused_until, now + retry_after * (1.0 + 0.5 * self.jitter()))
-        self.next_slot = max(self.next_slot, self.paused_until)
-        if now - self._last_cut < max(self.adjust_every, retry_after):
-            return
-        self._last_cut = now
-        observed = self._observed_rate(now)
-        base = min(self.rate, observed) if observed else self.rate
-        self.rate = max(base / 2, self._floor)
+        self.level = max(self.level, 1.0)
+        if now - self._last_change >= max(self.adjust_every, retry_after):
+            self._change_factor(now, 0.7)
 
-    @property
-    def _floor(self) -> float:
-        return self.quota.refill_per_second / 50
-
-    def _observed_rate(self, now: float) -> float:
-        elapsed = now - self._interval.started
-        return self._interval.granted / elapsed if elapsed > 0 else 0.0
-
-    def _track_level(self, now: float, level: float) -> None:
-        if self._previous_level is not None:
-            then, previous = self._previous_level
-            if now - then >= self.adjust_every / 2:
-                # Level rises by (all callers' rate - refill) / capacity per second.
-                drain = self.quota.refill_per_second + self.quota.capacity * (level - previous) / (now - then)
-                self._drain_estimate = (
-                    drain if self._drain_estimate is None else 0.5 * self._drain_estimate + 0.5 * drain
-                )
-                self._previous_level = (now, level)
-        else:
-            self._previous_level = (now, level)
-
-    def _adjust(self, now: float) -> None:
-        interval, observed = self._interval, self._observed_rate(now)
-        self._interval = _Interval(now)
-        if interval.latest_percentage is None:
-            # Below the reporting threshold the bucket has room: slow start, doubling while the pace is used.
-            if interval.responses and observed >= 0.5 * self.rate:
-                self.rate *= 2.0
-            self._previous_level = None
-            return
-        refill = self.quota.refill_per_second
-        # The pace that brings the level back to target within settle_within, for all callers together.
-        wanted = refill + self.quota.capacity * (self.target - interval.latest_percentage) / self.settle_within
-        wanted = max(refill * 0.05, wanted)
-        drain = self._drain_estimate if self._drain_estimate and self._drain_estimate > 0 else None
-        basis = observed if observed > 0 else self.rate
-        # Every process applies the same factor, so the sum of their rates moves to ``wanted``.
-        factor = 1.0 if drain is None else min(2.0, max(0.5, wanted / drain))
-        self.rate = max(min(self.rate, basis) * factor if drain is None else basis * factor, self._floor)
+    def _change_factor(self, now: float, by: float, ceiling: float | None = None) -> None:
+        factor = max(self.rate_factor * by, 0.02)
+        self.rate_factor = min(factor, ceiling) if ceiling is not None and by > 1 else factor
+        self._last_change = now
 
 
 @dataclass(slots=True)
@@ -270,8 +308,9 @@ class GraphBudget:
         self.clock = clock
         self.sleep = sleep
         self.max_in_flight = max_in_flight
-        self._budgets: dict[tuple[str, str, BudgetClass], ClassBudget] = {}
+        self._budgets: dict[BudgetKey, ClassBudget] = {}
         self._concurrency: dict[tuple[str, str, int], AdaptiveConcurrency] = {}
+        self.coordinator: Coordinator | None = None
 
     @classmethod
     def time_compressed(cls, factor: float, **kwargs: object) -> GraphBudget:
@@ -298,6 +337,7 @@ class GraphBudget:
         self, tenant: str, app: str, costs: dict[BudgetClass, int], max_wait: float | None = None
     ) -> None:
         """Wait until every class this request costs has room; raise BudgetWaitTooLong past ``max_wait``."""
+        await self.prepare(tenant, app, costs)
         budgets = [(self.budget(tenant, app, c), units) for c, units in costs.items()]
         if max_wait is not None:
             for budget, _ in budgets:
@@ -307,6 +347,16 @@ class GraphBudget:
         wait = max((budget.book(units) for budget, units in budgets), default=0.0)
         if wait > 0:
             await self.sleep(wait)
+
+    async def prepare(self, tenant: str, app: str, classes: Iterable[BudgetClass]) -> None:
+        """Join the shared lease for these classes (once per class; a no-op without a coordinator)."""
+        coordinator = self.coordinator
+        if coordinator is None:
+            return
+        for budget_class in classes:
+            key = (tenant, app, budget_class)
+            if not coordinator.knows(key):
+                await coordinator.join(key, self.budget(*key))
 
     def observe(self, tenant: str, app: str, budget_class: BudgetClass, limit_percentage: float | None) -> None:
         self.budget(tenant, app, budget_class).observe(limit_percentage)

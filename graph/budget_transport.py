@@ -115,14 +115,15 @@ class BudgetedTransport(httpx.AsyncBaseTransport):
             return UNKNOWN_CALLER
         cached = self._callers.get(authorization)
         if cached is None:
-            cached = _claims_of(authorization)
+            cached = caller_of(authorization)
             if len(self._callers) > 64:
                 self._callers.clear()
             self._callers[authorization] = cached
         return cached
 
 
-def _claims_of(authorization: str) -> tuple[str, str]:
+def caller_of(authorization: str) -> tuple[str, str]:
+    """(tenant, app) of an ``Authorization: Bearer`` header, the key of the caller's budgets."""
     try:
         payload = authorization.split(" ", 1)[1].split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

@@ -25,57 +25,103 @@ def test_costs_follow_graphs_identity_rules() -> None:
     assert request_costs("POST", "/invitations") == {BudgetClass.INVITATIONS: 1}
 
 
-def test_a_fresh_budget_paces_at_the_documented_refill_rate() -> None:
-    """Before Graph reports anything, consecutive bookings are spaced by 1 / refill rate."""
+def _writes(clock: FakeClock, **kwargs: object) -> ClassBudget:
+    return ClassBudget(BudgetClass.WRITES, Quota(3000, 150.0), clock, jitter=lambda: 0.0, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_fresh_budget_bursts_to_target_then_paces_at_the_refill_rate() -> None:
+    """A bucket starts full: the first 90 % goes at once, then bookings are spaced by 1 / refill rate."""
     clock = FakeClock()
-    budget = ClassBudget(BudgetClass.WRITES, Quota(3000, 150.0), clock)
+    budget = _writes(clock)
+    assert [budget.book(1) for _ in range(2700)] == [0.0] * 2700
     waits = [budget.book(1) for _ in range(3)]
-    assert waits == pytest.approx([0.0, 0.05, 0.10])
+    assert waits == pytest.approx([0.05, 0.10, 0.15])
 
 
-def test_no_level_reported_doubles_the_pace() -> None:
-    """While Graph sends no x-ms-throttle-limit-percentage the bucket has room, so the pace doubles per step."""
+def test_pacing_starts_before_graph_reports_a_level() -> None:
+    """With no x-ms-throttle-limit-percentage at all (a small bucket answers late), the pace past the
+    burst is still the refill: 150 invitations per 5 s never get more than 135 out at once."""
     clock = FakeClock()
-    budget = ClassBudget(BudgetClass.WRITES, Quota(3000, 150.0), clock)
-    start = budget.rate
-    for _ in range(int(budget.adjust_every * start) + 1):
-        budget.book(1)
-    clock.now += budget.adjust_every
-    budget.observe(None)
-    assert budget.rate == pytest.approx(2 * start)
+    budget = ClassBudget(BudgetClass.INVITATIONS, Quota(150, 5.0), clock)
+    sent_at_once = 0
+    while budget.book(1) == 0.0:
+        sent_at_once += 1
+        budget.observe(None)
+    assert sent_at_once == 135
+    clock.now += 1.0
+    # The refill of one second (30) goes at once, less the one booked past the burst.
+    assert [budget.book(1) for _ in range(40)].count(0.0) == 29
+
+
+def test_a_share_of_the_bucket_bursts_and_paces_at_that_share() -> None:
+    """One of four instances sends a quarter of the burst at once and paces at a quarter of the refill."""
+    clock = FakeClock()
+    budget = _writes(clock, share=0.25)
+    assert [budget.book(1) for _ in range(675)] == [0.0] * 675
+    assert budget.book(1) == pytest.approx(1 / 5.0)
+    assert budget.rate == pytest.approx(5.0)
+
+
+def test_a_process_joining_a_spent_bucket_does_not_burst() -> None:
+    """Held at target from the start, the first booking already waits for the refill."""
+    clock = FakeClock()
+    budget = _writes(clock, share=0.5)
+    budget.hold_at_target()
+    assert budget.book(1) == pytest.approx(0.1)
+
+
+def test_a_reported_level_above_the_model_holds_the_process_back() -> None:
+    """Graph says 97 % used (someone else spends too): the next booking waits until the refill brings 97 % to 90 %."""
+    clock = FakeClock()
+    budget = _writes(clock)
+    budget.book(10)
+    budget.observe(0.97)
+    assert budget.wait_needed() == pytest.approx((0.97 - 0.9) * 150.0 + 1 / 20.0)
 
 
 def test_a_rising_level_above_target_slows_the_pace() -> None:
     """A level above target that keeps rising (others drain the bucket too) makes this process slow down."""
     clock = FakeClock()
-    budget = ClassBudget(BudgetClass.WRITES, Quota(3000, 150.0), clock, target=0.9)
-    budget.rate = 100.0
-    for level in (0.92, 0.95, 0.98):
-        for _ in range(int(budget.adjust_every * 100)):
-            budget.book(1)
+    budget = _writes(clock)
+    for level in (0.94, 0.96, 0.98):
+        budget.book(1)
         clock.now += budget.adjust_every
         budget.observe(level)
-    assert budget.rate < 100.0
+    assert budget.rate_factor < 1.0
+    assert budget.rate < 20.0
 
 
-def test_a_429_pauses_the_class_until_retry_after_and_halves_the_pace() -> None:
-    """After a 429 nothing is booked before its Retry-After, and the pace is at most half what it was."""
+def test_answers_without_a_header_past_the_report_level_speed_the_pace_up() -> None:
+    """Requests booked after the model passed target come back without Graph's header (under 80 %) while the
+    process waits: the bucket has more room than the share assumes (fewer instances spend it), so the pace rises."""
     clock = FakeClock()
-    budget = ClassBudget(BudgetClass.WRITES, Quota(3000, 150.0), clock, jitter=lambda: 0.0)
-    budget.rate = 100.0
+    budget = _writes(clock, share=0.5)
+    for _ in range(1350):
+        budget.book(1)
+    for _ in range(1350):
+        budget.observe(None)
+    assert budget.rate_factor == 1.0  # answers to the burst itself prove nothing
+    budget.book(1)
+    budget.observe(None)
+    assert budget.rate_factor > 1.0
+
+
+def test_a_429_pauses_the_class_until_retry_after_and_cuts_the_pace() -> None:
+    """After a 429 nothing is booked before its Retry-After, and the pace is cut."""
+    clock = FakeClock()
+    budget = _writes(clock)
     budget.throttle(2.5)
-    assert budget.wait_needed() == pytest.approx(2.5)
-    assert budget.rate <= 50.0
+    assert budget.wait_needed() >= 2.5
+    assert budget.rate_factor == pytest.approx(0.7)
 
 
 def test_one_batch_of_refusals_cuts_the_pace_once() -> None:
-    """Twenty items refused by the same 429 wave halve the pace once, not twenty times."""
+    """Twenty items refused by the same 429 wave cut the pace once, not twenty times."""
     clock = FakeClock()
-    budget = ClassBudget(BudgetClass.WRITES, Quota(3000, 150.0), clock, jitter=lambda: 0.0)
-    budget.rate = 100.0
+    budget = _writes(clock)
     for _ in range(20):
         budget.throttle(0.5)
-    assert budget.rate == pytest.approx(50.0)
+    assert budget.rate_factor == pytest.approx(0.7)
 
 
 def test_acquire_refuses_at_once_when_the_wait_exceeds_max_wait() -> None:
