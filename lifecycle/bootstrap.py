@@ -44,6 +44,7 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
         for name, port in _job_ports(settings, client).items():
             overrides.setdefault(name, port)
     table_ports = ("work_items", "guests", "audit", "rejections", "sweep_runs", "drift_reports")
+    state = None
     if not set(table_ports) <= overrides.keys():
         from lifecycle.adapters.drift_reports import TableDriftReports
         from lifecycle.adapters.sweep_runs import TableSweepRuns
@@ -62,6 +63,13 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
                 store = store_type(state.service.get_table_client(table))
                 closers.append(store.close)  # closes its table client; the service closes with the state
                 overrides[name] = store
+    ledger = overrides.pop("budget_ledger", None)
+    if ledger is None and state is not None:
+        ledger = await _table_budget_ledger(settings, state)
+        closers.append(ledger.close)
+    if ledger is not None:
+        # After the table closers, so it runs first on close: its rows go before the clients do.
+        closers.append(_budget_lease(ledger).close)
     if "transport" not in overrides:
         overrides["transport"] = _transport(settings, credential)
         closers.append(overrides["transport"].close)
@@ -146,6 +154,22 @@ def _access_packages(client: Any) -> Any:
     from graph.entitlement import GraphAccessPackages
 
     return GraphAccessPackages(client)
+
+
+async def _table_budget_ledger(settings: Settings, state: Any) -> Any:
+    from lifecycle.adapters.budget_ledger import TableBudgetLedger
+
+    table = f"{settings.table_prefix}{TableBudgetLedger.TABLE}"
+    await state.service.create_table_if_not_exists(table)
+    return TableBudgetLedger(state.service.get_table_client(table))
+
+
+def _budget_lease(ledger: Any) -> Any:
+    """The lease through which this process shares Graph's buckets with the app's other instances."""
+    from graph.budget import shared_budget
+    from graph.budget_lease import BudgetLease
+
+    return BudgetLease(ledger).attach(shared_budget())
 
 
 def _transport(settings: Settings, credential: Any) -> Any:

@@ -1,0 +1,225 @@
+"""The shared lease: how the instances spending one Graph bucket split it between them.
+
+Every process keeps one heartbeat row per (tenant, app, budget class) it spends, in a BudgetLedger
+(graph.budget_ledger; Table Storage in Azure), rewritten every ``heartbeat_seconds``. At each heartbeat it
+reads the scope's rows and counts the live ones: a row is live while its version keeps changing within
+``lease_seconds`` *as this process observes it*, so no two machines' clocks are ever compared. A process
+then takes a 1/n share of the bucket (ClassBudget.share). A row first seen counts as live (the safe side),
+and a row unchanged for three lease periods is deleted as left behind by a crashed process.
+
+A process joining a bucket that others already spend starts at their level instead of bursting. Any
+ledger failure (storage down, a conflict, a timeout) is logged and never stops work: after a lease period
+without a successful heartbeat the share goes back to 1.0 and pacing relies on Graph's headers alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from graph.budget import BudgetKey, ClassBudget, GraphBudget
+from graph.budget_ledger import BudgetLedger, LedgerRow
+
+log = structlog.get_logger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+LEASE_HEARTBEATS = 3
+IDLE_SECONDS = 60.0  # a scope this process has not spent for this long is left (its row deleted)
+JOIN_TIMEOUT_SECONDS = 2.0
+
+
+def default_member() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def scope_name(key: BudgetKey) -> str:
+    tenant, app, budget_class = key
+    return f"{tenant}|{app}|{budget_class.value}"
+
+
+@dataclass(slots=True)
+class _Seen:
+    version: str
+    changed_at: float
+
+
+@dataclass(slots=True)
+class _Scope:
+    key: BudgetKey
+    budget: ClassBudget
+    joined_at: float
+    last_ok: float = float("-inf")
+    last_spent_at: float = 0.0
+    due: float = 0.0
+    failing: bool = False
+    seen: dict[str, _Seen] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return scope_name(self.key)
+
+
+class BudgetLease:
+    def __init__(
+        self,
+        ledger: BudgetLedger,
+        *,
+        member: str | None = None,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        lease_seconds: float | None = None,
+        idle_seconds: float = IDLE_SECONDS,
+        join_timeout: float = JOIN_TIMEOUT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ledger = ledger
+        self.member = member or default_member()
+        self.heartbeat_seconds = heartbeat_seconds
+        self.lease_seconds = lease_seconds if lease_seconds is not None else LEASE_HEARTBEATS * heartbeat_seconds
+        self.idle_seconds = idle_seconds
+        self.join_timeout = join_timeout
+        self.clock = clock
+        self._scopes: dict[BudgetKey, _Scope] = {}
+        self._budget: GraphBudget | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._join_lock: asyncio.Lock | None = None
+
+    def attach(self, budget: GraphBudget) -> BudgetLease:
+        """Make this lease set the shares of ``budget``'s classes (replacing any lease attached before)."""
+        budget.coordinator = self
+        self._budget = budget
+        return self
+
+    def knows(self, key: BudgetKey) -> bool:
+        # The ledger's async clients belong to one event loop: on another loop, pace from headers alone.
+        return key in self._scopes or (self._loop is not None and self._loop is not asyncio.get_running_loop())
+
+    def shares(self) -> dict[BudgetKey, float]:
+        return {key: scope.budget.share for key, scope in self._scopes.items()}
+
+    async def join(self, key: BudgetKey, budget: ClassBudget) -> None:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._join_lock = asyncio.Lock()
+        assert self._join_lock is not None
+        async with self._join_lock:
+            if key in self._scopes:
+                return
+            now = self.clock()
+            scope = _Scope(key, budget, joined_at=now, last_spent_at=now)
+            try:
+                others_spending = await asyncio.wait_for(self._exchange(scope), self.join_timeout)
+            except TimeoutError:
+                self._failed(scope, now, TimeoutError(f"no answer within {self.join_timeout}s"))
+                others_spending = False
+            if others_spending:
+                budget.hold_at_target()
+            # Instances started together learn of each other at their next heartbeat: make it soon.
+            scope.due = now + self.heartbeat_seconds / 4
+            self._scopes[key] = scope
+            log.info("graph.budget.lease.joined", scope=scope.name, share=budget.share, member=self.member)
+            if self._task is None or self._task.done():
+                self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def refresh(self) -> None:
+        """A heartbeat for every scope now (after a barrier where all instances have joined)."""
+        for scope in list(self._scopes.values()):
+            await self._exchange(scope)
+
+    async def close(self) -> None:
+        """Stop the heartbeats and delete this process's rows, so the others take its share at once."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for scope in self._scopes.values():
+            scope.budget.share = 1.0
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.ledger.remove(scope.name, self.member), self.join_timeout)
+        self._scopes.clear()
+        if self._budget is not None and self._budget.coordinator is self:
+            self._budget.coordinator = None
+
+    async def _run(self) -> None:
+        while True:
+            now = self.clock()
+            for key, scope in list(self._scopes.items()):
+                if now < scope.due:
+                    continue
+                scope.due = now + self.heartbeat_seconds * (0.9 + 0.2 * random.random())
+                if now - scope.last_spent_at > self.idle_seconds and scope.budget.spent == 0:
+                    await self._leave(key, scope)
+                    continue
+                try:
+                    await self._exchange(scope)
+                except Exception as error:  # the lease must never take the worker down
+                    self._failed(scope, now, error)
+            next_due = min((s.due for s in self._scopes.values()), default=now + self.heartbeat_seconds)
+            await asyncio.sleep(min(max(next_due - self.clock(), 0.05), self.heartbeat_seconds))
+
+    async def _exchange(self, scope: _Scope) -> bool:
+        """Beat, read the scope's rows, set the share; True when other live instances spend the bucket."""
+        now = self.clock()
+        spent = scope.budget.take_spent()
+        if spent > 0:
+            scope.last_spent_at = now
+        try:
+            await self.ledger.beat(scope.name, self.member, spent)
+            rows = await self.ledger.rows(scope.name)
+        except Exception as error:
+            self._failed(scope, now, error)
+            return False
+        if scope.failing:
+            log.info("graph.budget.lease.recovered", scope=scope.name)
+        scope.failing, scope.last_ok = False, now
+        live, others_spending, stale = self._count(scope, rows, now)
+        if scope.budget.share != 1.0 / live:
+            log.info("graph.budget.lease.share", scope=scope.name, instances=live)
+        scope.budget.share = 1.0 / live
+        for member in stale:
+            with contextlib.suppress(Exception):
+                await self.ledger.remove(scope.name, member)
+        return others_spending
+
+    def _count(self, scope: _Scope, rows: list[LedgerRow], now: float) -> tuple[int, bool, list[str]]:
+        live, others_spending, stale = 1, False, []
+        seen: dict[str, _Seen] = {}
+        for row in rows:
+            if row.member == self.member:
+                continue
+            previous = scope.seen.get(row.member)
+            current = previous if previous is not None and previous.version == row.version else _Seen(row.version, now)
+            seen[row.member] = current
+            unchanged = now - current.changed_at
+            if unchanged <= self.lease_seconds:
+                live += 1
+                others_spending |= row.spent > 0
+            elif unchanged > LEASE_HEARTBEATS * self.lease_seconds:
+                stale.append(row.member)
+        scope.seen = seen
+        return live, others_spending, stale
+
+    def _failed(self, scope: _Scope, now: float, error: BaseException) -> None:
+        if not scope.failing:
+            log.warning("graph.budget.lease.failed", scope=scope.name, error=repr(error))
+        scope.failing = True
+        if now - max(scope.last_ok, scope.joined_at - self.lease_seconds) >= self.lease_seconds:
+            # Nobody can tell how many instances share the bucket: Graph's headers alone pace it.
+            scope.budget.share = 1.0
+
+    async def _leave(self, key: BudgetKey, scope: _Scope) -> None:
+        del self._scopes[key]
+        scope.budget.share = 1.0
+        with contextlib.suppress(Exception):
+            await self.ledger.remove(scope.name, self.member)
+        log.info("graph.budget.lease.left", scope=scope.name)

@@ -1,0 +1,245 @@
+"""The shared lease over the in-memory ledger: shares from live rows, liveness by observed change,
+no burst into a bucket others spend, and a failing ledger that never stops work."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from graph.budget import BudgetClass, GraphBudget
+from graph.budget_lease import BudgetLease, scope_name
+from graph.budget_ledger import MemoryBudgetLedger
+
+KEY = ("tenant", "app", BudgetClass.WRITES)
+COSTS = {BudgetClass.WRITES: 1}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def _no_sleep(seconds: float) -> None:
+    return None
+
+
+def _instance(ledger: MemoryBudgetLedger, clock: FakeClock, name: str) -> tuple[GraphBudget, BudgetLease]:
+    budget = GraphBudget(clock=clock, sleep=_no_sleep)
+    lease = BudgetLease(ledger, member=name, heartbeat_seconds=2.0, clock=clock).attach(budget)
+    return budget, lease
+
+
+def _share(budget: GraphBudget) -> float:
+    return budget.budget(*KEY).share
+
+
+def test_instances_on_one_ledger_take_a_share_each() -> None:
+    """Three instances spending one bucket each pace at a third of it once they have seen each other."""
+
+    async def run() -> list[float]:
+        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        instances = [_instance(ledger, clock, f"i{n}") for n in range(3)]
+        for budget, _ in instances:
+            await budget.prepare("tenant", "app", COSTS)
+        for _, lease in instances:
+            await lease.refresh()
+        shares = [_share(budget) for budget, _ in instances]
+        for _, lease in instances:
+            await lease.close()
+        return shares
+
+    assert asyncio.run(run()) == pytest.approx([1 / 3] * 3)
+
+
+def test_a_row_that_stops_changing_stops_counting_after_the_lease_period() -> None:
+    """Liveness is judged by seeing a row's version change: a crashed instance's row, never rewritten,
+    counts until a lease period has passed without change, then its share goes to the live ones."""
+
+    async def run() -> tuple[float, float, float]:
+        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        budget, lease = _instance(ledger, clock, "live")
+        await ledger.beat(scope_name(KEY), "crashed", 5.0)
+        await budget.prepare("tenant", "app", COSTS)
+        first = _share(budget)
+        clock.now += lease.lease_seconds - 0.5
+        await lease.refresh()
+        within = _share(budget)
+        clock.now += 1.0
+        await lease.refresh()
+        after = _share(budget)
+        await lease.close()
+        return first, within, after
+
+    assert asyncio.run(run()) == pytest.approx((0.5, 0.5, 1.0))
+
+
+def test_a_row_left_behind_for_three_lease_periods_is_deleted() -> None:
+    async def run() -> list[str]:
+        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        budget, lease = _instance(ledger, clock, "live")
+        await ledger.beat(scope_name(KEY), "crashed", 0.0)
+        await budget.prepare("tenant", "app", COSTS)
+        clock.now += 3 * lease.lease_seconds + 1
+        await lease.refresh()
+        members = sorted(row.member for row in await ledger.rows(scope_name(KEY)))
+        await lease.close()
+        return members
+
+    assert asyncio.run(run()) == ["live"]
+
+
+def test_an_instance_that_closes_hands_its_share_back_at_the_next_heartbeat() -> None:
+    async def run() -> tuple[float, float]:
+        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        (first, first_lease), (second, second_lease) = (_instance(ledger, clock, n) for n in ("a", "b"))
+        await first.prepare("tenant", "app", COSTS)
+        await second.prepare("tenant", "app", COSTS)
+        await first_lease.refresh()
+        before = _share(first)
+        await second_lease.close()
+        await first_lease.refresh()
+        after = _share(first)
+        await first_lease.close()
+        return before, after
+
+    assert asyncio.run(run()) == pytest.approx((0.5, 1.0))
+
+
+def test_joining_a_bucket_others_spend_starts_without_a_burst() -> None:
+    """A new instance whose peers spent the bucket in their last heartbeat starts at their level (target):
+    its first request already waits for the refill instead of bursting into a bucket held at 90 %."""
+
+    async def run() -> tuple[float, float]:
+        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        await ledger.beat(scope_name(KEY), "busy-peer", 120.0)
+        joiner, lease = _instance(ledger, clock, "joiner")
+        await joiner.prepare("tenant", "app", COSTS)
+        wait = joiner.budget(*KEY).book(1)
+        await lease.close()
+        ledger2 = MemoryBudgetLedger()
+        await ledger2.beat(scope_name(KEY), "idle-peer", 0.0)
+        fresh, lease2 = _instance(ledger2, clock, "fresh")
+        await fresh.prepare("tenant", "app", COSTS)
+        fresh_wait = fresh.budget(*KEY).book(1)
+        await lease2.close()
+        return wait, fresh_wait
+
+    wait, fresh_wait = asyncio.run(run())
+    assert wait > 0
+    assert fresh_wait == 0.0
+
+
+def test_a_failing_ledger_never_stops_requests_and_falls_back_to_headers_alone() -> None:
+    """Storage down at join: the request goes ahead at once with the whole bucket (header-driven pacing).
+    Storage down later: the last share holds for a lease period, then it goes back to 1.0."""
+
+    async def run() -> tuple[float, float, float, float]:
+        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        ledger.fail = ConnectionError("storage unreachable")
+        budget, lease = _instance(ledger, clock, "alone")
+        await budget.acquire("tenant", "app", COSTS)
+        at_join = _share(budget)
+        ledger.fail = None
+        await ledger.beat(scope_name(KEY), "peer", 1.0)
+        await lease.refresh()
+        recovered = _share(budget)
+        ledger.fail = ConnectionError("storage unreachable")
+        clock.now += 1.0
+        await lease.refresh()
+        held = _share(budget)
+        clock.now += lease.lease_seconds
+        await lease.refresh()
+        fallen_back = _share(budget)
+        ledger.fail = None
+        await lease.close()
+        return at_join, recovered, held, fallen_back
+
+    assert asyncio.run(run()) == pytest.approx((1.0, 0.5, 0.5, 1.0))
+
+
+def test_a_ledger_that_hangs_delays_the_first_request_by_the_join_timeout_at_most() -> None:
+    class HangingLedger(MemoryBudgetLedger):
+        async def beat(self, scope: str, member: str, spent: float) -> None:
+            await asyncio.sleep(60)
+
+    async def run() -> float:
+        budget = GraphBudget()
+        lease = BudgetLease(HangingLedger(), member="m", join_timeout=0.2).attach(budget)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await budget.acquire("tenant", "app", COSTS)
+        elapsed = loop.time() - started
+        await lease.close()
+        return elapsed
+
+    assert asyncio.run(run()) < 1.0
+
+
+def test_an_idle_scope_is_left_so_it_holds_no_share() -> None:
+    """An instance that stopped spending a bucket deletes its row; the others no longer count it."""
+
+    async def run() -> list[str]:
+        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        budget, lease = _instance(ledger, clock, "idle")
+        lease.idle_seconds = 10.0
+        await budget.prepare("tenant", "app", COSTS)
+        clock.now += 11.0
+        task = asyncio.get_running_loop().create_task(lease._run())
+        await asyncio.sleep(0.01)
+        task.cancel()
+        members = [row.member for row in await ledger.rows(scope_name(KEY))]
+        assert not lease.knows(KEY)
+        await lease.close()
+        return members
+
+    assert asyncio.run(run()) == []
+
+
+def test_close_deletes_this_instances_rows_and_detaches_from_the_budget() -> None:
+    async def run() -> tuple[list, object]:
+        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        budget, lease = _instance(ledger, clock, "leaving")
+        await budget.prepare("tenant", "app", COSTS)
+        await lease.close()
+        return await ledger.rows(scope_name(KEY)), budget.coordinator
+
+    rows, coordinator = asyncio.run(run())
+    assert rows == [] and coordinator is None
+
+
+def test_bootstrap_wires_a_lease_on_the_shared_budget_through_the_same_door_as_other_ports() -> None:
+    """bootstrap takes ``budget_ledger`` like any other port; the lease it builds paces the process-wide
+    budget every Graph client uses, and closing the services deletes the rows and detaches it."""
+    from graph.budget import shared_budget
+    from lifecycle.adapters.drift_reports import MemoryDriftReports
+    from lifecycle.adapters.sweep_runs import MemorySweepRuns
+    from lifecycle.bootstrap import bootstrap
+    from tests.builders import memory_services
+
+    async def run() -> tuple[object, list, object]:
+        fakes = memory_services()
+        ports = ("directory", "access_packages", "work_items", "guests", "audit", "rejections", "transport")
+        ledger = MemoryBudgetLedger()
+        services = await bootstrap(
+            fakes.settings,
+            desired=fakes.desired,
+            clock=fakes.clock,
+            sweep_runs=MemorySweepRuns(),
+            drift_reports=MemoryDriftReports(),
+            budget_ledger=ledger,
+            **{name: getattr(fakes, name) for name in ports},
+        )
+        coordinator = shared_budget().coordinator
+        await shared_budget().prepare("tenant", "app", COSTS)
+        rows = await ledger.rows(scope_name(KEY))
+        await services.close()
+        return coordinator, rows, shared_budget().coordinator
+
+    coordinator, rows, after = asyncio.run(run())
+    assert isinstance(coordinator, BudgetLease)
+    assert len(rows) == 1
+    assert after is None
