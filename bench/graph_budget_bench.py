@@ -8,7 +8,9 @@ One tenantsim (throttling on, documented quotas, windows compressed) serves ever
 
 * ``sequential``: one call at a time per process through the SDK, with the SDK's default RetryHandler;
 * ``unbounded``: every item at once per process through the SDK, with the SDK's default RetryHandler;
-* ``product``: graph.batch over graph.budget_transport, each process pacing from Graph's headers alone.
+* ``product``: graph.batch over graph.budget_transport; the processes share the bucket through the lease
+  (graph.budget_lease) in Azurite's Table Storage, one fresh table per row, with Graph's headers as the
+  safety net (``headers-only``, not run by default: the same without the lease).
 
 Workloads: a sweep disabling guests (PATCH accountEnabled) and a wave of invitations (POST /invitations).
 A latency model (tenantsim's fault injector) delays every HTTP request, compressed like the windows.
@@ -30,6 +32,7 @@ import os
 import queue
 import sys
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -83,6 +86,8 @@ class WorkerTask:
     root: str
     items: list[str]
     compression: float
+    tables: str = ""  # Azurite's connection string (the product's lease)
+    lease_table: str = ""
 
 
 # ---------------------------------------------------------------- worker processes
@@ -93,15 +98,20 @@ def worker_main(task: WorkerTask, results: Any, ready: Any, go: Any) -> None:
 
 
 async def _worker(task: WorkerTask, results: Any, ready: Any, go: Any) -> None:
+    from config.logging import configure_logging
     from graph.credentials import TenantSimCredential
+
+    configure_logging(json=False, level="WARNING")  # stdout carries the JSON lines only
 
     credential = TenantSimCredential(task.root)
     await credential.get_token("https://graph.microsoft.com/.default")
-    run = _product if task.strategy == "product" else _naive
+    run = _product if task.strategy in ("product", "headers-only") else _naive
     timing: dict[str, float] = {}
-    runner = await run(task, credential, timing)
+    runner, barrier = await run(task, credential, timing)
     ready.put(True)
     timing["start_at"], timing["deadline_at"] = go.get()
+    if barrier is not None:
+        await barrier()
     await asyncio.sleep(max(0.0, timing["start_at"] - time.monotonic()))
     cpu_before = time.process_time()
     report = await runner()
@@ -114,7 +124,10 @@ async def _worker(task: WorkerTask, results: Any, ready: Any, go: Any) -> None:
     os._exit(0)
 
 
-async def _naive(task: WorkerTask, credential: Any, timing: dict[str, float]) -> Callable[[], Any]:
+Runner = tuple[Callable[[], Any], Callable[[], Any] | None]  # the run, and what to do once all are ready
+
+
+async def _naive(task: WorkerTask, credential: Any, timing: dict[str, float]) -> Runner:
     from kiota_authentication_azure.azure_identity_authentication_provider import (
         AzureIdentityAuthenticationProvider,
     )
@@ -163,19 +176,36 @@ async def _naive(task: WorkerTask, credential: Any, timing: dict[str, float]) ->
             job.cancel()
         return _report(outcome, len(task.items), finished_at[0])
 
-    return sequential if task.strategy == "sequential" else unbounded
+    return (sequential if task.strategy == "sequential" else unbounded), None
 
 
-async def _product(task: WorkerTask, credential: Any, timing: dict[str, float]) -> Callable[[], Any]:
+async def _product(task: WorkerTask, credential: Any, timing: dict[str, float]) -> Runner:
+    from azure.data.tables.aio import TableServiceClient
+
     from graph.batch import BatchRequest, GraphBatch, suggested_batch_size
     from graph.budget import GraphBudget
+    from graph.budget_lease import BudgetLease
+    from graph.budget_transport import caller_of
     from graph.client import budgeted_transport
+    from lifecycle.adapters.budget_ledger import TableBudgetLedger
 
     budget = GraphBudget.time_compressed(task.compression)
     http = httpx.AsyncClient(timeout=httpx.Timeout(120.0), transport=budgeted_transport(budget=budget, max_wait=None))
 
     async def bearer() -> str:
         return (await credential.get_token("https://graph.microsoft.com/.default")).token
+
+    lease: BudgetLease | None = None
+    if task.strategy == "product":
+        service = TableServiceClient.from_connection_string(task.tables)
+        ledger = TableBudgetLedger(service.get_table_client(task.lease_table), service)
+        await ledger.ensure_table()
+        lease = BudgetLease(ledger).attach(budget)
+        tenant, app = caller_of(f"Bearer {await bearer()}")
+        sweep = task.workload == "sweep"
+        classes = [BudgetClass.RESOURCE_UNITS, BudgetClass.WRITES] if sweep else [BudgetClass.INVITATIONS]
+        # Join before reporting ready; beat once more after every worker has (the barrier): all start knowing n.
+        await budget.prepare(tenant, app, classes)
 
     if task.workload == "sweep":
         size = suggested_batch_size(budget.quotas[BudgetClass.WRITES])
@@ -194,16 +224,23 @@ async def _product(task: WorkerTask, credential: Any, timing: dict[str, float]) 
     batch = GraphBatch(http, task.root + "/v1.0", bearer, size=size, senders=4)
 
     async def run() -> dict[str, Any]:
+        # How many instances this one counted when it started (1 / share of the binding class).
+        seen = round(1 / min(lease.shares().values())) if lease is not None else None
         results = await batch.run(requests, deadline_seconds=max(0.0, timing["deadline_at"] - time.monotonic()))
         finished = time.monotonic()
+        if lease is not None:
+            # Leave at once, as a Functions instance shutting down does: the others take the share back.
+            await lease.close()
+            await lease.ledger.close()  # type: ignore[attr-defined]
         outcome: Counter[str] = Counter()
         for result in results:
             outcome["ok" if result.ok else "unfinished" if result.deferred else f"lost:{result.status}"] += 1
         report = _report(outcome, len(task.items), finished)
         report["unfinished"] = outcome["unfinished"]
+        report["instances_seen"] = seen
         return report
 
-    return run
+    return run, (lease.refresh if lease is not None else None)
 
 
 def _report(outcome: Counter[str], total: int, finished: float) -> dict[str, Any]:
@@ -220,7 +257,9 @@ def _report(outcome: Counter[str], total: int, finished: float) -> dict[str, Any
 # ---------------------------------------------------------------- the parent
 
 
-def run_row(sim_server: Any, workload: Workload, strategy: str, workers: int, deadline_factor: float) -> dict[str, Any]:
+def run_row(
+    sim_server: Any, tables: str, workload: Workload, strategy: str, workers: int, deadline_factor: float
+) -> dict[str, Any]:
     sim = sim_server.simulator
     items = _prepare(sim, workload, f"{strategy}{workers}")
     admin = httpx.Client(base_url=sim_server.url, timeout=30)
@@ -232,8 +271,11 @@ def run_row(sim_server: Any, workload: Workload, strategy: str, workers: int, de
     context = multiprocessing.get_context("spawn")
     results, ready, go = context.Queue(), context.Queue(), context.Queue()
     processes = []
+    lease_table = f"bench{uuid.uuid4().hex[:12]}graphbudget"
     for n in range(workers):
-        task = WorkerTask(strategy, workload.name, sim_server.url, items[n::workers], workload.compression)
+        task = WorkerTask(
+            strategy, workload.name, sim_server.url, items[n::workers], workload.compression, tables, lease_table
+        )
         process = context.Process(target=worker_main, args=(task, results, ready, go), daemon=True)
         process.start()
         processes.append(process)
@@ -290,6 +332,7 @@ def run_row(sim_server: Any, workload: Workload, strategy: str, workers: int, de
         "latency_ms": workload.latency_ms,
         "why_lost": _merged(r["why_lost"] for r in reports),
         "worker_cpu_s_max": max(r.get("cpu_s", 0.0) for r in reports),
+        "lease_instances_seen": sorted({r["instances_seen"] for r in reports if r.get("instances_seen")}),
     }
 
 
@@ -335,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     from tenantsim.config import SimConfig
     from tenantsim.seed import build_seed
     from tenantsim.server import TenantSimServer
+    from tenantsim.stack import LocalStack
 
     workloads = {
         "sweep": Workload(
@@ -355,11 +399,22 @@ def main(argv: list[str] | None = None) -> int:
         ),
     }
     seed = build_seed(max(args.disables, 600), 0, "fresh")
-    with TenantSimServer(seed, config=SimConfig(throttling_enabled=True)) as server:
+    # Azurite holds the product's lease table; tenantsim runs in this process, the workers in their own.
+    with (
+        LocalStack(tenantsim=False) as storage,
+        TenantSimServer(seed, config=SimConfig(throttling_enabled=True)) as server,
+    ):
         for name in args.workloads.split(","):
             for workers in (int(w) for w in args.workers.split(",")):
                 for strategy in args.strategies.split(","):
-                    row = run_row(server, workloads[name], strategy, workers, args.deadline_factor)
+                    row = run_row(
+                        server,
+                        storage.tables_connection_string,
+                        workloads[name],
+                        strategy,
+                        workers,
+                        args.deadline_factor,
+                    )
                     print(json.dumps(row), flush=True)
     return 0
 
