@@ -10,6 +10,7 @@ from tenantsim.api import (
     groups,
     invitations,
     policies,
+    sponsors,
     tenants,
     users,
 )
@@ -30,7 +31,8 @@ def build_router() -> Router:
     router.add("PATCH", f"/users/{user_id}", users.update_user, resource="users")
     router.add("DELETE", f"/users/{user_id}", users.delete_user, resource="users")
     router.add("POST", f"/users/{user_id}/revokeSignInSessions", users.revoke_sign_in_sessions, resource="users")
-    router.add("GET", f"/users/{user_id}/sponsors", users.list_sponsors, resource="users")
+    router.add("GET", f"/users/{user_id}/sponsors", sponsors.list_sponsors, resource="users")
+    router.add("POST", rf"/users/{user_id}/sponsors/\$ref", sponsors.add_sponsor, resource="users")
     router.add("GET", "/directory/deletedItems/microsoft.graph.user", users.list_deleted_users)
     router.add("GET", f"/directory/deletedItems/{object_id}", users.get_deleted_item)
     router.add("DELETE", f"/directory/deletedItems/{object_id}", users.purge_deleted_item)

@@ -4,7 +4,10 @@ Checks, in order: request shape; authorizationPolicy.allowInvitesFrom for an app
 management policy's domain allow/block list; the cross-tenant access inbound B2B collaboration setting for
 the invited user's Entra tenant (partner policy, else the default). Then an existing guest with that address
 is reused (same object id, even while it is still replicating), an address owned by a member is refused,
-or a new guest is created in PendingAcceptance.
+or a new guest is created in PendingAcceptance. invitedUserSponsors must name existing users or groups; they
+become the sponsors of a guest the invitation creates. What Graph does with them when the invitation reuses
+an existing guest is not documented: here nothing (the product adds a reused guest's sponsor through
+POST /users/{id}/sponsors/$ref).
 
 allowInvitesFrom for app-only callers: `none` refuses every invitation; `adminsAndGuestInviters` is
 "restricted to administrators" in the create-invitation doc ("Application permissions (app-only) do not
@@ -21,6 +24,7 @@ import uuid
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from tenantsim.api.sponsors import invited_user_sponsors
 from tenantsim.directory import UserRecord
 from tenantsim.errors import GraphError, bad_request, not_found
 from tenantsim.runtime import Call, GraphResponse
@@ -67,6 +71,7 @@ def create_invitation(call: Call) -> GraphResponse:
     _check_invites_allowed(call)
     _check_domain_list(call, domain)
     _check_cross_tenant_access(call, domain)
+    sponsor_ids = invited_user_sponsors(call, body.get("invitedUserSponsors"))
 
     reset = body.get("resetRedemption") is True
     invited_user = body.get("invitedUser") or {}
@@ -74,7 +79,10 @@ def create_invitation(call: Call) -> GraphResponse:
         record = _reset_redemption(call, invited_user, email)
         status = "PendingAcceptance"
     else:
+        created = not sim.directory.owners_of_address(email)
         record, status = _find_or_create_guest(call, email, body.get("invitedUserDisplayName"), user_type)
+        if created and sponsor_ids:
+            sim.directory.sponsors[record.data["id"]] = sponsor_ids
     sim.counters.invitations += 1
     invitation_id = str(uuid.uuid4())
     message_info = body.get("invitedUserMessageInfo") or {}

@@ -1,4 +1,4 @@
-"""/users, /users/{id}, /users/$count, revokeSignInSessions, sponsors, directory/deletedItems, group members."""
+"""/users, /users/{id}, /users/$count, revokeSignInSessions, directory/deletedItems, group members."""
 
 from __future__ import annotations
 
@@ -395,15 +395,6 @@ def revoke_sign_in_sessions(call: Call, user_id: str) -> GraphResponse:
     record = visible_user(call, user_id)
     call.sim.directory.update_user(record.data["id"], {"signInSessionsValidFromDateTime": call.sim.now_iso()})
     return GraphResponse(200, {"@odata.context": call.context_url("Edm.Boolean"), "value": True})
-
-
-def list_sponsors(call: Call, user_id: str) -> GraphResponse:
-    select = parse_select(call, collection=True)
-    _require_user_read(call, select)
-    record = visible_user(call, user_id)
-    directory = call.sim.directory
-    sponsors = [directory.users[s].data for s in directory.sponsors.get(record.data["id"], []) if s in directory.users]
-    return _object_page(call, f"users('{user_id}')/sponsors", sponsors, select)
 
 
 # --- deleted items and group members ---------------------------------------------------------------
