@@ -1,4 +1,4 @@
-"""The Directory port on msgraph-sdk: users and invitations.
+"""The Directory port on msgraph-sdk: users, their sponsors and invitations.
 
 The onboarding path's calls (find by mail, get, invite) go through the SDK's request adapter (auth,
 budget, middleware, OData error mapping) but build their URL and parse the JSON answer here: msgraph's
@@ -25,7 +25,7 @@ from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 from graph.errors import graph_call, map_graph_error
 from graph.odata import quote
 from graph.raw import RawGraph
-from lifecycle.errors import NotFoundError
+from lifecycle.errors import BadRequestError, NotFoundError
 from lifecycle.models import (
     DirectoryUser,
     InvitationRequest,
@@ -48,6 +48,9 @@ USER_FIELDS = (
     "otherMails",
 )
 NEVER = datetime(1, 1, 1, tzinfo=UTC)
+# Graph answers a reference that is already there with 400 Request_BadRequest, the code of every malformed
+# request too: only the directory's message tells them apart (observed for members and sponsors).
+ALREADY_A_REFERENCE = "added object references already exist"
 
 
 class GraphDirectory:
@@ -83,6 +86,22 @@ class GraphDirectory:
             redeem_url=created.get("inviteRedeemUrl"),
             invitation_id=created.get("id"),
         )
+
+    async def sponsor_ids(self, user_id: str) -> set[str]:
+        url = f"{self._raw.v1}/users/{url_quote(user_id, safe='')}/sponsors?$select=id"
+        return {s["id"] for s in await self._raw.collection(url) if s.get("id")}
+
+    async def add_sponsor(self, user_id: str, sponsor_id: str) -> bool:
+        """POST /users/{id}/sponsors/$ref with the sponsor's read URL (User.ReadWrite.All)."""
+        url = f"{self._raw.v1}/users/{url_quote(user_id, safe='')}/sponsors/$ref"
+        body = {"@odata.id": f"{self._raw.v1}/users/{url_quote(sponsor_id, safe='')}"}
+        try:
+            await self._raw.send(Method.POST, url, body)
+        except BadRequestError as exc:
+            if ALREADY_A_REFERENCE in str(exc).lower():
+                return False
+            raise
+        return True
 
     async def list_guests(
         self, select: Sequence[str] = USER_FIELDS, page_size: int = 999

@@ -38,6 +38,14 @@ class Directory(Protocol):
 
     async def invite_guest(self, request: InvitationRequest) -> InvitationResult: ...
 
+    async def sponsor_ids(self, user_id: str) -> set[str]:
+        """The object ids of the user's sponsors (users or groups)."""
+        ...
+
+    async def add_sponsor(self, user_id: str, sponsor_id: str) -> bool:
+        """Make the user ``sponsor_id`` a sponsor of ``user_id``; False when it already was one."""
+        ...
+
     def list_guests(self, select: Sequence[str], page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]:
         """Guests page by page, as Graph returns them (``signInActivity`` only when selected)."""
         ...

@@ -31,6 +31,7 @@ class FakeDirectory:
         self.home_domain = home_domain
         self.groups: dict[str, set[str]] = {}
         self.now: datetime | None = None  # the externalUserStateChangeDateTime a reset stamps
+        self.sponsors: dict[str, list[str]] = {}
 
     def add_member(self, upn: str, display_name: str = "Employee") -> DirectoryUser:
         user = DirectoryUser(
@@ -80,7 +81,21 @@ class FakeDirectory:
         existing = await self.find_user_by_mail(request.email)
         if existing is None:
             existing = self.add_guest(request.email, state="PendingAcceptance")
+            self.sponsors[existing.id] = list(request.sponsor_ids)  # as Graph: only a guest it creates
         return InvitationResult(existing.id, "PendingAcceptance", f"https://login.example/redeem?u={existing.id}")
+
+    async def sponsor_ids(self, user_id: str) -> set[str]:
+        self._maybe_fail()
+        return set(self.sponsors.get(self._existing(user_id).id, ()))
+
+    async def add_sponsor(self, user_id: str, sponsor_id: str) -> bool:
+        self._maybe_fail()
+        sponsors = self.sponsors.setdefault(self._existing(user_id).id, [])
+        if self._existing(sponsor_id).id in sponsors:
+            return False
+        sponsors.append(sponsor_id)
+        self.writes.append(("sponsor", user_id, sponsor_id))
+        return True
 
     async def list_guests(self, select: Sequence[str] = (), page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]:
         guests = [u for u in self.users.values() if u.is_guest]

@@ -97,3 +97,36 @@ async def test_deleting_an_absent_user_is_not_found(local_stack):
     """A 404 on a write maps to NotFoundError (the sweep treats it as already gone)."""
     with pytest.raises(NotFoundError):
         await _directory(local_stack).delete_user("00000000-0000-4000-8000-000000000001")
+
+
+async def test_a_sponsor_is_added_once_and_a_second_add_reports_it_was_already_there(local_stack):
+    """add_sponsor posts the sponsor's read URL to sponsors/$ref; Graph's "already exists" answer is False."""
+    writer = _directory(local_stack, GRANTED | {"User.ReadWrite.All"})
+    invited = await writer.invite_guest(
+        InvitationRequest(email="sponsor.gateway@fabrikam.com", redirect_url="https://myapps.microsoft.com")
+    )
+    sponsor = _a_seeded(local_stack, "Member")["id"]
+    assert await writer.sponsor_ids(invited.user_id) == set()
+    assert await writer.add_sponsor(invited.user_id, sponsor) is True
+    assert await writer.add_sponsor(invited.user_id, sponsor) is False
+    assert await _directory(local_stack).sponsor_ids(invited.user_id) == {sponsor}
+    assert _snapshot(local_stack)["sponsors"][invited.user_id] == [sponsor]
+
+
+async def test_an_invitation_with_a_sponsor_reaches_the_new_guests_sponsors(local_stack):
+    """invitedUserSponsors is stored on the guest the invitation creates, read back through GET sponsors."""
+    directory = _directory(local_stack)
+    sponsor = _a_seeded(local_stack, "Member")["id"]
+    invited = await directory.invite_guest(
+        InvitationRequest(
+            email="sponsor.invited@fabrikam.com", redirect_url="https://myapps.microsoft.com", sponsor_ids=(sponsor,)
+        )
+    )
+    assert await directory.sponsor_ids(invited.user_id) == {sponsor}
+
+
+async def test_adding_a_sponsor_to_an_unknown_user_is_not_found(local_stack):
+    """A 404 from sponsors/$ref is NotFoundError, never mistaken for "already a sponsor"."""
+    writer = _directory(local_stack, GRANTED | {"User.ReadWrite.All"})
+    with pytest.raises(NotFoundError):
+        await writer.add_sponsor("00000000-0000-4000-8000-000000000000", _a_seeded(local_stack, "Member")["id"])

@@ -112,3 +112,18 @@ async def test_without_one_permission_its_call_fails_with_a_clear_permission_err
     with pytest.raises(PermissionDeniedError) as caught:
         await PROBES[missing](ports, guest)
     assert caught.value.code == "Authorization_RequestDenied" and caught.value.status == 403
+
+
+async def test_sponsors_are_read_with_the_grant_but_adding_one_needs_a_permission_not_granted(local_stack, fresh):
+    """Reading a guest's sponsors needs only User.Read.All. Adding one needs User.ReadWrite.All, deliberately not
+    granted (it would supersede every narrower user permission above): with the grant the add is Graph's 403."""
+    ports = Ports(local_stack, GRANTED)
+    guest = await _a_guest(ports)
+    sponsor = next(u["id"] for u in fresh.snapshot()["users"] if u["userType"] == "Member")
+    assert "User.ReadWrite.All" not in GRANTED
+    assert await ports.directory.sponsor_ids(guest) == set()
+    with pytest.raises(PermissionDeniedError) as caught:
+        await ports.directory.add_sponsor(guest, sponsor)
+    assert caught.value.code == "Authorization_RequestDenied" and caught.value.status == 403
+    assert await Ports(local_stack, GRANTED | {"User.ReadWrite.All"}).directory.add_sponsor(guest, sponsor)
+    assert await ports.directory.sponsor_ids(guest) == {sponsor}
