@@ -14,6 +14,7 @@ from lifecycle.errors import (
     StateConflictError,
     TransientGraphError,
 )
+from lifecycle.guest_sponsor import SPONSOR_PERMISSION, SponsorResult, ensure_sponsor
 from lifecycle.models import AuditEntry, GuestRecord, GuestState, InvitationRequest, ReceivedMessage, WorkItem
 from lifecycle.onboarding_policy import ApprovedOnboarding, check_onboard
 from lifecycle.outcomes import Outcome, Verdict
@@ -127,17 +128,35 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
             except (ConflictError, BadRequestError) as exc:
                 return await refuse("invitation-refused", f"Graph refused the invitation: {exc}", exc.describe())
             object_id, reused, redeem_url = invitation.user_id, False, invitation.redeem_url
+        sponsored: dict[str, str] = {}
+        if reused:
+            item, result = await ensure_sponsor(services, item, object_id, sponsor.id)
+            sponsored["sponsor"] = result.value
+            if result is SponsorResult.NOT_PERMITTED:
+                sponsored["sponsorReason"] = f"adding a sponsor needs {SPONSOR_PERMISSION}, which is not granted"
         await _record_guest(services, ticket, decision, object_id, sponsor.id, reused)
+        reason = f"onboard ticket {ticket.ticket_id} for partner {decision.partner_key}"
         await services.audit.record(
             AuditEntry(
                 at=services.clock.now(),
                 action="guest.reused" if reused else "guest.invited",
                 target=object_id,
-                reason=f"onboard ticket {ticket.ticket_id} for partner {decision.partner_key}",
+                reason=reason,
                 key=item.key,
                 details={"email": ticket.email, "sponsor": sponsor.id, "endDate": decision.end.isoformat()},
             )
         )
+        if sponsored.get("sponsor") == SponsorResult.ADDED:
+            await services.audit.record(
+                AuditEntry(
+                    at=services.clock.now(),
+                    action="guest.sponsor-added",
+                    target=object_id,
+                    reason=reason,
+                    key=item.key,
+                    details={"email": ticket.email, "sponsor": sponsor.id},
+                )
+            )
         item = await work.checkpoint(
             services,
             item,
@@ -145,6 +164,7 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
             reused=reused,
             redeemUrl=redeem_url,
             endDate=decision.end.isoformat(),
+            **sponsored,
         )
 
     # Step 2, the partner's access package with the ticket's end date.

@@ -171,6 +171,7 @@ def check_audit_matches_tenant(evidence: Evidence) -> None:
     reset = _targets(audit, "guest.redemption-reset")
     reset_failed = _targets(audit, "guest.redemption-reset-failed")  # sessions revoked, invitation failed
     assigned = _targets(audit, "access.assigned", "access.already-assigned")
+    sponsored = _targets(audit, "guest.sponsor-added")
 
     def expect(condition: bool, invariant: str, **detail: Any) -> None:
         if not condition:
@@ -204,7 +205,15 @@ def check_audit_matches_tenant(evidence: Evidence) -> None:
         expect(object_id in live_targets, "audited-assignment-not-in-tenant", objectId=object_id)
     for object_id in live_targets - set(before):
         expect(object_id in assigned, "assignment-without-audit", objectId=object_id)
-    audited_writes = disabled | removed | reset | reset_failed
+    sponsors_before, sponsors_after = evidence.before.get("sponsors", {}), evidence.after.get("sponsors", {})
+    for object_id, sponsors in sponsors_after.items():
+        if object_id in before and set(sponsors) - set(sponsors_before.get(object_id, [])):
+            expect(object_id in sponsored, "sponsor-added-without-audit", objectId=object_id)
+    for entry in audit:
+        if entry.action == "guest.sponsor-added":
+            held = entry.details.get("sponsor") in sponsors_after.get(entry.target, [])
+            expect(held, "audited-sponsor-not-in-tenant", objectId=entry.target)
+    audited_writes = disabled | removed | reset | reset_failed | sponsored
     revoked = set()
     for request in evidence.requests:
         found = USER_WRITE.match(request["path"])

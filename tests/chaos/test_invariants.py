@@ -122,6 +122,21 @@ def test_a_tenant_change_without_its_audit_row_and_an_audit_row_without_its_chan
     assert {"created-guest-without-audit", "audited-disable-not-in-tenant"} <= names(evidence)
 
 
+def test_a_sponsor_added_without_its_audit_row_and_an_audited_sponsor_missing_are_caught():
+    """A reused guest's new sponsor needs its guest.sponsor-added row; the row needs the sponsor in the tenant."""
+    evidence = healthy()
+    evidence.before["users"].append(user(GUEST.replace("2", "5"), "lena@fabrikam.com"))
+    reused = evidence.before["users"][-1]["id"]
+    evidence.after["users"].append(copy.deepcopy(evidence.before["users"][-1]))
+    evidence.before["sponsors"], evidence.after["sponsors"] = {reused: []}, {reused: [MEMBER]}
+    evidence.requests.append({"method": "POST", "path": f"/v1.0/users/{reused}/sponsors/$ref", "status": 204})
+    assert {"sponsor-added-without-audit", "user-write-without-audit"} <= names(evidence)
+    evidence.audit.append(AuditEntry(NOW, "guest.sponsor-added", reused, "ticket T2", details={"sponsor": MEMBER}))
+    assert names(evidence) == set()
+    evidence.after["sponsors"] = {reused: []}
+    assert "audited-sponsor-not-in-tenant" in names(evidence)
+
+
 def test_remaining_fixable_drift_fails_the_run():
     evidence = healthy()
     evidence.drift_after = 1

@@ -320,6 +320,90 @@ async def test_an_address_that_already_has_a_guest_reuses_it_without_inviting(se
     assert admin.counters()["invitations"] == 0
 
 
+def sponsors_in_tenant(admin: TenantSimAdmin, object_id: str) -> list[str]:
+    """The guest's sponsors as tenantsim serves them on GET /users/{id}/sponsors."""
+    response = httpx.get(
+        f"{admin.base_url}/v1.0/users/{object_id}/sponsors",
+        params={"$select": "id"},
+        headers=admin.auth_headers(["User.Read.All"]),
+        timeout=30,
+    )
+    response.raise_for_status()
+    return [s["id"] for s in response.json()["value"]]
+
+
+def sponsor_writes(admin: TenantSimAdmin, object_id: str) -> list[dict[str, Any]]:
+    return [r for r in admin.requests() if r["method"] == "POST" and r["path"].endswith(f"{object_id}/sponsors/$ref")]
+
+
+def unsponsored_fabrikam_guest(admin: TenantSimAdmin, sponsor_id: str) -> dict[str, Any]:
+    snapshot = admin.snapshot()
+    return next(
+        u
+        for u in reversed(snapshot["users"])
+        if u["userType"] == "Guest"
+        and (u.get("mail") or "").endswith("@fabrikam.com")
+        and u["accountEnabled"]
+        and sponsor_id not in snapshot["sponsors"].get(u["id"], [])
+    )
+
+
+def megan_id(admin: TenantSimAdmin) -> str:
+    return next(u["id"] for u in admin.snapshot()["users"] if u["userPrincipalName"] == SPONSOR)
+
+
+async def test_a_new_guest_ends_with_the_tickets_sponsor_in_the_tenant(services, admin):
+    """The invitation's invitedUserSponsors makes the ticket's sponsor the new guest's sponsor, with no
+    separate sponsor write."""
+    document = ticket()
+    report = await run(services, document)
+    assert [o.verdict for o in report.outcomes] == [Verdict.DONE]
+    guest_id = await assert_one_guest(services, admin, document["email"])
+    assert sponsors_in_tenant(admin, guest_id) == [megan_id(admin)]
+    assert sponsor_writes(admin, guest_id) == []
+
+
+async def test_a_reused_guest_ends_with_the_tickets_sponsor_when_the_app_may_add_sponsors(env, services, admin):
+    """With User.ReadWrite.All granted on top of the product's list, a reused guest gets the ticket's sponsor
+    added (audited); a later ticket for it finds the sponsor and adds nothing."""
+    megan = megan_id(admin)
+    existing = unsponsored_fabrikam_guest(admin, megan)
+    before = sponsors_in_tenant(admin, existing["id"])
+    sponsoring = await _services(env, services.clock, GRANTED | {"User.ReadWrite.All"})
+    try:
+        first = await run(sponsoring, ticket(email=existing["mail"]))
+        second = await run(sponsoring, ticket(email=existing["mail"]))
+    finally:
+        await sponsoring.close()
+    assert [(o.verdict, o.detail.get("reused"), o.detail.get("sponsor")) for o in first.outcomes] == [
+        (Verdict.DONE, True, "added")
+    ]
+    assert [(o.verdict, o.detail.get("sponsor")) for o in second.outcomes] == [(Verdict.DONE, "already-sponsor")]
+    assert sponsors_in_tenant(admin, existing["id"]) == [*before, megan]
+    assert len([r for r in sponsor_writes(admin, existing["id"]) if r["status"] == 204]) == 1
+    audited = [e async for e in services.audit.entries() if e.action == "guest.sponsor-added"]
+    assert [(e.target, e.details["sponsor"]) for e in audited if e.target == existing["id"]] == [
+        (existing["id"], megan)
+    ]
+    assert admin.counters()["invitations"] == 0 and await settled(services)
+
+
+async def test_a_reused_guest_is_onboarded_without_the_sponsor_when_the_app_may_not_add_sponsors(services, admin):
+    """With exactly the product's grant the sponsor add is refused (403): the guest still gets its access and
+    the work item names the missing permission; the tenant's sponsors are unchanged."""
+    megan = megan_id(admin)
+    existing = unsponsored_fabrikam_guest(admin, megan)
+    before = sponsors_in_tenant(admin, existing["id"])
+    document = ticket(email=existing["mail"])
+    report = await run(services, document)
+    [outcome] = report.outcomes
+    assert (outcome.verdict, outcome.detail.get("sponsor")) == (Verdict.DONE, "not-added-permission")
+    assert "User.ReadWrite.All" in outcome.detail["sponsorReason"]
+    assert await assert_one_guest(services, admin, existing["mail"]) == existing["id"]
+    assert sponsors_in_tenant(admin, existing["id"]) == before
+    assert [r["status"] for r in sponsor_writes(admin, existing["id"])] == [403]
+
+
 # --- bad input -------------------------------------------------------------------------------------------
 
 

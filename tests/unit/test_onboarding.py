@@ -343,6 +343,134 @@ class TestAccessPackage:
         assert outcome.verdict is Verdict.DONE and len(services.access_packages.adds()) == 1
 
 
+def _megan(directory: FakeDirectory) -> str:
+    return next(u.id for u in directory.users.values() if u.user_principal_name == "megan.bowen@contoso.com")
+
+
+def _sponsor_adds(directory: FakeDirectory) -> list[tuple[str, str]]:
+    return [(user, sponsor) for kind, user, sponsor in directory.writes if kind == "sponsor"]
+
+
+async def _actions(services) -> list[str]:
+    return [e.action async for e in services.audit.entries()]
+
+
+class TestSponsor:
+    async def test_a_new_guest_gets_the_sponsor_through_the_invitation_with_no_extra_call(self, directory):
+        """A newly invited guest's sponsor travels in invitedUserSponsors: no read or add of sponsors."""
+        services = memory_services(directory)
+        calls: list[str] = []
+        for name in ("sponsor_ids", "add_sponsor"):
+            real = getattr(directory, name)
+
+            async def spy(*args, _real=real, _name=name):
+                calls.append(_name)
+                return await _real(*args)
+
+            setattr(directory, name, spy)
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+
+        [guest] = directory.guests_with_mail("ana.lopez@fabrikam.com")
+        assert outcome.verdict is Verdict.DONE and calls == []
+        assert directory.invitations[0].sponsor_ids == (_megan(directory),)
+        assert directory.sponsors[guest.id] == [_megan(directory)]
+        assert "sponsor" not in outcome.detail and "guest.sponsor-added" not in await _actions(services)
+
+    async def test_a_reused_guest_gets_the_tickets_sponsor_added_and_audited(self, directory):
+        """A reused guest without the ticket's sponsor gets it (one add), with a guest.sponsor-added audit row."""
+        existing = directory.add_guest("ana.lopez@fabrikam.com")
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+
+        assert outcome.verdict is Verdict.DONE and outcome.detail["sponsor"] == "added"
+        assert _sponsor_adds(directory) == [(existing.id, _megan(directory))]
+        assert directory.sponsors[existing.id] == [_megan(directory)]
+        assert await _actions(services) == ["guest.reused", "guest.sponsor-added", "access.assigned"]
+        [added] = [e async for e in services.audit.entries() if e.action == "guest.sponsor-added"]
+        assert added.target == existing.id and added.details["sponsor"] == _megan(directory)
+        assert added.key == "ticket:RITM0010001"
+
+    async def test_a_reused_guest_that_already_has_the_sponsor_gets_no_second_add(self, directory):
+        """The sponsor is read first: already there means no write and no sponsor audit row."""
+        existing = directory.add_guest("ana.lopez@fabrikam.com")
+        other = directory.add_member("adele.vance@contoso.com", "Adele Vance")
+        directory.sponsors[existing.id] = [other.id, _megan(directory)]
+        services = memory_services(directory)
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+
+        assert outcome.verdict is Verdict.DONE and outcome.detail["sponsor"] == "already-sponsor"
+        assert _sponsor_adds(directory) == []
+        assert directory.sponsors[existing.id] == [other.id, _megan(directory)]
+        assert "guest.sponsor-added" not in await _actions(services)
+
+    async def test_replays_and_later_tickets_for_the_same_guest_add_the_sponsor_once(self, directory):
+        """Redelivery is a duplicate; another ticket with the same sponsor finds it and adds nothing."""
+        existing = directory.add_guest("ana.lopez@fabrikam.com")
+        services = memory_services(directory)
+        first = await handle_ticket(message(onboard_ticket(), "m-1"), services)
+        again = await handle_ticket(message(onboard_ticket(), "m-2", delivery_count=2), services)
+        later = await handle_ticket(message(onboard_ticket(ticketId="RITM0010002"), "m-3"), services)
+
+        assert [o.verdict for o in (first, again, later)] == [Verdict.DONE, Verdict.DUPLICATE, Verdict.DONE]
+        assert later.detail["sponsor"] == "already-sponsor"
+        assert _sponsor_adds(directory) == [(existing.id, _megan(directory))]
+        assert (await _actions(services)).count("guest.sponsor-added") == 1
+
+    async def test_a_crash_after_the_add_is_audited_once_as_this_tickets_change_on_retry(self, directory):
+        """Killed between Graph's add and the state write: the retry finds the sponsor, adds nothing more and
+        still audits the addition (the tenant changed because of this ticket)."""
+        directory.add_guest("ana.lopez@fabrikam.com")
+        services = memory_services(directory)
+        real_save = services.guests.save
+
+        async def crash_once(record):
+            services.guests.save = real_save
+            raise RuntimeError("worker killed")
+
+        services.guests.save = crash_once
+        with pytest.raises(RuntimeError):
+            await handle_ticket(message(onboard_ticket()), services)
+        services.clock.advance(timedelta(seconds=LEASE_SECONDS))
+        outcome = await handle_ticket(message(onboard_ticket(), delivery_count=2), services)
+
+        assert outcome.verdict is Verdict.DONE and outcome.detail["sponsor"] == "added"
+        assert len(_sponsor_adds(directory)) == 1
+        assert (await _actions(services)).count("guest.sponsor-added") == 1
+
+    async def test_graph_answering_already_exists_counts_as_success(self, directory):
+        """A sponsor added by someone else between the read and the add: Graph's "already exists" is success,
+        and no change is audited as this ticket's."""
+        existing = directory.add_guest("ana.lopez@fabrikam.com")
+        directory.sponsors[existing.id] = [_megan(directory)]
+        services = memory_services(directory)
+
+        async def stale_read(user_id: str) -> set[str]:
+            return set()
+
+        directory.sponsor_ids = stale_read
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+
+        assert outcome.verdict is Verdict.DONE and outcome.detail["sponsor"] == "already-sponsor"
+        assert _sponsor_adds(directory) == [] and "guest.sponsor-added" not in await _actions(services)
+
+    async def test_without_the_permission_to_add_sponsors_the_ticket_still_onboards_and_says_why(self, directory):
+        """A 403 on the add (User.ReadWrite.All is not granted): access is still assigned, the work item names
+        the missing permission, nothing is audited as added."""
+        existing = directory.add_guest("ana.lopez@fabrikam.com")
+        services = memory_services(directory)
+
+        async def denied(user_id: str, sponsor_id: str) -> bool:
+            raise PermissionDeniedError("denied", status=403, code="Authorization_RequestDenied")
+
+        directory.add_sponsor = denied
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+
+        assert outcome.verdict is Verdict.DONE and outcome.detail["sponsor"] == "not-added-permission"
+        assert "User.ReadWrite.All" in outcome.detail["sponsorReason"]
+        assert [a["user"] for a in services.access_packages.adds()] == [existing.id]
+        assert "guest.sponsor-added" not in await _actions(services)
+
+
 async def test_a_rejected_message_is_kept_whole_and_bytes_that_are_not_utf8_stay_visible(directory):
     """The rejection row is the only copy of a settled message: no 8,000-character cut, no lossy decode."""
     services = memory_services(directory)
