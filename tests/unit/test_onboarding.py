@@ -43,9 +43,8 @@ class TestInvite:
         assert item.status is WorkStatus.DONE and item.result["objectId"] == guest.id
         assert [e.action async for e in services.audit.entries()] == ["guest.invited", "access.assigned"]
         assert directory.invitations[0].redirect_url == "https://partners.contoso.com/fabrikam"
-        assert directory.invitations[0].sponsor_ids == (
-            item.result.get("sponsor") or directory.invitations[0].sponsor_ids
-        )
+        [megan] = [u.id for u in directory.users.values() if u.mail == "megan.bowen@contoso.com"]
+        assert directory.invitations[0].sponsor_ids == (megan,) and record.sponsor == megan
         [add] = services.access_packages.adds()
         assert add["user"] == guest.id and add["end"] == record.end_date
 
