@@ -14,7 +14,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tenantsim import permissions
@@ -130,11 +130,16 @@ class Counters:
 
 class Simulator:
     def __init__(
-        self, document: dict[str, Any], config: SimConfig | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        document: dict[str, Any],
+        config: SimConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         from tenantsim.api import build_router  # the handlers import this module's types
 
         self.clock = clock
+        self.wall_clock = wall_clock
         self.config = config or SimConfig()
         self.directory = Directory(document)
         self.issuer = TokenIssuer(self.directory.tenant_id)
@@ -154,8 +159,12 @@ class Simulator:
         self.directory = directory
         self.throttler.reset()
 
+    def now(self) -> datetime:
+        """The tenant's clock: the wall clock plus the configured offset."""
+        return self.wall_clock() + timedelta(seconds=self.config.clock_offset_seconds)
+
     def now_iso(self) -> str:
-        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def handle(self, request: GraphRequest) -> GraphResponse:
         request_id = str(uuid.uuid4())
