@@ -214,7 +214,11 @@ class _InspectionApi:
         return await self._guarded(request, reseed)
 
     async def snapshot(self, request: Request) -> Response:
-        return await self._guarded(request, lambda _b: self.sim.directory.snapshot())
+        def take(_body: dict[str, Any]) -> dict[str, Any]:
+            self.sim.catch_up(self.sim)  # group memberships as of the tenant's clock
+            return self.sim.directory.snapshot()
+
+        return await self._guarded(request, take)
 
     async def requests(self, request: Request) -> Response:
         def log(_body: dict[str, Any]) -> dict[str, Any]:

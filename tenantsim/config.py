@@ -23,8 +23,8 @@ class SimConfig:
     # Apps whose service principal holds the Guest Inviter role (matters for allowInvitesFrom
     # adminsAndGuestInviters, where app-only invitations need that role).
     guest_inviter_app_ids: list[str] = field(default_factory=lambda: [DEFAULT_APP_ID])
-    # How far the tenant's clock runs ahead of the wall clock: timestamps and access review instances
-    # follow it (tokens, throttling and replication delay do not).
+    # How far the tenant's clock runs ahead of the wall clock: timestamps, access review instances and
+    # access package assignment expiry follow it (tokens, throttling and replication delay do not).
     clock_offset_seconds: float = 0.0
 
     def update(self, changes: dict[str, Any]) -> None:

@@ -137,9 +137,12 @@ class Simulator:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         from tenantsim.api import build_router  # the handlers import this module's types
+        from tenantsim.api.assignment_expiry import expire_due
 
         self.clock = clock
         self.wall_clock = wall_clock
+        # State that changes with time alone, brought up to the tenant's clock before each request.
+        self.catch_up: Callable[[Simulator], None] = expire_due
         self.config = config or SimConfig()
         self.directory = Directory(document)
         self.issuer = TokenIssuer(self.directory.tenant_id)
@@ -167,6 +170,7 @@ class Simulator:
         return self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def handle(self, request: GraphRequest) -> GraphResponse:
+        self.catch_up(self)
         request_id = str(uuid.uuid4())
         client_request_id = request.headers.get("client-request-id") or str(uuid.uuid4())
         caller: Caller | None = None

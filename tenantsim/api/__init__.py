@@ -127,6 +127,7 @@ def _add_governance(router: Router) -> None:
     router.add("POST", f"{em}/assignmentRequests", governance.create_request)
     router.add("GET", f"{em}/assignmentRequests/{_ID.format('request_id')}", governance.get_request)
     router.add("GET", f"{em}/assignments", governance.list_assignments)
+    router.add("GET", f"{em}/assignments/{_ID.format('assignment_id')}", governance.get_assignment)
     package = _ID.format("package_id")
     router.add(
         "GET", f"{em}/catalogs/{_ID.format('catalog_id')}/resources", entitlement_resources.list_catalog_resources

@@ -4,23 +4,25 @@ Entitlement management state lives beside the directory (one GovernanceState per
 from the seeded "Partner collaboration" catalog, so onboarding can assign access packages on a fresh tenant.
 Assignment requests are processed asynchronously as in Graph: a request is answered `submitted`, and later
 reads of it move it to `delivering` and `delivered` (``reads_until_delivered`` sets how many reads that takes).
+A delivered assignment whose schedule ends expires on the tenant's clock (tenantsim.api.assignment_expiry).
 """
 
 from __future__ import annotations
 
 import copy
+import heapq
 import re
 import uuid
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from tenantsim.api import review_instances
 from tenantsim.directory import Directory
 from tenantsim.errors import GraphError, bad_request, not_found
-from tenantsim.runtime import Call, GraphResponse
+from tenantsim.runtime import Call, GraphResponse, Simulator
 from tenantsim.seed import entitlement_seed
 
 EM = "identityGovernance/entitlementManagement"
@@ -103,6 +105,13 @@ class GovernanceState:
     )
     # Reads of an assignment request until it is delivered; 1 delivers on the first read after the POST.
     reads_until_delivered: int = 1
+    # (end, assignment id) of delivered assignments whose schedule ends: a heap, earliest end first.
+    expiries: list[tuple[datetime, str]] = field(default_factory=list)
+
+    def watch_expiry(self, assignment: dict[str, Any]) -> None:
+        end = scheduled_end(assignment)
+        if end is not None:
+            heapq.heappush(self.expiries, (end, assignment["id"]))
 
     @classmethod
     def seeded(cls) -> GovernanceState:
@@ -124,6 +133,11 @@ def governance_state(directory: Directory) -> GovernanceState:
     if state is None:
         state = _STATES[directory] = GovernanceState.seeded()
     return state
+
+
+def existing_governance_state(directory: Directory) -> GovernanceState | None:
+    """The governance state of a tenant if anything has read or written it yet."""
+    return _STATES.get(directory)
 
 
 def _state(call: Call) -> GovernanceState:
@@ -834,11 +848,28 @@ def _request_schedule(schedule: Any, policy: dict[str, Any]) -> dict[str, Any]:
     if expiration.get("type") not in EXPIRATION_TYPES:
         raise bad_request("Invalid schedule expiration type.")
     _duration(expiration.get("duration"), "schedule.expiration.duration")
+    if expiration.get("endDateTime") is not None and _instant(expiration["endDateTime"]) is None:
+        raise bad_request("'schedule.expiration.endDateTime' must be an ISO 8601 date and time.")
     return {
         "startDateTime": chosen.get("startDateTime"),
         "recurrence": chosen.get("recurrence"),
         "expiration": {"endDateTime": None, "duration": None, **expiration},
     }
+
+
+def _instant(value: Any) -> datetime | None:
+    """A DateTimeOffset from a JSON body, in UTC; None when it is not one."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def scheduled_end(assignment: dict[str, Any]) -> datetime | None:
+    """When the assignment's schedule ends it; None when the schedule names no end."""
+    end = ((assignment.get("schedule") or {}).get("expiration") or {}).get("endDateTime")
+    return _instant(end) if end is not None else None
 
 
 def _advance(call: Call, state: GovernanceState, request: dict[str, Any]) -> None:
@@ -852,14 +883,15 @@ def _advance(call: Call, state: GovernanceState, request: dict[str, Any]) -> Non
         assignment["state"] = "delivered" if delivered else "delivering"
         assignment["status"] = "Delivered" if delivered else "Delivering"
         if delivered:
-            _sync_group_memberships(call, state, request["_targetId"])
+            sync_group_memberships(call.sim, state, request["_targetId"])
+            state.watch_expiry(assignment)
     elif delivered:
         assignment = state.assignments[request["_assignmentId"]]
         if request["requestType"].endswith("Remove"):
             assignment["state"], assignment["status"] = "expired", "Expired"
             assignment["expiredDateTime"] = call.sim.now_iso()
-            _sync_group_memberships(call, state, request["_targetId"], assignment["_accessPackageId"])
-            _apply_lifecycle_action(call, state, request["_targetId"])
+            sync_group_memberships(call.sim, state, request["_targetId"], assignment["_accessPackageId"])
+            apply_lifecycle_action(call.sim, state, request["_targetId"])
     request["state"] = "delivered" if delivered else "delivering"
     request["status"] = "Delivered" if delivered else "Delivering"
     if delivered:
@@ -896,14 +928,14 @@ def _granted_groups(state: GovernanceState, package_id: str) -> set[str]:
     return groups
 
 
-def _sync_group_memberships(
-    call: Call, state: GovernanceState, user_id: str, ended_package_id: str | None = None
+def sync_group_memberships(
+    sim: Simulator, state: GovernanceState, user_id: str, ended_package_id: str | None = None
 ) -> None:
     """A delivered assignment makes the user a member of the package's groups; an ended one takes that back,
     except where another live assignment still grants the same group."""
     live = [a for a in state.assignments.values() if a["_targetId"] == user_id and a["state"] == "delivered"]
     keep = set().union(*(_granted_groups(state, a["_accessPackageId"]) for a in live))
-    groups = call.sim.directory.groups
+    groups = sim.directory.groups
     for group_id in keep:
         if group_id in groups and user_id not in groups[group_id]["members"]:
             groups[group_id]["members"].append(user_id)
@@ -913,15 +945,15 @@ def _sync_group_memberships(
                 groups[group_id]["members"].remove(user_id)
 
 
-def _apply_lifecycle_action(call: Call, state: GovernanceState, user_id: str) -> None:
+def apply_lifecycle_action(sim: Simulator, state: GovernanceState, user_id: str) -> None:
     """External users whose last assignment ends are blocked from signing in when the settings say so."""
-    record = call.sim.directory.users.get(user_id)
+    record = sim.directory.users.get(user_id)
     if record is None or record.data.get("userType") != "Guest":
         return
     if any(a["_targetId"] == user_id and a["state"] in LIVE_ASSIGNMENT for a in state.assignments.values()):
         return
     if state.settings["externalUserLifecycleAction"] in {"blockSignIn", "blockSignInAndDelete"}:
-        call.sim.directory.update_user(user_id, {"accountEnabled": False})
+        sim.directory.update_user(user_id, {"accountEnabled": False})
 
 
 def get_request(call: Call, request_id: str) -> GraphResponse:
@@ -968,19 +1000,28 @@ def list_assignments(call: Call) -> GraphResponse:
         },
     )
     expand = _expand(call)
-    items = []
-    for assignment in state.assignments.values():
-        if not keep(assignment):
-            continue
-        view = _public(assignment)
-        if "target" in expand:
-            view["target"] = _subject(call, assignment["_targetId"])
-        if "accessPackage" in expand:
-            view["accessPackage"] = _public(state.packages[assignment["_accessPackageId"]])
-        if "assignmentPolicy" in expand:
-            view["assignmentPolicy"] = _public(state.policies[assignment["_policyId"]])
-        items.append(view)
+    items = [_assignment_view(call, state, a, expand) for a in state.assignments.values() if keep(a)]
     return _page(call, items, f"{EM}/assignments")
+
+
+def get_assignment(call: Call, assignment_id: str) -> GraphResponse:
+    call.require("entitlementManagement.read")
+    state = _state(call)
+    view = _assignment_view(call, state, _find(state.assignments, assignment_id), _expand(call))
+    return GraphResponse(200, {"@odata.context": call.context_url(f"{EM}/assignments/$entity"), **view})
+
+
+def _assignment_view(
+    call: Call, state: GovernanceState, assignment: dict[str, Any], expand: dict[str, str]
+) -> dict[str, Any]:
+    view = _public(assignment)
+    if "target" in expand:
+        view["target"] = _subject(call, assignment["_targetId"])
+    if "accessPackage" in expand:
+        view["accessPackage"] = _public(state.packages[assignment["_accessPackageId"]])
+    if "assignmentPolicy" in expand:
+        view["assignmentPolicy"] = _public(state.policies[assignment["_policyId"]])
+    return view
 
 
 # --- access review definitions ----------------------------------------------------------------------
