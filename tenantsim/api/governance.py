@@ -77,6 +77,24 @@ APPLY_ACTIONS = frozenset(
     {"#microsoft.graph.removeAccessApplyAction", "#microsoft.graph.disableAndDeleteUserApplyAction"}
 )
 LIVE_ASSIGNMENT = frozenset({"delivering", "delivered", "partiallyDelivered"})
+# accessPackageAssignmentState and accessPackageRequestState (v1.0 resource pages), for $filter on state.
+ASSIGNMENT_STATES = frozenset(
+    {"delivering", "partiallyDelivered", "delivered", "expired", "deliveryFailed", "unknownFutureValue"}
+)
+REQUEST_STATES = frozenset(
+    {
+        "submitted",
+        "pendingApproval",
+        "delivering",
+        "delivered",
+        "deliveryFailed",
+        "denied",
+        "scheduled",
+        "canceled",
+        "partiallyDelivered",
+        "unknownFutureValue",
+    }
+)
 DATE_ONLY = re.compile(r"^(\d{4}-\d{2}-\d{2})")
 ISO_DURATION = re.compile(r"^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$")
 
@@ -195,8 +213,16 @@ def _page(call: Call, items: list[dict[str, Any]], context: str) -> GraphRespons
 _COMPARISON = re.compile(r"^\s*([A-Za-z/]+)\s+eq\s+'((?:[^']|'')*)'\s*$")
 
 
-def _filter(call: Call, supported: dict[str, Callable[[dict[str, Any]], Any]]) -> Callable[[dict[str, Any]], bool]:
-    """The `a eq 'x' [and b eq 'y']` subset Graph documents for these collections."""
+def _filter(
+    call: Call,
+    supported: dict[str, Callable[[dict[str, Any]], Any]],
+    enums: dict[str, frozenset[str]] | None = None,
+) -> Callable[[dict[str, Any]], bool]:
+    """The `a eq 'x' [and b eq 'y']` subset Graph documents for these collections.
+
+    An enum property matches its members whatever the literal's casing: the list-assignments page filters
+    `state eq 'Delivered'` on a property whose member is `delivered`. A literal naming no member is a 400.
+    """
     raw = call.request.query.get("$filter")
     if not raw:
         return lambda _record: True
@@ -205,8 +231,19 @@ def _filter(call: Call, supported: dict[str, Callable[[dict[str, Any]], Any]]) -
         match = _COMPARISON.match(part)
         if match is None or match.group(1) not in supported:
             raise GraphError(400, "BadRequest", f"Invalid filter clause: {part!r}.")
-        clauses.append((supported[match.group(1)], match.group(2).replace("''", "'")))
+        value = match.group(2).replace("''", "'")
+        members = (enums or {}).get(match.group(1))
+        if members is not None:
+            value = _enum_member(members, value, match.group(1))
+        clauses.append((supported[match.group(1)], value))
     return lambda record: all(str(getter(record) or "") == value for getter, value in clauses)
+
+
+def _enum_member(members: frozenset[str], literal: str, name: str) -> str:
+    member = next((m for m in members if m.lower() == literal.lower()), None)
+    if member is None:
+        raise GraphError(400, "BadRequest", f"Invalid value '{literal}' for the enum property '{name}'.")
+    return member
 
 
 def _expand(call: Call) -> dict[str, str]:
@@ -968,7 +1005,9 @@ def get_request(call: Call, request_id: str) -> GraphResponse:
 
 def list_requests(call: Call) -> GraphResponse:
     call.require("entitlementManagement.read")
-    keep = _filter(call, {"state": lambda r: r["state"], "requestType": lambda r: r["requestType"]})
+    keep = _filter(
+        call, {"state": lambda r: r["state"], "requestType": lambda r: r["requestType"]}, {"state": REQUEST_STATES}
+    )
     items = [_public(r) for r in _state(call).requests.values() if keep(r)]
     return _page(call, items, f"{EM}/assignmentRequests")
 
@@ -998,6 +1037,7 @@ def list_assignments(call: Call) -> GraphResponse:
             "assignmentPolicy/id": lambda a: a["_policyId"],
             "state": lambda a: a["state"],
         },
+        {"state": ASSIGNMENT_STATES},
     )
     expand = _expand(call)
     items = [_assignment_view(call, state, a, expand) for a in state.assignments.values() if keep(a)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from msgraph.generated.models.access_package_assignment import AccessPackageAssignment
 from msgraph.generated.models.access_package_assignment_collection_response import (
     AccessPackageAssignmentCollectionResponse,
@@ -127,7 +128,16 @@ def test_expiry_takes_back_the_group_membership_the_assignment_granted(graph, ad
     assert group["members"] == [staying["id"]]
 
 
-def test_an_end_that_is_no_instant_is_refused(graph, admin):
+@pytest.mark.parametrize("literal", ["delivered", "Delivered", "DELIVERED"])
+def test_a_state_filter_matches_the_enum_member_whatever_the_literal_casing(graph, admin, literal):
+    """The list-assignments page filters `state eq 'Delivered'`; the enum member is `delivered`."""
+    assignment = _assign(graph, guests(admin)[4]["id"], FABRIKAM, None)
+    assert _ids(graph, f"state eq '{literal}'") == [assignment["id"]]
+
+
+def test_a_state_filter_naming_no_member_and_an_end_that_is_no_instant_are_refused(graph, admin):
+    response = graph.get(f"{EM}/assignments?$filter=state eq 'ended'", roles=READ)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "BadRequest"
     body = {
         "requestType": "adminAdd",
         "assignment": {
