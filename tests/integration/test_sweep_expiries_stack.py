@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from kiota_abstractions.method import Method
@@ -26,6 +27,7 @@ from tenantsim.seed import PROTECTED_GROUP_ID
 
 pytestmark = pytest.mark.stack
 ROLES = GRANTED | {"GroupMember.Read.All"}
+EM = "/identityGovernance/entitlementManagement"
 
 
 @pytest.fixture
@@ -33,6 +35,7 @@ def tenant(local_stack):
     with TenantSimAdmin(local_stack.tenantsim_url) as admin:
         admin.seed(builtin="fresh", guests=120, random_seed=3)
         yield admin
+        admin.configure(clockOffsetSeconds=0)
         admin.seed(builtin="fresh", guests=300, random_seed=0)
 
 
@@ -178,3 +181,54 @@ async def test_the_sweep_disables_a_guest_whose_assignment_ended_and_keeps_one_w
     users = {u["id"]: u for u in tenant.snapshot()["users"]}
     assert users[ended]["accountEnabled"] is False
     assert users[extended]["accountEnabled"] is not False
+
+
+async def test_an_assignment_expired_by_the_tenant_clock_is_the_sweep_evidence_for_the_disable(
+    local_stack, tenant, graph
+):
+    """Nothing seeded as expired: the package is assigned with an end ten days out (the request onboarding
+    makes), tenantsim's clock moves three weeks on and entitlement management expires the assignment; the
+    sweep finds it among the expired assignments, no longer among the delivered, and plans the disable from
+    the assignment's end; the worker's re-check reads it the same way and disables the guest."""
+    (guest,) = _fabrikam_guests(tenant, 1)
+    now = datetime.now(UTC).replace(microsecond=0)
+    end = now + timedelta(days=10)
+    assignments = Assignments(graph)
+    assignment_id = await assignments.add(guest, end)
+    # Left to entitlement management, the guest's last assignment ending would block its sign-in before the
+    # sweep could: the sweep would rightly see a guest disabled by someone else.
+    await assignments.raw.send(
+        Method.PATCH, f"{assignments.raw.v1}{EM}/settings", {"externalUserLifecycleAction": "none"}
+    )
+
+    tenant.configure(clockOffsetSeconds=timedelta(days=21).total_seconds())
+    expired = await assignments.raw.send(Method.GET, f"{assignments.raw.v1}{EM}/assignments/{assignment_id}")
+    assert expired["state"] == "expired" and expired["expiredDateTime"] == end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    delivered_only = quote("state eq 'delivered'", safe="")
+    delivered = await assignments.raw.collection(f"{assignments.raw.v1}{EM}/assignments?$filter={delivered_only}")
+    assert assignment_id not in {a["id"] for a in delivered}
+
+    suffix = uuid.uuid4().hex[:8]
+    settings = load_settings(
+        {**local_stack.env, "LIFECYCLE_TABLE_PREFIX": f"ck{suffix}", "LIFECYCLE_QUEUE_PREFIX": f"ck{suffix}-"}
+    )
+    credential = TenantSimCredential(local_stack.tenantsim_url, roles=ROLES)
+    services = await bootstrap(settings, credential=credential, clock=FixedClock(now + timedelta(days=21)))
+    try:
+        planned = await entry.run_sweep(services, "plan", run_id="sweep-clock")
+        shown = await entry.show(services, "sweep-clock", limit=10_000)
+        assert shown is not None
+        action = next(a for a in shown["plan"] if a["objectId"] == guest)
+        assert (action["action"], action["rule"]) == ("disable", "past-end-date")
+        assert action["evidence"] == {"endDate": end.isoformat(), "source": "accessPackageAssignment"}
+        braked = await entry.run_sweep(services, "enforce", run_id="sweep-clock")
+        if braked["status"] == "braked":
+            await entry.approve(services, "sweep-clock", "oncall@contoso.com")
+        report = await drain(services, "guest-actions", entry.handle_guest_action, idle_rounds=2)
+        assert report.crashed == 0 and report.by_verdict["done"] == planned["disable"] + planned["delete"]
+        outcome = next(o for o in report.outcomes if guest in o.key)
+        assert outcome.code == "" and outcome.detail["applied"] is True
+    finally:
+        await services.close()
+    users = {u["id"]: u for u in tenant.snapshot()["users"]}
+    assert users[guest]["accountEnabled"] is False
