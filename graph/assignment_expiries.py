@@ -3,7 +3,9 @@
 ``GET /identityGovernance/entitlementManagement/assignments`` with ``$filter=state eq '...'`` and
 ``$expand=target`` (the documented way to see each assignment's target object id); the end is the
 assignment's ``schedule.expiration.endDateTime``. Two states count: ``delivered`` (live) and ``expired``
-(the end has passed; ``expiredDateTime`` stands in when the schedule carries no end).
+(the end has passed; ``expiredDateTime`` stands in when the schedule carries no end). The filter spells
+the enum members as the accessPackageAssignment page lists them; the list page's example writes
+``'Delivered'``, so the service takes either casing, but only the members' own spelling is listed.
 
 A guest's end is the latest end of its assignments, and it has none while a live assignment never
 expires. Planning reads every assignment once, page by page as Graph serves them, and keeps only the
