@@ -114,7 +114,6 @@ def throttled_class(information: str | None, scope: str | None, fallback: Budget
     return fallback
 
 
-REPORT_FROM = 0.8  # Graph sends x-ms-throttle-limit-percentage once this share of a bucket is used
 RISE_TOLERANCE = 0.03  # a reported level this far above target, and rising, means the share is overspent
 
 
