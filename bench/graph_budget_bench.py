@@ -7,7 +7,11 @@ One tenantsim (throttling on, documented quotas, windows compressed) serves ever
 ``workers`` processes that share the tenant's budget, as Functions instances fed by Service Bus would:
 
 * ``sequential``: one call at a time per process through the SDK, with the SDK's default RetryHandler;
-* ``unbounded``: every item at once per process through the SDK, with the SDK's default RetryHandler;
+* ``unbounded``: every item at once per process through the SDK, with the SDK's default RetryHandler: as
+  many requests in flight as the connection pool has connections (256 per process), no pacing. Requests
+  wait for a connection in a semaphore under the SDK, not in httpx's pool, whose queue is scanned per
+  connection on every request added or removed: 10,000 calls queued there spend minutes of CPU before the
+  first request goes out, which measures httpx, not Graph's throttling (``unbounded-pool`` keeps that);
 * ``product``: graph.batch over graph.budget_transport; the processes share the bucket through the lease
   (graph.budget_lease) in Azurite's Table Storage, one fresh table per row, with Graph's headers as the
   safety net (``headers-only``, not run by default: the same without the lease).
@@ -43,6 +47,7 @@ import httpx
 from graph.budget import DOCUMENTED_QUOTAS, BudgetClass, Quota
 
 REDIRECT = "https://myapps.microsoft.com"
+CONNECTIONS = 256  # per process, for the naive peers' SDK client
 INVITE_DOMAIN = "fabrikam.com"
 
 
@@ -136,9 +141,12 @@ async def _naive(task: WorkerTask, credential: Any, timing: dict[str, float]) ->
     from msgraph.generated.models.user import User
     from msgraph_core import GraphClientFactory
 
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(limits=limits)
+    if task.strategy == "unbounded":
+        transport = _ConnectionSlots(transport, CONNECTIONS)
     http = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(timeout=httpx.Timeout(120.0, pool=None), limits=limits)
+        client=httpx.AsyncClient(timeout=httpx.Timeout(120.0, pool=None), transport=transport)
     )
     auth = AzureIdentityAuthenticationProvider(credential, scopes=["https://graph.microsoft.com/.default"])
     adapter = GraphRequestAdapter(auth, client=http)
@@ -177,6 +185,23 @@ async def _naive(task: WorkerTask, credential: Any, timing: dict[str, float]) ->
         return _report(outcome, len(task.items), finished_at[0])
 
     return (sequential if task.strategy == "sequential" else unbounded), None
+
+
+class _ConnectionSlots(httpx.AsyncBaseTransport):
+    """At most ``slots`` requests handed to the pool at once; the others wait here, in O(1) per request."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, slots: int) -> None:
+        self._inner = inner
+        self._slots = asyncio.Semaphore(slots)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        async with self._slots:
+            response = await self._inner.handle_async_request(request)
+            await response.aread()
+            return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 async def _product(task: WorkerTask, credential: Any, timing: dict[str, float]) -> Runner:
