@@ -303,7 +303,7 @@ async def _chaos(run: Run, services: Services, admin: TenantSimAdmin, faults: Gr
     await _send(services, "onboarding", [_message(t, 100_000 + i) for i, t in enumerate(second)])
     run.tickets += second
 
-    await _outage(admin, faults, config.outage_seconds)
+    await _outage(admin, faults, workers, config.outage_seconds)
     for _ in range(2):
         workers.kill_one(rng)
         run.counts["kill-from-outside"] += 1
@@ -318,13 +318,14 @@ async def _chaos(run: Run, services: Services, admin: TenantSimAdmin, faults: Gr
     return workers
 
 
-async def _outage(admin: TenantSimAdmin, faults: GraphFaults, seconds: float, least: int = 5) -> None:
-    """Graph down for ``seconds``, and on until the product has run into it ``least`` times: the workers may
-    all be stalled past a lock or booting after a kill just then, and an outage nobody met proves nothing."""
+async def _outage(admin: TenantSimAdmin, faults: GraphFaults, workers: Workers, seconds: float, least: int = 5) -> None:
+    """Graph down for ``seconds``, and on until the product has run into it ``least`` times. Workers killed
+    meanwhile are replaced, as the host would: otherwise an outage could fall while every worker of a queue
+    lies dead, and an outage nobody met proves nothing."""
     faults.inject(outage=True)
-    await asyncio.sleep(seconds)
-    for _ in range(int(40 * seconds)):  # at most 20 times as long
-        if admin.counters()["faultsByKind"].get("outage", 0) >= least:
+    for tick in range(int(42 * seconds)):  # at most about 20 times as long
+        workers.respawn_dead()
+        if tick >= 2 * seconds and admin.counters()["faultsByKind"].get("outage", 0) >= least:
             break
         await asyncio.sleep(0.5)
     faults.inject()
