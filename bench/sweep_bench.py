@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         with LocalStack(tenantsim_command=command) as stack:
             result = asyncio.run(measure(stack, args))
-    print(json.dumps(result, indent=2) if args.json else render(result))
+    print(json.dumps(result) if args.json else render(result))
     return 0
 
 
