@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -20,6 +21,7 @@ from graph.raw import RawGraph
 from lifecycle.bootstrap import bootstrap
 from lifecycle.clock import FixedClock
 from lifecycle.models import AccessPackageTarget, GuestRecord, GuestState
+from lifecycle.services import Services
 from lifecycle.sweep import entry
 from lifecycle.worker import drain
 from tenantsim.client import TenantSimAdmin
@@ -162,20 +164,11 @@ async def test_the_sweep_disables_a_guest_whose_assignment_ended_and_keeps_one_w
         await services.guests.save(
             GuestRecord(extended, "x@fabrikam.com", "fabrikam", GuestState.ACTIVE, end_date=ledger_end)
         )
-        planned = await entry.run_sweep(services, "plan", run_id="sweep-expiries")
-        shown = await entry.show(services, "sweep-expiries", limit=10_000)
-        assert shown is not None
-        by_guest = {a["objectId"]: a for a in shown["plan"]}
+        planned, by_guest = await _plan(services, "sweep-expiries")
         assert by_guest[ended]["action"] == "disable" and by_guest[ended]["rule"] == "past-end-date"
         assert by_guest[ended]["evidence"]["source"] == "accessPackageAssignment"
         assert extended not in by_guest
-        braked = await entry.run_sweep(services, "enforce", run_id="sweep-expiries")
-        if braked["status"] == "braked":
-            await entry.approve(services, "sweep-expiries", "oncall@contoso.com")
-        report = await drain(services, "guest-actions", entry.handle_guest_action, idle_rounds=2)
-        assert report.crashed == 0 and report.by_verdict["done"] == planned["disable"] + planned["delete"]
-        outcome = next(o for o in report.outcomes if ended in o.key)
-        assert outcome.code == "" and outcome.detail["applied"] is True
+        await _enforce_and_drain(services, "sweep-expiries", planned, ended)
     finally:
         await services.close()
     users = {u["id"]: u for u in tenant.snapshot()["users"]}
@@ -215,20 +208,30 @@ async def test_an_assignment_expired_by_the_tenant_clock_is_the_sweep_evidence_f
     credential = TenantSimCredential(local_stack.tenantsim_url, roles=ROLES)
     services = await bootstrap(settings, credential=credential, clock=FixedClock(now + timedelta(days=21)))
     try:
-        planned = await entry.run_sweep(services, "plan", run_id="sweep-clock")
-        shown = await entry.show(services, "sweep-clock", limit=10_000)
-        assert shown is not None
-        action = next(a for a in shown["plan"] if a["objectId"] == guest)
-        assert (action["action"], action["rule"]) == ("disable", "past-end-date")
-        assert action["evidence"] == {"endDate": end.isoformat(), "source": "accessPackageAssignment"}
-        braked = await entry.run_sweep(services, "enforce", run_id="sweep-clock")
-        if braked["status"] == "braked":
-            await entry.approve(services, "sweep-clock", "oncall@contoso.com")
-        report = await drain(services, "guest-actions", entry.handle_guest_action, idle_rounds=2)
-        assert report.crashed == 0 and report.by_verdict["done"] == planned["disable"] + planned["delete"]
-        outcome = next(o for o in report.outcomes if guest in o.key)
-        assert outcome.code == "" and outcome.detail["applied"] is True
+        planned, by_guest = await _plan(services, "sweep-clock")
+        assert (by_guest[guest]["action"], by_guest[guest]["rule"]) == ("disable", "past-end-date")
+        assert by_guest[guest]["evidence"] == {"endDate": end.isoformat(), "source": "accessPackageAssignment"}
+        await _enforce_and_drain(services, "sweep-clock", planned, guest)
     finally:
         await services.close()
     users = {u["id"]: u for u in tenant.snapshot()["users"]}
     assert users[guest]["accountEnabled"] is False
+
+
+async def _plan(services: Services, run_id: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """A plan-mode run and its planned actions by guest."""
+    planned = await entry.run_sweep(services, "plan", run_id=run_id)
+    shown = await entry.show(services, run_id, limit=10_000)
+    assert shown is not None
+    return planned, {a["objectId"]: a for a in shown["plan"]}
+
+
+async def _enforce_and_drain(services: Services, run_id: str, planned: dict[str, Any], guest: str) -> None:
+    """Enforce the planned run (approving it past the brake), drain the workers; ``guest``'s action applied."""
+    braked = await entry.run_sweep(services, "enforce", run_id=run_id)
+    if braked["status"] == "braked":
+        await entry.approve(services, run_id, "oncall@contoso.com")
+    report = await drain(services, "guest-actions", entry.handle_guest_action, idle_rounds=2)
+    assert report.crashed == 0 and report.by_verdict["done"] == planned["disable"] + planned["delete"]
+    outcome = next(o for o in report.outcomes if guest in o.key)
+    assert outcome.code == "" and outcome.detail["applied"] is True
