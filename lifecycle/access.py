@@ -39,8 +39,12 @@ async def ensure_assignment(
     request_id = item.result.get("assignmentRequestId")
     if request_id is None:
         existing = await services.access_packages.find_assignment(user_id, target.package_id)
-        if existing is not None:
+        if existing is not None and existing.state == "delivered":
             return await _delivered(services, item, user_id, existing.id, reused=True), None
+        if existing is not None:
+            # Still delivering (perhaps from this ticket's own request, sent by an attempt that died before
+            # recording its id): a second request would be refused, so wait for this one to land.
+            return await _pending(services, item, existing.state)
         request = await services.access_packages.request_assignment(
             user_id, target, decision.end, f"Onboarding ticket {ticket_id}"
         )
@@ -59,6 +63,11 @@ async def ensure_assignment(
             f"the access package assignment request {request_id} ended {state}",
             {"requestId": request_id, "status": request.status if request else None},
         )
+    return await _pending(services, item, state)
+
+
+async def _pending(services: Services, item: WorkItem, state: str) -> tuple[WorkItem, Outcome]:
+    """Look again later, a little later each time."""
     polls = int(item.result.get("polls", 0)) + 1
     item.status = WorkStatus.QUEUED  # this attempt is over; the next one may start without waiting for a lease
     item = await work.checkpoint(services, item, polls=polls)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from datetime import timedelta
 
@@ -340,6 +341,25 @@ class TestAccessPackage:
         await handle_ticket(message(onboard_ticket()), services)
         outcome = await handle_ticket(message(onboard_ticket(ticketId="RITM0010009", endDate="2027-02-01")), services)
         assert outcome.verdict is Verdict.DONE and len(services.access_packages.adds()) == 1
+
+    async def test_an_assignment_still_delivering_is_waited_for_not_recorded_as_delivered(self, directory):
+        """An attempt that died after its request but before recording the request id leaves an assignment
+        delivering: the next attempt waits for it (no second request) and records it once it is delivered."""
+        services = memory_services(directory)
+        await handle_ticket(message(onboard_ticket()), services)
+        packages = services.access_packages
+        [(key, assignment)] = packages.assignments.items()
+        packages.assignments[key] = dataclasses.replace(assignment, state="delivering")
+        again = onboard_ticket(ticketId="RITM0010009", endDate="2027-02-01")
+
+        waiting = await handle_ticket(message(again), services)
+        packages.assignments[key] = assignment
+        delivered = await handle_ticket(message(again, delivery_count=2), services)
+
+        assert (waiting.verdict, waiting.code) == (Verdict.RETRY, "assignment-pending")
+        assert delivered.verdict is Verdict.DONE and len(packages.adds()) == 1
+        actions = [e.action async for e in services.audit.entries() if e.key == "ticket:RITM0010009"]
+        assert actions.count("access.already-assigned") == 1
 
 
 def _megan(directory: FakeDirectory) -> str:
