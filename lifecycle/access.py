@@ -29,12 +29,11 @@ async def ensure_assignment(
     """
     if item.result.get("assignment") == "delivered":
         return item, None
-    if decision.access_package is None or _catalog(decision) is None:
+    target = await resolve_package(services, item, decision)
+    if target is None:
         return item, None
-    missing = await resolve_package(services, item, decision)
-    if missing is not None:
-        return item, await work.fail_with(services, item, "access-package-not-found", missing.message, missing.details)
-    target = AccessPackageTarget(item.result["package"]["id"], item.result["package"]["policy"])
+    if isinstance(target, PackageMissing):
+        return item, await work.fail_with(services, item, "access-package-not-found", target.message, target.details)
 
     request_id = item.result.get("assignmentRequestId")
     if request_id is None:
@@ -81,18 +80,20 @@ class PackageMissing:
     details: dict[str, str]
 
 
-def _catalog(decision: ApprovedOnboarding) -> str | None:
-    return decision.partner.access_package.catalog if decision.partner.access_package else None
-
-
-async def resolve_package(services: Services, item: WorkItem, decision: ApprovedOnboarding) -> PackageMissing | None:
-    """Put the package and the policy to assign it through on ``item.result`` (saved with the next checkpoint:
-    until a request exists, resolving again on a retry gives the same package); or say why there is none.
+async def resolve_package(
+    services: Services, item: WorkItem, decision: ApprovedOnboarding
+) -> AccessPackageTarget | PackageMissing | None:
+    """The package to assign and the policy to assign it through, or why there is none; None when the partner
+    has no package. Kept on ``item.result`` (saved with the next checkpoint: until a request exists,
+    resolving again on a retry gives the same package).
 
     Onboarding calls this before inviting, so a ticket naming a package that does not exist creates no guest.
     """
-    catalog = _catalog(decision)
-    if "package" in item.result or catalog is None or decision.access_package is None:
+    known = item.result.get("package")
+    if known is not None:
+        return AccessPackageTarget(known["id"], known["policy"])
+    catalog = decision.partner.access_package.catalog if decision.partner.access_package else None
+    if catalog is None or decision.access_package is None:
         return None
     target = await services.access_packages.resolve(catalog, decision.access_package)
     if target is None:
@@ -101,7 +102,7 @@ async def resolve_package(services: Services, item: WorkItem, decision: Approved
             {"catalog": catalog, "package": decision.access_package},
         )
     item.result = {**item.result, "package": {"id": target.package_id, "policy": target.policy_id}}
-    return None
+    return target
 
 
 async def _delivered(services: Services, item: WorkItem, user_id: str, reference: str, *, reused: bool) -> WorkItem:

@@ -101,11 +101,11 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
 
     # Step 1, invitation. Checkpointed: a retry (e.g. while the assignment is delivered) resumes after it.
     if "objectId" not in item.result:
-        missing = await access.resolve_package(services, item, decision)
-        if missing is not None and ticket.access_package:
-            return await refuse("access-package-not-found", missing.message, missing.details)
-        if missing is not None:  # the partner's default: governance has not created it yet; replayable
-            return await work.fail_with(services, item, "access-package-not-found", missing.message, missing.details)
+        package = await access.resolve_package(services, item, decision)
+        if isinstance(package, access.PackageMissing) and ticket.access_package:
+            return await refuse("access-package-not-found", package.message, package.details)
+        if isinstance(package, access.PackageMissing):  # the partner's default: not created yet; replayable
+            return await work.fail_with(services, item, "access-package-not-found", package.message, package.details)
         sponsor = await services.directory.get_user(ticket.sponsor)
         if sponsor is None:
             return await refuse("sponsor-not-found", f"sponsor {ticket.sponsor} does not exist")
