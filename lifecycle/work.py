@@ -10,9 +10,9 @@ from lifecycle.errors import GraphError, StateConflictError
 from lifecycle.models import AuditEntry, Rejection, WorkItem, WorkStatus
 from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.services import Services
+from lifecycle.tickets import MAX_TICKET_BYTES
 
 MAX_TRANSIENT_ATTEMPTS = 12
-MAX_KEPT_RAW_BYTES = 64 * 1024  # of a rejected message; tickets.MAX_TICKET_BYTES, the largest valid ticket
 # How long a running attempt owns its work item. Matches the queues' lock duration (PT2M): a delivery of
 # the same key inside it is a concurrent duplicate and backs off; after it, the attempt is presumed dead.
 LEASE_SECONDS = 120.0
@@ -105,7 +105,7 @@ async def reject(
     now = services.clock.now()
     details = details or {}
     # Kept whole up to the largest valid ticket; invalid UTF-8 stays visible as \xNN escapes.
-    text = raw[:MAX_KEPT_RAW_BYTES].decode("utf-8", "backslashreplace")
+    text = raw[:MAX_TICKET_BYTES].decode("utf-8", "backslashreplace")
     await services.rejections.record(Rejection(key, kind, code, message, now, details, text))
     if item is None:
         item = await services.work_items.get(key)
