@@ -153,12 +153,7 @@ async def test_the_sweep_disables_a_guest_whose_assignment_ended_and_keeps_one_w
     await assignments.add(ended, now + timedelta(days=10))
     await assignments.add(extended, now + timedelta(days=60))
 
-    suffix = uuid.uuid4().hex[:8]
-    settings = load_settings(
-        {**local_stack.env, "LIFECYCLE_TABLE_PREFIX": f"ex{suffix}", "LIFECYCLE_QUEUE_PREFIX": f"ex{suffix}-"}
-    )
-    credential = TenantSimCredential(local_stack.tenantsim_url, roles=ROLES)
-    services = await bootstrap(settings, credential=credential, clock=FixedClock(now + timedelta(days=21)))
+    services = await _services_at(local_stack, now + timedelta(days=21))
     try:
         ledger_end = now + timedelta(days=5)
         await services.guests.save(
@@ -201,12 +196,7 @@ async def test_an_assignment_expired_by_the_tenant_clock_is_the_sweep_evidence_f
     delivered = await assignments.raw.collection(f"{assignments.raw.v1}{EM}/assignments?$filter={delivered_only}")
     assert assignment_id not in {a["id"] for a in delivered}
 
-    suffix = uuid.uuid4().hex[:8]
-    settings = load_settings(
-        {**local_stack.env, "LIFECYCLE_TABLE_PREFIX": f"ck{suffix}", "LIFECYCLE_QUEUE_PREFIX": f"ck{suffix}-"}
-    )
-    credential = TenantSimCredential(local_stack.tenantsim_url, roles=ROLES)
-    services = await bootstrap(settings, credential=credential, clock=FixedClock(now + timedelta(days=21)))
+    services = await _services_at(local_stack, now + timedelta(days=21))
     try:
         planned, by_guest = await _plan(services, "sweep-clock")
         assert (by_guest[guest]["action"], by_guest[guest]["rule"]) == ("disable", "past-end-date")
@@ -216,6 +206,16 @@ async def test_an_assignment_expired_by_the_tenant_clock_is_the_sweep_evidence_f
         await services.close()
     users = {u["id"]: u for u in tenant.snapshot()["users"]}
     assert users[guest]["accountEnabled"] is False
+
+
+async def _services_at(local_stack, moment: datetime) -> Services:
+    """The product's services on the stack, with their own tables and queues, on a clock stopped at ``moment``."""
+    suffix = uuid.uuid4().hex[:8]
+    settings = load_settings(
+        {**local_stack.env, "LIFECYCLE_TABLE_PREFIX": f"ex{suffix}", "LIFECYCLE_QUEUE_PREFIX": f"ex{suffix}-"}
+    )
+    credential = TenantSimCredential(local_stack.tenantsim_url, roles=ROLES)
+    return await bootstrap(settings, credential=credential, clock=FixedClock(moment))
 
 
 async def _plan(services: Services, run_id: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
