@@ -177,9 +177,43 @@ class Partner(Model):
         return lowered
 
 
+GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
 class Exclusions(Model):
+    """Objects no job ever touches. Ids are GUIDs, kept in lower case: Graph answers ids in lower case, and
+    a comparison that one job folds and another does not would exclude a guest from one and not the other."""
+
     protected_group_id: str | None = None
     object_ids: tuple[str, ...] = ()
+
+    @field_validator("protected_group_id")
+    @classmethod
+    def _group_is_a_guid(cls, value: str | None) -> str | None:
+        import re
+
+        if value is None:
+            return None
+        if not re.match(GUID_PATTERN, value.strip()):
+            raise ValueError(f"not an object id (GUID): {value!r}")
+        return value.strip().lower()
+
+    @field_validator("object_ids")
+    @classmethod
+    def _ids_are_guids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import re
+
+        bad = [v for v in value if not re.match(GUID_PATTERN, v.strip())]
+        if bad:
+            raise ValueError(f"not object ids (GUIDs): {', '.join(repr(v) for v in bad)}")
+        return tuple(dict.fromkeys(v.strip().lower() for v in value))
+
+
+class Safety(Model):
+    """What tickets may do beyond the ticket contract. Off by default: a ticketing system names guests, and
+    without this it can only name guests this product onboarded."""
+
+    tickets_may_act_on_unmanaged_guests: bool = False
 
 
 class SignUpPolicy(Model):
@@ -335,6 +369,7 @@ class DesiredState(Model):
     lifecycle: LifecycleRules = LifecycleRules()
     redemption_reset: RedemptionReset = RedemptionReset()
     exclusions: Exclusions = Exclusions()
+    safety: Safety = Safety()
     sign_up: SignUpPolicy = SignUpPolicy()
     conditional_access: ConditionalAccessPosture = ConditionalAccessPosture()
     governance: Governance = Governance()

@@ -68,6 +68,7 @@ def create_app(sim: Simulator) -> ASGIApp:
         Route("/_tenantsim/config", inspection.config, methods=["GET", "PUT"]),
         Route("/_tenantsim/identity-provider", inspection.identity_provider, methods=["PUT"]),
         Route("/_tenantsim/users/{user_id}", inspection.patch_user, methods=["PATCH"]),
+        Route("/_tenantsim/groups/{group_id}/members", inspection.add_group_member, methods=["POST"]),
         Route("/{version}/{path:path}", graph, methods=GRAPH_METHODS),
     ]
     return FaultInjector(Starlette(routes=routes), sim)
@@ -309,5 +310,22 @@ class _InspectionApi:
                 raise GraphError(400, "BadRequest", "The id cannot change.")
             directory.update_user(user_id, body)
             return dict(directory.users[user_id].data)
+
+        return await self._guarded(request, handle)
+
+    async def add_group_member(self, request: Request) -> Response:
+        """Test hook: put a user or a group into a group (an administrator changing membership mid-run)."""
+        group_id = request.path_params["group_id"]
+
+        def handle(body: dict[str, Any]) -> dict[str, Any]:
+            directory = self.sim.directory
+            member = body.get("id")
+            if group_id not in directory.groups:
+                raise GraphError(404, "Request_ResourceNotFound", f"Group '{group_id}' does not exist.")
+            if not isinstance(member, str) or (member not in directory.users and member not in directory.groups):
+                raise GraphError(400, "BadRequest", "'id' must name an existing user or group.")
+            if member not in directory.groups[group_id]["members"]:
+                directory.groups[group_id]["members"].append(member)
+            return {"id": group_id, "members": list(directory.groups[group_id]["members"])}
 
         return await self._guarded(request, handle)

@@ -94,3 +94,6 @@ class TenantSimAdmin:
 
     def patch_user(self, user_id: str, **changes: Any) -> dict[str, Any]:
         return self._call("PATCH", f"/users/{user_id}", changes)
+
+    def add_group_member(self, group_id: str, member_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/groups/{group_id}/members", {"id": member_id})

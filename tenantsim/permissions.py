@@ -43,6 +43,10 @@ REQUIREMENTS: dict[str, Requirement] = {
         "Directory.Read.All",
         "Directory.ReadWrite.All",
     ),
+    # GET /users/{id}/transitiveMemberOf (user-list-transitivememberof): any of these, User.Read.All least.
+    "users.transitiveMemberOf": _any_of(
+        "User.Read.All", "GroupMember.Read.All", "Group.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"
+    ),
     "invitations.create": _any_of("User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "crossTenantAccess.read": _any_of("Policy.Read.All", "Policy.ReadWrite.CrossTenantAccess"),
     "crossTenantAccess.write": _any_of("Policy.ReadWrite.CrossTenantAccess"),

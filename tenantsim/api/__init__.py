@@ -9,6 +9,7 @@ from tenantsim.api import (
     governance,
     groups,
     invitations,
+    memberships,
     policies,
     sponsors,
     tenants,
@@ -44,6 +45,7 @@ def build_router() -> Router:
         groups.list_transitive_user_members,
         resource="groupTransitiveMembers",
     )
+    router.add("GET", f"/users/{user_id}/transitiveMemberOf", memberships.list_transitive_member_of, resource="users")
     router.add("POST", "/invitations", invitations.create_invitation)
     router.add("GET", "/invitations", invitations.list_invitations)
 
