@@ -48,6 +48,18 @@ class GraphGroupMembers:
             raise map_graph_error(error) from error
         return found
 
+    async def groups_containing(self, object_id: str, group_ids: list[str]) -> set[str]:
+        """Which of ``group_ids`` hold the object now, directly or nested: the object's own transitive
+        memberships (GET /users/{id}/transitiveMemberOf?$select=id, User.Read.All), one cheap read per guest
+        instead of a whole group listing, answered at the moment of the write."""
+        from graph.raw import RawGraph
+
+        raw = RawGraph(self._client)
+        url = f"{raw.v1}/users/{quote(object_id, safe='')}/transitiveMemberOf?$select=id&$top=999"
+        wanted = {g.lower() for g in group_ids}
+        held = {str(item.get("id", "")).lower() for item in await raw.collection(url)}
+        return wanted & held
+
 
 class GraphSweepReads:
     """Guest enumeration and re-reads for the sweep, parsed straight from Graph's JSON.

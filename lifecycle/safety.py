@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from config.desired_state import DesiredState
 from lifecycle.errors import PermissionDeniedError
 from lifecycle.models import DirectoryUser, GuestRecord
+
+if TYPE_CHECKING:
+    from lifecycle.services import Services
 
 
 class Write(enum.StrEnum):
@@ -114,3 +117,15 @@ class SafetyGate:
 
 def _name(user: DirectoryUser) -> str:
     return user.mail or user.user_principal_name or user.id
+
+
+def gate_for(desired: DesiredState, *ports: object) -> SafetyGate:
+    """The gate over the first of ``ports`` that can check memberships (the directory itself in tests, the
+    attached Graph lookup in production). None of them can: the gate refuses every guest while a protected
+    group is configured."""
+    check = next((port for port in ports if isinstance(port, ProtectedGroupCheck)), None)
+    return SafetyGate(desired, check)
+
+
+def gate_of(services: Services) -> SafetyGate:
+    return gate_for(services.desired, services.directory, services.group_membership)

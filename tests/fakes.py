@@ -32,6 +32,8 @@ class FakeDirectory:
         self.groups: dict[str, set[str]] = {}
         self.now: datetime | None = None  # the externalUserStateChangeDateTime a reset stamps
         self.sponsors: dict[str, list[str]] = {}
+        self.membership_error: GraphError | None = None  # raised by the safety gate's membership check
+        self.crash_after_disable = False  # the process dies right after Graph applied a disable
 
     def add_member(self, upn: str, display_name: str = "Employee") -> DirectoryUser:
         user = DirectoryUser(
@@ -122,6 +124,9 @@ class FakeDirectory:
         self._maybe_fail()
         self.users[user_id] = replace(self._existing(user_id), account_enabled=enabled)
         self.writes.append(("accountEnabled", user_id, enabled))
+        if self.crash_after_disable and not enabled:
+            self.crash_after_disable = False
+            raise RuntimeError("the worker died after Graph applied the disable")
 
     async def delete_user(self, user_id: str) -> None:
         self._maybe_fail()
@@ -187,6 +192,12 @@ class FakeDirectory:
     async def group_member_ids(self, group_id: str) -> set[str]:
         self._maybe_fail()
         return set(self.groups.get(group_id, set()))
+
+    async def groups_containing(self, object_id: str, group_ids: list[str]) -> set[str]:
+        self._maybe_fail()
+        if self.membership_error is not None:
+            raise self.membership_error
+        return {g for g in group_ids if object_id in self.groups.get(g, set())}
 
 
 class FakeAccessPackages:

@@ -23,7 +23,7 @@ from lifecycle.adapters.table_codec import dump_json, load_json, read_utc, utc
 from lifecycle.adapters.table_keys import encode_key
 from lifecycle.adapters.tables import SingleTableStore
 from lifecycle.errors import StateConflictError
-from lifecycle.sweep.model import BrakeState, Mode, NoticeRecord, PlannedAction, RunStatus, SweepRun
+from lifecycle.sweep.model import Action, BrakeState, Mode, NoticeRecord, PlannedAction, RunStatus, SweepRun
 
 RUNS_PARTITION = "runs"
 NOTICES_PARTITION = "notices"
@@ -36,7 +36,11 @@ def actions_partition(run_id: str) -> str:
 
 
 def action_row_key(action: PlannedAction) -> str:
-    return encode_key(f"{action.object_id}-{action.action.value}")
+    return row_key_of(action.object_id, action.action)
+
+
+def row_key_of(object_id: str, action: Action) -> str:
+    return encode_key(f"{object_id}-{action.value}")
 
 
 def _run_entity(run: SweepRun) -> dict[str, Any]:
@@ -187,6 +191,15 @@ class TableSweepRuns(SingleTableStore):
             if batch:
                 yield batch
 
+    async def planned_action(self, run_id: str, object_id: str, action: Action) -> PlannedAction | None:
+        try:
+            entity = await self._table.get_entity(actions_partition(run_id), row_key_of(object_id, action))
+        except HttpResponseError as error:
+            if error.status_code == 404:
+                return None
+            raise
+        return _action(entity)
+
     async def runs(self) -> AsyncIterator[SweepRun]:
         async for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": RUNS_PARTITION}):
             yield _run(entity, entity.metadata["etag"])
@@ -260,6 +273,10 @@ class MemorySweepRuns:
         keys = sorted(rows)
         for start in range(0, len(keys), self._page_size):
             yield [_action(_Entity(rows[k])) for k in keys[start : start + self._page_size]]
+
+    async def planned_action(self, run_id: str, object_id: str, action: Action) -> PlannedAction | None:
+        row = self._actions.get(run_id, {}).get(row_key_of(object_id, action))
+        return _action(_Entity(row)) if row else None
 
     async def runs(self) -> AsyncIterator[SweepRun]:
         for run_id in sorted(self._runs):

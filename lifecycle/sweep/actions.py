@@ -34,6 +34,7 @@ from lifecycle.models import (
     WorkStatus,
 )
 from lifecycle.outcomes import Outcome, Verdict
+from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
 from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Rule, RunStatus, Skip
 from lifecycle.sweep.notice import notice_event, notice_message
@@ -105,6 +106,7 @@ class Step:
 
 
 STAGE_OF = {Action.DISABLE: "disabling", Action.DELETE: "deleting", Action.NOTIFY_SPONSOR: "notifying"}
+WRITES = {Action.DISABLE: Write.DISABLE, Action.DELETE: Write.DELETE}  # a sponsor notice writes to no guest
 
 
 async def handle_guest_action(message: ReceivedMessage, services: Services, gate: RunGate) -> Outcome:
@@ -116,15 +118,32 @@ async def handle_guest_action(message: ReceivedMessage, services: Services, gate
             services, key=key, kind=KIND, code="malformed-action", message=str(error), raw=message.body
         )
     structlog.contextvars.bind_contextvars(run_id=planned.run_id, object_id=planned.object_id)
+    # A refused message is recorded under its own key, never under the action's: a forged message must not
+    # leave a finished work item behind that a real action of a later run would take for its own.
+    refused_key = f"guest-action-refused:{message.message_id}"
     if not await gate.released(planned.run_id):
         return await work.reject(
             services,
-            key=planned.key,
+            key=refused_key,
             kind=KIND,
             code="run-not-released",
             message=f"run {planned.run_id} is not dispatched (planned only, braked or unknown): not acting",
             raw=message.body,
         )
+    stored = await gate.runs.planned_action(planned.run_id, planned.object_id, planned.action)
+    if stored is None:
+        return await work.reject(
+            services,
+            key=refused_key,
+            kind=KIND,
+            code="not-in-plan",
+            message=(
+                f"run {planned.run_id} holds no {planned.action.value} for {planned.object_id}: "
+                "a message only points into an approved plan"
+            ),
+            raw=message.body,
+        )
+    planned = stored  # act on what the plan holds, never on what the message says it held
     attempt = _Attempt(planned, services, gate)
     try:
         return await attempt.run()
@@ -150,7 +169,7 @@ class _Attempt:
         try:
             policy = await self.gate.policy(services, planned.run_id)
             seen = await observe(planned, services, self.gate.runs, policy)
-            step = next_step(planned, seen, None, policy, services.clock.now())
+            step = await self._decide(seen, None, policy)
             if await self._claim_fresh(step):
                 return await self._execute(step, seen, policy)
             self.item = await work.begin(services, planned.key, kind=KIND, partner=planned.partner)
@@ -159,7 +178,7 @@ class _Attempt:
             self.item.run_id = planned.run_id
             # The item existed: an earlier attempt may have acted since the first read. Look again.
             seen = await observe(planned, services, self.gate.runs, policy)
-            step = next_step(planned, seen, self.item.result.get(STAGE), policy, services.clock.now())
+            step = await self._decide(seen, self.item.result.get(STAGE), policy)
             if step.kind == "act":
                 self.item = await _stage(services, self.item, STAGE_OF[planned.action])
             return await self._execute(step, seen, policy)
@@ -175,6 +194,16 @@ class _Attempt:
                 return Outcome(planned.key, Verdict.DUPLICATE, message="action already carried out")
             assert self.item is not None
             return await work.fail(services, self.item, error)
+
+    async def _decide(self, seen: Observed, stage: str | None, policy: SweepPolicy) -> Step:
+        """The rules' answer at this instant, then the safety gate's for a write (a live protected-group
+        check: the run's cached membership may be hours old)."""
+        step = next_step(self.planned, seen, stage, policy, self.services.clock.now())
+        write = WRITES.get(self.planned.action)
+        if step.kind != "act" or write is None:
+            return step
+        refusal = await gate_of(self.services).refusal(seen.user, seen.record, write, managed_only=False)
+        return step if refusal is None else Step("drop", code=refusal.code, why=refusal.message)
 
     async def _ensure_item(self) -> bool:
         """A failure before the claim still needs the work item, so its attempts count and it can be replayed."""

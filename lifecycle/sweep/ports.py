@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from lifecycle.models import DirectoryUser
-from lifecycle.sweep.model import NoticeRecord, PlannedAction, SweepRun
+from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, SweepRun
 
 
 class SweepRuns(Protocol):
@@ -29,6 +29,11 @@ class SweepRuns(Protocol):
 
     def actions(self, run_id: str) -> AsyncIterator[list[PlannedAction]]:
         """The run's actions, page by page, in a stable order."""
+        ...
+
+    async def planned_action(self, run_id: str, object_id: str, action: Action) -> PlannedAction | None:
+        """The stored action of ``run_id`` for this guest and action (a point read), or None: what the plan
+        really holds, whatever a queue message claims."""
         ...
 
     def runs(self) -> AsyncIterator[SweepRun]: ...

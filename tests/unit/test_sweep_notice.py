@@ -233,6 +233,7 @@ async def test_a_replayed_notice_never_sends_a_second_event():
     planned = PlannedAction.from_json(shown["plan"][0])
     again = replace(planned, run_id="sweep-replayed")
     await services.sweep_runs.create(replace(await services.sweep_runs.get(summary["runId"]), run_id="sweep-replayed"))
+    await services.sweep_runs.add_actions("sweep-replayed", [again])  # a later run that planned it too
     await services.transport.send(QUEUE, [action_message(planned), action_message(again)])
     report = await work(services)
     assert sorted(report.by_verdict.elements()) == ["duplicate", "duplicate"]
