@@ -61,8 +61,9 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     ),
     Permission(
         "Policy.Read.All",
-        ("policy-drift",),
-        "Read cross-tenant access, authorization and conditional access policies to detect drift.",
+        ("policy-drift", "redemption-reset"),
+        "Read cross-tenant access, authorization and conditional access policies to detect drift; the "
+        "tenant's invitation redemption order to know which provider a partner domain's guests use.",
     ),
     Permission(
         "Policy.ReadWrite.CrossTenantAccess",

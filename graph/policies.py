@@ -26,6 +26,7 @@ from graph.raw import RawGraph
 from lifecycle.errors import NotFoundError, ThrottledError
 
 XTAP = "/policies/crossTenantAccessPolicy"
+REDEMPTION_ORDER = "invitationRedemptionIdentityProviderConfiguration"
 B2B_POLICIES = "/policies/b2bManagementPolicies"
 FEDERATION_TYPE = "microsoft.graph.samlOrWsFedExternalDomainFederation"
 FEDERATIONS = f"/directory/federationConfigurations/{FEDERATION_TYPE}"
@@ -66,6 +67,11 @@ class GraphPolicies:
 
     async def get_default(self) -> dict[str, Any]:
         return await self._raw.send(Method.GET, f"{self._v1}{XTAP}/default")
+
+    async def get_redemption_order(self) -> dict[str, Any] | None:
+        """The default policy's invitationRedemptionIdentityProviderConfiguration; None when absent or null."""
+        value = (await self.get_default()).get(REDEMPTION_ORDER)
+        return value if isinstance(value, dict) else None
 
     async def update_default(self, body: dict[str, Any]) -> None:
         await self._raw.send(Method.PATCH, f"{self._v1}{XTAP}/default", body)

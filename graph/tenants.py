@@ -16,14 +16,18 @@ class TenantDirectory(Protocol):
 
     async def federation_for_domain(self, domain: str) -> str | None: ...
 
+    async def get_redemption_order(self) -> dict[str, Any] | None: ...
+
 
 class GraphProviderLookup:
-    """The reset's ProviderLookup on Graph (through graph.policies.GraphPolicies). Answers are cached for the
-    lookup's lifetime, one run."""
+    """The reset's ProviderLookup and RedemptionOrderSource on Graph (through graph.policies.GraphPolicies).
+    Answers are cached for the lookup's lifetime, one run."""
 
     def __init__(self, policies: TenantDirectory) -> None:
         self._policies = policies
         self._tenants: dict[str, str | None] = {}
+        self._order: dict[str, Any] | None = None
+        self._order_read = False
 
     async def tenant_for_domain(self, domain: str) -> str | None:
         domain = domain.lower()
@@ -37,3 +41,10 @@ class GraphProviderLookup:
 
     async def federation_for_domain(self, domain: str) -> str | None:
         return await self._policies.federation_for_domain(domain.lower())
+
+    async def redemption_order(self) -> dict[str, Any] | None:
+        """The tenant's invitation redemption order (Policy.Read.All), read once per lookup."""
+        if not self._order_read:
+            self._order = await self._policies.get_redemption_order()
+            self._order_read = True
+        return self._order

@@ -26,6 +26,9 @@ class SimConfig:
     # How far the tenant's clock runs ahead of the wall clock: timestamps, access review instances and
     # access package assignment expiry follow it (tokens, throttling and replication delay do not).
     clock_offset_seconds: float = 0.0
+    # GET crossTenantAccessPolicy/default: the redemption order of a tenant that never set one. The pages do
+    # not say whether it is the documented default order (default) or null; true answers null.
+    unset_redemption_order_as_null: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

@@ -483,7 +483,12 @@ def b2b_setting(access: str) -> dict[str, Any]:
 
 
 def service_default_policy() -> dict[str, Any]:
-    """GET .../crossTenantAccessPolicy/default of a tenant nobody has configured."""
+    """GET .../crossTenantAccessPolicy/default of a tenant nobody has configured.
+
+    The B2B blocks and inbound trust are the get page's example; the redemption order is the documented
+    default order (entra-docs redemption-experience.md). The Microsoft 365 collaboration and app service
+    connect blocks have no documented service default: tenantsim serves them blocked for everyone.
+    """
     return {
         "isServiceDefault": True,
         "inboundTrust": {
@@ -496,31 +501,45 @@ def service_default_policy() -> dict[str, Any]:
         "b2bCollaborationInbound": b2b_setting("allowed"),
         "b2bDirectConnectOutbound": b2b_setting("blocked"),
         "b2bDirectConnectInbound": b2b_setting("blocked"),
-        "invitationRedemptionIdentityProviderConfiguration": {
-            "primaryIdentityProviderPrecedenceOrder": [
-                "azureActiveDirectory",
-                "externalFederation",
-                "socialIdentityProviders",
-            ],
-            "fallbackIdentityProvider": "defaultConfiguredIdp",
-        },
+        "invitationRedemptionIdentityProviderConfiguration": default_redemption_order(),
         "tenantRestrictions": {**b2b_setting("blocked"), "devices": None},
+        "m365CollaborationInbound": {"users": target("blocked", "AllUsers", "user")},
+        "m365CollaborationOutbound": {"usersAndGroups": target("blocked", "AllUsers", "user")},
+        "appServiceConnectInbound": {"applications": target("blocked", "AllApplications", "application")},
+    }
+
+
+def default_redemption_order() -> dict[str, Any]:
+    """The documented default order: another Entra tenant, SAML/WS-Fed federation, Google; then the usual fallback."""
+    return {
+        "primaryIdentityProviderPrecedenceOrder": [
+            "azureActiveDirectory",
+            "externalFederation",
+            "socialIdentityProviders",
+        ],
+        "fallbackIdentityProvider": "defaultConfiguredIdp",
     }
 
 
 def new_partner_policy(tenant_id: str) -> dict[str, Any]:
-    """A partner configuration where every setting block is null, i.e. inherited from the default."""
+    """A partner configuration where every setting block is null, i.e. inherited from the default.
+
+    automaticUserConsentSettings is an object whose two flags are null until configured (resource page).
+    """
     return {
         "tenantId": tenant_id,
         "isServiceProvider": False,
         "isInMultiTenantOrganization": False,
         "inboundTrust": None,
-        "automaticUserConsentSettings": {"inboundAllowed": False, "outboundAllowed": False},
+        "automaticUserConsentSettings": {"inboundAllowed": None, "outboundAllowed": None},
         "b2bCollaborationInbound": None,
         "b2bCollaborationOutbound": None,
         "b2bDirectConnectInbound": None,
         "b2bDirectConnectOutbound": None,
         "tenantRestrictions": None,
+        "m365CollaborationInbound": None,
+        "m365CollaborationOutbound": None,
+        "appServiceConnectInbound": None,
     }
 
 

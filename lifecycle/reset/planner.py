@@ -14,10 +14,13 @@ from lifecycle.plans import Action, Change, FieldDiff, Plan
 from lifecycle.ports import Directory
 from lifecycle.reset.ports import ProviderLookup
 from lifecycle.reset.providers import (
+    DEFAULT_ORDER,
     ExpectedProvider,
     Provider,
+    RedemptionOrder,
     UsedProvider,
     expected_provider,
+    redemption_order,
     used_provider,
 )
 
@@ -75,6 +78,7 @@ class PlannedReset:
 @dataclass
 class Detection:
     expected: dict[str, ExpectedProvider]
+    order: RedemptionOrder = DEFAULT_ORDER  # the tenant's redemption order the expectations follow
     resets: list[PlannedReset] = field(default_factory=list)
     examined: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
@@ -124,7 +128,8 @@ async def detect(
     """
     partners = partner_domains(desired)
     wanted = sorted(d.lower() for d in domains) if domains else sorted(partners)
-    detection = Detection({d: await expected_provider(d, lookup) for d in wanted})
+    order = await redemption_order(lookup)
+    detection = Detection({d: await expected_provider(d, lookup, order) for d in wanted}, order=order)
     detection.blocked = {
         domain: why
         for domain, expected in detection.expected.items()
@@ -147,7 +152,7 @@ async def detect(
             if skip is not None or used is None:
                 detection.skipped[skip or "not-redeemed"] += 1
                 continue
-            detection.resets.append(_planned(guest, domain, partners.get(domain), expected, used, force))
+            detection.resets.append(_planned(guest, domain, partners.get(domain), expected, used, force, order))
     return detection
 
 
@@ -201,6 +206,7 @@ def _planned(
     expected: ExpectedProvider,
     used: UsedProvider,
     forced: bool,
+    order: RedemptionOrder = DEFAULT_ORDER,
 ) -> PlannedReset:
     redeemed = guest.external_user_state_changed
     return PlannedReset(
@@ -215,5 +221,6 @@ def _planned(
             "guestIdentity": used.to_json(),
             "redeemedAt": redeemed.isoformat() if redeemed else None,
             "forced": forced,
+            "redemptionOrder": order.to_json(),
         },
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 
 @runtime_checkable
@@ -15,4 +15,14 @@ class ProviderLookup(Protocol):
 
     async def federation_for_domain(self, domain: str) -> str | None:
         """The id of the SAML/WS-Fed federation configured for ``domain`` in this tenant, or None."""
+        ...
+
+
+@runtime_checkable
+class RedemptionOrderSource(Protocol):
+    """The tenant's invitation redemption order (graph.tenants on Graph; optional for a ProviderLookup)."""
+
+    async def redemption_order(self) -> dict[str, Any] | None:
+        """The default cross-tenant policy's invitationRedemptionIdentityProviderConfiguration as Graph JSON,
+        or None when the tenant answers none."""
         ...

@@ -1,21 +1,24 @@
 """Identity providers: the one a domain's new invitees would use today, and the one a guest redeemed with.
 
-Graph redeems an invitation with the first primary provider that knows the user (default precedence:
-another Entra tenant, then a SAML/WS-Fed federation, then Google for gmail.com) and otherwise falls back to
-the user's own Microsoft account or an email one-time passcode. The fallback is chosen per person, so a
-domain without an organisational provider accepts any of the personal ones: only a change of the
-organisational provider (appearing, disappearing or being replaced) calls for a reset.
+Graph redeems an invitation with the first primary provider, in the tenant's configured order, that knows
+the user, and otherwise with the fallback. The order is the default cross-tenant policy's
+invitationRedemptionIdentityProviderConfiguration; without one the documented default applies (entra-docs
+redemption-experience.md): another Entra tenant, then a SAML/WS-Fed federation, then Google for gmail.com,
+then the default fallback (an existing Microsoft account, else an email one-time passcode, else a new
+Microsoft account). That default fallback is chosen per person, so a domain without an organisational
+provider accepts any personal account; a fallback pinned to one-time passcodes or to Microsoft accounts
+accepts only that one.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from lifecycle.models import ObjectIdentity
-from lifecycle.reset.ports import ProviderLookup
+from lifecycle.reset.ports import ProviderLookup, RedemptionOrderSource
 
 
 class Provider(enum.StrEnum):
@@ -61,6 +64,64 @@ def used_provider(identities: Iterable[ObjectIdentity]) -> UsedProvider | None:
     return None
 
 
+# b2bIdentityProvidersType members (v1.0 metadata) in the primary order and as the fallback.
+AZURE_AD, EXTERNAL_FEDERATION, SOCIAL = "azureActiveDirectory", "externalFederation", "socialIdentityProviders"
+DEFAULT_CONFIGURED, EMAIL_OTP_FALLBACK, MSA_FALLBACK = (
+    "defaultConfiguredIdp",
+    "emailOneTimePasscode",
+    "microsoftAccount",
+)
+_FALLBACK_ACCEPTS = {
+    DEFAULT_CONFIGURED: frozenset({Provider.MICROSOFT_ACCOUNT, Provider.EMAIL_OTP}),
+    EMAIL_OTP_FALLBACK: frozenset({Provider.EMAIL_OTP}),
+    MSA_FALLBACK: frozenset({Provider.MICROSOFT_ACCOUNT}),
+}
+_FALLBACK_LABELS = {DEFAULT_CONFIGURED: "personal", EMAIL_OTP_FALLBACK: "email-otp", MSA_FALLBACK: "microsoft-account"}
+_SOCIAL = frozenset({Provider.GOOGLE, Provider.FACEBOOK})
+
+
+@dataclass(frozen=True, slots=True)
+class RedemptionOrder:
+    """The tenant's redemption order: primary providers by precedence, then the fallback."""
+
+    primary: tuple[str, ...]
+    fallback: str
+    configured: bool = True  # False when the tenant has none and the documented default applies
+
+    @classmethod
+    def from_graph(cls, config: Mapping[str, Any] | None) -> RedemptionOrder:
+        """From invitationRedemptionIdentityProviderConfiguration; absent or null means the default order.
+
+        Members this release does not know (``unknownFutureValue``, later additions) are ignored in the
+        primary order; an unknown fallback is read as the default one, which accepts any personal account,
+        so an unknown setting never plans a reset.
+        """
+        if not isinstance(config, Mapping):
+            return DEFAULT_ORDER
+        primary = config.get("primaryIdentityProviderPrecedenceOrder")
+        order = DEFAULT_ORDER.primary if primary is None else tuple(str(p) for p in primary)
+        fallback = str(config.get("fallbackIdentityProvider") or DEFAULT_CONFIGURED)
+        return cls(order, fallback if fallback in _FALLBACK_ACCEPTS else DEFAULT_CONFIGURED)
+
+    @property
+    def personal(self) -> frozenset[Provider]:
+        """The personal providers a guest may have redeemed with when no primary provider applies."""
+        return _FALLBACK_ACCEPTS[self.fallback] | (_SOCIAL if SOCIAL in self.primary else frozenset())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"primary": list(self.primary), "fallback": self.fallback, "configured": self.configured}
+
+
+DEFAULT_ORDER = RedemptionOrder((AZURE_AD, EXTERNAL_FEDERATION, SOCIAL), DEFAULT_CONFIGURED, configured=False)
+
+
+async def redemption_order(lookup: ProviderLookup) -> RedemptionOrder:
+    """The tenant's order through the lookup, or the documented default when the lookup cannot read it."""
+    if isinstance(lookup, RedemptionOrderSource):
+        return RedemptionOrder.from_graph(await lookup.redemption_order())
+    return DEFAULT_ORDER
+
+
 @dataclass(frozen=True, slots=True)
 class ExpectedProvider:
     """What a new invitee of ``domain`` would redeem with; ``provider`` None means a personal account."""
@@ -69,13 +130,15 @@ class ExpectedProvider:
     provider: Provider | None
     tenant_id: str | None = None
     federation_id: str | None = None
+    personal: frozenset[Provider] = PERSONAL  # accepted when ``provider`` is None
+    fallback: str = DEFAULT_CONFIGURED
 
     def accepts(self, used: Provider) -> bool:
-        return used in PERSONAL if self.provider is None else used is self.provider
+        return used in self.personal if self.provider is None else used is self.provider
 
     @property
     def label(self) -> str:
-        return self.provider.value if self.provider else "personal"
+        return self.provider.value if self.provider else _FALLBACK_LABELS[self.fallback]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -83,14 +146,25 @@ class ExpectedProvider:
             "provider": self.label,
             "tenantId": self.tenant_id,
             "federationId": self.federation_id,
+            "accepts": sorted(p.value for p in self.personal) if self.provider is None else [self.provider.value],
         }
 
 
-async def expected_provider(domain: str, lookup: ProviderLookup) -> ExpectedProvider:
-    tenant_id = await lookup.tenant_for_domain(domain)
-    if tenant_id:
-        return ExpectedProvider(domain, Provider.ENTRA, tenant_id=tenant_id)
-    federation_id = await lookup.federation_for_domain(domain)
-    if federation_id:
-        return ExpectedProvider(domain, Provider.FEDERATION, federation_id=federation_id)
-    return ExpectedProvider(domain, None)
+async def expected_provider(
+    domain: str, lookup: ProviderLookup, order: RedemptionOrder = DEFAULT_ORDER
+) -> ExpectedProvider:
+    """The first primary provider of ``order`` that serves ``domain``, else the fallback's personal accounts.
+
+    Google (socialIdentityProviders) serves only gmail.com and googlemail.com addresses, never a partner's
+    own domain: it widens the personal accounts accepted rather than naming an organisational provider.
+    """
+    for member in order.primary:
+        if member == AZURE_AD:
+            tenant_id = await lookup.tenant_for_domain(domain)
+            if tenant_id:
+                return ExpectedProvider(domain, Provider.ENTRA, tenant_id=tenant_id)
+        elif member == EXTERNAL_FEDERATION:
+            federation_id = await lookup.federation_for_domain(domain)
+            if federation_id:
+                return ExpectedProvider(domain, Provider.FEDERATION, federation_id=federation_id)
+    return ExpectedProvider(domain, None, personal=order.personal, fallback=order.fallback)

@@ -53,6 +53,7 @@ def build_router() -> Router:
     router.add("GET", xtap, policies.get_cross_tenant_access_policy)
     router.add("GET", f"{xtap}/default", policies.get_default)
     router.add("PATCH", f"{xtap}/default", policies.update_default)
+    router.add("POST", f"{xtap}/default/resetToSystemDefault", policies.reset_default)
     router.add("GET", f"{xtap}/partners", policies.list_partners)
     router.add("POST", f"{xtap}/partners", policies.create_partner)
     router.add("GET", f"{xtap}/partners/{tenant_id}", policies.get_partner)

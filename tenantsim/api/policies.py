@@ -10,7 +10,7 @@ from typing import Any
 from tenantsim.api.invitations import parse_definition
 from tenantsim.errors import GraphError, bad_request, not_found
 from tenantsim.runtime import Call, GraphResponse
-from tenantsim.seed import new_partner_policy
+from tenantsim.seed import default_redemption_order, new_partner_policy, service_default_policy
 
 B2B_SETTINGS = (
     "b2bCollaborationInbound",
@@ -18,18 +18,33 @@ B2B_SETTINGS = (
     "b2bDirectConnectInbound",
     "b2bDirectConnectOutbound",
 )
-DEFAULT_WRITABLE = frozenset(
+# Blocks of target configurations, each with the sub-settings its complex type has (v1.0 metadata).
+TARGET_BLOCKS: dict[str, frozenset[str]] = {
+    **{name: frozenset({"usersAndGroups", "applications"}) for name in B2B_SETTINGS},
+    "tenantRestrictions": frozenset({"usersAndGroups", "applications", "devices"}),
+    "m365CollaborationInbound": frozenset({"users"}),
+    "m365CollaborationOutbound": frozenset({"usersAndGroups"}),
+    "appServiceConnectInbound": frozenset({"applications"}),
+}
+NEWER_BLOCKS = ("m365CollaborationInbound", "m365CollaborationOutbound", "appServiceConnectInbound")
+REDEMPTION = "invitationRedemptionIdentityProviderConfiguration"
+# b2bIdentityProvidersType members the resource page allows in each place.
+PRIMARY_PROVIDERS = frozenset({"azureActiveDirectory", "externalFederation", "socialIdentityProviders"})
+FALLBACK_PROVIDERS = frozenset({"defaultConfiguredIdp", "emailOneTimePasscode", "microsoftAccount"})
+DEFAULT_WRITABLE = frozenset((*B2B_SETTINGS, *NEWER_BLOCKS, "inboundTrust", "tenantRestrictions", REDEMPTION))
+# automaticUserConsentSettings is read-only on the default (its flags are always false).
+DEFAULT_READ_ONLY = frozenset({"automaticUserConsentSettings", "isServiceDefault"})
+PARTNER_WRITABLE = frozenset(
     (
         *B2B_SETTINGS,
+        *NEWER_BLOCKS,
         "inboundTrust",
         "automaticUserConsentSettings",
-        "invitationRedemptionIdentityProviderConfiguration",
+        "isServiceProvider",
         "tenantRestrictions",
     )
 )
-PARTNER_WRITABLE = frozenset(
-    (*B2B_SETTINGS, "inboundTrust", "automaticUserConsentSettings", "isServiceProvider", "tenantRestrictions")
-)
+PARTNER_READ_ONLY = frozenset({"isInMultiTenantOrganization"})
 AUTHORIZATION_WRITABLE = frozenset(
     [
         "allowEmailVerifiedUsersToJoinOrganization",
@@ -59,24 +74,29 @@ TARGET_TYPES = frozenset({"user", "group", "application"})
 # --- validation of the shared sub-types -------------------------------------------------------------
 
 
-def _check_fields(body: Any, writable: frozenset[str], resource: str) -> dict[str, Any]:
+def _check_fields(
+    body: Any, writable: frozenset[str], resource: str, read_only: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise bad_request("The request body must be a JSON object.")
     for name in body:
         if name == "@odata.type":
             continue
+        if name in read_only:
+            raise bad_request(f"Property '{name}' is read-only and cannot be set on resource '{resource}'.")
         if name not in writable:
             raise bad_request(f"Invalid property '{name}' for resource '{resource}'.")
     return {k: v for k, v in body.items() if k != "@odata.type"}
 
 
-def _check_b2b_setting(name: str, value: Any) -> None:
+def _check_target_block(name: str, value: Any) -> None:
     if value is None:
         return
-    if not isinstance(value, dict) or set(value) - {"usersAndGroups", "applications", "@odata.type"}:
-        raise bad_request(f"Invalid value for '{name}': expected usersAndGroups and/or applications.")
+    parts = TARGET_BLOCKS[name]
+    if not isinstance(value, dict) or set(value) - parts - {"@odata.type"}:
+        raise bad_request(f"Invalid value for '{name}': expected {' and/or '.join(sorted(parts))}.")
     for part, config in value.items():
-        if config is None or part == "@odata.type":
+        if config is None or part in {"@odata.type", "devices"}:
             continue
         if not isinstance(config, dict) or config.get("accessType") not in ACCESS_TYPES:
             raise bad_request(f"Invalid accessType in '{name}.{part}'.")
@@ -85,7 +105,35 @@ def _check_b2b_setting(name: str, value: Any) -> None:
                 raise bad_request(f"Invalid target in '{name}.{part}'.")
 
 
-def _merge_b2b(current: dict[str, Any] | None, patch: dict[str, Any] | None) -> dict[str, Any] | None:
+def _check_redemption(value: Any) -> dict[str, Any]:
+    """Primary providers from the three primary members, no repeats; the fallback is required."""
+    if not isinstance(value, dict) or set(value) - {
+        "primaryIdentityProviderPrecedenceOrder",
+        "fallbackIdentityProvider",
+        "@odata.type",
+    }:
+        raise bad_request(f"Invalid value for '{REDEMPTION}'.")
+    primary = value.get("primaryIdentityProviderPrecedenceOrder") or []
+    if (
+        not isinstance(primary, list)
+        or any(p not in PRIMARY_PROVIDERS for p in primary)
+        or len(set(primary)) != len(primary)
+    ):
+        raise bad_request(
+            f"Invalid value for '{REDEMPTION}.primaryIdentityProviderPrecedenceOrder': "
+            f"expected distinct members of {', '.join(sorted(PRIMARY_PROVIDERS))}."
+        )
+    if value.get("fallbackIdentityProvider") not in FALLBACK_PROVIDERS:
+        raise bad_request(
+            f"'{REDEMPTION}.fallbackIdentityProvider' is required: one of {', '.join(sorted(FALLBACK_PROVIDERS))}."
+        )
+    return {
+        "primaryIdentityProviderPrecedenceOrder": list(primary),
+        "fallbackIdentityProvider": value["fallbackIdentityProvider"],
+    }
+
+
+def _merge_block(current: dict[str, Any] | None, patch: dict[str, Any] | None) -> dict[str, Any] | None:
     """A PATCH of one block replaces the sub-settings it names and keeps the others."""
     if patch is None:
         return None
@@ -96,13 +144,15 @@ def _merge_b2b(current: dict[str, Any] | None, patch: dict[str, Any] | None) -> 
 
 def _apply(target: dict[str, Any], body: dict[str, Any]) -> None:
     for name, value in body.items():
-        if name in B2B_SETTINGS or name == "tenantRestrictions":
-            _check_b2b_setting(name, {k: v for k, v in (value or {}).items() if k != "devices"} or None)
-            target[name] = _merge_b2b(target.get(name), value)
+        if name in TARGET_BLOCKS:
+            _check_target_block(name, value)
+            target[name] = _merge_block(target.get(name), value)
         elif name in {"inboundTrust", "automaticUserConsentSettings"}:
             if value is not None and not isinstance(value, dict):
                 raise bad_request(f"Invalid value for '{name}'.")
             target[name] = {**(target.get(name) or {}), **value} if value is not None else None
+        elif name == REDEMPTION:
+            target[name] = _check_redemption(value)
         else:
             target[name] = copy.deepcopy(value)
 
@@ -127,12 +177,16 @@ def get_default(call: Call) -> GraphResponse:
     call.require("crossTenantAccess.read")
     body = {"@odata.context": call.context_url("policies/crossTenantAccessPolicy/default/$entity")}
     body.update(copy.deepcopy(call.sim.directory.xtap_default))
+    if call.sim.config.unset_redemption_order_as_null and body.get(REDEMPTION) == default_redemption_order():
+        body[REDEMPTION] = None  # knob: a tenant that never set the order answers null rather than the default
     return GraphResponse(200, body)
 
 
 def update_default(call: Call) -> GraphResponse:
     call.require("crossTenantAccess.write")
-    body = _check_fields(call.request.body, DEFAULT_WRITABLE, "crossTenantAccessPolicyConfigurationDefault")
+    body = _check_fields(
+        call.request.body, DEFAULT_WRITABLE, "crossTenantAccessPolicyConfigurationDefault", DEFAULT_READ_ONLY
+    )
     default = copy.deepcopy(call.sim.directory.xtap_default)
     _apply(default, body)
     for name in B2B_SETTINGS:
@@ -140,6 +194,15 @@ def update_default(call: Call) -> GraphResponse:
             raise bad_request(f"'{name}' cannot be null on the default configuration.")
     default["isServiceDefault"] = False
     call.sim.directory.xtap_default = default
+    return GraphResponse(204)
+
+
+def reset_default(call: Call) -> GraphResponse:
+    """resetToSystemDefault: no body, 204, and the default is the service default again."""
+    call.require("crossTenantAccess.write")
+    if call.request.body not in (None, {}, b"", ""):
+        raise bad_request("Do not supply a request body for resetToSystemDefault.")
+    call.sim.directory.xtap_default = service_default_policy()
     return GraphResponse(204)
 
 
@@ -165,7 +228,10 @@ def list_partners(call: Call) -> GraphResponse:
 def create_partner(call: Call) -> GraphResponse:
     call.require("crossTenantAccess.write")
     body = _check_fields(
-        call.request.body, PARTNER_WRITABLE | {"tenantId"}, "crossTenantAccessPolicyConfigurationPartner"
+        call.request.body,
+        PARTNER_WRITABLE | {"tenantId"},
+        "crossTenantAccessPolicyConfigurationPartner",
+        PARTNER_READ_ONLY,
     )
     tenant_id = body.pop("tenantId", None)
     if not isinstance(tenant_id, str) or not _is_guid(tenant_id):
@@ -196,7 +262,7 @@ def update_partner(call: Call, tenant_id: str) -> GraphResponse:
     body = call.request.body
     if isinstance(body, dict) and "tenantId" in body:
         raise bad_request("Property 'tenantId' is read-only and cannot be set.")
-    body = _check_fields(body, PARTNER_WRITABLE, "crossTenantAccessPolicyConfigurationPartner")
+    body = _check_fields(body, PARTNER_WRITABLE, "crossTenantAccessPolicyConfigurationPartner", PARTNER_READ_ONLY)
     updated = copy.deepcopy(_partner(call, tenant_id))
     _apply(updated, body)
     call.sim.directory.xtap_partners[tenant_id] = updated

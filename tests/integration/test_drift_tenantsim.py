@@ -130,6 +130,66 @@ async def test_the_locked_down_tenant_matches_the_sample_file(sim, admin):
     assert [(a.resource, a.key) for a in run.drift] == [] and run.exit_code == 0
 
 
+XTAP = "/v1.0/policies/crossTenantAccessPolicy"
+UNMANAGED_DEFAULT = {
+    "m365CollaborationInbound": {
+        "users": {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]}
+    },
+    "appServiceConnectInbound": {
+        "applications": {
+            "accessType": "allowed",
+            "targets": [{"target": "AllApplications", "targetType": "application"}],
+        }
+    },
+    "invitationRedemptionIdentityProviderConfiguration": {
+        "primaryIdentityProviderPrecedenceOrder": ["externalFederation", "azureActiveDirectory"],
+        "fallbackIdentityProvider": "emailOneTimePasscode",
+    },
+}
+UNMANAGED_PARTNER = {
+    "m365CollaborationOutbound": {
+        "usersAndGroups": {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]}
+    },
+    "automaticUserConsentSettings": {"inboundAllowed": True, "outboundAllowed": True},
+}
+
+
+def _someone_else_sets_unmanaged_settings_and_opens_two_managed_ones(
+    admin: TenantSimAdmin, sim: TenantSimServer
+) -> None:
+    headers = admin.auth_headers(["Policy.ReadWrite.CrossTenantAccess"])
+    everyone = {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]}
+    for path, body in (
+        (f"{XTAP}/default", {**UNMANAGED_DEFAULT, "b2bCollaborationInbound": {"usersAndGroups": everyone}}),
+        (f"{XTAP}/partners/{FABRIKAM_TENANT_ID}", {**UNMANAGED_PARTNER, "inboundTrust": {"isMfaAccepted": False}}),
+    ):
+        response = httpx.patch(f"{sim.url}{path}", json=body, headers=headers)
+        assert response.status_code == 204, response.text
+
+
+async def test_enforce_leaves_the_cross_tenant_settings_it_does_not_manage_untouched(sim, admin):
+    """Another admin set m365, app service connect, the redemption order and consent: drift fixes only its own."""
+    admin.seed(builtin="locked-down", guests=5)
+    _create_guest_ca_policies(admin, sim)
+    _someone_else_sets_unmanaged_settings_and_opens_two_managed_ones(admin, sim)
+    services = _services(sim)
+    applied = await run_policy_drift(services, "enforce")
+    assert {(a.resource, a.key) for a in applied.drift} == {
+        ("crossTenantAccessPolicy/default", "default"),
+        ("crossTenantAccessPolicy/partners", FABRIKAM_TENANT_ID),
+    }
+    assert applied.failed == []
+    policies = admin.snapshot()["policies"]
+    default = policies["crossTenantAccessDefault"]
+    fabrikam = next(p for p in policies["crossTenantAccessPartners"] if p["tenantId"] == FABRIKAM_TENANT_ID)
+    assert {name: default[name] for name in UNMANAGED_DEFAULT} == UNMANAGED_DEFAULT
+    assert {name: fabrikam[name] for name in UNMANAGED_PARTNER} == UNMANAGED_PARTNER
+    assert default["b2bCollaborationInbound"]["usersAndGroups"]["accessType"] == "blocked"
+    assert fabrikam["inboundTrust"]["isMfaAccepted"] is True
+    again = await run_policy_drift(services, "plan")
+    assert again.drift == [] and again.exit_code == 0
+
+
 async def test_a_partner_set_explicitly_to_the_default_is_not_drift(sim, admin):
     """Null in the file, explicit-but-equal in the tenant (direct connect blocked, no trust): no drift."""
     admin.seed(builtin="locked-down", guests=5)

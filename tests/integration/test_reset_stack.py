@@ -132,3 +132,36 @@ async def test_without_the_write_permission_an_email_change_fails_before_any_inv
     outcome = await handle_reset_ticket(ticket, item, services, b"{}", "fp")
     assert outcome.verdict is Verdict.FAILED and outcome.code == "authorization_requestdenied"
     assert admin.counters()["invitations"] == invitations
+
+
+@pytest.mark.parametrize("unset_as_null", [False, True], ids=["unset-served-as-default", "unset-served-as-null"])
+async def test_detection_follows_the_tenants_redemption_order(local_stack, admin, unset_as_null):
+    """No order set (either answer): adatum's Google and passcode guests stay. Google dropped from the order
+    with a passcode fallback: exactly its Google guests are planned to move to passcodes."""
+    google = [u for u in _redeemed(admin.snapshot(), "adatum.com").values() if _issuer(u) == "google.com"]
+    assert google
+    admin.configure(unsetRedemptionOrderAsNull=unset_as_null)
+    try:
+        unset = await run_reset_detection(_services(local_stack), "plan", run_id="order-unset")
+        assert unset["actions"] == {}
+        order = {
+            "primaryIdentityProviderPrecedenceOrder": ["azureActiveDirectory", "externalFederation"],
+            "fallbackIdentityProvider": "emailOneTimePasscode",
+        }
+        await _set_redemption_order(local_stack, order)
+        ordered = await run_reset_detection(_services(local_stack), "plan", run_id="order-set")
+        assert ordered["actions"] == {"reset/google->email-otp": len(google)}
+    finally:
+        admin.configure(unsetRedemptionOrderAsNull=False)
+
+
+def _issuer(user: dict) -> str:
+    return next((i["issuer"] for i in user.get("identities") or [] if i["signInType"] == "federated"), "")
+
+
+async def _set_redemption_order(stack, order: dict) -> None:
+    """As a tenant administrator would, through the product's own gateway to the default policy."""
+    credential = TenantSimCredential(stack.tenantsim_url, roles=frozenset({"Policy.ReadWrite.CrossTenantAccess"}))
+    client = build_graph_client(credential=credential, base_url=f"{stack.tenantsim_url}/v1.0")
+    policies = GraphPolicies(client, beta_url=f"{stack.tenantsim_url}/beta")
+    await policies.update_default({"invitationRedemptionIdentityProviderConfiguration": order})

@@ -20,6 +20,7 @@ DEFAULT_CONFIG = {
     "quotaScale": 1,
     "signInActivityPageCap": 500,
     "guestInviterAppIds": [DEFAULT_APP_ID],
+    "unsetRedemptionOrderAsNull": False,
     "clockOffsetSeconds": 0,
 }
 

@@ -165,3 +165,143 @@ def test_an_identity_provider_change_is_visible_to_tenant_lookup(graph, admin):
     assert graph.get(url, roles=roles).json()["tenantId"] == tenant_id
     admin.set_identity_provider("adatum.com", "Google")
     assert graph.get(url, roles=roles).status_code == 404
+
+
+def _everyone(access: str, target: str = "AllUsers", target_type: str = "user") -> dict:
+    return {"accessType": access, "targets": [{"target": target, "targetType": target_type}]}
+
+
+def test_a_fresh_default_serves_the_newer_v1_properties(graph):
+    """m365 collaboration, app service connect, the documented redemption order, consent flags false."""
+    default = graph.get(f"{XTAP}/default", roles=READ).json()
+    assert default["m365CollaborationInbound"] == {"users": _everyone("blocked")}
+    assert default["m365CollaborationOutbound"] == {"usersAndGroups": _everyone("blocked")}
+    assert default["appServiceConnectInbound"] == {
+        "applications": _everyone("blocked", "AllApplications", "application")
+    }
+    assert default["invitationRedemptionIdentityProviderConfiguration"] == {
+        "primaryIdentityProviderPrecedenceOrder": [
+            "azureActiveDirectory",
+            "externalFederation",
+            "socialIdentityProviders",
+        ],
+        "fallbackIdentityProvider": "defaultConfiguredIdp",
+    }
+    assert default["automaticUserConsentSettings"] == {"inboundAllowed": False, "outboundAllowed": False}
+
+
+def test_a_new_partner_inherits_every_block_and_its_consent_flags_are_null(graph):
+    """POST partners: unset blocks null, automaticUserConsentSettings flags null, not in a multitenant org."""
+    created = graph.request("POST", f"{XTAP}/partners", roles=XTAP_WRITE, json={"tenantId": FABRIKAM_TENANT_ID})
+    assert created.status_code == 201
+    body = created.json()
+    assert body["automaticUserConsentSettings"] == {"inboundAllowed": None, "outboundAllowed": None}
+    for name in ("m365CollaborationInbound", "m365CollaborationOutbound", "appServiceConnectInbound"):
+        assert body[name] is None
+    assert body["isInMultiTenantOrganization"] is False
+
+
+def test_the_newer_blocks_are_patchable_on_default_and_partner(graph):
+    """PATCH m365CollaborationInbound (update page example 4) and appServiceConnectInbound: 204, stored."""
+    inbound = {"m365CollaborationInbound": {"users": _everyone("allowed")}}
+    assert graph.request("PATCH", f"{XTAP}/default", roles=XTAP_WRITE, json=inbound).status_code == 204
+    assert (
+        graph.get(f"{XTAP}/default", roles=READ).json()["m365CollaborationInbound"]
+        == inbound["m365CollaborationInbound"]
+    )
+    graph.request("POST", f"{XTAP}/partners", roles=XTAP_WRITE, json={"tenantId": FABRIKAM_TENANT_ID})
+    path = f"{XTAP}/partners/{FABRIKAM_TENANT_ID}"
+    apps = {"appServiceConnectInbound": {"applications": _everyone("allowed", "AllApplications", "application")}}
+    assert graph.request("PATCH", path, roles=XTAP_WRITE, json=apps).status_code == 204
+    assert graph.get(path, roles=READ).json()["appServiceConnectInbound"] == apps["appServiceConnectInbound"]
+    wrong_part = {"m365CollaborationInbound": {"usersAndGroups": _everyone("allowed")}}
+    assert graph.request("PATCH", path, roles=XTAP_WRITE, json=wrong_part).status_code == 400
+
+
+def test_the_redemption_order_takes_the_documented_members_only(graph):
+    """Update examples 2 and 3 are 204; a fallback member as primary, a repeat or no fallback is 400."""
+    name = "invitationRedemptionIdentityProviderConfiguration"
+    federation_first = {
+        "primaryIdentityProviderPrecedenceOrder": [
+            "externalFederation",
+            "azureActiveDirectory",
+            "socialIdentityProviders",
+        ],
+        "fallbackIdentityProvider": "emailOneTimePasscode",
+    }
+    assert graph.request("PATCH", f"{XTAP}/default", roles=XTAP_WRITE, json={name: federation_first}).status_code == 204
+    assert graph.get(f"{XTAP}/default", roles=READ).json()[name] == federation_first
+    refused = [
+        {
+            "primaryIdentityProviderPrecedenceOrder": ["emailOneTimePasscode"],
+            "fallbackIdentityProvider": "microsoftAccount",
+        },
+        {
+            "primaryIdentityProviderPrecedenceOrder": ["azureActiveDirectory", "azureActiveDirectory"],
+            "fallbackIdentityProvider": "defaultConfiguredIdp",
+        },
+        {"primaryIdentityProviderPrecedenceOrder": ["azureActiveDirectory"]},
+        {"primaryIdentityProviderPrecedenceOrder": [], "fallbackIdentityProvider": "azureActiveDirectory"},
+    ]
+    for value in refused:
+        assert graph.request("PATCH", f"{XTAP}/default", roles=XTAP_WRITE, json={name: value}).status_code == 400
+    assert graph.get(f"{XTAP}/default", roles=READ).json()[name] == federation_first
+
+
+def test_read_only_properties_are_refused(graph):
+    """automaticUserConsentSettings on the default and isInMultiTenantOrganization on a partner: 400."""
+    consent = {"automaticUserConsentSettings": {"inboundAllowed": True}}
+    assert graph.request("PATCH", f"{XTAP}/default", roles=XTAP_WRITE, json=consent).status_code == 400
+    graph.request("POST", f"{XTAP}/partners", roles=XTAP_WRITE, json={"tenantId": FABRIKAM_TENANT_ID})
+    path = f"{XTAP}/partners/{FABRIKAM_TENANT_ID}"
+    assert graph.request("PATCH", path, roles=XTAP_WRITE, json={"isInMultiTenantOrganization": True}).status_code == 400
+    assert graph.request("PATCH", path, roles=XTAP_WRITE, json=consent).status_code == 204
+    assert graph.get(path, roles=READ).json()["automaticUserConsentSettings"] == {
+        "inboundAllowed": True,
+        "outboundAllowed": None,
+    }
+
+
+def test_reset_to_system_default_restores_the_service_default(graph):
+    """POST default/resetToSystemDefault: 204, isServiceDefault true again; needs the write permission."""
+    blocked = {"b2bCollaborationInbound": {"usersAndGroups": _everyone("blocked")}}
+    graph.request("PATCH", f"{XTAP}/default", roles=XTAP_WRITE, json=blocked)
+    reset = f"{XTAP}/default/resetToSystemDefault"
+    assert graph.request("POST", reset, roles=READ).status_code == 403
+    assert graph.request("POST", reset, roles=XTAP_WRITE).status_code == 204
+    default = graph.get(f"{XTAP}/default", roles=READ).json()
+    assert default["isServiceDefault"] is True
+    assert default["b2bCollaborationInbound"]["usersAndGroups"]["accessType"] == "allowed"
+
+
+def test_cross_tenant_permissions_read_with_either_write_with_cross_tenant_access_only(graph):
+    """GET: Policy.Read.All or Policy.ReadWrite.CrossTenantAccess; PATCH/POST/DELETE: the latter only."""
+    assert graph.get(f"{XTAP}/default", roles=XTAP_WRITE).status_code == 200
+    assert graph.get(f"{XTAP}/partners", roles=READ).status_code == 200
+    inbound = {"m365CollaborationInbound": {"users": _everyone("allowed")}}
+    assert graph.request("PATCH", f"{XTAP}/default", roles=READ, json=inbound).status_code == 403
+    created = graph.request("POST", f"{XTAP}/partners", roles=READ, json={"tenantId": FABRIKAM_TENANT_ID})
+    assert created.status_code == 403
+
+
+def test_an_unknown_partner_is_404_on_get_patch_and_delete(graph):
+    """The key is the tenant id; a tenant without a partner configuration is 404 Request_ResourceNotFound."""
+    path = f"{XTAP}/partners/{NORTHWIND_TENANT_ID}"
+    for method, kwargs in (("GET", {}), ("PATCH", {"json": {"isServiceProvider": True}}), ("DELETE", {})):
+        roles = READ if method == "GET" else XTAP_WRITE
+        response = graph.request(method, path, roles=roles, **kwargs)
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "Request_ResourceNotFound"
+
+
+def test_the_unset_redemption_order_knob_answers_null(graph, admin):
+    """unsetRedemptionOrderAsNull: a tenant that never set the order answers null; a set order is served."""
+    name = "invitationRedemptionIdentityProviderConfiguration"
+    admin.configure(unsetRedemptionOrderAsNull=True)
+    assert graph.get(f"{XTAP}/default", roles=READ).json()[name] is None
+    otp = {
+        "primaryIdentityProviderPrecedenceOrder": ["azureActiveDirectory", "externalFederation"],
+        "fallbackIdentityProvider": "emailOneTimePasscode",
+    }
+    graph.request("PATCH", f"{XTAP}/default", roles=XTAP_WRITE, json={name: otp})
+    assert graph.get(f"{XTAP}/default", roles=READ).json()[name] == otp

@@ -173,3 +173,42 @@ def test_catalog_resources_role_scopes_and_review_instances_are_absorbed(graph):
     listing = graph.get(f"{reviews}/{created['id']}/instances", roles=("AccessReview.Read.All",)).json()
     instances = assert_absorbed(listing, AccessReviewInstanceCollectionResponse).value
     assert instances and instances[-1].status == "NotStarted" and instances[0].reviewers[0].query_root == "decisions"
+
+
+def test_newer_cross_tenant_properties_are_absorbed(graph):
+    """Default and partner with the m365, app service connect and redemption order blocks set: typed, no leftovers."""
+    xtap = "/v1.0/policies/crossTenantAccessPolicy"
+    allowed = {"accessType": "allowed", "targets": [{"target": "AllUsers", "targetType": "user"}]}
+    graph.request(
+        "PATCH",
+        f"{xtap}/default",
+        roles=POLICY_ROLES,
+        json={
+            "m365CollaborationOutbound": {"usersAndGroups": allowed},
+            "invitationRedemptionIdentityProviderConfiguration": {
+                "primaryIdentityProviderPrecedenceOrder": ["externalFederation", "azureActiveDirectory"],
+                "fallbackIdentityProvider": "emailOneTimePasscode",
+            },
+        },
+    )
+    default = assert_absorbed(
+        graph.get(f"{xtap}/default", roles=POLICY_ROLES).json(), CrossTenantAccessPolicyConfigurationDefault
+    )
+    order = default.invitation_redemption_identity_provider_configuration
+    assert [p.value for p in order.primary_identity_provider_precedence_order] == [
+        "externalFederation",
+        "azureActiveDirectory",
+    ]
+    assert order.fallback_identity_provider.value == "emailOneTimePasscode"
+    assert default.m365_collaboration_inbound.users.access_type.value == "blocked"
+    assert default.app_service_connect_inbound.applications is not None
+    created = graph.request(
+        "POST",
+        f"{xtap}/partners",
+        roles=POLICY_ROLES,
+        json={"tenantId": FABRIKAM_TENANT_ID, "m365CollaborationInbound": {"users": allowed}},
+    )
+    partner = assert_absorbed(created.json(), CrossTenantAccessPolicyConfigurationPartner)
+    assert partner.m365_collaboration_inbound.users.access_type.value == "allowed"
+    assert partner.automatic_user_consent_settings.inbound_allowed is None
+    assert partner.is_in_multi_tenant_organization is False

@@ -152,6 +152,42 @@ def test_a_tenant_matching_the_file_in_other_order_casing_and_with_server_fields
     assert plan.drift == [] and plan.refusals == [] and plan.exit_code == 0
 
 
+def _someone_elses_settings(snapshot: TenantSnapshot) -> TenantSnapshot:
+    """Properties the file does not manage, set by another administrator, plus one no release knows yet."""
+    everyone = _config("allowed", ("AllUsers", "user"))
+    snapshot.default.update(
+        m365CollaborationInbound={"users": everyone},
+        m365CollaborationOutbound={"usersAndGroups": everyone},
+        appServiceConnectInbound={"applications": _config("allowed", ("AllApplications", "application"))},
+        invitationRedemptionIdentityProviderConfiguration={
+            "primaryIdentityProviderPrecedenceOrder": ["externalFederation", "azureActiveDirectory"],
+            "fallbackIdentityProvider": "emailOneTimePasscode",
+        },
+        aSettingFromTheFuture={"anything": [1, "two", None]},
+    )
+    snapshot.partners[FABRIKAM].update(
+        m365CollaborationInbound={"users": everyone},
+        automaticUserConsentSettings={"inboundAllowed": True, "outboundAllowed": None},
+        isInMultiTenantOrganization=True,
+        aSettingFromTheFuture="unknown",
+    )
+    return snapshot
+
+
+def test_properties_the_file_does_not_manage_are_neither_drift_nor_sent():
+    """m365, app service connect, redemption order, consent and unknown properties: no drift, never in a body."""
+    plan = _plan(snapshot=_someone_elses_settings(_locked_down_snapshot()))
+    assert plan.drift == [] and plan.exit_code == 0
+    snapshot = _someone_elses_settings(_locked_down_snapshot())
+    snapshot.default["b2bCollaborationInbound"]["usersAndGroups"] = _config("allowed", ("AllUsers", "user"))
+    snapshot.partners[FABRIKAM]["inboundTrust"] = {"isMfaAccepted": False}
+    sent = {(a.resource, a.key): set(a.payload["body"]) for a in _plan(snapshot=snapshot).drift}
+    assert sent == {
+        ("crossTenantAccessPolicy/default", "default"): {"b2bCollaborationInbound"},
+        ("crossTenantAccessPolicy/partners", FABRIKAM): {"inboundTrust"},
+    }
+
+
 def test_target_configurations_are_canonical_whatever_the_order_and_case():
     """Two spellings of the same targets normalise to one value; duplicates collapse."""
     one = _config("allowed", ("AllUsers", "user"), (GROUP, "group"))

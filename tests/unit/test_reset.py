@@ -23,13 +23,20 @@ from lifecycle.reset.entry import (
     use_lookup,
 )
 from lifecycle.reset.guest import marker_key
+from lifecycle.reset.providers import RedemptionOrder
 from lifecycle.sweep.entry import use_runs
 from lifecycle.tickets import ResetRedemptionTicket
 from tests.builders import NOW, memory_services
 from tests.fakes import FakeDirectory
 
 FABRIKAM_TENANT = "9a3d526c-1b7e-4c2f-8d6a-5e0f3b7c9d21"
-ISSUERS = {"entra": "ExternalAzureAD", "google": "google.com", "otp": "mail", "saml": "https://sts.adatum.com/adfs"}
+ISSUERS = {
+    "entra": "ExternalAzureAD",
+    "google": "google.com",
+    "otp": "mail",
+    "msa": "MicrosoftAccount",
+    "saml": "https://sts.adatum.com/adfs",
+}
 
 
 class FakeLookup:
@@ -43,6 +50,25 @@ class FakeLookup:
 
     async def federation_for_domain(self, domain: str) -> str | None:
         return self.federations.get(domain)
+
+
+class OrderedLookup(FakeLookup):
+    """A lookup that also answers the tenant's redemption order (Graph JSON, None = not set)."""
+
+    def __init__(self, order: dict | None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.order = order
+
+    async def redemption_order(self) -> dict | None:
+        return self.order
+
+
+def order(*primary: str, fallback: str = "defaultConfiguredIdp") -> dict:
+    return {"primaryIdentityProviderPrecedenceOrder": list(primary), "fallbackIdentityProvider": fallback}
+
+
+DEFAULT_PRIMARY = ("azureActiveDirectory", "externalFederation", "socialIdentityProviders")
+ADATUM_TENANT = "5c8e1f2a-6d3b-4a9e-b7c0-1d2e3f4a5b6c"
 
 
 def redeemed(directory: FakeDirectory, email: str, provider: str, **fields) -> DirectoryUser:
@@ -380,3 +406,70 @@ class TestProviderTenantPolicy:
         with_adatum_tenant(services, NEW_ADATUM_TENANT, "blocked")
         summary = await run_reset_detection(services, "enforce")
         assert summary["skipped"] == {"provider-tenant-not-allowed-inbound": 1} and resets_sent(directory) == []
+
+
+class TestRedemptionOrder:
+    """The tenant's configured redemption order decides which provider a domain's guests should have."""
+
+    async def _planned(self, lookup: FakeLookup, *guests: tuple[str, str]) -> dict[str, str]:
+        """email -> provider used, for the guests an enforce run reset."""
+        directory = FakeDirectory()
+        created = [(redeemed(directory, email, used).id, email, used) for email, used in guests]
+        await run_reset_detection(services_with(directory, lookup), "enforce")
+        reset = set(resets_sent(directory))
+        return {email: used for object_id, email, used in created if object_id in reset}
+
+    async def test_federation_first_expects_federation_where_the_default_order_expects_entra(self):
+        """A domain with both an Entra tenant and SAML federation: the order decides whose guests are reset."""
+        guests = (("ana@adatum.com", "entra"), ("ben@adatum.com", "saml"))
+        both = {"tenants": {"adatum.com": ADATUM_TENANT}, "federations": {"adatum.com": "fed-1"}}
+        default = await self._planned(OrderedLookup(None, **both), *guests)
+        assert default == {"ben@adatum.com": "saml"}
+        federation_first = order("externalFederation", "azureActiveDirectory", "socialIdentityProviders")
+        assert await self._planned(OrderedLookup(federation_first, **both), *guests) == {"ana@adatum.com": "entra"}
+
+    async def test_an_email_passcode_fallback_resets_microsoft_account_guests_of_a_domain_without_a_provider(self):
+        """Fallback emailOneTimePasscode: MSA guests move to passcodes; passcode and Google guests stay."""
+        guests = (("ana@adatum.com", "msa"), ("ben@adatum.com", "otp"), ("cy@adatum.com", "google"))
+        assert await self._planned(OrderedLookup(order(*DEFAULT_PRIMARY)), *guests) == {}
+        otp = order(*DEFAULT_PRIMARY, fallback="emailOneTimePasscode")
+        assert await self._planned(OrderedLookup(otp), *guests) == {"ana@adatum.com": "msa"}
+
+    async def test_a_primary_provider_left_out_of_the_order_is_not_expected(self):
+        """Without azureActiveDirectory in the order, an Entra-verified domain's guests fall back to personal."""
+        lookup = OrderedLookup(order("externalFederation"), tenants={"adatum.com": ADATUM_TENANT})
+        guests = (("ana@adatum.com", "entra"), ("ben@adatum.com", "otp"))
+        assert await self._planned(lookup, *guests) == {"ana@adatum.com": "entra"}
+
+    async def test_the_plan_names_the_order_it_followed(self):
+        """The planned reset's evidence carries the order and what the domain now accepts."""
+        directory = FakeDirectory()
+        redeemed(directory, "ana@adatum.com", "msa")
+        otp = order(*DEFAULT_PRIMARY, fallback="emailOneTimePasscode")
+        services = services_with(directory, OrderedLookup(otp))
+        summary = await run_reset_detection(services, "plan")
+        assert summary["actions"] == {"reset/microsoft-account->email-otp": 1}
+
+    @pytest.mark.parametrize(
+        ("config", "primary", "fallback"),
+        [
+            (None, DEFAULT_PRIMARY, "defaultConfiguredIdp"),
+            ({}, DEFAULT_PRIMARY, "defaultConfiguredIdp"),
+            (
+                order("externalFederation", "unknownFutureValue"),
+                ("externalFederation", "unknownFutureValue"),
+                "defaultConfiguredIdp",
+            ),
+            (
+                order("azureActiveDirectory", fallback="unknownFutureValue"),
+                ("azureActiveDirectory",),
+                "defaultConfiguredIdp",
+            ),
+            (order(fallback="microsoftAccount"), (), "microsoftAccount"),
+        ],
+        ids=["absent", "empty-object", "unknown-primary", "unknown-fallback", "no-primary"],
+    )
+    def test_an_absent_or_partly_unknown_order_reads_safely(self, config, primary, fallback):
+        """Absent means the documented default; unknown members are ignored, an unknown fallback is the default."""
+        parsed = RedemptionOrder.from_graph(config)
+        assert (parsed.primary, parsed.fallback) == (primary, fallback)
