@@ -21,6 +21,9 @@ DEFAULT_CONFIG = {
     "signInActivityPageCap": 500,
     "guestInviterAppIds": [DEFAULT_APP_ID],
     "clockOffsetSeconds": 0,
+    "reviewQueryVersionPrefix": True,
+    "reviewNoEndAsNumbered": True,
+    "reviewRelativeOwnersOnSingleGroup": False,
 }
 
 
