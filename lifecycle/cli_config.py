@@ -38,13 +38,13 @@ def _policy_drift(mode: str, remove_unknown_partners: bool, as_json: bool) -> in
     return run.exit_code
 
 
-def _governance(mode: str, as_json: bool) -> int:
+def _governance(mode: str, as_json: bool, approved_recreates: frozenset[str] = frozenset()) -> int:
     from lifecycle.governance import render
     from lifecycle.governance.entry import run_with_services
     from lifecycle.operations import record_run
 
     async def go(services):
-        result = await run_with_services(services, mode)
+        result = await run_with_services(services, mode, approved_recreates)
         await record_run(
             services, "governance", {"mode": mode, "drift": result["plan"]["drift"], "exitCode": result["exitCode"]}
         )
@@ -70,11 +70,19 @@ def apply_command(
     remove_unknown_partners: Annotated[
         bool, typer.Option("--remove-unknown-partners", help="Delete partner policies the file does not name.")
     ] = False,
+    approve_recreate: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--approve-recreate",
+            help="Governance: delete and create this access review (its key, e.g. review/guests) although that "
+            "loses its instances and decisions. Repeatable; without it such a recreate is held.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
     markdown: MarkdownOption = False,
 ) -> None:
     """Apply the plan unless a guardrail refuses it; what fails is reported and retried next run."""
     _check(target)
     if target == "governance":
-        raise typer.Exit(_governance("enforce", as_json and not markdown))
+        raise typer.Exit(_governance("enforce", as_json and not markdown, frozenset(approve_recreate or ())))
     raise typer.Exit(_policy_drift("enforce", remove_unknown_partners, as_json and not markdown))

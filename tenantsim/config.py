@@ -29,6 +29,16 @@ class SimConfig:
     # GET crossTenantAccessPolicy/default: the redemption order of a tenant that never set one. The pages do
     # not say whether it is the documented default order (default) or null; true answers null.
     unset_redemption_order_as_null: bool = False
+    # Access review definitions as Graph stores them (contract: access-reviews.md). The get example shows
+    # absolute queries (scope, instanceEnumerationScope, reviewers) returned with a /v1.0 prefix; the create
+    # and list examples return them as sent.
+    review_query_version_prefix: bool = True
+    # A noEnd recurrence range returned as numbered, endDate 9999-12-31 (list examples, create example 2);
+    # create example 1 returns it as noEnd.
+    review_no_end_as_numbered: bool = True
+    # ./owners is documented for reviews of all groups only (accessreviews-reviewers-concept); a review of one
+    # group names /groups/{id}/owners. False refuses ./owners without an instanceEnumerationScope.
+    review_relative_owners_on_single_group: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

@@ -9,7 +9,7 @@ import structlog
 
 from lifecycle.errors import GraphError
 from lifecycle.governance.planner import Snapshot, resolve
-from lifecycle.governance.ports import KINDS, GovernanceGraph
+from lifecycle.governance.ports import KINDS, REVIEWS, GovernanceGraph
 from lifecycle.models import AuditEntry
 from lifecycle.plans import Action, Change, Plan
 from lifecycle.ports import AuditLog, Clock
@@ -21,17 +21,45 @@ log = structlog.get_logger(__name__)
 class ApplyReport:
     applied: list[dict[str, Any]] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)  # braked: waits for an operator's approval
+
+
+def braked(action: Action, approved: frozenset[str]) -> bool:
+    """The recreate brake: deleting a review definition deletes its instances and their decisions, so it is
+    carried out only for the review keys an operator approved for this run."""
+    return action.resource == REVIEWS and action.change is Change.RECREATE and action.key not in approved
 
 
 async def apply_plan(
-    plan: Plan, snapshot: Snapshot, graph: GovernanceGraph, audit: AuditLog, clock: Clock, run_id: str
+    plan: Plan,
+    snapshot: Snapshot,
+    graph: GovernanceGraph,
+    audit: AuditLog,
+    clock: Clock,
+    run_id: str,
+    approved_recreates: frozenset[str] = frozenset(),
 ) -> ApplyReport:
-    """Nothing is written while the plan holds a refusal; a failed object does not stop unrelated ones."""
+    """Nothing is written while the plan holds a refusal; a failed object does not stop unrelated ones; a
+    braked recreate is held (and audited) until an operator approves its key."""
     report = ApplyReport()
     if plan.refusals:
         return report
     ids: dict[str, str | None] = {a.key: snapshot.id_of(a.key) for a in plan.actions}
     for action in sorted(plan.drift, key=_order):
+        if braked(action, approved_recreates):
+            report.held.append({"key": action.key, "change": action.change.value, "reason": action.reason})
+            await audit.record(
+                AuditEntry(
+                    clock.now(),
+                    "governance.held",
+                    f"{action.resource}:{action.key}",
+                    f"not applied without approval: {action.reason}",
+                    key=action.key,
+                    run_id=run_id,
+                    details={"id": action.payload.get("id")},
+                )
+            )
+            continue
         try:
             object_id = await _apply(action, ids, graph)
         except GraphError as error:

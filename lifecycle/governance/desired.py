@@ -78,7 +78,9 @@ def desired_resources(state: DesiredState) -> list[DesiredResource]:
                 name = f"{governance.partner_review.display_name}: {state.partners[partner_key].display_name}"
                 query = f"/groups/{settings.review_group_id}/transitiveMembers/microsoft.graph.user/?$count=true"
                 query += "&$filter=(userType eq 'Guest')"
-                resources.append(_review(f"review/partner/{partner_key}", governance.partner_review, name, query))
+                review = governance.partner_review
+                key = f"review/partner/{partner_key}"
+                resources.append(_review(key, review, name, query, group_id=settings.review_group_id))
     return resources
 
 
@@ -277,11 +279,13 @@ def _request_policy(
     return DesiredResource(POLICIES, f"policy/{partner_key}/request", body, POLICY_FIELDS, parent=package_key)
 
 
-def reviewer_scope(reviewer: Reviewer) -> dict[str, Any]:
+def reviewer_scope(reviewer: Reviewer, group_id: str | None = None) -> dict[str, Any]:
+    """``group_id``: the group a single-group review reviews. Its owners are /groups/{id}/owners; ./owners is
+    documented for reviews of all groups only (accessreviews-reviewers-concept, example 4)."""
     query = {
         "user": f"/users/{reviewer.id}",
         "group": f"/groups/{reviewer.id}/transitiveMembers",
-        "groupOwners": "./owners",
+        "groupOwners": f"/groups/{group_id}/owners" if group_id else "./owners",
         "manager": "./manager",
         # Each guest's sponsors. Like ./manager, a query relative to each decision, so it carries queryRoot
         # "decisions" ("Because ./manager is a relative query, specify the queryRoot property with the value
@@ -295,7 +299,12 @@ def reviewer_scope(reviewer: Reviewer) -> dict[str, Any]:
 
 
 def _review(
-    key: str, review: ReviewSettings, name: str | None, query: str, enumeration: str | None = None
+    key: str,
+    review: ReviewSettings,
+    name: str | None,
+    query: str,
+    enumeration: str | None = None,
+    group_id: str | None = None,
 ) -> DesiredResource:
     apply_action = (
         "#microsoft.graph.disableAndDeleteUserApplyAction"
@@ -320,8 +329,8 @@ def _review(
             if enumeration
             else None
         ),
-        "reviewers": [reviewer_scope(r) for r in review.reviewers],
-        "fallbackReviewers": [reviewer_scope(r) for r in review.fallback_reviewers],
+        "reviewers": [reviewer_scope(r, group_id) for r in review.reviewers],
+        "fallbackReviewers": [reviewer_scope(r, group_id) for r in review.fallback_reviewers],
         "settings": {
             "mailNotificationsEnabled": True,
             "reminderNotificationsEnabled": True,

@@ -33,9 +33,17 @@ def scheduled_mode(services: Services) -> Mode:
     return "enforce" if "enforce" in asked else "plan"
 
 
-async def run_with_services(services: Services, mode: Mode) -> dict[str, Any]:
+async def run_with_services(
+    services: Services, mode: Mode, approved_recreates: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """The timer never approves a review recreate; an operator does, per review key, from the CLI."""
     return await run_governance(
-        governance_graph(services), desired=services.desired, audit=services.audit, clock=services.clock, mode=mode
+        governance_graph(services),
+        desired=services.desired,
+        audit=services.audit,
+        clock=services.clock,
+        mode=mode,
+        approved_recreates=approved_recreates,
     )
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from config.desired_state import DesiredState, ReviewSettings
-from lifecycle.plans import Refusal
+from lifecycle.governance.ports import REVIEWS
+from lifecycle.plans import Change, Plan, Refusal
 
 
 def refusals(state: DesiredState) -> list[Refusal]:
@@ -60,3 +61,18 @@ def _removes_everyone_unreviewed(review: ReviewSettings) -> bool:
     return (
         review.auto_apply and review.default_decision == "Deny" and not (review.reviewers or review.fallback_reviewers)
     )
+
+
+def recreate_warnings(plan: Plan, approved: frozenset[str]) -> list[str]:
+    """The recreate brake, said up front: which review enforce would hold, and how an operator releases it."""
+    found = []
+    for action in plan.actions:
+        if action.resource == REVIEWS and action.change is Change.RECREATE:
+            if action.key in approved:
+                found.append(f"{action.key}: recreate approved by an operator for this run ({action.reason})")
+            else:
+                found.append(
+                    f"{action.key}: enforce holds this recreate until an operator approves it "
+                    f"(apply governance --approve-recreate {action.key}): {action.reason}"
+                )
+    return found

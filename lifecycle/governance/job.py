@@ -12,7 +12,7 @@ from lifecycle.governance import guardrails
 from lifecycle.governance.apply import apply_plan
 from lifecycle.governance.desired import desired_resources
 from lifecycle.governance.evidence import review_instances
-from lifecycle.governance.planner import plan_governance, read_tenant
+from lifecycle.governance.planner import explain_review_recreates, plan_governance, read_tenant
 from lifecycle.governance.ports import GovernanceGraph
 from lifecycle.models import AuditEntry
 from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR, Action, Change, FieldDiff, Plan, Refusal
@@ -22,12 +22,16 @@ log = structlog.get_logger(__name__)
 Mode = Literal["plan", "enforce"]
 
 
-async def make_plan(graph: GovernanceGraph, desired: DesiredState) -> tuple[Plan, Any]:
+async def make_plan(
+    graph: GovernanceGraph, desired: DesiredState, approved_recreates: frozenset[str] = frozenset()
+) -> tuple[Plan, Any]:
     resources = desired_resources(desired)
     snapshot = await read_tenant(graph, resources)
     plan = plan_governance(resources, snapshot)
+    await explain_review_recreates(plan, graph)
     plan.refusals.extend(guardrails.refusals(desired))
     plan.warnings.extend(guardrails.warnings(desired))
+    plan.warnings.extend(guardrails.recreate_warnings(plan, approved_recreates))
     return plan, snapshot
 
 
@@ -39,22 +43,26 @@ async def run_governance(
     clock: Clock,
     mode: Mode = "plan",
     run_id: str | None = None,
+    approved_recreates: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Returns the run as data (the plan, what was applied, what is left) with the CLI's ``exitCode``.
 
-    Exit codes: 0 no drift (or all of it fixed), 2 drift found in plan mode (or left after enforce),
-    1 a refusal or a failed write.
+    ``approved_recreates``: the review keys an operator approved deleting and creating again in this run
+    (a recreate loses the review's instances and decisions); other review recreates are held.
+
+    Exit codes: 0 no drift (or all of it fixed), 2 drift found in plan mode (or left after enforce, a held
+    recreate included), 1 a refusal or a failed write.
     """
     if mode not in ("plan", "enforce"):
         raise ValueError(f"mode must be plan or enforce, not {mode!r}")
     run_id = run_id or uuid.uuid4().hex
-    plan, snapshot = await make_plan(graph, desired)
+    plan, snapshot = await make_plan(graph, desired, approved_recreates)
     result: dict[str, Any] = {"job": "governance", "mode": mode, "runId": run_id, "plan": plan.as_dict()}
     exit_code = plan.exit_code
     if mode == "enforce" and not plan.refusals and plan.drift:
-        report = await apply_plan(plan, snapshot, graph, audit, clock, run_id)
+        report = await apply_plan(plan, snapshot, graph, audit, clock, run_id, approved_recreates)
         after, snapshot = await make_plan(graph, desired)
-        result.update(applied=report.applied, failed=report.failed, after=after.as_dict())
+        result.update(applied=report.applied, failed=report.failed, held=report.held, after=after.as_dict())
         exit_code = EXIT_ERROR if report.failed else (EXIT_DRIFT if after.drift else EXIT_CLEAN)
     result["reviewInstances"] = await review_instances(graph, desired_resources(desired), snapshot)
     result["exitCode"] = exit_code
@@ -79,6 +87,8 @@ def render(result: dict[str, Any]) -> str:
         lines.append(f"- applied `{applied['change']}` {applied['key']} ({applied['id']})")
     for failed in result.get("failed", []):
         lines.append(f"- **failed** `{failed['change']}` {failed['key']}: {failed['error']['message']}")
+    for held in result.get("held", []):
+        lines.append(f"- **held** `{held['change']}` {held['key']} until an operator approves it: {held['reason']}")
     if "after" in result:
         lines.append(f"\nAfter enforce: {result['after']['drift']} change(s) left.")
     if result.get("reviewInstances"):

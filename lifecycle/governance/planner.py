@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lifecycle.governance.desired import DesiredResource
@@ -12,11 +12,14 @@ from lifecycle.governance.ports import (
     ORGANIZATIONS,
     PACKAGES,
     POLICIES,
+    REVIEW_INSTANCES,
     REVIEWS,
     ROLE_SCOPES,
     SETTINGS,
     GovernanceGraph,
 )
+from lifecycle.governance.reviews import normal_definition, reviewers_updatable
+from lifecycle.governance.reviews import update_body as review_update_body
 from lifecycle.plans import Action, Change, FieldDiff, Plan
 
 JOB = "governance"
@@ -235,7 +238,9 @@ def _action(resource: DesiredResource, actual: dict[str, Any] | None, ids: dict[
             reason += f" (its parent {resource.parent} is created first)"
         payload = {"body": resource.body, **({"parent": resource.parent} if resource.parent else {})}
         return Action(resource.kind, resource.key, Change.CREATE, reason, payload=payload)
-    fixed = field_diffs(body, actual, resource.fixed)
+    # Review definitions are compared as Graph means them: it stores them rewritten (lifecycle.governance.reviews).
+    want, have = (normal_definition(body), normal_definition(actual)) if resource.kind == REVIEWS else (body, actual)
+    fixed = field_diffs(want, have, resource.fixed)
     if fixed:
         return Action(
             resource.kind,
@@ -245,21 +250,57 @@ def _action(resource: DesiredResource, actual: dict[str, Any] | None, ids: dict[
             tuple(fixed),
             {"id": actual.get("id"), "body": resource.body},
         )
-    diffs = field_diffs(body, actual, resource.managed)
+    diffs = field_diffs(want, have, resource.managed)
     if not diffs:
         return Action(resource.kind, resource.key, Change.NONE, "matches the desired state")
+    if resource.kind == REVIEWS and _reviewers_differ(diffs) and not reviewers_updatable(want, have):
+        return Action(
+            resource.kind,
+            resource.key,
+            Change.RECREATE,
+            "Graph updates reviewers only while individual users review (before and after): delete and create",
+            tuple(diffs),
+            {"id": actual.get("id"), "body": resource.body},
+        )
     return Action(
         resource.kind,
         resource.key,
         Change.UPDATE,
         f"{len(diffs)} setting(s) drifted",
         tuple(diffs),
-        {"id": actual.get("id"), "body": _update_body(resource)},
+        {"id": actual.get("id"), "body": _update_body(resource, body, actual)},
     )
 
 
-def _update_body(resource: DesiredResource) -> dict[str, Any]:
-    """Review definitions and assignment policies are replaced whole (PUT); the rest is patched."""
-    if resource.kind in (REVIEWS, POLICIES):
+def _reviewers_differ(diffs: list[FieldDiff]) -> bool:
+    return any(d.field == "reviewers" or d.field.startswith("reviewers.") for d in diffs)
+
+
+def _update_body(resource: DesiredResource, body: dict[str, Any], actual: dict[str, Any]) -> dict[str, Any]:
+    """Review definitions and assignment policies are replaced whole (PUT); the rest is patched. A review's
+    PUT carries back what is unchanged as Graph stores it."""
+    if resource.kind == REVIEWS:
+        return review_update_body(body, actual)
+    if resource.kind == POLICIES:
         return resource.body
     return {k: v for k, v in resource.body.items() if k in resource.managed}
+
+
+async def explain_review_recreates(plan: Plan, graph: GovernanceGraph) -> None:
+    """Say in each review recreate what deleting the definition loses: its instances and their decisions."""
+    for index, action in enumerate(plan.actions):
+        if action.resource != REVIEWS or action.change is not Change.RECREATE:
+            continue
+        definition_id = action.payload["id"]
+        instances = await graph.list(REVIEW_INSTANCES, definition_id)
+        started = [i for i in instances if i.get("status") != "NotStarted"]
+        running = [i for i in started if i.get("status") == "InProgress"]
+        loss = (
+            f"deleting definition {definition_id} loses its {len(started)} instance(s) so far "
+            f"({len(running)} in progress) and every decision recorded in them"
+        )
+        plan.actions[index] = replace(
+            action,
+            reason=f"{action.reason}; {loss}",
+            payload={**action.payload, "instances": len(started), "inProgress": len(running)},
+        )

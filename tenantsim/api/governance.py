@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tenantsim.api import review_instances
+from tenantsim.config import SimConfig
 from tenantsim.directory import Directory
 from tenantsim.errors import GraphError, bad_request, not_found
 from tenantsim.runtime import Call, GraphResponse, Simulator
@@ -1110,9 +1111,29 @@ RANGE_DEFAULTS = {"numberOfOccurrences": 0, "recurrenceTimeZone": None, "endDate
 # specify the queryRoot property with the value decisions" (accessreviews-reviewers-concept); ./sponsors, each
 # guest's sponsors, is the same kind of query. ./owners (all-groups reviews) is relative to the group instead.
 PER_DECISION_REVIEWERS = frozenset({"./manager", "./sponsors"})
+GROUP_OWNERS = "./owners"
+# How Graph stores a definition's queries (accessreviewscheduledefinition-get, accessreviewset-list-definitions,
+# accessreviewset-post-definitions example 2): absolute queries under /v1.0, filtered scope queries with $count.
+VERSION_PREFIX = "/v1.0"
+NO_END_DATE = "9999-12-31"
+INDIVIDUAL_USER = re.compile(r"^(/v1\.0)?/users/[^/?]+$")
 
 
-def _reviewer_scopes(value: Any, name: str) -> list[dict[str, Any]]:
+def _stored_query(query: str, config: SimConfig, count: str | None = None) -> str:
+    """The query as Graph keeps it. ``count`` is where a filtered query gets its added ``$count=true``: first
+    for a scope (``./members/...?$count=true&$filter=...``), last for an instanceEnumerationScope."""
+    if count and "$filter=" in query and "$count=" not in query:
+        if count == "first":
+            path, _, options = query.partition("?")
+            query = f"{path}?$count=true&{options}"
+        else:
+            query = f"{query}&$count=true"
+    if config.review_query_version_prefix and query.startswith("/") and not query.startswith(("/v1.0/", "/beta/")):
+        query = VERSION_PREFIX + query
+    return query
+
+
+def _reviewer_scopes(value: Any, name: str, config: SimConfig) -> list[dict[str, Any]]:
     if value is None:
         return []
     if not isinstance(value, list):
@@ -1124,13 +1145,17 @@ def _reviewer_scopes(value: Any, name: str) -> list[dict[str, Any]]:
         if entry["query"] in PER_DECISION_REVIEWERS and entry.get("queryRoot") != "decisions":
             raise bad_request(f"The relative reviewer query '{entry['query']}' needs queryRoot 'decisions'.")
         scopes.append(
-            {"query": entry["query"], "queryType": entry.get("queryType", "MicrosoftGraph"), "queryRoot": None}
+            {
+                "query": _stored_query(entry["query"], config),
+                "queryType": entry.get("queryType", "MicrosoftGraph"),
+                "queryRoot": None,
+            }
             | ({"queryRoot": entry["queryRoot"]} if entry.get("queryRoot") else {})
         )
     return scopes
 
 
-def _review_scope(value: Any, name: str, required: bool) -> dict[str, Any] | None:
+def _review_scope(value: Any, name: str, required: bool, config: SimConfig, count: str) -> dict[str, Any] | None:
     if value is None:
         if required:
             raise bad_request(f"'{name}' is required.")
@@ -1139,13 +1164,15 @@ def _review_scope(value: Any, name: str, required: bool) -> dict[str, Any] | Non
         raise bad_request(f"'{name}' must name a supported access review scope type.")
     scope = copy.deepcopy(value)
     if "query" in scope:
+        if isinstance(scope["query"], str):
+            scope["query"] = _stored_query(scope["query"], config, count)
         scope.setdefault("queryType", "MicrosoftGraph")
         scope.setdefault("queryRoot", None)
     _duration(scope.get("inactiveDuration"), f"{name}.inactiveDuration")
     return scope
 
 
-def _recurrence(value: Any) -> dict[str, Any] | None:
+def _recurrence(value: Any, config: SimConfig) -> dict[str, Any] | None:
     if value is None:
         return None
     pattern, span = value.get("pattern"), value.get("range")
@@ -1160,10 +1187,25 @@ def _recurrence(value: Any) -> dict[str, Any] | None:
     if normalised_range.get("endDate"):
         end = DATE_ONLY.match(str(normalised_range["endDate"]))
         normalised_range["endDate"] = end.group(1) if end else None
+    if normalised_range["type"] == "noEnd" and config.review_no_end_as_numbered:
+        normalised_range.update(type="numbered", numberOfOccurrences=0, endDate=NO_END_DATE)
     return {"pattern": {**PATTERN_DEFAULTS, "interval": 1, **pattern}, "range": normalised_range}
 
 
-def _validated_review(body: dict[str, Any]) -> dict[str, Any]:
+def _owners_fit_the_scope(review: dict[str, Any], config: SimConfig) -> None:
+    """./owners names each reviewed group's owners: documented for reviews of all groups; a review of one group
+    names /groups/{id}/owners (accessreviews-reviewers-concept)."""
+    if review["instanceEnumerationScope"] is not None or config.review_relative_owners_on_single_group:
+        return
+    for name in ("reviewers", "fallbackReviewers"):
+        if any(entry["query"] == GROUP_OWNERS for entry in review[name]):
+            raise bad_request(
+                f"'{name}' names './owners' but the review has no instanceEnumerationScope: "
+                "name the group's owners as /groups/{id}/owners."
+            )
+
+
+def _validated_review(body: dict[str, Any], config: SimConfig) -> dict[str, Any]:
     if not isinstance(body.get("displayName"), str) or not body["displayName"].strip():
         raise bad_request("'displayName' is required.")
     settings = {**SETTINGS_DEFAULTS, **(body.get("settings") or {})}
@@ -1173,7 +1215,7 @@ def _validated_review(body: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(action, dict) or action.get("@odata.type") not in APPLY_ACTIONS:
             raise bad_request("Invalid entry in 'settings.applyActions'.")
     _duration(settings.get("recommendationLookBackDuration"), "recommendationLookBackDuration")
-    settings["recurrence"] = _recurrence(settings["recurrence"])
+    settings["recurrence"] = _recurrence(settings["recurrence"], config)
     # Setting either backupReviewers or fallbackReviewers fills fallbackReviewers (backupReviewers is deprecated).
     fallback = (
         body.get("fallbackReviewers") if body.get("fallbackReviewers") is not None else body.get("backupReviewers")
@@ -1182,17 +1224,18 @@ def _validated_review(body: dict[str, Any]) -> dict[str, Any]:
         "displayName": body["displayName"],
         "descriptionForAdmins": body.get("descriptionForAdmins"),
         "descriptionForReviewers": body.get("descriptionForReviewers"),
-        "scope": _review_scope(body.get("scope"), "scope", required=True),
+        "scope": _review_scope(body.get("scope"), "scope", True, config, "first"),
         "instanceEnumerationScope": _review_scope(
-            body.get("instanceEnumerationScope"), "instanceEnumerationScope", required=False
+            body.get("instanceEnumerationScope"), "instanceEnumerationScope", False, config, "last"
         ),
-        "reviewers": _reviewer_scopes(body.get("reviewers"), "reviewers"),
-        "fallbackReviewers": _reviewer_scopes(fallback, "fallbackReviewers"),
+        "reviewers": _reviewer_scopes(body.get("reviewers"), "reviewers", config),
+        "fallbackReviewers": _reviewer_scopes(fallback, "fallbackReviewers", config),
         "additionalNotificationRecipients": copy.deepcopy(body.get("additionalNotificationRecipients") or []),
         "settings": settings,
     }
     if body.get("stageSettings"):
         review["stageSettings"] = copy.deepcopy(body["stageSettings"])
+    _owners_fit_the_scope(review, config)
     return review
 
 
@@ -1214,7 +1257,7 @@ def create_review(call: Call) -> GraphResponse:
     body = _object(call.request.body, REVIEW_WRITABLE, "accessReviewScheduleDefinition")
     review = {
         "id": str(uuid.uuid4()),
-        **_validated_review(body),
+        **_validated_review(body, call.sim.config),
         "status": "NotStarted",
         "createdDateTime": call.sim.now_iso(),
         "lastModifiedDateTime": call.sim.now_iso(),
@@ -1230,19 +1273,32 @@ def get_review(call: Call, review_id: str) -> GraphResponse:
     return GraphResponse(200, {"@odata.context": call.context_url(f"{REVIEWS}/$entity"), **review})
 
 
+def _reviewer_set(scopes: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+    return sorted((entry["query"], entry.get("queryRoot")) for entry in scopes)
+
+
+def _individual_users(scopes: list[dict[str, Any]]) -> bool:
+    return bool(scopes) and all(INDIVIDUAL_USER.match(entry["query"]) for entry in scopes)
+
+
 def replace_review(call: Call, review_id: str) -> GraphResponse:
-    """PUT with the full definition; scope and instanceEnumerationScope cannot change after creation."""
+    """PUT with the full definition, answered 204 (accessreviewscheduledefinition-update). scope and
+    instanceEnumerationScope cannot change after creation; reviewers only while individual users review."""
     call.require("accessReview.write")
     state = _state(call)
     current = _find(state.reviews, review_id)
     body = _object(call.request.body, REVIEW_WRITABLE, "accessReviewScheduleDefinition")
-    replacement = _validated_review(body)
+    replacement = _validated_review(body, call.sim.config)
     for fixed in ("scope", "instanceEnumerationScope"):
         if replacement[fixed] != current[fixed]:
             raise bad_request(f"'{fixed}' of an access review definition cannot be updated.")
+    if _reviewer_set(replacement["reviewers"]) != _reviewer_set(current["reviewers"]) and not (
+        _individual_users(current["reviewers"]) and _individual_users(replacement["reviewers"])
+    ):
+        raise bad_request("'reviewers' can only be updated when individual users are assigned as reviewers.")
     current.update(replacement)
     current["lastModifiedDateTime"] = call.sim.now_iso()
-    return GraphResponse(200, {"@odata.context": call.context_url(f"{REVIEWS}/$entity"), **_public(current)})
+    return GraphResponse(204)
 
 
 def delete_review(call: Call, review_id: str) -> GraphResponse:

@@ -1,8 +1,8 @@
 """Access review instances: what a recurring definition has run (and will run next) by the simulator's clock.
 
 An instance starts on each occurrence of the definition's recurrence (weekly or absoluteMonthly, every
-`interval`, from `range.startDate`, within `numberOfOccurrences` or `endDate`) and lasts
-`settings.instanceDurationInDays`. A definition without a recurrence runs once, from its creation. A
+`interval`, from `range.startDate`, within `numberOfOccurrences`, or `endDate` when numbered with no count)
+and lasts `settings.instanceDurationInDays`. A definition without a recurrence runs once, from its creation. A
 definition with an `instanceEnumerationScope` over Microsoft 365 groups gets one instance per group and
 occurrence, its `./members...` scope anchored at that group. Listed: every instance that has started, and
 the next one (NotStarted). Status: NotStarted before the start, InProgress until the end, then Completed.
@@ -49,8 +49,12 @@ def _occurrences(definition: dict[str, Any]) -> list[date]:
     pattern, span = recurrence["pattern"], recurrence["range"]
     start = date.fromisoformat(span["startDate"])
     interval = max(1, int(pattern.get("interval") or 1))
-    limit = int(span.get("numberOfOccurrences") or 0) if span["type"] == "numbered" else MAX_OCCURRENCES
-    end = date.fromisoformat(span["endDate"]) if span["type"] == "endDate" and span.get("endDate") else None
+    # numbered with numberOfOccurrences 0 runs until its endDate: Graph stores a noEnd range as numbered, 0,
+    # 9999-12-31 (accessreviewset-list-definitions), and the get example shows numbered, 0, with a real end.
+    occurrences = int(span.get("numberOfOccurrences") or 0) if span["type"] == "numbered" else 0
+    limit = occurrences or MAX_OCCURRENCES
+    bounded = span["type"] == "endDate" or (span["type"] == "numbered" and not occurrences)
+    end = date.fromisoformat(span["endDate"]) if bounded and span.get("endDate") else None
     days = []
     for index in range(min(limit, MAX_OCCURRENCES)):
         if pattern["type"] == "weekly":

@@ -43,10 +43,19 @@ def server() -> Iterator[TenantSimServer]:
         yield running
 
 
+REVIEW_DEFAULTS = {
+    "reviewQueryVersionPrefix": True,
+    "reviewNoEndAsNumbered": True,
+    "reviewRelativeOwnersOnSingleGroup": False,
+}
+REVIEWS = "/v1.0/identityGovernance/accessReviews/definitions"
+
+
 @pytest.fixture
 def admin(server) -> Iterator[TenantSimAdmin]:
     with TenantSimAdmin(server.url) as client:
         client.seed(guests=30)
+        client.configure(**REVIEW_DEFAULTS)
         yield client
 
 
@@ -55,13 +64,14 @@ def _client(server, roles=GRANTED):
     return build_graph_client(credential=credential, base_url=f"{server.url}/v1.0")
 
 
-async def _run(server, mode="plan", desired=None, roles=GRANTED):
+async def _run(server, mode="plan", desired=None, roles=GRANTED, approved: frozenset[str] = frozenset()):
     return await run_governance(
         GraphGovernance(_client(server, roles)),
         desired=desired or load_desired_state(SAMPLE),
         audit=MemoryAuditLog(),
         clock=SystemClock(),
         mode=mode,
+        approved_recreates=approved,
     )
 
 
@@ -131,6 +141,7 @@ async def test_the_guest_review_carries_the_desired_settings(server, admin):
     assert review["reviewers"][0]["query"] == "./sponsors"
     assert review["fallbackReviewers"][0]["query"] == "./owners"
     assert "userType eq 'Guest'" in review["scope"]["query"]
+    assert review["instanceEnumerationScope"]["query"].startswith("/v1.0/groups?$filter=")
 
 
 async def test_settings_drift_in_the_tenant_is_reported_and_fixed(server, admin):
@@ -300,3 +311,61 @@ async def test_the_run_reports_each_review_current_instance_without_drift(server
     current = evidence["review/guests"]["current"]
     assert current["status"] in {"InProgress", "Completed"} and current["instances"] == 1
     assert current["startDateTime"] <= datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize(
+    "stored_as",
+    [
+        pytest.param(REVIEW_DEFAULTS, id="rewritten-as-graph-stores"),
+        pytest.param({"reviewQueryVersionPrefix": False, "reviewNoEndAsNumbered": False}, id="echoed-as-sent"),
+    ],
+)
+async def test_apply_then_plan_on_a_tenant_that_rewrites_stored_reviews_changes_nothing(server, admin, stored_as):
+    """Graph stores reviews with /v1.0 queries, an added $count and noEnd as numbered until 9999-12-31 (or, as
+    some examples show, as sent): either way the plan after an apply is clean and no review is deleted."""
+    admin.configure(**stored_as)
+    enforced = await _run(server, "enforce")
+    assert enforced["exitCode"] == 0 and enforced["held"] == [] and enforced["after"]["drift"] == 0
+    before = {r["id"]: r for r in _values(admin, REVIEWS)}
+    partner = next(r for r in before.values() if r["displayName"].startswith("Partner guest review"))
+    prefixed = stored_as["reviewQueryVersionPrefix"]
+    assert partner["scope"]["query"].startswith("/v1.0/groups/" if prefixed else "/groups/")
+
+    admin.reset_counters()
+    again = await _run(server, "enforce")
+    assert again["exitCode"] == 0 and again["plan"]["drift"] == 0
+    review_calls = {r["method"] for r in admin.requests() if "accessReviews" in r["path"]}
+    assert review_calls == {"GET"}  # read, and nothing deleted, replaced or created
+    assert {r["id"]: r for r in _values(admin, REVIEWS)} == before
+
+
+async def test_a_partner_review_names_its_group_s_owners(server, admin):
+    """A review of one group names /groups/{id}/owners (tenantsim refuses ./owners there by default)."""
+    enforced = await _run(server, "enforce")
+    assert enforced["failed"] == []
+    partner = next(r for r in _values(admin, REVIEWS) if r["displayName"].startswith("Partner guest review"))
+    group = load_desired_state(SAMPLE).governance.partners["fabrikam"].review_group_id
+    assert [r["query"] for r in partner["reviewers"]] == [f"/v1.0/groups/{group}/owners"]
+
+
+async def test_a_reviewer_change_graph_cannot_update_waits_for_approval_then_recreates(server, admin):
+    """Sponsors to a named user cannot be PUT (Graph updates reviewers only between individual users): enforce
+    holds the recreate and leaves the running review alone; approved, the review is created again."""
+    await _run(server, "enforce")
+    guests = next(r for r in _values(admin, REVIEWS) if r["displayName"] == "Quarterly guest access review")
+    raw = load_desired_state(SAMPLE).model_dump(mode="json", by_alias=True, exclude_none=True)
+    megan = next(u for u in admin.snapshot()["users"] if u.get("userType") == "Member")
+    raw["governance"]["guestReview"]["reviewers"] = [{"kind": "user", "id": megan["id"]}]
+    changed = parse_desired_state(raw)
+
+    held = await _run(server, "enforce", desired=changed)
+    action = next(a for a in held["plan"]["actions"] if a["key"] == "review/guests")
+    assert action["change"] == "recreate" and "in progress" in action["reason"]
+    assert [h["key"] for h in held["held"]] == ["review/guests"] and held["exitCode"] == 2
+    assert _graph(admin, "GET", f"{REVIEWS}/{guests['id']}").json()["reviewers"][0]["query"] == "./sponsors"
+
+    approved = await _run(server, "enforce", desired=changed, approved=frozenset({"review/guests"}))
+    assert approved["exitCode"] == 0 and approved["held"] == []
+    assert _graph(admin, "GET", f"{REVIEWS}/{guests['id']}").status_code == 404
+    recreated = next(r for r in _values(admin, REVIEWS) if r["displayName"] == "Quarterly guest access review")
+    assert recreated["reviewers"][0]["query"] == f"/v1.0/users/{megan['id']}"

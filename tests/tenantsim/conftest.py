@@ -22,6 +22,9 @@ DEFAULT_CONFIG = {
     "guestInviterAppIds": [DEFAULT_APP_ID],
     "unsetRedemptionOrderAsNull": False,
     "clockOffsetSeconds": 0,
+    "reviewQueryVersionPrefix": True,
+    "reviewNoEndAsNumbered": True,
+    "reviewRelativeOwnersOnSingleGroup": False,
 }
 
 

@@ -321,7 +321,8 @@ def test_a_review_update_cannot_change_its_scope(graph):
     moved = {**DOC_REVIEW, "scope": {**DOC_REVIEW["scope"], "query": "/users"}}
     assert graph.request("PUT", path, roles=REVIEW_WRITE, json=moved).status_code == 400
     longer = {**DOC_REVIEW, "settings": {**DOC_REVIEW["settings"], "instanceDurationInDays": 7}}
-    assert graph.request("PUT", path, roles=REVIEW_WRITE, json=longer).status_code == 200
+    replaced = graph.request("PUT", path, roles=REVIEW_WRITE, json=longer)
+    assert (replaced.status_code, replaced.content) == (204, b"")
     assert graph.get(path, roles=REVIEW_WRITE).json()["settings"]["instanceDurationInDays"] == 7
     assert graph.request("DELETE", path, roles=REVIEW_WRITE).status_code == 204
     assert graph.get(path, roles=REVIEW_WRITE).status_code == 404
@@ -479,7 +480,9 @@ def _weekly_review(start: datetime, duration_days: int, **extra) -> dict:
         },
     }
     body = {k: v for k, v in DOC_REVIEW.items() if k != "instanceEnumerationScope"}
-    return {**body, "scope": {**DOC_REVIEW["scope"], "query": "/users"}, "settings": settings, **extra}
+    reviewers = [{"query": f"/users/{MEGAN}", "queryType": "MicrosoftGraph"}]
+    scope = {**DOC_REVIEW["scope"], "query": "/users"}
+    return {**body, "scope": scope, "reviewers": reviewers, "settings": settings, **extra}
 
 
 def test_a_recurring_review_lists_its_past_current_and_next_instance_by_the_clock(graph):
@@ -530,3 +533,114 @@ def test_per_decision_reviewers_need_query_root_decisions(graph, query):
     reviewers = [{"query": query, "queryType": "MicrosoftGraph", "queryRoot": "decisions"}]
     created = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json={**DOC_REVIEW, "reviewers": reviewers})
     assert created.status_code == 201 and created.json()["reviewers"][0]["queryRoot"] == "decisions"
+
+
+# --- access review definitions as Graph stores them -------------------------------------------------
+
+MEGAN = "fc9a2c2b-1ddc-486d-a211-5fe8ca77fa1f"
+ADELE = "398164b1-5196-49dd-ada2-364b49f99b27"
+REVIEW_KNOBS_OFF = {"reviewQueryVersionPrefix": False, "reviewNoEndAsNumbered": False}
+
+
+def _single_group_review(reviewers: list[dict], group: str = PARTNER_EXTRANET_GROUP_ID) -> dict:
+    """A review of one group's guests, shaped like the get example (accessreviewscheduledefinition-get)."""
+    body = {k: v for k, v in DOC_REVIEW.items() if k != "instanceEnumerationScope"}
+    scope = {
+        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
+        "query": f"/groups/{group}/transitiveMembers/microsoft.graph.user/?$filter=(userType eq 'Guest')",
+        "queryType": "MicrosoftGraph",
+    }
+    return {**body, "scope": scope, "reviewers": reviewers}
+
+
+def test_a_stored_definition_comes_back_as_graph_rewrites_it(graph):
+    """Create example 2 read back: the scope gains $count=true before its $filter, the group enumeration after
+    it, the user fallback reviewer a /v1.0 prefix, and the noEnd range is numbered until 9999-12-31."""
+    created = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=DOC_REVIEW).json()
+    listed = graph.get(REVIEWS, roles=REVIEW_WRITE).json()["value"]
+    fetched = graph.get(f"{REVIEWS}/{created['id']}", roles=REVIEW_WRITE).json()
+    for stored in (created, fetched, next(r for r in listed if r["id"] == created["id"])):
+        assert stored["scope"]["query"] == "./members/microsoft.graph.user/?$count=true&$filter=(userType eq 'Guest')"
+        assert stored["instanceEnumerationScope"]["query"] == (
+            "/v1.0/groups?$filter=(groupTypes/any(c:c+eq+'Unified') and "
+            "resourceProvisioningOptions/Any(x:x eq 'Team')')&$count=true"
+        )
+        assert [r["query"] for r in stored["reviewers"]] == ["./owners"]
+        assert [r["query"] for r in stored["fallbackReviewers"]] == [f"/v1.0/users/{MEGAN}"]
+        span = stored["settings"]["recurrence"]["range"]
+        assert (span["type"], span["numberOfOccurrences"], span["endDate"]) == ("numbered", 0, "9999-12-31")
+    assert_absorbed(fetched, AccessReviewScheduleDefinition)
+
+
+def test_a_single_group_review_is_stored_under_v1_0_and_keeps_an_existing_count(graph):
+    """The get example's shape: absolute scope, enumeration and reviewer queries under /v1.0, $count not doubled."""
+    body = _single_group_review([{"query": f"/users/{ADELE}", "queryType": "MicrosoftGraph"}])
+    body["scope"]["query"] = body["scope"]["query"].replace("/?$filter", "/?$count=true&$filter")
+    body["instanceEnumerationScope"] = {
+        "@odata.type": "#microsoft.graph.accessReviewQueryScope",
+        "query": f"/groups/{PARTNER_EXTRANET_GROUP_ID}",
+        "queryType": "MicrosoftGraph",
+    }
+    stored = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=body).json()
+    assert stored["scope"]["query"] == (
+        f"/v1.0/groups/{PARTNER_EXTRANET_GROUP_ID}/transitiveMembers/microsoft.graph.user/"
+        "?$count=true&$filter=(userType eq 'Guest')"
+    )
+    assert stored["instanceEnumerationScope"]["query"] == f"/v1.0/groups/{PARTNER_EXTRANET_GROUP_ID}"
+    assert stored["reviewers"][0]["query"] == f"/v1.0/users/{ADELE}"
+
+
+def test_with_the_rewrite_knobs_off_queries_and_ranges_come_back_as_sent(graph, admin):
+    """Create example 1's answer: no /v1.0 prefix and a noEnd range left noEnd (the $count is still added)."""
+    admin.configure(**REVIEW_KNOBS_OFF)
+    stored = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=DOC_REVIEW).json()
+    assert stored["scope"]["query"] == "./members/microsoft.graph.user/?$count=true&$filter=(userType eq 'Guest')"
+    assert stored["instanceEnumerationScope"]["query"].startswith("/groups?$filter=")
+    assert [r["query"] for r in stored["fallbackReviewers"]] == [f"/users/{MEGAN}"]
+    span = stored["settings"]["recurrence"]["range"]
+    assert (span["type"], span["endDate"]) == ("noEnd", None)
+
+
+def test_a_review_stored_as_numbered_until_9999_keeps_recurring(graph):
+    """The numbered 9999-12-31 range Graph stores for noEnd still lists the current and the next instance."""
+    start = datetime.now(UTC) - timedelta(days=1)
+    review = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=_weekly_review(start, 3)).json()
+    assert review["settings"]["recurrence"]["range"]["type"] == "numbered"
+    listing = graph.get(f"{REVIEWS}/{review['id']}/instances", roles=("AccessReview.Read.All",)).json()["value"]
+    assert [i["status"] for i in listing] == ["InProgress", "NotStarted"]
+
+
+def test_reviewers_are_updated_only_while_individual_users_review(graph):
+    """One user for another is accepted with 204; a change to or from group owners is refused with 400; the
+    same non-user reviewers sent again (as sent or as stored) are no change and pass."""
+    users = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=_weekly_review(datetime.now(UTC), 3)).json()
+    other = {**_weekly_review(datetime.now(UTC), 3), "reviewers": [{"query": f"/users/{ADELE}"}]}
+    assert graph.request("PUT", f"{REVIEWS}/{users['id']}", roles=REVIEW_WRITE, json=other).status_code == 204
+    assert graph.get(f"{REVIEWS}/{users['id']}", roles=REVIEW_WRITE).json()["reviewers"][0]["query"].endswith(ADELE)
+    sponsors = {**other, "reviewers": [{"query": "./sponsors", "queryRoot": "decisions"}]}
+    refused = graph.request("PUT", f"{REVIEWS}/{users['id']}", roles=REVIEW_WRITE, json=sponsors)
+    assert refused.status_code == 400 and "individual users" in refused.json()["error"]["message"]
+
+    owners = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=DOC_REVIEW).json()
+    path = f"{REVIEWS}/{owners['id']}"
+    to_user = {**DOC_REVIEW, "reviewers": [{"query": f"/users/{ADELE}", "queryType": "MicrosoftGraph"}]}
+    assert graph.request("PUT", path, roles=REVIEW_WRITE, json=to_user).status_code == 400
+    assert graph.get(path, roles=REVIEW_WRITE).json()["reviewers"][0]["query"] == "./owners"
+    assert graph.request("PUT", path, roles=REVIEW_WRITE, json=DOC_REVIEW).status_code == 204
+    as_stored = {k: v for k, v in owners.items() if k not in ("@odata.context", "id")}
+    assert graph.request("PUT", path, roles=REVIEW_WRITE, json=as_stored).status_code == 204
+
+
+def test_relative_owners_need_a_review_of_all_groups(graph, admin):
+    """./owners on a one-group review is refused; /groups/{id}/owners is how that review names them. The knob
+    reviewRelativeOwnersOnSingleGroup accepts ./owners there too."""
+    relative = _single_group_review([{"query": "./owners", "queryType": "MicrosoftGraph"}])
+    refused = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=relative)
+    assert refused.status_code == 400 and "/groups/{id}/owners" in refused.json()["error"]["message"]
+    as_fallback = {**_single_group_review([]), "fallbackReviewers": [{"query": "./owners"}]}
+    assert graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=as_fallback).status_code == 400
+    owners = f"/groups/{PARTNER_EXTRANET_GROUP_ID}/owners"
+    named = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=_single_group_review([{"query": owners}]))
+    assert named.status_code == 201 and named.json()["reviewers"][0]["query"] == f"/v1.0{owners}"
+    admin.configure(reviewRelativeOwnersOnSingleGroup=True)
+    assert graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=relative).status_code == 201

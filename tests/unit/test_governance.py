@@ -25,6 +25,7 @@ from lifecycle.governance.ports import (
     REVIEWS,
     ROLE_SCOPES,
 )
+from lifecycle.governance.reviews import normal_query
 from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR
 
 SAMPLE = Path(__file__).resolve().parents[2] / "config" / "desired-state.sample.yaml"
@@ -47,6 +48,8 @@ class FakeGovernanceGraph:
         }
         self.writes: list[tuple[str, str]] = []
         self.refuse: set[str] = set()  # kinds whose creates are denied
+        self.rewrite_reviews = False  # store review definitions as Graph's examples show them
+        self.puts: list[dict[str, Any]] = []  # review definition bodies sent to update
 
     async def list(self, kind: str, parent_id: str | None = None) -> list[dict[str, Any]]:
         if kind == REVIEW_INSTANCES:
@@ -67,6 +70,8 @@ class FakeGovernanceGraph:
         if kind in self.refuse:
             raise PermissionDeniedError("Insufficient privileges", status=403, code="Authorization_RequestDenied")
         stored = {"id": str(uuid.uuid4()), **copy.deepcopy(body)}
+        if kind == REVIEWS and self.rewrite_reviews:
+            stored = graph_stored_review(stored)
         if kind == CATALOG_RESOURCES:  # the resource the request adds, not the request
             group_id = body["resource"]["originId"]
             stored = {"id": stored["id"], "displayName": f"group {group_id}", "originId": group_id}
@@ -88,6 +93,9 @@ class FakeGovernanceGraph:
 
     async def update(self, kind: str, object_id: str | None, body: dict[str, Any]) -> None:
         self.writes.append(("update", kind))
+        if kind == REVIEWS:
+            self.puts.append(copy.deepcopy(body))
+            body = graph_stored_review(body) if self.rewrite_reviews else body
         if object_id is None:
             self.settings.update(body)
         else:
@@ -105,6 +113,32 @@ class FakeGovernanceGraph:
         return found[0]
 
 
+def _graph_query(query: str, count: str | None = None) -> str:
+    if count and "$filter=" in query and "$count=" not in query:
+        path, _, options = query.partition("?")
+        query = f"{path}?$count=true&{options}" if count == "first" else f"{query}&$count=true"
+    return f"/v1.0{query}" if query.startswith("/") and not query.startswith("/v1.0/") else query
+
+
+def graph_stored_review(body: dict[str, Any]) -> dict[str, Any]:
+    """A definition as Microsoft's get, list and create examples show Graph returning it: absolute queries
+    under /v1.0, $count=true added, noEnd as numbered until 9999-12-31, user reviewers with queryRoot decisions."""
+    stored = copy.deepcopy(body)
+    for name, count in (("scope", "first"), ("instanceEnumerationScope", "last")):
+        if stored.get(name):
+            stored[name] = {**stored[name], "query": _graph_query(stored[name]["query"], count), "queryRoot": None}
+    for name in ("reviewers", "fallbackReviewers"):
+        stored[name] = [
+            {**r, "query": _graph_query(r["query"]), "queryRoot": r.get("queryRoot") or "decisions"}
+            for r in stored.get(name) or []
+        ]
+    span = stored["settings"]["recurrence"]["range"]
+    if span["type"] == "noEnd":
+        span.update(type="numbered", numberOfOccurrences=0, endDate="9999-12-31", recurrenceTimeZone=None)
+    stored["settings"]["recurrence"]["pattern"].update(month=0, daysOfWeek=[], firstDayOfWeek="sunday")
+    return stored
+
+
 @pytest.fixture
 def desired():
     return load_desired_state(SAMPLE)
@@ -115,10 +149,12 @@ def graph() -> FakeGovernanceGraph:
     return FakeGovernanceGraph()
 
 
-async def _run(graph, desired, mode="plan"):
+async def _run(graph, desired, mode="plan", approved: frozenset[str] = frozenset()):
     audit = MemoryAuditLog()
     clock = FixedClock(datetime(2026, 3, 1, tzinfo=UTC))
-    result = await run_governance(graph, desired=desired, audit=audit, clock=clock, mode=mode)
+    result = await run_governance(
+        graph, desired=desired, audit=audit, clock=clock, mode=mode, approved_recreates=approved
+    )
     return result, [e async for e in audit.entries()]
 
 
@@ -193,16 +229,32 @@ async def test_a_drifted_review_setting_is_reported_field_by_field_and_fixed_in_
     assert graph.objects[REVIEWS][review["id"]]["settings"]["defaultDecision"] == "Deny"
 
 
-async def test_a_changed_review_scope_is_recreated_because_graph_cannot_update_it(graph, desired):
-    """A definition whose scope differs is deleted and created again, never left reviewing the wrong group."""
+async def test_a_changed_review_scope_is_a_recreate_held_until_an_operator_approves_it(graph, desired):
+    """A definition whose scope truly differs must be deleted and created again; that loses its instances and
+    decisions, so enforce holds it (exit 2, the review untouched, the plan saying what would be lost) and only
+    a run that approves the review's key recreates it."""
     await _run(graph, desired, "enforce")
     review = next(r for r in graph.objects[REVIEWS].values() if "review/partner/fabrikam" in r["descriptionForAdmins"])
     review["scope"]["query"] = "/groups/00000000-0000-4000-8000-000000000000/transitiveMembers"
-    result, _ = await _run(graph, desired, "enforce")
-    action = next(a for a in result["plan"]["actions"] if a["key"] == "review/partner/fabrikam")
+    graph.instances[review["id"]] = [
+        _instance("2025-07-13T00:00:00Z", "2025-07-27T00:00:00Z", "Completed"),
+        _instance("2026-01-13T00:00:00Z", "2026-01-27T00:00:00Z", "InProgress"),
+        _instance("2026-07-13T00:00:00Z", "2026-07-27T00:00:00Z", "NotStarted"),
+    ]
+    held, audit = await _run(graph, desired, "enforce")
+    action = next(a for a in held["plan"]["actions"] if a["key"] == "review/partner/fabrikam")
     assert action["change"] == "recreate" and action["diffs"][0]["field"] == "scope.query"
+    assert f"deleting definition {review['id']} loses its 2 instance(s) so far (1 in progress)" in action["reason"]
+    assert any("--approve-recreate review/partner/fabrikam" in w for w in held["plan"]["warnings"])
+    assert [h["key"] for h in held["held"]] == ["review/partner/fabrikam"] and held["applied"] == []
+    assert review["id"] in graph.objects[REVIEWS] and ("delete", REVIEWS) not in graph.writes
+    assert held["exitCode"] == EXIT_DRIFT and "governance.held" in {e.action for e in audit}
+    assert "**held** `recreate` review/partner/fabrikam" in render(held)
+
+    approved, _ = await _run(graph, desired, "enforce", approved=frozenset({"review/partner/fabrikam"}))
+    assert [a["key"] for a in approved["applied"]] == ["review/partner/fabrikam"] and approved["held"] == []
     assert review["id"] not in graph.objects[REVIEWS] and len(graph.objects[REVIEWS]) == 2
-    assert result["exitCode"] == EXIT_CLEAN
+    assert approved["exitCode"] == EXIT_CLEAN
 
 
 async def test_a_renamed_review_is_found_by_its_key_and_renamed_back_not_duplicated(graph, desired):
@@ -446,3 +498,106 @@ async def test_group_memberships_of_a_partner_without_a_governed_package_are_a_w
     result, _ = await _run(graph, parse_desired_state(raw))
     assert any("adatum.groupMemberships is ignored" in w for w in result["plan"]["warnings"])
     assert not any(a["key"].startswith("role/adatum/") for a in result["plan"]["actions"])
+
+
+# --- review definitions as Graph stores them ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        (
+            "./members/microsoft.graph.user/?$filter=(userType eq 'Guest')",
+            "./members/microsoft.graph.user/?$count=true&$filter=(userType eq 'Guest')",
+        ),
+        (
+            "/groups?$filter=(groupTypes/any(c:c eq 'Unified'))",
+            "/v1.0/groups?$filter=(groupTypes/any(c:c+eq+'Unified'))&$count=true",
+        ),
+        ("/groups/g1/transitiveMembers", "/v1.0/groups/g1/transitiveMembers"),
+        ("/users/u1", "https://graph.microsoft.com/v1.0/users/u1"),
+        ("/groups/g1/members?$top=5&$filter=x eq 1", "/groups/g1/members?$filter=x  eq  1&$top=5"),
+    ],
+)
+def test_a_query_graph_spells_differently_normalises_to_the_one_sent(sent, stored):
+    """Version prefix, $count, option order, + for space and a slash before the options are not a change."""
+    assert normal_query(sent) == normal_query(stored)
+
+
+def test_a_query_that_reviews_something_else_stays_different():
+    """A different group, path or filter is a real change."""
+    assert normal_query("/groups/g1/transitiveMembers") != normal_query("/v1.0/groups/g2/transitiveMembers")
+    assert normal_query("./members?$filter=(userType eq 'Guest')") != normal_query("./members")
+    assert normal_query("/groups/g1/members") != normal_query("/groups/g1/transitiveMembers")
+
+
+async def test_reviews_graph_stores_rewritten_plan_no_change_and_delete_nothing(graph, desired):
+    """After enforce on a tenant that stores reviews as Graph does, the next enforce plans nothing for them:
+    no recreate (which would delete running reviews and their decisions) and no update."""
+    graph.rewrite_reviews = True
+    await _run(graph, desired, "enforce")
+    stored = list(graph.objects[REVIEWS].values())
+    assert {r["settings"]["recurrence"]["range"]["type"] for r in stored} == {"numbered"}
+    assert any(r["scope"]["query"].startswith("/v1.0/groups/") for r in stored)
+    graph.writes.clear()
+    again, _ = await _run(graph, desired, "enforce")
+    assert again["exitCode"] == EXIT_CLEAN and again["plan"]["drift"] == 0
+    assert graph.writes == [] and sorted(graph.objects[REVIEWS]) == sorted(r["id"] for r in stored)
+
+
+async def test_a_review_update_sends_back_the_scope_and_reviewers_as_graph_stores_them(graph, desired):
+    """A settings drift is a PUT of the whole definition carrying the stored scope and the stored spelling of
+    unchanged reviewers, so Graph never reads it as a scope or reviewer change."""
+    graph.rewrite_reviews = True
+    await _run(graph, desired, "enforce")
+    review = next(r for r in graph.objects[REVIEWS].values() if "review/partner/fabrikam" in r["descriptionForAdmins"])
+    review["settings"]["instanceDurationInDays"] = 3
+    planned, _ = await _run(graph, desired)
+    assert _changes(planned) == {"review/partner/fabrikam": "update"}
+    fixed, _ = await _run(graph, desired, "enforce")
+    assert fixed["exitCode"] == EXIT_CLEAN
+    [put] = graph.puts
+    assert put["scope"]["query"] == review["scope"]["query"] and put["scope"]["query"].startswith("/v1.0/")
+    assert [r["query"] for r in put["reviewers"]] == [r["query"] for r in review["reviewers"]]
+    assert put["settings"]["instanceDurationInDays"] == 14
+
+
+def _with_reviewers(desired, review: str, reviewers: list[dict[str, str]]):
+    raw = desired.model_dump(mode="json", by_alias=True, exclude_none=True)
+    raw["governance"][review]["reviewers"] = reviewers
+    return parse_desired_state(raw)
+
+
+async def test_a_reviewer_change_graph_cannot_update_is_a_held_recreate(graph, desired):
+    """Sponsors to a named user: Graph updates reviewers only while individual users review, so the plan is
+    a recreate explained as such, held in enforce; the definition keeps its reviewers and id."""
+    await _run(graph, desired, "enforce")
+    review = next(r for r in graph.objects[REVIEWS].values() if "review/guests" in r["descriptionForAdmins"])
+    changed = _with_reviewers(desired, "guestReview", [{"kind": "user", "id": str(uuid.uuid4())}])
+    result, _ = await _run(graph, changed, "enforce")
+    action = next(a for a in result["plan"]["actions"] if a["key"] == "review/guests")
+    assert action["change"] == "recreate" and "only while individual users review" in action["reason"]
+    assert [d["field"] for d in action["diffs"]] == ["reviewers"]
+    assert [h["key"] for h in result["held"]] == ["review/guests"] and result["exitCode"] == EXIT_DRIFT
+    assert graph.objects[REVIEWS][review["id"]]["reviewers"][0]["query"] == "./sponsors"
+
+
+async def test_a_reviewer_change_between_individual_users_is_updated_in_place(graph, desired):
+    """One named user for another is the update Graph allows: a PUT, the same definition id."""
+    first = _with_reviewers(desired, "guestReview", [{"kind": "user", "id": str(uuid.uuid4())}])
+    await _run(graph, first, "enforce")
+    review = next(r for r in graph.objects[REVIEWS].values() if "review/guests" in r["descriptionForAdmins"])
+    user = str(uuid.uuid4())
+    result, _ = await _run(graph, _with_reviewers(desired, "guestReview", [{"kind": "user", "id": user}]), "enforce")
+    assert _changes(result) == {"review/guests": "update"} and result["exitCode"] == EXIT_CLEAN
+    assert graph.objects[REVIEWS][review["id"]]["reviewers"][0]["query"] == f"/users/{user}"
+
+
+async def test_group_owners_review_as_the_group_s_owners_on_one_group_and_relatively_on_all_groups(graph, desired):
+    """The partner review of one group names /groups/{id}/owners; the review of all groups keeps ./owners."""
+    await _run(graph, desired, "enforce")
+    partner = next(r for r in graph.objects[REVIEWS].values() if "review/partner" in r["descriptionForAdmins"])
+    group = desired.governance.partners["fabrikam"].review_group_id
+    assert [r["query"] for r in partner["reviewers"]] == [f"/groups/{group}/owners"]
+    guests = next(r for r in graph.objects[REVIEWS].values() if "review/guests" in r["descriptionForAdmins"])
+    assert [r["query"] for r in guests["fallbackReviewers"]] == ["./owners"]
