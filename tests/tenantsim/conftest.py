@@ -21,6 +21,8 @@ DEFAULT_CONFIG = {
     "signInActivityPageCap": 500,
     "guestInviterAppIds": [DEFAULT_APP_ID],
     "clockOffsetSeconds": 0,
+    "resetRedemptionRewritesAddresses": False,
+    "userReadUpdateCoversMail": False,
 }
 
 
