@@ -353,9 +353,8 @@ class TestGrantPlan:
     def test_the_redemption_reset_permissions_are_listed_only_on_request(self):
         """--list omits User.ReadWrite.All; --list --redemption-reset adds exactly the reset's permissions."""
         base = subprocess.run([sys.executable, str(GRANT_SCRIPT), "--list"], capture_output=True, text=True, check=True)
-        with_reset = subprocess.run(
-            [sys.executable, str(GRANT_SCRIPT), "--list", "--redemption-reset"], capture_output=True, text=True, check=True
-        )
+        command = [sys.executable, str(GRANT_SCRIPT), "--list", "--redemption-reset"]
+        with_reset = subprocess.run(command, capture_output=True, text=True, check=True)
         assert "User.ReadWrite.All" not in base.stdout.split()
         assert set(with_reset.stdout.split()) == GRANTED | RESET_GRANT == GRANTED | {"User.ReadWrite.All"}
 
