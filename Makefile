@@ -31,7 +31,7 @@ browser:
 
 ## make run: start Azurite and tenantsim on free loopback ports, seed the tenant, run the main job once.
 run: setup
-	$(BIN)/python -m tenantsim.stack -- $(BIN)/python -m lifecycle demo
+	LIFECYCLE_RESET_ENABLED=true $(BIN)/python -m tenantsim.stack -- $(BIN)/python -m lifecycle demo
 
 ## make test: lint, then the whole suite (unit, tenantsim, integration on Azurite + tenantsim, functions, e2e).
 test: setup browser lint

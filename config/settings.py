@@ -50,6 +50,9 @@ class Settings(BaseModel):
     drift_mode: Literal["plan", "enforce"] = Field("plan", alias="LIFECYCLE_DRIFT_MODE")
     governance_mode: Literal["plan", "enforce"] = Field("plan", alias="LIFECYCLE_GOVERNANCE_MODE")
     reset_mode: Literal["plan", "enforce"] = Field("plan", alias="LIFECYCLE_RESET_MODE")
+    # Redemption reset needs User.ReadWrite.All (infra/grant-graph-permissions --redemption-reset). Off: reset
+    # tickets are rejected kind-not-available and the daily run only plans.
+    reset_enabled: bool = Field(False, alias="LIFECYCLE_RESET_ENABLED")
 
     log_format: Literal["json", "console"] = Field("json", alias="LIFECYCLE_LOG_FORMAT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LIFECYCLE_LOG_LEVEL")

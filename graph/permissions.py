@@ -1,8 +1,9 @@
 """The Microsoft Graph application permissions this product is granted: the single source.
 
-infra/grant-graph-permissions grants exactly this list to the managed identity, the README's permission
-table is generated from it, and the least-privilege tests mint tenantsim tokens with exactly these roles
-(and with each one removed) to prove the product works with the list and fails clearly without an entry.
+infra/grant-graph-permissions grants exactly this list to the managed identity (and the redemption reset's
+list only when asked to), the README's permission table is generated from it, and the least-privilege tests
+mint tenantsim tokens with exactly these roles (and with each one removed) to prove the product works with
+the list and fails clearly without an entry.
 """
 
 from __future__ import annotations
@@ -25,19 +26,13 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     ),
     Permission(
         "User.Invite.All",
-        ("onboarding", "redemption-reset"),
-        "POST /invitations: invite guests and reset their redemption (least privilege for invitations).",
+        ("onboarding",),
+        "POST /invitations: invite guests (least privilege for invitations; not enough to reset a redemption).",
     ),
     Permission(
         "User.EnableDisableAccount.All",
         ("guest-sweep", "onboarding"),
         "PATCH accountEnabled: disable expired guests (sweep) and offboarded guests (offboard tickets).",
-    ),
-    Permission(
-        "User.ReadUpdate.All",
-        ("redemption-reset",),
-        "PATCH mail/otherMails before a reset-redemption ticket's new address is invited (least privilege "
-        "for user updates; no create or delete).",
     ),
     Permission(
         "User.DeleteRestore.All",
@@ -102,4 +97,25 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     ),
 )
 
+# Granted only where redemption reset is switched on (LIFECYCLE_RESET_ENABLED=true; the grant script's
+# --redemption-reset). Graph names User.ReadWrite.All as the least privileged application permission for a
+# reset (invitation-post); it also covers the otherMails/mail update of a ticket's newEmail (user-update names
+# User-Mail.ReadWrite.All as least privileged there, which User.ReadWrite.All already includes) and the
+# revocation of sessions. It lets the app change any user's profile (not create or delete users, not roles),
+# so it is an explicit opt-in rather than part of every deployment.
+REDEMPTION_RESET_PERMISSIONS: tuple[Permission, ...] = (
+    Permission(
+        "User.ReadWrite.All",
+        ("redemption-reset",),
+        "POST /invitations with resetRedemption (least privilege for a reset), and PATCH otherMails/mail of a "
+        "reset ticket's newEmail before it is invited. Only with LIFECYCLE_RESET_ENABLED=true.",
+    ),
+)
+
 GRANTED: frozenset[str] = frozenset(p.name for p in GRAPH_APPLICATION_PERMISSIONS)
+RESET_GRANT: frozenset[str] = frozenset(p.name for p in REDEMPTION_RESET_PERMISSIONS)
+
+
+def granted(*, redemption_reset: bool) -> frozenset[str]:
+    """What a deployment holds: the base grant, plus the reset's when redemption reset is switched on."""
+    return GRANTED | RESET_GRANT if redemption_reset else GRANTED

@@ -112,8 +112,11 @@ def use_services(services: Services) -> Iterator[Services]:
 def _credential(settings: Settings) -> Any:
     if settings.graph_credential == "tenantsim":
         from graph.credentials import TenantSimCredential, simulator_root
+        from graph.permissions import granted
 
-        return TenantSimCredential(simulator_root(settings.graph_base_url))
+        # The same grant as in Azure: the reset's User.ReadWrite.All only where redemption reset is switched on.
+        roles = granted(redemption_reset=settings.reset_enabled)
+        return TenantSimCredential(simulator_root(settings.graph_base_url), roles=roles)
     from azure.identity.aio import ManagedIdentityCredential
 
     return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)

@@ -39,6 +39,14 @@ class SimConfig:
     # ./owners is documented for reviews of all groups only (accessreviews-reviewers-concept); a review of one
     # group names /groups/{id}/owners. False refuses ./owners without an instanceEnumerationScope.
     review_relative_owners_on_single_group: bool = False
+    # A redemption reset to another of the guest's addresses: whether Graph also rewrites mail, proxyAddresses
+    # and the #EXT# userPrincipalName to the invited address. No page says mail moves; entra-docs'
+    # reset-redemption-status.md says the UPN stays (an older revision said it changes to the new email) and
+    # recommends setting mail yourself. Strict default: nothing moves, the client sets what it wants.
+    reset_redemption_rewrites_addresses: bool = False
+    # Whether User.ReadUpdate.All (least privileged for PATCH /users in general) also covers mail and otherMails.
+    # user-update.md names User-Mail.ReadWrite.All as least privileged for otherMails and is silent on this.
+    user_read_update_covers_mail: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

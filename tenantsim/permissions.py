@@ -29,6 +29,9 @@ REQUIREMENTS: dict[str, Requirement] = {
     ),
     # PATCH /users/{id}: User.ReadUpdate.All is the least privileged application permission (user-update doc).
     "users.update": _any_of("User.ReadUpdate.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    # otherMails (and mail, treated alike): User-Mail.ReadWrite.All is the least privileged (user-update doc);
+    # whether User.ReadUpdate.All covers them is not stated (config userReadUpdateCoversMail).
+    "users.update.mail": _any_of("User-Mail.ReadWrite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "users.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "users.revokeSignInSessions": _any_of("User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     # POST /users/{id}/sponsors/$ref: User.ReadWrite.All is the least privileged (user-post-sponsors).
@@ -48,6 +51,8 @@ REQUIREMENTS: dict[str, Requirement] = {
         "User.Read.All", "GroupMember.Read.All", "Group.Read.All", "Directory.Read.All", "Directory.ReadWrite.All"
     ),
     "invitations.create": _any_of("User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    # resetRedemption: User.ReadWrite.All is the least privileged application permission (invitation-post).
+    "invitations.resetRedemption": _any_of("User.ReadWrite.All", "Directory.ReadWrite.All"),
     "crossTenantAccess.read": _any_of("Policy.Read.All", "Policy.ReadWrite.CrossTenantAccess"),
     "crossTenantAccess.write": _any_of("Policy.ReadWrite.CrossTenantAccess"),
     "authorizationPolicy.read": _any_of("Policy.Read.All", "Policy.ReadWrite.Authorization"),

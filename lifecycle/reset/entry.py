@@ -61,7 +61,9 @@ async def approve_reset_run(services: Services, run_id: str, approver: str) -> d
 async def on_timer(services: Services, past_due: bool) -> dict[str, Any]:
     if past_due:
         log.warning("reset.timer.past-due")
-    summary = await run_reset_detection(services, services.settings.reset_mode)
+    # Switched off (no User.ReadWrite.All): the daily run still plans, so the audit shows who would be reset.
+    mode = services.settings.reset_mode if services.settings.reset_enabled else Mode.PLAN
+    summary = await run_reset_detection(services, mode)
     log.info("reset.run", **{k: summary[k] for k in ("runId", "mode", "status", "totalGuests", "dispatched")})
     return summary
 

@@ -1,4 +1,8 @@
-"""Reset one guest's redemption: revoke its sessions, re-invite the same object, confirm, record.
+"""Reset one guest's redemption: re-invite the same object, confirm, revoke its sessions, record.
+
+The reset goes first: Graph requires User.ReadWrite.All for it (invitation-post), and a tenant without that
+grant answers 403. Revoking first would end the guest's sessions for nothing; so the sessions are revoked
+only once Graph has accepted the reset, and a refused reset leaves the guest exactly as it was.
 
 Each guest has a marker in the job ledger (``reset-guest:<object id>``) holding its last reset. A reset
 within the re-invitation window is not repeated, so replays, duplicate tickets and a detection run that
@@ -16,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from lifecycle.errors import GraphError, LifecycleError, StateConflictError
+from lifecycle.errors import GraphError, LifecycleError, PermissionDeniedError, StateConflictError
 from lifecycle.models import AuditEntry, DirectoryUser, ExternalUserState, InvitationRequest, WorkItem, WorkStatus
 from lifecycle.services import Services
 
@@ -29,6 +33,33 @@ IN_FLIGHT = timedelta(minutes=10)
 
 class ResetInProgress(StateConflictError):
     """Another worker is resetting this guest right now: try again later."""
+
+
+# The application permission Graph requires to reset a redemption, and to update otherMails/mail on the way
+# (granted by infra/grant-graph-permissions --redemption-reset).
+RESET_PERMISSION = "User.ReadWrite.All"
+
+
+class ResetPermissionMissing(LifecycleError):
+    """Graph answered 403 to a step of the reset: the grant lacks the reset's permission. Replay once granted."""
+
+    def __init__(self, step: str, object_id: str, error: PermissionDeniedError) -> None:
+        super().__init__(
+            f"Graph refused {step} for guest {object_id} with 403 {error.code}: the app needs the "
+            f"{RESET_PERMISSION} application permission (infra/grant-graph-permissions --redemption-reset); "
+            "replay once it is granted"
+        )
+        self.step, self.object_id, self.error = step, object_id, error
+
+    @property
+    def detail(self) -> dict[str, Any]:
+        return {
+            "permission": RESET_PERMISSION,
+            "step": self.step,
+            "objectId": self.object_id,
+            "replayable": True,
+            "graph": self.error.describe(),
+        }
 
 
 class ResetNotConfirmed(LifecycleError):
@@ -79,12 +110,11 @@ async def reset_guest(
         if marker.status is WorkStatus.RUNNING and now < claimed + IN_FLIGHT:
             raise ResetInProgress(f"guest {guest.id} is being reset since {claimed.isoformat()}")
         if await _invitation_landed(services, guest.id, claimed):
+            marker = await _claim(services, marker, guest.id, email, origin, inviting_at=claimed)
+            await _revoke(services, marker, guest.id, origin)
             return await _settle(services, marker, guest, email, origin, claimed, None, evidence, recovered=True)
     marker = await _claim(services, marker, guest.id, email, origin)
-    revoked = False
     try:
-        await services.directory.revoke_sessions(guest.id)
-        revoked = True
         invitation = await services.directory.invite_guest(
             InvitationRequest(
                 email=email,
@@ -97,20 +127,19 @@ async def reset_guest(
         )
     except GraphError as error:
         # Released, not forgotten: the next attempt checks whether a timed-out invitation landed anyway.
-        marker.status, marker.updated, marker.last_error = WorkStatus.FAILED, services.clock.now(), error.describe()
-        with contextlib.suppress(StateConflictError):
-            await services.work_items.save(marker)
-        if revoked:  # the tenant changed even though the reset did not finish
-            await services.audit.record(
-                AuditEntry(
-                    services.clock.now(),
-                    "guest.redemption-reset-failed",
-                    guest.id,
-                    f"{origin}: the invitation failed after the sessions were revoked",
-                    key=marker.key,
-                    details={"sessionsRevoked": True, "error": error.describe()},
-                )
+        await _release(services, marker, error)
+        await services.audit.record(
+            AuditEntry(
+                services.clock.now(),
+                "guest.redemption-reset-failed",
+                guest.id,
+                f"{origin}: Graph did not accept the reset; the guest's sessions were left alone",
+                key=marker.key,
+                details={"sessionsRevoked": False, "error": error.describe()},
             )
+        )
+        if isinstance(error, PermissionDeniedError):
+            raise ResetPermissionMissing("the redemption reset (POST /invitations)", guest.id, error) from error
         raise
     if invitation.user_id != guest.id or invitation.status != ExternalUserState.PENDING:
         detail = {"expectedObjectId": guest.id, "returnedObjectId": invitation.user_id, "status": invitation.status}
@@ -118,12 +147,48 @@ async def reset_guest(
             AuditEntry(now, "guest.redemption-reset-unconfirmed", guest.id, origin, key=marker.key, details=detail)
         )
         raise ResetNotConfirmed(f"reset of {guest.id} came back as {invitation.user_id} ({invitation.status})", detail)
+    await _revoke(services, marker, guest.id, origin)
     return await _settle(services, marker, guest, email, origin, now, invitation.invitation_id, evidence)
 
 
-async def _claim(services: Services, marker: WorkItem | None, object_id: str, email: str, origin: str) -> WorkItem:
+async def _release(services: Services, marker: WorkItem, error: GraphError) -> None:
+    marker.status, marker.updated, marker.last_error = WorkStatus.FAILED, services.clock.now(), error.describe()
+    with contextlib.suppress(StateConflictError):
+        await services.work_items.save(marker)
+
+
+async def _revoke(services: Services, marker: WorkItem, object_id: str, origin: str) -> None:
+    """Revoke the sessions of a guest whose reset Graph accepted; a failure leaves the marker for a retry,
+    which finds the invitation landed and revokes again (revoking twice is harmless)."""
+    try:
+        await services.directory.revoke_sessions(object_id)
+    except GraphError as error:
+        await _release(services, marker, error)
+        await services.audit.record(
+            AuditEntry(
+                services.clock.now(),
+                "guest.redemption-reset-sessions-not-revoked",
+                object_id,
+                f"{origin}: the reset went through but revoking the sessions failed; a retry revokes them",
+                key=marker.key,
+                details={"sessionsRevoked": False, "error": error.describe()},
+            )
+        )
+        raise
+
+
+async def _claim(
+    services: Services,
+    marker: WorkItem | None,
+    object_id: str,
+    email: str,
+    origin: str,
+    *,
+    inviting_at: datetime | None = None,
+) -> WorkItem:
+    """``inviting_at``: keep the time of an earlier claim whose invitation landed (a retry after it)."""
     now = services.clock.now()
-    progress = {"invitingAt": now.isoformat(), "email": email, "origin": origin}
+    progress = {"invitingAt": (inviting_at or now).isoformat(), "email": email, "origin": origin}
     if marker is None:
         fresh = WorkItem(marker_key(object_id), MARKER_KIND, WorkStatus.RUNNING, attempts=1, created=now, updated=now)
         fresh.result = progress

@@ -4,6 +4,10 @@ Runs live in the sweep's run store (run header, status and brake approval in one
 ``runs`` listing). Planned resets are work items of kind ``redemption-reset`` keyed by run and guest,
 so a run that stops half-way (crash, throttling, a braked run approved later) resumes with the guests
 still queued or failed, and never resets one twice.
+
+Resetting needs settings.reset_enabled (and User.ReadWrite.All granted): without it a run only plans. A 403
+from Graph stops the run at the first guest it happens to; that guest is failed naming the permission, the
+rest stay queued, and running the same run id again once the permission is granted resets them all.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import structlog
 from config.desired_state import DeletionBrake
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
 from lifecycle.models import AuditEntry, ExternalUserState, WorkItem, WorkStatus
-from lifecycle.reset.guest import ResetNotConfirmed, reset_guest
+from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, reset_guest
 from lifecycle.reset.planner import Detection, PlannedReset, detect
 from lifecycle.reset.ports import ProviderLookup
 from lifecycle.services import Services
@@ -32,10 +36,20 @@ KIND = "redemption-reset"
 SCHEDULE_HOUR_UTC = 3
 STALE_PLANNING = timedelta(hours=2)
 PENDING = (WorkStatus.QUEUED, WorkStatus.FAILED)
+PERMISSION_MISSING = "permission-missing"
+NOT_ENABLED = (
+    "redemption reset is not enabled: set LIFECYCLE_RESET_ENABLED=true and grant User.ReadWrite.All "
+    "(infra/grant-graph-permissions --redemption-reset), which Graph requires to reset a redemption"
+)
 
 
 class ResetRunError(LifecycleError):
     """An operator asked for something the run's state does not allow."""
+
+
+def require_enabled(services: Services) -> None:
+    if not services.settings.reset_enabled:
+        raise ResetRunError(NOT_ENABLED)
 
 
 def occurrence_run_id(now: datetime) -> str:
@@ -58,6 +72,8 @@ async def run_detection(
     domains: Sequence[str] | None = None,
     force: bool = False,
 ) -> SweepRun:
+    if mode is Mode.ENFORCE:
+        require_enabled(services)
     run_id = run_id or occurrence_run_id(services.clock.now())
     structlog.contextvars.bind_contextvars(run_id=run_id)
     run, must_plan = await claim_run(services, runs, run_id, mode, stale=STALE_PLANNING)
@@ -79,6 +95,7 @@ async def run_detection(
 
 async def approve(services: Services, runs: SweepRuns, run_id: str, approver: str) -> SweepRun:
     """An operator releases a braked run: recorded with who and when, then its resets go out."""
+    require_enabled(services)
     run = await runs.get(run_id)
     if run is None or not run_id.startswith("reset-"):
         raise ResetRunError(f"no redemption-reset run {run_id}")
@@ -95,14 +112,19 @@ async def execute(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRu
     run.status, run.updated = RunStatus.DISPATCHING, services.clock.now()
     run = await runs.save(run)
     pending = [i async for i in services.work_items.query(kind=KIND) if i.run_id == run.run_id and i.status in PENDING]
+    missing: ResetPermissionMissing | None = None
     for item in pending:
-        await _reset_planned(services, item)
+        missing = await _reset_planned(services, item)
+        if missing is not None:
+            break  # every other guest would get the same 403: leave them queued for the rerun
     done = [i async for i in services.work_items.query(kind=KIND) if i.run_id == run.run_id]
     run = await runs.get(run.run_id) or run
     run.dispatched = sum(1 for i in done if i.status is WorkStatus.DONE)
     failed = sum(1 for i in done if i.status is WorkStatus.FAILED)
     run.status, run.dispatched_at, run.updated = RunStatus.DISPATCHED, services.clock.now(), services.clock.now()
     run.reason = f"{failed} reset(s) failed; run again with the same run id to retry them" if failed else ""
+    if missing is not None:
+        run.reason = f"stopped: {missing}; run again with the same run id to reset the rest"
     run = await runs.save(run)
     await _audit(services, run, "redemption-reset.executed", f"{run.dispatched} reset(s) done, {failed} failed")
     return run
@@ -179,15 +201,22 @@ async def _braked(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRu
     return run
 
 
-async def _reset_planned(services: Services, item: WorkItem) -> None:
+async def _reset_planned(services: Services, item: WorkItem) -> ResetPermissionMissing | None:
+    """Reset one planned guest; returns the permission error when Graph refused for want of a permission."""
     planned = PlannedReset.from_json(item.result["planned"])
     item.status, item.attempts, item.updated = WorkStatus.RUNNING, item.attempts + 1, services.clock.now()
     try:
         item = await services.work_items.save(item)
     except StateConflictError:
-        return  # another execution of this run took it
+        return None  # another execution of this run took it
     try:
         outcome = await _reset_one(services, planned, item.run_id or "")
+    except ResetPermissionMissing as error:
+        item.status, item.updated = WorkStatus.FAILED, services.clock.now()
+        item.last_error = {"type": PERMISSION_MISSING, "message": str(error), **error.detail}
+        log.error("reset.permission-missing", object_id=planned.object_id, detail=error.detail)
+        await services.work_items.save(item)
+        return error
     except (GraphError, StateConflictError, ResetNotConfirmed) as error:
         item.status, item.updated = WorkStatus.FAILED, services.clock.now()
         item.last_error = error.describe() if isinstance(error, GraphError) else {"type": type(error).__name__}
@@ -197,6 +226,7 @@ async def _reset_planned(services: Services, item: WorkItem) -> None:
         item.status, item.updated, item.last_error = WorkStatus.DONE, services.clock.now(), None
         item.result = {**item.result, **outcome}
     await services.work_items.save(item)
+    return None
 
 
 async def _reset_one(services: Services, planned: PlannedReset, run_id: str) -> dict[str, Any]:

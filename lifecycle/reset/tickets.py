@@ -1,4 +1,9 @@
-"""Tickets of kind ``reset-redemption``: one guest (object id or email, optionally a new email) or a domain."""
+"""Tickets of kind ``reset-redemption``: one guest (object id or email, optionally a new email) or a domain.
+
+Only where redemption reset is switched on (settings.reset_enabled, with User.ReadWrite.All granted);
+otherwise the ticket is rejected ``kind-not-available``. A 403 from Graph on the way (the address update or
+the reset) is a failed outcome ``permission-missing`` naming the permission: replay the ticket once granted.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,22 @@ from dataclasses import replace
 import structlog
 
 from lifecycle import work
-from lifecycle.errors import BadRequestError, ConflictError, GraphError, StateConflictError, TransientGraphError
-from lifecycle.models import DirectoryUser, WorkItem
+from lifecycle.errors import (
+    BadRequestError,
+    ConflictError,
+    GraphError,
+    PermissionDeniedError,
+    StateConflictError,
+    TransientGraphError,
+)
+from lifecycle.models import DirectoryUser, WorkItem, WorkStatus
 from lifecycle.outcomes import Outcome
-from lifecycle.reset.guest import ResetNotConfirmed, reset_guest
+from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, reset_guest
 from lifecycle.reset.planner import partner_domains
 from lifecycle.reset.ports import ProviderLookup
-from lifecycle.reset.runs import run_detection
+from lifecycle.reset.runs import KIND as RUN_ITEM_KIND
+from lifecycle.reset.runs import NOT_ENABLED, run_detection
+from lifecycle.reset.runs import PERMISSION_MISSING as PERMISSION
 from lifecycle.services import Services
 from lifecycle.sweep.model import Mode
 from lifecycle.sweep.ports import SweepRuns
@@ -41,6 +55,8 @@ async def handle(
 ) -> Outcome:
     """``lookup`` is needed for a domain ticket only (it plans like a detection run)."""
     try:
+        if not services.settings.reset_enabled:
+            raise _Refused("kind-not-available", NOT_ENABLED)
         _check_shape(ticket)
         if ticket.domain:
             if lookup is None:
@@ -58,6 +74,9 @@ async def handle(
             item=item,
             fingerprint=fingerprint,
         )
+    except ResetPermissionMissing as error:
+        log.error("reset.permission-missing", key=item.key, detail=error.detail)
+        return await work.fail_with(services, item, PERMISSION, str(error), error.detail)
     except ResetNotConfirmed as error:
         log.error("reset.unconfirmed", key=item.key, detail=error.detail)
         return await work.fail_with(services, item, "reset-not-confirmed", str(error), error.detail)
@@ -113,12 +132,20 @@ async def _find_guest(ticket: ResetRedemptionTicket, services: Services, known_i
 
 
 async def _add_address(services: Services, guest: DirectoryUser, new_email: str) -> DirectoryUser:
-    """Make ``new_email`` the guest's mail and one of its otherMails, as Graph's reset requires."""
+    """Add ``new_email`` to the guest's otherMails (Graph resets only to an address already on the object) and
+    make it the mail, as Microsoft recommends so the guest can also sign in without the redemption link.
+
+    Graph does not move mail itself on a reset. The update needs User-Mail.ReadWrite.All or higher (the
+    reset's User.ReadWrite.All covers it); a 403 fails the ticket before any invitation, replayable.
+    """
     owner = await services.directory.find_user_by_mail(new_email)
     if owner is not None and owner.id != guest.id:
         raise _Refused("email-in-use", f"{new_email} already belongs to {owner.id}")
     other_mails = [*guest.other_mails, *([] if new_email.lower() in map(str.lower, guest.other_mails) else [new_email])]
-    await services.directory.update_user(guest.id, mail=new_email, other_mails=other_mails)
+    try:
+        await services.directory.update_user(guest.id, mail=new_email, other_mails=other_mails)
+    except PermissionDeniedError as error:
+        raise ResetPermissionMissing("the address update (PATCH otherMails and mail)", guest.id, error) from error
     return replace(guest, mail=new_email, other_mails=tuple(other_mails))
 
 
@@ -131,4 +158,12 @@ async def _reset_domain(
     run = await run_detection(
         services, runs, lookup, Mode.ENFORCE, f"reset-ticket-{ticket.ticket_id}", domains=[domain], force=True
     )
-    return await work.finish(services, item, {"domain": domain, **run.summary()})
+    summary = {"domain": domain, **run.summary()}
+    refused = [
+        i.last_error
+        async for i in services.work_items.query(kind=RUN_ITEM_KIND)
+        if i.run_id == run.run_id and i.status is WorkStatus.FAILED and (i.last_error or {}).get("type") == PERMISSION
+    ]
+    if refused:  # a replay of the ticket resumes the same run: done guests stay done, the rest are reset
+        return await work.fail_with(services, item, PERMISSION, str(refused[0]["message"]), summary)
+    return await work.finish(services, item, summary)

@@ -14,6 +14,13 @@ allowInvitesFrom for app-only callers: `none` refuses every invitation; `adminsA
 work if B2B invitations are disabled on the tenant or if B2B invitations are restricted to administrators"),
 so an app is refused unless its service principal holds the Guest Inviter role (config
 guestInviterAppIds); `adminsGuestInvitersAndAllMembers` and `everyone` allow app-only invitations.
+
+resetRedemption (invitation-post.md, its Example 2; entra-docs reset-redemption-status.md): User.ReadWrite.All
+is the least privileged application permission, so a User.Invite.All token is refused with 403. The invited
+address must already be the guest's mail or one of its otherMails (Graph's status for a miss is not
+documented: 400 BadRequest here). The guest keeps its object id and goes back to PendingAcceptance; its mail,
+otherMails, proxyAddresses and userPrincipalName stay as they are unless config
+resetRedemptionRewritesAddresses says the service rewrites them.
 """
 
 from __future__ import annotations
@@ -57,6 +64,8 @@ def create_invitation(call: Call) -> GraphResponse:
     unknown = set(body) - ACCEPTED_FIELDS
     if unknown:
         raise bad_request(f"Invalid property '{sorted(unknown)[0]}'.", code="BadRequest")
+    if body.get("resetRedemption") is True:
+        call.require("invitations.resetRedemption")
     email = body.get("invitedUserEmailAddress")
     if not isinstance(email, str) or not is_valid_email(email):
         raise _invalid_value("invitedUserEmailAddress")
@@ -284,26 +293,34 @@ def _reset_redemption(call: Call, invited_user: Any, email: str) -> UserRecord:
         raise GraphError(
             400, "BadRequest", f"The invited user already exists in the directory as object ID {others[0].data['id']}."
         )
+    if email.lower() not in _addresses_of(record.data):
+        raise GraphError(
+            400,
+            "BadRequest",
+            f"The invited user email address '{email}' is not an email address of user {user_id}: add it to the "
+            "user's otherMails (or mail) before resetting its redemption.",
+        )
     now = call.sim.now_iso()
     changes: dict[str, Any] = {
         "externalUserState": "PendingAcceptance",
         "externalUserStateChangeDateTime": now,
     }
-    if record.data.get("mail", "").lower() != email.lower():
+    upn = record.data["userPrincipalName"]
+    if call.sim.config.reset_redemption_rewrites_addresses and record.data.get("mail", "").lower() != email.lower():
         upn = guest_upn_for(directory.initial_domain, email)
+        proxies = [p for p in record.data.get("proxyAddresses") or [] if p.lower() != f"smtp:{email.lower()}"]
         changes.update(
             mail=email,
-            otherMails=[email],
-            proxyAddresses=[f"SMTP:{email}"],
+            proxyAddresses=[f"SMTP:{email}", *(f"smtp:{p[5:]}" if p.startswith("SMTP:") else p for p in proxies)],
             userPrincipalName=upn,
-            identities=[
-                {"signInType": "userPrincipalName", "issuer": directory.initial_domain, "issuerAssignedId": upn}
-            ],
         )
-    else:
-        upn = record.data["userPrincipalName"]
-        changes["identities"] = [
-            {"signInType": "userPrincipalName", "issuer": directory.initial_domain, "issuerAssignedId": upn}
-        ]
+    changes["identities"] = [
+        {"signInType": "userPrincipalName", "issuer": directory.initial_domain, "issuerAssignedId": upn}
+    ]
     directory.update_user(user_id, changes)
     return record
+
+
+def _addresses_of(user: dict[str, Any]) -> set[str]:
+    """The addresses a reset may invite: the user's mail and its otherMails."""
+    return {a.lower() for a in [user.get("mail"), *(user.get("otherMails") or [])] if isinstance(a, str) and a}

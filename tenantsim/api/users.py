@@ -356,6 +356,21 @@ def get_user(call: Call, user_id: str) -> GraphResponse:
     return GraphResponse(200, body)
 
 
+# Properties whose update needs a mail permission (User-Mail.ReadWrite.All or higher), not User.ReadUpdate.All.
+MAIL_PROPERTIES = frozenset({"mail", "otherMails"})
+
+
+def _require_update(call: Call, properties: set[str]) -> None:
+    """Every group of properties in the PATCH needs its own permission; mail and otherMails their own."""
+    rest = properties - MAIL_PROPERTIES
+    if rest:
+        call.require("users.update.accountEnabled" if rest == {"accountEnabled"} else "users.update")
+    if properties & MAIL_PROPERTIES and not (
+        call.sim.config.user_read_update_covers_mail and "User.ReadUpdate.All" in call.caller.roles
+    ):
+        call.require("users.update.mail")
+
+
 def update_user(call: Call, user_id: str) -> GraphResponse:
     body = call.request.body
     if isinstance(body, dict):
@@ -365,7 +380,7 @@ def update_user(call: Call, user_id: str) -> GraphResponse:
         body = {k: v for k, v in body.items() if k != "@odata.type"}
     if not isinstance(body, dict) or not body:
         raise bad_request("The request body must be a JSON object with at least one property.")
-    call.require("users.update.accountEnabled" if set(body) == {"accountEnabled"} else "users.update")
+    _require_update(call, set(body))
     record = visible_user(call, user_id)
     changes: dict[str, Any] = {}
     for name, value in body.items():

@@ -442,7 +442,8 @@ def _all_pages(admin: TenantSimAdmin, path: str) -> list[dict[str, Any]]:
 
 
 async def _drive(run: Run) -> dict[str, Any]:
-    settings = load_settings({**run.env, "LIFECYCLE_LOG_LEVEL": "ERROR"})
+    # The soak resets redemptions: it runs as a deployment that opted in (and so holds User.ReadWrite.All).
+    settings = load_settings({**run.env, "LIFECYCLE_LOG_LEVEL": "ERROR", "LIFECYCLE_RESET_ENABLED": "true"})
     services = await bootstrap(settings)
     assert run.stack is not None
     admin = TenantSimAdmin(run.stack.tenantsim_url, timeout=120)

@@ -17,7 +17,7 @@ from graph.credentials import TenantSimCredential
 from graph.directory import GraphDirectory
 from graph.entitlement import GraphAccessPackages
 from graph.governance import GraphGovernance
-from graph.permissions import GRANTED
+from graph.permissions import GRANTED, RESET_GRANT
 from graph.policies import GraphPolicies
 from graph.sweep_reads import GraphGroupMembers, GraphSweepReads
 from lifecycle.errors import PermissionDeniedError
@@ -61,7 +61,6 @@ PROBES: dict[str, Callable[[Ports, str], Awaitable[Any]]] = {
         InvitationRequest(email="probe.invite@fabrikam.com", redirect_url="https://myapps.microsoft.com")
     ),
     "User.EnableDisableAccount.All": lambda p, g: p.directory.set_account_enabled(g, True),
-    "User.ReadUpdate.All": lambda p, g: p.directory.update_user(g, other_mails=["least.privilege@fabrikam.com"]),
     "User.DeleteRestore.All": lambda p, g: p.directory.delete_user(g),
     "User.RevokeSessions.All": lambda p, g: p.directory.revoke_sessions(g),
     "GroupMember.Read.All": lambda p, g: p.members.group_member_ids(PROTECTED_GROUP),
@@ -127,3 +126,39 @@ async def test_sponsors_are_read_with_the_grant_but_adding_one_needs_a_permissio
     assert caught.value.code == "Authorization_RequestDenied" and caught.value.status == 403
     assert await Ports(local_stack, GRANTED | {"User.ReadWrite.All"}).directory.add_sponsor(guest, sponsor)
     assert await ports.directory.sponsor_ids(guest) == {sponsor}
+
+
+async def _reset_to_a_new_address(ports: Ports, guest: str) -> None:
+    """The reset ticket's Graph calls: add the address to otherMails (and mail), then reset to it."""
+    await ports.directory.update_user(guest, mail="moved@fabrikam.com", other_mails=["moved@fabrikam.com"])
+    await ports.directory.invite_guest(
+        InvitationRequest(
+            email="moved@fabrikam.com",
+            redirect_url="https://myapps.microsoft.com",
+            reset_redemption=True,
+            invited_user_id=guest,
+        )
+    )
+
+
+async def test_the_reset_grant_resets_and_without_user_readwrite_all_the_reset_is_403(local_stack, fresh):
+    """The base grant cannot reset a redemption nor set otherMails (403); with the reset's grant both succeed."""
+    assert {"User.ReadWrite.All"} == RESET_GRANT and not RESET_GRANT & GRANTED
+    guest = await _a_guest(Ports(local_stack, GRANTED))
+    base = Ports(local_stack, GRANTED)
+    with pytest.raises(PermissionDeniedError) as patch_refused:
+        await base.directory.update_user(guest, other_mails=["moved@fabrikam.com"])
+    with pytest.raises(PermissionDeniedError) as reset_refused:
+        await base.directory.invite_guest(
+            InvitationRequest(
+                email="least.privilege@fabrikam.com",
+                redirect_url="https://myapps.microsoft.com",
+                reset_redemption=True,
+                invited_user_id=guest,
+            )
+        )
+    assert patch_refused.value.status == reset_refused.value.status == 403
+    assert reset_refused.value.code == "Authorization_RequestDenied"
+    await _reset_to_a_new_address(Ports(local_stack, GRANTED | RESET_GRANT), guest)
+    stored = next(u for u in fresh.snapshot()["users"] if u["id"] == guest)
+    assert stored["externalUserState"] == "PendingAcceptance" and "moved@fabrikam.com" in stored["otherMails"]

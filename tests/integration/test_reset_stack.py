@@ -7,7 +7,7 @@ import pytest
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
 from graph.directory import GraphDirectory
-from graph.permissions import GRANTED
+from graph.permissions import GRANTED, RESET_GRANT
 from graph.policies import GraphPolicies
 from graph.sweep_reads import GraphGroupMembers
 from graph.tenants import GraphProviderLookup
@@ -36,10 +36,12 @@ def admin(local_stack):
             client.seed(builtin="fresh", guests=300, random_seed=0)
 
 
-def _services(stack, roles: frozenset[str] = GRANTED):
+def _services(stack, roles: frozenset[str] = GRANTED | RESET_GRANT):
+    """A deployment with redemption reset switched on; ``roles`` is what it was actually granted."""
     credential = TenantSimCredential(stack.tenantsim_url, roles=roles)
     client = build_graph_client(credential=credential, base_url=f"{stack.tenantsim_url}/v1.0")
     services = memory_services(GraphDirectory(client))
+    services.settings = services.settings.model_copy(update={"reset_enabled": True})
     services.group_membership = GraphGroupMembers(client)  # the protected group, as bootstrap attaches it
     settings = services.desired.redemption_reset.model_copy(update={"brake_count": 500})
     services.desired = services.desired.model_copy(update={"redemption_reset": settings})
@@ -97,11 +99,12 @@ async def test_a_move_to_a_tenant_the_desired_state_keeps_out_resets_nobody(loca
     assert admin.counters()["invitations"] == invitations
 
 
-async def test_a_ticket_with_a_new_email_updates_the_guest_then_resets_it(local_stack, admin):
-    """newEmail is patched into mail and otherMails on tenantsim, then the same object is re-invited there."""
+async def test_a_ticket_with_a_new_email_adds_it_to_other_mails_then_resets_the_same_object(local_stack, admin):
+    """newEmail is added to otherMails (and set as mail) on tenantsim, then the same object is reset to it;
+    tenantsim refuses a reset to an address the guest does not have, so the order is proven."""
     guest_id, guest = next(iter(_redeemed(admin.snapshot(), "fabrikam.com").items()))
     new_email = "renamed." + guest["mail"]
-    services = _services(local_stack)  # exactly the grant: User.ReadUpdate.All covers the address change
+    services = _services(local_stack)  # the base grant plus the reset's User.ReadWrite.All
     ticket = ResetRedemptionTicket.model_validate(
         {"schemaVersion": 1, "kind": "reset-redemption", "ticketId": "T-7", "objectId": guest_id, "newEmail": new_email}
     )
@@ -111,12 +114,13 @@ async def test_a_ticket_with_a_new_email_updates_the_guest_then_resets_it(local_
     assert outcome.verdict is Verdict.DONE and outcome.detail["objectId"] == guest_id
     stored = next(u for u in admin.snapshot()["users"] if u["id"] == guest_id)
     assert stored["mail"] == new_email and stored["externalUserState"] == "PendingAcceptance"
+    assert new_email in stored["otherMails"] and stored["userPrincipalName"] == guest["userPrincipalName"]
 
 
-async def test_without_the_write_permission_an_email_change_fails_before_any_invitation(local_stack, admin):
-    """A 403 on the address update dead-letters the ticket and no invitation is sent."""
+async def test_without_the_reset_grant_an_email_change_fails_replayably_before_any_invitation(local_stack, admin):
+    """A 403 on the address update fails the ticket naming User.ReadWrite.All; no invitation, no revocation."""
     guest_id, guest = next(iter(_redeemed(admin.snapshot(), "fabrikam.com").items()))
-    services = _services(local_stack, roles=GRANTED - {"User.ReadUpdate.All"})
+    services = _services(local_stack, roles=GRANTED)
     ticket = ResetRedemptionTicket.model_validate(
         {
             "schemaVersion": 1,
@@ -130,8 +134,30 @@ async def test_without_the_write_permission_an_email_change_fails_before_any_inv
     assert item is not None
     invitations = admin.counters()["invitations"]
     outcome = await handle_reset_ticket(ticket, item, services, b"{}", "fp")
-    assert outcome.verdict is Verdict.FAILED and outcome.code == "authorization_requestdenied"
+    assert outcome.verdict is Verdict.FAILED and outcome.code == "permission-missing"
+    assert "User.ReadWrite.All" in outcome.message
     assert admin.counters()["invitations"] == invitations
+    stored = next(u for u in admin.snapshot()["users"] if u["id"] == guest_id)
+    assert stored["signInSessionsValidFromDateTime"] == guest["signInSessionsValidFromDateTime"]
+
+
+async def test_without_the_reset_grant_a_run_revokes_no_session_and_resets_once_granted(local_stack, admin):
+    """With only the base grant Graph refuses the reset (403): no guest loses its sessions, the run names the
+    permission; the same run, granted User.ReadWrite.All, then resets every planned guest."""
+    domain = "fabrikam.co.uk"
+    before = _redeemed(admin.snapshot(), domain)
+    assert before
+    admin.set_identity_provider(domain, "EmailOTP", None)
+    refused = await run_reset_detection(_services(local_stack, roles=GRANTED), "enforce", "reset-no-grant")
+    assert refused["dispatched"] == 0 and "User.ReadWrite.All" in refused["reason"]
+    after = {u["id"]: u for u in admin.snapshot()["users"]}
+    for object_id, guest in before.items():
+        assert after[object_id]["externalUserState"] == "Accepted"
+        assert after[object_id]["signInSessionsValidFromDateTime"] == guest["signInSessionsValidFromDateTime"]
+    granted = await run_reset_detection(_services(local_stack), "enforce", "reset-no-grant")
+    assert granted["dispatched"] == len(before)
+    after = {u["id"]: u for u in admin.snapshot()["users"]}
+    assert all(after[i]["externalUserState"] == "PendingAcceptance" for i in before)
 
 
 @pytest.mark.parametrize("unset_as_null", [False, True], ids=["unset-served-as-default", "unset-served-as-null"])

@@ -25,6 +25,8 @@ DEFAULT_CONFIG = {
     "reviewQueryVersionPrefix": True,
     "reviewNoEndAsNumbered": True,
     "reviewRelativeOwnersOnSingleGroup": False,
+    "resetRedemptionRewritesAddresses": False,
+    "userReadUpdateCoversMail": False,
 }
 
 

@@ -79,6 +79,19 @@ def test_a_relative_or_missing_redirect_url_is_400(graph):
     assert graph.request("POST", "/v1.0/invitations", roles=INVITE, json=body).status_code == 400
 
 
+def test_an_invited_user_type_other_than_guest_or_member_is_400(graph):
+    """invitedUserType is Guest (the default) or Member."""
+    assert invite(graph, "typed@fabrikam.com", invitedUserType="Admin").status_code == 400
+    assert invite(graph, "typed@fabrikam.com", invitedUserType="Guest").status_code == 201
+
+
+def test_an_unknown_body_property_is_400(graph, admin):
+    """A property the invitation type does not declare is refused and creates nobody."""
+    response = invite(graph, "unknown.prop@fabrikam.com", invitedUserShoeSize=9)
+    assert response.status_code == 400 and "invitedUserShoeSize" in response.json()["error"]["message"]
+    assert not any(g["mail"] == "unknown.prop@fabrikam.com" for g in guests(admin))
+
+
 def test_an_address_owned_by_a_member_is_refused(graph, admin):
     """mail or otherMails of a member cannot be invited; no guest is created."""
     employee = members(admin)[0]
@@ -87,22 +100,114 @@ def test_an_address_owned_by_a_member_is_refused(graph, admin):
     assert not any(g["mail"] == employee["otherMails"][0] for g in guests(admin))
 
 
-def test_reset_redemption_keeps_the_object_and_moves_the_address(graph, admin):
-    """resetRedemption with invitedUser.id: same id, new mail/UPN, back to PendingAcceptance."""
-    accepted = next(g for g in guests(admin) if g["externalUserState"] == "Accepted")
-    body = invite(graph, "moved@fabrikam.co.uk", resetRedemption=True, invitedUser={"id": accepted["id"]}).json()
+RESET = ("User.ReadWrite.All",)
+
+
+def reset(graph, user_id: str, email: str, roles: tuple[str, ...] = RESET):
+    body = {
+        "invitedUserEmailAddress": email,
+        "inviteRedirectUrl": REDIRECT,
+        "resetRedemption": True,
+        "invitedUser": {"id": user_id},
+    }
+    return graph.request("POST", "/v1.0/invitations", roles=roles, json=body)
+
+
+def _accepted(admin) -> dict:
+    return next(g for g in guests(admin) if g["externalUserState"] == "Accepted")
+
+
+def _user(admin, user_id: str) -> dict:
+    return next(u for u in admin.snapshot()["users"] if u["id"] == user_id)
+
+
+def test_reset_redemption_keeps_the_object_and_returns_it_to_pending_acceptance(graph, admin):
+    """resetRedemption with invitedUser.id at the guest's own mail: 201, same id, PendingAcceptance again."""
+    accepted = _accepted(admin)
+    response = reset(graph, accepted["id"], accepted["mail"])
+    assert response.status_code == 201
+    body = response.json()
     assert body["invitedUser"]["id"] == accepted["id"] and body["resetRedemption"] is True
-    user = next(u for u in admin.snapshot()["users"] if u["id"] == accepted["id"])
-    assert user["mail"] == "moved@fabrikam.co.uk" and user["externalUserState"] == "PendingAcceptance"
+    assert body["status"] == "PendingAcceptance"
+    user = _user(admin, accepted["id"])
+    assert user["externalUserState"] == "PendingAcceptance"
+    assert user["userPrincipalName"] == accepted["userPrincipalName"] and user["mail"] == accepted["mail"]
+
+
+@pytest.mark.parametrize("roles", [("User.Invite.All",), ("User.Invite.All", "User.ReadUpdate.All", "User.Read.All")])
+def test_reset_redemption_without_user_readwrite_all_is_403_and_changes_nothing(graph, admin, roles):
+    """Resetting needs User.ReadWrite.All (or Directory.ReadWrite.All): User.Invite.All alone is Graph's 403."""
+    accepted = _accepted(admin)
+    response = reset(graph, accepted["id"], accepted["mail"], roles=roles)
+    assert response.status_code == 403 and response.json()["error"]["code"] == "Authorization_RequestDenied"
+    assert _user(admin, accepted["id"])["externalUserState"] == "Accepted"
+    assert admin.counters()["invitations"] == 0
+
+
+@pytest.mark.parametrize("roles", [("User.ReadWrite.All",), ("Directory.ReadWrite.All",)])
+def test_reset_redemption_is_allowed_with_user_or_directory_readwrite_all(graph, admin, roles):
+    """Either documented permission lets the reset through; a plain invitation still needs only User.Invite.All."""
+    accepted = _accepted(admin)
+    assert reset(graph, accepted["id"], accepted["mail"], roles=roles).status_code == 201
+    assert invite(graph, "plain.invite@fabrikam.com").status_code == 201
+
+
+def test_reset_to_an_address_the_guest_does_not_have_is_400_and_changes_nothing(graph, admin):
+    """The new address must already be the guest's mail or in its otherMails: otherwise 400, guest untouched."""
+    accepted = _accepted(admin)
+    response = reset(graph, accepted["id"], "not.yet.added@fabrikam.co.uk")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "BadRequest"
+    assert "otherMails" in response.json()["error"]["message"]
+    assert _user(admin, accepted["id"]) == accepted
+    assert admin.counters()["invitations"] == 0
+
+
+def test_reset_to_an_address_added_to_other_mails_leaves_mail_and_upn_alone(graph, admin):
+    """Add the address to otherMails (User-Mail.ReadWrite.All), then reset: same object, mail and UPN unchanged."""
+    accepted = _accepted(admin)
+    patch = graph.request(
+        "PATCH",
+        f"/v1.0/users/{accepted['id']}",
+        roles=("User-Mail.ReadWrite.All",),
+        json={"otherMails": [*accepted["otherMails"], "moved@fabrikam.co.uk"]},
+    )
+    assert patch.status_code == 204
+    body = reset(graph, accepted["id"], "Moved@Fabrikam.co.uk").json()
+    assert body["invitedUser"]["id"] == accepted["id"] and body["invitedUserEmailAddress"] == "Moved@Fabrikam.co.uk"
+    user = _user(admin, accepted["id"])
+    assert user["externalUserState"] == "PendingAcceptance"
+    assert user["mail"] == accepted["mail"] and user["userPrincipalName"] == accepted["userPrincipalName"]
+    assert user["proxyAddresses"] == accepted["proxyAddresses"]
+    assert "moved@fabrikam.co.uk" in user["otherMails"]
+
+
+def test_reset_rewrites_mail_and_upn_only_when_configured(graph, admin):
+    """resetRedemptionRewritesAddresses (the older reading): the reset moves mail, proxyAddresses and the UPN."""
+    admin.configure(resetRedemptionRewritesAddresses=True)
+    accepted = _accepted(admin)
+    graph.request(
+        "PATCH",
+        f"/v1.0/users/{accepted['id']}",
+        roles=RESET,
+        json={"otherMails": [*accepted["otherMails"], "moved@fabrikam.co.uk"]},
+    )
+    assert reset(graph, accepted["id"], "moved@fabrikam.co.uk").status_code == 201
+    user = _user(admin, accepted["id"])
+    assert user["mail"] == "moved@fabrikam.co.uk" and user["proxyAddresses"][0] == "SMTP:moved@fabrikam.co.uk"
     assert user["userPrincipalName"].startswith("moved_fabrikam.co.uk#EXT#@")
     assert graph.get(f"/v1.0/users?$filter=mail eq '{accepted['mail']}'").json()["value"] == []
 
 
+def test_reset_to_an_address_of_another_user_is_400(graph, admin):
+    """An address another object owns cannot be the reset's address, even if listed on the guest."""
+    first, second = [g for g in guests(admin) if g["externalUserState"] == "Accepted"][:2]
+    response = reset(graph, first["id"], second["mail"])
+    assert response.status_code == 400 and "already exists" in response.json()["error"]["message"]
+
+
 def test_reset_redemption_of_an_unknown_user_is_404(graph):
     """resetRedemption needs an existing invitedUser.id."""
-    response = invite(
-        graph, "x@fabrikam.com", resetRedemption=True, invitedUser={"id": "00000000-0000-4000-8000-000000000000"}
-    )
+    response = reset(graph, "00000000-0000-4000-8000-000000000000", "x@fabrikam.com")
     assert response.status_code == 404
 
 

@@ -18,7 +18,7 @@ from types import ModuleType
 import pytest
 
 from config.settings import load_settings
-from graph.permissions import GRANTED, GRAPH_APPLICATION_PERMISSIONS
+from graph.permissions import GRANTED, GRAPH_APPLICATION_PERMISSIONS, RESET_GRANT
 from tenantsim.stack import ACCOUNT_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -308,7 +308,7 @@ def role_id(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"graph-app-role:{name}"))
 
 
-GRAPH_ROLES = {name: role_id(name) for name in sorted(GRANTED | set(EXTRA_ROLES))}
+GRAPH_ROLES = {name: role_id(name) for name in sorted(GRANTED | RESET_GRANT | set(EXTRA_ROLES))}
 
 
 class TestGrantPlan:
@@ -349,6 +349,14 @@ class TestGrantPlan:
             [sys.executable, str(GRANT_SCRIPT), "--list"], capture_output=True, text=True, check=True
         )
         assert set(output.stdout.split()) == GRANTED
+
+    def test_the_redemption_reset_permissions_are_listed_only_on_request(self):
+        """--list omits User.ReadWrite.All; --list --redemption-reset adds exactly the reset's permissions."""
+        base = subprocess.run([sys.executable, str(GRANT_SCRIPT), "--list"], capture_output=True, text=True, check=True)
+        command = [sys.executable, str(GRANT_SCRIPT), "--list", "--redemption-reset"]
+        with_reset = subprocess.run(command, capture_output=True, text=True, check=True)
+        assert "User.ReadWrite.All" not in base.stdout.split()
+        assert set(with_reset.stdout.split()) == GRANTED | RESET_GRANT == GRANTED | {"User.ReadWrite.All"}
 
     def test_the_readme_permission_table_is_generated_from_the_list(self):
         """infra/README.md's permission table is exactly what --markdown-table prints for the current list."""
@@ -517,6 +525,15 @@ class TestGrantScriptAgainstAz:
         assert tenant.granted() == GRANTED | {"Directory.ReadWrite.All"}
         revoked = tenant.run("--principal-id", tenant.PRINCIPAL, "--revoke-extra")
         assert revoked.returncode == 0 and "revoke  Directory.ReadWrite.All" in revoked.stdout
+        assert tenant.granted() == GRANTED
+
+    def test_the_reset_grant_is_added_with_its_flag_and_is_extra_without_it(self, tenant: FakeTenant):
+        """--redemption-reset grants User.ReadWrite.All as well; a later run without it reports it as extra."""
+        enabled = tenant.run("--principal-id", tenant.PRINCIPAL, "--redemption-reset")
+        assert enabled.returncode == 0, enabled.stderr
+        assert tenant.granted() == GRANTED | {"User.ReadWrite.All"}
+        switched_off = tenant.run("--principal-id", tenant.PRINCIPAL, "--revoke-extra")
+        assert "revoke  User.ReadWrite.All" in switched_off.stdout
         assert tenant.granted() == GRANTED
 
     def test_an_az_failure_exits_non_zero_with_the_reason(self, tenant: FakeTenant):

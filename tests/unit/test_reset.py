@@ -12,18 +12,20 @@ from config.desired_state import B2BSetting, CrossTenantBlocks, Target, TargetCo
 from lifecycle import work
 from lifecycle.adapters.sweep_runs import MemorySweepRuns
 from lifecycle.clock import FixedClock
-from lifecycle.errors import BadRequestError, TransientGraphError
+from lifecycle.errors import BadRequestError, PermissionDeniedError, TransientGraphError
 from lifecycle.models import DirectoryUser, ObjectIdentity, WorkItem, WorkStatus
 from lifecycle.outcomes import Verdict
 from lifecycle.reset.entry import (
     approve_reset_run,
     format_summary,
     handle_reset_ticket,
+    on_timer,
     run_reset_detection,
     use_lookup,
 )
 from lifecycle.reset.guest import marker_key
 from lifecycle.reset.providers import RedemptionOrder
+from lifecycle.reset.runs import ResetRunError
 from lifecycle.sweep.entry import use_runs
 from lifecycle.tickets import ResetRedemptionTicket
 from tests.builders import NOW, memory_services
@@ -91,8 +93,12 @@ def redeemed(directory: FakeDirectory, email: str, provider: str, **fields) -> D
     return directory.put(replace(user, **fields))
 
 
-def services_with(directory: FakeDirectory, lookup: FakeLookup, clock: FixedClock | None = None, **reset):
+def services_with(
+    directory: FakeDirectory, lookup: FakeLookup, clock: FixedClock | None = None, *, enabled: bool = True, **reset
+):
+    """Services with redemption reset switched on (the opt-in a deployment makes with User.ReadWrite.All)."""
     services = memory_services(directory, clock or FixedClock(NOW))
+    services.settings = services.settings.model_copy(update={"reset_enabled": enabled})
     if reset:
         settings = services.desired.redemption_reset.model_copy(update=reset)
         services.desired = services.desired.model_copy(update={"redemption_reset": settings})
@@ -261,10 +267,17 @@ class TestIdempotency:
 
 class TestTickets:
     async def test_a_new_email_is_added_to_mail_and_other_mails_before_the_reset(self):
-        """newEmail becomes mail and joins otherMails first; the invitation goes to it, same object id."""
+        """newEmail joins otherMails (and becomes mail) first; the invitation goes to it, then sessions end."""
         directory = FakeDirectory()
         guest = redeemed(directory, "ana@fabrikam.com", "entra")
         services = services_with(directory, FakeLookup())
+        original = directory.invite_guest
+
+        async def logged(request):
+            directory.writes.append(("invite", request.invited_user_id or "", request.email))
+            return await original(request)
+
+        directory.invite_guest = logged  # type: ignore[method-assign]
         outcome = await ticket_outcome(
             services, ticketId="T-1", email="ana@fabrikam.com", newEmail="ana@fabrikam.co.uk"
         )
@@ -272,7 +285,7 @@ class TestTickets:
         updated = directory.users[guest.id]
         assert updated.mail == "ana@fabrikam.co.uk" and "ana@fabrikam.co.uk" in updated.other_mails
         kinds = [w[0] for w in directory.writes]
-        assert kinds.index("update") < kinds.index("revokeSignInSessions")
+        assert kinds.index("update") < kinds.index("invite") < kinds.index("revokeSignInSessions")
         assert directory.invitations[-1].email == "ana@fabrikam.co.uk"
 
     async def test_a_new_email_owned_by_someone_else_is_refused(self):
@@ -345,8 +358,8 @@ class TestTickets:
         outcome = await ticket_outcome(services, ticketId="T-1", objectId=guest.id)
         assert outcome.verdict is Verdict.FAILED and outcome.code == "reset-not-confirmed"
 
-    async def test_sessions_revoked_before_a_failed_invitation_are_audited(self):
-        """The revoke lands, the re-invitation fails: the tenant changed, so the audit says so and why."""
+    async def test_a_failed_invitation_leaves_the_sessions_alone_and_is_audited(self):
+        """The reset goes first: when Graph does not accept it, no session is revoked, and the audit says so."""
         directory = FakeDirectory()
         guest = redeemed(directory, "ana@adatum.com", "google")
         lookup = FakeLookup(tenants={"adatum.com": "5c8e1f2a-6d3b-4a9e-b7c0-1d2e3f4a5b6c"})
@@ -357,10 +370,138 @@ class TestTickets:
 
         directory.invite_guest = unavailable  # type: ignore[method-assign]
         await run_reset_detection(services, "enforce")
-        assert ("revokeSignInSessions", guest.id, None) in directory.writes
+        assert ("revokeSignInSessions", guest.id, None) not in directory.writes
         [row] = [e async for e in services.audit.entries() if e.target == guest.id]
-        assert row.action == "guest.redemption-reset-failed" and row.details["sessionsRevoked"] is True
+        assert row.action == "guest.redemption-reset-failed" and row.details["sessionsRevoked"] is False
         assert row.details["error"]["status"] == 503
+
+    async def test_a_failed_revoke_after_the_reset_is_retried_without_a_second_invitation(self):
+        """The reset landed, the revoke failed: the retry finds the invitation and only revokes."""
+        directory = FakeDirectory()
+        guest = redeemed(directory, "ana@fabrikam.com", "google")
+        services = services_with(directory, FakeLookup())
+        original = directory.revoke_sessions
+
+        async def unavailable(user_id):
+            raise TransientGraphError("Graph answered 503 ServiceUnavailable", status=503)
+
+        directory.revoke_sessions = unavailable  # type: ignore[method-assign]
+        first = await ticket_outcome(services, ticketId="T-1", objectId=guest.id)
+        assert first.verdict is not Verdict.DONE and len(resets_sent(directory)) == 1
+        directory.revoke_sessions = original  # type: ignore[method-assign]
+        services.clock = FixedClock(NOW + timedelta(minutes=11))
+        retried = await ticket_outcome(services, ticketId="T-1", objectId=guest.id)
+        assert retried.verdict is Verdict.DONE and len(resets_sent(directory)) == 1
+        assert ("revokeSignInSessions", guest.id, None) in directory.writes
+
+
+def refuse_resets(directory: FakeDirectory) -> None:
+    """Graph without User.ReadWrite.All: a reset is 403 Authorization_RequestDenied (plain invitations pass)."""
+    original = directory.invite_guest
+
+    async def denied(request):
+        if request.reset_redemption:
+            raise PermissionDeniedError(
+                "Insufficient privileges to complete the operation.", status=403, code="Authorization_RequestDenied"
+            )
+        return await original(request)
+
+    directory.invite_guest = denied  # type: ignore[method-assign]
+    directory.grant = lambda: setattr(directory, "invite_guest", original)  # type: ignore[attr-defined]
+
+
+class TestPermissionMissing:
+    """A reset without User.ReadWrite.All: no session revoked, a failure naming the permission, replayable."""
+
+    async def test_a_ticket_fails_naming_the_permission_revokes_nothing_and_replays_once_granted(self):
+        directory = FakeDirectory()
+        guest = redeemed(directory, "ana@fabrikam.com", "google")
+        services = services_with(directory, FakeLookup())
+        refuse_resets(directory)
+        outcome = await ticket_outcome(services, ticketId="T-1", objectId=guest.id)
+        assert outcome.verdict is Verdict.FAILED and outcome.code == "permission-missing"
+        assert "User.ReadWrite.All" in outcome.message and outcome.detail["permission"] == "User.ReadWrite.All"
+        assert outcome.detail["replayable"] is True
+        assert not any(w[0] == "revokeSignInSessions" for w in directory.writes)
+        assert directory.users[guest.id].external_user_state == "Accepted"
+        directory.grant()  # type: ignore[attr-defined]
+        replayed = await ticket_outcome(services, ticketId="T-1", objectId=guest.id)
+        assert replayed.verdict is Verdict.DONE and resets_sent(directory) == [guest.id]
+        assert ("revokeSignInSessions", guest.id, None) in directory.writes
+
+    async def test_a_refused_address_update_fails_before_any_invitation_or_revoke(self):
+        directory = FakeDirectory()
+        guest = redeemed(directory, "ana@fabrikam.com", "entra")
+        services = services_with(directory, FakeLookup())
+
+        async def denied(user_id, **changes):  # Graph without a mail permission (User-Mail.ReadWrite.All or higher)
+            raise PermissionDeniedError("Insufficient privileges.", status=403, code="Authorization_RequestDenied")
+
+        directory.update_user = denied  # type: ignore[method-assign]
+        outcome = await ticket_outcome(services, ticketId="T-2", objectId=guest.id, newEmail="ana@fabrikam.co.uk")
+        assert outcome.verdict is Verdict.FAILED and outcome.code == "permission-missing"
+        assert outcome.detail["step"].startswith("the address update")
+        assert directory.invitations == [] and directory.writes == []
+
+    async def test_a_detection_run_stops_at_the_first_refusal_and_a_rerun_resets_everyone(self):
+        directory = FakeDirectory()
+        guests = [redeemed(directory, f"p{n}@fabrikam.com", "google") for n in range(3)]
+        services = services_with(directory, FakeLookup())
+        refuse_resets(directory)
+        summary = await run_reset_detection(services, "enforce", "reset-perm")
+        assert summary["dispatched"] == 0 and "User.ReadWrite.All" in summary["reason"]
+        assert not any(w[0] == "revokeSignInSessions" for w in directory.writes)
+        items = [i async for i in services.work_items.query(kind="redemption-reset")]
+        assert sorted(i.status.value for i in items) == ["failed", "queued", "queued"]
+        [failed] = [i for i in items if i.status is WorkStatus.FAILED]
+        assert (
+            failed.last_error["type"] == "permission-missing"
+            and failed.last_error["permission"] == "User.ReadWrite.All"
+        )
+        directory.grant()  # type: ignore[attr-defined]
+        rerun = await run_reset_detection(services, "enforce", "reset-perm")
+        assert rerun["dispatched"] == 3 and sorted(resets_sent(directory)) == sorted(g.id for g in guests)
+
+    async def test_a_domain_ticket_fails_naming_the_permission_and_its_replay_finishes_the_run(self):
+        directory = FakeDirectory()
+        guests = [redeemed(directory, f"p{n}@fabrikam.com", "google") for n in range(2)]
+        services = services_with(directory, FakeLookup())
+        refuse_resets(directory)
+        outcome = await ticket_outcome(services, ticketId="T-5", domain="fabrikam.com")
+        assert outcome.verdict is Verdict.FAILED and outcome.code == "permission-missing"
+        assert "User.ReadWrite.All" in outcome.message and directory.writes == []
+        directory.grant()  # type: ignore[attr-defined]
+        replayed = await ticket_outcome(services, ticketId="T-5", domain="fabrikam.com")
+        assert replayed.verdict is Verdict.DONE and sorted(resets_sent(directory)) == sorted(g.id for g in guests)
+
+
+class TestSwitchedOff:
+    """Without the opt-in (LIFECYCLE_RESET_ENABLED, User.ReadWrite.All) nothing is reset and nothing revoked."""
+
+    @pytest.mark.parametrize("target", [{"email": "ana@fabrikam.com"}, {"domain": "fabrikam.com"}])
+    async def test_reset_tickets_are_rejected_kind_not_available(self, target):
+        directory = FakeDirectory()
+        redeemed(directory, "ana@fabrikam.com", "google")
+        services = services_with(directory, FakeLookup(), enabled=False)
+        outcome = await ticket_outcome(services, ticketId="T-1", **target)
+        assert outcome.verdict is Verdict.REJECTED and outcome.code == "kind-not-available"
+        assert "LIFECYCLE_RESET_ENABLED" in outcome.message and directory.writes == []
+
+    async def test_the_daily_run_only_plans_even_in_enforce_mode(self):
+        directory = FakeDirectory()
+        redeemed(directory, "ana@fabrikam.com", "google")
+        services = services_with(directory, FakeLookup(), enabled=False)
+        services.settings = services.settings.model_copy(update={"reset_mode": "enforce"})
+        summary = await on_timer(services, past_due=False)
+        assert summary["mode"] == "plan" and summary["status"] == "planned" and sum(summary["actions"].values()) == 1
+        assert directory.invitations == [] and directory.writes == []
+
+    async def test_an_enforced_run_or_an_approval_is_refused(self):
+        services = services_with(FakeDirectory(), FakeLookup(), enabled=False)
+        with pytest.raises(ResetRunError, match=r"User\.ReadWrite\.All"):
+            await run_reset_detection(services, "enforce")
+        with pytest.raises(ResetRunError, match="LIFECYCLE_RESET_ENABLED"):
+            await approve_reset_run(services, "reset-2026-01-01", "oncall")
 
 
 NEW_ADATUM_TENANT = "7b1c2d3e-4f5a-4b6c-9d7e-8f9a0b1c2d3e"
