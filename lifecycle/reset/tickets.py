@@ -118,7 +118,11 @@ async def _add_address(services: Services, guest: DirectoryUser, new_email: str)
     if owner is not None and owner.id != guest.id:
         raise _Refused("email-in-use", f"{new_email} already belongs to {owner.id}")
     other_mails = [*guest.other_mails, *([] if new_email.lower() in map(str.lower, guest.other_mails) else [new_email])]
-    await services.directory.update_user(guest.id, mail=new_email, other_mails=other_mails)
+    try:
+        await services.directory.update_user(guest.id, mail=new_email, other_mails=other_mails)
+    except ConflictError as error:
+        # Another object (a group, a contact, a user's alias) holds the address as a proxy address.
+        raise _Refused("email-in-use", f"{new_email} is already another directory object's address: {error}") from error
     return replace(guest, mail=new_email, other_mails=tuple(other_mails))
 
 
