@@ -72,6 +72,9 @@ class InvitationPolicy(Model):
         "adminsAndGuestInviters"
     )
     guest_user_role: Literal["user", "guestUser", "restrictedGuestUser"] = "restrictedGuestUser"
+    # The deployment's identity holds the Guest Inviter directory role (infra/grant-graph-permissions assigns
+    # it). Without it, adminsAndGuestInviters may refuse the product's own app-only invitations.
+    app_holds_guest_inviter: bool = False
     domains: DomainList = DomainList()
     redirect_url_allowlist: tuple[str, ...] = ("https://myapps.microsoft.com",)
     default_redirect_url: str = "https://myapps.microsoft.com"

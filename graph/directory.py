@@ -25,7 +25,8 @@ from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 from graph.errors import graph_call, map_graph_error
 from graph.odata import quote
 from graph.raw import RawGraph
-from lifecycle.errors import BadRequestError, NotFoundError
+from graph.sweep_reads import licence_refusal
+from lifecycle.errors import BadRequestError, ConflictError, NotFoundError, PermissionDeniedError
 from lifecycle.models import (
     DirectoryUser,
     InvitationRequest,
@@ -51,6 +52,9 @@ NEVER = datetime(1, 1, 1, tzinfo=UTC)
 # Graph answers a reference that is already there with 400 Request_BadRequest, the code of every malformed
 # request too: only the directory's message tells them apart (observed for members and sponsors).
 ALREADY_A_REFERENCE = "added object references already exist"
+# A mail that is another object's proxy address is refused (resources/user.md) with 400 Request_BadRequest,
+# the code of every malformed request: the message tells them apart.
+PROXY_ADDRESS_TAKEN = "same value for property proxyaddresses already exists"
 
 
 class GraphDirectory:
@@ -111,7 +115,10 @@ class GraphDirectory:
         )
         url: str | None = f"{self._raw.v1}/users?{query}"
         while url:
-            page = await self._raw.send(Method.GET, url) or {}
+            try:
+                page = await self._raw.send(Method.GET, url) or {}
+            except PermissionDeniedError as error:
+                raise (licence_refusal(error) or error) from error
             yield [user_from_json(u) for u in page.get("value") or []]
             url = page.get("@odata.nextLink")
 
@@ -132,7 +139,17 @@ class GraphDirectory:
             body.mail = mail
         if other_mails is not None:
             body.other_mails = list(other_mails)
-        await graph_call(lambda: self._client.users.by_user_id(user_id).patch(body))
+        try:
+            await graph_call(lambda: self._client.users.by_user_id(user_id).patch(body))
+        except BadRequestError as error:
+            if mail is not None and PROXY_ADDRESS_TAKEN in str(error).lower():
+                raise ConflictError(
+                    f"{mail} is already a proxy address of another directory object: {error}",
+                    status=error.status,
+                    code=error.code,
+                    request_id=error.request_id,
+                ) from error
+            raise
 
     async def count_guests(self) -> int:
         query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(

@@ -13,8 +13,20 @@ from typing import Any
 from urllib.parse import quote
 
 from graph.errors import map_graph_error
-from lifecycle.errors import NotFoundError
+from lifecycle.errors import GraphError, NotFoundError
 from lifecycle.models import DirectoryUser, SignInActivity
+from lifecycle.sweep.ports import SignInActivityUnavailable
+
+# Graph's answer (403) to signInActivity in a tenant without a Microsoft Entra ID P1/P2 licence, as
+# Microsoft's troubleshooting article "Neither tenant is B2C or tenant doesn't have premium license" gives it.
+NON_PREMIUM_TENANT = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+
+
+def licence_refusal(error: GraphError) -> SignInActivityUnavailable | None:
+    """The sweep's own error for Graph's no-licence refusal of signInActivity; None for any other failure."""
+    if error.status == 403 and error.code == NON_PREMIUM_TENANT:
+        return SignInActivityUnavailable(f"no Microsoft Entra ID P1/P2 licence: {error}")
+    return None
 
 
 class GraphGroupMembers:
@@ -86,6 +98,8 @@ class GraphSweepReads:
         self._client = client
         self._base = client.request_adapter.base_url.rstrip("/")
         self._user_select = ",".join(self.USER_SELECT)
+        # Cleared when Graph refuses signInActivity for want of a licence: re-reads then go without it.
+        self._sign_in_activity = True
 
     async def _json(self, request: Any) -> dict[str, Any]:
         from msgraph.generated.models.o_data_errors.o_data_error import ODataError
@@ -93,7 +107,8 @@ class GraphSweepReads:
         try:
             raw = await self._client.request_adapter.send_primitive_async(request, "bytes", {"XXX": ODataError})
         except Exception as error:
-            raise map_graph_error(error) from error
+            mapped = map_graph_error(error)
+            raise (licence_refusal(mapped) or mapped) from error
         return json.loads(raw) if raw else {}
 
     async def list_guests(self, select: Sequence[str], page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]:
@@ -128,11 +143,20 @@ class GraphSweepReads:
         from kiota_abstractions.method import Method
         from kiota_abstractions.request_information import RequestInformation
 
-        request = RequestInformation(Method.GET)
-        request.url = f"{self._base}/users/{quote(user_id, safe='')}?$select={self._user_select}"
-        request.headers.try_add("Accept", "application/json")
+        def request_for(select: Sequence[str]) -> Any:
+            request = RequestInformation(Method.GET)
+            request.url = f"{self._base}/users/{quote(user_id, safe='')}?$select={','.join(select)}"
+            request.headers.try_add("Accept", "application/json")
+            return request
+
+        without = [name for name in self.USER_SELECT if name != "signInActivity"]
         try:
-            body = await self._json(request)
+            try:
+                body = await self._json(request_for(self.USER_SELECT if self._sign_in_activity else without))
+            except SignInActivityUnavailable:
+                # The guest is still read; the worker falls back on the plan's view of its last sign-in.
+                self._sign_in_activity = False
+                body = await self._json(request_for(without))
         except NotFoundError:
             return None
         return user_from_json(body)

@@ -11,6 +11,7 @@ from lifecycle.errors import (
     BadRequestError,
     ConflictError,
     GraphError,
+    PermissionDeniedError,
     StateConflictError,
     TransientGraphError,
 )
@@ -127,6 +128,15 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
                 invitation = await services.directory.invite_guest(_invitation(ticket, decision, sponsor.id))
             except (ConflictError, BadRequestError) as exc:
                 return await refuse("invitation-refused", f"Graph refused the invitation: {exc}", exc.describe())
+            except PermissionDeniedError as exc:
+                raise PermissionDeniedError(
+                    f"{exc}. An app-only invitation needs User.Invite.All and, where the tenant's allowInvitesFrom "
+                    "is adminsAndGuestInviters, the Guest Inviter directory role on this app's identity "
+                    "(infra/grant-graph-permissions assigns it); replay the ticket once fixed",
+                    status=exc.status,
+                    code=exc.code,
+                    request_id=exc.request_id,
+                ) from exc
             object_id, reused, redeem_url = invitation.user_id, False, invitation.redeem_url
         sponsored: dict[str, str] = {}
         if reused:

@@ -80,7 +80,8 @@ class TenantSimAdmin:
 
     def configure(self, **settings: Any) -> dict[str, Any]:
         """camelCase keys: replicationDelaySeconds, throttlingEnabled, timeCompression, quotaScale,
-        signInActivityPageCap, guestInviterAppIds, clockOffsetSeconds."""
+        signInActivityPageCap, guestInviterAppIds, appOnlyInvitesNeedGuestInviter, entraIdPremium,
+        clockOffsetSeconds."""
         return self._call("PUT", "/config", settings)
 
     def config(self) -> dict[str, Any]:

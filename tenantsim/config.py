@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from tenantsim.errors import bad_request
-from tenantsim.tokens import DEFAULT_APP_ID
 
 
 @dataclass(slots=True)
@@ -20,9 +19,17 @@ class SimConfig:
     quota_scale: float = 1.0
     # Max page size with signInActivity selected: 500 in the current doc, 120 in older versions.
     sign_in_activity_page_cap: int = 500
-    # Apps whose service principal holds the Guest Inviter role (matters for allowInvitesFrom
-    # adminsAndGuestInviters, where app-only invitations need that role).
-    guest_inviter_app_ids: list[str] = field(default_factory=lambda: [DEFAULT_APP_ID])
+    # Apps whose service principal holds the Guest Inviter directory role. None by default: a deployment
+    # that needs the role must be seen to grant it (infra/grant-graph-permissions assigns it).
+    guest_inviter_app_ids: list[str] = field(default_factory=list)
+    # allowInvitesFrom adminsAndGuestInviters and an app-only caller without Guest Inviter. The docs disagree:
+    # an older invitation-post.md revision says app-only invitations fail when invitations are restricted to
+    # administrators (true, the default: refused); the current revision names only disabled invitations
+    # (false: allowed).
+    app_only_invites_need_guest_inviter: bool = True
+    # Whether the tenant holds a Microsoft Entra ID P1 or P2 licence. Without one, reading signInActivity is
+    # refused (resources/user.md; the error is Microsoft's support article on non-premium tenants).
+    entra_id_premium: bool = True
     # How far the tenant's clock runs ahead of the wall clock: timestamps, access review instances and
     # access package assignment expiry follow it (tokens, throttling and replication delay do not).
     clock_offset_seconds: float = 0.0

@@ -62,6 +62,7 @@ def _run_entity(run: SweepRun) -> dict[str, Any]:
         "reason": run.reason,
         "cursor": run.cursor,
         "pages": run.pages,
+        "warnings": dump_json(run.warnings),
     }
     return {name: value for name, value in entity.items() if value is not None}
 
@@ -83,6 +84,7 @@ def _run(entity: Any, etag: str) -> SweepRun:
         reason=entity.get("reason", ""),
         cursor=entity.get("cursor") or None,
         pages=int(entity.get("pages", 0)),
+        warnings=load_json(entity.get("warnings"), {}),
         etag=etag,
     )
 

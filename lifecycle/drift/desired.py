@@ -71,6 +71,7 @@ class DesiredPolicies:
     blocked_domains: list[str]
     federations: list[DesiredFederation] = field(default_factory=list)
     conditional_access: ConditionalAccessPosture = field(default_factory=ConditionalAccessPosture)
+    app_holds_guest_inviter: bool = False
 
 
 def _blocks(blocks: CrossTenantBlocks) -> dict[str, Any]:
@@ -114,6 +115,7 @@ def desired_policies(state: DesiredState) -> DesiredPolicies:
         blocked_domains=domains(listed.domains) if listed.mode == "blocklist" else [],
         federations=federations,
         conditional_access=state.conditional_access,
+        app_holds_guest_inviter=state.invitations.app_holds_guest_inviter,
     )
 
 

@@ -82,6 +82,7 @@ def refusals(desired: DesiredPolicies, entra_domains: dict[str, str]) -> list[Re
                     f"partner {partner.key} is marked weakMfa but its inbound trust accepts its MFA claims",
                 )
             )
+    found.extend(_onboarding_refusals(desired))
     for domain, tenant in sorted(entra_domains.items()):
         partner = next(f.partner for f in desired.federations if domain in f.domains)
         found.append(
@@ -92,6 +93,32 @@ def refusals(desired: DesiredPolicies, entra_domains: dict[str, str]) -> list[Re
             )
         )
     return found
+
+
+def _onboarding_refusals(desired: DesiredPolicies) -> list[Refusal]:
+    """allowInvitesFrom values that would stop the product's own (app-only) invitations.
+
+    invitation-post.md: app-only invitations fail when invitations are disabled; an older revision adds "or
+    restricted to administrators", which adminsAndGuestInviters is unless the app holds Guest Inviter.
+    """
+    if desired.allow_invites_from == "none":
+        return [
+            Refusal(
+                "invitations-disabled",
+                "allowInvitesFrom none disables invitations for everyone, this product's onboarding included; "
+                "use adminsAndGuestInviters with the Guest Inviter role assigned to the product's identity",
+            )
+        ]
+    if desired.allow_invites_from == "adminsAndGuestInviters" and not desired.app_holds_guest_inviter:
+        return [
+            Refusal(
+                "onboarding-needs-guest-inviter",
+                "allowInvitesFrom adminsAndGuestInviters can refuse this product's app-only invitations unless its "
+                "identity holds the Guest Inviter directory role: assign it (infra/grant-graph-permissions) and "
+                "declare it with invitations.appHoldsGuestInviter: true",
+            )
+        ]
+    return []
 
 
 def warnings(desired: DesiredPolicies) -> list[str]:

@@ -146,6 +146,9 @@ async def _add_address(services: Services, guest: DirectoryUser, new_email: str)
         await services.directory.update_user(guest.id, mail=new_email, other_mails=other_mails)
     except PermissionDeniedError as error:
         raise ResetPermissionMissing("the address update (PATCH otherMails and mail)", guest.id, error) from error
+    except ConflictError as error:
+        # Another object (a group, a contact, a user's alias) holds the address as a proxy address.
+        raise _Refused("email-in-use", f"{new_email} is already another directory object's address: {error}") from error
     return replace(guest, mail=new_email, other_mails=tuple(other_mails))
 
 

@@ -55,6 +55,7 @@ class RunGate:
     def __init__(self, runs: SweepRuns) -> None:
         self.runs = runs
         self._released: set[str] = set()
+        self._without_sign_in: set[str] = set()  # runs planned without signInActivity (no P1/P2 licence)
         self._protected: dict[tuple[str, str], frozenset[str]] = {}
         self._reading = asyncio.Lock()
 
@@ -64,10 +65,17 @@ class RunGate:
         run = await self.runs.get(run_id)
         if run is not None and run.status in DISPATCHED_STATES:
             self._released.add(run_id)
+            if not run.sign_in_activity_known:
+                self._without_sign_in.add(run_id)
             return True
         return False
 
     async def policy(self, services: Services, run_id: str) -> SweepPolicy:
+        """The run's rules: a run planned without signInActivity is re-checked without the inactivity rule."""
+        policy = await self._policy(services, run_id)
+        return policy.without_sign_in_activity() if run_id in self._without_sign_in else policy
+
+    async def _policy(self, services: Services, run_id: str) -> SweepPolicy:
         group_id = services.desired.exclusions.protected_group_id
         if not group_id:
             return SweepPolicy(services.desired)

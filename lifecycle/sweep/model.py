@@ -48,6 +48,16 @@ class RunStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+# The tenant holds no Microsoft Entra ID P1/P2 licence, so Graph refuses signInActivity: the run plans every
+# other rule and leaves the inactivity rule out, saying so.
+SIGN_IN_ACTIVITY_UNAVAILABLE = "sign-in-activity-unavailable"
+SIGN_IN_ACTIVITY_UNAVAILABLE_MESSAGE = (
+    "the inactivity rule did not run: Graph refused signInActivity because the tenant holds no Microsoft Entra ID "
+    "P1 or P2 licence (Authentication_RequestFromNonPremiumTenantOrB2CTenant); the other rules ran. License the "
+    "tenant to have inactive guests found"
+)
+
+
 def notice_key(object_id: str, due: datetime) -> str:
     """The work-item key of a sponsor notice: one per guest and due date, whichever run planned it."""
     return f"sweep-notice:{object_id}:{due.astimezone(UTC):%Y%m%dT%H%M%SZ}"
@@ -186,7 +196,14 @@ class SweepRun:
     # Where planning stopped: the next page's link (None: from the start) and the pages already planned.
     cursor: str | None = None
     pages: int = 0
+    # What the run could not do and why, by code (e.g. SIGN_IN_ACTIVITY_UNAVAILABLE): shown with its summary.
+    warnings: dict[str, str] = field(default_factory=dict)
     etag: str | None = None
+
+    @property
+    def sign_in_activity_known(self) -> bool:
+        """Whether the run read signInActivity (False: planned without the inactivity rule)."""
+        return SIGN_IN_ACTIVITY_UNAVAILABLE not in self.warnings
 
     @property
     def affected(self) -> int:
@@ -213,4 +230,5 @@ class SweepRun:
             "dispatched": self.dispatched,
             "brake": self.brake.to_json(),
             "reason": self.reason,
+            "warnings": [{"code": code, "message": message} for code, message in sorted(self.warnings.items())],
         }

@@ -17,8 +17,22 @@ import structlog
 
 from lifecycle.models import DirectoryUser, GuestRecord
 from lifecycle.ports import GuestLedger
-from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Skip, SweepRun
-from lifecycle.sweep.ports import AssignmentExpiries, GuestReads, ResumableGuestReads, SweepRuns
+from lifecycle.sweep.model import (
+    SIGN_IN_ACTIVITY_UNAVAILABLE,
+    SIGN_IN_ACTIVITY_UNAVAILABLE_MESSAGE,
+    Action,
+    NoticeRecord,
+    PlannedAction,
+    Skip,
+    SweepRun,
+)
+from lifecycle.sweep.ports import (
+    AssignmentExpiries,
+    GuestReads,
+    ResumableGuestReads,
+    SignInActivityUnavailable,
+    SweepRuns,
+)
 from lifecycle.sweep.rules import Decision, SweepPolicy, decide
 
 log = structlog.get_logger(__name__)
@@ -34,6 +48,8 @@ GUEST_SELECT = (
     "signInActivity",
     "mail",
 )
+# Without a P1/P2 licence Graph refuses signInActivity; every other rule is decided from these.
+GUEST_SELECT_WITHOUT_SIGN_IN = tuple(name for name in GUEST_SELECT if name != "signInActivity")
 # Graph caps pages with signInActivity selected at 500 (older documentation: 120); nextLink does the rest.
 PAGE_SIZE = 500
 
@@ -134,8 +150,41 @@ async def plan_run(
     records = await ledger_index(ledger)
     notices = await notice_index(runs, policy)
     ends = await expiries.end_dates() if expiries is not None else {}
+    if not run.sign_in_activity_known:
+        policy = policy.without_sign_in_activity()
+    try:
+        run = await _enumerate(run, reads, runs, policy, records, ends, notices, tally, page_size, now)
+    except SignInActivityUnavailable:
+        if run.pages or run.cursor or not run.sign_in_activity_known:
+            raise  # pages were planned with the inactivity rule: the run fails and the next one starts over
+        # Nothing planned yet: plan every other rule, and say which one did not run and why.
+        log.warning("sweep.sign-in-activity-unavailable", run_id=run.run_id)
+        run.warnings[SIGN_IN_ACTIVITY_UNAVAILABLE] = SIGN_IN_ACTIVITY_UNAVAILABLE_MESSAGE
+        tally = PlanTally()
+        policy = policy.without_sign_in_activity()
+        run = await _enumerate(run, reads, runs, policy, records, ends, notices, tally, page_size, now)
+    run.cursor = None
+    log.info(
+        "sweep.planned", run_id=run.run_id, pages=run.pages, guests=tally.total, actions=sum(tally.actions.values())
+    )
+    return tally, run
+
+
+async def _enumerate(
+    run: SweepRun,
+    reads: GuestReads,
+    runs: SweepRuns,
+    policy: SweepPolicy,
+    records: dict[str, GuestRecord],
+    ends: Mapping[str, datetime],
+    notices: dict[str, NoticeRecord],
+    tally: PlanTally,
+    page_size: int,
+    now: Callable[[], datetime] | None,
+) -> SweepRun:
+    select = GUEST_SELECT if policy.sign_in_activity else GUEST_SELECT_WITHOUT_SIGN_IN
     if isinstance(reads, ResumableGuestReads):
-        async for page, next_link in reads.guest_pages(GUEST_SELECT, page_size, start=run.cursor):
+        async for page, next_link in reads.guest_pages(select, page_size, start=run.cursor):
             planned = await plan_page(run, page, policy, records, ends, tally, notices)
             if planned:
                 await runs.add_actions(run.run_id, planned)
@@ -145,13 +194,9 @@ async def plan_run(
                 run.updated = now() if now else run.updated
                 run = await runs.save(run)
     else:
-        async for page in reads.list_guests(GUEST_SELECT, page_size=page_size):
+        async for page in reads.list_guests(select, page_size=page_size):
             planned = await plan_page(run, page, policy, records, ends, tally, notices)
             if planned:
                 await runs.add_actions(run.run_id, planned)
             run.pages += 1
-    run.cursor = None
-    log.info(
-        "sweep.planned", run_id=run.run_id, pages=run.pages, guests=tally.total, actions=sum(tally.actions.values())
-    )
-    return tally, run
+    return run

@@ -6,8 +6,16 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from lifecycle.errors import LifecycleError
 from lifecycle.models import DirectoryUser
 from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, SweepRun
+
+
+class SignInActivityUnavailable(LifecycleError):
+    """Graph refused signInActivity because the tenant holds no Microsoft Entra ID P1 or P2 licence.
+
+    Raised by guest reads whose select names signInActivity; the same read without it succeeds.
+    """
 
 
 class SweepRuns(Protocol):

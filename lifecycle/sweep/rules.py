@@ -8,7 +8,7 @@ day 90, not a day early or late.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -43,12 +43,22 @@ class EffectiveRules:
 class SweepPolicy:
     desired: DesiredState
     protected_members: frozenset[str] = frozenset()
+    # False when the tenant cannot give signInActivity (no P1/P2 licence): the inactivity rule is off, because
+    # without sign-ins every guest would count as inactive since its creation.
+    sign_in_activity: bool = True
     excluded_ids: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "excluded_ids", frozenset(i.lower() for i in self.desired.exclusions.object_ids))
 
+    def without_sign_in_activity(self) -> SweepPolicy:
+        return replace(self, sign_in_activity=False)
+
     def rules_for(self, partner: str | None) -> EffectiveRules:
+        rules = self._rules_for(partner)
+        return rules if self.sign_in_activity else replace(rules, inactive_days=None)
+
+    def _rules_for(self, partner: str | None) -> EffectiveRules:
         defaults = self.desired.lifecycle
         overrides = self.desired.partners[partner].lifecycle if partner in self.desired.partners else None
         notice = defaults.sponsor_notice

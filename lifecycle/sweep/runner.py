@@ -19,7 +19,13 @@ from lifecycle.services import Services
 from lifecycle.sweep import brake
 from lifecycle.sweep.model import Mode, PlannedAction, RunStatus, SweepRun
 from lifecycle.sweep.planner import plan_run
-from lifecycle.sweep.ports import AssignmentExpiries, GroupMembership, GuestReads, SweepRuns
+from lifecycle.sweep.ports import (
+    AssignmentExpiries,
+    GroupMembership,
+    GuestReads,
+    SignInActivityUnavailable,
+    SweepRuns,
+)
 from lifecycle.sweep.rules import SweepPolicy
 
 log = structlog.get_logger(__name__)
@@ -117,6 +123,7 @@ async def claim_run(
             # Start over. A resumed run keeps its start: it is the instant every guest is judged at.
             existing.started, existing.cursor, existing.pages = now, None, 0
             existing.total_guests, existing.actions, existing.skipped = 0, {}, {}
+            existing.warnings = {}
         existing.status, existing.mode, existing.updated = RunStatus.PLANNING, mode, now
         existing.reason = ""
         try:
@@ -173,10 +180,25 @@ async def _plan(services: Services, runs: SweepRuns, run: SweepRun, expiries: As
         # next fire (or an operator's run) takes it over at once.
         await _interrupted(services, runs, run.run_id, error)
         raise
+    except SignInActivityUnavailable as error:
+        # The licence went away after pages were planned with the inactivity rule: start over next time.
+        return await _licence_lost(services, runs, run.run_id, error)
     tally.apply_to(run)
     run.status, run.planned, run.updated = RunStatus.PLANNED, services.clock.now(), services.clock.now()
     run = await runs.save(run)
-    await _audit(services, run, "sweep.planned", f"{run.affected} action(s) planned over {run.total_guests} guests")
+    planned = f"{run.affected} action(s) planned over {run.total_guests} guests"
+    await _audit(services, run, "sweep.planned", "; ".join([planned, *run.warnings.values()]))
+    return run
+
+
+async def _licence_lost(services: Services, runs: SweepRuns, run_id: str, error: SignInActivityUnavailable) -> SweepRun:
+    run = await runs.get(run_id)
+    assert run is not None
+    reason = f"signInActivity became unavailable while planning ({error}); the next run plans without it"
+    run.status, run.reason, run.updated = RunStatus.FAILED, reason, services.clock.now()
+    run = await runs.save(run)
+    await _audit(services, run, "sweep.refused", reason)
+    log.error("sweep.sign-in-activity-lost", reason=reason)
     return run
 
 

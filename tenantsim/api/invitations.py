@@ -9,11 +9,13 @@ become the sponsors of a guest the invitation creates. What Graph does with them
 an existing guest is not documented: here nothing (the product adds a reused guest's sponsor through
 POST /users/{id}/sponsors/$ref).
 
-allowInvitesFrom for app-only callers: `none` refuses every invitation; `adminsAndGuestInviters` is
-"restricted to administrators" in the create-invitation doc ("Application permissions (app-only) do not
-work if B2B invitations are disabled on the tenant or if B2B invitations are restricted to administrators"),
-so an app is refused unless its service principal holds the Guest Inviter role (config
-guestInviterAppIds); `adminsGuestInvitersAndAllMembers` and `everyone` allow app-only invitations.
+allowInvitesFrom for app-only callers: `none` refuses every invitation (both revisions of the
+create-invitation page). `adminsAndGuestInviters` is where the revisions disagree: the older one says
+app-only invitations fail when invitations are restricted to administrators, the current one names only
+disabled invitations. By default (config appOnlyInvitesNeedGuestInviter) an app is refused there unless its
+service principal holds the Guest Inviter role (config guestInviterAppIds, empty by default); with the knob
+off, the current revision's reading, it may invite. `adminsGuestInvitersAndAllMembers` and `everyone`
+allow app-only invitations.
 
 resetRedemption (invitation-post.md, its Example 2; entra-docs reset-redemption-status.md): User.ReadWrite.All
 is the least privileged application permission, so a User.Invite.All token is refused with 403. The invited
@@ -153,9 +155,13 @@ def _redeem_url(tenant_id: str, user_id: str, invitation_id: str) -> str:
 
 def _check_invites_allowed(call: Call) -> None:
     setting = call.sim.directory.authorization_policy.get("allowInvitesFrom", "everyone")
-    if setting == "none" or (
-        setting == "adminsAndGuestInviters" and call.caller.app_id not in call.sim.config.guest_inviter_app_ids
-    ):
+    config = call.sim.config
+    restricted = (
+        setting == "adminsAndGuestInviters"
+        and config.app_only_invites_need_guest_inviter
+        and call.caller.app_id not in config.guest_inviter_app_ids
+    )
+    if setting == "none" or restricted:
         raise GraphError(
             403,
             "Authorization_RequestDenied",

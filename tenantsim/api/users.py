@@ -213,7 +213,19 @@ def _require_user_read(call: Call, select: Iterable[str] | None, filter_props: I
     )
     if uses_sign_in:
         call.require("users.read.signInActivity")
+        require_premium_for_sign_in_activity(call)
     return uses_sign_in
+
+
+# Microsoft's support article for this refusal gives the code and message; the status is a 403 (observed).
+NON_PREMIUM_CODE = "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+NON_PREMIUM_MESSAGE = "Neither tenant is B2C or tenant doesn't have premium license"
+
+
+def require_premium_for_sign_in_activity(call: Call) -> None:
+    """signInActivity needs a Microsoft Entra ID P1 or P2 licence on the tenant (config entraIdPremium)."""
+    if not call.sim.config.entra_id_premium:
+        raise GraphError(403, NON_PREMIUM_CODE, NON_PREMIUM_MESSAGE)
 
 
 # --- listing ---------------------------------------------------------------------------------------
@@ -394,8 +406,31 @@ def update_user(call: Call, user_id: str) -> GraphResponse:
         if name == "userType" and value not in {"Member", "Guest"}:
             raise bad_request("Invalid value specified for property 'userType' of resource 'User'.")
         changes[name] = value
+    if isinstance(changes.get("mail"), str):
+        changes["proxyAddresses"] = _proxy_addresses_with(call, record, changes["mail"])
     call.sim.directory.update_user(record.data["id"], changes)
     return GraphResponse(204)
+
+
+PROXY_CONFLICT = "Another object with the same value for property proxyAddresses already exists."
+
+
+def _proxy_addresses_with(call: Call, record: UserRecord, mail: str) -> list[str]:
+    """The user's proxyAddresses once ``mail`` is set: the new address becomes the primary SMTP address.
+
+    A mail that is another object's proxy address is refused, as resources/user.md says it fails.
+    """
+    user_id = record.data["id"]
+    for other in call.sim.directory.owners_of_address(mail):
+        if other.data["id"] != user_id and _has_proxy(other.data, mail):
+            raise bad_request(PROXY_CONFLICT)
+    kept = [p for p in record.data.get("proxyAddresses") or () if p.split(":", 1)[-1].lower() != mail.lower()]
+    demoted = ["smtp:" + p.split(":", 1)[1] if p.startswith("SMTP:") else p for p in kept]
+    return [f"SMTP:{mail}", *demoted]
+
+
+def _has_proxy(user: dict[str, Any], address: str) -> bool:
+    return any(p.split(":", 1)[-1].lower() == address.lower() for p in user.get("proxyAddresses") or ())
 
 
 def delete_user(call: Call, user_id: str) -> GraphResponse:

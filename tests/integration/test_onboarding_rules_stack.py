@@ -38,6 +38,7 @@ from lifecycle.submission import ticket_message
 from lifecycle.work import LEASE_SECONDS
 from lifecycle.worker import DrainReport, drain
 from tenantsim.client import TenantSimAdmin
+from tenantsim.tokens import DEFAULT_APP_ID
 
 pytestmark = pytest.mark.stack
 
@@ -615,3 +616,37 @@ async def test_an_access_package_resolution_is_reused_until_it_ages_out(local_st
     now[0] += 2
     assert await packages.resolve("Partner collaboration", "Fabrikam engineering") == first
     assert len(admin.requests()) == 3
+
+
+def _allow_invites_from(admin: TenantSimAdmin, value: str) -> None:
+    httpx.patch(
+        f"{admin.base_url}/v1.0/policies/authorizationPolicy",
+        headers=admin.auth_headers(["Policy.ReadWrite.Authorization"]),
+        json={"allowInvitesFrom": value},
+    ).raise_for_status()
+
+
+async def test_invitations_restricted_to_guest_inviters_fail_the_ticket_naming_the_role_until_it_is_assigned(
+    services, admin
+):
+    """allowInvitesFrom adminsAndGuestInviters and an app without Guest Inviter: the ticket fails (replayable),
+    its message names the role and the grant script; once the role is assigned a replay onboards it."""
+    _allow_invites_from(admin, "adminsAndGuestInviters")
+    document = ticket()
+    try:
+        report = await run(services, document)
+        assert [o.verdict for o in report.outcomes] == [Verdict.FAILED]
+        assert report.outcomes[0].code == "authorization_requestdenied"
+        assert "Guest Inviter" in report.outcomes[0].message
+        assert "infra/grant-graph-permissions" in report.outcomes[0].message
+        assert guests_with_mail(admin, document["email"]) == []
+        # Opt in: what infra/grant-graph-permissions does in a real tenant.
+        admin.configure(guestInviterAppIds=[DEFAULT_APP_ID])
+        selector = Selector(keys=(_key(document),))
+        await operations.replay(services, QUEUE, selector, dry_run=False, operator="oncall@contoso.com")
+        replayed = await drain(services, QUEUE, handle_ticket, idle_rounds=1, wait_for_delayed_seconds=30)
+        assert [o.verdict for o in replayed.outcomes] == [Verdict.DONE]
+        await assert_one_guest(services, admin, document["email"])
+    finally:
+        admin.configure(guestInviterAppIds=[])
+        _allow_invites_from(admin, "everyone")

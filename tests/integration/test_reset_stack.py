@@ -191,3 +191,24 @@ async def _set_redemption_order(stack, order: dict) -> None:
     client = build_graph_client(credential=credential, base_url=f"{stack.tenantsim_url}/v1.0")
     policies = GraphPolicies(client, beta_url=f"{stack.tenantsim_url}/beta")
     await policies.update_default({"invitationRedemptionIdentityProviderConfiguration": order})
+
+
+async def test_a_new_email_that_is_another_objects_proxy_address_is_rejected_before_any_invitation(local_stack, admin):
+    """Graph refuses a mail another object holds as a proxy address: the ticket is rejected, nobody invited."""
+    snapshot = admin.snapshot()
+    guest_id, guest = next(iter(_redeemed(snapshot, "fabrikam.com").items()))
+    member = next(u for u in snapshot["users"] if u["userType"] == "Member")
+    alias = "shared.alias@fabrikam.com"  # only a proxy address: no mail filter finds it
+    admin.patch_user(member["id"], proxyAddresses=[*(member.get("proxyAddresses") or []), f"smtp:{alias}"])
+    services = _services(local_stack)
+    ticket = ResetRedemptionTicket.model_validate(
+        {"schemaVersion": 1, "kind": "reset-redemption", "ticketId": "T-9", "objectId": guest_id, "newEmail": alias}
+    )
+    item = await work.begin(services, "ticket:T-9", kind=ticket.kind)
+    assert item is not None
+    invitations = admin.counters()["invitations"]
+    outcome = await handle_reset_ticket(ticket, item, services, b"{}", "fp")
+    assert outcome.verdict is Verdict.REJECTED and outcome.code == "email-in-use"
+    assert alias in outcome.message and "proxyAddresses" in outcome.message
+    assert admin.counters()["invitations"] == invitations
+    assert next(u for u in admin.snapshot()["users"] if u["id"] == guest_id)["mail"] == guest["mail"]

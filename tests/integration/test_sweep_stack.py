@@ -145,3 +145,31 @@ async def test_a_guest_in_a_group_nested_in_the_protected_group_is_protected_too
     assert target not in {a["objectId"] for a in replanned}
     assert after["skipped"]["protected-group"] == before["skipped"]["protected-group"] + 1
     assert len(replanned) == len(planned) - 1
+
+
+async def test_a_tenant_without_a_p1_p2_licence_is_swept_by_every_rule_but_inactivity(local_stack, fresh_tenant):
+    """Graph refuses signInActivity without a licence: the run plans the other rules, warns why the inactivity
+    rule did not run, and its workers re-check and act without signInActivity. Licensed, the same tenant has
+    inactive guests and no warning."""
+    services = await _services(local_stack, GRANTED | {"GroupMember.Read.All"})
+    try:
+        licensed = await entry.run_sweep(services, "plan", run_id="sweep-licensed")
+        fresh_tenant.configure(entraIdPremium=False)
+        unlicensed = await entry.run_sweep(services, "plan", run_id="sweep-unlicensed")
+        await entry.run_sweep(services, "enforce", run_id="sweep-unlicensed")
+        approved = await entry.approve(services, "sweep-unlicensed", "oncall@contoso.com")
+        report = await drain(services, "guest-actions", entry.handle_guest_action, idle_rounds=2)
+        shown = await entry.show(services, "sweep-unlicensed", limit=10_000)
+    finally:
+        fresh_tenant.configure(entraIdPremium=True)
+        await services.close()
+    assert licensed["warnings"] == [] and licensed["actions"].get("disable/inactive", 0) > 0
+    assert unlicensed["status"] == "planned" and unlicensed["totalGuests"] == 300
+    assert [w["code"] for w in unlicensed["warnings"]] == ["sign-in-activity-unavailable"]
+    assert "P1 or P2" in unlicensed["warnings"][0]["message"]
+    assert not any(name.endswith("/inactive") for name in unlicensed["actions"])
+    assert unlicensed["actions"].get("disable/invitation-not-redeemed", 0) > 0
+    assert {a["rule"] for a in shown["plan"]} <= {"past-end-date", "invitation-not-redeemed", "disabled-past-grace"}
+    assert report.crashed == 0 and report.by_verdict["done"] == approved["dispatched"] > 0
+    users = {u["id"]: u for u in fresh_tenant.snapshot()["users"]}
+    assert all(users[a["objectId"]]["accountEnabled"] is False for a in shown["plan"] if a["action"] == "disable")

@@ -9,7 +9,6 @@ import pytest
 
 from tenantsim.client import TenantSimAdmin
 from tenantsim.server import TenantSimServer
-from tenantsim.tokens import DEFAULT_APP_ID
 
 GUESTS = 40
 READ_ROLES = ("User.Read.All", "AuditLog.Read.All")
@@ -19,7 +18,9 @@ DEFAULT_CONFIG = {
     "timeCompression": 1,
     "quotaScale": 1,
     "signInActivityPageCap": 500,
-    "guestInviterAppIds": [DEFAULT_APP_ID],
+    "guestInviterAppIds": [],
+    "appOnlyInvitesNeedGuestInviter": True,
+    "entraIdPremium": True,
     "unsetRedemptionOrderAsNull": False,
     "clockOffsetSeconds": 0,
     "reviewQueryVersionPrefix": True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tenantsim.seed import FABRIKAM_TENANT_ID, domain_list_definition
+from tenantsim.tokens import DEFAULT_APP_ID
 from tests.tenantsim.conftest import guests, members
 
 INVITE = ("User.Invite.All",)
@@ -214,6 +215,8 @@ def test_reset_redemption_of_an_unknown_user_is_404(graph):
 def test_the_domain_allow_list_of_the_b2b_management_policy_is_enforced(graph, admin):
     """With an allow list, other domains are refused; listed ones (and subdomains) pass."""
     admin.seed(builtin="locked-down", guests=10)
+    # The locked-down posture restricts invitations to Guest Inviters; the deployment assigns the app that role.
+    admin.configure(guestInviterAppIds=[DEFAULT_APP_ID])
     refused = invite(graph, "someone@gmail.com")
     assert refused.status_code == 400 and "blocked by your invitation policy" in refused.json()["error"]["message"]
     assert invite(graph, "someone@adatum.com").status_code == 201
@@ -238,6 +241,8 @@ def test_the_domain_block_list_is_enforced(graph, admin):
 def test_cross_tenant_access_blocks_invitations_from_a_blocked_tenant(graph, admin):
     """Default inbound B2B collaboration blocked: Entra partners without an allowing policy are refused."""
     admin.seed(builtin="locked-down", guests=10)
+    # The locked-down posture restricts invitations to Guest Inviters; the deployment assigns the app that role.
+    admin.configure(guestInviterAppIds=[DEFAULT_APP_ID])
     graph.request(
         "DELETE",
         f"/v1.0/policies/crossTenantAccessPolicy/partners/{FABRIKAM_TENANT_ID}",
@@ -261,18 +266,46 @@ def test_allow_invites_from_none_refuses_app_only_invitations(graph):
     assert response.status_code == 403 and response.json()["error"]["code"] == "Authorization_RequestDenied"
 
 
-def test_admins_and_guest_inviters_needs_the_guest_inviter_role_for_the_app(graph, admin):
-    """adminsAndGuestInviters: an app holding Guest Inviter may invite; another app may not."""
+def _restrict_invitations_to_admins_and_guest_inviters(graph) -> None:
     graph.request(
         "PATCH",
         "/v1.0/policies/authorizationPolicy",
         roles=("Policy.ReadWrite.Authorization",),
         json={"allowInvitesFrom": "adminsAndGuestInviters"},
     )
+
+
+def test_admins_and_guest_inviters_needs_the_guest_inviter_role_for_the_app(graph, admin):
+    """adminsAndGuestInviters: an app holding Guest Inviter may invite; another app may not."""
+    # Opt in: the default tenant gives no app the role, as a real tenant does until it is assigned.
+    admin.configure(guestInviterAppIds=[DEFAULT_APP_ID])
+    _restrict_invitations_to_admins_and_guest_inviters(graph)
     assert invite(graph, "a@fabrikam.com").status_code == 201
     other_app = graph.as_(*INVITE, app_id="11111111-2222-4333-8444-555555555555")
     body = {"invitedUserEmailAddress": "b@fabrikam.com", "inviteRedirectUrl": REDIRECT}
     assert graph._http.post("/v1.0/invitations", headers=other_app, json=body).status_code == 403
+
+
+def test_by_default_no_app_holds_guest_inviter_so_admins_and_guest_inviters_refuses_app_only(graph, admin):
+    """Out of the box the product's app is no Guest Inviter: the older doc revision's refusal applies."""
+    _restrict_invitations_to_admins_and_guest_inviters(graph)
+    response = invite(graph, "a@fabrikam.com")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "Authorization_RequestDenied"
+    assert "adminsAndGuestInviters" in response.json()["error"]["message"]
+
+
+def test_the_current_doc_reading_lets_app_only_invite_under_admins_and_guest_inviters(graph, admin):
+    """appOnlyInvitesNeedGuestInviter off (the current revision names only disabled invitations): 201."""
+    admin.configure(appOnlyInvitesNeedGuestInviter=False)
+    _restrict_invitations_to_admins_and_guest_inviters(graph)
+    assert invite(graph, "a@fabrikam.com").status_code == 201
+    graph.request(
+        "PATCH",
+        "/v1.0/policies/authorizationPolicy",
+        roles=("Policy.ReadWrite.Authorization",),
+        json={"allowInvitesFrom": "none"},
+    )
+    assert invite(graph, "b@fabrikam.com").status_code == 403
 
 
 def test_get_on_invitations_is_not_allowed(graph):

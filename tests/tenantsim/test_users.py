@@ -224,3 +224,53 @@ def test_group_members_and_sponsors_are_listed(graph, admin):
     guest_id, sponsor_ids = next(iter(snapshot["sponsors"].items()))
     sponsors = graph.get(f"/v1.0/users/{guest_id}/sponsors").json()["value"]
     assert [s["id"] for s in sponsors] == sponsor_ids
+
+
+def test_sign_in_activity_without_a_premium_licence_is_refused_and_other_reads_still_work(graph, admin):
+    """entraIdPremium off: selecting or filtering signInActivity is 403 with the non-premium code."""
+    admin.configure(entraIdPremium=False)
+    guest = guests(admin)[0]
+    for url in (
+        "/v1.0/users?$filter=userType eq 'Guest'&$select=id,signInActivity",
+        "/v1.0/users?$filter=signInActivity/lastSignInDateTime le 2024-01-01T00:00:00Z",
+        f"/v1.0/users/{guest['id']}?$select=id,signInActivity",
+    ):
+        response = graph.get(url)
+        assert response.status_code == 403, url
+        assert response.json()["error"]["code"] == "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+        assert "premium license" in response.json()["error"]["message"]
+    assert graph.get("/v1.0/users?$filter=userType eq 'Guest'&$select=id,createdDateTime").status_code == 200
+    admin.configure(entraIdPremium=True)
+    assert graph.get("/v1.0/users?$filter=userType eq 'Guest'&$select=id,signInActivity").status_code == 200
+
+
+def test_patch_mail_adds_it_to_proxy_addresses_as_the_primary_smtp_address(graph, admin):
+    """A new mail lands in proxyAddresses as SMTP:; the previous primary stays as an smtp: alias."""
+    guest = guests(admin)[0]
+    path = f"/v1.0/users/{guest['id']}"
+    assert graph.request("PATCH", path, roles=WRITE_ROLES, json={"mail": "moved@fabrikam.com"}).status_code == 204
+    after = graph.get(f"{path}?$select=mail,proxyAddresses").json()
+    assert after["mail"] == "moved@fabrikam.com"
+    assert after["proxyAddresses"] == ["SMTP:moved@fabrikam.com", f"smtp:{guest['mail']}"]
+
+
+def test_patch_mail_that_is_another_objects_proxy_address_is_refused(graph, admin):
+    """mail conflicting with another user's proxyAddresses: 400, and nothing changes."""
+    first, second = guests(admin)[:2]
+    path = f"/v1.0/users/{first['id']}"
+    response = graph.request("PATCH", path, roles=WRITE_ROLES, json={"mail": second["mail"].upper()})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "Request_BadRequest"
+    assert "proxyAddresses already exists" in response.json()["error"]["message"]
+    assert graph.get(f"{path}?$select=mail").json()["mail"] == first["mail"]
+    same = graph.request("PATCH", path, roles=WRITE_ROLES, json={"mail": first["mail"]})
+    assert same.status_code == 204
+
+
+def test_other_mails_may_hold_an_address_another_object_uses(graph, admin):
+    """No uniqueness is documented for otherMails: an address another user holds is accepted."""
+    first, second = guests(admin)[:2]
+    response = graph.request(
+        "PATCH", f"/v1.0/users/{first['id']}", roles=WRITE_ROLES, json={"otherMails": [second["mail"]]}
+    )
+    assert response.status_code == 204

@@ -517,3 +517,37 @@ async def test_the_lockdown_waits_for_the_next_run_when_a_partner_policy_could_n
     rows = [e async for e in audit.entries()]
     assert any(e.target.startswith("crossTenantAccessPolicy/default") and "failed" in e.reason for e in rows)
     assert run.exit_code == 1
+
+
+def test_admins_and_guest_inviters_without_the_declared_guest_inviter_role_is_refused():
+    """The product's onboarding invites app-only: restricting invitations to Guest Inviters is refused unless the
+    deployment declares its identity holds the role; with the declaration (the sample) nothing is refused."""
+
+    def undeclared(raw):
+        raw["invitations"]["appHoldsGuestInviter"] = False
+
+    found = refusals(desired_policies(_desired(undeclared)), {})
+    assert [r.rule for r in found] == ["onboarding-needs-guest-inviter"]
+    assert "Guest Inviter" in found[0].message and "appHoldsGuestInviter" in found[0].message
+    assert _rules(_desired()) == set()
+    plan = _plan(_desired(undeclared))
+    assert plan.exit_code == 1 and [r.rule for r in plan.refusals] == ["onboarding-needs-guest-inviter"]
+
+
+def test_disabling_invitations_is_refused_because_onboarding_could_not_invite_at_all():
+    """allowInvitesFrom none stops every invitation, declared Guest Inviter or not."""
+
+    def disabled(raw):
+        raw["invitations"]["allowInvitesFrom"] = "none"
+
+    assert _rules(_desired(disabled)) == {"invitations-disabled"}
+
+
+def test_wider_invitation_settings_need_no_guest_inviter_declaration():
+    """Members (and everyone) may invite: app-only invitations work, so nothing is refused for onboarding."""
+
+    def open_to_members(raw):
+        raw["invitations"]["allowInvitesFrom"] = "adminsGuestInvitersAndAllMembers"
+        raw["invitations"]["appHoldsGuestInviter"] = False
+
+    assert _rules(_desired(open_to_members)) == set()

@@ -541,3 +541,36 @@ class TestGrantScriptAgainstAz:
         result = tenant.run("--function-app", "no-such-app", "--resource-group", "rg-prod")
         assert result.returncode == 1
         assert "no-such-app" in result.stderr and not tenant.writes()
+
+
+class _RecordingAz:
+    def __init__(self, held: list[dict]) -> None:
+        self.held, self.calls = held, []
+
+    def get_all(self, url: str) -> list[dict]:
+        self.calls.append(("GET", url, None))
+        return self.held
+
+    def rest(self, method: str, url: str, body: dict | None = None) -> dict:
+        self.calls.append((method, url, body))
+        return {}
+
+
+def test_the_guest_inviter_role_is_assigned_once_by_its_template_id_over_the_whole_directory():
+    """--assign-guest-inviter: the documented Guest Inviter template id, scope "/", and nothing when held."""
+    grant = grant_module()
+    az = _RecordingAz(held=[])
+    assert grant.ensure_guest_inviter(az, "p-1", dry_run=True).startswith("would assign")
+    assert [c[0] for c in az.calls] == ["GET"]
+    assert grant.ensure_guest_inviter(az, "p-1", dry_run=False).startswith("assign")
+    method, url, body = az.calls[-1]
+    assert method == "POST" and url.endswith("/roleManagement/directory/roleAssignments")
+    assert body == {
+        "@odata.type": "#microsoft.graph.unifiedRoleAssignment",
+        "roleDefinitionId": "95e79109-95c0-4d8e-aee3-d01accf2d47b",
+        "principalId": "p-1",
+        "directoryScopeId": "/",
+    }
+    held = _RecordingAz(held=[{"id": "x"}])
+    assert grant.ensure_guest_inviter(held, "p-1", dry_run=False).startswith("keep")
+    assert [c[0] for c in held.calls] == ["GET"]

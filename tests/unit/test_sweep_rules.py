@@ -58,6 +58,18 @@ def rule_of(verdict: object) -> tuple[Action, Rule] | object:
 # --- inactivity -------------------------------------------------------------------------------------
 
 
+def test_without_sign_in_activity_the_inactivity_rule_is_off_and_the_others_still_decide():
+    """No licence, no signInActivity: a guest is never disabled as inactive from its creation date, while a
+    past end date still disables it."""
+    blind = POLICY.without_sign_in_activity()
+    unseen = guest(last_sign_in=None)
+    assert rule_of(decide(unseen, None, POLICY, NOW)) == (Action.DISABLE, Rule.INACTIVE)
+    assert decide(unseen, None, blind, NOW) is None
+    ended = ledger(unseen, end_date=NOW - timedelta(days=1))
+    assert rule_of(decide(unseen, ended, blind, NOW)) == (Action.DISABLE, Rule.PAST_END_DATE)
+    assert blind.rules_for("fabrikam").inactive_days is None and POLICY.rules_for("fabrikam").inactive_days
+
+
 def test_a_guest_is_inactive_from_the_exact_instant_its_inactivity_window_ends():
     """90 days after the last successful sign-in to the second the guest is disabled; one second earlier it is not."""
     last = NOW - timedelta(days=90)
