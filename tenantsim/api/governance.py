@@ -831,6 +831,10 @@ def _checked_add(call: Call, state: GovernanceState, assignment: dict[str, Any])
     record = call.sim.directory.users.get(target_id)
     if record is None:
         raise not_found(target_id)
+    if record.visible_after > call.sim.clock() and call.sim.config.assignment_target_unreplicated == "notFound":
+        # The replica that takes the request cannot see the user yet: the 404 Graph gives for managing an
+        # object just after creating it (SupportArticles-docs 404-not-found-error-manage-objects-microsoft-graph).
+        raise not_found(target_id)
     policy = _find(state.policies, policy_id)
     if policy["_accessPackageId"] != package_id:
         raise bad_request("The assignment policy does not belong to the access package.")

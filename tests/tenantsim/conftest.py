@@ -21,6 +21,11 @@ DEFAULT_CONFIG = {
     "signInActivityPageCap": 500,
     "guestInviterAppIds": [DEFAULT_APP_ID],
     "clockOffsetSeconds": 0,
+    "assignmentTargetUnreplicated": "notFound",
+    "connectedOrganizationCreateSources": "empty",
+    "federationExpand": "refuse",
+    "federationDomainsInline": True,
+    "tenantLookupDomains": "primary",
 }
 
 

@@ -530,3 +530,49 @@ def test_per_decision_reviewers_need_query_root_decisions(graph, query):
     reviewers = [{"query": query, "queryType": "MicrosoftGraph", "queryRoot": "decisions"}]
     created = graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json={**DOC_REVIEW, "reviewers": reviewers})
     assert created.status_code == 201 and created.json()["reviewers"][0]["queryRoot"] == "decisions"
+
+
+# --- assignment requests for a guest still replicating ------------------------------------------------
+
+DIRECT_POLICY = "a1f0c2d3-4e5b-4a6c-8d7e-9f0a1b2c3da1"
+
+
+def _invited(graph, email: str) -> str:
+    invited = graph.request(
+        "POST",
+        "/v1.0/invitations",
+        roles=("User.Invite.All",),
+        json={"invitedUserEmailAddress": email, "inviteRedirectUrl": "https://myapps.microsoft.com"},
+    )
+    assert invited.status_code == 201
+    return invited.json()["invitedUser"]["id"]
+
+
+def _admin_add(user_id: str) -> dict:
+    return {
+        "requestType": "adminAdd",
+        "assignment": {"targetId": user_id, "assignmentPolicyId": DIRECT_POLICY, "accessPackageId": FABRIKAM_PACKAGE},
+    }
+
+
+def test_an_assignment_request_for_a_guest_still_replicating_is_a_404_until_it_replicates(graph, server, admin):
+    """The replica taking the request cannot see a guest invited moments ago: 404 Request_ResourceNotFound and
+    no request recorded; once the guest has replicated the same request is accepted."""
+    admin.configure(replicationDelaySeconds=60)
+    user_id = _invited(graph, "just.invited@fabrikam.com")
+    refused = graph.request("POST", f"{EM}/assignmentRequests", roles=WRITE, json=_admin_add(user_id))
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "Request_ResourceNotFound"
+    assert graph.get(f"{EM}/assignmentRequests", roles=READ).json()["value"] == []
+
+    server.simulator.directory.users[user_id].visible_after = 0.0  # replication has caught up
+    accepted = graph.request("POST", f"{EM}/assignmentRequests", roles=WRITE, json=_admin_add(user_id))
+    assert accepted.status_code == 201 and accepted.json()["state"] == "submitted"
+
+
+def test_with_the_accepting_reading_a_guest_still_replicating_can_be_assigned_at_once(graph, admin):
+    """assignmentTargetUnreplicated=accept: the request for a guest still replicating is taken at once."""
+    admin.configure(replicationDelaySeconds=60, assignmentTargetUnreplicated="accept")
+    user_id = _invited(graph, "accepted.at.once@fabrikam.com")
+    accepted = graph.request("POST", f"{EM}/assignmentRequests", roles=WRITE, json=_admin_add(user_id))
+    assert accepted.status_code == 201
+    assert graph.get(f"/v1.0/users/{user_id}", roles=("User.Read.All",)).status_code == 404  # still replicating
