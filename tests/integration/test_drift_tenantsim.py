@@ -38,7 +38,8 @@ def sim() -> Iterator[TenantSimServer]:
 @pytest.fixture
 def admin(sim: TenantSimServer) -> Iterator[TenantSimAdmin]:
     with TenantSimAdmin(sim.url) as client:
-        client.configure(throttlingEnabled=False)
+        # The documented readings are the defaults; a test that takes the other reading opts in itself.
+        client.configure(throttlingEnabled=False, federationDomainsInline=True, tenantLookupDomains="primary")
         client.clear_faults()
         yield client
 
@@ -207,9 +208,12 @@ def _with_federation(partner: str, domains: tuple[str, ...] | None = None) -> De
     return DesiredState.model_validate(raw)
 
 
-async def test_direct_federation_is_created_for_a_domain_without_an_entra_tenant(sim, admin):
-    """Adatum (Google, no Entra tenant): a SAML federation is planned, created, then matches."""
+@pytest.mark.parametrize("inline", [True, False], ids=["domains-listed", "domains-in-own-collection"])
+async def test_direct_federation_is_created_for_a_domain_without_an_entra_tenant(sim, admin, inline):
+    """Adatum (Google, no Entra tenant): a SAML federation is planned, created, then matches, whether the list
+    answers each configuration's domains (as its example shows) or they come from their own collection."""
     admin.seed(builtin="locked-down", guests=5)
+    admin.configure(federationDomainsInline=inline)
     _create_guest_ca_policies(admin, sim)
     services = _services(sim, _with_federation("adatum"))
     planned = await run_policy_drift(services, "enforce")
