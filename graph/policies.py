@@ -112,6 +112,14 @@ class GraphPolicies:
         except NotFoundError:
             return None
 
+    async def find_tenant_by_id(self, tenant_id: str) -> dict[str, Any] | None:
+        """The Entra tenant ``tenant_id``'s information, or None when there is no such tenant (404)."""
+        function = f"findTenantInformationByTenantId(tenantId={url_quote(quote(tenant_id), safe=chr(39))})"
+        try:
+            return await self._raw.send(Method.GET, f"{self._v1}/tenantRelationships/{function}")
+        except NotFoundError:
+            return None
+
     async def list_federations(self) -> list[dict[str, Any]]:
         """Every configuration with its ``domains``: as the list page's example shows them, else read from the
         configuration's domains collection (samlorwsfedexternaldomainfederation-list-domains.md)."""

@@ -69,12 +69,16 @@ class ExpectedProvider:
     provider: Provider | None
     tenant_id: str | None = None
     federation_id: str | None = None
+    # Why the provider could not be established (then ``provider`` is None and nothing is concluded).
+    unverified: str | None = None
 
     def accepts(self, used: Provider) -> bool:
         return used in PERSONAL if self.provider is None else used is self.provider
 
     @property
     def label(self) -> str:
+        if self.unverified:
+            return "unverified"
         return self.provider.value if self.provider else "personal"
 
     def to_json(self) -> dict[str, Any]:
@@ -83,14 +87,27 @@ class ExpectedProvider:
             "provider": self.label,
             "tenantId": self.tenant_id,
             "federationId": self.federation_id,
-        }
+        } | ({"unverified": self.unverified} if self.unverified else {})
 
 
-async def expected_provider(domain: str, lookup: ProviderLookup) -> ExpectedProvider:
+async def expected_provider(
+    domain: str, lookup: ProviderLookup, partner_tenant_id: str | None = None
+) -> ExpectedProvider:
+    """The provider a new invitee of ``domain`` would use. The tenant look-up by domain is documented for a
+    tenant's primary domain only: when it finds nothing for a domain of a partner that names its Entra tenant,
+    and that tenant still exists, the domain may be one of its other domains, so the answer is unverified
+    rather than "personal"."""
     tenant_id = await lookup.tenant_for_domain(domain)
     if tenant_id:
         return ExpectedProvider(domain, Provider.ENTRA, tenant_id=tenant_id)
     federation_id = await lookup.federation_for_domain(domain)
     if federation_id:
         return ExpectedProvider(domain, Provider.FEDERATION, federation_id=federation_id)
+    if partner_tenant_id and await lookup.tenant_exists(partner_tenant_id):
+        reason = (
+            f"no tenant was found for {domain} by domain (Graph finds a tenant by its primary domain only), "
+            f"but the partner's Entra tenant {partner_tenant_id} exists and may verify it; its guests are left "
+            "alone: reset them by ticket, or run the reset for the domain with force"
+        )
+        return ExpectedProvider(domain, None, tenant_id=partner_tenant_id, unverified=reason)
     return ExpectedProvider(domain, None)
