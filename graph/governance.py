@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 from urllib.parse import quote as url_quote
+from urllib.parse import urlencode
 
 from kiota_abstractions.method import Method
 from msgraph import GraphServiceClient
@@ -77,6 +78,14 @@ class GraphGovernance:
         if kind == REVIEW_INSTANCES and parent_id:
             return await self._collection(f"{self._url(REVIEWS, parent_id)}/instances")
         return await self._collection(self._url(kind))
+
+    async def find_organizations(self, tenant_id: str) -> list[dict[str, Any]]:
+        """By the identity-source filter of entitlementmanagement-list-connectedorganizations.md."""
+        expression = (
+            f"identitySources/any(is:is/microsoft.graph.azureActiveDirectoryTenant/tenantId eq {quote(tenant_id)})"
+        )
+        query = urlencode({"$filter": expression}, quote_via=url_quote)
+        return await self._collection(f"{self._url(ORGANIZATIONS)}?{query}")
 
     async def get_settings(self) -> dict[str, Any]:
         return await self._raw.send(Method.GET, self._url(SETTINGS)) or {}

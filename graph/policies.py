@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote as url_quote
+from urllib.parse import urlencode
 
 from kiota_abstractions.method import Method
 from msgraph import GraphServiceClient
@@ -117,16 +118,31 @@ class GraphPolicies:
         except NotFoundError:
             return None
 
+    async def find_tenant_by_id(self, tenant_id: str) -> dict[str, Any] | None:
+        """The Entra tenant ``tenant_id``'s information, or None when there is no such tenant (404)."""
+        function = f"findTenantInformationByTenantId(tenantId={url_quote(quote(tenant_id), safe=chr(39))})"
+        try:
+            return await self._raw.send(Method.GET, f"{self._v1}/tenantRelationships/{function}")
+        except NotFoundError:
+            return None
+
     async def list_federations(self) -> list[dict[str, Any]]:
-        return await self._collection(f"{self._v1}{FEDERATIONS}?$expand=domains")
+        """Every configuration with its ``domains``: as the list page's example shows them, else read from the
+        configuration's domains collection (samlorwsfedexternaldomainfederation-list-domains.md)."""
+        configs = await self._collection(f"{self._v1}{FEDERATIONS}")
+        for config in configs:
+            if "domains" not in config and config.get("id"):
+                config["domains"] = await self._collection(f"{self._v1}{FEDERATIONS}/{url_quote(config['id'])}/domains")
+        return configs
 
     async def federation_for_domain(self, domain: str) -> str | None:
-        """The id of the SAML/WS-Fed configuration that federates ``domain``, if any."""
-        wanted = domain.lower()
-        for config in await self.list_federations():
-            if any(str(d.get("id", "")).lower() == wanted for d in config.get("domains") or []):
-                return str(config["id"])
-        return None
+        """The id of the SAML/WS-Fed configuration that federates ``domain``, if any, by the filter the get
+        page documents (samlorwsfedexternaldomainfederation-get.md)."""
+        expression = f"domains/any(x: x/id eq {quote(domain.lower())})"
+        found = await self._collection(
+            f"{self._v1}{FEDERATIONS}?{urlencode({'$filter': expression}, quote_via=url_quote)}"
+        )
+        return str(found[0]["id"]) if found and found[0].get("id") else None
 
     async def create_federation(self, body: dict[str, Any]) -> dict[str, Any]:
         return await self._raw.send(Method.POST, f"{self._v1}{FEDERATIONS}", body)

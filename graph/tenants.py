@@ -1,7 +1,9 @@
 """Where a domain's users authenticate: tenant lookup (findTenantInformationByDomainName) and federation.
 
 Permission: CrossTenantInformation.ReadBasic.All. Graph answers 404 for a domain no Entra tenant has
-verified (consumer domains included); that is an answer (None), not an error.
+verified (consumer domains included); that is an answer (None), not an error. The by-domain look-up is
+documented for a tenant's primary domain only, so a 404 does not prove that no tenant verifies the domain:
+the reset asks whether the partner's own tenant still exists (by its id) before it trusts that answer.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from lifecycle.errors import BadRequestError
 
 class TenantDirectory(Protocol):
     async def find_tenant_by_domain(self, domain: str) -> dict[str, Any] | None: ...
+
+    async def find_tenant_by_id(self, tenant_id: str) -> dict[str, Any] | None: ...
 
     async def federation_for_domain(self, domain: str) -> str | None: ...
 
@@ -38,6 +42,9 @@ class GraphProviderLookup:
                 info = None
             self._tenants[domain] = str(info["tenantId"]) if info and info.get("tenantId") else None
         return self._tenants[domain]
+
+    async def tenant_exists(self, tenant_id: str) -> bool:
+        return await self._policies.find_tenant_by_id(tenant_id.lower()) is not None
 
     async def federation_for_domain(self, domain: str) -> str | None:
         return await self._policies.federation_for_domain(domain.lower())

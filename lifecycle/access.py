@@ -3,13 +3,21 @@
 Entitlement management processes assignment requests asynchronously, so the handler submits once (the
 request id is checkpointed on the work item before anything else can go wrong) and then follows the
 request on later attempts until it is delivered or has failed.
+
+A guest invited moments ago may not have reached the replica that takes the assignment request: Graph then
+answers 404 for it, as for any object managed right after its creation, and the cure is to wait and retry
+with a doubling pause. Within ``REPLICATION_WINDOW_SECONDS`` of the invitation that refusal is a delayed
+retry of the same step (no request exists yet, so the retry cannot make a second one); after it, a 404 is a
+failure like any other.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from lifecycle import work
+from lifecycle.errors import NotFoundError
 from lifecycle.models import AccessPackageTarget, AuditEntry, WorkItem, WorkStatus
 from lifecycle.onboarding_policy import ApprovedOnboarding
 from lifecycle.outcomes import Outcome, Verdict
@@ -18,6 +26,12 @@ from lifecycle.services import Services
 FAILED_STATES = {"deliveryFailed", "denied", "canceled"}
 POLL_BASE_SECONDS = 5.0
 POLL_CAP_SECONDS = 300.0
+# Replication "might take several minutes" (Microsoft's note on 404s for objects just created).
+REPLICATION_WINDOW_SECONDS = 600.0
+REPLICATION_RETRY_BASE_SECONDS = 2.0
+REPLICATION_RETRY_CAP_SECONDS = 120.0
+# When onboarding invited the guest (ISO 8601), checkpointed with the invitation; absent for a reused guest.
+INVITED_AT = "invitedAt"
 
 
 async def ensure_assignment(
@@ -44,9 +58,14 @@ async def ensure_assignment(
             # Still delivering (perhaps from this ticket's own request, sent by an attempt that died before
             # recording its id): a second request would be refused, so wait for this one to land.
             return await _pending(services, item, existing.state)
-        request = await services.access_packages.request_assignment(
-            user_id, target, decision.end, f"Onboarding ticket {ticket_id}"
-        )
+        try:
+            request = await services.access_packages.request_assignment(
+                user_id, target, decision.end, f"Onboarding ticket {ticket_id}"
+            )
+        except NotFoundError as exc:
+            if not _replicating(services, item):
+                raise
+            return await _not_replicated(services, item, exc)
         item = await work.checkpoint(services, item, assignmentRequestId=request.id, polls=0)
         request_id = request.id
 
@@ -72,6 +91,32 @@ async def _pending(services: Services, item: WorkItem, state: str) -> tuple[Work
     item = await work.checkpoint(services, item, polls=polls)
     delay = min(POLL_CAP_SECONDS, POLL_BASE_SECONDS * polls)
     return item, Outcome(item.key, Verdict.RETRY, code="assignment-pending", message=state, retry_after=delay)
+
+
+def _replicating(services: Services, item: WorkItem) -> bool:
+    """Whether this ticket invited the guest recently enough for Graph not to know it everywhere yet."""
+    invited = item.result.get(INVITED_AT)
+    if not invited:
+        return False
+    age = (services.clock.now() - datetime.fromisoformat(str(invited))).total_seconds()
+    return age < REPLICATION_WINDOW_SECONDS
+
+
+async def _not_replicated(services: Services, item: WorkItem, error: NotFoundError) -> tuple[WorkItem, Outcome]:
+    """The assignment request was refused because the new guest has not replicated: ask again later,
+    doubling the pause each time. Nothing was created, so the next attempt sends the one request again."""
+    waits = int(item.result.get("replicationWaits", 0)) + 1
+    item.status = WorkStatus.QUEUED
+    item = await work.checkpoint(services, item, replicationWaits=waits)
+    delay = min(REPLICATION_RETRY_CAP_SECONDS, REPLICATION_RETRY_BASE_SECONDS * 2 ** (waits - 1))
+    return item, Outcome(
+        item.key,
+        Verdict.RETRY,
+        code="target-replicating",
+        message=f"the new guest is not replicated yet: {error}",
+        retry_after=delay,
+        detail=error.describe(),
+    )
 
 
 @dataclass(frozen=True)

@@ -175,6 +175,7 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
             redeemUrl=redeem_url,
             endDate=decision.end.isoformat(),
             **sponsored,
+            **({} if reused else {access.INVITED_AT: services.clock.now().isoformat()}),
         )
 
     # Step 2, the partner's access package with the ticket's end date.

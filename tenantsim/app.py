@@ -294,6 +294,14 @@ class _InspectionApi:
                 "identityProvider": provider,
                 "tenantId": tenant_id if provider == "AzureAD" else None,
             }
+            if provider == "AzureAD":
+                # The tenant's primary domain unless told otherwise or the tenant already has one.
+                has_primary = any(
+                    d.get("primary") and d.get("tenantId") == tenant_id
+                    for name, d in directory.domains.items()
+                    if name != domain
+                )
+                directory.domains[domain]["primary"] = bool(body.get("primary", not has_primary))
             return {"domain": domain, **directory.domains[domain]}
 
         return await self._guarded(request, handle)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from tenantsim.errors import bad_request
 
@@ -54,6 +54,26 @@ class SimConfig:
     # Whether User.ReadUpdate.All (least privileged for PATCH /users in general) also covers mail and otherMails.
     # user-update.md names User-Mail.ReadWrite.All as least privileged for otherMails and is silent on this.
     user_read_update_covers_mail: bool = False
+    # An adminAdd assignment request whose target user is still replicating: "notFound" answers 404 as Graph
+    # does for a just-created object it cannot see yet; "accept" takes the request at once.
+    assignment_target_unreplicated: str = "notFound"
+    # identitySources in the answer to creating a connected organization: "empty" as the create example shows,
+    # "echo" the source that was sent (later reads show it either way).
+    connected_organization_create_sources: str = "empty"
+    # $expand on federation configurations, which no page documents: "refuse" (400) or "ignore".
+    federation_expand: str = "refuse"
+    # Whether listed federation configurations carry their domains, as the list and get examples show.
+    federation_domains_inline: bool = True
+    # Which domains findTenantInformationByDomainName resolves: "primary" (the parameter is a tenant's
+    # primary domain) or "verified" (any domain the tenant verified).
+    tenant_lookup_domains: str = "primary"
+
+    CHOICES: ClassVar[dict[str, frozenset[str]]] = {
+        "assignment_target_unreplicated": frozenset({"notFound", "accept"}),
+        "connected_organization_create_sources": frozenset({"empty", "echo"}),
+        "federation_expand": frozenset({"refuse", "ignore"}),
+        "tenant_lookup_domains": frozenset({"primary", "verified"}),
+    }
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}
@@ -69,6 +89,9 @@ class SimConfig:
                 if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     raise bad_request(f"'{camel}' must be a non-negative number.")
                 value = type(current)(value)
+            elif isinstance(current, str):
+                if value not in self.CHOICES[name]:
+                    raise bad_request(f"'{camel}' must be one of {', '.join(sorted(self.CHOICES[name]))}.")
             elif isinstance(current, list) and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
                 raise bad_request(f"'{camel}' must be a list of strings.")
             setattr(self, name, value)

@@ -61,14 +61,15 @@ EXTERNAL_TENANTS: list[dict[str, Any]] = [
     },
 ]
 
-# Which identity provider answers for each known email domain (AzureAD domains name their tenant).
+# Which identity provider answers for each known email domain (AzureAD domains name their tenant, and
+# `primary` marks the tenant's primary domain: fabrikam.co.uk is a second verified domain of Fabrikam).
 DOMAINS: dict[str, dict[str, Any]] = {
     INITIAL_DOMAIN: {"identityProvider": "AzureAD", "tenantId": HOME_TENANT_ID},
-    VERIFIED_DOMAIN: {"identityProvider": "AzureAD", "tenantId": HOME_TENANT_ID},
-    "fabrikam.com": {"identityProvider": "AzureAD", "tenantId": FABRIKAM_TENANT_ID},
+    VERIFIED_DOMAIN: {"identityProvider": "AzureAD", "tenantId": HOME_TENANT_ID, "primary": True},
+    "fabrikam.com": {"identityProvider": "AzureAD", "tenantId": FABRIKAM_TENANT_ID, "primary": True},
     "fabrikam.co.uk": {"identityProvider": "AzureAD", "tenantId": FABRIKAM_TENANT_ID},
-    "northwindtraders.com": {"identityProvider": "AzureAD", "tenantId": NORTHWIND_TENANT_ID},
-    "woodgrovebank.com": {"identityProvider": "AzureAD", "tenantId": WOODGROVE_TENANT_ID},
+    "northwindtraders.com": {"identityProvider": "AzureAD", "tenantId": NORTHWIND_TENANT_ID, "primary": True},
+    "woodgrovebank.com": {"identityProvider": "AzureAD", "tenantId": WOODGROVE_TENANT_ID, "primary": True},
     "adatum.com": {"identityProvider": "Google", "tenantId": None},
     "gmail.com": {"identityProvider": "Google", "tenantId": None},
     "outlook.com": {"identityProvider": "MicrosoftAccount", "tenantId": None},

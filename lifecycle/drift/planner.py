@@ -25,7 +25,7 @@ from lifecycle.drift.normalise import (
 )
 from lifecycle.drift.ports import TenantPolicies
 from lifecycle.errors import GraphError
-from lifecycle.plans import Action, Change, FieldDiff, Plan
+from lifecycle.plans import Action, Change, FieldDiff, Plan, Refusal
 
 log = structlog.get_logger(__name__)
 
@@ -55,15 +55,24 @@ class TenantSnapshot:
     conditional_access: list[dict[str, Any]] | None  # None when it could not be read
     conditional_access_error: str | None = None
     entra_domains: dict[str, str] = field(default_factory=dict)  # federated domain -> verifying tenant id
+    # Federated domains the look-up by domain did not place although their partner names an Entra tenant that
+    # exists: Graph documents that look-up for primary domains, so the domain may still be that tenant's.
+    unverified_domains: dict[str, str] = field(default_factory=dict)  # domain -> the partner's tenant id
 
 
 async def read_tenant(tenant: TenantPolicies, desired: DesiredPolicies) -> TenantSnapshot:
-    federated = sorted({d for f in desired.federations for d in f.domains})
     entra: dict[str, str] = {}
-    for domain in federated:
-        found = await tenant.find_tenant_by_domain(domain)
-        if found:
-            entra[domain] = str(found.get("tenantId") or "unknown")
+    unverified: dict[str, str] = {}
+    declared = {p.key: p.tenant_id for p in desired.partners.values()}
+    for federation in desired.federations:
+        for domain in federation.domains:
+            found = await tenant.find_tenant_by_domain(domain)
+            if found:
+                entra[domain] = str(found.get("tenantId") or "unknown")
+            elif (partner_tenant := declared.get(federation.partner)) and await tenant.find_tenant_by_id(
+                partner_tenant
+            ):
+                unverified[domain] = partner_tenant
     policies: list[dict[str, Any]] | None = None
     error: str | None = None
     try:
@@ -81,12 +90,13 @@ async def read_tenant(tenant: TenantPolicies, desired: DesiredPolicies) -> Tenan
         conditional_access=policies,
         conditional_access_error=error,
         entra_domains=entra,
+        unverified_domains=unverified,
     )
 
 
 def plan_policies(desired: DesiredPolicies, actual: TenantSnapshot, remove_unknown_partners: bool = False) -> Plan:
     plan = Plan(job="policy-drift")
-    plan.refusals = refusals(desired, actual.entra_domains)
+    plan.refusals = refusals(desired, actual.entra_domains) + _unverified_federations(desired, actual)
     plan.warnings = warnings(desired)
     plan.actions.append(_default(desired, actual))
     plan.actions.extend(_partners(desired, actual, remove_unknown_partners))
@@ -97,6 +107,22 @@ def plan_policies(desired: DesiredPolicies, actual: TenantSnapshot, remove_unkno
         conditional_access.check(desired.conditional_access, actual.conditional_access, actual.conditional_access_error)
     )
     return plan
+
+
+def _unverified_federations(desired: DesiredPolicies, actual: TenantSnapshot) -> list[Refusal]:
+    """Direct federation for a domain the tenant look-up could not place is refused, saying so plainly."""
+    found = []
+    for domain, tenant_id in sorted(actual.unverified_domains.items()):
+        partner = next(f.partner for f in desired.federations if domain in f.domains)
+        found.append(
+            Refusal(
+                "federation-domain-unverified",
+                f"partner {partner}: no Entra tenant was found for {domain} by domain, but Graph finds tenants "
+                f"by their primary domain only and the partner's Entra tenant {tenant_id} exists, so {domain} may "
+                "be one of its domains; direct federation is only for domains no Entra tenant verifies",
+            )
+        )
+    return found
 
 
 def _canonical(name: str, value: Any) -> Any:
@@ -223,7 +249,7 @@ def _domain_list(desired: DesiredPolicies, actual: TenantSnapshot, notes: list[s
 def _federations(desired: DesiredPolicies, actual: TenantSnapshot) -> list[Action]:
     actions = []
     for federation in desired.federations:
-        if any(domain in actual.entra_domains for domain in federation.domains):
+        if any(domain in actual.entra_domains or domain in actual.unverified_domains for domain in federation.domains):
             continue  # refused by the guardrails; nothing to plan
         want = {"displayName": federation.display_name, **federation.settings}
         existing = next(

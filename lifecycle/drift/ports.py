@@ -33,7 +33,12 @@ class TenantPolicies(Protocol):
     async def update_b2b_management_policy(self, policy_id: str, body: dict[str, Any]) -> None: ...
 
     async def find_tenant_by_domain(self, domain: str) -> dict[str, Any] | None:
-        """The Entra tenant that verifies ``domain``; None when no tenant does."""
+        """The Entra tenant that verifies ``domain``; None when none is found (Graph documents the look-up for a
+        tenant's primary domain only)."""
+        ...
+
+    async def find_tenant_by_id(self, tenant_id: str) -> dict[str, Any] | None:
+        """The Entra tenant ``tenant_id``; None when there is no such tenant."""
         ...
 
     async def list_federations(self) -> list[dict[str, Any]]:

@@ -72,6 +72,14 @@ async def read_tenant(graph: GovernanceGraph, desired: list[DesiredResource]) ->
         parent_id = snapshot.id_of(resource.parent) if resource.parent is not None else None
         if resource.parent is not None and parent_id is None:
             continue
+        taken_ids = {v.get("id") for v in snapshot.found.values()}
+        if resource.kind == ORGANIZATIONS and "tenantId" in resource.match:
+            # The service's filter on the source's tenant (documented); a read-back source may not show it.
+            by_tenant = await graph.find_organizations(resource.match["tenantId"])
+            found = next((o for o in by_tenant if o.get("id") not in taken_ids), None)
+            if found is not None:
+                snapshot.found[resource.key] = found
+                continue
         candidates = await listing(resource.kind, parent_id)
         taken = {id(v) for v in snapshot.found.values()}
         match = next((c for c in candidates if id(c) not in taken and _matches(resource, c)), None)

@@ -25,6 +25,11 @@ class GovernanceGraph(Protocol):
         catalog resources per catalog and review instances per definition (``parent_id``)."""
         ...
 
+    async def find_organizations(self, tenant_id: str) -> list[dict[str, Any]]:
+        """The connected organisations whose identity sources include the Entra tenant ``tenant_id``, as the
+        service finds them (a listed organisation need not show its source's tenant id)."""
+        ...
+
     async def get_settings(self) -> dict[str, Any]: ...
 
     async def create(self, kind: str, body: dict[str, Any], parent_id: str | None = None) -> dict[str, Any]:

@@ -37,6 +37,8 @@ GUEST_FIELDS = (
 )
 # Skip reason of a guest whose domain moved to an Entra tenant the desired state does not let in.
 BLOCKED_SKIP = "provider-tenant-not-allowed-inbound"
+# Skip reason of a guest whose domain's provider could not be established (see expected_provider).
+UNVERIFIED_SKIP = "provider-unverified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,10 @@ async def detect(
     partners = partner_domains(desired)
     wanted = sorted(d.lower() for d in domains) if domains else sorted(partners)
     order = await redemption_order(lookup)
-    detection = Detection({d: await expected_provider(d, lookup, order) for d in wanted}, order=order)
+    detection = Detection(
+        {d: await expected_provider(d, lookup, order, _declared_tenant(desired, partners.get(d))) for d in wanted},
+        order=order,
+    )
     detection.blocked = {
         domain: why
         for domain, expected in detection.expected.items()
@@ -147,6 +152,8 @@ async def detect(
             skip = "protected-group" if guest.id in protected else _skip_reason(guest, used, excluded)
             if skip is None and domain in detection.blocked:
                 skip = BLOCKED_SKIP
+            if skip is None and expected.unverified and not force:
+                skip = UNVERIFIED_SKIP
             if skip is None and used is not None and not force and expected.accepts(used.provider):
                 skip = "provider-unchanged"
             if skip is not None or used is None:
@@ -154,6 +161,11 @@ async def detect(
                 continue
             detection.resets.append(_planned(guest, domain, partners.get(domain), expected, used, force, order))
     return detection
+
+
+def _declared_tenant(desired: DesiredState, partner_key: str | None) -> str | None:
+    partner = desired.partners.get(partner_key) if partner_key else None
+    return partner.tenant_id if partner is not None else None
 
 
 def tenant_not_let_in(expected: ExpectedProvider, partner_key: str | None, desired: DesiredState) -> str | None:

@@ -10,7 +10,12 @@ class ProviderLookup(Protocol):
     """Where a newly invited user of a domain would authenticate today (graph.tenants on Graph)."""
 
     async def tenant_for_domain(self, domain: str) -> str | None:
-        """The id of the Microsoft Entra tenant that has verified ``domain``, or None."""
+        """The id of the Microsoft Entra tenant that has verified ``domain``, or None when the look-up finds none
+        (Graph documents the look-up for a tenant's primary domain only)."""
+        ...
+
+    async def tenant_exists(self, tenant_id: str) -> bool:
+        """Whether the Microsoft Entra tenant ``tenant_id`` exists (looked up by its id)."""
         ...
 
     async def federation_for_domain(self, domain: str) -> str | None:

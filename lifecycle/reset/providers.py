@@ -132,12 +132,16 @@ class ExpectedProvider:
     federation_id: str | None = None
     personal: frozenset[Provider] = PERSONAL  # accepted when ``provider`` is None
     fallback: str = DEFAULT_CONFIGURED
+    # Why the provider could not be established (then ``provider`` is None and nothing is concluded).
+    unverified: str | None = None
 
     def accepts(self, used: Provider) -> bool:
         return used in self.personal if self.provider is None else used is self.provider
 
     @property
     def label(self) -> str:
+        if self.unverified:
+            return "unverified"
         return self.provider.value if self.provider else _FALLBACK_LABELS[self.fallback]
 
     def to_json(self) -> dict[str, Any]:
@@ -147,16 +151,23 @@ class ExpectedProvider:
             "tenantId": self.tenant_id,
             "federationId": self.federation_id,
             "accepts": sorted(p.value for p in self.personal) if self.provider is None else [self.provider.value],
-        }
+        } | ({"unverified": self.unverified} if self.unverified else {})
 
 
 async def expected_provider(
-    domain: str, lookup: ProviderLookup, order: RedemptionOrder = DEFAULT_ORDER
+    domain: str,
+    lookup: ProviderLookup,
+    order: RedemptionOrder = DEFAULT_ORDER,
+    partner_tenant_id: str | None = None,
 ) -> ExpectedProvider:
     """The first primary provider of ``order`` that serves ``domain``, else the fallback's personal accounts.
 
     Google (socialIdentityProviders) serves only gmail.com and googlemail.com addresses, never a partner's
     own domain: it widens the personal accounts accepted rather than naming an organisational provider.
+
+    The tenant look-up by domain is documented for a tenant's primary domain only: when it finds nothing for
+    a domain of a partner that names its Entra tenant, and that tenant still exists, the domain may be one of
+    its other domains, so the answer is unverified rather than the fallback.
     """
     for member in order.primary:
         if member == AZURE_AD:
@@ -167,4 +178,11 @@ async def expected_provider(
             federation_id = await lookup.federation_for_domain(domain)
             if federation_id:
                 return ExpectedProvider(domain, Provider.FEDERATION, federation_id=federation_id)
+    if AZURE_AD in order.primary and partner_tenant_id and await lookup.tenant_exists(partner_tenant_id):
+        reason = (
+            f"no tenant was found for {domain} by domain (Graph finds a tenant by its primary domain only), "
+            f"but the partner's Entra tenant {partner_tenant_id} exists and may verify it; its guests are left "
+            "alone: reset them by ticket, or run the reset for the domain with force"
+        )
+        return ExpectedProvider(domain, None, tenant_id=partner_tenant_id, unverified=reason)
     return ExpectedProvider(domain, None, personal=order.personal, fallback=order.fallback)

@@ -96,8 +96,10 @@ def build_router() -> Router:
     router.add("POST", f"{fed}/{cast}", federation.create_configuration)
     router.add("GET", f"{fed}/{fed_id}", federation.get_configuration)
     router.add("PATCH", f"{fed}/{fed_id}", federation.update_configuration)
+    router.add("PATCH", f"{fed}/{cast}/{fed_id}", federation.update_configuration)  # the update page's path
     router.add("DELETE", f"{fed}/{fed_id}", federation.delete_configuration)
-    router.add("GET", f"{fed}/{fed_id}/{cast}/domains", federation.list_domains)
+    router.add("GET", f"{fed}/{cast}/{fed_id}/domains", federation.list_domains)  # the list-domains page
+    router.add("GET", f"{fed}/{fed_id}/{cast}/domains", federation.list_domains)  # the add-domain page's path
     router.add("POST", f"{fed}/{fed_id}/{cast}/domains", federation.add_domain)
     _add_governance(router)
     return router

@@ -1,9 +1,12 @@
 """SAML/WS-Fed direct federation for guests (/directory/federationConfigurations, graph-contract.md section 10).
 
 The collection is addressed through the type-cast segment ``microsoft.graph.samlOrWsFedExternalDomainFederation``
-(the list doc also shows the shorter ``graph.`` prefix; both are served). ``domains`` is a navigation
-property: it is returned on ``$expand=domains`` and through its own collection. A domain that an Entra
-tenant verifies cannot be federated, and a domain belongs to at most one configuration.
+(the list doc also shows the shorter ``graph.`` prefix; both are served). A configuration for one domain is
+found with ``$filter=domains/any(x: x/id eq 'domain')`` (samlorwsfedexternaldomainfederation-get.md); the
+list and get examples show each configuration with its ``domains``, and they are also served through their
+own collection. ``$expand`` is documented nowhere for this type: refused unless the ``federationExpand`` knob
+says to ignore it. A domain that an Entra tenant verifies cannot be federated, and a domain belongs to at
+most one configuration.
 """
 
 from __future__ import annotations
@@ -44,11 +47,19 @@ def _domain_entity(domain: str) -> dict[str, Any]:
     return {"@odata.type": "#microsoft.graph.externalDomainName", "id": domain}
 
 
-def _view(config: dict[str, Any], expand: bool) -> dict[str, Any]:
+def _view(config: dict[str, Any], with_domains: bool) -> dict[str, Any]:
     body = {"@odata.type": f"#{TYPE}", **{k: v for k, v in config.items() if k != "domains"}}
-    if expand:
+    if with_domains:
         body["domains"] = [_domain_entity(d) for d in config["domains"]]
     return body
+
+
+def _listed_with_domains(call: Call) -> bool:
+    """Whether a read answers each configuration with its domains: as the examples show, unless the
+    ``federationDomainsInline`` knob says otherwise. ``$expand`` is not documented here."""
+    if "$expand" in call.request.query and call.sim.config.federation_expand == "refuse":
+        raise GraphError(400, "Request_UnsupportedQuery", "$expand is not supported on federation configurations.")
+    return call.sim.config.federation_domains_inline
 
 
 def _config(call: Call, config_id: str) -> dict[str, Any]:
@@ -99,12 +110,12 @@ def list_configurations(call: Call) -> GraphResponse:
             raise GraphError(400, "Request_UnsupportedQuery", "Unsupported filter on federation configurations.")
         domain = found.group(2).replace("''", "'").lower()
         configs = [c for c in configs if domain in c["domains"]]
-    expand = query.get("$expand", "").strip() == "domains"
+    with_domains = _listed_with_domains(call)
     return GraphResponse(
         200,
         {
             "@odata.context": call.context_url(f"directory/federationConfigurations/{TYPE}"),
-            "value": [_view(c, expand) for c in configs],
+            "value": [_view(c, with_domains) for c in configs],
         },
     )
 
@@ -120,14 +131,14 @@ def create_configuration(call: Call) -> GraphResponse:
     config["domains"] = sorted(set(domains))
     configurations_of(call.sim.directory)[config["id"]] = config
     body = {"@odata.context": call.context_url("directory/federationConfigurations/$entity")}
-    body.update(_view(config, expand=False))
+    body.update(_view(config, with_domains=False))
     return GraphResponse(201, body)
 
 
 def get_configuration(call: Call, config_id: str) -> GraphResponse:
     call.require("federation.read")
     body = {"@odata.context": call.context_url("directory/federationConfigurations/$entity")}
-    body.update(_view(_config(call, config_id), expand=call.request.query.get("$expand") == "domains"))
+    body.update(_view(_config(call, config_id), with_domains=_listed_with_domains(call)))
     return GraphResponse(200, body)
 
 
@@ -135,7 +146,10 @@ def update_configuration(call: Call, config_id: str) -> GraphResponse:
     call.require("federation.write")
     config = _config(call, config_id)
     config.update(copy.deepcopy(_check_fields(call.request.body, required=False)))
-    return GraphResponse(204)
+    # The update page answers 200 with the updated configuration, its domains included.
+    body = {"@odata.context": call.context_url("directory/federationConfigurations/$entity")}
+    body.update(_view(config, with_domains=True))
+    return GraphResponse(200, body)
 
 
 def delete_configuration(call: Call, config_id: str) -> GraphResponse:

@@ -677,11 +677,32 @@ def delete_policy(call: Call, policy_id: str) -> GraphResponse:
 # --- connected organizations ------------------------------------------------------------------------
 
 
+# The identity-source filter of the list-connectedOrganizations page (any lambda variable name).
+_TENANT_SOURCE_FILTER = re.compile(
+    r"^identitySources/any\((\w+):\s*\1/microsoft\.graph\.azureActiveDirectoryTenant/tenantId\s+eq\s+'((?:[^']|'')*)'\)$"
+)
+
+
 def list_organizations(call: Call) -> GraphResponse:
+    """`$filter` on displayName (eq), or on the tenant of an azureActiveDirectoryTenant identity source, the
+    two forms entitlementmanagement-list-connectedorganizations.md documents."""
     call.require("entitlementManagement.read")
-    keep = _filter(call, {"displayName": lambda o: o["displayName"], "id": lambda o: o["id"]})
-    items = [_public(o) for o in _state(call).organizations.values() if keep(o)]
+    by_tenant = _TENANT_SOURCE_FILTER.match(call.request.query.get("$filter", "").strip())
+    if by_tenant:
+        tenant_id = by_tenant.group(2).replace("''", "'").lower()
+        items = [_public(o) for o in _state(call).organizations.values() if _has_tenant_source(o, tenant_id)]
+    else:
+        keep = _filter(call, {"displayName": lambda o: o["displayName"], "id": lambda o: o["id"]})
+        items = [_public(o) for o in _state(call).organizations.values() if keep(o)]
     return _page(call, items, f"{EM}/connectedOrganizations")
+
+
+def _has_tenant_source(organization: dict[str, Any], tenant_id: str) -> bool:
+    return any(
+        s.get("@odata.type") == "#microsoft.graph.azureActiveDirectoryTenant"
+        and str(s.get("tenantId") or "").lower() == tenant_id
+        for s in organization["identitySources"]
+    )
 
 
 def _identity_source(source: Any) -> dict[str, Any]:
@@ -718,9 +739,11 @@ def create_organization(call: Call) -> GraphResponse:
         "identitySources": [_identity_source(sources[0])],
     }
     _state(call).organizations[organization["id"]] = organization
-    return GraphResponse(
-        201, {"@odata.context": call.context_url(f"{EM}/connectedOrganizations/$entity"), **_public(organization)}
-    )
+    answer = _public(organization)
+    if call.sim.config.connected_organization_create_sources == "empty":
+        # The create example answers an empty identitySources although one was sent; get and list show it.
+        answer["identitySources"] = []
+    return GraphResponse(201, {"@odata.context": call.context_url(f"{EM}/connectedOrganizations/$entity"), **answer})
 
 
 def get_organization(call: Call, organization_id: str) -> GraphResponse:
@@ -831,6 +854,10 @@ def _checked_add(call: Call, state: GovernanceState, assignment: dict[str, Any])
         raise bad_request("An add request needs assignment.targetId, accessPackageId and assignmentPolicyId.")
     record = call.sim.directory.users.get(target_id)
     if record is None:
+        raise not_found(target_id)
+    if record.visible_after > call.sim.clock() and call.sim.config.assignment_target_unreplicated == "notFound":
+        # The replica that takes the request cannot see the user yet: the 404 Graph gives for managing an
+        # object just after creating it (SupportArticles-docs 404-not-found-error-manage-objects-microsoft-graph).
         raise not_found(target_id)
     policy = _find(state.policies, policy_id)
     if policy["_accessPackageId"] != package_id:

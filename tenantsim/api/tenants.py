@@ -1,4 +1,10 @@
-"""tenantRelationships/findTenantInformationByDomainName and ...ByTenantId."""
+"""tenantRelationships/findTenantInformationByDomainName and ...ByTenantId.
+
+The by-domain function's parameter is documented as a tenant's primary domain
+(tenantrelationship-findtenantinformationbydomainname.md) while its example looks up contoso.com and answers
+an onmicrosoft.com defaultDomainName. tenantsim resolves only the domain each tenant marks primary unless the
+``tenantLookupDomains`` knob says ``verified`` (any domain the tenant verified).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +36,9 @@ def by_domain_name(call: Call, domain: str) -> GraphResponse:
     info = directory.domains.get(domain) or {}
     tenant = directory.tenants.get(info.get("tenantId") or "")
     if info.get("identityProvider") != "AzureAD" or tenant is None:
+        raise _unknown(domain)
+    if call.sim.config.tenant_lookup_domains == "primary" and not info.get("primary"):
+        # The parameter is documented as the tenant's primary domain; a second verified domain is not found.
         raise _unknown(domain)
     return _answer(call, tenant)
 

@@ -58,6 +58,9 @@ class RecordingTenantPolicies:
     async def find_tenant_by_domain(self, domain: str) -> dict[str, Any] | None:
         return {"tenantId": "00000000-0000-4000-8000-00000000abcd"} if domain == ENTRA_VERIFIED else None
 
+    async def find_tenant_by_id(self, tenant_id: str) -> dict[str, Any] | None:
+        return None
+
     async def list_federations(self) -> list[dict[str, Any]]:
         return []
 

@@ -38,7 +38,8 @@ def sim() -> Iterator[TenantSimServer]:
 @pytest.fixture
 def admin(sim: TenantSimServer) -> Iterator[TenantSimAdmin]:
     with TenantSimAdmin(sim.url) as client:
-        client.configure(throttlingEnabled=False)
+        # The documented readings are the defaults; a test that takes the other reading opts in itself.
+        client.configure(throttlingEnabled=False, federationDomainsInline=True, tenantLookupDomains="primary")
         client.clear_faults()
         yield client
 
@@ -267,9 +268,12 @@ def _with_federation(partner: str, domains: tuple[str, ...] | None = None) -> De
     return DesiredState.model_validate(raw)
 
 
-async def test_direct_federation_is_created_for_a_domain_without_an_entra_tenant(sim, admin):
-    """Adatum (Google, no Entra tenant): a SAML federation is planned, created, then matches."""
+@pytest.mark.parametrize("inline", [True, False], ids=["domains-listed", "domains-in-own-collection"])
+async def test_direct_federation_is_created_for_a_domain_without_an_entra_tenant(sim, admin, inline):
+    """Adatum (Google, no Entra tenant): a SAML federation is planned, created, then matches, whether the list
+    answers each configuration's domains (as its example shows) or they come from their own collection."""
     admin.seed(builtin="locked-down", guests=5)
+    admin.configure(federationDomainsInline=inline)
     _create_guest_ca_policies(admin, sim)
     services = _services(sim, _with_federation("adatum"))
     planned = await run_policy_drift(services, "enforce")
@@ -280,11 +284,22 @@ async def test_direct_federation_is_created_for_a_domain_without_an_entra_tenant
     assert (await run_policy_drift(services, "plan")).drift == []
 
 
-async def test_direct_federation_for_an_entra_verified_domain_is_refused_and_nothing_applies(sim, admin):
-    """fabrikam.com is verified by Fabrikam's tenant: refused (exit 1); the other drift is not applied either."""
+@pytest.mark.parametrize("lookup", ["primary", "verified"])
+async def test_direct_federation_for_an_entra_verified_domain_is_refused_and_nothing_applies(sim, admin, lookup):
+    """fabrikam.com is Fabrikam's primary domain: refused (exit 1); the other drift is not applied either.
+    fabrikam.co.uk, a second domain of Fabrikam's, is found by the tenant look-up only where it answers for
+    every verified domain; where it answers for primary domains only (the documented reading) the federation
+    is refused as unverifiable, since the partner's tenant exists, rather than created."""
     admin.seed(builtin="fresh", guests=5)
+    admin.configure(tenantLookupDomains=lookup)
     run = await run_policy_drift(_services(sim, _with_federation("fabrikam")), "enforce")
-    assert {r.rule for r in run.refusals} == {"federation-entra-domain"}
+    rules = {r.rule: r.message for r in run.refusals}
+    if lookup == "primary":
+        assert set(rules) == {"federation-entra-domain", "federation-domain-unverified"}
+        assert "fabrikam.com" in rules["federation-entra-domain"]
+        assert "fabrikam.co.uk" in rules["federation-domain-unverified"]
+    else:
+        assert set(rules) == {"federation-entra-domain"}
     assert {m for m in ("fabrikam.com", "fabrikam.co.uk") for r in run.refusals if m in r.message} == {
         "fabrikam.com",
         "fabrikam.co.uk",

@@ -494,6 +494,42 @@ class Recording:
         return outcome
 
 
+def assignment_requests(admin: TenantSimAdmin) -> list[int]:
+    """The status of every assignment request POSTed since the test began, in order."""
+    return [
+        r["status"] for r in admin.requests() if r["method"] == "POST" and r["path"].endswith("/assignmentRequests")
+    ]
+
+
+@pytest.mark.parametrize("unreplicated", ["notFound", "accept"])
+async def test_an_assignment_refused_while_the_new_guest_replicates_is_retried_never_dead_lettered(
+    services, admin, unreplicated
+):
+    """Right after the invitation the new guest is still replicating. Graph refuses the assignment request
+    for it with a 404 (the default reading): the ticket schedules a copy of itself, doubling the pause, and
+    ends done with exactly one request accepted. Where the request is accepted at once, no wait is needed.
+    Nothing is dead-lettered either way."""
+    admin.configure(replicationDelaySeconds=3, assignmentTargetUnreplicated=unreplicated)
+    try:
+        document = ticket()
+        recording = Recording()
+        await run(services, ticket_message(document).body, handler=recording, wait=60)
+    finally:
+        admin.configure(replicationDelaySeconds=0, assignmentTargetUnreplicated="notFound")
+    verdicts = [(o.verdict, o.code) for _, o in recording.seen]
+    assert verdicts[-1][0] is Verdict.DONE and Verdict.FAILED not in {v for v, _ in verdicts}
+    statuses = assignment_requests(admin)
+    assert [s for s in statuses if 200 <= s < 300] == [201]
+    if unreplicated == "notFound":
+        assert statuses[0] == 404 and statuses[-1] == 201
+        assert (Verdict.RETRY, "target-replicating") in verdicts
+        assert all(count == 1 for count, _ in recording.seen)  # copies, not redeliveries
+    else:
+        assert statuses == [201] and all(code != "target-replicating" for _, code in verdicts)
+    await assert_one_guest(services, admin, document["email"])
+    assert admin.counters()["invitations"] == 1 and await settled(services)
+
+
 @pytest.mark.parametrize("status", ["429", "503"])
 async def test_a_transient_graph_failure_is_retried_later_without_burning_the_delivery_count(services, admin, status):
     """A 429/503 on the invitation schedules a copy after Retry-After; the copy is a first delivery and

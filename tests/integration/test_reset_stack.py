@@ -34,6 +34,7 @@ def admin(local_stack):
             yield client
         finally:
             client.seed(builtin="fresh", guests=300, random_seed=0)
+            client.configure(tenantLookupDomains="primary")
 
 
 def _services(stack, roles: frozenset[str] = GRANTED | RESET_GRANT):
@@ -70,7 +71,9 @@ def _redeemed(snapshot: dict, domain: str) -> dict[str, dict]:
 async def test_a_provider_change_resets_the_domains_guests_and_keeps_their_objects(
     local_stack, admin, domain, provider, tenant_id
 ):
-    """After the domain's provider changes, enforce resets exactly its redeemed guests; a rerun sends nothing."""
+    """After the domain's provider changes, enforce resets exactly its redeemed guests; a rerun sends nothing.
+    For fabrikam.co.uk leaving Entra the desired state no longer names a Fabrikam tenant: while it names one
+    that exists, the domain's guests are left alone (the next test)."""
     before = _redeemed(admin.snapshot(), domain)
     untouched = _redeemed(admin.snapshot(), "northwindtraders.com")
     assert before and untouched
@@ -78,6 +81,11 @@ async def test_a_provider_change_resets_the_domains_guests_and_keeps_their_objec
     services = _services(local_stack)
     if tenant_id:
         services.desired = admit_partner_tenant(services.desired, "adatum", tenant_id)
+    else:
+        fabrikam = services.desired.partners["fabrikam"].model_copy(update={"tenant_id": None})
+        services.desired = services.desired.model_copy(
+            update={"partners": {**services.desired.partners, "fabrikam": fabrikam}}
+        )
     summary = await run_reset_detection(services, "enforce")
     assert summary["status"] == "dispatched" and summary["dispatched"] == len(before)
     after = {u["id"]: u for u in admin.snapshot()["users"]}
@@ -87,6 +95,28 @@ async def test_a_provider_change_resets_the_domains_guests_and_keeps_their_objec
     invitations = admin.counters()["invitations"]
     await run_reset_detection(services, "enforce", "reset-rerun")
     assert admin.counters()["invitations"] == invitations
+
+
+@pytest.mark.parametrize(
+    ("lookup", "moved"), [("primary", False), ("verified", True)], ids=["second-domain", "left-entra"]
+)
+async def test_a_partner_domain_the_tenant_lookup_cannot_place_resets_nobody_and_says_why(
+    local_stack, admin, lookup, moved
+):
+    """fabrikam.co.uk is a second domain of Fabrikam's tenant, which the desired state names. Where the tenant
+    look-up answers for primary domains only (the documented reading) it finds nothing for it; where it answers
+    for every verified domain it finds nothing once the domain leaves Entra. Either way Fabrikam's tenant still
+    exists, so its Entra guests are not taken for personal accounts: nobody is reset, and the run says why."""
+    admin.configure(tenantLookupDomains=lookup)
+    before = _redeemed(admin.snapshot(), "fabrikam.co.uk")
+    assert before
+    if moved:
+        admin.set_identity_provider("fabrikam.co.uk", "EmailOTP")
+    invitations = admin.counters()["invitations"]
+    summary = await run_reset_detection(_services(local_stack), "enforce")
+    assert summary["dispatched"] == 0 and summary["skipped"]["provider-unverified"] == len(before)
+    assert admin.counters()["invitations"] == invitations
+    assert all(u["externalUserState"] == "Accepted" for u in _redeemed(admin.snapshot(), "fabrikam.co.uk").values())
 
 
 async def test_a_move_to_a_tenant_the_desired_state_keeps_out_resets_nobody(local_stack, admin):

@@ -28,6 +28,11 @@ DEFAULT_CONFIG = {
     "reviewRelativeOwnersOnSingleGroup": False,
     "resetRedemptionRewritesAddresses": False,
     "userReadUpdateCoversMail": False,
+    "assignmentTargetUnreplicated": "notFound",
+    "connectedOrganizationCreateSources": "empty",
+    "federationExpand": "refuse",
+    "federationDomainsInline": True,
+    "tenantLookupDomains": "primary",
 }
 
 

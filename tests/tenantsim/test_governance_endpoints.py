@@ -644,3 +644,100 @@ def test_relative_owners_need_a_review_of_all_groups(graph, admin):
     assert named.status_code == 201 and named.json()["reviewers"][0]["query"] == f"/v1.0{owners}"
     admin.configure(reviewRelativeOwnersOnSingleGroup=True)
     assert graph.request("POST", REVIEWS, roles=REVIEW_WRITE, json=relative).status_code == 201
+
+
+# --- assignment requests for a guest still replicating ------------------------------------------------
+
+DIRECT_POLICY = "a1f0c2d3-4e5b-4a6c-8d7e-9f0a1b2c3da1"
+
+
+def _invited(graph, email: str) -> str:
+    invited = graph.request(
+        "POST",
+        "/v1.0/invitations",
+        roles=("User.Invite.All",),
+        json={"invitedUserEmailAddress": email, "inviteRedirectUrl": "https://myapps.microsoft.com"},
+    )
+    assert invited.status_code == 201
+    return invited.json()["invitedUser"]["id"]
+
+
+def _admin_add(user_id: str) -> dict:
+    return {
+        "requestType": "adminAdd",
+        "assignment": {"targetId": user_id, "assignmentPolicyId": DIRECT_POLICY, "accessPackageId": FABRIKAM_PACKAGE},
+    }
+
+
+def test_an_assignment_request_for_a_guest_still_replicating_is_a_404_until_it_replicates(graph, server, admin):
+    """The replica taking the request cannot see a guest invited moments ago: 404 Request_ResourceNotFound and
+    no request recorded; once the guest has replicated the same request is accepted."""
+    admin.configure(replicationDelaySeconds=60)
+    user_id = _invited(graph, "just.invited@fabrikam.com")
+    refused = graph.request("POST", f"{EM}/assignmentRequests", roles=WRITE, json=_admin_add(user_id))
+    assert refused.status_code == 404 and refused.json()["error"]["code"] == "Request_ResourceNotFound"
+    assert graph.get(f"{EM}/assignmentRequests", roles=READ).json()["value"] == []
+
+    server.simulator.directory.users[user_id].visible_after = 0.0  # replication has caught up
+    accepted = graph.request("POST", f"{EM}/assignmentRequests", roles=WRITE, json=_admin_add(user_id))
+    assert accepted.status_code == 201 and accepted.json()["state"] == "submitted"
+
+
+def test_with_the_accepting_reading_a_guest_still_replicating_can_be_assigned_at_once(graph, admin):
+    """assignmentTargetUnreplicated=accept: the request for a guest still replicating is taken at once."""
+    admin.configure(replicationDelaySeconds=60, assignmentTargetUnreplicated="accept")
+    user_id = _invited(graph, "accepted.at.once@fabrikam.com")
+    accepted = graph.request("POST", f"{EM}/assignmentRequests", roles=WRITE, json=_admin_add(user_id))
+    assert accepted.status_code == 201
+    assert graph.get(f"/v1.0/users/{user_id}", roles=("User.Read.All",)).status_code == 404  # still replicating
+
+
+# --- connected organisations: the documented look-up and create answer -----------------------------------
+
+FABRIKAM_TENANT = "9a3d526c-1b7e-4c2f-8d6a-5e0f3b7c9d21"
+TENANT_SOURCE = {
+    "@odata.type": "#microsoft.graph.azureActiveDirectoryTenant",
+    "tenantId": FABRIKAM_TENANT,
+    "displayName": "Fabrikam",
+}
+
+
+def _organization(graph, name: str, source: dict) -> dict:
+    body = {"displayName": name, "identitySources": [source], "state": "configured"}
+    created = graph.request("POST", f"{EM}/connectedOrganizations", roles=WRITE, json=body)
+    assert created.status_code == 201
+    return created.json()
+
+
+def test_connected_organisations_are_found_by_the_tenant_of_their_identity_source(graph):
+    """`identitySources/any(is:is/microsoft.graph.azureActiveDirectoryTenant/tenantId eq '...')` keeps the
+    organisations with that tenant's source (any lambda name, any GUID casing); displayName eq still works."""
+    fabrikam = _organization(graph, "Fabrikam", TENANT_SOURCE)
+    _organization(graph, "Adatum", {"@odata.type": "#microsoft.graph.domainIdentitySource", "domainName": "adatum.com"})
+    for expression in (
+        f"identitySources/any(is:is/microsoft.graph.azureActiveDirectoryTenant/tenantId eq '{FABRIKAM_TENANT}')",
+        f"identitySources/any(s: s/microsoft.graph.azureActiveDirectoryTenant/tenantId eq '{FABRIKAM_TENANT.upper()}')",
+    ):
+        found = graph.get(f"{EM}/connectedOrganizations", roles=READ, params={"$filter": expression}).json()
+        assert [o["id"] for o in found["value"]] == [fabrikam["id"]]
+    unknown_tenant = "ffffffff-0000-0000-0000-000000000000"
+    nobody = f"identitySources/any(is:is/microsoft.graph.azureActiveDirectoryTenant/tenantId eq '{unknown_tenant}')"
+    assert graph.get(f"{EM}/connectedOrganizations", roles=READ, params={"$filter": nobody}).json()["value"] == []
+    by_name = graph.get(f"{EM}/connectedOrganizations", roles=READ, params={"$filter": "displayName eq 'Adatum'"})
+    assert [o["displayName"] for o in by_name.json()["value"]] == ["Adatum"]
+    unsupported = "identitySources/any(is:is/microsoft.graph.domainIdentitySource/domainName eq 'adatum.com')"
+    assert graph.get(f"{EM}/connectedOrganizations", roles=READ, params={"$filter": unsupported}).status_code == 400
+
+
+def test_creating_a_connected_organisation_answers_empty_identity_sources_that_reads_then_show(graph, admin):
+    """As the create example shows, the 201 carries `identitySources: []`; get and list show the source.
+    With connectedOrganizationCreateSources=echo the 201 carries the source that was sent."""
+    created = _organization(graph, "Fabrikam", TENANT_SOURCE)
+    assert created["identitySources"] == []
+    got = graph.get(f"{EM}/connectedOrganizations/{created['id']}", roles=READ).json()
+    assert got["identitySources"] == [TENANT_SOURCE]
+    assert_absorbed(got, ConnectedOrganization)
+
+    admin.configure(connectedOrganizationCreateSources="echo")
+    echoed = _organization(graph, "Fabrikam again", TENANT_SOURCE)
+    assert echoed["identitySources"] == [TENANT_SOURCE]

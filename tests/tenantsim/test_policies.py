@@ -141,10 +141,10 @@ def test_b2b_management_policy_crud_and_rules(graph):
 
 
 def test_tenant_information_by_domain_and_by_id(graph, admin):
-    """Partner domains resolve to their tenant; consumer or unknown domains are 404."""
+    """A partner's primary domain resolves to its tenant; consumer or unknown domains are 404."""
     roles = ("CrossTenantInformation.ReadBasic.All",)
     by_domain = graph.get(
-        "/v1.0/tenantRelationships/findTenantInformationByDomainName(domainName='fabrikam.co.uk')", roles=roles
+        "/v1.0/tenantRelationships/findTenantInformationByDomainName(domainName='fabrikam.com')", roles=roles
     ).json()
     assert by_domain["tenantId"] == FABRIKAM_TENANT_ID
     by_id = graph.get(
@@ -154,6 +154,17 @@ def test_tenant_information_by_domain_and_by_id(graph, admin):
     for domain in ("gmail.com", "adatum.com", "nowhere.example"):
         url = f"/v1.0/tenantRelationships/findTenantInformationByDomainName(domainName='{domain}')"
         assert graph.get(url, roles=roles).status_code == 404
+
+
+def test_a_second_verified_domain_is_found_only_when_the_lookup_answers_for_every_verified_domain(graph, admin):
+    """fabrikam.co.uk is verified by Fabrikam but is not its primary domain: 404 under the documented reading
+    (the parameter is a tenant's primary domain); tenantLookupDomains=verified resolves it to Fabrikam."""
+    roles = ("CrossTenantInformation.ReadBasic.All",)
+    url = "/v1.0/tenantRelationships/findTenantInformationByDomainName(domainName='fabrikam.co.uk')"
+    missing = graph.get(url, roles=roles)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "Request_ResourceNotFound"
+    admin.configure(tenantLookupDomains="verified")
+    assert graph.get(url, roles=roles).json()["tenantId"] == FABRIKAM_TENANT_ID
 
 
 def test_an_identity_provider_change_is_visible_to_tenant_lookup(graph, admin):

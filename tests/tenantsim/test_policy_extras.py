@@ -77,19 +77,48 @@ def test_conditional_access_is_not_limited_when_throttling_is_off(graph):
     assert all(graph.get(CA, roles=("Policy.Read.All",)).status_code == 200 for _ in range(3))
 
 
-def test_direct_federation_is_created_listed_with_its_domains_and_absorbed(graph):
-    """POST through the type-cast segment; $expand=domains lists them; the SDK absorbs the collection."""
+def test_direct_federation_is_created_and_listed_with_its_domains_and_absorbed(graph):
+    """POST through the type-cast segment; the list answers each configuration with its domains, as the list
+    example shows; the SDK absorbs the collection."""
     created = graph.request("POST", FED, roles=FED_WRITE, json=ADATUM)
     assert created.status_code == 201
-    config_id = created.json()["id"]
-    listed = graph.get(f"{FED}?$expand=domains", roles=("Domain.Read.All",)).json()
+    listed = graph.get(FED, roles=("IdentityProvider.Read.All",)).json()
     # The SDK has no type-cast collection; the base collection resolves each item by its @odata.type.
     parsed = assert_absorbed(listed, IdentityProviderBaseCollectionResponse)
     assert [d.id for d in parsed.value[0].domains] == ["adatum.com"]
-    unexpanded = graph.get(FED, roles=("Domain.Read.All",)).json()["value"][0]
-    assert "domains" not in unexpanded
-    filtered = graph.get(f"{FED}?$filter=domains/any(x: x/id eq 'adatum.com')", roles=("Domain.Read.All",))
-    assert [c["id"] for c in filtered.json()["value"]] == [config_id]
+
+
+def test_the_federation_for_a_domain_is_found_with_the_documented_domains_filter(graph):
+    """`$filter=domains/any(x: x/id eq 'domain')` answers the configuration holding that domain, or none."""
+    config_id = graph.request("POST", FED, roles=FED_WRITE, json=ADATUM).json()["id"]
+    roles = ("IdentityProvider.Read.All",)
+    filtered = graph.get(FED, roles=roles, params={"$filter": "domains/any(x: x/id eq 'adatum.com')"}).json()
+    assert [c["id"] for c in filtered["value"]] == [config_id]
+    assert [d["id"] for d in filtered["value"][0]["domains"]] == ["adatum.com"]
+    other = graph.get(FED, roles=roles, params={"$filter": "domains/any(x: x/id eq 'proseware.com')"}).json()
+    assert other["value"] == []
+    assert graph.get(FED, roles=roles, params={"$filter": "displayName eq 'Adatum'"}).status_code == 400
+
+
+def test_expand_on_federation_configurations_is_refused_unless_the_knob_ignores_it(graph, admin):
+    """No page documents $expand here: 400 by default; federationExpand=ignore answers as without it."""
+    graph.request("POST", FED, roles=FED_WRITE, json=ADATUM)
+    roles = ("IdentityProvider.Read.All",)
+    refused = graph.get(FED, roles=roles, params={"$expand": "domains"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "Request_UnsupportedQuery"
+    admin.configure(federationExpand="ignore")
+    assert graph.get(FED, roles=roles, params={"$expand": "domains"}).json() == graph.get(FED, roles=roles).json()
+
+
+def test_without_inline_domains_a_configuration_domains_are_read_from_their_own_collection(graph, admin):
+    """federationDomainsInline=false: listed configurations carry no domains; the list-domains path (type cast
+    before the id) answers them."""
+    admin.configure(federationDomainsInline=False)
+    config_id = graph.request("POST", FED, roles=FED_WRITE, json=ADATUM).json()["id"]
+    roles = ("IdentityProvider.Read.All",)
+    assert "domains" not in graph.get(FED, roles=roles).json()["value"][0]
+    domains = graph.get(f"{FED}/{config_id}/domains", roles=roles).json()["value"]
+    assert [d["id"] for d in domains] == ["adatum.com"]
 
 
 def test_federation_refuses_entra_verified_and_already_federated_domains(graph):
@@ -101,10 +130,15 @@ def test_federation_refuses_entra_verified_and_already_federated_domains(graph):
 
 
 def test_federation_update_domains_and_delete(graph):
-    """PATCH 204 changes a field; POST .../domains adds one; DELETE 204 then 404; writes need the permission."""
+    """PATCH answers 200 with the updated configuration (at the item or the update page's type-cast path);
+    POST .../domains adds one; DELETE 204 then 404; writes need the permission."""
     config_id = graph.request("POST", FED, roles=FED_WRITE, json=ADATUM).json()["id"]
     item = f"/v1.0/directory/federationConfigurations/{config_id}"
-    assert graph.request("PATCH", item, roles=FED_WRITE, json={"issuerUri": "https://new/"}).status_code == 204
+    patched = graph.request("PATCH", item, roles=FED_WRITE, json={"issuerUri": "https://new/"})
+    assert patched.status_code == 200 and patched.json()["issuerUri"] == "https://new/"
+    assert [d["id"] for d in patched.json()["domains"]] == ["adatum.com"]
+    renamed = graph.request("PATCH", f"{FED}/{config_id}", roles=FED_WRITE, json={"displayName": "Adatum SAML"})
+    assert renamed.status_code == 200 and renamed.json()["displayName"] == "Adatum SAML"
     assert graph.get(item, roles=FED_WRITE).json()["issuerUri"] == "https://new/"
     domains = f"{item}/microsoft.graph.samlOrWsFedExternalDomainFederation/domains"
     assert graph.request("POST", domains, roles=FED_WRITE, json={"id": "proseware.com"}).status_code == 201

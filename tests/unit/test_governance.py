@@ -61,7 +61,20 @@ class FakeGovernanceGraph:
             items = [i for i in items if i["accessPackage"]["id"] == parent_id]
         if kind in (CATALOG_RESOURCES, ROLE_SCOPES):
             items = [{k: v for k, v in i.items() if k != "_parent"} for i in items if i["_parent"] == parent_id]
+        if kind == ORGANIZATIONS:
+            # The list example (entitlementmanagement-list-connectedorganizations.md) shows an Entra tenant
+            # source by its displayName only.
+            items = [{**i, "identitySources": [_without_tenant(s) for s in i["identitySources"]]} for i in items]
         return copy.deepcopy(items)
+
+    async def find_organizations(self, tenant_id: str) -> list[dict[str, Any]]:
+        return copy.deepcopy(
+            [
+                o
+                for o in self.objects[ORGANIZATIONS].values()
+                if any(str(s.get("tenantId", "")).lower() == tenant_id.lower() for s in o.get("identitySources") or [])
+            ]
+        )
 
     async def get_settings(self) -> dict[str, Any]:
         return dict(self.settings)
@@ -80,7 +93,10 @@ class FakeGovernanceGraph:
             stored = self.role_scope(body["role"]["originId"], body["scope"]["originId"], parent_id)
         self.objects[kind][stored["id"]] = stored
         self.writes.append(("create", kind))
-        return copy.deepcopy({k: v for k, v in stored.items() if k != "_parent"})
+        answer = copy.deepcopy({k: v for k, v in stored.items() if k != "_parent"})
+        if kind == ORGANIZATIONS:
+            answer["identitySources"] = []  # as the create example answers (entitlementmanagement-post-...)
+        return answer
 
     @staticmethod
     def role_scope(role: str, scope: str, package_id: str | None) -> dict[str, Any]:
@@ -137,6 +153,10 @@ def graph_stored_review(body: dict[str, Any]) -> dict[str, Any]:
         span.update(type="numbered", numberOfOccurrences=0, endDate="9999-12-31", recurrenceTimeZone=None)
     stored["settings"]["recurrence"]["pattern"].update(month=0, daysOfWeek=[], firstDayOfWeek="sunday")
     return stored
+
+
+def _without_tenant(source: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in source.items() if k != "tenantId"}
 
 
 @pytest.fixture
@@ -265,6 +285,19 @@ async def test_a_renamed_review_is_found_by_its_key_and_renamed_back_not_duplica
     result, _ = await _run(graph, desired, "enforce")
     assert _changes(result) == {"review/guests": "update"}
     assert len(graph.objects[REVIEWS]) == 2 and review["displayName"] == "Quarterly guest access review"
+
+
+async def test_a_renamed_connected_organisation_is_found_by_its_tenant_filter_and_renamed_back(graph, desired):
+    """Renamed by hand, and listed (as Microsoft's example lists it) without its source's tenant id, a
+    partner's organisation is still found through the service's filter on that tenant: updated, never
+    duplicated."""
+    await _run(graph, desired, "enforce")
+    fabrikam = graph.only(ORGANIZATIONS, displayName="Fabrikam, Inc.")
+    fabrikam["displayName"] = "Renamed by hand"
+    result, _ = await _run(graph, desired, "enforce")
+    assert _changes(result)["organization/fabrikam"] == "update"
+    assert len(graph.objects[ORGANIZATIONS]) == 4
+    assert graph.objects[ORGANIZATIONS][fabrikam["id"]]["displayName"] == "Fabrikam, Inc."
 
 
 async def test_drifted_lifecycle_settings_and_policy_expiry_are_fixed(graph, desired):

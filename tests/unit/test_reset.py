@@ -24,6 +24,7 @@ from lifecycle.reset.entry import (
     use_lookup,
 )
 from lifecycle.reset.guest import marker_key
+from lifecycle.reset.planner import detect
 from lifecycle.reset.providers import RedemptionOrder
 from lifecycle.reset.runs import ResetRunError
 from lifecycle.sweep.entry import use_runs
@@ -42,13 +43,23 @@ ISSUERS = {
 
 
 class FakeLookup:
-    def __init__(self, tenants: dict[str, str] | None = None, federations: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tenants: dict[str, str] | None = None,
+        federations: dict[str, str] | None = None,
+        existing: set[str] | None = None,
+    ) -> None:
         default = {"fabrikam.com": FABRIKAM_TENANT, "fabrikam.co.uk": FABRIKAM_TENANT}
         self.tenants = default if tenants is None else tenants
         self.federations = federations or {}
+        # Tenants found by id: those the domains name, unless a test says otherwise.
+        self.existing = set(self.tenants.values()) if existing is None else existing
 
     async def tenant_for_domain(self, domain: str) -> str | None:
         return self.tenants.get(domain)
+
+    async def tenant_exists(self, tenant_id: str) -> bool:
+        return tenant_id in self.existing
 
     async def federation_for_domain(self, domain: str) -> str | None:
         return self.federations.get(domain)
@@ -153,6 +164,22 @@ class TestTransitions:
         summary = await run_reset_detection(services_with(directory, FakeLookup()), "enforce")
         assert summary["actions"] == {} and summary["skipped"] == {"provider-unchanged": 1}
         assert resets_sent(directory) == []
+
+    async def test_a_partner_domain_the_tenant_lookup_cannot_place_is_left_alone_and_says_why(self):
+        """fabrikam.co.uk is not Fabrikam's primary domain, so the look-up by domain finds no tenant; Fabrikam's
+        tenant (named in the desired state) still exists, so its Entra guests are not taken for personal
+        accounts: nobody is reset, the skip and the domain's provider say why, and force still plans them."""
+        directory = FakeDirectory()
+        redeemed(directory, "ana@fabrikam.co.uk", "entra")
+        lookup = FakeLookup(tenants={"fabrikam.com": FABRIKAM_TENANT})
+        summary = await run_reset_detection(services_with(directory, lookup), "enforce")
+        assert summary["actions"] == {} and summary["skipped"] == {"provider-unverified": 1}
+        assert resets_sent(directory) == []
+        detection = await detect(directory, lookup, services_with(directory, lookup).desired)
+        expected = detection.expected["fabrikam.co.uk"].to_json()
+        assert expected["provider"] == "unverified" and FABRIKAM_TENANT in expected["unverified"]
+        forced = await detect(directory, lookup, services_with(directory, lookup).desired, force=True)
+        assert len(forced.resets) == 1
 
     async def test_pending_disabled_and_non_partner_guests_are_not_planned(self):
         """Only redeemed, enabled guests of partner domains are compared."""
