@@ -22,6 +22,7 @@ import structlog
 
 from lifecycle.errors import GraphError, LifecycleError, PermissionDeniedError, StateConflictError
 from lifecycle.models import AuditEntry, DirectoryUser, ExternalUserState, InvitationRequest, WorkItem, WorkStatus
+from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
 
 log = structlog.get_logger(__name__)
@@ -62,6 +63,15 @@ class ResetPermissionMissing(LifecycleError):
         }
 
 
+class ResetRefused(LifecycleError):
+    """The safety gate refused the reset (a member, an excluded or protected guest, an unmanaged guest named by
+    a ticket): nothing was written. ``code`` is the gate's machine-readable reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 class ResetNotConfirmed(LifecycleError):
     """Graph answered the reset, but not with the same object in PendingAcceptance."""
 
@@ -93,9 +103,25 @@ def marker_key(object_id: str) -> str:
 
 
 async def reset_guest(
-    services: Services, guest: DirectoryUser, *, email: str, origin: str, evidence: dict[str, Any]
+    services: Services,
+    guest: DirectoryUser,
+    *,
+    email: str,
+    origin: str,
+    evidence: dict[str, Any],
+    managed_only: bool,
 ) -> ResetResult:
-    """Reset ``guest`` to re-redeem at ``email`` (its mail or one of its otherMails)."""
+    """Reset ``guest`` to re-redeem at ``email`` (its mail or one of its otherMails).
+
+    Every path (a ticket, a domain ticket's run, the daily run) comes through here, so the safety gate is
+    asked here, right before the first write: ``managed_only`` for what a ticket names, not for the daily
+    detection, whose rules cover every guest of a partner domain by design.
+    """
+    refusal = await gate_of(services).refusal(
+        guest, await services.guests.get(guest.id), Write.RESET_REDEMPTION, managed_only=managed_only
+    )
+    if refusal is not None:
+        raise ResetRefused(refusal.code, refusal.message)
     now = services.clock.now()
     window = timedelta(hours=services.desired.redemption_reset.reinvite_window_hours)
     marker = await services.work_items.get(marker_key(guest.id))

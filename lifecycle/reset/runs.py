@@ -21,7 +21,7 @@ import structlog
 from config.desired_state import DeletionBrake
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
 from lifecycle.models import AuditEntry, ExternalUserState, WorkItem, WorkStatus
-from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, reset_guest
+from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
 from lifecycle.reset.planner import Detection, PlannedReset, detect
 from lifecycle.reset.ports import ProviderLookup
 from lifecycle.services import Services
@@ -37,6 +37,8 @@ SCHEDULE_HOUR_UTC = 3
 STALE_PLANNING = timedelta(hours=2)
 PENDING = (WorkStatus.QUEUED, WorkStatus.FAILED)
 PERMISSION_MISSING = "permission-missing"
+# Runs a domain ticket starts: what they reset was named by a ticketing system, so only managed guests.
+TICKET_RUN_PREFIX = "reset-ticket-"
 NOT_ENABLED = (
     "redemption reset is not enabled: set LIFECYCLE_RESET_ENABLED=true and grant User.ReadWrite.All "
     "(infra/grant-graph-permissions --redemption-reset), which Graph requires to reset a redemption"
@@ -235,7 +237,18 @@ async def _reset_one(services: Services, planned: PlannedReset, run_id: str) -> 
         return {"skipped": "guest-gone"}
     if guest.external_user_state != ExternalUserState.ACCEPTED:
         return {"skipped": "not-redeemed-any-more"}
-    result = await reset_guest(services, guest, email=planned.email, origin=run_id, evidence=planned.evidence)
+    try:
+        result = await reset_guest(
+            services,
+            guest,
+            email=planned.email,
+            origin=run_id,
+            evidence=planned.evidence,
+            managed_only=run_id.startswith(TICKET_RUN_PREFIX),
+        )
+    except ResetRefused as refusal:
+        log.info("reset.planned.refused", object_id=guest.id, code=refusal.code)
+        return {"skipped": refusal.code, "why": str(refusal)}
     return result.to_json()
 
 

@@ -20,22 +20,28 @@ from lifecycle.errors import (
     StateConflictError,
     TransientGraphError,
 )
-from lifecycle.models import DirectoryUser, WorkItem, WorkStatus
+from lifecycle.models import DirectoryUser, GuestRecord, WorkItem, WorkStatus
+from lifecycle.onboarding_policy import invitation_domain_violation
 from lifecycle.outcomes import Outcome
-from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, reset_guest
+from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
 from lifecycle.reset.planner import partner_domains
 from lifecycle.reset.ports import ProviderLookup
 from lifecycle.reset.runs import KIND as RUN_ITEM_KIND
-from lifecycle.reset.runs import NOT_ENABLED, run_detection
+from lifecycle.reset.runs import NOT_ENABLED, TICKET_RUN_PREFIX, run_detection
 from lifecycle.reset.runs import PERMISSION_MISSING as PERMISSION
+from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
-from lifecycle.sweep.model import Mode
+from lifecycle.sweep.model import Mode, RunStatus
 from lifecycle.sweep.ports import SweepRuns
 from lifecycle.tickets import ResetRedemptionTicket, email_problem
 
 log = structlog.get_logger(__name__)
 
 KIND = "reset-redemption"
+PLAN_MODE = (
+    "redemption reset runs in plan mode (LIFECYCLE_RESET_MODE=plan): nothing was written; replay this ticket "
+    "once the reset is switched to enforce"
+)
 
 
 class _Refused(Exception):
@@ -99,6 +105,16 @@ def _check_shape(ticket: ResetRedemptionTicket) -> None:
 
 async def _reset_one(ticket: ResetRedemptionTicket, item: WorkItem, services: Services) -> Outcome:
     guest = await _find_guest(ticket, services, item.result.get("objectId"))
+    record = await services.guests.get(guest.id)
+    write = Write.CHANGE_ADDRESS if ticket.new_email else Write.RESET_REDEMPTION
+    refusal = await gate_of(services).refusal(guest, record, write)
+    if refusal is not None:
+        raise _Refused(refusal.code, f"{ticket.object_id or ticket.email}: {refusal.message}")
+    if ticket.new_email and "emailUpdated" not in item.result:
+        _check_new_address(ticket.new_email, guest, record, services)
+    if services.settings.reset_mode != Mode.ENFORCE:
+        detail = {"objectId": guest.id, "newEmail": ticket.new_email, "replayable": True}
+        return await work.fail_with(services, item, "plan-mode", PLAN_MODE, detail)
     if ticket.new_email and "emailUpdated" not in item.result:
         guest = await _add_address(services, guest, ticket.new_email)
         item = await work.checkpoint(services, item, objectId=guest.id, emailUpdated=ticket.new_email)
@@ -110,7 +126,9 @@ async def _reset_one(ticket: ResetRedemptionTicket, item: WorkItem, services: Se
     origin = f"ticket {ticket.ticket_id}"
     try:
         evidence = {"ticket": ticket.ticket_id, "requestedBy": ticket.requested_by}
-        result = await reset_guest(services, guest, email=email, origin=origin, evidence=evidence)
+        result = await reset_guest(services, guest, email=email, origin=origin, evidence=evidence, managed_only=True)
+    except ResetRefused as refusal:
+        raise _Refused(refusal.code, str(refusal)) from refusal
     except (BadRequestError, ConflictError) as error:
         raise _Refused("reset-refused", f"Graph refused the reset: {error}") from error
     return await work.finish(services, item, {**item.result, **result.to_json()})
@@ -129,6 +147,30 @@ async def _find_guest(ticket: ResetRedemptionTicket, services: Services, known_i
     if not guest.is_guest:
         raise _Refused("not-a-guest", f"{target} is a member; members are never reset")
     return guest
+
+
+def _check_new_address(new_email: str, guest: DirectoryUser, record: GuestRecord | None, services: Services) -> None:
+    """A ticket may move a guest only to an address of the guest's own partner that the invitation domain
+    list allows: whoever redeems the reset invitation becomes this object, with all its access."""
+    desired = services.desired
+    partner = record.partner if record is not None and record.partner in desired.partners else None
+    if partner is None:
+        for address in (guest.mail, *guest.other_mails):
+            found = desired.partner_for_domain(address.rsplit("@", 1)[-1]) if address and "@" in address else None
+            if found:
+                partner = found[0]
+                break
+    domain = new_email.rsplit("@", 1)[-1].lower()
+    if partner is None or domain not in desired.partners[partner].domains:
+        owner = f"partner {partner}" if partner else "no partner of the desired state"
+        raise _Refused(
+            "new-email-not-partner-domain",
+            f"newEmail {new_email}: the guest belongs to {owner}; a reset may only move it to one of that "
+            "partner's domains",
+        )
+    violation = invitation_domain_violation(domain, desired)
+    if violation is not None:
+        raise _Refused(violation.code, f"newEmail {new_email}: {violation.message}")
 
 
 async def _add_address(services: Services, guest: DirectoryUser, new_email: str) -> DirectoryUser:
@@ -158,10 +200,16 @@ async def _reset_domain(
     domain = (ticket.domain or "").lower()
     if domain not in partner_domains(services.desired):
         raise _Refused("unknown-partner-domain", f"{domain} is not a domain of any partner in the desired state")
+    mode = Mode(services.settings.reset_mode)
     run = await run_detection(
-        services, runs, lookup, Mode.ENFORCE, f"reset-ticket-{ticket.ticket_id}", domains=[domain], force=True
+        services, runs, lookup, mode, f"{TICKET_RUN_PREFIX}{ticket.ticket_id}", domains=[domain], force=True
     )
     summary = {"domain": domain, **run.summary()}
+    if mode is not Mode.ENFORCE or run.status is RunStatus.BRAKED:
+        # Planned (plan mode) or held at the brake: nothing was reset. The item stays replayable; the run can
+        # also be approved or run again in enforce mode under its id.
+        why = PLAN_MODE if mode is not Mode.ENFORCE else f"the run is braked: {run.reason}"
+        return await work.fail_with(services, item, run.status.value, why, {**summary, "replayable": True})
     refused = [
         i.last_error
         async for i in services.work_items.query(kind=RUN_ITEM_KIND)

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from config.desired_state import B2BSetting, CrossTenantBlocks, Target, TargetConfiguration
+from config.desired_state import B2BSetting, CrossTenantBlocks, Safety, Target, TargetConfiguration
 from lifecycle import work
 from lifecycle.adapters.sweep_runs import MemorySweepRuns
 from lifecycle.clock import FixedClock
@@ -105,11 +105,24 @@ def redeemed(directory: FakeDirectory, email: str, provider: str, **fields) -> D
 
 
 def services_with(
-    directory: FakeDirectory, lookup: FakeLookup, clock: FixedClock | None = None, *, enabled: bool = True, **reset
+    directory: FakeDirectory,
+    lookup: FakeLookup,
+    clock: FixedClock | None = None,
+    *,
+    enabled: bool = True,
+    mode: str = "enforce",
+    unmanaged_tickets: bool = True,
+    **reset,
 ):
-    """Services with redemption reset switched on (the opt-in a deployment makes with User.ReadWrite.All)."""
+    """Services with redemption reset switched on (the opt-in a deployment makes with User.ReadWrite.All) and in
+    enforce mode. The guests these tests make were not onboarded by the product, so tickets may name them
+    (``safety.ticketsMayActOnUnmanagedGuests``) unless a test says otherwise: the gate's own rules are tested
+    with ``unmanaged_tickets=False`` below and in test_safety_gate.py."""
     services = memory_services(directory, clock or FixedClock(NOW))
-    services.settings = services.settings.model_copy(update={"reset_enabled": enabled})
+    services.settings = services.settings.model_copy(update={"reset_enabled": enabled, "reset_mode": mode})
+    services.desired = services.desired.model_copy(
+        update={"safety": Safety(tickets_may_act_on_unmanaged_guests=unmanaged_tickets)}
+    )
     if reset:
         settings = services.desired.redemption_reset.model_copy(update=reset)
         services.desired = services.desired.model_copy(update={"redemption_reset": settings})
@@ -319,9 +332,9 @@ class TestTickets:
         """An address that belongs to another user is never moved onto the guest."""
         directory = FakeDirectory()
         guest = redeemed(directory, "ana@fabrikam.com", "entra")
-        directory.add_member("ana@contoso.com")
+        directory.add_member("ana@fabrikam.co.uk")
         services = services_with(directory, FakeLookup())
-        outcome = await ticket_outcome(services, ticketId="T-1", objectId=guest.id, newEmail="ana@contoso.com")
+        outcome = await ticket_outcome(services, ticketId="T-1", objectId=guest.id, newEmail="ana@fabrikam.co.uk")
         assert outcome.verdict is Verdict.REJECTED and outcome.code == "email-in-use"
         assert directory.invitations == [] and not any(w[0] == "update" for w in directory.writes)
 

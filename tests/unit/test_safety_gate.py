@@ -240,3 +240,135 @@ def test_exclusion_ids_must_be_object_ids_and_are_kept_in_lower_case():
         Exclusions(object_ids=("ana.lopez@fabrikam.com",))
     with pytest.raises(ValueError, match="GUID"):
         Exclusions(protected_group_id="exclusions")
+
+
+# --- redemption reset: tickets (one guest, a new address, a domain) and the daily run ---------------------
+
+
+def _reset_stack(directory: FakeDirectory, *, unmanaged: bool = False, mode: str = "enforce"):
+    from tests.unit.test_reset import FakeLookup, services_with
+
+    return services_with(directory, FakeLookup(), mode=mode, unmanaged_tickets=unmanaged)
+
+
+async def _reset_ticket(services, **fields):
+    from tests.unit.test_reset import ticket_outcome
+
+    return await ticket_outcome(services, ticketId=f"R-{len(services.directory.invitations)}", **fields)
+
+
+def _managed(services, guest, partner: str = "fabrikam"):
+    from lifecycle.models import GuestRecord
+
+    return services.guests.save(GuestRecord(guest.id, guest.mail or "", partner=partner, state=GuestState.ACTIVE))
+
+
+@pytest.mark.parametrize("new_email", [None, "ana@fabrikam.co.uk"], ids=["reset", "reset-to-new-address"])
+@pytest.mark.parametrize("category", ["excluded", "protected", "unmanaged", "member"])
+async def test_a_reset_ticket_obeys_every_rule_of_the_gate(category, new_email):
+    from tests.unit.test_reset import redeemed
+
+    directory = FakeDirectory()
+    guest = redeemed(directory, "ana@fabrikam.com", "google")
+    services = _reset_stack(directory)
+    if category != "unmanaged":
+        await _managed(services, guest)
+    if category == "excluded":
+        _exclude(services, guest.id.upper())
+    elif category == "protected":
+        directory.add_to_group(services.desired.exclusions.protected_group_id, guest.id)
+    elif category == "member":
+        directory.put(replace(guest, user_type="Member"))
+    services.desired = services.desired.model_copy(update={"safety": Safety()})
+    fields = {"objectId": guest.id} | ({"newEmail": new_email} if new_email else {})
+    outcome = await _reset_ticket(services, **fields)
+    expected = {
+        "excluded": "guest-excluded",
+        "protected": "guest-protected",
+        "unmanaged": "guest-not-managed",
+        "member": "not-a-guest",
+    }
+    assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, expected[category])
+    assert directory.invitations == [] and directory.writes == []
+
+
+async def test_a_reset_ticket_cannot_move_a_guest_to_an_address_outside_its_partner():
+    """The takeover: a ticket moving a Fabrikam guest to an address the sender controls is refused."""
+    from tests.unit.test_reset import redeemed
+
+    directory = FakeDirectory()
+    guest = redeemed(directory, "ana@fabrikam.com", "google")
+    services = _reset_stack(directory)
+    await _managed(services, guest)
+    for address in ("attacker@northwindtraders.com", "attacker@evil.example"):
+        outcome = await _reset_ticket(services, objectId=guest.id, newEmail=address)
+        assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "new-email-not-partner-domain")
+    assert directory.invitations == [] and directory.writes == []
+    assert directory.users[guest.id].mail == "ana@fabrikam.com"
+
+
+async def test_a_reset_ticket_cannot_move_a_guest_to_a_domain_the_invitation_list_refuses():
+    from config.desired_state import DomainList
+    from tests.unit.test_reset import redeemed
+
+    directory = FakeDirectory()
+    guest = redeemed(directory, "ana@fabrikam.com", "google")
+    services = _reset_stack(directory)
+    await _managed(services, guest)
+    invitations = services.desired.invitations.model_copy(
+        update={"domains": DomainList(mode="allowlist", domains=("fabrikam.com",))}
+    )
+    services.desired = services.desired.model_copy(update={"invitations": invitations})
+    outcome = await _reset_ticket(services, objectId=guest.id, newEmail="ana@fabrikam.co.uk")
+    assert (outcome.verdict, outcome.code) == (Verdict.REJECTED, "domain-not-allowed")
+    assert directory.writes == []
+
+
+async def test_a_reset_ticket_in_plan_mode_writes_nothing_and_stays_replayable():
+    from tests.unit.test_reset import redeemed
+
+    directory = FakeDirectory()
+    guest = redeemed(directory, "ana@fabrikam.com", "google")
+    services = _reset_stack(directory, mode="plan")
+    await _managed(services, guest)
+    outcome = await _reset_ticket(services, objectId=guest.id)
+    assert (outcome.verdict, outcome.code) == (Verdict.FAILED, "plan-mode")
+    assert directory.invitations == [] and directory.writes == []
+
+
+async def test_a_domain_ticket_in_plan_mode_only_plans():
+    from tests.unit.test_reset import redeemed, resets_sent
+
+    directory = FakeDirectory()
+    for n in range(2):
+        redeemed(directory, f"p{n}@fabrikam.com", "google")
+    services = _reset_stack(directory, unmanaged=True, mode="plan")
+    outcome = await _reset_ticket(services, domain="fabrikam.com")
+    assert outcome.verdict is Verdict.FAILED and outcome.code == "planned"
+    assert outcome.detail["actions"] and resets_sent(directory) == []
+
+
+async def test_a_domain_ticket_resets_only_the_guests_this_product_manages():
+    from tests.unit.test_reset import redeemed, resets_sent
+
+    directory = FakeDirectory()
+    managed, unmanaged = (redeemed(directory, f"p{n}@fabrikam.com", "google") for n in range(2))
+    services = _reset_stack(directory)
+    await _managed(services, managed)
+    outcome = await _reset_ticket(services, domain="fabrikam.com")
+    assert outcome.verdict is Verdict.DONE
+    assert resets_sent(directory) == [managed.id] and unmanaged.id not in resets_sent(directory)
+
+
+async def test_the_daily_run_never_resets_a_guest_excluded_after_planning():
+    from lifecycle.reset.entry import run_reset_detection
+    from tests.unit.test_reset import redeemed, resets_sent
+
+    directory = FakeDirectory()
+    guest = redeemed(directory, "ana@fabrikam.com", "google")
+    services = _reset_stack(directory)
+    planned = await run_reset_detection(services, "plan")
+    assert planned["actions"] == {"reset/google->entra": 1}
+    _exclude(services, guest.id.upper())
+    await run_reset_detection(services, "enforce")
+    assert resets_sent(directory) == [] and directory.writes == []
