@@ -8,21 +8,38 @@ the list and fails clearly without an entry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+JOBS_WITH_A_MODE = ("guest-sweep", "policy-drift", "governance", "redemption-reset")
 
 
 @dataclass(frozen=True, slots=True)
 class Permission:
+    """One Graph application permission and why the product holds it.
+
+    ``enforce_only`` names the jobs that need it only when they run in enforce mode (they only read in plan
+    mode); a deployment whose jobs all plan is not granted it. ``plan_substitute`` is the read permission those
+    jobs use instead while they plan. Every other job in ``jobs`` needs it whatever the modes.
+    """
+
     name: str
     jobs: tuple[str, ...]
     why: str
+    enforce_only: tuple[str, ...] = ()
+    plan_substitute: str | None = None
+
+    @property
+    def always(self) -> tuple[str, ...]:
+        return tuple(job for job in self.jobs if job not in self.enforce_only)
 
 
 GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "User.Read.All",
-        ("onboarding", "guest-sweep", "redemption-reset", "sign-up"),
-        "Find an existing guest by mail before inviting, enumerate guests, re-check a guest before acting.",
+        ("onboarding", "guest-sweep", "redemption-reset"),
+        "Find an existing guest by mail before inviting, enumerate guests, re-check a guest before acting, and "
+        "read a guest's group memberships (transitiveMemberOf) when the safety gate checks the protected group.",
     ),
     Permission(
         "User.Invite.All",
@@ -31,23 +48,27 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     ),
     Permission(
         "User.EnableDisableAccount.All",
-        ("guest-sweep", "onboarding"),
-        "PATCH accountEnabled: disable expired guests (sweep) and offboarded guests (offboard tickets).",
+        ("onboarding", "guest-sweep"),
+        "PATCH accountEnabled: disable offboarded guests (offboard tickets) and expired guests (sweep, enforce).",
+        enforce_only=("guest-sweep",),
     ),
     Permission(
         "User.DeleteRestore.All",
         ("guest-sweep",),
         "DELETE guests after the grace period (soft delete, restorable for 30 days).",
+        enforce_only=("guest-sweep",),
     ),
     Permission(
         "User.RevokeSessions.All",
-        ("guest-sweep", "redemption-reset"),
-        "POST revokeSignInSessions when a guest is disabled or its redemption is reset.",
+        ("onboarding", "guest-sweep", "redemption-reset"),
+        "POST revokeSignInSessions when a guest is offboarded, disabled by the sweep or its redemption is reset.",
+        enforce_only=("guest-sweep", "redemption-reset"),
     ),
     Permission(
         "GroupMember.Read.All",
-        ("guest-sweep",),
-        "Read the members of the protected exclusions group; the sweep refuses to run if it cannot.",
+        ("guest-sweep", "redemption-reset"),
+        "Read the members of the protected exclusions group when planning; the sweep and the reset refuse to "
+        "plan if they cannot.",
     ),
     Permission(
         "AuditLog.Read.All",
@@ -64,16 +85,23 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
         "Policy.ReadWrite.CrossTenantAccess",
         ("policy-drift",),
         "Apply the desired cross-tenant access default and partner policies in enforce mode.",
+        enforce_only=("policy-drift",),
+        plan_substitute="Policy.Read.All",
     ),
     Permission(
         "Policy.ReadWrite.Authorization",
         ("policy-drift",),
         "Apply authorizationPolicy.allowInvitesFrom and the guest user role in enforce mode.",
+        enforce_only=("policy-drift",),
+        plan_substitute="Policy.Read.All",
     ),
     Permission(
         "Policy.ReadWrite.B2BManagementPolicy",
-        ("policy-drift", "onboarding"),
-        "Read and apply the invitation domain allow/block list (beta B2B management policy).",
+        ("policy-drift",),
+        "Apply the invitation domain allow/block list (beta B2B management policy) in enforce mode; plan mode "
+        "reads it with Policy.Read.B2BManagementPolicy.",
+        enforce_only=("policy-drift",),
+        plan_substitute="Policy.Read.B2BManagementPolicy",
     ),
     Permission(
         "CrossTenantInformation.ReadBasic.All",
@@ -83,7 +111,10 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "IdentityProvider.ReadWrite.All",
         ("policy-drift",),
-        "Read and create SAML/WS-Fed direct federation for partner domains no Entra tenant verifies.",
+        "Create SAML/WS-Fed direct federation for partner domains no Entra tenant verifies (enforce mode); plan "
+        "mode reads it with IdentityProvider.Read.All.",
+        enforce_only=("policy-drift",),
+        plan_substitute="IdentityProvider.Read.All",
     ),
     Permission(
         "EntitlementManagement.ReadWrite.All",
@@ -93,7 +124,10 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "AccessReview.ReadWrite.All",
         ("governance",),
-        "Ensure the recurring guest and per-partner access review definitions; fix their drifted settings.",
+        "Ensure the recurring guest and per-partner access review definitions; fix their drifted settings "
+        "(enforce mode; plan mode reads them with AccessReview.Read.All).",
+        enforce_only=("governance",),
+        plan_substitute="AccessReview.Read.All",
     ),
 )
 
@@ -108,7 +142,8 @@ REDEMPTION_RESET_PERMISSIONS: tuple[Permission, ...] = (
         "User.ReadWrite.All",
         ("redemption-reset",),
         "POST /invitations with resetRedemption (least privilege for a reset), and PATCH otherMails/mail of a "
-        "reset ticket's newEmail before it is invited. Only with LIFECYCLE_RESET_ENABLED=true.",
+        "reset ticket's newEmail before it is invited. Only with LIFECYCLE_RESET_ENABLED=true, in enforce mode.",
+        enforce_only=("redemption-reset",),
     ),
 )
 
@@ -117,5 +152,54 @@ RESET_GRANT: frozenset[str] = frozenset(p.name for p in REDEMPTION_RESET_PERMISS
 
 
 def granted(*, redemption_reset: bool) -> frozenset[str]:
-    """What a deployment holds: the base grant, plus the reset's when redemption reset is switched on."""
+    """What a deployment whose jobs all enforce holds: the base grant, plus the reset's when switched on."""
     return GRANTED | RESET_GRANT if redemption_reset else GRANTED
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """The job modes of one deployment (the LIFECYCLE_*_MODE settings) and whether redemption reset is on."""
+
+    modes: Mapping[str, str] = field(default_factory=dict)  # job -> "plan" | "enforce"; absent = plan
+    redemption_reset: bool = False
+
+    @classmethod
+    def all_enforcing(cls, *, redemption_reset: bool = False) -> Deployment:
+        return cls(dict.fromkeys(JOBS_WITH_A_MODE, "enforce"), redemption_reset)
+
+    def enforces(self, job: str) -> bool:
+        if job == "redemption-reset" and not self.redemption_reset:
+            return False
+        return self.modes.get(job, "plan") == "enforce"
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One permission a deployment needs, and the jobs (with their mode) that need it."""
+
+    name: str
+    because: tuple[str, ...]
+
+
+def required(deployment: Deployment) -> tuple[Requirement, ...]:
+    """Exactly what ``deployment`` needs: write permissions only for jobs that enforce, their read substitutes
+    for jobs that plan, the reset's grant only where the reset is on and enforcing."""
+    needs: dict[str, list[str]] = {}
+    listed = (*GRAPH_APPLICATION_PERMISSIONS, *(REDEMPTION_RESET_PERMISSIONS if deployment.redemption_reset else ()))
+    for permission in listed:
+        for job in permission.jobs:
+            if job == "redemption-reset" and not deployment.redemption_reset:
+                continue
+            if job not in permission.enforce_only or deployment.enforces(job):
+                needs.setdefault(permission.name, []).append(f"{job} ({_mode(deployment, job)})")
+            elif permission.plan_substitute:
+                needs.setdefault(permission.plan_substitute, []).append(f"{job} (plan)")
+    return tuple(Requirement(name, tuple(dict.fromkeys(jobs))) for name, jobs in sorted(needs.items()))
+
+
+def required_names(deployment: Deployment) -> frozenset[str]:
+    return frozenset(r.name for r in required(deployment))
+
+
+def _mode(deployment: Deployment, job: str) -> str:
+    return ("enforce" if deployment.enforces(job) else "plan") if job in JOBS_WITH_A_MODE else "always"

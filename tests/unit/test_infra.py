@@ -18,7 +18,7 @@ from types import ModuleType
 import pytest
 
 from config.settings import load_settings
-from graph.permissions import GRANTED, GRAPH_APPLICATION_PERMISSIONS, RESET_GRANT
+from graph.permissions import GRANTED, GRAPH_APPLICATION_PERMISSIONS, RESET_GRANT, Deployment, required_names
 from tenantsim.stack import ACCOUNT_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -308,7 +308,9 @@ def role_id(name: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"graph-app-role:{name}"))
 
 
-GRAPH_ROLES = {name: role_id(name) for name in sorted(GRANTED | RESET_GRANT | set(EXTRA_ROLES))}
+PLAN_READS = required_names(Deployment()) - GRANTED
+GRAPH_ROLES = {name: role_id(name) for name in sorted(GRANTED | RESET_GRANT | PLAN_READS | set(EXTRA_ROLES))}
+MODE_SETTINGS = ("LIFECYCLE_SWEEP_MODE", "LIFECYCLE_DRIFT_MODE", "LIFECYCLE_GOVERNANCE_MODE", "LIFECYCLE_RESET_MODE")
 
 
 class TestGrantPlan:
@@ -346,14 +348,15 @@ class TestGrantPlan:
     def test_the_script_plans_from_graph_permissions_not_a_copy(self):
         """--list prints exactly GRANTED, read from graph/permissions.py."""
         output = subprocess.run(
-            [sys.executable, str(GRANT_SCRIPT), "--list"], capture_output=True, text=True, check=True
+            [sys.executable, str(GRANT_SCRIPT), "--list", "--all-enforce"], capture_output=True, text=True, check=True
         )
         assert set(output.stdout.split()) == GRANTED
 
     def test_the_redemption_reset_permissions_are_listed_only_on_request(self):
         """--list omits User.ReadWrite.All; --list --redemption-reset adds exactly the reset's permissions."""
-        base = subprocess.run([sys.executable, str(GRANT_SCRIPT), "--list"], capture_output=True, text=True, check=True)
-        command = [sys.executable, str(GRANT_SCRIPT), "--list", "--redemption-reset"]
+        base_command = [sys.executable, str(GRANT_SCRIPT), "--list", "--all-enforce"]
+        base = subprocess.run(base_command, capture_output=True, text=True, check=True)
+        command = [*base_command, "--redemption-reset"]
         with_reset = subprocess.run(command, capture_output=True, text=True, check=True)
         assert "User.ReadWrite.All" not in base.stdout.split()
         assert set(with_reset.stdout.split()) == GRANTED | RESET_GRANT == GRANTED | {"User.ReadWrite.All"}
@@ -364,7 +367,7 @@ class TestGrantPlan:
         assert table, "infra/README.md lost its permission table markers"
         assert table.group(1) == grant_module().markdown_table()
         for permission in GRAPH_APPLICATION_PERMISSIONS:
-            assert f"| `{permission.name}` | {', '.join(permission.jobs)} |" in table.group(1)
+            assert f"| `{permission.name}` | {grant_module()._jobs(permission)} |" in table.group(1)
 
 
 FAKE_AZ = '''\
@@ -389,6 +392,9 @@ url, method = option("--url"), option("--method")
 out = None
 if sys.argv[1:3] == ["functionapp", "identity"]:
     out = state["functionApps"].get(option("--resource-group") + "/" + option("--name"), "")
+elif sys.argv[1:4] == ["functionapp", "config", "appsettings"]:
+    settings = state["appSettings"].get(option("--resource-group") + "/" + option("--name"), {})
+    out = json.dumps([{"name": name, "value": value, "slotSetting": False} for name, value in settings.items()])
 elif url and url.startswith(GRAPH + "/servicePrincipals(appId='00000003-0000-0000-c000-000000000000')"):
     out = json.dumps(state["graph"])
 elif url and (match := re.fullmatch(ASSIGNMENTS, url)):
@@ -445,6 +451,7 @@ class FakeTenant:
                 "graph": {"id": GRAPH_SP_ID, "appRoles": roles},
                 "assignments": {self.PRINCIPAL: []},
                 "functionApps": {"rg-prod/guestlc-prod-func": self.PRINCIPAL},
+                "appSettings": {"rg-prod/guestlc-prod-func": dict.fromkeys(MODE_SETTINGS, "enforce")},
                 "calls": [],
             }
         )
@@ -470,6 +477,11 @@ class FakeTenant:
             if item["resourceId"] == GRAPH_SP_ID
         }
 
+    def set_settings(self, settings: dict[str, str]) -> None:
+        state = self.state()
+        state["appSettings"]["rg-prod/guestlc-prod-func"] = settings
+        self._write(state)
+
     def writes(self) -> list[list[str]]:
         return [
             call for call in self.state()["calls"] if "--method" in call and call[call.index("--method") + 1] != "GET"
@@ -489,7 +501,7 @@ def _tenant(tmp_path: Path) -> FakeTenant:
 class TestGrantScriptAgainstAz:
     def test_dry_run_plans_exactly_the_list_and_changes_nothing(self, tenant: FakeTenant):
         """--dry-run --json lists every permission of graph/permissions.py as a grant and makes no write call."""
-        result = tenant.run("--principal-id", tenant.PRINCIPAL, "--dry-run", "--json")
+        result = tenant.run("--principal-id", tenant.PRINCIPAL, "--all-enforce", "--dry-run", "--json")
         assert result.returncode == 0, result.stderr
         plan = json.loads(result.stdout)
         assert {grant["permission"] for grant in plan["grant"]} == GRANTED
@@ -511,7 +523,7 @@ class TestGrantScriptAgainstAz:
         for name in sorted(GRANTED)[:5]:
             tenant.assign(name)
         tenant.assign("Mail.Send", resource=OTHER_API_SP_ID)
-        result = tenant.run("--principal-id", tenant.PRINCIPAL, "--dry-run", "--json")
+        result = tenant.run("--principal-id", tenant.PRINCIPAL, "--all-enforce", "--dry-run", "--json")
         plan = json.loads(result.stdout)
         assert set(plan["keep"]) == set(sorted(GRANTED)[:5])
         assert {grant["permission"] for grant in plan["grant"]} == GRANTED - set(sorted(GRANTED)[:5])
@@ -520,19 +532,19 @@ class TestGrantScriptAgainstAz:
     def test_revoke_extra_removes_graph_roles_outside_the_list(self, tenant: FakeTenant):
         """An extra Graph role is reported by default and removed with --revoke-extra, leaving exactly the list."""
         tenant.assign("Directory.ReadWrite.All")
-        reported = tenant.run("--principal-id", tenant.PRINCIPAL)
+        reported = tenant.run("--principal-id", tenant.PRINCIPAL, "--all-enforce")
         assert "extra   Directory.ReadWrite.All" in reported.stdout
         assert tenant.granted() == GRANTED | {"Directory.ReadWrite.All"}
-        revoked = tenant.run("--principal-id", tenant.PRINCIPAL, "--revoke-extra")
+        revoked = tenant.run("--principal-id", tenant.PRINCIPAL, "--all-enforce", "--revoke-extra")
         assert revoked.returncode == 0 and "revoke  Directory.ReadWrite.All" in revoked.stdout
         assert tenant.granted() == GRANTED
 
     def test_the_reset_grant_is_added_with_its_flag_and_is_extra_without_it(self, tenant: FakeTenant):
         """--redemption-reset grants User.ReadWrite.All as well; a later run without it reports it as extra."""
-        enabled = tenant.run("--principal-id", tenant.PRINCIPAL, "--redemption-reset")
+        enabled = tenant.run("--principal-id", tenant.PRINCIPAL, "--all-enforce", "--redemption-reset")
         assert enabled.returncode == 0, enabled.stderr
         assert tenant.granted() == GRANTED | {"User.ReadWrite.All"}
-        switched_off = tenant.run("--principal-id", tenant.PRINCIPAL, "--revoke-extra")
+        switched_off = tenant.run("--principal-id", tenant.PRINCIPAL, "--all-enforce", "--revoke-extra")
         assert "revoke  User.ReadWrite.All" in switched_off.stdout
         assert tenant.granted() == GRANTED
 
@@ -574,3 +586,65 @@ def test_the_guest_inviter_role_is_assigned_once_by_its_template_id_over_the_who
     held = _RecordingAz(held=[{"id": "x"}])
     assert grant.ensure_guest_inviter(held, "p-1", dry_run=False).startswith("keep")
     assert [c[0] for c in held.calls] == ["GET"]
+
+
+class TestWritePermissionsFollowTheModes:
+    """A job in plan mode only reads: its write permissions are granted only while it enforces."""
+
+    WRITES = {
+        "User.DeleteRestore.All",
+        "Policy.ReadWrite.CrossTenantAccess",
+        "Policy.ReadWrite.Authorization",
+        "Policy.ReadWrite.B2BManagementPolicy",
+        "IdentityProvider.ReadWrite.All",
+        "AccessReview.ReadWrite.All",
+    }
+
+    def test_a_deployment_whose_jobs_all_plan_holds_no_job_write_permission(self):
+        needs = required_names(Deployment())
+        assert not needs & self.WRITES
+        assert {"Policy.Read.B2BManagementPolicy", "IdentityProvider.Read.All", "AccessReview.Read.All"} <= needs
+        # Onboarding has no plan mode: inviting, assigning and offboarding are always writes.
+        assert {"User.Invite.All", "EntitlementManagement.ReadWrite.All", "User.EnableDisableAccount.All"} <= needs
+
+    def test_enforcing_one_job_adds_exactly_its_writes(self):
+        planning = required_names(Deployment())
+        drift = required_names(Deployment({"policy-drift": "enforce"}))
+        assert drift - planning == {
+            "Policy.ReadWrite.CrossTenantAccess",
+            "Policy.ReadWrite.Authorization",
+            "Policy.ReadWrite.B2BManagementPolicy",
+            "IdentityProvider.ReadWrite.All",
+        }
+        sweep = required_names(Deployment({"guest-sweep": "enforce"}))
+        assert sweep - planning == {"User.DeleteRestore.All"}
+
+    def test_the_reset_grant_needs_the_reset_switched_on_and_enforcing(self):
+        assert "User.ReadWrite.All" not in required_names(Deployment({"redemption-reset": "enforce"}))
+        assert "User.ReadWrite.All" not in required_names(Deployment(redemption_reset=True))
+        on = Deployment({"redemption-reset": "enforce"}, redemption_reset=True)
+        assert "User.ReadWrite.All" in required_names(on)
+
+    def test_every_job_enforcing_is_the_whole_list(self):
+        assert required_names(Deployment.all_enforcing()) == GRANTED
+        assert required_names(Deployment.all_enforcing(redemption_reset=True)) == GRANTED | RESET_GRANT
+
+    def test_the_script_reads_the_modes_from_the_function_apps_settings(self, tenant: FakeTenant):
+        """Plan everywhere: the read-only grant. Sweep switched to enforce and the script run again: the delete
+        permission is added. Back to plan with --revoke-extra: it is taken away."""
+        app = ("--function-app", "guestlc-prod-func", "--resource-group", "rg-prod")
+        tenant.set_settings(dict.fromkeys(MODE_SETTINGS, "plan"))
+        assert tenant.run(*app).returncode == 0
+        assert tenant.granted() == required_names(Deployment())
+        tenant.set_settings({**dict.fromkeys(MODE_SETTINGS, "plan"), "LIFECYCLE_SWEEP_MODE": "enforce"})
+        enforced = tenant.run(*app)
+        assert "grant   User.DeleteRestore.All  <- guest-sweep (enforce)" in enforced.stdout
+        assert tenant.granted() == required_names(Deployment()) | {"User.DeleteRestore.All"}
+        tenant.set_settings(dict.fromkeys(MODE_SETTINGS, "plan"))
+        revoked = tenant.run(*app, "--revoke-extra")
+        assert "revoke  User.DeleteRestore.All" in revoked.stdout
+        assert tenant.granted() == required_names(Deployment())
+
+    def test_a_mode_the_script_does_not_know_is_refused(self, tenant: FakeTenant):
+        result = tenant.run("--principal-id", tenant.PRINCIPAL, "--mode", "guest-sweep=yes")
+        assert result.returncode == 1 and "JOB=plan|enforce" in result.stderr and not tenant.writes()
