@@ -136,7 +136,13 @@ class TicketRejection(BaseModel):
 
     key: str
     code: Literal[
-        "oversize", "malformed-json", "not-an-object", "unsupported-schema-version", "unknown-kind", "invalid-ticket"
+        "oversize",
+        "malformed-json",
+        "duplicate-key",
+        "not-an-object",
+        "unsupported-schema-version",
+        "unknown-kind",
+        "invalid-ticket",
     ]
     message: str
     errors: list[dict[str, str]] = Field(default_factory=list)
@@ -151,7 +157,13 @@ def parse_ticket(
     try:
         # UTF-8 only (RFC 8259 section 8.1): json.loads would also take UTF-16/32 bytes, which a held
         # ticket could not be stored as. ValueError covers integers over the interpreter's digit limit.
-        document = json.loads(raw.decode("utf-8"))
+        document = json.loads(raw.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
+    except _DuplicateKey as exc:
+        return TicketRejection(
+            key=fallback_key,
+            code="duplicate-key",
+            message=f"the name {_shown(exc.name)} appears twice in one object; a ticket names each field once",
+        )
     except (ValueError, RecursionError) as exc:
         return TicketRejection(key=fallback_key, code="malformed-json", message=f"not valid JSON: {exc}")
     if not isinstance(document, dict):
@@ -177,6 +189,32 @@ def parse_ticket(
         ]
         summary = "; ".join(f"{e['field']}: {e['problem']}" for e in errors)
         return TicketRejection(key=key, code="invalid-ticket", message=summary, errors=errors)
+
+
+def ticket_hash(ticket: TicketModel) -> str:
+    """What a ticket says, independent of how it was written: the parsed ticket (defaults filled in, values
+    normalised) as JSON with sorted keys, hashed. Two messages with the same ticket id and the same hash are
+    the same ticket (a duplicate); another hash under the same id is a conflict."""
+    canonical = json.dumps(
+        ticket.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """json.loads keeps the last of repeated names; readers that keep the first would see another ticket."""
+    document: dict[str, object] = {}
+    for name, value in pairs:
+        if name in document:
+            raise _DuplicateKey(name)
+        document[name] = value
+    return document
 
 
 def ticket_json_schema() -> dict[str, object]:
