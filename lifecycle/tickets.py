@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from config.desired_state import normalise_domain
+
 MAX_TICKET_BYTES = 64 * 1024
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 KINDS = ("onboard", "extend", "offboard", "reset-redemption")
@@ -22,7 +24,6 @@ KINDS = ("onboard", "extend", "offboard", "reset-redemption")
 # Characters Graph refuses in invitedUserEmailAddress (the invitation resource's documentation lists
 # quotation marks too). Refusing quotes here also keeps them out of every $filter, which escapes anyway.
 _EMAIL_FORBIDDEN = set("~!#$%^&*()+=[]{}\\/|;:\"'`<>?, ")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _TICKET_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -39,8 +40,8 @@ def email_problem(email: str) -> str | None:
         return f"the local part contains characters Graph refuses: {''.join(bad)}"
     if local[0] in ".-" or local[-1] in ".-" or ".." in local:
         return "dots and hyphens may not start or end the local part, nor repeat"
-    # isascii first: the Kelvin sign (U+212A) lowercases to "k" and would pass the pattern.
-    if not domain.isascii() or not _DOMAIN.match(domain.lower()):
+    # The one domain normalisation (non-ASCII lookalikes such as the Kelvin sign refused, not folded).
+    if normalise_domain(domain) is None:
         return "the domain is not a valid DNS name"
     return None
 
@@ -65,7 +66,7 @@ class _GuestTicket(TicketModel):
         if problem:
             raise ValueError(problem)
         local, domain = value.split("@")
-        return f"{local}@{domain.lower()}"
+        return f"{local}@{normalise_domain(domain)}"
 
     @property
     def domain(self) -> str:
