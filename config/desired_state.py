@@ -388,7 +388,21 @@ class DesiredState(Model):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """safe_load that refuses a key given twice: PyYAML keeps the last one silently (graceDays 30, then 0)."""
+    """safe_load that refuses a key given twice (PyYAML keeps the last one silently: graceDays 30, then 0) and
+    refuses aliases (``*name``): nine anchors aliasing each other nine times expand to 9**9 values once
+    anything walks them, and a merge key pulling in an alias hides where a value came from. A merge key with
+    its mapping written in place (``<<: {...}``) still works."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"aliases are not allowed in the desired-state file (found *{event.anchor}); write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[object] = set()
