@@ -7,6 +7,7 @@ Unknown keys are refused, so a typo never silently means "not configured".
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,34 @@ from pydantic.alias_generators import to_camel
 from lifecycle.errors import DesiredStateError
 
 DOMAIN_PATTERN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
+_DOMAIN_NAME = re.compile(DOMAIN_PATTERN.removesuffix("$") + r"\Z")
+
+
+def normalise_domain(value: object, *, root_dot: bool = False) -> str | None:
+    """The one normalisation of a domain name, for tickets, sign-up and the desired state alike: ASCII
+    lower-cased, else None.
+
+    Non-ASCII is refused rather than folded: the Kelvin sign (U+212A) lower-cases to "k" and fullwidth
+    letters fold under NFKC, so a lookalike would become a partner's domain (IDNs are written as their
+    xn-- form). Whitespace and control characters anywhere are refused, not stripped, so ``gmail.com\n``
+    cannot slip past a blocklist that holds ``gmail.com``. ``root_dot`` accepts one trailing dot (the
+    absolute form of a name) and drops it.
+    """
+    if not isinstance(value, str) or not value.isascii():
+        return None
+    domain = value.lower()
+    if root_dot and domain.endswith("."):
+        domain = domain[:-1]
+    return domain if _DOMAIN_NAME.match(domain) else None
+
+
+def _domains(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Every domain of a desired-state list, normalised; a bad one is refused with its spelling shown."""
+    normalised = [normalise_domain(d) for d in value]
+    bad = [repr(d) for d, n in zip(value, normalised, strict=True) if n is None]
+    if bad:
+        raise ValueError(f"not a domain name (ASCII, lower-case or not, no spaces): {', '.join(bad)}")
+    return tuple(n for n in normalised if n is not None)
 
 
 class Model(BaseModel):
@@ -64,7 +93,7 @@ class DomainList(Model):
     @field_validator("domains")
     @classmethod
     def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(d.strip().lower() for d in value)
+        return _domains(value)
 
 
 class InvitationPolicy(Model):
@@ -171,13 +200,7 @@ class Partner(Model):
     @field_validator("domains")
     @classmethod
     def _valid_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        import re
-
-        lowered = tuple(d.strip().lower() for d in value)
-        bad = [d for d in lowered if not re.match(DOMAIN_PATTERN, d)]
-        if bad:
-            raise ValueError(f"not a domain name: {', '.join(bad)}")
-        return lowered
+        return _domains(value)
 
 
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -239,13 +262,7 @@ class SignUpPolicy(Model):
     @field_validator("blocked_domains")
     @classmethod
     def _lower(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        import re
-
-        lowered = tuple(d.strip().lower() for d in value)
-        bad = [d for d in lowered if not re.match(DOMAIN_PATTERN, d)]
-        if bad:
-            raise ValueError(f"not a domain name: {', '.join(bad)}")
-        return lowered
+        return _domains(value)
 
     @model_validator(mode="after")
     def _code_attribute_when_required(self) -> SignUpPolicy:
@@ -395,7 +412,10 @@ class DesiredState(Model):
         return self
 
     def partner_for_domain(self, domain: str) -> tuple[str, Partner] | None:
-        domain = domain.lower()
+        normalised = normalise_domain(domain)
+        if normalised is None:
+            return None
+        domain = normalised
         for key, partner in self.partners.items():
             if domain in partner.domains:
                 return key, partner
@@ -406,7 +426,21 @@ class DesiredState(Model):
 
 
 class _StrictLoader(yaml.SafeLoader):
-    """safe_load that refuses a key given twice: PyYAML keeps the last one silently (graceDays 30, then 0)."""
+    """safe_load that refuses a key given twice (PyYAML keeps the last one silently: graceDays 30, then 0) and
+    refuses aliases (``*name``): nine anchors aliasing each other nine times expand to 9**9 values once
+    anything walks them, and a merge key pulling in an alias hides where a value came from. A merge key with
+    its mapping written in place (``<<: {...}``) still works."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"aliases are not allowed in the desired-state file (found *{event.anchor}); write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set[object] = set()

@@ -8,11 +8,41 @@ instead of printing it itself.
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
 _configured = False
+# Keys whose values are credentials wherever they appear in an event (headers, settings, claims).
+SECRET_KEY = re.compile(r"authorization|token|secret|password|cookie|signature|connection_?string|api_?key", re.I)
+REDACTED = "[redacted]"
+
+
+def _redacted(value: Any, depth: int = 0) -> Any:
+    if depth > 8:
+        return value
+    if isinstance(value, dict):
+        return {k: REDACTED if _secret(k) else _redacted(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_redacted(v, depth + 1) for v in value)
+    if isinstance(value, str) and value.lower().startswith(("bearer ", "basic ")):
+        return value.split(" ", 1)[0] + " " + REDACTED
+    return value
+
+
+def _secret(key: object) -> bool:
+    return isinstance(key, str) and bool(SECRET_KEY.search(key))
+
+
+def redact_secrets(logger: object, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Every renderer's input passes here: values under credential-like keys (at any depth) and values that
+    are an Authorization header are replaced, so neither JSON nor the console ever prints them."""
+    for key in list(event):
+        event[key] = REDACTED if _secret(key) else _redacted(event[key])
+    return event
 
 
 def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
@@ -23,6 +53,7 @@ def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
+        redact_secrets,
     ]
     renderer = (
         [
@@ -31,7 +62,13 @@ def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
             structlog.processors.JSONRenderer(),
         ]
         if json
-        else [structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())]
+        else [
+            # Rich tracebacks render frame locals by default; a caller's locals can hold its Authorization header.
+            structlog.dev.ConsoleRenderer(
+                colors=sys.stderr.isatty(),
+                exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False),
+            )
+        ]
     )
     structlog.configure(
         processors=[*shared, *renderer],

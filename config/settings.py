@@ -8,9 +8,11 @@ names, so the senders and the trigger can never point at different namespaces.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
@@ -18,6 +20,42 @@ from lifecycle.errors import SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DESIRED_STATE = ROOT / "config" / "desired-state.sample.yaml"
+
+# Microsoft Graph's service roots: the global service and the national clouds (concepts/deployments.md).
+# The managed identity's token goes only to the configured one, so nothing else is accepted in Azure.
+GRAPH_HOSTS = frozenset(
+    {"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"}
+)
+# tenantsim on a local stack.
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def graph_url_problem(url: str, version: str, environment: str) -> str | None:
+    """Why ``url`` cannot be a Graph base URL for ``version`` (``v1.0``, ``beta``), or None.
+
+    In Azure: https on a Microsoft Graph host, default port. Locally also http(s) on a loopback address (any
+    port). Never user information, a query, a fragment, whitespace, or a path other than the version root.
+    """
+    if _URL_UNSAFE.search(url):
+        return "holds whitespace, control characters or backslashes"
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "is not a URL"
+    host = (parts.hostname or "").lower()
+    if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+        return "must not carry user information, a query or a fragment"
+    if parts.path.rstrip("/") != f"/{version}":
+        return f"must end in the version root /{version}"
+    if parts.scheme == "https" and host in GRAPH_HOSTS and port in (None, 443):
+        return None
+    if environment == "local" and parts.scheme in ("http", "https") and host in LOOPBACK_HOSTS:
+        return None
+    allowed = ", ".join(sorted(GRAPH_HOSTS))
+    local = " (or a loopback address with LIFECYCLE_ENVIRONMENT=local)" if environment != "local" else ""
+    return f"must be https on a Microsoft Graph host ({allowed}){local}"
 
 
 class Settings(BaseModel):
@@ -81,6 +119,18 @@ class Settings(BaseModel):
             problems.append(
                 "LIFECYCLE_QUEUES_CONNECTION_STRING: missing (required when LIFECYCLE_QUEUE_TRANSPORT=storage)"
             )
+        url_problems = [
+            f"{name}: {problem} (got {url!r})"
+            for name, url, version in (
+                ("LIFECYCLE_GRAPH_BASE_URL", self.graph_base_url, "v1.0"),
+                ("LIFECYCLE_GRAPH_BETA_URL", self.graph_beta_url, "beta"),
+            )
+            if (problem := graph_url_problem(url, version, self.environment))
+        ]
+        problems.extend(url_problems)
+        base, beta = urlsplit(self.graph_base_url), urlsplit(self.graph_beta_url)
+        if not url_problems and (base.scheme, base.netloc.lower()) != (beta.scheme, beta.netloc.lower()):
+            problems.append("LIFECYCLE_GRAPH_BETA_URL: not on the origin of LIFECYCLE_GRAPH_BASE_URL")
         if self.environment == "azure" and self.graph_credential != "managed-identity":
             problems.append("LIFECYCLE_GRAPH_CREDENTIAL: only managed-identity is allowed in azure")
         if problems:

@@ -24,6 +24,7 @@ from msgraph_core import GraphClientFactory
 
 from graph.budget import GraphBudget, shared_budget
 from graph.budget_transport import BudgetedTransport
+from graph.origin import GraphOrigin, OriginBoundTokenProvider
 
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1"]
 CONNECTION_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=32)
@@ -40,6 +41,19 @@ def budgeted_transport(
     return BudgetedTransport(inner, budget or shared_budget(), max_wait=max_wait)
 
 
+def graph_authentication(credential: Any, base_url: str, scope: str) -> AzureIdentityAuthenticationProvider:
+    """The bearer-token provider, bound to the Graph origin of ``base_url``.
+
+    ``allowed_hosts`` is kiota's own guard (host names only: any other host gets no token); the
+    OriginBoundTokenProvider around it also compares scheme and port and refuses the request outright, so a
+    planted link to another port on the same host never receives the token either.
+    """
+    origin = GraphOrigin.of(base_url)
+    auth = AzureIdentityAuthenticationProvider(credential, scopes=[scope], allowed_hosts=[origin.host])
+    auth.access_token_provider = OriginBoundTokenProvider(auth.access_token_provider, origin)
+    return auth
+
+
 def build_graph_client(
     *,
     credential: Any,
@@ -50,7 +64,7 @@ def build_graph_client(
     budget: GraphBudget | None = None,
     max_budget_wait: float | None = DEFAULT_MAX_BUDGET_WAIT,
 ) -> GraphServiceClient:
-    auth = AzureIdentityAuthenticationProvider(credential, scopes=[scope])
+    auth = graph_authentication(credential, base_url, scope)
     http_client = GraphClientFactory.create_with_default_middleware(
         client=httpx.AsyncClient(
             timeout=httpx.Timeout(timeout_seconds, connect=10.0),

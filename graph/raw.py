@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from kiota_abstractions.method import Method
 from kiota_abstractions.request_information import RequestInformation
@@ -16,6 +17,7 @@ from msgraph import GraphServiceClient
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
 from graph.errors import graph_call
+from graph.origin import GraphOrigin
 
 ERRORS: dict[str, Any] = {"XXX": ODataError}
 
@@ -24,6 +26,7 @@ class RawGraph:
     def __init__(self, client: GraphServiceClient) -> None:
         self._adapter = client.request_adapter
         self.v1 = self._adapter.base_url.rstrip("/")
+        self._origin = GraphOrigin.of(self.v1)
 
     async def send(self, method: Method, url: str, body: Any = None) -> Any:
         info = RequestInformation(method)
@@ -35,11 +38,14 @@ class RawGraph:
         return json.loads(raw) if raw else None
 
     async def collection(self, url: str) -> list[dict[str, Any]]:
-        """Every item of a collection, following @odata.nextLink to the end."""
+        """Every item of a collection, following @odata.nextLink to the end; a next link is followed only
+        under the Graph origin and the version root (``/v1.0``, ``/beta``) of ``url``."""
+        root = "/" + urlsplit(url).path.lstrip("/").split("/", 1)[0]
         items: list[dict[str, Any]] = []
         next_url: str | None = url
         while next_url:
             page = await self.send(Method.GET, next_url) or {}
             items.extend(page.get("value") or [])
-            next_url = page.get("@odata.nextLink")
+            link = page.get("@odata.nextLink")
+            next_url = self._origin.check_link(link, root=root, what="@odata.nextLink") if link else None
         return items

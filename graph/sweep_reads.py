@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import quote
 
 from graph.errors import map_graph_error
+from graph.origin import GraphOrigin
 from lifecycle.errors import GraphError, NotFoundError
 from lifecycle.models import DirectoryUser, SignInActivity
 from lifecycle.sweep.ports import SignInActivityUnavailable
@@ -46,6 +47,7 @@ class GraphGroupMembers:
             GraphUserRequestBuilder,
         )
 
+        origin = GraphOrigin.of(self._client.request_adapter.base_url)
         users = self._client.groups.by_group_id(group_id).transitive_members.graph_user
         query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(select=["id"], top=999)
         found: set[str] = set()
@@ -55,7 +57,8 @@ class GraphGroupMembers:
                 found.update(m.id for m in page.value or [] if m.id)
                 if not page.odata_next_link:
                     break
-                page = await users.with_url(page.odata_next_link).get()
+                link = origin.check_link(page.odata_next_link, what="@odata.nextLink")
+                page = await users.with_url(link).get()
         except Exception as error:
             raise map_graph_error(error) from error
         return found
@@ -97,6 +100,7 @@ class GraphSweepReads:
     def __init__(self, client: Any) -> None:
         self._client = client
         self._base = client.request_adapter.base_url.rstrip("/")
+        self._origin = GraphOrigin.of(self._base)
         self._user_select = ",".join(self.USER_SELECT)
         # Cleared when Graph refuses signInActivity for want of a licence: re-reads then go without it.
         self._sign_in_activity = True
@@ -118,12 +122,19 @@ class GraphSweepReads:
     async def guest_pages(
         self, select: Sequence[str], page_size: int, start: str | None = None
     ) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]:
-        """Pages of guests with the @odata.nextLink after each; ``start`` continues from such a link."""
+        """Pages of guests with the @odata.nextLink after each; ``start`` continues from such a link.
+
+        ``start`` comes back from Table Storage, which more principals can write than can call Graph: it is
+        followed only when it is a link under the configured Graph base (graph.origin), else
+        UntrustedLinkError is raised before any request, so the token never leaves for a planted address.
+        Graph's own next links are held to the same rule."""
         from kiota_abstractions.base_request_configuration import RequestConfiguration
         from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
         if start:
-            request = self._client.users.with_url(start).to_get_request_information()
+            link = self._origin.check_link(start, what="stored page link")
+            link = self._origin.check_link(link, what="@odata.nextLink")
+            request = self._client.users.with_url(link).to_get_request_information()
         else:
             query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
                 filter="userType eq 'Guest'", select=list(select), top=page_size
@@ -135,6 +146,7 @@ class GraphSweepReads:
             yield [user_from_json(u) for u in body.get("value", [])], link
             if not link:
                 return
+            link = self._origin.check_link(link, what="@odata.nextLink")
             request = self._client.users.with_url(link).to_get_request_information()
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:

@@ -13,7 +13,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from config.settings import ROOT
 from lifecycle.errors import DesiredStateError, SettingsError
@@ -21,6 +23,18 @@ from lifecycle.errors import DesiredStateError, SettingsError
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Entra B2B guest lifecycle automation.")
 console = Console(stderr=False)
 QUEUES = ("onboarding",)
+
+
+def esc(value: object) -> str:
+    """``value`` as literal text inside Rich markup: ticket fields, reasons and keys come from outside, and a
+    ``[/x]`` in one would otherwise close a tag that was never opened (Rich raises) or restyle the output."""
+    return escape(str(value))
+
+
+def cell(value: object) -> Text:
+    """A table cell shown as given, never read as markup."""
+    return Text(str(value))
+
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
@@ -33,7 +47,7 @@ def main() -> None:
     try:
         app()
     except (SettingsError, DesiredStateError) as exc:
-        Console(stderr=True).print(f"[red]{exc}[/red]")
+        Console(stderr=True).print(f"[red]{esc(exc)}[/red]")
         raise SystemExit(1) from None
 
 
@@ -83,19 +97,19 @@ def demo(
         _report(results["onboarding"], False)
         console.rule(f"2. redemption reset: {steps.MOVING_PARTNER_DOMAIN} moved to its own Entra tenant")
         for summary in results["redemptionReset"]:
-            console.print(reset_summary(summary), highlight=False)
+            console.print(reset_summary(summary), highlight=False, markup=False)
         for key, title in (("policyDrift", "3. policy drift"), ("governance", "4. governance")):
             for phase, run in results[key].items():
                 console.rule(f"{title}: {phase} (exit {run['exitCode']})")
-                console.print(run["text"], highlight=False, soft_wrap=True)
+                console.print(run["text"], highlight=False, soft_wrap=True, markup=False)
         console.rule("5. guest expiry sweep: plan, enforce, brake, approval")
         for summary in results["sweep"]:
-            console.print(sweep_summary(summary), highlight=False)
+            console.print(sweep_summary(summary), highlight=False, markup=False)
         console.rule("6. status")
         _print_status(results["status"])
         console.rule("7. report")
         totals = ", ".join(f"{k} {v}" for k, v in results["report"]["totals"].items())
-        console.print(f"wrote {results['report']['html']} and {results['report']['markdown']} ({totals})")
+        console.print(f"wrote {results['report']['html']} and {results['report']['markdown']} ({totals})", markup=False)
     onboarding = results["onboarding"]
     raise typer.Exit(1 if onboarding["failed"] or onboarding["crashed"] else 0)
 
@@ -106,12 +120,13 @@ def _print_status(report: dict[str, Any]) -> None:
         queues.add_column(column)
     for name, depth in report["queues"].items():
         dead = depth["deadLetters"]
-        queues.add_row(name, str(depth["active"]), f"[red]{dead}[/red]" if dead else "0")
+        queues.add_row(cell(name), cell(depth["active"]), f"[red]{esc(dead)}[/red]" if dead else "0")
     console.print(queues)
-    console.print("work items: " + (", ".join(f"{k} {v}" for k, v in sorted(report["workItems"].items())) or "none"))
+    work = ", ".join(f"{k} {v}" for k, v in sorted(report["workItems"].items())) or "none"
+    console.print("work items: " + work, markup=False)
     for job, run in sorted(report["lastRuns"].items()):
         details = " ".join(f"{k}={v}" for k, v in run.items() if k not in ("at", "job"))
-        console.print(f"last {job} run: {run['at']} {details}")
+        console.print(f"last {job} run: {run['at']} {details}", markup=False)
 
 
 @app.command()
@@ -168,16 +183,16 @@ def onboard(
             )
         )
     else:
-        table = Table(title=f"{csv_file.name}: {len(results)} row(s){' (dry run)' if dry_run else ''}")
+        table = Table(title=Text(f"{csv_file.name}: {len(results)} row(s){' (dry run)' if dry_run else ''}"))
         for column in ("row", "ticket", "email", "result"):
             table.add_column(column)
         for r in results:
             verdict = (
                 ("[green]would submit[/green]" if dry_run else "[green]submitted[/green]")
                 if r.accepted
-                else (f"[yellow]{r.code}[/yellow]: {r.reason}")
+                else (f"[yellow]{esc(r.code)}[/yellow]: {esc(r.reason)}")
             )
-            table.add_row(str(r.row), r.ticket_id, r.email, verdict)
+            table.add_row(cell(r.row), cell(r.ticket_id), cell(r.email), verdict)
         console.print(table)
     raise typer.Exit(2 if rejects else 0)
 
@@ -196,7 +211,7 @@ def schema(
     if write:
         path = ROOT / "config" / "schemas" / f"{which}.schema.json"
         path.write_text(text, encoding="utf-8")
-        console.print(f"wrote {path.relative_to(ROOT)}")
+        console.print(f"wrote {path.relative_to(ROOT)}", markup=False)
     else:
         typer.echo(text, nl=False)
 
@@ -258,7 +273,7 @@ def _report(summary: dict[str, Any], as_json: bool) -> None:
             if o["verdict"] == "done"
             else f"{o['code']}: {o['message']}"
         )
-        table.add_row(o["key"], f"[{colour}]{o['verdict']}[/{colour}]", what)
+        table.add_row(cell(o["key"]), f"[{colour}]{esc(o['verdict'])}[/{colour}]", cell(what))
     console.print(table)
     console.print(
         f"done {summary['done']} · duplicates {summary['duplicates']} · rejected {summary['rejected']} · "

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lifecycle.cli import JsonOption, _report, _run_onboarding, _with_services, app, console
+from lifecycle.cli import JsonOption, _report, _run_onboarding, _with_services, app, cell, console, esc
 
 JOBS = ("onboarding", "guest-sweep", "redemption-reset", "policy-drift", "governance")
 ModeOption = Annotated[str, typer.Option("--mode", help="plan (change nothing) or enforce.")]
@@ -83,7 +83,7 @@ def approve(
             raise typer.Exit(_print_summary(summary, as_json, reset.format_summary, lambda _: 0))
         summary = asyncio.run(_with_services(lambda s: sweep.approve_locally(s, run_id, who)))
     except (SweepError, ResetRunError) as exc:
-        Console(stderr=True).print(f"[red]{exc}[/red]")
+        Console(stderr=True).print(f"[red]{esc(exc)}[/red]")
         raise typer.Exit(1) from None
     raise typer.Exit(_print_summary(summary, as_json, sweep.format_summary, sweep.exit_code))
 
@@ -99,17 +99,23 @@ def sweep_show(
 
     shown = asyncio.run(_with_services(lambda s: sweep.show(s, run_id, limit)))
     if shown is None:
-        Console(stderr=True).print(f"[red]no sweep run {run_id}[/red]")
+        Console(stderr=True).print(f"[red]no sweep run {esc(run_id)}[/red]")
         raise typer.Exit(1)
     if as_json:
         typer.echo(json.dumps(shown, indent=2, default=str))
         return
-    console.print(sweep.format_summary(shown), highlight=False)
+    console.print(sweep.format_summary(shown), highlight=False, markup=False)
     table = Table(title=f"first {len(shown['plan'])} planned action(s)")
     for column in ("guest", "action", "rule", "partner", "evidence"):
         table.add_column(column)
     for a in shown["plan"]:
-        table.add_row(a["objectId"], a["action"], a["rule"], a["partner"] or "-", json.dumps(a["evidence"]))
+        table.add_row(
+            cell(a["objectId"]),
+            cell(a["action"]),
+            cell(a["rule"]),
+            cell(a["partner"] or "-"),
+            cell(json.dumps(a["evidence"])),
+        )
     console.print(table)
 
 
@@ -125,5 +131,5 @@ def _print_summary(summary: dict[str, Any], as_json: bool, formatter, exit_code)
     if as_json:
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
-        console.print(formatter(summary), highlight=False)
+        console.print(formatter(summary), highlight=False, markup=False)
     return exit_code(summary)

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from lifecycle.cli import JsonOption, _print_status, _with_services, app, console
+from lifecycle.cli import JsonOption, _print_status, _with_services, app, cell, console, esc
 from lifecycle.operations import QUEUES, Selector
 
 QueueOption = Annotated[str, typer.Option("--queue", help=f"Logical queue: {', '.join(QUEUES)}.")]
@@ -97,7 +97,14 @@ def failed(
         for column in ("key", "kind", "status", "attempts", "error", "message"):
             table.add_column(column)
         for r in rows:
-            table.add_row(r["key"], r["kind"], r["status"], str(r["attempts"]), str(r["error"]), str(r["message"])[:80])
+            table.add_row(
+                cell(r["key"]),
+                cell(r["kind"]),
+                cell(r["status"]),
+                cell(r["attempts"]),
+                cell(r["error"]),
+                cell(str(r["message"])[:80]),
+            )
         console.print(table)
     raise typer.Exit(2 if rows else 0)
 
@@ -112,18 +119,19 @@ def show(
 
     story = asyncio.run(_with_services(lambda s: operations.show(s, key)))
     if story is None:
-        console.print(f"[red]no work item {key}[/red]")
+        console.print(f"[red]no work item {esc(key)}[/red]")
         raise typer.Exit(1)
     if as_json:
         typer.echo(json.dumps(story, indent=2, default=str))
         return
-    console.print(f"[bold]{story['key']}[/bold] ({story['kind']}) {story['status']}, {story['attempts']} attempt(s)")
+    head = f"({esc(story['kind'])}) {esc(story['status'])}, {story['attempts']} attempt(s)"
+    console.print(f"[bold]{esc(story['key'])}[/bold] {head}")
     if story["lastError"]:
-        console.print(f"last error: {json.dumps(story['lastError'], default=str)}")
+        console.print(f"last error: {json.dumps(story['lastError'], default=str)}", markup=False)
     if story["rejection"]:
-        console.print(f"rejected: {story['rejection']['code']}: {story['rejection']['message']}")
+        console.print(f"rejected: {story['rejection']['code']}: {story['rejection']['message']}", markup=False)
     for event in story["history"]:
-        console.print(f"  {event['at']}  {event['action']}  {event['reason']}")
+        console.print(f"  {event['at']}  {event['action']}  {event['reason']}", markup=False)
 
 
 @app.command()
@@ -149,7 +157,7 @@ def replay(
         typer.echo(json.dumps(results, indent=2))
     else:
         for r in results:
-            console.print(f"{r['key']}: {r['action']} {r.get('messageId', '')}")
+            console.print(f"{r['key']}: {r['action']} {r.get('messageId', '')}", markup=False)
         console.print(f"{len(results)} dead letter(s) {'would be replayed' if dry_run else 'handled'}")
 
 
@@ -196,4 +204,4 @@ def report(
         typer.echo(json.dumps(written))
     else:
         totals = ", ".join(f"{k} {v}" for k, v in written["totals"].items())
-        console.print(f"wrote {written['html']} and {written['markdown']}: {totals}")
+        console.print(f"wrote {written['html']} and {written['markdown']}: {totals}", markup=False)

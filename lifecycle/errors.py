@@ -65,6 +65,14 @@ class AuthenticationError(GraphError):
     """401: the token was missing, expired or not accepted."""
 
 
+class UntrustedLinkError(GraphError):
+    """A URL the product was about to call (a stored page link, a next link) or attach the Graph token to is
+    not under the configured Graph base URL. Nothing was sent; retrying will not help."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, code="untrusted-link")
+
+
 class StateConflictError(LifecycleError):
     """An optimistic-concurrency check (ETag) failed: someone else wrote the row first."""
 

@@ -105,6 +105,8 @@ class WorkItem:
     last_error: dict[str, Any] | None = None
     result: dict[str, Any] = field(default_factory=dict)
     etag: str | None = None
+    # What the item was begun for (tickets: lifecycle.tickets.ticket_hash); None on rows from before it existed.
+    content_hash: str | None = None
 
 
 class GuestState(enum.StrEnum):

@@ -21,7 +21,14 @@ from lifecycle.onboarding_policy import ApprovedOnboarding, check_onboard
 from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.reset.entry import handle_reset_ticket
 from lifecycle.services import Services
-from lifecycle.tickets import ExtendTicket, OffboardTicket, OnboardTicket, TicketRejection, parse_ticket
+from lifecycle.tickets import (
+    ExtendTicket,
+    OffboardTicket,
+    OnboardTicket,
+    TicketRejection,
+    parse_ticket,
+    ticket_hash,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -47,10 +54,19 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
     key = f"ticket:{ticket.ticket_id}"
     fingerprint = work.fingerprint_of(message.body)
     partner = getattr(ticket, "partner", None)
+    content = ticket_hash(ticket)
     try:
         item = await work.begin(
-            services, key, kind=ticket.kind, partner=partner, fingerprint=fingerprint, expect_new=True
+            services,
+            key,
+            kind=ticket.kind,
+            partner=partner,
+            fingerprint=fingerprint,
+            expect_new=True,
+            content_hash=content,
         )
+    except work.ContentConflict as conflict:
+        return await _id_conflict(services, ticket.ticket_id, ticket.kind, content, conflict.item, message.body)
     except work.WorkInProgress as busy:
         return Outcome(key, Verdict.RETRY, code="in-progress", message=str(busy), retry_after=busy.retry_after)
     if item is None:
@@ -73,6 +89,41 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
     except GraphError as exc:
         log.error("onboarding.failed", key=key, error=exc.describe())
         return await work.fail(services, item, exc)
+
+
+async def _id_conflict(
+    services: Services, ticket_id: str, kind: str, content: str, existing: WorkItem, raw: bytes
+) -> Outcome:
+    """A ticket id already taken by another ticket (another kind, or the same kind saying something else).
+
+    Never a duplicate (an offboard reusing an onboard's id would leave the guest enabled) and never run
+    under the earlier ticket's work item: rejected as ``ticket-id-conflict`` under a key of its own
+    (the id and this content's hash), so the earlier ticket's item is left as it is, and the same
+    conflicting message delivered again is a duplicate of that rejection.
+    """
+    key = f"ticket-conflict:{ticket_id}:{content}"
+    fingerprint = work.fingerprint_of(raw)
+    if await work.already_rejected(services, key, fingerprint):
+        return Outcome(key, Verdict.DUPLICATE, message="ticket id conflict already rejected")
+    return await work.reject(
+        services,
+        key=key,
+        kind="ticket",
+        code="ticket-id-conflict",
+        message=(
+            f"ticket id {ticket_id} was already used for another {existing.kind} ticket "
+            f"({existing.status.value}); a new ticket needs a new ticketId"
+        ),
+        details={
+            "ticketId": ticket_id,
+            "kind": kind,
+            "existingKey": existing.key,
+            "existingKind": existing.kind,
+            "existingStatus": existing.status.value,
+        },
+        raw=raw,
+        fingerprint=fingerprint,
+    )
 
 
 async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, raw: bytes, fingerprint: str) -> Outcome:

@@ -113,22 +113,46 @@ def inbound_allowed(partner: Partner, desired: DesiredState) -> bool:
 
 
 def redirect_allowed(url: str, allowlist: tuple[str, ...]) -> bool:
-    """Exact scheme, host and port, and a path under the allowed path. No userinfo or backslash tricks."""
-    if "\\" in url or any(ord(ch) < 0x21 for ch in url):
+    """Whether ``url`` is under an allowlist entry, compared on one unambiguous reading of the URL.
+
+    Exact scheme (https), host and port (an explicit port only where the entry names the same one), and a
+    path under the entry's path segment by segment. Refused outright, whatever the allowlist says: anything
+    a browser and this check could read differently (backslashes, whitespace, control or non-ASCII
+    characters, an ``@`` in the authority, dot segments or empty segments in the path, percent-encoded dots,
+    slashes, backslashes or percent signs).
+    """
+    candidate = _unambiguous(url)
+    if candidate is None:
         return False
-    try:
-        candidate = urlsplit(url)
-        port = candidate.port
-    except ValueError:
-        return False
-    if candidate.scheme != "https" or candidate.username or candidate.password or not candidate.hostname:
-        return False
+    host, port, segments = candidate
     for allowed in allowlist:
-        rule = urlsplit(allowed)
-        if (rule.hostname or "").lower() != candidate.hostname.lower() or rule.port != port:
+        rule = _unambiguous(allowed)
+        if rule is None or (rule[0], rule[1]) != (host, port):
             continue
-        base = rule.path.rstrip("/")
-        path = candidate.path or "/"
-        if not base or path == base or path.startswith(base + "/"):
+        base = [s for s in rule[2] if s]
+        if segments[: len(base)] == base:
             return True
     return False
+
+
+_AMBIGUOUS_ESCAPES = ("%2e", "%2f", "%5c", "%25", "%00")
+
+
+def _unambiguous(url: str) -> tuple[str, int | None, list[str]] | None:
+    """(host, port, path segments) of an https URL, or None when the URL reads more than one way."""
+    if not url.isascii() or "\\" in url or any(ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme != "https" or "@" in parts.netloc or not parts.hostname:
+        return None
+    lowered = parts.path.lower()
+    if any(escape in lowered for escape in _AMBIGUOUS_ESCAPES):
+        return None
+    segments = parts.path.split("/")[1:] if parts.path else []
+    if any(s in (".", "..") for s in segments) or any(not s for s in segments[:-1]):
+        return None
+    return parts.hostname.lower(), port, segments

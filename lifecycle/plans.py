@@ -11,6 +11,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from lifecycle.markdown import md
+
 EXIT_CLEAN, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 
 
@@ -81,9 +83,9 @@ class Plan:
     def to_markdown(self) -> str:
         lines = [f"## {self.job} plan: {len(self.drift)} change(s)", ""]
         for refusal in self.refusals:
-            lines.append(f"- **refused** `{refusal.rule}`: {refusal.message}")
+            lines.append(f"- **refused** {md(refusal.rule)}: {md(refusal.message)}")
         for warning in self.warnings:
-            lines.append(f"- warning: {warning}")
+            lines.append(f"- warning: {md(warning)}")
         if self.refusals or self.warnings:
             lines.append("")
         lines += ["| resource | key | action | field | desired | actual |", "|---|---|---|---|---|---|"]
@@ -91,7 +93,7 @@ class Plan:
             rows = action.diffs or (FieldDiff("", "", ""),)
             for diff in rows:
                 lines.append(
-                    f"| {action.resource} | {action.key} | {action.change.value} | {diff.field} "
+                    f"| {md(action.resource)} | {md(action.key)} | {action.change.value} | {md(diff.field)} "
                     f"| {_cell(diff.desired)} | {_cell(diff.actual)} |"
                 )
         if not self.drift:
@@ -129,4 +131,4 @@ def _cell(value: Any) -> str:
     if value is None:
         return "*(none)*"
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text.replace("|", "\\|")[:120]
+    return md(text[:120])

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from lifecycle.markdown import md
 from lifecycle.models import AuditEntry, DirectoryUser, WorkStatus
 from lifecycle.services import Services
 
@@ -115,15 +116,21 @@ def to_markdown(posture: Posture) -> str:
     lines = [f"# Guest posture, {posture.generated:%Y-%m-%d %H:%M} UTC", "", "## Guests by partner and state", ""]
     lines += ["| partner | " + " | ".join(STATES) + " | total |", "|---" * (len(STATES) + 2) + "|"]
     for partner, counts in sorted(posture.by_partner.items()):
-        lines.append(f"| {partner} | " + " | ".join(str(counts[s]) for s in STATES) + f" | {sum(counts.values())} |")
+        lines.append(
+            f"| {md(partner)} | " + " | ".join(str(counts[s]) for s in STATES) + f" | {sum(counts.values())} |"
+        )
     lines += ["", "## Pending invitations by age", "", "| age | guests |", "|---|---|"]
     lines += [f"| {label} | {posture.pending_by_age[label]} |" for _, label in PENDING_BUCKETS]
     lines += ["", "## Upcoming expiries (30 days)", ""]
-    lines += [f"- {e['endDate']} {e['email']} ({e['partner']})" for e in posture.expiring] or ["- none"]
+    lines += [f"- {md(e['endDate'])} {md(e['email'])} ({md(e['partner'])})" for e in posture.expiring] or ["- none"]
     lines += ["", "## Recent failures", ""]
-    lines += [f"- `{f['key']}` {f['status']}: {f['error']} {f['message']}" for f in posture.failures[:20]] or ["- none"]
+    lines += [
+        f"- {md(f['key'])} {md(f['status'])}: {md(f['error'])} {md(f['message'])}" for f in posture.failures[:20]
+    ] or ["- none"]
     lines += ["", "## Last configuration plans", ""]
-    lines += [f"- {p['at']} {p.get('job')}: drift {p.get('drift', '?')}" for p in posture.plans] or ["- none yet"]
+    lines += [f"- {md(p['at'])} {md(p.get('job'))}: drift {md(p.get('drift', '?'))}" for p in posture.plans] or [
+        "- none yet"
+    ]
     lines += ["", "## Guests by state over time", "", "| day | " + " | ".join(STATES) + " |", "|---" * 4 + "|"]
     lines += [f"| {day} | " + " | ".join(str(c.get(s, 0)) for s in STATES) + " |" for day, c in posture.history]
     return "\n".join(lines) + "\n"
@@ -140,14 +147,14 @@ def to_html(posture: Posture) -> str:
     )
     expiring = (
         "".join(
-            f"<tr><td>{e['endDate']}</td><td>{esc(e['email'])}</td><td>{esc(e['partner'])}</td></tr>"
+            f"<tr><td>{esc(str(e['endDate']))}</td><td>{esc(e['email'])}</td><td>{esc(e['partner'])}</td></tr>"
             for e in posture.expiring
         )
         or "<tr><td colspan=3>none</td></tr>"
     )
     failures = (
         "".join(
-            f"<tr><td>{esc(f['key'])}</td><td>{f['status']}</td><td>{esc(str(f['error']))}</td>"
+            f"<tr><td>{esc(f['key'])}</td><td>{esc(str(f['status']))}</td><td>{esc(str(f['error']))}</td>"
             f"<td>{esc(f['message'])}</td></tr>"
             for f in posture.failures[:50]
         )

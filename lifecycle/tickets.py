@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
+from config.desired_state import normalise_domain
+
 MAX_TICKET_BYTES = 64 * 1024
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 KINDS = ("onboard", "extend", "offboard", "reset-redemption")
@@ -22,7 +24,6 @@ KINDS = ("onboard", "extend", "offboard", "reset-redemption")
 # Characters Graph refuses in invitedUserEmailAddress (the invitation resource's documentation lists
 # quotation marks too). Refusing quotes here also keeps them out of every $filter, which escapes anyway.
 _EMAIL_FORBIDDEN = set("~!#$%^&*()+=[]{}\\/|;:\"'`<>?, ")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _OBJECT_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _TICKET_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -39,8 +40,8 @@ def email_problem(email: str) -> str | None:
         return f"the local part contains characters Graph refuses: {''.join(bad)}"
     if local[0] in ".-" or local[-1] in ".-" or ".." in local:
         return "dots and hyphens may not start or end the local part, nor repeat"
-    # isascii first: the Kelvin sign (U+212A) lowercases to "k" and would pass the pattern.
-    if not domain.isascii() or not _DOMAIN.match(domain.lower()):
+    # The one domain normalisation (non-ASCII lookalikes such as the Kelvin sign refused, not folded).
+    if normalise_domain(domain) is None:
         return "the domain is not a valid DNS name"
     return None
 
@@ -65,7 +66,7 @@ class _GuestTicket(TicketModel):
         if problem:
             raise ValueError(problem)
         local, domain = value.split("@")
-        return f"{local}@{domain.lower()}"
+        return f"{local}@{normalise_domain(domain)}"
 
     @property
     def domain(self) -> str:
@@ -136,7 +137,13 @@ class TicketRejection(BaseModel):
 
     key: str
     code: Literal[
-        "oversize", "malformed-json", "not-an-object", "unsupported-schema-version", "unknown-kind", "invalid-ticket"
+        "oversize",
+        "malformed-json",
+        "duplicate-key",
+        "not-an-object",
+        "unsupported-schema-version",
+        "unknown-kind",
+        "invalid-ticket",
     ]
     message: str
     errors: list[dict[str, str]] = Field(default_factory=list)
@@ -151,7 +158,13 @@ def parse_ticket(
     try:
         # UTF-8 only (RFC 8259 section 8.1): json.loads would also take UTF-16/32 bytes, which a held
         # ticket could not be stored as. ValueError covers integers over the interpreter's digit limit.
-        document = json.loads(raw.decode("utf-8"))
+        document = json.loads(raw.decode("utf-8"), object_pairs_hook=_refuse_duplicate_keys)
+    except _DuplicateKey as exc:
+        return TicketRejection(
+            key=fallback_key,
+            code="duplicate-key",
+            message=f"the name {_shown(exc.name)} appears twice in one object; a ticket names each field once",
+        )
     except (ValueError, RecursionError) as exc:
         return TicketRejection(key=fallback_key, code="malformed-json", message=f"not valid JSON: {exc}")
     if not isinstance(document, dict):
@@ -177,6 +190,32 @@ def parse_ticket(
         ]
         summary = "; ".join(f"{e['field']}: {e['problem']}" for e in errors)
         return TicketRejection(key=key, code="invalid-ticket", message=summary, errors=errors)
+
+
+def ticket_hash(ticket: TicketModel) -> str:
+    """What a ticket says, independent of how it was written: the parsed ticket (defaults filled in, values
+    normalised) as JSON with sorted keys, hashed. Two messages with the same ticket id and the same hash are
+    the same ticket (a duplicate); another hash under the same id is a conflict."""
+    canonical = json.dumps(
+        ticket.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32]
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """json.loads keeps the last of repeated names; readers that keep the first would see another ticket."""
+    document: dict[str, object] = {}
+    for name, value in pairs:
+        if name in document:
+            raise _DuplicateKey(name)
+        document[name] = value
+    return document
 
 
 def ticket_json_schema() -> dict[str, object]:

@@ -10,7 +10,7 @@ from lifecycle.errors import GraphError, StateConflictError
 from lifecycle.models import AuditEntry, Rejection, WorkItem, WorkStatus
 from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.services import Services
-from lifecycle.tickets import MAX_TICKET_BYTES
+from lifecycle.tickets import KINDS, MAX_TICKET_BYTES
 
 MAX_TRANSIENT_ATTEMPTS = 12
 # How long a running attempt owns its work item. Matches the queues' lock duration (PT2M): a delivery of
@@ -19,6 +19,26 @@ LEASE_SECONDS = 120.0
 BUSY_RECHECK_SECONDS = 10.0
 BACKOFF_BASE_SECONDS = 5.0
 BACKOFF_CAP_SECONDS = 900.0
+
+
+class ContentConflict(Exception):
+    """The key is already taken by work begun for other content (a ticket id reused for another ticket)."""
+
+    def __init__(self, item: WorkItem) -> None:
+        super().__init__(f"{item.key} was begun for other content ({item.kind}, {item.status.value})")
+        self.item = item
+
+
+def _conflicts(item: WorkItem, kind: str, content_hash: str | None) -> bool:
+    """Whether ``item`` was begun for other content than (``kind``, ``content_hash``).
+
+    Rows from before content hashes were stored carry none: for them only the kind can tell.
+    """
+    if content_hash is None:
+        return False
+    if item.content_hash is not None:
+        return item.content_hash != content_hash
+    return item.kind != kind
 
 
 class WorkInProgress(Exception):
@@ -37,17 +57,34 @@ async def begin(
     fingerprint: str | None = None,
     *,
     expect_new: bool = False,
+    content_hash: str | None = None,
 ) -> WorkItem | None:
     """Claim the work item for an attempt. None means it already finished: the message is a duplicate.
 
     A rejected item is final for the same content only: a corrected ticket under the same id (another
-    ``fingerprint``) gets a new attempt, while a replay of the rejected one is a duplicate.
+    ``fingerprint``, the same kind) gets a new attempt, while a replay of the rejected one is a duplicate.
+    With ``content_hash``, an item begun for other content (another hash, or another kind on a row without
+    a hash) raises ContentConflict instead of being taken for a duplicate or resumed; a rejected item only
+    when the kind differs, since a correction of a rejected ticket is meant to replace it.
     ``expect_new`` tries the insert before any read, one round trip instead of two for work that is
     usually seen for the first time (a ticket's first delivery); an existing item falls back to the read.
     """
     now = services.clock.now()
+
+    def new_item() -> WorkItem:
+        return WorkItem(
+            key,
+            kind,
+            WorkStatus.RUNNING,
+            attempts=1,
+            partner=partner,
+            created=now,
+            updated=now,
+            content_hash=content_hash,
+        )
+
     if expect_new:
-        fresh = WorkItem(key, kind, WorkStatus.RUNNING, attempts=1, partner=partner, created=now, updated=now)
+        fresh = new_item()
         try:
             return await services.work_items.create(fresh)
         except StateConflictError:
@@ -55,11 +92,15 @@ async def begin(
     for _ in range(3):
         item = await services.work_items.get(key)
         if item is None:
-            fresh = WorkItem(key, kind, WorkStatus.RUNNING, attempts=1, partner=partner, created=now, updated=now)
             try:
-                return await services.work_items.create(fresh)
+                return await services.work_items.create(new_item())
             except StateConflictError:
                 continue
+        if item.status is WorkStatus.REJECTED:
+            if content_hash is not None and item.kind in KINDS and item.kind != kind:
+                raise ContentConflict(item)
+        elif _conflicts(item, kind, content_hash):
+            raise ContentConflict(item)
         if item.status in (WorkStatus.DONE, WorkStatus.CANCELLED) or (
             item.status is WorkStatus.REJECTED and item.result.get("fingerprint") in (None, fingerprint)
         ):
@@ -69,8 +110,11 @@ async def begin(
             if held_for < LEASE_SECONDS:
                 # Look again soon rather than at the lease's end: the running attempt usually finishes first.
                 raise WorkInProgress(key, min(LEASE_SECONDS - held_for, BUSY_RECHECK_SECONDS))
+        if item.status is WorkStatus.REJECTED and item.content_hash != content_hash:
+            item.kind = kind  # a correction of a rejected ticket: the item is the corrected ticket's from now on
         item.status, item.attempts, item.updated = WorkStatus.RUNNING, item.attempts + 1, now
         item.partner = item.partner or partner
+        item.content_hash = content_hash or item.content_hash
         try:
             return await services.work_items.save(item)
         except StateConflictError:

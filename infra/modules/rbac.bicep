@@ -39,7 +39,9 @@ resource blobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-// Product state: ledger, runs, checkpoints, audit trail.
+// Product state: ledger, runs, checkpoints, audit trail. Account scope: the role carries table data actions
+// only, and the product creates its tables on first use (create_table_if_not_exists), which a per-table
+// scope would refuse.
 resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, principalId, roles.storageTableDataContributor)
   scope: storage
@@ -50,27 +52,46 @@ resource tableDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
-// Senders: the sweep's fan-out, rescheduled retries, the operations replay tool.
-resource serviceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(serviceBus.id, principalId, roles.serviceBusDataSender)
-  scope: serviceBus
-  properties: {
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
-  }
-}
+// Service Bus roles are scoped to each product queue, not the namespace: a queue or topic added to the
+// namespace later (another app's) is not readable or writable by this identity. The identity sends to every
+// product queue (the sweep's fan-out, rescheduled retries, the operations replay tool, sponsor notices) and
+// receives from the queues it consumes (the triggers and the dead-letter inspection of the operations tool);
+// sponsor-notices is read by the ticketing system, so this identity only sends to it.
+var queueConfig = loadJsonContent('../queues.json')
+var sendOnlyQueues = [
+  'sponsor-notices'
+]
 
-// Receivers: the queue triggers and the dead-letter inspection of the operations tooling.
-resource serviceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(serviceBus.id, principalId, roles.serviceBusDataReceiver)
-  scope: serviceBus
-  properties: {
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+resource productQueues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = [
+  for queue in queueConfig.queues: {
+    parent: serviceBus
+    name: queue.name
   }
-}
+]
+
+resource serviceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (queue, i) in queueConfig.queues: {
+    name: guid(productQueues[i].id, principalId, roles.serviceBusDataSender)
+    scope: productQueues[i]
+    properties: {
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataSender)
+    }
+  }
+]
+
+resource serviceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (queue, i) in queueConfig.queues: if (!contains(sendOnlyQueues, queue.name)) {
+    name: guid(productQueues[i].id, principalId, roles.serviceBusDataReceiver)
+    scope: productQueues[i]
+    properties: {
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataReceiver)
+    }
+  }
+]
 
 // Telemetry ingestion with Entra ID, since the component has local auth disabled.
 resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

@@ -101,6 +101,7 @@ class TableWorkItems:
             "updated": utc(item.updated),
             "lastError": dump_json(item.last_error) if item.last_error is not None else None,
             "result": dump_json(item.result),
+            "contentHash": item.content_hash,
         }
 
     @staticmethod
@@ -117,6 +118,7 @@ class TableWorkItems:
             last_error=load_json(entity.get("lastError"), None),
             result=load_json(entity.get("result"), {}),
             etag=entity.metadata["etag"],
+            content_hash=entity.get("contentHash") or None,
         )
 
     async def get(self, key: str) -> WorkItem | None:

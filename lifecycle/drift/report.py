@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from lifecycle.markdown import md
 from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR, Action, Change, Plan
 
 Mode = Literal["plan", "enforce"]
@@ -65,14 +66,14 @@ class DriftRun(Plan):
         lines = ["", "### applied", "", "| resource | key | change | result |", "|---|---|---|---|"]
         for result in self.results:
             outcome = "applied" if result.ok else f"**failed**: {_error_text(result.error)}"
-            lines.append(f"| {result.resource} | {result.key} | {result.change} | {outcome} |")
+            lines.append(f"| {md(result.resource)} | {md(result.key)} | {md(result.change)} | {outcome} |")
         return text + "\n".join(lines) + "\n"
 
 
 def _error_text(error: dict[str, Any] | None) -> str:
     if not error:
         return "unknown error"
-    return f"{error.get('status')} {error.get('code') or ''} {error.get('message', '')}".replace("|", "\\|")[:200]
+    return md(f"{error.get('status')} {error.get('code') or ''} {error.get('message', '')}"[:200])
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from lifecycle.governance.desired import desired_resources
 from lifecycle.governance.evidence import review_instances
 from lifecycle.governance.planner import explain_review_recreates, plan_governance, read_tenant
 from lifecycle.governance.ports import GovernanceGraph
+from lifecycle.markdown import md
 from lifecycle.models import AuditEntry
 from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR, Action, Change, FieldDiff, Plan, Refusal
 from lifecycle.ports import AuditLog, Clock
@@ -84,16 +85,18 @@ def render(result: dict[str, Any]) -> str:
     """The run as markdown: the plan table, then what enforce mode applied or could not apply."""
     lines = [plan_from_dict(result["plan"]).to_markdown()]
     for applied in result.get("applied", []):
-        lines.append(f"- applied `{applied['change']}` {applied['key']} ({applied['id']})")
+        lines.append(f"- applied {md(applied['change'])} {md(applied['key'])} ({md(applied['id'])})")
     for failed in result.get("failed", []):
-        lines.append(f"- **failed** `{failed['change']}` {failed['key']}: {failed['error']['message']}")
+        lines.append(f"- **failed** {md(failed['change'])} {md(failed['key'])}: {md(failed['error']['message'])}")
     for held in result.get("held", []):
-        lines.append(f"- **held** `{held['change']}` {held['key']} until an operator approves it: {held['reason']}")
+        lines.append(
+            f"- **held** {md(held['change'])} {md(held['key'])} until an operator approves it: {md(held['reason'])}"
+        )
     if "after" in result:
         lines.append(f"\nAfter enforce: {result['after']['drift']} change(s) left.")
     if result.get("reviewInstances"):
         lines.append("\nAccess review instances (evidence, not drift):")
-        lines += [f"- {describe_instance(entry)}" for entry in result["reviewInstances"]]
+        lines += [f"- {md(describe_instance(entry))}" for entry in result["reviewInstances"]]
     return "\n".join(lines) + "\n"
 
 

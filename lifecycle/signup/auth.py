@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import math
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +24,9 @@ from lifecycle.ports import Clock
 
 ALLOWED_ALGORITHMS = ("RS256",)
 MAX_TOKEN_CHARS = 16 * 1024
+# NumericDate bounds (RFC 7519 section 2): a finite number of seconds since 1970, here at most year 9999.
+# NaN compares false with everything and Infinity exceeds every instant: either would never expire.
+MAX_NUMERIC_DATE = 253_402_300_799
 
 
 class SigningKeys(Protocol):
@@ -113,13 +117,18 @@ class BearerValidator:
 
     def _check_times(self, claims: dict[str, Any]) -> None:
         now = self._clock.now().timestamp()
-        exp, nbf = claims.get("exp"), claims.get("nbf")
-        if not isinstance(exp, int | float) or isinstance(exp, bool):
-            raise Unauthorized("exp-invalid")
+        exp, nbf, iat = claims.get("exp"), claims.get("nbf"), claims.get("iat")
+        if not _numeric_date(exp):
+            raise Unauthorized("exp-invalid", exp=repr(exp))
+        for name, value in (("nbf", nbf), ("iat", iat)):
+            if value is not None and not _numeric_date(value):
+                raise Unauthorized(f"{name}-invalid", **{name: repr(value)})
         if now > exp + self._leeway:
             raise Unauthorized("token-expired", exp=exp, now=int(now))
-        if nbf is not None and (not isinstance(nbf, int | float) or now + self._leeway < nbf):
+        if nbf is not None and now + self._leeway < nbf:
             raise Unauthorized("token-not-yet-valid", nbf=nbf, now=int(now))
+        if iat is not None and now + self._leeway < iat:
+            raise Unauthorized("token-issued-in-future", iat=iat, now=int(now))
 
     def _check_party(self, claims: dict[str, Any]) -> None:
         version = claims.get("ver")
@@ -131,6 +140,13 @@ class BearerValidator:
             party = claims.get("azp") or claims.get("appid")
         if party != self._authorized_party:
             raise Unauthorized("caller-not-authentication-events", party=str(party), ver=str(version))
+
+
+def _numeric_date(value: object) -> bool:
+    """A finite, non-negative number of seconds no later than year 9999 (not a bool, NaN or Infinity)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) and 0 <= value <= MAX_NUMERIC_DATE
 
 
 class BasicCredentials:

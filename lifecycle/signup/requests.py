@@ -10,13 +10,10 @@ The docs spell one key ``@odata.Type``, so OData keys and type names are matched
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from config.desired_state import DOMAIN_PATTERN
-
-_DOMAIN = re.compile(DOMAIN_PATTERN)
+from config.desired_state import normalise_domain
 
 SUBMIT_EVENT = "microsoft.graph.authenticationevent.attributecollectionsubmit"
 START_EVENT = "microsoft.graph.authenticationevent.attributecollectionstart"
@@ -56,14 +53,15 @@ class SignUpRequest:
 
     @property
     def email_domain(self) -> str | None:
-        """The lower-cased domain of ``email`` if it is a syntactically valid address, else None."""
+        """The domain of ``email``, normalised as everywhere else (config.desired_state.normalise_domain), if
+        it is a syntactically valid address; else None (the rules block it). Surrounding whitespace of the
+        whole address is forgiven; whitespace, control characters or non-ASCII inside the domain are not."""
         if not self.email or self.email.count("@") != 1:
             return None
         local, _, domain = self.email.strip().partition("@")
-        domain = domain.lower().rstrip(".")
-        if not local or not _DOMAIN.match(domain):
+        if not local:
             return None
-        return domain
+        return normalise_domain(domain, root_dot=True)
 
     @property
     def attributes_collected(self) -> bool:

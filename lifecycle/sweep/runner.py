@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
+from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError, UntrustedLinkError
 from lifecycle.models import AuditEntry, OutboundMessage
 from lifecycle.services import Services
 from lifecycle.sweep import brake
@@ -175,6 +175,8 @@ async def _plan(services: Services, runs: SweepRuns, run: SweepRun, expiries: As
         await _audit(services, run, "sweep.refused", str(error))
         log.error("sweep.refused", reason=str(error))
         return run
+    except UntrustedLinkError as error:
+        return await _refused_link(services, runs, run, error)
     except TransientGraphError as error:
         # Left 'planning', the run would turn every fire in the next 15 minutes into a no-op; failed, the
         # next fire (or an operator's run) takes it over at once.
@@ -200,6 +202,21 @@ async def _licence_lost(services: Services, runs: SweepRuns, run_id: str, error:
     await _audit(services, run, "sweep.refused", reason)
     log.error("sweep.sign-in-activity-lost", reason=reason)
     return run
+
+
+async def _refused_link(services: Services, runs: SweepRuns, run: SweepRun, error: UntrustedLinkError) -> SweepRun:
+    """A page link (the stored cursor, or one Graph handed back) is not under the Graph base URL: nothing was
+    sent to it. The run fails with the reason, audited, and forgets the link, so the next fire starts over."""
+    latest = await runs.get(run.run_id) or run  # planning may have saved the row since it was claimed
+    latest.status, latest.reason, latest.updated = RunStatus.FAILED, str(error), services.clock.now()
+    latest.cursor = None
+    try:
+        latest = await runs.save(latest)
+    except StateConflictError:
+        return latest  # another instance took the run over meanwhile
+    await _audit(services, latest, "sweep.refused", str(error), code=error.code)
+    log.error("sweep.refused", reason=str(error), code=error.code)
+    return latest
 
 
 async def _interrupted(services: Services, runs: SweepRuns, run_id: str, error: TransientGraphError) -> None:

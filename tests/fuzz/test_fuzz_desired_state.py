@@ -194,6 +194,21 @@ RAW_HOSTILE = [
     ("python-tag-in-value", SAMPLE_TEXT.replace(b"graceDays: 30", b"graceDays: !!python/object:int {}")),
     ("alias-bomb", BOMB),
     ("alias-bomb-in-field", SAMPLE_TEXT.replace(b"objectIds: []", b"objectIds: [" + BOMB_FLOW + b"]")),
+    # A well-typed file that shares a value through an anchor: loaded before aliases were refused.
+    (
+        "alias-shared-value",
+        SAMPLE_TEXT.replace(b"365", b"&days 365", 1).replace(b"maxEngagementDays: 180", b"maxEngagementDays: *days"),
+    ),
+    (
+        "alias-merge-key",
+        SAMPLE_TEXT.replace(
+            b"accessPackage: {catalog: Partner collaboration, name: Fabrikam",
+            b"accessPackage: &pkg {catalog: Partner collaboration, name: Fabrikam",
+        ).replace(
+            b"accessPackage: {catalog: Partner collaboration, name: Northwind",
+            b"accessPackage: {<<: *pkg, name: Northwind",
+        ),
+    ),
     ("duplicate-top-key", SAMPLE_TEXT + b"\nlifecycle: {graceDays: 0}\n"),
     ("duplicate-nested-key", SAMPLE_TEXT.replace(b"graceDays: 30", b"graceDays: 30\n  graceDays: 0")),
     ("list-root", b"- tenant: x\n"),
@@ -232,6 +247,8 @@ def test_hostile_yaml_is_refused_with_the_documented_error(label, text):
     assert isinstance(loaded, DesiredStateError), f"{label} loaded"
     if label.startswith("duplicate"):
         assert "duplicate key" in str(loaded)
+    if label.startswith("alias"):
+        assert "aliases are not allowed" in str(loaded)
 
 
 @settings(FUZZ, max_examples=examples(300))

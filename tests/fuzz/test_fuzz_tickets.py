@@ -67,6 +67,7 @@ ONBOARD_CODES = frozenset(
         "email-belongs-to-member",
         "invitation-refused",
         "policy-violations",
+        "ticket-id-conflict",
     }
 )
 # Defined by lifecycle/guest_tickets.py and lifecycle/reset/tickets.py; not yet listed in the README.
@@ -306,7 +307,17 @@ def _encode(document: Any) -> bytes:
 def broken_bytes(draw: st.DrawFn) -> tuple[str, bytes, str | None]:
     """Below the ticket: not UTF-8, not JSON, not an object, over the size limit."""
     base = _encode(draw(st.sampled_from(BASES)))
-    layer = draw(st.sampled_from(["not-utf8", "utf16", "truncated", "not-json", "not-object", "oversize"]))
+    layer = draw(
+        st.sampled_from(["not-utf8", "utf16", "truncated", "not-json", "not-object", "oversize", "duplicate-key"])
+    )
+    if layer == "duplicate-key":
+        # A name given twice: last-wins would read another ticket than a first-wins reader (the ticketing
+        # system's audit, a proxy) saw. Repeated as it was, with another value, or with another kind.
+        document = json.loads(base)
+        name = draw(st.sampled_from(sorted(document)))
+        value = draw(st.sampled_from([document[name], "offboard", None, 0]) | json_values(2))
+        tail = f", {json.dumps(name)}: {json.dumps(value)}}}"
+        return layer, base[:-1] + tail.encode(), "duplicate-key"
     if layer == "not-utf8":
         bad = draw(st.sampled_from([b"\xff", b"\xc0\xaf", b"\xed\xa0\x80", b"\xe2\x82", b"\x80", b"\xf8\x88\x80\x80"]))
         body = _insert(base.decode("latin-1"), draw(st.integers(0, len(base))), bad.decode("latin-1"))
@@ -550,3 +561,48 @@ async def test_a_hostile_ticket_is_rejected_once_with_a_reason_settled_and_never
     assert await services.transport.depth(queue) == (0, 0), "left on the queue or dead-lettered"
     assert len([r async for r in services.rejections.all()]) == 1
     assert_nothing_written(services, directory)
+
+
+@settings(FUZZ, max_examples=examples(150))
+@given(
+    first=st.sampled_from(BASES),
+    second=st.sampled_from(BASES),
+    spacing=st.sampled_from([None, 0, 2]),
+    change=st.sampled_from(["none", "kind", "field"]),
+)
+async def test_a_ticket_id_reused_for_another_ticket_is_a_conflict_and_the_same_ticket_a_duplicate(
+    first, second, spacing, change
+):
+    """Two tickets under one ticketId: the same parsed ticket (however the JSON is spaced) is a duplicate; a
+    ticket of another kind or with another field is rejected as ticket-id-conflict, recorded once, and the
+    second writes nothing and leaves the first ticket's work item as it was."""
+    services, directory = await armed_services()
+    with use_services(services):
+        await function_app.onboarding_worker(service_bus_message(_encode(first)))
+    key = f"ticket:{first['ticketId']}"
+    before = await services.work_items.get(key)
+    invitations, writes = list(directory.invitations), list(directory.writes)
+    requests = {k: list(v) for k, v in services.access_packages.requests.items()}
+
+    if change == "none":
+        reused = dict(first)
+    elif change == "kind":
+        other = second if second["kind"] != first["kind"] else next(b for b in BASES if b["kind"] != first["kind"])
+        reused = {**other, "ticketId": first["ticketId"]}
+    else:
+        field = "requestedBy"
+        reused = {**first, field: "someone.else@contoso.com"}
+    body = json.dumps(reused, indent=spacing).encode()
+    with use_services(services):
+        await function_app.onboarding_worker(service_bus_message(body))
+
+    codes = [r.code async for r in services.rejections.all() if r.key.startswith("ticket-conflict:")]
+    after = await services.work_items.get(key)
+    assert after is not None and before is not None and after.status is before.status
+    event(f"{first['kind']} then {reused['kind']} ({change}) -> {codes}")
+    if change == "none":
+        assert codes == []
+    else:
+        assert codes == ["ticket-id-conflict"]
+        assert directory.invitations == invitations and directory.writes == writes
+        assert {k: list(v) for k, v in services.access_packages.requests.items()} == requests

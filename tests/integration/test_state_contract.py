@@ -89,6 +89,16 @@ class TestWorkItems:
         assert replace(read, etag=None) == replace(item, created=T0)
         assert read.created is not None and read.created.utcoffset() == timedelta(0)
 
+    async def test_the_content_hash_round_trips_and_a_row_without_one_reads_as_none(self, state: State) -> None:
+        """The hash a ticket's item was begun for is stored with it; rows from before it read as None."""
+        await state.work_items.create(work_item(key="ticket:A", content_hash="0f" * 16))
+        await state.work_items.create(work_item(key="ticket:B"))
+        hashed, legacy = await state.work_items.get("ticket:A"), await state.work_items.get("ticket:B")
+        assert hashed is not None and hashed.content_hash == "0f" * 16
+        assert legacy is not None and legacy.content_hash is None
+        saved = await state.work_items.save(replace(legacy, content_hash="a1" * 16))
+        assert (await state.work_items.get("ticket:B")).content_hash == "a1" * 16 and saved.etag
+
     async def test_creating_an_existing_key_conflicts(self, state: State) -> None:
         """Creating the same idempotency key twice raises StateConflictError."""
         await state.work_items.create(work_item())

@@ -144,6 +144,22 @@ class TestQueues:
         """infra/queues.json declares exactly the queues the product sends to and triggers on."""
         assert {queue["name"] for queue in QUEUES["queues"]} == EXPECTED_QUEUES
 
+    def test_service_bus_roles_are_scoped_to_the_product_queues_not_the_namespace(self):
+        """Sender and receiver are granted per product queue (a queue another app adds to the namespace is out
+        of reach), and sponsor-notices, which the ticketing system reads, gets no receiver."""
+        rbac = (INFRA / "modules" / "rbac.bicep").read_text()
+        sections = re.split(r"\n(?=resource |var |// )", rbac)
+        scopes = {
+            section.split()[1]: re.search(r"scope: (\S+)", section).group(1)
+            for section in sections
+            if "'Microsoft.Authorization/roleAssignments@" in section.split("\n", 1)[0]
+        }
+        assert scopes["serviceBusSender"] == scopes["serviceBusReceiver"] == "productQueues[i]"
+        assert "serviceBus" not in scopes.values()
+        assert "for queue in queueConfig.queues" in rbac and "loadJsonContent('../queues.json')" in rbac
+        assert re.search(r"sendOnlyQueues = \[\s*'sponsor-notices'\s*\]", rbac)
+        assert "if (!contains(sendOnlyQueues, queue.name))" in rbac.split("resource serviceBusReceiver")[1]
+
     def test_every_service_bus_trigger_reads_a_declared_queue_through_the_identity_connection(self):
         """Each queue trigger in function_app.py names a deployed queue and the ServiceBusConnection setting."""
         script = textwrap.dedent(

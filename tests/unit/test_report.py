@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import timedelta
 
@@ -71,3 +72,46 @@ async def test_the_markdown_has_the_partner_table():
     """The markdown twin carries the same partner counts."""
     text = report.to_markdown(await report.collect(await _services()))
     assert "| fabrikam | 1 | 1 | 0 | 2 |" in text
+
+
+HOSTILE = (
+    "Ana <img src=x onerror=alert(1)> [click](https://evil.example) | x |\n# owned ![i](https://e.example/p) `code`"
+)
+
+
+def _hostile_text_leaks(text: str) -> list[str]:
+    """What of HOSTILE would render as something other than text."""
+    pieces = ("<img", "[click](", "![i](", "\n# owned", "`code`", "| x |")
+    return [piece for piece in pieces if re.search(r"(?<!\\)" + re.escape(piece), text)]
+
+
+async def test_the_markdown_report_shows_hostile_text_as_text():
+    """A failure message (Graph echoes input, a display name among it) and a work item key with markup,
+    HTML and table pipes stay text: no tag, link, image, heading, code span or extra column."""
+    services = await _services()
+    now = services.clock.now()
+    item = await services.work_items.create(
+        WorkItem(f"message:{HOSTILE}", "ticket", WorkStatus.FAILED, created=now, updated=now)
+    )
+    item.last_error = {"code": "Request_BadRequest", "message": HOSTILE}
+    await services.work_items.save(item)
+    text = report.to_markdown(await report.collect(services))
+    failures = text.split("## Recent failures")[1].split("##")[0]
+    assert _hostile_text_leaks(failures) == []
+    assert "&lt;img" not in failures and "\\<img" in failures
+
+
+def test_a_drift_plan_in_markdown_keeps_hostile_values_inside_their_cells():
+    """A value read from the tenant (a partner's display name) can neither add columns nor inject HTML."""
+    from lifecycle.plans import Action, Change, FieldDiff, Plan
+
+    action = Action(
+        "crossTenantAccessPolicy/partners",
+        "fabrikam",
+        Change.UPDATE,
+        "drift",
+        (FieldDiff("displayName", "Fabrikam", HOSTILE),),
+    )
+    text = Plan("policy-drift", [action]).to_markdown()
+    [row] = [line for line in text.splitlines() if line.startswith("| crossTenantAccessPolicy")]
+    assert _hostile_text_leaks(row) == [] and len(re.findall(r"(?<!\\)\|", row)) == 7
