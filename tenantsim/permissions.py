@@ -36,12 +36,24 @@ REQUIREMENTS: dict[str, Requirement] = {
     "deletedItems.read": USERS_READ,
     "deletedItems.restore": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "deletedItems.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    # GET /groups/{id}/members (group-list-members-permissions include).
     "groups.read": _any_of(
         "GroupMember.Read.All",
+        "GroupMember.ReadWrite.All",
         "Group.Read.All",
         "Group.ReadWrite.All",
         "Directory.Read.All",
-        "Directory.ReadWrite.All",
+    ),
+    # GET /groups/{id}/transitiveMembers: GroupMember.ReadBasic.All is the least privileged
+    # (group-list-transitivemembers-permissions include).
+    "groups.read.transitiveMembers": _any_of(
+        "GroupMember.ReadBasic.All",
+        "GroupMember.Read.All",
+        "GroupMember.ReadWrite.All",
+        "Group.ReadBasic.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
     ),
     "invitations.create": _any_of("User.Invite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "crossTenantAccess.read": _any_of("Policy.Read.All", "Policy.ReadWrite.CrossTenantAccess"),
