@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.tenantsim.conftest import guests
 
 ROLES = ("User.Read.All", "User.ReadWrite.All")
@@ -98,3 +100,37 @@ def test_items_are_checked_against_the_callers_permissions(graph):
     """A batch does not widen privileges: each item needs its own permission."""
     response = batch(graph, [{"id": "1", "method": "GET", "url": "/policies/authorizationPolicy"}])
     assert response.json()["responses"][0]["status"] == 403
+
+
+def test_depends_on_may_name_a_request_listed_later_and_runs_it_first(graph, admin):
+    """As in json-batching.md's example (3 depends on 4, listed after it): the dependency runs first."""
+    guest = guests(admin)[0]
+    disable = {
+        "id": "4",
+        "method": "PATCH",
+        "url": f"/users/{guest['id']}",
+        "body": {"accountEnabled": False},
+        "headers": {"Content-Type": "application/json"},
+    }
+    read = {"id": "3", "method": "GET", "url": f"/users/{guest['id']}?$select=accountEnabled", "dependsOn": ["4"]}
+    response = batch(graph, [read, disable], roles=("User.ReadWrite.All",))
+    assert response.status_code == 200
+    items = {item["id"]: item for item in response.json()["responses"]}
+    assert items["4"]["status"] == 204
+    assert items["3"]["status"] == 200 and items["3"]["body"]["accountEnabled"] is False
+
+
+@pytest.mark.parametrize(
+    "depends_on",
+    [{"1": ["2"], "2": ["1"]}, {"1": ["1"]}, {"1": ["9"]}],
+    ids=["cycle", "itself", "unknown id"],
+)
+def test_a_dependency_cycle_or_an_unknown_dependency_is_a_400(graph, depends_on):
+    requests = [
+        {"id": key, "method": "GET", "url": "/users?$top=1", "dependsOn": value} for key, value in depends_on.items()
+    ]
+    if "2" not in depends_on:
+        requests.append({"id": "2", "method": "GET", "url": "/users?$top=1"})
+    answer = batch(graph, requests)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "BadRequest"
