@@ -26,6 +26,10 @@ class SimConfig:
     # How far the tenant's clock runs ahead of the wall clock: timestamps, access review instances and
     # access package assignment expiry follow it (tokens, throttling and replication delay do not).
     clock_offset_seconds: float = 0.0
+    # Adding a sponsor that is already there: user-post-sponsors.md is silent. False (default) answers 400
+    # Request_BadRequest with the directory's "added object references already exist" message, as Graph is
+    # observed to answer for references; True answers 204 as for a new reference.
+    duplicate_sponsor_no_content: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

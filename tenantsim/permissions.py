@@ -31,8 +31,10 @@ REQUIREMENTS: dict[str, Requirement] = {
     "users.update": _any_of("User.ReadUpdate.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "users.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "users.revokeSignInSessions": _any_of("User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
-    # POST /users/{id}/sponsors/$ref: User.ReadWrite.All is the least privileged (user-post-sponsors).
-    "users.sponsors.add": _any_of("User.ReadWrite.All", "Directory.ReadWrite.All"),
+    # GET /users/{id}/sponsors: User.Read.All, or User.ReadWrite.All (user-list-sponsors-permissions include).
+    "users.sponsors.read": _any_of("User.Read.All", "User.ReadWrite.All"),
+    # POST /users/{id}/sponsors/$ref: User.ReadWrite.All and nothing else (user-post-sponsors-permissions include).
+    "users.sponsors.add": _any_of("User.ReadWrite.All"),
     "deletedItems.read": USERS_READ,
     "deletedItems.restore": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "deletedItems.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),

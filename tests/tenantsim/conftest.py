@@ -21,6 +21,7 @@ DEFAULT_CONFIG = {
     "signInActivityPageCap": 500,
     "guestInviterAppIds": [DEFAULT_APP_ID],
     "clockOffsetSeconds": 0,
+    "duplicateSponsorNoContent": False,
 }
 
 
