@@ -30,6 +30,10 @@ class SimConfig:
     # Request_BadRequest with the directory's "added object references already exist" message, as Graph is
     # observed to answer for references; True answers 204 as for a new reference.
     duplicate_sponsor_no_content: bool = False
+    # Permanently deleting a user from deletedItems with an application permission: the delete page says not
+    # supported (default False: 403); the permissions changelog (Dec 2024) names User.DeleteRestore.All as its
+    # least privileged permission (True).
+    deleted_user_purge_app_only: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

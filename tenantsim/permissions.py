@@ -35,8 +35,17 @@ REQUIREMENTS: dict[str, Requirement] = {
     "users.sponsors.read": _any_of("User.Read.All", "User.ReadWrite.All"),
     # POST /users/{id}/sponsors/$ref: User.ReadWrite.All and nothing else (user-post-sponsors-permissions include).
     "users.sponsors.add": _any_of("User.ReadWrite.All"),
+    # GET /directory/deletedItems/microsoft.graph.user: User.Read.All (directory-deleteditems-list.md); the
+    # permissions changelog adds User.DeleteRestore.All for this list.
+    "deletedItems.list": _any_of(
+        "User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.DeleteRestore.All"
+    ),
+    # GET /directory/deletedItems/{id}: the user rows of directory-deleteditems-get.md.
     "deletedItems.read": USERS_READ,
+    # Restore: User.ReadWrite.All (directory-deleteditems-restore.md), User.DeleteRestore.All least privileged
+    # (permissions changelog, Dec 2024).
     "deletedItems.restore": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    # Permanent delete: see SimConfig.deleted_user_purge_app_only; with it, the changelog's permissions.
     "deletedItems.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     # GET /groups/{id}/members (group-list-members-permissions include).
     "groups.read": _any_of(

@@ -22,6 +22,7 @@ DEFAULT_CONFIG = {
     "guestInviterAppIds": [DEFAULT_APP_ID],
     "clockOffsetSeconds": 0,
     "duplicateSponsorNoContent": False,
+    "deletedUserPurgeAppOnly": False,
 }
 
 
