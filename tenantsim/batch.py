@@ -24,7 +24,8 @@ ITEM_HEADERS = (
 
 def run_batch(sim: Simulator, outer: GraphRequest) -> GraphResponse:
     sim.issuer.verify(outer.headers.get("authorization"))
-    items = _in_dependency_order(_validated(outer.body))
+    given = _validated(outer.body)
+    items = _in_dependency_order(given)
     statuses: dict[str, int] = {}
     responses: list[dict[str, Any]] = []
     for item in items:
@@ -39,6 +40,9 @@ def run_batch(sim: Simulator, outer: GraphRequest) -> GraphResponse:
                 result["body"] = response.body
         statuses[item_id.lower()] = result["status"]
         responses.append(result)
+    # json-batching.md: responses may come in another order than the requests; clients correlate by id.
+    position = {item["id"].lower(): index for index, item in enumerate(given)}
+    responses.sort(key=lambda r: position[r["id"].lower()], reverse=not sim.config.batch_responses_in_request_order)
     return GraphResponse(200, {"responses": responses})
 
 

@@ -34,6 +34,9 @@ class SimConfig:
     # supported (default False: 403); the permissions changelog (Dec 2024) names User.DeleteRestore.All as its
     # least privileged permission (True).
     deleted_user_purge_app_only: bool = False
+    # json-batching.md: a batch's responses may come in another order than its requests. False (default)
+    # answers them in reverse request order, so clients must correlate by id; True keeps the request order.
+    batch_responses_in_request_order: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

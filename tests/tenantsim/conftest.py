@@ -23,6 +23,7 @@ DEFAULT_CONFIG = {
     "clockOffsetSeconds": 0,
     "duplicateSponsorNoContent": False,
     "deletedUserPurgeAppOnly": False,
+    "batchResponsesInRequestOrder": False,
 }
 
 

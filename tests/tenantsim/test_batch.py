@@ -134,3 +134,12 @@ def test_a_dependency_cycle_or_an_unknown_dependency_is_a_400(graph, depends_on)
     answer = batch(graph, requests)
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == "BadRequest"
+
+
+@pytest.mark.parametrize("in_request_order", [False, True])
+def test_responses_come_in_reverse_order_unless_the_knob_keeps_the_request_order(graph, admin, in_request_order):
+    """json-batching.md: responses may come in another order; by default tenantsim reverses them."""
+    admin.configure(batchResponsesInRequestOrder=in_request_order)
+    requests = [{"id": str(i), "method": "GET", "url": "/users?$top=1"} for i in range(3)]
+    ids = [item["id"] for item in batch(graph, requests).json()["responses"]]
+    assert ids == (["0", "1", "2"] if in_request_order else ["2", "1", "0"])
