@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from tenantsim.seed import PROTECTED_GROUP_ID
 from tests.tenantsim.conftest import guests
 
 ROLES = ("User.Read.All", "User.ReadWrite.All")
 
 
-def batch(graph, requests, roles=ROLES):
-    return graph.request("POST", "/v1.0/$batch", roles=roles, json={"requests": requests})
+def batch(graph, requests, roles=ROLES, headers=None):
+    return graph.request("POST", "/v1.0/$batch", roles=roles, json={"requests": requests}, headers=headers or {})
 
 
 def test_items_get_their_own_status_headers_and_body(graph, admin):
@@ -143,3 +144,26 @@ def test_responses_come_in_reverse_order_unless_the_knob_keeps_the_request_order
     requests = [{"id": str(i), "method": "GET", "url": "/users?$top=1"} for i in range(3)]
     ids = [item["id"] for item in batch(graph, requests).json()["responses"]]
     assert ids == (["0", "1", "2"] if in_request_order else ["2", "1", "0"])
+
+
+def test_an_item_url_may_leave_out_the_leading_slash(graph):
+    """json-batching.md's example item 5 uses 'users?$select=...' without a leading slash."""
+    answer = batch(graph, [{"id": "5", "method": "GET", "url": "users?$select=id&$top=1"}])
+    assert answer.json()["responses"][0]["status"] == 200
+
+
+def test_an_advanced_query_in_a_batch_takes_consistency_level_from_the_items_headers(graph):
+    """aad-advanced-queries.md: inside a batch, ConsistencyLevel goes in the item's headers."""
+    url = f"/groups/{PROTECTED_GROUP_ID}/transitiveMembers/microsoft.graph.user?$count=true&$select=id"
+    items = [
+        {"id": "with", "method": "GET", "url": url, "headers": {"ConsistencyLevel": "eventual"}},
+        {"id": "without", "method": "GET", "url": url},
+    ]
+    answer = batch(graph, items, roles=("GroupMember.Read.All",), headers={"ConsistencyLevel": "eventual"})
+    statuses = {item["id"]: item["status"] for item in answer.json()["responses"]}
+    assert statuses == {"with": 200, "without": 400}
+
+
+def test_an_empty_batch_or_an_item_with_an_unknown_method_is_a_400(graph):
+    assert batch(graph, []).status_code == 400
+    assert batch(graph, [{"id": "1", "method": "FETCH", "url": "/users"}]).status_code == 400
