@@ -75,7 +75,11 @@ REQUIREMENTS: dict[str, Requirement] = {
     "b2bManagementPolicy.write": _any_of("Policy.ReadWrite.B2BManagementPolicy"),
     "tenantInformation.read": _any_of("CrossTenantInformation.ReadBasic.All"),
     "conditionalAccess.read": _any_of("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"),
-    "conditionalAccess.write": _any_of(("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All")),
+    # Creating (and here deleting) a policy: Policy.Read.All, Policy.ReadWrite.ConditionalAccess and
+    # Application.Read.All together (conditionalaccessroot-post-policies.md).
+    "conditionalAccess.write": _any_of(
+        ("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All", "Application.Read.All")
+    ),
     # Listing federation configurations documents Domain.Read.All; writes need IdentityProvider.ReadWrite.All.
     "federation.read": _any_of(
         "Domain.Read.All", "Domain.ReadWrite.All", "IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"
