@@ -50,9 +50,10 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
         "POST revokeSignInSessions when a guest is disabled or its redemption is reset.",
     ),
     Permission(
-        "GroupMember.Read.All",
+        "GroupMember.ReadBasic.All",
         ("guest-sweep",),
-        "Read the members of the protected exclusions group; the sweep refuses to run if it cannot.",
+        "Read the members of the protected exclusions group, nested groups included (transitive members: the "
+        "least privileged permission); the sweep refuses to run if it cannot.",
     ),
     Permission(
         "AuditLog.Read.All",

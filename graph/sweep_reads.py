@@ -20,7 +20,7 @@ from lifecycle.models import DirectoryUser, SignInActivity
 class GraphGroupMembers:
     """The protected group's users over Graph, nested groups included
     (GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$count=true, paged). Needs
-    GroupMember.Read.All (GroupMember.ReadBasic.All is enough for this read).
+    GroupMember.ReadBasic.All, the least privileged permission for transitive members.
 
     Transitive, because an administrator who protects a group of groups means everyone in it: reading direct
     members only would leave a guest in a nested group open to disable and delete. The OData cast on a
