@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -87,12 +88,25 @@ def request_costs(method: str, path: str, query: dict[str, str] | None = None) -
         return {BudgetClass.INVITATIONS: 1}
     if method != "GET":
         return {BudgetClass.RESOURCE_UNITS: 1, BudgetClass.WRITES: 1}
-    base = 2 if path.lower().rstrip("/") == "/users" else 1
+    base = _base_read_cost(path)
     base += ("$expand" in query) - ("$select" in query)
     top = query.get("$top", "")
     if top.isdigit() and int(top) < 20:
         base -= 1
     return {BudgetClass.RESOURCE_UNITS: max(base, 1)}
+
+
+# The GET paths of the identity cost table (concepts/throttling-limits.md) the product reads; any other is 1.
+_READ_COSTS = (
+    (re.compile(r"^/users$"), 2),
+    (re.compile(r"^/groups/[^/]+/members(/[^/]+)?$"), 3),
+    (re.compile(r"^/groups/[^/]+/transitivemembers(/[^/]+)?$"), 5),
+)
+
+
+def _base_read_cost(path: str) -> int:
+    below = path.lower().rstrip("/")
+    return next((cost for pattern, cost in _READ_COSTS if pattern.match(below)), 1)
 
 
 def binding_class(costs: dict[BudgetClass, int]) -> BudgetClass:

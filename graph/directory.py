@@ -49,9 +49,6 @@ USER_FIELDS = (
     "otherMails",
 )
 NEVER = datetime(1, 1, 1, tzinfo=UTC)
-# Graph answers a reference that is already there with 400 Request_BadRequest, the code of every malformed
-# request too: only the directory's message tells them apart (observed for members and sponsors).
-ALREADY_A_REFERENCE = "added object references already exist"
 # A mail that is another object's proxy address is refused (resources/user.md) with 400 Request_BadRequest,
 # the code of every malformed request: the message tells them apart.
 PROXY_ADDRESS_TAKEN = "same value for property proxyaddresses already exists"
@@ -96,13 +93,18 @@ class GraphDirectory:
         return {s["id"] for s in await self._raw.collection(url) if s.get("id")}
 
     async def add_sponsor(self, user_id: str, sponsor_id: str) -> bool:
-        """POST /users/{id}/sponsors/$ref with the sponsor's read URL (User.ReadWrite.All)."""
+        """POST /users/{id}/sponsors/$ref with the sponsor's read URL (User.ReadWrite.All); False when the
+        sponsor was already there.
+
+        user-post-sponsors.md does not say how Graph answers a sponsor that is already there (a 400
+        Request_BadRequest is observed, the code of every malformed request too), so a 400 is settled by
+        reading the sponsors back rather than by its message."""
         url = f"{self._raw.v1}/users/{url_quote(user_id, safe='')}/sponsors/$ref"
         body = {"@odata.id": f"{self._raw.v1}/users/{url_quote(sponsor_id, safe='')}"}
         try:
             await self._raw.send(Method.POST, url, body)
-        except BadRequestError as exc:
-            if ALREADY_A_REFERENCE in str(exc).lower():
+        except BadRequestError:
+            if sponsor_id in await self.sponsor_ids(user_id):
                 return False
             raise
         return True

@@ -65,10 +65,10 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
         enforce_only=("guest-sweep", "redemption-reset"),
     ),
     Permission(
-        "GroupMember.Read.All",
+        "GroupMember.ReadBasic.All",
         ("guest-sweep", "redemption-reset"),
-        "Read the members of the protected exclusions group when planning; the sweep and the reset refuse to "
-        "plan if they cannot.",
+        "Read the members of the protected exclusions group when planning, nested groups included (transitive "
+        "members: the least privileged permission); the sweep and the reset refuse to plan if they cannot.",
     ),
     Permission(
         "AuditLog.Read.All",

@@ -32,10 +32,13 @@ def licence_refusal(error: GraphError) -> SignInActivityUnavailable | None:
 
 class GraphGroupMembers:
     """The protected group's users over Graph, nested groups included
-    (GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id, paged). Needs GroupMember.Read.All.
+    (GET /groups/{id}/transitiveMembers/microsoft.graph.user?$select=id&$count=true, paged). Needs
+    GroupMember.ReadBasic.All, the least privileged permission for transitive members.
 
     Transitive, because an administrator who protects a group of groups means everyone in it: reading direct
-    members only would leave a guest in a nested group open to disable and delete.
+    members only would leave a guest in a nested group open to disable and delete. The OData cast on a
+    transitive members list is an advanced query (concepts/aad-advanced-queries.md): it needs the
+    ``ConsistencyLevel: eventual`` header and ``$count=true``, else Graph answers 400.
     """
 
     def __init__(self, client: Any) -> None:
@@ -43,22 +46,25 @@ class GraphGroupMembers:
 
     async def group_member_ids(self, group_id: str) -> set[str]:
         from kiota_abstractions.base_request_configuration import RequestConfiguration
+        from kiota_abstractions.headers_collection import HeadersCollection
         from msgraph.generated.groups.item.transitive_members.graph_user.graph_user_request_builder import (
             GraphUserRequestBuilder,
         )
 
         origin = GraphOrigin.of(self._client.request_adapter.base_url)
         users = self._client.groups.by_group_id(group_id).transitive_members.graph_user
-        query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(select=["id"], top=999)
+        query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(select=["id"], top=999, count=True)
+        headers = HeadersCollection()
+        headers.add("ConsistencyLevel", "eventual")  # every page, the nextLink ones too
         found: set[str] = set()
         try:
-            page = await users.get(RequestConfiguration(query_parameters=query))
+            page = await users.get(RequestConfiguration(query_parameters=query, headers=headers))
             while page is not None:
                 found.update(m.id for m in page.value or [] if m.id)
                 if not page.odata_next_link:
                     break
                 link = origin.check_link(page.odata_next_link, what="@odata.nextLink")
-                page = await users.with_url(link).get()
+                page = await users.with_url(link).get(RequestConfiguration(headers=headers))
         except Exception as error:
             raise map_graph_error(error) from error
         return found

@@ -24,7 +24,8 @@ ITEM_HEADERS = (
 
 def run_batch(sim: Simulator, outer: GraphRequest) -> GraphResponse:
     sim.issuer.verify(outer.headers.get("authorization"))
-    items = _validated(outer.body)
+    given = _validated(outer.body)
+    items = _in_dependency_order(given)
     statuses: dict[str, int] = {}
     responses: list[dict[str, Any]] = []
     for item in items:
@@ -39,6 +40,9 @@ def run_batch(sim: Simulator, outer: GraphRequest) -> GraphResponse:
                 result["body"] = response.body
         statuses[item_id.lower()] = result["status"]
         responses.append(result)
+    # json-batching.md: responses may come in another order than the requests; clients correlate by id.
+    position = {item["id"].lower(): index for index, item in enumerate(given)}
+    responses.sort(key=lambda r: position[r["id"].lower()], reverse=not sim.config.batch_responses_in_request_order)
     return GraphResponse(200, {"responses": responses})
 
 
@@ -57,19 +61,47 @@ def _validated(body: Any) -> list[dict[str, Any]]:
         key = item["id"].lower()
         if key in seen:
             raise GraphError(400, "BadRequest", f"Batch request ids must be unique; '{item['id']}' repeats.")
+        seen.add(key)
+    for item in items:
         if str(item.get("method", "")).upper() not in METHODS:
             raise GraphError(400, "BadRequest", f"Batch request '{item['id']}' has an invalid method.")
         url = item.get("url")
         if not isinstance(url, str) or urlsplit(url).scheme or urlsplit(url).netloc:
             raise GraphError(400, "BadRequest", f"Batch request '{item['id']}' needs a relative url.")
-        for dependency in item.get("dependsOn") or []:
+        depends_on = item.get("dependsOn") or []
+        if not isinstance(depends_on, list):
+            raise GraphError(400, "BadRequest", f"Batch request '{item['id']}' has a 'dependsOn' that is not an array.")
+        for dependency in depends_on:
             if not isinstance(dependency, str) or dependency.lower() not in seen:
-                raise GraphError(400, "BadRequest", f"Batch request '{item['id']}' depends on an unknown or later id.")
+                raise GraphError(400, "BadRequest", f"Batch request '{item['id']}' depends on an unknown id.")
         headers = {k.lower(): v for k, v in (item.get("headers") or {}).items()}
         if item.get("body") is not None and "content-type" not in headers:
             raise GraphError(400, "BadRequest", f"Batch request '{item['id']}' has a body but no Content-Type.")
-        seen.add(key)
     return items
+
+
+def _in_dependency_order(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The items in an order that runs every dependency before its dependants (json-batching.md's example
+    lists request 3 before the request 4 it depends on); otherwise in the order given. A cycle is a 400
+    (undocumented: a cycle cannot be run in any order)."""
+    by_id = {item["id"].lower(): item for item in items}
+    ordered: list[dict[str, Any]] = []
+    state: dict[str, str] = {}
+
+    def visit(key: str) -> None:
+        if state.get(key) == "done":
+            return
+        if state.get(key) == "visiting":
+            raise GraphError(400, "BadRequest", f"Batch request '{by_id[key]['id']}' is part of a dependsOn cycle.")
+        state[key] = "visiting"
+        for dependency in by_id[key].get("dependsOn") or []:
+            visit(dependency.lower())
+        state[key] = "done"
+        ordered.append(by_id[key])
+
+    for key in by_id:
+        visit(key)
+    return ordered
 
 
 def _inner_request(outer: GraphRequest, item: dict[str, Any]) -> GraphRequest:

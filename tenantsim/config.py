@@ -74,6 +74,17 @@ class SimConfig:
         "federation_expand": frozenset({"refuse", "ignore"}),
         "tenant_lookup_domains": frozenset({"primary", "verified"}),
     }
+    # Adding a sponsor that is already there: user-post-sponsors.md is silent. False (default) answers 400
+    # Request_BadRequest with the directory's "added object references already exist" message, as Graph is
+    # observed to answer for references; True answers 204 as for a new reference.
+    duplicate_sponsor_no_content: bool = False
+    # Permanently deleting a user from deletedItems with an application permission: the delete page says not
+    # supported (default False: 403); the permissions changelog (Dec 2024) names User.DeleteRestore.All as its
+    # least privileged permission (True).
+    deleted_user_purge_app_only: bool = False
+    # json-batching.md: a batch's responses may come in another order than its requests. False (default)
+    # answers them in reverse request order, so clients must correlate by id; True keeps the request order.
+    batch_responses_in_request_order: bool = False
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

@@ -34,17 +34,40 @@ REQUIREMENTS: dict[str, Requirement] = {
     "users.update.mail": _any_of("User-Mail.ReadWrite.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "users.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     "users.revokeSignInSessions": _any_of("User.RevokeSessions.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
-    # POST /users/{id}/sponsors/$ref: User.ReadWrite.All is the least privileged (user-post-sponsors).
-    "users.sponsors.add": _any_of("User.ReadWrite.All", "Directory.ReadWrite.All"),
+    # GET /users/{id}/sponsors: User.Read.All, or User.ReadWrite.All (user-list-sponsors-permissions include).
+    "users.sponsors.read": _any_of("User.Read.All", "User.ReadWrite.All"),
+    # POST /users/{id}/sponsors/$ref: User.ReadWrite.All and nothing else (user-post-sponsors-permissions include).
+    "users.sponsors.add": _any_of("User.ReadWrite.All"),
+    # GET /directory/deletedItems/microsoft.graph.user: User.Read.All (directory-deleteditems-list.md); the
+    # permissions changelog adds User.DeleteRestore.All for this list.
+    "deletedItems.list": _any_of(
+        "User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All", "User.DeleteRestore.All"
+    ),
+    # GET /directory/deletedItems/{id}: the user rows of directory-deleteditems-get.md.
     "deletedItems.read": USERS_READ,
+    # Restore: User.ReadWrite.All (directory-deleteditems-restore.md), User.DeleteRestore.All least privileged
+    # (permissions changelog, Dec 2024).
     "deletedItems.restore": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    # Permanent delete: see SimConfig.deleted_user_purge_app_only; with it, the changelog's permissions.
     "deletedItems.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    # GET /groups/{id}/members (group-list-members-permissions include).
     "groups.read": _any_of(
         "GroupMember.Read.All",
+        "GroupMember.ReadWrite.All",
         "Group.Read.All",
         "Group.ReadWrite.All",
         "Directory.Read.All",
-        "Directory.ReadWrite.All",
+    ),
+    # GET /groups/{id}/transitiveMembers: GroupMember.ReadBasic.All is the least privileged
+    # (group-list-transitivemembers-permissions include).
+    "groups.read.transitiveMembers": _any_of(
+        "GroupMember.ReadBasic.All",
+        "GroupMember.Read.All",
+        "GroupMember.ReadWrite.All",
+        "Group.ReadBasic.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Directory.Read.All",
     ),
     # GET /users/{id}/transitiveMemberOf (user-list-transitivememberof): any of these, User.Read.All least.
     "users.transitiveMemberOf": _any_of(
@@ -61,7 +84,11 @@ REQUIREMENTS: dict[str, Requirement] = {
     "b2bManagementPolicy.write": _any_of("Policy.ReadWrite.B2BManagementPolicy"),
     "tenantInformation.read": _any_of("CrossTenantInformation.ReadBasic.All"),
     "conditionalAccess.read": _any_of("Policy.Read.All", "Policy.ReadWrite.ConditionalAccess"),
-    "conditionalAccess.write": _any_of(("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All")),
+    # Creating (and here deleting) a policy: Policy.Read.All, Policy.ReadWrite.ConditionalAccess and
+    # Application.Read.All together (conditionalaccessroot-post-policies.md).
+    "conditionalAccess.write": _any_of(
+        ("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All", "Application.Read.All")
+    ),
     # Listing federation configurations documents Domain.Read.All; writes need IdentityProvider.ReadWrite.All.
     "federation.read": _any_of(
         "Domain.Read.All", "Domain.ReadWrite.All", "IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"

@@ -240,7 +240,12 @@ def _domain_list(desired: DesiredPolicies, actual: TenantSnapshot, notes: list[s
         return Action(DOMAIN_LIST, DOMAIN_LIST_KEY, Change.NONE, "invitation domain list matches")
     definition = [domain_definition(document, desired.allowed_domains, desired.blocked_domains)]
     if policy is None:
-        body = {"displayName": "B2BManagementPolicy", "definition": definition, "isOrganizationDefault": True}
+        body = {
+            "displayName": "B2BManagementPolicy",
+            "description": "Invitation domain allow/block list",  # required on create, like the display name
+            "definition": definition,
+            "isOrganizationDefault": True,
+        }
         return Action(DOMAIN_LIST, DOMAIN_LIST_KEY, Change.CREATE, "no invitation domain policy", diffs, {"body": body})
     payload = {"id": policy["id"], "body": {"definition": definition}}
     return Action(DOMAIN_LIST, DOMAIN_LIST_KEY, Change.UPDATE, "invitation domain list differs", diffs, payload)

@@ -18,7 +18,7 @@ import weakref
 from typing import Any
 
 from tenantsim.directory import Directory
-from tenantsim.errors import GraphError, bad_request, not_found
+from tenantsim.errors import GraphError, bad_request, not_found, unsupported_query
 from tenantsim.runtime import Call, GraphResponse, Simulator
 
 WINDOW_SECONDS = 1.0
@@ -60,6 +60,13 @@ def _entity(call: Call, policy: dict[str, Any]) -> dict[str, Any]:
 
 def list_policies(call: Call) -> GraphResponse:
     call.require("conditionalAccess.read")
+    options = sorted(k for k in call.request.query if k.startswith("$"))
+    if options:
+        # conditionalaccessroot-list-policies.md documents $skip, $top, $count, $filter, $orderBy and $select;
+        # tenantsim serves none of them and refuses them rather than answering as if they were applied.
+        raise unsupported_query(
+            f"Query option '{options[0]}' on conditional access policies is not supported by this simulator."
+        )
     _pace(call)
     return GraphResponse(
         200,
@@ -70,12 +77,12 @@ def list_policies(call: Call) -> GraphResponse:
     )
 
 
-def get_policy(call: Call, policy_id: str) -> GraphResponse:
+def get_policy(call: Call, ca_id: str) -> GraphResponse:
     call.require("conditionalAccess.read")
     _pace(call)
-    policy = policies_of(call.sim.directory).get(policy_id)
+    policy = policies_of(call.sim.directory).get(ca_id)
     if policy is None:
-        raise not_found(policy_id)
+        raise not_found(ca_id)
     return GraphResponse(200, _entity(call, policy))
 
 
@@ -108,9 +115,9 @@ def create_policy(call: Call) -> GraphResponse:
     return GraphResponse(201, _entity(call, policy))
 
 
-def delete_policy(call: Call, policy_id: str) -> GraphResponse:
+def delete_policy(call: Call, ca_id: str) -> GraphResponse:
     call.require("conditionalAccess.write")
     _pace(call)
-    if policies_of(call.sim.directory).pop(policy_id, None) is None:
-        raise not_found(policy_id)
+    if policies_of(call.sim.directory).pop(ca_id, None) is None:
+        raise not_found(ca_id)
     return GraphResponse(204)

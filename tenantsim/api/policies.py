@@ -372,8 +372,9 @@ def _ensure_single_default(call: Call, policy_id: str | None, wants_default: boo
 def create_b2b_policy(call: Call) -> GraphResponse:
     call.require("b2bManagementPolicy.write")
     body = _validated_b2b(_check_fields(call.request.body, B2B_POLICY_WRITABLE, "b2bManagementPolicy"))
-    if "definition" not in body or not body.get("displayName"):
-        raise bad_request("'displayName' and 'definition' are required.")
+    # policyroot-post-b2bmanagementpolicies.md: definition, description and displayName are required.
+    if "definition" not in body or not body.get("displayName") or not isinstance(body.get("description"), str):
+        raise bad_request("'displayName', 'description' and 'definition' are required.")
     _ensure_single_default(call, None, bool(body.get("isOrganizationDefault")))
     policy = {
         "id": str(uuid.uuid4()),

@@ -1,9 +1,10 @@
 """A user's sponsors: GET /users/{id}/sponsors, POST /users/{id}/sponsors/$ref, and invitedUserSponsors.
 
-Sponsors are users or groups (user-post-sponsors, user-list-sponsors). Adding needs User.ReadWrite.All (or
-Directory.ReadWrite.All); listing needs User.Read.All. Adding a reference that is already there is refused
-with 400 Request_BadRequest and the directory's "One or more added object references already exist ..."
-message: that answer is observed for group members and for sponsors, not documented by Microsoft.
+Sponsors are users or groups (user-post-sponsors, user-list-sponsors). Adding needs User.ReadWrite.All, the
+only permission its page names; listing needs User.Read.All or User.ReadWrite.All. Adding a reference that
+is already there is refused with 400 Request_BadRequest and the directory's "One or more added object
+references already exist ..." message: that answer is observed for group members and for sponsors, not
+documented by Microsoft, so config ``duplicateSponsorNoContent`` offers a 204 instead.
 A reference to an object that does not exist is a 404 here, as Graph answers for group members (also
 observed, not documented for sponsors).
 """
@@ -26,12 +27,12 @@ GRAPH_HOSTS = ("https://graph.microsoft.com",)
 
 def list_sponsors(call: Call, user_id: str) -> GraphResponse:
     select = parse_select(call, collection=True)
-    call.require("users.read")
+    call.require("users.sponsors.read")
     if "signInActivity" in (select or ()):
         call.require("users.read.signInActivity")
     record = visible_user(call, user_id)
     objects = [sponsor_object(call, s, select) for s in call.sim.directory.sponsors.get(record.data["id"], [])]
-    fragment = f"users('{user_id}')/sponsors" + (f"({','.join(select)})" if select else "")
+    fragment = "directoryObjects" + (f"({','.join(select)})" if select else "")
     body = {"@odata.context": call.context_url(fragment), "value": [o for o in objects if o is not None]}
     return GraphResponse(200, body)
 
@@ -51,6 +52,8 @@ def add_sponsor(call: Call, user_id: str) -> GraphResponse:
         raise not_found(sponsor_id)
     sponsors = call.sim.directory.sponsors.setdefault(record.data["id"], [])
     if sponsor_id in sponsors:
+        if call.sim.config.duplicate_sponsor_no_content:
+            return GraphResponse(204)
         raise bad_request(ALREADY_EXISTS)
     sponsors.append(sponsor_id)
     return GraphResponse(204)

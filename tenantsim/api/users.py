@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from tenantsim.directory import UserRecord
-from tenantsim.errors import GraphError, bad_request, not_found, unsupported_query
+from tenantsim.errors import GraphError, bad_request, denied, not_found, unsupported_query
 from tenantsim.odata_filter import AnyLambda, BoolOp, Comparison, InList, Node, compile_filter, parse_filter
 from tenantsim.runtime import Call, GraphResponse
 
@@ -464,11 +464,20 @@ def _object_page(
     return GraphResponse(200, body)
 
 
+# Query options of the deleted users list that tenantsim serves; the page documents more ($count, $expand,
+# $filter, $orderby, $search), which are refused here rather than silently ignored.
+DELETED_ITEMS_QUERY = frozenset({"$select", "$top", "$skiptoken"})
+
+
 def list_deleted_users(call: Call) -> GraphResponse:
-    call.require("deletedItems.read")
+    call.require("deletedItems.list")
+    unsupported = sorted(k for k in call.request.query if k.startswith("$") and k not in DELETED_ITEMS_QUERY)
+    if unsupported:
+        raise unsupported_query(f"Query option '{unsupported[0]}' on deleted items is not supported by this simulator.")
     select = parse_select(call, collection=True)
     users = [record.data for record in call.sim.directory.deleted.values()]
-    return _object_page(call, "directory/deletedItems/microsoft.graph.user", users, select, typed=False)
+    # The cast answers in the cast type's entity set (directory-deleteditems-list.md: ...#groups for groups).
+    return _object_page(call, "users", users, select, typed=False)
 
 
 def _deleted(call: Call, object_id: str) -> UserRecord:
@@ -483,7 +492,7 @@ def get_deleted_item(call: Call, object_id: str) -> GraphResponse:
     select = parse_select(call, collection=False)
     record = _deleted(call, object_id)
     body = {
-        "@odata.context": call.context_url("directory/deletedItems/$entity"),
+        "@odata.context": call.context_url("directoryObjects/$entity"),  # directory-deleteditems-get.md
         "@odata.type": "#microsoft.graph.user",
         **project(record.data, select or (*DEFAULT_SELECT, "deletedDateTime")),
     }
@@ -504,6 +513,10 @@ def restore_deleted_item(call: Call, object_id: str) -> GraphResponse:
 
 def purge_deleted_item(call: Call, object_id: str) -> GraphResponse:
     call.require("deletedItems.delete")
+    if not call.sim.config.deleted_user_purge_app_only:
+        # directory-deleteditems-delete.md: permanently deleting a user is not supported with application
+        # permissions (tenantsim's tokens are all app-only); the knob follows the permissions changelog instead.
+        raise denied()
     _deleted(call, object_id)
     del call.sim.directory.deleted[object_id]
     call.sim.directory.sponsors.pop(object_id, None)

@@ -25,7 +25,7 @@ from tenantsim.server import TenantSimServer
 from tests.builders import memory_services
 
 ROLES = GRANTED
-CA_WRITE = ("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All")
+CA_WRITE = ("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All", "Application.Read.All")
 GUESTS = "internalGuest,b2bCollaborationGuest,b2bCollaborationMember,b2bDirectConnectUser,otherExternalUser"
 
 

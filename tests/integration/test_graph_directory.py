@@ -24,6 +24,10 @@ def _snapshot(stack) -> dict:
     return httpx.get(f"{stack.tenantsim_url}/_tenantsim/snapshot", timeout=10).json()
 
 
+def _configure(stack, **settings: object) -> None:
+    httpx.put(f"{stack.tenantsim_url}/_tenantsim/config", json=settings, timeout=10).raise_for_status()
+
+
 def _a_seeded(stack, user_type: str) -> dict:
     return next(u for u in _snapshot(stack)["users"] if u["userType"] == user_type and u.get("mail"))
 
@@ -100,7 +104,7 @@ async def test_deleting_an_absent_user_is_not_found(local_stack):
 
 
 async def test_a_sponsor_is_added_once_and_a_second_add_reports_it_was_already_there(local_stack):
-    """add_sponsor posts the sponsor's read URL to sponsors/$ref; Graph's "already exists" answer is False."""
+    """add_sponsor posts the sponsor's read URL to sponsors/$ref; a 400 for a sponsor already there is False."""
     writer = _directory(local_stack, GRANTED | {"User.ReadWrite.All"})
     invited = await writer.invite_guest(
         InvitationRequest(email="sponsor.gateway@fabrikam.com", redirect_url="https://myapps.microsoft.com")
@@ -110,6 +114,26 @@ async def test_a_sponsor_is_added_once_and_a_second_add_reports_it_was_already_t
     assert await writer.add_sponsor(invited.user_id, sponsor) is True
     assert await writer.add_sponsor(invited.user_id, sponsor) is False
     assert await _directory(local_stack).sponsor_ids(invited.user_id) == {sponsor}
+    assert _snapshot(local_stack)["sponsors"][invited.user_id] == [sponsor]
+
+
+@pytest.mark.parametrize("no_content", [False, True], ids=["400 (observed)", "204 (idempotent)"])
+async def test_a_second_sponsor_add_is_settled_whichever_answer_graph_gives(local_stack, no_content):
+    """The page leaves the answer to a sponsor already there open (tenantsim's duplicateSponsorNoContent):
+    a 400 is settled by reading the sponsors back (False), a 204 is accepted; the sponsor is there once."""
+    writer = _directory(local_stack, GRANTED | {"User.ReadWrite.All"})
+    invited = await writer.invite_guest(
+        InvitationRequest(email=f"sponsor.twice.{no_content}@fabrikam.com", redirect_url="https://myapps.microsoft.com")
+    )
+    sponsor = _a_seeded(local_stack, "Member")["id"]
+    assert await writer.add_sponsor(invited.user_id, sponsor) is True
+    _configure(local_stack, duplicateSponsorNoContent=no_content)
+    try:
+        second = await writer.add_sponsor(invited.user_id, sponsor)
+    finally:
+        _configure(local_stack, duplicateSponsorNoContent=False)
+    assert second is no_content
+    assert await writer.sponsor_ids(invited.user_id) == {sponsor}
     assert _snapshot(local_stack)["sponsors"][invited.user_id] == [sponsor]
 
 

@@ -63,7 +63,7 @@ PROBES: dict[str, Callable[[Ports, str], Awaitable[Any]]] = {
     "User.EnableDisableAccount.All": lambda p, g: p.directory.set_account_enabled(g, True),
     "User.DeleteRestore.All": lambda p, g: p.directory.delete_user(g),
     "User.RevokeSessions.All": lambda p, g: p.directory.revoke_sessions(g),
-    "GroupMember.Read.All": lambda p, g: p.members.group_member_ids(PROTECTED_GROUP),
+    "GroupMember.ReadBasic.All": lambda p, g: p.members.group_member_ids(PROTECTED_GROUP),
     "AuditLog.Read.All": lambda p, g: _sign_in_listing(p),
     "Policy.Read.All": lambda p, g: p.policies.list_conditional_access_policies(),
     "Policy.ReadWrite.CrossTenantAccess": lambda p, g: p.policies.update_default({}),

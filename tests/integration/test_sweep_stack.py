@@ -88,7 +88,7 @@ def fresh_tenant(local_stack):
 
 async def test_without_permission_to_read_the_protected_group_the_sweep_refuses_to_plan(local_stack, fresh_tenant):
     """Graph answers 403 for the protected group: the run fails closed with the reason, nothing is touched."""
-    services = await _services(local_stack, GRANTED - {"GroupMember.Read.All"})
+    services = await _services(local_stack, GRANTED - {"GroupMember.ReadBasic.All"})
     try:
         summary = await entry.run_sweep(services, "enforce", run_id="sweep-no-groups")
     finally:
@@ -99,7 +99,7 @@ async def test_without_permission_to_read_the_protected_group_the_sweep_refuses_
 
 async def test_a_whole_sweep_over_tenantsim_plans_brakes_and_after_approval_disables(local_stack, fresh_tenant):
     """Plan, enforce (braked), approve, drain: the planned guests are disabled in Graph, the protected are not."""
-    services = await _services(local_stack, GRANTED | {"GroupMember.Read.All"})
+    services = await _services(local_stack, GRANTED)
     try:
         planned = await entry.run_sweep(services, "plan", run_id="sweep-stack")
         assert planned["status"] == "planned" and planned["totalGuests"] == 300
@@ -127,7 +127,7 @@ async def test_a_guest_in_a_group_nested_in_the_protected_group_is_protected_too
     left alone once it sits in a group inside the protected group, and nothing else changes."""
     document = build_seed(300, 0, "fresh", datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0))
     fresh_tenant.seed(document)
-    services = await _services(local_stack, GRANTED | {"GroupMember.Read.All"})
+    services = await _services(local_stack, GRANTED)
     try:
         before = await entry.run_sweep(services, "plan", run_id="nested-before")
         planned = (await entry.show(services, "nested-before", limit=10_000))["plan"]

@@ -33,6 +33,9 @@ DEFAULT_CONFIG = {
     "federationExpand": "refuse",
     "federationDomainsInline": True,
     "tenantLookupDomains": "primary",
+    "duplicateSponsorNoContent": False,
+    "deletedUserPurgeAppOnly": False,
+    "batchResponsesInRequestOrder": False,
 }
 
 

@@ -8,6 +8,7 @@ from tenantsim.seed import PROTECTED_GROUP_ID, build_seed
 from tests.tenantsim.conftest import GUESTS
 
 OUTER, INNER = "0a9e4c1d-6b2f-4e8a-9c3d-5f7b1a2e4d60", "1b8f5d2e-7c3a-4f9b-8d4e-6a8c2b3f5e71"
+EVENTUAL = {"ConsistencyLevel": "eventual"}
 
 
 @pytest.fixture(name="nested")
@@ -28,10 +29,24 @@ def _nested(admin) -> dict[str, str]:
 @pytest.mark.parametrize("cast", ["microsoft.graph.user", "graph.user"])
 def test_transitive_user_members_reach_through_nested_groups_and_cycles(graph, nested, cast):
     """Every user in the group or any group inside it, once each; the groups themselves are cast away."""
-    path = f"/v1.0/groups/{PROTECTED_GROUP_ID}/transitiveMembers/{cast}?$select=id"
-    page = graph.get(path, roles=("GroupMember.Read.All",)).json()
+    path = f"/v1.0/groups/{PROTECTED_GROUP_ID}/transitiveMembers/{cast}?$select=id&$count=true"
+    page = graph.get(path, roles=("GroupMember.Read.All",), headers=EVENTUAL).json()
     assert sorted(m["id"] for m in page["value"]) == sorted(nested.values())
     assert all(m["@odata.type"] == "#microsoft.graph.user" for m in page["value"])
+    assert page["@odata.count"] == len(nested)
+
+
+@pytest.mark.parametrize(
+    ("query", "headers"),
+    [("?$select=id", {}), ("?$select=id", EVENTUAL), ("?$select=id&$count=true", {})],
+    ids=["neither", "header only", "count only"],
+)
+def test_the_user_cast_on_transitive_members_is_an_advanced_query(graph, nested, query, headers):
+    """An OData cast on a transitive members list needs ConsistencyLevel: eventual and $count=true."""
+    path = f"/v1.0/groups/{PROTECTED_GROUP_ID}/transitiveMembers/microsoft.graph.user{query}"
+    answer = graph.get(path, roles=("GroupMember.Read.All",), headers=headers)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == "Request_UnsupportedQuery"
 
 
 def test_direct_members_list_only_the_users_directly_in_the_group(graph, nested):
@@ -40,7 +55,23 @@ def test_direct_members_list_only_the_users_directly_in_the_group(graph, nested)
 
 
 def test_transitive_members_need_a_group_read_permission_and_an_existing_group(graph, nested):
-    path = f"/v1.0/groups/{PROTECTED_GROUP_ID}/transitiveMembers/microsoft.graph.user"
-    assert graph.get(path, roles=("User.Read.All",)).status_code == 403
-    missing = "/v1.0/groups/00000000-0000-4000-8000-000000000000/transitiveMembers/microsoft.graph.user"
-    assert graph.get(missing, roles=("GroupMember.Read.All",)).status_code == 404
+    path = f"/v1.0/groups/{PROTECTED_GROUP_ID}/transitiveMembers/microsoft.graph.user?$count=true"
+    assert graph.get(path, roles=("User.Read.All",), headers=EVENTUAL).status_code == 403
+    assert graph.get(path, roles=("Directory.ReadWrite.All",), headers=EVENTUAL).status_code == 403
+    assert graph.get(path, roles=("GroupMember.ReadBasic.All",), headers=EVENTUAL).status_code == 200
+    missing = "/v1.0/groups/00000000-0000-4000-8000-000000000000/transitiveMembers/microsoft.graph.user?$count=true"
+    assert graph.get(missing, roles=("GroupMember.Read.All",), headers=EVENTUAL).status_code == 404
+
+
+def test_direct_members_need_a_documented_group_read_permission(graph, nested):
+    """GroupMember.ReadBasic.All is documented for transitive members only; Directory.ReadWrite.All for neither."""
+    path = f"/v1.0/groups/{PROTECTED_GROUP_ID}/members"
+    for roles in (
+        ("GroupMember.Read.All",),
+        ("GroupMember.ReadWrite.All",),
+        ("Group.Read.All",),
+        ("Directory.Read.All",),
+    ):
+        assert graph.get(path, roles=roles).status_code == 200, roles
+    for roles in (("GroupMember.ReadBasic.All",), ("Directory.ReadWrite.All",), ("User.Read.All",)):
+        assert graph.get(path, roles=roles).status_code == 403, roles

@@ -230,6 +230,7 @@ def test_the_domain_block_list_is_enforced(graph, admin):
         roles=("Policy.ReadWrite.B2BManagementPolicy",),
         json={
             "displayName": "B2B",
+            "description": "Invitation domain block list",
             "isOrganizationDefault": True,
             "definition": [domain_list_definition([], ["gmail.com"])],
         },

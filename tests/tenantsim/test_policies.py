@@ -116,7 +116,7 @@ def test_b2b_management_policy_crud_and_rules(graph):
         "POST",
         B2B,
         roles=B2B_WRITE,
-        json={"displayName": "B2B", "definition": [definition], "isOrganizationDefault": True},
+        json={"displayName": "B2B", "description": "d", "definition": [definition], "isOrganizationDefault": True},
     )
     assert created.status_code == 201
     policy_id = created.json()["id"]
@@ -124,7 +124,7 @@ def test_b2b_management_policy_crud_and_rules(graph):
         "POST",
         B2B,
         roles=B2B_WRITE,
-        json={"displayName": "B2B 2", "definition": [definition], "isOrganizationDefault": True},
+        json={"displayName": "B2B 2", "description": "d", "definition": [definition], "isOrganizationDefault": True},
     )
     assert second.status_code == 400
     both = (
@@ -138,6 +138,15 @@ def test_b2b_management_policy_crud_and_rules(graph):
     assert [p["id"] for p in listed] == [policy_id]
     assert graph.request("DELETE", f"{B2B}/{policy_id}", roles=B2B_WRITE).status_code == 204
     assert graph.get(f"{B2B}/{policy_id}", roles=B2B_WRITE).status_code == 404
+
+
+def test_creating_a_b2b_management_policy_needs_a_description(graph):
+    """The create page marks definition, description and displayName required."""
+    definition = '{"B2BManagementPolicy":{"InvitationsAllowedAndBlockedDomainsPolicy":{"BlockedDomains":["x.com"]}}}'
+    body = {"displayName": "B2B", "definition": [definition], "isOrganizationDefault": True}
+    refused = graph.request("POST", B2B, roles=B2B_WRITE, json=body)
+    assert refused.status_code == 400
+    assert graph.request("POST", B2B, roles=B2B_WRITE, json={**body, "description": "Domain list"}).status_code == 201
 
 
 def test_tenant_information_by_domain_and_by_id(graph, admin):

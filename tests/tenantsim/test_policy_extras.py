@@ -13,7 +13,7 @@ from msgraph.generated.models.identity_provider_base_collection_response import 
 from tests.tenantsim.sdk_models import assert_absorbed
 
 CA = "/v1.0/identity/conditionalAccess/policies"
-CA_WRITE = ("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All")
+CA_WRITE = ("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All", "Application.Read.All")
 FED = "/v1.0/directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation"
 FED_WRITE = ("IdentityProvider.ReadWrite.All",)
 GUEST_MFA = {
@@ -55,9 +55,12 @@ def test_conditional_access_policies_are_created_listed_and_absorbed_by_the_sdk(
 
 
 def test_conditional_access_needs_its_permissions(graph):
-    """Reading needs Policy.Read.All; writing needs Policy.ReadWrite.ConditionalAccess with Policy.Read.All."""
+    """Reading needs Policy.Read.All; writing needs Policy.ReadWrite.ConditionalAccess with Policy.Read.All and
+    Application.Read.All (conditionalaccessroot-post-policies.md)."""
     assert graph.get(CA, roles=("User.Read.All",)).status_code == 403
     assert graph.request("POST", CA, roles=("Policy.ReadWrite.ConditionalAccess",), json=GUEST_MFA).status_code == 403
+    without_apps = ("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All")
+    assert graph.request("POST", CA, roles=without_apps, json=GUEST_MFA).status_code == 403
 
 
 def test_conditional_access_allows_one_request_per_second_and_throttles_without_retry_after(graph, admin):

@@ -119,7 +119,38 @@ def test_adding_a_sponsor_needs_user_readwrite_all(graph, admin):
     denied = _add(graph, guest_id, f"{GRAPH}/users/{sponsor}", roles=granular)
     assert denied.status_code == 403 and denied.json()["error"]["code"] == "Authorization_RequestDenied"
     assert _sponsor_ids(graph, guest_id) == []
-    assert _add(graph, guest_id, f"{GRAPH}/users/{sponsor}", roles=("Directory.ReadWrite.All",)).status_code == 204
+    directory = _add(graph, guest_id, f"{GRAPH}/users/{sponsor}", roles=("Directory.ReadWrite.All",))
+    assert directory.status_code == 403  # the page names User.ReadWrite.All alone
+    assert _add(graph, guest_id, f"{GRAPH}/users/{sponsor}").status_code == 204
+
+
+def test_listing_sponsors_needs_user_read_all_or_user_readwrite_all(graph, admin):
+    """The list page names User.Read.All and User.ReadWrite.All; the directory-wide permissions are not listed."""
+    guest_id = _unsponsored_guest(graph)
+    path = f"/v1.0/users/{guest_id}/sponsors"
+    assert graph.get(path, roles=("User.Read.All",)).status_code == 200
+    assert graph.get(path, roles=("User.ReadWrite.All",)).status_code == 200
+    for roles in (("Directory.Read.All",), ("Directory.ReadWrite.All",), ("GroupMember.Read.All",)):
+        assert graph.get(path, roles=roles).status_code == 403, roles
+
+
+def test_a_sponsors_page_is_a_directory_objects_collection(graph, admin):
+    """The list page's example names the context directoryObjects; $select names the chosen properties."""
+    guest_id = _unsponsored_guest(graph)
+    _add(graph, guest_id, f"{GRAPH}/users/{members(admin)[0]['id']}")
+    assert graph.get(f"/v1.0/users/{guest_id}/sponsors").json()["@odata.context"].endswith("$metadata#directoryObjects")
+    selected = graph.get(f"/v1.0/users/{guest_id}/sponsors?$select=id").json()["@odata.context"]
+    assert selected.endswith("$metadata#directoryObjects(id)")
+
+
+def test_with_the_knob_a_sponsor_already_there_is_204_and_still_listed_once(graph, admin):
+    """duplicateSponsorNoContent: the other answer the page leaves open, an idempotent 204."""
+    admin.configure(duplicateSponsorNoContent=True)
+    guest_id = _unsponsored_guest(graph)
+    sponsor = members(admin)[0]["id"]
+    assert _add(graph, guest_id, f"{GRAPH}/users/{sponsor}").status_code == 204
+    assert _add(graph, guest_id, f"{GRAPH}/users/{sponsor}").status_code == 204
+    assert _sponsor_ids(graph, guest_id) == [sponsor]
 
 
 def test_an_unknown_user_or_sponsor_is_404(graph, admin):

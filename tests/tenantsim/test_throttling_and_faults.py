@@ -148,3 +148,23 @@ def test_invitations_do_not_draw_on_the_identity_write_bucket(graph, admin):
     assert [r.status_code for r in writes] == [204, 204, 204, 429]
     body = {"invitedUserEmailAddress": "w@fabrikam.com", "inviteRedirectUrl": "https://a.example"}
     assert graph.request("POST", "/v1.0/invitations", roles=("User.Invite.All",), json=body).status_code == 201
+
+
+def test_only_the_paths_of_the_cost_table_cost_more_than_one_resource_unit(graph, admin):
+    """GET users is 2, a group's members 3, its transitive members 5; one user or its sponsors is 1."""
+    admin.configure(throttlingEnabled=True)
+    guest = next(u for u in admin.snapshot()["users"] if u["userType"] == "Guest")["id"]
+    group = admin.snapshot()["groups"][0]["id"]
+    roles = ("User.Read.All", "GroupMember.Read.All")
+    eventual = {"ConsistencyLevel": "eventual"}
+    costs = {
+        f"/v1.0/users/{guest}": 1,
+        f"/v1.0/users/{guest}/sponsors": 1,
+        f"/v1.0/groups/{group}/members": 3,
+        f"/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$count=true": 5,
+        f"/v1.0/groups/{group}/transitiveMembers/microsoft.graph.user?$count=true&$select=id": 4,
+    }
+    for path, cost in costs.items():
+        answer = graph.get(path, roles=roles, headers=eventual)
+        assert answer.status_code == 200, path
+        assert answer.headers["x-ms-resource-unit"] == str(cost), path

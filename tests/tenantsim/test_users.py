@@ -181,6 +181,8 @@ def test_delete_soft_deletes_into_deleted_items_and_restore_brings_it_back(graph
     assert restored.status_code == 200 and restored.json()["id"] == guest["id"]
     assert graph.get(f"/v1.0/users/{guest['id']}").status_code == 200
     graph.request("DELETE", f"/v1.0/users/{guest['id']}", roles=roles)
+    # Opt in: app-only permanent delete follows the permissions changelog, not the delete page (the default).
+    admin.configure(deletedUserPurgeAppOnly=True)
     assert graph.request("DELETE", f"/v1.0/directory/deletedItems/{guest['id']}", roles=roles).status_code == 204
     assert graph.get(f"/v1.0/directory/deletedItems/{guest['id']}", roles=roles).status_code == 404
     assert admin.snapshot()["deletedItems"] == []

@@ -25,6 +25,16 @@ def test_costs_follow_graphs_identity_rules() -> None:
     assert request_costs("POST", "/invitations") == {BudgetClass.INVITATIONS: 1}
 
 
+def test_group_member_reads_cost_what_the_cost_table_says() -> None:
+    """A group's members cost 3 RU and its transitive members 5 (the cast segment included); one user 1."""
+    group = "/groups/7d3e9f1a-2b4c-4d6e-8f0a-1b2c3d4e5f6a"
+    assert request_costs("GET", f"{group}/members") == {BudgetClass.RESOURCE_UNITS: 3}
+    transitive = f"{group}/transitiveMembers/microsoft.graph.user"
+    assert request_costs("GET", transitive, {"$count": "true"}) == {BudgetClass.RESOURCE_UNITS: 5}
+    assert request_costs("GET", transitive, {"$select": "id", "$top": "999"}) == {BudgetClass.RESOURCE_UNITS: 4}
+    assert request_costs("GET", "/users/1") == {BudgetClass.RESOURCE_UNITS: 1}
+
+
 def _writes(clock: FakeClock, **kwargs: object) -> ClassBudget:
     return ClassBudget(BudgetClass.WRITES, Quota(3000, 150.0), clock, jitter=lambda: 0.0, **kwargs)  # type: ignore[arg-type]
 
