@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from tenantsim import contract_index
+from tenantsim.contract_index import Row
+
 ROOT = Path(__file__).resolve().parents[2]
 CONTRACT = ROOT / "tenantsim" / "contract"
-COLUMNS = ("behaviour", "tenantsim", "source", "test")
 SOURCE = re.compile(
     r"(api-reference/(v1\.0|beta)/(api|resources)/[\w.-]+\.md"
     r"|concepts/[\w./-]+\.md"
@@ -27,41 +28,13 @@ SOURCE = re.compile(
 TEST_REF = re.compile(r"(tests/[\w/]+\.py)::(\w+)")
 
 
-@dataclass(frozen=True)
-class Row:
-    area: str
-    line: int
-    cells: dict[str, str]
-
-
-def _rows() -> list[Row]:
-    rows: list[Row] = []
-    for path in sorted(CONTRACT.glob("*.md")):
-        if path.name == "README.md":
-            continue
-        header: list[str] | None = None
-        for number, text in enumerate(path.read_text().splitlines(), start=1):
-            if not text.startswith("|"):
-                header = None
-                continue
-            cells = [cell.strip() for cell in text.strip().strip("|").split("|")]
-            if header is None:
-                header = [cell.lower() for cell in cells]
-                continue
-            if set("".join(cells)) <= set("-: "):
-                continue
-            if tuple(header) == COLUMNS:
-                rows.append(Row(path.stem, number, dict(zip(COLUMNS, cells, strict=True))))
-    return rows
-
-
 @cache
 def _functions(test_file: str) -> frozenset[str]:
     tree = ast.parse((ROOT / test_file).read_text())
     return frozenset(node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef))
 
 
-ROWS = _rows()
+ROWS = contract_index.rows()
 
 
 def test_the_contract_has_rows_in_every_area_file():
@@ -79,3 +52,11 @@ def test_each_row_cites_a_source_and_names_existing_tests(row: Row):
     for test_file, name in references:
         assert (ROOT / test_file).is_file(), f"{test_file} does not exist"
         assert name in _functions(test_file), f"{test_file} has no test {name}"
+
+
+def test_the_undocumented_list_is_generated_from_the_rows():
+    """tenantsim/contract/README.md lists exactly the rows whose source is undocumented (regenerate with
+    python -m tenantsim.contract_index --write)."""
+    readme = (CONTRACT / "README.md").read_text()
+    block = readme[readme.index(contract_index.START) + len(contract_index.START) : readme.index(contract_index.END)]
+    assert block.strip() == contract_index.undocumented_table()
