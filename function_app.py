@@ -6,12 +6,21 @@ first invocation, never at import: the worker imports this module while indexing
 
 from __future__ import annotations
 
+import os
+
 import azure.functions as func
 import structlog
 
 from lifecycle.models import ReceivedMessage
 
 app = func.FunctionApp()
+# Two sets of functions from one package: the jobs (Graph, Table Storage and Service Bus, with the app's
+# Graph permissions) and the internet-facing sign-up connector, which makes no Graph call. A deployment runs
+# them as two function apps with two identities (infra/main.bicep sets LIFECYCLE_FUNCTIONS on each), so the
+# endpoint anyone can reach holds no Graph permission and no data role. Local runs and tests index both.
+jobs = func.Blueprint()
+signup = func.Blueprint()
+FUNCTION_SETS = {"all": (jobs, signup), "jobs": (jobs,), "signup": (signup,)}
 
 SERVICE_BUS_CONNECTION = "ServiceBusConnection"
 ONBOARDING_QUEUE = "onboarding"
@@ -30,8 +39,8 @@ def received_from_service_bus(msg: func.ServiceBusMessage) -> ReceivedMessage:
     )
 
 
-@app.function_name("onboarding_worker")
-@app.service_bus_queue_trigger(arg_name="msg", queue_name=ONBOARDING_QUEUE, connection=SERVICE_BUS_CONNECTION)
+@jobs.function_name("onboarding_worker")
+@jobs.service_bus_queue_trigger(arg_name="msg", queue_name=ONBOARDING_QUEUE, connection=SERVICE_BUS_CONNECTION)
 async def onboarding_worker(msg: func.ServiceBusMessage) -> None:
     from lifecycle.bootstrap import get_services
     from lifecycle.onboarding import handle_ticket
@@ -45,8 +54,8 @@ async def onboarding_worker(msg: func.ServiceBusMessage) -> None:
     await settle_in_function(services.settings.queue_name(ONBOARDING_QUEUE), message, outcome, services)
 
 
-@app.function_name("signup_connector")
-@app.route(route="signup", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@signup.function_name("signup_connector")
+@signup.route(route="signup", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def signup_connector(req: func.HttpRequest) -> func.HttpResponse:
     """Entra's sign-up callout. Anonymous at the Functions layer: the handler validates Entra's bearer token."""
     from lifecycle.signup.composition import signup_services
@@ -60,8 +69,8 @@ async def signup_connector(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(body=body, status_code=status, headers=headers)
 
 
-@app.function_name("hold_release")
-@app.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
+@jobs.function_name("hold_release")
+@jobs.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
 async def hold_release(timer: func.TimerRequest) -> None:
     """Every five minutes: send held tickets whose notBefore has come back onto the onboarding queue."""
     from lifecycle.bootstrap import get_services
@@ -72,8 +81,8 @@ async def hold_release(timer: func.TimerRequest) -> None:
     await release_due(await get_services())
 
 
-@app.function_name("policy_drift")
-@app.timer_trigger(arg_name="timer", schedule="0 0 * * * *", run_on_startup=False, use_monitor=True)
+@jobs.function_name("policy_drift")
+@jobs.timer_trigger(arg_name="timer", schedule="0 0 * * * *", run_on_startup=False, use_monitor=True)
 async def policy_drift(timer: func.TimerRequest) -> None:
     """Hourly: plan the tenant's external-collaboration policies against the desired state (enforce if set)."""
     from lifecycle.bootstrap import get_services
@@ -87,8 +96,8 @@ async def policy_drift(timer: func.TimerRequest) -> None:
 GUEST_ACTIONS_QUEUE = "guest-actions"
 
 
-@app.function_name("guest_sweep")
-@app.timer_trigger(arg_name="timer", schedule="0 0 2 * * *", run_on_startup=False, use_monitor=True)
+@jobs.function_name("guest_sweep")
+@jobs.timer_trigger(arg_name="timer", schedule="0 0 2 * * *", run_on_startup=False, use_monitor=True)
 async def guest_sweep(timer: func.TimerRequest) -> None:
     """Nightly: plan tonight's sweep (run id per occurrence, so a double fire reuses it); fan out if enforcing."""
     from lifecycle.bootstrap import get_services
@@ -99,8 +108,8 @@ async def guest_sweep(timer: func.TimerRequest) -> None:
     await on_timer(await get_services(), past_due=timer.past_due)
 
 
-@app.function_name("guest_actions_worker")
-@app.service_bus_queue_trigger(arg_name="msg", queue_name=GUEST_ACTIONS_QUEUE, connection=SERVICE_BUS_CONNECTION)
+@jobs.function_name("guest_actions_worker")
+@jobs.service_bus_queue_trigger(arg_name="msg", queue_name=GUEST_ACTIONS_QUEUE, connection=SERVICE_BUS_CONNECTION)
 async def guest_actions_worker(msg: func.ServiceBusMessage) -> None:
     """One sweep action (disable or delete one guest), re-checked right before it is applied."""
     from lifecycle.bootstrap import get_services
@@ -115,8 +124,8 @@ async def guest_actions_worker(msg: func.ServiceBusMessage) -> None:
     await settle_in_function(services.settings.queue_name(GUEST_ACTIONS_QUEUE), message, outcome, services)
 
 
-@app.function_name("governance")
-@app.timer_trigger(arg_name="timer", schedule="0 30 2 * * *", run_on_startup=False, use_monitor=True)
+@jobs.function_name("governance")
+@jobs.timer_trigger(arg_name="timer", schedule="0 30 2 * * *", run_on_startup=False, use_monitor=True)
 async def governance(timer: func.TimerRequest) -> None:
     """Daily: ensure access reviews and entitlement management match the desired state (enforce if set)."""
     from lifecycle.bootstrap import get_services
@@ -127,8 +136,8 @@ async def governance(timer: func.TimerRequest) -> None:
     await entry.on_timer(await get_services(), timer.past_due)
 
 
-@app.function_name("redemption_reset")
-@app.timer_trigger(arg_name="timer", schedule="0 0 3 * * *", run_on_startup=False, use_monitor=True)
+@jobs.function_name("redemption_reset")
+@jobs.timer_trigger(arg_name="timer", schedule="0 0 3 * * *", run_on_startup=False, use_monitor=True)
 async def redemption_reset(timer: func.TimerRequest) -> None:
     """Daily: find guests whose partner changed identity provider and reset their redemption (if enforcing)."""
     from lifecycle.bootstrap import get_services
@@ -137,3 +146,14 @@ async def redemption_reset(timer: func.TimerRequest) -> None:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(function="redemption_reset", past_due=timer.past_due)
     await entry.on_timer(await get_services(), timer.past_due)
+
+
+def _function_set() -> str:
+    chosen = os.environ.get("LIFECYCLE_FUNCTIONS", "all").strip() or "all"
+    if chosen not in FUNCTION_SETS:
+        raise ValueError(f"LIFECYCLE_FUNCTIONS must be one of {', '.join(FUNCTION_SETS)}, not {chosen!r}")
+    return chosen
+
+
+for _blueprint in FUNCTION_SETS[_function_set()]:
+    app.register_functions(_blueprint)

@@ -118,6 +118,8 @@ var token = toLower(uniqueString(subscription().id, resourceGroup().id, environm
 var baseName = '${namePrefix}-${environmentName}'
 var storageAccountName = take(toLower(replace('st${namePrefix}${environmentName}${token}', '-', '')), 24)
 var functionAppName = '${baseName}-func-${take(token, 6)}'
+var signupAppName = '${baseName}-signup-${take(token, 6)}'
+var signupStorageAccountName = take(toLower(replace('stsu${namePrefix}${environmentName}${token}', '-', '')), 24)
 var deploymentContainerName = 'app-package-${take(token, 8)}'
 var allTags = union(tags, {
   application: 'entra-guest-lifecycle'
@@ -125,6 +127,7 @@ var allTags = union(tags, {
 })
 
 var productSettings = {
+  LIFECYCLE_FUNCTIONS: 'jobs'
   LIFECYCLE_ENVIRONMENT: 'azure'
   LIFECYCLE_TENANT_ID: tenantId
   LIFECYCLE_TABLES_ENDPOINT: storage.outputs.tablesEndpoint
@@ -140,7 +143,14 @@ var productSettings = {
   LIFECYCLE_RESET_MODE: resetMode
 }
 
+// The sign-up connector is its own function app with its own identity (LIFECYCLE_FUNCTIONS=signup): it makes
+// no Graph call and reads no product state, so its identity is granted nothing but its own host storage.
 var signupSettings = {
+  LIFECYCLE_FUNCTIONS: 'signup'
+  LIFECYCLE_ENVIRONMENT: 'azure'
+  LIFECYCLE_DESIRED_STATE: desiredStatePath
+  LIFECYCLE_LOG_FORMAT: 'json'
+  LIFECYCLE_LOG_LEVEL: logLevel
   LIFECYCLE_SIGNUP_TENANT_ID: signupTenantId
   LIFECYCLE_SIGNUP_AUDIENCES: signupAudiences
 }
@@ -191,10 +201,49 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerName: deploymentContainerName
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     appInsightsConnectionString: monitoring.outputs.connectionString
-    productSettings: union(productSettings, empty(signupAudiences) ? {} : signupSettings)
+    productSettings: productSettings
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
+    httpAlwaysReady: 0
+  }
+}
+
+module signupStorage 'modules/storage.bicep' = {
+  name: 'signup-storage'
+  params: {
+    location: location
+    tags: allTags
+    accountName: signupStorageAccountName
+    deploymentContainerName: deploymentContainerName
+    skuName: storageSku
+    softDeleteDays: storageSoftDeleteDays
+  }
+}
+
+module signupApp 'modules/functionapp.bicep' = {
+  name: 'signup-functionapp'
+  params: {
+    location: location
+    tags: allTags
+    planName: '${baseName}-signup-plan-${take(token, 6)}'
+    appName: signupAppName
+    storageAccountName: signupStorage.outputs.name
+    storageBlobEndpoint: signupStorage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    productSettings: signupSettings
+    instanceMemoryMB: 512
+    maximumInstanceCount: maximumInstanceCount
     httpAlwaysReady: httpAlwaysReady
+  }
+}
+
+module signupRbac 'modules/rbac-signup.bicep' = {
+  name: 'signup-rbac'
+  params: {
+    principalId: signupApp.outputs.principalId
+    storageAccountName: signupStorage.outputs.name
+    appInsightsName: monitoring.outputs.appInsightsName
   }
 }
 
@@ -215,3 +264,6 @@ output storageAccountName string = storage.outputs.name
 output tablesEndpoint string = storage.outputs.tablesEndpoint
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output appInsightsName string = monitoring.outputs.appInsightsName
+output signupAppName string = signupApp.outputs.name
+output signupAppPrincipalId string = signupApp.outputs.principalId
+output signupAppHostName string = signupApp.outputs.defaultHostName

@@ -8,7 +8,8 @@ param appName string
 param storageAccountName string
 param storageBlobEndpoint string
 param deploymentContainerName string
-param serviceBusFullyQualifiedNamespace string
+@description('Service Bus namespace of the triggers and senders; empty for an app without Service Bus (the sign-up connector).')
+param serviceBusFullyQualifiedNamespace string = ''
 param appInsightsConnectionString string
 
 @description('Product settings (LIFECYCLE_*), merged over the platform settings below.')
@@ -29,6 +30,11 @@ param maximumInstanceCount int
 @minValue(0)
 @maxValue(10)
 param httpAlwaysReady int
+
+var serviceBusSettings = {
+  ServiceBusConnection__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
+  ServiceBusConnection__credential: 'managedidentity'
+}
 
 var httpAlwaysReadyInstances = [
   {
@@ -111,11 +117,9 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222: not a network setting; public access of the app is covered on the site resource.
   parent: app
   name: 'appsettings'
-  properties: union(productSettings, {
+  properties: union(productSettings, empty(serviceBusFullyQualifiedNamespace) ? {} : serviceBusSettings, {
     AzureWebJobsStorage__accountName: storageAccountName
     AzureWebJobsStorage__credential: 'managedidentity'
-    ServiceBusConnection__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
-    ServiceBusConnection__credential: 'managedidentity'
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
   })

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 import function_app
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module", name="index")
@@ -99,3 +106,25 @@ def test_every_function_is_accounted_for(index):
         "governance",
         "redemption_reset",
     }
+
+
+def _indexed_under(function_set: str) -> subprocess.CompletedProcess[str]:
+    """The function names a fresh worker indexes with LIFECYCLE_FUNCTIONS set, as the host would."""
+    code = "import function_app; print(sorted(f.get_function_name() for f in function_app.app.get_functions()))"
+    env = {**os.environ, "LIFECYCLE_FUNCTIONS": function_set}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60)
+
+
+def test_the_sign_up_app_indexes_only_the_connector_and_the_jobs_app_everything_else(index):
+    """The internet-facing connector runs in its own function app (its own identity, no Graph permission): each
+    deployment indexes only its set."""
+    signup = _indexed_under("signup")
+    jobs = _indexed_under("jobs")
+    assert signup.returncode == 0 and jobs.returncode == 0, signup.stderr + jobs.stderr
+    assert signup.stdout.strip() == "['signup_connector']"
+    assert ast.literal_eval(jobs.stdout.strip()) == sorted(set(index) - {"signup_connector"})
+
+
+def test_an_unknown_function_set_stops_indexing_with_the_setting_named():
+    result = _indexed_under("everything")
+    assert result.returncode != 0 and "LIFECYCLE_FUNCTIONS" in result.stderr

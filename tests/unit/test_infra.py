@@ -63,6 +63,7 @@ def _param_defaults() -> dict[str, str]:
 # Values only Azure knows at deployment time, in the shape it produces them.
 _DEPLOYMENT_TIME_VALUES = {
     "LIFECYCLE_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
+    "LIFECYCLE_SIGNUP_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
     "LIFECYCLE_TABLES_ENDPOINT": "https://stguestlcprodabc.table.core.windows.net",
     "AzureWebJobsStorage__accountName": "stguestlcprodabc",
     "ServiceBusConnection__fullyQualifiedNamespace": "guestlc-prod-sb-abc.servicebus.windows.net",
@@ -70,12 +71,13 @@ _DEPLOYMENT_TIME_VALUES = {
 }
 
 
-@cache
-def deployed_app_settings() -> dict[str, str]:
-    """The app settings main.bicep and functionapp.bicep give the function app, resolved to values."""
-    expressions = _object_block(MAIN_BICEP, "var productSettings = {") | _object_block(
-        FUNCTION_APP_BICEP, "properties: union(productSettings, {"
-    )
+APP_SETTINGS_UNION = (
+    "properties: union(productSettings, empty(serviceBusFullyQualifiedNamespace) ? {} : serviceBusSettings, {"
+)
+RBAC_SIGNUP_BICEP = (INFRA / "modules" / "rbac-signup.bicep").read_text()
+
+
+def _resolved(expressions: dict[str, str]) -> dict[str, str]:
     defaults = _param_defaults()
     settings: dict[str, str] = {}
     for name, expression in expressions.items():
@@ -86,6 +88,58 @@ def deployed_app_settings() -> dict[str, str]:
         else:
             settings[name] = _DEPLOYMENT_TIME_VALUES[name]
     return settings
+
+
+def signup_app_settings() -> dict[str, str]:
+    """The sign-up connector's function app settings: its own block plus the platform ones, no Service Bus."""
+    expressions = _object_block(MAIN_BICEP, "var signupSettings = {") | _object_block(
+        FUNCTION_APP_BICEP, APP_SETTINGS_UNION
+    )
+    return _resolved(expressions)
+
+
+@cache
+def deployed_app_settings() -> dict[str, str]:
+    """The app settings main.bicep and functionapp.bicep give the function app, resolved to values."""
+    expressions = (
+        _object_block(MAIN_BICEP, "var productSettings = {")
+        | _object_block(FUNCTION_APP_BICEP, "var serviceBusSettings = {")
+        | _object_block(FUNCTION_APP_BICEP, APP_SETTINGS_UNION)
+    )
+    return _resolved(expressions)
+
+
+class TestSignUpConnectorApp:
+    """The internet-facing connector runs as its own function app whose identity holds nothing it does not use."""
+
+    def test_each_app_indexes_its_own_function_set(self):
+        assert deployed_app_settings()["LIFECYCLE_FUNCTIONS"] == "jobs"
+        assert signup_app_settings()["LIFECYCLE_FUNCTIONS"] == "signup"
+
+    def test_the_deployed_sign_up_settings_load_once_the_audience_is_given(self):
+        from config.signup import load_signup_settings
+
+        settings = load_signup_settings({**signup_app_settings(), "LIFECYCLE_SIGNUP_AUDIENCES": "api://signup"})
+        assert settings.audiences == ("api://signup",)
+
+    def test_the_sign_up_app_gets_no_state_queue_or_graph_setting(self):
+        settings = signup_app_settings()
+        assert not any(
+            name.startswith(("ServiceBusConnection", "LIFECYCLE_TABLES", "LIFECYCLE_GRAPH")) for name in settings
+        )
+        assert settings["AzureWebJobsStorage__credential"] == "managedidentity"
+
+    def test_the_sign_up_identity_holds_only_its_host_storage_and_telemetry(self):
+        role_ids = set(re.findall(r"'([0-9a-f-]{36})'", RBAC_SIGNUP_BICEP))
+        assert role_ids == {"b7e6dc6d-f1e8-4753-8033-0f276bb0955b", "3913510d-42f4-4e42-8a64-420c390055eb"}
+        module = MAIN_BICEP[MAIN_BICEP.index("module signupRbac") :]
+        assert "storageAccountName: signupStorage.outputs.name" in module.split("\n}", 1)[0]
+        app = MAIN_BICEP[MAIN_BICEP.index("module signupApp") :].split("\n}", 1)[0]
+        assert "storageAccountName: signupStorage.outputs.name" in app and "serviceBus" not in app
+
+    def test_the_grant_script_is_never_pointed_at_the_sign_up_app(self):
+        """No Graph permission is granted to the connector's identity: the runbook names only the jobs app."""
+        assert "signupAppPrincipalId" not in (INFRA / "grant-graph-permissions").read_text()
 
 
 class TestAppSettings:
