@@ -144,7 +144,14 @@ async def replay(
         for message in fresh:
             seen.add(message.message_id)
             if selector.matches_message(message):
-                results.append(await _replay_one(services, queue, message, operator))
+                try:
+                    results.append(await _replay_one(services, queue, message, operator))
+                except StateConflictError:
+                    # A worker wrote the item between our read and our write (a delayed copy running, say):
+                    # leave the dead letter where it is for the next replay, which reads the item afresh.
+                    await services.transport.release_dead_letter(queue, message)
+                    key = message.key or f"message:{message.message_id}"
+                    results.append({"key": key, "action": "left in place (changed while replaying)"})
             else:
                 await services.transport.release_dead_letter(queue, message)
         if not fresh:

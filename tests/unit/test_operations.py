@@ -167,3 +167,29 @@ async def test_a_message_that_keeps_crashing_the_handler_is_dead_lettered_after_
             await process("onboarding", message, broken, services)
     [dead] = await services.transport.peek_dead_letters("onboarding")
     assert dead.dead_letter_reason == "MaxDeliveryCountExceeded" and "bug" in dead.dead_letter_description
+
+
+async def test_a_replay_that_meets_a_concurrent_write_leaves_the_dead_letter_for_the_next_replay(directory):
+    """A worker writes the work item between the replay's read and its write: the replay neither fails nor loses
+    the dead letter; the next replay reads the item afresh and replays it once."""
+    services = await _dead_lettered_ticket(directory)
+    items = services.work_items
+    real_get = items.get
+
+    async def raced_get(key):
+        item = await real_get(key)
+        if item is not None and not getattr(raced_get, "done", False):
+            raced_get.done = True  # type: ignore[attr-defined]
+            fresher = await real_get(key)
+            fresher.updated = services.clock.now()
+            await items.save(fresher)  # a worker's write lands first
+        return item
+
+    items.get = raced_get  # type: ignore[method-assign]
+    [first] = await operations.replay(services, "onboarding", Selector(), dry_run=False, operator="oncall")
+    assert first["action"].startswith("left in place")
+    assert len(await services.transport.peek_dead_letters("onboarding")) == 1
+    [second] = await operations.replay(services, "onboarding", Selector(), dry_run=False, operator="oncall")
+    assert second["action"] == "replayed"
+    [outcome] = await _drain(services)
+    assert outcome.verdict is Verdict.DONE and len(directory.invitations) == 1
