@@ -30,8 +30,10 @@ browser:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 ## make run: start Azurite and tenantsim on free loopback ports, seed the tenant, run the main job once.
+## The demo opts in to redemption reset in enforce mode (a deployment's explicit choice, with its own grant).
+DEMO_ENV := LIFECYCLE_RESET_ENABLED=true LIFECYCLE_RESET_MODE=enforce
 run: setup
-	LIFECYCLE_RESET_ENABLED=true $(BIN)/python -m tenantsim.stack -- $(BIN)/python -m lifecycle demo
+	$(DEMO_ENV) $(BIN)/python -m tenantsim.stack -- $(BIN)/python -m lifecycle demo
 
 ## make test: lint, then the whole suite (unit, tenantsim, integration on Azurite + tenantsim, functions, e2e).
 test: setup browser lint

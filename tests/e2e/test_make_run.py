@@ -16,10 +16,17 @@ from config.settings import ROOT
 from tenantsim.client import TenantSimAdmin
 
 pytestmark = pytest.mark.stack
+DEMO_ENV = dict(
+    item.split("=", 1)
+    for line in (ROOT / "Makefile").read_text().splitlines()
+    if line.startswith("DEMO_ENV :=")
+    for item in line.split(":=", 1)[1].split()
+)
 
 
 def _cli(stack, *args: str, prefix: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **stack.env, "LIFECYCLE_TABLE_PREFIX": prefix, "LIFECYCLE_QUEUE_PREFIX": prefix.lower()}
+    env |= DEMO_ENV  # as `make run` sets it
     return subprocess.run(
         [sys.executable, "-m", "lifecycle", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )

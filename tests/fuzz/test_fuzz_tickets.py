@@ -81,8 +81,9 @@ DOCUMENTED_CODES = PARSE_CODES | ONBOARD_CODES | GUEST_TICKET_CODES
 
 QUEUE = "onboarding"
 # Read once: both are immutable, and parsing them per example would dominate the run time.
-# Redemption reset switched on (an opt-in since it needs User.ReadWrite.All): its tickets are fuzzed too.
-SETTINGS = load_settings({**LOCAL_ENV, "LIFECYCLE_RESET_ENABLED": "true"})
+# Redemption reset switched on and enforcing (an opt-in since it needs User.ReadWrite.All; in plan mode a reset
+# ticket writes nothing and fails replayably): its tickets are fuzzed too.
+SETTINGS = load_settings({**LOCAL_ENV, "LIFECYCLE_RESET_ENABLED": "true", "LIFECYCLE_RESET_MODE": "enforce"})
 DESIRED = load_desired_state(SAMPLE_DESIRED_STATE)
 MESSAGE_ID = "sb-fuzz-1"
 GUEST_EMAIL = "guest.one@fabrikam.com"

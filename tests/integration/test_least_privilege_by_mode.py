@@ -26,6 +26,7 @@ PLANNING = required_names(Deployment())
 def fresh(local_stack):
     with TenantSimAdmin(local_stack.tenantsim_url) as admin:
         admin.seed(builtin="fresh", guests=60, random_seed=0)
+        admin.reset_counters()
         yield admin
         admin.seed(builtin="fresh", guests=300, random_seed=0)
 
