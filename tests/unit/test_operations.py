@@ -193,3 +193,19 @@ async def test_a_replay_that_meets_a_concurrent_write_leaves_the_dead_letter_for
     assert second["action"] == "replayed"
     [outcome] = await _drain(services)
     assert outcome.verdict is Verdict.DONE and len(directory.invitations) == 1
+
+
+async def test_a_dead_letter_without_a_work_item_is_replayed_and_finished_once(directory):
+    """A message the broker dead-lettered before any attempt recorded it: the replay records it under the
+    message's kind, and the replayed ticket is then carried out, not taken for another ticket under its id."""
+    services = memory_services(directory)
+    await _submit(services)
+    [message] = await services.transport.receive("onboarding")
+    await services.transport.dead_letter("onboarding", message, "MaxDeliveryCountExceeded", "parked by the broker")
+    assert await services.work_items.get("ticket:RITM0010001") is None
+    [replayed] = await operations.replay(services, "onboarding", Selector(), dry_run=False, operator="oncall")
+    assert replayed["action"] == "replayed"
+    [outcome] = await _drain(services)
+    assert outcome.verdict is Verdict.DONE, outcome
+    assert (await services.work_items.get("ticket:RITM0010001")).status is WorkStatus.DONE
+    assert [r async for r in services.rejections.all()] == []
