@@ -43,6 +43,7 @@ from lifecycle.models import GuestRecord, GuestState, OutboundMessage
 from lifecycle.services import Services
 from lifecycle.submission import ticket_message
 from tenantsim.client import TenantSimAdmin
+from tenantsim.tokens import DEFAULT_APP_ID
 from tenantsim.stack import LocalStack
 from tests.chaos import scenario
 from tests.chaos.events import count_events
@@ -449,6 +450,10 @@ async def _drive(run: Run) -> dict[str, Any]:
     admin = TenantSimAdmin(run.stack.tenantsim_url, timeout=120)
     faults = GraphFaults(admin, run.config)
     try:
+        # The sample desired state restricts invitations to admins and Guest Inviters and declares that the
+        # product's identity holds the role (invitations.appHoldsGuestInviter; infra assigns it with
+        # grant-graph-permissions --assign-guest-inviter): the simulated tenant has it assigned too.
+        admin.configure(guestInviterAppIds=[DEFAULT_APP_ID])
         await _seed_ledger(services, run.tenant)
         before = admin.snapshot()
         admin.reset_counters()
