@@ -12,13 +12,12 @@ from tenantsim.api.governance.common import (
     eq_filter,
     expand_options,
     expanded,
-    find,
     page,
     public,
     writable_body,
 )
 from tenantsim.api.governance.state import LIVE_ASSIGNMENT, state_of
-from tenantsim.errors import bad_request
+from tenantsim.errors import bad_request, found
 from tenantsim.runtime import Call, GraphResponse
 
 PACKAGE_WRITABLE = ("displayName", "description", "isHidden", "catalog")
@@ -60,7 +59,7 @@ def create_package(call: Call) -> GraphResponse:
     if not catalog_id:
         raise bad_request("'catalog' with the id of an existing catalog is required.")
     state = state_of(call)
-    find(state.catalogs, catalog_id)
+    found(state.catalogs, catalog_id)
     if not isinstance(body.get("displayName"), str) or not body["displayName"].strip():
         raise bad_request("'displayName' is required.")
     now = call.sim.now_iso()
@@ -79,14 +78,14 @@ def create_package(call: Call) -> GraphResponse:
 
 def get_package(call: Call, package_id: str) -> GraphResponse:
     call.require("entitlementManagement.read")
-    package = find(state_of(call).packages, package_id)
+    package = found(state_of(call).packages, package_id)
     view = _package_view(call, package, expanded(call))
     return GraphResponse(200, {"@odata.context": call.context_url(f"{EM}/accessPackages/$entity"), **view})
 
 
 def update_package(call: Call, package_id: str) -> GraphResponse:
     call.require("entitlementManagement.write")
-    package = find(state_of(call).packages, package_id)
+    package = found(state_of(call).packages, package_id)
     body = writable_body(call.request.body, ("displayName", "description", "isHidden"), "accessPackage")
     package.update(body)
     package["modifiedDateTime"] = call.sim.now_iso()
@@ -96,7 +95,7 @@ def update_package(call: Call, package_id: str) -> GraphResponse:
 def delete_package(call: Call, package_id: str) -> GraphResponse:
     call.require("entitlementManagement.write")
     state = state_of(call)
-    find(state.packages, package_id)
+    found(state.packages, package_id)
     if any(a["_accessPackageId"] == package_id and a["state"] in LIVE_ASSIGNMENT for a in state.assignments.values()):
         raise bad_request("The access package has assignments; remove them first.")
     for policy_id in [p for p, v in state.policies.items() if v["_accessPackageId"] == package_id]:
@@ -110,6 +109,6 @@ def delete_package(call: Call, package_id: str) -> GraphResponse:
 def list_package_policies(call: Call, package_id: str) -> GraphResponse:
     call.require("entitlementManagement.read")
     state = state_of(call)
-    find(state.packages, package_id)
+    found(state.packages, package_id)
     items = [public(p) for p in state.policies.values() if p["_accessPackageId"] == package_id]
     return page(call, items, f"{EM}/accessPackages('{package_id}')/assignmentPolicies")

@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from tenantsim.api.governance import review_instances
-from tenantsim.api.governance.common import REVIEWS, check_duration, eq_filter, find, page, public, writable_body
+from tenantsim.api.governance.common import REVIEWS, check_duration, eq_filter, page, public, writable_body
 from tenantsim.api.governance.state import state_of
 from tenantsim.config import SimConfig
-from tenantsim.errors import bad_request
+from tenantsim.errors import bad_request, found
 from tenantsim.runtime import Call, GraphResponse
 
 REVIEW_SCOPES = frozenset(
@@ -232,7 +232,7 @@ def create_review(call: Call) -> GraphResponse:
 
 def get_review(call: Call, review_id: str) -> GraphResponse:
     call.require("accessReview.read")
-    review = public(find(state_of(call).reviews, review_id))
+    review = public(found(state_of(call).reviews, review_id))
     return GraphResponse(200, {"@odata.context": call.context_url(f"{REVIEWS}/$entity"), **review})
 
 
@@ -249,7 +249,7 @@ def replace_review(call: Call, review_id: str) -> GraphResponse:
     instanceEnumerationScope cannot change after creation; reviewers only while individual users review."""
     call.require("accessReview.write")
     state = state_of(call)
-    current = find(state.reviews, review_id)
+    current = found(state.reviews, review_id)
     body = writable_body(call.request.body, REVIEW_WRITABLE, "accessReviewScheduleDefinition")
     replacement = _validated_review(body, call.sim.config)
     for fixed in ("scope", "instanceEnumerationScope"):
@@ -267,7 +267,7 @@ def replace_review(call: Call, review_id: str) -> GraphResponse:
 def delete_review(call: Call, review_id: str) -> GraphResponse:
     call.require("accessReview.write")
     state = state_of(call)
-    find(state.reviews, review_id)
+    found(state.reviews, review_id)
     del state.reviews[review_id]
     return GraphResponse(204)
 
@@ -275,7 +275,7 @@ def delete_review(call: Call, review_id: str) -> GraphResponse:
 def list_review_instances(call: Call, review_id: str) -> GraphResponse:
     """The instances the definition has run by now and its next one (see review_instances)."""
     call.require("accessReview.read")
-    review = find(state_of(call).reviews, review_id)
+    review = found(state_of(call).reviews, review_id)
     now = datetime.fromisoformat(call.sim.now_iso().replace("Z", "+00:00"))
     groups = list(call.sim.directory.groups.values())
     keep = eq_filter(call, {"status": lambda i: i["status"]})

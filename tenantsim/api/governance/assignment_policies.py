@@ -14,13 +14,12 @@ from tenantsim.api.governance.common import (
     check_duration,
     eq_filter,
     expanded,
-    find,
     page,
     public,
     writable_body,
 )
 from tenantsim.api.governance.state import LIVE_ASSIGNMENT, state_of
-from tenantsim.errors import bad_request
+from tenantsim.errors import bad_request, found
 from tenantsim.runtime import Call, GraphResponse
 
 ALLOWED_TARGET_SCOPES = frozenset(
@@ -107,7 +106,7 @@ def _subject_sets(value: Any, name: str, call: Call) -> list[dict[str, Any]]:
         if kind not in SUBJECT_SETS:
             raise bad_request(f"Invalid subject set in '{name}': {kind!r}.")
         if kind == "#microsoft.graph.connectedOrganizationMembers":
-            find(state_of(call).organizations, str(entry.get("connectedOrganizationId")))
+            found(state_of(call).organizations, str(entry.get("connectedOrganizationId")))
         if kind == "#microsoft.graph.singleUser" and not entry.get("userId"):
             raise bad_request(f"A singleUser in '{name}' needs 'userId'.")
         if kind == "#microsoft.graph.groupMembers" and not entry.get("groupId"):
@@ -119,7 +118,7 @@ def _validated_policy(call: Call, body: dict[str, Any]) -> dict[str, Any]:
     package_id = body.get("accessPackage", {}).get("id") if isinstance(body.get("accessPackage"), dict) else None
     if not package_id:
         raise bad_request("'accessPackage' with the id of an existing access package is required.")
-    package = find(state_of(call).packages, package_id)
+    package = found(state_of(call).packages, package_id)
     if not isinstance(body.get("displayName"), str) or not body["displayName"].strip():
         raise bad_request("'displayName' is required.")
     scope = body.get("allowedTargetScope", "notSpecified")
@@ -209,7 +208,7 @@ def create_policy(call: Call) -> GraphResponse:
 
 def get_policy(call: Call, policy_id: str) -> GraphResponse:
     call.require("entitlementManagement.read")
-    view = _policy_view(call, find(state_of(call).policies, policy_id), expanded(call))
+    view = _policy_view(call, found(state_of(call).policies, policy_id), expanded(call))
     return GraphResponse(200, {"@odata.context": call.context_url(f"{EM}/assignmentPolicies/$entity"), **view})
 
 
@@ -217,7 +216,7 @@ def replace_policy(call: Call, policy_id: str) -> GraphResponse:
     """PUT replaces the whole policy (v1.0 has no PATCH for assignment policies); answers 200 with it."""
     call.require("entitlementManagement.write")
     state = state_of(call)
-    current = find(state.policies, policy_id)
+    current = found(state.policies, policy_id)
     body = writable_body(call.request.body, POLICY_WRITABLE, "accessPackageAssignmentPolicy")
     replacement = _validated_policy(call, body)
     if replacement["_accessPackageId"] != current["_accessPackageId"]:
@@ -237,7 +236,7 @@ def replace_policy(call: Call, policy_id: str) -> GraphResponse:
 def delete_policy(call: Call, policy_id: str) -> GraphResponse:
     call.require("entitlementManagement.write")
     state = state_of(call)
-    find(state.policies, policy_id)
+    found(state.policies, policy_id)
     if any(a["_policyId"] == policy_id and a["state"] in LIVE_ASSIGNMENT for a in state.assignments.values()):
         raise bad_request("The policy has assignments; remove them first.")
     del state.policies[policy_id]

@@ -17,14 +17,13 @@ from tenantsim.api.governance.common import (
     EM,
     check_duration,
     eq_filter,
-    find,
     instant,
     page,
     public,
     writable_body,
 )
 from tenantsim.api.governance.state import LIVE_ASSIGNMENT, GovernanceState, state_of
-from tenantsim.errors import bad_request, not_found
+from tenantsim.errors import bad_request, found, not_found
 from tenantsim.runtime import Call, GraphResponse
 
 # accessPackageRequestState (v1.0 resource page), for $filter on state.
@@ -60,7 +59,7 @@ def create_request(call: Call) -> GraphResponse:
         raise bad_request("'assignment' is required.")
     state = state_of(call)
     if request_type in {"adminRemove", "adminUpdate", "userRemove", "userUpdate"}:
-        existing = find(state.assignments, str(assignment.get("id")))
+        existing = found(state.assignments, str(assignment.get("id")))
         target_id, package_id, policy_id = existing["_targetId"], existing["_accessPackageId"], existing["_policyId"]
     else:
         target_id, package_id, policy_id = _checked_add(call, state, assignment)
@@ -99,7 +98,7 @@ def _checked_add(call: Call, state: GovernanceState, assignment: dict[str, Any])
         # The replica that takes the request cannot see the user yet: the 404 Graph gives for managing an
         # object just after creating it (SupportArticles-docs 404-not-found-error-manage-objects-microsoft-graph).
         raise not_found(target_id)
-    policy = find(state.policies, policy_id)
+    policy = found(state.policies, policy_id)
     if policy["_accessPackageId"] != package_id:
         raise bad_request("The assignment policy does not belong to the access package.")
     if not _policy_admits(call, state, policy, record.data):
@@ -209,7 +208,7 @@ def _assignment_for(call: Call, state: GovernanceState, request: dict[str, Any])
 def get_request(call: Call, request_id: str) -> GraphResponse:
     call.require("entitlementManagement.read")
     state = state_of(call)
-    request = find(state.requests, request_id)
+    request = found(state.requests, request_id)
     _advance(call, state, request)
     return GraphResponse(
         200, {"@odata.context": call.context_url(f"{EM}/assignmentRequests/$entity"), **public(request)}

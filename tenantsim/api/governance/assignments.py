@@ -8,8 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from tenantsim.api.governance.catalog_resources import granted_groups
-from tenantsim.api.governance.common import EM, eq_filter, expanded, find, page, public
+from tenantsim.api.governance.common import EM, eq_filter, expanded, page, public
 from tenantsim.api.governance.state import LIVE_ASSIGNMENT, GovernanceState, state_of
+from tenantsim.errors import found
 from tenantsim.runtime import Call, GraphResponse, Simulator
 
 # accessPackageAssignmentState (v1.0 resource page), for $filter on state.
@@ -81,7 +82,7 @@ def list_assignments(call: Call) -> GraphResponse:
 def get_assignment(call: Call, assignment_id: str) -> GraphResponse:
     call.require("entitlementManagement.read")
     state = state_of(call)
-    view = _assignment_view(call, state, find(state.assignments, assignment_id), expanded(call))
+    view = _assignment_view(call, state, found(state.assignments, assignment_id), expanded(call))
     return GraphResponse(200, {"@odata.context": call.context_url(f"{EM}/assignments/$entity"), **view})
 
 

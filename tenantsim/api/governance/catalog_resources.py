@@ -14,9 +14,9 @@ import copy
 import uuid
 from typing import Any
 
-from tenantsim.api.governance.common import EM, by_id, eq_filter, expanded, find, page, public, writable_body
+from tenantsim.api.governance.common import EM, by_id, eq_filter, expanded, page, public, writable_body
 from tenantsim.api.governance.state import GovernanceState, state_of
-from tenantsim.errors import GraphError, bad_request, not_found
+from tenantsim.errors import GraphError, bad_request, found, not_found
 from tenantsim.runtime import Call, GraphResponse
 from tenantsim.seed import group_catalog_resource
 
@@ -74,7 +74,7 @@ def list_catalog_resources(call: Call, catalog_id: str) -> GraphResponse:
     """GET catalogs/{id}/resources with `$expand=roles,scopes` and `$filter` on originId, originSystem or id."""
     call.require("entitlementManagement.read")
     state = state_of(call)
-    find(state.catalogs, catalog_id)
+    found(state.catalogs, catalog_id)
     keep = eq_filter(
         call,
         {"id": lambda r: r["id"], "originId": lambda r: r["originId"], "originSystem": lambda r: r["originSystem"]},
@@ -99,7 +99,7 @@ def create_resource_request(call: Call) -> GraphResponse:
     if not isinstance(resource, dict) or not isinstance(catalog, dict) or not catalog.get("id"):
         raise bad_request("A resource request needs 'resource' and 'catalog' with the catalog's id.")
     state = state_of(call)
-    find(state.catalogs, str(catalog["id"]))
+    found(state.catalogs, str(catalog["id"]))
     if request_type == "adminAdd":
         _add_group(call, state, str(catalog["id"]), resource)
     else:
@@ -145,7 +145,7 @@ def create_role_scope(call: Call, package_id: str) -> GraphResponse:
     """POST accessPackages/{id}/resourceRoleScopes: grant a role of a catalog resource through the package."""
     call.require("entitlementManagement.write")
     state = state_of(call)
-    package = find(state.packages, package_id)
+    package = found(state.packages, package_id)
     body = writable_body(
         call.request.body, ("role", "scope", "id", "createdDateTime"), "accessPackageResourceRoleScope"
     )
@@ -187,7 +187,7 @@ def _pick(known: list[dict[str, Any]], wanted: dict[str, Any], name: str) -> dic
 def delete_role_scope(call: Call, package_id: str, role_scope_id: str) -> GraphResponse:
     call.require("entitlementManagement.write")
     state = state_of(call)
-    find(state.packages, package_id)
-    find(state.role_scopes, f"{package_id}/{role_scope_id}")
+    found(state.packages, package_id)
+    found(state.role_scopes, f"{package_id}/{role_scope_id}")
     del state.role_scopes[f"{package_id}/{role_scope_id}"]
     return GraphResponse(204)

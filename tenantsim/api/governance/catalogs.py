@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from tenantsim.api.governance.common import EM, eq_filter, expanded, find, page, public, writable_body
+from tenantsim.api.governance.common import EM, eq_filter, expanded, page, public, writable_body
 from tenantsim.api.governance.state import state_of
-from tenantsim.errors import bad_request
+from tenantsim.errors import bad_request, found
 from tenantsim.runtime import Call, GraphResponse
 
 CATALOG_WRITABLE = ("displayName", "description", "state", "isExternallyVisible", "catalogType")
@@ -48,7 +48,7 @@ def _catalog_state(value: Any) -> None:
 
 def get_catalog(call: Call, catalog_id: str) -> GraphResponse:
     call.require("entitlementManagement.read")
-    catalog = public(find(state_of(call).catalogs, catalog_id))
+    catalog = public(found(state_of(call).catalogs, catalog_id))
     if "accessPackages" in expanded(call):
         catalog["accessPackages"] = packages_in(call, catalog_id)
     return GraphResponse(200, {"@odata.context": call.context_url(f"{EM}/catalogs/$entity"), **catalog})
@@ -56,7 +56,7 @@ def get_catalog(call: Call, catalog_id: str) -> GraphResponse:
 
 def update_catalog(call: Call, catalog_id: str) -> GraphResponse:
     call.require("entitlementManagement.write")
-    catalog = find(state_of(call).catalogs, catalog_id)
+    catalog = found(state_of(call).catalogs, catalog_id)
     body = writable_body(call.request.body, CATALOG_WRITABLE, "accessPackageCatalog")
     if "state" in body:
         _catalog_state(body["state"])
@@ -68,7 +68,7 @@ def update_catalog(call: Call, catalog_id: str) -> GraphResponse:
 def delete_catalog(call: Call, catalog_id: str) -> GraphResponse:
     call.require("entitlementManagement.write")
     state = state_of(call)
-    find(state.catalogs, catalog_id)
+    found(state.catalogs, catalog_id)
     if any(p["_catalogId"] == catalog_id for p in state.packages.values()):
         raise bad_request("The catalog still holds access packages; delete them first.")
     for resource_id in [r for r, v in state.resources.items() if v["_catalogId"] == catalog_id]:
@@ -83,5 +83,5 @@ def packages_in(call: Call, catalog_id: str) -> list[dict[str, Any]]:
 
 def list_catalog_packages(call: Call, catalog_id: str) -> GraphResponse:
     call.require("entitlementManagement.read")
-    find(state_of(call).catalogs, catalog_id)
+    found(state_of(call).catalogs, catalog_id)
     return page(call, packages_in(call, catalog_id), f"{EM}/catalogs('{catalog_id}')/accessPackages")

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from tenantsim.errors import GraphError, bad_request, not_found
+from tenantsim.errors import GraphError, bad_request
 from tenantsim.runtime import Call, GraphResponse
 
 EM = "identityGovernance/entitlementManagement"
@@ -31,13 +31,6 @@ def writable_body(body: Any, writable: Iterable[str], resource: str) -> dict[str
         if name not in allowed:
             raise bad_request(f"Invalid property '{name}' for resource '{resource}'.")
     return {k: v for k, v in body.items() if k != "@odata.type"}
-
-
-def find(records: dict[str, dict[str, Any]], record_id: str) -> dict[str, Any]:
-    record = records.get(record_id)
-    if record is None:
-        raise not_found(record_id)
-    return record
 
 
 def check_duration(value: Any, name: str) -> None:

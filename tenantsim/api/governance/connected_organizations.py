@@ -7,9 +7,9 @@ import re
 import uuid
 from typing import Any
 
-from tenantsim.api.governance.common import EM, eq_filter, find, page, public, writable_body
+from tenantsim.api.governance.common import EM, eq_filter, page, public, writable_body
 from tenantsim.api.governance.state import state_of
-from tenantsim.errors import bad_request
+from tenantsim.errors import bad_request, found
 from tenantsim.runtime import Call, GraphResponse
 
 IDENTITY_SOURCES = frozenset(
@@ -94,7 +94,7 @@ def create_organization(call: Call) -> GraphResponse:
 
 def get_organization(call: Call, organization_id: str) -> GraphResponse:
     call.require("entitlementManagement.read")
-    organization = public(find(state_of(call).organizations, organization_id))
+    organization = public(found(state_of(call).organizations, organization_id))
     return GraphResponse(
         200, {"@odata.context": call.context_url(f"{EM}/connectedOrganizations/$entity"), **organization}
     )
@@ -102,7 +102,7 @@ def get_organization(call: Call, organization_id: str) -> GraphResponse:
 
 def update_organization(call: Call, organization_id: str) -> GraphResponse:
     call.require("entitlementManagement.write")
-    organization = find(state_of(call).organizations, organization_id)
+    organization = found(state_of(call).organizations, organization_id)
     body = writable_body(call.request.body, ("displayName", "description", "state"), "connectedOrganization")
     if "state" in body and body["state"] not in {"configured", "proposed"}:
         raise bad_request("'state' must be configured or proposed.")
@@ -114,7 +114,7 @@ def update_organization(call: Call, organization_id: str) -> GraphResponse:
 def delete_organization(call: Call, organization_id: str) -> GraphResponse:
     call.require("entitlementManagement.write")
     state = state_of(call)
-    find(state.organizations, organization_id)
+    found(state.organizations, organization_id)
     for policy in state.policies.values():
         if any(t.get("connectedOrganizationId") == organization_id for t in policy["specificAllowedTargets"]):
             raise bad_request("An assignment policy still names this connected organization.")
