@@ -27,7 +27,7 @@ from config.signup import load_signup_settings
 from lifecycle.clock import FixedClock
 from lifecycle.signup.composition import build_signup_services
 from lifecycle.signup.http import SignUpServices, handle_signup_request
-from lifecycle.signup.testing import LocalTokenIssuer, connector_body, extension_body
+from tenantsim.entra_issuer import LocalTokenIssuer, connector_body, extension_body
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 EMAILS = ["ana@fabrikam.com", "sam@gmail.com", "x@mailinator.com", "bo@example.org", "li@adatum.com"]

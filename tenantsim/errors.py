@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class GraphError(Exception):
@@ -46,6 +49,14 @@ def not_found(resource_id: str) -> GraphError:
         "Request_ResourceNotFound",
         f"Resource '{resource_id}' does not exist or one of its queried reference-property objects are not present.",
     )
+
+
+def found(records: Mapping[str, T], key: str) -> T:
+    """The record stored under ``key``, or Graph's not-found error naming the key."""
+    record = records.get(key)
+    if record is None:
+        raise not_found(key)
+    return record
 
 
 def denied() -> GraphError:

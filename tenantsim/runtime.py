@@ -137,7 +137,7 @@ class Simulator:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         from tenantsim.api import build_router  # the handlers import this module's types
-        from tenantsim.api.assignment_expiry import expire_due
+        from tenantsim.api.governance.assignment_expiry import expire_due
 
         self.clock = clock
         self.wall_clock = wall_clock

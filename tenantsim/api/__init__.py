@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from tenantsim.api import (
     conditional_access,
-    entitlement_resources,
     federation,
-    governance,
     groups,
     invitations,
     memberships,
@@ -14,6 +12,17 @@ from tenantsim.api import (
     sponsors,
     tenants,
     users,
+)
+from tenantsim.api.governance import (
+    access_packages,
+    access_reviews,
+    assignment_policies,
+    assignment_requests,
+    assignments,
+    catalog_resources,
+    catalogs,
+    connected_organizations,
+    entitlement_settings,
 )
 from tenantsim.runtime import Router
 
@@ -108,50 +117,60 @@ def build_router() -> Router:
 
 
 def _add_governance(router: Router) -> None:
-    em, reviews = "/identityGovernance/entitlementManagement", "/identityGovernance/accessReviews/definitions"
-    for collection, noun in (
-        ("catalogs", "catalog"),
-        ("accessPackages", "package"),
-        ("connectedOrganizations", "organization"),
-    ):
-        named = _ID.format(f"{noun}_id")
-        router.add("GET", f"{em}/{collection}", getattr(governance, f"list_{noun}s"))
-        router.add("POST", f"{em}/{collection}", getattr(governance, f"create_{noun}"))
-        router.add("GET", f"{em}/{collection}/{named}", getattr(governance, f"get_{noun}"))
-        router.add("PATCH", f"{em}/{collection}/{named}", getattr(governance, f"update_{noun}"))
-        router.add("DELETE", f"{em}/{collection}/{named}", getattr(governance, f"delete_{noun}"))
-    router.add("GET", f"{em}/catalogs/{_ID.format('catalog_id')}/accessPackages", governance.list_catalog_packages)
-    router.add(
-        "GET", f"{em}/accessPackages/{_ID.format('package_id')}/assignmentPolicies", governance.list_package_policies
+    em = "/identityGovernance/entitlementManagement"
+    catalog, package, policy, organization = (
+        _ID.format(n) for n in ("catalog_id", "package_id", "policy_id", "organization_id")
     )
-    policy = _ID.format("policy_id")
-    router.add("GET", f"{em}/assignmentPolicies", governance.list_policies)
-    router.add("POST", f"{em}/assignmentPolicies", governance.create_policy)
-    router.add("GET", f"{em}/assignmentPolicies/{policy}", governance.get_policy)
-    router.add("PUT", f"{em}/assignmentPolicies/{policy}", governance.replace_policy)
-    router.add("DELETE", f"{em}/assignmentPolicies/{policy}", governance.delete_policy)
-    router.add("GET", f"{em}/assignmentRequests", governance.list_requests)
-    router.add("POST", f"{em}/assignmentRequests", governance.create_request)
-    router.add("GET", f"{em}/assignmentRequests/{_ID.format('request_id')}", governance.get_request)
-    router.add("GET", f"{em}/assignments", governance.list_assignments)
-    router.add("GET", f"{em}/assignments/{_ID.format('assignment_id')}", governance.get_assignment)
-    package = _ID.format("package_id")
-    router.add(
-        "GET", f"{em}/catalogs/{_ID.format('catalog_id')}/resources", entitlement_resources.list_catalog_resources
-    )
-    router.add("POST", f"{em}/resourceRequests", entitlement_resources.create_resource_request)
-    router.add("POST", f"{em}/accessPackages/{package}/resourceRoleScopes", entitlement_resources.create_role_scope)
+
+    router.add("GET", f"{em}/catalogs", catalogs.list_catalogs)
+    router.add("POST", f"{em}/catalogs", catalogs.create_catalog)
+    router.add("GET", f"{em}/catalogs/{catalog}", catalogs.get_catalog)
+    router.add("PATCH", f"{em}/catalogs/{catalog}", catalogs.update_catalog)
+    router.add("DELETE", f"{em}/catalogs/{catalog}", catalogs.delete_catalog)
+    router.add("GET", f"{em}/catalogs/{catalog}/accessPackages", catalogs.list_catalog_packages)
+
+    router.add("GET", f"{em}/catalogs/{catalog}/resources", catalog_resources.list_catalog_resources)
+    router.add("POST", f"{em}/resourceRequests", catalog_resources.create_resource_request)
+    router.add("POST", f"{em}/accessPackages/{package}/resourceRoleScopes", catalog_resources.create_role_scope)
     router.add(
         "DELETE",
         f"{em}/accessPackages/{package}/resourceRoleScopes/{_ID.format('role_scope_id')}",
-        entitlement_resources.delete_role_scope,
+        catalog_resources.delete_role_scope,
     )
-    router.add("GET", f"{em}/settings", governance.get_settings)
-    router.add("PATCH", f"{em}/settings", governance.update_settings)
-    review = _ID.format("review_id")
-    router.add("GET", reviews, governance.list_reviews)
-    router.add("POST", reviews, governance.create_review)
-    router.add("GET", f"{reviews}/{review}", governance.get_review)
-    router.add("PUT", f"{reviews}/{review}", governance.replace_review)
-    router.add("DELETE", f"{reviews}/{review}", governance.delete_review)
-    router.add("GET", f"{reviews}/{review}/instances", governance.list_review_instances)
+
+    router.add("GET", f"{em}/accessPackages", access_packages.list_packages)
+    router.add("POST", f"{em}/accessPackages", access_packages.create_package)
+    router.add("GET", f"{em}/accessPackages/{package}", access_packages.get_package)
+    router.add("PATCH", f"{em}/accessPackages/{package}", access_packages.update_package)
+    router.add("DELETE", f"{em}/accessPackages/{package}", access_packages.delete_package)
+    router.add("GET", f"{em}/accessPackages/{package}/assignmentPolicies", access_packages.list_package_policies)
+
+    router.add("GET", f"{em}/assignmentPolicies", assignment_policies.list_policies)
+    router.add("POST", f"{em}/assignmentPolicies", assignment_policies.create_policy)
+    router.add("GET", f"{em}/assignmentPolicies/{policy}", assignment_policies.get_policy)
+    router.add("PUT", f"{em}/assignmentPolicies/{policy}", assignment_policies.replace_policy)
+    router.add("DELETE", f"{em}/assignmentPolicies/{policy}", assignment_policies.delete_policy)
+
+    router.add("GET", f"{em}/connectedOrganizations", connected_organizations.list_organizations)
+    router.add("POST", f"{em}/connectedOrganizations", connected_organizations.create_organization)
+    router.add("GET", f"{em}/connectedOrganizations/{organization}", connected_organizations.get_organization)
+    router.add("PATCH", f"{em}/connectedOrganizations/{organization}", connected_organizations.update_organization)
+    router.add("DELETE", f"{em}/connectedOrganizations/{organization}", connected_organizations.delete_organization)
+
+    router.add("GET", f"{em}/assignmentRequests", assignment_requests.list_requests)
+    router.add("POST", f"{em}/assignmentRequests", assignment_requests.create_request)
+    router.add("GET", f"{em}/assignmentRequests/{_ID.format('request_id')}", assignment_requests.get_request)
+
+    router.add("GET", f"{em}/assignments", assignments.list_assignments)
+    router.add("GET", f"{em}/assignments/{_ID.format('assignment_id')}", assignments.get_assignment)
+
+    router.add("GET", f"{em}/settings", entitlement_settings.get_settings)
+    router.add("PATCH", f"{em}/settings", entitlement_settings.update_settings)
+
+    reviews, review = "/identityGovernance/accessReviews/definitions", _ID.format("review_id")
+    router.add("GET", reviews, access_reviews.list_reviews)
+    router.add("POST", reviews, access_reviews.create_review)
+    router.add("GET", f"{reviews}/{review}", access_reviews.get_review)
+    router.add("PUT", f"{reviews}/{review}", access_reviews.replace_review)
+    router.add("DELETE", f"{reviews}/{review}", access_reviews.delete_review)
+    router.add("GET", f"{reviews}/{review}/instances", access_reviews.list_review_instances)

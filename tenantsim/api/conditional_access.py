@@ -18,7 +18,7 @@ import weakref
 from typing import Any
 
 from tenantsim.directory import Directory
-from tenantsim.errors import GraphError, bad_request, not_found, unsupported_query
+from tenantsim.errors import GraphError, bad_request, found, not_found, unsupported_query
 from tenantsim.runtime import Call, GraphResponse, Simulator
 
 WINDOW_SECONDS = 1.0
@@ -80,10 +80,7 @@ def list_policies(call: Call) -> GraphResponse:
 def get_policy(call: Call, ca_id: str) -> GraphResponse:
     call.require("conditionalAccess.read")
     _pace(call)
-    policy = policies_of(call.sim.directory).get(ca_id)
-    if policy is None:
-        raise not_found(ca_id)
-    return GraphResponse(200, _entity(call, policy))
+    return GraphResponse(200, _entity(call, found(policies_of(call.sim.directory), ca_id)))
 
 
 def create_policy(call: Call) -> GraphResponse:

@@ -18,7 +18,7 @@ import weakref
 from typing import Any
 
 from tenantsim.directory import Directory
-from tenantsim.errors import GraphError, bad_request, not_found
+from tenantsim.errors import GraphError, bad_request, found
 from tenantsim.runtime import Call, GraphResponse
 
 TYPE = "microsoft.graph.samlOrWsFedExternalDomainFederation"
@@ -63,10 +63,7 @@ def _listed_with_domains(call: Call) -> bool:
 
 
 def _config(call: Call, config_id: str) -> dict[str, Any]:
-    config = configurations_of(call.sim.directory).get(config_id)
-    if config is None:
-        raise not_found(config_id)
-    return config
+    return found(configurations_of(call.sim.directory), config_id)
 
 
 def _check_domain(call: Call, domain: Any, ignore: str | None = None) -> str:

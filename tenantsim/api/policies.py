@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from tenantsim.api.invitations import parse_definition
-from tenantsim.errors import GraphError, bad_request, not_found
+from tenantsim.errors import GraphError, bad_request, found
 from tenantsim.runtime import Call, GraphResponse
 from tenantsim.seed import default_redemption_order, new_partner_policy, service_default_policy
 
@@ -246,10 +246,7 @@ def create_partner(call: Call) -> GraphResponse:
 
 
 def _partner(call: Call, tenant_id: str) -> dict[str, Any]:
-    partner = call.sim.directory.xtap_partners.get(tenant_id)
-    if partner is None:
-        raise not_found(tenant_id)
-    return partner
+    return found(call.sim.directory.xtap_partners, tenant_id)
 
 
 def get_partner(call: Call, tenant_id: str) -> GraphResponse:
@@ -389,10 +386,7 @@ def create_b2b_policy(call: Call) -> GraphResponse:
 
 
 def _b2b_policy(call: Call, policy_id: str) -> dict[str, Any]:
-    policy = call.sim.directory.b2b_policies.get(policy_id)
-    if policy is None:
-        raise not_found(policy_id)
-    return policy
+    return found(call.sim.directory.b2b_policies, policy_id)
 
 
 def get_b2b_policy(call: Call, policy_id: str) -> GraphResponse:

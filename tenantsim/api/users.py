@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from tenantsim.directory import UserRecord
-from tenantsim.errors import GraphError, bad_request, denied, not_found, unsupported_query
+from tenantsim.errors import GraphError, bad_request, denied, found, not_found, unsupported_query
 from tenantsim.odata_filter import AnyLambda, BoolOp, Comparison, InList, Node, compile_filter, parse_filter
 from tenantsim.runtime import Call, GraphResponse
 
@@ -481,10 +481,7 @@ def list_deleted_users(call: Call) -> GraphResponse:
 
 
 def _deleted(call: Call, object_id: str) -> UserRecord:
-    record = call.sim.directory.deleted.get(object_id)
-    if record is None:
-        raise not_found(object_id)
-    return record
+    return found(call.sim.directory.deleted, object_id)
 
 
 def get_deleted_item(call: Call, object_id: str) -> GraphResponse:
@@ -526,9 +523,7 @@ def purge_deleted_item(call: Call, object_id: str) -> GraphResponse:
 def list_group_members(call: Call, group_id: str) -> GraphResponse:
     call.require("groups.read")
     select = parse_select(call, collection=True)
-    group = call.sim.directory.groups.get(group_id)
-    if group is None:
-        raise not_found(group_id)
+    group = found(call.sim.directory.groups, group_id)
     directory, now = call.sim.directory, call.sim.clock()
     members = [
         directory.users[m].data

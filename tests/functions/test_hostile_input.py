@@ -14,7 +14,7 @@ import pytest
 
 import function_app
 from lifecycle.bootstrap import use_services
-from lifecycle.signup.testing import extension_body
+from tenantsim.entra_issuer import extension_body
 from tests.builders import memory_services, onboard_ticket
 from tests.fakes import FakeDirectory
 from tests.functions.test_onboarding_function import service_bus_message
@@ -93,7 +93,7 @@ async def test_a_ticket_with_a_lookalike_or_broken_domain_is_invalid(directory, 
 
 @pytest.fixture(name="issuer", scope="module")
 def _issuer():
-    from lifecycle.signup.testing import LocalTokenIssuer
+    from tenantsim.entra_issuer import LocalTokenIssuer
 
     issuer = LocalTokenIssuer()
     issuer.add_key("key-1")

@@ -16,7 +16,7 @@ from lifecycle.clock import FixedClock
 from lifecycle.signup.codes import invitation_code
 from lifecycle.signup.composition import build_signup_services
 from lifecycle.signup.http import SignUpServices, handle_signup_request
-from lifecycle.signup.testing import LocalTokenIssuer, connector_body, extension_body
+from tenantsim.entra_issuer import LocalTokenIssuer, connector_body, extension_body
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TIER = "extension_abc_PartnerTier"

@@ -9,7 +9,7 @@ import pytest
 
 import function_app
 from lifecycle.signup import composition
-from lifecycle.signup.testing import LocalTokenIssuer, extension_body
+from tenantsim.entra_issuer import LocalTokenIssuer, extension_body
 from tests.functions.test_signup_function import NOW, _services
 
 

@@ -24,7 +24,7 @@ from lifecycle.clock import FixedClock
 from lifecycle.signup.auth import MAX_TOKEN_CHARS
 from lifecycle.signup.composition import build_signup_services
 from lifecycle.signup.http import SignUpServices, handle_signup_request
-from lifecycle.signup.testing import LocalTokenIssuer, connector_body, extension_body
+from tenantsim.entra_issuer import LocalTokenIssuer, connector_body, extension_body
 from tests.fuzz.profile import FUZZ, examples
 from tests.fuzz.test_fuzz_tickets import CONFUSABLES, CONTROL, FORBIDDEN_IN_EMAIL, ODATA
 

@@ -25,7 +25,7 @@ from msgraph.generated.models.access_review_schedule_definition_collection_respo
 from msgraph.generated.models.connected_organization import ConnectedOrganization
 from msgraph.generated.models.entitlement_management_settings import EntitlementManagementSettings
 
-from tenantsim.api.governance import governance_state
+from tenantsim.api.governance.state import governance_state
 from tenantsim.seed import (
     NORTHWIND_SUPPLY_CHAIN_GROUP_ID,
     PARTNER_CATALOG_ID,

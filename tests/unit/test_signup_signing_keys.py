@@ -10,7 +10,7 @@ import pytest
 
 from lifecycle.adapters.signing_keys import JwksSigningKeys
 from lifecycle.clock import FixedClock
-from lifecycle.signup.testing import LocalTokenIssuer
+from tenantsim.entra_issuer import LocalTokenIssuer
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from config.signup import AUTHENTICATION_EVENTS_APP_ID
 from lifecycle.adapters.signing_keys import JwksSigningKeys
 from lifecycle.clock import FixedClock
 from lifecycle.signup.auth import BasicCredentials, BearerValidator, Unauthorized
-from lifecycle.signup.testing import LocalTokenIssuer
+from tenantsim.entra_issuer import LocalTokenIssuer
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 APP_ID_URI = "api://signup.contoso.com/c0ffee00-1234-4abc-9def-0123456789ab"

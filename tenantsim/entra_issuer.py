@@ -1,6 +1,12 @@
-"""A local stand-in for Entra's token issuer: RSA keys, the OIDC metadata and JWKS it publishes, and
-tokens as the authentication events service would send them. For tests, benchmarks and local runs;
-it is served through an httpx transport, so nothing leaves the process.
+"""A simulator of Entra's token issuance for the sign-up connector: RSA keys, the OpenID configuration and
+JWKS the tenant's authority publishes, tokens as the authentication events service sends them, and the
+request bodies of a custom authentication extension and of an API connector. For tests, benchmarks and local
+runs, never production code; it is served through an httpx transport, so nothing leaves the process.
+
+Sources (contract/entra-token-issuer.md): the metadata and keys URLs, entra-docs
+docs/identity-platform/v2-protocols-oidc.md; the caller's `azp`/`appid` and the workforce issuer, entra-docs
+docs/identity-platform/custom-extension-overview.md ("Protect your REST API"); the extension request body,
+entra-docs docs/identity-platform/custom-extension-onattributecollectionsubmit-reference.md.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from config.signup import AUTHENTICATION_EVENTS_APP_ID
-
+# The app id of the authentication events service that calls custom authentication extensions: `azp` in v2
+# tokens, `appid` in v1 (custom-extension-overview.md). The product keeps its own copy in config.signup; the
+# simulator states Entra's value independently, so a wrong product value fails the tests.
+AUTHENTICATION_EVENTS_APP_ID = "99045fe1-7639-4a75-9d4a-577b6ca3810f"
 TEST_TENANT_ID = "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13"
 TEST_AUDIENCE = "c0ffee00-1234-4abc-9def-0123456789ab"
 

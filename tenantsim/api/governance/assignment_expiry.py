@@ -17,13 +17,8 @@ import heapq
 from datetime import UTC, datetime
 from typing import Any
 
-from tenantsim.api.governance import (
-    GovernanceState,
-    apply_lifecycle_action,
-    existing_governance_state,
-    scheduled_end,
-    sync_group_memberships,
-)
+from tenantsim.api.governance.assignments import apply_lifecycle_action, sync_group_memberships
+from tenantsim.api.governance.state import GovernanceState, existing_governance_state, scheduled_end
 from tenantsim.runtime import Simulator
 
 EXPIRED_STATUS = "ExpiredNotificationTriggered"

@@ -10,23 +10,13 @@ accesspackage-delete-resourcerolescopes (microsoft-graph-docs-contrib, api-refer
 
 from __future__ import annotations
 
+import copy
 import uuid
 from typing import Any
 
-from tenantsim.api.governance import (
-    EM,
-    GovernanceState,
-    _expand,
-    _filter,
-    _find,
-    _object,
-    _page,
-    _public,
-    _state,
-    role_view,
-    scope_view,
-)
-from tenantsim.errors import GraphError, bad_request, not_found
+from tenantsim.api.governance.common import EM, by_id, eq_filter, expanded, page, public, writable_body
+from tenantsim.api.governance.state import GovernanceState, state_of
+from tenantsim.errors import GraphError, bad_request, found, not_found
 from tenantsim.runtime import Call, GraphResponse
 from tenantsim.seed import group_catalog_resource
 
@@ -35,8 +25,44 @@ SIMULATED_ORIGIN_SYSTEMS = frozenset({"AadGroup"})
 RESOURCE_REQUEST_TYPES = frozenset({"adminAdd", "adminRemove"})
 
 
+def role_view(resource: dict[str, Any], role: dict[str, Any]) -> dict[str, Any]:
+    return {**copy.deepcopy(role), "originSystem": resource["originSystem"]}
+
+
+def scope_view(resource: dict[str, Any], scope: dict[str, Any]) -> dict[str, Any]:
+    return {**copy.deepcopy(scope), "originSystem": resource["originSystem"]}
+
+
+def role_scopes_of(state: GovernanceState, package_id: str, expand: dict[str, str]) -> list[dict[str, Any]]:
+    """A package's resource role scopes; role and scope only when expanded, as Graph does."""
+    views = []
+    for role_scope in state.role_scopes.values():
+        if role_scope["_accessPackageId"] != package_id:
+            continue
+        view = public(role_scope)
+        resource = state.resources[role_scope["_resourceId"]]
+        if "role" in expand:
+            view["role"] = role_view(resource, by_id(resource["_roles"], role_scope["_roleId"]))
+        if "scope" in expand:
+            view["scope"] = scope_view(resource, by_id(resource["_scopes"], role_scope["_scopeId"]))
+        views.append(view)
+    return views
+
+
+def granted_groups(state: GovernanceState, package_id: str) -> set[str]:
+    """The groups whose Member role the package grants."""
+    groups = set()
+    for role_scope in state.role_scopes.values():
+        resource = state.resources.get(role_scope["_resourceId"])
+        if role_scope["_accessPackageId"] != package_id or not resource or resource["originSystem"] != "AadGroup":
+            continue
+        if by_id(resource["_roles"], role_scope["_roleId"])["displayName"] == "Member":
+            groups.add(resource["originId"])
+    return groups
+
+
 def _resource_view(resource: dict[str, Any], expand: dict[str, str]) -> dict[str, Any]:
-    view = _public(resource)
+    view = public(resource)
     if "roles" in expand:
         view["roles"] = [role_view(resource, r) for r in resource["_roles"]]
     if "scopes" in expand:
@@ -47,24 +73,24 @@ def _resource_view(resource: dict[str, Any], expand: dict[str, str]) -> dict[str
 def list_catalog_resources(call: Call, catalog_id: str) -> GraphResponse:
     """GET catalogs/{id}/resources with `$expand=roles,scopes` and `$filter` on originId, originSystem or id."""
     call.require("entitlementManagement.read")
-    state = _state(call)
-    _find(state.catalogs, catalog_id)
-    keep = _filter(
+    state = state_of(call)
+    found(state.catalogs, catalog_id)
+    keep = eq_filter(
         call,
         {"id": lambda r: r["id"], "originId": lambda r: r["originId"], "originSystem": lambda r: r["originSystem"]},
     )
-    expand = _expand(call)
+    expand = expanded(call)
     unknown = set(expand) - {"roles", "scopes"}
     if unknown:
         raise bad_request(f"Could not find a property named '{sorted(unknown)[0]}' on type 'accessPackageResource'.")
     items = [_resource_view(r, expand) for r in state.resources.values() if r["_catalogId"] == catalog_id and keep(r)]
-    return _page(call, items, f"{EM}/catalogs('{catalog_id}')/resources")
+    return page(call, items, f"{EM}/catalogs('{catalog_id}')/resources")
 
 
 def create_resource_request(call: Call) -> GraphResponse:
     """POST resourceRequests: adminAdd puts a group in a catalog, adminRemove takes a resource out again."""
     call.require("entitlementManagement.write")
-    body = _object(call.request.body, ("requestType", "resource", "catalog"), "accessPackageResourceRequest")
+    body = writable_body(call.request.body, ("requestType", "resource", "catalog"), "accessPackageResourceRequest")
     request_type = body.get("requestType")
     if request_type not in RESOURCE_REQUEST_TYPES:
         raise bad_request(f"Invalid value '{request_type}' for 'requestType'.")
@@ -72,8 +98,8 @@ def create_resource_request(call: Call) -> GraphResponse:
     catalog = body.get("catalog")
     if not isinstance(resource, dict) or not isinstance(catalog, dict) or not catalog.get("id"):
         raise bad_request("A resource request needs 'resource' and 'catalog' with the catalog's id.")
-    state = _state(call)
-    _find(state.catalogs, str(catalog["id"]))
+    state = state_of(call)
+    found(state.catalogs, str(catalog["id"]))
     if request_type == "adminAdd":
         _add_group(call, state, str(catalog["id"]), resource)
     else:
@@ -118,9 +144,11 @@ def _remove(state: GovernanceState, catalog_id: str, resource: dict[str, Any]) -
 def create_role_scope(call: Call, package_id: str) -> GraphResponse:
     """POST accessPackages/{id}/resourceRoleScopes: grant a role of a catalog resource through the package."""
     call.require("entitlementManagement.write")
-    state = _state(call)
-    package = _find(state.packages, package_id)
-    body = _object(call.request.body, ("role", "scope", "id", "createdDateTime"), "accessPackageResourceRoleScope")
+    state = state_of(call)
+    package = found(state.packages, package_id)
+    body = writable_body(
+        call.request.body, ("role", "scope", "id", "createdDateTime"), "accessPackageResourceRoleScope"
+    )
     role, scope = body.get("role"), body.get("scope")
     if not isinstance(role, dict) or not isinstance(scope, dict):
         raise bad_request("A resource role scope needs 'role' and 'scope'.")
@@ -143,7 +171,7 @@ def create_role_scope(call: Call, package_id: str) -> GraphResponse:
     }
     state.role_scopes[f"{package_id}/{role_scope_id}"] = record
     context = call.context_url(f"{EM}/accessPackages('{package_id}')/resourceRoleScopes/$entity")
-    return GraphResponse(201, {"@odata.context": context, **_public(record)})
+    return GraphResponse(201, {"@odata.context": context, **public(record)})
 
 
 def _pick(known: list[dict[str, Any]], wanted: dict[str, Any], name: str) -> dict[str, Any]:
@@ -158,8 +186,8 @@ def _pick(known: list[dict[str, Any]], wanted: dict[str, Any], name: str) -> dic
 
 def delete_role_scope(call: Call, package_id: str, role_scope_id: str) -> GraphResponse:
     call.require("entitlementManagement.write")
-    state = _state(call)
-    _find(state.packages, package_id)
-    _find(state.role_scopes, f"{package_id}/{role_scope_id}")
+    state = state_of(call)
+    found(state.packages, package_id)
+    found(state.role_scopes, f"{package_id}/{role_scope_id}")
     del state.role_scopes[f"{package_id}/{role_scope_id}"]
     return GraphResponse(204)

@@ -1,0 +1,224 @@
+"""Access package assignment requests: `entitlementManagement/assignmentRequests`.
+
+Requests are processed asynchronously as in Graph: a request is answered `submitted`, and later reads of it
+move it to `delivering` and `delivered` (GovernanceState.reads_until_delivered sets how many reads that
+takes). An add request creates the assignment; a remove request ends it.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+from tenantsim.api.governance.assignment_policies import EXPIRATION_TYPES
+from tenantsim.api.governance.assignments import apply_lifecycle_action, sync_group_memberships
+from tenantsim.api.governance.common import (
+    EM,
+    check_duration,
+    eq_filter,
+    instant,
+    page,
+    public,
+    writable_body,
+)
+from tenantsim.api.governance.state import LIVE_ASSIGNMENT, GovernanceState, state_of
+from tenantsim.errors import bad_request, found, not_found
+from tenantsim.runtime import Call, GraphResponse
+
+# accessPackageRequestState (v1.0 resource page), for $filter on state.
+REQUEST_STATES = frozenset(
+    {
+        "submitted",
+        "pendingApproval",
+        "delivering",
+        "delivered",
+        "deliveryFailed",
+        "denied",
+        "scheduled",
+        "canceled",
+        "partiallyDelivered",
+        "unknownFutureValue",
+    }
+)
+REQUEST_TYPES = frozenset({"adminAdd", "adminRemove", "adminUpdate", "userAdd", "userRemove", "userUpdate"})
+
+
+def create_request(call: Call) -> GraphResponse:
+    call.require("entitlementManagement.write")
+    body = writable_body(
+        call.request.body,
+        ("requestType", "assignment", "schedule", "justification", "answers", "requestor", "accessPackage"),
+        "accessPackageAssignmentRequest",
+    )
+    request_type = body.get("requestType")
+    if request_type not in REQUEST_TYPES:
+        raise bad_request(f"Invalid value '{request_type}' for 'requestType'.")
+    assignment = body.get("assignment")
+    if not isinstance(assignment, dict):
+        raise bad_request("'assignment' is required.")
+    state = state_of(call)
+    if request_type in {"adminRemove", "adminUpdate", "userRemove", "userUpdate"}:
+        existing = found(state.assignments, str(assignment.get("id")))
+        target_id, package_id, policy_id = existing["_targetId"], existing["_accessPackageId"], existing["_policyId"]
+    else:
+        target_id, package_id, policy_id = _checked_add(call, state, assignment)
+    request = {
+        "id": str(uuid.uuid4()),
+        "requestType": request_type,
+        "state": "submitted",
+        "status": "Accepted",
+        "createdDateTime": call.sim.now_iso(),
+        "completedDateTime": None,
+        "schedule": _request_schedule(body.get("schedule"), state.policies[policy_id]),
+        "answers": copy.deepcopy(body.get("answers") or []),
+        "justification": body.get("justification"),
+        "_targetId": target_id,
+        "_accessPackageId": package_id,
+        "_policyId": policy_id,
+        "_assignmentId": assignment.get("id"),
+        "_reads": 0,
+    }
+    state.requests[request["id"]] = request
+    return GraphResponse(
+        201, {"@odata.context": call.context_url(f"{EM}/assignmentRequests/$entity"), **public(request)}
+    )
+
+
+def _checked_add(call: Call, state: GovernanceState, assignment: dict[str, Any]) -> tuple[str, str, str]:
+    target_id = assignment.get("targetId")
+    package_id = assignment.get("accessPackageId")
+    policy_id = assignment.get("assignmentPolicyId")
+    if not (target_id and package_id and policy_id):
+        raise bad_request("An add request needs assignment.targetId, accessPackageId and assignmentPolicyId.")
+    record = call.sim.directory.users.get(target_id)
+    if record is None:
+        raise not_found(target_id)
+    if record.visible_after > call.sim.clock() and call.sim.config.assignment_target_unreplicated == "notFound":
+        # The replica that takes the request cannot see the user yet: the 404 Graph gives for managing an
+        # object just after creating it (SupportArticles-docs 404-not-found-error-manage-objects-microsoft-graph).
+        raise not_found(target_id)
+    policy = found(state.policies, policy_id)
+    if policy["_accessPackageId"] != package_id:
+        raise bad_request("The assignment policy does not belong to the access package.")
+    if not _policy_admits(call, state, policy, record.data):
+        raise bad_request("The target is not in the scope of the assignment policy.")
+    for existing in state.assignments.values():
+        if (
+            existing["_targetId"] == target_id
+            and existing["_accessPackageId"] == package_id
+            and existing["state"] in LIVE_ASSIGNMENT
+        ):
+            # The code Graph uses here is not documented; the status is a client error either way.
+            raise bad_request("The target already has an assignment of this access package.")
+    return target_id, package_id, policy_id
+
+
+def _policy_admits(call: Call, state: GovernanceState, policy: dict[str, Any], user: dict[str, Any]) -> bool:
+    scope = policy["allowedTargetScope"]
+    is_guest = user.get("userType") == "Guest"
+    if scope in {"notSpecified", "allDirectoryUsers", "specificDirectoryUsers"}:
+        return True
+    if scope == "allMemberUsers":
+        return not is_guest
+    if scope == "allExternalUsers":
+        return is_guest
+    if scope == "allConfiguredConnectedOrganizationUsers":
+        organizations = [o for o in state.organizations.values() if o["state"] == "configured"]
+    elif scope == "specificConnectedOrganizationUsers":
+        wanted = {t.get("connectedOrganizationId") for t in policy["specificAllowedTargets"]}
+        organizations = [o for o in state.organizations.values() if o["id"] in wanted]
+    else:
+        return False
+    return is_guest and any(_organization_has(call, o, user) for o in organizations)
+
+
+def _organization_has(call: Call, organization: dict[str, Any], user: dict[str, Any]) -> bool:
+    domain = str(user.get("mail") or "").rsplit("@", 1)[-1].lower()
+    home_tenant = (call.sim.directory.domains.get(domain) or {}).get("tenantId")
+    for source in organization["identitySources"]:
+        if source.get("domainName", "").lower() == domain:
+            return True
+        if home_tenant and source.get("tenantId") == home_tenant:
+            return True
+    return False
+
+
+def _request_schedule(schedule: Any, policy: dict[str, Any]) -> dict[str, Any]:
+    if schedule is not None and not isinstance(schedule, dict):
+        raise bad_request("'schedule' must be an object.")
+    chosen = copy.deepcopy(schedule) if schedule else {}
+    expiration = chosen.get("expiration") or copy.deepcopy(policy["expiration"])
+    if expiration.get("type") not in EXPIRATION_TYPES:
+        raise bad_request("Invalid schedule expiration type.")
+    check_duration(expiration.get("duration"), "schedule.expiration.duration")
+    if expiration.get("endDateTime") is not None and instant(expiration["endDateTime"]) is None:
+        raise bad_request("'schedule.expiration.endDateTime' must be an ISO 8601 date and time.")
+    return {
+        "startDateTime": chosen.get("startDateTime"),
+        "recurrence": chosen.get("recurrence"),
+        "expiration": {"endDateTime": None, "duration": None, **expiration},
+    }
+
+
+def _advance(call: Call, state: GovernanceState, request: dict[str, Any]) -> None:
+    """One read's worth of background processing of a request that is not finished yet."""
+    if request["state"] not in {"submitted", "delivering"}:
+        return
+    request["_reads"] += 1
+    delivered = request["_reads"] >= state.reads_until_delivered
+    if request["requestType"].endswith("Add"):
+        assignment = _assignment_for(call, state, request)
+        assignment["state"] = "delivered" if delivered else "delivering"
+        assignment["status"] = "Delivered" if delivered else "Delivering"
+        if delivered:
+            sync_group_memberships(call.sim, state, request["_targetId"])
+            state.watch_expiry(assignment)
+    elif delivered:
+        assignment = state.assignments[request["_assignmentId"]]
+        if request["requestType"].endswith("Remove"):
+            assignment["state"], assignment["status"] = "expired", "Expired"
+            assignment["expiredDateTime"] = call.sim.now_iso()
+            sync_group_memberships(call.sim, state, request["_targetId"], assignment["_accessPackageId"])
+            apply_lifecycle_action(call.sim, state, request["_targetId"])
+    request["state"] = "delivered" if delivered else "delivering"
+    request["status"] = "Delivered" if delivered else "Delivering"
+    if delivered:
+        request["completedDateTime"] = call.sim.now_iso()
+
+
+def _assignment_for(call: Call, state: GovernanceState, request: dict[str, Any]) -> dict[str, Any]:
+    if request["_assignmentId"] in state.assignments:
+        return state.assignments[request["_assignmentId"]]
+    assignment = {
+        "id": str(uuid.uuid4()),
+        "state": "delivering",
+        "status": "Delivering",
+        "expiredDateTime": None,
+        "schedule": {**copy.deepcopy(request["schedule"]), "startDateTime": call.sim.now_iso()},
+        "_targetId": request["_targetId"],
+        "_accessPackageId": request["_accessPackageId"],
+        "_policyId": request["_policyId"],
+    }
+    state.assignments[assignment["id"]] = assignment
+    request["_assignmentId"] = assignment["id"]
+    return assignment
+
+
+def get_request(call: Call, request_id: str) -> GraphResponse:
+    call.require("entitlementManagement.read")
+    state = state_of(call)
+    request = found(state.requests, request_id)
+    _advance(call, state, request)
+    return GraphResponse(
+        200, {"@odata.context": call.context_url(f"{EM}/assignmentRequests/$entity"), **public(request)}
+    )
+
+
+def list_requests(call: Call) -> GraphResponse:
+    call.require("entitlementManagement.read")
+    keep = eq_filter(
+        call, {"state": lambda r: r["state"], "requestType": lambda r: r["requestType"]}, {"state": REQUEST_STATES}
+    )
+    items = [public(r) for r in state_of(call).requests.values() if keep(r)]
+    return page(call, items, f"{EM}/assignmentRequests")
