@@ -1,8 +1,9 @@
-"""``python -m lifecycle doctor``: first contact with a tenant."""
+"""``python -m lifecycle doctor`` and ``python -m lifecycle export desired-state``: first contact with a tenant."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -45,3 +46,23 @@ def doctor(job: JobOption = None, as_json: JsonOption = False) -> None:
     checks = for_job(asyncio.run(run_doctor(_probe_for, _required_for)), job)
     typer.echo(render(checks, as_json))
     raise typer.Exit(exit_code(checks))
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Write the tenant's current posture in the product's formats.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("desired-state")
+def export_desired_state(
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of standard output.")] = None,
+) -> None:
+    """The tenant's current posture as a desired-state file (loads with the product's schema; comments mark
+    what a human must decide and what the format cannot express)."""
+    from lifecycle.export.run import export_from_settings
+
+    text = asyncio.run(export_from_settings())
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")

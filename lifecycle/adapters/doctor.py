@@ -219,3 +219,9 @@ class GraphStorageProbe:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [""])[0]
+
+
+def graph_ports(settings: Settings, credential: Any) -> tuple[GraphPolicies, GraphGovernance]:
+    """The drift and governance ports on Graph, for reading the tenant's posture (export)."""
+    client = build_graph_client(credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope)
+    return GraphPolicies(client, beta_url=settings.graph_beta_url), GraphGovernance(client)
