@@ -116,7 +116,7 @@ def permission_checks(roles: frozenset[str], required: Mapping[str, Sequence[str
                 "graph permissions",
                 Status.WARN,
                 f"granted but needed by no job in its current mode: {', '.join(unused)}",
-                fix=f"least privilege: run {GRANT} with this deployment's modes (it revokes what they do not need)",
+                fix=f"least privilege: run {GRANT} with this deployment's modes and --revoke-extra",
             )
         )
     return checks
