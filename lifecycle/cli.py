@@ -41,6 +41,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 
 def main() -> None:
     import lifecycle.cli_config  # registers plan and apply
+    import lifecycle.cli_doctor  # registers doctor and export
     import lifecycle.cli_jobs  # registers run, approve and sweep
     import lifecycle.cli_ops  # noqa: F401  (registers the on-call commands; both modules add commands to `app`)
 

@@ -1,0 +1,205 @@
+"""The tenant's posture (Graph JSON) as a desired-state document, with comments where a human must decide.
+
+Pure: lifecycle.export.run reads the tenant and hands the answers here. What the format cannot express is
+written as a comment, never dropped in silence.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from lifecycle.drift.desired import GUEST_ROLE_IDS
+from lifecycle.drift.normalise import B2B_BLOCKS, SUB_SETTINGS, TRUST_FIELDS, parse_domain_definition
+
+ROLE_NAMES = {role_id: name for name, role_id in GUEST_ROLE_IDS.items()}
+# Partner properties the desired-state format has no field for
+# (resources/crosstenantaccesspolicyconfigurationpartner.md).
+PARTNER_UNEXPRESSED = ("automaticUserConsentSettings", "isServiceProvider", "isInMultiTenantOrganization")
+
+
+@dataclass
+class TenantPosture:
+    tenant_id: str
+    primary_domain: str
+    default: dict[str, Any]
+    partners: list[dict[str, Any]]
+    partner_names: dict[str, str]  # tenant id -> displayName (findTenantInformationByTenantId)
+    partner_domains: dict[str, str]  # tenant id -> defaultDomainName
+    authorization: dict[str, Any]
+    b2b_policies: list[dict[str, Any]]
+    federations: list[dict[str, Any]]
+    governance: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> objects, reported
+    organizations: dict[str, bool] = field(default_factory=dict)  # tenant id -> a connected org exists
+
+
+@dataclass
+class Exported:
+    document: dict[str, Any]
+    notes: dict[str, list[str]]  # top-level key -> comments written above it
+
+
+def slug(name: str, taken: set[str]) -> str:
+    base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:55] or "partner"
+    if not base[0].isalnum():
+        base = f"p{base}"
+    key, n = base, 2
+    while key in taken:
+        key, n = f"{base}-{n}", n + 1
+    taken.add(key)
+    return key
+
+
+def _block(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    out = {}
+    for name in SUB_SETTINGS:
+        config = value.get(name)
+        if isinstance(config, dict) and config.get("accessType"):
+            out[name] = {
+                "accessType": config["accessType"],
+                "targets": [
+                    {"target": t.get("target"), "targetType": t.get("targetType")} for t in config.get("targets") or []
+                ],
+            }
+    return out or None
+
+
+def _trust(value: Any) -> dict[str, bool] | None:
+    return {name: bool(value.get(name)) for name in TRUST_FIELDS} if isinstance(value, dict) else None
+
+
+def _blocks(policy: dict[str, Any], *, default: bool) -> dict[str, Any]:
+    blocks: dict[str, Any] = {}
+    for name in B2B_BLOCKS:
+        if (block := _block(policy.get(name))) is not None:
+            blocks[name] = block
+    if (trust := _trust(policy.get("inboundTrust"))) is not None:
+        blocks["inboundTrust"] = trust
+    restrictions = _block(policy.get("tenantRestrictions"))
+    if restrictions is not None and len(restrictions) == len(SUB_SETTINGS):
+        blocks["tenantRestrictions"] = restrictions
+    return blocks
+
+
+def _allows_everyone(block: dict[str, Any] | None) -> bool:
+    users = (block or {}).get("usersAndGroups") or {}
+    return users.get("accessType") == "allowed" and any(t.get("target") == "AllUsers" for t in users.get("targets", []))
+
+
+def build(posture: TenantPosture) -> Exported:
+    notes: dict[str, list[str]] = {}
+    default = _blocks(posture.default, default=True)
+    if _allows_everyone(default.get("b2bCollaborationInbound")):
+        notes["crossTenantAccessDefault"] = [
+            "DECIDE: the default lets users of every external tenant in (b2bCollaborationInbound allows AllUsers).",
+            "A locked-down posture blocks them here and allows each partner below.",
+        ]
+    partners: dict[str, Any] = {}
+    partner_notes: list[str] = []
+    taken: set[str] = set()
+    for policy in sorted(posture.partners, key=lambda p: str(p.get("tenantId"))):
+        tenant_id = str(policy.get("tenantId", "")).lower()
+        name = posture.partner_names.get(tenant_id) or tenant_id
+        key = slug(name, taken)
+        entry: dict[str, Any] = {"displayName": name, "tenantId": tenant_id}
+        domain = posture.partner_domains.get(tenant_id)
+        entry["domains"] = [domain] if domain else [f"{key}.invalid"]
+        if not domain:
+            partner_notes.append(f"DECIDE: {key}: the tenant's domain could not be looked up; replace {key}.invalid.")
+        blocks = _blocks(policy, default=False)
+        if blocks:
+            entry["crossTenantAccess"] = blocks
+        extra = [p for p in PARTNER_UNEXPRESSED if policy.get(p) not in (None, False, {})]
+        if extra:
+            partner_notes.append(f"not expressible for {key}: {', '.join(extra)} (kept as the tenant has them)")
+        partners[key] = entry
+    for config in posture.federations:
+        domains = [str(d.get("id")).lower() for d in config.get("domains") or [] if d.get("id")]
+        name = str(config.get("displayName") or (domains[0] if domains else "federation"))
+        key = slug(name, taken)
+        if not domains or not config.get("signingCertificate"):
+            partner_notes.append(f"not expressible: federation {name!r} (no domains or no signing certificate)")
+            continue
+        federation = {
+            k: config[k]
+            for k in ("issuerUri", "passiveSignInUri", "preferredAuthenticationProtocol", "signingCertificate")
+        }
+        if config.get("metadataExchangeUri"):
+            federation["metadataExchangeUri"] = config["metadataExchangeUri"]
+        partners[key] = {"displayName": name, "domains": domains, "federation": federation}
+    if partner_notes:
+        notes["partners"] = partner_notes
+    invitations, invitation_notes = _invitations(posture)
+    notes["invitations"] = invitation_notes
+    governance, governance_notes = _governance(posture, partners)
+    notes["governance"] = governance_notes
+    document = {
+        "schemaVersion": 1,
+        "tenant": {"id": posture.tenant_id, "primaryDomain": posture.primary_domain},
+        "invitations": invitations,
+        "crossTenantAccessDefault": default,
+        "partners": partners,
+        "governance": governance,
+    }
+    return Exported(document, notes)
+
+
+def _invitations(posture: TenantPosture) -> tuple[dict[str, Any], list[str]]:
+    notes = [
+        "DECIDE: appHoldsGuestInviter is exported false: whether this app holds Guest Inviter is not read here;",
+        "set it true once infra/grant-graph-permissions --assign-guest-inviter has assigned the role.",
+    ]
+    allow = str(posture.authorization.get("allowInvitesFrom") or "everyone")
+    if allow == "everyone":
+        notes.append("DECIDE: allowInvitesFrom everyone lets guests invite guests.")
+    role_id = str(posture.authorization.get("guestUserRoleId") or "").lower()
+    invitations: dict[str, Any] = {"allowInvitesFrom": allow, "appHoldsGuestInviter": False}
+    if role_id in ROLE_NAMES:
+        invitations["guestUserRole"] = ROLE_NAMES[role_id]
+    else:
+        notes.append(f"not expressible: guestUserRoleId {role_id!r} is none of the three guest roles")
+    policy = next((p for p in posture.b2b_policies if p.get("isOrganizationDefault")), None)
+    lists = {"allowedDomains": [], "blockedDomains": []}
+    if policy is not None:
+        try:
+            _, lists = parse_domain_definition(policy.get("definition"))
+        except ValueError:
+            notes.append("not expressible: the B2B management policy's definition is not valid JSON")
+    if lists["allowedDomains"]:
+        invitations["domains"] = {"mode": "allowlist", "domains": lists["allowedDomains"]}
+    elif lists["blockedDomains"]:
+        invitations["domains"] = {"mode": "blocklist", "domains": lists["blockedDomains"]}
+    else:
+        invitations["domains"] = {"mode": "none", "domains": []}
+    return invitations, notes
+
+
+def _governance(posture: TenantPosture, partners: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Connected organisations per partner as the tenant has them; catalogs, packages, policies and reviews
+    listed for a human (the format describes the ones this product manages, not arbitrary ones)."""
+    notes = []
+    governed: dict[str, Any] = {}
+    for key, partner in partners.items():
+        tenant_id = partner.get("tenantId")
+        if (tenant_id and not posture.organizations.get(tenant_id)) or not tenant_id:
+            governed[key] = {"connectedOrganization": False}
+    for kind, objects in posture.governance.items():
+        for item in objects:
+            notes.append(f"in the tenant, not exported: {kind} {item.get('displayName')!r} ({item.get('id')})")
+    return {"partners": governed}, notes
+
+
+def render(exported: Exported) -> str:
+    """YAML with each top-level block's comments above it."""
+    lines = ["# Exported from the tenant by `python -m lifecycle export desired-state`.", ""]
+    for key, value in exported.document.items():
+        for note in exported.notes.get(key, []):
+            lines.append(f"# {note}")
+        lines.append(yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True).rstrip())
+        lines.append("")
+    return "\n".join(lines)
