@@ -43,8 +43,8 @@ from lifecycle.models import GuestRecord, GuestState, OutboundMessage
 from lifecycle.services import Services
 from lifecycle.submission import ticket_message
 from tenantsim.client import TenantSimAdmin
-from tenantsim.tokens import DEFAULT_APP_ID
 from tenantsim.stack import LocalStack
+from tenantsim.tokens import DEFAULT_APP_ID
 from tests.chaos import scenario
 from tests.chaos.events import count_events
 from tests.chaos.invariants import Evidence, check_all
