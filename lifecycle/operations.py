@@ -215,6 +215,7 @@ async def purge(services: Services, logical_queue: str, selector: Selector, *, o
                 continue
             await services.transport.complete_dead_letter(queue, message)
             key = message.key or f"message:{message.message_id}"
+            await _mark_purged(services, key)
             await _audit(services, "job.purged", key, f"dead letter {message.message_id} purged", operator)
             purged.append(key)
         if not fresh:
@@ -222,6 +223,20 @@ async def purge(services: Services, logical_queue: str, selector: Selector, *, o
                 await services.transport.release_dead_letter(queue, message)
             break
     return purged
+
+
+async def _mark_purged(services: Services, key: str) -> None:
+    """The item of a purged dead letter is no longer a failure: ``failed`` and ``status`` stop counting it."""
+    for _ in range(3):
+        item = await services.work_items.get(key)
+        if item is None or item.status not in PROBLEM_STATUSES:
+            return
+        item.status, item.updated = WorkStatus.PURGED, services.clock.now()
+        try:
+            await services.work_items.save(item)
+            return
+        except StateConflictError:
+            continue  # a worker wrote it meanwhile: read it again
 
 
 async def status(services: Services) -> dict[str, Any]:
