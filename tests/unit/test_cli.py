@@ -232,3 +232,11 @@ def test_a_failed_report_leaves_no_old_report_looking_current(services: Services
     again = cli("report", "--out", str(tmp_path))  # a second failure keeps the last good report
     assert again.exit_code == ExitCode.UNREACHABLE
     assert (tmp_path / "guest-posture.last-good.html").read_text() == previous
+
+
+def test_sweep_show_of_an_unknown_run_exits_3(services: Services):
+    from lifecycle.adapters.sweep_runs import MemorySweepRuns
+
+    services.sweep_runs = MemorySweepRuns()
+    result = cli("sweep", "show", "sweep-2000-01-01")
+    assert result.exit_code == ExitCode.NOTHING_MATCHED and "no sweep run sweep-2000-01-01" in result.stderr
