@@ -431,7 +431,19 @@ async def _run_onboarding(services, wait_for_delayed_seconds: float = 0.0) -> di
 
 
 def _brief(detail: dict[str, Any]) -> dict[str, Any]:
-    return {k: detail[k] for k in ("objectId", "reused", "endDate") if k in detail}
+    brief = {k: detail[k] for k in ("objectId", "reused", "endDate") if k in detail}
+    if detail.get("endDate"):
+        brief["lastDay"] = last_day(detail["endDate"])
+    return brief
+
+
+def last_day(end: str) -> str:
+    """A stored end (an ISO time at which access ends) as people gave it: the inclusive last day."""
+    from datetime import datetime
+
+    from lifecycle.onboarding_policy import shown_end
+
+    return shown_end(datetime.fromisoformat(end))
 
 
 def _report(summary: dict[str, Any], as_json: bool) -> None:
@@ -444,7 +456,7 @@ def _report(summary: dict[str, Any], as_json: bool) -> None:
     for o in summary["outcomes"]:
         colour = {"done": "green", "duplicate": "cyan", "rejected": "yellow"}.get(o["verdict"], "red")
         what = (
-            f"{o['objectId']} ({'reused' if o.get('reused') else 'invited'}, ends {o['endDate'][:10]})"
+            f"{o['objectId']} ({'reused' if o.get('reused') else 'invited'}, last day {o['lastDay']})"
             if o["verdict"] == "done"
             else f"{o['code']}: {o['message']}"
         )

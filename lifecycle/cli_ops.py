@@ -144,6 +144,8 @@ def show(
         return
     head = f"({esc(story['kind'])}) {esc(story['status'])}, {story['attempts']} attempt(s)"
     console.print(f"[bold]{esc(story['key'])}[/bold] {head}")
+    if story["lastDay"]:
+        console.print(f"last day: {story['lastDay']}", markup=False)
     if story["lastError"]:
         console.print(f"last error: {json.dumps(story['lastError'], default=str)}", markup=False)
     if story["rejection"]:

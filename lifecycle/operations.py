@@ -16,6 +16,7 @@ from typing import Any
 
 from lifecycle.errors import StateConflictError
 from lifecycle.models import AuditEntry, OutboundMessage, ReceivedMessage, WorkItem, WorkStatus
+from lifecycle.onboarding_policy import shown_end
 from lifecycle.services import Services
 
 QUEUES = ("onboarding", "guest-actions", "redemption-resets", "policy-actions")
@@ -114,6 +115,7 @@ async def show(services: Services, key: str) -> dict[str, Any] | None:
         "updated": item.updated.isoformat() if item.updated else None,
         "lastError": item.last_error,
         "result": {k: v for k, v in item.result.items() if k != "ticket"},
+        "lastDay": shown_end(datetime.fromisoformat(item.result["endDate"])) if item.result.get("endDate") else None,
         "rejection": {"code": rejection.code, "message": rejection.message, "details": rejection.details}
         if rejection
         else None,

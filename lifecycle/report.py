@@ -18,6 +18,7 @@ from typing import Any
 
 from lifecycle.markdown import md
 from lifecycle.models import AuditEntry, DirectoryUser, WorkStatus
+from lifecycle.onboarding_policy import shown_end
 from lifecycle.services import Services
 
 PENDING_BUCKETS = ((7, "< 7 days"), (30, "7-30 days"), (90, "30-90 days"), (None, "> 90 days"))
@@ -70,10 +71,10 @@ async def collect(services: Services, *, expiring_within_days: int = 30) -> Post
                     "objectId": record.object_id,
                     "email": record.email,
                     "partner": record.partner,
-                    "endDate": record.end_date.date().isoformat(),
+                    "endDate": shown_end(record.end_date),
                 }
             )
-    posture.expiring.sort(key=lambda e: e["endDate"])
+    posture.expiring.sort(key=lambda e: e["endDate"])  # the last day, as the ticket gave it
 
     for status in (WorkStatus.FAILED, WorkStatus.DEAD_LETTERED):
         async for item in services.work_items.query(status=status):
@@ -189,7 +190,7 @@ th{{background:#f6f8fa}} .cards{{display:flex;gap:1rem}}
 <section id="pending"><h2>Pending invitations by age</h2>
 <table><tr><th>age</th><th>guests</th></tr>{pending}</table></section>
 <section id="expiring"><h2>Upcoming expiries (30 days)</h2>
-<table><tr><th>end date</th><th>guest</th><th>partner</th></tr>{expiring}</table></section>
+<table><tr><th>last day</th><th>guest</th><th>partner</th></tr>{expiring}</table></section>
 <section id="failures"><h2>Recent failures</h2>
 <table><tr><th>key</th><th>status</th><th>error</th><th>message</th></tr>{failures}</table></section>
 <section id="plans"><h2>Last configuration plans</h2>

@@ -43,7 +43,7 @@ def _services(monkeypatch: pytest.MonkeyPatch) -> Services:
 
 
 def cli(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "240"})
 
 
 def run(step: Callable[[], Any]) -> Any:
@@ -240,3 +240,53 @@ def test_sweep_show_of_an_unknown_run_exits_3(services: Services):
     services.sweep_runs = MemorySweepRuns()
     result = cli("sweep", "show", "sweep-2000-01-01")
     assert result.exit_code == ExitCode.NOTHING_MATCHED and "no sweep run sweep-2000-01-01" in result.stderr
+
+
+# --- end dates are shown as the inclusive last day the ticket gave -------------------------------------
+
+
+def _submit_file(tmp_path: Path, *tickets: dict[str, Any]) -> Path:
+    path = tmp_path / "tickets.jsonl"
+    path.write_text("\n".join(json.dumps(t) for t in tickets) + "\n")
+    return path
+
+
+def test_every_display_of_an_end_date_shows_the_last_day_the_ticket_gave(services: Services, tmp_path: Path):
+    """The ticket's endDate is inclusive and stored as the instant access ends (the next midnight); run,
+    show (its head and its audit history) and the report used to print that next day."""
+    tickets = _submit_file(tmp_path, onboard_ticket(ticketId="END1", email="end1@fabrikam.com", endDate="2026-12-10"))
+    assert cli("submit", "onboarding", str(tickets)).exit_code == ExitCode.OK
+    ran = cli("run", "onboarding")
+    assert ran.exit_code == ExitCode.OK, ran.output
+    assert "last day 2026-12-10" in ran.stdout and "2026-12-11" not in ran.stdout
+    as_json = json.loads(cli("run", "onboarding", "--json").stdout)  # a second run: nothing left to do
+    assert as_json["outcomes"] == []
+
+    shown = cli("show", "ticket:END1")
+    assert "last day: 2026-12-10" in shown.stdout and "until 2026-12-10" in shown.stdout
+    assert "2026-12-11" not in shown.stdout
+    story = json.loads(cli("show", "ticket:END1", "--json").stdout)
+    assert story["lastDay"] == "2026-12-10" and story["result"]["endDate"].startswith("2026-12-11T00:00")
+
+    assert cli("report", "--out", str(tmp_path)).exit_code == ExitCode.OK
+    markdown = (tmp_path / "guest-posture.md").read_text()
+    assert "- 2026-12-10 end1@fabrikam.com (fabrikam)" in markdown
+    assert "2026-12-11" not in (tmp_path / "guest-posture.html").read_text()
+
+
+def test_a_refused_end_date_is_quoted_as_given_with_the_latest_day_allowed(services: Services, tmp_path: Path):
+    """Fabrikam allows 365 days from now (2026-11-23 09:30): the last day allowed is 2027-11-22, which is
+    accepted, and the refusal of 2027-11-23 quotes 2027-11-23 and names 2027-11-22 as the latest."""
+    tickets = _submit_file(
+        tmp_path,
+        onboard_ticket(ticketId="END2", email="end2@fabrikam.com", endDate="2027-11-22"),
+        onboard_ticket(ticketId="END3", email="end3@fabrikam.com", endDate="2027-11-23"),
+        onboard_ticket(ticketId="END4", email="end4@fabrikam.com", endDate="2026-11-22"),
+    )
+    assert cli("submit", "onboarding", str(tickets)).exit_code == ExitCode.OK
+    cli("run", "onboarding")
+    assert json.loads(cli("show", "ticket:END2", "--json").stdout)["status"] == "done"
+    refused = cli("show", "ticket:END3").stdout.replace("\n", " ")
+    assert "endDate 2027-11-23 is beyond" in refused and "(latest 2027-11-22)" in refused
+    past = cli("show", "ticket:END4").stdout.replace("\n", " ")
+    assert "endDate 2026-11-22 is over" in past
