@@ -310,17 +310,31 @@ def onboard(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what each row would do; send nothing.")] = False,
     sponsor: Annotated[str | None, typer.Option(help="Sponsor for rows without one (UPN or id).")] = None,
     partner: Annotated[str | None, typer.Option(help="Partner for rows without one (else from the domain).")] = None,
-    days: Annotated[int | None, typer.Option(help="End date N days from today for rows without one.")] = None,
+    days: Annotated[
+        int | None, typer.Option(min=1, help="Rows without an end date: the last day is N days from today.")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Turn a CSV (own columns or the Entra bulk-invite template) into onboard tickets on the queue."""
+    """Turn a CSV (own columns or the Entra bulk-invite template) into onboard tickets on the queue.
+
+    The Entra template names no sponsor or end date: give them with --sponsor and --days. Each row shows the
+    partner, sponsor and last day it would get; an address seen before is reported as a duplicate, not sent."""
     from rich.progress import Progress
 
-    from lifecycle.bulk import RowDefaults, batch_id, default_end, plan_rows, read_rows
+    from lifecycle.bulk import RowDefaults, batch_id, default_end, missing_defaults, plan_rows, read_rows
     from lifecycle.submission import ticket_message
 
+    rows = read_rows(csv_file)
+    lacking = {"sponsor": "--sponsor UPN", "endDate": "--days N"}
+    missing = missing_defaults(rows, sponsor_given=sponsor is not None, end_given=days is not None)
+    if missing:
+        raise typer.BadParameter(
+            f"{csv_file.name} gives no {' and no '.join(missing)} (the Entra bulk-invite template has neither "
+            f"column): pass {' and '.join(lacking[m] for m in missing)}",
+            param_hint="--csv",
+        )
+
     async def go(services) -> list:
-        rows = read_rows(csv_file)
         now = services.clock.now()
         defaults = RowDefaults(sponsor, partner, default_end(now, days))
         results = plan_rows(rows, services.desired, now, defaults, batch_id(csv_file))
@@ -337,6 +351,7 @@ def onboard(
 
     results = asyncio.run(_with_services(go))
     rejects = [r for r in results if not r.accepted]
+    duplicates = [r for r in rejects if r.code == "duplicate-address"]
     if as_json:
         typer.echo(
             json.dumps(
@@ -347,19 +362,23 @@ def onboard(
                             "row": r.row,
                             "ticketId": r.ticket_id,
                             "email": r.email,
+                            "partner": r.partner or None,
+                            "sponsor": r.sponsor or None,
+                            "lastDay": r.last_day or None,
                             "accepted": r.accepted,
                             "code": r.code,
                             "reason": r.reason,
                         }
                         for r in results
                     ],
+                    "duplicates": [r.row for r in duplicates],
                 },
                 indent=2,
             )
         )
     else:
         table = Table(title=Text(f"{csv_file.name}: {len(results)} row(s){' (dry run)' if dry_run else ''}"))
-        for column in ("row", "ticket", "email", "result"):
+        for column in ("row", "ticket", "email", "partner", "sponsor", "last day", "result"):
             table.add_column(column)
         for r in results:
             verdict = (
@@ -367,9 +386,22 @@ def onboard(
                 if r.accepted
                 else (f"[yellow]{esc(r.code)}[/yellow]: {esc(r.reason)}")
             )
-            table.add_row(cell(r.row), cell(r.ticket_id), cell(r.email), verdict)
+            table.add_row(
+                cell(r.row),
+                cell(r.ticket_id),
+                cell(r.email),
+                cell(r.partner or "-"),
+                cell(r.sponsor or "-"),
+                cell(r.last_day or "-"),
+                verdict,
+            )
         console.print(table)
-    raise typer.Exit(2 if rejects else 0)
+        if duplicates:
+            console.print(
+                f"{len(duplicates)} duplicate address(es) left out: rows {', '.join(str(r.row) for r in duplicates)}",
+                markup=False,
+            )
+    raise typer.Exit(ExitCode.ATTENTION if rejects else ExitCode.OK)
 
 
 @app.command()

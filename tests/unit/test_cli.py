@@ -290,3 +290,87 @@ def test_a_refused_end_date_is_quoted_as_given_with_the_latest_day_allowed(servi
     assert "endDate 2027-11-23 is beyond" in refused and "(latest 2027-11-22)" in refused
     past = cli("show", "ticket:END4").stdout.replace("\n", " ")
     assert "endDate 2026-11-22 is over" in past
+
+
+# --- bulk onboarding from a CSV -------------------------------------------------------------------------
+
+# The Entra admin center's "Bulk invite users" template: a version row, then "Label [propertyName] Required".
+ENTRA_TEMPLATE = (
+    "version:v1.0\n"
+    "Email address to invite [inviteeEmail] Required,Redirection url [inviteRedirectURL] Required,"
+    "Send invitation message (true or false) [sendEmail],Customized invitation message [customizedMessageBody]\n"
+    "lena@fabrikam.com,https://myapps.microsoft.com,true,Welcome\n"
+    "priya@northwindtraders.com,https://myapps.microsoft.com,false,\n"
+    "Lena@Fabrikam.com,https://myapps.microsoft.com,true,Welcome again\n"
+    "mallory@gmail.com,https://myapps.microsoft.com,false,\n"
+)
+
+
+def _template(tmp_path: Path, text: str = ENTRA_TEMPLATE) -> Path:
+    path = tmp_path / "UserInviteTemplate.csv"
+    path.write_text(text)
+    return path
+
+
+def test_the_entra_template_without_sponsor_and_end_date_is_refused_up_front_saying_what_to_pass(
+    services: Services, tmp_path: Path
+):
+    """The template has no sponsor or end date column: instead of failing every row, the command says
+    which options to pass, exits 64 and sends nothing."""
+    result = cli("onboard", "--csv", str(_template(tmp_path)), "--dry-run")
+    assert result.exit_code == ExitCode.USAGE
+    [line] = result.stderr.strip().splitlines()
+    assert "--sponsor UPN" in line and "--days N" in line and "template" in line
+    only_days = cli("onboard", "--csv", str(_template(tmp_path)), "--sponsor", "megan.bowen@contoso.com")
+    assert only_days.exit_code == ExitCode.USAGE and "--days N" in only_days.stderr
+    assert "--sponsor" not in only_days.stderr.split("pass", 1)[1]
+    assert run(lambda: services.transport.depth("onboarding")) == (0, 0)
+
+
+def test_a_dry_run_of_the_entra_template_shows_what_each_row_becomes(services: Services, tmp_path: Path):
+    """Each row shows the partner derived from its domain, the sponsor and the last day it would get; a
+    domain no partner has says so; the second Lena is a duplicate of row 1."""
+    args = ["onboard", "--csv", str(_template(tmp_path)), "--sponsor", "megan.bowen@contoso.com", "--days", "30"]
+    result = cli(*args, "--dry-run", "--json")
+    assert result.exit_code == ExitCode.ATTENTION, result.output
+    rows = {r["row"]: r for r in json.loads(result.stdout)["rows"]}
+    assert (rows[1]["partner"], rows[1]["sponsor"], rows[1]["lastDay"]) == (
+        "fabrikam",
+        "megan.bowen@contoso.com",
+        "2026-12-23",
+    )
+    assert rows[1]["accepted"] and rows[2]["accepted"] and rows[2]["partner"] == "northwind"
+    assert rows[3]["code"] == "duplicate-address" and "row 1" in rows[3]["reason"]
+    assert rows[4]["code"] == "unknown-partner" and "gmail.com" in rows[4]["reason"]
+    assert json.loads(result.stdout)["duplicates"] == [3]
+    table = cli(*args, "--dry-run").stdout
+    assert "fabrikam" in table and "megan.bowen@contoso.com" in table and "2026-12-23" in table
+    assert "1 duplicate address(es) left out: rows 3" in table
+    assert run(lambda: services.transport.depth("onboarding")) == (0, 0)
+
+
+def test_the_same_address_twice_is_invited_once(services: Services, tmp_path: Path):
+    """Only the first row of an address is sent; the onboarding run invites one guest for it."""
+    args = ["onboard", "--csv", str(_template(tmp_path)), "--sponsor", "megan.bowen@contoso.com", "--days", "30"]
+    assert cli(*args).exit_code == ExitCode.ATTENTION
+    assert run(lambda: services.transport.depth("onboarding")) == (2, 0)
+    cli("run", "onboarding")
+    invited = [i.email.lower() for i in services.directory.invitations]  # type: ignore[attr-defined]
+    assert invited.count("lena@fabrikam.com") == 1
+
+
+def test_a_semicolon_separated_csv_is_one_line_with_a_hint(services: Services, tmp_path: Path):
+    """Excel in a comma-decimal locale saves with semicolons: one line says so and exits 65."""
+    path = tmp_path / "guests.csv"
+    path.write_text("email;partner;sponsor;endDate\nlena@fabrikam.com;fabrikam;megan.bowen@contoso.com;2027-01-31\n")
+    result = cli("onboard", "--csv", str(path), "--dry-run")
+    assert result.exit_code == ExitCode.BAD_INPUT
+    [line] = result.stderr.strip().splitlines()
+    assert "semicolons" in line and "Comma delimited" in line and "hint:" in line
+
+
+def test_a_csv_with_an_unknown_column_is_bad_input_naming_it(services: Services, tmp_path: Path):
+    path = tmp_path / "guests.csv"
+    path.write_text("emial,partner\nx@fabrikam.com,fabrikam\n")
+    result = cli("onboard", "--csv", str(path), "--dry-run")
+    assert result.exit_code == ExitCode.BAD_INPUT and "emial" in result.stderr
