@@ -374,3 +374,39 @@ def test_a_csv_with_an_unknown_column_is_bad_input_naming_it(services: Services,
     path.write_text("emial,partner\nx@fabrikam.com,fabrikam\n")
     result = cli("onboard", "--csv", str(path), "--dry-run")
     assert result.exit_code == ExitCode.BAD_INPUT and "emial" in result.stderr
+
+
+def test_python_m_lifecycle_with_storage_down_prints_one_line_not_a_traceback(tmp_path: Path):
+    """The real entry point in a process of its own, storage refusing connections (nothing listens on
+    port 1): one line naming Table storage with a hint, exit 69; --debug shows the traceback."""
+    import os
+    import subprocess
+    import sys
+
+    from config.settings import ROOT
+    from tests.builders import LOCAL_ENV
+
+    dead = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+        "TableEndpoint=http://127.0.0.1:1/devstoreaccount1;QueueEndpoint=http://127.0.0.1:1/devstoreaccount1"
+    )
+    env = {
+        **os.environ,
+        **LOCAL_ENV,
+        "LIFECYCLE_TABLES_CONNECTION_STRING": dead,
+        "LIFECYCLE_QUEUES_CONNECTION_STRING": dead,
+        "TENANTSIM_URL": "http://127.0.0.1:1",
+    }
+
+    def lifecycle(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "lifecycle", *args]
+        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    failed = lifecycle("failed")
+    assert failed.returncode == ExitCode.UNREACHABLE, failed.stderr
+    [line] = failed.stderr.strip().splitlines()
+    assert line.startswith("error: cannot reach Table storage") and "hint:" in line
+    assert "Traceback" not in failed.stdout
+    debug = lifecycle("failed", "--debug")
+    assert debug.returncode != 0 and "ServiceRequestError" in debug.stderr
