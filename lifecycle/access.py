@@ -19,7 +19,7 @@ from datetime import datetime
 from lifecycle import work
 from lifecycle.errors import NotFoundError
 from lifecycle.models import AccessPackageTarget, AuditEntry, WorkItem, WorkStatus
-from lifecycle.onboarding_policy import ApprovedOnboarding
+from lifecycle.onboarding_policy import ApprovedOnboarding, shown_end
 from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.services import Services
 
@@ -157,10 +157,15 @@ async def _delivered(services: Services, item: WorkItem, user_id: str, reference
             services.clock.now(),
             "access.assigned" if not reused else "access.already-assigned",
             user_id,
-            f"access package {item.result['package']['id']} until {item.result.get('endDate', '?')}",
+            f"access package {item.result['package']['id']} until {_shown(item.result.get('endDate'))}",
             key=item.key,
             details={"reference": reference},
         )
     )
     item.result = {**item.result, "assignment": "delivered"}
     return item
+
+
+def _shown(end: str | None) -> str:
+    """The stored end (an ISO time, exclusive) as the inclusive last day the ticket gave."""
+    return shown_end(datetime.fromisoformat(end)) if end else "?"

@@ -1,7 +1,11 @@
 """Bulk onboarding from a CSV: the product's own columns, or the Entra portal's bulk-invite template.
 
 Each row becomes an onboard ticket with a deterministic ticket id (batch id + row number), so feeding the
-same file twice submits the same tickets and the handler deduplicates them.
+same file twice submits the same tickets and the handler deduplicates them. The portal's template
+(docs/external-id/tutorial-bulk-invite.md: a version row, then headings "Label [propertyName] Required")
+names no partner, sponsor or end date: the partner comes from the address's domain, the sponsor and the end
+date from the command's options, and a file that gives neither is refused before any row is planned.
+An address that appears twice is planned once; the later rows are reported as duplicates.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from config.desired_state import DesiredState
+from lifecycle.errors import InputError
 from lifecycle.onboarding_policy import check_onboard
 from lifecycle.tickets import OnboardTicket, TicketRejection, parse_ticket
 
@@ -59,18 +64,63 @@ class RowResult:
     reason: str = ""
     document: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def partner(self) -> str:
+        return str(self.document.get("partner") or "")
+
+    @property
+    def sponsor(self) -> str:
+        return str(self.document.get("sponsor") or "")
+
+    @property
+    def last_day(self) -> str:
+        """The end date as the row or the options gave it: the inclusive last day."""
+        return str(self.document.get("endDate") or "")
+
 
 def read_rows(path: Path) -> list[dict[str, str]]:
-    text = path.read_text(encoding="utf-8-sig")
+    """The rows of a bulk CSV, keyed by ticket field. A file that is not a comma-separated CSV with known
+    columns raises InputError naming what is wrong, before any row is planned."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path.name} is not UTF-8 text (byte {exc.start}); save it as CSV UTF-8") from None
     lines = text.splitlines()
     if lines and lines[0].lower().startswith("version:"):
         text = "\n".join(lines[1:])
+        lines = lines[1:]
+    header = lines[0] if lines else ""
+    if ";" in header and "," not in header:
+        raise InputError(
+            f"{path.name} is separated by semicolons; the Entra template and this command take commas "
+            "(save it as CSV UTF-8 (Comma delimited))"
+        )
     reader = csv.DictReader(io.StringIO(text))
-    columns = {header: _column(header) for header in reader.fieldnames or []}
+    columns = {heading: _column(heading) for heading in reader.fieldnames or []}
+    if not columns:
+        raise InputError(f"{path.name} has no header row")
     unknown = [h for h, c in columns.items() if c is None]
     if unknown:
-        raise ValueError(f"unknown CSV column(s): {', '.join(unknown)}")
-    return [{columns[h]: (v or "").strip() for h, v in raw.items() if h in columns} for raw in reader]
+        raise InputError(
+            f"{path.name}: unknown CSV column(s): {', '.join(unknown)}; known: {', '.join(OWN_COLUMNS.values())} "
+            "or the Entra bulk-invite template's"
+        )
+    rows = []
+    for raw in reader:
+        if None in raw:  # more cells than headings: a comma inside an unquoted value
+            raise InputError(f"{path.name} line {reader.line_num} has more cells than the header has columns")
+        rows.append({columns[h]: (v or "").strip() for h, v in raw.items() if h in columns})
+    return rows
+
+
+def missing_defaults(rows: list[dict[str, str]], *, sponsor_given: bool, end_given: bool) -> list[str]:
+    """What every row lacks and no option gives: the sponsor, the end date. The Entra template has neither."""
+    missing = []
+    if not sponsor_given and not any(r.get("sponsor") for r in rows):
+        missing.append("sponsor")
+    if not end_given and not any(r.get("endDate") for r in rows):
+        missing.append("endDate")
+    return missing
 
 
 def _column(header: str) -> str | None:
@@ -87,8 +137,20 @@ def plan_rows(
     rows: list[dict[str, str]], desired: DesiredState, now: datetime, defaults: RowDefaults, batch: str
 ) -> list[RowResult]:
     results = []
+    first_row: dict[str, int] = {}
     for number, row in enumerate(rows, start=1):
         document = _document(row, number, desired, defaults, batch)
+        address = str(document.get("email", "")).strip().lower()
+        if address and address in first_row:
+            reason = f"{document['email']} is also on row {first_row[address]}: invited once, from that row"
+            results.append(_result(number, document, False, "duplicate-address", reason))
+            continue
+        if address:
+            first_row[address] = number
+        missing = _missing(document)
+        if missing:
+            results.append(_result(number, document, False, missing[0], missing[1]))
+            continue
         ticket = parse_ticket(_encode(document))
         if isinstance(ticket, TicketRejection):
             results.append(_result(number, document, False, ticket.code, ticket.message))
@@ -129,6 +191,18 @@ def _document(
     if row.get("sendInvitation"):
         document["sendInvitation"] = row["sendInvitation"].lower() in ("true", "yes", "1")
     return {k: v for k, v in document.items() if v is not None}
+
+
+def _missing(document: dict[str, Any]) -> tuple[str, str] | None:
+    """A field the row needs that neither the row, the domain nor the options gave, said in their terms."""
+    if not document.get("partner"):
+        domain = str(document.get("email", "")).rpartition("@")[2] or "?"
+        return "unknown-partner", f"no partner has the domain {domain}: add a partner column or pass --partner"
+    if not document.get("sponsor"):
+        return "missing-sponsor", "no sponsor: fill the row's sponsor column or pass --sponsor UPN"
+    if not document.get("endDate"):
+        return "missing-end-date", "no end date: fill the row's endDate column or pass --days N"
+    return None
 
 
 def default_end(now: datetime, days: int | None) -> date | None:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from lifecycle.cli import JsonOption, _report, _run_onboarding, _with_services, app, cell, console, esc
+from lifecycle.cli import ExitCode, JsonOption, _report, _run_onboarding, _with_services, app, cell, console, esc
 
 JOBS = ("onboarding", "guest-sweep", "redemption-reset", "policy-drift", "governance")
 ModeOption = Annotated[str, typer.Option("--mode", help="plan (change nothing) or enforce.")]
@@ -42,7 +42,7 @@ def run(
     if job == "onboarding":
         summary = asyncio.run(_with_services(_run_onboarding))
         _report(summary, as_json)
-        raise typer.Exit(2 if summary["failed"] else 0)
+        raise typer.Exit(ExitCode.ATTENTION if summary["failed"] else ExitCode.OK)
     if job == "policy-drift":
         from lifecycle.cli_config import _policy_drift
 
@@ -84,7 +84,7 @@ def approve(
         summary = asyncio.run(_with_services(lambda s: sweep.approve_locally(s, run_id, who)))
     except (SweepError, ResetRunError) as exc:
         Console(stderr=True).print(f"[red]{esc(exc)}[/red]")
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.FAILED) from None
     raise typer.Exit(_print_summary(summary, as_json, sweep.format_summary, sweep.exit_code))
 
 
@@ -99,8 +99,8 @@ def sweep_show(
 
     shown = asyncio.run(_with_services(lambda s: sweep.show(s, run_id, limit)))
     if shown is None:
-        Console(stderr=True).print(f"[red]no sweep run {esc(run_id)}[/red]")
-        raise typer.Exit(1)
+        Console(stderr=True).print(f"[red]no sweep run {esc(run_id)}[/red] (hint: runs are named sweep-YYYY-MM-DD)")
+        raise typer.Exit(ExitCode.NOTHING_MATCHED)
     if as_json:
         typer.echo(json.dumps(shown, indent=2, default=str))
         return

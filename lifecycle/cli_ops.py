@@ -10,9 +10,21 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
-from lifecycle.cli import JsonOption, _print_status, _with_services, app, cell, console, esc
+from lifecycle.cli import (
+    ExitCode,
+    JsonOption,
+    _print_status,
+    _with_services,
+    app,
+    cell,
+    check_queue,
+    console,
+    esc,
+    explain,
+)
 from lifecycle.operations import QUEUES, Selector
 
 QueueOption = Annotated[str, typer.Option("--queue", help=f"Logical queue: {', '.join(QUEUES)}.")]
@@ -29,7 +41,13 @@ def _since(value: str | None) -> datetime | None:
     units = {"m": "minutes", "h": "hours", "d": "days"}
     if value[-1] in units and value[:-1].isdigit():
         return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is neither an ISO time (2026-11-23T09:00Z) nor a duration (30m, 24h, 7d)",
+            param_hint="--since",
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
@@ -55,7 +73,7 @@ def status(as_json: JsonOption = False) -> None:
     else:
         _print_status(report)
     dead_letters = sum(q["deadLetters"] for q in report["queues"].values())
-    raise typer.Exit(2 if dead_letters or report["workItems"].get("failed") else 0)
+    raise typer.Exit(ExitCode.ATTENTION if dead_letters or report["workItems"].get("failed") else ExitCode.OK)
 
 
 @app.command()
@@ -106,7 +124,7 @@ def failed(
                 cell(str(r["message"])[:80]),
             )
         console.print(table)
-    raise typer.Exit(2 if rows else 0)
+    raise typer.Exit(ExitCode.ATTENTION if rows else ExitCode.OK)
 
 
 @app.command()
@@ -119,13 +137,15 @@ def show(
 
     story = asyncio.run(_with_services(lambda s: operations.show(s, key)))
     if story is None:
-        console.print(f"[red]no work item {esc(key)}[/red]")
-        raise typer.Exit(1)
+        console.print(f"[red]no work item {esc(key)}[/red] (hint: python -m lifecycle failed lists failed keys)")
+        raise typer.Exit(ExitCode.NOTHING_MATCHED)
     if as_json:
         typer.echo(json.dumps(story, indent=2, default=str))
         return
     head = f"({esc(story['kind'])}) {esc(story['status'])}, {story['attempts']} attempt(s)"
     console.print(f"[bold]{esc(story['key'])}[/bold] {head}")
+    if story["lastDay"]:
+        console.print(f"last day: {story['lastDay']}", markup=False)
     if story["lastError"]:
         console.print(f"last error: {json.dumps(story['lastError'], default=str)}", markup=False)
     if story["rejection"]:
@@ -149,6 +169,7 @@ def replay(
 
     if not (key or kind or reason or all_):
         raise typer.BadParameter("name what to replay: --key, --kind, --reason, or --all")
+    check_queue(queue, QUEUES, "dead letters to replay", "--queue")
     selector = Selector(keys=tuple(key or ()), kind=kind, reason=reason)
     results = asyncio.run(
         _with_services(lambda s: operations.replay(s, queue, selector, dry_run=dry_run, operator=_operator()))
@@ -158,7 +179,10 @@ def replay(
     else:
         for r in results:
             console.print(f"{r['key']}: {r['action']} {r.get('messageId', '')}", markup=False)
-        console.print(f"{len(results)} dead letter(s) {'would be replayed' if dry_run else 'handled'}")
+        if results:
+            console.print(f"{len(results)} dead letter(s) {'would be replayed' if dry_run else 'handled'}")
+    if not results:
+        raise _nothing_matched(queue, "replayed")
 
 
 @app.command()
@@ -177,13 +201,27 @@ def purge(
 
     if not (key or kind or reason or all_):
         raise typer.BadParameter("name what to purge: --key, --kind, --reason, or --all")
+    check_queue(queue, QUEUES, "dead letters to purge", "--queue")
     confirmation = yes if yes is not None else typer.prompt(f"type the queue name ({queue}) to purge")
     if confirmation != queue:
         console.print("[red]not confirmed; nothing purged[/red]")
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
     selector = Selector(keys=tuple(key or ()), kind=kind, reason=reason)
     purged = asyncio.run(_with_services(lambda s: operations.purge(s, queue, selector, operator=_operator())))
+    if not purged:
+        raise _nothing_matched(queue, "purged")
     console.print(f"purged {len(purged)} dead letter(s)")
+
+
+def _nothing_matched(queue: str, what: str) -> typer.Exit:
+    """Naming dead letters that are not there is worth a distinct exit code: a script learns its key was wrong."""
+    Console(stderr=True, soft_wrap=True).print(
+        f"nothing matched: no dead letter on {queue} matches the selection, nothing {what} (hint: python -m "
+        f"lifecycle failed lists what failed; --queue picks one of {', '.join(QUEUES)})",
+        markup=False,
+        highlight=False,
+    )
+    return typer.Exit(ExitCode.NOTHING_MATCHED)
 
 
 @app.command()
@@ -199,7 +237,18 @@ def report(
         await posture_report.record_snapshot(services, posture)
         return posture
 
-    written = posture_report.write_report(asyncio.run(_with_services(go)), out)
+    try:
+        written = posture_report.write_report(asyncio.run(_with_services(go)), out)
+    except Exception as exc:
+        notice = posture_report.write_failure(out, datetime.now(UTC), explain(exc)[1])
+        kept = notice.get("lastGoodHtml")
+        Console(stderr=True, soft_wrap=True).print(
+            f"no report written: {notice['html']} now says this report failed"
+            + (f"; the last good one is {kept}" if kept else ""),
+            markup=False,
+            highlight=False,
+        )
+        raise
     if as_json:
         typer.echo(json.dumps(written))
     else:

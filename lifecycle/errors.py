@@ -83,3 +83,8 @@ class SettingsError(LifecycleError):
 
 class DesiredStateError(LifecycleError):
     """The desired-state file is missing, malformed, or refused by a guardrail."""
+
+
+class InputError(LifecycleError):
+    """A file the operator gave cannot be read as what the command expects (malformed JSON, a CSV with the
+    wrong delimiter or columns). The message names the file and where it went wrong."""

@@ -8,7 +8,7 @@ import structlog
 
 from lifecycle import holds, work
 from lifecycle.models import AuditEntry, DirectoryUser, GuestRecord, GuestState, WorkItem
-from lifecycle.onboarding_policy import end_of
+from lifecycle.onboarding_policy import end_of, latest_last_day, shown_end
 from lifecycle.outcomes import Outcome
 from lifecycle.safety import Refusal, Write, gate_of
 from lifecycle.services import Services
@@ -45,7 +45,7 @@ async def extend(ticket: ExtendTicket, item: WorkItem, services: Services, raw: 
             fingerprint,
             "extend",
             "end-date-out-of-range",
-            f"endDate {end.date().isoformat()} must be after today and no later than {latest.date().isoformat()}",
+            f"endDate {shown_end(end)} must be today or later and no later than {latest_last_day(latest)}",
         )
     previous = record.end_date
     record.end_date, record.updated = end, now

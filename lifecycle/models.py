@@ -84,6 +84,7 @@ class WorkStatus(enum.StrEnum):
     REPLAYED = "replayed"
     HELD = "held"  # waiting for its notBefore; released by the hold timer
     CANCELLED = "cancelled"  # a held item withdrawn before it ran (e.g. an offboard ticket)
+    PURGED = "purged"  # an operator purged its dead letter: no longer a failure; a new submission runs again
 
     @property
     def is_final(self) -> bool:

@@ -37,6 +37,22 @@ def end_of(value: date | datetime) -> datetime:
     return datetime.combine(value + timedelta(days=1), time.min, tzinfo=UTC)
 
 
+def shown_end(end: datetime) -> str:
+    """How an end is shown to people: the inclusive last day they gave (end_of's inverse: an end at midnight
+    UTC shows the day before), or, for an end given as a time of day, that time."""
+    end = (end if end.tzinfo else end.replace(tzinfo=UTC)).astimezone(UTC)
+    if end == datetime.max.replace(tzinfo=UTC):
+        return date.max.isoformat()
+    if end.time() == time.min:
+        return (end.date() - timedelta(days=1)).isoformat()
+    return end.isoformat()
+
+
+def latest_last_day(latest: datetime) -> str:
+    """The last whole day that ends by ``latest``: the latest end date a ticket may give."""
+    return (latest.astimezone(UTC).date() - timedelta(days=1)).isoformat()
+
+
 def check_onboard(
     ticket: OnboardTicket, desired: DesiredState, now: datetime
 ) -> ApprovedOnboarding | list[PolicyViolation]:
@@ -72,13 +88,15 @@ def check_onboard(
     end = end_of(ticket.end_date)
     latest = now + timedelta(days=partner.max_engagement_days)
     if end <= now:
-        violations.append(PolicyViolation("end-date-past", f"endDate {end.isoformat()} is not in the future"))
+        violations.append(
+            PolicyViolation("end-date-past", f"endDate {shown_end(end)} is over: the last day must be today or later")
+        )
     elif end > latest:
         violations.append(
             PolicyViolation(
                 "end-date-too-far",
-                f"endDate {end.isoformat()} is beyond partner {ticket.partner}'s maximum engagement of "
-                f"{partner.max_engagement_days} days (latest {latest.date().isoformat()})",
+                f"endDate {shown_end(end)} is beyond partner {ticket.partner}'s maximum engagement of "
+                f"{partner.max_engagement_days} days (latest {latest_last_day(latest)})",
             )
         )
     not_before = end_of(ticket.not_before) if ticket.not_before else None

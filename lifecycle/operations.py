@@ -16,6 +16,7 @@ from typing import Any
 
 from lifecycle.errors import StateConflictError
 from lifecycle.models import AuditEntry, OutboundMessage, ReceivedMessage, WorkItem, WorkStatus
+from lifecycle.onboarding_policy import shown_end
 from lifecycle.services import Services
 
 QUEUES = ("onboarding", "guest-actions", "redemption-resets", "policy-actions")
@@ -114,6 +115,7 @@ async def show(services: Services, key: str) -> dict[str, Any] | None:
         "updated": item.updated.isoformat() if item.updated else None,
         "lastError": item.last_error,
         "result": {k: v for k, v in item.result.items() if k != "ticket"},
+        "lastDay": shown_end(datetime.fromisoformat(item.result["endDate"])) if item.result.get("endDate") else None,
         "rejection": {"code": rejection.code, "message": rejection.message, "details": rejection.details}
         if rejection
         else None,
@@ -215,6 +217,7 @@ async def purge(services: Services, logical_queue: str, selector: Selector, *, o
                 continue
             await services.transport.complete_dead_letter(queue, message)
             key = message.key or f"message:{message.message_id}"
+            await _mark_purged(services, key)
             await _audit(services, "job.purged", key, f"dead letter {message.message_id} purged", operator)
             purged.append(key)
         if not fresh:
@@ -222,6 +225,20 @@ async def purge(services: Services, logical_queue: str, selector: Selector, *, o
                 await services.transport.release_dead_letter(queue, message)
             break
     return purged
+
+
+async def _mark_purged(services: Services, key: str) -> None:
+    """The item of a purged dead letter is no longer a failure: ``failed`` and ``status`` stop counting it."""
+    for _ in range(3):
+        item = await services.work_items.get(key)
+        if item is None or item.status not in PROBLEM_STATUSES:
+            return
+        item.status, item.updated = WorkStatus.PURGED, services.clock.now()
+        try:
+            await services.work_items.save(item)
+            return
+        except StateConflictError:
+            continue  # a worker wrote it meanwhile: read it again
 
 
 async def status(services: Services) -> dict[str, Any]:

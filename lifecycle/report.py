@@ -8,6 +8,8 @@ report itself records in the audit trail).
 from __future__ import annotations
 
 import html
+import os
+import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -16,6 +18,7 @@ from typing import Any
 
 from lifecycle.markdown import md
 from lifecycle.models import AuditEntry, DirectoryUser, WorkStatus
+from lifecycle.onboarding_policy import shown_end
 from lifecycle.services import Services
 
 PENDING_BUCKETS = ((7, "< 7 days"), (30, "7-30 days"), (90, "30-90 days"), (None, "> 90 days"))
@@ -68,10 +71,10 @@ async def collect(services: Services, *, expiring_within_days: int = 30) -> Post
                     "objectId": record.object_id,
                     "email": record.email,
                     "partner": record.partner,
-                    "endDate": record.end_date.date().isoformat(),
+                    "endDate": shown_end(record.end_date),
                 }
             )
-    posture.expiring.sort(key=lambda e: e["endDate"])
+    posture.expiring.sort(key=lambda e: e["endDate"])  # the last day, as the ticket gave it
 
     for status in (WorkStatus.FAILED, WorkStatus.DEAD_LETTERED):
         async for item in services.work_items.query(status=status):
@@ -87,13 +90,15 @@ async def collect(services: Services, *, expiring_within_days: int = 30) -> Post
             )
     posture.failures.sort(key=lambda f: f["updated"], reverse=True)
 
+    snapshots: list[tuple[datetime, dict[str, int]]] = []
     async for entry in services.audit.entries(since=now - timedelta(days=90)):
         if entry.action == "posture.snapshot":
-            posture.history.append((entry.at.date().isoformat(), {k: int(v) for k, v in entry.details.items()}))
+            snapshots.append((entry.at, {k: int(v) for k, v in entry.details.items()}))
         elif entry.action == "job.run" and entry.details.get("job") in ("policy-drift", "governance"):
             posture.plans.append({"at": entry.at.isoformat(), **entry.details})
     posture.plans = sorted(posture.plans, key=lambda p: p["at"], reverse=True)[:10]
-    by_day = dict(sorted(posture.history))  # the latest snapshot of a day wins
+    # The latest snapshot of a day wins; snapshots are ordered by when they were taken, never by their counts.
+    by_day = {at.date().isoformat(): counts for at, counts in sorted(snapshots, key=lambda s: s[0])}
     by_day[now.date().isoformat()] = dict(posture.totals)
     posture.history = sorted(by_day.items())
     return posture
@@ -185,7 +190,7 @@ th{{background:#f6f8fa}} .cards{{display:flex;gap:1rem}}
 <section id="pending"><h2>Pending invitations by age</h2>
 <table><tr><th>age</th><th>guests</th></tr>{pending}</table></section>
 <section id="expiring"><h2>Upcoming expiries (30 days)</h2>
-<table><tr><th>end date</th><th>guest</th><th>partner</th></tr>{expiring}</table></section>
+<table><tr><th>last day</th><th>guest</th><th>partner</th></tr>{expiring}</table></section>
 <section id="failures"><h2>Recent failures</h2>
 <table><tr><th>key</th><th>status</th><th>error</th><th>message</th></tr>{failures}</table></section>
 <section id="plans"><h2>Last configuration plans</h2>
@@ -227,10 +232,67 @@ def _chart(history: list[tuple[str, dict[str, int]]]) -> str:
     return "".join(parts)
 
 
+REPORT_NAMES = {"html": "guest-posture.html", "markdown": "guest-posture.md"}
+LAST_GOOD_NAMES = {"html": "guest-posture.last-good.html", "markdown": "guest-posture.last-good.md"}
+
+
 def write_report(posture: Posture, out: Path) -> dict[str, Any]:
-    """Write guest-posture.html and guest-posture.md into ``out``; returns their paths and the totals."""
+    """Write guest-posture.html and guest-posture.md into ``out``; returns their paths and the totals.
+
+    Both are rendered before either is written, and each is written to a temporary file that then replaces
+    the old one: a reader sees the old report or the new one, never half of one, and never a new HTML beside
+    an old markdown because the second rendering failed."""
     out.mkdir(parents=True, exist_ok=True)
-    html_path, md_path = out / "guest-posture.html", out / "guest-posture.md"
-    html_path.write_text(to_html(posture), encoding="utf-8")
-    md_path.write_text(to_markdown(posture), encoding="utf-8")
-    return {"html": str(html_path), "markdown": str(md_path), "totals": dict(posture.totals)}
+    texts = {"html": to_html(posture), "markdown": to_markdown(posture)}
+    paths = {kind: out / name for kind, name in REPORT_NAMES.items()}
+    for kind, text in texts.items():
+        _replace(paths[kind], text)
+    return {"html": str(paths["html"]), "markdown": str(paths["markdown"]), "totals": dict(posture.totals)}
+
+
+def write_failure(out: Path, when: datetime, error: str) -> dict[str, str]:
+    """A report that failed must not leave the previous one looking current: the previous report moves to
+    guest-posture.last-good.* and guest-posture.* say when and why this one failed. Returns the paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    kept: dict[str, str] = {}
+    for kind, name in REPORT_NAMES.items():
+        current, last_good = out / name, out / LAST_GOOD_NAMES[kind]
+        if current.exists() and not _is_failure_notice(current):
+            current.replace(last_good)
+        if last_good.exists():
+            kept[kind] = str(last_good)
+    stamp = f"{when:%Y-%m-%d %H:%M} UTC"
+    where = f"the last good report is {LAST_GOOD_NAMES['html']}" if "html" in kept else "there is no earlier report"
+    text = f"The guest-posture report of {stamp} failed: {error}. Nothing below is current; {where}."
+    _replace(
+        out / REPORT_NAMES["html"],
+        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Guest posture report failed</title>'
+        f"</head><body>\n<h1>{FAILURE_TITLE}</h1>\n<p>{html.escape(text)}</p>\n</body></html>\n",
+    )
+    _replace(out / REPORT_NAMES["markdown"], f"# {FAILURE_TITLE}\n\n{md(text)}\n")
+    return {
+        "html": str(out / REPORT_NAMES["html"]),
+        "markdown": str(out / REPORT_NAMES["markdown"]),
+        **{f"lastGood{kind.title()}": path for kind, path in kept.items()},
+    }
+
+
+FAILURE_TITLE = "Guest posture report failed"
+
+
+def _is_failure_notice(path: Path) -> bool:
+    return FAILURE_TITLE in path.read_text(encoding="utf-8", errors="replace")[:400]
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically: a temporary file beside it, flushed, then renamed over it."""
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -6,18 +6,52 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lifecycle.errors import InputError
 from lifecycle.models import OutboundMessage
 from lifecycle.services import Services
 from lifecycle.work import fingerprint_of
 
 
 def read_documents(path: Path) -> list[Any]:
-    text = path.read_text(encoding="utf-8").strip()
-    if text.startswith("["):
-        return list(json.loads(text))
-    if text.startswith("{") and "\n{" not in text:
-        return [json.loads(text)]
-    return [json.loads(line) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("//")]
+    """The tickets in ``path``: a JSON object, an array of them, or JSON lines (``//`` lines are comments).
+
+    A file that is none of these raises InputError naming the file, the line and the column."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path.name} is not UTF-8 text (byte {exc.start})") from None
+    try:
+        if text.startswith("["):
+            return list(json.loads(text))
+        if text.startswith("{") and "\n{" not in text:
+            return [json.loads(text)]
+        return [
+            _line(line, number)
+            for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip() and not line.lstrip().startswith("//")
+        ]
+    except json.JSONDecodeError as exc:
+        raise InputError(
+            f"{path.name} is not JSON (an object, an array or JSON lines): {exc.msg} at line {exc.lineno} "
+            f"column {exc.colno}"
+        ) from None
+    except _LineError as exc:
+        raise InputError(
+            f"{path.name} line {exc.number} is not JSON: {exc.error.msg} at column {exc.error.colno}"
+        ) from None
+
+
+class _LineError(Exception):
+    def __init__(self, number: int, error: json.JSONDecodeError) -> None:
+        super().__init__(str(error))
+        self.number, self.error = number, error
+
+
+def _line(line: str, number: int) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise _LineError(number, exc) from None
 
 
 def ticket_message(document: Any) -> OutboundMessage:

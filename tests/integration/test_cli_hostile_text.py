@@ -32,5 +32,5 @@ async def test_show_prints_ticket_text_with_markup_characters_literally(env):
     assert HOSTILE_KIND in shown.stdout.replace("\n", "")
 
     missing = _cli(env, "show", "ticket:[/nope]")
-    assert missing.returncode == 1 and "MarkupError" not in missing.stderr
+    assert missing.returncode == 3 and "MarkupError" not in missing.stderr  # 3: nothing matched
     assert "no work item ticket:[/nope]" in missing.stdout

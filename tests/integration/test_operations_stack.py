@@ -99,6 +99,11 @@ async def test_failed_show_replay_and_purge_through_the_command_line(env):
     status = json.loads(_cli(env, "status", "--json").stdout)
     assert status["queues"]["onboarding"]["deadLetters"] == 0
     assert status["queues"]["onboarding"]["active"] == 1  # the replayed copy, waiting for the worker
+    after = _cli(env, "failed", "--json")  # the purged item is purged, no longer a failure
+    assert after.returncode == 0 and json.loads(after.stdout) == []
+    assert json.loads(_cli(env, "show", "ticket:OPS2", "--json").stdout)["status"] == "purged"
+    nothing = _cli(env, "replay", "--key", "ticket:OPS2")
+    assert nothing.returncode == 3 and "nothing matched" in nothing.stderr
 
 
 async def test_a_replay_that_crashed_between_send_and_removal_never_runs_the_work_twice(env):

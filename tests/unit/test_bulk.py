@@ -9,6 +9,7 @@ import pytest
 from config.desired_state import load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
 from lifecycle.bulk import RowDefaults, batch_id, plan_rows, read_rows
+from lifecycle.errors import InputError
 from tests.builders import NOW
 
 DESIRED = load_desired_state(SAMPLE_DESIRED_STATE)
@@ -34,7 +35,7 @@ def test_the_entra_bulk_invite_template_becomes_tickets_with_partners_from_the_d
     results = plan_rows(read_rows(path), DESIRED, NOW, defaults, "b")
     good, bad = results
     assert good.accepted and good.document["partner"] == "fabrikam" and good.document["message"] == "Welcome"
-    assert not bad.accepted and bad.code == "invalid-ticket"
+    assert not bad.accepted and bad.code == "unknown-partner" and "gmail.com" in bad.reason
 
 
 def test_own_columns_give_a_verdict_per_row_with_the_reason(tmp_path: Path):
@@ -59,5 +60,5 @@ def test_an_unknown_column_is_refused_up_front(tmp_path: Path):
     """A misspelt header fails before anything is planned, naming the column."""
     path = tmp_path / "typo.csv"
     path.write_text("emial,partner\nx@fabrikam.com,fabrikam\n")
-    with pytest.raises(ValueError, match="emial"):
+    with pytest.raises(InputError, match="emial"):
         read_rows(path)
