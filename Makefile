@@ -42,6 +42,7 @@ test: setup browser lint
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 ## make bench: every benchmark (cold start, sign-up latency, Graph budget, sweep), one JSON line per result.
 bench: setup

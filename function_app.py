@@ -42,9 +42,9 @@ def received_from_service_bus(msg: func.ServiceBusMessage) -> ReceivedMessage:
 @jobs.function_name("onboarding_worker")
 @jobs.service_bus_queue_trigger(arg_name="msg", queue_name=ONBOARDING_QUEUE, connection=SERVICE_BUS_CONNECTION)
 async def onboarding_worker(msg: func.ServiceBusMessage) -> None:
-    from lifecycle.bootstrap import get_services
-    from lifecycle.onboarding import handle_ticket
-    from lifecycle.processing import settle_in_function
+    from app.bootstrap import get_services
+    from lifecycle.ledger.settle import settle_in_function
+    from lifecycle.onboarding.handler import handle_ticket
 
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(function="onboarding_worker", message_id=msg.message_id)
@@ -58,7 +58,7 @@ async def onboarding_worker(msg: func.ServiceBusMessage) -> None:
 @signup.route(route="signup", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def signup_connector(req: func.HttpRequest) -> func.HttpResponse:
     """Entra's sign-up callout. Anonymous at the Functions layer: the handler validates Entra's bearer token."""
-    from lifecycle.signup.composition import signup_services
+    from app.signup import signup_services
     from lifecycle.signup.http import handle_signup_request
 
     structlog.contextvars.clear_contextvars()
@@ -73,8 +73,8 @@ async def signup_connector(req: func.HttpRequest) -> func.HttpResponse:
 @jobs.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
 async def hold_release(timer: func.TimerRequest) -> None:
     """Every five minutes: send held tickets whose notBefore has come back onto the onboarding queue."""
-    from lifecycle.bootstrap import get_services
-    from lifecycle.holds import release_due
+    from app.bootstrap import get_services
+    from lifecycle.onboarding.holds import release_due
 
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(function="hold_release", past_due=timer.past_due)
@@ -85,7 +85,7 @@ async def hold_release(timer: func.TimerRequest) -> None:
 @jobs.timer_trigger(arg_name="timer", schedule="0 0 * * * *", run_on_startup=False, use_monitor=True)
 async def policy_drift(timer: func.TimerRequest) -> None:
     """Hourly: plan the tenant's external-collaboration policies against the desired state (enforce if set)."""
-    from lifecycle.bootstrap import get_services
+    from app.bootstrap import get_services
     from lifecycle.drift import entry as drift
 
     structlog.contextvars.clear_contextvars()
@@ -100,7 +100,7 @@ GUEST_ACTIONS_QUEUE = "guest-actions"
 @jobs.timer_trigger(arg_name="timer", schedule="0 0 2 * * *", run_on_startup=False, use_monitor=True)
 async def guest_sweep(timer: func.TimerRequest) -> None:
     """Nightly: plan tonight's sweep (run id per occurrence, so a double fire reuses it); fan out if enforcing."""
-    from lifecycle.bootstrap import get_services
+    from app.bootstrap import get_services
     from lifecycle.sweep.entry import on_timer
 
     structlog.contextvars.clear_contextvars()
@@ -112,8 +112,8 @@ async def guest_sweep(timer: func.TimerRequest) -> None:
 @jobs.service_bus_queue_trigger(arg_name="msg", queue_name=GUEST_ACTIONS_QUEUE, connection=SERVICE_BUS_CONNECTION)
 async def guest_actions_worker(msg: func.ServiceBusMessage) -> None:
     """One sweep action (disable or delete one guest), re-checked right before it is applied."""
-    from lifecycle.bootstrap import get_services
-    from lifecycle.processing import settle_in_function
+    from app.bootstrap import get_services
+    from lifecycle.ledger.settle import settle_in_function
     from lifecycle.sweep.entry import handle_guest_action
 
     structlog.contextvars.clear_contextvars()
@@ -128,7 +128,7 @@ async def guest_actions_worker(msg: func.ServiceBusMessage) -> None:
 @jobs.timer_trigger(arg_name="timer", schedule="0 30 2 * * *", run_on_startup=False, use_monitor=True)
 async def governance(timer: func.TimerRequest) -> None:
     """Daily: ensure access reviews and entitlement management match the desired state (enforce if set)."""
-    from lifecycle.bootstrap import get_services
+    from app.bootstrap import get_services
     from lifecycle.governance import entry
 
     structlog.contextvars.clear_contextvars()
@@ -140,7 +140,7 @@ async def governance(timer: func.TimerRequest) -> None:
 @jobs.timer_trigger(arg_name="timer", schedule="0 0 3 * * *", run_on_startup=False, use_monitor=True)
 async def redemption_reset(timer: func.TimerRequest) -> None:
     """Daily: find guests whose partner changed identity provider and reset their redemption (if enforcing)."""
-    from lifecycle.bootstrap import get_services
+    from app.bootstrap import get_services
     from lifecycle.reset import entry
 
     structlog.contextvars.clear_contextvars()

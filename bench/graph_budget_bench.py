@@ -207,12 +207,12 @@ class _ConnectionSlots(httpx.AsyncBaseTransport):
 async def _product(task: WorkerTask, credential: Any, timing: dict[str, float]) -> Runner:
     from azure.data.tables.aio import TableServiceClient
 
+    from adapters.budget_ledger import TableBudgetLedger
     from graph.batch import BatchRequest, GraphBatch, suggested_batch_size
     from graph.budget import GraphBudget
     from graph.budget_lease import BudgetLease
     from graph.budget_transport import caller_of
     from graph.client import budgeted_transport
-    from lifecycle.adapters.budget_ledger import TableBudgetLedger
 
     budget = GraphBudget.time_compressed(task.compression)
     http = httpx.AsyncClient(timeout=httpx.Timeout(120.0), transport=budgeted_transport(budget=budget, max_wait=None))

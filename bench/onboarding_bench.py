@@ -5,7 +5,7 @@
 
 Starts the local stack (Azurite; tenantsim with throttling on), puts ``--tickets`` valid onboard tickets
 for new addresses of the four partners on the `onboarding` queue, then drains it with the product's
-worker (``lifecycle.worker.drain``, the handler ``lifecycle.onboarding.handle_ticket``) in
+worker (``lifecycle.ledger.worker.drain``, the handler ``lifecycle.onboarding.handler.handle_ticket``) in
 ``--processes`` worker processes, as the Functions host scales out, until every ticket is settled. Graph
 limits invitations to 150 per 5 s per tenant: a ceiling of 30 tickets/s, times ``--compression`` when
 tenantsim's windows are compressed (the factor is printed with the figures).
@@ -41,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from app.bootstrap import bootstrap
 from config.settings import load_settings
 from graph.budget import GraphBudget
 from graph.client import build_graph_client
@@ -48,13 +49,12 @@ from graph.credentials import TenantSimCredential
 from graph.directory import GraphDirectory
 from graph.entitlement import GraphAccessPackages
 from graph.permissions import GRANTED
-from lifecycle.bootstrap import bootstrap
+from lifecycle.ledger.outcomes import Outcome, Verdict
+from lifecycle.ledger.worker import drain
 from lifecycle.models import ReceivedMessage
-from lifecycle.onboarding import handle_ticket
-from lifecycle.outcomes import Outcome, Verdict
+from lifecycle.onboarding.handler import handle_ticket
+from lifecycle.onboarding.submission import submit_documents
 from lifecycle.services import Services
-from lifecycle.submission import submit_documents
-from lifecycle.worker import drain
 from tenantsim.client import TenantSimAdmin
 from tenantsim.stack import LocalStack
 from tenantsim.throttling import INVITE_QUOTA, INVITE_WINDOW_SECONDS

@@ -36,14 +36,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.bootstrap import bootstrap
 from config.settings import load_settings
 from graph.budget import GraphBudget
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
-from lifecycle.bootstrap import bootstrap
+from lifecycle.ledger.worker import drain
 from lifecycle.sweep import entry
-from lifecycle.worker import drain
 from tenantsim.client import TenantSimAdmin
 from tenantsim.stack import LocalStack
 from tenantsim.throttling import WRITE_QUOTA, WRITE_WINDOW_SECONDS

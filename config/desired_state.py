@@ -16,7 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from lifecycle.errors import DesiredStateError
+from config.errors import DesiredStateError
 
 DOMAIN_PATTERN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 _DOMAIN_NAME = re.compile(DOMAIN_PATTERN.removesuffix("$") + r"\Z")

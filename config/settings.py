@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from lifecycle.errors import SettingsError
+from config.errors import SettingsError
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DESIRED_STATE = ROOT / "config" / "desired-state.sample.yaml"

@@ -22,8 +22,8 @@ from pydantic import (
     model_validator,
 )
 
+from config.errors import SettingsError
 from config.settings import SAMPLE_DESIRED_STATE, describe_settings_error
-from lifecycle.errors import SettingsError
 
 # The "Azure AD authentication events" service that calls custom authentication extensions; its tokens
 # carry this app id in azp (v2 tokens) or appid (v1 tokens). Source: Microsoft Entra docs,

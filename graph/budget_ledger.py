@@ -1,6 +1,6 @@
 """The BudgetLedger port: one heartbeat row per process and budget scope, readable by every instance.
 
-The real adapter keeps the rows in Table Storage (lifecycle.adapters.budget_ledger); MemoryBudgetLedger is
+The real adapter keeps the rows in Table Storage (adapters.budget_ledger); MemoryBudgetLedger is
 the fake for tests and single-process runs. ``version`` must change on every heartbeat (Table Storage's
 ETag does): graph.budget_lease judges a row alive by seeing its version change, never by comparing clocks
 across machines.

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# The configuration's errors, re-exported: callers of the core catch them from here.
+from config.errors import ConfigError as ConfigError
+from config.errors import DesiredStateError as DesiredStateError
+from config.errors import SettingsError as SettingsError
+
 
 class LifecycleError(Exception):
     """Base class for every error the product raises on purpose."""
@@ -75,14 +80,6 @@ class UntrustedLinkError(GraphError):
 
 class StateConflictError(LifecycleError):
     """An optimistic-concurrency check (ETag) failed: someone else wrote the row first."""
-
-
-class SettingsError(LifecycleError):
-    """The environment does not hold a usable configuration. The message names every bad setting."""
-
-
-class DesiredStateError(LifecycleError):
-    """The desired-state file is missing, malformed, or refused by a guardrail."""
 
 
 class InputError(LifecycleError):

@@ -18,7 +18,7 @@ from typing import Any
 
 from lifecycle.markdown import md
 from lifecycle.models import AuditEntry, DirectoryUser, WorkStatus
-from lifecycle.onboarding_policy import shown_end
+from lifecycle.onboarding.policy import shown_end
 from lifecycle.services import Services
 
 PENDING_BUCKETS = ((7, "< 7 days"), (30, "7-30 days"), (90, "30-90 days"), (None, "> 90 days"))

@@ -1,4 +1,4 @@
-"""The bundle of ports a handler gets. Built by lifecycle.bootstrap (real) or by tests (fakes)."""
+"""The bundle of ports a handler gets. Built by app.bootstrap (real) or by tests (fakes)."""
 
 from __future__ import annotations
 

@@ -6,15 +6,15 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from config.desired_state import load_desired_state
-from config.settings import SAMPLE_DESIRED_STATE, load_settings
-from lifecycle.adapters.memory import (
+from adapters.memory import (
     MemoryAuditLog,
     MemoryGuestLedger,
     MemoryQueueTransport,
     MemoryRejections,
     MemoryWorkItems,
 )
+from config.desired_state import load_desired_state
+from config.settings import SAMPLE_DESIRED_STATE, load_settings
 from lifecycle.clock import FixedClock
 from lifecycle.models import ReceivedMessage
 from lifecycle.services import Services

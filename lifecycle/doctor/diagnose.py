@@ -19,7 +19,7 @@ GUEST_INVITER_ROLE_ID = "95e79109-95c0-4d8e-aee3-d01accf2d47b"  # the built-in G
 DOMAIN_POLICY_LIMIT = 25_000
 DOMAIN_POLICY_WARN = 0.9  # warn from 90 % of the limit: the next few domains will not fit
 GRANT = "infra/grant-graph-permissions"
-# Which job reads which queue (lifecycle.operations.QUEUES).
+# Which job reads which queue (lifecycle.ledger.operations.QUEUES).
 QUEUE_JOBS = {
     "onboarding": ("onboarding",),
     "guest-actions": ("guest-sweep",),

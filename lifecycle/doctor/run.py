@@ -11,7 +11,7 @@ from lifecycle.doctor.checks import Check, Status
 from lifecycle.doctor.diagnose import Target, diagnose
 from lifecycle.doctor.ports import DoctorProbe
 from lifecycle.errors import DesiredStateError, SettingsError
-from lifecycle.operations import QUEUES
+from lifecycle.ledger.operations import QUEUES
 
 ProbeFactory = Callable[[Settings], tuple[DoctorProbe, Callable[[], Any]]]
 

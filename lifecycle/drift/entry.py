@@ -2,7 +2,7 @@
 
 The tenant gateway and the report store come from ``services.tenant_policies`` and
 ``services.drift_reports`` when the bundle carries them (tests: fakes), else they are built once per
-bundle from its Graph client and settings (lifecycle.adapters.drift_reports) and closed with it.
+bundle from its Graph client and settings (adapters.drift_reports) and closed with it.
 """
 
 from __future__ import annotations

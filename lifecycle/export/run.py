@@ -49,17 +49,3 @@ async def read_posture(tenant_id: str, policies: TenantPolicies, governance: Gov
 
 async def export_desired_state(tenant_id: str, policies: TenantPolicies, governance: GovernanceGraph) -> str:
     return render(build(await read_posture(tenant_id, policies, governance)))
-
-
-async def export_from_settings() -> str:
-    from config.settings import load_settings
-    from lifecycle.adapters.doctor import doctor_credential, graph_ports
-
-    settings = load_settings()
-    credential = doctor_credential(settings)
-    try:
-        policies, governance = graph_ports(settings, credential)
-        return await export_desired_state(settings.tenant_id, policies, governance)
-    finally:
-        if hasattr(credential, "close"):
-            await credential.close()

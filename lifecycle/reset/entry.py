@@ -11,8 +11,8 @@ from typing import Any
 
 import structlog
 
+from lifecycle.ledger.outcomes import Outcome
 from lifecycle.models import WorkItem
-from lifecycle.outcomes import Outcome
 from lifecycle.reset import runs as reset_runs
 from lifecycle.reset import tickets
 from lifecycle.reset.planner import BLOCKED_SKIP
@@ -71,7 +71,7 @@ async def on_timer(services: Services, past_due: bool) -> dict[str, Any]:
 async def handle_reset_ticket(
     ticket: ResetRedemptionTicket, item: WorkItem, services: Services, raw: bytes, fingerprint: str
 ) -> Outcome:
-    """The ``reset-redemption`` ticket handler, same shape as lifecycle.guest_tickets' handlers."""
+    """The ``reset-redemption`` ticket handler, same shape as lifecycle.onboarding.guest_tickets' handlers."""
     runs = await runs_for(services)
     lookup = lookup_for(services) if ticket.domain else None
     return await tickets.handle(ticket, item, services, raw, fingerprint, runs, lookup)

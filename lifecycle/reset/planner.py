@@ -9,7 +9,7 @@ from typing import Any
 
 from config.desired_state import DesiredState
 from lifecycle.models import DirectoryUser, ExternalUserState
-from lifecycle.onboarding_policy import inbound_allowed
+from lifecycle.onboarding.policy import inbound_allowed
 from lifecycle.plans import Action, Change, FieldDiff, Plan
 from lifecycle.ports import Directory
 from lifecycle.reset.ports import ProviderLookup

@@ -11,7 +11,6 @@ from dataclasses import replace
 
 import structlog
 
-from lifecycle import work
 from lifecycle.errors import (
     BadRequestError,
     ConflictError,
@@ -20,9 +19,10 @@ from lifecycle.errors import (
     StateConflictError,
     TransientGraphError,
 )
+from lifecycle.ledger import work
+from lifecycle.ledger.outcomes import Outcome
 from lifecycle.models import DirectoryUser, GuestRecord, WorkItem, WorkStatus
-from lifecycle.onboarding_policy import invitation_domain_violation
-from lifecycle.outcomes import Outcome
+from lifecycle.onboarding.policy import invitation_domain_violation
 from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
 from lifecycle.reset.planner import partner_domains
 from lifecycle.reset.ports import ProviderLookup

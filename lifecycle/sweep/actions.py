@@ -22,8 +22,9 @@ from typing import Any
 
 import structlog
 
-from lifecycle import work
 from lifecycle.errors import GraphError, NotFoundError, PermissionDeniedError, StateConflictError, TransientGraphError
+from lifecycle.ledger import work
+from lifecycle.ledger.outcomes import Outcome, Verdict
 from lifecycle.models import (
     AuditEntry,
     DirectoryUser,
@@ -33,7 +34,6 @@ from lifecycle.models import (
     WorkItem,
     WorkStatus,
 )
-from lifecycle.outcomes import Outcome, Verdict
 from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
 from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Rule, RunStatus, Skip

@@ -12,8 +12,8 @@ from typing import Any
 
 import structlog
 
+from lifecycle.ledger.outcomes import Outcome
 from lifecycle.models import ReceivedMessage
-from lifecycle.outcomes import Outcome
 from lifecycle.services import Services
 from lifecycle.sweep import actions, runner
 from lifecycle.sweep.model import Mode, SweepRun
@@ -128,7 +128,7 @@ def format_summary(summary: dict[str, Any]) -> str:
 
 async def drain_actions(services: Services, concurrency: int = 16) -> dict[str, int]:
     """Local runs: work the `guest-actions` queue until it is empty (the Functions trigger does this in Azure)."""
-    from lifecycle.worker import drain
+    from lifecycle.ledger.worker import drain
 
     report = await drain(services, GUEST_ACTIONS_QUEUE, handle_guest_action, concurrency=concurrency)
     counts: dict[str, int] = {}

@@ -12,9 +12,9 @@ import asyncio
 import os
 from pathlib import Path
 
+from app.bootstrap import bootstrap
 from config.settings import load_settings
-from lifecycle import operations
-from lifecycle.bootstrap import bootstrap
+from lifecycle.ledger import operations
 from tests.chaos.events import EventLog
 from tests.chaos.wrappers import KillingReplay
 

@@ -36,12 +36,12 @@ from typing import Any
 import httpx
 import yaml
 
+from app.bootstrap import bootstrap
 from config.settings import load_settings
-from lifecycle import operations
-from lifecycle.bootstrap import bootstrap
+from lifecycle.ledger import operations
 from lifecycle.models import GuestRecord, GuestState, OutboundMessage
+from lifecycle.onboarding.submission import ticket_message
 from lifecycle.services import Services
-from lifecycle.submission import ticket_message
 from tenantsim.client import TenantSimAdmin
 from tenantsim.stack import LocalStack
 from tenantsim.tokens import DEFAULT_APP_ID

@@ -16,12 +16,13 @@ import random
 import time
 from pathlib import Path
 
+from app.bootstrap import bootstrap
 from config.settings import load_settings
-from lifecycle import access, work
-from lifecycle.bootstrap import bootstrap
-from lifecycle.holds import release_due
+from lifecycle.ledger import work
+from lifecycle.ledger.worker import drain
+from lifecycle.onboarding import access
+from lifecycle.onboarding.holds import release_due
 from lifecycle.services import Services
-from lifecycle.worker import drain
 from tests.chaos.events import EventLog
 from tests.chaos.wrappers import ConflictCounting, KillingGraph, LockWatching, WriteCount
 
@@ -89,7 +90,7 @@ async def run(args: argparse.Namespace) -> None:
 
 def _handler(queue: str):
     if queue == "onboarding":
-        from lifecycle.onboarding import handle_ticket
+        from lifecycle.onboarding.handler import handle_ticket
 
         return handle_ticket
     from lifecycle.sweep.entry import handle_guest_action

@@ -45,7 +45,7 @@ def test_every_service_bus_trigger_uses_the_one_connection_setting(index):
 
 def test_importing_function_app_builds_no_clients():
     """Indexing must stay cheap: no services are built when function_app is imported."""
-    from lifecycle import bootstrap
+    from app import bootstrap
 
     assert bootstrap._cached == {}
 

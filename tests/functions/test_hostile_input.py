@@ -13,7 +13,7 @@ import math
 import pytest
 
 import function_app
-from lifecycle.bootstrap import use_services
+from app.bootstrap import use_services
 from tenantsim.entra_issuer import extension_body
 from tests.builders import memory_services, onboard_ticket
 from tests.fakes import FakeDirectory

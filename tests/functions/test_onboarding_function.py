@@ -8,9 +8,9 @@ import azure.functions.servicebus as sb
 import pytest
 
 import function_app
-from lifecycle.bootstrap import use_services
+from app.bootstrap import use_services
 from lifecycle.errors import PermissionDeniedError, ThrottledError
-from lifecycle.processing import DeadLetterRequested
+from lifecycle.ledger.settle import DeadLetterRequested
 from tests.builders import memory_services, onboard_ticket
 from tests.fakes import FakeDirectory
 

@@ -10,11 +10,11 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
+from app.signup import build_signup_services
 from config.desired_state import parse_desired_state
 from config.signup import load_signup_settings
 from lifecycle.clock import FixedClock
 from lifecycle.signup.codes import invitation_code
-from lifecycle.signup.composition import build_signup_services
 from lifecycle.signup.http import SignUpServices, handle_signup_request
 from tenantsim.entra_issuer import LocalTokenIssuer, connector_body, extension_body
 

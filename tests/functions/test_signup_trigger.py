@@ -8,7 +8,7 @@ import azure.functions as func
 import pytest
 
 import function_app
-from lifecycle.signup import composition
+from app import signup as composition
 from tenantsim.entra_issuer import LocalTokenIssuer, extension_body
 from tests.functions.test_signup_function import NOW, _services
 

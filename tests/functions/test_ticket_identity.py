@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 import function_app
-from lifecycle.bootstrap import use_services
+from app.bootstrap import use_services
 from lifecycle.models import WorkItem, WorkStatus
 from lifecycle.services import Services
 from tests.builders import NOW, memory_services, onboard_ticket

@@ -20,10 +20,10 @@ import yaml
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from adapters.drift_reports import MemoryDriftReports
+from adapters.memory import MemoryAuditLog
 from config.desired_state import DesiredState, load_desired_state, parse_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
-from lifecycle.adapters.drift_reports import MemoryDriftReports
-from lifecycle.adapters.memory import MemoryAuditLog
 from lifecycle.clock import FixedClock
 from lifecycle.drift.desired import SERVICE_DEFAULT
 from lifecycle.drift.entry import run_policy_drift, use_drift_ports

@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import function_app
+from adapters.sweep_runs import MemorySweepRuns
+from app.bootstrap import use_services
 from config.desired_state import Exclusions
-from lifecycle.adapters.sweep_runs import MemorySweepRuns
-from lifecycle.bootstrap import use_services
 from lifecycle.models import GuestRecord, GuestState
 from lifecycle.reset.entry import use_lookup
 from lifecycle.sweep import entry

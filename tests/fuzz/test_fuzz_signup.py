@@ -18,11 +18,11 @@ import httpx
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from app.signup import build_signup_services
 from config.desired_state import parse_desired_state
 from config.signup import load_signup_settings
 from lifecycle.clock import FixedClock
 from lifecycle.signup.auth import MAX_TOKEN_CHARS
-from lifecycle.signup.composition import build_signup_services
 from lifecycle.signup.http import SignUpServices, handle_signup_request
 from tenantsim.entra_issuer import LocalTokenIssuer, connector_body, extension_body
 from tests.fuzz.profile import FUZZ, examples

@@ -10,7 +10,7 @@ Per message: ``function_app.onboarding_worker`` returns normally (the host compl
 retried, not dead-lettered); exactly one rejection row with a documented code; the work item is
 ``rejected`` with that code; the audit trail has the rejection; the fakes recorded no invitation, user
 write, assignment request or queued message. The same body delivered again through the local worker
-(``lifecycle.processing.process``) is a settled duplicate that adds no second row.
+(``lifecycle.ledger.settle.process``) is a settled duplicate that adds no second row.
 """
 
 from __future__ import annotations
@@ -24,23 +24,23 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import function_app
-from config.desired_state import load_desired_state
-from config.settings import SAMPLE_DESIRED_STATE, load_settings
-from lifecycle.adapters.memory import (
+from adapters.memory import (
     MemoryAuditLog,
     MemoryGuestLedger,
     MemoryQueueTransport,
     MemoryRejections,
     MemoryWorkItems,
 )
-from lifecycle.adapters.sweep_runs import MemorySweepRuns
-from lifecycle.bootstrap import use_services
+from adapters.sweep_runs import MemorySweepRuns
+from app.bootstrap import use_services
+from app.examples import SPONSOR, example_tickets
+from config.desired_state import load_desired_state
+from config.settings import SAMPLE_DESIRED_STATE, load_settings
 from lifecycle.clock import FixedClock
-from lifecycle.examples import SPONSOR, example_tickets
+from lifecycle.ledger.outcomes import Verdict
+from lifecycle.ledger.settle import process
 from lifecycle.models import GuestRecord, GuestState, OutboundMessage, WorkStatus
-from lifecycle.onboarding import handle_ticket
-from lifecycle.outcomes import Verdict
-from lifecycle.processing import process
+from lifecycle.onboarding.handler import handle_ticket
 from lifecycle.reset.entry import use_lookup
 from lifecycle.services import Services
 from lifecycle.tickets import KINDS, MAX_TICKET_BYTES, TicketRejection
@@ -70,7 +70,7 @@ ONBOARD_CODES = frozenset(
         "ticket-id-conflict",
     }
 )
-# Defined by lifecycle/guest_tickets.py and lifecycle/reset/tickets.py; not yet listed in the README.
+# Defined by lifecycle/onboarding/guest_tickets.py and lifecycle/reset/tickets.py; not yet listed in the README.
 GUEST_TICKET_CODES = frozenset(
     {
         *("guest-not-found", "not-a-guest", "guest-not-managed", "end-date-out-of-range"),

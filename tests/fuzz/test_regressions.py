@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from lifecycle.onboarding import handle_ticket
-from lifecycle.outcomes import Verdict
+from lifecycle.ledger.outcomes import Verdict
+from lifecycle.onboarding.handler import handle_ticket
 from tests.builders import memory_services, message, onboard_ticket
 from tests.fakes import FakeDirectory
 

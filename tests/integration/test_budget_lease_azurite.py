@@ -8,10 +8,10 @@ import asyncio
 import pytest
 from azure.data.tables.aio import TableServiceClient
 
+from adapters.budget_ledger import TableBudgetLedger
 from config.settings import load_settings
 from graph.budget import BudgetClass, GraphBudget
 from graph.budget_lease import BudgetLease, scope_name
-from lifecycle.adapters.budget_ledger import TableBudgetLedger
 from tests.builders import LOCAL_ENV
 
 KEY = ("3f2d6a1e-tenant", "app/with#odd?chars", BudgetClass.INVITATIONS)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from lifecycle.onboarding import handle_ticket
-from lifecycle.submission import submit_documents
-from lifecycle.worker import drain
+from lifecycle.ledger.worker import drain
+from lifecycle.onboarding.handler import handle_ticket
+from lifecycle.onboarding.submission import submit_documents
 from tests.integration.test_operations_stack import _cli, _env, _services  # noqa: F401  (_env is a fixture)
 
 pytestmark = pytest.mark.stack

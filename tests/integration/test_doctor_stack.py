@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 from azure.storage.queue.aio import QueueServiceClient
 
+from adapters.storage_queue import POISON_SUFFIX
+from app.doctor_probe import GraphStorageProbe, required_permissions
 from config.settings import ROOT
 from graph.credentials import TenantSimCredential
-from lifecycle.adapters.doctor import GraphStorageProbe, required_permissions
-from lifecycle.adapters.storage_queue import POISON_SUFFIX
 from lifecycle.doctor.checks import Check, Status, exit_code
 from lifecycle.doctor.run import run_doctor
-from lifecycle.operations import QUEUES
+from lifecycle.ledger.operations import QUEUES
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import build_seed
 from tenantsim.server import TenantSimServer

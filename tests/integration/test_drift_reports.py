@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lifecycle.adapters.drift_reports import CHUNK, MemoryDriftReports, TableDriftReports
+from adapters.drift_reports import CHUNK, MemoryDriftReports, TableDriftReports
 from lifecycle.drift.report import DriftReport
 from tests.builders import LOCAL_ENV
 

@@ -9,13 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from adapters.drift_reports import MemoryDriftReports
 from config.desired_state import DesiredState, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
 from graph.policies import GraphPolicies
-from lifecycle.adapters.drift_reports import MemoryDriftReports
 from lifecycle.drift.entry import run_policy_drift, use_drift_ports
 from lifecycle.plans import Change
 from lifecycle.services import Services

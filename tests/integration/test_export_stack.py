@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from app.doctor_probe import graph_ports
 from config.desired_state import load_desired_state
 from config.settings import load_settings
 from graph.credentials import TenantSimCredential
-from lifecycle.adapters.doctor import graph_ports
 from lifecycle.drift.desired import desired_policies
 from lifecycle.drift.planner import plan_policies, read_tenant
 from lifecycle.export.run import export_desired_state

@@ -10,20 +10,20 @@ from pathlib import Path
 import httpx
 import pytest
 
+from adapters.memory import MemoryAuditLog
+from app.bootstrap import bootstrap
 from config.desired_state import load_desired_state, parse_desired_state
 from config.settings import load_settings
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
 from graph.governance import GraphGovernance
 from graph.permissions import GRANTED
-from lifecycle.adapters.memory import MemoryAuditLog
-from lifecycle.bootstrap import bootstrap
 from lifecycle.clock import SystemClock
 from lifecycle.errors import PermissionDeniedError
 from lifecycle.governance import run_governance
-from lifecycle.onboarding import handle_ticket
-from lifecycle.submission import submit_documents
-from lifecycle.worker import drain
+from lifecycle.ledger.worker import drain
+from lifecycle.onboarding.handler import handle_ticket
+from lifecycle.onboarding.submission import submit_documents
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import (
     ADATUM_MARKETING_GROUP_ID,

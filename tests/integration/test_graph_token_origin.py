@@ -14,12 +14,12 @@ import pytest
 from azure.data.tables.aio import TableServiceClient
 from kiota_abstractions.method import Method
 
+from adapters.sweep_runs import TableSweepRuns
+from app.bootstrap import bootstrap
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
 from graph.raw import RawGraph
-from lifecycle.adapters.sweep_runs import TableSweepRuns
-from lifecycle.bootstrap import bootstrap
 from lifecycle.errors import UntrustedLinkError
 from lifecycle.sweep import entry
 from lifecycle.sweep.model import Mode, RunStatus, SweepRun

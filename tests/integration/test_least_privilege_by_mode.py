@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
+from app.bootstrap import bootstrap
 from config.settings import load_settings
 from graph.credentials import TenantSimCredential
 from graph.permissions import Deployment, required_names
-from lifecycle.bootstrap import bootstrap
 from lifecycle.drift.entry import run_policy_drift
 from lifecycle.governance.entry import run_with_services
 from lifecycle.sweep import entry as sweep

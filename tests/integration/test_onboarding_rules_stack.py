@@ -1,7 +1,7 @@
 """Every onboarding rule and bad-input class through the local stack: Storage queues and Table Storage on
 Azurite, Graph on tenantsim, the product's worker and handler.
 
-Each test puts its ticket on the `onboarding` queue, drains it with ``lifecycle.worker.drain`` and checks
+Each test puts its ticket on the `onboarding` queue, drains it with ``lifecycle.ledger.worker.drain`` and checks
 what the issue names: a rejection row with its machine-readable reason, the message settled (nothing left
 on the queue or dead-lettered), no Graph write for a rejected ticket (tenantsim's request log), and
 exactly one guest, one live assignment and one ledger row for the others (tenantsim's state, not only the
@@ -21,22 +21,23 @@ import httpx
 import pytest
 import yaml
 
+from app.bootstrap import bootstrap
 from config.desired_state import parse_desired_state
 from config.settings import SAMPLE_DESIRED_STATE, load_settings
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
 from graph.entitlement import RESOLVE_TTL_SECONDS, GraphAccessPackages
 from graph.permissions import GRANTED
-from lifecycle import operations, tickets
-from lifecycle.bootstrap import bootstrap
+from lifecycle import tickets
+from lifecycle.ledger import operations
+from lifecycle.ledger.operations import Selector
+from lifecycle.ledger.outcomes import Outcome, Verdict
+from lifecycle.ledger.work import LEASE_SECONDS
+from lifecycle.ledger.worker import DrainReport, drain
 from lifecycle.models import OutboundMessage, ReceivedMessage, WorkStatus
-from lifecycle.onboarding import handle_ticket
-from lifecycle.operations import Selector
-from lifecycle.outcomes import Outcome, Verdict
+from lifecycle.onboarding.handler import handle_ticket
+from lifecycle.onboarding.submission import ticket_message
 from lifecycle.services import Services
-from lifecycle.submission import ticket_message
-from lifecycle.work import LEASE_SECONDS
-from lifecycle.worker import DrainReport, drain
 from tenantsim.client import TenantSimAdmin
 from tenantsim.tokens import DEFAULT_APP_ID
 

@@ -12,16 +12,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app.bootstrap import bootstrap
 from config.settings import ROOT, load_settings
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
-from lifecycle import operations
-from lifecycle.bootstrap import bootstrap
-from lifecycle.holds import release_due
-from lifecycle.onboarding import handle_ticket
-from lifecycle.operations import Selector
-from lifecycle.submission import submit_documents
-from lifecycle.worker import drain
+from lifecycle.ledger import operations
+from lifecycle.ledger.operations import Selector
+from lifecycle.ledger.worker import drain
+from lifecycle.onboarding.handler import handle_ticket
+from lifecycle.onboarding.holds import release_due
+from lifecycle.onboarding.submission import submit_documents
 
 pytestmark = pytest.mark.stack
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.memory import MemoryQueueTransport
+from adapters.storage_queue import StorageQueueTransport
 from config.settings import load_settings
-from lifecycle.adapters.memory import MemoryQueueTransport
-from lifecycle.adapters.storage_queue import StorageQueueTransport
 from lifecycle.clock import FixedClock
 from tenantsim.stack import LocalStack
 from tests.integration.queue_contract import QueueBench, QueueContract, outbound

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.sweep_runs import MemorySweepRuns
+from app.demo import admit_partner_tenant
 from config.desired_state import Safety
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
@@ -12,10 +14,8 @@ from graph.permissions import GRANTED, RESET_GRANT
 from graph.policies import GraphPolicies
 from graph.sweep_reads import GraphGroupMembers
 from graph.tenants import GraphProviderLookup
-from lifecycle import work
-from lifecycle.adapters.sweep_runs import MemorySweepRuns
-from lifecycle.demo import admit_partner_tenant
-from lifecycle.outcomes import Verdict
+from lifecycle.ledger import work
+from lifecycle.ledger.outcomes import Verdict
 from lifecycle.reset.entry import handle_reset_ticket, run_reset_detection, use_lookup
 from lifecycle.sweep.entry import use_runs
 from lifecycle.tickets import ResetRedemptionTicket

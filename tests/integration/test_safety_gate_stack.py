@@ -13,16 +13,16 @@ from datetime import UTC, datetime
 
 import pytest
 
+from app.bootstrap import bootstrap
 from config.settings import load_settings
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
-from lifecycle.bootstrap import bootstrap
-from lifecycle.onboarding import handle_ticket
-from lifecycle.submission import ticket_message
+from lifecycle.ledger.worker import drain
+from lifecycle.onboarding.handler import handle_ticket
+from lifecycle.onboarding.submission import ticket_message
 from lifecycle.sweep import entry
 from lifecycle.sweep.model import Action, PlannedAction, Rule
 from lifecycle.sweep.runner import action_message
-from lifecycle.worker import drain
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import PROTECTED_GROUP_ID, build_seed
 

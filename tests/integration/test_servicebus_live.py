@@ -16,8 +16,8 @@ from datetime import timedelta
 import pytest
 from azure.servicebus.aio.management import ServiceBusAdministrationClient
 
+from adapters.servicebus import ServiceBusTransport
 from config.settings import load_settings
-from lifecycle.adapters.servicebus import ServiceBusTransport
 from tests.integration.queue_contract import QueueBench, QueueContract
 
 CONNECTION = os.environ.get("SERVICEBUS_LIVE_CONNECTION")

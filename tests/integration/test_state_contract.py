@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from adapters.memory import MemoryAuditLog, MemoryGuestLedger, MemoryRejections, MemoryWorkItems
+from adapters.tables import TableState
 from config.settings import load_settings
-from lifecycle.adapters.memory import MemoryAuditLog, MemoryGuestLedger, MemoryRejections, MemoryWorkItems
-from lifecycle.adapters.tables import TableState
 from lifecycle.errors import StateConflictError
 from lifecycle.models import AuditEntry, GuestRecord, GuestState, Rejection, WorkItem, WorkStatus
 

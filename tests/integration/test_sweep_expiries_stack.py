@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 from kiota_abstractions.method import Method
 
+from app.bootstrap import bootstrap
 from config.settings import load_settings
 from graph.assignment_expiries import GraphAssignmentExpiries
 from graph.client import build_graph_client
@@ -18,12 +19,11 @@ from graph.credentials import TenantSimCredential
 from graph.entitlement import GraphAccessPackages
 from graph.permissions import GRANTED
 from graph.raw import RawGraph
-from lifecycle.bootstrap import bootstrap
 from lifecycle.clock import FixedClock
+from lifecycle.ledger.worker import drain
 from lifecycle.models import AccessPackageTarget, GuestRecord, GuestState
 from lifecycle.services import Services
 from lifecycle.sweep import entry
-from lifecycle.worker import drain
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import PROTECTED_GROUP_ID
 

@@ -11,17 +11,17 @@ import jsonschema
 import pytest
 from azure.data.tables.aio import TableServiceClient
 
+from adapters.sweep_runs import TableSweepRuns
+from app.bootstrap import bootstrap
+from app.schemas import SCHEMAS
 from config.desired_state import DeletionBrake, SponsorNotice, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE, load_settings
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
-from lifecycle.adapters.sweep_runs import TableSweepRuns
-from lifecycle.bootstrap import bootstrap
-from lifecycle.schemas import SCHEMAS
+from lifecycle.ledger.worker import drain
 from lifecycle.sweep import entry
 from lifecycle.sweep.model import NoticeRecord
 from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE, action_message
-from lifecycle.worker import drain
 from tenantsim.client import TenantSimAdmin
 
 pytestmark = pytest.mark.stack

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 import pytest
 from azure.data.tables.aio import TableServiceClient
 
+from adapters.sweep_runs import TableSweepRuns
+from app.bootstrap import bootstrap
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
-from lifecycle.adapters.sweep_runs import TableSweepRuns
-from lifecycle.bootstrap import bootstrap
 from lifecycle.errors import StateConflictError
+from lifecycle.ledger.worker import drain
 from lifecycle.sweep import entry
 from lifecycle.sweep.model import Action, Mode, PlannedAction, Rule, RunStatus, SweepRun
-from lifecycle.worker import drain
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import PROTECTED_GROUP_ID, build_seed
 

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from azure.data.tables.aio import TableServiceClient
 
-from lifecycle.adapters.tables import TableState
+from adapters.tables import TableState
 from tenantsim.stack import azurite_connection_string
 
 PREFIX = "paging"

@@ -214,10 +214,10 @@ def test_close_deletes_this_instances_rows_and_detaches_from_the_budget() -> Non
 def test_bootstrap_wires_a_lease_on_the_shared_budget_through_the_same_door_as_other_ports() -> None:
     """bootstrap takes ``budget_ledger`` like any other port; the lease it builds paces the process-wide
     budget every Graph client uses, and closing the services deletes the rows and detaches it."""
+    from adapters.drift_reports import MemoryDriftReports
+    from adapters.sweep_runs import MemorySweepRuns
+    from app.bootstrap import bootstrap
     from graph.budget import shared_budget
-    from lifecycle.adapters.drift_reports import MemoryDriftReports
-    from lifecycle.adapters.sweep_runs import MemorySweepRuns
-    from lifecycle.bootstrap import bootstrap
     from tests.builders import memory_services
 
     async def run() -> tuple[object, list, object]:

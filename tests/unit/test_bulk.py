@@ -8,8 +8,8 @@ import pytest
 
 from config.desired_state import load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
-from lifecycle.bulk import RowDefaults, batch_id, plan_rows, read_rows
 from lifecycle.errors import InputError
+from lifecycle.onboarding.bulk import RowDefaults, batch_id, plan_rows, read_rows
 from tests.builders import NOW
 
 DESIRED = load_desired_state(SAMPLE_DESIRED_STATE)

@@ -13,14 +13,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-import lifecycle.cli_config
-import lifecycle.cli_jobs
-import lifecycle.cli_ops  # noqa: F401  (each registers its commands on the app)
-from lifecycle.cli import ExitCode, app
+import app.cli.config
+import app.cli.jobs
+import app.cli.ops
+from app.cli.common import ExitCode
+from app.cli.main import app
 from lifecycle.errors import PermissionDeniedError
+from lifecycle.ledger.settle import process
 from lifecycle.models import AuditEntry, OutboundMessage, WorkStatus
-from lifecycle.onboarding import handle_ticket
-from lifecycle.processing import process
+from lifecycle.onboarding.handler import handle_ticket
 from lifecycle.services import Services
 from tests.builders import NOW, memory_services, onboard_ticket
 from tests.fakes import FakeDirectory
@@ -38,7 +39,7 @@ def _services(monkeypatch: pytest.MonkeyPatch) -> Services:
     async def bootstrap(*_: Any, **__: Any) -> Services:
         return services
 
-    monkeypatch.setattr("lifecycle.bootstrap.bootstrap", bootstrap)
+    monkeypatch.setattr("app.bootstrap.bootstrap", bootstrap)
     return services
 
 
@@ -235,7 +236,7 @@ def test_a_failed_report_leaves_no_old_report_looking_current(services: Services
 
 
 def test_sweep_show_of_an_unknown_run_exits_3(services: Services):
-    from lifecycle.adapters.sweep_runs import MemorySweepRuns
+    from adapters.sweep_runs import MemorySweepRuns
 
     services.sweep_runs = MemorySweepRuns()
     result = cli("sweep", "show", "sweep-2000-01-01")

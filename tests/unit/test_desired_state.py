@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from app.schemas import SCHEMAS
 from config.desired_state import load_desired_state, parse_desired_state
 from config.settings import ROOT, SAMPLE_DESIRED_STATE
 from lifecycle.errors import DesiredStateError
-from lifecycle.schemas import SCHEMAS
 
 
 def _sample() -> dict:

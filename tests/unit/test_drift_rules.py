@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from adapters.memory import MemoryAuditLog
 from config.desired_state import ConditionalAccessPosture, DesiredState, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
-from lifecycle.adapters.memory import MemoryAuditLog
 from lifecycle.clock import FixedClock
 from lifecycle.drift import conditional_access
 from lifecycle.drift.applier import apply_plan

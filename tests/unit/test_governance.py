@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from adapters.memory import MemoryAuditLog
 from config.desired_state import load_desired_state, parse_desired_state
-from lifecycle.adapters.memory import MemoryAuditLog
 from lifecycle.clock import FixedClock
 from lifecycle.errors import DesiredStateError, PermissionDeniedError
 from lifecycle.governance import plan_from_dict, render, run_governance

@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
+from adapters.memory import MemoryAuditLog
 from config.desired_state import load_desired_state, parse_desired_state
-from lifecycle.adapters.memory import MemoryAuditLog
 from lifecycle.clock import FixedClock
 from lifecycle.governance.entry import SCHEDULE, on_timer, scheduled_mode
 from tests.unit.test_governance import SAMPLE, FakeGovernanceGraph

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import pytest
 
-from lifecycle.holds import release_due
+from lifecycle.ledger.outcomes import Verdict
+from lifecycle.ledger.settle import process
 from lifecycle.models import GuestState, WorkStatus
-from lifecycle.onboarding import handle_ticket
-from lifecycle.outcomes import Verdict
-from lifecycle.processing import process
+from lifecycle.onboarding.handler import handle_ticket
+from lifecycle.onboarding.holds import release_due
 from tests.builders import memory_services, message
 from tests.builders import onboard_ticket as onboard
 from tests.fakes import FakeDirectory

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 
 from lifecycle.errors import PermissionDeniedError, ThrottledError, TransientGraphError
+from lifecycle.ledger.outcomes import Verdict
+from lifecycle.ledger.work import BUSY_RECHECK_SECONDS, LEASE_SECONDS, MAX_TRANSIENT_ATTEMPTS
 from lifecycle.models import GuestState, WorkStatus
-from lifecycle.onboarding import handle_ticket
-from lifecycle.outcomes import Verdict
-from lifecycle.work import BUSY_RECHECK_SECONDS, LEASE_SECONDS, MAX_TRANSIENT_ATTEMPTS
+from lifecycle.onboarding.handler import handle_ticket
 from tests.builders import memory_services, message, onboard_ticket
 from tests.fakes import FakeDirectory
 

@@ -6,13 +6,13 @@ import json
 
 import pytest
 
-from lifecycle import operations
 from lifecycle.errors import PermissionDeniedError
+from lifecycle.ledger import operations
+from lifecycle.ledger.operations import Selector
+from lifecycle.ledger.outcomes import Verdict
+from lifecycle.ledger.settle import process
 from lifecycle.models import OutboundMessage, WorkStatus
-from lifecycle.onboarding import handle_ticket
-from lifecycle.operations import Selector
-from lifecycle.outcomes import Verdict
-from lifecycle.processing import process
+from lifecycle.onboarding.handler import handle_ticket
 from tests.builders import memory_services, onboard_ticket
 from tests.fakes import FakeDirectory
 

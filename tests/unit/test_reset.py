@@ -8,13 +8,13 @@ from datetime import timedelta
 
 import pytest
 
+from adapters.sweep_runs import MemorySweepRuns
 from config.desired_state import B2BSetting, CrossTenantBlocks, Safety, Target, TargetConfiguration
-from lifecycle import work
-from lifecycle.adapters.sweep_runs import MemorySweepRuns
 from lifecycle.clock import FixedClock
 from lifecycle.errors import BadRequestError, PermissionDeniedError, TransientGraphError
+from lifecycle.ledger import work
+from lifecycle.ledger.outcomes import Verdict
 from lifecycle.models import DirectoryUser, ObjectIdentity, WorkItem, WorkStatus
-from lifecycle.outcomes import Verdict
 from lifecycle.reset.entry import (
     approve_reset_run,
     format_summary,

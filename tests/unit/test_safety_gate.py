@@ -15,9 +15,9 @@ import pytest
 
 from config.desired_state import Exclusions, Safety
 from lifecycle.errors import PermissionDeniedError
+from lifecycle.ledger.outcomes import Verdict
 from lifecycle.models import GuestState, ReceivedMessage
-from lifecycle.onboarding import handle_ticket
-from lifecycle.outcomes import Verdict
+from lifecycle.onboarding.handler import handle_ticket
 from lifecycle.safety import SafetyGate, Write
 from lifecycle.sweep import entry
 from lifecycle.sweep.model import Action, PlannedAction, Rule

@@ -13,7 +13,7 @@ from azure.servicebus._pyamqp.message import Header, Message
 from azure.servicebus._transport._pyamqp_transport import PyamqpTransport
 from azure.servicebus.exceptions import MessageLockLostError
 
-from lifecycle.adapters.servicebus import (
+from adapters.servicebus import (
     ServiceBusTransport,
     _Receipt,
     from_servicebus_message,

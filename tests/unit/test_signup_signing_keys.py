@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from lifecycle.adapters.signing_keys import JwksSigningKeys
+from adapters.signing_keys import JwksSigningKeys
 from lifecycle.clock import FixedClock
 from tenantsim.entra_issuer import LocalTokenIssuer
 

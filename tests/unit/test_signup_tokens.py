@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from adapters.signing_keys import JwksSigningKeys
 from config.signup import AUTHENTICATION_EVENTS_APP_ID
-from lifecycle.adapters.signing_keys import JwksSigningKeys
 from lifecycle.clock import FixedClock
 from lifecycle.signup.auth import BasicCredentials, BearerValidator, Unauthorized
 from tenantsim.entra_issuer import LocalTokenIssuer

@@ -10,18 +10,18 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 
+from adapters.sweep_runs import MemorySweepRuns
+from app.schemas import SCHEMAS
 from config.desired_state import DeletionBrake, PartnerRules, SponsorNotice, SponsorNoticeOverride, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
-from lifecycle.adapters.sweep_runs import MemorySweepRuns
 from lifecycle.clock import FixedClock
+from lifecycle.ledger.outcomes import Verdict
+from lifecycle.ledger.worker import drain
 from lifecycle.models import DirectoryUser, GuestRecord, GuestState, SignInActivity, WorkStatus
-from lifecycle.outcomes import Verdict
-from lifecycle.schemas import SCHEMAS
 from lifecycle.sweep import entry
 from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Rule, Skip
 from lifecycle.sweep.rules import Decision, SweepPolicy, decide
 from lifecycle.sweep.runner import action_message
-from lifecycle.worker import drain
 from tests.builders import NOW, memory_services
 from tests.fakes import FakeDirectory
 
@@ -252,7 +252,7 @@ async def test_a_notice_whose_send_finished_before_a_crash_is_not_sent_again_on_
     planned = PlannedAction.from_json(json.loads(message.body))
     assert planned.due is not None
     # What a crashed attempt leaves: the item running at its 'notifying' step, the notice recorded.
-    from lifecycle import work as work_items
+    from lifecycle.ledger import work as work_items
 
     item = await work_items.begin(services, planned.key, kind="guest-action")
     assert item is not None

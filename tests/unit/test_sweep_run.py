@@ -8,16 +8,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.sweep_runs import MemorySweepRuns
 from config.desired_state import DeletionBrake
-from lifecycle.adapters.sweep_runs import MemorySweepRuns
 from lifecycle.clock import FixedClock
 from lifecycle.errors import ThrottledError, TransientGraphError
+from lifecycle.ledger.outcomes import Verdict
+from lifecycle.ledger.worker import drain
 from lifecycle.models import DirectoryUser, GuestRecord, GuestState, ReceivedMessage, SignInActivity
-from lifecycle.outcomes import Verdict
 from lifecycle.sweep import entry
 from lifecycle.sweep.model import Action, Mode, PlannedAction, Rule, RunStatus
 from lifecycle.sweep.runner import SweepError, action_message, occurrence_run_id
-from lifecycle.worker import drain
 from tests.builders import NOW, memory_services
 from tests.fakes import FakeDirectory
 

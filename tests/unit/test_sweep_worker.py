@@ -7,12 +7,12 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
+from adapters.memory import MemoryWorkItems
+from adapters.sweep_runs import MemorySweepRuns
 from config.desired_state import DeletionBrake
-from lifecycle.adapters.memory import MemoryWorkItems
-from lifecycle.adapters.sweep_runs import MemorySweepRuns
+from lifecycle.ledger.worker import drain
 from lifecycle.models import DirectoryUser, SignInActivity, WorkStatus
 from lifecycle.sweep import entry
-from lifecycle.worker import drain
 from tests.builders import NOW, memory_services
 from tests.fakes import FakeDirectory
 

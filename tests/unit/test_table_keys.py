@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lifecycle.adapters.table_keys import MAX_ENCODED_LENGTH, bucket_of, decode_key, encode_key, is_hashed
+from adapters.table_keys import MAX_ENCODED_LENGTH, bucket_of, decode_key, encode_key, is_hashed
 
 FORBIDDEN = re.compile(r"[/\\#?\x00-\x1f\x7f-\x9f]")
 

@@ -1,0 +1,185 @@
+"""The composition root: builds the real clients once per process and hands them to the core.
+
+Nothing is built at import time (the Functions worker imports function_app while indexing); the first
+invocation builds the services and later ones reuse them. Tests call ``bootstrap`` with overrides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import structlog
+
+from config.desired_state import load_desired_state
+from config.logging import configure_logging
+from config.settings import Settings, load_settings
+from lifecycle.clock import SystemClock
+from lifecycle.services import Services
+
+log = structlog.get_logger(__name__)
+
+_cached: dict[int, Services] = {}
+_lock = asyncio.Lock()
+
+
+async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Services:
+    """Build Services from settings; any port named in ``overrides`` is used instead of the real one."""
+    settings = settings or load_settings()
+    configure_logging(json=settings.log_format == "json", level=settings.log_level)
+    desired = overrides.pop("desired", None) or load_desired_state(settings.desired_state_path)
+    closers: list[Any] = []
+    credential = overrides.pop("credential", None)
+    if credential is None and not {"directory", "work_items", "transport"} <= overrides.keys():
+        credential = _credential(settings)
+        if hasattr(credential, "close"):
+            closers.append(credential.close)
+
+    if not {"directory", "access_packages"} <= overrides.keys():
+        client = _graph_client(settings, credential)
+        overrides.setdefault("directory", _directory(client))
+        overrides.setdefault("access_packages", _access_packages(client))
+        for name, port in _job_ports(settings, client).items():
+            overrides.setdefault(name, port)
+    table_ports = ("work_items", "guests", "audit", "rejections", "sweep_runs", "drift_reports")
+    state = None
+    if not set(table_ports) <= overrides.keys():
+        from adapters.drift_reports import TableDriftReports
+        from adapters.sweep_runs import TableSweepRuns
+        from adapters.tables import TableState
+
+        # One TableServiceClient for every table the product keeps.
+        state = TableState.from_settings(settings, credential=credential)
+        await state.ensure_tables()
+        closers.append(state.close)
+        for name in ("work_items", "guests", "audit", "rejections"):
+            overrides.setdefault(name, getattr(state, name))
+        for name, store_type in (("sweep_runs", TableSweepRuns), ("drift_reports", TableDriftReports)):
+            table = f"{settings.table_prefix}{store_type.TABLE}"
+            if name not in overrides:
+                await state.service.create_table_if_not_exists(table)
+                store = store_type(state.service.get_table_client(table))
+                closers.append(store.close)  # closes its table client; the service closes with the state
+                overrides[name] = store
+    ledger = overrides.pop("budget_ledger", None)
+    if ledger is None and state is not None:
+        ledger = await _table_budget_ledger(settings, state)
+        closers.append(ledger.close)
+    if ledger is not None:
+        # After the table closers, so it runs first on close: its rows go before the clients do.
+        closers.append(_budget_lease(ledger).close)
+    if "transport" not in overrides:
+        overrides["transport"] = _transport(settings, credential)
+        closers.append(overrides["transport"].close)
+
+    return Services(
+        settings=settings,
+        desired=desired,
+        clock=overrides.pop("clock", None) or SystemClock(),
+        closers=closers,
+        **overrides,
+    )
+
+
+async def get_services() -> Services:
+    """The process-wide Services for the running event loop (async clients are bound to their loop)."""
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _cached:
+        async with _lock:
+            if loop_id not in _cached:
+                _cached[loop_id] = await bootstrap()
+                log.info("bootstrap.ready")
+    return _cached[loop_id]
+
+
+@contextlib.contextmanager
+def use_services(services: Services) -> Iterator[Services]:
+    """Make ``get_services`` return ``services`` on the running loop (tests: fakes through the same door)."""
+    loop_id = id(asyncio.get_running_loop())
+    previous = _cached.get(loop_id)
+    _cached[loop_id] = services
+    try:
+        yield services
+    finally:
+        if previous is None:
+            _cached.pop(loop_id, None)
+        else:
+            _cached[loop_id] = previous
+
+
+def _credential(settings: Settings) -> Any:
+    if settings.graph_credential == "tenantsim":
+        from graph.credentials import TenantSimCredential, simulator_root
+        from graph.permissions import granted
+
+        # The same grant as in Azure: the reset's User.ReadWrite.All only where redemption reset is switched on.
+        roles = granted(redemption_reset=settings.reset_enabled)
+        return TenantSimCredential(simulator_root(settings.graph_base_url), roles=roles)
+    from azure.identity.aio import ManagedIdentityCredential
+
+    return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
+
+
+def _graph_client(settings: Settings, credential: Any) -> Any:
+    from graph.client import build_graph_client
+
+    return build_graph_client(credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope)
+
+
+def _directory(client: Any) -> Any:
+    from graph.directory import GraphDirectory
+
+    return GraphDirectory(client)
+
+
+def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
+    """The Graph-side ports of the sweep, drift, governance and reset jobs, on the one Graph client."""
+    from graph.assignment_expiries import GraphAssignmentExpiries
+    from graph.governance import GraphGovernance
+    from graph.policies import GraphPolicies
+    from graph.sweep_reads import GraphGroupMembers, GraphSweepReads
+    from graph.tenants import GraphProviderLookup
+
+    policies = GraphPolicies(client, beta_url=settings.graph_beta_url)
+    return {
+        "guest_reads": GraphSweepReads(client),
+        "group_membership": GraphGroupMembers(client),
+        "assignment_expiries": GraphAssignmentExpiries(client),
+        "tenant_policies": policies,
+        "provider_lookup": GraphProviderLookup(policies),
+        "governance_graph": GraphGovernance(client),
+    }
+
+
+def _access_packages(client: Any) -> Any:
+    from graph.entitlement import GraphAccessPackages
+
+    return GraphAccessPackages(client)
+
+
+async def _table_budget_ledger(settings: Settings, state: Any) -> Any:
+    from adapters.budget_ledger import TableBudgetLedger
+
+    table = f"{settings.table_prefix}{TableBudgetLedger.TABLE}"
+    await state.service.create_table_if_not_exists(table)
+    return TableBudgetLedger(state.service.get_table_client(table))
+
+
+def _budget_lease(ledger: Any) -> Any:
+    """The lease through which this process shares Graph's buckets with the app's other instances."""
+    from graph.budget import shared_budget
+    from graph.budget_lease import BudgetLease
+
+    return BudgetLease(ledger).attach(shared_budget())
+
+
+def _transport(settings: Settings, credential: Any) -> Any:
+    if settings.queue_transport == "storage":
+        from adapters.storage_queue import StorageQueueTransport
+
+        return StorageQueueTransport.from_settings(settings)
+    from adapters.servicebus import ServiceBusTransport
+
+    return ServiceBusTransport.from_settings(settings, credential=credential)

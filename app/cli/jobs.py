@@ -1,0 +1,135 @@
+"""Timer jobs on demand: ``run JOB --mode plan|enforce``, ``approve RUN_ID`` and ``sweep show RUN_ID``."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.cli.common import ExitCode, JsonOption, app, cell, console, esc, report_summary, run_onboarding, with_services
+
+JOBS = ("onboarding", "guest-sweep", "redemption-reset", "policy-drift", "governance")
+ModeOption = Annotated[str, typer.Option("--mode", help="plan (change nothing) or enforce.")]
+RunIdOption = Annotated[str | None, typer.Option("--run-id", help="Resume or enforce this run instead of today's.")]
+sweep_app = typer.Typer(no_args_is_help=True, help="Guest expiry sweep runs.")
+app.add_typer(sweep_app, name="sweep")
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "operator"
+
+
+@app.command()
+def run(
+    job: Annotated[str, typer.Argument(help=f"The job: {', '.join(JOBS)}.")],
+    mode: ModeOption = "plan",
+    run_id: RunIdOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run JOB once now, as its trigger would. Exit 0 done, 2 needs attention (drift, brake, failures), 1 error."""
+    if job not in JOBS:
+        raise typer.BadParameter(f"unknown job {job!r}; available: {', '.join(JOBS)}")
+    if mode not in ("plan", "enforce"):
+        raise typer.BadParameter("--mode must be plan or enforce")
+    if job == "onboarding":
+        summary = asyncio.run(with_services(run_onboarding))
+        report_summary(summary, as_json)
+        raise typer.Exit(ExitCode.ATTENTION if summary["failed"] else ExitCode.OK)
+    if job == "policy-drift":
+        from app.cli.config import drift_command
+
+        raise typer.Exit(drift_command(mode, False, as_json))
+    if job == "governance":
+        from app.cli.config import governance_command
+
+        raise typer.Exit(governance_command(mode, as_json))
+    if job == "guest-sweep":
+        from lifecycle.sweep import entry as sweep
+
+        summary = asyncio.run(with_services(lambda s: _recorded(s, job, sweep.run_locally(s, mode, run_id))))
+        raise typer.Exit(_print_summary(summary, as_json, sweep.format_summary, sweep.exit_code))
+    from lifecycle.reset import entry as reset
+
+    summary = asyncio.run(with_services(lambda s: _recorded(s, job, reset.run_reset_detection(s, mode, run_id))))
+    code = 2 if summary["status"] in ("braked", "failed") else 0
+    _print_summary(summary, as_json, reset.format_summary, lambda _: code)
+    raise typer.Exit(code)
+
+
+@app.command()
+def approve(
+    run_id: Annotated[str, typer.Argument(help="A run the brake stopped, e.g. sweep-2026-11-24 or reset-2026-11-24.")],
+    approver: Annotated[str | None, typer.Option(help="Who approves (recorded); default: your user name.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Release a run the deletion brake stopped; its actions are carried out at once."""
+    from lifecycle.reset import entry as reset
+    from lifecycle.reset.runs import ResetRunError
+    from lifecycle.sweep import entry as sweep
+    from lifecycle.sweep.runner import SweepError
+
+    who = approver or _operator()
+    try:
+        if run_id.startswith("reset-"):
+            summary = asyncio.run(with_services(lambda s: reset.approve_reset_run(s, run_id, who)))
+            raise typer.Exit(_print_summary(summary, as_json, reset.format_summary, lambda _: 0))
+        summary = asyncio.run(with_services(lambda s: sweep.approve_locally(s, run_id, who)))
+    except (SweepError, ResetRunError) as exc:
+        Console(stderr=True).print(f"[red]{esc(exc)}[/red]")
+        raise typer.Exit(ExitCode.FAILED) from None
+    raise typer.Exit(_print_summary(summary, as_json, sweep.format_summary, sweep.exit_code))
+
+
+@sweep_app.command("show")
+def sweep_show(
+    run_id: Annotated[str, typer.Argument(help="The run id, e.g. sweep-2026-11-24.")],
+    limit: Annotated[int, typer.Option(help="How many planned actions to list.")] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """A run's summary (counts per rule and action, brake) and its first planned actions with evidence."""
+    from lifecycle.sweep import entry as sweep
+
+    shown = asyncio.run(with_services(lambda s: sweep.show(s, run_id, limit)))
+    if shown is None:
+        Console(stderr=True).print(f"[red]no sweep run {esc(run_id)}[/red] (hint: runs are named sweep-YYYY-MM-DD)")
+        raise typer.Exit(ExitCode.NOTHING_MATCHED)
+    if as_json:
+        typer.echo(json.dumps(shown, indent=2, default=str))
+        return
+    console.print(sweep.format_summary(shown), highlight=False, markup=False)
+    table = Table(title=f"first {len(shown['plan'])} planned action(s)")
+    for column in ("guest", "action", "rule", "partner", "evidence"):
+        table.add_column(column)
+    for a in shown["plan"]:
+        table.add_row(
+            cell(a["objectId"]),
+            cell(a["action"]),
+            cell(a["rule"]),
+            cell(a["partner"] or "-"),
+            cell(json.dumps(a["evidence"])),
+        )
+    console.print(table)
+
+
+async def _recorded(services, job: str, running) -> dict[str, Any]:
+    from lifecycle.ledger.operations import record_run
+
+    summary = await running
+    await record_run(services, job, summary)
+    return summary
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool, formatter, exit_code) -> int:
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2, default=str))
+    else:
+        console.print(formatter(summary), highlight=False, markup=False)
+    return exit_code(summary)

@@ -1,0 +1,256 @@
+"""On-call commands of ``python -m lifecycle``: status, failed, show, replay, purge."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from app.cli.common import (
+    ExitCode,
+    JsonOption,
+    app,
+    cell,
+    check_queue,
+    console,
+    esc,
+    explain,
+    print_status,
+    with_services,
+)
+from lifecycle.ledger.operations import QUEUES, Selector
+
+QueueOption = Annotated[str, typer.Option("--queue", help=f"Logical queue: {', '.join(QUEUES)}.")]
+KeyOption = Annotated[list[str] | None, typer.Option("--key", help="Only this key (repeatable).")]
+KindOption = Annotated[str | None, typer.Option(help="Only this kind (onboard, offboard, ...).")]
+ReasonOption = Annotated[str | None, typer.Option(help="Only items whose error/reason contains this text.")]
+PartnerOption = Annotated[str | None, typer.Option(help="Only this partner.")]
+SinceOption = Annotated[str | None, typer.Option(help="Only since: an ISO time or a duration like 24h, 7d.")]
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    units = {"m": "minutes", "h": "hours", "d": "days"}
+    if value[-1] in units and value[:-1].isdigit():
+        return datetime.now(UTC) - timedelta(**{units[value[-1]]: int(value[:-1])})
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is neither an ISO time (2026-11-23T09:00Z) nor a duration (30m, 24h, 7d)",
+            param_hint="--since",
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "operator"
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Health at a glance: queue depths and dead letters, work items by status, each job's last run."""
+    from lifecycle.ledger import operations
+
+    async def go(services) -> dict[str, Any]:
+        await operations.reconcile_dead_letters(services)
+        return await operations.status(services)
+
+    report = asyncio.run(with_services(go))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, default=str))
+    else:
+        print_status(report)
+    dead_letters = sum(q["deadLetters"] for q in report["queues"].values())
+    raise typer.Exit(ExitCode.ATTENTION if dead_letters or report["workItems"].get("failed") else ExitCode.OK)
+
+
+@app.command()
+def failed(
+    kind: KindOption = None,
+    reason: ReasonOption = None,
+    partner: PartnerOption = None,
+    since: SinceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List failed and dead-lettered work items, newest first, with why they failed."""
+    from lifecycle.ledger import operations
+
+    selector = Selector(kind=kind, reason=reason, partner=partner, since=_since(since))
+
+    async def go(services):
+        await operations.reconcile_dead_letters(services)
+        return await operations.list_failed(services, selector)
+
+    items = asyncio.run(with_services(go))
+    rows = [
+        {
+            "key": i.key,
+            "kind": i.kind,
+            "status": i.status.value,
+            "attempts": i.attempts,
+            "partner": i.partner,
+            "updated": i.updated.isoformat() if i.updated else None,
+            "error": (i.last_error or {}).get("code") or (i.last_error or {}).get("type"),
+            "message": (i.last_error or {}).get("message"),
+            "requestId": (i.last_error or {}).get("requestId"),
+        }
+        for i in items
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+    else:
+        table = Table(title=f"{len(rows)} failed work item(s)")
+        for column in ("key", "kind", "status", "attempts", "error", "message"):
+            table.add_column(column)
+        for r in rows:
+            table.add_row(
+                cell(r["key"]),
+                cell(r["kind"]),
+                cell(r["status"]),
+                cell(r["attempts"]),
+                cell(r["error"]),
+                cell(str(r["message"])[:80]),
+            )
+        console.print(table)
+    raise typer.Exit(ExitCode.ATTENTION if rows else ExitCode.OK)
+
+
+@app.command()
+def show(
+    key: Annotated[str, typer.Argument(help="The work item's key, e.g. ticket:RITM0042001.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Everything about one work item: status, attempts, last error, result and its audit history."""
+    from lifecycle.ledger import operations
+
+    story = asyncio.run(with_services(lambda s: operations.show(s, key)))
+    if story is None:
+        console.print(f"[red]no work item {esc(key)}[/red] (hint: python -m lifecycle failed lists failed keys)")
+        raise typer.Exit(ExitCode.NOTHING_MATCHED)
+    if as_json:
+        typer.echo(json.dumps(story, indent=2, default=str))
+        return
+    head = f"({esc(story['kind'])}) {esc(story['status'])}, {story['attempts']} attempt(s)"
+    console.print(f"[bold]{esc(story['key'])}[/bold] {head}")
+    if story["lastDay"]:
+        console.print(f"last day: {story['lastDay']}", markup=False)
+    if story["lastError"]:
+        console.print(f"last error: {json.dumps(story['lastError'], default=str)}", markup=False)
+    if story["rejection"]:
+        console.print(f"rejected: {story['rejection']['code']}: {story['rejection']['message']}", markup=False)
+    for event in story["history"]:
+        console.print(f"  {event['at']}  {event['action']}  {event['reason']}", markup=False)
+
+
+@app.command()
+def replay(
+    queue: QueueOption = "onboarding",
+    key: KeyOption = None,
+    kind: KindOption = None,
+    reason: ReasonOption = None,
+    all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter of the queue.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; change nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Send dead letters back to their queue (new message id, same idempotency key), then remove them."""
+    from lifecycle.ledger import operations
+
+    if not (key or kind or reason or all_):
+        raise typer.BadParameter("name what to replay: --key, --kind, --reason, or --all")
+    check_queue(queue, QUEUES, "dead letters to replay", "--queue")
+    selector = Selector(keys=tuple(key or ()), kind=kind, reason=reason)
+    results = asyncio.run(
+        with_services(lambda s: operations.replay(s, queue, selector, dry_run=dry_run, operator=_operator()))
+    )
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            console.print(f"{r['key']}: {r['action']} {r.get('messageId', '')}", markup=False)
+        if results:
+            console.print(f"{len(results)} dead letter(s) {'would be replayed' if dry_run else 'handled'}")
+    if not results:
+        raise _nothing_matched(queue, "replayed")
+
+
+@app.command()
+def purge(
+    queue: QueueOption = "onboarding",
+    key: KeyOption = None,
+    kind: KindOption = None,
+    reason: ReasonOption = None,
+    all_: Annotated[bool, typer.Option("--all", help="Purge every dead letter of the queue.")] = False,
+    yes: Annotated[
+        str | None, typer.Option("--yes-i-am-sure", help="Type the queue name to confirm (no prompt in scripts).")
+    ] = None,
+) -> None:
+    """Delete dead letters for good, with an audit row each. Needs the queue name as confirmation."""
+    from lifecycle.ledger import operations
+
+    if not (key or kind or reason or all_):
+        raise typer.BadParameter("name what to purge: --key, --kind, --reason, or --all")
+    check_queue(queue, QUEUES, "dead letters to purge", "--queue")
+    confirmation = yes if yes is not None else typer.prompt(f"type the queue name ({queue}) to purge")
+    if confirmation != queue:
+        console.print("[red]not confirmed; nothing purged[/red]")
+        raise typer.Exit(ExitCode.FAILED)
+    selector = Selector(keys=tuple(key or ()), kind=kind, reason=reason)
+    purged = asyncio.run(with_services(lambda s: operations.purge(s, queue, selector, operator=_operator())))
+    if not purged:
+        raise _nothing_matched(queue, "purged")
+    console.print(f"purged {len(purged)} dead letter(s)")
+
+
+def _nothing_matched(queue: str, what: str) -> typer.Exit:
+    """Naming dead letters that are not there is worth a distinct exit code: a script learns its key was wrong."""
+    Console(stderr=True, soft_wrap=True).print(
+        f"nothing matched: no dead letter on {queue} matches the selection, nothing {what} (hint: python -m "
+        f"lifecycle failed lists what failed; --queue picks one of {', '.join(QUEUES)})",
+        markup=False,
+        highlight=False,
+    )
+    return typer.Exit(ExitCode.NOTHING_MATCHED)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Option(help="Folder for guest-posture.html and guest-posture.md.")] = Path("reports"),
+    as_json: JsonOption = False,
+) -> None:
+    """Write the guest-posture report (self-contained HTML and markdown) and record today's snapshot."""
+    from lifecycle import report as posture_report
+
+    async def go(services):
+        posture = await posture_report.collect(services)
+        await posture_report.record_snapshot(services, posture)
+        return posture
+
+    try:
+        written = posture_report.write_report(asyncio.run(with_services(go)), out)
+    except Exception as exc:
+        notice = posture_report.write_failure(out, datetime.now(UTC), explain(exc)[1])
+        kept = notice.get("lastGoodHtml")
+        Console(stderr=True, soft_wrap=True).print(
+            f"no report written: {notice['html']} now says this report failed"
+            + (f"; the last good one is {kept}" if kept else ""),
+            markup=False,
+            highlight=False,
+        )
+        raise
+    if as_json:
+        typer.echo(json.dumps(written))
+    else:
+        totals = ", ".join(f"{k} {v}" for k, v in written["totals"].items())
+        console.print(f"wrote {written['html']} and {written['markdown']}: {totals}", markup=False)

@@ -1,0 +1,171 @@
+"""The partner's access package for an onboarded guest: assigned with the ticket's end date.
+
+Entitlement management processes assignment requests asynchronously, so the handler submits once (the
+request id is checkpointed on the work item before anything else can go wrong) and then follows the
+request on later attempts until it is delivered or has failed.
+
+A guest invited moments ago may not have reached the replica that takes the assignment request: Graph then
+answers 404 for it, as for any object managed right after its creation, and the cure is to wait and retry
+with a doubling pause. Within ``REPLICATION_WINDOW_SECONDS`` of the invitation that refusal is a delayed
+retry of the same step (no request exists yet, so the retry cannot make a second one); after it, a 404 is a
+failure like any other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from lifecycle.errors import NotFoundError
+from lifecycle.ledger import work
+from lifecycle.ledger.outcomes import Outcome, Verdict
+from lifecycle.models import AccessPackageTarget, AuditEntry, WorkItem, WorkStatus
+from lifecycle.onboarding.policy import ApprovedOnboarding, shown_end
+from lifecycle.services import Services
+
+FAILED_STATES = {"deliveryFailed", "denied", "canceled"}
+POLL_BASE_SECONDS = 5.0
+POLL_CAP_SECONDS = 300.0
+# Replication "might take several minutes" (Microsoft's note on 404s for objects just created).
+REPLICATION_WINDOW_SECONDS = 600.0
+REPLICATION_RETRY_BASE_SECONDS = 2.0
+REPLICATION_RETRY_CAP_SECONDS = 120.0
+# When onboarding invited the guest (ISO 8601), checkpointed with the invitation; absent for a reused guest.
+INVITED_AT = "invitedAt"
+
+
+async def ensure_assignment(
+    services: Services, item: WorkItem, decision: ApprovedOnboarding, user_id: str, ticket_id: str
+) -> tuple[WorkItem, Outcome | None]:
+    """Returns the updated item and None once the assignment is delivered, or an Outcome to stop with.
+
+    A delivered assignment is marked on the returned item but not saved: the caller finishes the item.
+    """
+    if item.result.get("assignment") == "delivered":
+        return item, None
+    target = await resolve_package(services, item, decision)
+    if target is None:
+        return item, None
+    if isinstance(target, PackageMissing):
+        return item, await work.fail_with(services, item, "access-package-not-found", target.message, target.details)
+
+    request_id = item.result.get("assignmentRequestId")
+    if request_id is None:
+        existing = await services.access_packages.find_assignment(user_id, target.package_id)
+        if existing is not None and existing.state == "delivered":
+            return await _delivered(services, item, user_id, existing.id, reused=True), None
+        if existing is not None:
+            # Still delivering (perhaps from this ticket's own request, sent by an attempt that died before
+            # recording its id): a second request would be refused, so wait for this one to land.
+            return await _pending(services, item, existing.state)
+        try:
+            request = await services.access_packages.request_assignment(
+                user_id, target, decision.end, f"Onboarding ticket {ticket_id}"
+            )
+        except NotFoundError as exc:
+            if not _replicating(services, item):
+                raise
+            return await _not_replicated(services, item, exc)
+        item = await work.checkpoint(services, item, assignmentRequestId=request.id, polls=0)
+        request_id = request.id
+
+    request = await services.access_packages.get_request(request_id)
+    state = request.state if request else "missing"
+    if state == "delivered":
+        return await _delivered(services, item, user_id, request_id, reused=False), None
+    if state in FAILED_STATES or request is None:
+        return item, await work.fail_with(
+            services,
+            item,
+            f"assignment-{state.lower()}",
+            f"the access package assignment request {request_id} ended {state}",
+            {"requestId": request_id, "status": request.status if request else None},
+        )
+    return await _pending(services, item, state)
+
+
+async def _pending(services: Services, item: WorkItem, state: str) -> tuple[WorkItem, Outcome]:
+    """Look again later, a little later each time."""
+    polls = int(item.result.get("polls", 0)) + 1
+    item.status = WorkStatus.QUEUED  # this attempt is over; the next one may start without waiting for a lease
+    item = await work.checkpoint(services, item, polls=polls)
+    delay = min(POLL_CAP_SECONDS, POLL_BASE_SECONDS * polls)
+    return item, Outcome(item.key, Verdict.RETRY, code="assignment-pending", message=state, retry_after=delay)
+
+
+def _replicating(services: Services, item: WorkItem) -> bool:
+    """Whether this ticket invited the guest recently enough for Graph not to know it everywhere yet."""
+    invited = item.result.get(INVITED_AT)
+    if not invited:
+        return False
+    age = (services.clock.now() - datetime.fromisoformat(str(invited))).total_seconds()
+    return age < REPLICATION_WINDOW_SECONDS
+
+
+async def _not_replicated(services: Services, item: WorkItem, error: NotFoundError) -> tuple[WorkItem, Outcome]:
+    """The assignment request was refused because the new guest has not replicated: ask again later,
+    doubling the pause each time. Nothing was created, so the next attempt sends the one request again."""
+    waits = int(item.result.get("replicationWaits", 0)) + 1
+    item.status = WorkStatus.QUEUED
+    item = await work.checkpoint(services, item, replicationWaits=waits)
+    delay = min(REPLICATION_RETRY_CAP_SECONDS, REPLICATION_RETRY_BASE_SECONDS * 2 ** (waits - 1))
+    return item, Outcome(
+        item.key,
+        Verdict.RETRY,
+        code="target-replicating",
+        message=f"the new guest is not replicated yet: {error}",
+        retry_after=delay,
+        detail=error.describe(),
+    )
+
+
+@dataclass(frozen=True)
+class PackageMissing:
+    message: str
+    details: dict[str, str]
+
+
+async def resolve_package(
+    services: Services, item: WorkItem, decision: ApprovedOnboarding
+) -> AccessPackageTarget | PackageMissing | None:
+    """The package to assign and the policy to assign it through, or why there is none; None when the partner
+    has no package. Kept on ``item.result`` (saved with the next checkpoint: until a request exists,
+    resolving again on a retry gives the same package).
+
+    Onboarding calls this before inviting, so a ticket naming a package that does not exist creates no guest.
+    """
+    known = item.result.get("package")
+    if known is not None:
+        return AccessPackageTarget(known["id"], known["policy"])
+    catalog = decision.partner.access_package.catalog if decision.partner.access_package else None
+    if catalog is None or decision.access_package is None:
+        return None
+    target = await services.access_packages.resolve(catalog, decision.access_package)
+    if target is None:
+        return PackageMissing(
+            f"no access package {decision.access_package!r} with an assignment policy in catalog {catalog!r}",
+            {"catalog": catalog, "package": decision.access_package},
+        )
+    item.result = {**item.result, "package": {"id": target.package_id, "policy": target.policy_id}}
+    return target
+
+
+async def _delivered(services: Services, item: WorkItem, user_id: str, reference: str, *, reused: bool) -> WorkItem:
+    """Audit the delivery. The item is not saved here: the caller finishes it, which records the delivery."""
+    await services.audit.record(
+        AuditEntry(
+            services.clock.now(),
+            "access.assigned" if not reused else "access.already-assigned",
+            user_id,
+            f"access package {item.result['package']['id']} until {_shown(item.result.get('endDate'))}",
+            key=item.key,
+            details={"reference": reference},
+        )
+    )
+    item.result = {**item.result, "assignment": "delivered"}
+    return item
+
+
+def _shown(end: str | None) -> str:
+    """The stored end (an ISO time, exclusive) as the inclusive last day the ticket gave."""
+    return shown_end(datetime.fromisoformat(end)) if end else "?"

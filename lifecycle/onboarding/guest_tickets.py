@@ -1,0 +1,129 @@
+"""Tickets about an existing guest: extend moves the end date, offboard ends access now."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+
+from lifecycle.ledger import work
+from lifecycle.ledger.outcomes import Outcome
+from lifecycle.models import AuditEntry, DirectoryUser, GuestRecord, GuestState, WorkItem
+from lifecycle.onboarding import holds
+from lifecycle.onboarding.policy import end_of, latest_last_day, shown_end
+from lifecycle.safety import Refusal, Write, gate_of
+from lifecycle.services import Services
+from lifecycle.tickets import ExtendTicket, OffboardTicket
+
+log = structlog.get_logger(__name__)
+
+STAGE = "stage"
+
+
+async def extend(ticket: ExtendTicket, item: WorkItem, services: Services, raw: bytes, fingerprint: str) -> Outcome:
+    now = services.clock.now()
+    guest, record = await _guest_and_record(ticket.email, services)
+    refusal = await gate_of(services).refusal(guest, record, Write.EXTEND, managed_only=True)
+    if refusal is None and record is None:
+        refusal = Refusal(
+            "guest-not-managed", "no ledger row: an end date can only move for a guest this product onboarded"
+        )
+    if refusal is not None:
+        return await _reject(
+            services, item, raw, fingerprint, "extend", refusal.code, f"{ticket.email}: {refusal.message}"
+        )
+    assert record is not None
+    partner = services.desired.partners.get(record.partner)
+    end = end_of(ticket.end_date)
+    if partner is None:
+        return await _reject(services, item, raw, fingerprint, "extend", "unknown-partner", f"{record.partner}?")
+    latest = now + timedelta(days=partner.max_engagement_days)
+    if end <= now or end > latest:
+        return await _reject(
+            services,
+            item,
+            raw,
+            fingerprint,
+            "extend",
+            "end-date-out-of-range",
+            f"endDate {shown_end(end)} must be today or later and no later than {latest_last_day(latest)}",
+        )
+    previous = record.end_date
+    record.end_date, record.updated = end, now
+    record.history.append({"at": now.isoformat(), "event": "extended", "ticket": ticket.ticket_id})
+    await services.guests.save(record)
+    await services.audit.record(
+        AuditEntry(
+            now,
+            "guest.extended",
+            record.object_id,
+            f"extend ticket {ticket.ticket_id}",
+            key=item.key,
+            details={"from": previous.isoformat() if previous else None, "to": end.isoformat()},
+        )
+    )
+    return await work.finish(services, item, {"objectId": record.object_id, "endDate": end.isoformat()})
+
+
+async def offboard(ticket: OffboardTicket, item: WorkItem, services: Services, raw: bytes, fingerprint: str) -> Outcome:
+    """Disable the guest now and stamp the ledger so the sweep deletes it after the grace period.
+
+    Only a disable this product makes starts that grace period: a guest someone else disabled is recorded
+    as offboarded but not as disabled by this product, so the sweep leaves its deletion to a person. The
+    work item records the step before the disable, so a redelivery after a crash still knows whose disable
+    it was.
+    """
+    now = services.clock.now()
+    cancelled = await holds.cancel_holds_for(services, ticket.email, f"offboard ticket {ticket.ticket_id}")
+    guest, record = await _guest_and_record(ticket.email, services)
+    if guest is None and cancelled:
+        return await work.finish(services, item, {"cancelledHolds": cancelled})
+    refusal = await gate_of(services).refusal(guest, record, Write.DISABLE)
+    if refusal is not None:
+        return await _reject(
+            services, item, raw, fingerprint, "offboard", refusal.code, f"{ticket.email}: {refusal.message}"
+        )
+    assert guest is not None
+    ours = guest.account_enabled is not False or item.result.get(STAGE) == "disabling"
+    if guest.account_enabled is not False:
+        item = await work.checkpoint(services, item, **{STAGE: "disabling"})
+        await services.directory.set_account_enabled(guest.id, False)
+    await services.directory.revoke_sessions(guest.id)
+    if record is None:  # only when the desired state lets tickets act on unmanaged guests
+        record = GuestRecord(guest.id, ticket.email, partner="(unmanaged)", state=GuestState.ACTIVE)
+    if ours and (record.state is not GuestState.DISABLED or record.disabled is None):
+        record.state, record.disabled = GuestState.DISABLED, now
+    record.end_date, record.updated = min(record.end_date or now, now), now
+    event = "offboarded" if ours else "offboarded-already-disabled"
+    record.history.append({"at": now.isoformat(), "event": event, "ticket": ticket.ticket_id})
+    await services.guests.save(record)
+    await services.audit.record(
+        AuditEntry(
+            now,
+            "guest.disabled" if ours else "guest.offboarded",
+            guest.id,
+            f"offboard ticket {ticket.ticket_id}: {ticket.reason or 'no reason given'}",
+            key=item.key,
+            details={"revokedSessions": True, "cancelledHolds": cancelled, "disabledByThisProduct": ours},
+        )
+    )
+    log.info("offboarding.done", key=item.key, object_id=guest.id, disabled_by_this_product=ours)
+    return await work.finish(
+        services,
+        item,
+        {"objectId": guest.id, "disabled": True, "disabledByThisProduct": ours, "cancelledHolds": cancelled},
+    )
+
+
+async def _guest_and_record(email: str, services: Services) -> tuple[DirectoryUser | None, GuestRecord | None]:
+    guest = await services.directory.find_user_by_mail(email)
+    record = await services.guests.get(guest.id) if guest is not None else None
+    return guest, record
+
+
+async def _reject(
+    services: Services, item: WorkItem, raw: bytes, fingerprint: str, kind: str, code: str, message: str
+) -> Outcome:
+    return await work.reject(
+        services, key=item.key, kind=kind, code=code, message=message, raw=raw, item=item, fingerprint=fingerprint
+    )
