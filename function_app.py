@@ -11,6 +11,7 @@ import os
 import azure.functions as func
 import structlog
 
+from lifecycle.jobs import BY_NAME as JOBS
 from lifecycle.models import ReceivedMessage
 
 app = func.FunctionApp()
@@ -23,7 +24,8 @@ signup = func.Blueprint()
 FUNCTION_SETS = {"all": (jobs, signup), "jobs": (jobs,), "signup": (signup,)}
 
 SERVICE_BUS_CONNECTION = "ServiceBusConnection"
-ONBOARDING_QUEUE = "onboarding"
+ONBOARDING = JOBS["onboarding"]
+GUEST_ACTIONS = JOBS["guest-actions"]
 
 
 def received_from_service_bus(msg: func.ServiceBusMessage) -> ReceivedMessage:
@@ -40,7 +42,9 @@ def received_from_service_bus(msg: func.ServiceBusMessage) -> ReceivedMessage:
 
 
 @jobs.function_name("onboarding_worker")
-@jobs.service_bus_queue_trigger(arg_name="msg", queue_name=ONBOARDING_QUEUE, connection=SERVICE_BUS_CONNECTION)
+@jobs.service_bus_queue_trigger(
+    arg_name="msg", queue_name=ONBOARDING.binding_queue(), connection=SERVICE_BUS_CONNECTION
+)
 async def onboarding_worker(msg: func.ServiceBusMessage) -> None:
     from app.bootstrap import get_services
     from lifecycle.ledger.settle import settle_in_function
@@ -51,7 +55,7 @@ async def onboarding_worker(msg: func.ServiceBusMessage) -> None:
     services = await get_services()
     message = received_from_service_bus(msg)
     outcome = await handle_ticket(message, services)
-    await settle_in_function(services.settings.queue_name(ONBOARDING_QUEUE), message, outcome, services)
+    await settle_in_function(services.settings.queue_name("onboarding"), message, outcome, services)
 
 
 @signup.function_name("signup_connector")
@@ -70,7 +74,9 @@ async def signup_connector(req: func.HttpRequest) -> func.HttpResponse:
 
 
 @jobs.function_name("hold_release")
-@jobs.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", run_on_startup=False, use_monitor=True)
+@jobs.timer_trigger(
+    arg_name="timer", schedule=JOBS["hold-release"].binding_schedule(), run_on_startup=False, use_monitor=True
+)
 async def hold_release(timer: func.TimerRequest) -> None:
     """Every five minutes: send held tickets whose notBefore has come back onto the onboarding queue."""
     from app.bootstrap import get_services
@@ -82,7 +88,9 @@ async def hold_release(timer: func.TimerRequest) -> None:
 
 
 @jobs.function_name("policy_drift")
-@jobs.timer_trigger(arg_name="timer", schedule="0 0 * * * *", run_on_startup=False, use_monitor=True)
+@jobs.timer_trigger(
+    arg_name="timer", schedule=JOBS["policy-drift"].binding_schedule(), run_on_startup=False, use_monitor=True
+)
 async def policy_drift(timer: func.TimerRequest) -> None:
     """Hourly: plan the tenant's external-collaboration policies against the desired state (enforce if set)."""
     from app.bootstrap import get_services
@@ -93,11 +101,10 @@ async def policy_drift(timer: func.TimerRequest) -> None:
     await drift.on_timer(await get_services(), timer.past_due)
 
 
-GUEST_ACTIONS_QUEUE = "guest-actions"
-
-
 @jobs.function_name("guest_sweep")
-@jobs.timer_trigger(arg_name="timer", schedule="0 0 2 * * *", run_on_startup=False, use_monitor=True)
+@jobs.timer_trigger(
+    arg_name="timer", schedule=JOBS["guest-sweep"].binding_schedule(), run_on_startup=False, use_monitor=True
+)
 async def guest_sweep(timer: func.TimerRequest) -> None:
     """Nightly: plan tonight's sweep (run id per occurrence, so a double fire reuses it); fan out if enforcing."""
     from app.bootstrap import get_services
@@ -109,7 +116,9 @@ async def guest_sweep(timer: func.TimerRequest) -> None:
 
 
 @jobs.function_name("guest_actions_worker")
-@jobs.service_bus_queue_trigger(arg_name="msg", queue_name=GUEST_ACTIONS_QUEUE, connection=SERVICE_BUS_CONNECTION)
+@jobs.service_bus_queue_trigger(
+    arg_name="msg", queue_name=GUEST_ACTIONS.binding_queue(), connection=SERVICE_BUS_CONNECTION
+)
 async def guest_actions_worker(msg: func.ServiceBusMessage) -> None:
     """One sweep action (disable or delete one guest), re-checked right before it is applied."""
     from app.bootstrap import get_services
@@ -121,11 +130,13 @@ async def guest_actions_worker(msg: func.ServiceBusMessage) -> None:
     services = await get_services()
     message = received_from_service_bus(msg)
     outcome = await handle_guest_action(message, services)
-    await settle_in_function(services.settings.queue_name(GUEST_ACTIONS_QUEUE), message, outcome, services)
+    await settle_in_function(services.settings.queue_name("guest-actions"), message, outcome, services)
 
 
 @jobs.function_name("governance")
-@jobs.timer_trigger(arg_name="timer", schedule="0 30 2 * * *", run_on_startup=False, use_monitor=True)
+@jobs.timer_trigger(
+    arg_name="timer", schedule=JOBS["governance"].binding_schedule(), run_on_startup=False, use_monitor=True
+)
 async def governance(timer: func.TimerRequest) -> None:
     """Daily: ensure access reviews and entitlement management match the desired state (enforce if set)."""
     from app.bootstrap import get_services
@@ -137,7 +148,9 @@ async def governance(timer: func.TimerRequest) -> None:
 
 
 @jobs.function_name("redemption_reset")
-@jobs.timer_trigger(arg_name="timer", schedule="0 0 3 * * *", run_on_startup=False, use_monitor=True)
+@jobs.timer_trigger(
+    arg_name="timer", schedule=JOBS["redemption-reset"].binding_schedule(), run_on_startup=False, use_monitor=True
+)
 async def redemption_reset(timer: func.TimerRequest) -> None:
     """Daily: find guests whose partner changed identity provider and reset their redemption (if enforcing)."""
     from app.bootstrap import get_services

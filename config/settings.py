@@ -58,6 +58,25 @@ def graph_url_problem(url: str, version: str, environment: str) -> str | None:
     return f"must be https on a Microsoft Graph host ({allowed}){local}"
 
 
+# NCRONTAB (second minute hour day month day-of-week), UTC: each timer job's default schedule. The triggers
+# read the deployed value of these settings (lifecycle/jobs.py), and the nightly jobs' run ids follow the
+# same value, so a deployment that moves a schedule moves both together.
+DEFAULT_SCHEDULES = {
+    "LIFECYCLE_HOLD_RELEASE_SCHEDULE": "0 */5 * * * *",
+    "LIFECYCLE_SWEEP_SCHEDULE": "0 0 2 * * *",
+    "LIFECYCLE_DRIFT_SCHEDULE": "0 0 * * * *",
+    "LIFECYCLE_GOVERNANCE_SCHEDULE": "0 30 2 * * *",
+    "LIFECYCLE_RESET_SCHEDULE": "0 0 3 * * *",
+}
+NCRONTAB = r"^\S+ \S+ \S+ \S+ \S+ \S+$"
+
+
+def schedule_hour(schedule: str) -> int:
+    """The hour of a daily NCRONTAB schedule ('0 0 2 * * *' -> 2); 0 for one that fires every hour or more often."""
+    hour = schedule.split()[2]
+    return int(hour) if hour.isdigit() else 0
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
@@ -91,6 +110,24 @@ class Settings(BaseModel):
     # Redemption reset needs User.ReadWrite.All (infra/grant-graph-permissions --redemption-reset). Off: reset
     # tickets are rejected kind-not-available and the daily run only plans.
     reset_enabled: bool = Field(False, alias="LIFECYCLE_RESET_ENABLED")
+
+    hold_release_schedule: str = Field(
+        DEFAULT_SCHEDULES["LIFECYCLE_HOLD_RELEASE_SCHEDULE"], alias="LIFECYCLE_HOLD_RELEASE_SCHEDULE", pattern=NCRONTAB
+    )
+    sweep_schedule: str = Field(
+        DEFAULT_SCHEDULES["LIFECYCLE_SWEEP_SCHEDULE"], alias="LIFECYCLE_SWEEP_SCHEDULE", pattern=NCRONTAB
+    )
+    drift_schedule: str = Field(
+        DEFAULT_SCHEDULES["LIFECYCLE_DRIFT_SCHEDULE"], alias="LIFECYCLE_DRIFT_SCHEDULE", pattern=NCRONTAB
+    )
+    governance_schedule: str = Field(
+        DEFAULT_SCHEDULES["LIFECYCLE_GOVERNANCE_SCHEDULE"], alias="LIFECYCLE_GOVERNANCE_SCHEDULE", pattern=NCRONTAB
+    )
+    reset_schedule: str = Field(
+        DEFAULT_SCHEDULES["LIFECYCLE_RESET_SCHEDULE"], alias="LIFECYCLE_RESET_SCHEDULE", pattern=NCRONTAB
+    )
+    # What the queue triggers listen on (LIFECYCLE_<QUEUE>_QUEUE, set by infra); checked against the prefix.
+    trigger_queues: dict[str, str] = Field(default_factory=dict, exclude=True)
 
     log_format: Literal["json", "console"] = Field("json", alias="LIFECYCLE_LOG_FORMAT")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", alias="LIFECYCLE_LOG_LEVEL")
@@ -131,6 +168,13 @@ class Settings(BaseModel):
         base, beta = urlsplit(self.graph_base_url), urlsplit(self.graph_beta_url)
         if not url_problems and (base.scheme, base.netloc.lower()) != (beta.scheme, beta.netloc.lower()):
             problems.append("LIFECYCLE_GRAPH_BETA_URL: not on the origin of LIFECYCLE_GRAPH_BASE_URL")
+        for setting, name in self.trigger_queues.items():
+            logical = setting.removeprefix("LIFECYCLE_").removesuffix("_QUEUE").lower().replace("_", "-")
+            if name != self.queue_name(logical):
+                problems.append(
+                    f"{setting}: {name!r} is not where the senders write ({self.queue_name(logical)!r}, from "
+                    "LIFECYCLE_QUEUE_PREFIX): the trigger would listen on a queue nothing sends to"
+                )
         if self.environment == "azure" and self.graph_credential != "managed-identity":
             problems.append("LIFECYCLE_GRAPH_CREDENTIAL: only managed-identity is allowed in azure")
         if problems:
@@ -143,7 +187,14 @@ class Settings(BaseModel):
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Build settings from ``environ`` (default: the process environment) or raise SettingsError."""
-    source = dict(os.environ if environ is None else environ)
+    source: dict[str, object] = dict(os.environ if environ is None else environ)
+    source["trigger_queues"] = {
+        name: value
+        for name, value in source.items()
+        if isinstance(value, str)
+        and re.fullmatch(r"LIFECYCLE_[A-Z_]+_QUEUE", name)
+        and name != "LIFECYCLE_QUEUE_PREFIX"
+    }
     try:
         return Settings.model_validate(source)
     except ValidationError as exc:

@@ -70,6 +70,10 @@ param maximumInstanceCount int = 4
 @maxValue(10)
 param httpAlwaysReady int = 0
 
+@description('Prefix of the product queues (LIFECYCLE_QUEUE_PREFIX): lower-case letters, digits and dashes.')
+@maxLength(20)
+param queuePrefix string = ''
+
 @description('Prefix of the product tables (LIFECYCLE_TABLE_PREFIX).')
 param tablePrefix string = 'lifecycle'
 
@@ -126,6 +130,19 @@ var allTags = union(tags, {
   environment: environmentName
 })
 
+// Every job's trigger settings (lifecycle/jobs.py): the queues a trigger listens on, with the same prefix the
+// senders use, and the timer schedules (NCRONTAB, UTC), which the nightly jobs' run ids follow too.
+var triggerSettings = {
+  LIFECYCLE_QUEUE_PREFIX: queuePrefix
+  LIFECYCLE_ONBOARDING_QUEUE: '${queuePrefix}onboarding'
+  LIFECYCLE_GUEST_ACTIONS_QUEUE: '${queuePrefix}guest-actions'
+  LIFECYCLE_HOLD_RELEASE_SCHEDULE: '0 */5 * * * *'
+  LIFECYCLE_SWEEP_SCHEDULE: '0 0 2 * * *'
+  LIFECYCLE_DRIFT_SCHEDULE: '0 0 * * * *'
+  LIFECYCLE_GOVERNANCE_SCHEDULE: '0 30 2 * * *'
+  LIFECYCLE_RESET_SCHEDULE: '0 0 3 * * *'
+}
+
 var productSettings = {
   LIFECYCLE_FUNCTIONS: 'jobs'
   LIFECYCLE_ENVIRONMENT: 'azure'
@@ -181,6 +198,7 @@ module storage 'modules/storage.bicep' = {
 module serviceBus 'modules/servicebus.bicep' = {
   name: 'servicebus'
   params: {
+    queuePrefix: queuePrefix
     location: location
     tags: allTags
     namespaceName: '${baseName}-sb-${take(token, 6)}'
@@ -201,7 +219,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerName: deploymentContainerName
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     appInsightsConnectionString: monitoring.outputs.connectionString
-    productSettings: productSettings
+    productSettings: union(productSettings, triggerSettings)
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     httpAlwaysReady: 0
@@ -250,6 +268,7 @@ module signupRbac 'modules/rbac-signup.bicep' = {
 module rbac 'modules/rbac.bicep' = {
   name: 'rbac'
   params: {
+    queuePrefix: queuePrefix
     principalId: functionApp.outputs.principalId
     storageAccountName: storage.outputs.name
     serviceBusNamespaceName: serviceBus.outputs.name

@@ -12,8 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.common import ExitCode, JsonOption, app, cell, console, esc, report_summary, run_onboarding, with_services
+from lifecycle.jobs import ON_DEMAND
 
-JOBS = ("onboarding", "guest-sweep", "redemption-reset", "policy-drift", "governance")
+JOBS = ON_DEMAND  # lifecycle/jobs.py: the jobs a person may run once, as their trigger would
 ModeOption = Annotated[str, typer.Option("--mode", help="plan (change nothing) or enforce.")]
 RunIdOption = Annotated[str | None, typer.Option("--run-id", help="Resume or enforce this run instead of today's.")]
 sweep_app = typer.Typer(no_args_is_help=True, help="Guest expiry sweep runs.")

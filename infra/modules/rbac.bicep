@@ -7,6 +7,9 @@ param storageAccountName string
 param serviceBusNamespaceName string
 param appInsightsName string
 
+@description('Prefix of the product queue names (LIFECYCLE_QUEUE_PREFIX).')
+param queuePrefix string = ''
+
 var roles = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
@@ -65,7 +68,7 @@ var sendOnlyQueues = [
 resource productQueues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = [
   for queue in queueConfig.queues: {
     parent: serviceBus
-    name: queue.name
+    name: '${queuePrefix}${queue.name}'
   }
 ]
 

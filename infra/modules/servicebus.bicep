@@ -22,6 +22,9 @@ param skuName string
 ])
 param premiumCapacity int
 
+@description('Prefix of every product queue name (LIFECYCLE_QUEUE_PREFIX), so two deployments can share a namespace.')
+param queuePrefix string = ''
+
 var queueConfig = loadJsonContent('../queues.json')
 
 resource busNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
@@ -43,7 +46,7 @@ resource busNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
 resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
   for queue in queueConfig.queues: {
     parent: busNamespace
-    name: queue.name
+    name: '${queuePrefix}${queue.name}'
     properties: queueConfig.properties
   }
 ]

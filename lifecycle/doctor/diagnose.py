@@ -13,19 +13,15 @@ from lifecycle.doctor.reads import NON_PREMIUM_CODE, READS, GraphRead
 from lifecycle.doctor.token import TokenFormatError, granted_roles, token_claims
 from lifecycle.drift.normalise import domain_definition, domains, parse_domain_definition
 from lifecycle.errors import GraphError, PermissionDeniedError
+from lifecycle.jobs import JOBS as REGISTRY
 
 GUEST_INVITER_ROLE_ID = "95e79109-95c0-4d8e-aee3-d01accf2d47b"  # the built-in Guest Inviter role's template id
 # allow-deny-list.md (entra-docs): the whole B2B management policy is at most 25 KB (25,000 characters).
 DOMAIN_POLICY_LIMIT = 25_000
 DOMAIN_POLICY_WARN = 0.9  # warn from 90 % of the limit: the next few domains will not fit
 GRANT = "infra/grant-graph-permissions"
-# Which job reads which queue (lifecycle.ledger.operations.QUEUES).
-QUEUE_JOBS = {
-    "onboarding": ("onboarding",),
-    "guest-actions": ("guest-sweep",),
-    "redemption-resets": ("redemption-reset",),
-    "policy-actions": ("policy-drift",),
-}
+# Which job reads which queue (the registry's queue triggers; guest-actions is the sweep's fan-out).
+QUEUE_JOBS = {job.queue: (job.name if job.name != "guest-actions" else "guest-sweep",) for job in REGISTRY if job.queue}
 
 
 @dataclass(frozen=True, slots=True)

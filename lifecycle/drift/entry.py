@@ -20,9 +20,6 @@ from lifecycle.services import Services
 
 log = structlog.get_logger(__name__)
 
-# NCRONTAB, six fields (second minute hour day month day-of-week), UTC: at the top of every hour.
-SCHEDULE = "0 0 * * * *"
-
 
 def use_drift_ports(services: Services, tenant: TenantPolicies, reports: DriftReports) -> Services:
     """Attach the tenant gateway and report store to ``services``."""

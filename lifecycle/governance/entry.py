@@ -16,9 +16,6 @@ from lifecycle.services import Services
 
 log = structlog.get_logger(__name__)
 
-# NCRONTAB, six fields (second minute hour day month day-of-week), UTC: every day at 02:30.
-SCHEDULE = "0 30 2 * * *"
-
 
 def governance_graph(services: Services) -> GovernanceGraph:
     graph = getattr(services, "governance_graph", None)

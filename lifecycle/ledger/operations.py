@@ -15,11 +15,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from lifecycle.errors import StateConflictError
+from lifecycle.jobs import CONSUMED_QUEUES
 from lifecycle.models import AuditEntry, OutboundMessage, ReceivedMessage, WorkItem, WorkStatus
 from lifecycle.onboarding.policy import shown_end
 from lifecycle.services import Services
 
-QUEUES = ("onboarding", "guest-actions", "redemption-resets", "policy-actions")
+QUEUES = CONSUMED_QUEUES  # the queues the product consumes (lifecycle/jobs.py); their dead letters are ours
 PROBLEM_STATUSES = (WorkStatus.FAILED, WorkStatus.DEAD_LETTERED)
 LAST_RUNS_WINDOW = timedelta(days=31)
 

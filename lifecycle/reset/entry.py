@@ -25,9 +25,6 @@ from lifecycle.tickets import ResetRedemptionTicket
 
 log = structlog.get_logger(__name__)
 
-# NCRONTAB, six fields (second minute hour day month day-of-week), UTC: every day at 03:00.
-SCHEDULE = f"0 0 {reset_runs.SCHEDULE_HOUR_UTC} * * *"
-
 
 def use_lookup(services: Services, lookup: ProviderLookup) -> Services:
     services.provider_lookup = lookup  # type: ignore[attr-defined]

@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 
 from config.desired_state import DeletionBrake
+from config.settings import DEFAULT_SCHEDULES, schedule_hour
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
 from lifecycle.models import AuditEntry, ExternalUserState, WorkItem, WorkStatus
 from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
@@ -33,7 +34,7 @@ from lifecycle.sweep.runner import SweepError, build_policy, claim_run
 log = structlog.get_logger(__name__)
 
 KIND = "redemption-reset"
-SCHEDULE_HOUR_UTC = 3
+SCHEDULE_HOUR_UTC = schedule_hour(DEFAULT_SCHEDULES["LIFECYCLE_RESET_SCHEDULE"])
 STALE_PLANNING = timedelta(hours=2)
 PENDING = (WorkStatus.QUEUED, WorkStatus.FAILED)
 PERMISSION_MISSING = "permission-missing"
@@ -54,9 +55,9 @@ def require_enabled(services: Services) -> None:
         raise ResetRunError(NOT_ENABLED)
 
 
-def occurrence_run_id(now: datetime) -> str:
+def occurrence_run_id(now: datetime, hour: int | None = None) -> str:
     """The daily occurrence ``now`` belongs to: a late or repeated timer fire lands on the same run."""
-    day = (now.astimezone(UTC) - timedelta(hours=SCHEDULE_HOUR_UTC)).date()
+    day = (now.astimezone(UTC) - timedelta(hours=SCHEDULE_HOUR_UTC if hour is None else hour)).date()
     return f"reset-{day.isoformat()}"
 
 
@@ -76,7 +77,7 @@ async def run_detection(
 ) -> SweepRun:
     if mode is Mode.ENFORCE:
         require_enabled(services)
-    run_id = run_id or occurrence_run_id(services.clock.now())
+    run_id = run_id or occurrence_run_id(services.clock.now(), schedule_hour(services.settings.reset_schedule))
     structlog.contextvars.bind_contextvars(run_id=run_id)
     run, must_plan = await claim_run(services, runs, run_id, mode, stale=STALE_PLANNING)
     if must_plan:

@@ -22,8 +22,6 @@ from lifecycle.sweep.ports import SweepRuns
 log = structlog.get_logger(__name__)
 
 GUEST_ACTIONS_QUEUE = runner.GUEST_ACTIONS_QUEUE
-# NCRONTAB, six fields (second minute hour day month day-of-week), UTC: every night at 02:00.
-SCHEDULE = f"0 0 {runner.SCHEDULE_HOUR_UTC} * * *"
 
 
 _gates: weakref.WeakKeyDictionary[SweepRuns, actions.RunGate] = weakref.WeakKeyDictionary()

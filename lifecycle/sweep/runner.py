@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from config.settings import DEFAULT_SCHEDULES, schedule_hour
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError, UntrustedLinkError
 from lifecycle.models import AuditEntry, OutboundMessage
 from lifecycle.services import Services
@@ -33,7 +34,7 @@ log = structlog.get_logger(__name__)
 GUEST_ACTIONS_QUEUE = "guest-actions"
 ACTION_KIND = "guest-action"
 # The nightly occurrence fires at 02:00 UTC; a run fired until 02:00 the next day belongs to it.
-SCHEDULE_HOUR_UTC = 2
+SCHEDULE_HOUR_UTC = schedule_hour(DEFAULT_SCHEDULES["LIFECYCLE_SWEEP_SCHEDULE"])
 # Planning renews the run row after every page; a run silent this long was abandoned by a crashed
 # instance and may be taken over (resuming from its last page when the reads give page links).
 STALE_PLANNING = timedelta(minutes=15)
@@ -46,9 +47,10 @@ class SweepError(LifecycleError):
     """An operator asked for something the run's state does not allow."""
 
 
-def occurrence_run_id(now: datetime) -> str:
-    """The run id of the scheduled occurrence ``now`` belongs to (late and repeated fires share it)."""
-    day = (now.astimezone(UTC) - timedelta(hours=SCHEDULE_HOUR_UTC)).date()
+def occurrence_run_id(now: datetime, hour: int = SCHEDULE_HOUR_UTC) -> str:
+    """The run id of the scheduled occurrence ``now`` belongs to (late and repeated fires share it); ``hour``
+    is the hour of the deployed schedule (LIFECYCLE_SWEEP_SCHEDULE), so a moved schedule moves the day's start."""
+    day = (now.astimezone(UTC) - timedelta(hours=hour)).date()
     return f"sweep-{day.isoformat()}"
 
 
@@ -143,7 +145,7 @@ async def run_sweep(
     *,
     expiries: AssignmentExpiries | None = None,
 ) -> SweepRun:
-    run_id = run_id or occurrence_run_id(services.clock.now())
+    run_id = run_id or occurrence_run_id(services.clock.now(), schedule_hour(services.settings.sweep_schedule))
     structlog.contextvars.bind_contextvars(run_id=run_id)
     run, must_plan = await claim_run(services, runs, run_id, mode)
     if must_plan:

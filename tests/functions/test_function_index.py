@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,9 @@ from pathlib import Path
 import pytest
 
 import function_app
+from config.settings import load_settings
+from lifecycle.jobs import JOBS, trigger_settings
+from tests.builders import LOCAL_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,9 +26,44 @@ def _index() -> dict[str, dict]:
     return {f.get_function_name(): json.loads(f.get_function_json()) for f in function_app.app.get_functions()}
 
 
+# What the host resolves %SETTING% binding expressions to in a deployment without a queue prefix.
+RESOLVED = trigger_settings(load_settings(LOCAL_ENV))
+
+
+def _resolve(value: str) -> str:
+    setting = re.fullmatch(r"%(\w+)%", value)
+    return RESOLVED[setting.group(1)] if setting else value
+
+
 def _trigger(index: dict[str, dict], name: str) -> dict:
     [binding] = [b for b in index[name]["bindings"] if b["type"].endswith("Trigger")]
-    return binding
+    return {key: _resolve(value) if isinstance(value, str) else value for key, value in binding.items()}
+
+
+def test_every_function_is_a_job_of_the_registry_with_the_registrys_trigger(index):
+    """function_app.py indexes exactly lifecycle/jobs.py's functions, and each trigger reads its queue or
+    schedule from the app setting the registry names."""
+    assert set(index) == {job.function for job in JOBS}
+    for job in JOBS:
+        [binding] = [b for b in index[job.function]["bindings"] if b["type"].endswith("Trigger")]
+        assert (
+            binding["type"]
+            == {"queue": "serviceBusTrigger", "timer": "timerTrigger", "http": "httpTrigger"}[job.trigger]
+        )
+        if job.trigger == "queue":
+            assert binding["queueName"] == f"%{job.queue_setting}%"
+        if job.trigger == "timer":
+            assert binding["schedule"] == f"%{job.schedule_setting}%"
+
+
+def test_a_queue_prefix_moves_the_triggers_with_the_senders():
+    """With LIFECYCLE_QUEUE_PREFIX the settings the triggers resolve name the queues the senders write to."""
+    settings = load_settings({**LOCAL_ENV, "LIFECYCLE_QUEUE_PREFIX": "blue-"})
+    assert (
+        trigger_settings(settings)["LIFECYCLE_ONBOARDING_QUEUE"]
+        == settings.queue_name("onboarding")
+        == "blue-onboarding"
+    )
 
 
 def test_the_onboarding_worker_is_triggered_by_the_onboarding_service_bus_queue(index):

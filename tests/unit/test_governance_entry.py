@@ -10,7 +10,8 @@ import pytest
 from adapters.memory import MemoryAuditLog
 from config.desired_state import load_desired_state, parse_desired_state
 from lifecycle.clock import FixedClock
-from lifecycle.governance.entry import SCHEDULE, on_timer, scheduled_mode
+from lifecycle.governance.entry import on_timer, scheduled_mode
+from lifecycle.jobs import job
 from tests.unit.test_governance import SAMPLE, FakeGovernanceGraph
 
 
@@ -50,4 +51,4 @@ async def test_without_an_attached_port_the_timer_fails_loudly():
 
 def test_the_schedule_is_a_daily_six_field_ncrontab():
     """Six fields, once a day."""
-    assert SCHEDULE.split() == ["0", "30", "2", "*", "*", "*"]
+    assert job("governance").default_schedule.split() == ["0", "30", "2", "*", "*", "*"]

@@ -19,6 +19,7 @@ import pytest
 
 from config.settings import load_settings
 from graph.permissions import GRANTED, GRAPH_APPLICATION_PERMISSIONS, RESET_GRANT, Deployment, required_names
+from lifecycle.jobs import ALL_QUEUES, trigger_settings
 from tenantsim.stack import ACCOUNT_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +30,7 @@ HOST = json.loads((ROOT / "host.json").read_text())
 MAIN_BICEP = (INFRA / "main.bicep").read_text()
 FUNCTION_APP_BICEP = (INFRA / "modules" / "functionapp.bicep").read_text()
 README = (INFRA / "README.md").read_text()
-EXPECTED_QUEUES = {"onboarding", "guest-actions", "redemption-resets", "policy-actions", "sponsor-notices"}
+EXPECTED_QUEUES = set(ALL_QUEUES)  # what the product consumes and sends to (lifecycle/jobs.py)
 
 
 def _timespan_seconds(value: str) -> int:
@@ -82,7 +83,8 @@ def _resolved(expressions: dict[str, str]) -> dict[str, str]:
     settings: dict[str, str] = {}
     for name, expression in expressions.items():
         if literal := re.fullmatch(r"'([^']*)'", expression):
-            settings[name] = literal.group(1)
+            # Bicep string interpolation of a parameter: '${queuePrefix}onboarding'.
+            settings[name] = re.sub(r"\$\{(\w+)\}", lambda m: defaults[m.group(1)], literal.group(1))
         elif expression in defaults:
             settings[name] = defaults[expression]
         else:
@@ -103,6 +105,7 @@ def deployed_app_settings() -> dict[str, str]:
     """The app settings main.bicep and functionapp.bicep give the function app, resolved to values."""
     expressions = (
         _object_block(MAIN_BICEP, "var productSettings = {")
+        | _object_block(MAIN_BICEP, "var triggerSettings = {")
         | _object_block(FUNCTION_APP_BICEP, "var serviceBusSettings = {")
         | _object_block(FUNCTION_APP_BICEP, APP_SETTINGS_UNION)
     )
@@ -232,9 +235,18 @@ class TestQueues:
         ).stdout
         triggers = json.loads(output.strip().splitlines()[-1])
         assert triggers, "function_app.py has no Service Bus trigger"
+        deployed = deployed_app_settings()
         for trigger in triggers:
-            assert trigger["queue"] in EXPECTED_QUEUES
+            setting = re.fullmatch(r"%(\w+)%", trigger["queue"])
+            assert setting, f"{trigger['queue']}: a trigger reads its queue from an app setting"
+            assert deployed[setting.group(1)] in EXPECTED_QUEUES
             assert trigger["connection"] == "ServiceBusConnection"
+
+    def test_the_deployed_trigger_settings_are_the_registrys(self):
+        """main.bicep deploys every queue and schedule setting the triggers read, with the registry's values."""
+        deployed = deployed_app_settings()
+        expected = trigger_settings(load_settings(deployed))
+        assert {name: deployed[name] for name in expected} == expected
 
     def test_a_thrown_exception_dead_letters_after_a_moderate_number_of_deliveries(self):
         """maxDeliveryCount is 5: enough for a lost lock or a crash, few enough that bugs reach the DLQ fast."""
