@@ -8,20 +8,15 @@ from typing import Any
 
 from config.desired_state import DesiredState
 from lifecycle.doctor.checks import JOBS, Check, Status
-from lifecycle.doctor.ports import DoctorProbe, StorageProblem
+from lifecycle.doctor.ports import DoctorProbe
 from lifecycle.doctor.reads import NON_PREMIUM_CODE, READS, GraphRead
+from lifecycle.doctor.storage import storage_checks
+from lifecycle.doctor.tenant import catalog_checks, domain_list_check, group_checks, partner_checks
 from lifecycle.doctor.token import TokenFormatError, granted_roles, token_claims
-from lifecycle.drift.normalise import domain_definition, domains, parse_domain_definition
 from lifecycle.errors import GraphError, PermissionDeniedError
-from lifecycle.jobs import JOBS as REGISTRY
 
 GUEST_INVITER_ROLE_ID = "95e79109-95c0-4d8e-aee3-d01accf2d47b"  # the built-in Guest Inviter role's template id
-# allow-deny-list.md (entra-docs): the whole B2B management policy is at most 25 KB (25,000 characters).
-DOMAIN_POLICY_LIMIT = 25_000
-DOMAIN_POLICY_WARN = 0.9  # warn from 90 % of the limit: the next few domains will not fit
 GRANT = "infra/grant-graph-permissions"
-# Which job reads which queue (the registry's queue triggers; guest-actions is the sweep's fan-out).
-QUEUE_JOBS = {job.queue: (job.name if job.name != "guest-actions" else "guest-sweep",) for job in REGISTRY if job.queue}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +38,11 @@ async def diagnose(probe: DoctorProbe, target: Target) -> list[Check]:
         checks.extend(permission_checks(roles, target.required))
         read_failures = await _reads(probe, checks)
         checks.append(await _invitations(probe, target.desired, claims, read_failures))
-        checks.extend(await _partners(probe, target.desired))
-        checks.extend(await _groups(probe, target.desired))
-        checks.extend(await _catalogs(probe, target.desired))
-        checks.append(await _domain_list(probe, target.desired))
-    checks.extend(await _storage(probe, target.queues))
+        checks.extend(await partner_checks(probe, target.desired))
+        checks.extend(await group_checks(probe, target.desired))
+        checks.extend(await catalog_checks(probe, target.desired))
+        checks.append(await domain_list_check(probe, target.desired))
+    checks.extend(await storage_checks(probe, target.queues))
     return checks
 
 
@@ -247,265 +242,3 @@ async def _holds_guest_inviter(probe: DoctorProbe, claims: dict[str, Any]) -> tu
         for a in assignments
     )
     return held, "the identity holds Guest Inviter" if held else "the identity does not hold Guest Inviter"
-
-
-# --- the desired state against the tenant ----------------------------------------------------------
-
-
-async def _partners(probe: DoctorProbe, desired: DesiredState) -> list[Check]:
-    checks: list[Check] = []
-    jobs = ("policy-drift", "redemption-reset")
-    for key, partner in desired.partners.items():
-        name = f"partner {key}"
-        try:
-            if partner.tenant_id:
-                checks.extend(await _partner_tenant(probe, name, partner.tenant_id.lower(), partner.domains, jobs))
-            else:
-                checks.extend(await _partner_without_tenant(probe, name, partner.domains, jobs))
-        except GraphError as exc:
-            checks.append(
-                Check(name, Status.CANNOT_VERIFY, f"tenant look-up failed: {exc}", jobs, "see graph read checks")
-            )
-    return checks
-
-
-async def _partner_tenant(
-    probe: DoctorProbe, name: str, tenant_id: str, partner_domains: Sequence[str], jobs: tuple[str, ...]
-) -> list[Check]:
-    info = await probe.tenant_by_id(tenant_id)
-    if info is None:
-        return [
-            Check(
-                name,
-                Status.FAIL,
-                f"tenantId {tenant_id} resolves to no tenant (findTenantInformationByTenantId)",
-                jobs,
-                "correct partners.<key>.tenantId (ask the partner for its tenant id)",
-            )
-        ]
-    checks = [Check(name, Status.PASS, f"tenantId {tenant_id} is {info.get('displayName')!r}", jobs)]
-    for domain in partner_domains:
-        found = await probe.tenant_by_domain(domain)
-        found_id = str((found or {}).get("tenantId") or "").lower()
-        if found is None:
-            checks.append(
-                Check(
-                    f"{name} domain {domain}",
-                    Status.WARN,
-                    "no tenant found by this domain; the look-up is documented for a tenant's primary domain only, "
-                    "so a verified non-primary domain also answers so",
-                    jobs,
-                    "confirm with the partner that its tenant verifies this domain",
-                )
-            )
-        elif found_id != tenant_id:
-            checks.append(
-                Check(
-                    f"{name} domain {domain}",
-                    Status.FAIL,
-                    f"belongs to tenant {found_id} ({found.get('displayName')!r}), not {tenant_id}",
-                    jobs,
-                    "move the domain to the partner that owns it, or correct the tenantId",
-                )
-            )
-        else:
-            checks.append(Check(f"{name} domain {domain}", Status.PASS, f"resolves to {tenant_id}", jobs))
-    return checks
-
-
-async def _partner_without_tenant(
-    probe: DoctorProbe, name: str, partner_domains: Sequence[str], jobs: tuple[str, ...]
-) -> list[Check]:
-    checks = []
-    for domain in partner_domains:
-        found = await probe.tenant_by_domain(domain)
-        if found is None:
-            checks.append(Check(f"{name} domain {domain}", Status.PASS, "no Entra tenant (as desired)", jobs))
-        else:
-            checks.append(
-                Check(
-                    f"{name} domain {domain}",
-                    Status.WARN,
-                    f"an Entra tenant verifies it: {found.get('tenantId')} ({found.get('displayName')!r}), but the "
-                    "partner names no tenantId",
-                    jobs,
-                    "set partners.<key>.tenantId to manage its cross-tenant access",
-                )
-            )
-    return checks
-
-
-async def _groups(probe: DoctorProbe, desired: DesiredState) -> list[Check]:
-    named: dict[str, tuple[str, set[str]]] = {}
-
-    def name(group_id: str, where: str, jobs: tuple[str, ...]) -> None:
-        entry = named.setdefault(group_id.lower(), (where, set()))
-        entry[1].update(jobs)
-
-    if desired.exclusions.protected_group_id:
-        name(desired.exclusions.protected_group_id, "exclusions.protectedGroupId", ("guest-sweep", "redemption-reset"))
-    for key, settings in desired.governance.partners.items():
-        if settings.review_group_id:
-            name(settings.review_group_id, f"governance.partners.{key}.reviewGroupId", ("governance",))
-        for group in settings.group_memberships or ():
-            name(group, f"governance.partners.{key}.groupMemberships", ("governance",))
-    checks = []
-    for group_id, (where, jobs) in named.items():
-        ordered = tuple(j for j in JOBS if j in jobs)
-        try:
-            exists = await probe.group_exists(group_id)
-        except GraphError as exc:
-            checks.append(Check(f"group {group_id}", Status.CANNOT_VERIFY, f"{where}: {exc}", ordered))
-            continue
-        if exists:
-            checks.append(Check(f"group {group_id}", Status.PASS, f"{where}: exists", ordered))
-        else:
-            checks.append(
-                Check(
-                    f"group {group_id}",
-                    Status.FAIL,
-                    f"{where}: no such group in the tenant",
-                    ordered,
-                    "correct the id in the desired state (object ids, not names) or create the group",
-                )
-            )
-    return checks
-
-
-async def _catalogs(probe: DoctorProbe, desired: DesiredState) -> list[Check]:
-    wanted: dict[str, dict[str, list[str]]] = {}  # catalog -> package -> partner keys
-    for key, partner in desired.partners.items():
-        if partner.access_package:
-            packages = wanted.setdefault(partner.access_package.catalog, {})
-            packages.setdefault(partner.access_package.name, []).append(key)
-    wanted.setdefault(desired.governance.catalog.display_name, {})
-    try:
-        catalogs = {c.get("displayName"): c for c in await probe.catalogs()}
-    except GraphError as exc:
-        return [Check("catalogs", Status.CANNOT_VERIFY, str(exc), ("onboarding", "governance"))]
-    governed = "governance creates it in enforce mode (LIFECYCLE_GOVERNANCE_MODE=enforce)"
-    checks = []
-    for catalog_name, packages in wanted.items():
-        catalog = catalogs.get(catalog_name)
-        jobs = ("onboarding", "governance") if packages else ("governance",)
-        if catalog is None:
-            checks.append(
-                Check(f"catalog {catalog_name!r}", Status.FAIL, "not in the tenant", jobs, f"{governed}, or create it")
-            )
-            continue
-        checks.append(Check(f"catalog {catalog_name!r}", Status.PASS, "exists", jobs))
-        listed = {p.get("displayName") for p in await probe.catalog_packages(str(catalog.get("id")))}
-        for package, partners in packages.items():
-            label = f"access package {package!r}"
-            if package in listed:
-                checks.append(
-                    Check(label, Status.PASS, f"in {catalog_name!r} ({', '.join(partners)})", ("onboarding",))
-                )
-            else:
-                checks.append(
-                    Check(
-                        label,
-                        Status.FAIL,
-                        f"not in catalog {catalog_name!r}; onboarding of {', '.join(partners)} cannot assign it",
-                        ("onboarding", "governance"),
-                        f"{governed}, or create it in the catalog",
-                    )
-                )
-    return checks
-
-
-async def _domain_list(probe: DoctorProbe, desired: DesiredState) -> Check:
-    listed = desired.invitations.domains
-    allowed = domains(listed.domains) if listed.mode == "allowlist" else []
-    blocked = domains(listed.domains) if listed.mode == "blocklist" else []
-    document: dict[str, Any] = {}
-    try:
-        policy = next((p for p in await probe.b2b_management_policies() if p.get("isOrganizationDefault")), None)
-        if policy is not None:
-            document, _ = parse_domain_definition(policy.get("definition"))
-    except (GraphError, ValueError):
-        document = {}  # sized without the tenant's other settings; the read's own check reports why
-    size = len(domain_definition(document, allowed, blocked))
-    detail = f"{len(listed.domains)} domain(s): the policy would be {size} of {DOMAIN_POLICY_LIMIT} characters"
-    jobs = ("policy-drift",)
-    if size > DOMAIN_POLICY_LIMIT:
-        return Check(
-            "invitation domain list",
-            Status.FAIL,
-            detail,
-            jobs,
-            "shorten invitations.domains (the whole B2B management policy may hold 25,000 characters)",
-        )
-    if size > DOMAIN_POLICY_LIMIT * DOMAIN_POLICY_WARN:
-        return Check("invitation domain list", Status.WARN, detail, jobs, "few more domains fit; plan for the limit")
-    return Check("invitation domain list", Status.PASS, detail, jobs)
-
-
-# --- storage ---------------------------------------------------------------------------------------
-
-
-async def _storage(probe: DoctorProbe, queues: Mapping[str, str]) -> list[Check]:
-    checks: list[Check] = []
-    try:
-        tables = await probe.tables()
-    except StorageProblem as exc:
-        checks.append(
-            Check(
-                "table storage",
-                Status.FAIL,
-                f"unreachable: {exc}",
-                fix="check LIFECYCLE_TABLES_ENDPOINT and the identity's Storage Table Data Contributor role",
-            )
-        )
-    else:
-        absent = [name for name, exists in tables if not exists]
-        if absent:
-            checks.append(
-                Check(
-                    "table storage",
-                    Status.WARN,
-                    f"reachable; tables not created yet: {', '.join(absent)}",
-                    fix="the app creates them when it first starts; nothing to do before a first run",
-                )
-            )
-        else:
-            checks.append(Check("table storage", Status.PASS, f"reachable; {len(tables)} tables present"))
-    for logical, deployed in queues.items():
-        jobs = QUEUE_JOBS.get(logical, ("guest-sweep",))
-        name = f"queue {deployed}"
-        try:
-            exists, dead = await probe.queue(deployed)
-        except StorageProblem as exc:
-            checks.append(
-                Check(
-                    name,
-                    Status.FAIL,
-                    f"unreachable: {exc}",
-                    jobs,
-                    "check the queue settings and the identity's Service Bus Data Sender/Receiver roles",
-                )
-            )
-            continue
-        if not exists:
-            checks.append(
-                Check(
-                    name,
-                    Status.FAIL,
-                    "does not exist",
-                    jobs,
-                    "deploy infra/main.bicep (it creates the queues), or check LIFECYCLE_QUEUE_PREFIX",
-                )
-            )
-        elif dead:
-            checks.append(
-                Check(
-                    name,
-                    Status.WARN,
-                    f"{dead} dead letter(s)",
-                    jobs,
-                    "python -m lifecycle failed, then replay or purge",
-                )
-            )
-        else:
-            checks.append(Check(name, Status.PASS, "reachable, no dead letters", jobs))
-    return checks

@@ -11,7 +11,8 @@ import pytest
 
 from config.desired_state import DesiredState, parse_desired_state
 from lifecycle.doctor.checks import Check, Status, exit_code, for_job
-from lifecycle.doctor.diagnose import DOMAIN_POLICY_LIMIT, GUEST_INVITER_ROLE_ID, Target, diagnose, permission_checks
+from lifecycle.doctor.diagnose import GUEST_INVITER_ROLE_ID, Target, diagnose, permission_checks
+from lifecycle.doctor.tenant import DOMAIN_POLICY_LIMIT
 from lifecycle.doctor.token import TokenFormatError, granted_roles, token_claims
 from lifecycle.errors import BadRequestError, PermissionDeniedError
 
