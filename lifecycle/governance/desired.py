@@ -6,45 +6,23 @@ Graph wants that object's id, and is resolved when the plan is compared or appli
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
-from config.desired_state import DesiredState, PartnerGovernance, Reviewer, ReviewSettings
+from config.desired_state import DesiredState, PartnerGovernance
 from lifecycle.governance.ports import (
     CATALOG_RESOURCES,
     CATALOGS,
     ORGANIZATIONS,
     PACKAGES,
     POLICIES,
-    REVIEWS,
     ROLE_SCOPES,
     SETTINGS,
 )
+from lifecycle.governance.resource import DesiredResource, ref
+from lifecycle.governance.review_bodies import ALL_GROUPS_QUERY, GUEST_QUERY, review_resource
 
-GUEST_QUERY = "./members/microsoft.graph.user/?$count=true&$filter=(userType eq 'Guest')"
-ALL_GROUPS_QUERY = "/groups?$filter=(groupTypes/any(c:c+eq+'Unified'))&$count=true"
 DIRECT_POLICY = "Admin direct assignment"
 REQUEST_POLICY = "Partner requests"
-KEY_MARKER = "[governance-key: {}]"
-
-
-@dataclass(frozen=True)
-class DesiredResource:
-    kind: str
-    key: str
-    body: dict[str, Any]
-    # Fields compared with the tenant; a difference in ``fixed`` needs delete and create (Graph cannot update it).
-    managed: tuple[str, ...]
-    fixed: tuple[str, ...] = ()
-    parent: str | None = None  # the key of the catalog (packages, resources) or package (policies, roles)
-    match: dict[str, Any] = field(default_factory=dict)  # how an existing object is recognised
-    # Child kinds this object's desired state is complete for: children of these kinds that the desired
-    # state does not name are drift (a package's role scopes, the catalog's groups).
-    owns: tuple[str, ...] = ()
-
-
-def ref(key: str) -> dict[str, str]:
-    return {"$ref": key}
 
 
 def desired_resources(state: DesiredState) -> list[DesiredResource]:
@@ -71,7 +49,7 @@ def desired_resources(state: DesiredState) -> list[DesiredResource]:
         if settings.request_policy:
             resources.append(_request_policy(state, partner_key, settings, package_key))
     if governance.guest_review is not None:
-        resources.append(_review("review/guests", governance.guest_review, None, GUEST_QUERY, ALL_GROUPS_QUERY))
+        resources.append(review_resource("review/guests", governance.guest_review, None, GUEST_QUERY, ALL_GROUPS_QUERY))
     if governance.partner_review is not None:
         for partner_key, settings in partners.items():
             if settings.review_group_id:
@@ -80,7 +58,7 @@ def desired_resources(state: DesiredState) -> list[DesiredResource]:
                 query += "&$filter=(userType eq 'Guest')"
                 review = governance.partner_review
                 key = f"review/partner/{partner_key}"
-                resources.append(_review(key, review, name, query, group_id=settings.review_group_id))
+                resources.append(review_resource(key, review, name, query, group_id=settings.review_group_id))
     return resources
 
 
@@ -277,82 +255,3 @@ def _request_policy(
         "accessPackage": {"id": ref(package_key)},
     }
     return DesiredResource(POLICIES, f"policy/{partner_key}/request", body, POLICY_FIELDS, parent=package_key)
-
-
-def reviewer_scope(reviewer: Reviewer, group_id: str | None = None) -> dict[str, Any]:
-    """``group_id``: the group a single-group review reviews. Its owners are /groups/{id}/owners; ./owners is
-    documented for reviews of all groups only (accessreviews-reviewers-concept, example 4)."""
-    query = {
-        "user": f"/users/{reviewer.id}",
-        "group": f"/groups/{reviewer.id}/transitiveMembers",
-        "groupOwners": f"/groups/{group_id}/owners" if group_id else "./owners",
-        "manager": "./manager",
-        # Each guest's sponsors. Like ./manager, a query relative to each decision, so it carries queryRoot
-        # "decisions" ("Because ./manager is a relative query, specify the queryRoot property with the value
-        # decisions": https://learn.microsoft.com/graph/accessreviews-reviewers-concept).
-        "sponsors": "./sponsors",
-    }[reviewer.kind]
-    scope: dict[str, Any] = {"query": query, "queryType": "MicrosoftGraph"}
-    if reviewer.kind in ("manager", "sponsors"):
-        scope["queryRoot"] = "decisions"
-    return scope
-
-
-def _review(
-    key: str,
-    review: ReviewSettings,
-    name: str | None,
-    query: str,
-    enumeration: str | None = None,
-    group_id: str | None = None,
-) -> DesiredResource:
-    apply_action = (
-        "#microsoft.graph.disableAndDeleteUserApplyAction"
-        if review.apply_action == "disableAndDelete"
-        else "#microsoft.graph.removeAccessApplyAction"
-    )
-    body: dict[str, Any] = {
-        "displayName": name or review.display_name,
-        "descriptionForAdmins": f"Guest lifecycle governance. {KEY_MARKER.format(key)}",
-        "descriptionForReviewers": review.description_for_reviewers,
-        "scope": {
-            "@odata.type": "#microsoft.graph.accessReviewQueryScope",
-            "query": query,
-            "queryType": "MicrosoftGraph",
-        },
-        "instanceEnumerationScope": (
-            {
-                "@odata.type": "#microsoft.graph.accessReviewQueryScope",
-                "query": enumeration,
-                "queryType": "MicrosoftGraph",
-            }
-            if enumeration
-            else None
-        ),
-        "reviewers": [reviewer_scope(r, group_id) for r in review.reviewers],
-        "fallbackReviewers": [reviewer_scope(r, group_id) for r in review.fallback_reviewers],
-        "settings": {
-            "mailNotificationsEnabled": True,
-            "reminderNotificationsEnabled": True,
-            "justificationRequiredOnApproval": review.justification_required,
-            "defaultDecisionEnabled": review.default_decision != "None",
-            "defaultDecision": review.default_decision,
-            "instanceDurationInDays": review.instance_duration_days,
-            "autoApplyDecisionsEnabled": review.auto_apply,
-            "recommendationsEnabled": review.recommendations,
-            "applyActions": [{"@odata.type": apply_action}],
-            "recurrence": {
-                "pattern": {"type": review.recurrence, "interval": review.interval},
-                "range": {"type": "noEnd", "startDate": review.start_date.isoformat()},
-            },
-        },
-    }
-    managed = ("displayName", "descriptionForReviewers", "reviewers", "fallbackReviewers", "settings")
-    return DesiredResource(
-        REVIEWS,
-        key,
-        body,
-        managed,
-        fixed=("scope", "instanceEnumerationScope"),
-        match={"marker": KEY_MARKER.format(key)},
-    )

@@ -11,9 +11,9 @@ from typing import Any
 import structlog
 
 from lifecycle.errors import GraphError
-from lifecycle.governance.desired import DesiredResource
 from lifecycle.governance.planner import Snapshot
 from lifecycle.governance.ports import REVIEW_INSTANCES, REVIEWS, GovernanceGraph
+from lifecycle.governance.resource import DesiredResource
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,6 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from lifecycle.governance.desired import DesiredResource
 from lifecycle.governance.ports import (
     CATALOG_RESOURCES,
     ORGANIZATIONS,
@@ -18,6 +17,7 @@ from lifecycle.governance.ports import (
     SETTINGS,
     GovernanceGraph,
 )
+from lifecycle.governance.resource import DesiredResource
 from lifecycle.governance.reviews import normal_definition, reviewers_updatable
 from lifecycle.governance.reviews import update_body as review_update_body
 from lifecycle.plans import Action, Change, FieldDiff, Plan
