@@ -23,7 +23,9 @@ from adapters.table_codec import dump_json, load_json, read_utc, utc
 from adapters.table_keys import encode_key
 from adapters.tables import SingleTableStore
 from lifecycle.errors import StateConflictError
-from lifecycle.sweep.model import Action, BrakeState, Mode, NoticeRecord, PlannedAction, RunStatus, SweepRun
+from lifecycle.plans import Mode
+from lifecycle.runs.model import BrakeState, DailyRun, RunStatus
+from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction
 
 RUNS_PARTITION = "runs"
 NOTICES_PARTITION = "notices"
@@ -43,7 +45,7 @@ def row_key_of(object_id: str, action: Action) -> str:
     return encode_key(f"{object_id}-{action.value}")
 
 
-def _run_entity(run: SweepRun) -> dict[str, Any]:
+def _run_entity(run: DailyRun) -> dict[str, Any]:
     entity = {
         "PartitionKey": RUNS_PARTITION,
         "RowKey": encode_key(run.run_id),
@@ -67,8 +69,8 @@ def _run_entity(run: SweepRun) -> dict[str, Any]:
     return {name: value for name, value in entity.items() if value is not None}
 
 
-def _run(entity: Any, etag: str) -> SweepRun:
-    return SweepRun(
+def _run(entity: Any, etag: str) -> DailyRun:
+    return DailyRun(
         run_id=entity["runId"],
         mode=Mode(entity["mode"]),
         status=RunStatus(entity["status"]),
@@ -145,7 +147,7 @@ def _notice(entity: Any) -> NoticeRecord:
 class TableSweepRuns(SingleTableStore):
     TABLE = "sweepruns"
 
-    async def get(self, run_id: str) -> SweepRun | None:
+    async def get(self, run_id: str) -> DailyRun | None:
         try:
             entity = await self._table.get_entity(RUNS_PARTITION, encode_key(run_id))
         except HttpResponseError as error:
@@ -154,7 +156,7 @@ class TableSweepRuns(SingleTableStore):
             raise
         return _run(entity, entity.metadata["etag"])
 
-    async def create(self, run: SweepRun) -> SweepRun:
+    async def create(self, run: DailyRun) -> DailyRun:
         try:
             metadata = await self._table.create_entity(_run_entity(run))
         except HttpResponseError as error:
@@ -163,7 +165,7 @@ class TableSweepRuns(SingleTableStore):
             raise
         return replace(run, etag=str(metadata["etag"]))
 
-    async def save(self, run: SweepRun) -> SweepRun:
+    async def save(self, run: DailyRun) -> DailyRun:
         if run.etag is None:
             raise ValueError("save needs the etag of the version it replaces (from get or create)")
         try:
@@ -202,7 +204,7 @@ class TableSweepRuns(SingleTableStore):
             raise
         return _action(entity)
 
-    async def runs(self) -> AsyncIterator[SweepRun]:
+    async def runs(self) -> AsyncIterator[DailyRun]:
         async for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": RUNS_PARTITION}):
             yield _run(entity, entity.metadata["etag"])
 
@@ -239,24 +241,24 @@ class MemorySweepRuns:
         self._page_size = page_size
 
     @staticmethod
-    def _stored(run: SweepRun) -> dict[str, Any]:
+    def _stored(run: DailyRun) -> dict[str, Any]:
         return {**_run_entity(run), "etag": f'W/"memory-run-{next(_etags)}"'}
 
     @staticmethod
-    def _view(row: dict[str, Any]) -> SweepRun:
+    def _view(row: dict[str, Any]) -> DailyRun:
         return _run(_Entity(row), row["etag"])
 
-    async def get(self, run_id: str) -> SweepRun | None:
+    async def get(self, run_id: str) -> DailyRun | None:
         row = self._runs.get(run_id)
         return self._view(row) if row else None
 
-    async def create(self, run: SweepRun) -> SweepRun:
+    async def create(self, run: DailyRun) -> DailyRun:
         if run.run_id in self._runs:
             raise StateConflictError(f"sweep run {run.run_id} already exists")
         self._runs[run.run_id] = self._stored(run)
         return self._view(self._runs[run.run_id])
 
-    async def save(self, run: SweepRun) -> SweepRun:
+    async def save(self, run: DailyRun) -> DailyRun:
         if run.etag is None:
             raise ValueError("save needs the etag of the version it replaces (from get or create)")
         current = self._runs.get(run.run_id)
@@ -280,7 +282,7 @@ class MemorySweepRuns:
         row = self._actions.get(run_id, {}).get(row_key_of(object_id, action))
         return _action(_Entity(row)) if row else None
 
-    async def runs(self) -> AsyncIterator[SweepRun]:
+    async def runs(self) -> AsyncIterator[DailyRun]:
         for run_id in sorted(self._runs):
             yield self._view(self._runs[run_id])
 

@@ -16,6 +16,13 @@ from lifecycle.markdown import md
 EXIT_CLEAN, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 
 
+class Mode(enum.StrEnum):
+    """How a job runs: plan (compute and show what it would do, write nothing) or enforce (apply it)."""
+
+    PLAN = "plan"
+    ENFORCE = "enforce"
+
+
 class Change(enum.StrEnum):
     NONE = "none"
     CREATE = "create"

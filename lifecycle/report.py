@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from lifecycle.dates import shown_end
 from lifecycle.markdown import md
 from lifecycle.models import AuditEntry, DirectoryUser, WorkStatus
-from lifecycle.onboarding.policy import shown_end
 from lifecycle.services import Services
 
 PENDING_BUCKETS = ((7, "< 7 days"), (30, "7-30 days"), (90, "30-90 days"), (None, "> 90 days"))

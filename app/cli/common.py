@@ -271,7 +271,7 @@ def last_day(end: str) -> str:
     """A stored end (an ISO time at which access ends) as people gave it: the inclusive last day."""
     from datetime import datetime
 
-    from lifecycle.onboarding.policy import shown_end
+    from lifecycle.dates import shown_end
 
     return shown_end(datetime.fromisoformat(end))
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from lifecycle.markdown import md
-from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR, Action, Change, Plan
+from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR, Action, Change, Mode, Plan
 
-Mode = Literal["plan", "enforce"]
 WRITABLE_CHANGES = frozenset({Change.CREATE, Change.UPDATE, Change.DELETE, Change.RECREATE})
 
 

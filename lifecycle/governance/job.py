@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Any
 
 import structlog
 
@@ -16,11 +16,10 @@ from lifecycle.governance.planner import explain_review_recreates, plan_governan
 from lifecycle.governance.ports import GovernanceGraph
 from lifecycle.markdown import md
 from lifecycle.models import AuditEntry
-from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR, Action, Change, FieldDiff, Plan, Refusal
+from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR, Action, Change, FieldDiff, Mode, Plan, Refusal
 from lifecycle.ports import AuditLog, Clock
 
 log = structlog.get_logger(__name__)
-Mode = Literal["plan", "enforce"]
 
 
 async def make_plan(

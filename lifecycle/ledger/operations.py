@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from lifecycle.dates import shown_end
 from lifecycle.errors import StateConflictError
 from lifecycle.jobs import CONSUMED_QUEUES
 from lifecycle.models import AuditEntry, OutboundMessage, ReceivedMessage, WorkItem, WorkStatus
-from lifecycle.onboarding.policy import shown_end
 from lifecycle.services import Services
 
 QUEUES = CONSUMED_QUEUES  # the queues the product consumes (lifecycle/jobs.py); their dead letters are ours

@@ -16,11 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from lifecycle.dates import shown_end
 from lifecycle.errors import NotFoundError
 from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Outcome, Verdict
 from lifecycle.models import AccessPackageTarget, AuditEntry, WorkItem, WorkStatus
-from lifecycle.onboarding.policy import ApprovedOnboarding, shown_end
+from lifecycle.onboarding.policy import ApprovedOnboarding
 from lifecycle.services import Services
 
 FAILED_STATES = {"deliveryFailed", "denied", "canceled"}

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 import structlog
 
+from lifecycle.dates import end_of, latest_last_day, shown_end
 from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Outcome
 from lifecycle.models import AuditEntry, DirectoryUser, GuestRecord, GuestState, WorkItem
 from lifecycle.onboarding import holds
-from lifecycle.onboarding.policy import end_of, latest_last_day, shown_end
 from lifecycle.safety import Refusal, Write, gate_of
 from lifecycle.services import Services
 from lifecycle.tickets import ExtendTicket, OffboardTicket

@@ -13,6 +13,7 @@ import structlog
 
 from lifecycle.ledger.outcomes import Outcome
 from lifecycle.models import WorkItem
+from lifecycle.plans import Mode
 from lifecycle.reset import runs as reset_runs
 from lifecycle.reset import tickets
 from lifecycle.reset.planner import BLOCKED_SKIP
@@ -20,7 +21,6 @@ from lifecycle.reset.ports import ProviderLookup
 from lifecycle.reset.runs import ResetRunError
 from lifecycle.services import Services
 from lifecycle.sweep.entry import runs_for
-from lifecycle.sweep.model import Mode
 from lifecycle.tickets import ResetRedemptionTicket
 
 log = structlog.get_logger(__name__)

@@ -22,14 +22,16 @@ from config.desired_state import DeletionBrake
 from config.settings import DEFAULT_SCHEDULES, schedule_hour
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
 from lifecycle.models import AuditEntry, ExternalUserState, WorkItem, WorkStatus
+from lifecycle.plans import Mode
 from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
 from lifecycle.reset.planner import Detection, PlannedReset, detect
 from lifecycle.reset.ports import ProviderLookup
+from lifecycle.runs import brake
+from lifecycle.runs.claim import claim_run
+from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.services import Services
-from lifecycle.sweep import brake
-from lifecycle.sweep.model import Mode, RunStatus, SweepRun
 from lifecycle.sweep.ports import SweepRuns
-from lifecycle.sweep.runner import SweepError, build_policy, claim_run
+from lifecycle.sweep.runner import SweepError, build_policy
 
 log = structlog.get_logger(__name__)
 
@@ -74,7 +76,7 @@ async def run_detection(
     *,
     domains: Sequence[str] | None = None,
     force: bool = False,
-) -> SweepRun:
+) -> DailyRun:
     if mode is Mode.ENFORCE:
         require_enabled(services)
     run_id = run_id or occurrence_run_id(services.clock.now(), schedule_hour(services.settings.reset_schedule))
@@ -96,7 +98,7 @@ async def run_detection(
     return await execute(services, runs, run)
 
 
-async def approve(services: Services, runs: SweepRuns, run_id: str, approver: str) -> SweepRun:
+async def approve(services: Services, runs: SweepRuns, run_id: str, approver: str) -> DailyRun:
     """An operator releases a braked run: recorded with who and when, then its resets go out."""
     require_enabled(services)
     run = await runs.get(run_id)
@@ -110,7 +112,7 @@ async def approve(services: Services, runs: SweepRuns, run_id: str, approver: st
     return await execute(services, runs, run)
 
 
-async def execute(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRun:
+async def execute(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
     """Reset every guest of the run still queued or failed; the rest already happened."""
     run.status, run.updated = RunStatus.DISPATCHING, services.clock.now()
     run = await runs.save(run)
@@ -136,11 +138,11 @@ async def execute(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRu
 async def _plan(
     services: Services,
     runs: SweepRuns,
-    run: SweepRun,
+    run: DailyRun,
     lookup: ProviderLookup,
     domains: Sequence[str] | None,
     force: bool,
-) -> SweepRun:
+) -> DailyRun:
     try:
         protected = (await build_policy(services)).protected_members
         detection = await detect(
@@ -195,7 +197,7 @@ async def _queue(services: Services, run_id: str, detection: Detection) -> None:
             continue  # planned by an earlier attempt of this run
 
 
-async def _braked(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRun:
+async def _braked(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
     run.status, run.updated = RunStatus.BRAKED, services.clock.now()
     run.reason = f"reset brake: {run.brake.reason}; approve with: python -m lifecycle approve {run.run_id}"
     run = await runs.save(run)
@@ -253,7 +255,7 @@ async def _reset_one(services: Services, planned: PlannedReset, run_id: str) -> 
     return result.to_json()
 
 
-async def _audit(services: Services, run: SweepRun, action: str, reason: str, **details: Any) -> None:
+async def _audit(services: Services, run: DailyRun, action: str, reason: str, **details: Any) -> None:
     await services.audit.record(
         AuditEntry(
             at=services.clock.now(),

@@ -23,15 +23,16 @@ from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Outcome
 from lifecycle.models import DirectoryUser, GuestRecord, WorkItem, WorkStatus
 from lifecycle.onboarding.policy import invitation_domain_violation
+from lifecycle.plans import Mode
 from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
 from lifecycle.reset.planner import partner_domains
 from lifecycle.reset.ports import ProviderLookup
 from lifecycle.reset.runs import KIND as RUN_ITEM_KIND
 from lifecycle.reset.runs import NOT_ENABLED, TICKET_RUN_PREFIX, run_detection
 from lifecycle.reset.runs import PERMISSION_MISSING as PERMISSION
+from lifecycle.runs.model import RunStatus
 from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
-from lifecycle.sweep.model import Mode, RunStatus
 from lifecycle.sweep.ports import SweepRuns
 from lifecycle.tickets import ResetRedemptionTicket, email_problem
 

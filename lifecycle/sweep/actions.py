@@ -34,9 +34,10 @@ from lifecycle.models import (
     WorkItem,
     WorkStatus,
 )
+from lifecycle.runs.model import RunStatus
 from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
-from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Rule, RunStatus, Skip
+from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Rule, Skip
 from lifecycle.sweep.notice import notice_event, notice_message
 from lifecycle.sweep.ports import AssignmentExpiries, SweepRuns
 from lifecycle.sweep.rules import Decision, NoticeRules, SweepPolicy, decide

@@ -14,9 +14,10 @@ import structlog
 
 from lifecycle.ledger.outcomes import Outcome
 from lifecycle.models import ReceivedMessage
+from lifecycle.plans import Mode
+from lifecycle.runs.model import DailyRun
 from lifecycle.services import Services
 from lifecycle.sweep import actions, runner
-from lifecycle.sweep.model import Mode, SweepRun
 from lifecycle.sweep.ports import SweepRuns
 
 log = structlog.get_logger(__name__)
@@ -172,4 +173,4 @@ def exit_code(summary: dict[str, Any]) -> int:
     return 2 if summary["status"] == "braked" or worker.get("failed") or worker.get("crashed") else 0
 
 
-__all__ = ["SweepRun", "approve", "handle_guest_action", "on_timer", "run_sweep", "runs_for", "show", "use_runs"]
+__all__ = ["DailyRun", "approve", "handle_guest_action", "on_timer", "run_sweep", "runs_for", "show", "use_runs"]

@@ -17,15 +17,8 @@ import structlog
 
 from lifecycle.models import DirectoryUser, GuestRecord
 from lifecycle.ports import GuestLedger
-from lifecycle.sweep.model import (
-    SIGN_IN_ACTIVITY_UNAVAILABLE,
-    SIGN_IN_ACTIVITY_UNAVAILABLE_MESSAGE,
-    Action,
-    NoticeRecord,
-    PlannedAction,
-    Skip,
-    SweepRun,
-)
+from lifecycle.runs.model import SIGN_IN_ACTIVITY_UNAVAILABLE, SIGN_IN_ACTIVITY_UNAVAILABLE_MESSAGE, DailyRun
+from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Skip
 from lifecycle.sweep.ports import (
     AssignmentExpiries,
     GuestReads,
@@ -60,7 +53,7 @@ class PlanTally:
     actions: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
 
-    def apply_to(self, run: SweepRun) -> None:
+    def apply_to(self, run: DailyRun) -> None:
         run.total_guests = self.total
         run.actions = dict(self.actions)
         run.skipped = dict(self.skipped)
@@ -92,7 +85,7 @@ def sponsors_of(record: GuestRecord | None) -> tuple[str, ...]:
 
 
 async def plan_page(
-    run: SweepRun,
+    run: DailyRun,
     page: Sequence[DirectoryUser],
     policy: SweepPolicy,
     records: dict[str, GuestRecord],
@@ -129,7 +122,7 @@ async def plan_page(
 
 
 async def plan_run(
-    run: SweepRun,
+    run: DailyRun,
     reads: GuestReads,
     ledger: GuestLedger,
     runs: SweepRuns,
@@ -138,7 +131,7 @@ async def plan_run(
     expiries: AssignmentExpiries | None = None,
     page_size: int = PAGE_SIZE,
     now: Callable[[], datetime] | None = None,
-) -> tuple[PlanTally, SweepRun]:
+) -> tuple[PlanTally, DailyRun]:
     """Decide every guest as of ``run.started`` and store the actions under the run id, page by page.
 
     The decision instant is the run's start, not the wall clock while paging: every guest of a run is
@@ -171,7 +164,7 @@ async def plan_run(
 
 
 async def _enumerate(
-    run: SweepRun,
+    run: DailyRun,
     reads: GuestReads,
     runs: SweepRuns,
     policy: SweepPolicy,
@@ -181,7 +174,7 @@ async def _enumerate(
     tally: PlanTally,
     page_size: int,
     now: Callable[[], datetime] | None,
-) -> SweepRun:
+) -> DailyRun:
     select = GUEST_SELECT if policy.sign_in_activity else GUEST_SELECT_WITHOUT_SIGN_IN
     if isinstance(reads, ResumableGuestReads):
         async for page, next_link in reads.guest_pages(select, page_size, start=run.cursor):

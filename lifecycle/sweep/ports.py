@@ -8,7 +8,8 @@ from typing import Protocol, runtime_checkable
 
 from lifecycle.errors import LifecycleError
 from lifecycle.models import DirectoryUser
-from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, SweepRun
+from lifecycle.runs.model import DailyRun
+from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction
 
 
 class SignInActivityUnavailable(LifecycleError):
@@ -21,13 +22,13 @@ class SignInActivityUnavailable(LifecycleError):
 class SweepRuns(Protocol):
     """Runs, their planned actions (many: stored as rows, written and read page by page)."""
 
-    async def get(self, run_id: str) -> SweepRun | None: ...
+    async def get(self, run_id: str) -> DailyRun | None: ...
 
-    async def create(self, run: SweepRun) -> SweepRun:
+    async def create(self, run: DailyRun) -> DailyRun:
         """Insert; raises StateConflictError if the run id exists (a double-fired timer lands here)."""
         ...
 
-    async def save(self, run: SweepRun) -> SweepRun:
+    async def save(self, run: DailyRun) -> DailyRun:
         """Replace, guarded by ``run.etag``; raises StateConflictError when another writer won."""
         ...
 
@@ -44,7 +45,7 @@ class SweepRuns(Protocol):
         really holds, whatever a queue message claims."""
         ...
 
-    def runs(self) -> AsyncIterator[SweepRun]: ...
+    def runs(self) -> AsyncIterator[DailyRun]: ...
 
     async def notice(self, object_id: str) -> NoticeRecord | None:
         """The last sponsor notice sent for the guest (its due date and when), if any."""

@@ -16,9 +16,12 @@ import structlog
 from config.settings import DEFAULT_SCHEDULES, schedule_hour
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError, UntrustedLinkError
 from lifecycle.models import AuditEntry, OutboundMessage
+from lifecycle.plans import Mode
+from lifecycle.runs import brake
+from lifecycle.runs.claim import INTERRUPTED, claim_run
+from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.services import Services
-from lifecycle.sweep import brake
-from lifecycle.sweep.model import Mode, PlannedAction, RunStatus, SweepRun
+from lifecycle.sweep.model import PlannedAction
 from lifecycle.sweep.planner import plan_run
 from lifecycle.sweep.ports import (
     AssignmentExpiries,
@@ -40,7 +43,6 @@ SCHEDULE_HOUR_UTC = schedule_hour(DEFAULT_SCHEDULES["LIFECYCLE_SWEEP_SCHEDULE"])
 STALE_PLANNING = timedelta(minutes=15)
 SEND_BATCH = 100
 # The reason of a run whose planning a transient Graph error stopped; it resumes from its last page.
-INTERRUPTED = "planning interrupted"
 
 
 class SweepError(LifecycleError):
@@ -88,7 +90,7 @@ def group_membership(services: Services) -> GroupMembership | None:
     return attached if isinstance(attached, GroupMembership) else None
 
 
-async def _audit(services: Services, run: SweepRun, action: str, reason: str, **details: Any) -> None:
+async def _audit(services: Services, run: DailyRun, action: str, reason: str, **details: Any) -> None:
     await services.audit.record(
         AuditEntry(
             at=services.clock.now(),
@@ -101,42 +103,6 @@ async def _audit(services: Services, run: SweepRun, action: str, reason: str, **
     )
 
 
-async def claim_run(
-    services: Services, runs: SweepRuns, run_id: str, mode: Mode, stale: timedelta = STALE_PLANNING
-) -> tuple[SweepRun, bool]:
-    """The run row, and whether this caller must plan it (False: somebody planned or is planning it).
-
-    A failed run, or one left planning longer than ``stale``, is taken over; it resumes from its cursor
-    when its planner recorded one, else starts over. Shared by the sweep and redemption-reset runs.
-    """
-    now = services.clock.now()
-    existing = await runs.get(run_id)
-    if existing is None:
-        try:
-            return await runs.create(SweepRun(run_id, mode, RunStatus.PLANNING, started=now, updated=now)), True
-        except StateConflictError:
-            existing = await runs.get(run_id)
-            assert existing is not None
-            return existing, False
-    abandoned = existing.status is RunStatus.PLANNING and (existing.updated or existing.started) + stale <= now
-    interrupted = existing.status is RunStatus.FAILED and existing.reason.startswith(INTERRUPTED)
-    if existing.status is RunStatus.FAILED or abandoned:
-        if not ((abandoned or interrupted) and existing.cursor):
-            # Start over. A resumed run keeps its start: it is the instant every guest is judged at.
-            existing.started, existing.cursor, existing.pages = now, None, 0
-            existing.total_guests, existing.actions, existing.skipped = 0, {}, {}
-            existing.warnings = {}
-        existing.status, existing.mode, existing.updated = RunStatus.PLANNING, mode, now
-        existing.reason = ""
-        try:
-            return await runs.save(existing), True
-        except StateConflictError:
-            latest = await runs.get(run_id)
-            assert latest is not None
-            return latest, False
-    return existing, False
-
-
 async def run_sweep(
     services: Services,
     runs: SweepRuns,
@@ -144,10 +110,10 @@ async def run_sweep(
     run_id: str | None = None,
     *,
     expiries: AssignmentExpiries | None = None,
-) -> SweepRun:
+) -> DailyRun:
     run_id = run_id or occurrence_run_id(services.clock.now(), schedule_hour(services.settings.sweep_schedule))
     structlog.contextvars.bind_contextvars(run_id=run_id)
-    run, must_plan = await claim_run(services, runs, run_id, mode)
+    run, must_plan = await claim_run(services, runs, run_id, mode, stale=STALE_PLANNING)
     if must_plan:
         run = await _plan(services, runs, run, expiries)
         if run.status is RunStatus.FAILED:
@@ -165,7 +131,7 @@ async def run_sweep(
     return run
 
 
-async def _plan(services: Services, runs: SweepRuns, run: SweepRun, expiries: AssignmentExpiries | None) -> SweepRun:
+async def _plan(services: Services, runs: SweepRuns, run: DailyRun, expiries: AssignmentExpiries | None) -> DailyRun:
     try:
         policy = await build_policy(services)
         tally, run = await plan_run(
@@ -195,7 +161,7 @@ async def _plan(services: Services, runs: SweepRuns, run: SweepRun, expiries: As
     return run
 
 
-async def _licence_lost(services: Services, runs: SweepRuns, run_id: str, error: SignInActivityUnavailable) -> SweepRun:
+async def _licence_lost(services: Services, runs: SweepRuns, run_id: str, error: SignInActivityUnavailable) -> DailyRun:
     run = await runs.get(run_id)
     assert run is not None
     reason = f"signInActivity became unavailable while planning ({error}); the next run plans without it"
@@ -206,7 +172,7 @@ async def _licence_lost(services: Services, runs: SweepRuns, run_id: str, error:
     return run
 
 
-async def _refused_link(services: Services, runs: SweepRuns, run: SweepRun, error: UntrustedLinkError) -> SweepRun:
+async def _refused_link(services: Services, runs: SweepRuns, run: DailyRun, error: UntrustedLinkError) -> DailyRun:
     """A page link (the stored cursor, or one Graph handed back) is not under the Graph base URL: nothing was
     sent to it. The run fails with the reason, audited, and forgets the link, so the next fire starts over."""
     latest = await runs.get(run.run_id) or run  # planning may have saved the row since it was claimed
@@ -234,7 +200,7 @@ async def _interrupted(services: Services, runs: SweepRuns, run_id: str, error: 
     log.warning("sweep.interrupted", reason=run.reason)
 
 
-async def _brake_or_dispatch(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRun:
+async def _brake_or_dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
     state = brake.evaluate(run.affected, run.total_guests, services.desired.lifecycle.deletion_brake)
     run.brake, run.mode, run.updated = state, Mode.ENFORCE, services.clock.now()
     if state.tripped:
@@ -247,7 +213,7 @@ async def _brake_or_dispatch(services: Services, runs: SweepRuns, run: SweepRun)
     return await dispatch(services, runs, run)
 
 
-async def approve(services: Services, runs: SweepRuns, run_id: str, approver: str) -> SweepRun:
+async def approve(services: Services, runs: SweepRuns, run_id: str, approver: str) -> DailyRun:
     """An operator lets a braked run proceed: recorded with who and when, then fanned out."""
     run = await runs.get(run_id)
     if run is None:
@@ -271,7 +237,7 @@ def action_message(action: PlannedAction) -> OutboundMessage:
     )
 
 
-async def dispatch(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRun:
+async def dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
     """Fan the run's actions out as work items, streaming them from the store a page at a time."""
     run.status, run.updated = RunStatus.DISPATCHING, services.clock.now()
     run = await runs.save(run)

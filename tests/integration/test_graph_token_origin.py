@@ -21,9 +21,10 @@ from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
 from graph.raw import RawGraph
 from lifecycle.errors import UntrustedLinkError
+from lifecycle.plans import Mode
+from lifecycle.runs.claim import INTERRUPTED
+from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.sweep import entry
-from lifecycle.sweep.model import Mode, RunStatus, SweepRun
-from lifecycle.sweep.runner import INTERRUPTED
 from tenantsim.client import TenantSimAdmin
 from tests.integration.test_sweep_stack import STARTED
 
@@ -93,7 +94,7 @@ async def _plant(env: dict[str, str], run_id: str, cursor: str) -> None:
     store = TableSweepRuns(service.get_table_client(f"{env['LIFECYCLE_TABLE_PREFIX']}sweepruns"), service)
     try:
         await store.ensure_table()
-        run = SweepRun(run_id, Mode.PLAN, RunStatus.FAILED, started=STARTED, updated=STARTED)
+        run = DailyRun(run_id, Mode.PLAN, RunStatus.FAILED, started=STARTED, updated=STARTED)
         run.reason, run.cursor, run.pages = f"{INTERRUPTED}: Graph answered 503", cursor, 4
         await store.create(run)
         stored = await store.get(run_id)

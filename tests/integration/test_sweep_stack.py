@@ -14,8 +14,10 @@ from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
 from lifecycle.errors import StateConflictError
 from lifecycle.ledger.worker import drain
+from lifecycle.plans import Mode
+from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.sweep import entry
-from lifecycle.sweep.model import Action, Mode, PlannedAction, Rule, RunStatus, SweepRun
+from lifecycle.sweep.model import Action, PlannedAction, Rule
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import PROTECTED_GROUP_ID, build_seed
 
@@ -34,9 +36,9 @@ async def table_runs(azurite, unique_prefix):
 
 async def test_the_table_store_guards_runs_with_etags_and_refuses_a_second_create(table_runs):
     """A run id is created once; a save from a stale read is refused, a fresh one lands."""
-    run = await table_runs.create(SweepRun("sweep-2026-11-24", Mode.PLAN, RunStatus.PLANNING, started=STARTED))
+    run = await table_runs.create(DailyRun("sweep-2026-11-24", Mode.PLAN, RunStatus.PLANNING, started=STARTED))
     with pytest.raises(StateConflictError):
-        await table_runs.create(SweepRun("sweep-2026-11-24", Mode.ENFORCE, RunStatus.PLANNING, started=STARTED))
+        await table_runs.create(DailyRun("sweep-2026-11-24", Mode.ENFORCE, RunStatus.PLANNING, started=STARTED))
     stale = await table_runs.get("sweep-2026-11-24")
     run.status, run.actions, run.total_guests = RunStatus.PLANNED, {"disable/inactive": 2}, 7
     run.cursor, run.pages = "https://graph.microsoft.com/v1.0/users?$skiptoken=abc", 3

@@ -10,7 +10,7 @@ import pytest
 from config.desired_state import DeletionBrake, Exclusions, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
 from lifecycle.models import DirectoryUser, GuestRecord, GuestState, SignInActivity
-from lifecycle.sweep.brake import evaluate
+from lifecycle.runs.brake import evaluate
 from lifecycle.sweep.model import Action, Rule, Skip
 from lifecycle.sweep.rules import Decision, SweepPolicy, decide
 

@@ -15,8 +15,10 @@ from lifecycle.errors import ThrottledError, TransientGraphError
 from lifecycle.ledger.outcomes import Verdict
 from lifecycle.ledger.worker import drain
 from lifecycle.models import DirectoryUser, GuestRecord, GuestState, ReceivedMessage, SignInActivity
+from lifecycle.plans import Mode
+from lifecycle.runs.model import RunStatus
 from lifecycle.sweep import entry
-from lifecycle.sweep.model import Action, Mode, PlannedAction, Rule, RunStatus
+from lifecycle.sweep.model import Action, PlannedAction, Rule
 from lifecycle.sweep.runner import SweepError, action_message, occurrence_run_id
 from tests.builders import NOW, memory_services
 from tests.fakes import FakeDirectory
@@ -465,8 +467,9 @@ async def test_a_planner_that_died_mid_enumeration_is_resumed_from_its_last_page
     """The run row keeps the next page's link and the tally; the takeover continues there, same verdicts."""
     from datetime import timedelta
 
+    from lifecycle.plans import Mode
+    from lifecycle.runs.model import RunStatus
     from lifecycle.sweep import runner
-    from lifecycle.sweep.model import Mode, RunStatus
 
     directory = FakeDirectory()
     for _ in range(5):

@@ -7,7 +7,7 @@ run's guests; crossing either one holds the whole run until an operator approves
 from __future__ import annotations
 
 from config.desired_state import DeletionBrake
-from lifecycle.sweep.model import BrakeState
+from lifecycle.runs.model import BrakeState
 
 
 def evaluate(affected: int, total: int, limits: DeletionBrake) -> BrakeState:

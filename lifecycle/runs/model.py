@@ -1,0 +1,127 @@
+"""The braked daily run the sweep and the redemption reset share: its status, its brake, its header row."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lifecycle.plans import Mode
+
+# A sponsor notice touches nobody: it does not count against the brake.
+NOTIFY_SPONSOR = "notify-sponsor"
+# The tenant holds no Microsoft Entra ID P1/P2 licence, so Graph refuses signInActivity: the run plans every
+# other rule and leaves the inactivity rule out, saying so.
+SIGN_IN_ACTIVITY_UNAVAILABLE = "sign-in-activity-unavailable"
+SIGN_IN_ACTIVITY_UNAVAILABLE_MESSAGE = (
+    "the inactivity rule did not run: Graph refused signInActivity because the tenant holds no Microsoft Entra ID "
+    "P1 or P2 licence (Authentication_RequestFromNonPremiumTenantOrB2CTenant); the other rules ran. License the "
+    "tenant to have inactive guests found"
+)
+
+
+class RunStatus(enum.StrEnum):
+    PLANNING = "planning"
+    PLANNED = "planned"  # plan mode: stops here
+    BRAKED = "braked"  # enforce mode, brake tripped: waits for an operator's approval
+    DISPATCHING = "dispatching"
+    DISPATCHED = "dispatched"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class BrakeState:
+    tripped: bool = False
+    reason: str = ""
+    affected: int = 0
+    total: int = 0
+    max_count: int = 0
+    max_percent: float = 0.0
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tripped": self.tripped,
+            "reason": self.reason,
+            "affected": self.affected,
+            "total": self.total,
+            "maxCount": self.max_count,
+            "maxPercent": self.max_percent,
+            "approvedBy": self.approved_by,
+            "approvedAt": self.approved_at.isoformat() if self.approved_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> BrakeState:
+        approved = data.get("approvedAt")
+        return cls(
+            tripped=bool(data.get("tripped", False)),
+            reason=str(data.get("reason", "")),
+            affected=int(data.get("affected", 0)),
+            total=int(data.get("total", 0)),
+            max_count=int(data.get("maxCount", 0)),
+            max_percent=float(data.get("maxPercent", 0.0)),
+            approved_by=data.get("approvedBy"),
+            approved_at=datetime.fromisoformat(approved) if approved else None,
+        )
+
+
+@dataclass(slots=True)
+class DailyRun:
+    """A braked daily run's header row (the sweep's and the redemption reset's): its status, the counts per
+    rule and action (``"disable/inactive"``, ``"reset/google->entra"``), the brake, where planning stopped."""
+
+    run_id: str
+    mode: Mode
+    status: RunStatus
+    started: datetime
+    updated: datetime | None = None
+    planned: datetime | None = None
+    dispatched_at: datetime | None = None
+    total_guests: int = 0
+    actions: dict[str, int] = field(default_factory=dict)  # "disable/inactive" -> count
+    skipped: dict[str, int] = field(default_factory=dict)  # Skip value -> count
+    dispatched: int = 0
+    brake: BrakeState = field(default_factory=BrakeState)
+    reason: str = ""
+    # Where planning stopped: the next page's link (None: from the start) and the pages already planned.
+    cursor: str | None = None
+    pages: int = 0
+    # What the run could not do and why, by code (e.g. SIGN_IN_ACTIVITY_UNAVAILABLE): shown with its summary.
+    warnings: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+
+    @property
+    def sign_in_activity_known(self) -> bool:
+        """Whether the run read signInActivity (False: planned without the inactivity rule)."""
+        return SIGN_IN_ACTIVITY_UNAVAILABLE not in self.warnings
+
+    @property
+    def affected(self) -> int:
+        """Guests the run would act on: every planned action except a sponsor notice, which touches nobody."""
+        return sum(self.actions.values()) - self.count_of(NOTIFY_SPONSOR)
+
+    def count_of(self, action: str) -> int:
+        return sum(n for name, n in self.actions.items() if name.split("/")[0] == str(action))
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "runId": self.run_id,
+            "mode": self.mode.value,
+            "status": self.status.value,
+            "started": self.started.isoformat(),
+            "planned": self.planned.isoformat() if self.planned else None,
+            "dispatchedAt": self.dispatched_at.isoformat() if self.dispatched_at else None,
+            "totalGuests": self.total_guests,
+            "disable": self.count_of("disable"),
+            "delete": self.count_of("delete"),
+            "notifySponsor": self.count_of(NOTIFY_SPONSOR),
+            "actions": dict(sorted(self.actions.items())),
+            "skipped": dict(sorted(self.skipped.items())),
+            "dispatched": self.dispatched,
+            "brake": self.brake.to_json(),
+            "reason": self.reason,
+            "warnings": [{"code": code, "message": message} for code, message in sorted(self.warnings.items())],
+        }
