@@ -1,7 +1,7 @@
 """Governance's entry points for function_app.py (the daily timer) and the CLI.
 
-The Graph gateway is ``services.governance_graph`` (graph.governance.GraphGovernance in Azure and on a
-local stack, a fake in tests); the composition root attaches it, the core never builds it.
+The Graph gateway is the bundle's ``GovernancePorts.graph`` (graph.governance.GraphGovernance in Azure and
+on a local stack, a fake in tests); the composition root builds it, the core never does.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 import structlog
 
 from lifecycle.governance.job import Mode, run_governance
-from lifecycle.governance.ports import GovernanceGraph
+from lifecycle.governance.ports import GovernancePorts
 from lifecycle.services import Services
 
 log = structlog.get_logger(__name__)
@@ -20,11 +20,11 @@ log = structlog.get_logger(__name__)
 SCHEDULE = "0 30 2 * * *"
 
 
-def governance_graph(services: Services) -> GovernanceGraph:
-    graph = getattr(services, "governance_graph", None)
-    if graph is None:
+def governance_ports(services: Services) -> GovernancePorts:
+    ports = services.jobs.find(GovernancePorts)
+    if ports is None:
         raise RuntimeError("services carry no governance_graph; the composition root must attach GraphGovernance")
-    return graph
+    return ports
 
 
 def scheduled_mode(services: Services) -> Mode:
@@ -38,7 +38,7 @@ async def run_with_services(
 ) -> dict[str, Any]:
     """The timer never approves a review recreate; an operator does, per review key, from the CLI."""
     return await run_governance(
-        governance_graph(services),
+        governance_ports(services).graph,
         desired=services.desired,
         audit=services.audit,
         clock=services.clock,

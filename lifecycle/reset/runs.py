@@ -23,7 +23,7 @@ from lifecycle.errors import GraphError, LifecycleError, StateConflictError, Tra
 from lifecycle.models import AuditEntry, ExternalUserState, WorkItem, WorkStatus
 from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
 from lifecycle.reset.planner import Detection, PlannedReset, detect
-from lifecycle.reset.ports import ProviderLookup
+from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.services import Services
 from lifecycle.sweep import brake
 from lifecycle.sweep.model import Mode, RunStatus, SweepRun
@@ -66,7 +66,7 @@ def planned_key(run_id: str, object_id: str) -> str:
 
 async def run_detection(
     services: Services,
-    runs: SweepRuns,
+    ports: ResetPorts,
     lookup: ProviderLookup,
     mode: Mode,
     run_id: str | None = None,
@@ -74,13 +74,15 @@ async def run_detection(
     domains: Sequence[str] | None = None,
     force: bool = False,
 ) -> SweepRun:
+    """``lookup`` is ``ports.lookup``, which the caller has checked is there."""
     if mode is Mode.ENFORCE:
         require_enabled(services)
+    runs = ports.runs
     run_id = run_id or occurrence_run_id(services.clock.now())
     structlog.contextvars.bind_contextvars(run_id=run_id)
     run, must_plan = await claim_run(services, runs, run_id, mode, stale=STALE_PLANNING)
     if must_plan:
-        run = await _plan(services, runs, run, lookup, domains, force)
+        run = await _plan(services, ports, run, lookup, domains, force)
     elif run.status is RunStatus.PLANNING:
         return run
     if run.status is RunStatus.FAILED:
@@ -134,14 +136,15 @@ async def execute(services: Services, runs: SweepRuns, run: SweepRun) -> SweepRu
 
 async def _plan(
     services: Services,
-    runs: SweepRuns,
+    ports: ResetPorts,
     run: SweepRun,
     lookup: ProviderLookup,
     domains: Sequence[str] | None,
     force: bool,
 ) -> SweepRun:
+    runs = ports.runs
     try:
-        protected = (await build_policy(services)).protected_members
+        protected = (await build_policy(services, ports.membership)).protected_members
         detection = await detect(
             services.directory, lookup, services.desired, domains, force=force, protected=protected
         )

@@ -19,13 +19,7 @@ from lifecycle.services import Services
 from lifecycle.sweep import brake
 from lifecycle.sweep.model import Mode, PlannedAction, RunStatus, SweepRun
 from lifecycle.sweep.planner import plan_run
-from lifecycle.sweep.ports import (
-    AssignmentExpiries,
-    GroupMembership,
-    GuestReads,
-    SignInActivityUnavailable,
-    SweepRuns,
-)
+from lifecycle.sweep.ports import GroupMembership, SignInActivityUnavailable, SweepPorts, SweepRuns
 from lifecycle.sweep.rules import SweepPolicy
 
 log = structlog.get_logger(__name__)
@@ -52,12 +46,12 @@ def occurrence_run_id(now: datetime) -> str:
     return f"sweep-{day.isoformat()}"
 
 
-async def build_policy(services: Services) -> SweepPolicy:
-    """The rules plus the protected group's members. Refuses to go on when the group cannot be read."""
+async def build_policy(services: Services, membership: GroupMembership | None) -> SweepPolicy:
+    """The rules plus the protected group's members, listed through ``membership``. Refuses to go on when
+    the group cannot be read (no ``membership``, or Graph refuses)."""
     group_id = services.desired.exclusions.protected_group_id
     if not group_id:
         return SweepPolicy(services.desired)
-    membership = group_membership(services)
     if membership is None:
         raise SweepError(
             f"the protected group {group_id} is configured but this directory cannot list group members; "
@@ -70,20 +64,6 @@ async def build_policy(services: Services) -> SweepPolicy:
     except GraphError as error:
         raise SweepError(f"the protected group {group_id} cannot be read ({error}); refusing to plan") from error
     return SweepPolicy(services.desired, frozenset(members))
-
-
-def guest_reads(services: Services) -> GuestReads:
-    """Lean reads attached at the edge when there are any, else the Directory port itself."""
-    attached = getattr(services, "guest_reads", None)
-    return attached if isinstance(attached, GuestReads) else services.directory
-
-
-def group_membership(services: Services) -> GroupMembership | None:
-    """The directory itself when it reads groups, else a lookup attached to the bundle."""
-    if isinstance(services.directory, GroupMembership):
-        return services.directory
-    attached = getattr(services, "group_membership", None)
-    return attached if isinstance(attached, GroupMembership) else None
 
 
 async def _audit(services: Services, run: SweepRun, action: str, reason: str, **details: Any) -> None:
@@ -137,17 +117,16 @@ async def claim_run(
 
 async def run_sweep(
     services: Services,
-    runs: SweepRuns,
+    ports: SweepPorts,
     mode: Mode,
     run_id: str | None = None,
-    *,
-    expiries: AssignmentExpiries | None = None,
 ) -> SweepRun:
+    runs = ports.runs
     run_id = run_id or occurrence_run_id(services.clock.now())
     structlog.contextvars.bind_contextvars(run_id=run_id)
     run, must_plan = await claim_run(services, runs, run_id, mode)
     if must_plan:
-        run = await _plan(services, runs, run, expiries)
+        run = await _plan(services, ports, run)
         if run.status is RunStatus.FAILED:
             return run
     elif run.status is RunStatus.PLANNING:
@@ -163,11 +142,12 @@ async def run_sweep(
     return run
 
 
-async def _plan(services: Services, runs: SweepRuns, run: SweepRun, expiries: AssignmentExpiries | None) -> SweepRun:
+async def _plan(services: Services, ports: SweepPorts, run: SweepRun) -> SweepRun:
+    runs = ports.runs
     try:
-        policy = await build_policy(services)
+        policy = await build_policy(services, ports.membership)
         tally, run = await plan_run(
-            run, guest_reads(services), services.guests, runs, policy, expiries=expiries, now=services.clock.now
+            run, ports.guest_reads, services.guests, runs, policy, expiries=ports.expiries, now=services.clock.now
         )
     except SweepError as error:
         run.status, run.reason, run.updated = RunStatus.FAILED, str(error), services.clock.now()
