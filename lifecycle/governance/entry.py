@@ -29,7 +29,7 @@ def governance_ports(services: Services) -> GovernancePorts:
 
 def scheduled_mode(services: Services) -> Mode:
     """Enforce when the app setting (LIFECYCLE_GOVERNANCE_MODE) or the desired-state file asks for it."""
-    asked = (getattr(services.settings, "governance_mode", "plan"), services.desired.governance.scheduled_mode)
+    asked = (services.settings.governance_mode, services.desired.governance.scheduled_mode)
     return "enforce" if "enforce" in asked else "plan"
 
 
