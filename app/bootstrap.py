@@ -2,22 +2,41 @@
 
 Nothing is built at import time (the Functions worker imports function_app while indexing); the first
 invocation builds the services and later ones reuse them. Tests call ``bootstrap`` with overrides.
+
+``compose_services`` is the one place a bundle is assembled from named ports: the kernel's ports, and
+each job's ports dataclass (lifecycle.services explains why they live in ``Services.jobs``). ``bootstrap``
+hands it the real adapters; tests (tests.builders.memory_services) hand it fakes through the same door.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Protocol
 
 import structlog
 
-from config.desired_state import load_desired_state
+from config.desired_state import DesiredState, load_desired_state
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from lifecycle.clock import SystemClock
-from lifecycle.services import Services
+from lifecycle.drift.ports import DriftPorts, DriftReports, TenantPolicies
+from lifecycle.governance.ports import GovernanceGraph, GovernancePorts
+from lifecycle.ports import (
+    AccessPackages,
+    AuditLog,
+    Clock,
+    Directory,
+    GuestLedger,
+    ProtectedGroupCheck,
+    QueueTransport,
+    Rejections,
+    WorkItems,
+)
+from lifecycle.reset.ports import ProviderLookup, ResetPorts
+from lifecycle.services import JobPorts, Services
+from lifecycle.sweep.ports import AssignmentExpiries, GroupMembership, GuestReads, SweepPorts, SweepRuns
 
 log = structlog.get_logger(__name__)
 
@@ -74,12 +93,72 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
         overrides["transport"] = _transport(settings, credential)
         closers.append(overrides["transport"].close)
 
-    return Services(
+    return compose_services(
         settings=settings,
         desired=desired,
         clock=overrides.pop("clock", None) or SystemClock(),
         closers=closers,
         **overrides,
+    )
+
+
+class ProtectedGroupReads(GroupMembership, ProtectedGroupCheck, Protocol):
+    """The protected group, read two ways: its members (planning) and one object's membership (the gate)."""
+
+
+def compose_services(
+    *,
+    settings: Settings,
+    desired: DesiredState,
+    clock: Clock,
+    directory: Directory,
+    access_packages: AccessPackages,
+    work_items: WorkItems,
+    guests: GuestLedger,
+    audit: AuditLog,
+    rejections: Rejections,
+    transport: QueueTransport,
+    sweep_runs: SweepRuns | None = None,
+    guest_reads: GuestReads | None = None,
+    group_membership: ProtectedGroupReads | None = None,
+    assignment_expiries: AssignmentExpiries | None = None,
+    provider_lookup: ProviderLookup | None = None,
+    tenant_policies: TenantPolicies | None = None,
+    drift_reports: DriftReports | None = None,
+    governance_graph: GovernanceGraph | None = None,
+    closers: list[Callable[[], Awaitable[None]]] | None = None,
+) -> Services:
+    """The bundle, with each job's ports built from the named ones.
+
+    ``guest_reads`` defaults to the Directory port, which serves the sweep's reads too. ``group_membership``
+    feeds both the safety gate's live check and the sweep's and reset's member listing; without it, a
+    configured protected group stops every write to a guest. A job whose required ports are missing (the
+    sweep and reset without ``sweep_runs``, drift without both of its ports, governance without its graph)
+    gets no ports, and its entry point refuses to run.
+    """
+    jobs: list[object] = []
+    if sweep_runs is not None:
+        reads = directory if guest_reads is None else guest_reads
+        jobs.append(SweepPorts(sweep_runs, reads, group_membership, assignment_expiries))
+        jobs.append(ResetPorts(sweep_runs, group_membership, provider_lookup))
+    if tenant_policies is not None and drift_reports is not None:
+        jobs.append(DriftPorts(tenant_policies, drift_reports))
+    if governance_graph is not None:
+        jobs.append(GovernancePorts(governance_graph))
+    return Services(
+        settings=settings,
+        desired=desired,
+        clock=clock,
+        directory=directory,
+        access_packages=access_packages,
+        work_items=work_items,
+        guests=guests,
+        audit=audit,
+        rejections=rejections,
+        transport=transport,
+        protected_groups=group_membership,
+        jobs=JobPorts(*jobs),
+        closers=closers if closers is not None else [],
     )
 
 

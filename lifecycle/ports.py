@@ -27,6 +27,14 @@ class Clock(Protocol):
     def now(self) -> datetime: ...
 
 
+class ProtectedGroupCheck(Protocol):
+    """Whether one object is, right now, a transitive member of some groups (Graph's checkMemberGroups).
+
+    The safety gate asks it before every write to a guest, whatever job or ticket asked for the write."""
+
+    async def groups_containing(self, object_id: str, group_ids: list[str]) -> set[str]: ...
+
+
 class Directory(Protocol):
     """Microsoft Graph, as far as the core needs it. Raises lifecycle.errors.GraphError subclasses."""
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING
 
 from config.desired_state import DesiredState
 from lifecycle.errors import PermissionDeniedError
 from lifecycle.models import DirectoryUser, GuestRecord
+from lifecycle.ports import ProtectedGroupCheck
 
 if TYPE_CHECKING:
     from lifecycle.services import Services
@@ -40,13 +41,6 @@ class Write(enum.StrEnum):
     RESET_REDEMPTION = "reset-redemption"
     CHANGE_ADDRESS = "change-address"
     EXTEND = "extend"
-
-
-@runtime_checkable
-class ProtectedGroupCheck(Protocol):
-    """Whether one object is, right now, a transitive member of some groups (Graph's checkMemberGroups)."""
-
-    async def groups_containing(self, object_id: str, group_ids: list[str]) -> set[str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +113,7 @@ def _name(user: DirectoryUser) -> str:
     return user.mail or user.user_principal_name or user.id
 
 
-def gate_for(desired: DesiredState, *ports: object) -> SafetyGate:
-    """The gate over the first of ``ports`` that can check memberships (the directory itself in tests, the
-    attached Graph lookup in production). None of them can: the gate refuses every guest while a protected
-    group is configured."""
-    check = next((port for port in ports if isinstance(port, ProtectedGroupCheck)), None)
-    return SafetyGate(desired, check)
-
-
 def gate_of(services: Services) -> SafetyGate:
-    return gate_for(services.desired, services.directory, services.group_membership)
+    """The gate over the bundle's live protected-group check. Without one (``services.protected_groups`` is
+    None) the gate refuses every guest while a protected group is configured."""
+    return SafetyGate(services.desired, services.protected_groups)

@@ -1,10 +1,22 @@
-"""The bundle of ports a handler gets. Built by app.bootstrap (real) or by tests (fakes)."""
+"""The bundle of ports a handler gets. Built by app.bootstrap (real) or by tests (fakes), through one door.
+
+``Services`` holds the kernel's ports only: those every job may use (the Directory, the ledgers, the
+transport, the clock) and the live protected-group check the safety gate asks before any write to a guest.
+
+A job's own ports are one typed dataclass per job, defined in the job's package (``SweepPorts`` in
+lifecycle.sweep.ports, ``ResetPorts``, ``DriftPorts``, ``GovernancePorts``). The kernel may not import a
+job, so ``Services.jobs`` holds them in a ``JobPorts``: a small registry keyed by the dataclass's class.
+A job reads its own with ``services.jobs.find(SweepPorts)``, which is typed (it returns ``SweepPorts |
+None``) without the kernel knowing the class. The composition root (app.bootstrap.compose_services) builds
+each job's dataclass explicitly from named ports; a job whose ports were not built is absent, and its
+entry point says so instead of guessing a substitute.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TypeVar, cast
 
 from config.desired_state import DesiredState
 from config.settings import Settings
@@ -14,10 +26,31 @@ from lifecycle.ports import (
     Clock,
     Directory,
     GuestLedger,
+    ProtectedGroupCheck,
     QueueTransport,
     Rejections,
     WorkItems,
 )
+
+P = TypeVar("P")
+
+
+class JobPorts:
+    """Each job's ports dataclass, at most one per class, looked up by that exact class."""
+
+    def __init__(self, *ports: object) -> None:
+        self._by_class: dict[type, object] = {}
+        for port in ports:
+            if type(port) in self._by_class:
+                raise ValueError(f"two {type(port).__name__} for one bundle")
+            self._by_class[type(port)] = port
+
+    def find(self, kind: type[P]) -> P | None:
+        """The ``kind`` the composition root built for this bundle, or None when it built none."""
+        return cast("P | None", self._by_class.get(kind))
+
+    def __repr__(self) -> str:
+        return f"JobPorts({', '.join(sorted(k.__name__ for k in self._by_class))})"
 
 
 @dataclass
@@ -32,15 +65,9 @@ class Services:
     audit: AuditLog
     rejections: Rejections
     transport: QueueTransport
-    # The configuration jobs' ports: built by bootstrap in Azure and on the local stack, fakes in tests.
-    sweep_runs: Any = None  # lifecycle.sweep.ports.SweepRuns
-    guest_reads: Any = None  # lean guest listing and re-reads for the sweep
-    group_membership: Any = None  # members of the protected group
-    assignment_expiries: Any = None  # access package assignment end dates, when attached
-    provider_lookup: Any = None  # lifecycle.reset.ports.ProviderLookup
-    tenant_policies: Any = None  # lifecycle.drift.ports.TenantPolicies
-    drift_reports: Any = None  # lifecycle.drift.ports.DriftReports
-    governance_graph: Any = None  # lifecycle.governance.ports.GovernanceGraph
+    # The live protected-group check of the safety gate (graph.sweep_reads.GraphGroupMembers in Azure).
+    protected_groups: ProtectedGroupCheck | None = None
+    jobs: JobPorts = field(default_factory=JobPorts)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:

@@ -13,10 +13,12 @@ from adapters.memory import (
     MemoryRejections,
     MemoryWorkItems,
 )
+from app.bootstrap import compose_services
 from config.desired_state import load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE, load_settings
 from lifecycle.clock import FixedClock
 from lifecycle.models import ReceivedMessage
+from lifecycle.ports import Directory
 from lifecycle.services import Services
 from tests.fakes import FakeAccessPackages, FakeDirectory
 
@@ -31,16 +33,21 @@ LOCAL_ENV = {
 }
 
 
-def memory_services(
-    directory: FakeDirectory | None = None, clock: FixedClock | None = None, **overrides: Any
-) -> Services:
+def memory_services(directory: Directory | None = None, clock: FixedClock | None = None, **overrides: Any) -> Services:
+    """Services on in-memory fakes, through the composition root's own door (app.bootstrap.compose_services).
+
+    ``overrides`` names any port compose_services takes: a kernel port, or a job's (``sweep_runs``,
+    ``provider_lookup``, ``tenant_policies`` and ``drift_reports``, ``governance_graph``, ...). A job whose ports
+    are not given has none, as in a deployment that did not build them. A FakeDirectory also serves as the
+    protected group's reads unless ``group_membership`` is given.
+    """
     clock = clock or FixedClock(NOW)
+    directory = directory or FakeDirectory()
+    if "group_membership" not in overrides and isinstance(directory, FakeDirectory):
+        overrides["group_membership"] = directory
     parts: dict[str, Any] = {
-        "settings": load_settings(LOCAL_ENV),
-        "desired": load_desired_state(SAMPLE_DESIRED_STATE),
         "clock": clock,
-        "directory": directory or FakeDirectory(),
-        "access_packages": _packages(),
+        "directory": directory,
         "work_items": MemoryWorkItems(),
         "guests": MemoryGuestLedger(),
         "audit": MemoryAuditLog(),
@@ -48,7 +55,13 @@ def memory_services(
         "transport": MemoryQueueTransport(clock),
     }
     parts.update(overrides)
-    return Services(**parts)
+    if "settings" not in parts:
+        parts["settings"] = load_settings(LOCAL_ENV)
+    if "desired" not in parts:
+        parts["desired"] = load_desired_state(SAMPLE_DESIRED_STATE)
+    if "access_packages" not in parts:
+        parts["access_packages"] = _packages()
+    return compose_services(**parts)
 
 
 def _packages() -> FakeAccessPackages:

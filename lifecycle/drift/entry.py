@@ -1,8 +1,7 @@
 """Policy drift's entry points, for function_app.py (the hourly timer) and the CLI.
 
-The tenant gateway and the report store come from ``services.tenant_policies`` and
-``services.drift_reports`` when the bundle carries them (tests: fakes), else they are built once per
-bundle from its Graph client and settings (adapters.drift_reports) and closed with it.
+The tenant gateway and the report store are the bundle's ``DriftPorts``, built by the composition root
+(app.bootstrap.compose_services: graph.policies and adapters.drift_reports in Azure, fakes in tests).
 """
 
 from __future__ import annotations
@@ -14,24 +13,18 @@ import structlog
 from lifecycle.drift.applier import apply_plan
 from lifecycle.drift.desired import desired_policies
 from lifecycle.drift.planner import plan_policies, read_tenant
-from lifecycle.drift.ports import DriftReports, TenantPolicies
+from lifecycle.drift.ports import DriftPorts
 from lifecycle.drift.report import DriftReport, DriftRun, Mode
 from lifecycle.services import Services
 
 log = structlog.get_logger(__name__)
 
 
-def use_drift_ports(services: Services, tenant: TenantPolicies, reports: DriftReports) -> Services:
-    """Attach the tenant gateway and report store to ``services``."""
-    services.tenant_policies = tenant  # type: ignore[attr-defined]
-    services.drift_reports = reports  # type: ignore[attr-defined]
-    return services
-
-
-async def ports_for(services: Services) -> tuple[TenantPolicies, DriftReports]:
-    if services.tenant_policies is None or services.drift_reports is None:
+def drift_ports(services: Services) -> DriftPorts:
+    ports = services.jobs.find(DriftPorts)
+    if ports is None:
         raise RuntimeError("services carry no tenant_policies/drift_reports; the composition root builds them")
-    return services.tenant_policies, services.drift_reports
+    return ports
 
 
 async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unknown_partners: bool = False) -> DriftRun:
@@ -41,7 +34,8 @@ async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unkno
     """
     if mode not in ("plan", "enforce"):
         raise ValueError(f"mode must be plan or enforce, not {mode!r}")
-    tenant, reports = await ports_for(services)
+    ports = drift_ports(services)
+    tenant, reports = ports.tenant, ports.reports
     desired = desired_policies(services.desired)
     now = services.clock.now()
     snapshot = await read_tenant(tenant, desired)

@@ -1,7 +1,11 @@
-"""The ports policy drift talks to: the tenant's policies (Graph JSON in, Graph JSON out) and the report store."""
+"""The ports policy drift talks to: the tenant's policies (Graph JSON in, Graph JSON out) and the report store.
+
+``DriftPorts`` is the pair, built by the composition root and held in ``Services.jobs``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lifecycle.drift.report import DriftReport
@@ -66,3 +70,11 @@ class DriftReports(Protocol):
     async def recent(self, limit: int = 20) -> list[DriftReport]:
         """Newest first."""
         ...
+
+
+@dataclass(frozen=True, eq=False)
+class DriftPorts:
+    """What policy drift reads, writes and reports through, besides the kernel's ports."""
+
+    tenant: TenantPolicies
+    reports: DriftReports

@@ -1,7 +1,7 @@
 """Governance's entry points for function_app.py (the daily timer) and the CLI.
 
-The Graph gateway is ``services.governance_graph`` (graph.governance.GraphGovernance in Azure and on a
-local stack, a fake in tests); the composition root attaches it, the core never builds it.
+The Graph gateway is the bundle's ``GovernancePorts.graph`` (graph.governance.GraphGovernance in Azure and
+on a local stack, a fake in tests); the composition root builds it, the core never does.
 """
 
 from __future__ import annotations
@@ -11,22 +11,22 @@ from typing import Any
 import structlog
 
 from lifecycle.governance.job import Mode, run_governance
-from lifecycle.governance.ports import GovernanceGraph
+from lifecycle.governance.ports import GovernancePorts
 from lifecycle.services import Services
 
 log = structlog.get_logger(__name__)
 
 
-def governance_graph(services: Services) -> GovernanceGraph:
-    graph = getattr(services, "governance_graph", None)
-    if graph is None:
+def governance_ports(services: Services) -> GovernancePorts:
+    ports = services.jobs.find(GovernancePorts)
+    if ports is None:
         raise RuntimeError("services carry no governance_graph; the composition root must attach GraphGovernance")
-    return graph
+    return ports
 
 
 def scheduled_mode(services: Services) -> Mode:
     """Enforce when the app setting (LIFECYCLE_GOVERNANCE_MODE) or the desired-state file asks for it."""
-    asked = (getattr(services.settings, "governance_mode", "plan"), services.desired.governance.scheduled_mode)
+    asked = (services.settings.governance_mode, services.desired.governance.scheduled_mode)
     return "enforce" if "enforce" in asked else "plan"
 
 
@@ -35,7 +35,7 @@ async def run_with_services(
 ) -> dict[str, Any]:
     """The timer never approves a review recreate; an operator does, per review key, from the CLI."""
     return await run_governance(
-        governance_graph(services),
+        governance_ports(services).graph,
         desired=services.desired,
         audit=services.audit,
         clock=services.clock,

@@ -1,7 +1,11 @@
-"""The port the governance job talks to: identity governance resources as Graph JSON."""
+"""The port the governance job talks to: identity governance resources as Graph JSON.
+
+``GovernancePorts`` holds it for ``Services.jobs``; the composition root builds it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 REVIEWS = "accessReviews/definitions"
@@ -41,3 +45,10 @@ class GovernanceGraph(Protocol):
         ...
 
     async def delete(self, kind: str, object_id: str, parent_id: str | None = None) -> None: ...
+
+
+@dataclass(frozen=True, eq=False)
+class GovernancePorts:
+    """What the governance job reads and writes through, besides the kernel's ports."""
+
+    graph: GovernanceGraph

@@ -1,8 +1,8 @@
 """Redemption reset's entry points, for function_app.py (daily timer, ``reset-redemption`` tickets) and the CLI.
 
-The run store is the sweep's (``lifecycle.sweep.entry.runs_for``). The provider lookup is taken from
-``services.provider_lookup`` (bootstrap attaches ``graph.tenants.GraphProviderLookup``), or from the
-directory itself when it answers the lookup's questions.
+Reset's own ports are the bundle's ``ResetPorts`` (the sweep's run store, the protected group's members,
+the identity-provider lookup: ``graph.tenants.GraphProviderLookup`` in Azure), built by the composition
+root (app.bootstrap.compose_services).
 """
 
 from __future__ import annotations
@@ -17,41 +17,38 @@ from lifecycle.plans import Mode
 from lifecycle.reset import runs as reset_runs
 from lifecycle.reset import tickets
 from lifecycle.reset.planner import BLOCKED_SKIP
-from lifecycle.reset.ports import ProviderLookup
+from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.reset.runs import ResetRunError
 from lifecycle.services import Services
-from lifecycle.sweep.entry import runs_for
 from lifecycle.tickets import ResetRedemptionTicket
 
 log = structlog.get_logger(__name__)
 
 
-def use_lookup(services: Services, lookup: ProviderLookup) -> Services:
-    services.provider_lookup = lookup  # type: ignore[attr-defined]
-    return services
+def reset_ports(services: Services) -> ResetPorts:
+    """The bundle's reset ports; a bundle built without a run store has none, and reset cannot run."""
+    ports = services.jobs.find(ResetPorts)
+    if ports is None:
+        raise RuntimeError("services carry no sweep run store; the composition root builds it")
+    return ports
 
 
-def lookup_for(services: Services) -> ProviderLookup:
-    attached = getattr(services, "provider_lookup", None)
-    if isinstance(attached, ProviderLookup):
-        return attached
-    if isinstance(services.directory, ProviderLookup):
-        return services.directory
-    raise ResetRunError(
-        "no identity-provider lookup is configured (services.provider_lookup); refusing to guess a provider"
-    )
+def lookup_for(ports: ResetPorts) -> ProviderLookup:
+    if ports.lookup is None:
+        raise ResetRunError("no identity-provider lookup is configured (provider_lookup); refusing to guess a provider")
+    return ports.lookup
 
 
 async def run_reset_detection(services: Services, mode: Mode | str, run_id: str | None = None) -> dict[str, Any]:
     """Detect (and in enforce mode brake-check and reset) the day's run; returns its summary."""
-    runs = await runs_for(services)
-    run = await reset_runs.run_detection(services, runs, lookup_for(services), Mode(mode), run_id)
+    ports = reset_ports(services)
+    run = await reset_runs.run_detection(services, ports, lookup_for(ports), Mode(mode), run_id)
     return run.summary()
 
 
 async def approve_reset_run(services: Services, run_id: str, approver: str) -> dict[str, Any]:
     """Release a braked run (raises ResetRunError when the run is not a braked reset run)."""
-    runs = await runs_for(services)
+    runs = reset_ports(services).runs
     return (await reset_runs.approve(services, runs, run_id, approver)).summary()
 
 
@@ -69,9 +66,10 @@ async def handle_reset_ticket(
     ticket: ResetRedemptionTicket, item: WorkItem, services: Services, raw: bytes, fingerprint: str
 ) -> Outcome:
     """The ``reset-redemption`` ticket handler, same shape as lifecycle.onboarding.guest_tickets' handlers."""
-    runs = await runs_for(services)
-    lookup = lookup_for(services) if ticket.domain else None
-    return await tickets.handle(ticket, item, services, raw, fingerprint, runs, lookup)
+    ports = reset_ports(services)
+    if ticket.domain:
+        lookup_for(ports)  # a domain ticket without a lookup is the deployment's error, not the ticket's
+    return await tickets.handle(ticket, item, services, raw, fingerprint, ports)
 
 
 def format_summary(summary: dict[str, Any]) -> str:

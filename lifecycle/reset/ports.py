@@ -1,8 +1,14 @@
-"""What redemption reset needs to know about a domain beyond the Directory port."""
+"""What redemption reset needs to know about a domain beyond the Directory port, and its bundle of ports.
+
+``ResetPorts`` is built by the composition root and held in ``Services.jobs``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+
+from lifecycle.sweep.ports import GroupMembership, SweepRuns
 
 
 @runtime_checkable
@@ -31,3 +37,18 @@ class RedemptionOrderSource(Protocol):
         """The default cross-tenant policy's invitationRedemptionIdentityProviderConfiguration as Graph JSON,
         or None when the tenant answers none."""
         ...
+
+
+@dataclass(frozen=True, eq=False)
+class ResetPorts:
+    """What redemption reset plans and acts through, besides the kernel's ports.
+
+    ``runs`` is the sweep's run store (reset runs live beside sweep runs). ``membership`` lists the protected
+    group's members; without it a configured protected group stops detection. ``lookup`` answers where a
+    domain's users authenticate; without it a detection run or a domain ticket is refused, while a ticket
+    naming one guest still works.
+    """
+
+    runs: SweepRuns
+    membership: GroupMembership | None = None
+    lookup: ProviderLookup | None = None

@@ -25,7 +25,7 @@ from lifecycle.models import AuditEntry, ExternalUserState, WorkItem, WorkStatus
 from lifecycle.plans import Mode
 from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
 from lifecycle.reset.planner import Detection, PlannedReset, detect
-from lifecycle.reset.ports import ProviderLookup
+from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.runs import brake
 from lifecycle.runs.claim import claim_run
 from lifecycle.runs.model import DailyRun, RunStatus
@@ -69,7 +69,7 @@ def planned_key(run_id: str, object_id: str) -> str:
 
 async def run_detection(
     services: Services,
-    runs: SweepRuns,
+    ports: ResetPorts,
     lookup: ProviderLookup,
     mode: Mode,
     run_id: str | None = None,
@@ -77,13 +77,15 @@ async def run_detection(
     domains: Sequence[str] | None = None,
     force: bool = False,
 ) -> DailyRun:
+    """``lookup`` is ``ports.lookup``, which the caller has checked is there."""
     if mode is Mode.ENFORCE:
         require_enabled(services)
+    runs = ports.runs
     run_id = run_id or occurrence_run_id(services.clock.now(), schedule_hour(services.settings.reset_schedule))
     structlog.contextvars.bind_contextvars(run_id=run_id)
     run, must_plan = await claim_run(services, runs, run_id, mode, stale=STALE_PLANNING)
     if must_plan:
-        run = await _plan(services, runs, run, lookup, domains, force)
+        run = await _plan(services, ports, run, lookup, domains, force)
     elif run.status is RunStatus.PLANNING:
         return run
     if run.status is RunStatus.FAILED:
@@ -137,14 +139,15 @@ async def execute(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
 
 async def _plan(
     services: Services,
-    runs: SweepRuns,
+    ports: ResetPorts,
     run: DailyRun,
     lookup: ProviderLookup,
     domains: Sequence[str] | None,
     force: bool,
 ) -> DailyRun:
+    runs = ports.runs
     try:
-        protected = (await build_policy(services)).protected_members
+        protected = (await build_policy(services, ports.membership)).protected_members
         detection = await detect(
             services.directory, lookup, services.desired, domains, force=force, protected=protected
         )

@@ -26,14 +26,13 @@ from lifecycle.onboarding.policy import invitation_domain_violation
 from lifecycle.plans import Mode
 from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
 from lifecycle.reset.planner import partner_domains
-from lifecycle.reset.ports import ProviderLookup
+from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.reset.runs import KIND as RUN_ITEM_KIND
 from lifecycle.reset.runs import NOT_ENABLED, TICKET_RUN_PREFIX, run_detection
 from lifecycle.reset.runs import PERMISSION_MISSING as PERMISSION
 from lifecycle.runs.model import RunStatus
 from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
-from lifecycle.sweep.ports import SweepRuns
 from lifecycle.tickets import ResetRedemptionTicket, email_problem
 
 log = structlog.get_logger(__name__)
@@ -57,18 +56,17 @@ async def handle(
     services: Services,
     raw: bytes,
     fingerprint: str,
-    runs: SweepRuns,
-    lookup: ProviderLookup | None,
+    ports: ResetPorts,
 ) -> Outcome:
-    """``lookup`` is needed for a domain ticket only (it plans like a detection run)."""
+    """``ports.lookup`` is needed for a domain ticket only (it plans like a detection run)."""
     try:
         if not services.settings.reset_enabled:
             raise _Refused("kind-not-available", NOT_ENABLED)
         _check_shape(ticket)
         if ticket.domain:
-            if lookup is None:
+            if ports.lookup is None:
                 raise _Refused("kind-not-available", "no identity-provider lookup is configured for domain resets")
-            return await _reset_domain(ticket, item, services, runs, lookup)
+            return await _reset_domain(ticket, item, services, ports, ports.lookup)
         return await _reset_one(ticket, item, services)
     except _Refused as refusal:
         return await work.reject(
@@ -196,14 +194,14 @@ async def _add_address(services: Services, guest: DirectoryUser, new_email: str)
 
 
 async def _reset_domain(
-    ticket: ResetRedemptionTicket, item: WorkItem, services: Services, runs: SweepRuns, lookup: ProviderLookup
+    ticket: ResetRedemptionTicket, item: WorkItem, services: Services, ports: ResetPorts, lookup: ProviderLookup
 ) -> Outcome:
     domain = (ticket.domain or "").lower()
     if domain not in partner_domains(services.desired):
         raise _Refused("unknown-partner-domain", f"{domain} is not a domain of any partner in the desired state")
     mode = Mode(services.settings.reset_mode)
     run = await run_detection(
-        services, runs, lookup, mode, f"{TICKET_RUN_PREFIX}{ticket.ticket_id}", domains=[domain], force=True
+        services, ports, lookup, mode, f"{TICKET_RUN_PREFIX}{ticket.ticket_id}", domains=[domain], force=True
     )
     summary = {"domain": domain, **run.summary()}
     if mode is not Mode.ENFORCE or run.status is RunStatus.BRAKED:

@@ -39,9 +39,8 @@ from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
 from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Rule, Skip
 from lifecycle.sweep.notice import notice_event, notice_message
-from lifecycle.sweep.ports import AssignmentExpiries, SweepRuns
+from lifecycle.sweep.ports import SweepPorts, SweepRuns
 from lifecycle.sweep.rules import Decision, NoticeRules, SweepPolicy, decide
-from lifecycle.sweep.runner import group_membership, guest_reads
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +52,9 @@ DISPATCHED_STATES = (RunStatus.DISPATCHING, RunStatus.DISPATCHED)
 class RunGate:
     """Which runs may act, and the protected members as of the run; cached per process and run id."""
 
-    def __init__(self, runs: SweepRuns) -> None:
-        self.runs = runs
+    def __init__(self, ports: SweepPorts) -> None:
+        self.ports = ports
+        self.runs = ports.runs
         self._released: set[str] = set()
         self._without_sign_in: set[str] = set()  # runs planned without signInActivity (no P1/P2 licence)
         self._protected: dict[tuple[str, str], frozenset[str]] = {}
@@ -80,7 +80,7 @@ class RunGate:
         group_id = services.desired.exclusions.protected_group_id
         if not group_id:
             return SweepPolicy(services.desired)
-        membership = group_membership(services)
+        membership = self.ports.membership
         if membership is None:
             raise PermissionDeniedError(f"protected group {group_id} cannot be read: not acting on any guest")
         cache_key = (run_id, group_id)
@@ -177,7 +177,7 @@ class _Attempt:
         planned, services = self.planned, self.services
         try:
             policy = await self.gate.policy(services, planned.run_id)
-            seen = await observe(planned, services, self.gate.runs, policy)
+            seen = await observe(planned, services, self.gate.ports, policy)
             step = await self._decide(seen, None, policy)
             if await self._claim_fresh(step):
                 return await self._execute(step, seen, policy)
@@ -186,7 +186,7 @@ class _Attempt:
                 return Outcome(planned.key, Verdict.DUPLICATE, message="action already carried out")
             self.item.run_id = planned.run_id
             # The item existed: an earlier attempt may have acted since the first read. Look again.
-            seen = await observe(planned, services, self.gate.runs, policy)
+            seen = await observe(planned, services, self.gate.ports, policy)
             step = await self._decide(seen, self.item.result.get(STAGE), policy)
             if step.kind == "act":
                 self.item = await _stage(services, self.item, STAGE_OF[planned.action])
@@ -262,24 +262,19 @@ class _Attempt:
         return await _deleted(planned, item, services, seen.record, step.verdict)
 
 
-async def observe(planned: PlannedAction, services: Services, runs: SweepRuns, policy: SweepPolicy) -> Observed:
+async def observe(planned: PlannedAction, services: Services, ports: SweepPorts, policy: SweepPolicy) -> Observed:
     """The guest, its ledger row, and where they matter its last notice and access package end, side by side."""
     reads: dict[str, Awaitable[Any]] = {
-        "user": guest_reads(services).get_user(planned.object_id),
+        "user": ports.guest_reads.get_user(planned.object_id),
         "record": services.guests.get(planned.object_id),
     }
     if policy.notices_anywhere:
-        reads["notice"] = runs.notice(planned.object_id)
-    expiries = attached_expiries(services)
+        reads["notice"] = ports.runs.notice(planned.object_id)
+    expiries = ports.expiries
     if expiries is not None and rests_on_end_date(planned):
         reads["assignment_end"] = expiries.end_date_of(planned.object_id)
     found = dict(zip(reads, await asyncio.gather(*reads.values()), strict=True))
     return Observed(**found)
-
-
-def attached_expiries(services: Services) -> AssignmentExpiries | None:
-    found = getattr(services, "assignment_expiries", None)
-    return found if isinstance(found, AssignmentExpiries) else None
 
 
 def rests_on_end_date(planned: PlannedAction) -> bool:

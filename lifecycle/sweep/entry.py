@@ -1,8 +1,8 @@
 """The sweep's entry points, for function_app.py (timer, `guest-actions` trigger) and the CLI.
 
-Each takes the Services bundle and returns plain data (a run summary or an Outcome). The run store
-is taken from ``services.sweep_runs`` when the bundle carries one, else built from the settings once
-per bundle (Table Storage) and closed with it.
+Each takes the Services bundle and returns plain data (a run summary or an Outcome). The sweep's own
+ports (run store, guest reads, protected-group members, assignment end dates) are the bundle's
+``SweepPorts``, built by the composition root (app.bootstrap.compose_services).
 """
 
 from __future__ import annotations
@@ -18,51 +18,46 @@ from lifecycle.plans import Mode
 from lifecycle.runs.model import DailyRun
 from lifecycle.services import Services
 from lifecycle.sweep import actions, runner
-from lifecycle.sweep.ports import SweepRuns
+from lifecycle.sweep.ports import SweepPorts
 
 log = structlog.get_logger(__name__)
 
 GUEST_ACTIONS_QUEUE = runner.GUEST_ACTIONS_QUEUE
 
 
-_gates: weakref.WeakKeyDictionary[SweepRuns, actions.RunGate] = weakref.WeakKeyDictionary()
+_gates: weakref.WeakKeyDictionary[SweepPorts, actions.RunGate] = weakref.WeakKeyDictionary()
 
 
-def use_runs(services: Services, runs: SweepRuns) -> Services:
-    """Attach a run store to ``services`` (tests: the memory store; bootstrap builds the Table store)."""
-    services.sweep_runs = runs
-    return services
-
-
-async def runs_for(services: Services) -> SweepRuns:
-    if services.sweep_runs is None:
+def sweep_ports(services: Services) -> SweepPorts:
+    """The bundle's sweep ports; a bundle built without a run store has none, and the sweep cannot run."""
+    ports = services.jobs.find(SweepPorts)
+    if ports is None:
         raise RuntimeError("services carry no sweep run store; the composition root builds it")
-    return services.sweep_runs
+    return ports
 
 
-def _gate(runs: SweepRuns) -> actions.RunGate:
-    """One gate per run store: it caches which runs are released, for the worker's per-message check."""
-    if runs not in _gates:
-        _gates[runs] = actions.RunGate(runs)
-    return _gates[runs]
+def _gate(ports: SweepPorts) -> actions.RunGate:
+    """One gate per bundle's ports: it caches which runs are released, for the worker's per-message check."""
+    if ports not in _gates:
+        _gates[ports] = actions.RunGate(ports)
+    return _gates[ports]
 
 
 async def run_sweep(services: Services, mode: Mode | str, run_id: str | None = None) -> dict[str, Any]:
     """Plan (and in enforce mode brake-check and fan out) the run; returns its summary."""
-    runs = await runs_for(services)
-    run = await runner.run_sweep(services, runs, Mode(mode), run_id, expiries=actions.attached_expiries(services))
+    run = await runner.run_sweep(services, sweep_ports(services), Mode(mode), run_id)
     return run.summary()
 
 
 async def approve(services: Services, run_id: str, approver: str) -> dict[str, Any]:
     """Release a braked run (raises runner.SweepError when the run is not braked)."""
-    runs = await runs_for(services)
+    runs = sweep_ports(services).runs
     return (await runner.approve(services, runs, run_id, approver)).summary()
 
 
 async def show(services: Services, run_id: str, limit: int = 50) -> dict[str, Any] | None:
     """The run's summary and its first ``limit`` planned actions; None for an unknown run id."""
-    runs = await runs_for(services)
+    runs = sweep_ports(services).runs
     run = await runs.get(run_id)
     if run is None:
         return None
@@ -75,7 +70,7 @@ async def show(services: Services, run_id: str, limit: int = 50) -> dict[str, An
 
 
 async def list_runs(services: Services) -> list[dict[str, Any]]:
-    runs = await runs_for(services)
+    runs = sweep_ports(services).runs
     return [run.summary() async for run in runs.runs()]
 
 
@@ -90,7 +85,7 @@ async def on_timer(services: Services, past_due: bool) -> dict[str, Any]:
 
 
 async def handle_guest_action(message: ReceivedMessage, services: Services) -> Outcome:
-    return await actions.handle_guest_action(message, services, _gate(await runs_for(services)))
+    return await actions.handle_guest_action(message, services, _gate(sweep_ports(services)))
 
 
 def summary_line(summary: dict[str, Any]) -> dict[str, Any]:
@@ -173,4 +168,4 @@ def exit_code(summary: dict[str, Any]) -> int:
     return 2 if summary["status"] == "braked" or worker.get("failed") or worker.get("crashed") else 0
 
 
-__all__ = ["DailyRun", "approve", "handle_guest_action", "on_timer", "run_sweep", "runs_for", "show", "use_runs"]
+__all__ = ["DailyRun", "approve", "handle_guest_action", "on_timer", "run_sweep", "show", "sweep_ports"]

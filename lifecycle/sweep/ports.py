@@ -1,8 +1,12 @@
-"""Ports the sweep needs beyond lifecycle.ports: its run store and two optional directory lookups."""
+"""Ports the sweep needs beyond lifecycle.ports: its run store, its guest reads and two optional lookups.
+
+``SweepPorts`` is the sweep's bundle of them, built by the composition root and held in ``Services.jobs``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -96,3 +100,18 @@ class GuestReads(Protocol):
     def list_guests(self, select: Sequence[str], page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]: ...
 
     async def get_user(self, user_id: str) -> DirectoryUser | None: ...
+
+
+@dataclass(frozen=True, eq=False)
+class SweepPorts:
+    """What the sweep plans and acts through, besides the kernel's ports.
+
+    ``guest_reads`` lists and re-reads guests (graph.sweep_reads.GraphSweepReads in Azure; the Directory port
+    also serves). ``membership`` lists the protected group's members; without it a configured protected group
+    stops the run. ``expiries`` gives access package assignment end dates; without it they are not consulted.
+    """
+
+    runs: SweepRuns
+    guest_reads: GuestReads
+    membership: GroupMembership | None = None
+    expiries: AssignmentExpiries | None = None

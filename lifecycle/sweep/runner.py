@@ -23,13 +23,7 @@ from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.model import PlannedAction
 from lifecycle.sweep.planner import plan_run
-from lifecycle.sweep.ports import (
-    AssignmentExpiries,
-    GroupMembership,
-    GuestReads,
-    SignInActivityUnavailable,
-    SweepRuns,
-)
+from lifecycle.sweep.ports import GroupMembership, SignInActivityUnavailable, SweepPorts, SweepRuns
 from lifecycle.sweep.rules import SweepPolicy
 
 log = structlog.get_logger(__name__)
@@ -56,12 +50,12 @@ def occurrence_run_id(now: datetime, hour: int = SCHEDULE_HOUR_UTC) -> str:
     return f"sweep-{day.isoformat()}"
 
 
-async def build_policy(services: Services) -> SweepPolicy:
-    """The rules plus the protected group's members. Refuses to go on when the group cannot be read."""
+async def build_policy(services: Services, membership: GroupMembership | None) -> SweepPolicy:
+    """The rules plus the protected group's members, listed through ``membership``. Refuses to go on when
+    the group cannot be read (no ``membership``, or Graph refuses)."""
     group_id = services.desired.exclusions.protected_group_id
     if not group_id:
         return SweepPolicy(services.desired)
-    membership = group_membership(services)
     if membership is None:
         raise SweepError(
             f"the protected group {group_id} is configured but this directory cannot list group members; "
@@ -74,20 +68,6 @@ async def build_policy(services: Services) -> SweepPolicy:
     except GraphError as error:
         raise SweepError(f"the protected group {group_id} cannot be read ({error}); refusing to plan") from error
     return SweepPolicy(services.desired, frozenset(members))
-
-
-def guest_reads(services: Services) -> GuestReads:
-    """Lean reads attached at the edge when there are any, else the Directory port itself."""
-    attached = getattr(services, "guest_reads", None)
-    return attached if isinstance(attached, GuestReads) else services.directory
-
-
-def group_membership(services: Services) -> GroupMembership | None:
-    """The directory itself when it reads groups, else a lookup attached to the bundle."""
-    if isinstance(services.directory, GroupMembership):
-        return services.directory
-    attached = getattr(services, "group_membership", None)
-    return attached if isinstance(attached, GroupMembership) else None
 
 
 async def _audit(services: Services, run: DailyRun, action: str, reason: str, **details: Any) -> None:
@@ -105,17 +85,16 @@ async def _audit(services: Services, run: DailyRun, action: str, reason: str, **
 
 async def run_sweep(
     services: Services,
-    runs: SweepRuns,
+    ports: SweepPorts,
     mode: Mode,
     run_id: str | None = None,
-    *,
-    expiries: AssignmentExpiries | None = None,
 ) -> DailyRun:
+    runs = ports.runs
     run_id = run_id or occurrence_run_id(services.clock.now(), schedule_hour(services.settings.sweep_schedule))
     structlog.contextvars.bind_contextvars(run_id=run_id)
     run, must_plan = await claim_run(services, runs, run_id, mode, stale=STALE_PLANNING)
     if must_plan:
-        run = await _plan(services, runs, run, expiries)
+        run = await _plan(services, ports, run)
         if run.status is RunStatus.FAILED:
             return run
     elif run.status is RunStatus.PLANNING:
@@ -131,11 +110,12 @@ async def run_sweep(
     return run
 
 
-async def _plan(services: Services, runs: SweepRuns, run: DailyRun, expiries: AssignmentExpiries | None) -> DailyRun:
+async def _plan(services: Services, ports: SweepPorts, run: DailyRun) -> DailyRun:
+    runs = ports.runs
     try:
-        policy = await build_policy(services)
+        policy = await build_policy(services, ports.membership)
         tally, run = await plan_run(
-            run, guest_reads(services), services.guests, runs, policy, expiries=expiries, now=services.clock.now
+            run, ports.guest_reads, services.guests, runs, policy, expiries=ports.expiries, now=services.clock.now
         )
     except SweepError as error:
         run.status, run.reason, run.updated = RunStatus.FAILED, str(error), services.clock.now()

@@ -26,7 +26,7 @@ from config.desired_state import DesiredState, load_desired_state, parse_desired
 from config.settings import SAMPLE_DESIRED_STATE
 from lifecycle.clock import FixedClock
 from lifecycle.drift.desired import SERVICE_DEFAULT
-from lifecycle.drift.entry import run_policy_drift, use_drift_ports
+from lifecycle.drift.entry import run_policy_drift
 from lifecycle.errors import DesiredStateError
 from lifecycle.governance import run_governance
 from tests.builders import NOW, memory_services
@@ -99,7 +99,7 @@ def load(text: bytes) -> DesiredState | DesiredStateError:
 async def writes_in(state: DesiredState, mode: str) -> tuple[list[str], list[tuple[str, str]], list[str], list[str]]:
     """Run drift and governance in ``mode``; returns (drift writes, governance writes, their refusal rules)."""
     tenant, governance = RecordingTenantPolicies(), FakeGovernanceGraph()
-    services = use_drift_ports(memory_services(desired=state), tenant, MemoryDriftReports())
+    services = memory_services(desired=state, tenant_policies=tenant, drift_reports=MemoryDriftReports())
     drift = await run_policy_drift(services, mode)  # type: ignore[arg-type]
     result = await run_governance(
         governance,

@@ -23,7 +23,6 @@ from adapters.sweep_runs import MemorySweepRuns
 from app.bootstrap import use_services
 from config.desired_state import Exclusions
 from lifecycle.models import GuestRecord, GuestState
-from lifecycle.reset.entry import use_lookup
 from lifecycle.sweep import entry
 from lifecycle.sweep.model import Action, PlannedAction, Rule
 from tests.builders import memory_services
@@ -64,10 +63,8 @@ async def _tenant(categories: frozenset[str], id_case: str):
     directory = FakeDirectory()
     directory.add_member("megan.bowen@contoso.com")
     guest = directory.add_member(EMAIL) if "member" in categories else directory.add_guest(EMAIL)
-    services = memory_services(directory)
+    services = memory_services(directory, sweep_runs=MemorySweepRuns(), provider_lookup=FakeLookup())
     services.settings = services.settings.model_copy(update={"reset_enabled": True, "reset_mode": "enforce"})
-    use_lookup(services, FakeLookup())
-    services.sweep_runs = MemorySweepRuns()
     if "unmanaged" not in categories:
         await services.guests.save(GuestRecord(guest.id, EMAIL, "fabrikam", GuestState.ACTIVE))
     if "excluded" in categories:
@@ -123,8 +120,7 @@ async def test_a_forged_guest_action_writes_only_what_the_approved_plan_holds(da
     planned = add(directory, days_since_sign_in=400)
     bystanders = [add(directory, days_since_sign_in=400 - n, domain="fabrikam.com") for n in range(1, 3)]
     member = directory.add_member("someone@contoso.com")
-    services = relaxed(memory_services(directory))
-    services.sweep_runs = MemorySweepRuns()
+    services = relaxed(memory_services(directory, sweep_runs=MemorySweepRuns()))
     directory.add_to_group(services.desired.exclusions.protected_group_id, *(b.id for b in bystanders))
     summary = await entry.run_sweep(services, "enforce", run_id="sweep-fuzz")
     plan = {(a["objectId"], a["action"]) for a in (await entry.show(services, "sweep-fuzz", limit=100))["plan"]}

@@ -24,13 +24,6 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import function_app
-from adapters.memory import (
-    MemoryAuditLog,
-    MemoryGuestLedger,
-    MemoryQueueTransport,
-    MemoryRejections,
-    MemoryWorkItems,
-)
 from adapters.sweep_runs import MemorySweepRuns
 from app.bootstrap import use_services
 from app.examples import SPONSOR, example_tickets
@@ -41,10 +34,9 @@ from lifecycle.ledger.outcomes import Verdict
 from lifecycle.ledger.settle import process
 from lifecycle.models import GuestRecord, GuestState, OutboundMessage, WorkStatus
 from lifecycle.onboarding.handler import handle_ticket
-from lifecycle.reset.entry import use_lookup
 from lifecycle.services import Services
 from lifecycle.tickets import KINDS, MAX_TICKET_BYTES, TicketRejection
-from tests.builders import LOCAL_ENV, NOW
+from tests.builders import LOCAL_ENV, NOW, memory_services
 from tests.fakes import FakeAccessPackages, FakeDirectory
 from tests.fuzz.profile import FUZZ, examples
 from tests.unit.test_reset import FakeLookup
@@ -474,21 +466,16 @@ async def armed_services() -> tuple[Services, FakeDirectory]:
         if partner.access_package:
             packages.add_package(partner.access_package.catalog, partner.access_package.name)
     clock = FixedClock(NOW)
-    # tests.builders.memory_services, minus re-reading the settings and the desired state per example.
-    services = Services(
+    # The settings and the desired state are read once, not per example.
+    services = memory_services(
+        directory,
+        clock,
         settings=SETTINGS,
         desired=DESIRED,
-        clock=clock,
-        directory=directory,
         access_packages=packages,
-        work_items=MemoryWorkItems(),
-        guests=MemoryGuestLedger(),
-        audit=MemoryAuditLog(),
-        rejections=MemoryRejections(),
-        transport=MemoryQueueTransport(clock),
         sweep_runs=MemorySweepRuns(),
+        provider_lookup=FakeLookup(),
     )
-    use_lookup(services, FakeLookup())
     record = GuestRecord(guest.id, GUEST_EMAIL, "fabrikam", GuestState.ACTIVE, end_date=NOW + timedelta(days=30))
     await services.guests.save(record)
     return services, directory

@@ -16,7 +16,7 @@ from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
 from graph.policies import GraphPolicies
-from lifecycle.drift.entry import run_policy_drift, use_drift_ports
+from lifecycle.drift.entry import drift_ports, run_policy_drift
 from lifecycle.plans import Change
 from lifecycle.services import Services
 from tenantsim.client import TenantSimAdmin
@@ -54,7 +54,7 @@ def _services(
     credential = TenantSimCredential(sim.url, roles=roles)
     client = build_graph_client(credential=credential, base_url=f"{sim.url}/v1.0")
     gateway = GraphPolicies(client, beta_url=f"{sim.url}/beta", conditional_access_interval=interval)
-    return use_drift_ports(memory_services(desired=desired or _sample()), gateway, MemoryDriftReports())
+    return memory_services(desired=desired or _sample(), tenant_policies=gateway, drift_reports=MemoryDriftReports())
 
 
 def _create_guest_ca_policies(admin: TenantSimAdmin, sim: TenantSimServer) -> None:
@@ -251,7 +251,7 @@ async def test_every_apply_is_audited_with_before_and_after_and_the_run_is_kept(
     assert authorization.details["before"]["allowInvitesFrom"] == "everyone"
     assert authorization.details["after"]["allowInvitesFrom"] == "adminsAndGuestInviters"
     assert authorization.run_id == run.run_id
-    stored = await services.drift_reports.get(run.run_id)  # type: ignore[attr-defined]
+    stored = await drift_ports(services).reports.get(run.run_id)
     assert stored is not None and stored.exit_code == run.exit_code
     assert "### applied" in stored.markdown and stored.document["runId"] == run.run_id
 

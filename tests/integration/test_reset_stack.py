@@ -16,8 +16,7 @@ from graph.sweep_reads import GraphGroupMembers
 from graph.tenants import GraphProviderLookup
 from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Verdict
-from lifecycle.reset.entry import handle_reset_ticket, run_reset_detection, use_lookup
-from lifecycle.sweep.entry import use_runs
+from lifecycle.reset.entry import handle_reset_ticket, run_reset_detection
 from lifecycle.tickets import ResetRedemptionTicket
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import PROTECTED_GROUP_ID
@@ -43,18 +42,20 @@ def _services(stack, roles: frozenset[str] = GRANTED | RESET_GRANT):
     """A deployment with redemption reset switched on; ``roles`` is what it was actually granted."""
     credential = TenantSimCredential(stack.tenantsim_url, roles=roles)
     client = build_graph_client(credential=credential, base_url=f"{stack.tenantsim_url}/v1.0")
-    services = memory_services(GraphDirectory(client))
+    lookup = GraphProviderLookup(GraphPolicies(client, beta_url=f"{stack.tenantsim_url}/beta"))
+    services = memory_services(
+        GraphDirectory(client),
+        group_membership=GraphGroupMembers(client),  # the protected group, as bootstrap attaches it
+        sweep_runs=MemorySweepRuns(),
+        provider_lookup=lookup,
+    )
     services.settings = services.settings.model_copy(update={"reset_enabled": True, "reset_mode": "enforce"})
     # The seeded guests were not onboarded by the product: tickets may name them in these tests. The gate's
     # managed rule is tested in tests/unit/test_safety_gate.py.
     services.desired = services.desired.model_copy(update={"safety": Safety(tickets_may_act_on_unmanaged_guests=True)})
-    services.group_membership = GraphGroupMembers(client)  # the protected group, as bootstrap attaches it
     settings = services.desired.redemption_reset.model_copy(update={"brake_count": 500})
     services.desired = services.desired.model_copy(update={"redemption_reset": settings})
-    return use_lookup(
-        use_runs(services, MemorySweepRuns()),
-        GraphProviderLookup(GraphPolicies(client, beta_url=f"{stack.tenantsim_url}/beta")),
-    )
+    return services
 
 
 def _without_fabrikam_tenant(services):

@@ -69,7 +69,7 @@ async def test_a_guest_nested_into_the_protected_group_after_dispatch_is_not_dis
     planned = await _approved_run(services, "gate-midrun")
     target = planned[0]["objectId"]
     # The run's workers have started: its first message read the protected group, as in production.
-    await entry._gate(services.sweep_runs).policy(services, "gate-midrun")
+    await entry._gate(entry.sweep_ports(services)).policy(services, "gate-midrun")
     tenant.add_group_member(NESTED, target)
     report = await drain(services, "guest-actions", entry.handle_guest_action, idle_rounds=2)
     assert report.crashed == 0

@@ -91,7 +91,11 @@ async def test_a_run_with_notices_sends_one_event_per_guest_even_when_its_work_i
             for event in events:
                 jsonschema.validate(event, schema)
 
-            replayed = [action_message(a) async for page in services.sweep_runs.actions("sweep-notices") for a in page]
+            replayed = [
+                action_message(a)
+                async for page in entry.sweep_ports(services).runs.actions("sweep-notices")
+                for a in page
+            ]
             await services.transport.send(settings.queue_name(GUEST_ACTIONS_QUEUE), replayed)
             again = await drain(services, GUEST_ACTIONS_QUEUE, entry.handle_guest_action, idle_rounds=2)
             assert again.by_verdict == {"duplicate": len(replayed)}

@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 import app.cli.config
 import app.cli.jobs
 import app.cli.ops
+from adapters.sweep_runs import MemorySweepRuns
 from app.cli.common import ExitCode
 from app.cli.main import app
 from lifecycle.errors import PermissionDeniedError
@@ -34,7 +35,7 @@ def _services(monkeypatch: pytest.MonkeyPatch) -> Services:
     """The CLI's bootstrap hands out these in-memory services instead of building the real clients."""
     directory = FakeDirectory()
     directory.add_member("megan.bowen@contoso.com")
-    services = memory_services(directory)
+    services = memory_services(directory, sweep_runs=MemorySweepRuns())
 
     async def bootstrap(*_: Any, **__: Any) -> Services:
         return services
@@ -236,9 +237,6 @@ def test_a_failed_report_leaves_no_old_report_looking_current(services: Services
 
 
 def test_sweep_show_of_an_unknown_run_exits_3(services: Services):
-    from adapters.sweep_runs import MemorySweepRuns
-
-    services.sweep_runs = MemorySweepRuns()
     result = cli("sweep", "show", "sweep-2000-01-01")
     assert result.exit_code == ExitCode.NOTHING_MATCHED and "no sweep run sweep-2000-01-01" in result.stderr
 

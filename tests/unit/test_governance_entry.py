@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from types import SimpleNamespace
 
 import pytest
 
-from adapters.memory import MemoryAuditLog
 from config.desired_state import load_desired_state, parse_desired_state
+from config.settings import load_settings
 from lifecycle.clock import FixedClock
 from lifecycle.governance.entry import on_timer, scheduled_mode
 from lifecycle.jobs import job
+from tests.builders import LOCAL_ENV, memory_services
 from tests.unit.test_governance import SAMPLE, FakeGovernanceGraph
 
 
 def _services(setting: str, file_mode: str, graph=None):
     raw = load_desired_state(SAMPLE).model_dump(mode="json", by_alias=True, exclude_none=True)
     raw["governance"]["scheduledMode"] = file_mode
-    return SimpleNamespace(
-        settings=SimpleNamespace(governance_mode=setting),
+    return memory_services(
+        settings=load_settings({**LOCAL_ENV, "LIFECYCLE_GOVERNANCE_MODE": setting}),
         desired=parse_desired_state(raw),
-        audit=MemoryAuditLog(),
         clock=FixedClock(datetime(2026, 3, 1, tzinfo=UTC)),
-        governance_graph=graph,
+        **({"governance_graph": graph} if graph is not None else {}),
     )
 
 
@@ -37,7 +36,7 @@ def test_the_timer_enforces_only_when_asked(setting, file_mode, expected):
 
 
 async def test_the_timer_runs_the_job_through_the_attached_port():
-    """A timer run in enforce mode writes through services.governance_graph and returns the run."""
+    """A timer run in enforce mode writes through the bundle's governance port and returns the run."""
     graph = FakeGovernanceGraph()
     result = await on_timer(_services("enforce", "plan", graph), past_due=True)
     assert result["mode"] == "enforce" and result["exitCode"] == 0 and graph.writes

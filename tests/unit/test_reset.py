@@ -21,13 +21,11 @@ from lifecycle.reset.entry import (
     handle_reset_ticket,
     on_timer,
     run_reset_detection,
-    use_lookup,
 )
 from lifecycle.reset.guest import marker_key
 from lifecycle.reset.planner import detect
 from lifecycle.reset.providers import RedemptionOrder
 from lifecycle.reset.runs import ResetRunError
-from lifecycle.sweep.entry import use_runs
 from lifecycle.tickets import ResetRedemptionTicket
 from tests.builders import NOW, memory_services
 from tests.fakes import FakeDirectory
@@ -112,13 +110,21 @@ def services_with(
     enabled: bool = True,
     mode: str = "enforce",
     unmanaged_tickets: bool = True,
+    readable_group: bool = True,
     **reset,
 ):
     """Services with redemption reset switched on (the opt-in a deployment makes with User.ReadWrite.All) and in
     enforce mode. The guests these tests make were not onboarded by the product, so tickets may name them
     (``safety.ticketsMayActOnUnmanagedGuests``) unless a test says otherwise: the gate's own rules are tested
-    with ``unmanaged_tickets=False`` below and in test_safety_gate.py."""
-    services = memory_services(directory, clock or FixedClock(NOW))
+    with ``unmanaged_tickets=False`` below and in test_safety_gate.py. ``readable_group=False``: a deployment
+    that cannot read the protected group."""
+    services = memory_services(
+        directory,
+        clock or FixedClock(NOW),
+        sweep_runs=MemorySweepRuns(),
+        provider_lookup=lookup,
+        group_membership=directory if readable_group else None,
+    )
     services.settings = services.settings.model_copy(update={"reset_enabled": enabled, "reset_mode": mode})
     services.desired = services.desired.model_copy(
         update={"safety": Safety(tickets_may_act_on_unmanaged_guests=unmanaged_tickets)}
@@ -127,7 +133,7 @@ def services_with(
         settings = services.desired.redemption_reset.model_copy(update=reset)
         services.desired = services.desired.model_copy(update={"redemption_reset": settings})
     directory.now = services.clock.now()
-    return use_lookup(use_runs(services, MemorySweepRuns()), lookup)
+    return services
 
 
 def resets_sent(directory: FakeDirectory) -> list[str]:
@@ -216,16 +222,10 @@ class TestTransitions:
 
     async def test_a_reset_refuses_to_plan_when_the_protected_group_cannot_be_read(self):
         """Without the protected group's members the run fails with the reason instead of risking a member."""
-
-        class NoGroups:
-            def __init__(self, inner: FakeDirectory) -> None:
-                self.list_guests, self.get_user = inner.list_guests, inner.get_user
-
         directory = FakeDirectory()
         redeemed(directory, "ana@adatum.com", "google")
         lookup = FakeLookup(tenants={"adatum.com": "5c8e1f2a-6d3b-4a9e-b7c0-1d2e3f4a5b6c"})
-        services = services_with(directory, lookup)
-        services.directory = NoGroups(directory)  # type: ignore[assignment]
+        services = services_with(directory, lookup, readable_group=False)
         summary = await run_reset_detection(services, "enforce")
         assert summary["status"] == "failed" and "protected group" in summary["reason"]
         assert resets_sent(directory) == []

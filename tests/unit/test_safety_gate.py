@@ -163,7 +163,7 @@ async def _dispatched(directory: FakeDirectory, **fields):
 async def test_a_guest_added_to_the_protected_group_after_planning_is_not_disabled():
     directory = FakeDirectory()
     services, guest, run_id = await _dispatched(directory)
-    await entry._gate(services.sweep_runs).policy(services, run_id)  # the run's first message read the group
+    await entry._gate(entry.sweep_ports(services)).policy(services, run_id)  # the run's first message read the group
     directory.add_to_group(services.desired.exclusions.protected_group_id, guest.id)
     report = await run_worker(services)
     assert directory.users[guest.id].account_enabled is not False

@@ -162,9 +162,8 @@ def test_a_partner_can_switch_notices_on_with_its_own_lead_time():
 
 
 def noticed_stack(directory: FakeDirectory, clock: FixedClock | None = None):
-    services = memory_services(directory, clock=clock)
+    services = memory_services(directory, clock=clock, sweep_runs=MemorySweepRuns(page_size=2))
     services.desired = with_notices(services.desired)
-    entry.use_runs(services, MemorySweepRuns(page_size=2))
     return services
 
 
@@ -215,7 +214,7 @@ async def test_an_enforced_run_sends_one_schema_valid_event_per_guest_and_disabl
     assert event["partner"] == "fabrikam" and event["sponsorIds"] == [SPONSOR] and event["rule"] == "inactive"
     assert datetime.fromisoformat(event["dueDate"]) == due and event["runId"] == summary["runId"]
     assert datetime.fromisoformat(event["disableNotBefore"]) == NOW + timedelta(days=LEAD)
-    notice = await services.sweep_runs.notice(user.id)
+    notice = await entry.sweep_ports(services).runs.notice(user.id)
     assert notice is not None and notice.due == due and notice.notified == NOW
     assert "guest.sponsor-notified" in [e.action async for e in services.audit.entries()]
 
@@ -232,8 +231,10 @@ async def test_a_replayed_notice_never_sends_a_second_event():
     assert shown is not None
     planned = PlannedAction.from_json(shown["plan"][0])
     again = replace(planned, run_id="sweep-replayed")
-    await services.sweep_runs.create(replace(await services.sweep_runs.get(summary["runId"]), run_id="sweep-replayed"))
-    await services.sweep_runs.add_actions("sweep-replayed", [again])  # a later run that planned it too
+    await entry.sweep_ports(services).runs.create(
+        replace(await entry.sweep_ports(services).runs.get(summary["runId"]), run_id="sweep-replayed")
+    )
+    await entry.sweep_ports(services).runs.add_actions("sweep-replayed", [again])  # a later run that planned it too
     await services.transport.send(QUEUE, [action_message(planned), action_message(again)])
     report = await work(services)
     assert sorted(report.by_verdict.elements()) == ["duplicate", "duplicate"]
@@ -257,7 +258,9 @@ async def test_a_notice_whose_send_finished_before_a_crash_is_not_sent_again_on_
     item = await work_items.begin(services, planned.key, kind="guest-action")
     assert item is not None
     await work_items.checkpoint(services, item, stage="notifying")
-    await services.sweep_runs.record_notice(NoticeRecord(user.id, planned.due, NOW, summary["runId"], planned.key))
+    await entry.sweep_ports(services).runs.record_notice(
+        NoticeRecord(user.id, planned.due, NOW, summary["runId"], planned.key)
+    )
     clock.advance(timedelta(minutes=5))  # the crashed attempt's lease and the message lock have run out
     report = await work(services)
     assert [(o.verdict, o.detail.get("applied")) for o in report.outcomes] == [(Verdict.DONE, True)]
@@ -276,7 +279,7 @@ async def test_a_guest_that_signed_in_before_the_notice_went_out_is_dropped_with
     [outcome] = (await work(services)).outcomes
     assert outcome.verdict is Verdict.DONE and outcome.code == "dropped:no-longer-eligible"
     assert await events(services) == []
-    assert await services.sweep_runs.notice(user.id) is None
+    assert await entry.sweep_ports(services).runs.notice(user.id) is None
 
 
 async def test_the_next_runs_hold_the_disable_until_the_notice_is_lead_days_old_then_disable():

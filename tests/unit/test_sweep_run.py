@@ -36,8 +36,7 @@ def relaxed(services, max_count: int = 10_000, max_percent: float = 100.0):
 
 
 def stack(directory: FakeDirectory | None = None, clock: FixedClock | None = None, *, brake: bool = False):
-    services = memory_services(directory or FakeDirectory(), clock=clock)
-    entry.use_runs(services, MemorySweepRuns(page_size=2))
+    services = memory_services(directory or FakeDirectory(), clock=clock, sweep_runs=MemorySweepRuns(page_size=2))
     return services if brake else relaxed(services)
 
 
@@ -164,7 +163,7 @@ async def test_plans_stream_to_the_store_one_page_at_a_time():
     for _ in range(1_100):
         add(directory, days_since_sign_in=120)
     services = stack(directory)
-    store = services.sweep_runs
+    store = entry.sweep_ports(services).runs
     batches: list[int] = []
     original = store.add_actions
 
@@ -360,16 +359,9 @@ async def test_a_throttled_write_becomes_a_retry_after_graphs_retry_after():
 
 async def test_a_protected_group_that_cannot_be_read_refuses_the_run():
     """Without a way to read the protected group the sweep plans nothing and records why."""
-
-    class NoGroups:
-        def __init__(self, inner: FakeDirectory) -> None:
-            self.list_guests = inner.list_guests
-            self.get_user = inner.get_user
-
     directory = FakeDirectory()
     add(directory, days_since_sign_in=120)
-    services = stack(directory)
-    services.directory = NoGroups(directory)  # type: ignore[assignment]
+    services = relaxed(memory_services(directory, sweep_runs=MemorySweepRuns(page_size=2), group_membership=None))
     summary = await entry.run_sweep(services, "enforce")
     assert summary["status"] == "failed" and "protected group" in summary["reason"]
     assert await services.transport.depth(QUEUE) == (0, 0)
@@ -478,14 +470,15 @@ async def test_a_planner_that_died_mid_enumeration_is_resumed_from_its_last_page
         add(directory, days_since_sign_in=3)
     directory.page_size, directory.fail_on_page = 3, 2
     services = stack(directory)
-    runs = await entry.runs_for(services)
+    ports = entry.sweep_ports(services)
+    runs = ports.runs
     with pytest.raises(RuntimeError):
-        await runner.run_sweep(services, runs, Mode.PLAN, RUN)
+        await runner.run_sweep(services, ports, Mode.PLAN, RUN)
     stuck = await runs.get(RUN)
     assert stuck.status is RunStatus.PLANNING and stuck.cursor == "fake-page:6" and stuck.pages == 2
 
     services.clock.advance(runner.STALE_PLANNING + timedelta(seconds=1))
-    resumed = await runner.run_sweep(services, runs, Mode.PLAN, RUN)
+    resumed = await runner.run_sweep(services, ports, Mode.PLAN, RUN)
     assert directory.page_starts == [0, 6]  # resumed at the third page, not from the start
     assert resumed.status is RunStatus.PLANNED and resumed.cursor is None
     assert resumed.total_guests == 10 and resumed.actions == {"disable/inactive": 5}

@@ -60,12 +60,13 @@ def stale_guest(directory: FakeDirectory) -> DirectoryUser:
 
 
 def services_for(directory: FakeDirectory, work_items: MemoryWorkItems | None = None):
-    services = memory_services(directory, **({"work_items": work_items} if work_items else {}))
+    services = memory_services(
+        directory, sweep_runs=MemorySweepRuns(), **({"work_items": work_items} if work_items else {})
+    )
     lifecycle = services.desired.lifecycle.model_copy(
         update={"deletion_brake": DeletionBrake(max_count=10_000, max_percent=100.0)}
     )
     services.desired = services.desired.model_copy(update={"lifecycle": lifecycle})
-    entry.use_runs(services, MemorySweepRuns())
     return services
 
 
