@@ -1,0 +1,172 @@
+"""Deciding before the tenant changes: approve, purge and replay --all list who and what will change by name,
+export the list, and go on only after a typed confirmation (or --yes); show and replay take a ticket id, an
+email or an object id."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from adapters.sweep_runs import MemorySweepRuns
+from app.cli import decide
+from app.cli.common import ExitCode
+from app.cli.main import app
+from lifecycle.errors import PermissionDeniedError
+from lifecycle.models import DirectoryUser, GuestRecord, GuestState, SignInActivity
+from lifecycle.services import Services
+from lifecycle.sweep import entry as sweep
+from tests.builders import NOW, memory_services
+from tests.fakes import FakeDirectory
+
+DENIED = PermissionDeniedError("Insufficient privileges", status=403, code="Authorization_RequestDenied")
+RUN = "sweep-2026-11-23"
+
+
+@pytest.fixture(name="services")
+def _services(monkeypatch: pytest.MonkeyPatch) -> Services:
+    directory = FakeDirectory()
+    directory.add_member("megan.bowen@contoso.com")
+    services = memory_services(directory)
+    sweep.use_runs(services, MemorySweepRuns(page_size=2))
+
+    async def bootstrap(*_: Any, **__: Any) -> Services:
+        return services
+
+    monkeypatch.setattr("app.bootstrap.bootstrap", bootstrap)
+    return services
+
+
+@pytest.fixture(name="terminal")
+def _terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A person at a terminal: the prompt is answered from the runner's input."""
+    monkeypatch.setattr(decide, "interactive", lambda: True)
+
+
+def cli(*args: str, answer: str | None = None) -> Result:
+    return CliRunner().invoke(app, list(args), input=answer, env={"COLUMNS": "300"})
+
+
+def run(step: Any) -> Any:
+    return asyncio.run(step())
+
+
+def _inactive_guest(services: Services, name: str, email: str, partner: str = "fabrikam") -> DirectoryUser:
+    directory: FakeDirectory = services.directory  # type: ignore[assignment]
+    user = directory.add_guest(email)
+    activity = SignInActivity(last_successful_sign_in=NOW - timedelta(days=120))
+    user = directory.put(
+        replace(
+            user,
+            display_name=name,
+            sign_in_activity=activity,
+            external_user_state_changed=NOW - timedelta(days=500),
+            created=NOW - timedelta(days=501),
+        )
+    )
+    record = GuestRecord(
+        user.id, email, partner, GuestState.ACTIVE, sponsor="megan.bowen@contoso.com", ticket_id=f"T-{name[:3]}"
+    )
+    run(lambda: services.guests.save(record))
+    return user
+
+
+def _braked_sweep(services: Services) -> list[DirectoryUser]:
+    guests = [
+        _inactive_guest(services, "Lena Fischer", "lena@fabrikam.com"),
+        _inactive_guest(services, "Priya Natarajan", "priya@fabrikam.com"),
+        _inactive_guest(services, "Omar Haddad", "omar@fabrikam.com"),
+    ]
+    summary = run(lambda: sweep.run_sweep(services, "enforce"))
+    assert summary["status"] == "braked", summary
+    return guests
+
+
+def _disabled(services: Services) -> set[str]:
+    return {w[1] for w in services.directory.writes if w[0] == "accountEnabled"}  # type: ignore[attr-defined]
+
+
+# --- approve ------------------------------------------------------------------------------------------------
+
+
+def test_approve_lists_every_guest_by_name_mail_partner_sponsor_and_rule_before_it_acts(
+    services: Services, terminal: None
+):
+    """The operator sees who will be disabled, by name, before typing the run id; nothing changes before."""
+    _braked_sweep(services)
+    result = cli("approve", RUN, answer="sweep-2026-11-2\n")
+    assert result.exit_code == ExitCode.FAILED and "not confirmed" in result.stderr
+    for name, mail in (("Lena Fischer", "lena@fabrikam.com"), ("Omar Haddad", "omar@fabrikam.com")):
+        assert name in result.stdout and mail in result.stdout
+    assert "fabrikam" in result.stdout and "megan.bowen@contoso.com" in result.stdout
+    assert "inactive" in result.stdout and "3 change(s)" in result.stdout
+    assert _disabled(services) == set()
+    run_row = run(lambda: services.sweep_runs.get(RUN))
+    assert run_row.status.value == "braked"
+
+
+def test_approve_goes_on_once_the_run_id_is_typed(services: Services, terminal: None):
+    guests = _braked_sweep(services)
+    result = cli("approve", RUN, "--approver", "oncall@contoso.com", answer=f"{RUN}\n")
+    assert result.exit_code == ExitCode.OK, result.output
+    assert _disabled(services) == {g.id for g in guests}
+
+
+def test_approve_without_a_terminal_and_without_yes_is_refused_with_a_hint(services: Services):
+    """A script that forgot --yes used to release the brake at once; now it exits 64 and changes nothing."""
+    _braked_sweep(services)
+    result = cli("approve", RUN)
+    assert result.exit_code == ExitCode.USAGE
+    assert "--yes" in result.stderr and "hint:" in result.stderr
+    assert _disabled(services) == set()
+    assert cli("approve", RUN, "--yes").exit_code == ExitCode.OK
+    assert len(_disabled(services)) == 3
+
+
+def test_approve_exports_the_list_as_csv_and_json(services: Services, tmp_path: Path):
+    guests = _braked_sweep(services)
+    as_csv, as_json = tmp_path / "approve.csv", tmp_path / "approve.json"
+    assert cli("approve", RUN, "--export", str(as_csv)).exit_code == ExitCode.USAGE  # no terminal: refused
+    rows = list(csv.DictReader(as_csv.open()))
+    assert {r["objectId"] for r in rows} == {g.id for g in guests}
+    lena = next(r for r in rows if r["mail"] == "lena@fabrikam.com")
+    assert (lena["displayName"], lena["partner"], lena["sponsor"], lena["rule"], lena["action"]) == (
+        "Lena Fischer",
+        "fabrikam",
+        "megan.bowen@contoso.com",
+        "inactive",
+        "disable",
+    )
+    assert cli("approve", RUN, "--yes", "--export", str(as_json)).exit_code == ExitCode.OK
+    assert {r["displayName"] for r in json.loads(as_json.read_text())} == {
+        "Lena Fischer",
+        "Priya Natarajan",
+        "Omar Haddad",
+    }
+
+
+def test_an_export_that_is_neither_csv_nor_json_is_a_usage_error(services: Services):
+    _braked_sweep(services)
+    result = cli("approve", RUN, "--yes", "--export", "list.xlsx")
+    assert result.exit_code == ExitCode.USAGE and ".csv or a .json" in result.stderr
+    assert _disabled(services) == set()
+
+
+def test_names_come_from_bulk_reads_not_one_directory_read_per_guest(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+):
+    _braked_sweep(services)
+
+    async def one_by_one(user_id: str) -> DirectoryUser | None:
+        raise AssertionError("a per-guest read while listing the changes")
+
+    monkeypatch.setattr(services.directory, "get_user", one_by_one)
+    result = cli("approve", RUN)
+    assert "Lena Fischer" in result.stdout and result.exit_code == ExitCode.USAGE
