@@ -35,6 +35,8 @@ class Selector:
     reason: str | None = None
     partner: str | None = None
     since: datetime | None = None
+    # Exactly these dead letters (the ones an operator was shown and confirmed), whatever else matches.
+    message_ids: tuple[str, ...] = ()
 
     def matches_item(self, item: WorkItem) -> bool:
         error = item.last_error or {}
@@ -50,7 +52,8 @@ class Selector:
     def matches_message(self, message: ReceivedMessage) -> bool:
         reason = f"{message.dead_letter_reason or ''} {message.dead_letter_description or ''}"
         return (
-            (not self.keys or message.key in self.keys)
+            (not self.message_ids or message.message_id in self.message_ids)
+            and (not self.keys or message.key in self.keys)
             and (self.kind is None or message.kind == self.kind or (message.key or "").startswith(f"{self.kind}:"))
             and (self.reason is None or self.reason.lower() in reason.lower())
             and (self.since is None or message.enqueued is None or message.enqueued >= self.since)
@@ -359,11 +362,13 @@ async def dead_letter_rows(services: Services, logical_queue: str, selector: Sel
         rows.append(
             {
                 "key": message.key or f"message:{message.message_id}",
+                "messageId": message.message_id,
                 "kind": message.kind or ticket.get("kind"),
                 "mail": ticket.get("email"),
                 "displayName": ticket.get("displayName"),
                 "partner": ticket.get("partner"),
                 "sponsor": ticket.get("sponsor"),
+                "dueDate": ticket.get("endDate"),
                 "reason": message.dead_letter_reason,
             }
         )

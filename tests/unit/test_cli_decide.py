@@ -20,14 +20,17 @@ from app.cli import decide
 from app.cli.common import ExitCode
 from app.cli.main import app
 from lifecycle.errors import PermissionDeniedError
-from lifecycle.models import DirectoryUser, GuestRecord, GuestState, SignInActivity
+from lifecycle.ledger.settle import process
+from lifecycle.models import DirectoryUser, GuestRecord, GuestState, OutboundMessage, SignInActivity, WorkStatus
+from lifecycle.onboarding.handler import handle_ticket
 from lifecycle.services import Services
 from lifecycle.sweep import entry as sweep
-from tests.builders import NOW, memory_services
+from tests.builders import NOW, memory_services, onboard_ticket
 from tests.fakes import FakeDirectory
 
 DENIED = PermissionDeniedError("Insufficient privileges", status=403, code="Authorization_RequestDenied")
 RUN = "sweep-2026-11-23"
+DENIED = PermissionDeniedError("Insufficient privileges", status=403, code="Authorization_RequestDenied")
 
 
 @pytest.fixture(name="services")
@@ -170,3 +173,102 @@ def test_names_come_from_bulk_reads_not_one_directory_read_per_guest(
     monkeypatch.setattr(services.directory, "get_user", one_by_one)
     result = cli("approve", RUN)
     assert "Lena Fischer" in result.stdout and result.exit_code == ExitCode.USAGE
+
+
+# --- purge and replay --all ---------------------------------------------------------------------------------
+
+
+async def _dead_letter(services: Services, ticket_id: str, email: str, name: str) -> None:
+    """A 403 on the invitation: the ticket's message is dead-lettered before any guest exists."""
+    services.directory.fail_next.append(DENIED)  # type: ignore[attr-defined]
+    key = f"ticket:{ticket_id}"
+    body = json.dumps(onboard_ticket(ticketId=ticket_id, email=email, displayName=name)).encode()
+    await services.transport.send("onboarding", [OutboundMessage(body, f"{key}|m", key, "ticket")])
+    while batch := await services.transport.receive("onboarding"):
+        for message in batch:
+            await process("onboarding", message, handle_ticket, services)
+
+
+def _two_dead_letters(services: Services) -> None:
+    run(lambda: _dead_letter(services, "RITM0020001", "lena@fabrikam.com", "Lena Fischer"))
+    run(lambda: _dead_letter(services, "RITM0020002", "omar@fabrikam.com", "Omar Haddad"))
+    assert run(lambda: services.transport.depth("onboarding")) == (0, 2)
+
+
+def test_purge_lists_the_guests_it_deletes_and_needs_purge_n_typed(services: Services, terminal: None):
+    """Purge used to ask for the queue name without saying what it would delete; now it names each ticket's
+    guest, partner, sponsor and last day, and takes "purge N"."""
+    _two_dead_letters(services)
+    refused = cli("purge", "--all", answer="onboarding\n")
+    assert refused.exit_code == ExitCode.FAILED and "not confirmed" in refused.stderr
+    for text in ("Lena Fischer", "omar@fabrikam.com", "fabrikam", "megan.bowen@contoso.com", "2027-03-31"):
+        assert text in refused.stdout
+    assert run(lambda: services.transport.depth("onboarding")) == (0, 2)
+    purged = cli("purge", "--all", answer="purge 2\n")
+    assert purged.exit_code == ExitCode.OK, purged.output
+    assert run(lambda: services.transport.depth("onboarding")) == (0, 0)
+
+
+def test_purge_without_a_terminal_needs_yes(services: Services, tmp_path: Path):
+    _two_dead_letters(services)
+    listed = tmp_path / "purge.json"
+    refused = cli("purge", "--all", "--export", str(listed))
+    assert refused.exit_code == ExitCode.USAGE and "--yes" in refused.stderr
+    assert run(lambda: services.transport.depth("onboarding")) == (0, 2)
+    assert {r["mail"] for r in json.loads(listed.read_text())} == {"lena@fabrikam.com", "omar@fabrikam.com"}
+    assert cli("purge", "--all", "--yes").exit_code == ExitCode.OK
+    assert run(lambda: services.transport.depth("onboarding")) == (0, 0)
+
+
+def test_replay_all_lists_and_needs_replay_n_typed_or_yes(services: Services, terminal: None):
+    _two_dead_letters(services)
+    refused = cli("replay", "--all", answer="yes\n")
+    assert refused.exit_code == ExitCode.FAILED and "Lena Fischer" in refused.stdout
+    assert run(lambda: services.transport.depth("onboarding")) == (0, 2)
+    assert cli("replay", "--all", answer="replay 2\n").exit_code == ExitCode.OK
+    assert run(lambda: services.transport.depth("onboarding")) == (2, 0)
+
+
+def test_replay_all_without_a_terminal_needs_yes_and_a_dry_run_does_not(services: Services):
+    _two_dead_letters(services)
+    assert cli("replay", "--all").exit_code == ExitCode.USAGE
+    assert cli("replay", "--all", "--dry-run").exit_code == ExitCode.OK
+    assert run(lambda: services.transport.depth("onboarding")) == (0, 2)
+    assert cli("replay", "--all", "--yes").exit_code == ExitCode.OK
+    assert run(lambda: services.transport.depth("onboarding")) == (2, 0)
+
+
+# --- show and replay by ticket id, email or object id ---------------------------------------------------------
+
+
+def test_replay_takes_the_email_of_a_ticket_that_failed_before_it_made_a_guest(services: Services):
+    _two_dead_letters(services)
+    result = cli("replay", "--key", "Lena@Fabrikam.com")
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "ticket:RITM0020001: replayed" in result.stdout and "RITM0020002" not in result.stdout
+    assert run(lambda: services.transport.depth("onboarding")) == (1, 1)
+    assert cli("replay", "--key", "RITM0020002").exit_code == ExitCode.OK
+    assert run(lambda: services.transport.depth("onboarding")) == (2, 0)
+
+
+def test_show_takes_a_ticket_id_an_email_or_an_object_id(services: Services, tmp_path: Path):
+    """The on-call engineer is handed an address or a guest's object id, not the ledger's key."""
+    ticket = tmp_path / "t.json"
+    ticket.write_text(json.dumps(onboard_ticket(ticketId="RITM0030001", email="ana.lopez@fabrikam.com")))
+    assert cli("submit", "onboarding", str(ticket)).exit_code == ExitCode.OK
+    assert cli("run", "onboarding").exit_code == ExitCode.OK
+    item = run(lambda: services.work_items.get("ticket:RITM0030001"))
+    assert item.status is WorkStatus.DONE
+    object_id = item.result["objectId"]
+    for wanted in ("ticket:RITM0030001", "RITM0030001", "Ana.Lopez@fabrikam.com", object_id):
+        story = json.loads(cli("show", wanted, "--json").stdout)
+        assert story["key"] == "ticket:RITM0030001", wanted
+    assert "ticket:RITM0030001" in cli("show", object_id).stdout
+    missing = cli("show", "nobody@fabrikam.com")
+    assert missing.exit_code == ExitCode.NOTHING_MATCHED and "an email" in missing.stdout
+
+
+def test_show_of_an_email_that_failed_before_it_made_a_guest_finds_its_ticket(services: Services):
+    _two_dead_letters(services)
+    story = json.loads(cli("show", "omar@fabrikam.com", "--json").stdout)
+    assert story["key"] == "ticket:RITM0020002" and story["status"] == "dead-lettered"
