@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from app.cli.common import ExitCode, cell, console, fail
@@ -55,21 +56,24 @@ def decide(
     yes: bool,
     export_to: Path | None,
     command: str,
+    as_json: bool = False,
 ) -> None:
     """Show ``rows`` (and export them), then go on only when the operator typed ``phrase`` or passed --yes.
 
     Without a terminal and without --yes the command is refused (exit 64): a script that forgot --yes must
-    not hang on a prompt, nor act on nobody's decision.
+    not hang on a prompt, nor act on nobody's decision. With ``as_json`` the list goes to stderr, so stdout
+    stays the command's JSON.
     """
+    shown = Console(stderr=True, soft_wrap=True) if as_json else console
     table = Table(title=title)
     for column in columns:
         table.add_column(column)
     for row in rows:
         table.add_row(*(cell("-" if row.get(c) in (None, "") else row.get(c)) for c in columns))
-    console.print(table)
+    shown.print(table)
     if export_to is not None:
         export(rows, columns, export_to)
-        console.print(f"the list is in {export_to}", markup=False, highlight=False)
+        shown.print(f"the list is in {export_to}", markup=False, highlight=False)
     if yes:
         return
     if not interactive():

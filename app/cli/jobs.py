@@ -86,22 +86,28 @@ def approve(
     check_export(export_to)
     who = approver or _operator()
     is_reset = run_id.startswith("reset-")
-    rows = asyncio.run(with_services(lambda s: _braked_changes(s, run_id, is_reset)))
-    if rows is not None:
-        decide(
-            f"{run_id}: {len(rows)} change(s) to approve",
-            rows,
-            APPROVE_COLUMNS,
-            run_id,
-            yes=yes,
-            export_to=export_to,
-            command=f"approve {run_id}",
-        )
-    try:
+
+    async def decided(services) -> dict[str, Any]:
+        rows = await _braked_changes(services, run_id, is_reset)
+        if rows is not None:
+            decide(
+                f"{run_id}: {len(rows)} change(s) to approve",
+                rows,
+                APPROVE_COLUMNS,
+                run_id,
+                yes=yes,
+                export_to=export_to,
+                command=f"approve {run_id}",
+                as_json=as_json,
+            )
         if is_reset:
-            summary = asyncio.run(with_services(lambda s: reset.approve_reset_run(s, run_id, who)))
+            return await reset.approve_reset_run(services, run_id, who)
+        return await sweep.approve_locally(services, run_id, who)
+
+    try:
+        summary = asyncio.run(with_services(decided))
+        if is_reset:
             raise typer.Exit(_print_summary(summary, as_json, reset.format_summary, lambda _: 0))
-        summary = asyncio.run(with_services(lambda s: sweep.approve_locally(s, run_id, who)))
     except (SweepError, ResetRunError) as exc:
         Console(stderr=True).print(f"[red]{esc(exc)}[/red]")
         raise typer.Exit(ExitCode.FAILED) from None

@@ -220,20 +220,30 @@ def replay(
     check_queue(queue, QUEUES, "dead letters to replay", "--queue")
     check_export(export_to)
     selector = Selector(kind=kind, reason=reason)
-    rows = asyncio.run(with_services(lambda s: _selected(s, queue, tuple(key or ()), selector)))
-    if not rows:
-        raise _nothing_matched(queue, "replayed")
-    if not dry_run:
-        title = f"{len(rows)} dead letter(s) to replay on {queue}"
-        if all_:
-            phrase = f"replay {len(rows)}"
-            decide(title, rows, DEAD_LETTER_COLUMNS, phrase, yes=yes, export_to=export_to, command="replay --all")
-        else:
-            decide(title, rows, DEAD_LETTER_COLUMNS, "", yes=True, export_to=export_to, command="replay")
-    chosen = Selector(message_ids=tuple(r["messageId"] for r in rows))
-    results = asyncio.run(
-        with_services(lambda s: operations.replay(s, queue, chosen, dry_run=dry_run, operator=_operator()))
-    )
+
+    async def decided(services) -> list[dict[str, Any]]:
+        rows = await _selected(services, queue, tuple(key or ()), selector)
+        if not rows:
+            raise _nothing_matched(queue, "replayed")
+        if not dry_run:
+            title = f"{len(rows)} dead letter(s) to replay on {queue}"
+            # Only --all asks: a replay named by key sends back what was named (the list still shows it).
+            phrase, asked = (f"replay {len(rows)}", yes) if all_ else ("", True)
+            command = "replay --all" if all_ else "replay"
+            decide(
+                title,
+                rows,
+                DEAD_LETTER_COLUMNS,
+                phrase,
+                yes=asked,
+                export_to=export_to,
+                command=command,
+                as_json=as_json,
+            )
+        chosen = Selector(message_ids=tuple(r["messageId"] for r in rows))
+        return await operations.replay(services, queue, chosen, dry_run=dry_run, operator=_operator())
+
+    results = asyncio.run(with_services(decided))
     if as_json:
         typer.echo(json.dumps(results, indent=2))
     else:
@@ -269,21 +279,24 @@ def purge(
     if queue_typed is not None and queue_typed != queue:
         raise fail(ExitCode.FAILED, "not confirmed; nothing purged", f"--yes-i-am-sure takes the queue name ({queue})")
     selector = Selector(kind=kind, reason=reason)
-    rows = asyncio.run(with_services(lambda s: _selected(s, queue, tuple(key or ()), selector)))
-    if not rows:
-        raise _nothing_matched(queue, "purged")
-    phrase = f"purge {len(rows)}"
-    decide(
-        f"{len(rows)} dead letter(s) to purge for good from {queue}",
-        rows,
-        DEAD_LETTER_COLUMNS,
-        phrase,
-        yes=yes or queue_typed is not None,
-        export_to=export_to,
-        command="purge",
-    )
-    chosen = Selector(message_ids=tuple(r["messageId"] for r in rows))
-    purged = asyncio.run(with_services(lambda s: operations.purge(s, queue, chosen, operator=_operator())))
+
+    async def decided(services) -> list[str]:
+        rows = await _selected(services, queue, tuple(key or ()), selector)
+        if not rows:
+            raise _nothing_matched(queue, "purged")
+        decide(
+            f"{len(rows)} dead letter(s) to purge for good from {queue}",
+            rows,
+            DEAD_LETTER_COLUMNS,
+            f"purge {len(rows)}",
+            yes=yes or queue_typed is not None,
+            export_to=export_to,
+            command="purge",
+        )
+        chosen = Selector(message_ids=tuple(r["messageId"] for r in rows))
+        return await operations.purge(services, queue, chosen, operator=_operator())
+
+    purged = asyncio.run(with_services(decided))
     if not purged:
         raise _nothing_matched(queue, "purged")
     console.print(f"purged {len(purged)} dead letter(s)")

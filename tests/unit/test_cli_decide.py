@@ -272,3 +272,47 @@ def test_show_of_an_email_that_failed_before_it_made_a_guest_finds_its_ticket(se
     _two_dead_letters(services)
     story = json.loads(cli("show", "omar@fabrikam.com", "--json").stdout)
     assert story["key"] == "ticket:RITM0020002" and story["status"] == "dead-lettered"
+
+
+# --- apply governance ---------------------------------------------------------------------------------------
+
+
+def test_apply_governance_lists_each_write_by_partner_name_and_needs_apply_n(
+    services: Services, terminal: None, tmp_path: Path
+):
+    """Apply used to write at once; now the operator sees each object by partner name and tenant id first."""
+    from tests.unit.test_governance import FakeGovernanceGraph
+
+    graph = FakeGovernanceGraph()
+    services.governance_graph = graph
+    listed = tmp_path / "governance.csv"
+    refused = cli("apply", "governance", "--export", str(listed), answer="yes\n")
+    assert refused.exit_code == ExitCode.FAILED and "not confirmed" in refused.stderr
+    assert graph.writes == []
+    rows = list(csv.DictReader(listed.open()))
+    fabrikam = next(r for r in rows if r["key"] == "organization/fabrikam")
+    assert (fabrikam["partner"], fabrikam["partnerName"], fabrikam["tenantId"], fabrikam["change"]) == (
+        "fabrikam",
+        "Fabrikam, Inc.",
+        "9a3d526c-1b7e-4c2f-8d6a-5e0f3b7c9d21",
+        "create",
+    )
+    assert "Fabrikam, Inc." in refused.stdout
+    applied = cli("apply", "governance", answer=f"apply {len(rows)}\n")
+    assert applied.exit_code == ExitCode.OK, applied.output
+    assert graph.writes
+
+
+def test_apply_governance_without_a_terminal_needs_yes_and_json_stays_json(services: Services):
+    from tests.unit.test_governance import FakeGovernanceGraph
+
+    graph = FakeGovernanceGraph()
+    services.governance_graph = graph
+    refused = cli("apply", "governance", "--json")
+    assert refused.exit_code == ExitCode.USAGE and "--yes" in refused.stderr
+    assert graph.writes == []
+    applied = cli("apply", "governance", "--yes", "--json")
+    assert applied.exit_code == ExitCode.OK
+    assert "write(s) to the tenant" in applied.stderr and "write(s) to the tenant" not in applied.stdout
+    document = applied.stdout[applied.stdout.index("\n{") :]  # after the run's log line
+    assert json.loads(document)["mode"] == "enforce" and graph.writes
