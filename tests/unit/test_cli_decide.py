@@ -316,3 +316,33 @@ def test_apply_governance_without_a_terminal_needs_yes_and_json_stays_json(servi
     assert "write(s) to the tenant" in applied.stderr and "write(s) to the tenant" not in applied.stdout
     document = applied.stdout[applied.stdout.index("\n{") :]  # after the run's log line
     assert json.loads(document)["mode"] == "enforce" and graph.writes
+
+
+# --- approve a reset run ------------------------------------------------------------------------------------
+
+
+def test_approve_of_a_braked_reset_run_lists_each_guest_and_its_provider_change(
+    monkeypatch: pytest.MonkeyPatch, terminal: None
+):
+    """A reset run the brake stopped: each guest to reset, by name and mail, with the provider it moves from."""
+    from lifecycle.reset.entry import run_reset_detection
+    from tests.unit.test_reset import FakeLookup, redeemed, resets_sent, services_with
+
+    directory = FakeDirectory()
+    guests = [redeemed(directory, f"p{n}@fabrikam.com", "otp") for n in range(3)]
+    reset_services = services_with(directory, FakeLookup(), brake_count=2)
+
+    async def bootstrap(*_: Any, **__: Any) -> Services:
+        return reset_services
+
+    monkeypatch.setattr("app.bootstrap.bootstrap", bootstrap)
+    braked = run(lambda: run_reset_detection(reset_services, "enforce"))
+    assert braked["status"] == "braked"
+    refused = cli("approve", braked["runId"], answer="no\n")
+    assert refused.exit_code == ExitCode.FAILED and resets_sent(directory) == []
+    for guest in guests:
+        assert guest.mail in refused.stdout and guest.display_name in refused.stdout
+    assert "reset-redemption" in refused.stdout and "fabrikam" in refused.stdout
+    approved = cli("approve", braked["runId"], answer=f"{braked['runId']}\n")
+    assert approved.exit_code == ExitCode.OK, approved.output
+    assert sorted(resets_sent(directory)) == sorted(g.id for g in guests)
