@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from app.cli.common import ExitCode, JsonOption, app, cell, console, esc, report_summary, run_onboarding, with_services
+from app.cli.decide import ExportOption, YesOption, check_export, decide
 from lifecycle.jobs import ON_DEMAND
 
 JOBS = ON_DEMAND  # lifecycle/jobs.py: the jobs a person may run once, as their trigger would
@@ -69,24 +70,94 @@ def run(
 def approve(
     run_id: Annotated[str, typer.Argument(help="A run the brake stopped, e.g. sweep-2026-11-24 or reset-2026-11-24.")],
     approver: Annotated[str | None, typer.Option(help="Who approves (recorded); default: your user name.")] = None,
+    yes: YesOption = False,
+    export_to: ExportOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Release a run the deletion brake stopped; its actions are carried out at once."""
+    """Release a run the deletion brake stopped; its actions are carried out at once.
+
+    First lists every guest the run will change (name, mail, partner, sponsor, rule, due day), then asks
+    for the run id typed back (--yes in scripts)."""
     from lifecycle.reset import entry as reset
     from lifecycle.reset.runs import ResetRunError
     from lifecycle.sweep import entry as sweep
     from lifecycle.sweep.runner import SweepError
 
+    check_export(export_to)
     who = approver or _operator()
+    is_reset = run_id.startswith("reset-")
+
+    async def decided(services) -> dict[str, Any]:
+        rows = await _braked_changes(services, run_id, is_reset)
+        if rows is not None:
+            decide(
+                f"{run_id}: {len(rows)} change(s) to approve",
+                rows,
+                APPROVE_COLUMNS,
+                run_id,
+                yes=yes,
+                export_to=export_to,
+                command=f"approve {run_id}",
+                as_json=as_json,
+            )
+        if is_reset:
+            return await reset.approve_reset_run(services, run_id, who)
+        return await sweep.approve_locally(services, run_id, who)
+
     try:
-        if run_id.startswith("reset-"):
-            summary = asyncio.run(with_services(lambda s: reset.approve_reset_run(s, run_id, who)))
+        summary = asyncio.run(with_services(decided))
+        if is_reset:
             raise typer.Exit(_print_summary(summary, as_json, reset.format_summary, lambda _: 0))
-        summary = asyncio.run(with_services(lambda s: sweep.approve_locally(s, run_id, who)))
     except (SweepError, ResetRunError) as exc:
         Console(stderr=True).print(f"[red]{esc(exc)}[/red]")
         raise typer.Exit(ExitCode.FAILED) from None
     raise typer.Exit(_print_summary(summary, as_json, sweep.format_summary, sweep.exit_code))
+
+
+APPROVE_COLUMNS = ("action", "displayName", "mail", "partner", "sponsor", "rule", "dueDate", "objectId")
+
+
+async def _braked_changes(services, run_id: str, is_reset: bool) -> list[dict[str, Any]] | None:
+    """Every guest a braked run changes once approved, named; None when the run is not braked (the approval
+    then refuses with its own reason)."""
+    from lifecycle.ledger.operations import name_guests
+    from lifecycle.runs.model import RunStatus
+    from lifecycle.sweep.entry import runs_for
+
+    runs = await runs_for(services)
+    run = await runs.get(run_id)
+    if run is None or run.status is not RunStatus.BRAKED:
+        return None
+    rows: list[dict[str, Any]] = []
+    if is_reset:
+        from lifecycle.reset.runs import KIND, PENDING
+
+        async for item in services.work_items.query(kind=KIND):
+            if item.run_id == run_id and item.status in PENDING:
+                planned = item.result.get("planned", {})
+                rows.append(
+                    {
+                        "action": "reset-redemption",
+                        "objectId": planned.get("objectId"),
+                        "mail": planned.get("email"),
+                        "partner": planned.get("partner"),
+                        "rule": f"signs in at {planned.get('used')}, expected {planned.get('expected')}",
+                    }
+                )
+    else:
+        async for page in runs.actions(run_id):
+            rows.extend(
+                {
+                    "action": a.action.value,
+                    "objectId": a.object_id,
+                    "partner": a.partner,
+                    "sponsor": ", ".join(a.sponsor_ids) or None,
+                    "rule": a.rule.value,
+                    "dueDate": a.due.isoformat() if a.due else a.evidence.get("dueDate"),
+                }
+                for a in page
+            )
+    return await name_guests(services, rows)
 
 
 @sweep_app.command("show")

@@ -1,9 +1,10 @@
 """``python -m lifecycle``: the operator's command line.
 
 Exit codes (the README's Command line section lists them), the same for every command:
-0 done; 1 failed (an error the command could not get past, or a refusal such as an unconfirmed purge or a
-guardrail); 2 done, and something needs attention (rejections, failures, dead letters, drift); 3 nothing
-matched what was named; 64 usage error (an unknown option, queue or job, a bad value); 65 an input file
+0 done; 1 failed (an error the command could not get past, or a refusal such as a confirmation typed wrong or
+a guardrail); 2 done, and something needs attention (rejections, failures, dead letters, drift); 3 nothing
+matched what was named; 64 usage error (an unknown option, queue or job, a bad value, a confirmation asked
+for without a terminal and without --yes); 65 an input file
 cannot be read as what the command expects; 69 storage, the queues or Graph cannot be reached; 78 the
 settings or the desired-state file are not usable. An error ends with one line and a hint; ``--debug``
 anywhere on the command line shows the traceback instead.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,13 +23,18 @@ from app.cli.common import (
     console,
     esc,
     explain,
+    fail,
     print_status,
     with_services,
 )
+from app.cli.decide import ExportOption, YesOption, check_export, decide
 from lifecycle.ledger.operations import QUEUES, Selector
 
 QueueOption = Annotated[str, typer.Option("--queue", help=f"Logical queue: {', '.join(QUEUES)}.")]
-KeyOption = Annotated[list[str] | None, typer.Option("--key", help="Only this key (repeatable).")]
+KeyOption = Annotated[
+    list[str] | None,
+    typer.Option("--key", help="Only this key, ticket id, email or object id (repeatable)."),
+]
 KindOption = Annotated[str | None, typer.Option(help="Only this kind (onboard, offboard, ...).")]
 ReasonOption = Annotated[str | None, typer.Option(help="Only items whose error/reason contains this text.")]
 PartnerOption = Annotated[str | None, typer.Option(help="Only this partner.")]
@@ -129,19 +135,40 @@ def failed(
 
 @app.command()
 def show(
-    key: Annotated[str, typer.Argument(help="The work item's key, e.g. ticket:RITM0042001.")],
+    wanted: Annotated[
+        str,
+        typer.Argument(
+            metavar="KEY|TICKET|EMAIL|OBJECT_ID",
+            help="A work item's key (ticket:RITM0042001), a ticket id, a guest's email or its object id.",
+        ),
+    ],
     as_json: JsonOption = False,
 ) -> None:
-    """Everything about one work item: status, attempts, last error, result and its audit history."""
+    """Everything about a work item: status, attempts, last error, result and its audit history.
+
+    An email or an object id can name several tickets (an onboard, then an extend): each is shown; --json
+    then prints a list instead of one object."""
     from lifecycle.ledger import operations
 
-    story = asyncio.run(with_services(lambda s: operations.show(s, key)))
-    if story is None:
-        console.print(f"[red]no work item {esc(key)}[/red] (hint: python -m lifecycle failed lists failed keys)")
+    async def go(services) -> list[dict[str, Any]]:
+        keys = await operations.resolve_keys(services, wanted)
+        return [story for key in keys if (story := await operations.show(services, key)) is not None]
+
+    stories = asyncio.run(with_services(go))
+    if not stories:
+        console.print(
+            f"[red]no work item {esc(wanted)}[/red] (hint: give a key, a ticket id, an email or an object id; "
+            "python -m lifecycle failed lists failed keys)"
+        )
         raise typer.Exit(ExitCode.NOTHING_MATCHED)
     if as_json:
-        typer.echo(json.dumps(story, indent=2, default=str))
+        typer.echo(json.dumps(stories[0] if len(stories) == 1 else stories, indent=2, default=str))
         return
+    for story in stories:
+        _print_story(story)
+
+
+def _print_story(story: dict[str, Any]) -> None:
     head = f"({esc(story['kind'])}) {esc(story['status'])}, {story['attempts']} attempt(s)"
     console.print(f"[bold]{esc(story['key'])}[/bold] {head}")
     if story["lastDay"]:
@@ -154,6 +181,22 @@ def show(
         console.print(f"  {event['at']}  {event['action']}  {event['reason']}", markup=False)
 
 
+DEAD_LETTER_COLUMNS = ("key", "kind", "displayName", "mail", "partner", "sponsor", "dueDate", "reason")
+
+
+async def _selected(services, queue: str, wanted: tuple[str, ...], selector: Selector) -> list[dict[str, Any]]:
+    """The dead letters a replay or purge would touch, each with its ticket's guest; a --key may be a ticket
+    id, an email or an object id as well as a key."""
+    from lifecycle.ledger import operations
+
+    if wanted:
+        keys = set(wanted)
+        for text in wanted:
+            keys.update(await operations.resolve_keys(services, text))
+        selector = replace(selector, keys=tuple(sorted(keys)))
+    return await operations.dead_letter_rows(services, queue, selector)
+
+
 @app.command()
 def replay(
     queue: QueueOption = "onboarding",
@@ -162,18 +205,45 @@ def replay(
     reason: ReasonOption = None,
     all_: Annotated[bool, typer.Option("--all", help="Replay every dead letter of the queue.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be sent; change nothing.")] = False,
+    yes: YesOption = False,
+    export_to: ExportOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Send dead letters back to their queue (new message id, same idempotency key), then remove them."""
+    """Send dead letters back to their queue (new message id, same idempotency key), then remove them.
+
+    --key takes a key, a ticket id, an email or an object id. The dead letters are listed first (guest,
+    partner, sponsor, last day, why); --all asks for "replay N" typed back (--yes in scripts)."""
     from lifecycle.ledger import operations
 
     if not (key or kind or reason or all_):
         raise typer.BadParameter("name what to replay: --key, --kind, --reason, or --all")
     check_queue(queue, QUEUES, "dead letters to replay", "--queue")
-    selector = Selector(keys=tuple(key or ()), kind=kind, reason=reason)
-    results = asyncio.run(
-        with_services(lambda s: operations.replay(s, queue, selector, dry_run=dry_run, operator=_operator()))
-    )
+    check_export(export_to)
+    selector = Selector(kind=kind, reason=reason)
+
+    async def decided(services) -> list[dict[str, Any]]:
+        rows = await _selected(services, queue, tuple(key or ()), selector)
+        if not rows:
+            raise _nothing_matched(queue, "replayed")
+        if not dry_run:
+            title = f"{len(rows)} dead letter(s) to replay on {queue}"
+            # Only --all asks: a replay named by key sends back what was named (the list still shows it).
+            phrase, asked = (f"replay {len(rows)}", yes) if all_ else ("", True)
+            command = "replay --all" if all_ else "replay"
+            decide(
+                title,
+                rows,
+                DEAD_LETTER_COLUMNS,
+                phrase,
+                yes=asked,
+                export_to=export_to,
+                command=command,
+                as_json=as_json,
+            )
+        chosen = Selector(message_ids=tuple(r["messageId"] for r in rows))
+        return await operations.replay(services, queue, chosen, dry_run=dry_run, operator=_operator())
+
+    results = asyncio.run(with_services(decided))
     if as_json:
         typer.echo(json.dumps(results, indent=2))
     else:
@@ -192,22 +262,41 @@ def purge(
     kind: KindOption = None,
     reason: ReasonOption = None,
     all_: Annotated[bool, typer.Option("--all", help="Purge every dead letter of the queue.")] = False,
-    yes: Annotated[
-        str | None, typer.Option("--yes-i-am-sure", help="Type the queue name to confirm (no prompt in scripts).")
+    yes: YesOption = False,
+    export_to: ExportOption = None,
+    queue_typed: Annotated[
+        str | None, typer.Option("--yes-i-am-sure", hidden=True, help="Older scripts: the queue name, as --yes.")
     ] = None,
 ) -> None:
-    """Delete dead letters for good, with an audit row each. Needs the queue name as confirmation."""
+    """Delete dead letters for good, with an audit row each. Lists them first, then asks for "purge N" typed
+    back (--yes in scripts); exactly the listed dead letters are purged."""
     from lifecycle.ledger import operations
 
     if not (key or kind or reason or all_):
         raise typer.BadParameter("name what to purge: --key, --kind, --reason, or --all")
     check_queue(queue, QUEUES, "dead letters to purge", "--queue")
-    confirmation = yes if yes is not None else typer.prompt(f"type the queue name ({queue}) to purge")
-    if confirmation != queue:
-        console.print("[red]not confirmed; nothing purged[/red]")
-        raise typer.Exit(ExitCode.FAILED)
-    selector = Selector(keys=tuple(key or ()), kind=kind, reason=reason)
-    purged = asyncio.run(with_services(lambda s: operations.purge(s, queue, selector, operator=_operator())))
+    check_export(export_to)
+    if queue_typed is not None and queue_typed != queue:
+        raise fail(ExitCode.FAILED, "not confirmed; nothing purged", f"--yes-i-am-sure takes the queue name ({queue})")
+    selector = Selector(kind=kind, reason=reason)
+
+    async def decided(services) -> list[str]:
+        rows = await _selected(services, queue, tuple(key or ()), selector)
+        if not rows:
+            raise _nothing_matched(queue, "purged")
+        decide(
+            f"{len(rows)} dead letter(s) to purge for good from {queue}",
+            rows,
+            DEAD_LETTER_COLUMNS,
+            f"purge {len(rows)}",
+            yes=yes or queue_typed is not None,
+            export_to=export_to,
+            command="purge",
+        )
+        chosen = Selector(message_ids=tuple(r["messageId"] for r in rows))
+        return await operations.purge(services, queue, chosen, operator=_operator())
+
+    purged = asyncio.run(with_services(decided))
     if not purged:
         raise _nothing_matched(queue, "purged")
     console.print(f"purged {len(purged)} dead letter(s)")
