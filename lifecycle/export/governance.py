@@ -2,10 +2,10 @@
 
 Pure, like lifecycle.export.build: the catalog the partners' packages live in, each partner's access package,
 its two assignment policies (admin direct assignment and partner requests, with their expiry), the group
-memberships it grants, the external-user lifecycle setting, the guest access review and the per-partner
-reviews. Objects are recognised the way the governance job made them (a connected organisation's description
-names its partner key, a review's descriptionForAdmins its key) or by what they say; whatever the format
-cannot hold is returned as a comment, never dropped.
+memberships it grants, the external-user lifecycle setting, and (lifecycle.export.reviews) the guest access
+review and the per-partner reviews. Objects are recognised the way the governance job made them (a connected
+organisation's description names its partner key, a review's descriptionForAdmins its key) or by what they
+say; whatever the format cannot hold is returned as a comment, never dropped.
 """
 
 from __future__ import annotations
@@ -14,24 +14,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from lifecycle.export.reviews import export_reviews
 from lifecycle.governance.desired import DIRECT_POLICY, REQUEST_POLICY
-from lifecycle.governance.review_bodies import ALL_GROUPS_QUERY, GUEST_QUERY
-from lifecycle.governance.reviews import normal_definition, normal_query
 
 PARTNER_CATALOG = "Partner collaboration"
 ORGANIZATION_KEY = re.compile(r"^Partner organisation ([a-z0-9][a-z0-9-]{0,62}), managed by the guest lifecycle")
-REVIEW_KEY = re.compile(r"\[governance-key: ([^\]]+)\]")
 DAYS = re.compile(r"^P(\d+)D$")
-GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-USER_REVIEWER = re.compile(rf"^/users/({GUID})$")
-GROUP_REVIEWER = re.compile(rf"^/groups/({GUID})/transitiveMembers$")
-PARTNER_SCOPE = re.compile(
-    rf"^/groups/({GUID})/transitiveMembers/microsoft\.graph\.user\?\$filter=\(userType eq 'Guest'\)$"
-)
-APPLY_ACTIONS = {
-    "#microsoft.graph.removeAccessApplyAction": "removeAccess",
-    "#microsoft.graph.disableAndDeleteUserApplyAction": "disableAndDelete",
-}
 LIFECYCLE_ACTIONS = ("none", "blockSignIn", "blockSignInAndDelete")
 
 
@@ -139,7 +127,7 @@ def export_governance(posture: GovernancePosture, partners: dict[str, Any]) -> t
                 "one catalog, this one is left as it is"
             )
 
-    guest, partner_review = _reviews(posture, partners, governed, notes)
+    guest, partner_review = export_reviews(posture.reviews, partners, governed, notes)
     if guest is not None:
         section["guestReview"] = guest
     else:
@@ -328,116 +316,3 @@ def _request_settings(key: str, policy: dict[str, Any], notes: list[str]) -> dic
             if a.get("@odata.type") == "#microsoft.graph.singleUser" and a.get("userId")
         ]
     return settings
-
-
-def _reviews(
-    posture: GovernancePosture, partners: dict[str, Any], governed: dict[str, dict[str, Any]], notes: list[str]
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    guest: dict[str, Any] | None = None
-    partner_review: dict[str, Any] | None = None
-    for definition in sorted(posture.reviews, key=lambda d: str(d.get("displayName"))):
-        normal = normal_definition(definition)
-        label = f"access review {definition.get('displayName')!r} ({definition.get('id')})"
-        marker = REVIEW_KEY.search(str(definition.get("descriptionForAdmins") or ""))
-        scope = normal_query((normal.get("scope") or {}).get("query"))
-        enumeration = normal_query((normal.get("instanceEnumerationScope") or {}).get("query"))
-        if scope == normal_query(GUEST_QUERY) and enumeration == normal_query(ALL_GROUPS_QUERY):
-            if guest is not None:
-                notes.append(f"not exported: {label}; guestReview already holds another review of every guest")
-                continue
-            settings, problems = _review_settings(normal, str(definition.get("displayName") or ""), None)
-            if problems:
-                notes.append(f"not exported: {label}: {'; '.join(problems)}")
-            else:
-                guest = settings
-            continue
-        match = PARTNER_SCOPE.match(str(scope)) if enumeration is None else None
-        key = _review_partner(definition, marker, partners)
-        if match is None or key is None:
-            notes.append(f"not exported: {label}; its scope is neither every guest nor one partner's group")
-            continue
-        partner_name = partners[key]["displayName"]
-        suffix = f": {partner_name}"
-        name = str(definition.get("displayName") or "")
-        if not name.endswith(suffix):
-            notes.append(f"not exported: {label}; a partner review is named '<partnerReview name>{suffix}'")
-            continue
-        settings, problems = _review_settings(normal, name.removesuffix(suffix), match.group(1))
-        if not problems and partner_review is not None and settings != partner_review:
-            problems.append("its settings differ from the other partner reviews' (partnerReview is one setting)")
-        if problems or governed[key].get("reviewGroupId"):
-            notes.append(f"DECIDE: not exported: {label}: {'; '.join(problems) or 'a second review of the partner'}")
-            continue
-        partner_review = settings
-        governed[key]["reviewGroupId"] = match.group(1)
-    return guest, partner_review
-
-
-def _review_partner(definition: dict[str, Any], marker: re.Match[str] | None, partners: dict[str, Any]) -> str | None:
-    if marker and marker.group(1).startswith("review/partner/"):
-        key = marker.group(1).removeprefix("review/partner/")
-        if key in partners:
-            return key
-    name = str(definition.get("displayName") or "")
-    return next((k for k, p in partners.items() if name.endswith(f": {p['displayName']}")), None)
-
-
-def _review_settings(
-    normal: dict[str, Any], display_name: str, group_id: str | None
-) -> tuple[dict[str, Any], list[str]]:
-    """ReviewSettings from a definition normalised as the planner compares it, and what the format cannot hold."""
-    problems: list[str] = []
-    settings = normal.get("settings") or {}
-    recurrence = settings.get("recurrence") or {}
-    pattern, span = recurrence.get("pattern") or {}, recurrence.get("range") or {}
-    if pattern.get("type") not in ("weekly", "absoluteMonthly") or not 1 <= int(pattern.get("interval") or 0) <= 12:
-        problems.append(f"recurrence {pattern.get('type')} every {pattern.get('interval')}")
-    if span.get("type") != "noEnd":
-        problems.append(f"a recurrence that ends ({span.get('type')})")
-    duration = int(settings.get("instanceDurationInDays") or 0)
-    if not 1 <= duration <= 180:
-        problems.append(f"instanceDurationInDays {duration}")
-    actions = [APPLY_ACTIONS.get(str(a.get("@odata.type"))) for a in settings.get("applyActions") or []]
-    if len(actions) != 1 or actions[0] is None:
-        problems.append("applyActions other than one removeAccess or disableAndDelete")
-    decision = settings.get("defaultDecision") or "None"
-    if bool(settings.get("defaultDecisionEnabled")) != (decision != "None"):
-        enabled = settings.get("defaultDecisionEnabled")
-        problems.append(f"defaultDecision {decision} with defaultDecisionEnabled {enabled}")
-    if not (settings.get("mailNotificationsEnabled") and settings.get("reminderNotificationsEnabled")):
-        problems.append("mail or reminder notifications off (the format keeps them on)")
-    reviewers = [_reviewer(r, group_id) for r in normal.get("reviewers") or []]
-    fallback = [_reviewer(r, group_id) for r in normal.get("fallbackReviewers") or []]
-    if None in reviewers or None in fallback:
-        problems.append("reviewers the format cannot name")
-    if not 1 <= len(display_name) <= 256 or len(str(normal.get("descriptionForReviewers") or "")) > 256:
-        problems.append("a name or description longer than the format allows")
-    exported = {
-        "displayName": display_name,
-        "descriptionForReviewers": normal.get("descriptionForReviewers") or "",
-        "recurrence": pattern.get("type"),
-        "interval": pattern.get("interval"),
-        "startDate": str(span.get("startDate") or "")[:10],
-        "instanceDurationDays": duration,
-        "reviewers": reviewers,
-        "fallbackReviewers": fallback,
-        "autoApply": bool(settings.get("autoApplyDecisionsEnabled")),
-        "defaultDecision": decision,
-        "applyAction": actions[0] if len(actions) == 1 else None,
-        "recommendations": bool(settings.get("recommendationsEnabled")),
-        "justificationRequired": bool(settings.get("justificationRequiredOnApproval")),
-    }
-    return exported, problems
-
-
-def _reviewer(scope: dict[str, Any], group_id: str | None) -> dict[str, str] | None:
-    query = str(scope.get("query") or "")
-    if match := USER_REVIEWER.match(query):
-        return {"kind": "user", "id": match.group(1)}
-    if match := GROUP_REVIEWER.match(query):
-        return {"kind": "group", "id": match.group(1)}
-    if query == ("./owners" if group_id is None else f"/groups/{group_id}/owners"):
-        return {"kind": "groupOwners"}
-    if query in ("./manager", "./sponsors") and scope.get("queryRoot") == "decisions":
-        return {"kind": query.removeprefix("./")}
-    return None
