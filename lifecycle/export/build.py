@@ -14,6 +14,7 @@ import yaml
 
 from lifecycle.drift.desired import GUEST_ROLE_IDS
 from lifecycle.drift.normalise import B2B_BLOCKS, SUB_SETTINGS, TRUST_FIELDS, parse_domain_definition
+from lifecycle.export.governance import GovernancePosture, domain_organizations, export_governance, partner_key_of
 
 ROLE_NAMES = {role_id: name for name, role_id in GUEST_ROLE_IDS.items()}
 # Partner properties the desired-state format has no field for
@@ -32,8 +33,7 @@ class TenantPosture:
     authorization: dict[str, Any]
     b2b_policies: list[dict[str, Any]]
     federations: list[dict[str, Any]]
-    governance: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # kind -> objects, reported
-    organizations: dict[str, bool] = field(default_factory=dict)  # tenant id -> a connected org exists
+    governance: GovernancePosture = field(default_factory=GovernancePosture)
 
 
 @dataclass
@@ -42,7 +42,12 @@ class Exported:
     notes: dict[str, list[str]]  # top-level key -> comments written above it
 
 
-def slug(name: str, taken: set[str]) -> str:
+def slug(name: str, taken: set[str], known: str | None = None) -> str:
+    """A partner key: ``known`` (the key the governance job made the partner's objects under) when free, else
+    one made from the name."""
+    if known and known not in taken:
+        taken.add(known)
+        return known
     base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:55] or "partner"
     if not base[0].isalnum():
         base = f"p{base}"
@@ -104,8 +109,11 @@ def build(posture: TenantPosture) -> Exported:
     taken: set[str] = set()
     for policy in sorted(posture.partners, key=lambda p: str(p.get("tenantId"))):
         tenant_id = str(policy.get("tenantId", "")).lower()
-        name = posture.partner_names.get(tenant_id) or tenant_id
-        key = slug(name, taken)
+        organizations = posture.governance.tenant_organizations.get(tenant_id) or []
+        # The connected organisation's name is the one the governance job compares; the tenant's is the fallback.
+        name = next((str(o["displayName"]) for o in organizations if o.get("displayName")), None)
+        name = name or posture.partner_names.get(tenant_id) or tenant_id
+        key = slug(name, taken, partner_key_of(organizations))
         entry: dict[str, Any] = {"displayName": name, "tenantId": tenant_id}
         domain = posture.partner_domains.get(tenant_id)
         entry["domains"] = [domain] if domain else [f"{key}.invalid"]
@@ -120,8 +128,15 @@ def build(posture: TenantPosture) -> Exported:
         partners[key] = entry
     for config in posture.federations:
         domains = [str(d.get("id")).lower() for d in config.get("domains") or [] if d.get("id")]
-        name = str(config.get("displayName") or (domains[0] if domains else "federation"))
-        key = slug(name, taken)
+        organizations = [o for d, o in domain_organizations(posture.governance) if d in domains[:1]]
+        name = next((str(o["displayName"]) for o in organizations if o.get("displayName")), None)
+        if name and config.get("displayName") and name != config["displayName"]:
+            partner_notes.append(
+                f"DECIDE: federation {config['displayName']!r} and its partner's connected organisation {name!r} "
+                "differ in name; the format names both after the partner's displayName, so one gets renamed"
+            )
+        name = name or str(config.get("displayName") or (domains[0] if domains else "federation"))
+        key = slug(name, taken, partner_key_of(organizations))
         if not domains or not config.get("signingCertificate"):
             partner_notes.append(f"not expressible: federation {name!r} (no domains or no signing certificate)")
             continue
@@ -132,11 +147,21 @@ def build(posture: TenantPosture) -> Exported:
         if config.get("metadataExchangeUri"):
             federation["metadataExchangeUri"] = config["metadataExchangeUri"]
         partners[key] = {"displayName": name, "domains": domains, "federation": federation}
+    known_domains = {d for p in partners.values() for d in p["domains"]}
+    for domain, organization in domain_organizations(posture.governance):
+        if domain in known_domains:
+            continue
+        # A partner without an Entra tenant (email one-time passcode or Google): known only as a connected
+        # organisation with a domain identity source.
+        name = str(organization.get("displayName") or domain)
+        key = slug(name, taken, partner_key_of([organization]))
+        partners[key] = {"displayName": name, "domains": [domain]}
+        known_domains.add(domain)
     if partner_notes:
         notes["partners"] = partner_notes
     invitations, invitation_notes = _invitations(posture)
     notes["invitations"] = invitation_notes
-    governance, governance_notes = _governance(posture, partners)
+    governance, governance_notes = export_governance(posture.governance, partners)
     notes["governance"] = governance_notes
     document = {
         "schemaVersion": 1,
@@ -177,21 +202,6 @@ def _invitations(posture: TenantPosture) -> tuple[dict[str, Any], list[str]]:
     else:
         invitations["domains"] = {"mode": "none", "domains": []}
     return invitations, notes
-
-
-def _governance(posture: TenantPosture, partners: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """Connected organisations per partner as the tenant has them; catalogs, packages, policies and reviews
-    listed for a human (the format describes the ones this product manages, not arbitrary ones)."""
-    notes = []
-    governed: dict[str, Any] = {}
-    for key, partner in partners.items():
-        tenant_id = partner.get("tenantId")
-        if (tenant_id and not posture.organizations.get(tenant_id)) or not tenant_id:
-            governed[key] = {"connectedOrganization": False}
-    for kind, objects in posture.governance.items():
-        for item in objects:
-            notes.append(f"in the tenant, not exported: {kind} {item.get('displayName')!r} ({item.get('id')})")
-    return {"partners": governed}, notes
 
 
 def render(exported: Exported) -> str:

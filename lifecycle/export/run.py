@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from lifecycle.drift.ports import TenantPolicies
 from lifecycle.export.build import TenantPosture, build, render
-from lifecycle.governance.ports import CATALOGS, PACKAGES, POLICIES, REVIEWS, GovernanceGraph
+from lifecycle.export.governance import GovernancePosture
+from lifecycle.governance.ports import (
+    CATALOG_RESOURCES,
+    CATALOGS,
+    ORGANIZATIONS,
+    PACKAGES,
+    POLICIES,
+    REVIEWS,
+    ROLE_SCOPES,
+    GovernanceGraph,
+)
+
+
+async def read_governance(partner_ids: list[str], governance: GovernanceGraph) -> GovernancePosture:
+    """Every governance object the desired state can describe: the catalogs with their packages, policies,
+    granted roles and resources, the connected organisations (and which belong to each partner tenant), the
+    entitlement management settings and the access review definitions."""
+    posture = GovernancePosture(settings=await governance.get_settings())
+    posture.catalogs = await governance.list(CATALOGS)
+    for catalog in posture.catalogs:
+        catalog_id = str(catalog.get("id"))
+        posture.packages[catalog_id] = await governance.list(PACKAGES, catalog_id)
+        posture.resources[catalog_id] = await governance.list(CATALOG_RESOURCES, catalog_id)
+        for package in posture.packages[catalog_id]:
+            package_id = str(package.get("id"))
+            posture.policies[package_id] = await governance.list(POLICIES, package_id)
+            posture.role_scopes[package_id] = await governance.list(ROLE_SCOPES, package_id)
+    posture.organizations = await governance.list(ORGANIZATIONS)
+    for partner_id in partner_ids:
+        posture.tenant_organizations[partner_id] = await governance.find_organizations(partner_id)
+    posture.reviews = await governance.list(REVIEWS)
+    return posture
 
 
 async def read_posture(tenant_id: str, policies: TenantPolicies, governance: GovernanceGraph) -> TenantPosture:
@@ -14,24 +43,15 @@ async def read_posture(tenant_id: str, policies: TenantPolicies, governance: Gov
     partners = await policies.list_partners()
     names: dict[str, str] = {}
     domains: dict[str, str] = {}
-    organizations: dict[str, bool] = {}
+    partner_ids = []
     for partner in partners:
         partner_id = str(partner.get("tenantId", "")).lower()
+        partner_ids.append(partner_id)
         info = await policies.find_tenant_by_id(partner_id) or {}
         if info.get("displayName"):
             names[partner_id] = str(info["displayName"])
         if info.get("defaultDomainName"):
             domains[partner_id] = str(info["defaultDomainName"]).lower()
-        organizations[partner_id] = bool(await governance.find_organizations(partner_id))
-    reported: dict[str, list[dict[str, Any]]] = {}
-    catalogs = await governance.list(CATALOGS)
-    reported["catalog"] = catalogs
-    packages = [p for c in catalogs if c.get("id") for p in await governance.list(PACKAGES, str(c["id"]))]
-    reported["access package"] = packages
-    reported["assignment policy"] = [
-        p for package in packages if package.get("id") for p in await governance.list(POLICIES, str(package["id"]))
-    ]
-    reported["access review"] = await governance.list(REVIEWS)
     return TenantPosture(
         tenant_id=tenant_id.lower(),
         primary_domain=str(own.get("defaultDomainName") or "unknown.invalid"),
@@ -42,8 +62,7 @@ async def read_posture(tenant_id: str, policies: TenantPolicies, governance: Gov
         authorization=await policies.get_authorization_policy(),
         b2b_policies=await policies.list_b2b_management_policies(),
         federations=await policies.list_federations(),
-        governance=reported,
-        organizations=organizations,
+        governance=await read_governance(partner_ids, governance),
     )
 
 

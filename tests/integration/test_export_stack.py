@@ -1,26 +1,47 @@
-"""`export desired-state` against tenantsim's locked-down and fresh tenants: the file loads with the product's
-schema, and the drift plan against the tenant it came from has nothing to write."""
+"""`export desired-state` against tenantsim's locked-down and fresh tenants, and against one the product's
+governance job configured: the file loads with the product's schema, and neither the drift plan nor the
+governance plan against the tenant it came from has anything to write."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+import httpx
 import pytest
 
+from adapters.memory import MemoryAuditLog
 from app.doctor_probe import graph_ports
 from config.desired_state import load_desired_state
 from config.settings import load_settings
+from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
+from graph.governance import GraphGovernance
+from graph.permissions import GRANTED
+from lifecycle.clock import SystemClock
 from lifecycle.drift.desired import desired_policies
 from lifecycle.drift.planner import plan_policies, read_tenant
 from lifecycle.export.run import export_desired_state
+from lifecycle.governance import run_governance
 from lifecycle.governance.job import make_plan
 from lifecycle.plans import Change
+from tenantsim.client import TenantSimAdmin
 from tenantsim.server import TenantSimServer
 from tenantsim.stack import TENANT_ID
 
 pytestmark = pytest.mark.stack
+
+SAMPLE = Path(__file__).resolve().parents[2] / "config" / "desired-state.sample.yaml"
+FEDERATIONS = "/v1.0/directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation"
+# Named as the drift job names a partner's federation: after the partner (the sample's Adatum Corporation).
+ADATUM_FEDERATION = {
+    "displayName": "Adatum Corporation",
+    "issuerUri": "https://sts.adatum.com/",
+    "passiveSignInUri": "https://sts.adatum.com/signin",
+    "preferredAuthenticationProtocol": "saml",
+    "signingCertificate": "MIIBszCCAVmgAwIBAgIU",
+    "domains": [{"@odata.type": "microsoft.graph.externalDomainName", "id": "adatum.com"}],
+}
 
 WRITES = {Change.CREATE, Change.UPDATE, Change.RECREATE, Change.DELETE}
 READ_ROLES = frozenset(
@@ -70,7 +91,8 @@ def test_an_exported_tenant_has_no_writable_drift_or_governance_change_against_i
     assert [(a.resource, a.key, a.reason) for a in drift] == []
     assert [(a.resource, a.key, a.reason) for a in governance] == []
     # What the format cannot hold is reported as comments, not dropped.
-    assert "# in the tenant, not exported: access package 'Fabrikam engineering'" in text
+    # The seeded packages name no partner (no request policy admits one, no description names one): a human binds them.
+    assert "# DECIDE: access package 'Fabrikam engineering'" in text
     assert "# DECIDE: appHoldsGuestInviter" in text
 
 
@@ -84,3 +106,54 @@ def test_the_fresh_tenants_open_default_is_marked_for_a_human_and_partners_are_n
     partners = load_desired_state(tmp_path / "locked.yaml").partners
     assert partners["fabrikam-inc"].display_name == "Fabrikam, Inc."
     assert partners["fabrikam-inc"].tenant_id == "9a3d526c-1b7e-4c2f-8d6a-5e0f3b7c9d21"
+
+
+async def _apply_sample_governance(url: str) -> None:
+    client = build_graph_client(credential=TenantSimCredential(url, roles=GRANTED), base_url=f"{url}/v1.0")
+    result = await run_governance(
+        GraphGovernance(client),
+        desired=load_desired_state(SAMPLE),
+        audit=MemoryAuditLog(),
+        clock=SystemClock(),
+        mode="enforce",
+    )
+    assert result["exitCode"] == 0, result.get("failed")
+
+
+# Graph stores review definitions rewritten (a /v1.0 prefix on queries, noEnd read back as numbered until
+# 9999-12-31: accessreviewset-post-definitions.md, accessreviewscheduledefinition-get.md); the export reads
+# them either way.
+REVIEW_READINGS = {
+    "as-graph-stores-them": {"reviewQueryVersionPrefix": True, "reviewNoEndAsNumbered": True},
+    "as-written": {"reviewQueryVersionPrefix": False, "reviewNoEndAsNumbered": False},
+}
+
+
+@pytest.mark.parametrize("reading", list(REVIEW_READINGS))
+def test_governance_the_product_applied_exports_as_the_desired_state_it_came_from(reading, tmp_path):
+    with TenantSimServer(posture="locked-down", guests=30) as sim:
+        with TenantSimAdmin(sim.url) as admin:
+            admin.configure(**REVIEW_READINGS[reading])
+            headers = admin.auth_headers(["IdentityProvider.ReadWrite.All"])
+            created = httpx.post(f"{sim.url}{FEDERATIONS}", json=ADATUM_FEDERATION, headers=headers)
+            assert created.status_code == 201, created.text
+        asyncio.run(_apply_sample_governance(sim.url))
+        text, drift, governance = asyncio.run(_export_and_plan(sim.url, tmp_path / "exported.yaml"))
+    assert [(a.resource, a.key, a.reason) for a in drift] == []
+    assert [(a.resource, a.key, a.reason) for a in governance] == []
+    sample = load_desired_state(SAMPLE)
+    exported = load_desired_state(tmp_path / "exported.yaml")
+    # The partners keep the keys the governance job made their objects under, so their objects stay theirs.
+    assert set(exported.governance.partners) == set(sample.governance.partners)
+    for key, settings in sample.governance.partners.items():
+        assert exported.governance.partners[key] == settings, key
+        assert exported.partners[key].access_package == sample.partners[key].access_package, key
+    assert exported.governance.guest_review == sample.governance.guest_review
+    assert exported.governance.partner_review == sample.governance.partner_review
+    assert exported.governance.catalog == sample.governance.catalog
+    assert exported.governance.external_user_lifecycle == sample.governance.external_user_lifecycle
+    # Adatum has no Entra tenant: its direct federation and its connected organisation make one partner.
+    assert exported.partners["adatum"].federation is not None
+    assert exported.partners["adatum"].federation.issuer_uri == "https://sts.adatum.com/"
+    assert exported.partners["adatum"].domains == ("adatum.com",)
+    assert "DECIDE: access package" not in text
