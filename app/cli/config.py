@@ -82,10 +82,10 @@ async def policy_changes(services, remove_unknown_partners: bool) -> list[dict[s
     """What ``apply policies`` would write, partner by partner name; None when a guardrail refuses the plan
     (the apply then writes nothing and says why)."""
     from lifecycle.drift.desired import desired_policies
-    from lifecycle.drift.entry import ports_for
+    from lifecycle.drift.entry import drift_ports
     from lifecycle.drift.planner import plan_policies, read_tenant
 
-    tenant, _ = await ports_for(services)
+    tenant = drift_ports(services).tenant
     desired = desired_policies(services.desired)
     plan = plan_policies(desired, await read_tenant(tenant, desired), remove_unknown_partners)
     if plan.refusals:
@@ -116,10 +116,10 @@ async def policy_changes(services, remove_unknown_partners: bool) -> list[dict[s
 
 async def governance_changes(services, approved_recreates: frozenset[str]) -> list[dict[str, Any]] | None:
     """What ``apply governance`` would write, with the partner each object belongs to; None when refused."""
-    from lifecycle.governance.entry import governance_graph
+    from lifecycle.governance.entry import governance_ports
     from lifecycle.governance.job import make_plan
 
-    plan, _ = await make_plan(governance_graph(services), services.desired, approved_recreates)
+    plan, _ = await make_plan(governance_ports(services).graph, services.desired, approved_recreates)
     if plan.refusals:
         return None
     partners = services.desired.partners

@@ -122,9 +122,9 @@ async def _braked_changes(services, run_id: str, is_reset: bool) -> list[dict[st
     then refuses with its own reason)."""
     from lifecycle.ledger.operations import name_guests
     from lifecycle.runs.model import RunStatus
-    from lifecycle.sweep.entry import runs_for
+    from lifecycle.sweep.entry import sweep_ports
 
-    runs = await runs_for(services)
+    runs = sweep_ports(services).runs
     run = await runs.get(run_id)
     if run is None or run.status is not RunStatus.BRAKED:
         return None

@@ -294,7 +294,7 @@ async def name_guests(services: Services, rows: list[dict[str, Any]]) -> list[di
             if record.object_id in wanted:
                 records[record.object_id] = record
     names: dict[str, Any] = {}
-    reads = services.guest_reads or services.directory
+    reads = services.directory  # the Directory port lists guests page by page too
     if wanted:
         async for page in reads.list_guests(_NAME_SELECT):
             names.update({u.id: u for u in page if u.id in wanted})

@@ -21,7 +21,6 @@ from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
 from graph.policies import GraphPolicies
-from lifecycle.drift.entry import use_drift_ports
 from lifecycle.services import Services
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import FABRIKAM_TENANT_ID, WOODGROVE_TENANT_ID
@@ -53,7 +52,7 @@ def _bootstrap(monkeypatch: pytest.MonkeyPatch, sim: TenantSimServer, without: s
         credential = TenantSimCredential(sim.url, roles=GRANTED)
         client = build_graph_client(credential=credential, base_url=f"{sim.url}/v1.0")
         gateway = GraphPolicies(client, beta_url=f"{sim.url}/beta", conditional_access_interval=0.0)
-        return use_drift_ports(memory_services(desired=desired), gateway, MemoryDriftReports())
+        return memory_services(desired=desired, tenant_policies=gateway, drift_reports=MemoryDriftReports())
 
     monkeypatch.setattr("app.bootstrap.bootstrap", bootstrap)
 
@@ -70,7 +69,7 @@ def test_apply_policies_names_each_partner_and_writes_nothing_until_confirmed(
     before = admin.snapshot()["policies"]
     listed = tmp_path / "apply.csv"
     refused = cli("apply", "policies", "--export", str(listed))
-    assert refused.exit_code == ExitCode.USAGE and "--yes" in refused.stderr
+    assert refused.exit_code == ExitCode.USAGE and "--yes" in refused.stderr, refused.output
     assert admin.snapshot()["policies"] == before
     rows = list(csv.DictReader(listed.open()))
     fabrikam = next(r for r in rows if r["tenantId"] == FABRIKAM_TENANT_ID)

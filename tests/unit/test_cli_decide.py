@@ -37,8 +37,11 @@ DENIED = PermissionDeniedError("Insufficient privileges", status=403, code="Auth
 def _services(monkeypatch: pytest.MonkeyPatch) -> Services:
     directory = FakeDirectory()
     directory.add_member("megan.bowen@contoso.com")
-    services = memory_services(directory)
-    sweep.use_runs(services, MemorySweepRuns(page_size=2))
+    from tests.unit.test_governance import FakeGovernanceGraph
+
+    services = memory_services(
+        directory, sweep_runs=MemorySweepRuns(page_size=2), governance_graph=FakeGovernanceGraph()
+    )
 
     async def bootstrap(*_: Any, **__: Any) -> Services:
         return services
@@ -111,7 +114,7 @@ def test_approve_lists_every_guest_by_name_mail_partner_sponsor_and_rule_before_
     assert "fabrikam" in result.stdout and "megan.bowen@contoso.com" in result.stdout
     assert "inactive" in result.stdout and "3 change(s)" in result.stdout
     assert _disabled(services) == set()
-    run_row = run(lambda: services.sweep_runs.get(RUN))
+    run_row = run(lambda: sweep.sweep_ports(services).runs.get(RUN))
     assert run_row.status.value == "braked"
 
 
@@ -281,10 +284,9 @@ def test_apply_governance_lists_each_write_by_partner_name_and_needs_apply_n(
     services: Services, terminal: None, tmp_path: Path
 ):
     """Apply used to write at once; now the operator sees each object by partner name and tenant id first."""
-    from tests.unit.test_governance import FakeGovernanceGraph
+    from lifecycle.governance.entry import governance_ports
 
-    graph = FakeGovernanceGraph()
-    services.governance_graph = graph
+    graph = governance_ports(services).graph
     listed = tmp_path / "governance.csv"
     refused = cli("apply", "governance", "--export", str(listed), answer="yes\n")
     assert refused.exit_code == ExitCode.FAILED and "not confirmed" in refused.stderr
@@ -304,10 +306,9 @@ def test_apply_governance_lists_each_write_by_partner_name_and_needs_apply_n(
 
 
 def test_apply_governance_without_a_terminal_needs_yes_and_json_stays_json(services: Services):
-    from tests.unit.test_governance import FakeGovernanceGraph
+    from lifecycle.governance.entry import governance_ports
 
-    graph = FakeGovernanceGraph()
-    services.governance_graph = graph
+    graph = governance_ports(services).graph
     refused = cli("apply", "governance", "--json")
     assert refused.exit_code == ExitCode.USAGE and "--yes" in refused.stderr
     assert graph.writes == []
