@@ -137,6 +137,10 @@ class Workers:
                 # The worker's pid seeds its draws, so the rate alone may kill nobody in a small run:
                 # the first chaos worker dies for certain after one of its first Graph writes.
                 argv += ["--kill-at", str(random.Random(f"kill-at:{config.seed}").randint(2, 6))]
+            elif self.spawned in (2, 3):
+                # Likewise a lost lock: the next chaos worker of each queue stalls past its lock for certain
+                # after one of its first Graph writes, so another worker takes the message over.
+                argv += ["--stall-at", str(random.Random(f"stall-at:{config.seed}:{self.spawned}").randint(1, 3))]
         self.processes.append((queue, self._popen(argv)))
 
     def respawn_dead(self) -> int:

@@ -38,6 +38,7 @@ async def build(args: argparse.Namespace, events: EventLog) -> Services:
         "stall_rate": args.stall_rate,
         "stall_seconds": args.lock_seconds * 1.5,
         "kill_at": args.kill_at,
+        "stall_at": args.stall_at,
         "writes": WriteCount(),
     }
     services.directory = KillingGraph(services.directory, events, rng, probe_rate=args.probe_rate, **chaos)
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-rate", type=float, default=0.0)
     parser.add_argument("--kill-at", type=int, default=0, help="die for certain after this Graph write (0: never)")
     parser.add_argument("--stall-rate", type=float, default=0.0)
+    parser.add_argument("--stall-at", type=int, default=0, help="stall past the lock after this Graph write (0: never)")
     parser.add_argument("--probe-rate", type=float, default=0.0)
     parser.add_argument("--lock-seconds", type=int, default=120)
     parser.add_argument("--concurrency", type=int, default=8)

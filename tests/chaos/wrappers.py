@@ -51,13 +51,15 @@ class KillingGraph(_Passthrough):
         stall_seconds: float,
         probe_rate: float = 0.0,
         kill_at: int = 0,
+        stall_at: int = 0,
         writes: WriteCount | None = None,
     ) -> None:
         super().__init__(inner)
         self._events, self._rng = events, rng
         self._kill_rate, self._stall_rate, self._stall_seconds = kill_rate, stall_rate, stall_seconds
         self._probe_rate = probe_rate
-        self._kill_at, self._writes = kill_at, writes if writes is not None else WriteCount()
+        self._kill_at, self._stall_at = kill_at, stall_at
+        self._writes = writes if writes is not None else WriteCount()
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self._inner, name)
@@ -73,7 +75,7 @@ class KillingGraph(_Passthrough):
             if draw < self._kill_rate or self._writes.value == self._kill_at:
                 self._events.record("kill-after-graph-write", call=name)
                 os.kill(os.getpid(), signal.SIGKILL)
-            elif draw < self._kill_rate + self._stall_rate:
+            elif draw < self._kill_rate + self._stall_rate or self._writes.value == self._stall_at:
                 self._events.record("stall-past-lock", call=name, seconds=self._stall_seconds)
                 await asyncio.sleep(self._stall_seconds)
             return result
