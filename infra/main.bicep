@@ -118,6 +118,12 @@ param signupTenantId string = tenantId
 @description('Comma-separated token audiences the sign-up connector accepts (LIFECYCLE_SIGNUP_AUDIENCES); empty leaves the connector unconfigured.')
 param signupAudiences string = ''
 
+@description('Email addresses the on-call action group notifies (infra/README.md, "Alerts"); ignored when alertActionGroupId is set.')
+param alertEmailAddresses array = []
+
+@description('Resource id of an existing action group the alerts notify instead of creating one.')
+param alertActionGroupId string = ''
+
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var baseName = '${namePrefix}-${environmentName}'
 var storageAccountName = take(toLower(replace('st${namePrefix}${environmentName}${token}', '-', '')), 24)
@@ -265,6 +271,29 @@ module signupRbac 'modules/rbac-signup.bicep' = {
   }
 }
 
+// The jobs app's timer functions (lifecycle/jobs.py): a failed execution of any of them pages on-call.
+var timerFunctions = [
+  'hold_release'
+  'guest_sweep'
+  'policy_drift'
+  'governance'
+  'redemption_reset'
+]
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: allTags
+    namePrefix: baseName
+    existingActionGroupId: alertActionGroupId
+    alertEmailAddresses: alertEmailAddresses
+    appInsightsId: monitoring.outputs.appInsightsId
+    serviceBusNamespaceId: serviceBus.outputs.id
+    timerFunctions: timerFunctions
+  }
+}
+
 module rbac 'modules/rbac.bicep' = {
   name: 'rbac'
   params: {
@@ -283,6 +312,7 @@ output storageAccountName string = storage.outputs.name
 output tablesEndpoint string = storage.outputs.tablesEndpoint
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output appInsightsName string = monitoring.outputs.appInsightsName
+output alertActionGroupId string = alerts.outputs.actionGroupId
 output signupAppName string = signupApp.outputs.name
 output signupAppPrincipalId string = signupApp.outputs.principalId
 output signupAppHostName string = signupApp.outputs.defaultHostName

@@ -730,3 +730,159 @@ class TestWritePermissionsFollowTheModes:
     def test_a_mode_the_script_does_not_know_is_refused(self, tenant: FakeTenant):
         result = tenant.run("--principal-id", tenant.PRINCIPAL, "--mode", "guest-sweep=yes")
         assert result.returncode == 1 and "JOB=plan|enforce" in result.stderr and not tenant.writes()
+
+
+# --- on-call alerts (infra/modules/alerts.bicep) ---------------------------------------------------------
+
+ALERTS_BICEP = (INFRA / "modules" / "alerts.bicep").read_text()
+LIFECYCLE = ROOT / "lifecycle"
+
+
+def _balanced(text: str, start: int) -> str:
+    """The bracketed Bicep expression that opens at ``text[start]`` ('{' or '['), strings skipped."""
+    closing = {"{": "}", "[": "]"}
+    stack: list[str] = []
+    index = start
+    while index < len(text):
+        if text.startswith("'''", index):
+            index = text.index("'''", index + 3) + 3
+            continue
+        char = text[index]
+        if char == "'":
+            index += 1
+            while text[index] != "'":
+                index += 2 if text[index] == "\\" else 1
+        elif char in closing:
+            stack.append(closing[char])
+        elif stack and char == stack[-1]:
+            stack.pop()
+            if not stack:
+                return text[start : index + 1]
+        index += 1
+    raise AssertionError(f"unbalanced Bicep expression at {start}")
+
+
+def _resource(text: str, symbol: str) -> str:
+    """The body of ``resource <symbol> '<type>@<version>' = ...`` (condition or loop included)."""
+    match = re.search(rf"^resource {symbol} '([^']+)' = ", text, flags=re.MULTILINE)
+    assert match, f"no resource {symbol}"
+    opening = re.compile(r"[\[{]").search(text, match.end())
+    assert opening
+    return f"{match.group(1)} {text[match.end() : opening.start()]}{_balanced(text, opening.start())}"
+
+
+def _kql(name: str) -> str:
+    match = re.search(rf"^var {name} = '''\n(.*?)'''", ALERTS_BICEP, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"no query {name}"
+    return match.group(1)
+
+
+def _log_alerts() -> dict[str, dict[str, str]]:
+    """``var logAlerts``: each rule's ``name: value`` lines, by its key."""
+    start = ALERTS_BICEP.index("var logAlerts = [")
+    array = _balanced(ALERTS_BICEP, ALERTS_BICEP.index("[", start))
+    rules: dict[str, dict[str, str]] = {}
+    index = array.index("{")
+    while index != -1:
+        body = _balanced(array, index)
+        fields = dict(re.findall(r"^\s+(\w+): (.+?)\s*$", body, flags=re.MULTILINE))
+        rules[fields["key"].strip("'")] = fields
+        index = array.find("{", index + len(body))
+    return rules
+
+
+def _logged_events(suffix: str) -> set[str]:
+    """Event names the core logs (``log.<level>("<name>"``) that end with ``suffix``."""
+    pattern = re.compile(rf"log\.\w+\(\s*\"([a-z_.-]+{re.escape(suffix)})\"")
+    return {name for path in LIFECYCLE.rglob("*.py") for name in pattern.findall(path.read_text())}
+
+
+class TestOnCallAlerts:
+    """Each alert exists, names what it watches, and notifies the deployment's action group."""
+
+    def test_the_deployment_declares_the_alerts_module_with_its_receivers_from_parameters(self):
+        module = MAIN_BICEP[MAIN_BICEP.index("module alerts 'modules/alerts.bicep'") :].split("\n}", 1)[0]
+        assert "existingActionGroupId: alertActionGroupId" in module
+        assert "alertEmailAddresses: alertEmailAddresses" in module
+        assert "param alertEmailAddresses array = []" in MAIN_BICEP
+        assert "param alertActionGroupId string = ''" in MAIN_BICEP
+        # No receiver is hard-coded anywhere in the templates.
+        for path in INFRA.rglob("*.bicep"):
+            assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", path.read_text()), path
+
+    def test_the_action_group_is_created_from_the_email_list_unless_an_existing_one_is_named(self):
+        group = _resource(ALERTS_BICEP, "actionGroup")
+        assert group.startswith("Microsoft.Insights/actionGroups@")
+        assert "if (empty(existingActionGroupId))" in group
+        assert "for (address, index) in alertEmailAddresses" in group and "emailAddress: address" in group
+        assert "var actionGroupId = empty(existingActionGroupId) ? actionGroup.id : existingActionGroupId" in (
+            ALERTS_BICEP
+        )
+
+    def test_dead_letters_alert_on_the_namespace_metric_per_queue(self):
+        rule = _resource(ALERTS_BICEP, "deadLetters")
+        assert rule.startswith("Microsoft.Insights/metricAlerts@")
+        assert "serviceBusNamespaceId" in rule and "metricNamespace: 'Microsoft.ServiceBus/namespaces'" in rule
+        assert "metricName: 'DeadletteredMessages'" in rule
+        assert re.search(r"name: 'EntityName'\s+operator: 'Include'\s+values: \[\s+'\*'", rule)
+        assert re.search(r"operator: 'GreaterThan'\s+threshold: 0", rule)
+        assert re.search(r"actions: \[\s+\{\s+actionGroupId: actionGroupId", rule)
+
+    def test_every_log_alert_is_a_scheduled_query_on_application_insights_wired_to_the_action_group(self):
+        assert set(_log_alerts()) == {"deletion-brake", "job-failed", "sweep-missed", "graph-permission-denied"}
+        rules = _resource(ALERTS_BICEP, "logAlertRules")
+        assert rules.startswith("Microsoft.Insights/scheduledQueryRules@")
+        assert "for rule in logAlerts" in rules and "query: rule.query" in rules
+        assert re.search(r"scopes: \[\s+appInsightsId\s+\]", rules)
+        assert re.search(r"actions: \{\s+actionGroups: \[\s+actionGroupId\s+\]", rules)
+        assert "appInsightsId: monitoring.outputs.appInsightsId" in MAIN_BICEP
+
+    def test_the_brake_alert_matches_exactly_the_brake_events_the_runs_log(self):
+        rule = _log_alerts()["deletion-brake"]
+        assert rule["query"] == "brakeQuery"
+        queried = set(re.findall(r'"([a-z.-]+\.braked)"', _kql("brakeQuery")))
+        assert queried == _logged_events(".braked") == {"sweep.braked", "reset.braked"}
+        assert "parse_json(message)" in _kql("brakeQuery")  # structlog JSON: the event is a field, not text
+
+    def test_the_failed_job_alert_covers_every_timer_function_of_the_registry(self):
+        from lifecycle.jobs import JOBS
+
+        block = _balanced(MAIN_BICEP, MAIN_BICEP.index("[", MAIN_BICEP.index("var timerFunctions = [")))
+        assert set(re.findall(r"'(\w+)'", block)) == {job.function for job in JOBS if job.trigger == "timer"}
+        assert "timerFunctions: timerFunctions" in MAIN_BICEP
+        rule = _log_alerts()["job-failed"]
+        assert "replace(failedJobQuery, 'TIMER_FUNCTIONS', timerFunctionList)" in rule["query"]
+        query = _kql("failedJobQuery")
+        assert "requests" in query and "operation_Name in (TIMER_FUNCTIONS)" in query and "success == false" in query
+
+    def test_the_sweep_heartbeat_pages_when_no_run_succeeded_in_26_hours(self):
+        rule = _log_alerts()["sweep-missed"]
+        query = _kql("sweepHeartbeatQuery")
+        assert "ago(26h)" in query and '"guest_sweep"' in query and "success == true" in query
+        assert "summarize successfulRuns = count()" in query  # one row even when no run exists
+        assert (rule["operator"], rule["threshold"], rule["measure"]) == ("'LessThan'", "1", "'successfulRuns'")
+        assert _iso_duration_seconds(rule["window"].strip("'")) >= 26 * 3600
+        from lifecycle.jobs import BY_FUNCTION
+
+        assert BY_FUNCTION["guest_sweep"].trigger == "timer"
+
+    def test_the_graph_denied_alert_looks_for_the_code_the_product_logs(self):
+        from msgraph.generated.models.o_data_errors.main_error import MainError
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+        from graph.errors import map_graph_error
+
+        query = _kql("graphDeniedQuery")
+        assert "traces" in query and "exceptions" in query
+        # What a Graph 403 becomes in the product: its type name and message are what the logs carry.
+        answer = ODataError(error=MainError(code="Authorization_RequestDenied", message="Insufficient privileges"))
+        answer.response_status_code = 403
+        error = map_graph_error(answer)
+        assert f'"{type(error).__name__}"' in query and f'"{error.code}"' in query and error.code in str(error)
+
+    def test_the_alerts_are_documented_for_on_call(self):
+        root_readme = (ROOT / "README.md").read_text()
+        runbook = root_readme[root_readme.index("## On-call runbook") :]
+        for key in ("dead-letters", *_log_alerts()):
+            assert f"`{key}`" in README, key
+            assert f"`{key}`" in runbook.split("\n## ", 1)[0], key
