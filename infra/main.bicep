@@ -124,6 +124,9 @@ param alertEmailAddresses array = []
 @description('Resource id of an existing action group the alerts notify instead of creating one.')
 param alertActionGroupId string = ''
 
+@description('True when the workspace receives Entra\'s AuditLogs (the tenant\'s diagnostic setting): deploys the two audit rules that read them.')
+param entraAuditLogsInWorkspace bool = false
+
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var baseName = '${namePrefix}-${environmentName}'
 var storageAccountName = take(toLower(replace('st${namePrefix}${environmentName}${token}', '-', '')), 24)
@@ -164,6 +167,9 @@ var productSettings = {
   LIFECYCLE_DRIFT_MODE: driftMode
   LIFECYCLE_GOVERNANCE_MODE: governanceMode
   LIFECYCLE_RESET_MODE: resetMode
+  LIFECYCLE_AUDIT_INGESTION_ENDPOINT: auditStream.outputs.ingestionEndpoint
+  LIFECYCLE_AUDIT_INGESTION_RULE_ID: auditStream.outputs.ruleImmutableId
+  LIFECYCLE_AUDIT_INGESTION_STREAM: auditStream.outputs.streamName
 }
 
 // The sign-up connector is its own function app with its own identity (LIFECYCLE_FUNCTIONS=signup): it makes
@@ -186,6 +192,16 @@ module monitoring 'modules/monitoring.bicep' = {
     workspaceName: '${baseName}-log-${take(token, 6)}'
     appInsightsName: '${baseName}-appi-${take(token, 6)}'
     retentionInDays: logRetentionDays
+  }
+}
+
+module auditStream 'modules/auditstream.bicep' = {
+  name: 'auditstream'
+  params: {
+    location: location
+    tags: allTags
+    namePrefix: baseName
+    workspaceName: monitoring.outputs.workspaceName
   }
 }
 
@@ -302,6 +318,20 @@ module rbac 'modules/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     serviceBusNamespaceName: serviceBus.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
+    dataCollectionRuleName: auditStream.outputs.ruleName
+  }
+}
+
+module auditRules 'modules/auditrules.bicep' = {
+  name: 'auditrules'
+  params: {
+    location: location
+    tags: allTags
+    namePrefix: baseName
+    workspaceName: monitoring.outputs.workspaceName
+    actionGroupId: alerts.outputs.actionGroupId
+    productPrincipalId: functionApp.outputs.principalId
+    entraAuditLogsInWorkspace: entraAuditLogsInWorkspace
   }
 }
 

@@ -69,6 +69,9 @@ _DEPLOYMENT_TIME_VALUES = {
     "AzureWebJobsStorage__accountName": "stguestlcprodabc",
     "ServiceBusConnection__fullyQualifiedNamespace": "guestlc-prod-sb-abc.servicebus.windows.net",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000",
+    "LIFECYCLE_AUDIT_INGESTION_ENDPOINT": "https://guestlc-prod-audit-dce-abcd.westeurope-1.ingest.monitor.azure.com",
+    "LIFECYCLE_AUDIT_INGESTION_RULE_ID": "dcr-00000000000000000000000000000000",
+    "LIFECYCLE_AUDIT_INGESTION_STREAM": "Custom-GuestLifecycleAudit",
 }
 
 
@@ -886,3 +889,86 @@ class TestOnCallAlerts:
         for key in ("dead-letters", *_log_alerts()):
             assert f"`{key}`" in README, key
             assert f"`{key}`" in runbook.split("\n## ", 1)[0], key
+
+
+# --- the audit stream (infra/modules/auditstream.bicep, auditrules.bicep) --------------------------------
+
+AUDIT_STREAM_BICEP = (INFRA / "modules" / "auditstream.bicep").read_text()
+AUDIT_RULES_BICEP = (INFRA / "modules" / "auditrules.bicep").read_text()
+RBAC_BICEP = (INFRA / "modules" / "rbac.bicep").read_text()
+
+
+def _audit_kql(name: str) -> str:
+    match = re.search(rf"^var {name} = '''\n(.*?)'''", AUDIT_RULES_BICEP, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"no query {name}"
+    return match.group(1)
+
+
+def _audited_actions() -> set[str]:
+    """Audit actions the core writes as literals (``_audit(services, run, "<action>"``, ``_record(..., "<action>"``)."""
+    pattern = re.compile(r"_(?:audit|record)\([^()\"]*\"([a-z]+(?:[.-][a-z]+)+)\"")
+    return {name for path in LIFECYCLE.rglob("*.py") for name in pattern.findall(path.read_text())}
+
+
+class TestAuditStream:
+    """The custom table, its data collection rule and the identity's right to send to it match the adapter."""
+
+    def test_the_stream_declaration_has_the_columns_the_adapter_sends(self):
+        from adapters.audit_stream import COLUMNS, DEFAULT_STREAM
+
+        declared = AUDIT_STREAM_BICEP.index("var auditColumns")
+        columns = _balanced(AUDIT_STREAM_BICEP, AUDIT_STREAM_BICEP.index("[", declared))
+        assert tuple(re.findall(r"name: '(\w+)'", columns)) == COLUMNS
+        assert f"var streamName = '{DEFAULT_STREAM}'" in AUDIT_STREAM_BICEP
+        rule = _resource(AUDIT_STREAM_BICEP, "rule")
+        assert "'${streamName}': {\n        columns: auditColumns" in rule
+        assert "outputStream: 'Custom-${tableName}'" in rule and "dataCollectionEndpointId: endpoint.id" in rule
+        table = _resource(AUDIT_STREAM_BICEP, "auditTable")
+        assert "columns: auditColumns" in table and "var tableName = 'GuestLifecycleAudit_CL'" in AUDIT_STREAM_BICEP
+
+    def test_the_app_settings_name_the_endpoint_the_rule_and_the_stream(self):
+        from adapters.audit_stream import ENDPOINT_SETTING, RULE_ID_SETTING, STREAM_SETTING, AuditStreamTarget
+
+        settings = _object_block(MAIN_BICEP, "var productSettings = {")
+        assert settings[ENDPOINT_SETTING] == "auditStream.outputs.ingestionEndpoint"
+        assert settings[RULE_ID_SETTING] == "auditStream.outputs.ruleImmutableId"
+        assert settings[STREAM_SETTING] == "auditStream.outputs.streamName"
+        assert "output ingestionEndpoint string = endpoint.properties.logsIngestion.endpoint" in AUDIT_STREAM_BICEP
+        assert "output ruleImmutableId string = rule.properties.immutableId" in AUDIT_STREAM_BICEP
+        target = AuditStreamTarget.from_environ(deployed_app_settings())
+        assert target is not None and target.stream == "Custom-GuestLifecycleAudit"
+
+    def test_the_jobs_identity_may_send_to_the_rule_and_nothing_more(self):
+        grant = _resource(RBAC_BICEP, "auditStreamPublisher")
+        assert "scope: auditRule" in grant and "roles.monitoringMetricsPublisher" in grant
+        assert "dataCollectionRuleName: auditStream.outputs.ruleName" in MAIN_BICEP
+        assert "dataCollectionRuleName" not in RBAC_SIGNUP_BICEP
+
+    def test_the_audit_rules_read_the_actions_the_product_writes_and_page_the_action_group(self):
+        written = _audited_actions()
+        braked = set(re.findall(r'"([a-z.-]+\.braked)"', _audit_kql("brakeQuery")))
+        assert braked == {"sweep.braked", "redemption-reset.braked"}
+        assert braked <= written
+        assert '"guest.disabled"' in _audit_kql("reEnabledQuery") and "guest.disabled" in written
+        assert "PRODUCT_PRINCIPAL_ID" in _audit_kql("reEnabledQuery")
+        assert "PRODUCT_PRINCIPAL_ID" in _audit_kql("crossTenantDefaultQuery")
+        assert "productPrincipalId: functionApp.outputs.principalId" in MAIN_BICEP
+        rules = _resource(AUDIT_RULES_BICEP, "auditRuleSet")
+        assert rules.startswith("Microsoft.Insights/scheduledQueryRules@")
+        assert re.search(r"actions: \{\s+actionGroups: \[\s+actionGroupId\s+\]", rules)
+        assert "actionGroupId: alerts.outputs.actionGroupId" in MAIN_BICEP
+        # The two rules over Entra's AuditLogs exist only where the workspace receives them.
+        assert "concat(alwaysRules, entraAuditLogsInWorkspace ? entraRules : [])" in AUDIT_RULES_BICEP
+        assert "param entraAuditLogsInWorkspace bool = false" in MAIN_BICEP
+
+    def test_the_workbook_is_a_gallery_template_over_the_audit_table(self):
+        workbook = json.loads((INFRA / "workbooks" / "audit.workbook.json").read_text())
+        assert workbook["version"] == "Notebook/1.0"
+        queries = [item["content"]["query"] for item in workbook["items"] if item["type"] == 3]
+        assert queries and all(query.startswith("GuestLifecycleAudit_CL") for query in queries)
+        assert "loadJsonContent('../workbooks/audit.workbook.json')" in _resource(AUDIT_RULES_BICEP, "workbook")
+
+    def test_the_audit_stream_is_documented(self):
+        names = ("GuestLifecycleAudit_CL", "guest-re-enabled", "cross-tenant-default-changed", "audit-brake-tripped")
+        for name in names:
+            assert name in README, name
