@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Protocol
 
 import structlog
@@ -82,6 +82,9 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
                 store = store_type(state.service.get_table_client(table))
                 closers.append(store.close)  # closes its table client; the service closes with the state
                 overrides[name] = store
+        if overrides["audit"] is state.audit and (streamed := _audit_stream(state.audit, credential)) is not None:
+            overrides["audit"] = streamed
+            closers.append(streamed.close)  # runs before the table closers: the stream's client goes first
     ledger = overrides.pop("budget_ledger", None)
     if ledger is None and state is not None:
         ledger = await _table_budget_ledger(settings, state)
@@ -252,6 +255,16 @@ def _budget_lease(ledger: Any) -> Any:
     from graph.budget_lease import BudgetLease
 
     return BudgetLease(ledger).attach(shared_budget())
+
+
+def _audit_stream(table: Any, credential: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """The audit log that also streams to Log Analytics, when the app settings name an ingestion endpoint."""
+    from adapters.audit_stream import AuditStreamTarget, StreamedAuditLog, logs_ingestion_client
+
+    target = AuditStreamTarget.from_environ(environ)
+    if target is None:
+        return None
+    return StreamedAuditLog(table, logs_ingestion_client(target, credential), target)
 
 
 def _transport(settings: Settings, credential: Any) -> Any:

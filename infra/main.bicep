@@ -118,6 +118,15 @@ param signupTenantId string = tenantId
 @description('Comma-separated token audiences the sign-up connector accepts (LIFECYCLE_SIGNUP_AUDIENCES); empty leaves the connector unconfigured.')
 param signupAudiences string = ''
 
+@description('Email addresses the on-call action group notifies (infra/README.md, "Alerts"); ignored when alertActionGroupId is set.')
+param alertEmailAddresses array = []
+
+@description('Resource id of an existing action group the alerts notify instead of creating one.')
+param alertActionGroupId string = ''
+
+@description('True when the workspace receives Entra\'s AuditLogs (the tenant\'s diagnostic setting): deploys the two audit rules that read them.')
+param entraAuditLogsInWorkspace bool = false
+
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var baseName = '${namePrefix}-${environmentName}'
 var storageAccountName = take(toLower(replace('st${namePrefix}${environmentName}${token}', '-', '')), 24)
@@ -158,6 +167,9 @@ var productSettings = {
   LIFECYCLE_DRIFT_MODE: driftMode
   LIFECYCLE_GOVERNANCE_MODE: governanceMode
   LIFECYCLE_RESET_MODE: resetMode
+  LIFECYCLE_AUDIT_INGESTION_ENDPOINT: auditStream.outputs.ingestionEndpoint
+  LIFECYCLE_AUDIT_INGESTION_RULE_ID: auditStream.outputs.ruleImmutableId
+  LIFECYCLE_AUDIT_INGESTION_STREAM: auditStream.outputs.streamName
 }
 
 // The sign-up connector is its own function app with its own identity (LIFECYCLE_FUNCTIONS=signup): it makes
@@ -180,6 +192,16 @@ module monitoring 'modules/monitoring.bicep' = {
     workspaceName: '${baseName}-log-${take(token, 6)}'
     appInsightsName: '${baseName}-appi-${take(token, 6)}'
     retentionInDays: logRetentionDays
+  }
+}
+
+module auditStream 'modules/auditstream.bicep' = {
+  name: 'auditstream'
+  params: {
+    location: location
+    tags: allTags
+    namePrefix: baseName
+    workspaceName: monitoring.outputs.workspaceName
   }
 }
 
@@ -265,6 +287,29 @@ module signupRbac 'modules/rbac-signup.bicep' = {
   }
 }
 
+// The jobs app's timer functions (lifecycle/jobs.py): a failed execution of any of them pages on-call.
+var timerFunctions = [
+  'hold_release'
+  'guest_sweep'
+  'policy_drift'
+  'governance'
+  'redemption_reset'
+]
+
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    location: location
+    tags: allTags
+    namePrefix: baseName
+    existingActionGroupId: alertActionGroupId
+    alertEmailAddresses: alertEmailAddresses
+    appInsightsId: monitoring.outputs.appInsightsId
+    serviceBusNamespaceId: serviceBus.outputs.id
+    timerFunctions: timerFunctions
+  }
+}
+
 module rbac 'modules/rbac.bicep' = {
   name: 'rbac'
   params: {
@@ -273,6 +318,20 @@ module rbac 'modules/rbac.bicep' = {
     storageAccountName: storage.outputs.name
     serviceBusNamespaceName: serviceBus.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
+    dataCollectionRuleName: auditStream.outputs.ruleName
+  }
+}
+
+module auditRules 'modules/auditrules.bicep' = {
+  name: 'auditrules'
+  params: {
+    location: location
+    tags: allTags
+    namePrefix: baseName
+    workspaceName: monitoring.outputs.workspaceName
+    actionGroupId: alerts.outputs.actionGroupId
+    productPrincipalId: functionApp.outputs.principalId
+    entraAuditLogsInWorkspace: entraAuditLogsInWorkspace
   }
 }
 
@@ -283,6 +342,7 @@ output storageAccountName string = storage.outputs.name
 output tablesEndpoint string = storage.outputs.tablesEndpoint
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output appInsightsName string = monitoring.outputs.appInsightsName
+output alertActionGroupId string = alerts.outputs.actionGroupId
 output signupAppName string = signupApp.outputs.name
 output signupAppPrincipalId string = signupApp.outputs.principalId
 output signupAppHostName string = signupApp.outputs.defaultHostName

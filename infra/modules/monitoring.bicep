@@ -42,4 +42,7 @@ resource appInsights 'Microsoft.Insights/components@2020-02-02' = {
 }
 
 output appInsightsName string = appInsights.name
+output appInsightsId string = appInsights.id
+output workspaceId string = workspace.id
+output workspaceName string = workspace.name
 output connectionString string = appInsights.properties.ConnectionString

@@ -7,6 +7,9 @@ param storageAccountName string
 param serviceBusNamespaceName string
 param appInsightsName string
 
+@description('The audit stream\'s data collection rule (modules/auditstream.bicep): the identity sends audit rows to it.')
+param dataCollectionRuleName string
+
 @description('Prefix of the product queue names (LIFECYCLE_QUEUE_PREFIX).')
 param queuePrefix string = ''
 
@@ -28,6 +31,10 @@ resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
 
 resource appInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: appInsightsName
+}
+
+resource auditRule 'Microsoft.Insights/dataCollectionRules@2023-03-11' existing = {
+  name: dataCollectionRuleName
 }
 
 // The Flex host keeps timer leases and keys in blobs and pulls its deployment package from a blob
@@ -100,6 +107,17 @@ resource serviceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01'
 resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(appInsights.id, principalId, roles.monitoringMetricsPublisher)
   scope: appInsights
+  properties: {
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.monitoringMetricsPublisher)
+  }
+}
+
+// The Logs Ingestion API authorizes a caller on the data collection rule it posts to: the audit stream.
+resource auditStreamPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(auditRule.id, principalId, roles.monitoringMetricsPublisher)
+  scope: auditRule
   properties: {
     principalId: principalId
     principalType: 'ServicePrincipal'

@@ -52,5 +52,6 @@ resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
 ]
 
 output name string = busNamespace.name
+output id string = busNamespace.id
 // serviceBusEndpoint looks like https://<name>.servicebus.windows.net:443/ (the suffix differs per cloud).
 output fullyQualifiedNamespace string = split(split(busNamespace.properties.serviceBusEndpoint, '//')[1], ':')[0]

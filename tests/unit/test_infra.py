@@ -69,6 +69,9 @@ _DEPLOYMENT_TIME_VALUES = {
     "AzureWebJobsStorage__accountName": "stguestlcprodabc",
     "ServiceBusConnection__fullyQualifiedNamespace": "guestlc-prod-sb-abc.servicebus.windows.net",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000",
+    "LIFECYCLE_AUDIT_INGESTION_ENDPOINT": "https://guestlc-prod-audit-dce-abcd.westeurope-1.ingest.monitor.azure.com",
+    "LIFECYCLE_AUDIT_INGESTION_RULE_ID": "dcr-00000000000000000000000000000000",
+    "LIFECYCLE_AUDIT_INGESTION_STREAM": "Custom-GuestLifecycleAudit",
 }
 
 
@@ -730,3 +733,242 @@ class TestWritePermissionsFollowTheModes:
     def test_a_mode_the_script_does_not_know_is_refused(self, tenant: FakeTenant):
         result = tenant.run("--principal-id", tenant.PRINCIPAL, "--mode", "guest-sweep=yes")
         assert result.returncode == 1 and "JOB=plan|enforce" in result.stderr and not tenant.writes()
+
+
+# --- on-call alerts (infra/modules/alerts.bicep) ---------------------------------------------------------
+
+ALERTS_BICEP = (INFRA / "modules" / "alerts.bicep").read_text()
+LIFECYCLE = ROOT / "lifecycle"
+
+
+def _balanced(text: str, start: int) -> str:
+    """The bracketed Bicep expression that opens at ``text[start]`` ('{' or '['), strings skipped."""
+    closing = {"{": "}", "[": "]"}
+    stack: list[str] = []
+    index = start
+    while index < len(text):
+        if text.startswith("'''", index):
+            index = text.index("'''", index + 3) + 3
+            continue
+        char = text[index]
+        if char == "'":
+            index += 1
+            while text[index] != "'":
+                index += 2 if text[index] == "\\" else 1
+        elif char in closing:
+            stack.append(closing[char])
+        elif stack and char == stack[-1]:
+            stack.pop()
+            if not stack:
+                return text[start : index + 1]
+        index += 1
+    raise AssertionError(f"unbalanced Bicep expression at {start}")
+
+
+def _resource(text: str, symbol: str) -> str:
+    """The body of ``resource <symbol> '<type>@<version>' = ...`` (condition or loop included)."""
+    match = re.search(rf"^resource {symbol} '([^']+)' = ", text, flags=re.MULTILINE)
+    assert match, f"no resource {symbol}"
+    opening = re.compile(r"[\[{]").search(text, match.end())
+    assert opening
+    return f"{match.group(1)} {text[match.end() : opening.start()]}{_balanced(text, opening.start())}"
+
+
+def _kql(name: str) -> str:
+    match = re.search(rf"^var {name} = '''\n(.*?)'''", ALERTS_BICEP, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"no query {name}"
+    return match.group(1)
+
+
+def _log_alerts() -> dict[str, dict[str, str]]:
+    """``var logAlerts``: each rule's ``name: value`` lines, by its key."""
+    start = ALERTS_BICEP.index("var logAlerts = [")
+    array = _balanced(ALERTS_BICEP, ALERTS_BICEP.index("[", start))
+    rules: dict[str, dict[str, str]] = {}
+    index = array.index("{")
+    while index != -1:
+        body = _balanced(array, index)
+        fields = dict(re.findall(r"^\s+(\w+): (.+?)\s*$", body, flags=re.MULTILINE))
+        rules[fields["key"].strip("'")] = fields
+        index = array.find("{", index + len(body))
+    return rules
+
+
+def _logged_events(suffix: str) -> set[str]:
+    """Event names the core logs (``log.<level>("<name>"``) that end with ``suffix``."""
+    pattern = re.compile(rf"log\.\w+\(\s*\"([a-z_.-]+{re.escape(suffix)})\"")
+    return {name for path in LIFECYCLE.rglob("*.py") for name in pattern.findall(path.read_text())}
+
+
+class TestOnCallAlerts:
+    """Each alert exists, names what it watches, and notifies the deployment's action group."""
+
+    def test_the_deployment_declares_the_alerts_module_with_its_receivers_from_parameters(self):
+        module = MAIN_BICEP[MAIN_BICEP.index("module alerts 'modules/alerts.bicep'") :].split("\n}", 1)[0]
+        assert "existingActionGroupId: alertActionGroupId" in module
+        assert "alertEmailAddresses: alertEmailAddresses" in module
+        assert "param alertEmailAddresses array = []" in MAIN_BICEP
+        assert "param alertActionGroupId string = ''" in MAIN_BICEP
+        # No receiver is hard-coded anywhere in the templates.
+        for path in INFRA.rglob("*.bicep"):
+            assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", path.read_text()), path
+
+    def test_the_action_group_is_created_from_the_email_list_unless_an_existing_one_is_named(self):
+        group = _resource(ALERTS_BICEP, "actionGroup")
+        assert group.startswith("Microsoft.Insights/actionGroups@")
+        assert "if (empty(existingActionGroupId))" in group
+        assert "for (address, index) in alertEmailAddresses" in group and "emailAddress: address" in group
+        assert "var actionGroupId = empty(existingActionGroupId) ? actionGroup.id : existingActionGroupId" in (
+            ALERTS_BICEP
+        )
+
+    def test_dead_letters_alert_on_the_namespace_metric_per_queue(self):
+        rule = _resource(ALERTS_BICEP, "deadLetters")
+        assert rule.startswith("Microsoft.Insights/metricAlerts@")
+        assert "serviceBusNamespaceId" in rule and "metricNamespace: 'Microsoft.ServiceBus/namespaces'" in rule
+        assert "metricName: 'DeadletteredMessages'" in rule
+        assert re.search(r"name: 'EntityName'\s+operator: 'Include'\s+values: \[\s+'\*'", rule)
+        assert re.search(r"operator: 'GreaterThan'\s+threshold: 0", rule)
+        assert re.search(r"actions: \[\s+\{\s+actionGroupId: actionGroupId", rule)
+
+    def test_every_log_alert_is_a_scheduled_query_on_application_insights_wired_to_the_action_group(self):
+        assert set(_log_alerts()) == {"deletion-brake", "job-failed", "sweep-missed", "graph-permission-denied"}
+        rules = _resource(ALERTS_BICEP, "logAlertRules")
+        assert rules.startswith("Microsoft.Insights/scheduledQueryRules@")
+        assert "for rule in logAlerts" in rules and "query: rule.query" in rules
+        assert re.search(r"scopes: \[\s+appInsightsId\s+\]", rules)
+        assert re.search(r"actions: \{\s+actionGroups: \[\s+actionGroupId\s+\]", rules)
+        assert "appInsightsId: monitoring.outputs.appInsightsId" in MAIN_BICEP
+
+    def test_the_brake_alert_matches_exactly_the_brake_events_the_runs_log(self):
+        rule = _log_alerts()["deletion-brake"]
+        assert rule["query"] == "brakeQuery"
+        queried = set(re.findall(r'"([a-z.-]+\.braked)"', _kql("brakeQuery")))
+        assert queried == _logged_events(".braked") == {"sweep.braked", "reset.braked"}
+        assert "parse_json(message)" in _kql("brakeQuery")  # structlog JSON: the event is a field, not text
+
+    def test_the_failed_job_alert_covers_every_timer_function_of_the_registry(self):
+        from lifecycle.jobs import JOBS
+
+        block = _balanced(MAIN_BICEP, MAIN_BICEP.index("[", MAIN_BICEP.index("var timerFunctions = [")))
+        assert set(re.findall(r"'(\w+)'", block)) == {job.function for job in JOBS if job.trigger == "timer"}
+        assert "timerFunctions: timerFunctions" in MAIN_BICEP
+        rule = _log_alerts()["job-failed"]
+        assert "replace(failedJobQuery, 'TIMER_FUNCTIONS', timerFunctionList)" in rule["query"]
+        query = _kql("failedJobQuery")
+        assert "requests" in query and "operation_Name in (TIMER_FUNCTIONS)" in query and "success == false" in query
+
+    def test_the_sweep_heartbeat_pages_when_no_run_succeeded_in_26_hours(self):
+        rule = _log_alerts()["sweep-missed"]
+        query = _kql("sweepHeartbeatQuery")
+        assert "ago(26h)" in query and '"guest_sweep"' in query and "success == true" in query
+        assert "summarize successfulRuns = count()" in query  # one row even when no run exists
+        assert (rule["operator"], rule["threshold"], rule["measure"]) == ("'LessThan'", "1", "'successfulRuns'")
+        assert _iso_duration_seconds(rule["window"].strip("'")) >= 26 * 3600
+        from lifecycle.jobs import BY_FUNCTION
+
+        assert BY_FUNCTION["guest_sweep"].trigger == "timer"
+
+    def test_the_graph_denied_alert_looks_for_the_code_the_product_logs(self):
+        from msgraph.generated.models.o_data_errors.main_error import MainError
+        from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+
+        from graph.errors import map_graph_error
+
+        query = _kql("graphDeniedQuery")
+        assert "traces" in query and "exceptions" in query
+        # What a Graph 403 becomes in the product: its type name and message are what the logs carry.
+        answer = ODataError(error=MainError(code="Authorization_RequestDenied", message="Insufficient privileges"))
+        answer.response_status_code = 403
+        error = map_graph_error(answer)
+        assert f'"{type(error).__name__}"' in query and f'"{error.code}"' in query and error.code in str(error)
+
+    def test_the_alerts_are_documented_for_on_call(self):
+        root_readme = (ROOT / "README.md").read_text()
+        runbook = root_readme[root_readme.index("## On-call runbook") :]
+        for key in ("dead-letters", *_log_alerts()):
+            assert f"`{key}`" in README, key
+            assert f"`{key}`" in runbook.split("\n## ", 1)[0], key
+
+
+# --- the audit stream (infra/modules/auditstream.bicep, auditrules.bicep) --------------------------------
+
+AUDIT_STREAM_BICEP = (INFRA / "modules" / "auditstream.bicep").read_text()
+AUDIT_RULES_BICEP = (INFRA / "modules" / "auditrules.bicep").read_text()
+RBAC_BICEP = (INFRA / "modules" / "rbac.bicep").read_text()
+
+
+def _audit_kql(name: str) -> str:
+    match = re.search(rf"^var {name} = '''\n(.*?)'''", AUDIT_RULES_BICEP, flags=re.MULTILINE | re.DOTALL)
+    assert match, f"no query {name}"
+    return match.group(1)
+
+
+def _audited_actions() -> set[str]:
+    """Audit actions the core writes as literals (``_audit(services, run, "<action>"``, ``_record(..., "<action>"``)."""
+    pattern = re.compile(r"_(?:audit|record)\([^()\"]*\"([a-z]+(?:[.-][a-z]+)+)\"")
+    return {name for path in LIFECYCLE.rglob("*.py") for name in pattern.findall(path.read_text())}
+
+
+class TestAuditStream:
+    """The custom table, its data collection rule and the identity's right to send to it match the adapter."""
+
+    def test_the_stream_declaration_has_the_columns_the_adapter_sends(self):
+        from adapters.audit_stream import COLUMNS, DEFAULT_STREAM
+
+        declared = AUDIT_STREAM_BICEP.index("var auditColumns")
+        columns = _balanced(AUDIT_STREAM_BICEP, AUDIT_STREAM_BICEP.index("[", declared))
+        assert tuple(re.findall(r"name: '(\w+)'", columns)) == COLUMNS
+        assert f"var streamName = '{DEFAULT_STREAM}'" in AUDIT_STREAM_BICEP
+        rule = _resource(AUDIT_STREAM_BICEP, "rule")
+        assert "'${streamName}': {\n        columns: auditColumns" in rule
+        assert "outputStream: 'Custom-${tableName}'" in rule and "dataCollectionEndpointId: endpoint.id" in rule
+        table = _resource(AUDIT_STREAM_BICEP, "auditTable")
+        assert "columns: auditColumns" in table and "var tableName = 'GuestLifecycleAudit_CL'" in AUDIT_STREAM_BICEP
+
+    def test_the_app_settings_name_the_endpoint_the_rule_and_the_stream(self):
+        from adapters.audit_stream import ENDPOINT_SETTING, RULE_ID_SETTING, STREAM_SETTING, AuditStreamTarget
+
+        settings = _object_block(MAIN_BICEP, "var productSettings = {")
+        assert settings[ENDPOINT_SETTING] == "auditStream.outputs.ingestionEndpoint"
+        assert settings[RULE_ID_SETTING] == "auditStream.outputs.ruleImmutableId"
+        assert settings[STREAM_SETTING] == "auditStream.outputs.streamName"
+        assert "output ingestionEndpoint string = endpoint.properties.logsIngestion.endpoint" in AUDIT_STREAM_BICEP
+        assert "output ruleImmutableId string = rule.properties.immutableId" in AUDIT_STREAM_BICEP
+        target = AuditStreamTarget.from_environ(deployed_app_settings())
+        assert target is not None and target.stream == "Custom-GuestLifecycleAudit"
+
+    def test_the_jobs_identity_may_send_to_the_rule_and_nothing_more(self):
+        grant = _resource(RBAC_BICEP, "auditStreamPublisher")
+        assert "scope: auditRule" in grant and "roles.monitoringMetricsPublisher" in grant
+        assert "dataCollectionRuleName: auditStream.outputs.ruleName" in MAIN_BICEP
+        assert "dataCollectionRuleName" not in RBAC_SIGNUP_BICEP
+
+    def test_the_audit_rules_read_the_actions_the_product_writes_and_page_the_action_group(self):
+        written = _audited_actions()
+        braked = set(re.findall(r'"([a-z.-]+\.braked)"', _audit_kql("brakeQuery")))
+        assert braked == {"sweep.braked", "redemption-reset.braked"}
+        assert braked <= written
+        assert '"guest.disabled"' in _audit_kql("reEnabledQuery") and "guest.disabled" in written
+        assert "PRODUCT_PRINCIPAL_ID" in _audit_kql("reEnabledQuery")
+        assert "PRODUCT_PRINCIPAL_ID" in _audit_kql("crossTenantDefaultQuery")
+        assert "productPrincipalId: functionApp.outputs.principalId" in MAIN_BICEP
+        rules = _resource(AUDIT_RULES_BICEP, "auditRuleSet")
+        assert rules.startswith("Microsoft.Insights/scheduledQueryRules@")
+        assert re.search(r"actions: \{\s+actionGroups: \[\s+actionGroupId\s+\]", rules)
+        assert "actionGroupId: alerts.outputs.actionGroupId" in MAIN_BICEP
+        # The two rules over Entra's AuditLogs exist only where the workspace receives them.
+        assert "concat(alwaysRules, entraAuditLogsInWorkspace ? entraRules : [])" in AUDIT_RULES_BICEP
+        assert "param entraAuditLogsInWorkspace bool = false" in MAIN_BICEP
+
+    def test_the_workbook_is_a_gallery_template_over_the_audit_table(self):
+        workbook = json.loads((INFRA / "workbooks" / "audit.workbook.json").read_text())
+        assert workbook["version"] == "Notebook/1.0"
+        queries = [item["content"]["query"] for item in workbook["items"] if item["type"] == 3]
+        assert queries and all(query.startswith("GuestLifecycleAudit_CL") for query in queries)
+        assert "loadJsonContent('../workbooks/audit.workbook.json')" in _resource(AUDIT_RULES_BICEP, "workbook")
+
+    def test_the_audit_stream_is_documented(self):
+        names = ("GuestLifecycleAudit_CL", "guest-re-enabled", "cross-tenant-default-changed", "audit-brake-tripped")
+        for name in names:
+            assert name in README, name
