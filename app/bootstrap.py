@@ -211,7 +211,7 @@ def _graph_client(settings: Settings, credential: Any) -> Any:
 
 
 def _directory(client: Any) -> Any:
-    from graph.directory import GraphDirectory
+    from graph.users import GraphDirectory
 
     return GraphDirectory(client)
 
@@ -220,9 +220,10 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     """The Graph-side ports of the sweep, drift, governance and reset jobs, on the one Graph client."""
     from graph.assignment_expiries import GraphAssignmentExpiries
     from graph.governance import GraphGovernance
+    from graph.groups import GraphGroupMembers
     from graph.policies import GraphPolicies
-    from graph.sweep_reads import GraphGroupMembers, GraphSweepReads
     from graph.tenants import GraphProviderLookup
+    from graph.users import GraphSweepReads
 
     policies = GraphPolicies(client, beta_url=settings.graph_beta_url)
     return {

@@ -22,11 +22,11 @@ from adapters.tables import table_service
 from config.settings import Settings
 from graph.client import build_graph_client
 from graph.governance import GraphGovernance
+from graph.groups import GraphGroupMembers
 from graph.odata import quote
 from graph.permissions import Deployment, required
 from graph.policies import B2B_POLICIES, CONDITIONAL_ACCESS, FEDERATIONS, XTAP, GraphPolicies
 from graph.raw import RawGraph
-from graph.sweep_reads import GraphGroupMembers
 from lifecycle.doctor.ports import StorageProblem
 from lifecycle.errors import NotFoundError
 from lifecycle.governance.ports import CATALOGS, PACKAGES

@@ -46,9 +46,9 @@ from config.settings import load_settings
 from graph.budget import GraphBudget
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
-from graph.directory import GraphDirectory
 from graph.entitlement import GraphAccessPackages
 from graph.permissions import GRANTED
+from graph.users import GraphDirectory
 from lifecycle.ledger.outcomes import Outcome, Verdict
 from lifecycle.ledger.worker import drain
 from lifecycle.models import ReceivedMessage

@@ -94,9 +94,9 @@ def graph_ports(settings: Any, credential: Any, compression: float) -> dict[str,
     the budget must be compressed by the same factor or it paces against a refill rate that is not there.
     """
     from graph.assignment_expiries import GraphAssignmentExpiries
-    from graph.directory import GraphDirectory
     from graph.entitlement import GraphAccessPackages
-    from graph.sweep_reads import GraphGroupMembers, GraphSweepReads
+    from graph.groups import GraphGroupMembers
+    from graph.users import GraphDirectory, GraphSweepReads
 
     budget = GraphBudget.time_compressed(compression) if compression != 1 else None
     client = build_graph_client(credential=credential, base_url=settings.graph_base_url, budget=budget)

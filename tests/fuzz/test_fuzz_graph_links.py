@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from graph.client import build_graph_client
-from graph.sweep_reads import GraphSweepReads
+from graph.users import GraphSweepReads
 from lifecycle.errors import UntrustedLinkError
 from tests.fuzz.profile import FUZZ, examples
 

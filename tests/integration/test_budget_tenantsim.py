@@ -13,7 +13,7 @@ from graph.batch import BatchRequest, GraphBatch
 from graph.budget import BudgetClass, GraphBudget
 from graph.client import budgeted_transport, build_graph_client
 from graph.credentials import TenantSimCredential
-from graph.directory import GraphDirectory
+from graph.users import GraphDirectory
 from lifecycle.errors import ThrottledError
 from tenantsim.config import SimConfig
 from tenantsim.server import TenantSimServer

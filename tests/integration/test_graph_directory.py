@@ -7,8 +7,8 @@ import pytest
 
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
-from graph.directory import GraphDirectory
 from graph.permissions import GRANTED
+from graph.users import GraphDirectory
 from lifecycle.errors import NotFoundError, PermissionDeniedError
 from lifecycle.models import InvitationRequest
 

@@ -14,12 +14,12 @@ import pytest
 
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
-from graph.directory import GraphDirectory
 from graph.entitlement import GraphAccessPackages
 from graph.governance import GraphGovernance
+from graph.groups import GraphGroupMembers
 from graph.permissions import GRANTED, RESET_GRANT
 from graph.policies import GraphPolicies
-from graph.sweep_reads import GraphGroupMembers, GraphSweepReads
+from graph.users import GraphDirectory, GraphSweepReads
 from lifecycle.errors import PermissionDeniedError
 from lifecycle.governance.ports import REVIEWS
 from lifecycle.models import InvitationRequest

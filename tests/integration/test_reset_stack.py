@@ -9,11 +9,11 @@ from app.demo import admit_partner_tenant
 from config.desired_state import Safety
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
-from graph.directory import GraphDirectory
+from graph.groups import GraphGroupMembers
 from graph.permissions import GRANTED, RESET_GRANT
 from graph.policies import GraphPolicies
-from graph.sweep_reads import GraphGroupMembers
 from graph.tenants import GraphProviderLookup
+from graph.users import GraphDirectory
 from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Verdict
 from lifecycle.reset.entry import handle_reset_ticket, run_reset_detection

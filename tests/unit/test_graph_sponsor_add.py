@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kiota_abstractions.method import Method
 
-from graph.directory import GraphDirectory
+from graph.users import GraphDirectory
 from lifecycle.errors import BadRequestError
 
 GUEST, SPONSOR = "guest-1", "sponsor-1"

@@ -431,7 +431,7 @@ async def test_the_local_demo_plans_enforces_and_approves_a_braked_run():
 
 def test_graph_json_becomes_a_directory_user_with_never_for_the_empty_sign_in():
     """The lean reader maps camelCase JSON, reads 'Z' times as UTC and Graph's 0001-01-01 as no sign-in."""
-    from graph.sweep_reads import user_from_json
+    from graph.users import user_from_json
 
     user = user_from_json(
         {
