@@ -69,9 +69,8 @@ async def governance_step(services: Services) -> dict[str, Any]:
 
 
 async def sweep_step(services: Services) -> list[dict[str, Any]]:
-    from lifecycle.sweep import entry as sweep
 
-    steps = await sweep.demo(services)
+    steps = await sweep_demo(services)
     await operations.record_run(services, "guest-sweep", steps[-1])
     return steps
 
@@ -132,3 +131,18 @@ async def report_step(services: Services) -> posture_report.Posture:
     posture = await posture_report.collect(services)
     await posture_report.record_snapshot(services, posture)
     return posture
+
+
+async def sweep_demo(services: Services, approver: str = "make run") -> list[dict[str, Any]]:
+    from lifecycle.plans import Mode
+    from lifecycle.sweep import entry as sweep
+
+    """``make run``: plan, enforce (the brake may stop it), approve if it did, and work the actions."""
+    planned = await sweep.run_sweep(services, Mode.PLAN)
+    if planned["status"] == "failed":
+        return [planned]
+    enforced = await sweep.run_locally(services, Mode.ENFORCE, planned["runId"])
+    steps = [planned, enforced]
+    if enforced["status"] == "braked":
+        steps.append(await sweep.approve_locally(services, enforced["runId"], approver))
+    return steps

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from app.cli.common import ExitCode, JsonOption, app, cell, console, esc, report_summary, run_onboarding, with_services
 from app.cli.decide import ExportOption, YesOption, check_export, decide
+from app.cli.summaries import reset_summary, sweep_exit_code, sweep_summary
 from lifecycle.jobs import ON_DEMAND
 
 JOBS = ON_DEMAND  # lifecycle/jobs.py: the jobs a person may run once, as their trigger would
@@ -57,12 +58,12 @@ def run(
         from lifecycle.sweep import entry as sweep
 
         summary = asyncio.run(with_services(lambda s: _recorded(s, job, sweep.run_locally(s, mode, run_id))))
-        raise typer.Exit(_print_summary(summary, as_json, sweep.format_summary, sweep.exit_code))
+        raise typer.Exit(_print_summary(summary, as_json, sweep_summary, sweep_exit_code))
     from lifecycle.reset import entry as reset
 
     summary = asyncio.run(with_services(lambda s: _recorded(s, job, reset.run_reset_detection(s, mode, run_id))))
     code = 2 if summary["status"] in ("braked", "failed") else 0
-    _print_summary(summary, as_json, reset.format_summary, lambda _: code)
+    _print_summary(summary, as_json, reset_summary, lambda _: code)
     raise typer.Exit(code)
 
 
@@ -107,11 +108,11 @@ def approve(
     try:
         summary = asyncio.run(with_services(decided))
         if is_reset:
-            raise typer.Exit(_print_summary(summary, as_json, reset.format_summary, lambda _: 0))
+            raise typer.Exit(_print_summary(summary, as_json, reset_summary, lambda _: 0))
     except (SweepError, ResetRunError) as exc:
         Console(stderr=True).print(f"[red]{esc(exc)}[/red]")
         raise typer.Exit(ExitCode.FAILED) from None
-    raise typer.Exit(_print_summary(summary, as_json, sweep.format_summary, sweep.exit_code))
+    raise typer.Exit(_print_summary(summary, as_json, sweep_summary, sweep_exit_code))
 
 
 APPROVE_COLUMNS = ("action", "displayName", "mail", "partner", "sponsor", "rule", "dueDate", "objectId")
@@ -176,7 +177,7 @@ def sweep_show(
     if as_json:
         typer.echo(json.dumps(shown, indent=2, default=str))
         return
-    console.print(sweep.format_summary(shown), highlight=False, markup=False)
+    console.print(sweep_summary(shown), highlight=False, markup=False)
     table = Table(title=f"first {len(shown['plan'])} planned action(s)")
     for column in ("guest", "action", "rule", "partner", "evidence"):
         table.add_column(column)

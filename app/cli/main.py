@@ -69,8 +69,7 @@ def demo(
 ) -> None:
     """Run every job once over the local stack, as `make run` does, and show what each did."""
     from app import demo as steps
-    from lifecycle.reset.entry import format_summary as reset_summary
-    from lifecycle.sweep.entry import format_summary as sweep_summary
+    from app.cli.summaries import reset_summary, sweep_summary
 
     async def go(services) -> dict[str, Any]:
         return {

@@ -16,7 +16,6 @@ from lifecycle.models import WorkItem
 from lifecycle.plans import Mode
 from lifecycle.reset import runs as reset_runs
 from lifecycle.reset import tickets
-from lifecycle.reset.planner import BLOCKED_SKIP
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.reset.runs import ResetRunError
 from lifecycle.services import Services
@@ -70,24 +69,3 @@ async def handle_reset_ticket(
     if ticket.domain:
         lookup_for(ports)  # a domain ticket without a lookup is the deployment's error, not the ticket's
     return await tickets.handle(ticket, item, services, raw, fingerprint, ports)
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    lines = [
-        f"redemption reset {summary['runId']} ({summary['mode']}): {summary['status']}",
-        f"  partner guests examined: {summary['totalGuests']}   reset: {summary['dispatched']}",
-    ]
-    lines += [f"    {name:<40} {count:>7}" for name, count in summary["actions"].items()]
-    if summary["skipped"]:
-        lines.append("  left alone:")
-        lines += [f"    {name:<40} {count:>7}" for name, count in summary["skipped"].items()]
-    if blocked := summary["skipped"].get(BLOCKED_SKIP):
-        lines.append(
-            f"  {blocked} guest(s) not reset: their domain's new Entra tenant is not allowed inbound by the"
-            " desired state; set the partner's tenantId, apply policy drift, and run again"
-        )
-    if summary["brake"]["tripped"]:
-        lines.append(f"  brake: TRIPPED ({summary['brake']['reason']})")
-    if summary["reason"]:
-        lines.append(f"  {summary['reason']}")
-    return "\n".join(lines)

@@ -15,10 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 import structlog
 
@@ -26,10 +22,6 @@ from lifecycle.errors import GraphError, NotFoundError, PermissionDeniedError, S
 from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Outcome, Verdict
 from lifecycle.models import (
-    AuditEntry,
-    DirectoryUser,
-    GuestRecord,
-    GuestState,
     ReceivedMessage,
     WorkItem,
     WorkStatus,
@@ -37,10 +29,11 @@ from lifecycle.models import (
 from lifecycle.runs.model import RunStatus
 from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
-from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Rule, Skip
-from lifecycle.sweep.notice import notice_event, notice_message
-from lifecycle.sweep.ports import SweepPorts, SweepRuns
-from lifecycle.sweep.rules import Decision, NoticeRules, SweepPolicy, decide
+from lifecycle.sweep.applied import drop_action, finish_delete, finish_disable, finish_notice, item_result, send_notice
+from lifecycle.sweep.model import Action, PlannedAction
+from lifecycle.sweep.ports import SweepPorts
+from lifecycle.sweep.recheck import Observed, Step, next_step, observe
+from lifecycle.sweep.rules import SweepPolicy
 
 log = structlog.get_logger(__name__)
 
@@ -92,26 +85,6 @@ class RunGate:
                         self._protected.clear()
                     self._protected[cache_key] = frozenset(await membership.group_member_ids(group_id))
         return SweepPolicy(services.desired, self._protected[cache_key])
-
-
-@dataclass(slots=True)
-class Observed:
-    """What the worker reads right before acting: the guest, its ledger row and its last sponsor notice."""
-
-    user: DirectoryUser | None
-    record: GuestRecord | None
-    notice: NoticeRecord | None = None
-    assignment_end: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """What to do with a planned action given what was observed: act, drop, or finish an earlier attempt."""
-
-    kind: str  # "act", "drop", "finish"
-    verdict: Decision | None = None
-    code: str = ""
-    why: str = ""
 
 
 STAGE_OF = {Action.DISABLE: "disabling", Action.DELETE: "deleting", Action.NOTIFY_SPONSOR: "notifying"}
@@ -227,7 +200,7 @@ class _Attempt:
         if step.kind == "act":
             status, result = WorkStatus.RUNNING, {STAGE: STAGE_OF[planned.action]}
         elif step.kind == "drop":
-            status, result = WorkStatus.DONE, _result(planned, applied=False, dropped=step.code)
+            status, result = WorkStatus.DONE, item_result(planned, applied=False, dropped=step.code)
         else:
             return False  # finishing an earlier attempt's work: that attempt's item exists
         fresh = WorkItem(
@@ -244,115 +217,22 @@ class _Attempt:
         planned, services, item = self.planned, self.services, self.item
         assert item is not None
         if step.kind == "drop":
-            return await _drop(planned, item, services, step.code, step.why)
+            return await drop_action(planned, item, services, step.code, step.why)
         if planned.action is Action.NOTIFY_SPONSOR:
             if step.kind == "act":
                 assert seen.user is not None and step.verdict is not None
-                await _send_notice(planned, services, seen.user, policy.rules_for(step.verdict.partner).notice)
-            return await _noticed(planned, item, services, self.gate.runs, seen, step.verdict)
+                await send_notice(planned, services, seen.user, policy.rules_for(step.verdict.partner).notice)
+            return await finish_notice(planned, item, services, self.gate.runs, seen, step.verdict)
         if planned.action is Action.DISABLE:
             if step.kind == "act":
                 await services.directory.set_account_enabled(planned.object_id, False)
             assert seen.user is not None
-            return await _finish_disable(planned, item, services, seen.user, seen.record, step.verdict)
+            return await finish_disable(planned, item, services, seen.user, seen.record, step.verdict)
         if step.kind == "act":
             # Deleted between the re-check and the call: the outcome this action wanted.
             with contextlib.suppress(NotFoundError):
                 await services.directory.delete_user(planned.object_id)
-        return await _deleted(planned, item, services, seen.record, step.verdict)
-
-
-async def observe(planned: PlannedAction, services: Services, ports: SweepPorts, policy: SweepPolicy) -> Observed:
-    """The guest, its ledger row, and where they matter its last notice and access package end, side by side."""
-    reads: dict[str, Awaitable[Any]] = {
-        "user": ports.guest_reads.get_user(planned.object_id),
-        "record": services.guests.get(planned.object_id),
-    }
-    if policy.notices_anywhere:
-        reads["notice"] = ports.runs.notice(planned.object_id)
-    expiries = ports.expiries
-    if expiries is not None and rests_on_end_date(planned):
-        reads["assignment_end"] = expiries.end_date_of(planned.object_id)
-    found = dict(zip(reads, await asyncio.gather(*reads.values()), strict=True))
-    return Observed(**found)
-
-
-def rests_on_end_date(planned: PlannedAction) -> bool:
-    """Whether the plan used an end date: only then can an access package assignment change the answer
-    (an end date only adds a rule; the due date of a notice is the end date only when that rule names it)."""
-    return Rule.PAST_END_DATE.value in (planned.rule.value, planned.evidence.get("stillEligibleBy"))
-
-
-def next_step(planned: PlannedAction, seen: Observed, stage: str | None, policy: SweepPolicy, now: datetime) -> Step:
-    """Decide again, at ``now``, whether the planned action still holds; resume an interrupted attempt."""
-    user = seen.user
-    if planned.action is Action.DELETE and user is None and stage == "deleting":
-        return Step("finish")
-    if user is None:
-        return Step("drop", code="guest-not-found", why="the guest no longer exists")
-    if planned.action is Action.DISABLE and stage == "disabling" and user.account_enabled is False:
-        return Step("finish")
-    if planned.action is Action.NOTIFY_SPONSOR and stage == "notifying" and _notice_sent(planned, seen.notice):
-        return Step("finish")
-    hint = _planned_activity(planned) if user.sign_in_activity is None else None
-    verdict = decide(user, seen.record, policy, now, seen.assignment_end, activity_hint=hint, notice=seen.notice)
-    if not isinstance(verdict, Decision) or verdict.action is not planned.action:
-        code, why = _why_stale(planned, user, verdict)
-        return Step("drop", code=code, why=why)
-    if planned.action is Action.NOTIFY_SPONSOR and verdict.due != planned.due:
-        return Step("drop", code="due-date-moved", why="the guest's due date moved; a later run plans a new notice")
-    return Step("act", verdict=verdict)
-
-
-def _notice_sent(planned: PlannedAction, notice: NoticeRecord | None) -> bool:
-    return notice is not None and notice.due == planned.due
-
-
-async def _send_notice(planned: PlannedAction, services: Services, user: DirectoryUser, rules: NoticeRules) -> None:
-    """Put the event on the ticketing system's queue. The broker message id is the notice id, so a resend
-    after a crash between this send and the notice record is dropped by Service Bus duplicate detection."""
-    event = notice_event(planned, user, services.clock.now(), rules.lead_days)
-    await services.transport.send(services.settings.queue_name(rules.queue), [notice_message(event)])
-
-
-async def _noticed(
-    planned: PlannedAction,
-    item: WorkItem,
-    services: Services,
-    runs: SweepRuns,
-    seen: Observed,
-    verdict: Decision | None,
-) -> Outcome:
-    now = services.clock.now()
-    assert planned.due is not None
-    if not _notice_sent(planned, seen.notice):
-        await runs.record_notice(NoticeRecord(planned.object_id, planned.due, now, planned.run_id, planned.key))
-    await _record(services, planned, "guest.sponsor-notified", verdict)
-    return await work.finish(services, item, _result(planned, applied=True))
-
-
-def _planned_activity(planned: PlannedAction) -> datetime | None:
-    """The plan's view of the last sign-in, for a directory read that does not carry signInActivity."""
-    if planned.evidence.get("baseline") != "lastSuccessfulSignIn":
-        return None
-    since = planned.evidence.get("inactiveSince")
-    return datetime.fromisoformat(since) if since else None
-
-
-def _why_stale(planned: PlannedAction, user: DirectoryUser, verdict: object) -> tuple[str, str]:
-    if not user.is_guest:
-        return "no-longer-a-guest", "the user is no longer a guest"
-    if planned.action is Action.DELETE and user.account_enabled is not False:
-        return "re-enabled", "the guest was re-enabled after this product disabled it"
-    if planned.action is Action.DISABLE and user.account_enabled is False:
-        return "already-disabled", "the guest was disabled by someone else meanwhile"
-    if isinstance(verdict, Decision):
-        return "different-action", f"the guest now calls for {verdict.action.value}, not {planned.action.value}"
-    if verdict is Skip.AWAITING_NOTICE_LEAD:
-        return "awaiting-notice-lead", "the sponsor notice is younger than its lead time"
-    if verdict is not None:
-        return f"now-{verdict}", f"the guest is now left alone: {verdict}"
-    return "no-longer-eligible", "no rule holds any more (signed in, extended, or rules changed)"
+        return await finish_delete(planned, item, services, seen.record, step.verdict)
 
 
 async def _stage(services: Services, item: WorkItem, stage: str) -> WorkItem:
@@ -361,89 +241,3 @@ async def _stage(services: Services, item: WorkItem, stage: str) -> WorkItem:
     # Keep the caller's object current: a retry or failure recorded later must carry the new etag.
     item.etag = (await services.work_items.save(item)).etag
     return item
-
-
-async def _finish_disable(
-    planned: PlannedAction,
-    item: WorkItem,
-    services: Services,
-    user: DirectoryUser,
-    record: GuestRecord | None,
-    verdict: Decision | None = None,
-) -> Outcome:
-    # Guest sessions live in their home tenant; revoking still cuts the refresh tokens this tenant issued.
-    await services.directory.revoke_sessions(planned.object_id)
-    now = services.clock.now()
-    if record is None:
-        record = GuestRecord(
-            object_id=planned.object_id,
-            email=user.mail or user.user_principal_name or "",
-            partner=planned.partner or "",
-            state=GuestState.DISABLED,
-        )
-    record.state, record.disabled, record.updated = GuestState.DISABLED, now, now
-    record.history.append(_event("disabled", planned, now))
-    await services.guests.save(record)
-    await _record(services, planned, "guest.disabled", verdict)
-    return await work.finish(services, item, _result(planned, applied=True))
-
-
-async def _deleted(
-    planned: PlannedAction,
-    item: WorkItem,
-    services: Services,
-    record: GuestRecord | None,
-    verdict: Decision | None = None,
-) -> Outcome:
-    now = services.clock.now()
-    if record is not None:
-        record.state, record.updated = GuestState.DELETED, now
-        record.history.append(_event("deleted", planned, now))
-        await services.guests.save(record)
-    await _record(services, planned, "guest.deleted", verdict)
-    return await work.finish(services, item, _result(planned, applied=True))
-
-
-async def _drop(planned: PlannedAction, item: WorkItem, services: Services, code: str, why: str) -> Outcome:
-    await services.audit.record(
-        AuditEntry(
-            at=services.clock.now(),
-            action=f"guest.{planned.action.value}.dropped",
-            target=planned.object_id,
-            reason=f"{code}: {why}",
-            key=planned.key,
-            run_id=planned.run_id,
-            details={"planned": planned.to_json()},
-        )
-    )
-    log.info("sweep.action.dropped", code=code)
-    if item.status is not WorkStatus.DONE:
-        await work.finish(services, item, _result(planned, applied=False, dropped=code))
-    return Outcome(planned.key, Verdict.DONE, code=f"dropped:{code}", message=why)
-
-
-async def _record(services: Services, planned: PlannedAction, action: str, verdict: Decision | None) -> None:
-    evidence = verdict.evidence if verdict is not None else planned.evidence
-    rule = verdict.rule.value if verdict is not None else planned.rule.value
-    await services.audit.record(
-        AuditEntry(
-            at=services.clock.now(),
-            action=action,
-            target=planned.object_id,
-            reason=f"rule {rule} (run {planned.run_id})",
-            key=planned.key,
-            run_id=planned.run_id,
-            details={"rule": rule, "evidence": evidence, "partner": planned.partner},
-        )
-    )
-
-
-def _event(event: str, planned: PlannedAction, now: datetime) -> dict[str, Any]:
-    return {"at": now.isoformat(), "event": event, "rule": planned.rule.value, "run": planned.run_id}
-
-
-def _result(planned: PlannedAction, *, applied: bool, dropped: str | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = {"objectId": planned.object_id, "action": planned.action.value, "applied": applied}
-    if dropped:
-        result["dropped"] = dropped
-    return result

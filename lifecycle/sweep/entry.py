@@ -93,33 +93,6 @@ def summary_line(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: summary.get(k, 0) for k in names} | {"braked": summary["brake"]["tripped"]}
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    """The run summary as text: counts per action and rule, skips, and the brake."""
-    lines = [
-        f"sweep {summary['runId']} ({summary['mode']}): {summary['status']}",
-        f"  guests examined: {summary['totalGuests']}",
-        f"  disable: {summary['disable']}   delete: {summary['delete']}   dispatched: {summary['dispatched']}",
-    ]
-    if summary.get("notifySponsor"):
-        lines.append(f"  sponsor notices: {summary['notifySponsor']}")
-    lines += [f"    {name:<40} {count:>7}" for name, count in summary["actions"].items()]
-    if summary["skipped"]:
-        lines.append("  left alone:")
-        lines += [f"    {name:<40} {count:>7}" for name, count in summary["skipped"].items()]
-    brake = summary["brake"]
-    if brake["tripped"]:
-        lines.append(f"  brake: TRIPPED ({brake['reason']})")
-        if brake["approvedBy"]:
-            lines.append(f"  approved by {brake['approvedBy']} at {brake['approvedAt']}")
-    elif summary["mode"] == Mode.ENFORCE.value and summary["status"] != "failed":
-        lines.append(f"  brake: clear ({brake['affected']} of {brake['total']} within limits)")
-    if summary["reason"]:
-        lines.append(f"  {summary['reason']}")
-    if "worker" in summary:
-        lines.append("  worker: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["worker"].items())))
-    return "\n".join(lines)
-
-
 async def drain_actions(services: Services, concurrency: int = 16) -> dict[str, int]:
     """Local runs: work the `guest-actions` queue until it is empty (the Functions trigger does this in Azure)."""
     from lifecycle.ledger.worker import drain
@@ -148,24 +121,13 @@ async def approve_locally(services: Services, run_id: str, approver: str) -> dic
     return summary
 
 
-async def demo(services: Services, approver: str = "make run") -> list[dict[str, Any]]:
-    """``make run``: plan, enforce (the brake may stop it), approve if it did, and work the actions."""
-    planned = await run_sweep(services, Mode.PLAN)
-    if planned["status"] == "failed":
-        return [planned]
-    enforced = await run_locally(services, Mode.ENFORCE, planned["runId"])
-    steps = [planned, enforced]
-    if enforced["status"] == "braked":
-        steps.append(await approve_locally(services, enforced["runId"], approver))
-    return steps
-
-
-def exit_code(summary: dict[str, Any]) -> int:
-    """0 done; 1 the run failed; 2 it needs an operator (braked) or some actions failed."""
-    if summary["status"] == "failed":
-        return 1
-    worker = summary.get("worker", {})
-    return 2 if summary["status"] == "braked" or worker.get("failed") or worker.get("crashed") else 0
-
-
-__all__ = ["DailyRun", "approve", "handle_guest_action", "on_timer", "run_sweep", "show", "sweep_ports"]
+__all__ = [
+    "DailyRun",
+    "approve",
+    "approve_locally",
+    "handle_guest_action",
+    "on_timer",
+    "run_sweep",
+    "show",
+    "sweep_ports",
+]

@@ -171,7 +171,8 @@ def check_audit_matches_tenant(evidence: Evidence) -> None:
     # A reset Graph accepted whose session revocation then failed is audited as such (the run's rerun revokes):
     # that row records the reset too.
     reset = _targets(audit, "guest.redemption-reset") | _targets(audit, "guest.redemption-reset-sessions-not-revoked")
-    reset_failed = _targets(audit, "guest.redemption-reset-failed")  # sessions revoked, invitation failed
+    # The reset goes before the revocation: a reset Graph refused leaves the guest's sessions alone.
+    reset_failed = _targets(audit, "guest.redemption-reset-failed")
     assigned = _targets(audit, "access.assigned", "access.already-assigned")
     sponsored = _targets(audit, "guest.sponsor-added")
 
@@ -223,8 +224,8 @@ def check_audit_matches_tenant(evidence: Evidence) -> None:
             expect(found.group(1) in audited_writes, "user-write-without-audit", path=request["path"])
             if request["path"].endswith("/revokeSignInSessions"):
                 revoked.add(found.group(1))
-    for object_id in reset_failed:
-        expect(object_id in revoked, "audited-revoke-not-in-tenant", objectId=object_id)
+    for object_id in reset_failed - reset:  # refused and never reset afterwards: nothing may have been revoked
+        expect(object_id not in revoked, "sessions-revoked-for-a-refused-reset", objectId=object_id)
     if evidence.after["policies"] != evidence.before["policies"]:
         applied = [e for e in audit if e.action.startswith("policy-drift.") and e.details.get("status") == "applied"]
         expect(bool(applied), "policy-change-without-audit")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import re
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -315,7 +316,10 @@ def test_apply_governance_without_a_terminal_needs_yes_and_json_stays_json(servi
     applied = cli("apply", "governance", "--yes", "--json")
     assert applied.exit_code == ExitCode.OK
     assert "write(s) to the tenant" in applied.stderr and "write(s) to the tenant" not in applied.stdout
-    document = applied.stdout[applied.stdout.index("\n{") :]  # after the run's log line
+    # The JSON document starts a line; a log line of the run may come before it, depending on the logging setup.
+    start = re.search(r"^\{", applied.stdout, re.MULTILINE)
+    assert start, applied.stdout
+    document = applied.stdout[start.start() :]
     assert json.loads(document)["mode"] == "enforce" and graph.writes
 
 

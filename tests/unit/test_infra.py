@@ -905,8 +905,9 @@ def _audit_kql(name: str) -> str:
 
 
 def _audited_actions() -> set[str]:
-    """Audit actions the core writes as literals (``_audit(services, run, "<action>"``, ``_record(..., "<action>"``)."""
-    pattern = re.compile(r"_(?:audit|record)\([^()\"]*\"([a-z]+(?:[.-][a-z]+)+)\"")
+    """Audit actions the core writes as literals (``_audit(services, run, "<action>"``, ``audit_applied(...,
+    "<action>"``)."""
+    pattern = re.compile(r"(?:_audit|_record|audit_applied)\([^()\"]*\"([a-z]+(?:[.-][a-z]+)+)\"")
     return {name for path in LIFECYCLE.rglob("*.py") for name in pattern.findall(path.read_text())}
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from adapters.sweep_runs import MemorySweepRuns
+from app.cli.summaries import reset_summary
 from config.desired_state import B2BSetting, CrossTenantBlocks, Safety, Target, TargetConfiguration
 from lifecycle.clock import FixedClock
 from lifecycle.errors import BadRequestError, PermissionDeniedError, TransientGraphError
@@ -17,7 +18,6 @@ from lifecycle.ledger.outcomes import Verdict
 from lifecycle.models import DirectoryUser, ObjectIdentity, WorkItem, WorkStatus
 from lifecycle.reset.entry import (
     approve_reset_run,
-    format_summary,
     handle_reset_ticket,
     on_timer,
     run_reset_detection,
@@ -570,7 +570,7 @@ class TestProviderTenantPolicy:
         assert enforced["dispatched"] == 0 and resets_sent(directory) == []
         audit = [e async for e in services.audit.entries() if e.action == "redemption-reset.planned"]
         assert "adatum.com" in audit[0].details["blocked"]
-        assert "not allowed inbound" in format_summary(enforced)
+        assert "not allowed inbound" in reset_summary(enforced)
 
     async def test_once_the_desired_state_lets_the_new_tenant_in_the_guest_is_reset(self):
         directory = FakeDirectory()

@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from adapters.sweep_runs import MemorySweepRuns
+from app.cli.summaries import sweep_exit_code, sweep_summary
+from app.demo import sweep_demo
 from config.desired_state import DeletionBrake
 from lifecycle.clock import FixedClock
 from lifecycle.errors import ThrottledError, TransientGraphError
@@ -411,7 +413,7 @@ def test_the_summary_prints_counts_per_rule_and_the_brake():
         "planned": None,
         "dispatchedAt": None,
     }
-    text = entry.format_summary(run)
+    text = sweep_summary(run)
     assert "disable/inactive" in text and "3" in text and "TRIPPED" in text and "protected-group" in text
     assert json.dumps(entry.summary_line(run))
     assert RunStatus.BRAKED.value in text and Mode.ENFORCE.value in text
@@ -422,9 +424,9 @@ async def test_the_local_demo_plans_enforces_and_approves_a_braked_run():
     directory = FakeDirectory()
     guests = [add(directory, days_since_sign_in=120) for _ in range(3)]
     services = stack(directory, brake=True)
-    planned, braked, approved = await entry.demo(services, approver="make run")
+    planned, braked, approved = await sweep_demo(services, approver="make run")
     assert (planned["status"], braked["status"], approved["status"]) == ("planned", "braked", "dispatched")
-    assert entry.exit_code(braked) == 2 and entry.exit_code(approved) == 0
+    assert sweep_exit_code(braked) == 2 and sweep_exit_code(approved) == 0
     assert approved["worker"] == {"done": 3}
     assert {w[1] for w in directory.writes if w[0] == "accountEnabled"} == {g.id for g in guests}
 

@@ -1,0 +1,65 @@
+"""How the command line and `make run` show the daily runs: the sweep's and the reset's summaries as text, and
+the exit code a sweep summary means."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lifecycle.plans import Mode
+from lifecycle.reset.planner import BLOCKED_SKIP
+
+
+def sweep_summary(summary: dict[str, Any]) -> str:
+    """The run summary as text: counts per action and rule, skips, and the brake."""
+    lines = [
+        f"sweep {summary['runId']} ({summary['mode']}): {summary['status']}",
+        f"  guests examined: {summary['totalGuests']}",
+        f"  disable: {summary['disable']}   delete: {summary['delete']}   dispatched: {summary['dispatched']}",
+    ]
+    if summary.get("notifySponsor"):
+        lines.append(f"  sponsor notices: {summary['notifySponsor']}")
+    lines += [f"    {name:<40} {count:>7}" for name, count in summary["actions"].items()]
+    if summary["skipped"]:
+        lines.append("  left alone:")
+        lines += [f"    {name:<40} {count:>7}" for name, count in summary["skipped"].items()]
+    brake = summary["brake"]
+    if brake["tripped"]:
+        lines.append(f"  brake: TRIPPED ({brake['reason']})")
+        if brake["approvedBy"]:
+            lines.append(f"  approved by {brake['approvedBy']} at {brake['approvedAt']}")
+    elif summary["mode"] == Mode.ENFORCE.value and summary["status"] != "failed":
+        lines.append(f"  brake: clear ({brake['affected']} of {brake['total']} within limits)")
+    if summary["reason"]:
+        lines.append(f"  {summary['reason']}")
+    if "worker" in summary:
+        lines.append("  worker: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["worker"].items())))
+    return "\n".join(lines)
+
+
+def sweep_exit_code(summary: dict[str, Any]) -> int:
+    """0 done; 1 the run failed; 2 it needs an operator (braked) or some actions failed."""
+    if summary["status"] == "failed":
+        return 1
+    worker = summary.get("worker", {})
+    return 2 if summary["status"] == "braked" or worker.get("failed") or worker.get("crashed") else 0
+
+
+def reset_summary(summary: dict[str, Any]) -> str:
+    lines = [
+        f"redemption reset {summary['runId']} ({summary['mode']}): {summary['status']}",
+        f"  partner guests examined: {summary['totalGuests']}   reset: {summary['dispatched']}",
+    ]
+    lines += [f"    {name:<40} {count:>7}" for name, count in summary["actions"].items()]
+    if summary["skipped"]:
+        lines.append("  left alone:")
+        lines += [f"    {name:<40} {count:>7}" for name, count in summary["skipped"].items()]
+    if blocked := summary["skipped"].get(BLOCKED_SKIP):
+        lines.append(
+            f"  {blocked} guest(s) not reset: their domain's new Entra tenant is not allowed inbound by the"
+            " desired state; set the partner's tenantId, apply policy drift, and run again"
+        )
+    if summary["brake"]["tripped"]:
+        lines.append(f"  brake: TRIPPED ({summary['brake']['reason']})")
+    if summary["reason"]:
+        lines.append(f"  {summary['reason']}")
+    return "\n".join(lines)
