@@ -65,7 +65,7 @@ class Services:
     audit: AuditLog
     rejections: Rejections
     transport: QueueTransport
-    # The live protected-group check of the safety gate (graph.sweep_reads.GraphGroupMembers in Azure).
+    # The live protected-group check of the safety gate (graph.groups.GraphGroupMembers in Azure).
     protected_groups: ProtectedGroupCheck | None = None
     jobs: JobPorts = field(default_factory=JobPorts)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)

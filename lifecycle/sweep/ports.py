@@ -106,7 +106,7 @@ class GuestReads(Protocol):
 class SweepPorts:
     """What the sweep plans and acts through, besides the kernel's ports.
 
-    ``guest_reads`` lists and re-reads guests (graph.sweep_reads.GraphSweepReads in Azure; the Directory port
+    ``guest_reads`` lists and re-reads guests (graph.users.GraphSweepReads in Azure; the Directory port
     also serves). ``membership`` lists the protected group's members; without it a configured protected group
     stops the run. ``expiries`` gives access package assignment end dates; without it they are not consulted.
     """

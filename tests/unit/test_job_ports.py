@@ -11,9 +11,10 @@ from app.bootstrap import bootstrap
 from graph.assignment_expiries import GraphAssignmentExpiries
 from graph.credentials import TenantSimCredential
 from graph.governance import GraphGovernance
+from graph.groups import GraphGroupMembers
 from graph.policies import GraphPolicies
-from graph.sweep_reads import GraphGroupMembers, GraphSweepReads
 from graph.tenants import GraphProviderLookup
+from graph.users import GraphSweepReads
 from lifecycle.drift.entry import run_policy_drift
 from lifecycle.drift.ports import DriftPorts
 from lifecycle.errors import PermissionDeniedError
