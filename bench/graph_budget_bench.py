@@ -12,7 +12,7 @@ One tenantsim (throttling on, documented quotas, windows compressed) serves ever
   wait for a connection in a semaphore under the SDK, not in httpx's pool, whose queue is scanned per
   connection on every request added or removed: 10,000 calls queued there spend minutes of CPU before the
   first request goes out, which measures httpx, not Graph's throttling (``unbounded-pool`` keeps that);
-* ``product``: graph.batch over graph.budget_transport; the processes share the bucket through the lease
+* ``product``: bench.graph_batch over graph.budget_transport; the processes share the bucket through the lease
   (graph.budget_lease) in Azurite's Table Storage, one fresh table per row, with Graph's headers as the
   safety net (``headers-only``, not run by default: the same without the lease).
 
@@ -208,7 +208,7 @@ async def _product(task: WorkerTask, credential: Any, timing: dict[str, float]) 
     from azure.data.tables.aio import TableServiceClient
 
     from adapters.budget_ledger import TableBudgetLedger
-    from graph.batch import BatchRequest, GraphBatch, suggested_batch_size
+    from bench.graph_batch import BatchRequest, GraphBatch, suggested_batch_size
     from graph.budget import GraphBudget
     from graph.budget_lease import BudgetLease
     from graph.budget_transport import caller_of

@@ -36,7 +36,7 @@ def budgeted_transport(
     budget: GraphBudget | None = None,
     max_wait: float | None = DEFAULT_MAX_BUDGET_WAIT,
 ) -> BudgetedTransport:
-    """The transport every Graph HTTP client uses (the SDK's and graph.batch's)."""
+    """The transport every Graph HTTP client uses (the SDK's and the $batch client of the benchmarks)."""
     inner = transport or httpx.AsyncHTTPTransport(limits=CONNECTION_LIMITS)
     return BudgetedTransport(inner, budget or shared_budget(), max_wait=max_wait)
 

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from graph.batch import BatchRequest, GraphBatch
+from bench.graph_batch import BatchRequest, GraphBatch
 from graph.budget import BudgetClass, GraphBudget
 from graph.client import budgeted_transport, build_graph_client
 from graph.credentials import TenantSimCredential
@@ -38,7 +38,7 @@ def _budget() -> GraphBudget:
 def test_a_batched_sweep_lands_every_disable_under_a_tight_write_quota(
     sim: TenantSimServer, in_request_order: bool
 ) -> None:
-    """150 disables through graph.batch over the budgeted transport all land, none lost, few refused, each
+    """150 disables through bench.graph_batch over the budgeted transport all land, none lost, few refused, each
     result matched to its request by id whatever order the batch answers in (json-batching.md)."""
     sim.simulator.config.batch_responses_in_request_order = in_request_order
     directory = sim.simulator.directory

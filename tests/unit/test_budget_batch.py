@@ -1,4 +1,4 @@
-"""graph.batch: per-item status, per-item Retry-After retries, and deferral at a deadline."""
+"""bench.graph_batch: per-item status, per-item Retry-After retries, and deferral at a deadline."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import Counter
 
 import httpx
 
-from graph.batch import BatchRequest, GraphBatch
+from bench.graph_batch import BatchRequest, GraphBatch
 
 
 class FakeGraphBatchEndpoint:

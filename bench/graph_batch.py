@@ -1,5 +1,8 @@
 """JSON batching for bulk Graph work: 20 requests per ``$batch``, each item settled on its own.
 
+Kept with the benchmarks: no job sends ``$batch`` today (the guest-actions worker makes typed calls). Whether it
+earns a place in a production path is the performance work's decision, measured on the deployed handlers.
+
 Graph evaluates every item of a batch against the throttling limits individually and the SDKs do not
 retry throttled items, so this does: a 429 item is sent again in a later batch once *its own*
 ``Retry-After`` has passed, a 503/504 item after its Retry-After or a backoff. Batching saves round trips,
