@@ -202,6 +202,11 @@ class Partner(Model):
     def _valid_domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _domains(value)
 
+    @property
+    def max_engagement(self) -> timedelta:
+        """How far ahead of today a guest of this partner may be given an end date."""
+        return timedelta(days=self.max_engagement_days)
+
 
 GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -420,9 +425,6 @@ class DesiredState(Model):
             if domain in partner.domains:
                 return key, partner
         return None
-
-    def max_engagement(self, partner_key: str) -> timedelta:
-        return timedelta(days=self.partners[partner_key].max_engagement_days)
 
 
 class _StrictLoader(yaml.SafeLoader):

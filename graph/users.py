@@ -18,7 +18,6 @@ from urllib.parse import quote as url_quote
 from urllib.parse import urlencode
 
 from kiota_abstractions.base_request_configuration import RequestConfiguration
-from kiota_abstractions.headers_collection import HeadersCollection
 from kiota_abstractions.method import Method
 from msgraph import GraphServiceClient
 from msgraph.generated.models.user import User
@@ -173,16 +172,6 @@ class GraphDirectory:
                     request_id=error.request_id,
                 ) from error
             raise
-
-    async def count_guests(self) -> int:
-        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-            filter="userType eq 'Guest'", count=True, top=1, select=["id"]
-        )
-        headers = HeadersCollection()
-        headers.add("ConsistencyLevel", "eventual")
-        config = RequestConfiguration(query_parameters=query, headers=headers)
-        page = await graph_call(lambda: self._client.users.get(config))
-        return int(page.odata_count or 0) if page else 0
 
 
 class GraphSweepReads:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import structlog
 
 from lifecycle.dates import end_of, latest_last_day, shown_end
@@ -37,7 +35,7 @@ async def extend(ticket: ExtendTicket, item: WorkItem, services: Services, raw: 
     end = end_of(ticket.end_date)
     if partner is None:
         return await _reject(services, item, raw, fingerprint, "extend", "unknown-partner", f"{record.partner}?")
-    latest = now + timedelta(days=partner.max_engagement_days)
+    latest = now + partner.max_engagement
     if end <= now or end > latest:
         return await _reject(
             services,

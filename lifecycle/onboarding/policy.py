@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from config.desired_state import DesiredState, Partner, TargetConfiguration
@@ -62,7 +62,7 @@ def check_onboard(
         )
 
     end = end_of(ticket.end_date)
-    latest = now + timedelta(days=partner.max_engagement_days)
+    latest = now + partner.max_engagement
     if end <= now:
         violations.append(
             PolicyViolation("end-date-past", f"endDate {shown_end(end)} is over: the last day must be today or later")
