@@ -219,6 +219,10 @@ def print_status(report: dict[str, Any]) -> None:
     for job, run in sorted(report["lastRuns"].items()):
         details = " ".join(f"{k}={v}" for k, v in run.items() if k not in ("at", "job"))
         console.print(f"last {job} run: {run['at']} {details}", markup=False)
+    for flag in report.get("attention", []):
+        subject = flag.get("runId") or f"{flag.get('count')} work item(s)"
+        console.print(f"[yellow]needs attention[/yellow] {esc(flag['kind'])} {esc(subject)}: {esc(flag['detail'])}")
+        console.print(f"  next: {flag['next']}", markup=False)
 
 
 async def with_services(action):

@@ -70,8 +70,11 @@ def status(as_json: JsonOption = False) -> None:
     from lifecycle.ledger import operations
 
     async def go(services) -> dict[str, Any]:
+        from lifecycle.sweep.ports import SweepPorts
+
         await operations.reconcile_dead_letters(services)
-        return await operations.status(services)
+        sweep = services.jobs.find(SweepPorts)  # the sweep's and the reset's runs share one store
+        return await operations.status(services, sweep.runs if sweep is not None else None)
 
     report = asyncio.run(with_services(go))
     if as_json:
@@ -79,7 +82,8 @@ def status(as_json: JsonOption = False) -> None:
     else:
         print_status(report)
     dead_letters = sum(q["deadLetters"] for q in report["queues"].values())
-    raise typer.Exit(ExitCode.ATTENTION if dead_letters or report["workItems"].get("failed") else ExitCode.OK)
+    needs_attention = dead_letters or report["workItems"].get("failed") or report["attention"]
+    raise typer.Exit(ExitCode.ATTENTION if needs_attention else ExitCode.OK)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Protocol
 
 from lifecycle.runs.model import DailyRun
@@ -16,4 +17,8 @@ class RunStore(Protocol):
 
     async def save(self, run: DailyRun) -> DailyRun:
         """Replace, guarded by ``run.etag``; raises StateConflictError when another writer won."""
+        ...
+
+    def runs(self) -> AsyncIterator[DailyRun]:
+        """Every run row (status reads them to flag braked and interrupted runs)."""
         ...

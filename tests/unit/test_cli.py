@@ -409,3 +409,20 @@ def test_python_m_lifecycle_with_storage_down_prints_one_line_not_a_traceback(tm
     assert "Traceback" not in failed.stdout
     debug = lifecycle("failed", "--debug")
     assert debug.returncode != 0 and "ServiceRequestError" in debug.stderr
+
+
+def test_status_names_a_braked_run_with_its_approve_command_and_exits_2(services: Services):
+    """On-call reads `status` first: a run the brake holds is a line with the command to run, and exit 2."""
+    from lifecycle.plans import Mode
+    from lifecycle.runs.model import DailyRun, RunStatus
+    from lifecycle.sweep.ports import SweepPorts
+
+    ports = services.jobs.find(SweepPorts)
+    assert ports is not None
+    run(lambda: ports.runs.create(DailyRun("sweep-2026-12-01", Mode.ENFORCE, RunStatus.BRAKED, NOW, reason="brake")))
+    result = cli("status")
+    assert result.exit_code == ExitCode.ATTENTION
+    assert "needs attention braked sweep-2026-12-01" in result.stdout
+    assert "python -m lifecycle approve sweep-2026-12-01" in result.stdout
+    [flag] = json.loads(cli("status", "--json").stdout)["attention"]
+    assert flag["runId"] == "sweep-2026-12-01"

@@ -209,3 +209,54 @@ async def test_a_dead_letter_without_a_work_item_is_replayed_and_finished_once(d
     assert outcome.verdict is Verdict.DONE, outcome
     assert (await services.work_items.get("ticket:RITM0010001")).status is WorkStatus.DONE
     assert [r async for r in services.rejections.all()] == []
+
+
+async def test_status_flags_a_braked_run_with_the_command_that_approves_it(directory):
+    """A run the deletion brake holds waits for a person: status names it and how to approve it."""
+    from adapters.sweep_runs import MemorySweepRuns
+    from lifecycle.plans import Mode
+    from lifecycle.runs.model import DailyRun, RunStatus
+
+    services = memory_services(directory)
+    runs = MemorySweepRuns()
+    now = services.clock.now()
+    await runs.create(DailyRun("sweep-2026-12-01", Mode.ENFORCE, RunStatus.BRAKED, now, reason="deletion brake: 40%"))
+    await runs.create(DailyRun("sweep-2026-11-30", Mode.ENFORCE, RunStatus.DISPATCHED, now))
+    report = await operations.status(services, runs)
+    [flag] = report["attention"]
+    assert flag["kind"] == "braked" and flag["runId"] == "sweep-2026-12-01"
+    assert flag["next"] == "python -m lifecycle approve sweep-2026-12-01"
+
+
+async def test_status_flags_a_run_whose_planning_stopped_and_an_interrupted_run(directory):
+    """Planning that stopped touching its row, and a run marked interrupted, wait for the next fire: both shown."""
+    from datetime import timedelta
+
+    from adapters.sweep_runs import MemorySweepRuns
+    from lifecycle.plans import Mode
+    from lifecycle.runs.claim import INTERRUPTED
+    from lifecycle.runs.model import DailyRun, RunStatus
+
+    services = memory_services(directory)
+    runs = MemorySweepRuns()
+    started = services.clock.now()
+    await runs.create(DailyRun("sweep-2026-12-02", Mode.ENFORCE, RunStatus.PLANNING, started, updated=started))
+    await runs.create(DailyRun("reset-2026-12-02", Mode.ENFORCE, RunStatus.FAILED, started, reason=f"{INTERRUPTED}: x"))
+    assert [f["kind"] for f in (await operations.status(services, runs))["attention"]] == ["interrupted"]
+    services.clock.advance(operations.STALLED_PLANNING + timedelta(minutes=1))
+    kinds = {f["runId"]: f["kind"] for f in (await operations.status(services, runs))["attention"]}
+    assert kinds == {"reset-2026-12-02": "interrupted", "sweep-2026-12-02": "stalled"}
+
+
+async def test_status_flags_work_an_attempt_claimed_and_never_finished(directory):
+    """A work item left running past its lease (the worker died mid-way) is named; a fresh one is not."""
+    from datetime import timedelta
+
+    from lifecycle.ledger import work
+
+    services = memory_services(directory)
+    await work.begin(services, "ticket:RITM0010009", "onboarding")
+    assert (await operations.status(services))["attention"] == []
+    services.clock.advance(timedelta(seconds=work.LEASE_SECONDS + 1))
+    [flag] = (await operations.status(services))["attention"]
+    assert flag["kind"] == "interrupted-work" and flag["keys"] == ["ticket:RITM0010009"] and flag["count"] == 1
