@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +17,7 @@ from adapters.memory import (
 )
 from app.bootstrap import compose_services
 from config.desired_state import load_desired_state
-from config.settings import SAMPLE_DESIRED_STATE, load_settings
+from config.settings import ROOT, SAMPLE_DESIRED_STATE, load_settings
 from lifecycle.clock import FixedClock
 from lifecycle.models import ReceivedMessage
 from lifecycle.ports import Directory
@@ -93,3 +95,9 @@ def onboard_ticket(**fields: Any) -> dict[str, Any]:
 def message(body: dict[str, Any] | bytes, message_id: str = "m-1", delivery_count: int = 1) -> ReceivedMessage:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
     return ReceivedMessage(body=raw, message_id=message_id, key=None, kind="ticket", delivery_count=delivery_count)
+
+
+def lifecycle_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``python -m lifecycle ARGS`` as an operator runs it, from the checkout, with exactly ``env``."""
+    command = [sys.executable, "-m", "lifecycle", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import getpass
 import json
 import logging
 import sys
@@ -190,6 +191,14 @@ def check_queue(name: str, accepted: Sequence[str], what: str, option: str = "QU
     near = difflib.get_close_matches(name.lower(), PRODUCT_QUEUES, n=1, cutoff=0.6)
     guess = f"did you mean {near[0]}? " if near else ""
     raise typer.BadParameter(f"unknown queue {name!r}; {guess}the product's queues: {known}", param_hint=option)
+
+
+def operator() -> str:
+    """Who runs the command, for the audit trail (the OS account; "operator" where it has none)."""
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "operator"
 
 
 def esc(value: object) -> str:

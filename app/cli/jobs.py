@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 from typing import Annotated, Any
 
@@ -11,7 +10,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from app.cli.common import ExitCode, JsonOption, app, cell, console, esc, report_summary, run_onboarding, with_services
+from app.cli.common import (
+    ExitCode,
+    JsonOption,
+    app,
+    cell,
+    console,
+    esc,
+    operator,
+    report_summary,
+    run_onboarding,
+    with_services,
+)
 from app.cli.decide import ExportOption, YesOption, check_export, decide
 from app.cli.summaries import reset_summary, sweep_exit_code, sweep_summary
 from lifecycle.jobs import ON_DEMAND
@@ -21,13 +31,6 @@ ModeOption = Annotated[str, typer.Option("--mode", help="plan (change nothing) o
 RunIdOption = Annotated[str | None, typer.Option("--run-id", help="Resume or enforce this run instead of today's.")]
 sweep_app = typer.Typer(no_args_is_help=True, help="Guest expiry sweep runs.")
 app.add_typer(sweep_app, name="sweep")
-
-
-def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except OSError:
-        return "operator"
 
 
 @app.command()
@@ -85,7 +88,7 @@ def approve(
     from lifecycle.sweep.runner import SweepError
 
     check_export(export_to)
-    who = approver or _operator()
+    who = approver or operator()
     is_reset = run_id.startswith("reset-")
 
     async def decided(services) -> dict[str, Any]:

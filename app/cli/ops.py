@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from app.cli.common import (
     esc,
     explain,
     fail,
+    operator,
     print_status,
     with_services,
 )
@@ -55,13 +55,6 @@ def _since(value: str | None) -> datetime | None:
             param_hint="--since",
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _operator() -> str:
-    try:
-        return getpass.getuser()
-    except OSError:
-        return "operator"
 
 
 @app.command()
@@ -245,7 +238,7 @@ def replay(
                 as_json=as_json,
             )
         chosen = Selector(message_ids=tuple(r["messageId"] for r in rows))
-        return await operations.replay(services, queue, chosen, dry_run=dry_run, operator=_operator())
+        return await operations.replay(services, queue, chosen, dry_run=dry_run, operator=operator())
 
     results = asyncio.run(with_services(decided))
     if as_json:
@@ -298,7 +291,7 @@ def purge(
             command="purge",
         )
         chosen = Selector(message_ids=tuple(r["messageId"] for r in rows))
-        return await operations.purge(services, queue, chosen, operator=_operator())
+        return await operations.purge(services, queue, chosen, operator=operator())
 
     purged = asyncio.run(with_services(decided))
     if not purged:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 
 from config.settings import ROOT
 from tenantsim.client import TenantSimAdmin
+from tests.builders import lifecycle_cli
 
 pytestmark = pytest.mark.stack
 DEMO_ENV = dict(
@@ -27,9 +27,7 @@ DEMO_ENV = dict(
 def _cli(stack, *args: str, prefix: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **stack.env, "LIFECYCLE_TABLE_PREFIX": prefix, "LIFECYCLE_QUEUE_PREFIX": prefix.lower()}
     env |= DEMO_ENV  # as `make run` sets it
-    return subprocess.run(
-        [sys.executable, "-m", "lifecycle", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    return lifecycle_cli(env, *args, timeout=300)
 
 
 @pytest.fixture(scope="module", name="demo")

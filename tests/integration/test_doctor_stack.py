@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +24,7 @@ from lifecycle.ledger.operations import QUEUES
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import build_seed
 from tenantsim.server import TenantSimServer
+from tests.builders import lifecycle_cli
 
 pytestmark = pytest.mark.stack
 
@@ -181,11 +181,4 @@ def _from_json(check: dict[str, Any]) -> Check:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lifecycle", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return lifecycle_cli({**os.environ, **env}, *args)

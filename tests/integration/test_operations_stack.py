@@ -6,14 +6,13 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app.bootstrap import bootstrap
-from config.settings import ROOT, load_settings
+from config.settings import load_settings
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
 from lifecycle.ledger import operations
@@ -22,6 +21,7 @@ from lifecycle.ledger.worker import drain
 from lifecycle.onboarding.handler import handle_ticket
 from lifecycle.onboarding.holds import release_due
 from lifecycle.onboarding.submission import submit_documents
+from tests.builders import lifecycle_cli
 
 pytestmark = pytest.mark.stack
 
@@ -48,14 +48,7 @@ def _env(local_stack) -> dict[str, str]:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lifecycle", *args],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return lifecycle_cli({**os.environ, **env}, *args)
 
 
 async def _services(env: dict[str, str], roles: frozenset[str] = GRANTED):

@@ -380,10 +380,8 @@ def test_python_m_lifecycle_with_storage_down_prints_one_line_not_a_traceback(tm
     port 1): one line naming Table storage with a hint, exit 69; --debug shows the traceback."""
     import os
     import subprocess
-    import sys
 
-    from config.settings import ROOT
-    from tests.builders import LOCAL_ENV
+    from tests.builders import LOCAL_ENV, lifecycle_cli
 
     dead = (
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
@@ -399,8 +397,7 @@ def test_python_m_lifecycle_with_storage_down_prints_one_line_not_a_traceback(tm
     }
 
     def lifecycle(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "lifecycle", *args]
-        return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        return lifecycle_cli(env, *args)
 
     failed = lifecycle("failed")
     assert failed.returncode == ExitCode.UNREACHABLE, failed.stderr
