@@ -260,8 +260,12 @@ async def status(services: Services, runs: RunStore | None = None) -> dict[str, 
         active, dead = await services.transport.depth(services.settings.queue_name(logical))
         queues[logical] = {"active": active, "deadLetters": dead}
     counts: Counter[str] = Counter()
+    stale: list[str] = []  # claimed (running) and untouched longer than a lease: the attempt died
+    lease_cutoff = services.clock.now() - timedelta(seconds=work.LEASE_SECONDS)
     async for item in services.work_items.query():
         counts[item.status.value] += 1
+        if item.status is WorkStatus.RUNNING and (item.updated or item.created or lease_cutoff) < lease_cutoff:
+            stale.append(item.key)
     last_runs: dict[str, dict[str, Any]] = {}
     # The audit table is partitioned by day: read the recent days only, never the whole history.
     async for entry in services.audit.entries(since=services.clock.now() - LAST_RUNS_WINDOW):
@@ -270,7 +274,7 @@ async def status(services: Services, runs: RunStore | None = None) -> dict[str, 
             if job not in last_runs or last_runs[job]["at"] < entry.at.isoformat():
                 last_runs[job] = {"at": entry.at.isoformat(), **entry.details}
     attention = await _runs_needing_attention(services, runs) if runs is not None else []
-    attention += await _interrupted_work(services)
+    attention += _interrupted_work(stale)
     return {"queues": queues, "workItems": dict(counts), "lastRuns": last_runs, "attention": attention}
 
 
@@ -282,7 +286,9 @@ async def _runs_needing_attention(services: Services, store: RunStore) -> list[d
         if run.started < now - LAST_RUNS_WINDOW:
             continue
         if run.status is RunStatus.BRAKED:
-            found.append(_flag(run, "braked", run.reason, f"python -m lifecycle approve {run.run_id}"))
+            found.append(
+                _flag(run, "braked", run.brake.reason or run.reason, f"python -m lifecycle approve {run.run_id}")
+            )
         elif run.status is RunStatus.FAILED and run.reason.startswith(INTERRUPTED):
             found.append(_flag(run, "interrupted", run.reason, "the next scheduled fire resumes it from its last page"))
         elif run.status is RunStatus.PLANNING and (run.updated or run.started) < now - STALLED_PLANNING:
@@ -290,14 +296,8 @@ async def _runs_needing_attention(services: Services, store: RunStore) -> list[d
     return found
 
 
-async def _interrupted_work(services: Services) -> list[dict[str, Any]]:
-    """Work items an attempt claimed (running) and stopped touching longer than a lease ago."""
-    cutoff = services.clock.now() - timedelta(seconds=work.LEASE_SECONDS)
-    keys = [
-        item.key
-        async for item in services.work_items.query(WorkStatus.RUNNING)
-        if (item.updated or item.created or cutoff) < cutoff
-    ]
+def _interrupted_work(keys: list[str]) -> list[dict[str, Any]]:
+    """One flag for the work items an attempt claimed and stopped touching longer than a lease ago."""
     if not keys:
         return []
     shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
