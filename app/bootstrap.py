@@ -45,8 +45,14 @@ _lock = asyncio.Lock()
 
 
 async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Services:
-    """Build Services from settings; any port named in ``overrides`` is used instead of the real one."""
+    """Build Services from settings; any port named in ``overrides`` is used instead of the real one.
+
+    ``graph_budget`` (a graph.budget.GraphBudget) replaces the process-wide budget for the Graph client and
+    the shared lease alike: a benchmark against tenantsim's compressed windows paces with compressed quotas,
+    and the lease must set the shares of the budget the client spends, not of another one.
+    """
     settings = settings or load_settings()
+    graph_budget = overrides.pop("graph_budget", None)
     configure_logging(json=settings.log_format == "json", level=settings.log_level)
     desired = overrides.pop("desired", None) or load_desired_state(settings.desired_state_path)
     closers: list[Any] = []
@@ -57,7 +63,7 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
             closers.append(credential.close)
 
     if not {"directory", "access_packages"} <= overrides.keys():
-        client = _graph_client(settings, credential)
+        client = _graph_client(settings, credential, graph_budget)
         overrides.setdefault("directory", _directory(client))
         overrides.setdefault("access_packages", _access_packages(client))
         for name, port in _job_ports(settings, client).items():
@@ -91,7 +97,7 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
         closers.append(ledger.close)
     if ledger is not None:
         # After the table closers, so it runs first on close: its rows go before the clients do.
-        closers.append(_budget_lease(ledger).close)
+        closers.append(_budget_lease(ledger, graph_budget).close)
     if "transport" not in overrides:
         overrides["transport"] = _transport(settings, credential)
         closers.append(overrides["transport"].close)
@@ -204,10 +210,12 @@ def _credential(settings: Settings) -> Any:
     return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
 
 
-def _graph_client(settings: Settings, credential: Any) -> Any:
+def _graph_client(settings: Settings, credential: Any, budget: Any = None) -> Any:
     from graph.client import build_graph_client
 
-    return build_graph_client(credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope)
+    return build_graph_client(
+        credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope, budget=budget
+    )
 
 
 def _directory(client: Any) -> Any:
@@ -250,12 +258,12 @@ async def _table_budget_ledger(settings: Settings, state: Any) -> Any:
     return TableBudgetLedger(state.service.get_table_client(table))
 
 
-def _budget_lease(ledger: Any) -> Any:
+def _budget_lease(ledger: Any, budget: Any = None) -> Any:
     """The lease through which this process shares Graph's buckets with the app's other instances."""
     from graph.budget import shared_budget
     from graph.budget_lease import BudgetLease
 
-    return BudgetLease(ledger).attach(shared_budget())
+    return BudgetLease(ledger).attach(budget or shared_budget())
 
 
 def _audit_stream(table: Any, credential: Any, environ: Mapping[str, str] | None = None) -> Any:

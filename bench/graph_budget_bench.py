@@ -53,15 +53,36 @@ INVITE_DOMAIN = "fabrikam.com"
 
 @dataclass(frozen=True, slots=True)
 class Workload:
+    """One workload at one pace: every window ``compression`` times shorter and every bucket ``quota_scale``
+    times its documented size. With ``quota_scale`` = 1 / ``compression`` the refill is Graph's own (30
+    invitations/s, 20 writes/s) and only the first full bucket, and so the burst, is smaller."""
+
     name: str
     count: int
     compression: float
     latency_ms: float
     jitter_ms: float
     costs: dict[BudgetClass, int]
+    quota_scale: float = 1.0
+
+    @property
+    def binding(self) -> BudgetClass:
+        return BudgetClass.INVITATIONS if BudgetClass.INVITATIONS in self.costs else BudgetClass.WRITES
+
+    def scaled(self, quota: Quota) -> Quota:
+        return Quota(quota.capacity * self.quota_scale, quota.window_seconds / self.compression)
 
     def quotas(self) -> dict[BudgetClass, Quota]:
-        return {k: DOCUMENTED_QUOTAS[k].compressed(self.compression) for k in self.costs}
+        return {k: self.scaled(DOCUMENTED_QUOTAS[k]) for k in self.costs}
+
+    def product_quotas(self) -> dict[BudgetClass, Quota]:
+        """What the product's budget must assume: the documented quotas at this workload's pace."""
+        return {k: self.scaled(q) for k, q in DOCUMENTED_QUOTAS.items()}
+
+    def units_allowed(self, seconds: float) -> float:
+        """Units of the binding class its bucket lets through in ``seconds``, starting full."""
+        quota = self.scaled(DOCUMENTED_QUOTAS[self.binding])
+        return quota.capacity + quota.refill_per_second * seconds
 
     def allowed_within(self, seconds: float, *, tenant_users: int) -> float:
         """Items the budget lets through in ``seconds`` from full buckets: the scarcest bucket decides."""
@@ -69,7 +90,9 @@ class Workload:
         if BudgetClass.RESOURCE_UNITS in quotas:
             # graph.budget assumes the small-tenant quota; the benchmark tenant is large (> 500 users).
             size = 8000 if tenant_users > 500 else 5000 if tenant_users >= 50 else 3500
-            quotas[BudgetClass.RESOURCE_UNITS] = Quota(size, quotas[BudgetClass.RESOURCE_UNITS].window_seconds)
+            quotas[BudgetClass.RESOURCE_UNITS] = self.scaled(
+                Quota(size, DOCUMENTED_QUOTAS[BudgetClass.RESOURCE_UNITS].window_seconds)
+            )
         return min((q.capacity + q.refill_per_second * seconds) / self.costs[k] for k, q in quotas.items())
 
     def fastest_seconds(self, *, tenant_users: int) -> float:
@@ -91,15 +114,24 @@ class WorkerTask:
     root: str
     items: list[str]
     compression: float
-    tables: str = ""  # Azurite's connection string (the product's lease)
+    tables: str = ""  # Azurite's connection string (the $batch client's lease)
     lease_table: str = ""
+    env: dict[str, str] | None = None  # the product's app settings (its rows run the deployed handlers)
+    quotas: tuple[tuple[BudgetClass, Quota], ...] = ()  # the product's budget at the workload's pace
+    concurrency: int = 32  # messages one product instance handles at once
 
 
 # ---------------------------------------------------------------- worker processes
 
 
 def worker_main(task: WorkerTask, results: Any, ready: Any, go: Any) -> None:
-    asyncio.run(_worker(task, results, ready, go))
+    try:
+        asyncio.run(_worker(task, results, ready, go))
+    except BaseException as exc:  # tell the parent at once instead of leaving it waiting for "ready"
+        import traceback
+
+        ready.put(f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}")
+        raise
 
 
 async def _worker(task: WorkerTask, results: Any, ready: Any, go: Any) -> None:
@@ -108,11 +140,16 @@ async def _worker(task: WorkerTask, results: Any, ready: Any, go: Any) -> None:
 
     configure_logging(json=False, level="WARNING")  # stdout carries the JSON lines only
 
-    credential = TenantSimCredential(task.root)
-    await credential.get_token("https://graph.microsoft.com/.default")
-    run = _product if task.strategy in ("product", "headers-only") else _naive
     timing: dict[str, float] = {}
-    runner, barrier = await run(task, credential, timing)
+    if task.strategy == "product":
+        from bench.product_rows import handlers_worker
+
+        runner, barrier = await handlers_worker(task, timing)
+    else:
+        credential = TenantSimCredential(task.root)
+        await credential.get_token("https://graph.microsoft.com/.default")
+        run = _batch if task.strategy in ("batch", "headers-only") else _naive
+        runner, barrier = await run(task, credential, timing)
     ready.put(True)
     timing["start_at"], timing["deadline_at"] = go.get()
     if barrier is not None:
@@ -204,7 +241,7 @@ class _ConnectionSlots(httpx.AsyncBaseTransport):
         await self._inner.aclose()
 
 
-async def _product(task: WorkerTask, credential: Any, timing: dict[str, float]) -> Runner:
+async def _batch(task: WorkerTask, credential: Any, timing: dict[str, float]) -> Runner:
     from azure.data.tables.aio import TableServiceClient
 
     from adapters.budget_ledger import TableBudgetLedger
@@ -214,14 +251,14 @@ async def _product(task: WorkerTask, credential: Any, timing: dict[str, float]) 
     from graph.budget_transport import caller_of
     from graph.client import budgeted_transport
 
-    budget = GraphBudget.time_compressed(task.compression)
+    budget = GraphBudget(quotas=dict(task.quotas))
     http = httpx.AsyncClient(timeout=httpx.Timeout(120.0), transport=budgeted_transport(budget=budget, max_wait=None))
 
     async def bearer() -> str:
         return (await credential.get_token("https://graph.microsoft.com/.default")).token
 
     lease: BudgetLease | None = None
-    if task.strategy == "product":
+    if task.strategy == "batch":
         service = TableServiceClient.from_connection_string(task.tables)
         ledger = TableBudgetLedger(service.get_table_client(task.lease_table), service)
         await ledger.ensure_table()
@@ -282,31 +319,78 @@ def _report(outcome: Counter[str], total: int, finished: float) -> dict[str, Any
 # ---------------------------------------------------------------- the parent
 
 
+WRITES_PER_DISABLE = {
+    "product": 2
+}  # the product's disable also revokes the guest's sessions (POST revokeSignInSessions)
+
+
 def run_row(
-    sim_server: Any, tables: str, workload: Workload, strategy: str, workers: int, deadline_factor: float
+    sim_server: Any,
+    storage: Any,
+    workload: Workload,
+    strategy: str,
+    workers: int,
+    deadline_factor: float,
+    concurrency: int = 32,
 ) -> dict[str, Any]:
     sim = sim_server.simulator
-    items = _prepare(sim, workload, f"{strategy}{workers}")
-    admin = httpx.Client(base_url=sim_server.url, timeout=30)
-    admin.put("/_tenantsim/config", json={"throttlingEnabled": True, "timeCompression": workload.compression})
+    tag = f"{strategy}{workers}{uuid.uuid4().hex[:6]}"
+    admin = httpx.Client(base_url=sim_server.url, timeout=120)
+    admin.put("/_tenantsim/faults", json={})
+    env: dict[str, str] | None = None
+    prepared: dict[str, Any] = {}
+    if strategy == "product":
+        from bench.product_rows import invitation_addresses, prepare_row, row_env, sweep_targets
+
+        env = row_env(storage.env, sim_server.url, tag)
+        admin.put("/_tenantsim/config", json={"throttlingEnabled": False})
+        items = (
+            sweep_targets(sim, workload.count)
+            if workload.name == "sweep"
+            else invitation_addresses(workload.count, tag)
+        )
+        prepared = asyncio.run(prepare_row(env, workload.name, items, tag))
+    else:
+        items = _prepare(sim, workload, tag)
+    # Setting the config empties every bucket's history: each row starts with full buckets.
+    admin.put(
+        "/_tenantsim/config",
+        json={"throttlingEnabled": True, "timeCompression": workload.compression, "quotaScale": workload.quota_scale},
+    )
     admin.put("/_tenantsim/faults", json={"latencyMs": workload.latency_ms, "jitterMs": workload.jitter_ms, "seed": 7})
     admin.post("/_tenantsim/reset-counters")
     users = len(sim.directory.users)
-    fastest = workload.fastest_seconds(tenant_users=users)
+    per_item = WRITES_PER_DISABLE.get(strategy, 1) if workload.name == "sweep" else 1
+    fastest = _fastest_seconds(workload, workload.count * per_item)
     context = multiprocessing.get_context("spawn")
     results, ready, go = context.Queue(), context.Queue(), context.Queue()
     processes = []
     lease_table = f"bench{uuid.uuid4().hex[:12]}graphbudget"
+    quotas = tuple(workload.product_quotas().items())
     for n in range(workers):
+        share = items if strategy == "product" else items[n::workers]  # the product's instances share one queue
         task = WorkerTask(
-            strategy, workload.name, sim_server.url, items[n::workers], workload.compression, tables, lease_table
+            strategy,
+            workload.name,
+            sim_server.url,
+            share,
+            workload.compression,
+            storage.tables_connection_string,
+            lease_table,
+            env,
+            quotas,
+            concurrency,
         )
         process = context.Process(target=worker_main, args=(task, results, ready, go), daemon=True)
         process.start()
         processes.append(process)
     # Workers import and authenticate first; the clock starts once all of them are ready.
     for _ in processes:
-        ready.get(timeout=120)
+        answer = ready.get(timeout=180)
+        if answer is not True:
+            for process in processes:
+                process.terminate()
+            raise RuntimeError(f"a {strategy} worker failed before the start: {answer}")
     start_at = time.monotonic() + 1.0
     deadline_at = start_at + fastest * deadline_factor + 5.0
     for _ in processes:
@@ -323,6 +407,7 @@ def run_row(
     counters = sim.counters
     landed = _landed(sim, workload, items)
     throttled = sum(counters.throttled.values())
+    units = counters.invitations if workload.name == "invitations" else counters.writes
     admin.put("/_tenantsim/faults", json={})
     admin.close()
     row: dict[str, Any] = {
@@ -347,26 +432,44 @@ def run_row(
     else:
         finished = [r["finished"] for r in reports if r["ok"] or r["lost"]]
         wall = (max(finished) if finished else deadline_at) - start_at
-        row.update(
-            ok=sum(r["ok"] for r in reports),
-            landed=landed,
-            lost=sum(r["lost"] for r in reports),
-            unfinished=sum(r["unfinished"] for r in reports),
-        )
+        ok, lost = sum(r["ok"] for r in reports), sum(r["lost"] for r in reports)
+        row.update(ok=ok, landed=landed, lost=lost, unfinished=max(0, workload.count - ok - lost))
+    cpu = [r.get("cpu_s", 0.0) for r in reports]
     row.update(
-        budget_used=round(row["ok"] / workload.allowed_within(wall, tenant_users=users), 3),
+        # What reached the tenant in the bucket that binds (writes or invitations), over what it allowed.
+        budget_class=workload.binding.value,
+        units=units,
+        budget_used=round(units / workload.units_allowed(wall), 3),
         requests=counters.requests,
         throttled_429=throttled,
         throttled_share=round(throttled / counters.requests, 4) if counters.requests else 0.0,
         wall_s=round(wall, 2),
         fastest_s=round(fastest, 2),
         compression=workload.compression,
+        quota_scale=workload.quota_scale,
+        refill_per_s=round(workload.scaled(DOCUMENTED_QUOTAS[workload.binding]).refill_per_second, 2),
         latency_ms=workload.latency_ms,
         why_lost=_merged(r["why_lost"] for r in reports),
-        worker_cpu_s_max=max((r.get("cpu_s", 0.0) for r in reports), default=None),
+        worker_cpu_s_max=max(cpu, default=None),
+        # CPU of the product's processes per item done: what one instance can sustain is 1 / this, per core.
+        cpu_ms_per_item=round(1000 * sum(cpu) / row["ok"], 2) if row["ok"] and cpu else None,
         lease_instances_seen=sorted({r["instances_seen"] for r in reports if r.get("instances_seen")}),
+        users=users,
     )
+    if strategy == "product":
+        row.update(
+            concurrency=concurrency,
+            retries=sum(r.get("retries", 0) for r in reports),
+            dropped=sum(r.get("dropped", 0) for r in reports),
+            prepared=prepared,
+        )
     return row
+
+
+def _fastest_seconds(workload: Workload, units: int) -> float:
+    """The shortest time the binding bucket allows for ``units``: the full bucket at once, then the refill."""
+    quota = workload.scaled(DOCUMENTED_QUOTAS[workload.binding])
+    return max(0.0, units - quota.capacity) / quota.refill_per_second + 1.0
 
 
 def _prepare(sim: Any, workload: Workload, tag: str) -> list[str]:
@@ -396,16 +499,27 @@ def _merged(parts: Any) -> dict[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--disables", type=int, default=10_000)
-    parser.add_argument("--invitations", type=int, default=2_000)
-    parser.add_argument("--workers", default="1,4,8")
-    parser.add_argument("--strategies", default="sequential,unbounded,product")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.graph_budget_bench",
+        description=__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--disables", type=int, default=400, help="guests the sweep rows disable")
+    parser.add_argument("--invitations", type=int, default=800, help="invitations (onboard tickets) per row")
+    parser.add_argument("--workers", default="1,4,8", help="worker processes per row, comma-separated")
+    parser.add_argument("--strategies", default="sequential,unbounded,product", help="also: batch, headers-only")
     parser.add_argument("--workloads", default="sweep,invitations")
-    parser.add_argument("--sweep-compression", type=float, default=20.0)
-    parser.add_argument("--invite-compression", type=float, default=2.0)
-    parser.add_argument("--latency-ms", type=float, default=150.0, help="uncompressed latency of one request")
-    parser.add_argument("--deadline-factor", type=float, default=2.5, help="row deadline, x the fastest time")
+    parser.add_argument(
+        "--sweep-compression",
+        type=float,
+        default=10.0,
+        help="write windows this many times shorter and buckets as many times smaller: Graph's 20 writes/s",
+    )
+    parser.add_argument(
+        "--invite-compression", type=float, default=2.0, help="the same for invitations: Graph's 30 invitations/s"
+    )
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="latency of one request (invitations 2x)")
+    parser.add_argument("--deadline-factor", type=float, default=1.5, help="row deadline, x the fastest time, + 5 s")
+    parser.add_argument("--concurrency", type=int, default=32, help="messages one product instance handles at once")
     args = parser.parse_args(argv)
 
     from tenantsim.config import SimConfig
@@ -418,21 +532,23 @@ def main(argv: list[str] | None = None) -> int:
             "sweep",
             args.disables,
             args.sweep_compression,
-            args.latency_ms / args.sweep_compression,
-            args.latency_ms / args.sweep_compression / 3,
+            args.latency_ms,
+            args.latency_ms / 3,
             {BudgetClass.RESOURCE_UNITS: 1, BudgetClass.WRITES: 1},
+            quota_scale=1 / args.sweep_compression,
         ),
         "invitations": Workload(
             "invitations",
             args.invitations,
             args.invite_compression,
-            2 * args.latency_ms / args.invite_compression,
-            2 * args.latency_ms / args.invite_compression / 3,
+            2 * args.latency_ms,
+            2 * args.latency_ms / 3,
             {BudgetClass.INVITATIONS: 1},
+            quota_scale=1 / args.invite_compression,
         ),
     }
-    seed = build_seed(max(args.disables, 600), 0, "fresh")
-    # Azurite holds the product's lease table; tenantsim runs in this process, the workers in their own.
+    seed = build_seed(max(args.disables * 2, 600), 0, "fresh")
+    # Azurite holds the product's state, queues and lease; tenantsim runs in this process, the workers in theirs.
     with (
         LocalStack(tenantsim=False) as storage,
         TenantSimServer(seed, config=SimConfig(throttling_enabled=True)) as server,
@@ -441,12 +557,7 @@ def main(argv: list[str] | None = None) -> int:
             for workers in (int(w) for w in args.workers.split(",")):
                 for strategy in args.strategies.split(","):
                     row = run_row(
-                        server,
-                        storage.tables_connection_string,
-                        workloads[name],
-                        strategy,
-                        workers,
-                        args.deadline_factor,
+                        server, storage, workloads[name], strategy, workers, args.deadline_factor, args.concurrency
                     )
                     print(json.dumps(row), flush=True)
     return 0
