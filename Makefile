@@ -44,9 +44,11 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
 
-## make bench: every benchmark (cold start, sign-up latency, Graph budget, sweep), one JSON line per result.
+## make bench: every benchmark of the README's performance section, one JSON line per result (also written to
+## reports/bench-results.jsonl; `python -m bench table reports/bench-results.jsonl --readme README.md` rewrites
+## the README's figures from it).
 bench: setup
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench run
 
 ## make soak: the chaos soak (every fault kind, then the invariants), one JSON line; SIZE=small for a CI-sized
 ## run (120 tickets, 800 guests, about two minutes). The full size is heavy: it waits for /tmp/bench.lock.
