@@ -40,6 +40,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -459,11 +460,18 @@ def run_row(
     if strategy == "product":
         row.update(
             concurrency=concurrency,
+            deployed=concurrency == deployed_concurrency(),
             retries=sum(r.get("retries", 0) for r in reports),
             dropped=sum(r.get("dropped", 0) for r in reports),
             prepared=prepared,
         )
     return row
+
+
+def deployed_concurrency() -> int:
+    """Messages one Functions instance handles at once: host.json's Service Bus maxConcurrentCalls."""
+    host = json.loads((Path(__file__).resolve().parents[1] / "host.json").read_text())
+    return int(host["extensions"]["serviceBus"]["maxConcurrentCalls"])
 
 
 def _fastest_seconds(workload: Workload, units: int) -> float:
@@ -503,23 +511,34 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.graph_budget_bench",
         description=__doc__.split("\n\n")[0],
     )
-    parser.add_argument("--disables", type=int, default=400, help="guests the sweep rows disable")
-    parser.add_argument("--invitations", type=int, default=800, help="invitations (onboard tickets) per row")
+    parser.add_argument("--disables", type=int, default=300, help="guests the sweep rows disable")
+    parser.add_argument("--invitations", type=int, default=600, help="invitations (onboard tickets) per row")
     parser.add_argument("--workers", default="1,4,8", help="worker processes per row, comma-separated")
-    parser.add_argument("--strategies", default="sequential,unbounded,product", help="also: batch, headers-only")
+    parser.add_argument(
+        "--strategies",
+        default="sequential,unbounded,product",
+        help="sequential, unbounded, product (at host.json's maxConcurrentCalls), product@N (N at a time), "
+        "batch, headers-only",
+    )
     parser.add_argument("--workloads", default="sweep,invitations")
     parser.add_argument(
         "--sweep-compression",
         type=float,
-        default=10.0,
+        default=30.0,
         help="write windows this many times shorter and buckets as many times smaller: Graph's 20 writes/s",
     )
     parser.add_argument(
         "--invite-compression", type=float, default=2.0, help="the same for invitations: Graph's 30 invitations/s"
     )
-    parser.add_argument("--latency-ms", type=float, default=50.0, help="latency of one request (invitations 2x)")
+    parser.add_argument("--latency-ms", type=float, default=100.0, help="latency of one request (invitations 2x)")
     parser.add_argument("--deadline-factor", type=float, default=1.5, help="row deadline, x the fastest time, + 5 s")
-    parser.add_argument("--concurrency", type=int, default=32, help="messages one product instance handles at once")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=deployed_concurrency(),
+        help="messages one product instance handles at once (default: host.json's maxConcurrentCalls, as deployed);"
+        " a strategy 'product@N' runs the product rows at N instead",
+    )
     args = parser.parse_args(argv)
 
     from tenantsim.config import SimConfig
@@ -555,9 +574,11 @@ def main(argv: list[str] | None = None) -> int:
     ):
         for name in args.workloads.split(","):
             for workers in (int(w) for w in args.workers.split(",")):
-                for strategy in args.strategies.split(","):
+                for token in args.strategies.split(","):
+                    strategy, _, at_once = token.partition("@")
+                    concurrency = int(at_once) if at_once else args.concurrency
                     row = run_row(
-                        server, storage, workloads[name], strategy, workers, args.deadline_factor, args.concurrency
+                        server, storage, workloads[name], strategy, workers, args.deadline_factor, concurrency
                     )
                     print(json.dumps(row), flush=True)
     return 0
