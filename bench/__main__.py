@@ -44,9 +44,9 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark(
         "graph-budget-alone",
         "bench.graph_budget_bench",
-        ("--strategies", "product@32", "--workers", "1"),
-        ("--strategies", "product@32", "--workers", "1", "--disables", "100", "--invitations", "200"),
-        "one product process alone, 32 messages at a time: what its CPU allows",
+        ("--strategies", "product@64", "--workers", "1"),
+        ("--strategies", "product@64", "--workers", "1", "--disables", "100", "--invitations", "200"),
+        "one product process alone, 64 messages at a time: what its CPU allows",
     ),
     Benchmark(
         "sweep-planning-500",
