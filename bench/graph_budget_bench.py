@@ -1,10 +1,11 @@
-"""Benchmark: how much of Graph's throttling budget three ways of calling Graph use, side by side.
+"""Benchmark: how much of Graph's throttling budget the product uses, beside two naive ways of calling Graph.
 
-    .venv/bin/python -m bench.graph_budget_bench [--disables 10000] [--invitations 2000]
-                                                  [--workers 1,4,8] [--strategies sequential,unbounded,product]
+    .venv/bin/python -m bench.graph_budget_bench [--disables 300] [--invitations 600] [--workers 1,4,8]
+                                                  [--strategies sequential,unbounded,product] [--concurrency N]
 
-One tenantsim (throttling on, documented quotas, windows compressed) serves every row; each row runs
-``workers`` processes that share the tenant's budget, as Functions instances fed by Service Bus would:
+One tenantsim (throttling on, documented quotas) serves every row; each row runs ``workers`` processes that
+share the tenant's budget, as Functions instances fed by Service Bus would. Rows run at Graph's own refill
+rate: every window and every bucket is shrunk by the same factor, so only the first full bucket is smaller.
 
 * ``sequential``: one call at a time per process through the SDK, with the SDK's default RetryHandler;
 * ``unbounded``: every item at once per process through the SDK, with the SDK's default RetryHandler: as
@@ -12,18 +13,21 @@ One tenantsim (throttling on, documented quotas, windows compressed) serves ever
   wait for a connection in a semaphore under the SDK, not in httpx's pool, whose queue is scanned per
   connection on every request added or removed: 10,000 calls queued there spend minutes of CPU before the
   first request goes out, which measures httpx, not Graph's throttling (``unbounded-pool`` keeps that);
-* ``product``: bench.graph_batch over graph.budget_transport; the processes share the bucket through the lease
-  (graph.budget_lease) in Azurite's Table Storage, one fresh table per row, with Graph's headers as the
-  safety net (``headers-only``, not run by default: the same without the lease).
+* ``product``: the deployed handlers (bench.product_rows): services from app.bootstrap with the budget lease
+  in Azurite's Table Storage, the local queue worker, ``handle_ticket`` or ``handle_guest_action``, each
+  process handling host.json's maxConcurrentCalls messages at a time (``product@N``: N at a time);
+* ``batch``: bench.graph_batch over graph.budget_transport with the lease (``headers-only``: without it);
+  no job sends $batch, so these are not run by default.
 
-Workloads: a sweep disabling guests (PATCH accountEnabled) and a wave of invitations (POST /invitations).
-A latency model (tenantsim's fault injector) delays every HTTP request, compressed like the windows.
-Each row has a deadline (a multiple of the fastest possible time); items not finished by then are
-``unfinished`` (the sequential peer is that slow), items given up on are ``lost``.
+Workloads: a sweep disabling guests (the peers PATCH accountEnabled; the product also revokes sessions, two
+writes) and a wave of invitations (the product onboards a ticket per invitation). A latency model
+(tenantsim's fault injector) delays every HTTP request. Each row has a deadline (a multiple of the fastest
+possible time); items not finished by then are ``unfinished``, items given up on are ``lost``.
 
-Prints one JSON line per row. ``budget_used`` is what the row got through, over what the budget allowed
-during its wall time: a bucket starts full, so that is min over buckets of capacity + refill x wall.
-``lost`` is checked against the tenant's state, not only the workers' word.
+Prints one JSON line per row. ``budget_used`` is what reached the tenant in the bucket that binds (writes
+or invitations) over what that bucket allowed during the row's wall time, starting full (capacity + refill
+x wall). ``lost`` is checked against the tenant's state, not only the workers' word; ``cpu_ms_per_item``
+is the CPU of the row's worker processes per item done.
 """
 
 from __future__ import annotations
