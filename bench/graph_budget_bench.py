@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import multiprocessing
 import os
@@ -124,6 +125,7 @@ class WorkerTask:
     env: dict[str, str] | None = None  # the product's app settings (its rows run the deployed handlers)
     quotas: tuple[tuple[BudgetClass, Quota], ...] = ()  # the product's budget at the workload's pace
     concurrency: int = 32  # messages one product instance handles at once
+    profile_dir: str = ""  # write a cProfile of each worker's run here (the CPU work's before/after)
 
 
 # ---------------------------------------------------------------- worker processes
@@ -160,10 +162,16 @@ async def _worker(task: WorkerTask, results: Any, ready: Any, go: Any) -> None:
     if barrier is not None:
         await barrier()
     await asyncio.sleep(max(0.0, timing["start_at"] - time.monotonic()))
+    profiler = cProfile.Profile() if task.profile_dir else None
     cpu_before = time.process_time()
+    if profiler is not None:
+        profiler.enable()
     report = await runner()
     # CPU seconds spent during the run: near wall time means the worker was CPU-starved, not paced.
     report["cpu_s"] = round(time.process_time() - cpu_before, 2)
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(Path(task.profile_dir) / f"{task.strategy}-{task.workload}-{os.getpid()}.prof")
     results.put(report)
     results.close()
     results.join_thread()
@@ -337,6 +345,7 @@ def run_row(
     workers: int,
     deadline_factor: float,
     concurrency: int = 32,
+    profile_dir: str = "",
 ) -> dict[str, Any]:
     sim = sim_server.simulator
     tag = f"{strategy}{workers}{uuid.uuid4().hex[:6]}"
@@ -385,6 +394,7 @@ def run_row(
             env,
             quotas,
             concurrency,
+            profile_dir,
         )
         process = context.Process(target=worker_main, args=(task, results, ready, go), daemon=True)
         process.start()
@@ -543,7 +553,12 @@ def main(argv: list[str] | None = None) -> int:
         help="messages one product instance handles at once (default: host.json's maxConcurrentCalls, as deployed);"
         " a strategy 'product@N' runs the product rows at N instead",
     )
+    parser.add_argument(
+        "--profile-dir", type=Path, help="write a cProfile of every worker's run here (profiling slows the rows)"
+    )
     args = parser.parse_args(argv)
+    if args.profile_dir:
+        args.profile_dir.mkdir(parents=True, exist_ok=True)
 
     from tenantsim.config import SimConfig
     from tenantsim.seed import build_seed
@@ -582,7 +597,14 @@ def main(argv: list[str] | None = None) -> int:
                     strategy, _, at_once = token.partition("@")
                     concurrency = int(at_once) if at_once else args.concurrency
                     row = run_row(
-                        server, storage, workloads[name], strategy, workers, args.deadline_factor, concurrency
+                        server,
+                        storage,
+                        workloads[name],
+                        strategy,
+                        workers,
+                        args.deadline_factor,
+                        concurrency,
+                        str(args.profile_dir or ""),
                     )
                     print(json.dumps(row), flush=True)
     return 0
