@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from adapters.drift_reports import MemoryDriftReports
+from adapters.memory import MemoryDriftReports
 from app.cli import decide
 from app.cli.common import ExitCode
 from app.cli.main import app

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.drift_reports import MemoryDriftReports
+from adapters.memory import MemoryDriftReports
 from config.desired_state import DesiredState, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
 from graph.client import build_graph_client

@@ -213,7 +213,7 @@ async def test_a_dead_letter_without_a_work_item_is_replayed_and_finished_once(d
 
 async def test_status_flags_a_braked_run_with_the_command_that_approves_it(directory):
     """A run the deletion brake holds waits for a person: status names it and how to approve it."""
-    from adapters.sweep_runs import MemorySweepRuns
+    from adapters.memory import MemorySweepRuns
     from lifecycle.plans import Mode
     from lifecycle.runs.model import DailyRun, RunStatus
 
@@ -232,7 +232,7 @@ async def test_status_flags_a_run_whose_planning_stopped_and_an_interrupted_run(
     """Planning that stopped touching its row, and a run marked interrupted, wait for the next fire: both shown."""
     from datetime import timedelta
 
-    from adapters.sweep_runs import MemorySweepRuns
+    from adapters.memory import MemorySweepRuns
     from lifecycle.plans import Mode
     from lifecycle.runs.claim import INTERRUPTED
     from lifecycle.runs.model import DailyRun, RunStatus
