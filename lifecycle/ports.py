@@ -1,4 +1,4 @@
-"""The ports the core talks to. Each has one real adapter and one fake (adapters.memory)."""
+"""The ports the core talks to. Each has one real adapter and one in-memory twin (adapters.memory)."""
 
 from __future__ import annotations
 
