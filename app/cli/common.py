@@ -245,7 +245,7 @@ async def with_services(action):
 
 
 async def run_onboarding(services, wait_for_delayed_seconds: float = 0.0) -> dict[str, Any]:
-    from lifecycle.ledger.operations import record_run
+    from lifecycle.ledger.status import record_run
     from lifecycle.ledger.worker import drain
     from lifecycle.onboarding.handler import handle_ticket
     from lifecycle.onboarding.holds import release_due

@@ -30,7 +30,7 @@ def _check(target: str) -> None:
 def drift_command(mode: str, remove_unknown_partners: bool, as_json: bool, decided: Decision | None = None) -> int:
     """``decided`` runs first on the same services: the operator's decision (it raises to stop)."""
     from lifecycle.drift.entry import render, run_policy_drift
-    from lifecycle.ledger.operations import record_run
+    from lifecycle.ledger.status import record_run
 
     async def go(services):
         if decided is not None:
@@ -49,7 +49,7 @@ def governance_command(
 ) -> int:
     from lifecycle.governance import render
     from lifecycle.governance.entry import run_with_services
-    from lifecycle.ledger.operations import record_run
+    from lifecycle.ledger.status import record_run
 
     async def go(services):
         if decided is not None:

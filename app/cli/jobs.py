@@ -124,7 +124,7 @@ APPROVE_COLUMNS = ("action", "displayName", "mail", "partner", "sponsor", "rule"
 async def _braked_changes(services, run_id: str, is_reset: bool) -> list[dict[str, Any]] | None:
     """Every guest a braked run changes once approved, named; None when the run is not braked (the approval
     then refuses with its own reason)."""
-    from lifecycle.ledger.operations import name_guests
+    from lifecycle.ledger.naming import name_guests
     from lifecycle.runs.model import RunStatus
     from lifecycle.sweep.entry import sweep_ports
 
@@ -196,7 +196,7 @@ def sweep_show(
 
 
 async def _recorded(services, job: str, running) -> dict[str, Any]:
-    from lifecycle.ledger.operations import record_run
+    from lifecycle.ledger.status import record_run
 
     summary = await running
     await record_run(services, job, summary)

@@ -61,13 +61,14 @@ def _since(value: str | None) -> datetime | None:
 def status(as_json: JsonOption = False) -> None:
     """Health at a glance: queue depths and dead letters, work items by status, each job's last run."""
     from lifecycle.ledger import operations
+    from lifecycle.ledger.status import status as ledger_status
 
     async def go(services) -> dict[str, Any]:
         from lifecycle.sweep.ports import SweepPorts
 
         await operations.reconcile_dead_letters(services)
         sweep = services.jobs.find(SweepPorts)  # the sweep's and the reset's runs share one store
-        return await operations.status(services, sweep.runs if sweep is not None else None)
+        return await ledger_status(services, sweep.runs if sweep is not None else None)
 
     report = asyncio.run(with_services(go))
     if as_json:
@@ -146,9 +147,10 @@ def show(
     An email or an object id can name several tickets (an onboard, then an extend): each is shown; --json
     then prints a list instead of one object."""
     from lifecycle.ledger import operations
+    from lifecycle.ledger.naming import resolve_keys
 
     async def go(services) -> list[dict[str, Any]]:
-        keys = await operations.resolve_keys(services, wanted)
+        keys = await resolve_keys(services, wanted)
         return [story for key in keys if (story := await operations.show(services, key)) is not None]
 
     stories = asyncio.run(with_services(go))
@@ -184,14 +186,14 @@ DEAD_LETTER_COLUMNS = ("key", "kind", "displayName", "mail", "partner", "sponsor
 async def _selected(services, queue: str, wanted: tuple[str, ...], selector: Selector) -> list[dict[str, Any]]:
     """The dead letters a replay or purge would touch, each with its ticket's guest; a --key may be a ticket
     id, an email or an object id as well as a key."""
-    from lifecycle.ledger import operations
+    from lifecycle.ledger.naming import dead_letter_rows, resolve_keys
 
     if wanted:
         keys = set(wanted)
         for text in wanted:
-            keys.update(await operations.resolve_keys(services, text))
+            keys.update(await resolve_keys(services, text))
         selector = replace(selector, keys=tuple(sorted(keys)))
-    return await operations.dead_letter_rows(services, queue, selector)
+    return await dead_letter_rows(services, queue, selector)
 
 
 @app.command()
