@@ -22,6 +22,7 @@ from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from lifecycle.clock import SystemClock
 from lifecycle.drift.ports import DriftPorts, DriftReports, TenantPolicies
+from lifecycle.drift.signup_connector import SignUpConnectors
 from lifecycle.governance.ports import GovernanceGraph, GovernancePorts
 from lifecycle.ports import (
     AccessPackages,
@@ -52,7 +53,7 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
     closers: list[Any] = []
     credential = overrides.pop("credential", None)
     if credential is None and not {"directory", "work_items", "transport"} <= overrides.keys():
-        credential = _credential(settings)
+        credential = _credential(settings, desired)
         if hasattr(credential, "close"):
             closers.append(credential.close)
 
@@ -128,6 +129,7 @@ def compose_services(
     provider_lookup: ProviderLookup | None = None,
     tenant_policies: TenantPolicies | None = None,
     drift_reports: DriftReports | None = None,
+    sign_up_connectors: SignUpConnectors | None = None,
     governance_graph: GovernanceGraph | None = None,
     closers: list[Callable[[], Awaitable[None]]] | None = None,
 ) -> Services:
@@ -145,7 +147,7 @@ def compose_services(
         jobs.append(SweepPorts(sweep_runs, reads, group_membership, assignment_expiries))
         jobs.append(ResetPorts(sweep_runs, group_membership, provider_lookup))
     if tenant_policies is not None and drift_reports is not None:
-        jobs.append(DriftPorts(tenant_policies, drift_reports))
+        jobs.append(DriftPorts(tenant_policies, drift_reports, sign_up_connectors))
     if governance_graph is not None:
         jobs.append(GovernancePorts(governance_graph))
     return Services(
@@ -191,13 +193,14 @@ def use_services(services: Services) -> Iterator[Services]:
             _cached[loop_id] = previous
 
 
-def _credential(settings: Settings) -> Any:
+def _credential(settings: Settings, desired: DesiredState) -> Any:
     if settings.graph_credential == "tenantsim":
         from graph.credentials import TenantSimCredential, simulator_root
-        from graph.permissions import granted
+        from graph.permissions import features_of, granted
 
-        # The same grant as in Azure: the reset's User.ReadWrite.All only where redemption reset is switched on.
-        roles = granted(redemption_reset=settings.reset_enabled)
+        # The same grant as in Azure: the reset's User.ReadWrite.All only where redemption reset is switched on,
+        # an opt-in feature's permissions only where the desired state manages it.
+        roles = granted(redemption_reset=settings.reset_enabled, features=features_of(desired))
         return TenantSimCredential(simulator_root(settings.graph_base_url), roles=roles)
     from azure.identity.aio import ManagedIdentityCredential
 
@@ -218,6 +221,7 @@ def _directory(client: Any) -> Any:
 
 def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     """The Graph-side ports of the sweep, drift, governance and reset jobs, on the one Graph client."""
+    from graph.api_connectors import GraphApiConnectors
     from graph.assignment_expiries import GraphAssignmentExpiries
     from graph.governance import GraphGovernance
     from graph.groups import GraphGroupMembers
@@ -231,6 +235,7 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
         "group_membership": GraphGroupMembers(client),
         "assignment_expiries": GraphAssignmentExpiries(client),
         "tenant_policies": policies,
+        "sign_up_connectors": GraphApiConnectors(client),
         "provider_lookup": GraphProviderLookup(policies),
         "governance_graph": GraphGovernance(client),
     }

@@ -276,6 +276,31 @@ class SignUpPolicy(Model):
         return self
 
 
+class SignUpRegistration(Model):
+    """The sign-up connector's registration in Entra: an API connector calling this product's sign-up endpoint
+    with HTTP Basic, attached to the self-service sign-up user flows it serves. Present: policy drift plans and
+    applies it (and the deployment needs APIConnectors.ReadWrite.All and IdentityUserFlow.ReadWrite.All).
+
+    The password is never in this file: the drift job reads it from LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD, a Key
+    Vault reference in Azure, the same secret the sign-up app checks as LIFECYCLE_SIGNUP_BASIC_PASSWORD.
+    """
+
+    display_name: str = Field("Partner self-service sign-up", min_length=1, max_length=256)
+    target_url: str = Field(pattern=r"^\S+$", max_length=2048)
+    username: str = Field(min_length=1, max_length=256, pattern=r"^[^:\s]+$")
+    # User flow ids as Graph names them (B2X_1_...).
+    user_flows: tuple[str, ...] = Field((), max_length=50)
+    steps: tuple[Literal["postFederationSignup", "postAttributeCollection"], ...] = ("postAttributeCollection",)
+
+    @field_validator("user_flows")
+    @classmethod
+    def _flow_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [flow for flow in value if not flow.startswith("B2X_1_")]
+        if bad:
+            raise ValueError(f"userFlows take user flow ids as Graph names them (B2X_1_...): {', '.join(bad)}")
+        return tuple(dict.fromkeys(value))
+
+
 class ConditionalAccessPosture(Model):
     """What the guest Conditional Access policies must do. Checked and reported; never written."""
 
@@ -398,6 +423,7 @@ class DesiredState(Model):
     sign_up: SignUpPolicy = SignUpPolicy()
     conditional_access: ConditionalAccessPosture = ConditionalAccessPosture()
     governance: Governance = Governance()
+    sign_up_registration: SignUpRegistration | None = None
 
     @field_validator("partners")
     @classmethod

@@ -110,6 +110,9 @@ class Settings(BaseModel):
     # Redemption reset needs User.ReadWrite.All (infra/grant-graph-permissions --redemption-reset). Off: reset
     # tickets are rejected kind-not-available and the daily run only plans.
     reset_enabled: bool = Field(False, alias="LIFECYCLE_RESET_ENABLED")
+    # The sign-up API connector's Basic password, sent to Graph when policy drift registers the connector
+    # (desired state signUpRegistration). A Key Vault reference in Azure; never in the desired-state file.
+    signup_connector_password: SecretStr | None = Field(None, alias="LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD")
 
     hold_release_schedule: str = Field(
         DEFAULT_SCHEDULES["LIFECYCLE_HOLD_RELEASE_SCHEDULE"], alias="LIFECYCLE_HOLD_RELEASE_SCHEDULE", pattern=NCRONTAB

@@ -8,8 +8,10 @@ the list and fails clearly without an entry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from config.desired_state import DesiredState
 
 JOBS_WITH_A_MODE = ("guest-sweep", "policy-drift", "governance", "redemption-reset")
 
@@ -147,13 +149,46 @@ REDEMPTION_RESET_PERMISSIONS: tuple[Permission, ...] = (
     ),
 )
 
+# Granted only to deployments whose desired state manages the feature (the grant script's --feature NAME).
+SIGNUP_REGISTRATION = "signup-registration"
+FEATURE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
+    # The sign-up connector's registration (desired state signUpRegistration). The API connector pages
+    # (identityapiconnector-create/-list/-update) name APIConnectors.ReadWrite.All for reads and writes alike,
+    # and the user flow's connector configuration is read and set with IdentityUserFlow.ReadWrite.All
+    # (b2xidentityuserflow-get/put-apiconnectorconfiguration), so planning needs them as much as applying.
+    SIGNUP_REGISTRATION: (
+        Permission(
+            "APIConnectors.ReadWrite.All",
+            ("policy-drift",),
+            "Read, create and correct the sign-up API connector (its URL and Basic authentication); Graph names no "
+            "read-only permission for listing connectors. Only where the desired state has signUpRegistration.",
+        ),
+        Permission(
+            "IdentityUserFlow.ReadWrite.All",
+            ("policy-drift",),
+            "Read and set which API connector each self-service sign-up user flow step calls; Graph names no "
+            "read-only permission for that configuration. Only where the desired state has signUpRegistration.",
+        ),
+    ),
+}
+
 GRANTED: frozenset[str] = frozenset(p.name for p in GRAPH_APPLICATION_PERMISSIONS)
 RESET_GRANT: frozenset[str] = frozenset(p.name for p in REDEMPTION_RESET_PERMISSIONS)
 
 
-def granted(*, redemption_reset: bool) -> frozenset[str]:
-    """What a deployment whose jobs all enforce holds: the base grant, plus the reset's when switched on."""
-    return GRANTED | RESET_GRANT if redemption_reset else GRANTED
+def feature_grant(*features: str) -> frozenset[str]:
+    return frozenset(p.name for feature in features for p in FEATURE_PERMISSIONS[feature])
+
+
+def features_of(desired: DesiredState) -> frozenset[str]:
+    """The opt-in features a desired state manages, each needing its own permissions."""
+    return frozenset({SIGNUP_REGISTRATION} if desired.sign_up_registration is not None else ())
+
+
+def granted(*, redemption_reset: bool, features: Iterable[str] = ()) -> frozenset[str]:
+    """What a deployment whose jobs all enforce holds: the base grant, plus the reset's when switched on, plus
+    each opted-in feature's."""
+    return (GRANTED | RESET_GRANT if redemption_reset else GRANTED) | feature_grant(*features)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +197,11 @@ class Deployment:
 
     modes: Mapping[str, str] = field(default_factory=dict)  # job -> "plan" | "enforce"; absent = plan
     redemption_reset: bool = False
+    features: frozenset[str] = frozenset()  # opt-in features of FEATURE_PERMISSIONS the desired state manages
 
     @classmethod
-    def all_enforcing(cls, *, redemption_reset: bool = False) -> Deployment:
-        return cls(dict.fromkeys(JOBS_WITH_A_MODE, "enforce"), redemption_reset)
+    def all_enforcing(cls, *, redemption_reset: bool = False, features: Iterable[str] = ()) -> Deployment:
+        return cls(dict.fromkeys(JOBS_WITH_A_MODE, "enforce"), redemption_reset, frozenset(features))
 
     def enforces(self, job: str) -> bool:
         if job == "redemption-reset" and not self.redemption_reset:
@@ -185,7 +221,11 @@ def required(deployment: Deployment) -> tuple[Requirement, ...]:
     """Exactly what ``deployment`` needs: write permissions only for jobs that enforce, their read substitutes
     for jobs that plan, the reset's grant only where the reset is on and enforcing."""
     needs: dict[str, list[str]] = {}
-    listed = (*GRAPH_APPLICATION_PERMISSIONS, *(REDEMPTION_RESET_PERMISSIONS if deployment.redemption_reset else ()))
+    listed = (
+        *GRAPH_APPLICATION_PERMISSIONS,
+        *(REDEMPTION_RESET_PERMISSIONS if deployment.redemption_reset else ()),
+        *(p for feature in sorted(deployment.features) for p in FEATURE_PERMISSIONS[feature]),
+    )
     for permission in listed:
         for job in permission.jobs:
             if job == "redemption-reset" and not deployment.redemption_reset:

@@ -68,7 +68,12 @@ class SimConfig:
     # primary domain) or "verified" (any domain the tenant verified).
     tenant_lookup_domains: str = "primary"
 
+    # GET b2xUserFlows/{id}/apiConnectorConfiguration?$expand=...: the method page documents $expand ("expand");
+    # the b2xIdentityUserFlow resource page says $expand is not supported for that method ("refuse": 400).
+    api_connector_configuration_expand: str = "expand"
+
     CHOICES: ClassVar[dict[str, frozenset[str]]] = {
+        "api_connector_configuration_expand": frozenset({"expand", "refuse"}),
         "assignment_target_unreplicated": frozenset({"notFound", "accept"}),
         "connected_organization_create_sources": frozenset({"empty", "echo"}),
         "federation_expand": frozenset({"refuse", "ignore"}),

@@ -99,6 +99,15 @@ REQUIREMENTS: dict[str, Requirement] = {
     # Adding a group to a catalog: with application permissions the app "should also be assigned the
     # Group.ReadWrite.All permission" (entitlementmanagement-post-resourcerequests).
     "entitlementManagement.addGroupResource": _any_of(("EntitlementManagement.ReadWrite.All", "Group.ReadWrite.All")),
+    # API connectors: the create, list, get and update pages name APIConnectors.ReadWrite.All alone, reads included.
+    "apiConnectors.read": _any_of("APIConnectors.ReadWrite.All"),
+    "apiConnectors.write": _any_of("APIConnectors.ReadWrite.All"),
+    # b2xIdentityUserFlow get/list: IdentityUserFlow.Read.All or .ReadWrite.All; create: ReadWrite.All.
+    "userFlows.read": _any_of("IdentityUserFlow.Read.All", "IdentityUserFlow.ReadWrite.All"),
+    "userFlows.write": _any_of("IdentityUserFlow.ReadWrite.All"),
+    # Getting and setting apiConnectorConfiguration: IdentityUserFlow.ReadWrite.All alone, reading included
+    # (b2xidentityuserflow-get-apiconnectorconfiguration.md, -put-apiconnectorconfiguration.md).
+    "userFlows.apiConnectorConfiguration": _any_of("IdentityUserFlow.ReadWrite.All"),
     "accessReview.read": _any_of("AccessReview.Read.All", "AccessReview.ReadWrite.All"),
     "accessReview.write": _any_of("AccessReview.ReadWrite.All"),
 }

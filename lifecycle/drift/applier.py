@@ -9,6 +9,7 @@ out of invitations until the next run.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
@@ -24,8 +25,19 @@ from lifecycle.ports import AuditLog, Clock
 log = structlog.get_logger(__name__)
 
 
-async def apply_plan(run: DriftRun, tenant: TenantPolicies, audit: AuditLog, clock: Clock) -> None:
-    """Apply every writable action of ``run`` (nothing when a guardrail refused); fills ``run.results``."""
+Applier = Callable[[Action], Awaitable[None]]
+
+
+async def apply_plan(
+    run: DriftRun,
+    tenant: TenantPolicies,
+    audit: AuditLog,
+    clock: Clock,
+    appliers: Mapping[str, Applier] | None = None,
+) -> None:
+    """Apply every writable action of ``run`` (nothing when a guardrail refused); fills ``run.results``.
+
+    ``appliers`` carry out the actions of areas planned in their own modules, by resource."""
     if run.refusals:
         return
     partner_failed = False
@@ -36,7 +48,7 @@ async def apply_plan(run: DriftRun, tenant: TenantPolicies, audit: AuditLog, clo
             result = ApplyResult(action.resource, action.key, action.change.value, ok=False, error={"heldBack": HELD})
             log.warning("drift.apply.held-back", resource=action.resource, reason=HELD)
         else:
-            result = await _attempt(action, tenant)
+            result = await _attempt(action, tenant, appliers or {})
             partner_failed |= action.resource == planner.PARTNERS and not result.ok
         run.results.append(result)
         await audit.record(_audit_entry(run, action, result, clock))
@@ -50,9 +62,12 @@ def _partners_first(actions: list[Action]) -> list[Action]:
     return sorted(actions, key=lambda a: not (a.resource == planner.PARTNERS and a.change is not Change.DELETE))
 
 
-async def _attempt(action: Action, tenant: TenantPolicies) -> ApplyResult:
+async def _attempt(action: Action, tenant: TenantPolicies, appliers: Mapping[str, Applier]) -> ApplyResult:
     try:
-        await _apply(action, tenant)
+        if action.resource in appliers:
+            await appliers[action.resource](action)
+        else:
+            await _apply(action, tenant)
     except GraphError as error:
         log.warning("drift.apply.failed", resource=action.resource, key=action.key, **error.describe())
         return ApplyResult(action.resource, action.key, action.change.value, ok=False, error=error.describe())

@@ -10,7 +10,8 @@ import uuid
 
 import structlog
 
-from lifecycle.drift.applier import apply_plan
+from lifecycle.drift import signup_connector
+from lifecycle.drift.applier import Applier, apply_plan
 from lifecycle.drift.desired import desired_policies
 from lifecycle.drift.planner import plan_policies, read_tenant
 from lifecycle.drift.ports import DriftPorts
@@ -40,6 +41,17 @@ async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unkno
     now = services.clock.now()
     snapshot = await read_tenant(tenant, desired)
     plan = plan_policies(desired, snapshot, remove_unknown_partners)
+    appliers: dict[str, Applier] = {}
+    registration = services.desired.sign_up_registration
+    if registration is not None:
+        secret = services.settings.signup_connector_password
+        password = secret.get_secret_value() if secret is not None else ""
+        actions, refused = await signup_connector.plan(registration, ports.sign_up, bool(password))
+        plan.actions.extend(actions)
+        plan.refusals.extend(refused)
+        if ports.sign_up is not None:
+            apply = signup_connector.applier(ports.sign_up, password)
+            appliers.update(dict.fromkeys(signup_connector.RESOURCES, apply))
     run = DriftRun(
         job=plan.job,
         actions=plan.actions,
@@ -50,7 +62,7 @@ async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unkno
         at=now,
     )
     if mode == "enforce":
-        await apply_plan(run, tenant, services.audit, services.clock)
+        await apply_plan(run, tenant, services.audit, services.clock, appliers)
     await reports.save(DriftReport.of(run))
     log.info(
         "drift.run",

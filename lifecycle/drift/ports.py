@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lifecycle.drift.report import DriftReport
+from lifecycle.drift.signup_connector import SignUpConnectors
 
 
 class TenantPolicies(Protocol):
@@ -78,3 +79,4 @@ class DriftPorts:
 
     tenant: TenantPolicies
     reports: DriftReports
+    sign_up: SignUpConnectors | None = None  # the sign-up connector's registration (desired signUpRegistration)

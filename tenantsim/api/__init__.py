@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tenantsim.api import (
+    api_connectors,
     conditional_access,
     federation,
     groups,
@@ -98,6 +99,8 @@ def build_router() -> Router:
     router.add("GET", f"{ca}/{ca_id}", conditional_access.get_policy)
     router.add("DELETE", f"{ca}/{ca_id}", conditional_access.delete_policy)
 
+    _add_sign_up(router)
+
     fed, cast, fed_id = (
         "/directory/federationConfigurations",
         r"(?:microsoft\.)?graph\.samlOrWsFedExternalDomainFederation",
@@ -114,6 +117,26 @@ def build_router() -> Router:
     router.add("POST", f"{fed}/{fed_id}/{cast}/domains", federation.add_domain)
     _add_governance(router)
     return router
+
+
+def _add_sign_up(router: Router) -> None:
+    """API connectors and the B2B self-service sign-up user flows they are attached to."""
+    connectors, connector = "/identity/apiConnectors", _ID.format("connector_id")
+    router.add("GET", f"{connectors}/?", api_connectors.list_connectors)
+    router.add("POST", connectors, api_connectors.create_connector)
+    router.add("GET", f"{connectors}/{connector}", api_connectors.get_connector)
+    router.add("PATCH", f"{connectors}/{connector}", api_connectors.update_connector)
+    router.add("DELETE", f"{connectors}/{connector}", api_connectors.delete_connector)
+    flows, flow = "/identity/b2xUserFlows", _ID.format("flow_id")
+    router.add("GET", flows, api_connectors.list_user_flows)
+    router.add("POST", flows, api_connectors.create_user_flow)
+    router.add("GET", f"{flows}/{flow}", api_connectors.get_user_flow)
+    router.add("GET", f"{flows}/{flow}/apiConnectorConfiguration", api_connectors.get_connector_configuration)
+    router.add(
+        "PUT",
+        rf"{flows}/{flow}/apiConnectorConfiguration/{_ID.format('step')}/\$ref",
+        api_connectors.put_connector_configuration,
+    )
 
 
 def _add_governance(router: Router) -> None:
