@@ -82,12 +82,11 @@ async def policy_changes(services, remove_unknown_partners: bool) -> list[dict[s
     """What ``apply policies`` would write, partner by partner name; None when a guardrail refuses the plan
     (the apply then writes nothing and says why)."""
     from lifecycle.drift.desired import desired_policies
-    from lifecycle.drift.entry import drift_ports
-    from lifecycle.drift.planner import plan_policies, read_tenant
+    from lifecycle.drift.entry import drift_ports, plan_drift
 
     tenant = drift_ports(services).tenant
     desired = desired_policies(services.desired)
-    plan = plan_policies(desired, await read_tenant(tenant, desired), remove_unknown_partners)
+    plan, _ = await plan_drift(services, remove_unknown_partners)
     if plan.refusals:
         return None
     rows = []

@@ -16,6 +16,7 @@ from lifecycle.drift.desired import desired_policies
 from lifecycle.drift.planner import plan_policies, read_tenant
 from lifecycle.drift.ports import DriftPorts
 from lifecycle.drift.report import DriftReport, DriftRun, Mode
+from lifecycle.plans import Plan
 from lifecycle.services import Services
 
 log = structlog.get_logger(__name__)
@@ -28,19 +29,12 @@ def drift_ports(services: Services) -> DriftPorts:
     return ports
 
 
-async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unknown_partners: bool = False) -> DriftRun:
-    """Plan the tenant's policies against the desired state; in enforce mode apply what the guardrails allow.
-
-    The run is kept in the report store either way. Read failures raise lifecycle.errors.GraphError.
-    """
-    if mode not in ("plan", "enforce"):
-        raise ValueError(f"mode must be plan or enforce, not {mode!r}")
+async def plan_drift(services: Services, remove_unknown_partners: bool = False) -> tuple[Plan, dict[str, Applier]]:
+    """The whole drift plan (the cross-tenant and invitation policies, then each opt-in area planned in its own
+    module) and, by resource, how those areas' actions are applied."""
     ports = drift_ports(services)
-    tenant, reports = ports.tenant, ports.reports
     desired = desired_policies(services.desired)
-    now = services.clock.now()
-    snapshot = await read_tenant(tenant, desired)
-    plan = plan_policies(desired, snapshot, remove_unknown_partners)
+    plan = plan_policies(desired, await read_tenant(ports.tenant, desired), remove_unknown_partners)
     appliers: dict[str, Applier] = {}
     registration = services.desired.sign_up_registration
     if registration is not None:
@@ -52,6 +46,20 @@ async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unkno
         if ports.sign_up is not None:
             apply = signup_connector.applier(ports.sign_up, password)
             appliers.update(dict.fromkeys(signup_connector.RESOURCES, apply))
+    return plan, appliers
+
+
+async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unknown_partners: bool = False) -> DriftRun:
+    """Plan the tenant's policies against the desired state; in enforce mode apply what the guardrails allow.
+
+    The run is kept in the report store either way. Read failures raise lifecycle.errors.GraphError.
+    """
+    if mode not in ("plan", "enforce"):
+        raise ValueError(f"mode must be plan or enforce, not {mode!r}")
+    ports = drift_ports(services)
+    tenant, reports = ports.tenant, ports.reports
+    now = services.clock.now()
+    plan, appliers = await plan_drift(services, remove_unknown_partners)
     run = DriftRun(
         job=plan.job,
         actions=plan.actions,

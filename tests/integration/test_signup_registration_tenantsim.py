@@ -259,3 +259,15 @@ async def test_the_base_grant_cannot_read_connectors_and_the_features_grant_is_e
     enough = GRANTED | feature_grant(SIGNUP_REGISTRATION)
     run = await run_policy_drift(_services(sim, _desired(), roles=enough), "enforce")
     assert run.failed == [] and run.results
+
+
+async def test_apply_policies_lists_the_registrations_writes_before_asking(sim, admin):
+    """The confirmation table of `apply policies` holds every write the run would make, the registration's too."""
+    from app.cli.config import policy_changes
+
+    flow = _user_flow(sim, admin)
+    rows = await policy_changes(_services(sim, _desired()), remove_unknown_partners=False)
+    assert [(r["change"], r["resource"], r["key"]) for r in rows or []] == [
+        ("create", CONNECTOR, "Partner self-service sign-up"),
+        ("update", ATTACHMENT, f"{flow}/postAttributeCollection"),
+    ]
