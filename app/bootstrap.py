@@ -21,6 +21,7 @@ from config.desired_state import DesiredState, load_desired_state
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from lifecycle.clock import SystemClock
+from lifecycle.drift.ca_policies import ConditionalAccessWrites, SignInEvidence
 from lifecycle.drift.ports import DriftPorts, DriftReports, TenantPolicies
 from lifecycle.drift.signup_connector import SignUpConnectors
 from lifecycle.governance.ports import GovernanceGraph, GovernancePorts
@@ -130,6 +131,8 @@ def compose_services(
     tenant_policies: TenantPolicies | None = None,
     drift_reports: DriftReports | None = None,
     sign_up_connectors: SignUpConnectors | None = None,
+    conditional_access_writes: ConditionalAccessWrites | None = None,
+    sign_in_evidence: SignInEvidence | None = None,
     governance_graph: GovernanceGraph | None = None,
     closers: list[Callable[[], Awaitable[None]]] | None = None,
 ) -> Services:
@@ -147,7 +150,9 @@ def compose_services(
         jobs.append(SweepPorts(sweep_runs, reads, group_membership, assignment_expiries))
         jobs.append(ResetPorts(sweep_runs, group_membership, provider_lookup))
     if tenant_policies is not None and drift_reports is not None:
-        jobs.append(DriftPorts(tenant_policies, drift_reports, sign_up_connectors))
+        jobs.append(
+            DriftPorts(tenant_policies, drift_reports, sign_up_connectors, conditional_access_writes, sign_in_evidence)
+        )
     if governance_graph is not None:
         jobs.append(GovernancePorts(governance_graph))
     return Services(
@@ -226,6 +231,7 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     from graph.governance import GraphGovernance
     from graph.groups import GraphGroupMembers
     from graph.policies import GraphPolicies
+    from graph.sign_ins import GraphSignInEvidence
     from graph.tenants import GraphProviderLookup
     from graph.users import GraphSweepReads
 
@@ -236,6 +242,8 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
         "assignment_expiries": GraphAssignmentExpiries(client),
         "tenant_policies": policies,
         "sign_up_connectors": GraphApiConnectors(client),
+        "conditional_access_writes": policies,  # the same gateway as the reads: one pace for every CA call
+        "sign_in_evidence": GraphSignInEvidence(client),
         "provider_lookup": GraphProviderLookup(policies),
         "governance_graph": GraphGovernance(client),
     }

@@ -301,6 +301,41 @@ class SignUpRegistration(Model):
         return tuple(dict.fromkeys(value))
 
 
+_OBJECT_ID = r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$"
+
+
+class ManagedGuestPolicy(Model):
+    """One guest Conditional Access policy the product writes. It is created report-only; ``enabled`` is the
+    goal, reached only when an operator approves the switch (apply policies --approve-enable KEY)."""
+
+    display_name: str = Field(min_length=1, max_length=256)
+    enabled: bool = False
+
+
+class GuestConditionalAccess(Model):
+    """Opt-in: the guest Conditional Access policies as desired state (Policy.ReadWrite.ConditionalAccess).
+
+    Each policy covers B2B collaboration guests and members on all applications and excludes the break-glass
+    accounts and groups, which the guardrails require. ``evidenceDays`` of sign-in logs show what a report-only
+    policy would have done."""
+
+    break_glass_user_ids: tuple[str, ...] = ()
+    break_glass_group_ids: tuple[str, ...] = ()
+    evidence_days: int = Field(7, ge=1, le=30)
+    require_mfa: ManagedGuestPolicy | None = ManagedGuestPolicy(display_name="Guests: require MFA")
+    block_legacy_authentication: ManagedGuestPolicy | None = ManagedGuestPolicy(
+        display_name="Guests: block legacy authentication"
+    )
+
+    @field_validator("break_glass_user_ids", "break_glass_group_ids")
+    @classmethod
+    def _object_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not re.match(_OBJECT_ID, v)]
+        if bad:
+            raise ValueError(f"break-glass exclusions take object ids: {', '.join(bad)}")
+        return tuple(dict.fromkeys(v.lower() for v in value))
+
+
 class ConditionalAccessPosture(Model):
     """What the guest Conditional Access policies must do. Checked and reported; never written."""
 
@@ -424,6 +459,7 @@ class DesiredState(Model):
     conditional_access: ConditionalAccessPosture = ConditionalAccessPosture()
     governance: Governance = Governance()
     sign_up_registration: SignUpRegistration | None = None
+    guest_conditional_access: GuestConditionalAccess | None = None
 
     @field_validator("partners")
     @classmethod

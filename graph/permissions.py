@@ -151,6 +151,7 @@ REDEMPTION_RESET_PERMISSIONS: tuple[Permission, ...] = (
 
 # Granted only to deployments whose desired state manages the feature (the grant script's --feature NAME).
 SIGNUP_REGISTRATION = "signup-registration"
+GUEST_CONDITIONAL_ACCESS = "guest-conditional-access"
 FEATURE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
     # The sign-up connector's registration (desired state signUpRegistration). The API connector pages
     # (identityapiconnector-create/-list/-update) name APIConnectors.ReadWrite.All for reads and writes alike,
@@ -170,6 +171,34 @@ FEATURE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
             "read-only permission for that configuration. Only where the desired state has signUpRegistration.",
         ),
     ),
+    # The guest Conditional Access policies (desired state guestConditionalAccess). Creating and updating a policy
+    # needs Policy.ReadWrite.ConditionalAccess with Policy.Read.All and Application.Read.All
+    # (conditionalaccessroot-post-policies, conditionalaccesspolicy-update); planning reads with Policy.Read.All,
+    # already granted. The evidence of a report-only policy is in the sign-in logs (signin-list: AuditLog.Read.All).
+    GUEST_CONDITIONAL_ACCESS: (
+        Permission(
+            "Policy.ReadWrite.ConditionalAccess",
+            ("policy-drift",),
+            "Create the guest Conditional Access policies report-only, correct them, and switch one on once an "
+            "operator approves (enforce mode). Only where the desired state has guestConditionalAccess.",
+            enforce_only=("policy-drift",),
+            plan_substitute="Policy.Read.All",
+        ),
+        Permission(
+            "Application.Read.All",
+            ("policy-drift",),
+            "Required by Graph beside Policy.ReadWrite.ConditionalAccess to write a Conditional Access policy "
+            "(enforce mode). Only where the desired state has guestConditionalAccess.",
+            enforce_only=("policy-drift",),
+            plan_substitute="Policy.Read.All",
+        ),
+        Permission(
+            "AuditLog.Read.All",
+            ("policy-drift",),
+            "Read the sign-in logs: what a report-only guest policy would have blocked. Only where the desired "
+            "state has guestConditionalAccess.",
+        ),
+    ),
 }
 
 GRANTED: frozenset[str] = frozenset(p.name for p in GRAPH_APPLICATION_PERMISSIONS)
@@ -182,7 +211,11 @@ def feature_grant(*features: str) -> frozenset[str]:
 
 def features_of(desired: DesiredState) -> frozenset[str]:
     """The opt-in features a desired state manages, each needing its own permissions."""
-    return frozenset({SIGNUP_REGISTRATION} if desired.sign_up_registration is not None else ())
+    chosen = {
+        SIGNUP_REGISTRATION: desired.sign_up_registration is not None,
+        GUEST_CONDITIONAL_ACCESS: desired.guest_conditional_access is not None,
+    }
+    return frozenset(feature for feature, on in chosen.items() if on)
 
 
 def granted(*, redemption_reset: bool, features: Iterable[str] = ()) -> frozenset[str]:

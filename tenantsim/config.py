@@ -71,6 +71,9 @@ class SimConfig:
     # GET b2xUserFlows/{id}/apiConnectorConfiguration?$expand=...: the method page documents $expand ("expand");
     # the b2xIdentityUserFlow resource page says $expand is not supported for that method ("refuse": 400).
     api_connector_configuration_expand: str = "expand"
+    # GET /auditLogs/signIns: signin-list.md states a known issue that makes it require Directory.Read.All as
+    # well as AuditLog.Read.All (true, the default); false reads the logs with AuditLog.Read.All alone.
+    sign_in_list_needs_directory_read: bool = True
 
     CHOICES: ClassVar[dict[str, frozenset[str]]] = {
         "api_connector_configuration_expand": frozenset({"expand", "refuse"}),

@@ -108,6 +108,10 @@ REQUIREMENTS: dict[str, Requirement] = {
     # Getting and setting apiConnectorConfiguration: IdentityUserFlow.ReadWrite.All alone, reading included
     # (b2xidentityuserflow-get-apiconnectorconfiguration.md, -put-apiconnectorconfiguration.md).
     "userFlows.apiConnectorConfiguration": _any_of("IdentityUserFlow.ReadWrite.All"),
+    # GET /auditLogs/signIns: AuditLog.Read.All; the page's known issue adds Directory.Read.All (a separate check
+    # under the signInListNeedsDirectoryRead knob).
+    "auditLogs.signIns": _any_of("AuditLog.Read.All"),
+    "auditLogs.signIns.directory": _any_of("Directory.Read.All", "Directory.ReadWrite.All"),
     "accessReview.read": _any_of("AccessReview.Read.All", "AccessReview.ReadWrite.All"),
     "accessReview.write": _any_of("AccessReview.ReadWrite.All"),
 }

@@ -27,7 +27,13 @@ def _check(target: str) -> None:
         raise typer.BadParameter(f"unknown target {target!r}; available: {', '.join(TARGETS)}")
 
 
-def drift_command(mode: str, remove_unknown_partners: bool, as_json: bool, decided: Decision | None = None) -> int:
+def drift_command(
+    mode: str,
+    remove_unknown_partners: bool,
+    as_json: bool,
+    decided: Decision | None = None,
+    approved_enables: frozenset[str] = frozenset(),
+) -> int:
     """``decided`` runs first on the same services: the operator's decision (it raises to stop)."""
     from lifecycle.drift.entry import render, run_policy_drift
     from lifecycle.ledger.status import record_run
@@ -35,7 +41,7 @@ def drift_command(mode: str, remove_unknown_partners: bool, as_json: bool, decid
     async def go(services):
         if decided is not None:
             await decided(services)
-        run = await run_policy_drift(services, mode, remove_unknown_partners)
+        run = await run_policy_drift(services, mode, remove_unknown_partners, approved_enables)
         await record_run(services, "policy-drift", {"mode": mode, "drift": len(run.drift), "exitCode": run.exit_code})
         return run
 
@@ -78,7 +84,9 @@ CHANGE_COLUMNS = ("change", "partner", "partnerName", "tenantId", "resource", "k
 WRITTEN = ("create", "update", "recreate", "delete")  # report-only drift is shown by the plan, never written
 
 
-async def policy_changes(services, remove_unknown_partners: bool) -> list[dict[str, Any]] | None:
+async def policy_changes(
+    services, remove_unknown_partners: bool, approved_enables: frozenset[str] = frozenset()
+) -> list[dict[str, Any]] | None:
     """What ``apply policies`` would write, partner by partner name; None when a guardrail refuses the plan
     (the apply then writes nothing and says why)."""
     from lifecycle.drift.desired import desired_policies
@@ -86,7 +94,7 @@ async def policy_changes(services, remove_unknown_partners: bool) -> list[dict[s
 
     tenant = drift_ports(services).tenant
     desired = desired_policies(services.desired)
-    plan, _ = await plan_drift(services, remove_unknown_partners)
+    plan, _ = await plan_drift(services, remove_unknown_partners, approved_enables)
     if plan.refusals:
         return None
     rows = []
@@ -156,6 +164,15 @@ def apply_command(
             "loses its instances and decisions. Repeatable; without it such a recreate is held.",
         ),
     ] = None,
+    approve_enable: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--approve-enable",
+            help="Policies: switch this managed guest Conditional Access policy (guest-mfa, "
+            "guest-legacy-authentication) from report-only to on, as the desired state wants. Repeatable; "
+            "without it the switch is held and the plan shows what the policy would have blocked.",
+        ),
+    ] = None,
     yes: YesOption = False,
     export_to: ExportOption = None,
     as_json: JsonOption = False,
@@ -168,12 +185,13 @@ def apply_command(
     _check(target)
     check_export(export_to)
     approved = frozenset(approve_recreate or ())
+    enables = frozenset(approve_enable or ())
 
     async def decided(services) -> None:
         if target == "governance":
             rows = await governance_changes(services, approved)
         else:
-            rows = await policy_changes(services, remove_unknown_partners)
+            rows = await policy_changes(services, remove_unknown_partners, enables)
         if rows:
             decide(
                 f"apply {target}: {len(rows)} write(s) to the tenant",
@@ -188,4 +206,4 @@ def apply_command(
 
     if target == "governance":
         raise typer.Exit(governance_command("enforce", as_json and not markdown, approved, decided))
-    raise typer.Exit(drift_command("enforce", remove_unknown_partners, as_json and not markdown, decided))
+    raise typer.Exit(drift_command("enforce", remove_unknown_partners, as_json and not markdown, decided, enables))

@@ -10,7 +10,7 @@ import uuid
 
 import structlog
 
-from lifecycle.drift import signup_connector
+from lifecycle.drift import ca_policies, signup_connector
 from lifecycle.drift.applier import Applier, apply_plan
 from lifecycle.drift.desired import desired_policies
 from lifecycle.drift.planner import plan_policies, read_tenant
@@ -29,13 +29,27 @@ def drift_ports(services: Services) -> DriftPorts:
     return ports
 
 
-async def plan_drift(services: Services, remove_unknown_partners: bool = False) -> tuple[Plan, dict[str, Applier]]:
+async def plan_drift(
+    services: Services, remove_unknown_partners: bool = False, approved_enables: frozenset[str] = frozenset()
+) -> tuple[Plan, dict[str, Applier]]:
     """The whole drift plan (the cross-tenant and invitation policies, then each opt-in area planned in its own
-    module) and, by resource, how those areas' actions are applied."""
+    module) and, by resource, how those areas' actions are applied. ``approved_enables`` are the managed guest
+    Conditional Access policies an operator approved switching on (never the timer)."""
     ports = drift_ports(services)
     desired = desired_policies(services.desired)
-    plan = plan_policies(desired, await read_tenant(ports.tenant, desired), remove_unknown_partners)
+    snapshot = await read_tenant(ports.tenant, desired)
+    plan = plan_policies(desired, snapshot, remove_unknown_partners)
     appliers: dict[str, Applier] = {}
+    guest_ca = services.desired.guest_conditional_access
+    if guest_ca is not None:
+        evidence = await ca_policies.read_evidence(
+            guest_ca, snapshot.conditional_access, ports.sign_ins, services.clock.now()
+        )
+        plan.refusals.extend(ca_policies.refusals(guest_ca, evidence))
+        plan.actions.extend(ca_policies.plan(guest_ca, evidence, approved_enables))
+        plan.warnings.extend(ca_policies.approval_warnings(guest_ca, approved_enables))
+        if ports.conditional_access is not None:
+            appliers[ca_policies.RESOURCE] = ca_policies.applier(ports.conditional_access)
     registration = services.desired.sign_up_registration
     if registration is not None:
         secret = services.settings.signup_connector_password
@@ -49,7 +63,12 @@ async def plan_drift(services: Services, remove_unknown_partners: bool = False) 
     return plan, appliers
 
 
-async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unknown_partners: bool = False) -> DriftRun:
+async def run_policy_drift(
+    services: Services,
+    mode: Mode = "plan",
+    remove_unknown_partners: bool = False,
+    approved_enables: frozenset[str] = frozenset(),
+) -> DriftRun:
     """Plan the tenant's policies against the desired state; in enforce mode apply what the guardrails allow.
 
     The run is kept in the report store either way. Read failures raise lifecycle.errors.GraphError.
@@ -59,7 +78,7 @@ async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unkno
     ports = drift_ports(services)
     tenant, reports = ports.tenant, ports.reports
     now = services.clock.now()
-    plan, appliers = await plan_drift(services, remove_unknown_partners)
+    plan, appliers = await plan_drift(services, remove_unknown_partners, approved_enables)
     run = DriftRun(
         job=plan.job,
         actions=plan.actions,

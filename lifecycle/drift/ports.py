@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from lifecycle.drift.ca_policies import ConditionalAccessWrites, SignInEvidence
 from lifecycle.drift.report import DriftReport
 from lifecycle.drift.signup_connector import SignUpConnectors
 
@@ -80,3 +81,5 @@ class DriftPorts:
     tenant: TenantPolicies
     reports: DriftReports
     sign_up: SignUpConnectors | None = None  # the sign-up connector's registration (desired signUpRegistration)
+    conditional_access: ConditionalAccessWrites | None = None  # the managed guest policies (guestConditionalAccess)
+    sign_ins: SignInEvidence | None = None  # what a report-only policy would have done

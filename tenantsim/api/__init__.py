@@ -10,6 +10,7 @@ from tenantsim.api import (
     invitations,
     memberships,
     policies,
+    sign_ins,
     sponsors,
     tenants,
     users,
@@ -97,7 +98,9 @@ def build_router() -> Router:
     router.add("GET", ca, conditional_access.list_policies)
     router.add("POST", ca, conditional_access.create_policy)
     router.add("GET", f"{ca}/{ca_id}", conditional_access.get_policy)
+    router.add("PATCH", f"{ca}/{ca_id}", conditional_access.update_policy)
     router.add("DELETE", f"{ca}/{ca_id}", conditional_access.delete_policy)
+    router.add("GET", "/auditLogs/signIns", sign_ins.list_sign_ins)
 
     _add_sign_up(router)
 

@@ -37,6 +37,7 @@ DEFAULT_CONFIG = {
     "deletedUserPurgeAppOnly": False,
     "batchResponsesInRequestOrder": False,
     "apiConnectorConfigurationExpand": "expand",
+    "signInListNeedsDirectoryRead": True,
 }
 
 
