@@ -22,6 +22,7 @@ from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from lifecycle.clock import SystemClock
 from lifecycle.drift.ca_policies import ConditionalAccessWrites, SignInEvidence
+from lifecycle.drift.identity_providers import GuestIdentityProviderTenant
 from lifecycle.drift.ports import DriftPorts, DriftReports, TenantPolicies
 from lifecycle.drift.signup_connector import SignUpConnectors
 from lifecycle.governance.ports import GovernanceGraph, GovernancePorts
@@ -133,6 +134,7 @@ def compose_services(
     sign_up_connectors: SignUpConnectors | None = None,
     conditional_access_writes: ConditionalAccessWrites | None = None,
     sign_in_evidence: SignInEvidence | None = None,
+    guest_identity_providers: GuestIdentityProviderTenant | None = None,
     governance_graph: GovernanceGraph | None = None,
     closers: list[Callable[[], Awaitable[None]]] | None = None,
 ) -> Services:
@@ -151,7 +153,15 @@ def compose_services(
         jobs.append(ResetPorts(sweep_runs, group_membership, provider_lookup))
     if tenant_policies is not None and drift_reports is not None:
         jobs.append(
-            DriftPorts(tenant_policies, drift_reports, sign_up_connectors, conditional_access_writes, sign_in_evidence)
+            DriftPorts(
+                tenant_policies,
+                drift_reports,
+                sign_up_connectors,
+                conditional_access_writes,
+                sign_in_evidence,
+                guest_identity_providers,
+                directory if guest_reads is None else guest_reads,
+            )
         )
     if governance_graph is not None:
         jobs.append(GovernancePorts(governance_graph))
@@ -230,6 +240,7 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     from graph.assignment_expiries import GraphAssignmentExpiries
     from graph.governance import GraphGovernance
     from graph.groups import GraphGroupMembers
+    from graph.identity_providers import GraphGuestIdentityProviders
     from graph.policies import GraphPolicies
     from graph.sign_ins import GraphSignInEvidence
     from graph.tenants import GraphProviderLookup
@@ -244,6 +255,7 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
         "sign_up_connectors": GraphApiConnectors(client),
         "conditional_access_writes": policies,  # the same gateway as the reads: one pace for every CA call
         "sign_in_evidence": GraphSignInEvidence(client),
+        "guest_identity_providers": GraphGuestIdentityProviders(client, policies),
         "provider_lookup": GraphProviderLookup(policies),
         "governance_graph": GraphGovernance(client),
     }

@@ -336,6 +336,42 @@ class GuestConditionalAccess(Model):
         return tuple(dict.fromkeys(v.lower() for v in value))
 
 
+class GoogleFederation(Model):
+    """Google federation for guests with consumer addresses. The client secret is never in this file: the drift
+    job reads it from LIFECYCLE_GOOGLE_CLIENT_SECRET, a Key Vault reference in Azure."""
+
+    client_id: str = Field(min_length=1, max_length=256, pattern=r"^\S+$")
+    display_name: str = Field("Google", min_length=1, max_length=256)
+
+
+class RedemptionOrder(Model):
+    """The default cross-tenant policy's invitationRedemptionIdentityProviderConfiguration."""
+
+    primary: tuple[Literal["azureActiveDirectory", "externalFederation", "socialIdentityProviders"], ...] = (
+        "azureActiveDirectory",
+        "externalFederation",
+        "socialIdentityProviders",
+    )
+    fallback: Literal["defaultConfiguredIdp", "emailOneTimePasscode", "microsoftAccount"] = "defaultConfiguredIdp"
+
+    @field_validator("primary")
+    @classmethod
+    def _once_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("each primary identity provider appears once")
+        return value
+
+
+class GuestIdentityProviders(Model):
+    """Opt-in: how guests authenticate. ``emailOneTimePasscode`` is allowExternalIdToUseEmailOtp; ``google`` an
+    object federates Google, ``false`` removes the federation, absent leaves it alone; ``redemptionOrder`` absent
+    leaves the tenant's order alone."""
+
+    email_one_time_passcode: Literal["enabled", "disabled"] | None = "enabled"
+    google: GoogleFederation | Literal[False] | None = None
+    redemption_order: RedemptionOrder | None = None
+
+
 class ConditionalAccessPosture(Model):
     """What the guest Conditional Access policies must do. Checked and reported; never written."""
 
@@ -460,6 +496,7 @@ class DesiredState(Model):
     governance: Governance = Governance()
     sign_up_registration: SignUpRegistration | None = None
     guest_conditional_access: GuestConditionalAccess | None = None
+    guest_identity_providers: GuestIdentityProviders | None = None
 
     @field_validator("partners")
     @classmethod

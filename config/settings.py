@@ -113,6 +113,8 @@ class Settings(BaseModel):
     # The sign-up API connector's Basic password, sent to Graph when policy drift registers the connector
     # (desired state signUpRegistration). A Key Vault reference in Azure; never in the desired-state file.
     signup_connector_password: SecretStr | None = Field(None, alias="LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD")
+    # The Google federation's client secret (desired state guestIdentityProviders.google): a Key Vault reference.
+    google_client_secret: SecretStr | None = Field(None, alias="LIFECYCLE_GOOGLE_CLIENT_SECRET")
 
     hold_release_schedule: str = Field(
         DEFAULT_SCHEDULES["LIFECYCLE_HOLD_RELEASE_SCHEDULE"], alias="LIFECYCLE_HOLD_RELEASE_SCHEDULE", pattern=NCRONTAB

@@ -152,6 +152,7 @@ REDEMPTION_RESET_PERMISSIONS: tuple[Permission, ...] = (
 # Granted only to deployments whose desired state manages the feature (the grant script's --feature NAME).
 SIGNUP_REGISTRATION = "signup-registration"
 GUEST_CONDITIONAL_ACCESS = "guest-conditional-access"
+GUEST_IDENTITY_PROVIDERS = "guest-identity-providers"
 FEATURE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
     # The sign-up connector's registration (desired state signUpRegistration). The API connector pages
     # (identityapiconnector-create/-list/-update) name APIConnectors.ReadWrite.All for reads and writes alike,
@@ -199,6 +200,29 @@ FEATURE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
             "state has guestConditionalAccess.",
         ),
     ),
+    # Guest identity providers (desired state guestIdentityProviders). The email method is written with
+    # Policy.ReadWrite.AuthenticationMethod and read with Policy.Read.All (emailauthenticationmethodconfiguration-
+    # get/-update); Google federation with IdentityProvider.ReadWrite.All and the redemption order with
+    # Policy.ReadWrite.CrossTenantAccess, both already granted to policy drift. The guardrails read which provider
+    # each guest redeemed with from its identities (User.Read.All).
+    GUEST_IDENTITY_PROVIDERS: (
+        Permission(
+            "Policy.ReadWrite.AuthenticationMethod",
+            ("policy-drift",),
+            "Turn email one-time passcode for guests on or off as the desired state says (enforce mode; it also "
+            "governs every other authentication method, hence opt-in). Only where the desired state has "
+            "guestIdentityProviders.",
+            enforce_only=("policy-drift",),
+            plan_substitute="Policy.Read.All",
+        ),
+        Permission(
+            "User.Read.All",
+            ("policy-drift",),
+            "Read guests' identities: which provider each redeemed with, so email one-time passcode is not turned "
+            "off, nor Google removed, under guests who use it. Only where the desired state has "
+            "guestIdentityProviders.",
+        ),
+    ),
 }
 
 GRANTED: frozenset[str] = frozenset(p.name for p in GRAPH_APPLICATION_PERMISSIONS)
@@ -214,6 +238,7 @@ def features_of(desired: DesiredState) -> frozenset[str]:
     chosen = {
         SIGNUP_REGISTRATION: desired.sign_up_registration is not None,
         GUEST_CONDITIONAL_ACCESS: desired.guest_conditional_access is not None,
+        GUEST_IDENTITY_PROVIDERS: desired.guest_identity_providers is not None,
     }
     return frozenset(feature for feature, on in chosen.items() if on)
 

@@ -112,6 +112,13 @@ REQUIREMENTS: dict[str, Requirement] = {
     # under the signInListNeedsDirectoryRead knob).
     "auditLogs.signIns": _any_of("AuditLog.Read.All"),
     "auditLogs.signIns.directory": _any_of("Directory.Read.All", "Directory.ReadWrite.All"),
+    # The email OTP method: read with Policy.Read.All or Policy.ReadWrite.AuthenticationMethod, written with the
+    # latter (emailauthenticationmethodconfiguration-get.md, -update.md).
+    "authenticationMethods.read": _any_of("Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"),
+    "authenticationMethods.write": _any_of("Policy.ReadWrite.AuthenticationMethod"),
+    # Social identity providers (identitycontainer-list-identityproviders.md, -post-identityproviders.md).
+    "identityProviders.read": _any_of("IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"),
+    "identityProviders.write": _any_of("IdentityProvider.ReadWrite.All"),
     "accessReview.read": _any_of("AccessReview.Read.All", "AccessReview.ReadWrite.All"),
     "accessReview.write": _any_of("AccessReview.ReadWrite.All"),
 }

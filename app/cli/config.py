@@ -32,7 +32,7 @@ def drift_command(
     remove_unknown_partners: bool,
     as_json: bool,
     decided: Decision | None = None,
-    approved_enables: frozenset[str] = frozenset(),
+    approvals: frozenset[str] = frozenset(),
 ) -> int:
     """``decided`` runs first on the same services: the operator's decision (it raises to stop)."""
     from lifecycle.drift.entry import render, run_policy_drift
@@ -41,7 +41,7 @@ def drift_command(
     async def go(services):
         if decided is not None:
             await decided(services)
-        run = await run_policy_drift(services, mode, remove_unknown_partners, approved_enables)
+        run = await run_policy_drift(services, mode, remove_unknown_partners, approvals)
         await record_run(services, "policy-drift", {"mode": mode, "drift": len(run.drift), "exitCode": run.exit_code})
         return run
 
@@ -85,7 +85,7 @@ WRITTEN = ("create", "update", "recreate", "delete")  # report-only drift is sho
 
 
 async def policy_changes(
-    services, remove_unknown_partners: bool, approved_enables: frozenset[str] = frozenset()
+    services, remove_unknown_partners: bool, approvals: frozenset[str] = frozenset()
 ) -> list[dict[str, Any]] | None:
     """What ``apply policies`` would write, partner by partner name; None when a guardrail refuses the plan
     (the apply then writes nothing and says why)."""
@@ -94,7 +94,7 @@ async def policy_changes(
 
     tenant = drift_ports(services).tenant
     desired = desired_policies(services.desired)
-    plan, _ = await plan_drift(services, remove_unknown_partners, approved_enables)
+    plan, _ = await plan_drift(services, remove_unknown_partners, approvals)
     if plan.refusals:
         return None
     rows = []
@@ -173,6 +173,14 @@ def apply_command(
             "without it the switch is held and the plan shows what the policy would have blocked.",
         ),
     ] = None,
+    approve_remove: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--approve-remove",
+            help="Policies: remove this guest federation (google) although guests sign in with it; the plan names "
+            "them. Repeatable; without it the removal is held.",
+        ),
+    ] = None,
     yes: YesOption = False,
     export_to: ExportOption = None,
     as_json: JsonOption = False,
@@ -185,7 +193,10 @@ def apply_command(
     _check(target)
     check_export(export_to)
     approved = frozenset(approve_recreate or ())
-    enables = frozenset(approve_enable or ())
+    unknown = sorted(set(approve_remove or ()) - {"google"})
+    if unknown:
+        raise typer.BadParameter(f"--approve-remove takes google, not {', '.join(unknown)}")
+    enables = frozenset(approve_enable or ()) | {f"remove-{name}" for name in approve_remove or ()}
 
     async def decided(services) -> None:
         if target == "governance":

@@ -276,9 +276,10 @@ def _policy_action(
 
 
 def approval_warnings(wanted: GuestConditionalAccess, approved: frozenset[str]) -> list[str]:
+    """Approvals of this area (keys ``guest-*``) that the desired state does not back."""
     keys = wanted_policies(wanted)
     found = []
-    for key in sorted(approved):
+    for key in sorted(k for k in approved if k.startswith("guest-")):
         if key not in keys:
             found.append(f"--approve-enable {key}: no such managed policy (known: {', '.join(sorted(keys))})")
         elif not keys[key].enabled:

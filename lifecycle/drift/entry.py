@@ -10,13 +10,13 @@ import uuid
 
 import structlog
 
-from lifecycle.drift import ca_policies, signup_connector
+from lifecycle.drift import ca_policies, identity_providers, signup_connector
 from lifecycle.drift.applier import Applier, apply_plan
 from lifecycle.drift.desired import desired_policies
 from lifecycle.drift.planner import plan_policies, read_tenant
 from lifecycle.drift.ports import DriftPorts
 from lifecycle.drift.report import DriftReport, DriftRun, Mode
-from lifecycle.plans import Plan
+from lifecycle.plans import Plan, Refusal
 from lifecycle.services import Services
 
 log = structlog.get_logger(__name__)
@@ -30,10 +30,10 @@ def drift_ports(services: Services) -> DriftPorts:
 
 
 async def plan_drift(
-    services: Services, remove_unknown_partners: bool = False, approved_enables: frozenset[str] = frozenset()
+    services: Services, remove_unknown_partners: bool = False, approvals: frozenset[str] = frozenset()
 ) -> tuple[Plan, dict[str, Applier]]:
     """The whole drift plan (the cross-tenant and invitation policies, then each opt-in area planned in its own
-    module) and, by resource, how those areas' actions are applied. ``approved_enables`` are the managed guest
+    module) and, by resource, how those areas' actions are applied. ``approvals`` are the managed guest
     Conditional Access policies an operator approved switching on (never the timer)."""
     ports = drift_ports(services)
     desired = desired_policies(services.desired)
@@ -46,8 +46,8 @@ async def plan_drift(
             guest_ca, snapshot.conditional_access, ports.sign_ins, services.clock.now()
         )
         plan.refusals.extend(ca_policies.refusals(guest_ca, evidence))
-        plan.actions.extend(ca_policies.plan(guest_ca, evidence, approved_enables))
-        plan.warnings.extend(ca_policies.approval_warnings(guest_ca, approved_enables))
+        plan.actions.extend(ca_policies.plan(guest_ca, evidence, approvals))
+        plan.warnings.extend(ca_policies.approval_warnings(guest_ca, approvals))
         if ports.conditional_access is not None:
             appliers[ca_policies.RESOURCE] = ca_policies.applier(ports.conditional_access)
     registration = services.desired.sign_up_registration
@@ -60,6 +60,19 @@ async def plan_drift(
         if ports.sign_up is not None:
             apply = signup_connector.applier(ports.sign_up, password)
             appliers.update(dict.fromkeys(signup_connector.RESOURCES, apply))
+    providers = services.desired.guest_identity_providers
+    if providers is not None:
+        if ports.identity_providers is None or ports.guest_identities is None:
+            reason = "the desired state has guestIdentityProviders but this deployment has no gateway for them"
+            plan.refusals.append(Refusal("identity-providers-not-composed", reason))
+        else:
+            secret = services.settings.google_client_secret
+            google_secret = secret.get_secret_value() if secret is not None else ""
+            found = await identity_providers.read(ports.identity_providers, ports.guest_identities, snapshot.default)
+            plan.refusals.extend(identity_providers.refusals(providers, services.desired, found, bool(google_secret)))
+            plan.actions.extend(identity_providers.plan(providers, found, approvals))
+            apply = identity_providers.applier(ports.identity_providers, google_secret)
+            appliers.update(dict.fromkeys(identity_providers.RESOURCES, apply))
     return plan, appliers
 
 
@@ -67,7 +80,7 @@ async def run_policy_drift(
     services: Services,
     mode: Mode = "plan",
     remove_unknown_partners: bool = False,
-    approved_enables: frozenset[str] = frozenset(),
+    approvals: frozenset[str] = frozenset(),
 ) -> DriftRun:
     """Plan the tenant's policies against the desired state; in enforce mode apply what the guardrails allow.
 
@@ -78,7 +91,7 @@ async def run_policy_drift(
     ports = drift_ports(services)
     tenant, reports = ports.tenant, ports.reports
     now = services.clock.now()
-    plan, appliers = await plan_drift(services, remove_unknown_partners, approved_enables)
+    plan, appliers = await plan_drift(services, remove_unknown_partners, approvals)
     run = DriftRun(
         job=plan.job,
         actions=plan.actions,

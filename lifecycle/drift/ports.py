@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from lifecycle.drift.ca_policies import ConditionalAccessWrites, SignInEvidence
+from lifecycle.drift.identity_providers import GuestIdentities, GuestIdentityProviderTenant
 from lifecycle.drift.report import DriftReport
 from lifecycle.drift.signup_connector import SignUpConnectors
 
@@ -83,3 +84,5 @@ class DriftPorts:
     sign_up: SignUpConnectors | None = None  # the sign-up connector's registration (desired signUpRegistration)
     conditional_access: ConditionalAccessWrites | None = None  # the managed guest policies (guestConditionalAccess)
     sign_ins: SignInEvidence | None = None  # what a report-only policy would have done
+    identity_providers: GuestIdentityProviderTenant | None = None  # guestIdentityProviders
+    guest_identities: GuestIdentities | None = None  # which provider each guest redeemed with (the guardrails)

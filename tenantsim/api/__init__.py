@@ -7,6 +7,7 @@ from tenantsim.api import (
     conditional_access,
     federation,
     groups,
+    identity_providers,
     invitations,
     memberships,
     policies,
@@ -103,6 +104,15 @@ def build_router() -> Router:
     router.add("GET", "/auditLogs/signIns", sign_ins.list_sign_ins)
 
     _add_sign_up(router)
+    email = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email"
+    router.add("GET", email, identity_providers.get_email_configuration)
+    router.add("PATCH", email, identity_providers.update_email_configuration)
+    idps, idp = "/identity/identityProviders", _ID.format("provider_id")
+    router.add("GET", idps, identity_providers.list_identity_providers)
+    router.add("POST", idps, identity_providers.create_identity_provider)
+    router.add("GET", f"{idps}/{idp}", identity_providers.get_identity_provider)
+    router.add("PATCH", f"{idps}/{idp}", identity_providers.update_identity_provider)
+    router.add("DELETE", f"{idps}/{idp}", identity_providers.delete_identity_provider)
 
     fed, cast, fed_id = (
         "/directory/federationConfigurations",

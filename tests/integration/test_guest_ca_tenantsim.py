@@ -116,7 +116,7 @@ async def test_report_only_first_then_the_evidence_then_approval_switches_it_on_
     assert held.results == [] and held.exit_code == 2
     assert _policies(sim, admin)["Guests: require MFA (managed)"]["state"] == REPORT_ONLY
 
-    approved = await run_policy_drift(services, "enforce", approved_enables=BOTH)
+    approved = await run_policy_drift(services, "enforce", approvals=BOTH)
     assert approved.failed == [] and len(approved.results) == 2
     assert {p["state"] for p in _policies(sim, admin).values()} == {"enabled"}
     settled = await run_policy_drift(services, "plan")
@@ -126,7 +126,7 @@ async def test_report_only_first_then_the_evidence_then_approval_switches_it_on_
 async def test_a_policy_the_file_keeps_report_only_is_not_drift_once_created(sim, admin):
     services = _services(sim, _desired(enabled=False))
     await run_policy_drift(services, "enforce")
-    again = await run_policy_drift(services, "plan", approved_enables=frozenset({MFA}))
+    again = await run_policy_drift(services, "plan", approvals=frozenset({MFA}))
     assert {k: c for k, (c, _) in _managed(again).items()} == {MFA: Change.NONE, LEGACY: Change.NONE}
     assert any("keeps it report-only" in w for w in again.warnings)
 
@@ -144,7 +144,7 @@ async def test_without_readable_sign_in_logs_the_plan_says_it_cannot_tell(sim, a
 async def test_an_enabled_policy_stripped_of_its_break_glass_exclusion_is_put_back(sim, admin):
     services = _services(sim, _desired())
     await run_policy_drift(services, "enforce")
-    await run_policy_drift(services, "enforce", approved_enables=BOTH)
+    await run_policy_drift(services, "enforce", approvals=BOTH)
     mfa = _policies(sim, admin)["Guests: require MFA (managed)"]
     conditions = {"users": {**mfa["conditions"]["users"], "excludeUsers": []}}
     assert _send(sim, admin, "PATCH", f"{CA}/{mfa['id']}", {"conditions": conditions}) == 204
@@ -159,7 +159,7 @@ async def test_an_enabled_policy_stripped_of_its_break_glass_exclusion_is_put_ba
 
 
 async def test_without_a_break_glass_exclusion_nothing_is_written(sim, admin):
-    run = await run_policy_drift(_services(sim, _desired(breakGlassUserIds=[])), "enforce", approved_enables=BOTH)
+    run = await run_policy_drift(_services(sim, _desired(breakGlassUserIds=[])), "enforce", approvals=BOTH)
     assert [r.rule for r in run.refusals] == ["ca-break-glass-missing"] and run.results == []
     assert _policies(sim, admin) == {}
 
@@ -170,7 +170,7 @@ async def test_two_policies_with_a_managed_name_are_refused(sim, admin):
     twin = {**_policies(sim, admin)["Guests: require MFA (managed)"]}
     body = {k: twin[k] for k in ("displayName", "state", "conditions", "grantControls")}
     assert _send(sim, admin, "POST", CA, body) == 201
-    run = await run_policy_drift(services, "enforce", approved_enables=BOTH)
+    run = await run_policy_drift(services, "enforce", approvals=BOTH)
     assert "ca-policy-ambiguous" in {r.rule for r in run.refusals} and run.results == []
 
 
@@ -181,7 +181,7 @@ async def test_every_conditional_access_call_is_paced_to_the_tenants_limit(sim, 
     admin.reset_counters()
     services = _services(sim, _desired(), interval=0.1)
     run = await run_policy_drift(services, "enforce")
-    approved = await run_policy_drift(services, "enforce", approved_enables=BOTH)
+    approved = await run_policy_drift(services, "enforce", approvals=BOTH)
     assert run.failed == [] and approved.failed == [] and len(approved.results) == 2
     calls = [r for r in admin.requests() if "/identity/conditionalAccess/" in r["path"]]
     assert len(calls) >= 6 and all(r["status"] != 429 for r in calls)
