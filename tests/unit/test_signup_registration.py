@@ -168,3 +168,19 @@ def test_the_grant_script_lists_the_features_permissions_only_with_feature():
     base = subprocess.run(script, capture_output=True, text=True, check=True).stdout.split()
     opted = subprocess.run([*script, "--feature", SIGNUP_REGISTRATION], capture_output=True, text=True, check=True)
     assert set(opted.stdout.split()) - set(base) == {"APIConnectors.ReadWrite.All", "IdentityUserFlow.ReadWrite.All"}
+
+
+def test_the_doctor_expects_the_permissions_of_the_features_its_desired_state_manages(tmp_path):
+    from app.doctor_probe import deployment
+    from config.settings import load_settings
+    from tests.builders import LOCAL_ENV
+
+    sample = SAMPLE_DESIRED_STATE.read_text()
+    opted = tmp_path / "desired.yaml"
+    opted.write_text(sample + "\nsignUpRegistration:\n  targetUrl: https://signup.example/api\n  username: entra\n")
+    plain = deployment(load_settings({**LOCAL_ENV, "LIFECYCLE_DESIRED_STATE": str(SAMPLE_DESIRED_STATE)}))
+    managed = deployment(load_settings({**LOCAL_ENV, "LIFECYCLE_DESIRED_STATE": str(opted)}))
+    assert plain.features == frozenset() and managed.features == {SIGNUP_REGISTRATION}
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("not: [valid")
+    assert deployment(load_settings({**LOCAL_ENV, "LIFECYCLE_DESIRED_STATE": str(broken)})).features == frozenset()
