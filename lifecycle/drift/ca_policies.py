@@ -35,6 +35,7 @@ REPORT_ONLY = "enabledForReportingButNotEnforced"
 GUEST_TYPES = ("b2bCollaborationGuest", "b2bCollaborationMember")
 MFA, LEGACY = "guest-mfa", "guest-legacy-authentication"
 WOULD_BLOCK, WOULD_PROMPT = "reportOnlyFailure", "reportOnlyInterrupted"
+EVIDENCE = "reportOnlyEvidence"
 
 
 class ConditionalAccessWrites(Protocol):
@@ -117,7 +118,11 @@ def desired_body(key: str, policy: ManagedGuestPolicy, wanted: GuestConditionalA
             "users": {
                 "includeGuestsOrExternalUsers": {
                     "guestOrExternalUserTypes": ",".join(GUEST_TYPES),
-                    "externalTenants": {"membershipKind": "all"},
+                    # externalTenants is an abstract type: the derived type is named, as Graph's models need it.
+                    "externalTenants": {
+                        "@odata.type": "#microsoft.graph.conditionalAccessAllExternalTenants",
+                        "membershipKind": "all",
+                    },
                 },
                 "excludeUsers": list(wanted.break_glass_user_ids),
                 "excludeGroups": list(wanted.break_glass_group_ids),
@@ -267,10 +272,13 @@ def _policy_action(
     if evidence is not None:
         payload["evidence"] = evidence.as_dict()
         notes.append(evidence.sentence())
+        if held or patch.get("state") == "enabled":
+            # Beside the switch in every rendering of the plan (markdown and text show fields, not reasons).
+            diffs.append(FieldDiff(EVIDENCE, None, evidence.sentence()))
     if patch:
         return Action(RESOURCE, key, Change.UPDATE, "; ".join(notes), tuple(diffs), {**payload, "body": patch})
     if held:
-        hold = (FieldDiff("state", "enabled", state),)
+        hold = (FieldDiff("state", "enabled", state), *diffs)
         return Action(RESOURCE, key, Change.REPORT, "; ".join(notes), hold, payload)
     return Action(RESOURCE, key, Change.NONE, "; ".join(["matches", *notes]), (), payload)
 

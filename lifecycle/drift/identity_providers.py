@@ -194,6 +194,8 @@ def _google_action(
         if not users:
             return Action(SOCIAL, key, Change.DELETE, "no guest signs in with Google", diff, payload)
         named = f"{len(users)} guest(s) sign in with Google: {_named(users)}"
+        # The guests are a field of their own, so every rendering of the plan (not only its reasons) names them.
+        diff += (FieldDiff("guestsSignedInWithIt", None, named),)
         if REMOVE_GOOGLE in approvals:
             reason = f"removed as approved by an operator; {named} (they must redeem again)"
             return Action(SOCIAL, key, Change.DELETE, reason, diff, payload)

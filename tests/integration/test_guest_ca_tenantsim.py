@@ -16,7 +16,7 @@ from graph.permissions import GRANTED, features_of, granted
 from graph.policies import GraphPolicies
 from graph.sign_ins import GraphSignInEvidence
 from lifecycle.drift.ca_policies import LEGACY, MFA, REPORT_ONLY, RESOURCE
-from lifecycle.drift.entry import run_policy_drift
+from lifecycle.drift.entry import drift_ports, run_policy_drift
 from lifecycle.plans import Change
 from lifecycle.services import Services
 from tenantsim.client import TenantSimAdmin
@@ -113,6 +113,8 @@ async def test_report_only_first_then_the_evidence_then_approval_switches_it_on_
     change, reason = _managed(held)[MFA]
     assert change is Change.REPORT and "--approve-enable guest-mfa" in reason
     assert "would have blocked 3 sign-in(s) by 2 guest(s)" in reason
+    (report,) = await drift_ports(services).reports.recent(limit=1)
+    assert "would have blocked 3 sign-in(s) by 2 guest(s)" in report.markdown  # the stored report shows it too
     assert held.results == [] and held.exit_code == 2
     assert _policies(sim, admin)["Guests: require MFA (managed)"]["state"] == REPORT_ONLY
 
@@ -204,6 +206,6 @@ async def test_apply_policies_confirms_an_approved_switch_and_lists_nothing_to_s
     assert [r for r in await policy_changes(services, False) or [] if r["resource"] == RESOURCE] == []
     rows = await policy_changes(services, False, BOTH) or []
     assert sorted((r["change"], r["key"], r["fields"]) for r in rows if r["resource"] == RESOURCE) == [
-        ("update", LEGACY, "state"),
-        ("update", MFA, "state"),
+        ("update", LEGACY, "state, reportOnlyEvidence"),
+        ("update", MFA, "state, reportOnlyEvidence"),
     ]

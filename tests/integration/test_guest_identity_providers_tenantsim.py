@@ -166,7 +166,7 @@ async def test_removing_google_under_its_guests_is_held_naming_them_until_approv
     assert (
         action.change is Change.REPORT and guest["mail"] in action.reason and "--approve-remove google" in action.reason
     )
-    assert held.results == []
+    assert held.results == [] and guest["mail"] in held.to_markdown()
     approved = await run_policy_drift(removing, "enforce", approvals=frozenset({"remove-google"}))
     assert approved.failed == [] and [r.change for r in approved.results] == ["delete"]
     providers = _get(sim, admin, "/identity/identityProviders", ["IdentityProvider.Read.All"])["value"]
