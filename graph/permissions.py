@@ -199,6 +199,12 @@ FEATURE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
             "Read the sign-in logs: what a report-only guest policy would have blocked. Only where the desired "
             "state has guestConditionalAccess.",
         ),
+        Permission(
+            "User.Read.All",
+            ("policy-drift",),
+            "Check that each break-glass user the guest policies exclude exists and is not a guest. Only where the "
+            "desired state has guestConditionalAccess.",
+        ),
     ),
     # Guest identity providers (desired state guestIdentityProviders). The email method is written with
     # Policy.ReadWrite.AuthenticationMethod and read with Policy.Read.All (emailauthenticationmethodconfiguration-

@@ -27,6 +27,7 @@ import structlog
 from config.desired_state import GuestConditionalAccess, ManagedGuestPolicy
 from lifecycle.errors import GraphError
 from lifecycle.plans import Action, Change, FieldDiff, Refusal
+from lifecycle.ports import Directory
 
 log = structlog.get_logger(__name__)
 
@@ -189,6 +190,27 @@ async def read_evidence(
             continue
         snapshot.evidence[policy_id] = evidence_from(found, policy_id, wanted.evidence_days)
     return snapshot
+
+
+async def break_glass_problems(wanted: GuestConditionalAccess, directory: Directory) -> list[Refusal]:
+    """A break-glass user id that names nobody excludes nobody, and a guest is no break-glass account: both are
+    refused before a policy is written with them. (Group ids are taken as given: drift reads no groups.)"""
+    found = []
+    for user_id in wanted.break_glass_user_ids:
+        user = await directory.get_user(user_id)
+        if user is None:
+            found.append(
+                Refusal("ca-break-glass-unknown", f"break-glass user {user_id} does not exist: it would exclude nobody")
+            )
+        elif user.is_guest:
+            found.append(
+                Refusal(
+                    "ca-break-glass-is-guest",
+                    f"break-glass user {user_id} ({user.mail or user.user_principal_name}) is a guest; break-glass "
+                    "accounts are the tenant's own emergency administrators",
+                )
+            )
+    return found
 
 
 def refusals(wanted: GuestConditionalAccess, snapshot: CaSnapshot) -> list[Refusal]:

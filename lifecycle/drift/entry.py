@@ -46,6 +46,7 @@ async def plan_drift(
             guest_ca, snapshot.conditional_access, ports.sign_ins, services.clock.now()
         )
         plan.refusals.extend(ca_policies.refusals(guest_ca, evidence))
+        plan.refusals.extend(await ca_policies.break_glass_problems(guest_ca, services.directory))
         plan.actions.extend(ca_policies.plan(guest_ca, evidence, approvals))
         plan.warnings.extend(ca_policies.approval_warnings(guest_ca, approvals))
         if ports.conditional_access is not None:

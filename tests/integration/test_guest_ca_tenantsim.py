@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from lifecycle.services import Services
 from tenantsim.client import TenantSimAdmin
 from tenantsim.server import TenantSimServer
 from tests.builders import memory_services
+from tests.fakes import FakeDirectory
 
 BREAK_GLASS = "0b1f7a2e-5c3d-4e8f-9a6b-7c8d9e0f1a2b"
 CA = "/v1.0/identity/conditionalAccess/policies"
@@ -57,18 +59,31 @@ def _desired(enabled: bool = True, **section: object) -> DesiredState:
 
 
 def _services(
-    sim: TenantSimServer, desired: DesiredState, roles: frozenset[str] | None = None, interval: float = 0.0
+    sim: TenantSimServer,
+    desired: DesiredState,
+    roles: frozenset[str] | None = None,
+    interval: float = 0.0,
+    directory: FakeDirectory | None = None,
 ) -> Services:
     roles = granted(redemption_reset=False, features=features_of(desired)) if roles is None else roles
     client = build_graph_client(credential=TenantSimCredential(sim.url, roles=roles), base_url=f"{sim.url}/v1.0")
     policies = GraphPolicies(client, beta_url=f"{sim.url}/beta", conditional_access_interval=interval)
     return memory_services(
+        directory or _directory(),
         desired=desired,
         tenant_policies=policies,
         drift_reports=MemoryDriftReports(),
         conditional_access_writes=policies,
         sign_in_evidence=GraphSignInEvidence(client),
     )
+
+
+def _directory() -> FakeDirectory:
+    """The tenant's own users as the break-glass check reads them: one emergency administrator."""
+    directory = FakeDirectory()
+    admin = directory.add_member("breakglass@contoso.com", "Emergency access")
+    directory.users[BREAK_GLASS] = replace(directory.users.pop(admin.id), id=BREAK_GLASS)
+    return directory
 
 
 def _policies(sim: TenantSimServer, admin: TenantSimAdmin) -> dict[str, dict]:
@@ -164,6 +179,17 @@ async def test_without_a_break_glass_exclusion_nothing_is_written(sim, admin):
     run = await run_policy_drift(_services(sim, _desired(breakGlassUserIds=[])), "enforce", approvals=BOTH)
     assert [r.rule for r in run.refusals] == ["ca-break-glass-missing"] and run.results == []
     assert _policies(sim, admin) == {}
+
+
+@pytest.mark.parametrize("who", ["unknown", "guest"])
+async def test_a_break_glass_user_that_is_nobody_or_a_guest_is_refused(sim, admin, who):
+    directory = _directory()
+    guest = directory.add_guest("ana@fabrikam.com")
+    user_id = "5e2b7f0c-1d3a-4b6e-8f9a-0c1d2e3f4a5b" if who == "unknown" else guest.id
+    desired = _desired(breakGlassUserIds=[BREAK_GLASS, user_id])
+    run = await run_policy_drift(_services(sim, desired, directory=directory), "enforce")
+    assert {r.rule for r in run.refusals} == {f"ca-break-glass-{'unknown' if who == 'unknown' else 'is-guest'}"}
+    assert run.results == [] and _policies(sim, admin) == {}
 
 
 async def test_two_policies_with_a_managed_name_are_refused(sim, admin):
