@@ -181,6 +181,14 @@ def apply_command(
             "them. Repeatable; without it the removal is held.",
         ),
     ] = None,
+    rotate_secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--rotate-secret",
+            help="Policies: send this deployment secret to Graph again after rotating it (signup-connector, "
+            "google); Graph never shows a secret back, so its change cannot be seen. Repeatable.",
+        ),
+    ] = None,
     yes: YesOption = False,
     export_to: ExportOption = None,
     as_json: JsonOption = False,
@@ -196,7 +204,14 @@ def apply_command(
     unknown = sorted(set(approve_remove or ()) - {"google"})
     if unknown:
         raise typer.BadParameter(f"--approve-remove takes google, not {', '.join(unknown)}")
-    enables = frozenset(approve_enable or ()) | {f"remove-{name}" for name in approve_remove or ()}
+    unknown = sorted(set(rotate_secret or ()) - {"signup-connector", "google"})
+    if unknown:
+        raise typer.BadParameter(f"--rotate-secret takes signup-connector or google, not {', '.join(unknown)}")
+    enables = (
+        frozenset(approve_enable or ())
+        | {f"remove-{name}" for name in approve_remove or ()}
+        | {f"rotate-{name}" for name in rotate_secret or ()}
+    )
 
     async def decided(services) -> None:
         if target == "governance":

@@ -55,7 +55,8 @@ async def plan_drift(
     if registration is not None:
         secret = services.settings.signup_connector_password
         password = secret.get_secret_value() if secret is not None else ""
-        actions, refused = await signup_connector.plan(registration, ports.sign_up, bool(password))
+        rotate = signup_connector.ROTATE in approvals
+        actions, refused = await signup_connector.plan(registration, ports.sign_up, bool(password), rotate)
         plan.actions.extend(actions)
         plan.refusals.extend(refused)
         if ports.sign_up is not None:

@@ -35,6 +35,7 @@ REDEMPTION_PROPERTY = "invitationRedemptionIdentityProviderConfiguration"
 EMAIL_TYPE = "#microsoft.graph.emailAuthenticationMethodConfiguration"
 SOCIAL_TYPE = "microsoft.graph.socialIdentityProvider"
 REMOVE_GOOGLE = "remove-google"
+ROTATE_GOOGLE = "rotate-google"
 SECRET_SETTING = "LIFECYCLE_GOOGLE_CLIENT_SECRET"
 GUEST_FIELDS = ("id", "mail", "userPrincipalName", "userType", "identities")
 NAMED = 10  # guests named in a reason; the count says how many there are
@@ -207,6 +208,11 @@ def _google_action(
         diffs = tuple(FieldDiff(name, value, None) for name, value in want.items())
         return Action(SOCIAL, key, Change.CREATE, "no Google federation", diffs, {"body": body, "secret": True})
     diffs = _differences(want, existing)
+    if not diffs and ROTATE_GOOGLE in approvals:
+        # Graph shows no secret back, so only an operator knows it changed: it is sent again.
+        diff = (FieldDiff("clientSecret", "(the deployment's current secret)", existing.get("clientSecret")),)
+        payload = {"id": existing["id"], "body": {}, "secret": True}
+        return Action(SOCIAL, key, Change.UPDATE, "secret rotation requested by an operator", diff, payload)
     if not diffs:
         return Action(SOCIAL, key, Change.NONE, "Google federation matches (its secret is write-only)")
     body = {d.field: d.desired for d in diffs}

@@ -7,7 +7,8 @@ connector and sets each step with ``PUT .../apiConnectorConfiguration/{step}/$re
 
 Graph never shows a Basic password back (it reads ``******``), so a password is never drift: it is sent
 whenever the connector is created or its authentication is rewritten, from the deployment's secret
-(LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD), and never appears in a plan, a report or the audit trail.
+(LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD), and never appears in a plan, a report or the audit trail. After the
+secret is rotated, ``apply policies --rotate-secret signup-connector`` sends it again.
 
 Guardrails: a connector that would call anything but an https URL, or without authentication (no secret
 configured), is refused; so is a display name two connectors share (which one is ours cannot be told).
@@ -34,6 +35,7 @@ ATTACHMENT = "identity/b2xUserFlows/apiConnectorConfiguration"
 RESOURCES = (CONNECTOR, ATTACHMENT)
 BASIC = "microsoft.graph.basicAuthentication"
 PASSWORD_SETTING = "LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD"
+ROTATE = "rotate-signup-connector"
 UNREADABLE = "unreadable"
 
 
@@ -75,7 +77,7 @@ async def read_registration(port: SignUpConnectors, wanted: SignUpRegistration) 
 
 
 async def plan(
-    wanted: SignUpRegistration, port: SignUpConnectors | None, has_secret: bool
+    wanted: SignUpRegistration, port: SignUpConnectors | None, has_secret: bool, rotate: bool = False
 ) -> tuple[list[Action], list[Refusal]]:
     """The registration's actions and refusals; a deployment built without the port is refused, not skipped."""
     if port is None:
@@ -86,7 +88,7 @@ async def plan(
             )
         ]
     snapshot = await read_registration(port, wanted)
-    return plan_registration(wanted, snapshot), refusals(wanted, snapshot, has_secret)
+    return plan_registration(wanted, snapshot, rotate), refusals(wanted, snapshot, has_secret)
 
 
 def refusals(wanted: SignUpRegistration, snapshot: RegistrationSnapshot, has_secret: bool) -> list[Refusal]:
@@ -131,19 +133,20 @@ def _authentication_label(value: Any) -> str | None:
     return f"basicAuthentication ({value.get('username')})" if kind == "basicAuthentication" else kind or None
 
 
-def plan_registration(wanted: SignUpRegistration, snapshot: RegistrationSnapshot) -> list[Action]:
-    """The connector's action first (apply creates it before a step names it), then one per flow step."""
+def plan_registration(wanted: SignUpRegistration, snapshot: RegistrationSnapshot, rotate: bool = False) -> list[Action]:
+    """The connector's action first (apply creates it before a step names it), then one per flow step.
+    ``rotate``: an operator asked for the secret to be sent again (apply policies --rotate-secret)."""
     if len(snapshot.connectors) > 1:
         return []  # refused: which connector is ours cannot be told
     existing = snapshot.connectors[0] if snapshot.connectors else None
-    actions = [_connector_action(wanted, existing)]
+    actions = [_connector_action(wanted, existing, rotate)]
     for flow_id in wanted.user_flows:
         for step in wanted.steps:
             actions.append(_attachment_action(wanted, existing, flow_id, step, snapshot.flows.get(flow_id)))
     return actions
 
 
-def _connector_action(wanted: SignUpRegistration, existing: dict[str, Any] | None) -> Action:
+def _connector_action(wanted: SignUpRegistration, existing: dict[str, Any] | None, rotate: bool = False) -> Action:
     key = wanted.display_name
     want_auth = _authentication_label(_wanted_authentication(wanted))
     if existing is None:
@@ -166,6 +169,12 @@ def _connector_action(wanted: SignUpRegistration, existing: dict[str, Any] | Non
     if have_auth != want_auth:
         diffs.append(FieldDiff("authenticationConfiguration", want_auth, have_auth))
         body["authenticationConfiguration"] = _wanted_authentication(wanted)
+    if not diffs and rotate:
+        # Graph shows no password back, so only an operator knows it changed: the authentication is sent again.
+        diff = FieldDiff("authenticationConfiguration.password", "(the deployment's current secret)", "******")
+        body = {"authenticationConfiguration": _wanted_authentication(wanted)}
+        payload = {"id": existing["id"], "body": body}
+        return Action(CONNECTOR, key, Change.UPDATE, "secret rotation requested by an operator", (diff,), payload)
     if not diffs:
         return Action(CONNECTOR, key, Change.NONE, "the sign-up connector matches (its password is write-only)")
     reason = "the sign-up connector has no authentication" if have_auth is None else "the sign-up connector differs"

@@ -190,3 +190,12 @@ async def test_planning_needs_only_the_base_grant_and_enforcing_email_otp_needs_
     assert _changes(planned) == {EMAIL_OTP: Change.UPDATE}
     refused = await run_policy_drift(_services(sim, desired, roles=GRANTED), "enforce")
     assert [(r.resource, r.error["status"]) for r in refused.failed] == [(EMAIL_OTP, 403)]
+
+
+async def test_a_rotated_google_secret_is_sent_again_only_when_an_operator_asks(sim, admin):
+    await run_policy_drift(_services(sim, _desired()), "enforce")
+    rotated = _services(sim, _desired(), secret="rotated-google-secret")
+    assert (await run_policy_drift(rotated, "plan")).drift == []
+    run = await run_policy_drift(rotated, "enforce", approvals=frozenset({"rotate-google"}))
+    assert [(r.resource, r.change, r.ok) for r in run.results] == [(SOCIAL, "update", True)]
+    assert "rotated-google-secret" not in json.dumps(run.as_dict(), default=str)

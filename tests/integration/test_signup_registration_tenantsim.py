@@ -271,3 +271,18 @@ async def test_apply_policies_lists_the_registrations_writes_before_asking(sim, 
         ("create", CONNECTOR, "Partner self-service sign-up"),
         ("update", ATTACHMENT, f"{flow}/postAttributeCollection"),
     ]
+
+
+async def test_a_rotated_secret_is_sent_again_only_when_an_operator_asks(sim, admin):
+    """Graph shows no password back, so a rotation is invisible to the plan; --rotate-secret sends it again."""
+    _user_flow(sim, admin)
+    await run_policy_drift(_services(sim, _desired()), "enforce")
+    rotated = _services(sim, _desired(), secret="the-new-secret")
+    assert (await run_policy_drift(rotated, "plan")).drift == []
+    admin.reset_counters()
+    run = await run_policy_drift(rotated, "enforce", approvals=frozenset({"rotate-signup-connector"}))
+    assert [(r.resource, r.change, r.ok) for r in run.results] == [(CONNECTOR, "update", True)]
+    patched = [r for r in admin.requests() if r["method"] == "PATCH" and "/identity/apiConnectors/" in r["path"]]
+    assert [r["status"] for r in patched] == [204]
+    assert "the-new-secret" not in json.dumps(run.as_dict(), default=str)
+    assert (await run_policy_drift(rotated, "plan")).drift == []

@@ -184,3 +184,12 @@ def test_the_doctor_expects_the_permissions_of_the_features_its_desired_state_ma
     broken = tmp_path / "broken.yaml"
     broken.write_text("not: [valid")
     assert deployment(load_settings({**LOCAL_ENV, "LIFECYCLE_DESIRED_STATE": str(broken)})).features == frozenset()
+
+
+def test_a_rotation_rewrites_the_authentication_of_a_matching_connector_without_its_password_in_the_plan():
+    (connector, _) = plan_registration(
+        WANTED, RegistrationSnapshot([OURS], {"B2X_1_Partner": {"postAttributeCollection": OURS}}), rotate=True
+    )
+    assert connector.change is Change.UPDATE and connector.payload["body"] == {
+        "authenticationConfiguration": {"@odata.type": "#microsoft.graph.basicAuthentication", "username": "entra"}
+    }
