@@ -128,8 +128,10 @@ async def test_report_only_first_then_the_evidence_then_approval_switches_it_on_
     change, reason = _managed(held)[MFA]
     assert change is Change.REPORT and "--approve-enable guest-mfa" in reason
     assert "would have blocked 3 sign-in(s) by 2 guest(s)" in reason
-    (report,) = await drift_ports(services).reports.recent(limit=1)
-    assert "would have blocked 3 sign-in(s) by 2 guest(s)" in report.markdown  # the stored report shows it too
+    report = await drift_ports(services).reports.get(held.run_id)
+    assert (
+        report is not None and "would have blocked 3 sign-in(s) by 2 guest(s)" in report.markdown
+    )  # the stored report shows it too
     assert held.results == [] and held.exit_code == 2
     assert _policies(sim, admin)["Guests: require MFA (managed)"]["state"] == REPORT_ONLY
 
