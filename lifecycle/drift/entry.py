@@ -70,7 +70,9 @@ async def plan_drift(
         else:
             secret = services.settings.google_client_secret
             google_secret = secret.get_secret_value() if secret is not None else ""
-            found = await identity_providers.read(ports.identity_providers, ports.guest_identities, snapshot.default)
+            found = await identity_providers.read(
+                ports.identity_providers, ports.guest_identities, snapshot.default, providers
+            )
             plan.refusals.extend(identity_providers.refusals(providers, services.desired, found, bool(google_secret)))
             plan.actions.extend(identity_providers.plan(providers, found, approvals))
             apply = identity_providers.applier(ports.identity_providers, google_secret)

@@ -71,15 +71,25 @@ class ProvidersSnapshot:
     users_by_provider: dict[Provider, list[DirectoryUser]] = field(default_factory=dict)
 
 
+def needs_guests(wanted: GuestIdentityProviders) -> bool:
+    """Whether the guardrails need every guest's identities: only when a provider is being taken away (the read
+    pages through all guests, so an hourly run that turns nothing off does not make it)."""
+    return wanted.email_one_time_passcode == "disabled" or wanted.google is False
+
+
 async def read(
-    tenant: GuestIdentityProviderTenant, guests: GuestIdentities, default_policy: dict[str, Any]
+    tenant: GuestIdentityProviderTenant,
+    guests: GuestIdentities,
+    default_policy: dict[str, Any],
+    wanted: GuestIdentityProviders,
 ) -> ProvidersSnapshot:
     by_provider: dict[Provider, list[DirectoryUser]] = {}
-    async for page in guests.list_guests(GUEST_FIELDS):
-        for user in page:
-            used = used_provider(user.identities)
-            if used is not None and user.is_guest:
-                by_provider.setdefault(used.provider, []).append(user)
+    if needs_guests(wanted):
+        async for page in guests.list_guests(GUEST_FIELDS):
+            for user in page:
+                used = used_provider(user.identities)
+                if used is not None and user.is_guest:
+                    by_provider.setdefault(used.provider, []).append(user)
     redemption = default_policy.get(REDEMPTION_PROPERTY)
     return ProvidersSnapshot(
         email=await tenant.get_email_otp(),

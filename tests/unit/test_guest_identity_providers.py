@@ -110,3 +110,26 @@ def test_turning_email_otp_off_is_refused_by_partner_while_guests_use_it_or_the_
     ]
     assert plan(off, _snapshot(), frozenset())[0].resource == EMAIL_OTP
     assert SOCIAL not in {a.resource for a in plan(off, _snapshot(), frozenset())}
+
+
+def test_the_guests_are_read_only_when_a_provider_is_being_taken_away():
+    from lifecycle.drift.identity_providers import read
+
+    class Tenant:
+        async def get_email_otp(self):
+            return {"allowExternalIdToUseEmailOtp": "enabled"}
+
+        async def list_identity_providers(self):
+            return []
+
+    class Guests:
+        calls = 0
+
+        async def list_guests(self, select, page_size=999):
+            Guests.calls += 1
+            yield [_guest("ana@gmail.com")]
+
+    asyncio.run(read(Tenant(), Guests(), {}, _wanted(emailOneTimePasscode="enabled")))  # type: ignore[arg-type]
+    assert Guests.calls == 0
+    asyncio.run(read(Tenant(), Guests(), {}, _wanted(google=False)))  # type: ignore[arg-type]
+    assert Guests.calls == 1
