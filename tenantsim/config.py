@@ -82,6 +82,10 @@ class SimConfig:
     # supported (default False: 403); the permissions changelog (Dec 2024) names User.DeleteRestore.All as its
     # least privileged permission (True).
     deleted_user_purge_app_only: bool = False
+    # How long a deleted user stays in deletedItems before Entra deletes it permanently. The directory resource
+    # and the restore page say "up to 30 days"; tenantsim keeps it exactly 30 days by default, and a smaller
+    # value gives the shorter reading of "up to".
+    deleted_item_retention_days: float = 30.0
     # json-batching.md: a batch's responses may come in another order than its requests. False (default)
     # answers them in reverse request order, so clients must correlate by id; True keeps the request order.
     batch_responses_in_request_order: bool = False

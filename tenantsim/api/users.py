@@ -6,13 +6,14 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from tenantsim.directory import UserRecord
 from tenantsim.errors import GraphError, bad_request, denied, found, not_found, unsupported_query
 from tenantsim.odata_filter import AnyLambda, BoolOp, Comparison, InList, Node, compile_filter, parse_filter
-from tenantsim.runtime import Call, GraphResponse
+from tenantsim.runtime import Call, GraphResponse, Simulator
 
 DEFAULT_SELECT = (
     "businessPhones",
@@ -518,6 +519,13 @@ def purge_deleted_item(call: Call, object_id: str) -> GraphResponse:
     del call.sim.directory.deleted[object_id]
     call.sim.directory.sponsors.pop(object_id, None)
     return GraphResponse(204)
+
+
+def purge_deleted(sim: Simulator) -> None:
+    """Deleted users older than the retention leave deletedItems for good (directory resource: after 30 days
+    they are permanently deleted); run before each request, on the tenant's clock."""
+    retention = timedelta(days=sim.config.deleted_item_retention_days)
+    sim.directory.purge_expired(sim.now(), retention)
 
 
 def list_group_members(call: Call, group_id: str) -> GraphResponse:

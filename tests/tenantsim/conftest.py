@@ -35,6 +35,7 @@ DEFAULT_CONFIG = {
     "tenantLookupDomains": "primary",
     "duplicateSponsorNoContent": False,
     "deletedUserPurgeAppOnly": False,
+    "deletedItemRetentionDays": 30,
     "batchResponsesInRequestOrder": False,
 }
 
