@@ -173,6 +173,7 @@ class TableGuestLedger:
             "disabled": utc(record.disabled),
             "updated": utc(record.updated),
             "history": dump_history(record.history),
+            "rearmUntil": utc(record.rearm_until),
         }
 
     @staticmethod
@@ -190,6 +191,7 @@ class TableGuestLedger:
             updated=read_utc(entity.get("updated")),
             history=load_json(entity.get("history"), []),
             etag=entity.metadata["etag"],
+            rearm_until=read_utc(entity.get("rearmUntil")),
         )
 
     async def get(self, object_id: str) -> GuestRecord | None:

@@ -35,6 +35,7 @@ from lifecycle.ports import (
     WorkItems,
 )
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
+from lifecycle.restore.ports import DeletedUsers, RestorePorts
 from lifecycle.services import JobPorts, Services
 from lifecycle.sweep.ports import AssignmentExpiries, GroupMembership, GuestReads, SweepPorts, SweepRuns
 
@@ -129,6 +130,7 @@ def compose_services(
     tenant_policies: TenantPolicies | None = None,
     drift_reports: DriftReports | None = None,
     governance_graph: GovernanceGraph | None = None,
+    deleted_users: DeletedUsers | None = None,
     closers: list[Callable[[], Awaitable[None]]] | None = None,
 ) -> Services:
     """The bundle, with each job's ports built from the named ones.
@@ -137,13 +139,16 @@ def compose_services(
     feeds both the safety gate's live check and the sweep's and reset's member listing; without it, a
     configured protected group stops every write to a guest. A job whose required ports are missing (the
     sweep and reset without ``sweep_runs``, drift without both of its ports, governance without its graph)
-    gets no ports, and its entry point refuses to run.
+    gets no ports, and its entry point refuses to run. An undo of a run (restore) needs ``sweep_runs`` and
+    ``deleted_users``.
     """
     jobs: list[object] = []
     if sweep_runs is not None:
         reads = directory if guest_reads is None else guest_reads
         jobs.append(SweepPorts(sweep_runs, reads, group_membership, assignment_expiries))
         jobs.append(ResetPorts(sweep_runs, group_membership, provider_lookup))
+        if deleted_users is not None:
+            jobs.append(RestorePorts(sweep_runs, reads, deleted_users))
     if tenant_policies is not None and drift_reports is not None:
         jobs.append(DriftPorts(tenant_policies, drift_reports))
     if governance_graph is not None:
@@ -219,6 +224,7 @@ def _directory(client: Any) -> Any:
 def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     """The Graph-side ports of the sweep, drift, governance and reset jobs, on the one Graph client."""
     from graph.assignment_expiries import GraphAssignmentExpiries
+    from graph.deleted_items import GraphDeletedUsers
     from graph.governance import GraphGovernance
     from graph.groups import GraphGroupMembers
     from graph.policies import GraphPolicies
@@ -233,6 +239,7 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
         "tenant_policies": policies,
         "provider_lookup": GraphProviderLookup(policies),
         "governance_graph": GraphGovernance(client),
+        "deleted_users": GraphDeletedUsers(client),
     }
 
 

@@ -110,6 +110,9 @@ class Settings(BaseModel):
     # Redemption reset needs User.ReadWrite.All (infra/grant-graph-permissions --redemption-reset). Off: reset
     # tickets are rejected kind-not-available and the daily run only plans.
     reset_enabled: bool = Field(False, alias="LIFECYCLE_RESET_ENABLED")
+    # After `restore` (undo of a sweep run) the sweep leaves a restored guest alone this many days, then judges
+    # it afresh: long enough for its sponsor to extend it or for it to sign in, short enough not to forget it.
+    restore_cool_off_days: int = Field(7, alias="LIFECYCLE_RESTORE_COOL_OFF_DAYS", ge=1, le=90)
 
     hold_release_schedule: str = Field(
         DEFAULT_SCHEDULES["LIFECYCLE_HOLD_RELEASE_SCHEDULE"], alias="LIFECYCLE_HOLD_RELEASE_SCHEDULE", pattern=NCRONTAB

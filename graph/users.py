@@ -281,8 +281,8 @@ def user_from_json(data: dict[str, Any]) -> DirectoryUser:
         user_principal_name=data.get("userPrincipalName"),
         account_enabled=data.get("accountEnabled"),
         external_user_state=data.get("externalUserState"),
-        external_user_state_changed=_moment(data.get("externalUserStateChangeDateTime")),
-        created=_moment(data.get("createdDateTime")),
+        external_user_state_changed=graph_instant(data.get("externalUserStateChangeDateTime")),
+        created=graph_instant(data.get("createdDateTime")),
         identities=tuple(
             ObjectIdentity(i.get("signInType") or "", i.get("issuer") or "", i.get("issuerAssignedId"))
             for i in identities
@@ -291,16 +291,16 @@ def user_from_json(data: dict[str, Any]) -> DirectoryUser:
         else (),
         other_mails=tuple(data.get("otherMails") or ()),
         sign_in_activity=SignInActivity(
-            last_sign_in=_moment(activity.get("lastSignInDateTime")),
-            last_non_interactive_sign_in=_moment(activity.get("lastNonInteractiveSignInDateTime")),
-            last_successful_sign_in=_moment(activity.get("lastSuccessfulSignInDateTime")),
+            last_sign_in=graph_instant(activity.get("lastSignInDateTime")),
+            last_non_interactive_sign_in=graph_instant(activity.get("lastNonInteractiveSignInDateTime")),
+            last_successful_sign_in=graph_instant(activity.get("lastSuccessfulSignInDateTime")),
         )
         if isinstance(activity, dict)
         else None,
     )
 
 
-def _moment(value: Any) -> datetime | None:
+def graph_instant(value: Any) -> datetime | None:
     """An aware instant from Graph's ISO 8601 text (``Z`` read as UTC). Graph's empty value is 0001-01-01:
     that means "never", not "infinitely old"."""
     if not value:

@@ -133,6 +133,9 @@ class GuestRecord:
     updated: datetime | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     etag: str | None = None
+    # Set by a restore (undo of a sweep run): the sweep leaves the guest alone until then, and judges it afresh
+    # after, so a guest restored in the morning is not disabled again the same night.
+    rearm_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

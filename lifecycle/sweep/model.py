@@ -32,6 +32,8 @@ class Skip(enum.StrEnum):
     IN_GRACE = "disabled-in-grace"
     # Due, and its sponsor was told, but the notice is younger than the lead time: disabled on a later run.
     AWAITING_NOTICE_LEAD = "awaiting-sponsor-notice-lead"
+    # Restored by an undo of a run (``restore``) and still inside its cool-off: judged afresh once it ends.
+    RESTORED_COOL_OFF = "restored-cool-off"
 
 
 def notice_key(object_id: str, due: datetime) -> str:

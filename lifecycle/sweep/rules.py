@@ -310,6 +310,8 @@ def decide(
         return Skip.EXCLUDED_OBJECT
     if user.id in policy.protected_members:
         return Skip.PROTECTED_GROUP
+    if record is not None and record.rearm_until is not None and now < record.rearm_until:
+        return Skip.RESTORED_COOL_OFF
     partner = policy.partner_of(user, record)
     rules = policy.rules_for(partner)
     if rules.opt_out:
