@@ -39,7 +39,8 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
         "User.Read.All",
         ("onboarding", "guest-sweep", "redemption-reset"),
         "Find an existing guest by mail before inviting, enumerate guests, re-check a guest before acting, and "
-        "read a guest's group memberships (transitiveMemberOf) when the safety gate checks the protected group.",
+        "read a guest's group memberships (transitiveMemberOf) when the safety gate checks the protected group, and "
+        "read a deleted guest in deleted items before an undo of a run restores it.",
     ),
     Permission(
         "User.Invite.All",
@@ -49,13 +50,15 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "User.EnableDisableAccount.All",
         ("onboarding", "guest-sweep"),
-        "PATCH accountEnabled: disable offboarded guests (offboard tickets) and expired guests (sweep, enforce).",
+        "PATCH accountEnabled: disable offboarded guests (offboard tickets) and expired guests (sweep, enforce); "
+        "re-enable the guests an operator's undo of a sweep run (restore) brings back.",
         enforce_only=("guest-sweep",),
     ),
     Permission(
         "User.DeleteRestore.All",
         ("guest-sweep",),
-        "DELETE guests after the grace period (soft delete, restorable for 30 days).",
+        "DELETE guests after the grace period (soft delete, restorable for 30 days); restore them from deleted "
+        "items when an operator undoes the run (least privileged for restoring a user).",
         enforce_only=("guest-sweep",),
     ),
     Permission(
@@ -119,7 +122,8 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "EntitlementManagement.ReadWrite.All",
         ("onboarding", "governance"),
-        "Assign partners' access packages with an end date; ensure catalogs, packages and policies.",
+        "Assign partners' access packages with an end date (and again to a restored guest that lost its package); "
+        "ensure catalogs, packages and policies.",
     ),
     Permission(
         "AccessReview.ReadWrite.All",

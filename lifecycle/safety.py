@@ -90,8 +90,8 @@ class SafetyGate:
             return Refusal("not-a-guest", f"{_name(user)} is a member; members are never touched")
         if user.id.lower() in self.excluded_ids:
             return Refusal("guest-excluded", f"{_name(user)} is listed in exclusions.objectIds")
-        # A deleted object belongs to no group, so its membership cannot be read before it is restored; the sweep
-        # never deletes a protected guest, and a restore that also re-enables passes this gate again for that.
+        # A deleted object's memberships cannot be read (transitiveMemberOf) before it is restored; the sweep never
+        # deletes a protected guest, and re-enabling a restored guest passes this gate again, protection included.
         if write is not Write.RESTORE and await self.is_protected(user.id):
             return Refusal("guest-protected", f"{_name(user)} is in the protected group (directly or nested)")
         if managed_only and record is None and not self._desired.safety.tickets_may_act_on_unmanaged_guests:

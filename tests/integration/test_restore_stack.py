@@ -190,3 +190,35 @@ async def test_the_command_line_shows_the_undo_by_name_then_restores_with_yes(st
     assert json.loads(done.stdout)["counts"] == {"restored": len(disabled)}
     assert all(tenant.users()[g]["accountEnabled"] is True for g in disabled)
     assert lifecycle_cli(env, "restore", "--run", "sweep-1999-01-01", "--dry-run").returncode == 3
+
+
+async def test_a_restored_guest_gets_back_the_access_package_it_lost_until_its_recorded_end_date(stack):
+    """A guest onboarded until a recorded end date holds no assignment of its partner's package any more: the
+    undo re-enables it and re-requests the package with that end date; Graph then holds the assignment."""
+    services, tenant = stack
+    await _enforced_run(services, "sweep-undo-pkg")
+    shown = await entry.show(services, "sweep-undo-pkg", limit=10_000)
+    assert shown is not None
+    guest = next(a["objectId"] for a in shown["plan"] if a["action"] == "disable" and a["partner"] == "fabrikam")
+    end = (datetime.now(UTC) + timedelta(days=60)).replace(microsecond=0)
+    record = await services.guests.get(guest)
+    assert record is not None
+    record.end_date = end  # as onboarding records a ticket's end date
+    await services.guests.save(record)
+    package = await services.access_packages.resolve("Partner collaboration", "Fabrikam engineering")
+    assert package is not None and await services.access_packages.find_assignment(guest, package.package_id) is None
+
+    plan = await plan_restore(services, "sweep-undo-pkg", key=guest)
+    (planned,) = plan.guests
+    assert [s.value for s in planned.steps] == ["enable", "reassign"] and planned.end == end
+    (result,) = (await apply_restore(services, plan, OPERATOR))["plan"]
+    assert result["status"] == "restored" and result["assignmentRequestId"], result
+    # Entitlement management processes a request asynchronously: follow it as onboarding does.
+    for _ in range(10):
+        request = await services.access_packages.get_request(result["assignmentRequestId"])
+        if request is not None and request.settled:
+            break
+    assert request is not None and request.state == "delivered"
+    assignment = await services.access_packages.find_assignment(guest, package.package_id)
+    assert assignment is not None and assignment.expires == end
+    assert tenant.users()[guest]["accountEnabled"] is True
