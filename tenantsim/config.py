@@ -86,6 +86,10 @@ class SimConfig:
     # and the restore page say "up to 30 days"; tenantsim keeps it exactly 30 days by default, and a smaller
     # value gives the shorter reading of "up to".
     deleted_item_retention_days: float = 30.0
+    # Restoring a deleted user: directory-deleteditems-restore.md lists User.ReadWrite.All for users; the permissions
+    # changelog names User.DeleteRestore.All as least privileged for it. False (default) follows the changelog;
+    # True accepts only what the restore page lists.
+    restore_needs_user_read_write_all: bool = False
     # json-batching.md: a batch's responses may come in another order than its requests. False (default)
     # answers them in reverse request order, so clients must correlate by id; True keeps the request order.
     batch_responses_in_request_order: bool = False

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from lifecycle.errors import GraphError, NotFoundError, StateConflictError
+from lifecycle.errors import GraphError, NotFoundError, PermissionDeniedError, StateConflictError
 from lifecycle.ledger import work
 from lifecycle.models import AccessPackageTarget, AuditEntry, GuestRecord, GuestState, WorkStatus
 from lifecycle.restore.model import KIND, GuestRestore, RunAction, Seen, Step, restore_key
@@ -23,6 +23,12 @@ from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
 
 log = structlog.get_logger(__name__)
+# The application permission each step is carried out with (README, Undo a run).
+PERMISSION_OF = {
+    Step.RESTORE: "User.DeleteRestore.All",
+    Step.ENABLE: "User.EnableDisableAccount.All",
+    Step.REASSIGN: "EntitlementManagement.ReadWrite.All",
+}
 
 
 class Packages:
@@ -83,6 +89,7 @@ async def carry_out(
     item.run_id = undo.run_id
     done = [Step(s) for s in item.result.get("done") or ()]
     extra: dict[str, Any] = {}
+    step = plan.steps[0] if plan.steps else Step.RESTORE
     try:
         for step in plan.steps:
             if step in done:
@@ -93,7 +100,11 @@ async def carry_out(
     except GraphError as error:
         log.error("restore.failed", object_id=undo.object_id, error=error.describe())
         await work.fail(services, item, error)
-        return {**plan.to_json(), "status": "failed", "code": "graph-error", "reason": str(error)}
+        code = "permission-missing" if isinstance(error, PermissionDeniedError) else "graph-error"
+        why = f"Graph refused the {step.value} step: {error}"
+        if code == "permission-missing":
+            why += f" (this step needs {PERMISSION_OF[step]}; run the same command again once it is granted)"
+        return {**plan.to_json(), "status": "failed", "code": code, "reason": why}
     rearm = services.clock.now() + cool_off
     await _record(services, plan, seen.record, operator, rearm)
     await services.audit.record(

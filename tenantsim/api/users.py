@@ -498,7 +498,9 @@ def get_deleted_item(call: Call, object_id: str) -> GraphResponse:
 
 
 def restore_deleted_item(call: Call, object_id: str) -> GraphResponse:
-    call.require("deletedItems.restore")
+    call.require(
+        "deletedItems.restore.pageOnly" if call.sim.config.restore_needs_user_read_write_all else "deletedItems.restore"
+    )
     _deleted(call, object_id)
     record = call.sim.directory.restore(object_id)
     body = {

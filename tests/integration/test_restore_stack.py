@@ -63,7 +63,7 @@ async def stack(local_stack) -> AsyncIterator[tuple[Services, Tenant]]:
             yield services, Tenant(admin, clock, env)
         finally:
             await services.close()
-            admin.configure(clockOffsetSeconds=0)
+            admin.configure(clockOffsetSeconds=0, restoreNeedsUserReadWriteAll=False)
             admin.seed(builtin="fresh", guests=300, random_seed=0)
 
 
@@ -222,3 +222,27 @@ async def test_a_restored_guest_gets_back_the_access_package_it_lost_until_its_r
     assignment = await services.access_packages.find_assignment(guest, package.package_id)
     assert assignment is not None and assignment.expires == end
     assert tenant.users()[guest]["accountEnabled"] is True
+
+
+async def test_where_graph_wants_user_read_write_all_to_restore_the_undo_names_the_refusal_and_resumes_once_granted(
+    stack,
+):
+    """The restore page lists User.ReadWrite.All, the changelog User.DeleteRestore.All (which the product holds):
+    under the page's reading the guest's undo fails naming the permission, the guest stays deleted, and the
+    same command restores it once Graph accepts."""
+    services, tenant = stack
+    await _enforced_run(services, "sweep-undo-p1")
+    tenant.at(services.desired.lifecycle.grace_days + 1)
+    guest = sorted((await _enforced_run(services, "sweep-undo-p2"))["delete"])[0]
+    tenant.admin.configure(restoreNeedsUserReadWriteAll=True)
+    (refused,) = (await apply_restore(services, await plan_restore(services, "sweep-undo-p2", key=guest), OPERATOR))[
+        "plan"
+    ]
+    assert (refused["status"], refused["code"]) == ("failed", "permission-missing")
+    assert "User.DeleteRestore.All" in refused["reason"] and guest in tenant.deleted()
+
+    tenant.admin.configure(restoreNeedsUserReadWriteAll=False)
+    (restored,) = (await apply_restore(services, await plan_restore(services, "sweep-undo-p2", key=guest), OPERATOR))[
+        "plan"
+    ]
+    assert restored["status"] == "restored" and guest in tenant.users()

@@ -36,6 +36,7 @@ DEFAULT_CONFIG = {
     "duplicateSponsorNoContent": False,
     "deletedUserPurgeAppOnly": False,
     "deletedItemRetentionDays": 30,
+    "restoreNeedsUserReadWriteAll": False,
     "batchResponsesInRequestOrder": False,
 }
 

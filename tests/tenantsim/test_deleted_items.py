@@ -60,6 +60,14 @@ def test_restore_needs_a_restore_permission(graph, deleted):
     assert graph.request("POST", path, roles=("User.Read.All",)).status_code == 403
 
 
+def test_with_the_restore_pages_reading_only_user_read_write_all_restores(graph, admin, deleted):
+    """The restore page lists User.ReadWrite.All for users; restoreNeedsUserReadWriteAll takes it at its word."""
+    admin.configure(restoreNeedsUserReadWriteAll=True)
+    path = f"/v1.0/directory/deletedItems/{deleted}/restore"
+    assert graph.request("POST", path, roles=DELETE_RESTORE).status_code == 403
+    assert graph.request("POST", path, roles=("User.ReadWrite.All",)).status_code == 200
+
+
 def test_an_app_cannot_permanently_delete_a_user_by_default(graph, admin, deleted):
     """directory-deleteditems-delete.md: users, application permissions, not supported: 403, the item stays."""
     for roles in (DELETE_RESTORE, ("User.ReadWrite.All",), ("Directory.ReadWrite.All",)):
