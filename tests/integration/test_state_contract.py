@@ -193,6 +193,14 @@ class TestGuestLedger:
         read = await state.guests.get(inserted.object_id)
         assert read is not None and read.state == GuestState.DISABLED and read.disabled == T0
 
+    async def test_the_re_arm_marker_of_a_restored_guest_reads_back_and_streams(self, state: State) -> None:
+        """rearmUntil (set by an undo, read by the sweep's ledger scan) round-trips through get and all()."""
+        until = T0 + timedelta(days=7)
+        await state.guests.save(guest(state=GuestState.ACTIVE, rearm_until=until))
+        read = await state.guests.get(guest().object_id)
+        assert read is not None and read.rearm_until == until
+        assert [r.rearm_until for r in await collect(state.guests.all())] == [until]
+
     async def test_all_lists_every_guest(self, state: State) -> None:
         """all() yields every record in the ledger."""
         ids = [f"00000000-0000-0000-0000-00000000000{n}" for n in range(5)]
