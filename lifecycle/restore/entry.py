@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -19,10 +19,11 @@ import structlog
 from lifecycle.errors import LifecycleError
 from lifecycle.models import AuditEntry, WorkStatus
 from lifecycle.restore.apply import Packages, carry_out, observe
-from lifecycle.restore.model import GuestRestore, RunAction
+from lifecycle.restore.model import GuestRestore, RunAction, Seen, Step
 from lifecycle.restore.planner import brake_state, plan_guest
 from lifecycle.restore.ports import RestorePorts
 from lifecycle.runs.model import BrakeState
+from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
 from lifecycle.sweep.model import Action, PlannedAction
 
@@ -109,12 +110,24 @@ async def plan_restore(services: Services, run_id: str, key: str | None = None) 
     packages = Packages(services)
     now = services.clock.now()
     seen = await _bounded([lambda a=a: observe(services, ports, a, packages) for a in actions])
-    guests = sorted(
-        (plan_guest(a, s, now) for a, s in zip(actions, seen, strict=True)), key=lambda g: (g.name.lower(), g.object_id)
+    planned = await _bounded(
+        [lambda a=a, s=s: _gated(services, plan_guest(a, s, now), s) for a, s in zip(actions, seen, strict=True)]
     )
+    guests = sorted(planned, key=lambda g: (g.name.lower(), g.object_id))
     run = await ports.runs.get(run_id)
     total = run.total_guests if run is not None else 0
     return RestorePlan(run_id, guests, brake_state(guests, total, services.desired.lifecycle.deletion_brake), actions)
+
+
+async def _gated(services: Services, plan: GuestRestore, seen: Seen) -> GuestRestore:
+    """The plan as the safety gate lets it stand: a guest the gate refuses is shown refused before anyone
+    confirms (carry_out asks the gate again right before the write)."""
+    if not plan.acts:
+        return plan
+    subject = seen.user or (seen.deleted.user if seen.deleted is not None else None)
+    write = Write.RESTORE if Step.RESTORE in plan.steps else Write.ENABLE
+    refusal = await gate_of(services).refusal(subject, seen.record, write, managed_only=False)
+    return plan if refusal is None else replace(plan, steps=(), code=refusal.code, reason=refusal.message)
 
 
 async def apply_restore(

@@ -22,6 +22,7 @@ from lifecycle.restore.entry import apply_restore, plan_restore
 from lifecycle.services import Services
 from lifecycle.sweep import entry
 from tenantsim.client import TenantSimAdmin
+from tenantsim.seed import PROTECTED_GROUP_ID
 from tests.builders import lifecycle_cli
 
 pytestmark = pytest.mark.stack
@@ -114,22 +115,25 @@ async def test_a_sweep_then_a_restore_then_a_sweep_leaves_the_restored_guests_al
 
 
 async def test_a_guest_changed_by_someone_else_since_the_run_is_refused_and_left_as_it_is(stack):
-    """One disabled guest renamed, another re-enabled by an administrator after the run: both are refused
-    with the reason and not written to; the others are restored."""
+    """One disabled guest renamed, another re-enabled by an administrator after the run, a third put in the
+    protected group: each is refused with the reason and not written to; the others are restored."""
     services, tenant = stack
     disabled = sorted((await _enforced_run(services, "sweep-undo-x"))["disable"])
-    renamed, reenabled, *others = disabled
+    renamed, reenabled, protected, *others = disabled
     tenant.admin.patch_user(renamed, displayName="Renamed By An Admin")
     tenant.admin.patch_user(reenabled, accountEnabled=True)
+    tenant.admin.add_group_member(PROTECTED_GROUP_ID, protected)
     tenant.at(1 / 24)
 
     plan = await plan_restore(services, "sweep-undo-x")
     by_id = {g.object_id: g for g in plan.guests}
     assert (by_id[renamed].code, by_id[reenabled].code) == ("changed-since-run", "re-enabled-since")
     assert "displayName" in by_id[renamed].reason
+    assert by_id[protected].code == "guest-protected"  # the safety gate, shown before anyone confirms
     applied = await apply_restore(services, plan, OPERATOR)
     statuses = {g["objectId"]: g["status"] for g in applied["plan"]}
-    assert statuses[renamed] == statuses[reenabled] == "refused"
+    assert statuses[renamed] == statuses[reenabled] == statuses[protected] == "refused"
+    assert tenant.users()[protected]["accountEnabled"] is False
     assert all(statuses[g] == "restored" for g in others)
     users = tenant.users()
     assert users[renamed]["accountEnabled"] is False and users[renamed]["displayName"] == "Renamed By An Admin"
