@@ -113,6 +113,9 @@ class Settings(BaseModel):
     # After `restore` (undo of a sweep run) the sweep leaves a restored guest alone this many days, then judges
     # it afresh: long enough for its sponsor to extend it or for it to sign in, short enough not to forget it.
     restore_cool_off_days: int = Field(7, alias="LIFECYCLE_RESTORE_COOL_OFF_DAYS", ge=1, le=90)
+    # The sweep's guest pages expand each guest's sponsors (+1 resource unit a page, no call per guest) and the run
+    # reports which guests have no sponsor, a deleted or disabled one, or one who is no longer a member.
+    sweep_sponsor_coverage: bool = Field(True, alias="LIFECYCLE_SWEEP_SPONSOR_COVERAGE")
 
     hold_release_schedule: str = Field(
         DEFAULT_SCHEDULES["LIFECYCLE_HOLD_RELEASE_SCHEDULE"], alias="LIFECYCLE_HOLD_RELEASE_SCHEDULE", pattern=NCRONTAB

@@ -34,6 +34,7 @@ from lifecycle.models import (
     InvitationResult,
     ObjectIdentity,
     SignInActivity,
+    SponsorRef,
 )
 from lifecycle.sweep.ports import SignInActivityUnavailable
 
@@ -174,6 +175,12 @@ class GraphDirectory:
             raise
 
 
+# The sweep's guest pages expand each guest's sponsors with what decides coverage (user-list-sponsors.md).
+SPONSORS = "sponsors"
+SPONSORS_EXPAND = "sponsors($select=id,accountEnabled,userType)"
+IN_LIMIT = 15
+
+
 class GraphSweepReads:
     """Guest enumeration and re-reads for the sweep (lean: parsed by user_from_json, never by SDK models)."""
 
@@ -215,8 +222,10 @@ class GraphSweepReads:
             link = self._origin.check_link(start, what="stored page link")
             url = self._origin.check_link(link, what="@odata.nextLink")
         else:
+            # "sponsors" names the relationship, not a property: it is expanded with each sponsor's state.
+            expand = [SPONSORS_EXPAND] if SPONSORS in select else None
             query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-                filter="userType eq 'Guest'", select=list(select), top=page_size
+                filter="userType eq 'Guest'", select=[n for n in select if n != SPONSORS], top=page_size, expand=expand
             )
             request = self._client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
             request.path_parameters["baseurl"] = self._client.request_adapter.base_url  # as the adapter sets it
@@ -228,6 +237,25 @@ class GraphSweepReads:
             if not link:
                 return
             url = self._origin.check_link(link, what="@odata.nextLink")
+
+    async def sponsor_states(self, ids: Sequence[str]) -> dict[str, SponsorRef]:
+        """The state of these sponsors (users), 15 to a request (``id in (...)``, the directory's default limit on
+        an ``in`` list): for expansions that came back without it. Ids not found as users are left out."""
+        found: dict[str, SponsorRef] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), IN_LIMIT):
+            chunk = unique[start : start + IN_LIMIT]
+            query = urlencode(
+                {
+                    "$filter": f"id in ({', '.join(quote(i) for i in chunk)})",
+                    "$select": "id,accountEnabled,userType",
+                    "$top": str(IN_LIMIT),
+                },
+                quote_via=url_quote,
+            )
+            for user in await self._raw.collection(f"{self._raw.v1}/users?{query}"):
+                found[user["id"]] = SponsorRef(user["id"], False, user.get("accountEnabled"), user.get("userType"))
+        return found
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:
         """One guest, re-read right before acting. The URL is built here rather than by the SDK's request
@@ -273,6 +301,7 @@ def user_from_json(data: dict[str, Any]) -> DirectoryUser:
     """A DirectoryUser from Graph's JSON user object (the properties it holds; the rest stay empty)."""
     activity = data.get("signInActivity")
     identities = data.get("identities")
+    sponsors = data.get("sponsors")
     return DirectoryUser(
         id=data.get("id") or "",
         user_type=data.get("userType"),
@@ -297,6 +326,20 @@ def user_from_json(data: dict[str, Any]) -> DirectoryUser:
         )
         if isinstance(activity, dict)
         else None,
+        sponsors=tuple(sponsor_from_json(s) for s in sponsors if isinstance(s, dict) and s.get("id"))
+        if isinstance(sponsors, list)
+        else None,
+    )
+
+
+def sponsor_from_json(data: dict[str, Any]) -> SponsorRef:
+    """A sponsor of an expanded user: a group by its @odata.type, else a user (state unknown where left out)."""
+    is_group = str(data.get("@odata.type") or "").lower() == "#microsoft.graph.group"
+    return SponsorRef(
+        id=str(data["id"]),
+        is_group=is_group,
+        account_enabled=None if is_group else data.get("accountEnabled"),
+        user_type=None if is_group else data.get("userType"),
     )
 
 

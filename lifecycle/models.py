@@ -33,6 +33,16 @@ class SignInActivity:
 
 
 @dataclass(frozen=True, slots=True)
+class SponsorRef:
+    """One of a guest's sponsors as Graph lists it: a user (with what is known of its state) or a group."""
+
+    id: str
+    is_group: bool = False
+    account_enabled: bool | None = None  # None: not read (the expansion left it out)
+    user_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DirectoryUser:
     """A user object as the directory holds it (the fields the product reads)."""
 
@@ -48,6 +58,8 @@ class DirectoryUser:
     identities: tuple[ObjectIdentity, ...] = ()
     other_mails: tuple[str, ...] = ()
     sign_in_activity: SignInActivity | None = None
+    # The live sponsors, when the read expanded them ($expand=sponsors); None when it did not.
+    sponsors: tuple[SponsorRef, ...] | None = None
 
     @property
     def is_guest(self) -> bool:

@@ -115,7 +115,14 @@ async def _plan(services: Services, ports: SweepPorts, run: DailyRun) -> DailyRu
     try:
         policy = await build_policy(services, ports.membership)
         tally, run = await plan_run(
-            run, ports.guest_reads, services.guests, runs, policy, expiries=ports.expiries, now=services.clock.now
+            run,
+            ports.guest_reads,
+            services.guests,
+            runs,
+            policy,
+            expiries=ports.expiries,
+            now=services.clock.now,
+            sponsor_coverage=services.settings.sweep_sponsor_coverage,
         )
     except SweepError as error:
         run.status, run.reason, run.updated = RunStatus.FAILED, str(error), services.clock.now()

@@ -37,6 +37,7 @@ DEFAULT_CONFIG = {
     "deletedUserPurgeAppOnly": False,
     "deletedItemRetentionDays": 30,
     "restoreNeedsUserReadWriteAll": False,
+    "expandNestedSelect": "honour",
     "batchResponsesInRequestOrder": False,
 }
 
