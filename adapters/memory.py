@@ -54,6 +54,7 @@ def _stored_guest(record: GuestRecord, etag: str) -> GuestRecord:
         history=load_json(dump_history(record.history), []),
         etag=etag,
         rearm_until=utc(record.rearm_until),
+        attested=utc(record.attested),
     )
 
 

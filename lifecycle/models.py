@@ -148,6 +148,9 @@ class GuestRecord:
     # Set by a restore (undo of a sweep run): the sweep leaves the guest alone until then, and judges it afresh
     # after, so a guest restored in the morning is not disabled again the same night.
     rearm_until: datetime | None = None
+    # The last attestation ticket: when a sponsor confirmed the guest is still needed, and who (object id).
+    attested: datetime | None = None
+    attested_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

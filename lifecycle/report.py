@@ -1,7 +1,8 @@
 """The guest-posture report: a self-contained HTML file (no external assets) and the same in markdown.
 
-Sections: guests by partner and state, pending invitations by age, upcoming expiries, recent failures,
-the last configuration plans, and guests by state over time (from the daily posture snapshots the
+Sections: guests by partner and state, pending invitations by age, upcoming expiries, sponsor attestation (the
+last attestation per guest, the guests never attested), recent failures, the last configuration plans, and guests
+by state over time (from the daily posture snapshots the
 report itself records in the audit trail).
 """
 
@@ -23,6 +24,7 @@ from lifecycle.services import Services
 
 PENDING_BUCKETS = ((7, "< 7 days"), (30, "7-30 days"), (90, "30-90 days"), (None, "> 90 days"))
 STATES = ("pending", "active", "disabled")
+ATTESTATIONS_SHOWN = 50  # the oldest attestations and the first guests never attested, by name
 
 
 @dataclass
@@ -34,6 +36,9 @@ class Posture:
     failures: list[dict[str, Any]] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
     history: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    # Guests this product manages (not deleted): their last attestation, oldest first, and those never attested.
+    attested: list[dict[str, Any]] = field(default_factory=list)
+    never_attested: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def totals(self) -> Counter[str]:
@@ -65,6 +70,14 @@ async def collect(services: Services, *, expiring_within_days: int = 30) -> Post
 
     horizon = now + timedelta(days=expiring_within_days)
     async for record in services.guests.all():
+        if record.state.value != "deleted":
+            guest = {"objectId": record.object_id, "email": record.email, "partner": record.partner}
+            if record.attested is not None:
+                posture.attested.append(
+                    guest | {"attestedAt": record.attested.isoformat(), "attestedBy": record.attested_by or ""}
+                )
+            else:
+                posture.never_attested.append(guest)
         if record.end_date and now <= record.end_date <= horizon and record.state.value != "deleted":
             posture.expiring.append(
                 {
@@ -75,6 +88,8 @@ async def collect(services: Services, *, expiring_within_days: int = 30) -> Post
                 }
             )
     posture.expiring.sort(key=lambda e: e["endDate"])  # the last day, as the ticket gave it
+    posture.attested.sort(key=lambda a: a["attestedAt"])
+    posture.never_attested.sort(key=lambda a: a["email"])
 
     for status in (WorkStatus.FAILED, WorkStatus.DEAD_LETTERED):
         async for item in services.work_items.query(status=status):
@@ -128,6 +143,13 @@ def to_markdown(posture: Posture) -> str:
     lines += [f"| {label} | {posture.pending_by_age[label]} |" for _, label in PENDING_BUCKETS]
     lines += ["", "## Upcoming expiries (30 days)", ""]
     lines += [f"- {md(e['endDate'])} {md(e['email'])} ({md(e['partner'])})" for e in posture.expiring] or ["- none"]
+    lines += ["", "## Sponsor attestation", ""]
+    lines += [
+        f"- {md(a['attestedAt'][:10])} {md(a['email'])} ({md(a['partner'])}), by {md(a['attestedBy'])}"
+        for a in posture.attested[:ATTESTATIONS_SHOWN]
+    ] or ["- no attestation yet"]
+    lines += ["", f"Never attested: {len(posture.never_attested)}", ""]
+    lines += [f"- {md(a['email'])} ({md(a['partner'])})" for a in posture.never_attested[:ATTESTATIONS_SHOWN]]
     lines += ["", "## Recent failures", ""]
     lines += [
         f"- {md(f['key'])} {md(f['status'])}: {md(f['error'])} {md(f['message'])}" for f in posture.failures[:20]
@@ -172,6 +194,17 @@ def to_html(posture: Posture) -> str:
         )
         or "<tr><td colspan=3>none yet</td></tr>"
     )
+    attested = (
+        "".join(
+            f"<tr><td>{esc(a['attestedAt'][:10])}</td><td>{esc(a['email'])}</td><td>{esc(a['partner'])}</td>"
+            f"<td>{esc(a['attestedBy'])}</td></tr>"
+            for a in posture.attested[:ATTESTATIONS_SHOWN]
+        )
+        or "<tr><td colspan=4>no attestation yet</td></tr>"
+    )
+    never = "".join(
+        f"<li>{esc(a['email'])} ({esc(a['partner'])})</li>" for a in posture.never_attested[:ATTESTATIONS_SHOWN]
+    )
     totals = posture.totals
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Guest posture {posture.generated:%Y-%m-%d}</title>
@@ -191,6 +224,9 @@ th{{background:#f6f8fa}} .cards{{display:flex;gap:1rem}}
 <table><tr><th>age</th><th>guests</th></tr>{pending}</table></section>
 <section id="expiring"><h2>Upcoming expiries (30 days)</h2>
 <table><tr><th>last day</th><th>guest</th><th>partner</th></tr>{expiring}</table></section>
+<section id="attestation"><h2>Sponsor attestation</h2>
+<table><tr><th>attested</th><th>guest</th><th>partner</th><th>by</th></tr>{attested}</table>
+<p id="never-attested">Never attested: {len(posture.never_attested)}</p><ul>{never}</ul></section>
 <section id="failures"><h2>Recent failures</h2>
 <table><tr><th>key</th><th>status</th><th>error</th><th>message</th></tr>{failures}</table></section>
 <section id="plans"><h2>Last configuration plans</h2>

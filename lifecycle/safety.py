@@ -44,6 +44,8 @@ class Write(enum.StrEnum):
     # An undo of a sweep run (lifecycle.restore): bring a deleted guest back, re-enable a disabled one.
     RESTORE = "restore"
     ENABLE = "enable"
+    # A sponsor's attestation: written to the ledger only, under the same rules as a ticket that writes to Graph.
+    ATTEST = "attest"
 
 
 @dataclass(frozen=True, slots=True)

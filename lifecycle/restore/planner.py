@@ -26,6 +26,8 @@ DELETED_FIELDS = ("displayName", "mail", "userType")
 # The worker records a delete after Graph's call returns: a deletedDateTime this much later is another delete.
 DELETE_SLACK = timedelta(minutes=10)
 SWEEP_EVENTS = {Action.DISABLE: "disabled", Action.DELETE: "deleted"}
+# Ledger events that change nothing about the guest: an undo, and a sponsor's attestation (evidence only).
+NOT_CHANGES = frozenset({"restored", "attested"})
 
 
 def plan_guest(undo: RunAction, seen: Seen, now: datetime) -> GuestRestore:
@@ -94,7 +96,7 @@ def acted_on_since(undo: RunAction, record: GuestRecord | None) -> tuple[str, st
     undone = {h.get("run") for h in later if h.get("event") == "restored"}
     for event in later:
         name = event.get("event")
-        if name == "restored":
+        if name in NOT_CHANGES:
             continue
         if event.get("run") and name in SWEEP_EVENTS.values():
             if event["run"] in undone:

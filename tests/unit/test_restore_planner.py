@@ -107,6 +107,11 @@ def test_a_ticket_or_another_run_after_this_one_refuses_the_undo():
     assert later.code == "acted-on-since" and "sweep-2026-12-30" in later.reason
 
 
+def test_a_sponsors_attestation_after_the_run_is_evidence_not_a_change():
+    attested = {"at": NOW.isoformat(), "event": "attested", "ticket": "RITM0050", "by": "m-1"}
+    assert plan_guest(undo(), disabled_now(record=record(attested)), NOW).steps[0] is Step.ENABLE
+
+
 def test_a_later_runs_delete_that_was_itself_undone_does_not_block():
     deleted = {"at": NOW.isoformat(), "event": "deleted", "run": "sweep-2026-12-30"}
     restored = {"at": NOW.isoformat(), "event": "restored", "run": "sweep-2026-12-30", "undid": "delete"}
