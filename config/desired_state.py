@@ -143,6 +143,9 @@ class LifecycleRules(Model):
     inactive_days: int | None = Field(90, ge=1)
     pending_invitation_days: int | None = Field(30, ge=1)
     grace_days: int = Field(30, ge=0)
+    # Periodic attestation: a guest this product onboarded is due once this many days pass without a sponsor's
+    # attestation (attest ticket), counted from the last one or from its invitation. Off (null) by default.
+    attestation_days: int | None = Field(None, ge=1)
     sponsor_notice: SponsorNotice = SponsorNotice()
     deletion_brake: DeletionBrake = DeletionBrake()
     # What the nightly sweep does unattended: plan only (the safe default) or plan and enforce.
@@ -163,6 +166,7 @@ class PartnerRules(Model):
     inactive_days: int | None = Field(None, ge=1)
     pending_invitation_days: int | None = Field(None, ge=1)
     grace_days: int | None = Field(None, ge=0)
+    attestation_days: int | None = Field(None, ge=1)
     sponsor_notice: SponsorNoticeOverride | None = None
     opt_out: bool = False
 

@@ -19,6 +19,8 @@ class Rule(enum.StrEnum):
     INACTIVE = "inactive"
     INVITATION_NOT_REDEEMED = "invitation-not-redeemed"
     DISABLED_PAST_GRACE = "disabled-past-grace"
+    # No sponsor attested the guest within the partner's attestationDays (attest tickets).
+    ATTESTATION_OVERDUE = "attestation-overdue"
 
 
 class Skip(enum.StrEnum):
