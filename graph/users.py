@@ -203,6 +203,8 @@ class GraphSweepReads:
         self._origin = GraphOrigin.of(self._raw.v1)
         # Cleared when Graph refuses signInActivity for want of a licence: re-reads then go without it.
         self._sign_in_activity = True
+        # Cleared when Graph refuses $expand=sponsors beside the rest of the guest select.
+        self._expand_sponsors = True
 
     async def list_guests(self, select: Sequence[str], page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]:
         async for page, _ in self.guest_pages(select, page_size):
@@ -218,25 +220,43 @@ class GraphSweepReads:
         UntrustedLinkError is raised before any request, so the token never leaves for a planted address.
         Graph's own next links are held to the same rule. The first page's URL is the SDK's request builder's
         (one expansion per run)."""
+        expanding = SPONSORS in select and self._expand_sponsors
         if start:
             link = self._origin.check_link(start, what="stored page link")
             url = self._origin.check_link(link, what="@odata.nextLink")
         else:
-            # "sponsors" names the relationship, not a property: it is expanded with each sponsor's state.
-            expand = [SPONSORS_EXPAND] if SPONSORS in select else None
-            query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-                filter="userType eq 'Guest'", select=[n for n in select if n != SPONSORS], top=page_size, expand=expand
-            )
-            request = self._client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
-            request.path_parameters["baseurl"] = self._client.request_adapter.base_url  # as the adapter sets it
-            url = request.url
+            url = self._first_page(select, page_size, expanding)
+        first = not start
         while True:
-            body = await read_users(self._raw, url)
+            try:
+                body = await read_users(self._raw, url)
+            except BadRequestError:
+                if not (first and expanding):
+                    raise
+                # No page says the users list takes $expand beside signInActivity: where Graph refuses the pair,
+                # the guests are read without sponsors (the run then reports coverage as unavailable).
+                self._expand_sponsors = expanding = False
+                url = self._first_page(select, page_size, expanding)
+                body = await read_users(self._raw, url)
+            first = False
             link = body.get("@odata.nextLink")
             yield [user_from_json(u) for u in body.get("value", [])], link
             if not link:
                 return
             url = self._origin.check_link(link, what="@odata.nextLink")
+
+    def _first_page(self, select: Sequence[str], page_size: int, expanding: bool) -> str:
+        """The first page's URL from the SDK's request builder; "sponsors" names the relationship, not a
+        property: it is expanded with each sponsor's state."""
+        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            filter="userType eq 'Guest'",
+            select=[n for n in select if n != SPONSORS],
+            top=page_size,
+            expand=[SPONSORS_EXPAND] if expanding else None,
+        )
+        request = self._client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
+        request.path_parameters["baseurl"] = self._client.request_adapter.base_url  # as the adapter sets it
+        return request.url
 
     async def sponsor_states(self, ids: Sequence[str]) -> dict[str, SponsorRef]:
         """The state of these sponsors (users), 15 to a request (``id in (...)``, the directory's default limit on

@@ -95,6 +95,9 @@ class SimConfig:
     # known-issues.md says directory objects support no nested $select in $expand. "honour" (default) follows the
     # sponsors page; "ignore" answers the expanded sponsors with their default properties.
     expand_nested_select: str = "honour"
+    # Whether the users list takes $expand together with signInActivity in $select: no page says. True (default)
+    # answers both; False refuses the combination with 400, so a client must manage without one of them.
+    expand_with_sign_in_activity: bool = True
     # json-batching.md: a batch's responses may come in another order than its requests. False (default)
     # answers them in reverse request order, so clients must correlate by id; True keeps the request order.
     batch_responses_in_request_order: bool = False

@@ -45,6 +45,10 @@ GUEST_SELECT = (
 )
 # Without a P1/P2 licence Graph refuses signInActivity; every other rule is decided from these.
 GUEST_SELECT_WITHOUT_SIGN_IN = tuple(name for name in GUEST_SELECT if name != "signInActivity")
+SPONSOR_COVERAGE_UNAVAILABLE = "sponsor-coverage-unavailable"
+SPONSOR_COVERAGE_UNAVAILABLE_MESSAGE = (
+    "sponsor coverage was not counted: Graph refused to expand sponsors in the guest pages; the rules ran as usual"
+)
 # Named in a select, the sponsors relationship is expanded (with each sponsor's state) rather than selected.
 SPONSORS = "sponsors"
 # Graph caps pages with signInActivity selected at 500 (older documentation: 120); nextLink does the rest.
@@ -175,6 +179,8 @@ async def plan_run(
     run.cursor = None
     if tally.sponsors is not None and isinstance(reads, SponsorStates):
         await tally.sponsors.settle(reads.sponsor_states)
+        if tally.total and not tally.sponsors.counts:
+            run.warnings[SPONSOR_COVERAGE_UNAVAILABLE] = SPONSOR_COVERAGE_UNAVAILABLE_MESSAGE
     log.info(
         "sweep.planned", run_id=run.run_id, pages=run.pages, guests=tally.total, actions=sum(tally.actions.values())
     )

@@ -83,3 +83,31 @@ async def test_sponsor_coverage_comes_from_the_sweeps_own_pages_whichever_readin
         assert len(listed) == 1  # the one page of 60 guests, sponsors and their state expanded in it
     else:
         assert 2 <= len(listed) <= 1 + math.ceil(distinct / 15)
+
+
+async def test_where_graph_refuses_to_expand_beside_sign_in_activity_the_sweep_plans_without_coverage(local_stack):
+    """The sweep's rules must not depend on the expansion: refused, the pages are read again without it, every
+    guest is planned as before, and the run says coverage was not counted."""
+    document, _ = _tenant()
+    suffix = uuid.uuid4().hex[:8]
+    settings = load_settings(
+        {**local_stack.env, "LIFECYCLE_TABLE_PREFIX": f"sr{suffix}", "LIFECYCLE_QUEUE_PREFIX": f"sr{suffix}-"}
+    )
+    with TenantSimAdmin(local_stack.tenantsim_url) as admin:
+        admin.seed(document)
+        services = await bootstrap(settings, credential=TenantSimCredential(local_stack.tenantsim_url, roles=GRANTED))
+        try:
+            expanded = await entry.run_sweep(services, "plan", run_id="sweep-coverage-both")
+            admin.configure(expandWithSignInActivity=False)
+            refused = await entry.run_sweep(services, "plan", run_id="sweep-coverage-refused")
+        finally:
+            await services.close()
+            admin.configure(expandWithSignInActivity=True)
+            admin.seed(builtin="fresh", guests=300, random_seed=0)
+    assert "sponsorCoverage" not in refused and refused["status"] == "planned"
+    assert [w["code"] for w in refused["warnings"]] == ["sponsor-coverage-unavailable"]
+    assert (refused["totalGuests"], refused["actions"], refused["skipped"]) == (
+        expanded["totalGuests"],
+        expanded["actions"],
+        expanded["skipped"],
+    )

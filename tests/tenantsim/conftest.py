@@ -38,6 +38,7 @@ DEFAULT_CONFIG = {
     "deletedItemRetentionDays": 30,
     "restoreNeedsUserReadWriteAll": False,
     "expandNestedSelect": "honour",
+    "expandWithSignInActivity": True,
     "batchResponsesInRequestOrder": False,
 }
 

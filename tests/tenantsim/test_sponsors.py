@@ -247,3 +247,14 @@ def test_other_expansions_and_expand_with_advanced_queries_are_refused(graph, ad
     assert graph.get("/v1.0/users?$expand=manager").status_code == 400
     advanced = graph.get("/v1.0/users?$expand=sponsors&$count=true", headers={"ConsistencyLevel": "eventual"})
     assert advanced.status_code == 400
+
+
+def test_expand_beside_sign_in_activity_is_answered_unless_the_knob_refuses_it(graph, admin):
+    """No page says whether the pair combines: tenantsim answers it by default; expandWithSignInActivity=false
+    refuses it with 400 (and each alone still works)."""
+    query = "/v1.0/users?$select=id,signInActivity&$expand=sponsors"
+    assert graph.get(query).status_code == 200
+    admin.configure(expandWithSignInActivity=False)
+    assert graph.get(query).status_code == 400
+    assert graph.get("/v1.0/users?$select=id,signInActivity").status_code == 200
+    assert graph.get("/v1.0/users?$select=id&$expand=sponsors").status_code == 200
