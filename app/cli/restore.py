@@ -91,7 +91,7 @@ def restore(
 def _exit_code(summary: dict[str, Any]) -> int:
     if summary["status"] == "braked":
         return ExitCode.ATTENTION
-    troubled = {"refused", "failed"}
+    troubled = {"refused", "failed", "in-progress"}
     return ExitCode.ATTENTION if troubled & {g["status"] for g in summary["plan"]} else ExitCode.OK
 
 

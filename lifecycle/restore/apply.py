@@ -83,7 +83,11 @@ async def carry_out(
     refusal = await gate_of(services).refusal(subject, seen.record, write, managed_only=False)
     if refusal is not None:
         return {**plan.to_json(), "status": "refused", "code": refusal.code, "reason": refusal.message}
-    item = await work.begin(services, plan.key, kind=KIND, partner=undo.partner)
+    try:
+        item = await work.begin(services, plan.key, kind=KIND, partner=undo.partner)
+    except work.WorkInProgress as busy:
+        why = f"another restore of this guest is running; try again in {busy.retry_after:.0f} s"
+        return {**plan.to_json(), "status": "in-progress", "code": "in-progress", "reason": why}
     if item is None:
         return {**plan.to_json(), "status": "already-restored", "code": "already-restored"}
     item.run_id = undo.run_id
