@@ -66,7 +66,8 @@ class PlanTally:
         run.total_guests = self.total
         run.actions = dict(self.actions)
         run.skipped = dict(self.skipped)
-        run.sponsor_coverage = self.sponsors.to_json() if self.sponsors is not None else {}
+        counted = self.sponsors is not None and (self.sponsors.counts or self.sponsors.pending)
+        run.sponsor_coverage = self.sponsors.to_json() if self.sponsors is not None and counted else {}
 
     @classmethod
     def resumed(cls, run: DailyRun, coverage: bool) -> PlanTally:
