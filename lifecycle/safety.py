@@ -46,6 +46,8 @@ class Write(enum.StrEnum):
     ENABLE = "enable"
     # A sponsor's attestation: written to the ledger only, under the same rules as a ticket that writes to Graph.
     ATTEST = "attest"
+    # Adopting a guest invited by hand into the ledger (its sponsor from Graph): the ledger only, same rules.
+    ADOPT = "adopt"
 
 
 @dataclass(frozen=True, slots=True)
