@@ -115,6 +115,12 @@ JOBS: tuple[JobSpec, ...] = (
         on_demand=True,
     ),
     JobSpec(
+        "admin",
+        "admin_endpoint",
+        "http",
+        "POST /api/admin/{plan|apply}: an operator's tenant-changing command, run with this app's identity",
+    ),
+    JobSpec(
         "sign-up",
         "signup_connector",
         "http",

@@ -15,6 +15,7 @@ import typer
 
 from app.cli.common import JsonOption, app, with_services
 from app.cli.decide import ExportOption, YesOption, check_export, decide
+from app.cli.remote import RemoteOption, remote_url, run_remote
 
 TARGETS = ("policies", "governance")
 Decision = Callable[[Any], Awaitable[None]]
@@ -29,15 +30,12 @@ def _check(target: str) -> None:
 
 def drift_command(mode: str, remove_unknown_partners: bool, as_json: bool, decided: Decision | None = None) -> int:
     """``decided`` runs first on the same services: the operator's decision (it raises to stop)."""
-    from lifecycle.drift.entry import render, run_policy_drift
-    from lifecycle.ledger.operations import record_run
+    from lifecycle.drift.entry import render
 
     async def go(services):
         if decided is not None:
             await decided(services)
-        run = await run_policy_drift(services, mode, remove_unknown_partners)
-        await record_run(services, "policy-drift", {"mode": mode, "drift": len(run.drift), "exitCode": run.exit_code})
-        return run
+        return await recorded_drift_run(services, mode, remove_unknown_partners)
 
     run = asyncio.run(with_services(go))
     typer.echo(render(run, as_json=as_json))
@@ -48,21 +46,37 @@ def governance_command(
     mode: str, as_json: bool, approved_recreates: frozenset[str] = frozenset(), decided: Decision | None = None
 ) -> int:
     from lifecycle.governance import render
-    from lifecycle.governance.entry import run_with_services
-    from lifecycle.ledger.operations import record_run
 
     async def go(services):
         if decided is not None:
             await decided(services)
-        result = await run_with_services(services, mode, approved_recreates)
-        await record_run(
-            services, "governance", {"mode": mode, "drift": result["plan"]["drift"], "exitCode": result["exitCode"]}
-        )
-        return result
+        return await recorded_governance_run(services, mode, approved_recreates)
 
     result = asyncio.run(with_services(go))
     typer.echo(json.dumps(result, indent=2, default=str) if as_json else render(result))
     return int(result["exitCode"])
+
+
+async def recorded_drift_run(services, mode: str, remove_unknown_partners: bool):
+    """One policy drift run in ``mode``, recorded as the job's last run (the local command and the admin endpoint)."""
+    from lifecycle.drift.entry import run_policy_drift
+    from lifecycle.ledger.operations import record_run
+
+    run = await run_policy_drift(services, mode, remove_unknown_partners)  # type: ignore[arg-type]
+    await record_run(services, "policy-drift", {"mode": mode, "drift": len(run.drift), "exitCode": run.exit_code})
+    return run
+
+
+async def recorded_governance_run(services, mode: str, approved_recreates: frozenset[str]) -> dict[str, Any]:
+    """One governance run in ``mode``, recorded as the job's last run (the local command and the admin endpoint)."""
+    from lifecycle.governance.entry import run_with_services
+    from lifecycle.ledger.operations import record_run
+
+    result = await run_with_services(services, mode, approved_recreates)  # type: ignore[arg-type]
+    await record_run(
+        services, "governance", {"mode": mode, "drift": result["plan"]["drift"], "exitCode": result["exitCode"]}
+    )
+    return result
 
 
 @app.command("plan")
@@ -161,14 +175,36 @@ def apply_command(
     export_to: ExportOption = None,
     as_json: JsonOption = False,
     markdown: MarkdownOption = False,
+    remote: RemoteOption = None,
 ) -> None:
     """Apply the plan unless a guardrail refuses it; what fails is reported and retried next run.
 
     First lists every write by partner name (and tenant id), then asks for "apply N" typed back (--yes in
-    scripts; refused without a terminal). Nothing to write, or a refused plan, asks nothing."""
+    scripts; refused without a terminal). Nothing to write, or a refused plan, asks nothing. With --remote the
+    function app's identity applies it, and only if its plan is still the one confirmed."""
     _check(target)
     check_export(export_to)
     approved = frozenset(approve_recreate or ())
+    url = remote_url(remote)
+    if url is not None:
+        args: dict[str, Any] = (
+            {"approveRecreate": sorted(approved)}
+            if target == "governance"
+            else {"removeUnknownPartners": remove_unknown_partners}
+        )
+        raise typer.Exit(
+            run_remote(
+                url,
+                f"apply-{target}",
+                args,
+                title=lambda rows: f"apply {target}: {len(rows)} write(s) to the tenant",
+                phrase=lambda rows: f"apply {len(rows)}",
+                yes=yes,
+                export_to=export_to,
+                label=f"apply {target}",
+                as_json=as_json and not markdown,
+            )
+        )
 
     async def decided(services) -> None:
         if target == "governance":

@@ -23,6 +23,7 @@ from app.cli.common import (
     with_services,
 )
 from app.cli.decide import ExportOption, YesOption, check_export, decide
+from app.cli.remote import RemoteOption, remote_url, run_remote
 from app.cli.summaries import reset_summary, sweep_exit_code, sweep_summary
 from lifecycle.jobs import ON_DEMAND
 
@@ -77,22 +78,43 @@ def approve(
     yes: YesOption = False,
     export_to: ExportOption = None,
     as_json: JsonOption = False,
+    remote: RemoteOption = None,
 ) -> None:
     """Release a run the deletion brake stopped; its actions are carried out at once.
 
     First lists every guest the run will change (name, mail, partner, sponsor, rule, due day), then asks
-    for the run id typed back (--yes in scripts)."""
+    for the run id typed back (--yes in scripts). With --remote the function app's identity approves it, in the
+    name the operator's token carries (--approver is then refused)."""
     from lifecycle.reset import entry as reset
     from lifecycle.reset.runs import ResetRunError
     from lifecycle.sweep import entry as sweep
     from lifecycle.sweep.runner import SweepError
 
     check_export(export_to)
+    url = remote_url(remote)
+    if url is not None:
+        if approver is not None:
+            raise typer.BadParameter(
+                "the endpoint records the signed-in operator; leave --approver out", param_hint="--approver"
+            )
+        raise typer.Exit(
+            run_remote(
+                url,
+                "approve",
+                {"runId": run_id},
+                title=lambda rows: f"{run_id}: {len(rows)} change(s) to approve",
+                phrase=lambda rows: run_id,
+                yes=yes,
+                export_to=export_to,
+                label=f"approve {run_id}",
+                as_json=as_json,
+            )
+        )
     who = approver or operator()
     is_reset = run_id.startswith("reset-")
 
     async def decided(services) -> dict[str, Any]:
-        rows = await _braked_changes(services, run_id, is_reset)
+        rows = await braked_changes(services, run_id, is_reset)
         if rows is not None:
             decide(
                 f"{run_id}: {len(rows)} change(s) to approve",
@@ -121,7 +143,7 @@ def approve(
 APPROVE_COLUMNS = ("action", "displayName", "mail", "partner", "sponsor", "rule", "dueDate", "objectId")
 
 
-async def _braked_changes(services, run_id: str, is_reset: bool) -> list[dict[str, Any]] | None:
+async def braked_changes(services, run_id: str, is_reset: bool) -> list[dict[str, Any]] | None:
     """Every guest a braked run changes once approved, named; None when the run is not braked (the approval
     then refuses with its own reason)."""
     from lifecycle.ledger.operations import name_guests

@@ -133,11 +133,19 @@ def test_the_guest_actions_worker_listens_on_the_guest_actions_queue(index):
     )
 
 
+def test_the_admin_endpoint_takes_post_on_the_plan_and_apply_route_and_checks_its_own_token(index):
+    """POST /api/admin/{step} in the jobs app; anonymous at the host, since the handler validates the token."""
+    trigger = _trigger(index, "admin_endpoint")
+    assert trigger["type"] == "httpTrigger"
+    assert (trigger["route"], trigger["methods"], trigger["authLevel"]) == ("admin/{step}", ["POST"], "ANONYMOUS")
+
+
 def test_every_function_is_accounted_for(index):
     """The index holds exactly the product's functions: a new trigger must come with its test."""
     assert set(index) == {
         "onboarding_worker",
         "signup_connector",
+        "admin_endpoint",
         "hold_release",
         "policy_drift",
         "guest_sweep",
