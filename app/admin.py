@@ -82,7 +82,7 @@ class ApplyPolicies:
         from lifecycle.drift.entry import render
 
         run = await recorded_drift_run(services, "enforce", args["removeUnknownPartners"])
-        return Carried(run.exit_code, render(run), run.as_dict())
+        return Carried(run.exit_code, render(run), run.as_dict(), run.run_id)
 
 
 @dataclass(frozen=True)
@@ -138,11 +138,11 @@ class Approve:
         try:
             if run_id.startswith("reset-"):
                 summary = await reset.approve_reset_run(services, run_id, actor)
-                return Carried(0, reset_summary(summary), summary)
+                return Carried(0, reset_summary(summary), summary, run_id)
             summary = await sweep.approve_locally(services, run_id, actor)
         except (SweepError, ResetRunError) as exc:
             raise AdminRefused("run-not-approvable", str(exc)) from None
-        return Carried(sweep_exit_code(summary), sweep_summary(summary), summary)
+        return Carried(sweep_exit_code(summary), sweep_summary(summary), summary, run_id)
 
 
 @dataclass(frozen=True)

@@ -156,7 +156,7 @@ async def _apply(
         "admin.applied",
         operator,
         f"{command.name}: exit {carried.exit_code}",
-        {**details, "exitCode": carried.exit_code},
+        {**details, "exitCode": carried.exit_code, "runId": carried.run_id},
     )
     return _answer(
         200,

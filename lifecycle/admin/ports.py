@@ -35,11 +35,15 @@ class AdminRefused(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Carried:
-    """A command's outcome: the exit code the local command would end with, its text, and its JSON result."""
+    """A command's outcome: the exit code the local command would end with, its text, and its JSON result.
+
+    ``run_id`` names the run whose own audit rows hold the writes (a drift run), so the operator's
+    ``admin.applied`` row leads to them."""
 
     exit_code: int
     text: str
     result: Any = field(default=None)
+    run_id: str | None = None
 
 
 class AdminCommand(Protocol):
