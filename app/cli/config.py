@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from app.cli.common import JsonOption, app, with_services
+from app.cli.common import ExitCode, JsonOption, app, fail, with_services
 from app.cli.decide import ExportOption, YesOption, check_export, decide
 from app.cli.remote import RemoteOption, remote_url, run_remote
 
@@ -206,11 +206,13 @@ def apply_command(
             )
         )
 
-    async def decided(services) -> None:
+    async def changes(services) -> list[dict[str, Any]] | None:
         if target == "governance":
-            rows = await governance_changes(services, approved)
-        else:
-            rows = await policy_changes(services, remove_unknown_partners)
+            return await governance_changes(services, approved)
+        return await policy_changes(services, remove_unknown_partners)
+
+    async def decided(services) -> None:
+        rows = await changes(services)
         if rows:
             decide(
                 f"apply {target}: {len(rows)} write(s) to the tenant",
@@ -222,6 +224,13 @@ def apply_command(
                 command=f"apply {target}",
                 as_json=as_json,
             )
+            # The operator may have taken minutes to answer: act only if the tenant still needs what was shown.
+            if await changes(services) != rows:
+                raise fail(
+                    ExitCode.FAILED,
+                    "the plan changed while it waited for the confirmation; nothing was changed",
+                    f"run apply {target} again to see and confirm the new list",
+                )
 
     if target == "governance":
         raise typer.Exit(governance_command("enforce", as_json and not markdown, approved, decided))
