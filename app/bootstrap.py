@@ -199,6 +199,11 @@ def _credential(settings: Settings) -> Any:
         # The same grant as in Azure: the reset's User.ReadWrite.All only where redemption reset is switched on.
         roles = granted(redemption_reset=settings.reset_enabled)
         return TenantSimCredential(simulator_root(settings.graph_base_url), roles=roles)
+    if settings.graph_credential == "azure-cli":
+        # An operator's laptop: storage, Service Bus and Graph are read with the operator's own sign-in.
+        from azure.identity.aio import AzureCliCredential
+
+        return AzureCliCredential(tenant_id=settings.tenant_id)
     from azure.identity.aio import ManagedIdentityCredential
 
     return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)

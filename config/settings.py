@@ -85,7 +85,10 @@ class Settings(BaseModel):
 
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="LIFECYCLE_GRAPH_BASE_URL")
     graph_beta_url: str = Field("https://graph.microsoft.com/beta", alias="LIFECYCLE_GRAPH_BETA_URL")
-    graph_credential: Literal["managed-identity", "tenantsim"] = Field(
+    # managed-identity: the function app. azure-cli: an operator's own sign-in (az login) for the read-only
+    # commands, with the operator's Azure and directory roles, never the app's Graph permissions (README,
+    # "Production runbook"). tenantsim: the local stack.
+    graph_credential: Literal["managed-identity", "azure-cli", "tenantsim"] = Field(
         "managed-identity", alias="LIFECYCLE_GRAPH_CREDENTIAL"
     )
     graph_scope: str = Field("https://graph.microsoft.com/.default", alias="LIFECYCLE_GRAPH_SCOPE")
@@ -175,8 +178,8 @@ class Settings(BaseModel):
                     f"{setting}: {name!r} is not where the senders write ({self.queue_name(logical)!r}, from "
                     "LIFECYCLE_QUEUE_PREFIX): the trigger would listen on a queue nothing sends to"
                 )
-        if self.environment == "azure" and self.graph_credential != "managed-identity":
-            problems.append("LIFECYCLE_GRAPH_CREDENTIAL: only managed-identity is allowed in azure")
+        if self.environment == "azure" and self.graph_credential == "tenantsim":
+            problems.append("LIFECYCLE_GRAPH_CREDENTIAL: tenantsim is for a local stack, not azure")
         if problems:
             raise ValueError("; ".join(problems))
         return self
