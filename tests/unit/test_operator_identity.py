@@ -38,6 +38,16 @@ async def test_an_operators_laptop_reads_production_with_the_azure_cli_sign_in()
         await credential.close()
 
 
+async def test_the_doctor_on_a_laptop_uses_the_same_sign_in():
+    from app.doctor_probe import doctor_credential
+
+    credential = doctor_credential(load_settings({**AZURE_ENV, "LIFECYCLE_GRAPH_CREDENTIAL": "azure-cli"}))
+    try:
+        assert isinstance(credential, AzureCliCredential)
+    finally:
+        await credential.close()
+
+
 async def test_the_function_app_keeps_its_managed_identity_by_default():
     settings = load_settings({k: v for k, v in AZURE_ENV.items() if k != "LIFECYCLE_GRAPH_CREDENTIAL"})
     credential = _credential(settings)
