@@ -118,6 +118,12 @@ param signupTenantId string = tenantId
 @description('Comma-separated token audiences the sign-up connector accepts (LIFECYCLE_SIGNUP_AUDIENCES); empty leaves the connector unconfigured.')
 param signupAudiences string = ''
 
+@description('Comma-separated token audiences the admin endpoint accepts (LIFECYCLE_ADMIN_AUDIENCES): the product registration\'s App ID URI and application id, as infra/register-admin-app prints them; empty leaves the endpoint answering 503.')
+param adminAudiences string = ''
+
+@description('The app role an operator must hold on the product registration to call the admin endpoint (LIFECYCLE_ADMIN_ROLE).')
+param adminRole string = 'Lifecycle.Operator'
+
 @description('Email addresses the on-call action group notifies (infra/README.md, "Alerts"); ignored when alertActionGroupId is set.')
 param alertEmailAddresses array = []
 
@@ -170,6 +176,11 @@ var productSettings = {
   LIFECYCLE_AUDIT_INGESTION_ENDPOINT: auditStream.outputs.ingestionEndpoint
   LIFECYCLE_AUDIT_INGESTION_RULE_ID: auditStream.outputs.ruleImmutableId
   LIFECYCLE_AUDIT_INGESTION_STREAM: auditStream.outputs.streamName
+  // The admin endpoint (POST /api/admin/{plan|apply}): an operator's token from this tenant for the product's
+  // registration, with the operator app role; the endpoint validates it itself (README, "Production runbook").
+  LIFECYCLE_ADMIN_TENANT_ID: tenantId
+  LIFECYCLE_ADMIN_AUDIENCES: adminAudiences
+  LIFECYCLE_ADMIN_ROLE: adminRole
 }
 
 // The sign-up connector is its own function app with its own identity (LIFECYCLE_FUNCTIONS=signup): it makes

@@ -17,6 +17,7 @@ from types import ModuleType
 
 import pytest
 
+from config.errors import SettingsError
 from config.settings import load_settings
 from graph.permissions import GRANTED, GRAPH_APPLICATION_PERMISSIONS, RESET_GRANT, Deployment, required_names
 from lifecycle.jobs import ALL_QUEUES, trigger_settings
@@ -65,6 +66,7 @@ def _param_defaults() -> dict[str, str]:
 _DEPLOYMENT_TIME_VALUES = {
     "LIFECYCLE_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
     "LIFECYCLE_SIGNUP_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
+    "LIFECYCLE_ADMIN_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
     "LIFECYCLE_TABLES_ENDPOINT": "https://stguestlcprodabc.table.core.windows.net",
     "AzureWebJobsStorage__accountName": "stguestlcprodabc",
     "ServiceBusConnection__fullyQualifiedNamespace": "guestlc-prod-sb-abc.servicebus.windows.net",
@@ -113,6 +115,27 @@ def deployed_app_settings() -> dict[str, str]:
         | _object_block(FUNCTION_APP_BICEP, APP_SETTINGS_UNION)
     )
     return _resolved(expressions)
+
+
+class TestAdminEndpointSettings:
+    """The jobs app carries the admin endpoint's settings; the internet-facing sign-up app does not."""
+
+    def test_the_deployed_settings_load_once_the_audiences_are_given(self):
+        from config.admin import DEFAULT_ROLE, load_admin_settings
+
+        deployed = deployed_app_settings()
+        assert deployed["LIFECYCLE_ADMIN_TENANT_ID"] == deployed["LIFECYCLE_TENANT_ID"]
+        settings = load_admin_settings({**deployed, "LIFECYCLE_ADMIN_AUDIENCES": "api://guest-lifecycle"})
+        assert settings.role == DEFAULT_ROLE == deployed["LIFECYCLE_ADMIN_ROLE"]
+
+    def test_an_undeployed_audience_leaves_the_endpoint_unconfigured(self):
+        from config.admin import load_admin_settings
+
+        with pytest.raises(SettingsError, match="LIFECYCLE_ADMIN_AUDIENCES"):
+            load_admin_settings(deployed_app_settings())
+
+    def test_the_sign_up_app_gets_no_admin_setting(self):
+        assert not any(name.startswith("LIFECYCLE_ADMIN") for name in signup_app_settings())
 
 
 class TestSignUpConnectorApp:
