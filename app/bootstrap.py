@@ -63,6 +63,10 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
         for name, port in _job_ports(settings, client).items():
             overrides.setdefault(name, port)
     table_ports = ("work_items", "guests", "audit", "rejections", "sweep_runs", "drift_reports")
+    # An operator's own sign-in (the read-only runbook commands) finds the app's tables and leaves its shared
+    # state alone: no table is created, no Graph budget lease is joined (the operator's Graph calls are not the
+    # app's), and audit rows are not streamed with the operator's identity.
+    operator = settings.graph_credential == "azure-cli"
     state = None
     if not set(table_ports) <= overrides.keys():
         from adapters.drift_reports import TableDriftReports
@@ -71,22 +75,28 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
 
         # One TableServiceClient for every table the product keeps.
         state = TableState.from_settings(settings, credential=credential)
-        await state.ensure_tables()
+        if not operator:
+            await state.ensure_tables()
         closers.append(state.close)
         for name in ("work_items", "guests", "audit", "rejections"):
             overrides.setdefault(name, getattr(state, name))
         for name, store_type in (("sweep_runs", TableSweepRuns), ("drift_reports", TableDriftReports)):
             table = f"{settings.table_prefix}{store_type.TABLE}"
             if name not in overrides:
-                await state.service.create_table_if_not_exists(table)
+                if not operator:
+                    await state.service.create_table_if_not_exists(table)
                 store = store_type(state.service.get_table_client(table))
                 closers.append(store.close)  # closes its table client; the service closes with the state
                 overrides[name] = store
-        if overrides["audit"] is state.audit and (streamed := _audit_stream(state.audit, credential)) is not None:
+        if (
+            not operator
+            and overrides["audit"] is state.audit
+            and (streamed := _audit_stream(state.audit, credential)) is not None
+        ):
             overrides["audit"] = streamed
             closers.append(streamed.close)  # runs before the table closers: the stream's client goes first
     ledger = overrides.pop("budget_ledger", None)
-    if ledger is None and state is not None:
+    if ledger is None and state is not None and not operator:
         ledger = await _table_budget_ledger(settings, state)
         closers.append(ledger.close)
     if ledger is not None:
