@@ -246,3 +246,39 @@ class TestPlanThenApply:
         _, plan = await call("plan", body, operator_token(issuer))
         status, refused = await call("apply", {**body, "digest": plan["digest"]}, operator_token(issuer))
         assert status == 409 and refused["error"]["code"] == "run-not-approvable"
+
+
+class TestApproveThroughTheEndpoint:
+    async def test_a_braked_sweep_is_listed_by_name_and_approved_in_the_operators_name(self, issuer, services):
+        """The plan names each guest the run disables; apply releases the brake recorded as the token's operator."""
+        from dataclasses import replace
+
+        from lifecycle.models import GuestRecord, GuestState, SignInActivity
+        from lifecycle.sweep import entry as sweep
+        from lifecycle.sweep.entry import sweep_ports
+
+        directory = services.directory
+        for name in ("Lena Fischer", "Priya Natarajan", "Omar Haddad"):
+            email = f"{name.split()[0].lower()}@fabrikam.com"
+            user = directory.put(
+                replace(
+                    directory.add_guest(email),
+                    display_name=name,
+                    sign_in_activity=SignInActivity(last_successful_sign_in=NOW - timedelta(days=120)),
+                    external_user_state_changed=NOW - timedelta(days=500),
+                    created=NOW - timedelta(days=501),
+                )
+            )
+            await services.guests.save(GuestRecord(user.id, email, "fabrikam", GuestState.ACTIVE, ticket_id=name[:3]))
+        summary = await sweep.run_sweep(services, "enforce")
+        assert summary["status"] == "braked", summary
+        body = {"command": "approve", "args": {"runId": summary["runId"]}}
+
+        status, plan = await call("plan", body, operator_token(issuer))
+        assert status == 200
+        assert {r["displayName"] for r in plan["rows"]} == {"Lena Fischer", "Priya Natarajan", "Omar Haddad"}
+        assert {r["action"] for r in plan["rows"]} == {"disable"}
+        status, applied = await call("apply", {**body, "digest": plan["digest"]}, operator_token(issuer))
+        assert status == 200, applied
+        run = await sweep_ports(services).runs.get(summary["runId"])
+        assert run is not None and run.brake.approved_by == f"{OPERATOR_NAME} ({OPERATOR_OID})"
