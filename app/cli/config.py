@@ -15,7 +15,7 @@ import typer
 
 from app.cli.common import ExitCode, JsonOption, app, fail, with_services
 from app.cli.decide import ExportOption, YesOption, check_export, decide
-from app.cli.remote import RemoteOption, remote_url, run_remote
+from app.cli.remote import RemoteOption, remote_url, require_app_identity, run_remote
 
 TARGETS = ("policies", "governance")
 Decision = Callable[[Any], Awaitable[None]]
@@ -185,7 +185,7 @@ def apply_command(
     _check(target)
     check_export(export_to)
     approved = frozenset(approve_recreate or ())
-    url = remote_url(remote)
+    url = require_app_identity(remote_url(remote), f"apply {target}")
     if url is not None:
         args: dict[str, Any] = (
             {"approveRecreate": sorted(approved)}

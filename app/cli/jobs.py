@@ -23,7 +23,7 @@ from app.cli.common import (
     with_services,
 )
 from app.cli.decide import ExportOption, YesOption, check_export, decide
-from app.cli.remote import RemoteOption, remote_url, run_remote
+from app.cli.remote import RemoteOption, remote_url, require_app_identity, run_remote
 from app.cli.summaries import reset_summary, sweep_exit_code, sweep_summary
 from lifecycle.jobs import ON_DEMAND
 
@@ -46,6 +46,12 @@ def run(
         raise typer.BadParameter(f"unknown job {job!r}; available: {', '.join(JOBS)}")
     if mode not in ("plan", "enforce"):
         raise typer.BadParameter("--mode must be plan or enforce")
+    # Even in plan mode a run records its run and audit rows, which a reader's session may not write.
+    require_app_identity(
+        None,
+        f"run {job}",
+        "the function app's timers and queue triggers run the jobs; approve, apply, replay and purge take --remote",
+    )
     if job == "onboarding":
         summary = asyncio.run(with_services(run_onboarding))
         report_summary(summary, as_json)
@@ -91,7 +97,7 @@ def approve(
     from lifecycle.sweep.runner import SweepError
 
     check_export(export_to)
-    url = remote_url(remote)
+    url = require_app_identity(remote_url(remote), f"approve {run_id}")
     if url is not None:
         if approver is not None:
             raise typer.BadParameter(

@@ -28,7 +28,7 @@ from app.cli.common import (
     with_services,
 )
 from app.cli.decide import ExportOption, YesOption, check_export, decide
-from app.cli.remote import RemoteOption, remote_url, run_remote
+from app.cli.remote import RemoteOption, remote_url, require_app_identity, run_remote
 from lifecycle.ledger.operations import QUEUES, Selector
 
 QueueOption = Annotated[str, typer.Option("--queue", help=f"Logical queue: {', '.join(QUEUES)}.")]
@@ -221,7 +221,7 @@ def replay(
         raise typer.BadParameter("name what to replay: --key, --kind, --reason, or --all")
     check_queue(queue, QUEUES, "dead letters to replay", "--queue")
     check_export(export_to)
-    url = remote_url(remote)
+    url = remote_url(remote) if dry_run else require_app_identity(remote_url(remote), "replay")
     if url is not None:
         raise typer.Exit(
             run_remote(
@@ -299,7 +299,7 @@ def purge(
     check_export(export_to)
     if queue_typed is not None and queue_typed != queue:
         raise fail(ExitCode.FAILED, "not confirmed; nothing purged", f"--yes-i-am-sure takes the queue name ({queue})")
-    url = remote_url(remote)
+    url = require_app_identity(remote_url(remote), "purge")
     if url is not None:
         raise typer.Exit(
             run_remote(

@@ -44,6 +44,21 @@ def remote_url(option: str | None) -> str | None:
     return url
 
 
+def require_app_identity(url: str | None, label: str, hint: str | None = None) -> str | None:
+    """``url`` when the change goes through the endpoint; a usage error when this shell signs in as a person.
+
+    A session on the operator's own sign-in (LIFECYCLE_GRAPH_CREDENTIAL=azure-cli) only reads: a change made
+    from it would fail half-way on the first write the operator's roles do not allow, so it is refused first.
+    """
+    if url is None and os.environ.get("LIFECYCLE_GRAPH_CREDENTIAL", "").strip() == "azure-cli":
+        raise fail(
+            ExitCode.USAGE,
+            f"{label} writes, and this shell only reads, with your own sign-in (LIFECYCLE_GRAPH_CREDENTIAL=azure-cli)",
+            hint or f"set {ADMIN_URL_SETTING} or pass --remote URL: the function app carries the change out",
+        )
+    return url
+
+
 def operator_token() -> str:
     """The operator's access token for the endpoint: from the environment, else from the Azure CLI's sign-in."""
     given = os.environ.get(ADMIN_TOKEN_SETTING, "").strip()

@@ -86,3 +86,26 @@ async def test_an_unconfigured_endpoint_answers_503_in_json(monkeypatch):
         composition.use_admin_endpoint(previous)
     assert response.status_code == 503
     assert json.loads(response.get_body())["error"]["code"] == "not-configured"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("apply", "policies", "--yes"),
+        ("approve", "sweep-2026-11-23", "--yes"),
+        ("replay", "--all", "--yes"),
+        ("purge", "--all", "--yes"),
+        ("run", "guest-sweep"),
+    ],
+    ids=["apply", "approve", "replay", "purge", "run"],
+)
+def test_a_change_from_a_shell_signed_in_as_the_operator_is_refused_before_anything_is_read(args):
+    """Without --remote such a command would fail half-way on the first write a reader may not make."""
+    from typer.testing import CliRunner
+
+    from app.cli.main import app
+
+    env = {**AZURE_ENV, "LIFECYCLE_GRAPH_CREDENTIAL": "azure-cli", "LIFECYCLE_ADMIN_URL": ""}
+    result = CliRunner().invoke(app, list(args), env=env)
+    assert result.exit_code == 64, result.output
+    assert "LIFECYCLE_GRAPH_CREDENTIAL=azure-cli" in result.stderr
