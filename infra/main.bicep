@@ -124,6 +124,9 @@ param adminAudiences string = ''
 @description('The app role an operator must hold on the product registration to call the admin endpoint (LIFECYCLE_ADMIN_ROLE).')
 param adminRole string = 'Lifecycle.Operator'
 
+@description('Object id of the Entra group of on-call operators: given, it gets the read-only runbook\'s roles on the storage and the queues (modules/rbac-operators.bicep); empty, nobody does.')
+param operatorsGroupId string = ''
+
 @description('Email addresses the on-call action group notifies (infra/README.md, "Alerts"); ignored when alertActionGroupId is set.')
 param alertEmailAddresses array = []
 
@@ -330,6 +333,17 @@ module rbac 'modules/rbac.bicep' = {
     serviceBusNamespaceName: serviceBus.outputs.name
     appInsightsName: monitoring.outputs.appInsightsName
     dataCollectionRuleName: auditStream.outputs.ruleName
+  }
+}
+
+module operatorsRbac 'modules/rbac-operators.bicep' = if (!empty(operatorsGroupId)) {
+  name: 'rbac-operators'
+  params: {
+    operatorsGroupId: operatorsGroupId
+    storageAccountName: storage.outputs.name
+    serviceBusNamespaceName: serviceBus.outputs.name
+    tablePrefix: tablePrefix
+    queuePrefix: queuePrefix
   }
 }
 

@@ -138,6 +138,43 @@ class TestAdminEndpointSettings:
         assert not any(name.startswith("LIFECYCLE_ADMIN") for name in signup_app_settings())
 
 
+class TestOperatorRoles:
+    """The on-call group's own roles: readers of the product's state and queues, writers of one table only."""
+
+    RBAC = (INFRA / "modules" / "rbac-operators.bicep").read_text()
+
+    def _scopes(self) -> dict[str, tuple[str, str]]:
+        sections = re.split(r"\n(?=resource |var |// )", self.RBAC)
+        return {
+            section.split()[1]: (
+                re.search(r"scope: (\S+)", section).group(1),
+                re.search(r"roles\.(\w+)\)", section).group(1),
+            )
+            for section in sections
+            if "'Microsoft.Authorization/roleAssignments@" in section.split("\n", 1)[0]
+        }
+
+    def test_operators_read_the_tables_and_write_only_the_work_items_table(self):
+        scopes = self._scopes()
+        assert scopes["tableReader"] == ("storage", "storageTableDataReader")
+        assert scopes["workItemsWriter"] == ("workItems", "storageTableDataContributor")
+        assert "name: '${tablePrefix}workitems'" in self.RBAC
+        assert [role for _, role in scopes.values()].count("storageTableDataContributor") == 1
+
+    def test_operators_peek_the_consumed_queues_and_send_only_tickets(self):
+        scopes = self._scopes()
+        assert scopes["queueReceiver"] == ("consumedQueues[i]", "serviceBusDataReceiver")
+        assert scopes["ticketSender"] == ("onboardingQueue", "serviceBusDataSender")
+        assert "queue.name != 'sponsor-notices'" in self.RBAC
+        assert "principalType: 'Group'" in self.RBAC and "ServicePrincipal" not in self.RBAC
+
+    def test_the_group_is_optional_and_wired_to_the_deployments_names(self):
+        assert _param_defaults()["operatorsGroupId"] == ""
+        module = MAIN_BICEP.split("module operatorsRbac 'modules/rbac-operators.bicep' = ")[1].split("\n}\n")[0]
+        assert module.startswith("if (!empty(operatorsGroupId))")
+        assert "tablePrefix: tablePrefix" in module and "queuePrefix: queuePrefix" in module
+
+
 class TestSignUpConnectorApp:
     """The internet-facing connector runs as its own function app whose identity holds nothing it does not use."""
 
