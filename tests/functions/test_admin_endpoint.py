@@ -282,3 +282,10 @@ class TestApproveThroughTheEndpoint:
         assert status == 200, applied
         run = await sweep_ports(services).runs.get(summary["runId"])
         assert run is not None and run.brake.approved_by == f"{OPERATOR_NAME} ({OPERATOR_OID})"
+
+
+async def test_a_failure_inside_a_command_answers_500_in_json_without_a_traceback(issuer, services):
+    """These services carry no policy drift ports: the planner's error stays in the log, the caller gets JSON."""
+    status, body = await call("plan", {"command": "apply-policies", "args": {}}, operator_token(issuer))
+    assert (status, body["error"]["code"]) == (500, "internal-error")
+    assert "Traceback" not in json.dumps(body) and "drift" not in json.dumps(body)
