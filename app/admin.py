@@ -20,11 +20,11 @@ from adapters.signing_keys import JwksSigningKeys
 from config.admin import AdminSettings, load_admin_settings
 from lifecycle.admin.ports import AdminCommand, AdminInputError, AdminPorts, AdminRefused, Carried, Rows
 from lifecycle.clock import SystemClock
+from lifecycle.ledger.operations import QUEUES
 from lifecycle.ports import Clock
 from lifecycle.services import Services
 from lifecycle.signup.auth import BearerValidator
 
-DEAD_LETTER_QUEUES = ("onboarding",)
 _RUN_ID = re.compile(r"^(sweep|reset)-[A-Za-z0-9T:._-]{1,80}$")
 _TEXT = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")
 
@@ -156,8 +156,8 @@ class DeadLetters:
         found = _object(args)
         _known(found, {"queue", "keys", "kind", "reason", "all"})
         queue = found.get("queue", "onboarding")
-        if queue not in DEAD_LETTER_QUEUES:
-            raise AdminInputError("invalid-args", f"args.queue is one of {', '.join(DEAD_LETTER_QUEUES)}")
+        if queue not in QUEUES:
+            raise AdminInputError("invalid-args", f"args.queue is one of {', '.join(QUEUES)}")
         parsed = {
             "queue": queue,
             "keys": _texts(found, "keys"),
