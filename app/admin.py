@@ -66,6 +66,7 @@ def _known(args: dict[str, Any], allowed: set[str]) -> None:
 class ApplyPolicies:
     name: str = "apply-policies"
     columns: tuple[str, ...] = ()
+    read_only: bool = False
 
     def parse(self, args: object) -> dict[str, Any]:
         found = _object(args)
@@ -89,6 +90,7 @@ class ApplyPolicies:
 class ApplyGovernance:
     name: str = "apply-governance"
     columns: tuple[str, ...] = ()
+    read_only: bool = False
 
     def parse(self, args: object) -> dict[str, Any]:
         found = _object(args)
@@ -112,6 +114,7 @@ class ApplyGovernance:
 class Approve:
     name: str = "approve"
     columns: tuple[str, ...] = ()
+    read_only: bool = False
 
     def parse(self, args: object) -> dict[str, Any]:
         found = _object(args)
@@ -151,6 +154,7 @@ class DeadLetters:
 
     name: str
     columns: tuple[str, ...] = ()
+    read_only: bool = False
 
     def parse(self, args: object) -> dict[str, Any]:
         found = _object(args)
@@ -194,6 +198,38 @@ class DeadLetters:
         return Carried(code, "\n".join([*lines, f"{len(results)} dead letter(s) handled"]), results)
 
 
+@dataclass(frozen=True)
+class Doctor:
+    """The doctor run by the app, with the app's identity: its Graph permission checks describe the app's token."""
+
+    name: str = "doctor"
+    columns: tuple[str, ...] = ()
+    read_only: bool = True
+
+    def parse(self, args: object) -> dict[str, Any]:
+        from lifecycle.doctor.checks import JOBS
+
+        found = _object(args)
+        _known(found, {"job"})
+        job = found.get("job")
+        if job is not None and job not in JOBS:
+            raise AdminInputError("invalid-args", f"args.job is one of {', '.join(JOBS)}")
+        return {"job": job}
+
+    async def changes(self, services: Services, args: dict[str, Any]) -> Rows | None:
+        return None
+
+    async def carry_out(self, services: Services, args: dict[str, Any], rows: Rows | None, actor: str) -> Carried:
+        import json
+
+        from app.cli.doctor import probe_for, required_for
+        from lifecycle.doctor.checks import exit_code, for_job, render
+        from lifecycle.doctor.run import run_doctor
+
+        checks = for_job(await run_doctor(probe_for, required_for), args["job"])
+        return Carried(exit_code(checks), render(checks, False), json.loads(render(checks, True)))
+
+
 def admin_commands() -> dict[str, AdminCommand]:
     """The tenant-changing commands the endpoint runs, by the name the command line sends."""
     from app.cli.config import CHANGE_COLUMNS
@@ -206,6 +242,7 @@ def admin_commands() -> dict[str, AdminCommand]:
         Approve(columns=APPROVE_COLUMNS),
         DeadLetters("replay", DEAD_LETTER_COLUMNS),
         DeadLetters("purge", DEAD_LETTER_COLUMNS),
+        Doctor(),
     ]
     return {c.name: c for c in commands}
 

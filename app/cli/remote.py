@@ -132,6 +132,23 @@ _HINTS = {
 }
 
 
+def run_remote_read(
+    url: str, command: str, args: dict[str, Any], *, as_json: bool, client: AdminClient | None = None
+) -> int:
+    """A read-only command the app runs with its own identity: its text (or JSON result) and exit code."""
+    admin = client or AdminClient(url, operator_token())
+    try:
+        answer = admin.plan(command, args)
+    finally:
+        if client is None:
+            admin.close()
+    if as_json:
+        typer.echo(json.dumps(answer.get("result"), indent=2, default=str))
+    else:
+        typer.echo(answer.get("text", ""))
+    return int(answer.get("exitCode", ExitCode.FAILED))
+
+
 def run_remote(
     url: str,
     command: str,

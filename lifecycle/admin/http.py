@@ -2,6 +2,7 @@
 
 ``POST plan``  {"command", "args"}            -> the list of changes by name and the plan's digest
 ``POST apply`` {"command", "args", "digest"}  -> acts only if the plan it computes again has that digest
+A read-only command (the doctor, run as the app) answers its result at ``plan`` and has no ``apply``.
 
 Order of checks: method and step, size, token (401), operator and role (403), body (400), then the command.
 Every answer is JSON; nothing raises to the host. Every request that names an operator is audited with the
@@ -72,6 +73,10 @@ async def _handle(
         await _audit(services, "admin.rejected", operator, f"{exc.code}: {exc.message}", {"step": step})
         return _error(400, exc.code, exc.message)
     structlog.contextvars.bind_contextvars(admin_command=command.name, operator=operator.object_id)
+    if command.read_only:
+        if step == "apply":
+            return _error(400, "read-only-command", f"{command.name} only reads: POST it to /api/admin/plan")
+        return await _read(services, command, args, operator)
     if step == "plan":
         return await _plan(services, command, args, operator)
     return await _apply(services, command, args, digest, operator)
@@ -90,9 +95,25 @@ def _request(body: bytes, step: str, ports: AdminPorts) -> tuple[AdminCommand, d
     command = ports.commands[name]
     args = command.parse(document.get("args", {}))
     digest = document.get("digest")
-    if step == "apply" and not (isinstance(digest, str) and digest.startswith("sha256:")):
+    if step == "apply" and not command.read_only and not (isinstance(digest, str) and digest.startswith("sha256:")):
         raise AdminInputError("digest-missing", "apply carries the digest the plan step answered")
     return command, args, digest
+
+
+async def _read(services: Services, command: AdminCommand, args: dict[str, Any], operator: Operator) -> Answer:
+    carried = await command.carry_out(services, args, None, operator.actor)
+    details = {"command": command.name, "args": args, "exitCode": carried.exit_code}
+    await _audit(services, "admin.read", operator, f"{command.name}: exit {carried.exit_code}", details)
+    return _answer(
+        200,
+        {
+            "command": command.name,
+            "operator": operator.as_dict(),
+            "exitCode": carried.exit_code,
+            "text": carried.text,
+            "result": carried.result,
+        },
+    )
 
 
 async def _plan(services: Services, command: AdminCommand, args: dict[str, Any], operator: Operator) -> Answer:

@@ -49,6 +49,8 @@ class Carried:
 class AdminCommand(Protocol):
     name: str
     columns: tuple[str, ...]
+    # A read-only command (the doctor, as the app) answers its result at the plan step and has no apply.
+    read_only: bool
 
     def parse(self, args: object) -> dict[str, Any]:
         """The arguments, checked and normalised (defaults filled in); AdminInputError when they are not usable."""

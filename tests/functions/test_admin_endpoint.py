@@ -289,3 +289,8 @@ async def test_a_failure_inside_a_command_answers_500_in_json_without_a_tracebac
     status, body = await call("plan", {"command": "apply-policies", "args": {}}, operator_token(issuer))
     assert (status, body["error"]["code"]) == (500, "internal-error")
     assert "Traceback" not in json.dumps(body) and "drift" not in json.dumps(body)
+
+
+async def test_the_doctor_only_reads_so_it_has_no_apply_step(issuer):
+    status, body = await call("apply", {"command": "doctor", "args": {}}, operator_token(issuer))
+    assert (status, body["error"]["code"]) == (400, "read-only-command")

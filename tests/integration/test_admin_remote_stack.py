@@ -252,3 +252,16 @@ def test_an_operator_without_the_role_is_told_which_role_to_ask_for(host, issuer
     assert result.returncode == 1, result.stdout + result.stderr
     assert "403 role-missing" in result.stderr and "app role" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+async def test_the_doctor_runs_as_the_app_from_a_laptop(env, tenant, host, issuer, monkeypatch):
+    """doctor --remote checks the app's own token and reads (the function app's settings are the stack's)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = lifecycle_cli(_laptop(host, _token(issuer)), "doctor", "--job", "policy-drift", "--json")
+    assert result.returncode in (0, 2), result.stdout + result.stderr
+    checks = json.loads(result.stdout)["checks"]
+    permissions = [c for c in checks if c["name"].startswith("graph permissions")]
+    assert permissions and all(c["status"] == "pass" for c in permissions), permissions
+    [read] = [e for e in await _audit(env) if e.action == "admin.read"]
+    assert read.actor == ACTOR and read.details["command"] == "doctor"
