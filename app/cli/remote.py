@@ -18,8 +18,9 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from rich.console import Console
 
-from app.cli.common import ExitCode, console, fail
+from app.cli.common import ExitCode, fail
 from app.cli.decide import decide
 from config.admin import ADMIN_SCOPE_SETTING, ADMIN_TOKEN_SETTING, ADMIN_URL_SETTING
 
@@ -175,7 +176,9 @@ def run_remote(
         rows = planned.get("rows")
         columns = planned.get("columns", [])
         if nothing_matched is not None and not rows:
-            console.print(f"nothing matched: {nothing_matched}", markup=False, highlight=False)
+            Console(stderr=True, soft_wrap=True).print(
+                f"nothing matched: {nothing_matched}", markup=False, highlight=False
+            )
             return ExitCode.NOTHING_MATCHED
         if rows:
             decide(
