@@ -85,9 +85,9 @@ def operator_token() -> str:
 class AdminClient:
     """plan and apply over HTTPS; every non-2xx answer ends the command with its code and message."""
 
-    def __init__(self, url: str, token: str, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(self, url: str, token: str) -> None:
         self._url = url
-        self._client = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT, transport=transport)
+        self._client = httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT)
 
     def close(self) -> None:
         self._client.close()
@@ -113,7 +113,8 @@ class AdminClient:
             answer = {}
         if response.is_success and isinstance(answer, dict):
             return answer
-        error = answer.get("error", {}) if isinstance(answer, dict) else {}
+        error = answer.get("error") if isinstance(answer, dict) else None
+        error = error if isinstance(error, dict) else {}
         code, message = error.get("code", f"http-{response.status_code}"), error.get("message", response.text[:200])
         raise fail(
             ExitCode.FAILED,
@@ -133,16 +134,13 @@ _HINTS = {
 }
 
 
-def run_remote_read(
-    url: str, command: str, args: dict[str, Any], *, as_json: bool, client: AdminClient | None = None
-) -> int:
+def run_remote_read(url: str, command: str, args: dict[str, Any], *, as_json: bool) -> int:
     """A read-only command the app runs with its own identity: its text (or JSON result) and exit code."""
-    admin = client or AdminClient(url, operator_token())
+    admin = AdminClient(url, operator_token())
     try:
         answer = admin.plan(command, args)
     finally:
-        if client is None:
-            admin.close()
+        admin.close()
     if as_json:
         typer.echo(json.dumps(answer.get("result"), indent=2, default=str))
     else:
@@ -163,14 +161,13 @@ def run_remote(
     as_json: bool,
     nothing_matched: str | None = None,
     plan_only: bool = False,
-    client: AdminClient | None = None,
 ) -> int:
     """Plan remotely, decide locally, apply remotely; the exit code the local command would end with.
 
     ``phrase`` None means the command does not ask (the list is still shown). ``nothing_matched``: an empty list
     ends the command with exit 3 and that sentence, as the local replay and purge do.
     """
-    admin = client or AdminClient(url, operator_token())
+    admin = AdminClient(url, operator_token())
     try:
         planned = admin.plan(command, args)
         rows = planned.get("rows")
@@ -197,8 +194,7 @@ def run_remote(
             return ExitCode.OK
         applied = admin.apply(command, args, planned["digest"])
     finally:
-        if client is None:
-            admin.close()
+        admin.close()
     if as_json:
         typer.echo(json.dumps(applied.get("result"), indent=2, default=str))
     else:

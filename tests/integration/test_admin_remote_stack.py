@@ -11,6 +11,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,8 +156,6 @@ def _host(env: dict[str, str], issuer: LocalTokenIssuer) -> Iterator[FunctionHos
 
 
 def _token(issuer: LocalTokenIssuer) -> str:
-    from datetime import UTC, datetime
-
     return issuer.mint(
         datetime.now(UTC),
         azp="04b07795-8ddb-461a-bbee-02f9e1bf7b46",  # the Azure CLI, as AzureCliCredential obtains it
@@ -245,8 +244,6 @@ def test_a_laptop_without_a_token_or_scope_is_told_what_to_set(host):
 
 def test_an_operator_without_the_role_is_told_which_role_to_ask_for(host, issuer):
     """The endpoint's 403 reaches the operator as one line with its code and a hint, never a traceback."""
-    from datetime import UTC, datetime
-
     token = issuer.mint(datetime.now(UTC), oid=OPERATOR_OID, scp="user_impersonation", preferred_username=OPERATOR)
     result = lifecycle_cli(_laptop(host, token), "purge", "--all", "--yes")
     assert result.returncode == 1, result.stdout + result.stderr
@@ -265,3 +262,33 @@ async def test_the_doctor_runs_as_the_app_from_a_laptop(env, tenant, host, issue
     assert permissions and all(c["status"] == "pass" for c in permissions), permissions
     [read] = [e for e in await _audit(env) if e.action == "admin.read"]
     assert read.actor == ACTOR and read.details["command"] == "doctor"
+
+
+async def test_an_operator_replays_dead_letters_through_the_app_in_their_own_name(env, tenant, host, issuer):
+    """The dead letters are listed by guest, replayed by the app, and the replay is audited as the operator's."""
+    from graph.credentials import TenantSimCredential
+    from graph.permissions import GRANTED
+    from lifecycle.ledger.worker import drain
+    from lifecycle.onboarding.handler import handle_ticket
+    from lifecycle.onboarding.submission import submit_documents
+    from tests.builders import onboard_ticket
+
+    # Without User.Invite.All Graph refuses the invitation: an operator problem, so the ticket is dead-lettered.
+    credential = TenantSimCredential(
+        env["LIFECYCLE_GRAPH_BASE_URL"].removesuffix("/v1.0"), roles=GRANTED - {"User.Invite.All"}
+    )
+    app = await bootstrap(load_settings(env), credential=credential)
+    try:
+        ticket = onboard_ticket(ticketId="RITM0077001", endDate=None, redirectUrl=None)
+        ticket["endDate"] = (datetime.now(UTC) + timedelta(days=30)).date().isoformat()
+        await submit_documents(app, "onboarding", [ticket])
+        report = await drain(app, "onboarding", handle_ticket)
+        assert [o.code for o in report.outcomes] == ["authorization_requestdenied"], report.outcomes
+    finally:
+        await app.close()
+
+    result = lifecycle_cli(_laptop(host, _token(issuer)), "replay", "--all", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Ana Lopez" in result.stdout and "ticket:RITM0077001: replayed" in result.stdout
+    replayed = [e for e in await _audit(env) if e.action == "job.replayed"]
+    assert [e.actor for e in replayed] == [ACTOR]
