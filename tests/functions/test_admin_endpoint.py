@@ -69,16 +69,9 @@ def _endpoint(issuer: LocalTokenIssuer, services: Services) -> Iterator[None]:
 
 
 def operator_token(issuer: LocalTokenIssuer, **claims: Any) -> str:
-    """A v2 access token issued to the operator through the Azure CLI, with the operator role."""
-    base: dict[str, Any] = {
-        "azp": AZURE_CLI_APP_ID,
-        "oid": OPERATOR_OID,
-        "sub": "pairwise-subject",
-        "scp": "user_impersonation",
-        "roles": [ROLE],
-        "preferred_username": OPERATOR_NAME,
-    }
-    return issuer.mint(NOW, **(base | claims))
+    """A v2 access token the Azure CLI obtained for the operator, with the operator role; claims overridable."""
+    person = {"api": CLIENT_ID, "client_id": AZURE_CLI_APP_ID, "oid": OPERATOR_OID, "name": OPERATOR_NAME}
+    return issuer.access_token(NOW, **(person | {"roles": (ROLE,)} | claims))
 
 
 async def call(step: str, body: dict[str, Any] | bytes, token: str | None) -> tuple[int, dict[str, Any]]:
@@ -149,27 +142,20 @@ class TestWhoMayCall:
 
     async def test_a_token_an_application_got_for_itself_gets_403_even_with_the_role(self, issuer):
         """App-only tokens carry roles but no scp: the endpoint acts only for a named person."""
-        status, body = await call("plan", PURGE_ALL, operator_token(issuer, scp=None, preferred_username=None))
+        status, body = await call("plan", PURGE_ALL, operator_token(issuer, name=None, scopes=()))
         assert (status, body["error"]["code"]) == (403, "not-a-person")
 
     async def test_a_v1_token_for_the_app_id_uri_is_accepted_with_the_upn_as_the_name(self, issuer, services):
         """A registration without requestedAccessTokenVersion 2 gets v1 tokens: sts.windows.net issuer, upn."""
-        token = operator_token(
-            issuer,
-            iss=f"https://sts.windows.net/{issuer.tenant_id}/",
-            ver="1.0",
-            azp=None,
-            appid=AZURE_CLI_APP_ID,
-            preferred_username=None,
-            upn="ines.ops@contoso.com",
-        )
+        token = operator_token(issuer, version="1.0", api=APP_ID_URI)
         status, body = await call("plan", PURGE_ALL, token)
         assert status == 200, body
         assert body["operator"] == {"objectId": OPERATOR_OID, "name": "ines.ops@contoso.com"}
 
-    async def test_a_v2_token_for_the_client_id_is_accepted(self, issuer):
-        status, _ = await call("plan", PURGE_ALL, operator_token(issuer, aud=CLIENT_ID))
-        assert status == 200
+    async def test_a_token_for_another_registration_of_the_same_tenant_gets_401(self, issuer):
+        other = "9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a"
+        status, body = await call("plan", PURGE_ALL, operator_token(issuer, api=other))
+        assert (status, body["error"]["code"]) == (401, "audience-mismatch")
 
 
 class TestBadRequests:

@@ -39,6 +39,8 @@ from tests.builders import lifecycle_cli
 pytestmark = pytest.mark.stack
 
 APP_ID_URI = "api://guest-lifecycle"
+CLIENT_ID = "6a0f3c2e-1b4d-4e8a-9c7f-2d5e8a1b3c4f"
+AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
 OPERATOR_OID = "0d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a"
 OPERATOR = "ines.ops@contoso.com"
 ACTOR = f"{OPERATOR} ({OPERATOR_OID})"
@@ -143,7 +145,8 @@ def _host(env: dict[str, str], issuer: LocalTokenIssuer) -> Iterator[FunctionHos
             built.append(await bootstrap(load_settings(env)))
         return built[0]
 
-    settings = load_admin_settings({"LIFECYCLE_ADMIN_TENANT_ID": TENANT_ID, "LIFECYCLE_ADMIN_AUDIENCES": APP_ID_URI})
+    audiences = f"{APP_ID_URI},{CLIENT_ID}"
+    settings = load_admin_settings({"LIFECYCLE_ADMIN_TENANT_ID": TENANT_ID, "LIFECYCLE_ADMIN_AUDIENCES": audiences})
     bearer = build_bearer(settings, client=httpx.AsyncClient(transport=issuer.transport()), clock=SystemClock())
     previous = composition.use_admin_endpoint(
         AdminEndpoint(bearer, AdminPorts(admin_commands(), services, settings.role))
@@ -155,14 +158,10 @@ def _host(env: dict[str, str], issuer: LocalTokenIssuer) -> Iterator[FunctionHos
     composition.use_admin_endpoint(previous)
 
 
-def _token(issuer: LocalTokenIssuer) -> str:
-    return issuer.mint(
-        datetime.now(UTC),
-        azp="04b07795-8ddb-461a-bbee-02f9e1bf7b46",  # the Azure CLI, as AzureCliCredential obtains it
-        oid=OPERATOR_OID,
-        scp="user_impersonation",
-        roles=["Lifecycle.Operator"],
-        preferred_username=OPERATOR,
+def _token(issuer: LocalTokenIssuer, roles: tuple[str, ...] = ("Lifecycle.Operator",)) -> str:
+    """The operator's v2 access token for the product's API, as AzureCliCredential obtains it."""
+    return issuer.access_token(
+        datetime.now(UTC), api=CLIENT_ID, client_id=AZURE_CLI_APP_ID, oid=OPERATOR_OID, name=OPERATOR, roles=roles
     )
 
 
@@ -244,8 +243,7 @@ def test_a_laptop_without_a_token_or_scope_is_told_what_to_set(host):
 
 def test_an_operator_without_the_role_is_told_which_role_to_ask_for(host, issuer):
     """The endpoint's 403 reaches the operator as one line with its code and a hint, never a traceback."""
-    token = issuer.mint(datetime.now(UTC), oid=OPERATOR_OID, scp="user_impersonation", preferred_username=OPERATOR)
-    result = lifecycle_cli(_laptop(host, token), "purge", "--all", "--yes")
+    result = lifecycle_cli(_laptop(host, _token(issuer, roles=())), "purge", "--all", "--yes")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "403 role-missing" in result.stderr and "app role" in result.stderr
     assert "Traceback" not in result.stderr
