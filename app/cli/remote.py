@@ -131,6 +131,9 @@ _HINTS = {
     "audience-mismatch": f"{ADMIN_SCOPE_SETTING} must be the product's App ID URI followed by /.default",
     "issuer-mismatch": "sign in to the workforce tenant the product runs in (az login --tenant TENANT_ID)",
     "token-expired": "az login again (or get a fresh token), then run the command again",
+    # An HTTP trigger must answer within 230 s; past that the front end answers for it while the function runs on.
+    "http-502": "the function app may still be carrying the change out: read status and the audit before retrying",
+    "http-504": "the function app may still be carrying the change out: read status and the audit before retrying",
 }
 
 
