@@ -142,7 +142,8 @@ class Approve:
             if run_id.startswith("reset-"):
                 summary = await reset.approve_reset_run(services, run_id, actor)
                 return Carried(0, reset_summary(summary), summary, run_id)
-            summary = await sweep.approve_locally(services, run_id, actor)
+            # Fan out only: in Azure the guest-actions trigger works the queue (the local command drains it itself).
+            summary = await sweep.approve(services, run_id, actor)
         except (SweepError, ResetRunError) as exc:
             raise AdminRefused("run-not-approvable", str(exc)) from None
         return Carried(sweep_exit_code(summary), sweep_summary(summary), summary, run_id)

@@ -268,6 +268,9 @@ class TestApproveThroughTheEndpoint:
         assert status == 200, applied
         run = await sweep_ports(services).runs.get(summary["runId"])
         assert run is not None and run.brake.approved_by == f"{OPERATOR_NAME} ({OPERATOR_OID})"
+        # Fanned out for the guest-actions trigger; the HTTP request itself disables nobody.
+        active, _ = await services.transport.depth(services.settings.queue_name("guest-actions"))
+        assert active == 3 and not [w for w in directory.writes if w[0] == "accountEnabled"]
 
 
 async def test_a_failure_inside_a_command_answers_500_in_json_without_a_traceback(issuer, services):
