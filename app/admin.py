@@ -199,6 +199,68 @@ class DeadLetters:
         return Carried(code, "\n".join([*lines, f"{len(results)} dead letter(s) handled"]), results)
 
 
+REMOTE_JOBS = ("guest-sweep", "policy-drift", "governance", "redemption-reset")  # onboarding: its queue trigger
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """``run JOB --mode plan|enforce [--run-id]``, as the job's trigger would run it; the list is the request
+    itself (the local command asks nothing either), so a digest still binds the apply to what was shown."""
+
+    name: str = "run"
+    columns: tuple[str, ...] = ("job", "mode", "runId")
+    read_only: bool = False
+
+    def parse(self, args: object) -> dict[str, Any]:
+        found = _object(args)
+        _known(found, {"job", "mode", "runId"})
+        job, mode = found.get("job"), found.get("mode", "plan")
+        if job not in REMOTE_JOBS:
+            raise AdminInputError(
+                "invalid-args",
+                f"args.job is one of {', '.join(REMOTE_JOBS)} (the onboarding queue is worked by its own trigger)",
+            )
+        if mode not in ("plan", "enforce"):
+            raise AdminInputError("invalid-args", "args.mode is plan or enforce")
+        run_id = found.get("runId")
+        if run_id is not None and not (isinstance(run_id, str) and _RUN_ID.match(run_id)):
+            raise AdminInputError("invalid-args", "args.runId names a sweep or reset run (sweep-YYYY-MM-DD, ...)")
+        return {"job": job, "mode": mode, "runId": run_id}
+
+    async def changes(self, services: Services, args: dict[str, Any]) -> Rows | None:
+        return [dict(args)]
+
+    async def carry_out(self, services: Services, args: dict[str, Any], rows: Rows | None, actor: str) -> Carried:
+        from app.cli.config import recorded_drift_run, recorded_governance_run
+        from app.cli.summaries import reset_summary, sweep_exit_code, sweep_summary
+        from lifecycle.ledger.operations import record_run
+
+        job, mode, run_id = args["job"], args["mode"], args["runId"]
+        if job == "policy-drift":
+            from lifecycle.drift.entry import render
+
+            run = await recorded_drift_run(services, mode, False)
+            return Carried(run.exit_code, render(run), run.as_dict(), run.run_id)
+        if job == "governance":
+            from lifecycle.governance import render as governance_text
+
+            result = await recorded_governance_run(services, mode, frozenset())
+            return Carried(int(result["exitCode"]), governance_text(result), result)
+        if job == "guest-sweep":
+            from lifecycle.sweep import entry as sweep
+
+            # Fan out only, as the timer does: the guest-actions trigger works the queue.
+            summary = await sweep.run_sweep(services, mode, run_id)
+            await record_run(services, job, summary)
+            return Carried(sweep_exit_code(summary), sweep_summary(summary), summary, summary.get("runId"))
+        from lifecycle.reset import entry as reset
+
+        summary = await reset.run_reset_detection(services, mode, run_id)
+        await record_run(services, job, summary)
+        code = 2 if summary["status"] in ("braked", "failed") else 0
+        return Carried(code, reset_summary(summary), summary, summary.get("runId"))
+
+
 @dataclass(frozen=True)
 class Doctor:
     """The doctor run by the app, with the app's identity: its Graph permission checks describe the app's token."""
@@ -243,6 +305,7 @@ def admin_commands() -> dict[str, AdminCommand]:
         Approve(columns=APPROVE_COLUMNS),
         DeadLetters("replay", DEAD_LETTER_COLUMNS),
         DeadLetters("purge", DEAD_LETTER_COLUMNS),
+        RunJob(),
         Doctor(),
     ]
     return {c.name: c for c in commands}

@@ -40,18 +40,33 @@ def run(
     mode: ModeOption = "plan",
     run_id: RunIdOption = None,
     as_json: JsonOption = False,
+    remote: RemoteOption = None,
 ) -> None:
-    """Run JOB once now, as its trigger would. Exit 0 done, 2 needs attention (drift, brake, failures), 1 error."""
+    """Run JOB once now, as its trigger would. Exit 0 done, 2 needs attention (drift, brake, failures), 1 error.
+    With --remote the function app runs it with its own identity (every job but onboarding, whose queue
+    trigger works the queue)."""
     if job not in JOBS:
         raise typer.BadParameter(f"unknown job {job!r}; available: {', '.join(JOBS)}")
     if mode not in ("plan", "enforce"):
         raise typer.BadParameter("--mode must be plan or enforce")
     # Even in plan mode a run records its run and audit rows, which a reader's session may not write.
-    require_app_identity(
-        None,
-        f"run {job}",
-        "the function app's timers and queue triggers run the jobs; approve, apply, replay and purge take --remote",
-    )
+    url = require_app_identity(remote_url(remote), f"run {job}")
+    if url is not None:
+        if job == "onboarding":
+            raise typer.BadParameter("the function app's queue trigger works the onboarding queue", param_hint="JOB")
+        raise typer.Exit(
+            run_remote(
+                url,
+                "run",
+                {"job": job, "mode": mode, "runId": run_id},
+                title=lambda rows: f"run {job} in {mode} mode with the function app's identity",
+                phrase=None,
+                yes=True,
+                export_to=None,
+                label=f"run {job}",
+                as_json=as_json,
+            )
+        )
     if job == "onboarding":
         summary = asyncio.run(with_services(run_onboarding))
         report_summary(summary, as_json)

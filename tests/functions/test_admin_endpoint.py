@@ -283,3 +283,19 @@ async def test_a_failure_inside_a_command_answers_500_in_json_without_a_tracebac
 async def test_the_doctor_only_reads_so_it_has_no_apply_step(issuer):
     status, body = await call("apply", {"command": "doctor", "args": {}}, operator_token(issuer))
     assert (status, body["error"]["code"]) == (400, "read-only-command")
+
+
+class TestRunThroughTheEndpoint:
+    async def test_a_sweep_run_is_planned_by_the_app_and_its_run_id_audited(self, issuer, services):
+        body = {"command": "run", "args": {"job": "guest-sweep", "mode": "plan"}}
+        _, plan = await call("plan", body, operator_token(issuer))
+        assert plan["rows"] == [{"job": "guest-sweep", "mode": "plan", "runId": None}]
+        status, applied = await call("apply", {**body, "digest": plan["digest"]}, operator_token(issuer))
+        assert status == 200 and applied["result"]["mode"] == "plan", applied
+        [row] = [e for e in await audit_rows(services) if e.action == "admin.applied"]
+        assert row.details["runId"] == applied["result"]["runId"]
+
+    async def test_onboarding_is_left_to_its_queue_trigger(self, issuer):
+        body = {"command": "run", "args": {"job": "onboarding", "mode": "enforce"}}
+        status, answer = await call("plan", body, operator_token(issuer))
+        assert (status, answer["error"]["code"]) == (400, "invalid-args")

@@ -290,3 +290,12 @@ async def test_an_operator_replays_dead_letters_through_the_app_in_their_own_nam
     assert "Ana Lopez" in result.stdout and "ticket:RITM0077001: replayed" in result.stdout
     replayed = [e for e in await _audit(env) if e.action == "job.replayed"]
     assert [e.actor for e in replayed] == [ACTOR]
+
+
+async def test_an_operator_runs_policy_drift_in_enforce_mode_through_the_app(env, tenant, host, issuer):
+    before = tenant.snapshot()["policies"]
+    result = lifecycle_cli(_laptop(host, _token(issuer)), "run", "policy-drift", "--mode", "enforce")
+    assert result.returncode in (0, 2), result.stdout + result.stderr
+    assert tenant.snapshot()["policies"] != before
+    [applied] = [e for e in await _audit(env) if e.action == "admin.applied"]
+    assert applied.actor == ACTOR and applied.details["args"]["job"] == "policy-drift" and applied.details["runId"]
