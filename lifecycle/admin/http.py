@@ -172,6 +172,11 @@ async def _apply(
     except AdminRefused as exc:
         await _audit(services, "admin.refused", operator, f"{command.name}: {exc.code}: {exc.message}", details)
         return _error(409, exc.code, exc.message)
+    except Exception as exc:
+        # What was asked stays on record beside the failure; the traceback goes to the log (handle_admin_request).
+        reason = f"{command.name}: failed: {type(exc).__name__}"
+        await _audit(services, "admin.failed", operator, reason, details)
+        raise
     await _audit(
         services,
         "admin.applied",

@@ -299,3 +299,15 @@ class TestRunThroughTheEndpoint:
         body = {"command": "run", "args": {"job": "onboarding", "mode": "enforce"}}
         status, answer = await call("plan", body, operator_token(issuer))
         assert (status, answer["error"]["code"]) == (400, "invalid-args")
+
+
+async def test_a_failure_while_applying_is_audited_beside_the_request(issuer, services):
+    """A confirmed run that fails inside the app leaves admin.apply-requested and admin.failed in the operator's
+    name (these services carry no policy drift ports), and the caller gets JSON."""
+    body = {"command": "run", "args": {"job": "policy-drift", "mode": "enforce"}}
+    _, plan = await call("plan", body, operator_token(issuer))
+    status, answer = await call("apply", {**body, "digest": plan["digest"]}, operator_token(issuer))
+    assert (status, answer["error"]["code"]) == (500, "internal-error")
+    rows = await audit_rows(services)
+    assert [e.action for e in rows] == ["admin.planned", "admin.apply-requested", "admin.failed"]
+    assert rows[-1].actor == f"{OPERATOR_NAME} ({OPERATOR_OID})"
