@@ -36,7 +36,16 @@ def drift_command(mode: str, remove_unknown_partners: bool, as_json: bool, decid
         if decided is not None:
             await decided(services)
         run = await run_policy_drift(services, mode, remove_unknown_partners)
-        await record_run(services, "policy-drift", {"mode": mode, "drift": len(run.drift), "exitCode": run.exit_code})
+        await record_run(
+            services,
+            "policy-drift",
+            {
+                "mode": mode,
+                "drift": len(run.drift),
+                "exitCode": run.exit_code,
+                "waivers": [f"{w.label}: {w.state}, owner {w.owner}, until {w.expires}" for w in run.waivers],
+            },
+        )
         return run
 
     run = asyncio.run(with_services(go))
@@ -87,7 +96,9 @@ async def policy_changes(services, remove_unknown_partners: bool) -> list[dict[s
 
     tenant = drift_ports(services).tenant
     desired = desired_policies(services.desired)
-    plan = plan_policies(desired, await read_tenant(tenant, desired), remove_unknown_partners)
+    plan = plan_policies(
+        desired, await read_tenant(tenant, desired), remove_unknown_partners, today=services.clock.now().date()
+    )
     if plan.refusals:
         return None
     rows = []
