@@ -78,7 +78,8 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "Policy.Read.All",
         ("policy-drift", "redemption-reset"),
-        "Read cross-tenant access, authorization and conditional access policies to detect drift; the "
+        "Read cross-tenant access (the policy, its default and partners, each partner's user synchronization, the "
+        "last shown as evidence only), authorization and conditional access policies to detect drift; the "
         "tenant's invitation redemption order to know which provider a partner domain's guests use.",
     ),
     Permission(

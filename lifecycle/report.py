@@ -133,9 +133,11 @@ def to_markdown(posture: Posture) -> str:
         f"- {md(f['key'])} {md(f['status'])}: {md(f['error'])} {md(f['message'])}" for f in posture.failures[:20]
     ] or ["- none"]
     lines += ["", "## Last configuration plans", ""]
-    lines += [f"- {md(p['at'])} {md(p.get('job'))}: drift {md(p.get('drift', '?'))}" for p in posture.plans] or [
-        "- none yet"
-    ]
+    lines += [
+        f"- {md(p['at'])} {md(p.get('job'))}: drift {md(p.get('drift', '?'))}"
+        + (f"; waivers: {md(p['waivers'])}" if p.get("waivers") else "")
+        for p in posture.plans
+    ] or ["- none yet"]
     lines += ["", "## Guests by state over time", "", "| day | " + " | ".join(STATES) + " |", "|---" * 4 + "|"]
     lines += [f"| {day} | " + " | ".join(str(c.get(s, 0)) for s in STATES) + " |" for day, c in posture.history]
     return "\n".join(lines) + "\n"
@@ -167,10 +169,11 @@ def to_html(posture: Posture) -> str:
     )
     plans = (
         "".join(
-            f"<tr><td>{esc(p['at'])}</td><td>{esc(str(p.get('job')))}</td><td>{esc(str(p.get('drift', '?')))}</td></tr>"
+            f"<tr><td>{esc(p['at'])}</td><td>{esc(str(p.get('job')))}</td><td>{esc(str(p.get('drift', '?')))}</td>"
+            f"<td>{esc(str(p.get('waivers') or ''))}</td></tr>"
             for p in posture.plans
         )
-        or "<tr><td colspan=3>none yet</td></tr>"
+        or "<tr><td colspan=4>none yet</td></tr>"
     )
     totals = posture.totals
     return f"""<!doctype html>
@@ -194,7 +197,7 @@ th{{background:#f6f8fa}} .cards{{display:flex;gap:1rem}}
 <section id="failures"><h2>Recent failures</h2>
 <table><tr><th>key</th><th>status</th><th>error</th><th>message</th></tr>{failures}</table></section>
 <section id="plans"><h2>Last configuration plans</h2>
-<table><tr><th>when</th><th>job</th><th>drift</th></tr>{plans}</table></section>
+<table><tr><th>when</th><th>job</th><th>drift</th><th>waivers</th></tr>{plans}</table></section>
 <section id="history"><h2>Guests by state over time</h2>{_chart(posture.history)}</section>
 </body></html>
 """

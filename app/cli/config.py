@@ -43,7 +43,8 @@ def drift_command(mode: str, remove_unknown_partners: bool, as_json: bool, decid
                 "mode": mode,
                 "drift": len(run.drift),
                 "exitCode": run.exit_code,
-                "waivers": [f"{w.label}: {w.state}, owner {w.owner}, until {w.expires}" for w in run.waivers],
+                # The audit row keeps scalars only: the waivers as one line each, joined.
+                "waivers": "; ".join(f"{w.label}: {w.state}, owner {w.owner}, until {w.expires}" for w in run.waivers),
             },
         )
         return run

@@ -245,3 +245,19 @@ async def test_the_applier_never_sends_an_unmanaged_property_and_says_so():
     assert tenant.calls == []
     [result] = run.results
     assert not result.ok and result.error is not None and result.error["code"] == "unmanaged-write"
+
+
+def test_the_readme_waiver_example_is_a_valid_waiver_of_the_sample():
+    """The README's waivers example loads against the sample file and stands on the builders' day."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(waivers:\n.*?)```", readme, re.S)
+    assert block, "README lost its waivers example"
+    raw = _sample()
+    raw.update(yaml.safe_load(block.group(1)))
+    [status] = _plan(parse_desired_state(raw)).waivers
+    assert (status.state, status.field) == ("active", "inboundTrust.isCompliantDeviceAccepted")
