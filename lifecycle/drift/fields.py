@@ -99,13 +99,18 @@ def object_evidence(
         if name in MANAGED_PARTS:
             found += _block_evidence(resource, key, name, value)
         elif name in unmanaged:
-            if show_unset or not (value is None or value is False or _all_null(value)):
+            if show_unset or not is_unset(value):
                 found.append(Evidence(resource, key, name, value, UNMANAGED, unmanaged[name]))
         elif name not in ("default", "partners"):
             found.append(
                 Evidence(resource, key, name, value, UNMANAGED_FIELD, "a property this product has never seen")
             )
     return found
+
+
+def is_unset(value: Any) -> bool:
+    """Null, false or an object of nulls: on a partner, a setting nobody made (it inherits or is off)."""
+    return value is None or value is False or value == {} or _all_null(value)
 
 
 def _all_null(value: Any) -> bool:
