@@ -32,7 +32,10 @@ MANAGED_PARTS: dict[str, tuple[str, ...]] = {
     TENANT_RESTRICTIONS: SUB_SETTINGS,
 }
 KNOWN_UNMANAGED_PARTS: dict[str, dict[str, str]] = {
-    TENANT_RESTRICTIONS: {"devices": "the device filter of tenant restrictions is not in the desired state"},
+    # resources/crosstenantaccesspolicytenantrestrictions.md: "isn't supported on the server side yet".
+    TENANT_RESTRICTIONS: {
+        "devices": "the tenant restrictions device filter: not in the desired state (not served yet)"
+    },
 }
 
 M365 = "Microsoft 365 collaboration setting (Teams and other Microsoft 365 apps); not in the desired state"

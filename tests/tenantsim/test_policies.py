@@ -208,6 +208,11 @@ def test_a_fresh_default_serves_the_newer_v1_properties(graph):
         "fallbackIdentityProvider": "defaultConfiguredIdp",
     }
     assert default["automaticUserConsentSettings"] == {"inboundAllowed": False, "outboundAllowed": False}
+    assert default["tenantRestrictions"] == {
+        "usersAndGroups": _everyone("blocked"),
+        "applications": _everyone("blocked", "AllApplications", "application"),
+        "devices": None,
+    }
 
 
 def test_a_new_partner_inherits_every_block_and_its_consent_flags_are_null(graph):
