@@ -38,7 +38,7 @@ KNOWN_UNMANAGED_PARTS: dict[str, dict[str, str]] = {
     },
 }
 
-M365 = "Microsoft 365 collaboration setting (Teams and other Microsoft 365 apps); not in the desired state"
+M365 = "a Microsoft 365 collaboration setting; not in the desired state"
 APP_SERVICE = "app service connect setting; not in the desired state"
 CONSENT = "automatic user consent (redemption prompt suppression) is decided per partner by a person"
 
