@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from adapters.drift_reports import MemoryDriftReports
+from adapters.memory import MemoryDriftReports
 from config.desired_state import DesiredState, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
 from graph.client import build_graph_client
@@ -47,14 +47,9 @@ MANAGED = {
 }
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[TenantSimServer]:
-    with TenantSimServer(guests=5) as server:
-        yield server
-
-
 @pytest.fixture
 def admin(sim: TenantSimServer) -> Iterator[TenantSimAdmin]:
+    """The shared tenant, locked down, with guest Conditional Access policies in place."""
     with TenantSimAdmin(sim.url) as client:
         client.configure(
             throttlingEnabled=False,

@@ -119,7 +119,7 @@ def test_a_drift_plan_in_markdown_keeps_hostile_values_inside_their_cells():
 
 async def test_the_last_configuration_plans_show_the_waivers_in_force():
     """A drift run recorded with its waivers (as the CLI records it) lists them in both renderings of the report."""
-    from lifecycle.ledger.operations import record_run
+    from lifecycle.ledger.status import record_run
 
     services = await _services()
     waivers = (
