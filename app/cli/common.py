@@ -22,6 +22,7 @@ from rich.text import Text
 from typer._click import exceptions as click
 from typer.core import TyperGroup
 
+from app.cli import watch
 from lifecycle.errors import DesiredStateError, GraphError, InputError, SettingsError
 
 
@@ -53,7 +54,9 @@ class _Commands(TyperGroup):
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         debug = DEBUG_FLAG in argv
-        argv = [a for a in argv if a != DEBUG_FLAG]
+        # Like --debug, -v/--verbose is read anywhere on the line (main() routes the logs by it).
+        argv = [a for a in argv if a not in (DEBUG_FLAG, *watch.VERBOSE_FLAGS)]
+        self._argv = argv
         try:
             code = super().main(
                 argv,
@@ -83,6 +86,33 @@ class _Commands(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+    def invoke(self, ctx: Any) -> Any:
+        """The command under a watch: its steps draw progress; Ctrl-C ends in one message and exit 130, and
+        long work that finished ends with its closing line."""
+        with watch.session(getattr(self, "_argv", [])) as session:
+            try:
+                result = super().invoke(ctx)
+            except KeyboardInterrupt:
+                session.watcher.stop()
+                _stderr().print(session.interrupted_message(), markup=False, highlight=False)
+                raise typer.Exit(watch.INTERRUPTED) from None
+            except typer.Exit:
+                _close(session)
+                raise
+            _close(session)
+            return result
+
+
+def _close(session: watch.Session) -> None:
+    session.watcher.stop()
+    line = session.closing_line()
+    if line:
+        _stderr().print(line, markup=False, highlight=False)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, soft_wrap=True)
 
 
 def explain(exc: BaseException) -> tuple[ExitCode, str, str]:
@@ -170,7 +200,11 @@ app = typer.Typer(
     cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
-    help="Entra B2B guest lifecycle automation. Add --debug anywhere to see the traceback of an error.",
+    help=(
+        "Entra B2B guest lifecycle automation. The terminal shows warnings and errors only; every log line goes "
+        "to .lifecycle/logs/lifecycle-YYYYMMDD.log (or the file LIFECYCLE_LOG_FILE names). Add -v/--verbose "
+        "anywhere to see info logs on the terminal too, --debug anywhere to see the traceback of an error."
+    ),
 )
 console = Console(stderr=False)
 QUEUES = ("onboarding",)  # the queues a ticket is read from

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.cli import watch
 from app.cli.common import (
     ExitCode,
     JsonOption,
@@ -46,6 +47,9 @@ def run(
     if mode not in ("plan", "enforce"):
         raise typer.BadParameter("--mode must be plan or enforce")
     if job == "onboarding":
+        watch.resumable(
+            "what was not processed is still on the queue, and a ticket already done is recognised by its key"
+        )
         summary = asyncio.run(with_services(run_onboarding))
         report_summary(summary, as_json)
         raise typer.Exit(ExitCode.ATTENTION if summary["failed"] else ExitCode.OK)
@@ -60,6 +64,7 @@ def run(
     if job == "guest-sweep":
         from lifecycle.sweep import entry as sweep
 
+        watch.resumable(SWEEP_RESUME_SAFE, run_id_option=True)
         summary = asyncio.run(with_services(lambda s: _recorded(s, job, sweep.run_locally(s, mode, run_id))))
         raise typer.Exit(_print_summary(summary, as_json, sweep_summary, sweep_exit_code))
     from lifecycle.reset import entry as reset
@@ -90,6 +95,10 @@ def approve(
     check_export(export_to)
     who = approver or operator()
     is_reset = run_id.startswith("reset-")
+    if not is_reset:
+        watch.resumable(
+            SWEEP_RESUME_SAFE, command=f"python -m lifecycle run guest-sweep --mode enforce --run-id {run_id}"
+        )
 
     async def decided(services) -> dict[str, Any]:
         rows = await _braked_changes(services, run_id, is_reset)
@@ -118,6 +127,10 @@ def approve(
     raise typer.Exit(_print_summary(summary, as_json, sweep_summary, sweep_exit_code))
 
 
+SWEEP_RESUME_SAFE = (
+    "the run is kept under its id: planning goes on from the last saved page, fan-out sends the same actions "
+    "with the same idempotency keys, and a guest's action already done is not done again"
+)
 APPROVE_COLUMNS = ("action", "displayName", "mail", "partner", "sponsor", "rule", "dueDate", "objectId")
 
 

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.cli import watch
 from app.cli.common import (
     ExitCode,
     JsonOption,
@@ -218,6 +219,10 @@ def replay(
         raise typer.BadParameter("name what to replay: --key, --kind, --reason, or --all")
     check_queue(queue, QUEUES, "dead letters to replay", "--queue")
     check_export(export_to)
+    watch.resumable(
+        "a replayed dead letter has left the dead-letter queue and keeps its idempotency key; running the same "
+        "command again lists and replays only the ones still there"
+    )
     selector = Selector(kind=kind, reason=reason)
 
     async def decided(services) -> list[dict[str, Any]]:
@@ -275,6 +280,7 @@ def purge(
         raise typer.BadParameter("name what to purge: --key, --kind, --reason, or --all")
     check_queue(queue, QUEUES, "dead letters to purge", "--queue")
     check_export(export_to)
+    watch.resumable("a purged dead letter is gone; running the same command again lists and purges only the rest")
     if queue_typed is not None and queue_typed != queue:
         raise fail(ExitCode.FAILED, "not confirmed; nothing purged", f"--yes-i-am-sure takes the queue name ({queue})")
     selector = Selector(kind=kind, reason=reason)
