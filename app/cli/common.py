@@ -249,23 +249,24 @@ def cell(value: object) -> Text:
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
 
-def print_status(report: dict[str, Any]) -> None:
+def print_status(report: dict[str, Any], out: Console | None = None) -> None:
+    out = out or console
     queues = Table(title="queues")
     for column in ("queue", "active", "dead letters"):
         queues.add_column(column)
     for name, depth in report["queues"].items():
         dead = depth["deadLetters"]
         queues.add_row(cell(name), cell(depth["active"]), f"[red]{esc(dead)}[/red]" if dead else "0")
-    console.print(queues)
+    out.print(queues)
     work = ", ".join(f"{k} {v}" for k, v in sorted(report["workItems"].items())) or "none"
-    console.print("work items: " + work, markup=False)
+    out.print("work items: " + work, markup=False)
     for job, run in sorted(report["lastRuns"].items()):
         details = " ".join(f"{k}={v}" for k, v in run.items() if k not in ("at", "job"))
-        console.print(f"last {job} run: {run['at']} {details}", markup=False)
+        out.print(f"last {job} run: {run['at']} {details}", markup=False)
     for flag in report.get("attention", []):
         subject = flag.get("runId") or f"{flag.get('count')} work item(s)"
-        console.print(f"[yellow]needs attention[/yellow] {esc(flag['kind'])} {esc(subject)}: {esc(flag['detail'])}")
-        console.print(f"  next: {flag['next']}", markup=False)
+        out.print(f"[yellow]needs attention[/yellow] {esc(flag['kind'])} {esc(subject)}: {esc(flag['detail'])}")
+        out.print(f"  next: {flag['next']}", markup=False)
 
 
 async def with_services(action):
@@ -323,10 +324,11 @@ def last_day(end: str) -> str:
     return shown_end(datetime.fromisoformat(end))
 
 
-def report_summary(summary: dict[str, Any], as_json: bool) -> None:
+def report_summary(summary: dict[str, Any], as_json: bool, out: Console | None = None) -> None:
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
+    out = out or console
     table = Table(title=f"{summary['job']}: {summary['processed']} message(s)", show_lines=False)
     for column in ("ticket", "verdict", "guest / reason"):
         table.add_column(column)
@@ -338,8 +340,8 @@ def report_summary(summary: dict[str, Any], as_json: bool) -> None:
             else f"{o['code']}: {o['message']}"
         )
         table.add_row(cell(o["key"]), f"[{colour}]{esc(o['verdict'])}[/{colour}]", cell(what))
-    console.print(table)
-    console.print(
+    out.print(table)
+    out.print(
         f"done {summary['done']} · duplicates {summary['duplicates']} · rejected {summary['rejected']} · "
         f"retrying {summary['retrying']} · failed {summary['failed']}"
     )

@@ -28,7 +28,7 @@ def tell(console: Console, results: dict[str, Any], moving_domain: str, log_file
         f"{onboarding['duplicates']} duplicate(s) recognised by their key, {onboarding['rejected']} rejected "
         "with a reason.",
     )
-    report_summary(onboarding, False)
+    report_summary(onboarding, False, console)
     done = [o for o in onboarding["outcomes"] if o["verdict"] == "done"]
     rejected = [o for o in onboarding["outcomes"] if o["verdict"] == "rejected"]
     look_next(
@@ -81,7 +81,7 @@ def tell(console: Console, results: dict[str, Any], moving_domain: str, log_file
     look_next(f"python -m lifecycle sweep show {run_id}   (the planned actions with their evidence)")
 
     chapter(6, "status", "what an on-call engineer checks first: queues, dead letters, work items, last runs.")
-    print_status(results["status"])
+    print_status(results["status"], console)
     look_next("python -m lifecycle status   (exit 2 when something needs a person)")
 
     report = results["report"]
