@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,6 +38,12 @@ class Step:
         if self.total is not None and self.done > self.total:
             self.total = self.done  # more arrived than counted at the start (retries, late messages)
         _current().updated(self)
+
+    def each(self, items: Iterable[T]) -> Iterator[T]:
+        """``items`` one by one, counting each once the loop's body is done with it (``continue`` included)."""
+        for item in items:
+            yield item
+            self.advance()
 
     def grow(self, total: int) -> None:
         """The total became known (or larger)."""

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from app.cli import watch
 from app.cli.common import JsonOption, app, with_services
 from app.cli.decide import ExportOption, YesOption, check_export, decide
 
@@ -197,6 +198,10 @@ def apply_command(
                 export_to=export_to,
                 command=f"apply {target}",
                 as_json=as_json,
+            )
+            watch.resumable(
+                "the command compares the desired state with the tenant again: what was written is no longer "
+                "a difference, so only what is left is listed and written"
             )
 
     if target == "governance":

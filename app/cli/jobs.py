@@ -69,6 +69,7 @@ def run(
         raise typer.Exit(_print_summary(summary, as_json, sweep_summary, sweep_exit_code))
     from lifecycle.reset import entry as reset
 
+    watch.resumable(RESET_RESUME_SAFE, run_id_option=True)
     summary = asyncio.run(with_services(lambda s: _recorded(s, job, reset.run_reset_detection(s, mode, run_id))))
     code = 2 if summary["status"] in ("braked", "failed") else 0
     _print_summary(summary, as_json, reset_summary, lambda _: code)
@@ -95,10 +96,7 @@ def approve(
     check_export(export_to)
     who = approver or operator()
     is_reset = run_id.startswith("reset-")
-    if not is_reset:
-        watch.resumable(
-            SWEEP_RESUME_SAFE, command=f"python -m lifecycle run guest-sweep --mode enforce --run-id {run_id}"
-        )
+    job = "redemption-reset" if is_reset else "guest-sweep"
 
     async def decided(services) -> dict[str, Any]:
         rows = await _braked_changes(services, run_id, is_reset)
@@ -113,6 +111,11 @@ def approve(
                 command=f"approve {run_id}",
                 as_json=as_json,
             )
+        # Once approved, an interrupted run is taken up again by running it, not by approving it twice.
+        watch.resumable(
+            RESET_RESUME_SAFE if is_reset else SWEEP_RESUME_SAFE,
+            command=f"python -m lifecycle run {job} --mode enforce --run-id {run_id}",
+        )
         if is_reset:
             return await reset.approve_reset_run(services, run_id, who)
         return await sweep.approve_locally(services, run_id, who)
@@ -130,6 +133,10 @@ def approve(
 SWEEP_RESUME_SAFE = (
     "the run is kept under its id: planning goes on from the last saved page, fan-out sends the same actions "
     "with the same idempotency keys, and a guest's action already done is not done again"
+)
+RESET_RESUME_SAFE = (
+    "the run is kept under its id and each guest's reset is a work item: a run taken up again resets only the "
+    "guests still queued or failed, never one twice"
 )
 APPROVE_COLUMNS = ("action", "displayName", "mail", "partner", "sponsor", "rule", "dueDate", "objectId")
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 
+from lifecycle import progress
 from lifecycle.drift import planner
 from lifecycle.drift.fields import UnmanagedWrite, assert_managed
 from lifecycle.drift.ports import TenantPolicies
@@ -30,17 +31,21 @@ async def apply_plan(run: DriftRun, tenant: TenantPolicies, audit: AuditLog, clo
     if run.refusals:
         return
     partner_failed = False
-    for action in _partners_first(run.drift):
-        if action.change not in WRITABLE_CHANGES:
-            continue
-        if action.resource == planner.DEFAULT and partner_failed:
-            result = ApplyResult(action.resource, action.key, action.change.value, ok=False, error={"heldBack": HELD})
-            log.warning("drift.apply.held-back", resource=action.resource, reason=HELD)
-        else:
-            result = await _attempt(action, tenant)
-            partner_failed |= action.resource == planner.PARTNERS and not result.ok
-        run.results.append(result)
-        await audit.record(_audit_entry(run, action, result, clock))
+    writes = [a for a in _partners_first(run.drift) if a.change in WRITABLE_CHANGES]
+    if not writes:
+        return
+    with progress.step("applying policy changes", total=len(writes), unit="change") as applied:
+        for action in writes:
+            if action.resource == planner.DEFAULT and partner_failed:
+                error = {"heldBack": HELD}
+                result = ApplyResult(action.resource, action.key, action.change.value, ok=False, error=error)
+                log.warning("drift.apply.held-back", resource=action.resource, reason=HELD)
+            else:
+                result = await _attempt(action, tenant)
+                partner_failed |= action.resource == planner.PARTNERS and not result.ok
+            run.results.append(result)
+            await audit.record(_audit_entry(run, action, result, clock))
+            applied.advance()
 
 
 HELD = "a partner policy could not be written; the default waits for the next run so no partner is locked out"

@@ -108,3 +108,15 @@ def test_the_log_file_defaults_to_a_dated_file_under_dot_lifecycle_and_obeys_the
     day = datetime(2026, 12, 6, 23, 59, tzinfo=UTC)
     assert watch.log_file({}, day) == Path(".lifecycle/logs/lifecycle-20261206.log")
     assert watch.log_file({"LIFECYCLE_LOG_FILE": "/var/log/x.log"}, day) == Path("/var/log/x.log")
+
+
+def test_each_counts_an_item_once_its_loop_body_is_done_continue_included():
+    """Loops with early `continue` (held governance changes) still count every item; an item whose body
+    raised is not counted as done."""
+    with pytest.raises(RuntimeError), progress.step("applying governance changes", total=4, unit="change") as applied:
+        for n in applied.each(range(4)):
+            if n == 0:
+                continue
+            if n == 2:
+                raise RuntimeError("Graph refused")
+    assert (applied.done, applied.left, applied.finished) == (2, 2, False)
