@@ -76,6 +76,11 @@ def _current() -> Watcher:
     return _watcher.get() or _NOBODY
 
 
+def watched() -> bool:
+    """Whether anybody watches: work that would cost a call only to size a bar (a queue's depth) asks first."""
+    return _watcher.get() is not None
+
+
 @contextlib.contextmanager
 def step(label: str, total: int | None = None, unit: str = "item", run_id: str | None = None) -> Iterator[Step]:
     """A step of long work; ``finished`` is set only when the block ends without an exception, so an

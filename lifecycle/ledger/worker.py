@@ -43,7 +43,8 @@ async def drain(
     idle = 0
     semaphore = asyncio.Semaphore(concurrency)
 
-    waiting_at_start, _ = await services.transport.depth(queue)
+    # The queue's depth sizes the bar an operator watches; the host's workers (nobody watching) skip the call.
+    waiting_at_start = (await services.transport.depth(queue))[0] if progress.watched() else None
 
     with progress.step(f"working {logical_queue}", total=waiting_at_start, unit="message") as worked:
 

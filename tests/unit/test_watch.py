@@ -120,3 +120,38 @@ def test_each_counts_an_item_once_its_loop_body_is_done_continue_included():
             if n == 2:
                 raise RuntimeError("Graph refused")
     assert (applied.done, applied.left, applied.finished) == (2, 2, False)
+
+
+def test_work_can_ask_whether_anybody_watches_before_paying_for_a_total():
+    """Outside a command nobody watches (the host's workers skip sizing the bar); inside one somebody does."""
+    assert not progress.watched()
+    with progress.watching(watch.TerminalWatcher(Console(file=io.StringIO()))):
+        assert progress.watched()
+    assert not progress.watched()
+
+
+def test_a_watched_queue_drain_is_sized_by_the_queue_and_counts_every_message():
+    """`run onboarding` and the sweep's worker: the bar's total is the queue's depth when the work began, and
+    each settled message (rejected ones too) moves it on."""
+    from lifecycle.ledger.outcomes import Outcome, Verdict
+    from lifecycle.ledger.worker import drain
+    from lifecycle.models import OutboundMessage
+    from tests.builders import memory_services
+
+    services = memory_services()
+    queue = services.settings.queue_name("guest-actions")
+    junk = [OutboundMessage(b"{not json", f"m-{n}", f"k-{n}", "guest-action") for n in range(3)]
+    watcher = watch.TerminalWatcher(Console(file=io.StringIO()))
+
+    async def refuse(message, _services) -> Outcome:
+        return Outcome(message.key, Verdict.REJECTED, "malformed-action", "not a planned action")
+
+    async def work():
+        await services.transport.send(queue, junk)
+        return await drain(services, "guest-actions", refuse, idle_rounds=1)
+
+    with progress.watching(watcher):
+        report = asyncio.run(work())
+    assert len(report.outcomes) == 3
+    [worked] = watcher.steps
+    assert (worked.label, worked.total, worked.done, worked.finished) == ("working guest-actions", 3, 3, True)
