@@ -76,6 +76,19 @@ class _LazyFileHandler(logging.FileHandler):
         return super()._open()
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time: while a progress bar is drawn, rich swaps in a proxy
+    that prints the line above the bar instead of through it."""
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+
 def configure_console(logs: ConsoleLogs, *, json: bool | None = None, level: str | None = None) -> None:
     """Console mode for the rest of the process: logs to ``logs.file``, only ``logs.terminal_level`` and up on
     stderr. The composition root's later ``configure_logging`` call keeps this split and sets the file's level;
@@ -131,7 +144,7 @@ def _configure_split(logs: ConsoleLogs, *, json: bool, level: str) -> None:
     _console_handlers.clear()
     # Records from plain stdlib loggers (the SDKs) get the same fields before they are rendered.
     foreign = _shared_processors()
-    terminal = logging.StreamHandler(sys.stderr)
+    terminal = _CurrentStderr()
     terminal.setLevel(logs.terminal_level)
     terminal.setFormatter(
         structlog.stdlib.ProcessorFormatter(

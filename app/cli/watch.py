@@ -107,10 +107,13 @@ class TerminalWatcher:
             self._bars.update(task, completed=step.done, total=step.total)
 
     def ended(self, step: Step) -> None:
-        task = self._tasks.get(id(step))
+        task = self._tasks.pop(id(step), None)
         if task is not None and self._bars is not None:
             total = step.total if step.total is not None else step.done
             self._bars.update(task, completed=step.done, total=total if step.finished else step.total)
+        if not self._tasks:
+            # Nothing is moving: leave the last bars on the screen and let the command print below them.
+            self.stop()
 
     def stop(self) -> None:
         if self._bars is not None:
