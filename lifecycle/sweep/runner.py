@@ -134,7 +134,7 @@ async def _plan(services: Services, ports: SweepPorts, run: DailyRun) -> DailyRu
         raise
     except asyncio.CancelledError:
         # An operator's Ctrl-C (or the host stopping): the same, so running it again resumes from the saved page.
-        await _interrupted(services, runs, run.run_id, "stopped before planning finished")
+        await _interrupted(services, runs, run.run_id, "stopped before planning finished", by_operator=True)
         raise
     except SignInActivityUnavailable as error:
         # The licence went away after pages were planned with the inactivity rule: start over next time.
@@ -173,7 +173,9 @@ async def _refused_link(services: Services, runs: SweepRuns, run: DailyRun, erro
     return latest
 
 
-async def _interrupted(services: Services, runs: SweepRuns, run_id: str, error: object) -> None:
+async def _interrupted(
+    services: Services, runs: SweepRuns, run_id: str, error: object, *, by_operator: bool = False
+) -> None:
     run = await runs.get(run_id)  # planning saved the row after every page: this is its latest version
     if run is None or run.status is not RunStatus.PLANNING:
         return
@@ -183,7 +185,8 @@ async def _interrupted(services: Services, runs: SweepRuns, run_id: str, error: 
     except StateConflictError:
         return  # another instance took the run over meanwhile
     await _audit(services, run, "sweep.interrupted", run.reason)
-    log.warning("sweep.interrupted", reason=run.reason)
+    # The operator who pressed Ctrl-C is told by the command; a warning is for stops nobody asked for.
+    (log.info if by_operator else log.warning)("sweep.interrupted", reason=run.reason)
 
 
 async def _brake_or_dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
