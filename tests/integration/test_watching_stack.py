@@ -15,10 +15,12 @@ import time
 import uuid
 from pathlib import Path
 
+import httpx
 import pytest
 from azure.storage.queue import QueueServiceClient
 
 from config.settings import ROOT
+from tenantsim.client import TenantSimAdmin
 from tests.builders import lifecycle_cli, onboard_ticket
 
 pytestmark = pytest.mark.stack
@@ -156,3 +158,45 @@ def test_ctrl_c_during_a_bulk_csv_says_what_is_done_what_is_left_and_how_to_resu
     drawn = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", resumed.stderr)  # without colours and cursor moves
     assert re.search(r"sending tickets to onboarding \(tickets\).*2000/2000 eta \d+:\d\d:\d\d", drawn), drawn
     assert "done in" in resumed.stderr and "2000 ticket(s)" in resumed.stderr
+
+
+def test_ctrl_c_while_a_sweep_plans_names_the_run_to_resume_and_the_resume_finishes_it(local_stack, tmp_path: Path):
+    """The guest listing answers slowly; SIGINT while the sweep waits for it: exit 130, the run is marked
+    interrupted at once (status names it), and the printed resume command, which carries --run-id, plans it."""
+    env = _env(local_stack, tmp_path / "lifecycle.log")
+    faults = f"{local_stack.tenantsim_url}/_tenantsim/faults"
+    with TenantSimAdmin(local_stack.tenantsim_url) as admin:
+        admin.set_faults(latencyMs=15000, pathPattern=r"/v1\.0/users$")  # the guest listing only
+        try:
+            running = subprocess.Popen(
+                [sys.executable, "-m", "lifecycle", "run", "guest-sweep", "--mode", "plan"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 60
+            while not httpx.get(faults, timeout=5).json()["slowed"] and time.monotonic() < deadline:
+                assert running.poll() is None, running.communicate()
+                time.sleep(0.1)
+            running.send_signal(signal.SIGINT)
+            out, err = running.communicate(timeout=60)
+        finally:
+            admin.clear_faults()
+
+    assert running.returncode == 130, err
+    assert "Traceback" not in out + err and "stopped in planning sweep-" in err, err
+    resume = next(line for line in err.splitlines() if line.startswith("resume with: "))
+    command = shlex.split(resume.removeprefix("resume with: "))
+    assert command[:6] == ["python", "-m", "lifecycle", "run", "guest-sweep", "--mode"]
+    run_id = command[command.index("--run-id") + 1]
+    assert run_id.startswith("sweep-")
+
+    status = lifecycle_cli(env, "status", "--json")
+    flagged = [flag for flag in json.loads(status.stdout)["attention"] if flag.get("runId") == run_id]
+    assert flagged, status.stdout  # the interrupted run is named by status, not left 'planning'
+
+    resumed = lifecycle_cli(env, *command[3:])
+    assert resumed.returncode in (0, 2), resumed.stderr
+    assert f"sweep {run_id} (plan): planned" in resumed.stdout
