@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,11 +42,7 @@ from config.settings import ROOT
 
 def main() -> None:
     """``python -m lifecycle``: console-mode logs (the file, warnings on the terminal), then the command."""
-    import sys
-
-    from app.cli.watch import VERBOSE_FLAGS, quiet_console_logs
-
-    quiet_console_logs(verbose=any(a in VERBOSE_FLAGS for a in sys.argv[1:]))
+    watch.quiet_console_logs(verbose=any(a in watch.VERBOSE_FLAGS for a in sys.argv[1:]))
     app()
 
 
@@ -117,9 +114,8 @@ def onboard(
 
     The Entra template names no sponsor or end date: give them with --sponsor and --days. Each row shows the
     partner, sponsor and last day it would get; an address seen before is reported as a duplicate, not sent."""
-    from lifecycle import progress
     from lifecycle.onboarding.bulk import RowDefaults, batch_id, default_end, missing_defaults, plan_rows, read_rows
-    from lifecycle.onboarding.submission import ticket_message
+    from lifecycle.onboarding.submission import submit_documents
 
     rows = read_rows(csv_file)
     lacking = {"sponsor": "--sponsor UPN", "endDate": "--days N"}
@@ -137,12 +133,7 @@ def onboard(
         results = plan_rows(rows, services.desired, now, defaults, batch_id(csv_file))
         accepted = [r for r in results if r.accepted]
         if not dry_run and accepted:
-            queue = services.settings.queue_name("onboarding")
-            with progress.step("sending tickets to onboarding", total=len(accepted), unit="ticket") as sent:
-                for start in range(0, len(accepted), 100):
-                    chunk = accepted[start : start + 100]
-                    await services.transport.send(queue, [ticket_message(r.document) for r in chunk])
-                    sent.advance(len(chunk))
+            await submit_documents(services, "onboarding", [r.document for r in accepted])
         return results
 
     watch.resumable(
