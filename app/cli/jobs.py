@@ -67,6 +67,11 @@ def run(
         watch.resumable(SWEEP_RESUME_SAFE, run_id_option=True)
         summary = asyncio.run(with_services(lambda s: _recorded(s, job, sweep.run_locally(s, mode, run_id))))
         raise typer.Exit(_print_summary(summary, as_json, sweep_summary, sweep_exit_code))
+    if job == "guest-report":
+        from lifecycle.reporting import entry as report_job
+
+        summary = asyncio.run(with_services(report_job.write_daily))
+        raise typer.Exit(_print_summary(summary, as_json, _report_line, lambda _: 0))
     from lifecycle.reset import entry as reset
 
     watch.resumable(RESET_RESUME_SAFE, run_id_option=True)
@@ -213,6 +218,10 @@ def sweep_show(
             cell(json.dumps(a["evidence"])),
         )
     console.print(table)
+
+
+def _report_line(summary: dict[str, Any]) -> str:
+    return f"guest report: {summary['guests']} guests; latest {summary['latest']}, dated copy {summary['dated']}"
 
 
 async def _recorded(services, job: str, running) -> dict[str, Any]:
