@@ -199,7 +199,9 @@ def to_markdown(posture: Posture) -> str:
 def to_html(posture: Posture) -> str:
     esc = html.escape
     rows = "".join(
-        f"<tr><td>{esc(p)}</td>" + "".join(f"<td>{c[s]}</td>" for s in STATES) + f"<td>{sum(c.values())}</td></tr>"
+        f"<tr><td>{esc(posture.partner_names.get(p, p))}</td>"
+        + "".join(f"<td>{c[s]}</td>" for s in STATES)
+        + f"<td>{sum(c.values())}</td></tr>"
         for p, c in sorted(posture.by_partner.items())
     )
     pending = "".join(

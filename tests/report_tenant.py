@@ -13,6 +13,7 @@ from typing import Any
 
 from adapters.drift_reports import MemoryDriftReports
 from adapters.sweep_runs import MemorySweepRuns
+from lifecycle.dates import end_of
 from lifecycle.drift.entry import run_policy_drift
 from lifecycle.models import AuditEntry, GuestRecord, GuestState, SignInActivity, WorkItem, WorkStatus
 from lifecycle.plans import Mode
@@ -42,9 +43,10 @@ def _seen(days_ago: int, now: Any) -> SignInActivity:
 
 
 async def report_tenant(
-    *, with_history: bool = True, reads: Callable[[FakeDirectory], Any] | None = None
+    *, with_history: bool = True, hostile: bool = True, reads: Callable[[FakeDirectory], Any] | None = None
 ) -> ReportTenant:
-    """``reads`` wraps the directory as the sweep's guest reads (a tenant without a licence, say)."""
+    """``reads`` wraps the directory as the sweep's guest reads (a tenant without a licence, say); ``hostile``
+    adds the guest whose display name is markup (left out of the README's screenshot)."""
     directory = FakeDirectory()
     extra = {"guest_reads": reads(directory)} if reads is not None else {}
     services = memory_services(
@@ -74,7 +76,10 @@ async def report_tenant(
     priya = guest("priya", "Priya Raman", "priya@northwindtraders.com", account_enabled=False)
     guest("sam", "Sam Lee", "sam@northwindtraders.com", sign_in_activity=_seen(50, now))
     guest("kai", "Kai Moreau", "kai@woodgrovebank.com", sign_in_activity=_seen(400, now))
-    guest("ana", HOSTILE_NAME, "ana@gmail.com", sign_in_activity=_seen(100, now))
+    if hostile:
+        guest("ana", HOSTILE_NAME, "ana@gmail.com", sign_in_activity=_seen(100, now))
+    else:
+        guest("ana", "Ana Silva", "ana.silva@gmail.com", sign_in_activity=_seen(100, now))
     maria = guest("maria", "Maria Costa", "maria@adatum.com", sign_in_activity=_seen(200, now))
     jonas = guest("jonas", "Jonas Weber", "jonas@adatum.com", sign_in_activity=_seen(1, now))
     guest("noor", "Noor Haddad", "noor@fabrikam.co.uk", sign_in_activity=_seen(20, now))
@@ -82,11 +87,11 @@ async def report_tenant(
 
     ledger = (
         GuestRecord(lena, "lena@fabrikam.com", "fabrikam", GuestState.ACTIVE, "anna.berg@contoso.com", "T-101",
-                    end_date=now + timedelta(days=10)),
+                    end_date=end_of((now + timedelta(days=10)).date())),
         GuestRecord(priya, "priya@northwindtraders.com", "northwind", GuestState.DISABLED, "omar.ali@contoso.com",
                     "T-102", disabled=now - timedelta(days=10)),
         GuestRecord(jonas, "jonas@adatum.com", "adatum", GuestState.ACTIVE, "anna.berg@contoso.com", "T-103",
-                    end_date=now - timedelta(days=2)),
+                    end_date=end_of((now - timedelta(days=2)).date())),
     )  # fmt: skip
     for record in ledger:
         await services.guests.save(record)

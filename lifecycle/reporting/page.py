@@ -135,8 +135,9 @@ def _guest_row(row: GuestRow, partner: str, tenant_id: str, sign_in_known: bool,
         f'<td><a href="{_text(guest_link(tenant_id, row.object_id))}" rel="noreferrer noopener" target="_blank">'
         f"{_text(name)}</a></td>"
         f"<td>{_text(row.mail)}</td><td>{_text(partner)}</td><td>{_text(row.sponsor or '')}</td>"
-        f'<td class="state-{_text(row.state)}">{_text(row.state)}</td><td>{last}</td>'
-        f"<td>{_text(shown_end(row.end) if row.end else '')}</td><td>{rule}</td><td>{_text(when)}</td></tr>"
+        f'<td class="state-{_text(row.state)}">{_text(row.state)}</td><td class="date">{last}</td>'
+        f'<td class="date">{_text(shown_end(row.end) if row.end else "")}</td><td>{rule}</td>'
+        f'<td class="date">{_text(when)}</td></tr>'
     )
 
 
@@ -165,7 +166,7 @@ def drift_section(run: str | None, rows: list[DriftRow], tenant_id: str) -> str:
         body = f"<p>{_text(run)}: no drift</p>"
     else:
         lines = "".join(
-            f"<tr><td>{_text(r.partner or '')}</td><td>{_text(r.resource)}</td><td>{_text(r.key)}</td>"
+            f"<tr><td>{_text(r.partner or '')}</td><td>{_text(r.resource)}</td><td>{_policy_key(r, tenant_id)}</td>"
             f"<td>{_text(r.change)}</td><td>{_text(r.fields)}</td><td>{_text(r.reason)}</td></tr>"
             for r in rows
         )
@@ -176,10 +177,22 @@ def drift_section(run: str | None, rows: list[DriftRow], tenant_id: str) -> str:
     return f'<section id="drift"><h2>Policy drift</h2>{settings}{body}</section>'
 
 
+def _policy_key(row: DriftRow, tenant_id: str) -> str:
+    """The policy's key, linked to the admin center page where that policy is set."""
+    if row.resource.startswith("crossTenantAccessPolicy"):
+        link = cross_tenant_access_link(tenant_id)
+    elif row.resource in ("authorizationPolicy", "b2bManagementPolicies"):
+        link = external_collaboration_link(tenant_id)
+    else:
+        return _text(row.key)
+    return f'<a href="{_text(link)}" rel="noreferrer noopener" target="_blank">{_text(row.key)}</a>'
+
+
 STYLE = """
 #guests .filters{display:flex;gap:1rem;flex-wrap:wrap;align-items:center;margin:.5rem 0}
 #guests input,#guests select{font:inherit;padding:.2rem .4rem}
 #guest-count{color:#57606a}
+td.date{white-space:nowrap}
 .state-active{color:#1a7f37}.state-pending{color:#9a6700}.state-disabled{color:#cf222e}
 tr.attention td{background:#fff8c5}
 .warning{background:#fff8c5;border:1px solid #d4a72c;padding:.4rem .6rem;border-radius:6px}
