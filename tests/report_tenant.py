@@ -43,12 +43,17 @@ def _seen(days_ago: int, now: Any) -> SignInActivity:
 
 
 async def report_tenant(
-    *, with_history: bool = True, hostile: bool = True, reads: Callable[[FakeDirectory], Any] | None = None
+    *,
+    with_history: bool = True,
+    hostile: bool = True,
+    reads: Callable[[FakeDirectory], Any] | None = None,
+    **ports: Any,
 ) -> ReportTenant:
     """``reads`` wraps the directory as the sweep's guest reads (a tenant without a licence, say); ``hostile``
-    adds the guest whose display name is markup (left out of the README's screenshot)."""
+    adds the guest whose display name is markup (left out of the README's screenshot); ``ports`` go to
+    memory_services as they are (``report_store``, say)."""
     directory = FakeDirectory()
-    extra = {"guest_reads": reads(directory)} if reads is not None else {}
+    extra = ports | ({"guest_reads": reads(directory)} if reads is not None else {})
     services = memory_services(
         directory,
         **extra,
