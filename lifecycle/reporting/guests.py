@@ -94,22 +94,29 @@ def next_step(
             return NextStep(
                 verdict.action.value, verdict.rule.value, record.disabled + timedelta(days=rules.grace_days)
             )
-        if verdict.due is not None:
-            return NextStep(verdict.action.value, verdict.rule.value, verdict.due)
+        if verdict.action is Action.NOTIFY_SPONSOR and verdict.due is not None:
+            # The notice is due from leadDays before the guest's due date: tonight, since the sweep plans it.
+            return NextStep(verdict.action.value, verdict.rule.value, verdict.due - rules.notice.lead)
         dues = [d.at for d in due_rules(user, record, rules, assignment_end) if d.rule is verdict.rule]
         return NextStep(verdict.action.value, verdict.rule.value, min(dues, default=now))
     if verdict is Skip.IN_GRACE and record is not None and record.disabled is not None:
         at = record.disabled + timedelta(days=rules.grace_days)
         return NextStep(Action.DELETE.value, Rule.DISABLED_PAST_GRACE.value, at)
+    if verdict is Skip.AWAITING_NOTICE_LEAD and notice is not None:
+        first = min(due_rules(user, record, rules, assignment_end), key=lambda d: d.at)
+        return NextStep(Action.DISABLE.value, first.rule.value, notice.notified + rules.notice.lead)
     if isinstance(verdict, Skip):
         return NextStep(note=verdict.value)
     if user.account_enabled is not False:
         later = [d for d in due_rules(user, record, rules, assignment_end) if d.at > now]
         if later:
             first = min(later, key=lambda d: d.at)
-            action = Action.NOTIFY_SPONSOR if rules.notice.enabled else Action.DISABLE
-            at = first.at - rules.notice.lead if rules.notice.enabled else first.at
-            return NextStep(action.value, first.rule.value, at)
+            if not rules.notice.enabled:
+                return NextStep(Action.DISABLE.value, first.rule.value, first.at)
+            if notice is not None and notice.due == first.at:  # the sponsor was told: the disable comes next
+                at = max(first.at, notice.notified + rules.notice.lead)
+                return NextStep(Action.DISABLE.value, first.rule.value, at)
+            return NextStep(Action.NOTIFY_SPONSOR.value, first.rule.value, first.at - rules.notice.lead)
     return NextStep(note="no rule applies")
 
 

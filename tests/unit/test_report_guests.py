@@ -5,16 +5,18 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import timedelta
 
 from lifecycle import report
 from lifecycle.dates import end_of
 from lifecycle.models import DirectoryUser
 from lifecycle.plans import Mode
-from lifecycle.reporting.guests import NO_SIGN_IN_ACTIVITY, guest_table
+from lifecycle.reporting.guests import NO_SIGN_IN_ACTIVITY, guest_table, next_step
 from lifecycle.reporting.links import guest_link
 from lifecycle.reporting.page import content_security_policy, script_hash
 from lifecycle.runs.model import DailyRun, RunStatus
+from lifecycle.sweep.model import NoticeRecord
 from lifecycle.sweep.planner import PlanTally, ledger_index, plan_page
 from lifecycle.sweep.ports import SignInActivityUnavailable, SweepPorts
 from lifecycle.sweep.rules import SweepPolicy
@@ -182,3 +184,32 @@ async def test_the_markdown_twin_carries_the_guest_table_outcomes_and_drift():
     assert "| redemption-reset | - | no run recorded | 0 |" in text
     assert "Fabrikam, Inc." in text.split("## Policy drift")[1].split("## Guests")[0]
     assert re.search(r"(?<!\\)<(img|script)", text) is None and "Ana \\<img" in text
+
+
+def _with_notices(desired):
+    notice = desired.lifecycle.sponsor_notice.model_copy(update={"enabled": True, "lead_days": 14})
+    return desired.model_copy(update={"lifecycle": desired.lifecycle.model_copy(update={"sponsor_notice": notice})})
+
+
+async def test_with_sponsor_notices_the_next_step_is_the_notice_then_the_disable_after_the_lead_time():
+    """Notices on (14 days): a guest due in 30 days is told in 16; one due in 10 is told tonight; once told
+    two days ago, its disable comes when the notice is 14 days old (in 12), not at the due date (in 10)."""
+    tenant = await report_tenant()
+    services = tenant.services
+    now = services.clock.now()
+    policy = SweepPolicy(_with_notices(services.desired))
+    user = tenant.directory.users[tenant.ids["lena"]]
+    record = await services.guests.get(tenant.ids["lena"])
+    assert record is not None
+
+    later = replace(record, end_date=now + timedelta(days=30))
+    step = next_step(user, later, policy, now)
+    assert (step.action, step.rule, step.at) == ("notify-sponsor", "past-end-date", now + timedelta(days=16))
+
+    soon = replace(record, end_date=now + timedelta(days=10))
+    step = next_step(user, soon, policy, now)
+    assert (step.action, step.at) == ("notify-sponsor", now - timedelta(days=4))  # due now: the sweep plans it
+
+    told = NoticeRecord(user.id, due=now + timedelta(days=10), notified=now - timedelta(days=2))
+    step = next_step(user, soon, policy, now, notice=told)
+    assert (step.action, step.rule, step.at) == ("disable", "past-end-date", now + timedelta(days=12))
