@@ -38,6 +38,15 @@ class BlobReportStore:
             return cls(client, create_container=True)
         return None
 
+    @property
+    def container_url(self) -> str:
+        return self._container.url
+
+    @property
+    def creates_container(self) -> bool:
+        """Whether the first write creates the container (local stacks; in Azure, Bicep provisions it)."""
+        return self._create
+
     async def put(self, name: str, content: bytes, content_type: str) -> str:
         if self._create:
             with contextlib.suppress(ResourceExistsError):
