@@ -60,3 +60,20 @@ class BlobReportStore:
 
     async def close(self) -> None:
         await self._container.close()
+
+
+class MemoryReportStore:
+    """The fake: documents by name with their content type; ``fail_on`` makes one name's write fail."""
+
+    def __init__(self) -> None:
+        self.documents: dict[str, tuple[str, bytes]] = {}
+        self.fail_on: str | None = None
+
+    async def put(self, name: str, content: bytes, content_type: str) -> str:
+        if name == self.fail_on:
+            raise OSError(f"storage refused {name}")
+        self.documents[name] = (content_type, content)
+        return f"memory://reports/{name}"
+
+    async def close(self) -> None:
+        return None

@@ -5,9 +5,9 @@ from __future__ import annotations
 from azure.functions.timer import TimerRequest
 
 import function_app
+from adapters.report_blobs import MemoryReportStore
 from app.bootstrap import use_services
 from tests.report_tenant import report_tenant
-from tests.unit.test_report_job import MemoryReportStore
 
 
 async def test_the_timer_writes_the_report_to_the_store_even_when_it_fires_late():

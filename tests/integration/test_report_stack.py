@@ -9,6 +9,7 @@ import uuid
 import pytest
 from azure.storage.blob.aio import ContainerClient
 
+from adapters.report_blobs import BlobReportStore, MemoryReportStore
 from app.bootstrap import bootstrap
 from config.settings import load_settings
 from graph.credentials import TenantSimCredential
@@ -96,3 +97,23 @@ async def test_without_a_premium_licence_the_daily_report_says_last_sign_in_is_u
     page = (await _read(local_stack, container))["latest.html"][1]
     assert summary["status"] == "ok" and ">unknown</td>" in page and "P1 or P2" in page
     assert "<td>inactive" not in page
+
+
+@pytest.mark.parametrize("kind", ["blob", "memory"])
+async def test_both_report_stores_replace_a_document_and_keep_its_content_type(azurite, kind):
+    """The contract the fake shares with Azure Blob Storage (Azurite): a second put under a name replaces the
+    first, the content type is kept, and the returned location ends with the name."""
+    settings = load_settings({**azurite.env, "LIFECYCLE_REPORTS_CONTAINER": f"contract-{uuid.uuid4().hex[:8]}"})
+    store = BlobReportStore.from_settings(settings) if kind == "blob" else MemoryReportStore()
+    assert store is not None
+    try:
+        await store.put("2026-11-23/guest-posture.html", b"<p>first</p>", "text/html; charset=utf-8")
+        where = await store.put("2026-11-23/guest-posture.html", b"<p>second</p>", "text/html; charset=utf-8")
+    finally:
+        await store.close()
+    assert where.endswith("/2026-11-23/guest-posture.html")
+    if kind == "blob":
+        found = await _read(azurite, settings.reports_container)
+        assert found == {"2026-11-23/guest-posture.html": ("text/html; charset=utf-8", "<p>second</p>")}
+    else:
+        assert store.documents == {"2026-11-23/guest-posture.html": ("text/html; charset=utf-8", b"<p>second</p>")}

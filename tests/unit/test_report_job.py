@@ -6,26 +6,13 @@ from datetime import timedelta
 
 import pytest
 
+from adapters.report_blobs import MemoryReportStore
 from adapters.sweep_runs import MemorySweepRuns
 from lifecycle import report
 from lifecycle.jobs import BY_NAME
 from lifecycle.reporting import entry
 from tests.builders import memory_services
 from tests.report_tenant import report_tenant
-
-
-class MemoryReportStore:
-    """The report store in memory: documents by name, with their content type."""
-
-    def __init__(self) -> None:
-        self.documents: dict[str, tuple[str, bytes]] = {}
-        self.fail_on: str | None = None
-
-    async def put(self, name: str, content: bytes, content_type: str) -> str:
-        if name == self.fail_on:
-            raise OSError(f"storage refused {name}")
-        self.documents[name] = (content_type, content)
-        return f"memory://reports/{name}"
 
 
 async def _tenant_with_store():
