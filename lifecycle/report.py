@@ -238,7 +238,7 @@ def to_html(posture: Posture) -> str:
 <meta name="referrer" content="no-referrer">
 <title>Guest posture {posture.generated:%Y-%m-%d}</title>
 <style>
-body{{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1b1f24;max-width:1280px}}
+body{{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1b1f24;max-width:1400px}}
 h1{{font-size:1.5rem}} h2{{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #d0d7de}}
 table{{border-collapse:collapse;margin:.5rem 0}} td,th{{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left}}
 th{{background:#f6f8fa}} .cards{{display:flex;gap:1rem}}

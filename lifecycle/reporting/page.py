@@ -70,6 +70,10 @@ def _text(value: object) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
+def _day(moment: datetime | None, missing: str = "") -> str:
+    return f"{moment:%Y-%m-%d}" if moment is not None else missing
+
+
 def _when(moment: datetime | None, missing: str = "") -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment is not None else missing
 
@@ -116,18 +120,18 @@ def guest_section(table: GuestTable, tenant_id: str, partner_names: dict[str, st
     )
     return (
         f'<section id="guests"><h2>Guests</h2>{warnings}{controls}'
-        f'<table id="guest-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></section>'
+        f'<div class="scroll"><table id="guest-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+        "</div></section>"
     )
 
 
 def _guest_row(row: GuestRow, partner: str, tenant_id: str, sign_in_known: bool, now: datetime) -> str:
     name = row.display_name or row.mail or row.object_id
-    last = _when(row.last_sign_in, "never") if sign_in_known else "unknown"
+    last = _day(row.last_sign_in, "never") if sign_in_known else "unknown"
     step = row.next
     if step.rule:
-        due = "due now" if step.at is not None and step.at <= now else ""
         rule = f"{_text(step.action)}: {_text(step.rule)}"
-        when = f"{_when(step.at)} {due}".strip()
+        when = "due now" if step.at is not None and step.at <= now else _text(_day(step.at))
     else:
         rule, when = _text(step.note), ""
     return (
@@ -137,7 +141,7 @@ def _guest_row(row: GuestRow, partner: str, tenant_id: str, sign_in_known: bool,
         f"<td>{_text(row.mail)}</td><td>{_text(partner)}</td><td>{_text(row.sponsor or '')}</td>"
         f'<td class="state-{_text(row.state)}">{_text(row.state)}</td><td class="date">{last}</td>'
         f'<td class="date">{_text(shown_end(row.end) if row.end else "")}</td><td>{rule}</td>'
-        f'<td class="date">{_text(when)}</td></tr>'
+        f'<td class="date">{when}</td></tr>'
     )
 
 
@@ -193,6 +197,7 @@ STYLE = """
 #guests input,#guests select{font:inherit;padding:.2rem .4rem}
 #guest-count{color:#57606a}
 td.date{white-space:nowrap}
+.scroll{overflow-x:auto}
 .state-active{color:#1a7f37}.state-pending{color:#9a6700}.state-disabled{color:#cf222e}
 tr.attention td{background:#fff8c5}
 .warning{background:#fff8c5;border:1px solid #d4a72c;padding:.4rem .6rem;border-radius:6px}
