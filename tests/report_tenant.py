@@ -6,13 +6,14 @@ Shared by the report's unit tests, its browser tests and the screenshot in the R
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
+from unittest import mock
 
-from adapters.drift_reports import MemoryDriftReports
-from adapters.sweep_runs import MemorySweepRuns
+from adapters.memory import MemoryDriftReports, MemorySweepRuns
 from lifecycle.dates import end_of
 from lifecycle.drift.entry import run_policy_drift
 from lifecycle.models import AuditEntry, GuestRecord, GuestState, SignInActivity, WorkItem, WorkStatus
@@ -130,7 +131,9 @@ async def _last_night(services: Services) -> None:
         actions={"disable/invitation-not-redeemed": 1, "disable/inactive": 1, "disable/past-end-date": 1},
     )
     await sweep.runs.create(run)
-    await run_policy_drift(services, "plan")
+    # The run id's random suffix is fixed so the README's screenshot only changes when the report does.
+    with mock.patch("lifecycle.drift.entry.uuid.uuid4", return_value=uuid.UUID(int=0xD1F7)):
+        await run_policy_drift(services, "plan")
     await services.audit.record(
         AuditEntry(now - timedelta(hours=7), "governance.run", "governance", "plan: 0 change(s), 0 refusal(s)",
                    details={"exitCode": 0, "drift": []})

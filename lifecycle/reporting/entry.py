@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from lifecycle import report
-from lifecycle.ledger.operations import record_run
+from lifecycle.ledger.status import record_run
 from lifecycle.reporting.ports import ReportPorts, ReportStore
 from lifecycle.services import Services
 

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
+from adapters.memory import MemorySweepRuns
 from adapters.report_blobs import MemoryReportStore
-from adapters.sweep_runs import MemorySweepRuns
 from lifecycle import report
 from lifecycle.jobs import BY_NAME
 from lifecycle.reporting import entry
