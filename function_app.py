@@ -185,6 +185,20 @@ async def redemption_reset(timer: func.TimerRequest) -> None:
     await entry.on_timer(await get_services(), timer.past_due)
 
 
+@jobs.function_name("guest_report")
+@jobs.timer_trigger(
+    arg_name="timer", schedule=JOBS["guest-report"].binding_schedule(), run_on_startup=False, use_monitor=True
+)
+async def guest_report(timer: func.TimerRequest) -> None:
+    """Daily: the guest-posture report to the reports blob container (latest.html and a dated copy)."""
+    from app.bootstrap import get_services
+    from lifecycle.reporting import entry
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(function="guest_report", past_due=timer.past_due)
+    await entry.on_timer(await get_services(), timer.past_due)
+
+
 def _function_set() -> str:
     chosen = os.environ.get("LIFECYCLE_FUNCTIONS", "all").strip() or "all"
     if chosen not in FUNCTION_SETS:

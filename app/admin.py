@@ -233,7 +233,7 @@ class RunJob:
     async def carry_out(self, services: Services, args: dict[str, Any], rows: Rows | None, actor: str) -> Carried:
         from app.cli.config import recorded_drift_run, recorded_governance_run
         from app.cli.summaries import reset_summary, sweep_exit_code, sweep_summary
-        from lifecycle.ledger.operations import record_run
+        from lifecycle.ledger.status import record_run
 
         job, mode, run_id = args["job"], args["mode"], args["runId"]
         if job == "policy-drift":

@@ -34,6 +34,7 @@ from lifecycle.ports import (
     Rejections,
     WorkItems,
 )
+from lifecycle.reporting.ports import ReportPorts, ReportStore
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.services import JobPorts, Services
 from lifecycle.sweep.ports import AssignmentExpiries, GroupMembership, GuestReads, SweepPorts, SweepRuns
@@ -105,6 +106,9 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
     if "transport" not in overrides:
         overrides["transport"] = _transport(settings, credential)
         closers.append(overrides["transport"].close)
+    if "report_store" not in overrides and (store := _report_store(settings, credential)) is not None:
+        overrides["report_store"] = store
+        closers.append(store.close)
 
     return compose_services(
         settings=settings,
@@ -139,6 +143,7 @@ def compose_services(
     tenant_policies: TenantPolicies | None = None,
     drift_reports: DriftReports | None = None,
     governance_graph: GovernanceGraph | None = None,
+    report_store: ReportStore | None = None,
     closers: list[Callable[[], Awaitable[None]]] | None = None,
 ) -> Services:
     """The bundle, with each job's ports built from the named ones.
@@ -147,7 +152,7 @@ def compose_services(
     feeds both the safety gate's live check and the sweep's and reset's member listing; without it, a
     configured protected group stops every write to a guest. A job whose required ports are missing (the
     sweep and reset without ``sweep_runs``, drift without both of its ports, governance without its graph)
-    gets no ports, and its entry point refuses to run.
+    gets no ports, and its entry point refuses to run. ``report_store`` is where the daily report is written.
     """
     jobs: list[object] = []
     if sweep_runs is not None:
@@ -158,6 +163,8 @@ def compose_services(
         jobs.append(DriftPorts(tenant_policies, drift_reports))
     if governance_graph is not None:
         jobs.append(GovernancePorts(governance_graph))
+    if report_store is not None:
+        jobs.append(ReportPorts(report_store))
     return Services(
         settings=settings,
         desired=desired,
@@ -281,6 +288,13 @@ def _audit_stream(table: Any, credential: Any, environ: Mapping[str, str] | None
     if target is None:
         return None
     return StreamedAuditLog(table, logs_ingestion_client(target, credential), target)
+
+
+def _report_store(settings: Settings, credential: Any) -> Any:
+    """The daily report's blob container (adapters.report_blobs), or None when the settings name none."""
+    from adapters.report_blobs import BlobReportStore
+
+    return BlobReportStore.from_settings(settings, credential)
 
 
 def _transport(settings: Settings, credential: Any) -> Any:

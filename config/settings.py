@@ -67,6 +67,8 @@ DEFAULT_SCHEDULES = {
     "LIFECYCLE_DRIFT_SCHEDULE": "0 0 * * * *",
     "LIFECYCLE_GOVERNANCE_SCHEDULE": "0 30 2 * * *",
     "LIFECYCLE_RESET_SCHEDULE": "0 0 3 * * *",
+    # After the night's sweep, governance and reset, so the report shows how they went.
+    "LIFECYCLE_REPORT_SCHEDULE": "0 30 3 * * *",
 }
 NCRONTAB = r"^\S+ \S+ \S+ \S+ \S+ \S+$"
 
@@ -128,6 +130,15 @@ class Settings(BaseModel):
     )
     reset_schedule: str = Field(
         DEFAULT_SCHEDULES["LIFECYCLE_RESET_SCHEDULE"], alias="LIFECYCLE_RESET_SCHEDULE", pattern=NCRONTAB
+    )
+    report_schedule: str = Field(
+        DEFAULT_SCHEDULES["LIFECYCLE_REPORT_SCHEDULE"], alias="LIFECYCLE_REPORT_SCHEDULE", pattern=NCRONTAB
+    )
+    # Where the daily report lands: a blob container of the app's storage account (infra sets the endpoint).
+    # Without an endpoint, a local stack writes to Azurite's blob service through the tables connection string.
+    reports_endpoint: str | None = Field(None, alias="LIFECYCLE_REPORTS_ENDPOINT")
+    reports_container: str = Field(
+        "reports", alias="LIFECYCLE_REPORTS_CONTAINER", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
     )
     # What the queue triggers listen on (LIFECYCLE_<QUEUE>_QUEUE, set by infra); checked against the prefix.
     trigger_queues: dict[str, str] = Field(default_factory=dict, exclude=True)

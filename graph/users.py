@@ -77,6 +77,36 @@ async def read_users(raw: RawGraph, url: str) -> dict[str, Any]:
         raise refusal from error
 
 
+async def guest_pages(
+    client: GraphServiceClient, raw: RawGraph, select: Sequence[str], page_size: int, start: str | None = None
+) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]:
+    """Pages of guests with the @odata.nextLink after each; ``start`` continues from such a link. The one
+    guest listing: the sweep, the report, drift's evidence and the CLI all page through here.
+
+    ``start`` comes back from Table Storage, which more principals can write than can call Graph: it is
+    followed only when it is a link under the configured Graph base (graph.origin), else UntrustedLinkError
+    is raised before any request, so the token never leaves for a planted address. Graph's own next links are
+    held to the same rule. The first page's URL is the SDK's request builder's (one expansion per listing)."""
+    origin = GraphOrigin.of(raw.v1)
+    if start:
+        link = origin.check_link(start, what="stored page link")
+        url = origin.check_link(link, what="@odata.nextLink")
+    else:
+        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            filter="userType eq 'Guest'", select=list(select), top=page_size
+        )
+        request = client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
+        request.path_parameters["baseurl"] = client.request_adapter.base_url  # as the adapter sets it
+        url = request.url
+    while True:
+        body = await read_users(raw, url)
+        link = body.get("@odata.nextLink")
+        yield [user_from_json(u) for u in body.get("value", [])], link
+        if not link:
+            return
+        url = origin.check_link(link, what="@odata.nextLink")
+
+
 class GraphDirectory:
     def __init__(self, client: GraphServiceClient) -> None:
         self._client = client
@@ -135,14 +165,8 @@ class GraphDirectory:
     async def list_guests(
         self, select: Sequence[str] = USER_FIELDS, page_size: int = 999
     ) -> AsyncIterator[list[DirectoryUser]]:
-        query = urlencode(
-            {"$filter": "userType eq 'Guest'", "$select": ",".join(select), "$top": str(page_size)}, quote_via=url_quote
-        )
-        url: str | None = f"{self._raw.v1}/users?{query}"
-        while url:
-            page = await read_users(self._raw, url)
-            yield [user_from_json(u) for u in page.get("value") or []]
-            url = page.get("@odata.nextLink")
+        async for page, _ in guest_pages(self._client, self._raw, select, page_size):
+            yield page
 
     async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
         await graph_call(lambda: self._client.users.by_user_id(user_id).patch(User(account_enabled=enabled)))
@@ -193,7 +217,6 @@ class GraphSweepReads:
     def __init__(self, client: GraphServiceClient) -> None:
         self._client = client
         self._raw = RawGraph(client)
-        self._origin = GraphOrigin.of(self._raw.v1)
         # Cleared when Graph refuses signInActivity for want of a licence: re-reads then go without it.
         self._sign_in_activity = True
 
@@ -204,30 +227,8 @@ class GraphSweepReads:
     async def guest_pages(
         self, select: Sequence[str], page_size: int, start: str | None = None
     ) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]:
-        """Pages of guests with the @odata.nextLink after each; ``start`` continues from such a link.
-
-        ``start`` comes back from Table Storage, which more principals can write than can call Graph: it is
-        followed only when it is a link under the configured Graph base (graph.origin), else
-        UntrustedLinkError is raised before any request, so the token never leaves for a planted address.
-        Graph's own next links are held to the same rule. The first page's URL is the SDK's request builder's
-        (one expansion per run)."""
-        if start:
-            link = self._origin.check_link(start, what="stored page link")
-            url = self._origin.check_link(link, what="@odata.nextLink")
-        else:
-            query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-                filter="userType eq 'Guest'", select=list(select), top=page_size
-            )
-            request = self._client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
-            request.path_parameters["baseurl"] = self._client.request_adapter.base_url  # as the adapter sets it
-            url = request.url
-        while True:
-            body = await read_users(self._raw, url)
-            link = body.get("@odata.nextLink")
-            yield [user_from_json(u) for u in body.get("value", [])], link
-            if not link:
-                return
-            url = self._origin.check_link(link, what="@odata.nextLink")
+        async for page in guest_pages(self._client, self._raw, select, page_size, start):
+            yield page
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:
         """One guest, re-read right before acting. The URL is built here rather than by the SDK's request

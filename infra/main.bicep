@@ -136,6 +136,10 @@ param alertActionGroupId string = ''
 @description('True when the workspace receives Entra\'s AuditLogs (the tenant\'s diagnostic setting): deploys the two audit rules that read them.')
 param entraAuditLogsInWorkspace bool = false
 
+@description('Object ids of the people or groups (e.g. the identity admins\' group) who read the daily guest report: Storage Blob Data Reader on the reports container only.')
+param reportReaderPrincipalIds array = []
+
+var reportsContainerName = 'reports'
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var baseName = '${namePrefix}-${environmentName}'
 var storageAccountName = take(toLower(replace('st${namePrefix}${environmentName}${token}', '-', '')), 24)
@@ -159,6 +163,7 @@ var triggerSettings = {
   LIFECYCLE_DRIFT_SCHEDULE: '0 0 * * * *'
   LIFECYCLE_GOVERNANCE_SCHEDULE: '0 30 2 * * *'
   LIFECYCLE_RESET_SCHEDULE: '0 0 3 * * *'
+  LIFECYCLE_REPORT_SCHEDULE: '0 30 3 * * *'
 }
 
 var productSettings = {
@@ -167,6 +172,8 @@ var productSettings = {
   LIFECYCLE_TENANT_ID: tenantId
   LIFECYCLE_TABLES_ENDPOINT: storage.outputs.tablesEndpoint
   LIFECYCLE_TABLE_PREFIX: tablePrefix
+  LIFECYCLE_REPORTS_ENDPOINT: storage.outputs.blobEndpoint
+  LIFECYCLE_REPORTS_CONTAINER: storage.outputs.reportsContainerName
   LIFECYCLE_QUEUE_TRANSPORT: 'servicebus'
   LIFECYCLE_DESIRED_STATE: desiredStatePath
   LIFECYCLE_LOG_FORMAT: 'json'
@@ -226,8 +233,18 @@ module storage 'modules/storage.bicep' = {
     tags: allTags
     accountName: storageAccountName
     deploymentContainerName: deploymentContainerName
+    reportsContainerName: reportsContainerName
     skuName: storageSku
     softDeleteDays: storageSoftDeleteDays
+  }
+}
+
+module reportReaders 'modules/rbac-reports.bicep' = {
+  name: 'rbac-reports'
+  params: {
+    storageAccountName: storage.outputs.name
+    containerName: storage.outputs.reportsContainerName
+    readerPrincipalIds: reportReaderPrincipalIds
   }
 }
 
@@ -308,6 +325,7 @@ var timerFunctions = [
   'policy_drift'
   'governance'
   'redemption_reset'
+  'guest_report'
 ]
 
 module alerts 'modules/alerts.bicep' = {
@@ -365,6 +383,7 @@ output functionAppPrincipalId string = functionApp.outputs.principalId
 output functionAppHostName string = functionApp.outputs.defaultHostName
 output storageAccountName string = storage.outputs.name
 output tablesEndpoint string = storage.outputs.tablesEndpoint
+output reportsUrl string = '${storage.outputs.blobEndpoint}${storage.outputs.reportsContainerName}/latest.html'
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output appInsightsName string = monitoring.outputs.appInsightsName
 output alertActionGroupId string = alerts.outputs.actionGroupId

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
+from app.cli import watch
 from app.cli.common import ExitCode, JsonOption, app, fail, with_services
 from app.cli.decide import ExportOption, YesOption, check_export, decide
 from app.cli.remote import RemoteOption, remote_url, require_app_identity, run_remote
@@ -60,17 +61,27 @@ def governance_command(
 async def recorded_drift_run(services, mode: str, remove_unknown_partners: bool):
     """One policy drift run in ``mode``, recorded as the job's last run (the local command and the admin endpoint)."""
     from lifecycle.drift.entry import run_policy_drift
-    from lifecycle.ledger.operations import record_run
+    from lifecycle.ledger.status import record_run
 
     run = await run_policy_drift(services, mode, remove_unknown_partners)  # type: ignore[arg-type]
-    await record_run(services, "policy-drift", {"mode": mode, "drift": len(run.drift), "exitCode": run.exit_code})
+    await record_run(
+        services,
+        "policy-drift",
+        {
+            "mode": mode,
+            "drift": len(run.drift),
+            "exitCode": run.exit_code,
+            # The audit row keeps scalars only: the waivers as one line each, joined.
+            "waivers": "; ".join(f"{w.label}: {w.state}, owner {w.owner}, until {w.expires}" for w in run.waivers),
+        },
+    )
     return run
 
 
 async def recorded_governance_run(services, mode: str, approved_recreates: frozenset[str]) -> dict[str, Any]:
     """One governance run in ``mode``, recorded as the job's last run (the local command and the admin endpoint)."""
     from lifecycle.governance.entry import run_with_services
-    from lifecycle.ledger.operations import record_run
+    from lifecycle.ledger.status import record_run
 
     result = await run_with_services(services, mode, approved_recreates)  # type: ignore[arg-type]
     await record_run(
@@ -101,7 +112,9 @@ async def policy_changes(services, remove_unknown_partners: bool) -> list[dict[s
 
     tenant = drift_ports(services).tenant
     desired = desired_policies(services.desired)
-    plan = plan_policies(desired, await read_tenant(tenant, desired), remove_unknown_partners)
+    plan = plan_policies(
+        desired, await read_tenant(tenant, desired), remove_unknown_partners, today=services.clock.now().date()
+    )
     if plan.refusals:
         return None
     rows = []
@@ -231,6 +244,10 @@ def apply_command(
                     "the plan changed while it waited for the confirmation; nothing was changed",
                     f"run apply {target} again to see and confirm the new list",
                 )
+            watch.resumable(
+                "the command compares the desired state with the tenant again: what was written is no longer "
+                "a difference, so only what is left is listed and written"
+            )
 
     if target == "governance":
         raise typer.Exit(governance_command("enforce", as_json and not markdown, approved, decided))

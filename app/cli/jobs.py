@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.cli import watch
 from app.cli.common import (
     ExitCode,
     JsonOption,
@@ -68,6 +69,9 @@ def run(
             )
         )
     if job == "onboarding":
+        watch.resumable(
+            "what was not processed is still on the queue, and a ticket already done is recognised by its key"
+        )
         summary = asyncio.run(with_services(run_onboarding))
         report_summary(summary, as_json)
         raise typer.Exit(ExitCode.ATTENTION if summary["failed"] else ExitCode.OK)
@@ -82,10 +86,17 @@ def run(
     if job == "guest-sweep":
         from lifecycle.sweep import entry as sweep
 
+        watch.resumable(SWEEP_RESUME_SAFE, run_id_option=True)
         summary = asyncio.run(with_services(lambda s: _recorded(s, job, sweep.run_locally(s, mode, run_id))))
         raise typer.Exit(_print_summary(summary, as_json, sweep_summary, sweep_exit_code))
+    if job == "guest-report":
+        from lifecycle.reporting import entry as report_job
+
+        summary = asyncio.run(with_services(report_job.write_daily))
+        raise typer.Exit(_print_summary(summary, as_json, _report_line, lambda _: 0))
     from lifecycle.reset import entry as reset
 
+    watch.resumable(RESET_RESUME_SAFE, run_id_option=True)
     summary = asyncio.run(with_services(lambda s: _recorded(s, job, reset.run_reset_detection(s, mode, run_id))))
     code = 2 if summary["status"] in ("braked", "failed") else 0
     _print_summary(summary, as_json, reset_summary, lambda _: code)
@@ -133,6 +144,7 @@ def approve(
         )
     who = approver or operator()
     is_reset = run_id.startswith("reset-")
+    job = "redemption-reset" if is_reset else "guest-sweep"
 
     async def decided(services) -> dict[str, Any]:
         rows = await braked_changes(services, run_id, is_reset)
@@ -147,6 +159,11 @@ def approve(
                 command=f"approve {run_id}",
                 as_json=as_json,
             )
+        # Once approved, an interrupted run is taken up again by running it, not by approving it twice.
+        watch.resumable(
+            RESET_RESUME_SAFE if is_reset else SWEEP_RESUME_SAFE,
+            command=f"python -m lifecycle run {job} --mode enforce --run-id {run_id}",
+        )
         if is_reset:
             return await reset.approve_reset_run(services, run_id, who)
         return await sweep.approve_locally(services, run_id, who)
@@ -161,13 +178,21 @@ def approve(
     raise typer.Exit(_print_summary(summary, as_json, sweep_summary, sweep_exit_code))
 
 
+SWEEP_RESUME_SAFE = (
+    "the run is kept under its id: planning goes on from the last saved page, fan-out sends the same actions "
+    "with the same idempotency keys, and a guest's action already done is not done again"
+)
+RESET_RESUME_SAFE = (
+    "the run is kept under its id and each guest's reset is a work item: a run taken up again resets only the "
+    "guests still queued or failed, never one twice"
+)
 APPROVE_COLUMNS = ("action", "displayName", "mail", "partner", "sponsor", "rule", "dueDate", "objectId")
 
 
 async def braked_changes(services, run_id: str, is_reset: bool) -> list[dict[str, Any]] | None:
     """Every guest a braked run changes once approved, named; None when the run is not braked (the approval
     then refuses with its own reason)."""
-    from lifecycle.ledger.operations import name_guests
+    from lifecycle.ledger.naming import name_guests
     from lifecycle.runs.model import RunStatus
     from lifecycle.sweep.entry import sweep_ports
 
@@ -238,8 +263,12 @@ def sweep_show(
     console.print(table)
 
 
+def _report_line(summary: dict[str, Any]) -> str:
+    return f"guest report: {summary['guests']} guests; latest {summary['latest']}, dated copy {summary['dated']}"
+
+
 async def _recorded(services, job: str, running) -> dict[str, Any]:
-    from lifecycle.ledger.operations import record_run
+    from lifecycle.ledger.status import record_run
 
     summary = await running
     await record_run(services, job, summary)

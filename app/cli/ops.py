@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.cli import watch
 from app.cli.common import (
     ExitCode,
     JsonOption,
@@ -62,13 +63,14 @@ def _since(value: str | None) -> datetime | None:
 def status(as_json: JsonOption = False) -> None:
     """Health at a glance: queue depths and dead letters, work items by status, each job's last run."""
     from lifecycle.ledger import operations
+    from lifecycle.ledger.status import status as ledger_status
 
     async def go(services) -> dict[str, Any]:
         from lifecycle.sweep.ports import SweepPorts
 
         await operations.reconcile_dead_letters(services)
         sweep = services.jobs.find(SweepPorts)  # the sweep's and the reset's runs share one store
-        return await operations.status(services, sweep.runs if sweep is not None else None)
+        return await ledger_status(services, sweep.runs if sweep is not None else None)
 
     report = asyncio.run(with_services(go))
     if as_json:
@@ -147,9 +149,10 @@ def show(
     An email or an object id can name several tickets (an onboard, then an extend): each is shown; --json
     then prints a list instead of one object."""
     from lifecycle.ledger import operations
+    from lifecycle.ledger.naming import resolve_keys
 
     async def go(services) -> list[dict[str, Any]]:
-        keys = await operations.resolve_keys(services, wanted)
+        keys = await resolve_keys(services, wanted)
         return [story for key in keys if (story := await operations.show(services, key)) is not None]
 
     stories = asyncio.run(with_services(go))
@@ -187,14 +190,14 @@ async def selected_dead_letters(
 ) -> list[dict[str, Any]]:
     """The dead letters a replay or purge would touch, each with its ticket's guest; a --key may be a ticket
     id, an email or an object id as well as a key."""
-    from lifecycle.ledger import operations
+    from lifecycle.ledger.naming import dead_letter_rows, resolve_keys
 
     if wanted:
         keys = set(wanted)
         for text in wanted:
-            keys.update(await operations.resolve_keys(services, text))
+            keys.update(await resolve_keys(services, text))
         selector = replace(selector, keys=tuple(sorted(keys)))
-    return await operations.dead_letter_rows(services, queue, selector)
+    return await dead_letter_rows(services, queue, selector)
 
 
 @app.command()
@@ -221,6 +224,10 @@ def replay(
         raise typer.BadParameter("name what to replay: --key, --kind, --reason, or --all")
     check_queue(queue, QUEUES, "dead letters to replay", "--queue")
     check_export(export_to)
+    watch.resumable(
+        "a replayed dead letter has left the dead-letter queue and keeps its idempotency key; running the same "
+        "command again lists and replays only the ones still there"
+    )
     url = remote_url(remote) if dry_run else require_app_identity(remote_url(remote), "replay")
     if url is not None:
         raise typer.Exit(
@@ -297,6 +304,7 @@ def purge(
         raise typer.BadParameter("name what to purge: --key, --kind, --reason, or --all")
     check_queue(queue, QUEUES, "dead letters to purge", "--queue")
     check_export(export_to)
+    watch.resumable("a purged dead letter is gone; running the same command again lists and purges only the rest")
     if queue_typed is not None and queue_typed != queue:
         raise fail(ExitCode.FAILED, "not confirmed; nothing purged", f"--yes-i-am-sure takes the queue name ({queue})")
     url = require_app_identity(remote_url(remote), "purge")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 import function_app
-from adapters.sweep_runs import MemorySweepRuns
+from adapters.memory import MemorySweepRuns
 from app import admin as composition
 from app.admin import AdminEndpoint, admin_commands, build_bearer
 from config.admin import load_admin_settings

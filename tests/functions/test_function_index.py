@@ -114,10 +114,16 @@ def test_the_policy_drift_timer_runs_hourly_and_not_on_startup(index):
 
 @pytest.mark.parametrize(
     ("name", "schedule"),
-    [("guest_sweep", "0 0 2 * * *"), ("governance", "0 30 2 * * *"), ("redemption_reset", "0 0 3 * * *")],
+    [
+        ("guest_sweep", "0 0 2 * * *"),
+        ("governance", "0 30 2 * * *"),
+        ("redemption_reset", "0 0 3 * * *"),
+        ("guest_report", "0 30 3 * * *"),
+    ],
 )
 def test_the_daily_jobs_have_their_schedules_and_never_run_on_startup(index, name, schedule):
-    """Nightly sweep at 02:00, governance at 02:30, redemption reset at 03:00 UTC; no run on host start."""
+    """Nightly sweep at 02:00, governance at 02:30, redemption reset at 03:00, the guest report at 03:30 UTC
+    (after the jobs it reports on); no run on host start."""
     trigger = _trigger(index, name)
     assert trigger["type"] == "timerTrigger" and trigger["schedule"] == schedule
     assert trigger.get("runOnStartup", False) is False
@@ -152,6 +158,7 @@ def test_every_function_is_accounted_for(index):
         "guest_actions_worker",
         "governance",
         "redemption_reset",
+        "guest_report",
     }
 
 

@@ -4,14 +4,13 @@ tenant id (a partner the file does not name by the tenant's own display name) be
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
-from adapters.drift_reports import MemoryDriftReports
+from adapters.memory import MemoryDriftReports
 from app.cli import decide
 from app.cli.common import ExitCode
 from app.cli.main import app
@@ -26,20 +25,6 @@ from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import FABRIKAM_TENANT_ID, WOODGROVE_TENANT_ID
 from tenantsim.server import TenantSimServer
 from tests.builders import memory_services
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[TenantSimServer]:
-    with TenantSimServer(guests=5) as server:
-        yield server
-
-
-@pytest.fixture
-def admin(sim: TenantSimServer) -> Iterator[TenantSimAdmin]:
-    with TenantSimAdmin(sim.url) as client:
-        client.configure(throttlingEnabled=False, federationDomainsInline=True, tenantLookupDomains="primary")
-        client.clear_faults()
-        yield client
 
 
 def _bootstrap(monkeypatch: pytest.MonkeyPatch, sim: TenantSimServer, without: str | None = None) -> None:

@@ -14,7 +14,7 @@ from config.settings import load_settings
 from graph.budget_lease import BudgetLease
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
-from lifecycle.ledger import operations
+from lifecycle.ledger.status import record_run
 from lifecycle.onboarding.submission import submit_documents
 from tests.builders import lifecycle_cli, onboard_ticket
 
@@ -46,7 +46,7 @@ async def test_status_reads_what_the_app_wrote_with_the_operators_settings(local
     app = await bootstrap(load_settings(env), credential=TenantSimCredential(env["TENANTSIM_URL"], roles=GRANTED))
     try:
         await submit_documents(app, "onboarding", [onboard_ticket(ticketId="RITM0099001")])
-        await operations.record_run(app, "onboarding", {"processed": 0})
+        await record_run(app, "onboarding", {"processed": 0})
     finally:
         await app.close()
     result = lifecycle_cli({**os.environ, **env, "LIFECYCLE_GRAPH_CREDENTIAL": "azure-cli"}, "status", "--json")

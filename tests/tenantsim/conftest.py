@@ -36,6 +36,7 @@ DEFAULT_CONFIG = {
     "duplicateSponsorNoContent": False,
     "deletedUserPurgeAppOnly": False,
     "batchResponsesInRequestOrder": False,
+    "partnerNullSetting": "inherit",
 }
 
 

@@ -68,6 +68,8 @@ _DEPLOYMENT_TIME_VALUES = {
     "LIFECYCLE_SIGNUP_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
     "LIFECYCLE_ADMIN_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
     "LIFECYCLE_TABLES_ENDPOINT": "https://stguestlcprodabc.table.core.windows.net",
+    "LIFECYCLE_REPORTS_ENDPOINT": "https://stguestlcprodabc.blob.core.windows.net/",
+    "LIFECYCLE_REPORTS_CONTAINER": "reports",
     "AzureWebJobsStorage__accountName": "stguestlcprodabc",
     "ServiceBusConnection__fullyQualifiedNamespace": "guestlc-prod-sb-abc.servicebus.windows.net",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000",
