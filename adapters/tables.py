@@ -21,6 +21,7 @@ from adapters.table_codec import (
     dump_history,
     dump_json,
     load_json,
+    read_required_utc,
     read_utc,
     split_text,
     truncate_text,
@@ -255,7 +256,7 @@ class TableAuditLog:
         )
         async for entity in pages:
             yield AuditEntry(
-                at=read_utc(entity["at"]),  # type: ignore[arg-type]
+                at=read_required_utc(entity["at"]),
                 action=entity["action"],
                 target=entity["target"],
                 reason=entity["reason"],
@@ -296,7 +297,7 @@ class TableRejections:
                 kind=entity["kind"],
                 code=entity["code"],
                 message=entity["message"],
-                at=read_utc(entity["at"]),  # type: ignore[arg-type]
+                at=read_required_utc(entity["at"]),
                 details=load_json(entity.get("details"), {}),
                 raw="".join(_pieces(entity, "raw")),
             )

@@ -34,6 +34,7 @@ from lifecycle.ports import (
     Rejections,
     WorkItems,
 )
+from lifecycle.reporting.ports import ReportPorts, ReportStore
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.restore.ports import DeletedUsers, RestorePorts
 from lifecycle.services import JobPorts, Services
@@ -64,6 +65,10 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
         for name, port in _job_ports(settings, client).items():
             overrides.setdefault(name, port)
     table_ports = ("work_items", "guests", "audit", "rejections", "sweep_runs", "drift_reports")
+    # An operator's own sign-in (the read-only runbook commands) finds the app's tables and leaves its shared
+    # state alone: no table is created, no Graph budget lease is joined (the operator's Graph calls are not the
+    # app's), and audit rows are not streamed with the operator's identity.
+    operator = settings.graph_credential == "azure-cli"
     state = None
     if not set(table_ports) <= overrides.keys():
         from adapters.drift_reports import TableDriftReports
@@ -72,22 +77,28 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
 
         # One TableServiceClient for every table the product keeps.
         state = TableState.from_settings(settings, credential=credential)
-        await state.ensure_tables()
+        if not operator:
+            await state.ensure_tables()
         closers.append(state.close)
         for name in ("work_items", "guests", "audit", "rejections"):
             overrides.setdefault(name, getattr(state, name))
         for name, store_type in (("sweep_runs", TableSweepRuns), ("drift_reports", TableDriftReports)):
             table = f"{settings.table_prefix}{store_type.TABLE}"
             if name not in overrides:
-                await state.service.create_table_if_not_exists(table)
+                if not operator:
+                    await state.service.create_table_if_not_exists(table)
                 store = store_type(state.service.get_table_client(table))
                 closers.append(store.close)  # closes its table client; the service closes with the state
                 overrides[name] = store
-        if overrides["audit"] is state.audit and (streamed := _audit_stream(state.audit, credential)) is not None:
+        if (
+            not operator
+            and overrides["audit"] is state.audit
+            and (streamed := _audit_stream(state.audit, credential)) is not None
+        ):
             overrides["audit"] = streamed
             closers.append(streamed.close)  # runs before the table closers: the stream's client goes first
     ledger = overrides.pop("budget_ledger", None)
-    if ledger is None and state is not None:
+    if ledger is None and state is not None and not operator:
         ledger = await _table_budget_ledger(settings, state)
         closers.append(ledger.close)
     if ledger is not None:
@@ -96,6 +107,9 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
     if "transport" not in overrides:
         overrides["transport"] = _transport(settings, credential)
         closers.append(overrides["transport"].close)
+    if "report_store" not in overrides and (store := _report_store(settings, credential)) is not None:
+        overrides["report_store"] = store
+        closers.append(store.close)
 
     return compose_services(
         settings=settings,
@@ -131,6 +145,7 @@ def compose_services(
     drift_reports: DriftReports | None = None,
     governance_graph: GovernanceGraph | None = None,
     deleted_users: DeletedUsers | None = None,
+    report_store: ReportStore | None = None,
     closers: list[Callable[[], Awaitable[None]]] | None = None,
 ) -> Services:
     """The bundle, with each job's ports built from the named ones.
@@ -140,7 +155,7 @@ def compose_services(
     configured protected group stops every write to a guest. A job whose required ports are missing (the
     sweep and reset without ``sweep_runs``, drift without both of its ports, governance without its graph)
     gets no ports, and its entry point refuses to run. An undo of a run (restore) needs ``sweep_runs`` and
-    ``deleted_users``.
+    ``deleted_users``. ``report_store`` is where the daily report is written.
     """
     jobs: list[object] = []
     if sweep_runs is not None:
@@ -153,6 +168,8 @@ def compose_services(
         jobs.append(DriftPorts(tenant_policies, drift_reports))
     if governance_graph is not None:
         jobs.append(GovernancePorts(governance_graph))
+    if report_store is not None:
+        jobs.append(ReportPorts(report_store))
     return Services(
         settings=settings,
         desired=desired,
@@ -204,6 +221,11 @@ def _credential(settings: Settings) -> Any:
         # The same grant as in Azure: the reset's User.ReadWrite.All only where redemption reset is switched on.
         roles = granted(redemption_reset=settings.reset_enabled)
         return TenantSimCredential(simulator_root(settings.graph_base_url), roles=roles)
+    if settings.graph_credential == "azure-cli":
+        # An operator's laptop: storage, Service Bus and Graph are read with the operator's own sign-in.
+        from azure.identity.aio import AzureCliCredential
+
+        return AzureCliCredential(tenant_id=settings.tenant_id)
     from azure.identity.aio import ManagedIdentityCredential
 
     return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
@@ -273,6 +295,13 @@ def _audit_stream(table: Any, credential: Any, environ: Mapping[str, str] | None
     if target is None:
         return None
     return StreamedAuditLog(table, logs_ingestion_client(target, credential), target)
+
+
+def _report_store(settings: Settings, credential: Any) -> Any:
+    """The daily report's blob container (adapters.report_blobs), or None when the settings name none."""
+    from adapters.report_blobs import BlobReportStore
+
+    return BlobReportStore.from_settings(settings, credential)
 
 
 def _transport(settings: Settings, credential: Any) -> Any:

@@ -78,6 +78,42 @@ async def read_users(raw: RawGraph, url: str) -> dict[str, Any]:
         raise refusal from error
 
 
+async def guest_pages(
+    client: GraphServiceClient,
+    raw: RawGraph,
+    select: Sequence[str],
+    page_size: int,
+    start: str | None = None,
+    expand: str | None = None,
+) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]:
+    """Pages of guests with the @odata.nextLink after each; ``start`` continues from such a link. The one
+    guest listing: the sweep, the report, drift's evidence and the CLI all page through here.
+
+    ``start`` comes back from Table Storage, which more principals can write than can call Graph: it is
+    followed only when it is a link under the configured Graph base (graph.origin), else UntrustedLinkError
+    is raised before any request, so the token never leaves for a planted address. Graph's own next links are
+    held to the same rule. The first page's URL is the SDK's request builder's (one expansion per listing);
+    ``expand`` asks for a relationship beside the properties (the sweep's sponsors)."""
+    origin = GraphOrigin.of(raw.v1)
+    if start:
+        link = origin.check_link(start, what="stored page link")
+        url = origin.check_link(link, what="@odata.nextLink")
+    else:
+        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            filter="userType eq 'Guest'", select=list(select), top=page_size, expand=[expand] if expand else None
+        )
+        request = client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
+        request.path_parameters["baseurl"] = client.request_adapter.base_url  # as the adapter sets it
+        url = request.url
+    while True:
+        body = await read_users(raw, url)
+        link = body.get("@odata.nextLink")
+        yield [user_from_json(u) for u in body.get("value", [])], link
+        if not link:
+            return
+        url = origin.check_link(link, what="@odata.nextLink")
+
+
 class GraphDirectory:
     def __init__(self, client: GraphServiceClient) -> None:
         self._client = client
@@ -136,14 +172,8 @@ class GraphDirectory:
     async def list_guests(
         self, select: Sequence[str] = USER_FIELDS, page_size: int = 999
     ) -> AsyncIterator[list[DirectoryUser]]:
-        query = urlencode(
-            {"$filter": "userType eq 'Guest'", "$select": ",".join(select), "$top": str(page_size)}, quote_via=url_quote
-        )
-        url: str | None = f"{self._raw.v1}/users?{query}"
-        while url:
-            page = await read_users(self._raw, url)
-            yield [user_from_json(u) for u in page.get("value") or []]
-            url = page.get("@odata.nextLink")
+        async for page, _ in guest_pages(self._client, self._raw, select, page_size):
+            yield page
 
     async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
         await graph_call(lambda: self._client.users.by_user_id(user_id).patch(User(account_enabled=enabled)))
@@ -200,7 +230,6 @@ class GraphSweepReads:
     def __init__(self, client: GraphServiceClient) -> None:
         self._client = client
         self._raw = RawGraph(client)
-        self._origin = GraphOrigin.of(self._raw.v1)
         # Cleared when Graph refuses signInActivity for want of a licence: re-reads then go without it.
         self._sign_in_activity = True
         # Cleared when Graph refuses $expand=sponsors beside the rest of the guest select.
@@ -213,50 +242,23 @@ class GraphSweepReads:
     async def guest_pages(
         self, select: Sequence[str], page_size: int, start: str | None = None
     ) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]:
-        """Pages of guests with the @odata.nextLink after each; ``start`` continues from such a link.
-
-        ``start`` comes back from Table Storage, which more principals can write than can call Graph: it is
-        followed only when it is a link under the configured Graph base (graph.origin), else
-        UntrustedLinkError is raised before any request, so the token never leaves for a planted address.
-        Graph's own next links are held to the same rule. The first page's URL is the SDK's request builder's
-        (one expansion per run)."""
+        """guest_pages, with each guest's sponsors expanded when ``select`` names them. No page says the users
+        list takes $expand beside signInActivity: where Graph refuses the pair on the first page, the guests are
+        read without sponsors (the run then reports sponsor coverage as unavailable)."""
         expanding = SPONSORS in select and self._expand_sponsors
-        if start:
-            link = self._origin.check_link(start, what="stored page link")
-            url = self._origin.check_link(link, what="@odata.nextLink")
-        else:
-            url = self._first_page(select, page_size, expanding)
-        first = not start
-        while True:
-            try:
-                body = await read_users(self._raw, url)
-            except BadRequestError:
-                if not (first and expanding):
-                    raise
-                # No page says the users list takes $expand beside signInActivity: where Graph refuses the pair,
-                # the guests are read without sponsors (the run then reports coverage as unavailable).
-                self._expand_sponsors = expanding = False
-                url = self._first_page(select, page_size, expanding)
-                body = await read_users(self._raw, url)
-            first = False
-            link = body.get("@odata.nextLink")
-            yield [user_from_json(u) for u in body.get("value", [])], link
-            if not link:
-                return
-            url = self._origin.check_link(link, what="@odata.nextLink")
-
-    def _first_page(self, select: Sequence[str], page_size: int, expanding: bool) -> str:
-        """The first page's URL from the SDK's request builder; "sponsors" names the relationship, not a
-        property: it is expanded with each sponsor's state."""
-        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-            filter="userType eq 'Guest'",
-            select=[n for n in select if n != SPONSORS],
-            top=page_size,
-            expand=[SPONSORS_EXPAND] if expanding else None,
-        )
-        request = self._client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
-        request.path_parameters["baseurl"] = self._client.request_adapter.base_url  # as the adapter sets it
-        return request.url
+        plain = [n for n in select if n != SPONSORS]
+        pages = guest_pages(self._client, self._raw, plain, page_size, start, SPONSORS_EXPAND if expanding else None)
+        try:
+            first = await anext(pages)
+        except BadRequestError:
+            if start or not expanding:
+                raise
+            self._expand_sponsors = False
+            pages = guest_pages(self._client, self._raw, plain, page_size, start)
+            first = await anext(pages)
+        yield first
+        async for page in pages:
+            yield page
 
     async def sponsor_states(self, ids: Sequence[str]) -> dict[str, SponsorRef]:
         """The state of these sponsors (users), 15 to a request (``id in (...)``, the directory's default limit on

@@ -67,6 +67,10 @@ class SimConfig:
     # Which domains findTenantInformationByDomainName resolves: "primary" (the parameter is a tenant's
     # primary domain) or "verified" (any domain the tenant verified).
     tenant_lookup_domains: str = "primary"
+    # PATCH of a partner configuration naming a setting block as null. The partner resource page says a null
+    # property inherits the default; neither it nor the update page says a PATCH may set one back to null.
+    # "inherit" (default) stores the null, so the block inherits again; "refuse" answers 400.
+    partner_null_setting: str = "inherit"
 
     CHOICES: ClassVar[dict[str, frozenset[str]]] = {
         "assignment_target_unreplicated": frozenset({"notFound", "accept"}),
@@ -74,6 +78,7 @@ class SimConfig:
         "federation_expand": frozenset({"refuse", "ignore"}),
         "expand_nested_select": frozenset({"honour", "ignore"}),
         "tenant_lookup_domains": frozenset({"primary", "verified"}),
+        "partner_null_setting": frozenset({"inherit", "refuse"}),
     }
     # Adding a sponsor that is already there: user-post-sponsors.md is silent. False (default) answers 400
     # Request_BadRequest with the directory's "added object references already exist" message, as Graph is

@@ -65,6 +65,10 @@ class Directory:
         self.xtap_partners: dict[str, dict[str, Any]] = {
             p["tenantId"]: copy.deepcopy(p) for p in policies.get("crossTenantAccessPartners", [])
         }
+        # Each partner's user synchronization policy (its identitySynchronization relationship), by tenant id.
+        self.xtap_identity_sync: dict[str, dict[str, Any]] = {
+            p["tenantId"]: copy.deepcopy(p) for p in policies.get("crossTenantIdentitySync", [])
+        }
         self.authorization_policy: dict[str, Any] = copy.deepcopy(policies["authorizationPolicy"])
         self.b2b_policies: dict[str, dict[str, Any]] = {
             p["id"]: copy.deepcopy(p) for p in policies.get("b2bManagementPolicies", [])
@@ -185,6 +189,7 @@ class Directory:
             "policies": {
                 "crossTenantAccessDefault": copy.deepcopy(self.xtap_default),
                 "crossTenantAccessPartners": copy.deepcopy(list(self.xtap_partners.values())),
+                "crossTenantIdentitySync": copy.deepcopy(list(self.xtap_identity_sync.values())),
                 "authorizationPolicy": copy.deepcopy(self.authorization_policy),
                 "b2bManagementPolicies": copy.deepcopy(list(self.b2b_policies.values())),
             },

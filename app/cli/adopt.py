@@ -12,6 +12,7 @@ from rich.table import Table
 
 from app.cli.common import ExitCode, JsonOption, app, cell, console, esc, operator, with_services
 from app.cli.decide import ExportOption, YesOption, check_export, decide, export
+from app.cli.remote import require_app_identity
 
 COLUMNS = ("displayName", "mail", "partner", "sponsor", "status", "reason", "objectId")
 
@@ -34,6 +35,13 @@ def adopt(
     from lifecycle.adopt.entry import adopt as adopt_guests
 
     check_export(export_to)
+    if not dry_run:
+        require_app_identity(
+            None,
+            "adopt",
+            "adopt has no --remote mode yet: run it with the app's identity (e.g. a pipeline holding the app's "
+            "managed identity), or use --dry-run here",
+        )
     actor = who or operator()
 
     async def go(services) -> list[dict[str, Any]]:

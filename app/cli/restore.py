@@ -12,6 +12,7 @@ from rich.table import Table
 
 from app.cli.common import ExitCode, JsonOption, app, cell, console, esc, operator, with_services
 from app.cli.decide import ExportOption, YesOption, check_export, decide, export
+from app.cli.remote import require_app_identity
 
 COLUMNS = ("displayName", "mail", "partner", "undo", "steps", "endDate", "status", "reason", "notes", "objectId")
 
@@ -52,6 +53,13 @@ def restore(
     from lifecycle.restore.entry import RestoreError, apply_restore, plan_restore
 
     check_export(export_to)
+    if not dry_run:
+        require_app_identity(
+            None,
+            "restore",
+            "restore has no --remote mode yet: run it with the app's identity (e.g. a pipeline holding the app's "
+            "managed identity), or use --dry-run here",
+        )
     actor = who or operator()
 
     async def go(services) -> dict[str, Any]:

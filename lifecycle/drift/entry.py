@@ -39,12 +39,14 @@ async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unkno
     desired = desired_policies(services.desired)
     now = services.clock.now()
     snapshot = await read_tenant(tenant, desired)
-    plan = plan_policies(desired, snapshot, remove_unknown_partners)
+    plan = plan_policies(desired, snapshot, remove_unknown_partners, today=now.date())
     run = DriftRun(
         job=plan.job,
         actions=plan.actions,
         refusals=plan.refusals,
         warnings=plan.warnings,
+        evidence=plan.evidence,
+        waivers=plan.waivers,
         run_id=f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}",
         mode=mode,
         at=now,
@@ -60,6 +62,8 @@ async def run_policy_drift(services: Services, mode: Mode = "plan", remove_unkno
         refused=[r.rule for r in run.refusals],
         applied=sum(1 for r in run.results if r.ok),
         failed=len(run.failed),
+        waivers=[f"{w.label} {w.state} {w.expires}" for w in run.waivers],
+        unmanaged_fields=[f"{e.resource}/{e.key} {e.field}" for e in run.evidence if e.kind == "unmanaged-field"],
         exit_code=run.exit_code,
     )
     return run

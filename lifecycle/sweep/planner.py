@@ -15,6 +15,7 @@ from datetime import datetime
 
 import structlog
 
+from lifecycle import progress
 from lifecycle.models import DirectoryUser, GuestRecord
 from lifecycle.ports import GuestLedger
 from lifecycle.runs.model import SIGN_IN_ACTIVITY_UNAVAILABLE, SIGN_IN_ACTIVITY_UNAVAILABLE_MESSAGE, DailyRun
@@ -203,20 +204,24 @@ async def _enumerate(
     select = GUEST_SELECT if policy.sign_in_activity else GUEST_SELECT_WITHOUT_SIGN_IN
     if tally.sponsors is not None:
         select = (*select, SPONSORS)
-    if isinstance(reads, ResumableGuestReads):
-        async for page, next_link in reads.guest_pages(select, page_size, start=run.cursor):
-            planned = await plan_page(run, page, policy, records, ends, tally, notices)
-            if planned:
-                await runs.add_actions(run.run_id, planned)
-            if next_link:
-                tally.apply_to(run)
-                run.cursor, run.pages = next_link, run.pages + 1
-                run.updated = now() if now else run.updated
-                run = await runs.save(run)
-    else:
-        async for page in reads.list_guests(select, page_size=page_size):
-            planned = await plan_page(run, page, policy, records, ends, tally, notices)
-            if planned:
-                await runs.add_actions(run.run_id, planned)
-            run.pages += 1
+    with progress.step(f"planning {run.run_id}", unit="guest", run_id=run.run_id) as examined:
+        examined.done = tally.total  # a resumed run counts the pages planned before
+        if isinstance(reads, ResumableGuestReads):
+            async for page, next_link in reads.guest_pages(select, page_size, start=run.cursor):
+                planned = await plan_page(run, page, policy, records, ends, tally, notices)
+                if planned:
+                    await runs.add_actions(run.run_id, planned)
+                if next_link:
+                    tally.apply_to(run)
+                    run.cursor, run.pages = next_link, run.pages + 1
+                    run.updated = now() if now else run.updated
+                    run = await runs.save(run)
+                examined.advance(len(page))
+        else:
+            async for page in reads.list_guests(select, page_size=page_size):
+                planned = await plan_page(run, page, policy, records, ends, tally, notices)
+                if planned:
+                    await runs.add_actions(run.run_id, planned)
+                run.pages += 1
+                examined.advance(len(page))
     return run

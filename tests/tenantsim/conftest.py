@@ -40,6 +40,7 @@ DEFAULT_CONFIG = {
     "expandNestedSelect": "honour",
     "expandWithSignInActivity": True,
     "batchResponsesInRequestOrder": False,
+    "partnerNullSetting": "inherit",
 }
 
 

@@ -24,8 +24,9 @@ from lifecycle.sweep.model import Action, PlannedAction, Rule
 from lifecycle.sweep.runner import action_message
 from tests.builders import NOW, message
 from tests.builders import onboard_ticket as onboard
-from tests.fakes import FakeDirectory
-from tests.unit.test_sweep_run import QUEUE, add, run_worker, stack
+from tests.builders.reset import redeemed, resets_sent, services_with, ticket_outcome
+from tests.builders.sweep import QUEUE, add, run_worker, stack
+from tests.fakes import FakeDirectory, FakeLookup
 
 EMAIL = "ana.lopez@fabrikam.com"
 
@@ -262,13 +263,11 @@ def test_exclusion_ids_must_be_object_ids_and_are_kept_in_lower_case():
 
 
 def _reset_stack(directory: FakeDirectory, *, unmanaged: bool = False, mode: str = "enforce"):
-    from tests.unit.test_reset import FakeLookup, services_with
 
     return services_with(directory, FakeLookup(), mode=mode, unmanaged_tickets=unmanaged)
 
 
 async def _reset_ticket(services, **fields):
-    from tests.unit.test_reset import ticket_outcome
 
     return await ticket_outcome(services, ticketId=f"R-{len(services.directory.invitations)}", **fields)
 
@@ -282,7 +281,6 @@ def _managed(services, guest, partner: str = "fabrikam"):
 @pytest.mark.parametrize("new_email", [None, "ana@fabrikam.co.uk"], ids=["reset", "reset-to-new-address"])
 @pytest.mark.parametrize("category", ["excluded", "protected", "unmanaged", "member"])
 async def test_a_reset_ticket_obeys_every_rule_of_the_gate(category, new_email):
-    from tests.unit.test_reset import redeemed
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")
@@ -310,7 +308,6 @@ async def test_a_reset_ticket_obeys_every_rule_of_the_gate(category, new_email):
 
 async def test_a_reset_ticket_cannot_move_a_guest_to_an_address_outside_its_partner():
     """The takeover: a ticket moving a Fabrikam guest to an address the sender controls is refused."""
-    from tests.unit.test_reset import redeemed
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")
@@ -325,7 +322,6 @@ async def test_a_reset_ticket_cannot_move_a_guest_to_an_address_outside_its_part
 
 async def test_a_reset_ticket_cannot_move_a_guest_to_a_domain_the_invitation_list_refuses():
     from config.desired_state import DomainList
-    from tests.unit.test_reset import redeemed
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")
@@ -341,7 +337,6 @@ async def test_a_reset_ticket_cannot_move_a_guest_to_a_domain_the_invitation_lis
 
 
 async def test_a_reset_ticket_in_plan_mode_writes_nothing_and_stays_replayable():
-    from tests.unit.test_reset import redeemed
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")
@@ -353,7 +348,6 @@ async def test_a_reset_ticket_in_plan_mode_writes_nothing_and_stays_replayable()
 
 
 async def test_a_domain_ticket_in_plan_mode_only_plans():
-    from tests.unit.test_reset import redeemed, resets_sent
 
     directory = FakeDirectory()
     for n in range(2):
@@ -365,7 +359,6 @@ async def test_a_domain_ticket_in_plan_mode_only_plans():
 
 
 async def test_a_domain_ticket_resets_only_the_guests_this_product_manages():
-    from tests.unit.test_reset import redeemed, resets_sent
 
     directory = FakeDirectory()
     managed, unmanaged = (redeemed(directory, f"p{n}@fabrikam.com", "google") for n in range(2))
@@ -378,7 +371,6 @@ async def test_a_domain_ticket_resets_only_the_guests_this_product_manages():
 
 async def test_the_daily_run_never_resets_a_guest_excluded_after_planning():
     from lifecycle.reset.entry import run_reset_detection
-    from tests.unit.test_reset import redeemed, resets_sent
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")
