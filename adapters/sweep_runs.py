@@ -63,6 +63,7 @@ def run_entity(run: DailyRun) -> dict[str, Any]:
         "cursor": run.cursor,
         "pages": run.pages,
         "warnings": dump_json(run.warnings),
+        "sponsorCoverage": dump_json(run.sponsor_coverage) if run.sponsor_coverage else None,
     }
     return {name: value for name, value in entity.items() if value is not None}
 
@@ -85,6 +86,7 @@ def run_from_entity(entity: Any, etag: str) -> DailyRun:
         cursor=entity.get("cursor") or None,
         pages=int(entity.get("pages", 0)),
         warnings=load_json(entity.get("warnings"), {}),
+        sponsor_coverage=load_json(entity.get("sponsorCoverage"), {}),
         etag=etag,
     )
 

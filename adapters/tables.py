@@ -174,6 +174,9 @@ class TableGuestLedger:
             "disabled": utc(record.disabled),
             "updated": utc(record.updated),
             "history": dump_history(record.history),
+            "rearmUntil": utc(record.rearm_until),
+            "attested": utc(record.attested),
+            "attestedBy": record.attested_by,
         }
 
     @staticmethod
@@ -191,6 +194,9 @@ class TableGuestLedger:
             updated=read_utc(entity.get("updated")),
             history=load_json(entity.get("history"), []),
             etag=entity.metadata["etag"],
+            rearm_until=read_utc(entity.get("rearmUntil")),
+            attested=read_utc(entity.get("attested")),
+            attested_by=entity.get("attestedBy"),
         )
 
     async def get(self, object_id: str) -> GuestRecord | None:

@@ -68,6 +68,12 @@ def doctor_credential(settings: Settings) -> Any:
         return TenantSimCredential(
             simulator_root(settings.graph_base_url), roles=frozenset(required_permissions(settings))
         )
+    if settings.graph_credential == "azure-cli":
+        # The operator's sign-in: settings, storage and queues are checked as the operator sees them; the Graph
+        # permission checks then describe the operator's token, not the app's (README, "Production runbook").
+        from azure.identity.aio import AzureCliCredential
+
+        return AzureCliCredential(tenant_id=settings.tenant_id)
     from azure.identity.aio import ManagedIdentityCredential
 
     return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from config.errors import DesiredStateError
@@ -143,6 +143,9 @@ class LifecycleRules(Model):
     inactive_days: int | None = Field(90, ge=1)
     pending_invitation_days: int | None = Field(30, ge=1)
     grace_days: int = Field(30, ge=0)
+    # Periodic attestation: a guest this product onboarded is due once this many days pass without a sponsor's
+    # attestation (attest ticket), counted from the last one or from its invitation. Off (null) by default.
+    attestation_days: int | None = Field(None, ge=1)
     sponsor_notice: SponsorNotice = SponsorNotice()
     deletion_brake: DeletionBrake = DeletionBrake()
     # What the nightly sweep does unattended: plan only (the safe default) or plan and enforce.
@@ -163,6 +166,7 @@ class PartnerRules(Model):
     inactive_days: int | None = Field(None, ge=1)
     pending_invitation_days: int | None = Field(None, ge=1)
     grace_days: int | None = Field(None, ge=0)
+    attestation_days: int | None = Field(None, ge=1)
     sponsor_notice: SponsorNoticeOverride | None = None
     opt_out: bool = False
 
@@ -476,6 +480,51 @@ class Governance(Model):
     partners: dict[str, PartnerGovernance] = Field(default_factory=dict)
 
 
+WAIVER_B2B_BLOCKS = (
+    "b2bCollaborationInbound",
+    "b2bCollaborationOutbound",
+    "b2bDirectConnectInbound",
+    "b2bDirectConnectOutbound",
+    "tenantRestrictions",
+)
+WAIVER_TRUST_FIELDS = ("isMfaAccepted", "isCompliantDeviceAccepted", "isHybridAzureADJoinedDeviceAccepted")
+# The fields a waiver may name: the field paths the drift plan shows for a cross-tenant access policy.
+WAIVABLE_FIELDS = (
+    *(f"{block}.{part}" for block in WAIVER_B2B_BLOCKS for part in ("usersAndGroups", "applications")),
+    *(f"inboundTrust.{name}" for name in WAIVER_TRUST_FIELDS),
+)
+WAIVER_TARGET_PATTERN = r"^(default|partners\.[a-z0-9][a-z0-9-]{0,62})$"
+
+
+class Waiver(Model):
+    """A deviation accepted on purpose: until ``expires`` (its last day, UTC) the named field of the default or a
+    partner policy is held to ``value`` instead of what the file says. The plan shows it with its owner and expiry
+    every time; once expired it is itself drift. Guardrails judge the waived value like any other."""
+
+    target: str = Field(pattern=WAIVER_TARGET_PATTERN, description="default, or partners.<partner key>")
+    field: Literal[WAIVABLE_FIELDS]  # type: ignore[valid-type]
+    # A trust flag takes a boolean; a B2B or tenant-restrictions sub-setting takes {accessType, targets}.
+    value: StrictBool | TargetConfiguration
+    owner: str = Field(min_length=1, max_length=256)
+    reason: str = Field(min_length=1, max_length=1024)
+    expires: date
+
+    @model_validator(mode="after")
+    def _value_fits_the_field(self) -> Waiver:
+        if self.field.startswith("inboundTrust.") != isinstance(self.value, bool):
+            kind = "true or false" if self.field.startswith("inboundTrust.") else "{accessType, targets}"
+            raise ValueError(f"a waiver of {self.field} takes {kind}")
+        return self
+
+    @property
+    def partner(self) -> str | None:
+        return self.target.split(".", 1)[1] if self.target.startswith("partners.") else None
+
+    def value_json(self) -> object:
+        """The waived value as Graph spells it."""
+        return self.value if isinstance(self.value, bool) else self.value.model_dump(by_alias=True, mode="json")
+
+
 class TenantInfo(Model):
     id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$")
     primary_domain: str
@@ -497,6 +546,7 @@ class DesiredState(Model):
     sign_up_registration: SignUpRegistration | None = None
     guest_conditional_access: GuestConditionalAccess | None = None
     guest_identity_providers: GuestIdentityProviders | None = None
+    waivers: tuple[Waiver, ...] = ()
 
     @field_validator("partners")
     @classmethod
@@ -513,6 +563,27 @@ class DesiredState(Model):
         unknown = sorted(set(self.governance.partners) - set(self.partners))
         if unknown:
             raise ValueError(f"governance.partners names unknown partners: {', '.join(unknown)}")
+        return self
+
+    @model_validator(mode="after")
+    def _waivers_name_known_settings(self) -> DesiredState:
+        seen: set[tuple[str, str]] = set()
+        for waiver in self.waivers:
+            if waiver.partner is not None and waiver.partner not in self.partners:
+                raise ValueError(f"waivers: {waiver.target} names an unknown partner")
+            if waiver.partner is not None and not self.partners[waiver.partner].tenant_id:
+                raise ValueError(f"waivers: {waiver.target} has no tenantId, so it has no partner policy to waive")
+            if (
+                waiver.target == "default"
+                and waiver.field.startswith("tenantRestrictions.")
+                and self.cross_tenant_access_default.tenant_restrictions is None
+            ):
+                raise ValueError(
+                    "waivers: the file leaves the default's tenantRestrictions unmanaged, so there is nothing to waive"
+                )
+            if (waiver.target, waiver.field) in seen:
+                raise ValueError(f"waivers: {waiver.target} {waiver.field} is waived twice")
+            seen.add((waiver.target, waiver.field))
         return self
 
     def partner_for_domain(self, domain: str) -> tuple[str, Partner] | None:

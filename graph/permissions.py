@@ -39,9 +39,10 @@ class Permission:
 GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "User.Read.All",
-        ("onboarding", "guest-sweep", "redemption-reset"),
+        ("onboarding", "guest-sweep", "redemption-reset", "guest-report"),
         "Find an existing guest by mail before inviting, enumerate guests, re-check a guest before acting, and "
-        "read a guest's group memberships (transitiveMemberOf) when the safety gate checks the protected group.",
+        "read a guest's group memberships (transitiveMemberOf) when the safety gate checks the protected group, and "
+        "read a deleted guest in deleted items before an undo of a run restores it.",
     ),
     Permission(
         "User.Invite.All",
@@ -51,13 +52,15 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "User.EnableDisableAccount.All",
         ("onboarding", "guest-sweep"),
-        "PATCH accountEnabled: disable offboarded guests (offboard tickets) and expired guests (sweep, enforce).",
+        "PATCH accountEnabled: disable offboarded guests (offboard tickets) and expired guests (sweep, enforce); "
+        "re-enable the guests an operator's undo of a sweep run (restore) brings back.",
         enforce_only=("guest-sweep",),
     ),
     Permission(
         "User.DeleteRestore.All",
         ("guest-sweep",),
-        "DELETE guests after the grace period (soft delete, restorable for 30 days).",
+        "DELETE guests after the grace period (soft delete, restorable for 30 days); restore them from deleted "
+        "items when an operator undoes the run (least privileged for restoring a user).",
         enforce_only=("guest-sweep",),
     ),
     Permission(
@@ -68,19 +71,21 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     ),
     Permission(
         "GroupMember.ReadBasic.All",
-        ("guest-sweep", "redemption-reset"),
+        ("guest-sweep", "redemption-reset", "guest-report"),
         "Read the members of the protected exclusions group when planning, nested groups included (transitive "
         "members: the least privileged permission); the sweep and the reset refuse to plan if they cannot.",
     ),
     Permission(
         "AuditLog.Read.All",
-        ("guest-sweep",),
-        "Read signInActivity to find inactive guests (also needs an Entra ID P1/P2 licence).",
+        ("guest-sweep", "guest-report"),
+        "Read signInActivity to find inactive guests and show last sign-ins in the guest report (also needs an "
+        "Entra ID P1/P2 licence).",
     ),
     Permission(
         "Policy.Read.All",
         ("policy-drift", "redemption-reset"),
-        "Read cross-tenant access, authorization and conditional access policies to detect drift; the "
+        "Read cross-tenant access (the policy, its default and partners, each partner's user synchronization, the "
+        "last shown as evidence only), authorization and conditional access policies to detect drift; the "
         "tenant's invitation redemption order to know which provider a partner domain's guests use.",
     ),
     Permission(
@@ -121,7 +126,8 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "EntitlementManagement.ReadWrite.All",
         ("onboarding", "governance"),
-        "Assign partners' access packages with an end date; ensure catalogs, packages and policies.",
+        "Assign partners' access packages with an end date (and again to a restored guest that lost its package); "
+        "ensure catalogs, packages and policies.",
     ),
     Permission(
         "AccessReview.ReadWrite.All",

@@ -66,6 +66,9 @@ class GraphPolicies:
 
     # --- cross-tenant access ------------------------------------------------------------------------
 
+    async def get_policy(self) -> dict[str, Any]:
+        return await self._raw.send(Method.GET, f"{self._v1}{XTAP}")
+
     async def get_default(self) -> dict[str, Any]:
         return await self._raw.send(Method.GET, f"{self._v1}{XTAP}/default")
 
@@ -88,6 +91,15 @@ class GraphPolicies:
 
     async def delete_partner(self, tenant_id: str) -> None:
         await self._raw.send(Method.DELETE, f"{self._v1}{XTAP}/partners/{url_quote(tenant_id)}")
+
+    async def get_identity_sync(self, tenant_id: str) -> dict[str, Any] | None:
+        """crosstenantidentitysyncpolicypartner-get.md; a partner without a synchronization policy answers 404."""
+        try:
+            return await self._raw.send(
+                Method.GET, f"{self._v1}{XTAP}/partners/{url_quote(tenant_id)}/identitySynchronization"
+            )
+        except NotFoundError:
+            return None
 
     # --- authorization policy -----------------------------------------------------------------------
 

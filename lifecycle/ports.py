@@ -134,7 +134,10 @@ class Rejections(Protocol):
 
 
 class QueueTransport(Protocol):
-    """Service Bus in Azure; Storage queues (with a poison queue as the dead-letter queue) locally."""
+    """Service Bus in Azure; Storage queues (with a poison queue as the dead-letter queue) locally.
+
+    ``queue`` is always the queue's full name, the one the triggers bind to: callers name it with
+    ``settings.queue_name(logical)``, which adds the deployment's queue prefix; a transport adds nothing."""
 
     async def send(self, queue: str, messages: Sequence[OutboundMessage]) -> None: ...
 

@@ -48,6 +48,8 @@ REQUIREMENTS: dict[str, Requirement] = {
     # Restore: User.ReadWrite.All (directory-deleteditems-restore.md), User.DeleteRestore.All least privileged
     # (permissions changelog, Dec 2024).
     "deletedItems.restore": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    # The restore page's own reading (SimConfig.restore_needs_user_read_write_all).
+    "deletedItems.restore.pageOnly": _any_of("User.ReadWrite.All", "Directory.ReadWrite.All"),
     # Permanent delete: see SimConfig.deleted_user_purge_app_only; with it, the changelog's permissions.
     "deletedItems.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     # GET /groups/{id}/members (group-list-members-permissions include).

@@ -48,6 +48,8 @@ def _stored_guest(record: GuestRecord, etag: str) -> GuestRecord:
         updated=utc(record.updated),
         history=load_json(dump_history(record.history), []),
         etag=etag,
+        rearm_until=utc(record.rearm_until),
+        attested=utc(record.attested),
     )
 
 

@@ -38,7 +38,7 @@ async def plan_drift(
     ports = drift_ports(services)
     desired = desired_policies(services.desired)
     snapshot = await read_tenant(ports.tenant, desired)
-    plan = plan_policies(desired, snapshot, remove_unknown_partners)
+    plan = plan_policies(desired, snapshot, remove_unknown_partners, today=services.clock.now().date())
     appliers: dict[str, Applier] = {}
     guest_ca = services.desired.guest_conditional_access
     if guest_ca is not None:
@@ -101,6 +101,8 @@ async def run_policy_drift(
         actions=plan.actions,
         refusals=plan.refusals,
         warnings=plan.warnings,
+        evidence=plan.evidence,
+        waivers=plan.waivers,
         run_id=f"{now:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}",
         mode=mode,
         at=now,
@@ -116,6 +118,8 @@ async def run_policy_drift(
         refused=[r.rule for r in run.refusals],
         applied=sum(1 for r in run.results if r.ok),
         failed=len(run.failed),
+        waivers=[f"{w.label} {w.state} {w.expires}" for w in run.waivers],
+        unmanaged_fields=[f"{e.resource}/{e.key} {e.field}" for e in run.evidence if e.kind == "unmanaged-field"],
         exit_code=run.exit_code,
     )
     return run

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from lifecycle import progress
 from lifecycle.dates import shown_end
 from lifecycle.errors import StateConflictError
 from lifecycle.jobs import CONSUMED_QUEUES
@@ -143,25 +144,28 @@ async def replay(
         ]
     results: list[dict[str, Any]] = []
     seen: set[str] = set()
-    while batch := await services.transport.receive_dead_letters(queue, max_messages=32, lock_seconds=lock_seconds):
-        fresh = [m for m in batch if m.message_id not in seen]
-        for message in fresh:
-            seen.add(message.message_id)
-            if selector.matches_message(message):
-                try:
-                    results.append(await _replay_one(services, queue, message, operator))
-                except StateConflictError:
-                    # A worker wrote the item between our read and our write (a delayed copy running, say):
-                    # leave the dead letter where it is for the next replay, which reads the item afresh.
+    total = len(selector.message_ids) or None
+    with progress.step(f"replaying {logical_queue} dead letters", total=total, unit="dead letter") as replayed:
+        while batch := await services.transport.receive_dead_letters(queue, max_messages=32, lock_seconds=lock_seconds):
+            fresh = [m for m in batch if m.message_id not in seen]
+            for message in fresh:
+                seen.add(message.message_id)
+                if selector.matches_message(message):
+                    try:
+                        results.append(await _replay_one(services, queue, message, operator))
+                    except StateConflictError:
+                        # A worker wrote the item between our read and our write (a delayed copy running, say):
+                        # leave the dead letter where it is for the next replay, which reads the item afresh.
+                        await services.transport.release_dead_letter(queue, message)
+                        key = message.key or f"message:{message.message_id}"
+                        results.append({"key": key, "action": "left in place (changed while replaying)"})
+                    replayed.advance()
+                else:
                     await services.transport.release_dead_letter(queue, message)
-                    key = message.key or f"message:{message.message_id}"
-                    results.append({"key": key, "action": "left in place (changed while replaying)"})
-            else:
-                await services.transport.release_dead_letter(queue, message)
-        if not fresh:
-            for message in batch:
-                await services.transport.release_dead_letter(queue, message)
-            break  # everything left was seen and not selected
+            if not fresh:
+                for message in batch:
+                    await services.transport.release_dead_letter(queue, message)
+                break  # everything left was seen and not selected
     return results
 
 
@@ -210,22 +214,25 @@ async def purge(services: Services, logical_queue: str, selector: Selector, *, o
     queue = services.settings.queue_name(logical_queue)
     purged: list[str] = []
     seen: set[str] = set()
-    while batch := await services.transport.receive_dead_letters(queue, max_messages=32, lock_seconds=30):
-        fresh = [m for m in batch if m.message_id not in seen]
-        for message in fresh:
-            seen.add(message.message_id)
-            if not selector.matches_message(message):
-                await services.transport.release_dead_letter(queue, message)
-                continue
-            await services.transport.complete_dead_letter(queue, message)
-            key = message.key or f"message:{message.message_id}"
-            await _mark_purged(services, key)
-            await _audit(services, "job.purged", key, f"dead letter {message.message_id} purged", operator)
-            purged.append(key)
-        if not fresh:
-            for message in batch:
-                await services.transport.release_dead_letter(queue, message)
-            break
+    total = len(selector.message_ids) or None
+    with progress.step(f"purging {logical_queue} dead letters", total=total, unit="dead letter") as done:
+        while batch := await services.transport.receive_dead_letters(queue, max_messages=32, lock_seconds=30):
+            fresh = [m for m in batch if m.message_id not in seen]
+            for message in fresh:
+                seen.add(message.message_id)
+                if not selector.matches_message(message):
+                    await services.transport.release_dead_letter(queue, message)
+                    continue
+                await services.transport.complete_dead_letter(queue, message)
+                key = message.key or f"message:{message.message_id}"
+                await _mark_purged(services, key)
+                await _audit(services, "job.purged", key, f"dead letter {message.message_id} purged", operator)
+                purged.append(key)
+                done.advance()
+            if not fresh:
+                for message in batch:
+                    await services.transport.release_dead_letter(queue, message)
+                break
     return purged
 
 

@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 
+from lifecycle import progress
 from lifecycle.ledger.outcomes import Outcome
 from lifecycle.ledger.settle import Handler, process
 from lifecycle.services import Services
@@ -42,24 +43,30 @@ async def drain(
     idle = 0
     semaphore = asyncio.Semaphore(concurrency)
 
-    async def one(message) -> None:
-        async with semaphore:
-            try:
-                report.outcomes.append(await process(queue, message, handler, services))
-            except Exception:
-                report.crashed += 1
+    # The queue's depth sizes the bar an operator watches; the host's workers (nobody watching) skip the call.
+    waiting_at_start = (await services.transport.depth(queue))[0] if progress.watched() else None
 
-    deadline = asyncio.get_running_loop().time() + wait_for_delayed_seconds
-    while True:
-        batch = await services.transport.receive(queue, max_messages=32, lock_seconds=lock_seconds)
-        if not batch:
-            idle += 1
-            if idle >= idle_rounds:
-                waiting, _ = await services.transport.depth(queue)
-                if not waiting or asyncio.get_running_loop().time() >= deadline:
-                    break
-            await asyncio.sleep(min(0.2 * idle, 1.0) + include_delayed_up_to)
-            continue
-        idle = 0
-        await asyncio.gather(*(one(m) for m in batch))
+    with progress.step(f"working {logical_queue}", total=waiting_at_start, unit="message") as worked:
+
+        async def one(message) -> None:
+            async with semaphore:
+                try:
+                    report.outcomes.append(await process(queue, message, handler, services))
+                except Exception:
+                    report.crashed += 1
+                worked.advance()
+
+        deadline = asyncio.get_running_loop().time() + wait_for_delayed_seconds
+        while True:
+            batch = await services.transport.receive(queue, max_messages=32, lock_seconds=lock_seconds)
+            if not batch:
+                idle += 1
+                if idle >= idle_rounds:
+                    waiting, _ = await services.transport.depth(queue)
+                    if not waiting or asyncio.get_running_loop().time() >= deadline:
+                        break
+                await asyncio.sleep(min(0.2 * idle, 1.0) + include_delayed_up_to)
+                continue
+            idle = 0
+            await asyncio.gather(*(one(m) for m in batch))
     return report

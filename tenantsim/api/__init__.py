@@ -73,6 +73,10 @@ def build_router() -> Router:
     router.add("GET", f"{xtap}/partners/{tenant_id}", policies.get_partner)
     router.add("PATCH", f"{xtap}/partners/{tenant_id}", policies.update_partner)
     router.add("DELETE", f"{xtap}/partners/{tenant_id}", policies.delete_partner)
+    sync = f"{xtap}/partners/{tenant_id}/identitySynchronization"
+    router.add("GET", sync, policies.get_identity_sync)
+    router.add("PUT", sync, policies.put_identity_sync)
+    router.add("DELETE", sync, policies.delete_identity_sync)
     router.add("GET", "/policies/authorizationPolicy", policies.get_authorization_policy)
     router.add("PATCH", "/policies/authorizationPolicy", policies.update_authorization_policy)
 

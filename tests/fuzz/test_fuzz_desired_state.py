@@ -42,8 +42,14 @@ class RecordingTenantPolicies:
     def __init__(self) -> None:
         self.writes: list[str] = []
 
+    async def get_policy(self) -> dict[str, Any]:
+        return {"id": "crossTenantAccessPolicy", "displayName": "CrossTenantAccessPolicy", "allowedCloudEndpoints": []}
+
     async def get_default(self) -> dict[str, Any]:
         return copy.deepcopy(SERVICE_DEFAULT)
+
+    async def get_identity_sync(self, tenant_id: str) -> dict[str, Any] | None:
+        return None
 
     async def list_partners(self) -> list[dict[str, Any]]:
         return []

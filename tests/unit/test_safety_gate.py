@@ -233,6 +233,22 @@ async def test_the_gate_writes_nothing_in_plan_mode():
     assert refusal is not None and refusal.code == "plan-mode"
 
 
+async def test_an_undo_passes_the_gate_re_enabling_checks_protection_restoring_cannot_and_skips_it():
+    """A re-enable (restore of a disable) is refused for a protected guest like any write; a restore from deleted
+    items skips the membership check (a deleted object's memberships cannot be read) but keeps every other rule."""
+    directory = FakeDirectory()
+    guest = directory.add_guest(EMAIL)
+    services = stack(directory)
+    directory.add_to_group(services.desired.exclusions.protected_group_id, guest.id)
+    gate = SafetyGate(services.desired, directory)
+    enable = await gate.refusal(guest, None, Write.ENABLE, managed_only=False)
+    assert enable is not None and enable.code == "guest-protected"
+    assert await gate.refusal(guest, None, Write.RESTORE, managed_only=False) is None
+    member = replace(guest, user_type="Member")
+    refused = await gate.refusal(member, None, Write.RESTORE, managed_only=False)
+    assert refused is not None and refused.code == "not-a-guest"
+
+
 def test_exclusion_ids_must_be_object_ids_and_are_kept_in_lower_case():
     assert Exclusions(object_ids=("3F2A9C1E-4B7D-4E8A-9C0F-1A2B3C4D5E6F",)).object_ids == (
         "3f2a9c1e-4b7d-4e8a-9c0f-1a2b3c4d5e6f",

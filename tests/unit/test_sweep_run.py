@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -505,4 +506,66 @@ async def test_an_interrupted_planning_resumes_from_its_last_page():
         await entry.run_sweep(services, "enforce")
     again = await entry.run_sweep(services, "enforce")
     assert directory.starts[0] is None and directory.starts[1] is not None
+    assert again["status"] == "dispatched" and again["totalGuests"] == 3 and again["disable"] == 3
+
+
+class SecondPageHangs(FakeDirectory):
+    """One guest per page; the listing waits for ever before its second page, as a slow tenant would when the
+    operator gives up and presses Ctrl-C. ``first_page`` is set once the first page was handed out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.page_size, self.starts, self.hang = 1, [], True
+        self.first_page = asyncio.Event()
+
+    async def guest_pages(self, select, page_size: int, start: str | None = None):
+        self.starts.append(start)
+        async for page, next_link in super().guest_pages(select, page_size, start):
+            yield page, next_link
+            self.first_page.set()
+            if self.hang:
+                await asyncio.Event().wait()
+
+
+async def test_planning_stopped_by_ctrl_c_is_marked_interrupted_and_resumes_at_once():
+    """Ctrl-C cancels the command's task (asyncio.run does that on SIGINT): the run is not left 'planning' (a
+    no-op for the next 15 minutes) but failed as interrupted, audited, and the resume command, run right away,
+    goes on from the saved page; the progress watcher saw how far planning got."""
+    from lifecycle import progress
+    from lifecycle.runs.claim import INTERRUPTED
+
+    class Steps:
+        def __init__(self) -> None:
+            self.seen: list[progress.Step] = []
+
+        def started(self, step: progress.Step) -> None:
+            self.seen.append(step)
+
+        def updated(self, step: progress.Step) -> None:
+            pass
+
+        def ended(self, step: progress.Step) -> None:
+            pass
+
+    directory = SecondPageHangs()
+    for _ in range(3):
+        add(directory, days_since_sign_in=120)
+    services = stack(directory)
+    watcher = Steps()
+    with progress.watching(watcher):
+        running = asyncio.create_task(entry.run_sweep(services, "enforce"))
+    await asyncio.wait_for(directory.first_page.wait(), 10)
+    await asyncio.sleep(0.05)  # the page is planned and the run row saved
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    [stopped] = await entry.list_runs(services)
+    assert stopped["status"] == "failed" and stopped["reason"].startswith(INTERRUPTED)
+    assert "sweep.interrupted" in await audit_actions(services)
+    [planning] = watcher.seen
+    assert (planning.label, planning.done, planning.finished) == (f"planning {RUN}", 1, False)
+
+    directory.hang = False
+    again = await entry.run_sweep(services, "enforce", stopped["runId"])
+    assert directory.starts[0] is None and directory.starts[1] is not None  # from the saved page
     assert again["status"] == "dispatched" and again["totalGuests"] == 3 and again["disable"] == 3
