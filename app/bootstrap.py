@@ -230,14 +230,15 @@ def use_services(services: Services) -> Iterator[Services]:
             _cached[loop_id] = previous
 
 
-def _credential(settings: Settings, desired: DesiredState) -> Any:
+def _credential(settings: Settings, desired: DesiredState | None = None) -> Any:
     if settings.graph_credential == "tenantsim":
         from graph.credentials import TenantSimCredential, simulator_root
         from graph.permissions import features_of, granted
 
         # The same grant as in Azure: the reset's User.ReadWrite.All only where redemption reset is switched on,
         # an opt-in feature's permissions only where the desired state manages it.
-        roles = granted(redemption_reset=settings.reset_enabled, features=features_of(desired))
+        features = features_of(desired) if desired is not None else frozenset()
+        roles = granted(redemption_reset=settings.reset_enabled, features=features)
         return TenantSimCredential(simulator_root(settings.graph_base_url), roles=roles)
     if settings.graph_credential == "azure-cli":
         # An operator's laptop: storage, Service Bus and Graph are read with the operator's own sign-in.
