@@ -33,7 +33,8 @@ browser:
 ## The demo opts in to redemption reset in enforce mode (a deployment's explicit choice, with its own grant).
 DEMO_ENV := LIFECYCLE_RESET_ENABLED=true LIFECYCLE_RESET_MODE=enforce
 run: setup
-	$(DEMO_ENV) $(BIN)/python -m tenantsim.stack -- $(BIN)/python -m lifecycle demo
+	@echo "make run: Azurite and tenantsim on loopback, then every job once; the log goes to .lifecycle/logs/"
+	@$(DEMO_ENV) $(BIN)/python -m tenantsim.stack -- $(BIN)/python -m lifecycle demo
 
 ## make test: lint, then the whole suite (unit, tenantsim, integration on Azurite + tenantsim, functions, e2e).
 test: setup browser lint
@@ -70,4 +71,4 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf .stack .pytest_cache .ruff_cache
+	rm -rf .stack .pytest_cache .ruff_cache .lifecycle

@@ -6,6 +6,7 @@ first invocation, never at import: the worker imports this module while indexing
 
 from __future__ import annotations
 
+import json
 import os
 
 import azure.functions as func
@@ -69,6 +70,29 @@ async def signup_connector(req: func.HttpRequest) -> func.HttpResponse:
     structlog.contextvars.bind_contextvars(function="signup_connector")
     status, headers, body = await handle_signup_request(
         req.method, dict(req.headers), req.get_body(), signup_services()
+    )
+    return func.HttpResponse(body=body, status_code=status, headers=headers)
+
+
+@jobs.function_name("admin_endpoint")
+@jobs.route(route="admin/{step}", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+async def admin_endpoint(req: func.HttpRequest) -> func.HttpResponse:
+    """The on-call engineer's tenant-changing commands, run with this app's identity. Anonymous at the Functions
+    layer: the handler validates the operator's Entra access token and app role (lifecycle/admin/http.py)."""
+    from app.admin import admin_endpoint as endpoint
+    from lifecycle.admin.http import handle_admin_request
+    from lifecycle.errors import SettingsError
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(function="admin_endpoint")
+    try:
+        admin = endpoint()
+    except SettingsError as exc:
+        structlog.get_logger(__name__).error("admin.not-configured", error=str(exc))
+        body = json.dumps({"error": {"code": "not-configured", "message": "the admin endpoint is not configured"}})
+        return func.HttpResponse(body=body, status_code=503, mimetype="application/json")
+    status, headers, body = await handle_admin_request(
+        req.method, req.route_params.get("step", ""), dict(req.headers), req.get_body(), admin.bearer, admin.ports
     )
     return func.HttpResponse(body=body, status_code=status, headers=headers)
 
@@ -158,6 +182,20 @@ async def redemption_reset(timer: func.TimerRequest) -> None:
 
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(function="redemption_reset", past_due=timer.past_due)
+    await entry.on_timer(await get_services(), timer.past_due)
+
+
+@jobs.function_name("guest_report")
+@jobs.timer_trigger(
+    arg_name="timer", schedule=JOBS["guest-report"].binding_schedule(), run_on_startup=False, use_monitor=True
+)
+async def guest_report(timer: func.TimerRequest) -> None:
+    """Daily: the guest-posture report to the reports blob container (latest.html and a dated copy)."""
+    from app.bootstrap import get_services
+    from lifecycle.reporting import entry
+
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(function="guest_report", past_due=timer.past_due)
     await entry.on_timer(await get_services(), timer.past_due)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError
 
-from adapters.table_codec import read_utc, utc
+from adapters.table_codec import read_required_utc, utc
 from adapters.table_keys import encode_key
 from adapters.tables import SingleTableStore
 from lifecycle.drift.report import DriftReport
@@ -67,7 +67,7 @@ def from_entity(entity: Any) -> DriftReport:
         parsed = {"truncated": document[:1000]}
     return DriftReport(
         run_id=entity["runId"],
-        at=read_utc(entity["at"]),  # type: ignore[arg-type]
+        at=read_required_utc(entity["at"]),
         mode=entity["mode"],
         exit_code=int(entity["exitCode"]),
         drift=int(entity["drift"]),
@@ -105,22 +105,3 @@ class TableDriftReports(SingleTableStore):
             if error.status_code != 404:
                 raise
         return found
-
-
-class MemoryDriftReports:
-    """The fake: rows kept as the Table adapter stores them, so the round trip is the same."""
-
-    def __init__(self) -> None:
-        self._rows: dict[str, dict[str, Any]] = {}
-
-    async def save(self, report: DriftReport) -> None:
-        self._rows[row_key(report)] = to_entity(report)
-
-    async def get(self, run_id: str) -> DriftReport | None:
-        return next((from_entity(r) for r in self._rows.values() if r["runId"] == run_id), None)
-
-    async def recent(self, limit: int = 20) -> list[DriftReport]:
-        return [from_entity(self._rows[k]) for k in sorted(self._rows)[:limit]]
-
-    async def close(self) -> None:
-        return None

@@ -110,14 +110,12 @@ class ServiceBusTransport:
         client: ServiceBusClient,
         admin: ServiceBusAdministrationClient,
         *,
-        prefix: str = "",
         clock: Clock | None = None,
         max_wait_seconds: float = 2.0,
         owned: Sequence[Any] = (),
     ) -> None:
         self._client = client
         self._admin = admin
-        self._prefix = prefix
         self._clock = clock or SystemClock()
         self._max_wait = max_wait_seconds
         self._senders: dict[str, ServiceBusSender] = {}
@@ -133,7 +131,7 @@ class ServiceBusTransport:
             connection = settings.servicebus_connection_string.get_secret_value()
             client = ServiceBusClient.from_connection_string(connection)
             admin = ServiceBusAdministrationClient.from_connection_string(connection)
-            return cls(client, admin, prefix=settings.queue_prefix, clock=clock)
+            return cls(client, admin, clock=clock)
         if not settings.servicebus_namespace:
             raise ValueError("set ServiceBusConnection__fullyQualifiedNamespace or ServiceBusConnection")
         owned = []
@@ -144,7 +142,7 @@ class ServiceBusTransport:
             owned.append(credential)
         client = ServiceBusClient(settings.servicebus_namespace, credential)
         admin = ServiceBusAdministrationClient(settings.servicebus_namespace, credential)
-        return cls(client, admin, prefix=settings.queue_prefix, clock=clock, owned=owned)
+        return cls(client, admin, clock=clock, owned=owned)
 
     def _lock(self, name: str) -> asyncio.Lock:
         return self._locks.setdefault(name, asyncio.Lock())
@@ -165,10 +163,9 @@ class ServiceBusTransport:
         return self._receivers[(name, dead)]
 
     async def send(self, queue: str, messages: Sequence[OutboundMessage]) -> None:
-        name = f"{self._prefix}{queue}"
-        sender = self._sender(name)
+        sender = self._sender(queue)
         now_messages = [m for m in messages if m.delay_seconds <= 0]
-        async with self._lock(f"send:{name}"):
+        async with self._lock(f"send:{queue}"):
             await self._send_batched(sender, [to_servicebus_message(m) for m in now_messages])
             for message in messages:
                 if message.delay_seconds > 0:
@@ -193,9 +190,8 @@ class ServiceBusTransport:
             await sender.send_messages(batch)
 
     async def _take(self, queue: str, dead: bool, max_messages: int) -> list[ReceivedMessage]:
-        name = f"{self._prefix}{queue}"
-        receiver = self._receiver(name, dead)
-        async with self._lock(f"receive:{name}:{dead}"):
+        receiver = self._receiver(queue, dead)
+        async with self._lock(f"receive:{queue}:{dead}"):
             received = await receiver.receive_messages(
                 max_message_count=max(1, max_messages), max_wait_time=self._max_wait
             )
@@ -222,9 +218,8 @@ class ServiceBusTransport:
         await self._settle(message, "dead_letter_message", reason=reason, error_description=description)
 
     async def peek_dead_letters(self, queue: str, max_messages: int = 100) -> list[ReceivedMessage]:
-        name = f"{self._prefix}{queue}"
-        receiver = self._receiver(name, dead=True)
-        async with self._lock(f"receive:{name}:True"):
+        receiver = self._receiver(queue, dead=True)
+        async with self._lock(f"receive:{queue}:True"):
             # sequence_number=1 starts from the oldest; otherwise a receiver peeks on from its last peek.
             peeked = await receiver.peek_messages(max_message_count=max(1, max_messages), sequence_number=1)
         return [from_servicebus_message(m) for m in peeked]
@@ -241,7 +236,7 @@ class ServiceBusTransport:
         await self._settle(message, "complete_message")
 
     async def depth(self, queue: str) -> tuple[int, int]:
-        properties = await self._admin.get_queue_runtime_properties(f"{self._prefix}{queue}")
+        properties = await self._admin.get_queue_runtime_properties(queue)
         return int(properties.active_message_count or 0), int(properties.dead_letter_message_count or 0)
 
     async def close(self) -> None:

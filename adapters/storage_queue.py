@@ -118,9 +118,8 @@ def _visibility_for(delay_seconds: float, message_id: str) -> int | None:
 
 
 class StorageQueueTransport:
-    def __init__(self, service: QueueServiceClient, prefix: str = "") -> None:
+    def __init__(self, service: QueueServiceClient) -> None:
         self._service = service
-        self._prefix = prefix
         self._clients: dict[str, QueueClient] = {}
         self._created: set[str] = set()
 
@@ -129,7 +128,7 @@ class StorageQueueTransport:
         if settings.queues_connection_string is None:
             raise ValueError("LIFECYCLE_QUEUES_CONNECTION_STRING is required for the storage transport")
         service = QueueServiceClient.from_connection_string(settings.queues_connection_string.get_secret_value())
-        return cls(service, settings.queue_prefix)
+        return cls(service)
 
     def _cached_client(self, name: str) -> QueueClient:
         if name not in self._clients:
@@ -146,7 +145,7 @@ class StorageQueueTransport:
         return client
 
     def _name(self, queue: str, dead: bool = False) -> str:
-        return f"{self._prefix}{queue}{POISON_SUFFIX if dead else ''}"
+        return f"{queue}{POISON_SUFFIX if dead else ''}"
 
     async def send(self, queue: str, messages: Sequence[OutboundMessage]) -> None:
         client = await self._client(self._name(queue))

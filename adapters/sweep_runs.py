@@ -9,17 +9,15 @@ however often its due date moves.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError
 from azure.data.tables import UpdateMode
 
-from adapters.table_codec import dump_json, load_json, read_utc, utc
+from adapters.table_codec import dump_json, load_json, read_required_utc, read_utc, utc
 from adapters.table_keys import encode_key
 from adapters.tables import SingleTableStore
 from lifecycle.errors import StateConflictError
@@ -45,7 +43,7 @@ def row_key_of(object_id: str, action: Action) -> str:
     return encode_key(f"{object_id}-{action.value}")
 
 
-def _run_entity(run: DailyRun) -> dict[str, Any]:
+def run_entity(run: DailyRun) -> dict[str, Any]:
     entity = {
         "PartitionKey": RUNS_PARTITION,
         "RowKey": encode_key(run.run_id),
@@ -65,16 +63,17 @@ def _run_entity(run: DailyRun) -> dict[str, Any]:
         "cursor": run.cursor,
         "pages": run.pages,
         "warnings": dump_json(run.warnings),
+        "sponsorCoverage": dump_json(run.sponsor_coverage) if run.sponsor_coverage else None,
     }
     return {name: value for name, value in entity.items() if value is not None}
 
 
-def _run(entity: Any, etag: str) -> DailyRun:
+def run_from_entity(entity: Any, etag: str) -> DailyRun:
     return DailyRun(
         run_id=entity["runId"],
         mode=Mode(entity["mode"]),
         status=RunStatus(entity["status"]),
-        started=read_utc(entity["started"]),  # type: ignore[arg-type]
+        started=read_required_utc(entity["started"]),
         updated=read_utc(entity.get("updated")),
         planned=read_utc(entity.get("planned")),
         dispatched_at=read_utc(entity.get("dispatchedAt")),
@@ -87,11 +86,12 @@ def _run(entity: Any, etag: str) -> DailyRun:
         cursor=entity.get("cursor") or None,
         pages=int(entity.get("pages", 0)),
         warnings=load_json(entity.get("warnings"), {}),
+        sponsor_coverage=load_json(entity.get("sponsorCoverage"), {}),
         etag=etag,
     )
 
 
-def _action_entity(action: PlannedAction) -> dict[str, Any]:
+def action_entity(action: PlannedAction) -> dict[str, Any]:
     return {
         "PartitionKey": actions_partition(action.run_id),
         "RowKey": action_row_key(action),
@@ -106,7 +106,7 @@ def _action_entity(action: PlannedAction) -> dict[str, Any]:
     }
 
 
-def _action(entity: Any) -> PlannedAction:
+def action_from_entity(entity: Any) -> PlannedAction:
     due = read_utc(entity.get("dueDate"))
     return PlannedAction.from_json(
         {
@@ -122,7 +122,7 @@ def _action(entity: Any) -> PlannedAction:
     )
 
 
-def _notice_entity(notice: NoticeRecord) -> dict[str, Any]:
+def notice_entity(notice: NoticeRecord) -> dict[str, Any]:
     return {
         "PartitionKey": NOTICES_PARTITION,
         "RowKey": encode_key(notice.object_id),
@@ -134,11 +134,11 @@ def _notice_entity(notice: NoticeRecord) -> dict[str, Any]:
     }
 
 
-def _notice(entity: Any) -> NoticeRecord:
+def notice_from_entity(entity: Any) -> NoticeRecord:
     return NoticeRecord(
         object_id=entity["objectId"],
-        due=read_utc(entity["dueDate"]),  # type: ignore[arg-type]
-        notified=read_utc(entity["notifiedAt"]),  # type: ignore[arg-type]
+        due=read_required_utc(entity["dueDate"]),
+        notified=read_required_utc(entity["notifiedAt"]),
         run_id=entity.get("runId") or "",
         key=entity.get("key") or "",
     )
@@ -154,11 +154,11 @@ class TableSweepRuns(SingleTableStore):
             if error.status_code == 404:
                 return None
             raise
-        return _run(entity, entity.metadata["etag"])
+        return run_from_entity(entity, entity.metadata["etag"])
 
     async def create(self, run: DailyRun) -> DailyRun:
         try:
-            metadata = await self._table.create_entity(_run_entity(run))
+            metadata = await self._table.create_entity(run_entity(run))
         except HttpResponseError as error:
             if error.status_code == 409:
                 raise StateConflictError(f"sweep run {run.run_id} already exists") from error
@@ -170,7 +170,7 @@ class TableSweepRuns(SingleTableStore):
             raise ValueError("save needs the etag of the version it replaces (from get or create)")
         try:
             metadata = await self._table.update_entity(
-                _run_entity(run), mode=UpdateMode.REPLACE, etag=run.etag, match_condition=MatchConditions.IfNotModified
+                run_entity(run), mode=UpdateMode.REPLACE, etag=run.etag, match_condition=MatchConditions.IfNotModified
             )
         except HttpResponseError as error:
             if error.status_code in (404, 412):
@@ -182,7 +182,7 @@ class TableSweepRuns(SingleTableStore):
         for start in range(0, len(actions), TRANSACTION_LIMIT):
             chunk = actions[start : start + TRANSACTION_LIMIT]
             await self._table.submit_transaction(
-                [("upsert", _without_none(_action_entity(a)), {"mode": "replace"}) for a in chunk]
+                [("upsert", _without_none(action_entity(a)), {"mode": "replace"}) for a in chunk]
             )
 
     async def actions(self, run_id: str) -> AsyncIterator[list[PlannedAction]]:
@@ -191,7 +191,7 @@ class TableSweepRuns(SingleTableStore):
         ).by_page()
         async for page in pages:
             # A page may be empty and still carry a continuation token; keep reading.
-            batch = [_action(entity) async for entity in page]
+            batch = [action_from_entity(entity) async for entity in page]
             if batch:
                 yield batch
 
@@ -202,11 +202,11 @@ class TableSweepRuns(SingleTableStore):
             if error.status_code == 404:
                 return None
             raise
-        return _action(entity)
+        return action_from_entity(entity)
 
     async def runs(self) -> AsyncIterator[DailyRun]:
         async for entity in self._table.query_entities("PartitionKey eq @pk", parameters={"pk": RUNS_PARTITION}):
-            yield _run(entity, entity.metadata["etag"])
+            yield run_from_entity(entity, entity.metadata["etag"])
 
     async def notice(self, object_id: str) -> NoticeRecord | None:
         try:
@@ -215,98 +215,18 @@ class TableSweepRuns(SingleTableStore):
             if error.status_code == 404:
                 return None
             raise
-        return _notice(entity)
+        return notice_from_entity(entity)
 
     async def record_notice(self, notice: NoticeRecord) -> None:
-        await self._table.upsert_entity(_notice_entity(notice), mode=UpdateMode.REPLACE)
+        await self._table.upsert_entity(notice_entity(notice), mode=UpdateMode.REPLACE)
 
     async def notices(self) -> AsyncIterator[NoticeRecord]:
         pages = self._table.query_entities(
             "PartitionKey eq @pk", parameters={"pk": NOTICES_PARTITION}, results_per_page=PAGE_SIZE
         )
         async for entity in pages:
-            yield _notice(entity)
-
-
-_etags = itertools.count(1)
-
-
-class MemorySweepRuns:
-    """The fake: rows kept as the Table adapter would store them (JSON and UTC round trips)."""
-
-    def __init__(self, page_size: int = PAGE_SIZE) -> None:
-        self._runs: dict[str, dict[str, Any]] = {}
-        self._actions: dict[str, dict[str, dict[str, Any]]] = {}
-        self._notices: dict[str, dict[str, Any]] = {}
-        self._page_size = page_size
-
-    @staticmethod
-    def _stored(run: DailyRun) -> dict[str, Any]:
-        return {**_run_entity(run), "etag": f'W/"memory-run-{next(_etags)}"'}
-
-    @staticmethod
-    def _view(row: dict[str, Any]) -> DailyRun:
-        return _run(_Entity(row), row["etag"])
-
-    async def get(self, run_id: str) -> DailyRun | None:
-        row = self._runs.get(run_id)
-        return self._view(row) if row else None
-
-    async def create(self, run: DailyRun) -> DailyRun:
-        if run.run_id in self._runs:
-            raise StateConflictError(f"sweep run {run.run_id} already exists")
-        self._runs[run.run_id] = self._stored(run)
-        return self._view(self._runs[run.run_id])
-
-    async def save(self, run: DailyRun) -> DailyRun:
-        if run.etag is None:
-            raise ValueError("save needs the etag of the version it replaces (from get or create)")
-        current = self._runs.get(run.run_id)
-        if current is None or current["etag"] != run.etag:
-            raise StateConflictError(f"sweep run {run.run_id} changed since it was read")
-        self._runs[run.run_id] = self._stored(run)
-        return self._view(self._runs[run.run_id])
-
-    async def add_actions(self, run_id: str, actions: Sequence[PlannedAction]) -> None:
-        rows = self._actions.setdefault(run_id, {})
-        for action in actions:
-            rows[action_row_key(action)] = _action_entity(action)
-
-    async def actions(self, run_id: str) -> AsyncIterator[list[PlannedAction]]:
-        rows = self._actions.get(run_id, {})
-        keys = sorted(rows)
-        for start in range(0, len(keys), self._page_size):
-            yield [_action(_Entity(rows[k])) for k in keys[start : start + self._page_size]]
-
-    async def planned_action(self, run_id: str, object_id: str, action: Action) -> PlannedAction | None:
-        row = self._actions.get(run_id, {}).get(row_key_of(object_id, action))
-        return _action(_Entity(row)) if row else None
-
-    async def runs(self) -> AsyncIterator[DailyRun]:
-        for run_id in sorted(self._runs):
-            yield self._view(self._runs[run_id])
-
-    async def notice(self, object_id: str) -> NoticeRecord | None:
-        row = self._notices.get(object_id)
-        return _notice(_Entity(row)) if row else None
-
-    async def record_notice(self, notice: NoticeRecord) -> None:
-        self._notices[notice.object_id] = _notice_entity(notice)
-
-    async def notices(self) -> AsyncIterator[NoticeRecord]:
-        for object_id in sorted(self._notices):
-            yield _notice(_Entity(self._notices[object_id]))
-
-    async def close(self) -> None:
-        return None
+            yield notice_from_entity(entity)
 
 
 def _without_none(entity: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in entity.items() if value is not None}
-
-
-class _Entity(dict):  # type: ignore[type-arg]
-    """A stored row read back: datetimes as the Table SDK returns them (UTC)."""
-
-    def __init__(self, row: dict[str, Any]) -> None:
-        super().__init__({k: (utc(v) if isinstance(v, datetime) else v) for k, v in row.items()})

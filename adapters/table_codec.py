@@ -42,6 +42,14 @@ def read_utc(value: Any) -> datetime | None:
     )
 
 
+def read_required_utc(value: Any) -> datetime:
+    """A datetime property the adapter always writes; a row without it is a broken row, not a missing value."""
+    moment = read_utc(value)
+    if moment is None:
+        raise TypeError("expected a datetime property, found none")
+    return moment
+
+
 def _size(text: str) -> int:
     return len(text.encode("utf-16-le"))
 

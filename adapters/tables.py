@@ -21,6 +21,7 @@ from adapters.table_codec import (
     dump_history,
     dump_json,
     load_json,
+    read_required_utc,
     read_utc,
     split_text,
     truncate_text,
@@ -173,6 +174,9 @@ class TableGuestLedger:
             "disabled": utc(record.disabled),
             "updated": utc(record.updated),
             "history": dump_history(record.history),
+            "rearmUntil": utc(record.rearm_until),
+            "attested": utc(record.attested),
+            "attestedBy": record.attested_by,
         }
 
     @staticmethod
@@ -190,6 +194,9 @@ class TableGuestLedger:
             updated=read_utc(entity.get("updated")),
             history=load_json(entity.get("history"), []),
             etag=entity.metadata["etag"],
+            rearm_until=read_utc(entity.get("rearmUntil")),
+            attested=read_utc(entity.get("attested")),
+            attested_by=entity.get("attestedBy"),
         )
 
     async def get(self, object_id: str) -> GuestRecord | None:
@@ -249,7 +256,7 @@ class TableAuditLog:
         )
         async for entity in pages:
             yield AuditEntry(
-                at=read_utc(entity["at"]),  # type: ignore[arg-type]
+                at=read_required_utc(entity["at"]),
                 action=entity["action"],
                 target=entity["target"],
                 reason=entity["reason"],
@@ -290,7 +297,7 @@ class TableRejections:
                 kind=entity["kind"],
                 code=entity["code"],
                 message=entity["message"],
-                at=read_utc(entity["at"]),  # type: ignore[arg-type]
+                at=read_required_utc(entity["at"]),
                 details=load_json(entity.get("details"), {}),
                 raw="".join(_pieces(entity, "raw")),
             )

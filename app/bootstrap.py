@@ -21,7 +21,10 @@ from config.desired_state import DesiredState, load_desired_state
 from config.logging import configure_logging
 from config.settings import Settings, load_settings
 from lifecycle.clock import SystemClock
+from lifecycle.drift.ca_policies import ConditionalAccessWrites, SignInEvidence
+from lifecycle.drift.identity_providers import GuestIdentityProviderTenant
 from lifecycle.drift.ports import DriftPorts, DriftReports, TenantPolicies
+from lifecycle.drift.signup_connector import SignUpConnectors
 from lifecycle.governance.ports import GovernanceGraph, GovernancePorts
 from lifecycle.ports import (
     AccessPackages,
@@ -34,7 +37,9 @@ from lifecycle.ports import (
     Rejections,
     WorkItems,
 )
+from lifecycle.reporting.ports import ReportPorts, ReportStore
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
+from lifecycle.restore.ports import DeletedUsers, RestorePorts
 from lifecycle.services import JobPorts, Services
 from lifecycle.sweep.ports import AssignmentExpiries, GroupMembership, GuestReads, SweepPorts, SweepRuns
 
@@ -58,7 +63,7 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
     closers: list[Any] = []
     credential = overrides.pop("credential", None)
     if credential is None and not {"directory", "work_items", "transport"} <= overrides.keys():
-        credential = _credential(settings)
+        credential = _credential(settings, desired)
         if hasattr(credential, "close"):
             closers.append(credential.close)
 
@@ -69,6 +74,10 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
         for name, port in _job_ports(settings, client).items():
             overrides.setdefault(name, port)
     table_ports = ("work_items", "guests", "audit", "rejections", "sweep_runs", "drift_reports")
+    # An operator's own sign-in (the read-only runbook commands) finds the app's tables and leaves its shared
+    # state alone: no table is created, no Graph budget lease is joined (the operator's Graph calls are not the
+    # app's), and audit rows are not streamed with the operator's identity.
+    operator = settings.graph_credential == "azure-cli"
     state = None
     if not set(table_ports) <= overrides.keys():
         from adapters.drift_reports import TableDriftReports
@@ -77,22 +86,28 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
 
         # One TableServiceClient for every table the product keeps.
         state = TableState.from_settings(settings, credential=credential)
-        await state.ensure_tables()
+        if not operator:
+            await state.ensure_tables()
         closers.append(state.close)
         for name in ("work_items", "guests", "audit", "rejections"):
             overrides.setdefault(name, getattr(state, name))
         for name, store_type in (("sweep_runs", TableSweepRuns), ("drift_reports", TableDriftReports)):
             table = f"{settings.table_prefix}{store_type.TABLE}"
             if name not in overrides:
-                await state.service.create_table_if_not_exists(table)
+                if not operator:
+                    await state.service.create_table_if_not_exists(table)
                 store = store_type(state.service.get_table_client(table))
                 closers.append(store.close)  # closes its table client; the service closes with the state
                 overrides[name] = store
-        if overrides["audit"] is state.audit and (streamed := _audit_stream(state.audit, credential)) is not None:
+        if (
+            not operator
+            and overrides["audit"] is state.audit
+            and (streamed := _audit_stream(state.audit, credential)) is not None
+        ):
             overrides["audit"] = streamed
             closers.append(streamed.close)  # runs before the table closers: the stream's client goes first
     ledger = overrides.pop("budget_ledger", None)
-    if ledger is None and state is not None:
+    if ledger is None and state is not None and not operator:
         ledger = await _table_budget_ledger(settings, state)
         closers.append(ledger.close)
     if ledger is not None:
@@ -101,6 +116,9 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
     if "transport" not in overrides:
         overrides["transport"] = _transport(settings, credential)
         closers.append(overrides["transport"].close)
+    if "report_store" not in overrides and (store := _report_store(settings, credential)) is not None:
+        overrides["report_store"] = store
+        closers.append(store.close)
 
     return compose_services(
         settings=settings,
@@ -134,7 +152,13 @@ def compose_services(
     provider_lookup: ProviderLookup | None = None,
     tenant_policies: TenantPolicies | None = None,
     drift_reports: DriftReports | None = None,
+    sign_up_connectors: SignUpConnectors | None = None,
+    conditional_access_writes: ConditionalAccessWrites | None = None,
+    sign_in_evidence: SignInEvidence | None = None,
+    guest_identity_providers: GuestIdentityProviderTenant | None = None,
     governance_graph: GovernanceGraph | None = None,
+    deleted_users: DeletedUsers | None = None,
+    report_store: ReportStore | None = None,
     closers: list[Callable[[], Awaitable[None]]] | None = None,
 ) -> Services:
     """The bundle, with each job's ports built from the named ones.
@@ -143,17 +167,32 @@ def compose_services(
     feeds both the safety gate's live check and the sweep's and reset's member listing; without it, a
     configured protected group stops every write to a guest. A job whose required ports are missing (the
     sweep and reset without ``sweep_runs``, drift without both of its ports, governance without its graph)
-    gets no ports, and its entry point refuses to run.
+    gets no ports, and its entry point refuses to run. An undo of a run (restore) needs ``sweep_runs`` and
+    ``deleted_users``. ``report_store`` is where the daily report is written.
     """
     jobs: list[object] = []
     if sweep_runs is not None:
         reads = directory if guest_reads is None else guest_reads
         jobs.append(SweepPorts(sweep_runs, reads, group_membership, assignment_expiries))
         jobs.append(ResetPorts(sweep_runs, group_membership, provider_lookup))
+        if deleted_users is not None:
+            jobs.append(RestorePorts(sweep_runs, reads, deleted_users))
     if tenant_policies is not None and drift_reports is not None:
-        jobs.append(DriftPorts(tenant_policies, drift_reports))
+        jobs.append(
+            DriftPorts(
+                tenant_policies,
+                drift_reports,
+                sign_up_connectors,
+                conditional_access_writes,
+                sign_in_evidence,
+                guest_identity_providers,
+                directory if guest_reads is None else guest_reads,
+            )
+        )
     if governance_graph is not None:
         jobs.append(GovernancePorts(governance_graph))
+    if report_store is not None:
+        jobs.append(ReportPorts(report_store))
     return Services(
         settings=settings,
         desired=desired,
@@ -197,14 +236,21 @@ def use_services(services: Services) -> Iterator[Services]:
             _cached[loop_id] = previous
 
 
-def _credential(settings: Settings) -> Any:
+def _credential(settings: Settings, desired: DesiredState | None = None) -> Any:
     if settings.graph_credential == "tenantsim":
         from graph.credentials import TenantSimCredential, simulator_root
-        from graph.permissions import granted
+        from graph.permissions import features_of, granted
 
-        # The same grant as in Azure: the reset's User.ReadWrite.All only where redemption reset is switched on.
-        roles = granted(redemption_reset=settings.reset_enabled)
+        # The same grant as in Azure: the reset's User.ReadWrite.All only where redemption reset is switched on,
+        # an opt-in feature's permissions only where the desired state manages it.
+        features = features_of(desired) if desired is not None else frozenset()
+        roles = granted(redemption_reset=settings.reset_enabled, features=features)
         return TenantSimCredential(simulator_root(settings.graph_base_url), roles=roles)
+    if settings.graph_credential == "azure-cli":
+        # An operator's laptop: storage, Service Bus and Graph are read with the operator's own sign-in.
+        from azure.identity.aio import AzureCliCredential
+
+        return AzureCliCredential(tenant_id=settings.tenant_id)
     from azure.identity.aio import ManagedIdentityCredential
 
     return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
@@ -226,10 +272,14 @@ def _directory(client: Any) -> Any:
 
 def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     """The Graph-side ports of the sweep, drift, governance and reset jobs, on the one Graph client."""
+    from graph.api_connectors import GraphApiConnectors
     from graph.assignment_expiries import GraphAssignmentExpiries
+    from graph.deleted_items import GraphDeletedUsers
     from graph.governance import GraphGovernance
     from graph.groups import GraphGroupMembers
+    from graph.identity_providers import GraphGuestIdentityProviders
     from graph.policies import GraphPolicies
+    from graph.sign_ins import GraphSignInEvidence
     from graph.tenants import GraphProviderLookup
     from graph.users import GraphSweepReads
 
@@ -239,8 +289,13 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
         "group_membership": GraphGroupMembers(client),
         "assignment_expiries": GraphAssignmentExpiries(client),
         "tenant_policies": policies,
+        "sign_up_connectors": GraphApiConnectors(client),
+        "conditional_access_writes": policies,  # the same gateway as the reads: one pace for every CA call
+        "sign_in_evidence": GraphSignInEvidence(client),
+        "guest_identity_providers": GraphGuestIdentityProviders(client, policies),
         "provider_lookup": GraphProviderLookup(policies),
         "governance_graph": GraphGovernance(client),
+        "deleted_users": GraphDeletedUsers(client),
     }
 
 
@@ -274,6 +329,13 @@ def _audit_stream(table: Any, credential: Any, environ: Mapping[str, str] | None
     if target is None:
         return None
     return StreamedAuditLog(table, logs_ingestion_client(target, credential), target)
+
+
+def _report_store(settings: Settings, credential: Any) -> Any:
+    """The daily report's blob container (adapters.report_blobs), or None when the settings name none."""
+    from adapters.report_blobs import BlobReportStore
+
+    return BlobReportStore.from_settings(settings, credential)
 
 
 def _transport(settings: Settings, credential: Any) -> Any:

@@ -17,6 +17,7 @@ from app.examples import example_tickets
 from config.desired_state import B2BSetting, DesiredState, Target, TargetConfiguration
 from lifecycle import report as posture_report
 from lifecycle.ledger import operations
+from lifecycle.ledger import status as ledger_status
 from lifecycle.onboarding.submission import submit_documents
 from lifecycle.services import Services
 
@@ -42,7 +43,7 @@ async def drift_step(services: Services) -> dict[str, Any]:
             "text": run.to_text(),
             "markdown": render(run),
         }
-        await operations.record_run(services, "policy-drift", {"mode": mode, "drift": len(run.drift)})
+        await ledger_status.record_run(services, "policy-drift", {"mode": mode, "drift": len(run.drift)})
     return runs
 
 
@@ -64,14 +65,14 @@ async def governance_step(services: Services) -> dict[str, Any]:
             "text": text,
             "markdown": render(result),
         }
-        await operations.record_run(services, "governance", {"mode": mode, "drift": result["plan"]["drift"]})
+        await ledger_status.record_run(services, "governance", {"mode": mode, "drift": result["plan"]["drift"]})
     return runs
 
 
 async def sweep_step(services: Services) -> list[dict[str, Any]]:
 
     steps = await sweep_demo(services)
-    await operations.record_run(services, "guest-sweep", steps[-1])
+    await ledger_status.record_run(services, "guest-sweep", steps[-1])
     return steps
 
 
@@ -102,7 +103,7 @@ async def reset_step(services: Services) -> list[dict[str, Any]]:
     steps.append(await run_reset_detection(services, "enforce", f"{steps[0]['runId']}-new-tenant"))
     if steps[-1]["status"] == "braked":
         steps.append(await approve_reset_run(services, steps[-1]["runId"], "make run"))
-    await operations.record_run(services, "redemption-reset", steps[-1])
+    await ledger_status.record_run(services, "redemption-reset", steps[-1])
     return steps
 
 
@@ -124,7 +125,7 @@ def admit_partner_tenant(desired: DesiredState, partner_key: str, tenant_id: str
 
 async def status_step(services: Services) -> dict[str, Any]:
     await operations.reconcile_dead_letters(services)
-    return await operations.status(services)
+    return await ledger_status.status(services)
 
 
 async def report_step(services: Services) -> posture_report.Posture:

@@ -19,12 +19,14 @@ from adapters.drift_reports import TableDriftReports
 from adapters.storage_queue import POISON_SUFFIX
 from adapters.sweep_runs import TableSweepRuns
 from adapters.tables import table_service
+from config.desired_state import load_desired_state
+from config.errors import DesiredStateError
 from config.settings import Settings
 from graph.client import build_graph_client
 from graph.governance import GraphGovernance
 from graph.groups import GraphGroupMembers
 from graph.odata import quote
-from graph.permissions import Deployment, required
+from graph.permissions import Deployment, features_of, required
 from graph.policies import B2B_POLICIES, CONDITIONAL_ACCESS, FEDERATIONS, XTAP, GraphPolicies
 from graph.raw import RawGraph
 from lifecycle.doctor.ports import StorageProblem
@@ -44,8 +46,15 @@ MODE_FIELDS = {
 
 
 def deployment(settings: Settings) -> Deployment:
-    """The deployment the settings describe, as infra/grant-graph-permissions reads it from the app settings."""
-    return Deployment({job: getattr(settings, name) for job, name in MODE_FIELDS.items()}, settings.reset_enabled)
+    """The deployment the settings describe, as infra/grant-graph-permissions reads it from the app settings, with
+    the opt-in features its desired-state file manages (none when the file cannot be read: the doctor's own
+    desired-state check reports that)."""
+    modes = {job: getattr(settings, name) for job, name in MODE_FIELDS.items()}
+    try:
+        features = features_of(load_desired_state(settings.desired_state_path))
+    except DesiredStateError:
+        features = frozenset()
+    return Deployment(modes, settings.reset_enabled, features)
 
 
 def required_permissions(settings: Settings) -> dict[str, tuple[str, ...]]:
@@ -59,6 +68,12 @@ def doctor_credential(settings: Settings) -> Any:
         return TenantSimCredential(
             simulator_root(settings.graph_base_url), roles=frozenset(required_permissions(settings))
         )
+    if settings.graph_credential == "azure-cli":
+        # The operator's sign-in: settings, storage and queues are checked as the operator sees them; the Graph
+        # permission checks then describe the operator's token, not the app's (README, "Production runbook").
+        from azure.identity.aio import AzureCliCredential
+
+        return AzureCliCredential(tenant_id=settings.tenant_id)
     from azure.identity.aio import ManagedIdentityCredential
 
     return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)

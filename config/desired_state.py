@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from config.errors import DesiredStateError
@@ -143,6 +143,9 @@ class LifecycleRules(Model):
     inactive_days: int | None = Field(90, ge=1)
     pending_invitation_days: int | None = Field(30, ge=1)
     grace_days: int = Field(30, ge=0)
+    # Periodic attestation: a guest this product onboarded is due once this many days pass without a sponsor's
+    # attestation (attest ticket), counted from the last one or from its invitation. Off (null) by default.
+    attestation_days: int | None = Field(None, ge=1)
     sponsor_notice: SponsorNotice = SponsorNotice()
     deletion_brake: DeletionBrake = DeletionBrake()
     # What the nightly sweep does unattended: plan only (the safe default) or plan and enforce.
@@ -163,6 +166,7 @@ class PartnerRules(Model):
     inactive_days: int | None = Field(None, ge=1)
     pending_invitation_days: int | None = Field(None, ge=1)
     grace_days: int | None = Field(None, ge=0)
+    attestation_days: int | None = Field(None, ge=1)
     sponsor_notice: SponsorNoticeOverride | None = None
     opt_out: bool = False
 
@@ -276,6 +280,102 @@ class SignUpPolicy(Model):
         return self
 
 
+class SignUpRegistration(Model):
+    """The sign-up connector's registration in Entra: an API connector calling this product's sign-up endpoint
+    with HTTP Basic, attached to the self-service sign-up user flows it serves. Present: policy drift plans and
+    applies it (and the deployment needs APIConnectors.ReadWrite.All and IdentityUserFlow.ReadWrite.All).
+
+    The password is never in this file: the drift job reads it from LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD, a Key
+    Vault reference in Azure, the same secret the sign-up app checks as LIFECYCLE_SIGNUP_BASIC_PASSWORD.
+    """
+
+    display_name: str = Field("Partner self-service sign-up", min_length=1, max_length=256)
+    target_url: str = Field(pattern=r"^\S+$", max_length=2048)
+    username: str = Field(min_length=1, max_length=256, pattern=r"^[^:\s]+$")
+    # User flow ids as Graph names them (B2X_1_...).
+    user_flows: tuple[str, ...] = Field((), max_length=50)
+    steps: tuple[Literal["postFederationSignup", "postAttributeCollection"], ...] = ("postAttributeCollection",)
+
+    @field_validator("user_flows")
+    @classmethod
+    def _flow_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [flow for flow in value if not flow.startswith("B2X_1_")]
+        if bad:
+            raise ValueError(f"userFlows take user flow ids as Graph names them (B2X_1_...): {', '.join(bad)}")
+        return tuple(dict.fromkeys(value))
+
+
+_OBJECT_ID = r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$"
+
+
+class ManagedGuestPolicy(Model):
+    """One guest Conditional Access policy the product writes. It is created report-only; ``enabled`` is the
+    goal, reached only when an operator approves the switch (apply policies --approve-enable KEY)."""
+
+    display_name: str = Field(min_length=1, max_length=256)
+    enabled: bool = False
+
+
+class GuestConditionalAccess(Model):
+    """Opt-in: the guest Conditional Access policies as desired state (Policy.ReadWrite.ConditionalAccess).
+
+    Each policy covers B2B collaboration guests and members on all applications and excludes the break-glass
+    accounts and groups, which the guardrails require. ``evidenceDays`` of sign-in logs show what a report-only
+    policy would have done."""
+
+    break_glass_user_ids: tuple[str, ...] = ()
+    break_glass_group_ids: tuple[str, ...] = ()
+    evidence_days: int = Field(7, ge=1, le=30)
+    require_mfa: ManagedGuestPolicy | None = ManagedGuestPolicy(display_name="Guests: require MFA")
+    block_legacy_authentication: ManagedGuestPolicy | None = ManagedGuestPolicy(
+        display_name="Guests: block legacy authentication"
+    )
+
+    @field_validator("break_glass_user_ids", "break_glass_group_ids")
+    @classmethod
+    def _object_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not re.match(_OBJECT_ID, v)]
+        if bad:
+            raise ValueError(f"break-glass exclusions take object ids: {', '.join(bad)}")
+        return tuple(dict.fromkeys(v.lower() for v in value))
+
+
+class GoogleFederation(Model):
+    """Google federation for guests with consumer addresses. The client secret is never in this file: the drift
+    job reads it from LIFECYCLE_GOOGLE_CLIENT_SECRET, a Key Vault reference in Azure."""
+
+    client_id: str = Field(min_length=1, max_length=256, pattern=r"^\S+$")
+    display_name: str = Field("Google", min_length=1, max_length=256)
+
+
+class RedemptionOrder(Model):
+    """The default cross-tenant policy's invitationRedemptionIdentityProviderConfiguration."""
+
+    primary: tuple[Literal["azureActiveDirectory", "externalFederation", "socialIdentityProviders"], ...] = (
+        "azureActiveDirectory",
+        "externalFederation",
+        "socialIdentityProviders",
+    )
+    fallback: Literal["defaultConfiguredIdp", "emailOneTimePasscode", "microsoftAccount"] = "defaultConfiguredIdp"
+
+    @field_validator("primary")
+    @classmethod
+    def _once_each(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("each primary identity provider appears once")
+        return value
+
+
+class GuestIdentityProviders(Model):
+    """Opt-in: how guests authenticate. ``emailOneTimePasscode`` is allowExternalIdToUseEmailOtp; ``google`` an
+    object federates Google, ``false`` removes the federation, absent leaves it alone; ``redemptionOrder`` absent
+    leaves the tenant's order alone."""
+
+    email_one_time_passcode: Literal["enabled", "disabled"] | None = "enabled"
+    google: GoogleFederation | Literal[False] | None = None
+    redemption_order: RedemptionOrder | None = None
+
+
 class ConditionalAccessPosture(Model):
     """What the guest Conditional Access policies must do. Checked and reported; never written."""
 
@@ -380,6 +480,51 @@ class Governance(Model):
     partners: dict[str, PartnerGovernance] = Field(default_factory=dict)
 
 
+WAIVER_B2B_BLOCKS = (
+    "b2bCollaborationInbound",
+    "b2bCollaborationOutbound",
+    "b2bDirectConnectInbound",
+    "b2bDirectConnectOutbound",
+    "tenantRestrictions",
+)
+WAIVER_TRUST_FIELDS = ("isMfaAccepted", "isCompliantDeviceAccepted", "isHybridAzureADJoinedDeviceAccepted")
+# The fields a waiver may name: the field paths the drift plan shows for a cross-tenant access policy.
+WAIVABLE_FIELDS = (
+    *(f"{block}.{part}" for block in WAIVER_B2B_BLOCKS for part in ("usersAndGroups", "applications")),
+    *(f"inboundTrust.{name}" for name in WAIVER_TRUST_FIELDS),
+)
+WAIVER_TARGET_PATTERN = r"^(default|partners\.[a-z0-9][a-z0-9-]{0,62})$"
+
+
+class Waiver(Model):
+    """A deviation accepted on purpose: until ``expires`` (its last day, UTC) the named field of the default or a
+    partner policy is held to ``value`` instead of what the file says. The plan shows it with its owner and expiry
+    every time; once expired it is itself drift. Guardrails judge the waived value like any other."""
+
+    target: str = Field(pattern=WAIVER_TARGET_PATTERN, description="default, or partners.<partner key>")
+    field: Literal[WAIVABLE_FIELDS]  # type: ignore[valid-type]
+    # A trust flag takes a boolean; a B2B or tenant-restrictions sub-setting takes {accessType, targets}.
+    value: StrictBool | TargetConfiguration
+    owner: str = Field(min_length=1, max_length=256)
+    reason: str = Field(min_length=1, max_length=1024)
+    expires: date
+
+    @model_validator(mode="after")
+    def _value_fits_the_field(self) -> Waiver:
+        if self.field.startswith("inboundTrust.") != isinstance(self.value, bool):
+            kind = "true or false" if self.field.startswith("inboundTrust.") else "{accessType, targets}"
+            raise ValueError(f"a waiver of {self.field} takes {kind}")
+        return self
+
+    @property
+    def partner(self) -> str | None:
+        return self.target.split(".", 1)[1] if self.target.startswith("partners.") else None
+
+    def value_json(self) -> object:
+        """The waived value as Graph spells it."""
+        return self.value if isinstance(self.value, bool) else self.value.model_dump(by_alias=True, mode="json")
+
+
 class TenantInfo(Model):
     id: str = Field(pattern=r"^[0-9a-fA-F-]{36}$")
     primary_domain: str
@@ -398,6 +543,10 @@ class DesiredState(Model):
     sign_up: SignUpPolicy = SignUpPolicy()
     conditional_access: ConditionalAccessPosture = ConditionalAccessPosture()
     governance: Governance = Governance()
+    sign_up_registration: SignUpRegistration | None = None
+    guest_conditional_access: GuestConditionalAccess | None = None
+    guest_identity_providers: GuestIdentityProviders | None = None
+    waivers: tuple[Waiver, ...] = ()
 
     @field_validator("partners")
     @classmethod
@@ -414,6 +563,27 @@ class DesiredState(Model):
         unknown = sorted(set(self.governance.partners) - set(self.partners))
         if unknown:
             raise ValueError(f"governance.partners names unknown partners: {', '.join(unknown)}")
+        return self
+
+    @model_validator(mode="after")
+    def _waivers_name_known_settings(self) -> DesiredState:
+        seen: set[tuple[str, str]] = set()
+        for waiver in self.waivers:
+            if waiver.partner is not None and waiver.partner not in self.partners:
+                raise ValueError(f"waivers: {waiver.target} names an unknown partner")
+            if waiver.partner is not None and not self.partners[waiver.partner].tenant_id:
+                raise ValueError(f"waivers: {waiver.target} has no tenantId, so it has no partner policy to waive")
+            if (
+                waiver.target == "default"
+                and waiver.field.startswith("tenantRestrictions.")
+                and self.cross_tenant_access_default.tenant_restrictions is None
+            ):
+                raise ValueError(
+                    "waivers: the file leaves the default's tenantRestrictions unmanaged, so there is nothing to waive"
+                )
+            if (waiver.target, waiver.field) in seen:
+                raise ValueError(f"waivers: {waiver.target} {waiver.field} is waived twice")
+            seen.add((waiver.target, waiver.field))
         return self
 
     def partner_for_domain(self, domain: str) -> tuple[str, Partner] | None:

@@ -67,6 +67,8 @@ DEFAULT_SCHEDULES = {
     "LIFECYCLE_DRIFT_SCHEDULE": "0 0 * * * *",
     "LIFECYCLE_GOVERNANCE_SCHEDULE": "0 30 2 * * *",
     "LIFECYCLE_RESET_SCHEDULE": "0 0 3 * * *",
+    # After the night's sweep, governance and reset, so the report shows how they went.
+    "LIFECYCLE_REPORT_SCHEDULE": "0 30 3 * * *",
 }
 NCRONTAB = r"^\S+ \S+ \S+ \S+ \S+ \S+$"
 
@@ -85,7 +87,10 @@ class Settings(BaseModel):
 
     graph_base_url: str = Field("https://graph.microsoft.com/v1.0", alias="LIFECYCLE_GRAPH_BASE_URL")
     graph_beta_url: str = Field("https://graph.microsoft.com/beta", alias="LIFECYCLE_GRAPH_BETA_URL")
-    graph_credential: Literal["managed-identity", "tenantsim"] = Field(
+    # managed-identity: the function app. azure-cli: an operator's own sign-in (az login) for the read-only
+    # commands, with the operator's Azure and directory roles, never the app's Graph permissions (README,
+    # "Production runbook"). tenantsim: the local stack.
+    graph_credential: Literal["managed-identity", "azure-cli", "tenantsim"] = Field(
         "managed-identity", alias="LIFECYCLE_GRAPH_CREDENTIAL"
     )
     graph_scope: str = Field("https://graph.microsoft.com/.default", alias="LIFECYCLE_GRAPH_SCOPE")
@@ -110,6 +115,17 @@ class Settings(BaseModel):
     # Redemption reset needs User.ReadWrite.All (infra/grant-graph-permissions --redemption-reset). Off: reset
     # tickets are rejected kind-not-available and the daily run only plans.
     reset_enabled: bool = Field(False, alias="LIFECYCLE_RESET_ENABLED")
+    # The sign-up API connector's Basic password, sent to Graph when policy drift registers the connector
+    # (desired state signUpRegistration). A Key Vault reference in Azure; never in the desired-state file.
+    signup_connector_password: SecretStr | None = Field(None, alias="LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD")
+    # The Google federation's client secret (desired state guestIdentityProviders.google): a Key Vault reference.
+    google_client_secret: SecretStr | None = Field(None, alias="LIFECYCLE_GOOGLE_CLIENT_SECRET")
+    # After `restore` (undo of a sweep run) the sweep leaves a restored guest alone this many days, then judges
+    # it afresh: long enough for its sponsor to extend it or for it to sign in, short enough not to forget it.
+    restore_cool_off_days: int = Field(7, alias="LIFECYCLE_RESTORE_COOL_OFF_DAYS", ge=1, le=90)
+    # The sweep's guest pages expand each guest's sponsors (+1 resource unit a page, no call per guest) and the run
+    # reports which guests have no sponsor, a deleted or disabled one, or one who is no longer a member.
+    sweep_sponsor_coverage: bool = Field(True, alias="LIFECYCLE_SWEEP_SPONSOR_COVERAGE")
 
     hold_release_schedule: str = Field(
         DEFAULT_SCHEDULES["LIFECYCLE_HOLD_RELEASE_SCHEDULE"], alias="LIFECYCLE_HOLD_RELEASE_SCHEDULE", pattern=NCRONTAB
@@ -125,6 +141,15 @@ class Settings(BaseModel):
     )
     reset_schedule: str = Field(
         DEFAULT_SCHEDULES["LIFECYCLE_RESET_SCHEDULE"], alias="LIFECYCLE_RESET_SCHEDULE", pattern=NCRONTAB
+    )
+    report_schedule: str = Field(
+        DEFAULT_SCHEDULES["LIFECYCLE_REPORT_SCHEDULE"], alias="LIFECYCLE_REPORT_SCHEDULE", pattern=NCRONTAB
+    )
+    # Where the daily report lands: a blob container of the app's storage account (infra sets the endpoint).
+    # Without an endpoint, a local stack writes to Azurite's blob service through the tables connection string.
+    reports_endpoint: str | None = Field(None, alias="LIFECYCLE_REPORTS_ENDPOINT")
+    reports_container: str = Field(
+        "reports", alias="LIFECYCLE_REPORTS_CONTAINER", pattern=r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
     )
     # What the queue triggers listen on (LIFECYCLE_<QUEUE>_QUEUE, set by infra); checked against the prefix.
     trigger_queues: dict[str, str] = Field(default_factory=dict, exclude=True)
@@ -175,8 +200,8 @@ class Settings(BaseModel):
                     f"{setting}: {name!r} is not where the senders write ({self.queue_name(logical)!r}, from "
                     "LIFECYCLE_QUEUE_PREFIX): the trigger would listen on a queue nothing sends to"
                 )
-        if self.environment == "azure" and self.graph_credential != "managed-identity":
-            problems.append("LIFECYCLE_GRAPH_CREDENTIAL: only managed-identity is allowed in azure")
+        if self.environment == "azure" and self.graph_credential == "tenantsim":
+            problems.append("LIFECYCLE_GRAPH_CREDENTIAL: tenantsim is for a local stack, not azure")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -326,10 +326,18 @@ class GraphBudget:
         self.coordinator: Coordinator | None = None
 
     @classmethod
-    def time_compressed(cls, factor: float, **kwargs: object) -> GraphBudget:
+    def time_compressed(
+        cls,
+        factor: float,
+        *,
+        target: float = 0.9,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+        max_in_flight: int = 16,
+    ) -> GraphBudget:
         """Documented quotas with windows ``factor`` times shorter (matches tenantsim's timeCompression)."""
         quotas = {k: q.compressed(factor) for k, q in DOCUMENTED_QUOTAS.items()}
-        return cls(quotas=quotas, **kwargs)  # type: ignore[arg-type]
+        return cls(quotas=quotas, target=target, clock=clock, sleep=sleep, max_in_flight=max_in_flight)
 
     def budget(self, tenant: str, app: str, budget_class: BudgetClass) -> ClassBudget:
         key = (tenant, app, budget_class)

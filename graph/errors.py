@@ -43,9 +43,7 @@ def map_graph_error(exc: BaseException) -> GraphError:
     if status == 429:
         return ThrottledError(text, retry_after=_retry_after(headers), **kwargs)
     if status in (500, 502, 503, 504) or status is None:
-        error = TransientGraphError(text, **kwargs)
-        error.retry_after = _retry_after(headers)  # type: ignore[attr-defined]
-        return error
+        return TransientGraphError(text, retry_after=_retry_after(headers), **kwargs)
     if status == 401:
         return AuthenticationError(text, **kwargs)
     if status == 403:

@@ -8,8 +8,10 @@ the list and fails clearly without an entry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+
+from config.desired_state import DesiredState
 
 JOBS_WITH_A_MODE = ("guest-sweep", "policy-drift", "governance", "redemption-reset")
 
@@ -37,9 +39,10 @@ class Permission:
 GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "User.Read.All",
-        ("onboarding", "guest-sweep", "redemption-reset"),
+        ("onboarding", "guest-sweep", "redemption-reset", "guest-report"),
         "Find an existing guest by mail before inviting, enumerate guests, re-check a guest before acting, and "
-        "read a guest's group memberships (transitiveMemberOf) when the safety gate checks the protected group.",
+        "read a guest's group memberships (transitiveMemberOf) when the safety gate checks the protected group, and "
+        "read a deleted guest in deleted items before an undo of a run restores it.",
     ),
     Permission(
         "User.Invite.All",
@@ -49,13 +52,15 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "User.EnableDisableAccount.All",
         ("onboarding", "guest-sweep"),
-        "PATCH accountEnabled: disable offboarded guests (offboard tickets) and expired guests (sweep, enforce).",
+        "PATCH accountEnabled: disable offboarded guests (offboard tickets) and expired guests (sweep, enforce); "
+        "re-enable the guests an operator's undo of a sweep run (restore) brings back.",
         enforce_only=("guest-sweep",),
     ),
     Permission(
         "User.DeleteRestore.All",
         ("guest-sweep",),
-        "DELETE guests after the grace period (soft delete, restorable for 30 days).",
+        "DELETE guests after the grace period (soft delete, restorable for 30 days); restore them from deleted "
+        "items when an operator undoes the run (least privileged for restoring a user).",
         enforce_only=("guest-sweep",),
     ),
     Permission(
@@ -66,19 +71,21 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     ),
     Permission(
         "GroupMember.ReadBasic.All",
-        ("guest-sweep", "redemption-reset"),
+        ("guest-sweep", "redemption-reset", "guest-report"),
         "Read the members of the protected exclusions group when planning, nested groups included (transitive "
         "members: the least privileged permission); the sweep and the reset refuse to plan if they cannot.",
     ),
     Permission(
         "AuditLog.Read.All",
-        ("guest-sweep",),
-        "Read signInActivity to find inactive guests (also needs an Entra ID P1/P2 licence).",
+        ("guest-sweep", "guest-report"),
+        "Read signInActivity to find inactive guests and show last sign-ins in the guest report (also needs an "
+        "Entra ID P1/P2 licence).",
     ),
     Permission(
         "Policy.Read.All",
         ("policy-drift", "redemption-reset"),
-        "Read cross-tenant access, authorization and conditional access policies to detect drift; the "
+        "Read cross-tenant access (the policy, its default and partners, each partner's user synchronization, the "
+        "last shown as evidence only), authorization and conditional access policies to detect drift; the "
         "tenant's invitation redemption order to know which provider a partner domain's guests use.",
     ),
     Permission(
@@ -119,7 +126,8 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
     Permission(
         "EntitlementManagement.ReadWrite.All",
         ("onboarding", "governance"),
-        "Assign partners' access packages with an end date; ensure catalogs, packages and policies.",
+        "Assign partners' access packages with an end date (and again to a restored guest that lost its package); "
+        "ensure catalogs, packages and policies.",
     ),
     Permission(
         "AccessReview.ReadWrite.All",
@@ -147,13 +155,110 @@ REDEMPTION_RESET_PERMISSIONS: tuple[Permission, ...] = (
     ),
 )
 
+# Granted only to deployments whose desired state manages the feature (the grant script's --feature NAME).
+SIGNUP_REGISTRATION = "signup-registration"
+GUEST_CONDITIONAL_ACCESS = "guest-conditional-access"
+GUEST_IDENTITY_PROVIDERS = "guest-identity-providers"
+FEATURE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
+    # The sign-up connector's registration (desired state signUpRegistration). The API connector pages
+    # (identityapiconnector-create/-list/-update) name APIConnectors.ReadWrite.All for reads and writes alike,
+    # and the user flow's connector configuration is read and set with IdentityUserFlow.ReadWrite.All
+    # (b2xidentityuserflow-get/put-apiconnectorconfiguration), so planning needs them as much as applying.
+    SIGNUP_REGISTRATION: (
+        Permission(
+            "APIConnectors.ReadWrite.All",
+            ("policy-drift",),
+            "Read, create and correct the sign-up API connector (its URL and Basic authentication); Graph names no "
+            "read-only permission for listing connectors. Only where the desired state has signUpRegistration.",
+        ),
+        Permission(
+            "IdentityUserFlow.ReadWrite.All",
+            ("policy-drift",),
+            "Read and set which API connector each self-service sign-up user flow step calls; Graph names no "
+            "read-only permission for that configuration. Only where the desired state has signUpRegistration.",
+        ),
+    ),
+    # The guest Conditional Access policies (desired state guestConditionalAccess). Creating and updating a policy
+    # needs Policy.ReadWrite.ConditionalAccess with Policy.Read.All and Application.Read.All
+    # (conditionalaccessroot-post-policies, conditionalaccesspolicy-update); planning reads with Policy.Read.All,
+    # already granted. The evidence of a report-only policy is in the sign-in logs (signin-list: AuditLog.Read.All).
+    GUEST_CONDITIONAL_ACCESS: (
+        Permission(
+            "Policy.ReadWrite.ConditionalAccess",
+            ("policy-drift",),
+            "Create the guest Conditional Access policies report-only, correct them, and switch one on once an "
+            "operator approves (enforce mode). Only where the desired state has guestConditionalAccess.",
+            enforce_only=("policy-drift",),
+            plan_substitute="Policy.Read.All",
+        ),
+        Permission(
+            "Application.Read.All",
+            ("policy-drift",),
+            "Required by Graph beside Policy.ReadWrite.ConditionalAccess to write a Conditional Access policy "
+            "(enforce mode). Only where the desired state has guestConditionalAccess.",
+            enforce_only=("policy-drift",),
+            plan_substitute="Policy.Read.All",
+        ),
+        Permission(
+            "AuditLog.Read.All",
+            ("policy-drift",),
+            "Read the sign-in logs: what a report-only guest policy would have blocked. Only where the desired "
+            "state has guestConditionalAccess.",
+        ),
+        Permission(
+            "User.Read.All",
+            ("policy-drift",),
+            "Check that each break-glass user the guest policies exclude exists and is not a guest. Only where the "
+            "desired state has guestConditionalAccess.",
+        ),
+    ),
+    # Guest identity providers (desired state guestIdentityProviders). The email method is written with
+    # Policy.ReadWrite.AuthenticationMethod and read with Policy.Read.All (emailauthenticationmethodconfiguration-
+    # get/-update); Google federation with IdentityProvider.ReadWrite.All and the redemption order with
+    # Policy.ReadWrite.CrossTenantAccess, both already granted to policy drift. The guardrails read which provider
+    # each guest redeemed with from its identities (User.Read.All).
+    GUEST_IDENTITY_PROVIDERS: (
+        Permission(
+            "Policy.ReadWrite.AuthenticationMethod",
+            ("policy-drift",),
+            "Turn email one-time passcode for guests on or off as the desired state says (enforce mode; it also "
+            "governs every other authentication method, hence opt-in). Only where the desired state has "
+            "guestIdentityProviders.",
+            enforce_only=("policy-drift",),
+            plan_substitute="Policy.Read.All",
+        ),
+        Permission(
+            "User.Read.All",
+            ("policy-drift",),
+            "Read guests' identities: which provider each redeemed with, so email one-time passcode is not turned "
+            "off, nor Google removed, under guests who use it. Only where the desired state has "
+            "guestIdentityProviders.",
+        ),
+    ),
+}
+
 GRANTED: frozenset[str] = frozenset(p.name for p in GRAPH_APPLICATION_PERMISSIONS)
 RESET_GRANT: frozenset[str] = frozenset(p.name for p in REDEMPTION_RESET_PERMISSIONS)
 
 
-def granted(*, redemption_reset: bool) -> frozenset[str]:
-    """What a deployment whose jobs all enforce holds: the base grant, plus the reset's when switched on."""
-    return GRANTED | RESET_GRANT if redemption_reset else GRANTED
+def feature_grant(*features: str) -> frozenset[str]:
+    return frozenset(p.name for feature in features for p in FEATURE_PERMISSIONS[feature])
+
+
+def features_of(desired: DesiredState) -> frozenset[str]:
+    """The opt-in features a desired state manages, each needing its own permissions."""
+    chosen = {
+        SIGNUP_REGISTRATION: desired.sign_up_registration is not None,
+        GUEST_CONDITIONAL_ACCESS: desired.guest_conditional_access is not None,
+        GUEST_IDENTITY_PROVIDERS: desired.guest_identity_providers is not None,
+    }
+    return frozenset(feature for feature, on in chosen.items() if on)
+
+
+def granted(*, redemption_reset: bool, features: Iterable[str] = ()) -> frozenset[str]:
+    """What a deployment whose jobs all enforce holds: the base grant, plus the reset's when switched on, plus
+    each opted-in feature's."""
+    return (GRANTED | RESET_GRANT if redemption_reset else GRANTED) | feature_grant(*features)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,10 +267,11 @@ class Deployment:
 
     modes: Mapping[str, str] = field(default_factory=dict)  # job -> "plan" | "enforce"; absent = plan
     redemption_reset: bool = False
+    features: frozenset[str] = frozenset()  # opt-in features of FEATURE_PERMISSIONS the desired state manages
 
     @classmethod
-    def all_enforcing(cls, *, redemption_reset: bool = False) -> Deployment:
-        return cls(dict.fromkeys(JOBS_WITH_A_MODE, "enforce"), redemption_reset)
+    def all_enforcing(cls, *, redemption_reset: bool = False, features: Iterable[str] = ()) -> Deployment:
+        return cls(dict.fromkeys(JOBS_WITH_A_MODE, "enforce"), redemption_reset, frozenset(features))
 
     def enforces(self, job: str) -> bool:
         if job == "redemption-reset" and not self.redemption_reset:
@@ -185,7 +291,11 @@ def required(deployment: Deployment) -> tuple[Requirement, ...]:
     """Exactly what ``deployment`` needs: write permissions only for jobs that enforce, their read substitutes
     for jobs that plan, the reset's grant only where the reset is on and enforcing."""
     needs: dict[str, list[str]] = {}
-    listed = (*GRAPH_APPLICATION_PERMISSIONS, *(REDEMPTION_RESET_PERMISSIONS if deployment.redemption_reset else ()))
+    listed = (
+        *GRAPH_APPLICATION_PERMISSIONS,
+        *(REDEMPTION_RESET_PERMISSIONS if deployment.redemption_reset else ()),
+        *(p for feature in sorted(deployment.features) for p in FEATURE_PERMISSIONS[feature]),
+    )
     for permission in listed:
         for job in permission.jobs:
             if job == "redemption-reset" and not deployment.redemption_reset:

@@ -66,6 +66,9 @@ class GraphPolicies:
 
     # --- cross-tenant access ------------------------------------------------------------------------
 
+    async def get_policy(self) -> dict[str, Any]:
+        return await self._raw.send(Method.GET, f"{self._v1}{XTAP}")
+
     async def get_default(self) -> dict[str, Any]:
         return await self._raw.send(Method.GET, f"{self._v1}{XTAP}/default")
 
@@ -88,6 +91,15 @@ class GraphPolicies:
 
     async def delete_partner(self, tenant_id: str) -> None:
         await self._raw.send(Method.DELETE, f"{self._v1}{XTAP}/partners/{url_quote(tenant_id)}")
+
+    async def get_identity_sync(self, tenant_id: str) -> dict[str, Any] | None:
+        """crosstenantidentitysyncpolicypartner-get.md; a partner without a synchronization policy answers 404."""
+        try:
+            return await self._raw.send(
+                Method.GET, f"{self._v1}{XTAP}/partners/{url_quote(tenant_id)}/identitySynchronization"
+            )
+        except NotFoundError:
+            return None
 
     # --- authorization policy -----------------------------------------------------------------------
 
@@ -156,7 +168,7 @@ class GraphPolicies:
         url = f"{self._v1}/directory/federationConfigurations/{url_quote(config_id)}/{FEDERATION_TYPE}/domains"
         await self._raw.send(Method.POST, url, {"@odata.type": "microsoft.graph.externalDomainName", "id": domain})
 
-    # --- conditional access (read only, paced) ------------------------------------------------------
+    # --- conditional access (paced) -------------------------------------------------------------------
 
     async def list_conditional_access_policies(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -167,7 +179,15 @@ class GraphPolicies:
             next_url = page.get("@odata.nextLink")
         return items
 
-    async def _paced(self, url: str) -> Any:
+    async def create_conditional_access_policy(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._paced(f"{self._v1}{CONDITIONAL_ACCESS}", Method.POST, body)
+
+    async def update_conditional_access_policy(self, policy_id: str, body: dict[str, Any]) -> None:
+        await self._paced(f"{self._v1}{CONDITIONAL_ACCESS}/{url_quote(policy_id, safe='')}", Method.PATCH, body)
+
+    async def _paced(self, url: str, method: Method = Method.GET, body: Any = None) -> Any:
+        """Every Conditional Access request, read or write, a full interval after the last answer; a 429 (which
+        means the request was not carried out) is retried after an exponential back-off."""
         delay = self._interval
         for attempt in range(CONDITIONAL_ACCESS_ATTEMPTS):
             if self._last_conditional_access is not None:
@@ -175,7 +195,7 @@ class GraphPolicies:
                 if wait > 0:
                     await self._sleep(wait)
             try:
-                return await self._raw.send(Method.GET, url)
+                return await self._raw.send(method, url, body)
             except ThrottledError:
                 if attempt == CONDITIONAL_ACCESS_ATTEMPTS - 1:
                     raise

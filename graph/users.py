@@ -34,6 +34,7 @@ from lifecycle.models import (
     InvitationResult,
     ObjectIdentity,
     SignInActivity,
+    SponsorRef,
 )
 from lifecycle.sweep.ports import SignInActivityUnavailable
 
@@ -75,6 +76,42 @@ async def read_users(raw: RawGraph, url: str) -> dict[str, Any]:
         if refusal is None:
             raise
         raise refusal from error
+
+
+async def guest_pages(
+    client: GraphServiceClient,
+    raw: RawGraph,
+    select: Sequence[str],
+    page_size: int,
+    start: str | None = None,
+    expand: str | None = None,
+) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]:
+    """Pages of guests with the @odata.nextLink after each; ``start`` continues from such a link. The one
+    guest listing: the sweep, the report, drift's evidence and the CLI all page through here.
+
+    ``start`` comes back from Table Storage, which more principals can write than can call Graph: it is
+    followed only when it is a link under the configured Graph base (graph.origin), else UntrustedLinkError
+    is raised before any request, so the token never leaves for a planted address. Graph's own next links are
+    held to the same rule. The first page's URL is the SDK's request builder's (one expansion per listing);
+    ``expand`` asks for a relationship beside the properties (the sweep's sponsors)."""
+    origin = GraphOrigin.of(raw.v1)
+    if start:
+        link = origin.check_link(start, what="stored page link")
+        url = origin.check_link(link, what="@odata.nextLink")
+    else:
+        query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
+            filter="userType eq 'Guest'", select=list(select), top=page_size, expand=[expand] if expand else None
+        )
+        request = client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
+        request.path_parameters["baseurl"] = client.request_adapter.base_url  # as the adapter sets it
+        url = request.url
+    while True:
+        body = await read_users(raw, url)
+        link = body.get("@odata.nextLink")
+        yield [user_from_json(u) for u in body.get("value", [])], link
+        if not link:
+            return
+        url = origin.check_link(link, what="@odata.nextLink")
 
 
 class GraphDirectory:
@@ -135,14 +172,8 @@ class GraphDirectory:
     async def list_guests(
         self, select: Sequence[str] = USER_FIELDS, page_size: int = 999
     ) -> AsyncIterator[list[DirectoryUser]]:
-        query = urlencode(
-            {"$filter": "userType eq 'Guest'", "$select": ",".join(select), "$top": str(page_size)}, quote_via=url_quote
-        )
-        url: str | None = f"{self._raw.v1}/users?{query}"
-        while url:
-            page = await read_users(self._raw, url)
-            yield [user_from_json(u) for u in page.get("value") or []]
-            url = page.get("@odata.nextLink")
+        async for page, _ in guest_pages(self._client, self._raw, select, page_size):
+            yield page
 
     async def set_account_enabled(self, user_id: str, enabled: bool) -> None:
         await graph_call(lambda: self._client.users.by_user_id(user_id).patch(User(account_enabled=enabled)))
@@ -174,6 +205,12 @@ class GraphDirectory:
             raise
 
 
+# The sweep's guest pages expand each guest's sponsors with what decides coverage (user-list-sponsors.md).
+SPONSORS = "sponsors"
+SPONSORS_EXPAND = "sponsors($select=id,accountEnabled,userType)"
+IN_LIMIT = 15
+
+
 class GraphSweepReads:
     """Guest enumeration and re-reads for the sweep (lean: parsed by user_from_json, never by SDK models)."""
 
@@ -193,9 +230,10 @@ class GraphSweepReads:
     def __init__(self, client: GraphServiceClient) -> None:
         self._client = client
         self._raw = RawGraph(client)
-        self._origin = GraphOrigin.of(self._raw.v1)
         # Cleared when Graph refuses signInActivity for want of a licence: re-reads then go without it.
         self._sign_in_activity = True
+        # Cleared when Graph refuses $expand=sponsors beside the rest of the guest select.
+        self._expand_sponsors = True
 
     async def list_guests(self, select: Sequence[str], page_size: int = 999) -> AsyncIterator[list[DirectoryUser]]:
         async for page, _ in self.guest_pages(select, page_size):
@@ -204,30 +242,42 @@ class GraphSweepReads:
     async def guest_pages(
         self, select: Sequence[str], page_size: int, start: str | None = None
     ) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]:
-        """Pages of guests with the @odata.nextLink after each; ``start`` continues from such a link.
+        """guest_pages, with each guest's sponsors expanded when ``select`` names them. No page says the users
+        list takes $expand beside signInActivity: where Graph refuses the pair on the first page, the guests are
+        read without sponsors (the run then reports sponsor coverage as unavailable)."""
+        expanding = SPONSORS in select and self._expand_sponsors
+        plain = [n for n in select if n != SPONSORS]
+        pages = guest_pages(self._client, self._raw, plain, page_size, start, SPONSORS_EXPAND if expanding else None)
+        try:
+            first = await anext(pages)
+        except BadRequestError:
+            if start or not expanding:
+                raise
+            self._expand_sponsors = False
+            pages = guest_pages(self._client, self._raw, plain, page_size, start)
+            first = await anext(pages)
+        yield first
+        async for page in pages:
+            yield page
 
-        ``start`` comes back from Table Storage, which more principals can write than can call Graph: it is
-        followed only when it is a link under the configured Graph base (graph.origin), else
-        UntrustedLinkError is raised before any request, so the token never leaves for a planted address.
-        Graph's own next links are held to the same rule. The first page's URL is the SDK's request builder's
-        (one expansion per run)."""
-        if start:
-            link = self._origin.check_link(start, what="stored page link")
-            url = self._origin.check_link(link, what="@odata.nextLink")
-        else:
-            query = UsersRequestBuilder.UsersRequestBuilderGetQueryParameters(
-                filter="userType eq 'Guest'", select=list(select), top=page_size
+    async def sponsor_states(self, ids: Sequence[str]) -> dict[str, SponsorRef]:
+        """The state of these sponsors (users), 15 to a request (``id in (...)``, the directory's default limit on
+        an ``in`` list): for expansions that came back without it. Ids not found as users are left out."""
+        found: dict[str, SponsorRef] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), IN_LIMIT):
+            chunk = unique[start : start + IN_LIMIT]
+            query = urlencode(
+                {
+                    "$filter": f"id in ({', '.join(quote(i) for i in chunk)})",
+                    "$select": "id,accountEnabled,userType",
+                    "$top": str(IN_LIMIT),
+                },
+                quote_via=url_quote,
             )
-            request = self._client.users.to_get_request_information(RequestConfiguration(query_parameters=query))
-            request.path_parameters["baseurl"] = self._client.request_adapter.base_url  # as the adapter sets it
-            url = request.url
-        while True:
-            body = await read_users(self._raw, url)
-            link = body.get("@odata.nextLink")
-            yield [user_from_json(u) for u in body.get("value", [])], link
-            if not link:
-                return
-            url = self._origin.check_link(link, what="@odata.nextLink")
+            for user in await self._raw.collection(f"{self._raw.v1}/users?{query}"):
+                found[user["id"]] = SponsorRef(user["id"], False, user.get("accountEnabled"), user.get("userType"))
+        return found
 
     async def get_user(self, user_id: str) -> DirectoryUser | None:
         """One guest, re-read right before acting. The URL is built here rather than by the SDK's request
@@ -273,6 +323,7 @@ def user_from_json(data: dict[str, Any]) -> DirectoryUser:
     """A DirectoryUser from Graph's JSON user object (the properties it holds; the rest stay empty)."""
     activity = data.get("signInActivity")
     identities = data.get("identities")
+    sponsors = data.get("sponsors")
     return DirectoryUser(
         id=data.get("id") or "",
         user_type=data.get("userType"),
@@ -281,8 +332,8 @@ def user_from_json(data: dict[str, Any]) -> DirectoryUser:
         user_principal_name=data.get("userPrincipalName"),
         account_enabled=data.get("accountEnabled"),
         external_user_state=data.get("externalUserState"),
-        external_user_state_changed=_moment(data.get("externalUserStateChangeDateTime")),
-        created=_moment(data.get("createdDateTime")),
+        external_user_state_changed=graph_instant(data.get("externalUserStateChangeDateTime")),
+        created=graph_instant(data.get("createdDateTime")),
         identities=tuple(
             ObjectIdentity(i.get("signInType") or "", i.get("issuer") or "", i.get("issuerAssignedId"))
             for i in identities
@@ -291,16 +342,30 @@ def user_from_json(data: dict[str, Any]) -> DirectoryUser:
         else (),
         other_mails=tuple(data.get("otherMails") or ()),
         sign_in_activity=SignInActivity(
-            last_sign_in=_moment(activity.get("lastSignInDateTime")),
-            last_non_interactive_sign_in=_moment(activity.get("lastNonInteractiveSignInDateTime")),
-            last_successful_sign_in=_moment(activity.get("lastSuccessfulSignInDateTime")),
+            last_sign_in=graph_instant(activity.get("lastSignInDateTime")),
+            last_non_interactive_sign_in=graph_instant(activity.get("lastNonInteractiveSignInDateTime")),
+            last_successful_sign_in=graph_instant(activity.get("lastSuccessfulSignInDateTime")),
         )
         if isinstance(activity, dict)
+        else None,
+        sponsors=tuple(sponsor_from_json(s) for s in sponsors if isinstance(s, dict) and s.get("id"))
+        if isinstance(sponsors, list)
         else None,
     )
 
 
-def _moment(value: Any) -> datetime | None:
+def sponsor_from_json(data: dict[str, Any]) -> SponsorRef:
+    """A sponsor of an expanded user: a group by its @odata.type, else a user (state unknown where left out)."""
+    is_group = str(data.get("@odata.type") or "").lower() == "#microsoft.graph.group"
+    return SponsorRef(
+        id=str(data["id"]),
+        is_group=is_group,
+        account_enabled=None if is_group else data.get("accountEnabled"),
+        user_type=None if is_group else data.get("userType"),
+    )
+
+
+def graph_instant(value: Any) -> datetime | None:
     """An aware instant from Graph's ISO 8601 text (``Z`` read as UTC). Graph's empty value is 0001-01-01:
     that means "never", not "infinitely old"."""
     if not value:

@@ -118,6 +118,15 @@ param signupTenantId string = tenantId
 @description('Comma-separated token audiences the sign-up connector accepts (LIFECYCLE_SIGNUP_AUDIENCES); empty leaves the connector unconfigured.')
 param signupAudiences string = ''
 
+@description('Comma-separated token audiences the admin endpoint accepts (LIFECYCLE_ADMIN_AUDIENCES): the product registration\'s App ID URI and application id, as infra/register-admin-app prints them; empty leaves the endpoint answering 503.')
+param adminAudiences string = ''
+
+@description('The app role an operator must hold on the product registration to call the admin endpoint (LIFECYCLE_ADMIN_ROLE).')
+param adminRole string = 'Lifecycle.Operator'
+
+@description('Object id of the Entra group of on-call operators: given, it gets the read-only runbook\'s roles on the storage and the queues (modules/rbac-operators.bicep); empty, nobody does.')
+param operatorsGroupId string = ''
+
 @description('Email addresses the on-call action group notifies (infra/README.md, "Alerts"); ignored when alertActionGroupId is set.')
 param alertEmailAddresses array = []
 
@@ -127,6 +136,10 @@ param alertActionGroupId string = ''
 @description('True when the workspace receives Entra\'s AuditLogs (the tenant\'s diagnostic setting): deploys the two audit rules that read them.')
 param entraAuditLogsInWorkspace bool = false
 
+@description('Object ids of the people or groups (e.g. the identity admins\' group) who read the daily guest report: Storage Blob Data Reader on the reports container only.')
+param reportReaderPrincipalIds array = []
+
+var reportsContainerName = 'reports'
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var baseName = '${namePrefix}-${environmentName}'
 var storageAccountName = take(toLower(replace('st${namePrefix}${environmentName}${token}', '-', '')), 24)
@@ -150,6 +163,7 @@ var triggerSettings = {
   LIFECYCLE_DRIFT_SCHEDULE: '0 0 * * * *'
   LIFECYCLE_GOVERNANCE_SCHEDULE: '0 30 2 * * *'
   LIFECYCLE_RESET_SCHEDULE: '0 0 3 * * *'
+  LIFECYCLE_REPORT_SCHEDULE: '0 30 3 * * *'
 }
 
 var productSettings = {
@@ -158,6 +172,8 @@ var productSettings = {
   LIFECYCLE_TENANT_ID: tenantId
   LIFECYCLE_TABLES_ENDPOINT: storage.outputs.tablesEndpoint
   LIFECYCLE_TABLE_PREFIX: tablePrefix
+  LIFECYCLE_REPORTS_ENDPOINT: storage.outputs.blobEndpoint
+  LIFECYCLE_REPORTS_CONTAINER: storage.outputs.reportsContainerName
   LIFECYCLE_QUEUE_TRANSPORT: 'servicebus'
   LIFECYCLE_DESIRED_STATE: desiredStatePath
   LIFECYCLE_LOG_FORMAT: 'json'
@@ -170,6 +186,11 @@ var productSettings = {
   LIFECYCLE_AUDIT_INGESTION_ENDPOINT: auditStream.outputs.ingestionEndpoint
   LIFECYCLE_AUDIT_INGESTION_RULE_ID: auditStream.outputs.ruleImmutableId
   LIFECYCLE_AUDIT_INGESTION_STREAM: auditStream.outputs.streamName
+  // The admin endpoint (POST /api/admin/{plan|apply}): an operator's token from this tenant for the product's
+  // registration, with the operator app role; the endpoint validates it itself (README, "Production runbook").
+  LIFECYCLE_ADMIN_TENANT_ID: tenantId
+  LIFECYCLE_ADMIN_AUDIENCES: adminAudiences
+  LIFECYCLE_ADMIN_ROLE: adminRole
 }
 
 // The sign-up connector is its own function app with its own identity (LIFECYCLE_FUNCTIONS=signup): it makes
@@ -212,8 +233,18 @@ module storage 'modules/storage.bicep' = {
     tags: allTags
     accountName: storageAccountName
     deploymentContainerName: deploymentContainerName
+    reportsContainerName: reportsContainerName
     skuName: storageSku
     softDeleteDays: storageSoftDeleteDays
+  }
+}
+
+module reportReaders 'modules/rbac-reports.bicep' = {
+  name: 'rbac-reports'
+  params: {
+    storageAccountName: storage.outputs.name
+    containerName: storage.outputs.reportsContainerName
+    readerPrincipalIds: reportReaderPrincipalIds
   }
 }
 
@@ -294,6 +325,7 @@ var timerFunctions = [
   'policy_drift'
   'governance'
   'redemption_reset'
+  'guest_report'
 ]
 
 module alerts 'modules/alerts.bicep' = {
@@ -322,6 +354,17 @@ module rbac 'modules/rbac.bicep' = {
   }
 }
 
+module operatorsRbac 'modules/rbac-operators.bicep' = if (!empty(operatorsGroupId)) {
+  name: 'rbac-operators'
+  params: {
+    operatorsGroupId: operatorsGroupId
+    storageAccountName: storage.outputs.name
+    serviceBusNamespaceName: serviceBus.outputs.name
+    tablePrefix: tablePrefix
+    queuePrefix: queuePrefix
+  }
+}
+
 module auditRules 'modules/auditrules.bicep' = {
   name: 'auditrules'
   params: {
@@ -340,6 +383,7 @@ output functionAppPrincipalId string = functionApp.outputs.principalId
 output functionAppHostName string = functionApp.outputs.defaultHostName
 output storageAccountName string = storage.outputs.name
 output tablesEndpoint string = storage.outputs.tablesEndpoint
+output reportsUrl string = '${storage.outputs.blobEndpoint}${storage.outputs.reportsContainerName}/latest.html'
 output serviceBusNamespace string = serviceBus.outputs.fullyQualifiedNamespace
 output appInsightsName string = monitoring.outputs.appInsightsName
 output alertActionGroupId string = alerts.outputs.actionGroupId

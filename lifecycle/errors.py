@@ -39,15 +39,37 @@ class GraphError(LifecycleError):
 
 
 class TransientGraphError(GraphError):
-    """Worth retrying later: 5xx, timeouts, connection resets."""
+    """Worth retrying later: 5xx, timeouts, connection resets. ``retry_after`` is Graph's hint in seconds, if
+    it sent one (a 503 may carry Retry-After as a 429 does)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, request_id=request_id)
+        self.retry_after = retry_after
 
 
 class ThrottledError(TransientGraphError):
     """429 from Graph. ``retry_after`` is in seconds (Graph may send fractions)."""
 
-    def __init__(self, message: str, *, retry_after: float, **kwargs: object) -> None:
-        super().__init__(message, **kwargs)  # type: ignore[arg-type]
-        self.retry_after = retry_after
+    retry_after: float
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, request_id=request_id, retry_after=retry_after)
 
 
 class NotFoundError(GraphError):

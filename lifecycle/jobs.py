@@ -115,6 +115,20 @@ JOBS: tuple[JobSpec, ...] = (
         on_demand=True,
     ),
     JobSpec(
+        "guest-report",
+        "guest_report",
+        "timer",
+        "daily: the guest-posture report (HTML and markdown) to the reports blob container, latest and dated",
+        schedule_setting="LIFECYCLE_REPORT_SCHEDULE",
+        on_demand=True,
+    ),
+    JobSpec(
+        "admin",
+        "admin_endpoint",
+        "http",
+        "POST /api/admin/{plan|apply}: an operator's tenant-changing command, run with this app's identity",
+    ),
+    JobSpec(
         "sign-up",
         "signup_connector",
         "http",
@@ -149,4 +163,5 @@ SCHEDULE_FIELDS = {
     "LIFECYCLE_DRIFT_SCHEDULE": "drift_schedule",
     "LIFECYCLE_GOVERNANCE_SCHEDULE": "governance_schedule",
     "LIFECYCLE_RESET_SCHEDULE": "reset_schedule",
+    "LIFECYCLE_REPORT_SCHEDULE": "report_schedule",
 }

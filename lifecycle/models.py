@@ -33,6 +33,16 @@ class SignInActivity:
 
 
 @dataclass(frozen=True, slots=True)
+class SponsorRef:
+    """One of a guest's sponsors as Graph lists it: a user (with what is known of its state) or a group."""
+
+    id: str
+    is_group: bool = False
+    account_enabled: bool | None = None  # None: not read (the expansion left it out)
+    user_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class DirectoryUser:
     """A user object as the directory holds it (the fields the product reads)."""
 
@@ -48,6 +58,8 @@ class DirectoryUser:
     identities: tuple[ObjectIdentity, ...] = ()
     other_mails: tuple[str, ...] = ()
     sign_in_activity: SignInActivity | None = None
+    # The live sponsors, when the read expanded them ($expand=sponsors); None when it did not.
+    sponsors: tuple[SponsorRef, ...] | None = None
 
     @property
     def is_guest(self) -> bool:
@@ -133,6 +145,12 @@ class GuestRecord:
     updated: datetime | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
     etag: str | None = None
+    # Set by a restore (undo of a sweep run): the sweep leaves the guest alone until then, and judges it afresh
+    # after, so a guest restored in the morning is not disabled again the same night.
+    rearm_until: datetime | None = None
+    # The last attestation ticket: when a sponsor confirmed the guest is still needed, and who (object id).
+    attested: datetime | None = None
+    attested_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The ports the core talks to. Each has one real adapter and one fake (adapters.memory)."""
+"""The ports the core talks to. Each has one real adapter and one in-memory twin (adapters.memory)."""
 
 from __future__ import annotations
 
@@ -134,7 +134,10 @@ class Rejections(Protocol):
 
 
 class QueueTransport(Protocol):
-    """Service Bus in Azure; Storage queues (with a poison queue as the dead-letter queue) locally."""
+    """Service Bus in Azure; Storage queues (with a poison queue as the dead-letter queue) locally.
+
+    ``queue`` is always the queue's full name, the one the triggers bind to: callers name it with
+    ``settings.queue_name(logical)``, which adds the deployment's queue prefix; a transport adds nothing."""
 
     async def send(self, queue: str, messages: Sequence[OutboundMessage]) -> None: ...
 

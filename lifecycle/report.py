@@ -1,8 +1,11 @@
 """The guest-posture report: a self-contained HTML file (no external assets) and the same in markdown.
 
-Sections: guests by partner and state, pending invitations by age, upcoming expiries, recent failures,
-the last configuration plans, and guests by state over time (from the daily posture snapshots the
-report itself records in the audit trail).
+Sections: every guest with the sweep rule that acts on it next (filters and search in the HTML), last night's
+job outcomes, the latest policy drift by partner name, guests by partner and state, pending invitations by age,
+upcoming expiries, sponsor attestation (the last attestation per guest, the guests never attested), recent
+failures, the last configuration plans, and guests by state over time (lines drawn from the daily posture
+snapshots the report itself records in the audit trail). The parts are built in lifecycle.reporting; the
+daily timer job that writes it to blob storage is lifecycle.reporting.entry.
 """
 
 from __future__ import annotations
@@ -18,11 +21,15 @@ from typing import Any
 
 from lifecycle.dates import shown_end
 from lifecycle.markdown import md
-from lifecycle.models import AuditEntry, DirectoryUser, WorkStatus
+from lifecycle.models import AuditEntry, WorkStatus
+from lifecycle.reporting import page
+from lifecycle.reporting.guests import GuestTable, guest_state, guest_table
+from lifecycle.reporting.outcomes import DriftRow, Outcome, latest_drift, night_outcomes
 from lifecycle.services import Services
 
 PENDING_BUCKETS = ((7, "< 7 days"), (30, "7-30 days"), (90, "30-90 days"), (None, "> 90 days"))
 STATES = ("pending", "active", "disabled")
+ATTESTATIONS_SHOWN = 50  # the oldest attestations and the first guests never attested, by name
 
 
 @dataclass
@@ -34,6 +41,15 @@ class Posture:
     failures: list[dict[str, Any]] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
     history: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    tenant_id: str = ""
+    guests: GuestTable = field(default_factory=GuestTable)
+    outcomes: list[Outcome] = field(default_factory=list)
+    drift_run: str | None = None
+    drift: list[DriftRow] = field(default_factory=list)
+    partner_names: dict[str, str] = field(default_factory=dict)
+    # Guests this product manages (not deleted): their last attestation, oldest first, and those never attested.
+    attested: list[dict[str, Any]] = field(default_factory=list)
+    never_attested: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def totals(self) -> Counter[str]:
@@ -43,28 +59,31 @@ class Posture:
         return total
 
 
-def guest_state(user: DirectoryUser) -> str:
-    if user.account_enabled is False:
-        return "disabled"
-    return "pending" if user.external_user_state == "PendingAcceptance" else "active"
+__all__ = ["Posture", "collect", "guest_state", "record_snapshot", "to_html", "to_markdown", "write_report"]
 
 
 async def collect(services: Services, *, expiring_within_days: int = 30) -> Posture:
     now = services.clock.now()
-    posture = Posture(generated=now)
-    select = ("id", "mail", "userType", "accountEnabled", "externalUserState", "externalUserStateChangeDateTime")
-    async for page in services.directory.list_guests(select=select):
-        for user in page:
-            domain = (user.mail or "").rsplit("@", 1)[-1].lower()
-            match = services.desired.partner_for_domain(domain)
-            state = guest_state(user)
-            posture.by_partner[match[0] if match else "(no partner)"][state] += 1
-            if state == "pending":
-                since = user.external_user_state_changed or user.created or now
-                posture.pending_by_age[_age_bucket((now - since).days)] += 1
+    posture = Posture(generated=now, tenant_id=services.settings.tenant_id)
+    posture.partner_names = {key: p.display_name for key, p in services.desired.partners.items()}
+    posture.guests = await guest_table(services)  # the one guest pass: the counts come from its rows
+    for row in posture.guests.rows:
+        posture.by_partner[row.partner or page.NO_PARTNER][row.state] += 1
+        if row.state == "pending":
+            posture.pending_by_age[_age_bucket((now - (row.pending_since or now)).days)] += 1
+    posture.outcomes = await night_outcomes(services)
+    posture.drift_run, posture.drift = await latest_drift(services)
 
     horizon = now + timedelta(days=expiring_within_days)
     async for record in services.guests.all():
+        if record.state.value != "deleted":
+            guest = {"objectId": record.object_id, "email": record.email, "partner": record.partner}
+            if record.attested is not None:
+                posture.attested.append(
+                    guest | {"attestedAt": record.attested.isoformat(), "attestedBy": record.attested_by or ""}
+                )
+            else:
+                posture.never_attested.append(guest)
         if record.end_date and now <= record.end_date <= horizon and record.state.value != "deleted":
             posture.expiring.append(
                 {
@@ -75,6 +94,8 @@ async def collect(services: Services, *, expiring_within_days: int = 30) -> Post
                 }
             )
     posture.expiring.sort(key=lambda e: e["endDate"])  # the last day, as the ticket gave it
+    posture.attested.sort(key=lambda a: a["attestedAt"])
+    posture.never_attested.sort(key=lambda a: a["email"])
 
     for status in (WorkStatus.FAILED, WorkStatus.DEAD_LETTERED):
         async for item in services.work_items.query(status=status):
@@ -118,7 +139,54 @@ def _age_bucket(days: int) -> str:
 
 
 def to_markdown(posture: Posture) -> str:
-    lines = [f"# Guest posture, {posture.generated:%Y-%m-%d %H:%M} UTC", "", "## Guests by partner and state", ""]
+    lines = [f"# Guest posture, {posture.generated:%Y-%m-%d %H:%M} UTC", ""]
+    lines += [f"> {md(w)}" for w in posture.guests.warnings]
+    lines += [
+        "",
+        "## Last night's jobs (24 hours)",
+        "",
+        "| job | last run | outcome | runs | detail |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {md(o.job)} | {o.at:%Y-%m-%d %H:%M} | {md(o.outcome)} | {o.runs} | {md(o.detail)} |"
+        if o.at
+        else f"| {md(o.job)} | - | {md(o.outcome)} | 0 | {md(o.detail)} |"
+        for o in posture.outcomes
+    ]
+    lines += ["", "## Policy drift", ""]
+    if posture.drift_run is None:
+        lines.append("policy drift has not run yet")
+    elif not posture.drift:
+        lines.append(f"{md(posture.drift_run)}: no drift")
+    else:
+        lines += [md(posture.drift_run), "", "| partner | resource | key | change | fields |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {md(r.partner or '')} | {md(r.resource)} | {md(r.key)} | {md(r.change)} | {md(r.fields)} |"
+            for r in posture.drift
+        ]
+    lines += [
+        "",
+        "## Guests",
+        "",
+        "| guest | mail | partner | sponsor | state | last sign-in | last day | next rule | when |",
+    ]
+    lines.append("|---" * 9 + "|")
+    for row in posture.guests.rows:
+        partner = posture.partner_names.get(row.partner, row.partner) if row.partner else page.NO_PARTNER
+        last = (
+            (f"{row.last_sign_in:%Y-%m-%d}" if row.last_sign_in else "never")
+            if posture.guests.sign_in_known
+            else "unknown"
+        )
+        step = f"{row.next.action}: {row.next.rule}" if row.next.rule else row.next.note
+        end = shown_end(row.end) if row.end else ""
+        when = f"{row.next.at:%Y-%m-%d}" if row.next.at else ""
+        lines.append(
+            f"| {md(row.display_name)} | {md(row.mail)} | {md(partner)} | {md(row.sponsor or '')} | {row.state} "
+            f"| {last} | {end} | {md(step)} | {when} |"
+        )
+    lines += ["", "## Guests by partner and state", ""]
     lines += ["| partner | " + " | ".join(STATES) + " | total |", "|---" * (len(STATES) + 2) + "|"]
     for partner, counts in sorted(posture.by_partner.items()):
         lines.append(
@@ -128,14 +196,23 @@ def to_markdown(posture: Posture) -> str:
     lines += [f"| {label} | {posture.pending_by_age[label]} |" for _, label in PENDING_BUCKETS]
     lines += ["", "## Upcoming expiries (30 days)", ""]
     lines += [f"- {md(e['endDate'])} {md(e['email'])} ({md(e['partner'])})" for e in posture.expiring] or ["- none"]
+    lines += ["", "## Sponsor attestation", ""]
+    lines += [
+        f"- {md(a['attestedAt'][:10])} {md(a['email'])} ({md(a['partner'])}), by {md(a['attestedBy'])}"
+        for a in posture.attested[:ATTESTATIONS_SHOWN]
+    ] or ["- no attestation yet"]
+    lines += ["", f"Never attested: {len(posture.never_attested)}", ""]
+    lines += [f"- {md(a['email'])} ({md(a['partner'])})" for a in posture.never_attested[:ATTESTATIONS_SHOWN]]
     lines += ["", "## Recent failures", ""]
     lines += [
         f"- {md(f['key'])} {md(f['status'])}: {md(f['error'])} {md(f['message'])}" for f in posture.failures[:20]
     ] or ["- none"]
     lines += ["", "## Last configuration plans", ""]
-    lines += [f"- {md(p['at'])} {md(p.get('job'))}: drift {md(p.get('drift', '?'))}" for p in posture.plans] or [
-        "- none yet"
-    ]
+    lines += [
+        f"- {md(p['at'])} {md(p.get('job'))}: drift {md(p.get('drift', '?'))}"
+        + (f"; waivers: {md(p['waivers'])}" if p.get("waivers") else "")
+        for p in posture.plans
+    ] or ["- none yet"]
     lines += ["", "## Guests by state over time", "", "| day | " + " | ".join(STATES) + " |", "|---" * 4 + "|"]
     lines += [f"| {day} | " + " | ".join(str(c.get(s, 0)) for s in STATES) + " |" for day, c in posture.history]
     return "\n".join(lines) + "\n"
@@ -144,7 +221,9 @@ def to_markdown(posture: Posture) -> str:
 def to_html(posture: Posture) -> str:
     esc = html.escape
     rows = "".join(
-        f"<tr><td>{esc(p)}</td>" + "".join(f"<td>{c[s]}</td>" for s in STATES) + f"<td>{sum(c.values())}</td></tr>"
+        f"<tr><td>{esc(posture.partner_names.get(p, p))}</td>"
+        + "".join(f"<td>{c[s]}</td>" for s in STATES)
+        + f"<td>{sum(c.values())}</td></tr>"
         for p, c in sorted(posture.by_partner.items())
     )
     pending = "".join(
@@ -167,41 +246,66 @@ def to_html(posture: Posture) -> str:
     )
     plans = (
         "".join(
-            f"<tr><td>{esc(p['at'])}</td><td>{esc(str(p.get('job')))}</td><td>{esc(str(p.get('drift', '?')))}</td></tr>"
+            f"<tr><td>{esc(p['at'])}</td><td>{esc(str(p.get('job')))}</td><td>{esc(str(p.get('drift', '?')))}</td>"
+            f"<td>{esc(str(p.get('waivers') or ''))}</td></tr>"
             for p in posture.plans
         )
-        or "<tr><td colspan=3>none yet</td></tr>"
+        or "<tr><td colspan=4>none yet</td></tr>"
+    )
+    attested = (
+        "".join(
+            f"<tr><td>{esc(a['attestedAt'][:10])}</td><td>{esc(a['email'])}</td><td>{esc(a['partner'])}</td>"
+            f"<td>{esc(a['attestedBy'])}</td></tr>"
+            for a in posture.attested[:ATTESTATIONS_SHOWN]
+        )
+        or "<tr><td colspan=4>no attestation yet</td></tr>"
+    )
+    never = "".join(
+        f"<li>{esc(a['email'])} ({esc(a['partner'])})</li>" for a in posture.never_attested[:ATTESTATIONS_SHOWN]
     )
     totals = posture.totals
+    guests = page.guest_section(posture.guests, posture.tenant_id, posture.partner_names, posture.generated)
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Guest posture {posture.generated:%Y-%m-%d}</title>
+<html lang="en"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{page.content_security_policy()}">
+<meta name="referrer" content="no-referrer">
+<title>Guest posture {posture.generated:%Y-%m-%d}</title>
 <style>
-body{{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1b1f24;max-width:1100px}}
+body{{font:14px/1.45 system-ui,sans-serif;margin:2rem;color:#1b1f24;max-width:1400px}}
 h1{{font-size:1.5rem}} h2{{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #d0d7de}}
 table{{border-collapse:collapse;margin:.5rem 0}} td,th{{border:1px solid #d0d7de;padding:.3rem .6rem;text-align:left}}
 th{{background:#f6f8fa}} .cards{{display:flex;gap:1rem}}
 .card{{border:1px solid #d0d7de;border-radius:6px;padding:.8rem 1.2rem}}
 .card b{{display:block;font-size:1.6rem}}
+{page.STYLE}
 </style></head><body>
 <h1>Guest posture <small>{posture.generated:%Y-%m-%d %H:%M} UTC</small></h1>
 <div class="cards">{"".join(f'<div class="card" id="total-{s}"><b>{totals[s]}</b>{s}</div>' for s in STATES)}</div>
+{page.outcomes_section(posture.outcomes)}
+{guests}
+{page.drift_section(posture.drift_run, posture.drift, posture.tenant_id)}
+<section id="history"><h2>Guests by state over time</h2>{_chart(posture.history)}</section>
 <section id="by-partner"><h2>Guests by partner and state</h2>
 <table><tr><th>partner</th>{"".join(f"<th>{s}</th>" for s in STATES)}<th>total</th></tr>{rows}</table></section>
 <section id="pending"><h2>Pending invitations by age</h2>
 <table><tr><th>age</th><th>guests</th></tr>{pending}</table></section>
 <section id="expiring"><h2>Upcoming expiries (30 days)</h2>
 <table><tr><th>last day</th><th>guest</th><th>partner</th></tr>{expiring}</table></section>
+<section id="attestation"><h2>Sponsor attestation</h2>
+<table><tr><th>attested</th><th>guest</th><th>partner</th><th>by</th></tr>{attested}</table>
+<p id="never-attested">Never attested: {len(posture.never_attested)}</p><ul>{never}</ul></section>
 <section id="failures"><h2>Recent failures</h2>
 <table><tr><th>key</th><th>status</th><th>error</th><th>message</th></tr>{failures}</table></section>
 <section id="plans"><h2>Last configuration plans</h2>
-<table><tr><th>when</th><th>job</th><th>drift</th></tr>{plans}</table></section>
-<section id="history"><h2>Guests by state over time</h2>{_chart(posture.history)}</section>
+<table><tr><th>when</th><th>job</th><th>drift</th><th>waivers</th></tr>{plans}</table></section>
+<script>{page.FILTER_SCRIPT}</script>
 </body></html>
 """
 
 
 def _chart(history: list[tuple[str, dict[str, int]]]) -> str:
-    """An inline SVG line chart; with a single day it shows that day's bars' worth as points."""
+    """An inline SVG line chart: one polyline per state across the days. A single day is drawn as a level
+    line across the chart (there is no change to show yet), never as a lone dot."""
     width, height, pad = 720, 240, 40
     peak = max([max(c.values(), default=0) for _, c in history] + [1])
     colours = {"pending": "#bf8700", "active": "#1a7f37", "disabled": "#cf222e"}
@@ -216,18 +320,20 @@ def _chart(history: list[tuple[str, dict[str, int]]]) -> str:
             (pad + i * step, height - pad - (counts.get(state, 0) / peak) * (height - 2 * pad))
             for i, (_, counts) in enumerate(history)
         ]
+        if len(points) == 1:
+            points.append((width - pad, points[0][1]))
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
         parts.append(
-            f'<polyline class="series-{state}" fill="none" stroke="{colours[state]}" stroke-width="2" points="{path}"/>'
+            f'<polyline class="series-{state}" fill="none" stroke="{colours[state]}" stroke-width="2" '
+            f'stroke-linejoin="round" points="{path}"/>'
         )
-        parts += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colours[state]}"/>' for x, y in points]
     for i, (day, _) in enumerate(history):
         if len(history) <= 8 or i % max(len(history) // 8, 1) == 0:
             parts.append(
                 f'<text x="{pad + i * step:.1f}" y="{height - pad + 16}" font-size="10" '
                 f'text-anchor="middle">{day[5:]}</text>'
             )
-    legend = " ".join(f'<tspan fill="{colours[s]}">● {s}</tspan>' for s in STATES)
+    legend = " ".join(f'<tspan fill="{colours[s]}">&#9473; {s}</tspan>' for s in STATES)
     parts.append(f'<text x="{pad}" y="16" font-size="12">{legend} (peak {peak})</text></svg>')
     return "".join(parts)
 

@@ -41,6 +41,13 @@ class Write(enum.StrEnum):
     RESET_REDEMPTION = "reset-redemption"
     CHANGE_ADDRESS = "change-address"
     EXTEND = "extend"
+    # An undo of a sweep run (lifecycle.restore): bring a deleted guest back, re-enable a disabled one.
+    RESTORE = "restore"
+    ENABLE = "enable"
+    # A sponsor's attestation: written to the ledger only, under the same rules as a ticket that writes to Graph.
+    ATTEST = "attest"
+    # Adopting a guest invited by hand into the ledger (its sponsor from Graph): the ledger only, same rules.
+    ADOPT = "adopt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +94,9 @@ class SafetyGate:
             return Refusal("not-a-guest", f"{_name(user)} is a member; members are never touched")
         if user.id.lower() in self.excluded_ids:
             return Refusal("guest-excluded", f"{_name(user)} is listed in exclusions.objectIds")
-        if await self.is_protected(user.id):
+        # A deleted object's memberships cannot be read (transitiveMemberOf) before it is restored; the sweep never
+        # deletes a protected guest, and re-enabling a restored guest passes this gate again, protection included.
+        if write is not Write.RESTORE and await self.is_protected(user.id):
             return Refusal("guest-protected", f"{_name(user)} is in the protected group (directly or nested)")
         if managed_only and record is None and not self._desired.safety.tickets_may_act_on_unmanaged_guests:
             return Refusal(

@@ -19,7 +19,7 @@ from config.desired_state import normalise_domain
 
 MAX_TICKET_BYTES = 64 * 1024
 SUPPORTED_SCHEMA_VERSIONS = (1,)
-KINDS = ("onboard", "extend", "offboard", "reset-redemption")
+KINDS = ("onboard", "extend", "offboard", "reset-redemption", "attest")
 
 # Characters Graph refuses in invitedUserEmailAddress (the invitation resource's documentation lists
 # quotation marks too). Refusing quotes here also keeps them out of every $filter, which escapes anyway.
@@ -120,6 +120,18 @@ class OffboardTicket(_GuestTicket):
     reason: str | None = Field(None, max_length=500)
 
 
+class AttestTicket(_GuestTicket):
+    """A sponsor confirmed that the guest is still needed: kept as evidence in the ledger and the report."""
+
+    kind: Literal["attest"]
+    attested_by: str
+    attested_at: datetime | None = None  # when the sponsor confirmed it; the ticket's arrival when left out
+    note: str | None = Field(None, max_length=500)
+
+    _check_sponsor = field_validator("attested_by")(classmethod(lambda cls, v: _sponsor(v)))
+    _check_dates = field_validator("attested_at", mode="before")(classmethod(lambda cls, v: _iso_text(v)))
+
+
 class ResetRedemptionTicket(TicketModel):
     kind: Literal["reset-redemption"]
     email: str | None = Field(None, max_length=254)
@@ -128,7 +140,9 @@ class ResetRedemptionTicket(TicketModel):
     new_email: str | None = Field(None, max_length=254)
 
 
-Ticket = Annotated[OnboardTicket | ExtendTicket | OffboardTicket | ResetRedemptionTicket, Field(discriminator="kind")]
+Ticket = Annotated[
+    OnboardTicket | ExtendTicket | OffboardTicket | ResetRedemptionTicket | AttestTicket, Field(discriminator="kind")
+]
 _TICKET = TypeAdapter(Ticket)
 
 
@@ -151,7 +165,7 @@ class TicketRejection(BaseModel):
 
 def parse_ticket(
     raw: bytes, *, message_id: str | None = None
-) -> OnboardTicket | ExtendTicket | OffboardTicket | ResetRedemptionTicket | TicketRejection:
+) -> OnboardTicket | ExtendTicket | OffboardTicket | ResetRedemptionTicket | AttestTicket | TicketRejection:
     fallback_key = _fallback_key(raw, message_id)
     if len(raw) > MAX_TICKET_BYTES:
         return TicketRejection(key=fallback_key, code="oversize", message=f"ticket over {MAX_TICKET_BYTES} bytes")

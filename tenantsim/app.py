@@ -69,6 +69,7 @@ def create_app(sim: Simulator) -> ASGIApp:
         Route("/_tenantsim/identity-provider", inspection.identity_provider, methods=["PUT"]),
         Route("/_tenantsim/users/{user_id}", inspection.patch_user, methods=["PATCH"]),
         Route("/_tenantsim/groups/{group_id}/members", inspection.add_group_member, methods=["POST"]),
+        Route("/_tenantsim/sign-ins", inspection.add_sign_ins, methods=["POST"]),
         Route("/{version}/{path:path}", graph, methods=GRAPH_METHODS),
     ]
     return FaultInjector(Starlette(routes=routes), sim)
@@ -318,6 +319,15 @@ class _InspectionApi:
                 raise GraphError(400, "BadRequest", "The id cannot change.")
             directory.update_user(user_id, body)
             return dict(directory.users[user_id].data)
+
+        return await self._guarded(request, handle)
+
+    async def add_sign_ins(self, request: Request) -> Response:
+        """Test hook: sign-in events as Entra would have logged them (tenantsim evaluates no policy itself)."""
+        from tenantsim.api.sign_ins import add_events
+
+        def handle(body: dict[str, Any]) -> dict[str, Any]:
+            return {"value": add_events(self.sim.directory, body.get("signIns"), self.sim.now_iso())}
 
         return await self._guarded(request, handle)
 

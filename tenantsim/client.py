@@ -96,5 +96,8 @@ class TenantSimAdmin:
     def patch_user(self, user_id: str, **changes: Any) -> dict[str, Any]:
         return self._call("PATCH", f"/users/{user_id}", changes)
 
+    def add_sign_ins(self, *events: dict[str, Any]) -> list[dict[str, Any]]:
+        return self._call("POST", "/sign-ins", {"signIns": list(events)})["value"]
+
     def add_group_member(self, group_id: str, member_id: str) -> dict[str, Any]:
         return self._call("POST", f"/groups/{group_id}/members", {"id": member_id})

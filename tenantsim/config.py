@@ -67,12 +67,26 @@ class SimConfig:
     # Which domains findTenantInformationByDomainName resolves: "primary" (the parameter is a tenant's
     # primary domain) or "verified" (any domain the tenant verified).
     tenant_lookup_domains: str = "primary"
+    # PATCH of a partner configuration naming a setting block as null. The partner resource page says a null
+    # property inherits the default; neither it nor the update page says a PATCH may set one back to null.
+    # "inherit" (default) stores the null, so the block inherits again; "refuse" answers 400.
+    partner_null_setting: str = "inherit"
+
+    # GET b2xUserFlows/{id}/apiConnectorConfiguration?$expand=...: the method page documents $expand ("expand");
+    # the b2xIdentityUserFlow resource page says $expand is not supported for that method ("refuse": 400).
+    api_connector_configuration_expand: str = "expand"
+    # GET /auditLogs/signIns: signin-list.md states a known issue that makes it require Directory.Read.All as
+    # well as AuditLog.Read.All (true, the default); false reads the logs with AuditLog.Read.All alone.
+    sign_in_list_needs_directory_read: bool = True
 
     CHOICES: ClassVar[dict[str, frozenset[str]]] = {
+        "api_connector_configuration_expand": frozenset({"expand", "refuse"}),
         "assignment_target_unreplicated": frozenset({"notFound", "accept"}),
         "connected_organization_create_sources": frozenset({"empty", "echo"}),
         "federation_expand": frozenset({"refuse", "ignore"}),
+        "expand_nested_select": frozenset({"honour", "ignore"}),
         "tenant_lookup_domains": frozenset({"primary", "verified"}),
+        "partner_null_setting": frozenset({"inherit", "refuse"}),
     }
     # Adding a sponsor that is already there: user-post-sponsors.md is silent. False (default) answers 400
     # Request_BadRequest with the directory's "added object references already exist" message, as Graph is
@@ -82,6 +96,21 @@ class SimConfig:
     # supported (default False: 403); the permissions changelog (Dec 2024) names User.DeleteRestore.All as its
     # least privileged permission (True).
     deleted_user_purge_app_only: bool = False
+    # How long a deleted user stays in deletedItems before Entra deletes it permanently. The directory resource
+    # and the restore page say "up to 30 days"; tenantsim keeps it exactly 30 days by default, and a smaller
+    # value gives the shorter reading of "up to".
+    deleted_item_retention_days: float = 30.0
+    # Restoring a deleted user: directory-deleteditems-restore.md lists User.ReadWrite.All for users; the permissions
+    # changelog names User.DeleteRestore.All as least privileged for it. False (default) follows the changelog;
+    # True accepts only what the restore page lists.
+    restore_needs_user_read_write_all: bool = False
+    # $select nested in $expand=sponsors(...): user-list-sponsors.md shows $expand=sponsors($select=id,displayName);
+    # known-issues.md says directory objects support no nested $select in $expand. "honour" (default) follows the
+    # sponsors page; "ignore" answers the expanded sponsors with their default properties.
+    expand_nested_select: str = "honour"
+    # Whether the users list takes $expand together with signInActivity in $select: no page says. True (default)
+    # answers both; False refuses the combination with 400, so a client must manage without one of them.
+    expand_with_sign_in_activity: bool = True
     # json-batching.md: a batch's responses may come in another order than its requests. False (default)
     # answers them in reverse request order, so clients must correlate by id; True keeps the request order.
     batch_responses_in_request_order: bool = False

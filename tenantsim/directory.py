@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import bisect
 import copy
+import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tenantsim.seed import service_default_policy
@@ -47,6 +49,8 @@ class Directory:
         self._by_seq: dict[int, str] = {}
         self._addresses: dict[str, set[str]] = {}
         self.deleted: dict[str, UserRecord] = {}
+        # (deletedDateTime, id) of every soft-deleted user, earliest first: what retention purges next.
+        self._deletions: list[tuple[str, str]] = []
         self.sponsors: dict[str, list[str]] = {k: list(v) for k, v in document.get("sponsors", {}).items()}
         self.groups: dict[str, dict[str, Any]] = {g["id"]: copy.deepcopy(g) for g in document.get("groups", [])}
         self.service_principals: list[dict[str, Any]] = copy.deepcopy(document.get("servicePrincipals", []))
@@ -61,6 +65,10 @@ class Directory:
         self.xtap_partners: dict[str, dict[str, Any]] = {
             p["tenantId"]: copy.deepcopy(p) for p in policies.get("crossTenantAccessPartners", [])
         }
+        # Each partner's user synchronization policy (its identitySynchronization relationship), by tenant id.
+        self.xtap_identity_sync: dict[str, dict[str, Any]] = {
+            p["tenantId"]: copy.deepcopy(p) for p in policies.get("crossTenantIdentitySync", [])
+        }
         self.authorization_policy: dict[str, Any] = copy.deepcopy(policies["authorizationPolicy"])
         self.b2b_policies: dict[str, dict[str, Any]] = {
             p["id"]: copy.deepcopy(p) for p in policies.get("b2bManagementPolicies", [])
@@ -70,6 +78,8 @@ class Directory:
         for user in document.get("deletedItems", []):
             self._seq += 1
             self.deleted[user["id"]] = UserRecord(self._seq, user)
+            if user.get("deletedDateTime"):
+                heapq.heappush(self._deletions, (_instant(user["deletedDateTime"]), user["id"]))
 
     # --- users ------------------------------------------------------------------------------------
 
@@ -139,6 +149,22 @@ class Directory:
         record = self.remove_user(user_id)
         record.data["deletedDateTime"] = deleted_at
         self.deleted[user_id] = record
+        heapq.heappush(self._deletions, (_instant(deleted_at), user_id))
+
+    def purge_expired(self, now: datetime, retention: timedelta) -> list[str]:
+        """Permanently delete every user soft-deleted at or before ``now - retention``; their ids."""
+        cutoff = _instant((now - retention).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+        purged: list[str] = []
+        while self._deletions and self._deletions[0][0] <= cutoff:
+            deleted_at, user_id = heapq.heappop(self._deletions)
+            record = self.deleted.get(user_id)
+            # Restored (and perhaps deleted again) since this entry was pushed: a later entry decides.
+            if record is None or _instant(record.data.get("deletedDateTime") or "") != deleted_at:
+                continue
+            del self.deleted[user_id]
+            self.sponsors.pop(user_id, None)
+            purged.append(user_id)
+        return purged
 
     def restore(self, user_id: str) -> UserRecord:
         record = self.deleted.pop(user_id)
@@ -163,10 +189,19 @@ class Directory:
             "policies": {
                 "crossTenantAccessDefault": copy.deepcopy(self.xtap_default),
                 "crossTenantAccessPartners": copy.deepcopy(list(self.xtap_partners.values())),
+                "crossTenantIdentitySync": copy.deepcopy(list(self.xtap_identity_sync.values())),
                 "authorizationPolicy": copy.deepcopy(self.authorization_policy),
                 "b2bManagementPolicies": copy.deepcopy(list(self.b2b_policies.values())),
             },
         }
+
+
+def _instant(value: str) -> str:
+    """A deletedDateTime as a sortable UTC text (second precision), whatever offset form it was written in."""
+    if not value:
+        return ""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _insert_sorted(order: list[int], seq: int) -> None:

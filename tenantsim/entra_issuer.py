@@ -1,12 +1,14 @@
-"""A simulator of Entra's token issuance for the sign-up connector: RSA keys, the OpenID configuration and
-JWKS the tenant's authority publishes, tokens as the authentication events service sends them, and the
-request bodies of a custom authentication extension and of an API connector. For tests, benchmarks and local
-runs, never production code; it is served through an httpx transport, so nothing leaves the process.
+"""A simulator of Entra's token issuance for the sign-up connector and the admin endpoint: RSA keys, the OpenID
+configuration and JWKS the tenant's authority publishes, tokens as the authentication events service sends them,
+access tokens for a web API as a client obtains them for a person, and the request bodies of a custom
+authentication extension and of an API connector. For tests, benchmarks and local runs, never production code;
+it is served through an httpx transport, so nothing leaves the process.
 
 Sources (contract/entra-token-issuer.md): the metadata and keys URLs, entra-docs
 docs/identity-platform/v2-protocols-oidc.md; the caller's `azp`/`appid` and the workforce issuer, entra-docs
-docs/identity-platform/custom-extension-overview.md ("Protect your REST API"); the extension request body,
-entra-docs docs/identity-platform/custom-extension-onattributecollectionsubmit-reference.md.
+docs/identity-platform/custom-extension-overview.md ("Protect your REST API"); the claims of an access token for
+a web API, https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference; the extension
+request body, entra-docs docs/identity-platform/custom-extension-onattributecollectionsubmit-reference.md.
 """
 
 from __future__ import annotations
@@ -109,6 +111,38 @@ class LocalTokenIssuer:
         """An RS256 token signed by ``kid`` (default: the first key), claims overridable (None drops one)."""
         kid = kid or next(iter(self.private_keys))
         return jwt.encode(self.claims(now, **overrides), self.private_keys[kid], "RS256", headers={"kid": kid})
+
+    def access_token(
+        self,
+        now: datetime,
+        *,
+        api: str,
+        client_id: str,
+        oid: str,
+        name: str | None,
+        roles: tuple[str, ...] = (),
+        scopes: tuple[str, ...] = ("user_impersonation",),
+        version: str = "2.0",
+        kid: str | None = None,
+        **overrides: Any,
+    ) -> str:
+        """An access token for a web API of this tenant, as a client (``client_id``) obtains it for a person, or for
+        itself when ``scopes`` is empty (no ``scp``). v2: the v2 issuer, ``azp``, ``preferred_username``; v1: the
+        ``sts.windows.net`` issuer, ``appid``, ``upn``. ``api`` is the audience: the API's application id for v2
+        tokens, its App ID URI for v1 (access-token-claims-reference)."""
+        claims: dict[str, Any] = {"aud": api, "oid": oid, "sub": f"pairwise-{oid}", "ver": version, "azpacr": None}
+        if version == "2.0":
+            claims |= {"azp": client_id, "preferred_username": name}
+        else:
+            claims |= {"iss": f"https://sts.windows.net/{self.tenant_id}/", "azp": None, "appid": client_id}
+            claims |= {"upn": name, "unique_name": name}
+        if scopes:
+            claims["scp"] = " ".join(scopes)
+        else:
+            claims |= {"preferred_username": None, "upn": None, "unique_name": None, "idtyp": "app"}
+        if roles:
+            claims["roles"] = list(roles)
+        return self.mint(now, kid=kid, **(claims | overrides))
 
     def forge(self, header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
         """A token assembled by hand, for the attacks a library would refuse to produce."""

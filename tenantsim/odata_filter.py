@@ -138,6 +138,11 @@ class _Parser:
     def peek(self) -> Token | None:
         return self.tokens[self.pos] if self.pos < len(self.tokens) else None
 
+    def at(self, text: str) -> bool:
+        """The next token is ``text`` (a separator), without consuming it."""
+        token = self.peek()
+        return token is not None and token.text == text
+
     def next(self) -> Token:
         token = self.peek()
         if token is None:
@@ -171,8 +176,8 @@ class _Parser:
 
     def parse(self) -> Node:
         node = self.or_expr()
-        if self.peek() is not None:
-            raise _syntax(f"Unexpected '{self.peek().text}' after the end of the expression.")  # type: ignore[union-attr]
+        if (extra := self.peek()) is not None:
+            raise _syntax(f"Unexpected '{extra.text}' after the end of the expression.")
         return node
 
     def or_expr(self) -> Node:
@@ -234,7 +239,7 @@ class _Parser:
         if ref != var:
             raise _syntax(f"Unknown range variable '{ref}'.")
         member: str | None = None
-        if self.peek() is not None and self.peek().text == "/":  # type: ignore[union-attr]
+        if self.at("/"):
             self.pos += 1
             member = self.expect_name()
         op = self.expect_name().lower()
@@ -254,7 +259,7 @@ class _Parser:
         if op_token.kind == "name" and op == "in":
             self.expect_punct("(")
             values = [self.expect_literal()]
-            while self.peek() is not None and self.peek().text == ",":  # type: ignore[union-attr]
+            while self.at(","):
                 self.pos += 1
                 values.append(self.expect_literal())
             self.expect_punct(")")

@@ -48,6 +48,8 @@ REQUIREMENTS: dict[str, Requirement] = {
     # Restore: User.ReadWrite.All (directory-deleteditems-restore.md), User.DeleteRestore.All least privileged
     # (permissions changelog, Dec 2024).
     "deletedItems.restore": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
+    # The restore page's own reading (SimConfig.restore_needs_user_read_write_all).
+    "deletedItems.restore.pageOnly": _any_of("User.ReadWrite.All", "Directory.ReadWrite.All"),
     # Permanent delete: see SimConfig.deleted_user_purge_app_only; with it, the changelog's permissions.
     "deletedItems.delete": _any_of("User.DeleteRestore.All", "User.ReadWrite.All", "Directory.ReadWrite.All"),
     # GET /groups/{id}/members (group-list-members-permissions include).
@@ -99,6 +101,26 @@ REQUIREMENTS: dict[str, Requirement] = {
     # Adding a group to a catalog: with application permissions the app "should also be assigned the
     # Group.ReadWrite.All permission" (entitlementmanagement-post-resourcerequests).
     "entitlementManagement.addGroupResource": _any_of(("EntitlementManagement.ReadWrite.All", "Group.ReadWrite.All")),
+    # API connectors: the create, list, get and update pages name APIConnectors.ReadWrite.All alone, reads included.
+    "apiConnectors.read": _any_of("APIConnectors.ReadWrite.All"),
+    "apiConnectors.write": _any_of("APIConnectors.ReadWrite.All"),
+    # b2xIdentityUserFlow get/list: IdentityUserFlow.Read.All or .ReadWrite.All; create: ReadWrite.All.
+    "userFlows.read": _any_of("IdentityUserFlow.Read.All", "IdentityUserFlow.ReadWrite.All"),
+    "userFlows.write": _any_of("IdentityUserFlow.ReadWrite.All"),
+    # Getting and setting apiConnectorConfiguration: IdentityUserFlow.ReadWrite.All alone, reading included
+    # (b2xidentityuserflow-get-apiconnectorconfiguration.md, -put-apiconnectorconfiguration.md).
+    "userFlows.apiConnectorConfiguration": _any_of("IdentityUserFlow.ReadWrite.All"),
+    # GET /auditLogs/signIns: AuditLog.Read.All; the page's known issue adds Directory.Read.All (a separate check
+    # under the signInListNeedsDirectoryRead knob).
+    "auditLogs.signIns": _any_of("AuditLog.Read.All"),
+    "auditLogs.signIns.directory": _any_of("Directory.Read.All", "Directory.ReadWrite.All"),
+    # The email OTP method: read with Policy.Read.All or Policy.ReadWrite.AuthenticationMethod, written with the
+    # latter (emailauthenticationmethodconfiguration-get.md, -update.md).
+    "authenticationMethods.read": _any_of("Policy.Read.All", "Policy.ReadWrite.AuthenticationMethod"),
+    "authenticationMethods.write": _any_of("Policy.ReadWrite.AuthenticationMethod"),
+    # Social identity providers (identitycontainer-list-identityproviders.md, -post-identityproviders.md).
+    "identityProviders.read": _any_of("IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"),
+    "identityProviders.write": _any_of("IdentityProvider.ReadWrite.All"),
     "accessReview.read": _any_of("AccessReview.Read.All", "AccessReview.ReadWrite.All"),
     "accessReview.write": _any_of("AccessReview.ReadWrite.All"),
 }

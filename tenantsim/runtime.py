@@ -138,11 +138,17 @@ class Simulator:
     ) -> None:
         from tenantsim.api import build_router  # the handlers import this module's types
         from tenantsim.api.governance.assignment_expiry import expire_due
+        from tenantsim.api.users import purge_deleted
 
         self.clock = clock
         self.wall_clock = wall_clock
+
         # State that changes with time alone, brought up to the tenant's clock before each request.
-        self.catch_up: Callable[[Simulator], None] = expire_due
+        def catch_up(sim: Simulator) -> None:
+            purge_deleted(sim)
+            expire_due(sim)
+
+        self.catch_up: Callable[[Simulator], None] = catch_up
         self.config = config or SimConfig()
         self.directory = Directory(document)
         self.issuer = TokenIssuer(self.directory.tenant_id)

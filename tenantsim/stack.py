@@ -381,15 +381,33 @@ def _run_child(command: Sequence[str], env: Mapping[str, str]) -> int:
     child = subprocess.Popen(list(command), env={**os.environ, **env})
     try:
         return child.wait()
-    except (KeyboardInterrupt, _Terminated):
-        # The terminal's SIGINT reached the child too; SIGTERM came only to us, so pass it on.
+    except KeyboardInterrupt:
+        # The terminal's SIGINT reached the child too: let it say what it did and stop on its own first.
+        _stop(child, terminate_first=False)
+        raise
+    except _Terminated:
+        # SIGTERM came only to us: pass it on.
+        _stop(child, terminate_first=True)
+        raise
+
+
+def _stop(child: subprocess.Popen[bytes], *, terminate_first: bool, grace_seconds: float = 10.0) -> None:
+    if terminate_first:
+        child.send_signal(signal.SIGTERM)
+    try:
+        child.wait(grace_seconds)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    if not terminate_first:
         child.send_signal(signal.SIGTERM)
         try:
-            child.wait(10)
+            child.wait(grace_seconds)
+            return
         except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-        raise
+            pass
+    child.kill()
+    child.wait()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from rich.text import Text
 from typer._click import exceptions as click
 from typer.core import TyperGroup
 
+from app.cli import watch
 from lifecycle.errors import DesiredStateError, GraphError, InputError, SettingsError
 
 
@@ -53,7 +54,9 @@ class _Commands(TyperGroup):
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
         debug = DEBUG_FLAG in argv
-        argv = [a for a in argv if a != DEBUG_FLAG]
+        # Like --debug, -v/--verbose is read anywhere on the line (main() routes the logs by it).
+        argv = [a for a in argv if a not in (DEBUG_FLAG, *watch.VERBOSE_FLAGS)]
+        self._argv = argv
         try:
             code = super().main(
                 argv,
@@ -83,6 +86,33 @@ class _Commands(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+    def invoke(self, ctx: Any) -> Any:
+        """The command under a watch: its steps draw progress; Ctrl-C ends in one message and exit 130, and
+        long work that finished ends with its closing line."""
+        with watch.session(getattr(self, "_argv", [])) as session:
+            try:
+                result = super().invoke(ctx)
+            except KeyboardInterrupt:
+                session.watcher.stop()
+                _stderr().print(session.interrupted_message(), markup=False, highlight=False)
+                raise typer.Exit(watch.INTERRUPTED) from None
+            except typer.Exit:
+                _close(session)
+                raise
+            _close(session)
+            return result
+
+
+def _close(session: watch.Session) -> None:
+    session.watcher.stop()
+    line = session.closing_line()
+    if line:
+        _stderr().print(line, markup=False, highlight=False)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, soft_wrap=True)
 
 
 def explain(exc: BaseException) -> tuple[ExitCode, str, str]:
@@ -170,7 +200,11 @@ app = typer.Typer(
     cls=_Commands,
     no_args_is_help=True,
     add_completion=False,
-    help="Entra B2B guest lifecycle automation. Add --debug anywhere to see the traceback of an error.",
+    help=(
+        "Entra B2B guest lifecycle automation. The terminal shows warnings and errors only; every log line goes "
+        "to .lifecycle/logs/lifecycle-YYYYMMDD.log (or the file LIFECYCLE_LOG_FILE names). Add -v/--verbose "
+        "anywhere to see info logs on the terminal too, --debug anywhere to see the traceback of an error."
+    ),
 )
 console = Console(stderr=False)
 QUEUES = ("onboarding",)  # the queues a ticket is read from
@@ -215,23 +249,24 @@ def cell(value: object) -> Text:
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
 
-def print_status(report: dict[str, Any]) -> None:
+def print_status(report: dict[str, Any], out: Console | None = None) -> None:
+    out = out or console
     queues = Table(title="queues")
     for column in ("queue", "active", "dead letters"):
         queues.add_column(column)
     for name, depth in report["queues"].items():
         dead = depth["deadLetters"]
         queues.add_row(cell(name), cell(depth["active"]), f"[red]{esc(dead)}[/red]" if dead else "0")
-    console.print(queues)
+    out.print(queues)
     work = ", ".join(f"{k} {v}" for k, v in sorted(report["workItems"].items())) or "none"
-    console.print("work items: " + work, markup=False)
+    out.print("work items: " + work, markup=False)
     for job, run in sorted(report["lastRuns"].items()):
         details = " ".join(f"{k}={v}" for k, v in run.items() if k not in ("at", "job"))
-        console.print(f"last {job} run: {run['at']} {details}", markup=False)
+        out.print(f"last {job} run: {run['at']} {details}", markup=False)
     for flag in report.get("attention", []):
         subject = flag.get("runId") or f"{flag.get('count')} work item(s)"
-        console.print(f"[yellow]needs attention[/yellow] {esc(flag['kind'])} {esc(subject)}: {esc(flag['detail'])}")
-        console.print(f"  next: {flag['next']}", markup=False)
+        out.print(f"[yellow]needs attention[/yellow] {esc(flag['kind'])} {esc(subject)}: {esc(flag['detail'])}")
+        out.print(f"  next: {flag['next']}", markup=False)
 
 
 async def with_services(action):
@@ -245,7 +280,7 @@ async def with_services(action):
 
 
 async def run_onboarding(services, wait_for_delayed_seconds: float = 0.0) -> dict[str, Any]:
-    from lifecycle.ledger.operations import record_run
+    from lifecycle.ledger.status import record_run
     from lifecycle.ledger.worker import drain
     from lifecycle.onboarding.handler import handle_ticket
     from lifecycle.onboarding.holds import release_due
@@ -289,10 +324,11 @@ def last_day(end: str) -> str:
     return shown_end(datetime.fromisoformat(end))
 
 
-def report_summary(summary: dict[str, Any], as_json: bool) -> None:
+def report_summary(summary: dict[str, Any], as_json: bool, out: Console | None = None) -> None:
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
         return
+    out = out or console
     table = Table(title=f"{summary['job']}: {summary['processed']} message(s)", show_lines=False)
     for column in ("ticket", "verdict", "guest / reason"):
         table.add_column(column)
@@ -304,8 +340,8 @@ def report_summary(summary: dict[str, Any], as_json: bool) -> None:
             else f"{o['code']}: {o['message']}"
         )
         table.add_row(cell(o["key"]), f"[{colour}]{esc(o['verdict'])}[/{colour}]", cell(what))
-    console.print(table)
-    console.print(
+    out.print(table)
+    out.print(
         f"done {summary['done']} · duplicates {summary['duplicates']} · rejected {summary['rejected']} · "
         f"retrying {summary['retrying']} · failed {summary['failed']}"
     )

@@ -9,12 +9,13 @@ from typing import Annotated, Any
 import typer
 
 from app.cli.common import JsonOption, app
+from app.cli.remote import RemoteOption, remote_url, run_remote_read
 from lifecycle.doctor.checks import JOBS, exit_code, for_job, render
 
 JobOption = Annotated[str | None, typer.Option("--job", help=f"Only the checks of one job: {', '.join(JOBS)}.")]
 
 
-def _probe_for(settings: Any) -> tuple[Any, Any]:
+def probe_for(settings: Any) -> tuple[Any, Any]:
     from app.doctor_probe import GraphStorageProbe, doctor_credential
 
     credential = doctor_credential(settings)
@@ -28,22 +29,26 @@ def _probe_for(settings: Any) -> tuple[Any, Any]:
     return probe, close
 
 
-def _required_for(settings: Any) -> dict[str, tuple[str, ...]]:
+def required_for(settings: Any) -> dict[str, tuple[str, ...]]:
     from app.doctor_probe import required_permissions
 
     return required_permissions(settings)
 
 
 @app.command()
-def doctor(job: JobOption = None, as_json: JsonOption = False) -> None:
+def doctor(job: JobOption = None, as_json: JsonOption = False, remote: RemoteOption = None) -> None:
     """Check, without writing anything, what each job needs: settings, Graph token and permissions, the Graph
     reads and licences, the right to invite, the desired state against the tenant, storage and queues.
-    Exit 0 all pass, 2 warnings (or checks that could not be verified), 1 failures."""
+    Exit 0 all pass, 2 warnings (or checks that could not be verified), 1 failures. With --remote the function
+    app runs the checks with its own identity (its Graph permissions, not yours)."""
     from lifecycle.doctor.run import run_doctor
 
     if job is not None and job not in JOBS:
         raise typer.BadParameter(f"choose one of {', '.join(JOBS)}", param_hint="--job")
-    checks = for_job(asyncio.run(run_doctor(_probe_for, _required_for)), job)
+    url = remote_url(remote)
+    if url is not None:
+        raise typer.Exit(run_remote_read(url, "doctor", {"job": job}, as_json=as_json))
+    checks = for_job(asyncio.run(run_doctor(probe_for, required_for)), job)
     typer.echo(render(checks, as_json))
     raise typer.Exit(exit_code(checks))
 

@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.cli import watch
 from app.cli.common import (
     ExitCode,
     JsonOption,
@@ -23,6 +24,7 @@ from app.cli.common import (
     with_services,
 )
 from app.cli.decide import ExportOption, YesOption, check_export, decide
+from app.cli.remote import RemoteOption, remote_url, require_app_identity, run_remote
 from app.cli.summaries import reset_summary, sweep_exit_code, sweep_summary
 from lifecycle.jobs import ON_DEMAND
 
@@ -39,13 +41,37 @@ def run(
     mode: ModeOption = "plan",
     run_id: RunIdOption = None,
     as_json: JsonOption = False,
+    remote: RemoteOption = None,
 ) -> None:
-    """Run JOB once now, as its trigger would. Exit 0 done, 2 needs attention (drift, brake, failures), 1 error."""
+    """Run JOB once now, as its trigger would. Exit 0 done, 2 needs attention (drift, brake, failures), 1 error.
+    With --remote the function app runs it with its own identity (every job but onboarding, whose queue
+    trigger works the queue)."""
     if job not in JOBS:
         raise typer.BadParameter(f"unknown job {job!r}; available: {', '.join(JOBS)}")
     if mode not in ("plan", "enforce"):
         raise typer.BadParameter("--mode must be plan or enforce")
+    # Even in plan mode a run records its run and audit rows, which a reader's session may not write.
+    url = require_app_identity(remote_url(remote), f"run {job}")
+    if url is not None:
+        if job == "onboarding":
+            raise typer.BadParameter("the function app's queue trigger works the onboarding queue", param_hint="JOB")
+        raise typer.Exit(
+            run_remote(
+                url,
+                "run",
+                {"job": job, "mode": mode, "runId": run_id},
+                title=lambda rows: f"run {job} in {mode} mode with the function app's identity",
+                phrase=None,
+                yes=True,
+                export_to=None,
+                label=f"run {job}",
+                as_json=as_json,
+            )
+        )
     if job == "onboarding":
+        watch.resumable(
+            "what was not processed is still on the queue, and a ticket already done is recognised by its key"
+        )
         summary = asyncio.run(with_services(run_onboarding))
         report_summary(summary, as_json)
         raise typer.Exit(ExitCode.ATTENTION if summary["failed"] else ExitCode.OK)
@@ -60,10 +86,17 @@ def run(
     if job == "guest-sweep":
         from lifecycle.sweep import entry as sweep
 
+        watch.resumable(SWEEP_RESUME_SAFE, run_id_option=True)
         summary = asyncio.run(with_services(lambda s: _recorded(s, job, sweep.run_locally(s, mode, run_id))))
         raise typer.Exit(_print_summary(summary, as_json, sweep_summary, sweep_exit_code))
+    if job == "guest-report":
+        from lifecycle.reporting import entry as report_job
+
+        summary = asyncio.run(with_services(report_job.write_daily))
+        raise typer.Exit(_print_summary(summary, as_json, _report_line, lambda _: 0))
     from lifecycle.reset import entry as reset
 
+    watch.resumable(RESET_RESUME_SAFE, run_id_option=True)
     summary = asyncio.run(with_services(lambda s: _recorded(s, job, reset.run_reset_detection(s, mode, run_id))))
     code = 2 if summary["status"] in ("braked", "failed") else 0
     _print_summary(summary, as_json, reset_summary, lambda _: code)
@@ -77,22 +110,44 @@ def approve(
     yes: YesOption = False,
     export_to: ExportOption = None,
     as_json: JsonOption = False,
+    remote: RemoteOption = None,
 ) -> None:
     """Release a run the deletion brake stopped; its actions are carried out at once.
 
     First lists every guest the run will change (name, mail, partner, sponsor, rule, due day), then asks
-    for the run id typed back (--yes in scripts)."""
+    for the run id typed back (--yes in scripts). With --remote the function app's identity approves it, in the
+    name the operator's token carries (--approver is then refused)."""
     from lifecycle.reset import entry as reset
     from lifecycle.reset.runs import ResetRunError
     from lifecycle.sweep import entry as sweep
     from lifecycle.sweep.runner import SweepError
 
     check_export(export_to)
+    url = require_app_identity(remote_url(remote), f"approve {run_id}")
+    if url is not None:
+        if approver is not None:
+            raise typer.BadParameter(
+                "the endpoint records the signed-in operator; leave --approver out", param_hint="--approver"
+            )
+        raise typer.Exit(
+            run_remote(
+                url,
+                "approve",
+                {"runId": run_id},
+                title=lambda rows: f"{run_id}: {len(rows)} change(s) to approve",
+                phrase=lambda rows: run_id,
+                yes=yes,
+                export_to=export_to,
+                label=f"approve {run_id}",
+                as_json=as_json,
+            )
+        )
     who = approver or operator()
     is_reset = run_id.startswith("reset-")
+    job = "redemption-reset" if is_reset else "guest-sweep"
 
     async def decided(services) -> dict[str, Any]:
-        rows = await _braked_changes(services, run_id, is_reset)
+        rows = await braked_changes(services, run_id, is_reset)
         if rows is not None:
             decide(
                 f"{run_id}: {len(rows)} change(s) to approve",
@@ -104,6 +159,11 @@ def approve(
                 command=f"approve {run_id}",
                 as_json=as_json,
             )
+        # Once approved, an interrupted run is taken up again by running it, not by approving it twice.
+        watch.resumable(
+            RESET_RESUME_SAFE if is_reset else SWEEP_RESUME_SAFE,
+            command=f"python -m lifecycle run {job} --mode enforce --run-id {run_id}",
+        )
         if is_reset:
             return await reset.approve_reset_run(services, run_id, who)
         return await sweep.approve_locally(services, run_id, who)
@@ -118,13 +178,21 @@ def approve(
     raise typer.Exit(_print_summary(summary, as_json, sweep_summary, sweep_exit_code))
 
 
+SWEEP_RESUME_SAFE = (
+    "the run is kept under its id: planning goes on from the last saved page, fan-out sends the same actions "
+    "with the same idempotency keys, and a guest's action already done is not done again"
+)
+RESET_RESUME_SAFE = (
+    "the run is kept under its id and each guest's reset is a work item: a run taken up again resets only the "
+    "guests still queued or failed, never one twice"
+)
 APPROVE_COLUMNS = ("action", "displayName", "mail", "partner", "sponsor", "rule", "dueDate", "objectId")
 
 
-async def _braked_changes(services, run_id: str, is_reset: bool) -> list[dict[str, Any]] | None:
+async def braked_changes(services, run_id: str, is_reset: bool) -> list[dict[str, Any]] | None:
     """Every guest a braked run changes once approved, named; None when the run is not braked (the approval
     then refuses with its own reason)."""
-    from lifecycle.ledger.operations import name_guests
+    from lifecycle.ledger.naming import name_guests
     from lifecycle.runs.model import RunStatus
     from lifecycle.sweep.entry import sweep_ports
 
@@ -195,8 +263,12 @@ def sweep_show(
     console.print(table)
 
 
+def _report_line(summary: dict[str, Any]) -> str:
+    return f"guest report: {summary['guests']} guests; latest {summary['latest']}, dated copy {summary['dated']}"
+
+
 async def _recorded(services, job: str, running) -> dict[str, Any]:
-    from lifecycle.ledger.operations import record_run
+    from lifecycle.ledger.status import record_run
 
     summary = await running
     await record_run(services, job, summary)

@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 # typer 0.29 carries its own copy of click: its exceptions, not the click package's, are what it raises.
-from app.cli import config, doctor, jobs, ops  # noqa: F401  (each registers its commands on `app`)
+from app.cli import adopt, config, doctor, jobs, ops, restore, watch  # noqa: F401  (each registers its commands on `app`)
 from app.cli.common import (
     QUEUES,
     ExitCode,
@@ -34,8 +34,6 @@ from app.cli.common import (
     console,
     esc,
     print_result,
-    print_status,
-    report_summary,
     run_onboarding,
     with_services,
 )
@@ -43,7 +41,8 @@ from config.settings import ROOT
 
 
 def main() -> None:
-
+    """``python -m lifecycle``: console-mode logs (the file, warnings on the terminal), then the command."""
+    watch.quiet_console_logs(verbose=any(a in watch.VERBOSE_FLAGS for a in sys.argv[1:]))
     app()
 
 
@@ -58,6 +57,7 @@ def submit(
 
     check_queue(queue, QUEUES, "tickets")
     documents = read_documents(file)
+    watch.resumable("each message's id is its ticket id: a ticket sent twice is processed once")
     sent = asyncio.run(with_services(lambda s: submit_documents(s, queue, documents)))
     print_result({"queue": queue, "sent": sent}, as_json, f"sent {sent} message(s) to {queue}")
 
@@ -69,7 +69,11 @@ def demo(
 ) -> None:
     """Run every job once over the local stack, as `make run` does, and show what each did."""
     from app import demo as steps
-    from app.cli.summaries import reset_summary, sweep_summary
+    from app.cli.story import tell
+    from config.logging import console_logs
+
+    watch.storytelling()
+    watch.resumable("the demo starts over on a fresh local stack; nothing outside it was touched", command="make run")
 
     async def go(services) -> dict[str, Any]:
         return {
@@ -89,23 +93,8 @@ def demo(
     if as_json:
         typer.echo(json.dumps(results, indent=2, default=str))
     else:
-        console.rule("1. onboarding: tickets from the ticketing system")
-        report_summary(results["onboarding"], False)
-        console.rule(f"2. redemption reset: {steps.MOVING_PARTNER_DOMAIN} moved to its own Entra tenant")
-        for summary in results["redemptionReset"]:
-            console.print(reset_summary(summary), highlight=False, markup=False)
-        for key, title in (("policyDrift", "3. policy drift"), ("governance", "4. governance")):
-            for phase, run in results[key].items():
-                console.rule(f"{title}: {phase} (exit {run['exitCode']})")
-                console.print(run["text"], highlight=False, soft_wrap=True, markup=False)
-        console.rule("5. guest expiry sweep: plan, enforce, brake, approval")
-        for summary in results["sweep"]:
-            console.print(sweep_summary(summary), highlight=False, markup=False)
-        console.rule("6. status")
-        print_status(results["status"])
-        console.rule("7. report")
-        totals = ", ".join(f"{k} {v}" for k, v in results["report"]["totals"].items())
-        console.print(f"wrote {results['report']['html']} and {results['report']['markdown']} ({totals})", markup=False)
+        logs = console_logs()
+        tell(console, results, steps.MOVING_PARTNER_DOMAIN, str(logs.file) if logs and logs.file else None)
     onboarding = results["onboarding"]
     raise typer.Exit(ExitCode.FAILED if onboarding["failed"] or onboarding["crashed"] else ExitCode.OK)
 
@@ -125,10 +114,8 @@ def onboard(
 
     The Entra template names no sponsor or end date: give them with --sponsor and --days. Each row shows the
     partner, sponsor and last day it would get; an address seen before is reported as a duplicate, not sent."""
-    from rich.progress import Progress
-
     from lifecycle.onboarding.bulk import RowDefaults, batch_id, default_end, missing_defaults, plan_rows, read_rows
-    from lifecycle.onboarding.submission import ticket_message
+    from lifecycle.onboarding.submission import submit_documents
 
     rows = read_rows(csv_file)
     lacking = {"sponsor": "--sponsor UPN", "endDate": "--days N"}
@@ -146,14 +133,13 @@ def onboard(
         results = plan_rows(rows, services.desired, now, defaults, batch_id(csv_file))
         accepted = [r for r in results if r.accepted]
         if not dry_run and accepted:
-            queue = services.settings.queue_name("onboarding")
-            with Progress(console=Console(stderr=True), transient=True, disable=as_json) as progress:
-                task = progress.add_task("submitting", total=len(accepted))
-                for start in range(0, len(accepted), 100):
-                    chunk = accepted[start : start + 100]
-                    await services.transport.send(queue, [ticket_message(r.document) for r in chunk])
-                    progress.advance(task, len(chunk))
+            await submit_documents(services, "onboarding", [r.document for r in accepted])
         return results
+
+    watch.resumable(
+        "each row's ticket id (from the file's content and the row number) is its idempotency key: rows "
+        "already sent arrive again as duplicates of the same ticket, and nobody is invited twice"
+    )
 
     results = asyncio.run(with_services(go))
     rejects = [r for r in results if not r.accepted]

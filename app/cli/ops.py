@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from app.cli import watch
 from app.cli.common import (
     ExitCode,
     JsonOption,
@@ -28,6 +29,7 @@ from app.cli.common import (
     with_services,
 )
 from app.cli.decide import ExportOption, YesOption, check_export, decide
+from app.cli.remote import RemoteOption, remote_url, require_app_identity, run_remote
 from lifecycle.ledger.operations import QUEUES, Selector
 
 QueueOption = Annotated[str, typer.Option("--queue", help=f"Logical queue: {', '.join(QUEUES)}.")]
@@ -61,13 +63,14 @@ def _since(value: str | None) -> datetime | None:
 def status(as_json: JsonOption = False) -> None:
     """Health at a glance: queue depths and dead letters, work items by status, each job's last run."""
     from lifecycle.ledger import operations
+    from lifecycle.ledger.status import status as ledger_status
 
     async def go(services) -> dict[str, Any]:
         from lifecycle.sweep.ports import SweepPorts
 
         await operations.reconcile_dead_letters(services)
         sweep = services.jobs.find(SweepPorts)  # the sweep's and the reset's runs share one store
-        return await operations.status(services, sweep.runs if sweep is not None else None)
+        return await ledger_status(services, sweep.runs if sweep is not None else None)
 
     report = asyncio.run(with_services(go))
     if as_json:
@@ -146,9 +149,10 @@ def show(
     An email or an object id can name several tickets (an onboard, then an extend): each is shown; --json
     then prints a list instead of one object."""
     from lifecycle.ledger import operations
+    from lifecycle.ledger.naming import resolve_keys
 
     async def go(services) -> list[dict[str, Any]]:
-        keys = await operations.resolve_keys(services, wanted)
+        keys = await resolve_keys(services, wanted)
         return [story for key in keys if (story := await operations.show(services, key)) is not None]
 
     stories = asyncio.run(with_services(go))
@@ -181,17 +185,19 @@ def _print_story(story: dict[str, Any]) -> None:
 DEAD_LETTER_COLUMNS = ("key", "kind", "displayName", "mail", "partner", "sponsor", "dueDate", "reason")
 
 
-async def _selected(services, queue: str, wanted: tuple[str, ...], selector: Selector) -> list[dict[str, Any]]:
+async def selected_dead_letters(
+    services, queue: str, wanted: tuple[str, ...], selector: Selector
+) -> list[dict[str, Any]]:
     """The dead letters a replay or purge would touch, each with its ticket's guest; a --key may be a ticket
     id, an email or an object id as well as a key."""
-    from lifecycle.ledger import operations
+    from lifecycle.ledger.naming import dead_letter_rows, resolve_keys
 
     if wanted:
         keys = set(wanted)
         for text in wanted:
-            keys.update(await operations.resolve_keys(services, text))
+            keys.update(await resolve_keys(services, text))
         selector = replace(selector, keys=tuple(sorted(keys)))
-    return await operations.dead_letter_rows(services, queue, selector)
+    return await dead_letter_rows(services, queue, selector)
 
 
 @app.command()
@@ -205,21 +211,44 @@ def replay(
     yes: YesOption = False,
     export_to: ExportOption = None,
     as_json: JsonOption = False,
+    remote: RemoteOption = None,
 ) -> None:
     """Send dead letters back to their queue (new message id, same idempotency key), then remove them.
 
     --key takes a key, a ticket id, an email or an object id. The dead letters are listed first (guest,
-    partner, sponsor, last day, why); --all asks for "replay N" typed back (--yes in scripts)."""
+    partner, sponsor, last day, why); --all asks for "replay N" typed back (--yes in scripts). With --remote
+    the function app's identity replays exactly the listed dead letters."""
     from lifecycle.ledger import operations
 
     if not (key or kind or reason or all_):
         raise typer.BadParameter("name what to replay: --key, --kind, --reason, or --all")
     check_queue(queue, QUEUES, "dead letters to replay", "--queue")
     check_export(export_to)
+    watch.resumable(
+        "a replayed dead letter has left the dead-letter queue and keeps its idempotency key; running the same "
+        "command again lists and replays only the ones still there"
+    )
+    url = remote_url(remote) if dry_run else require_app_identity(remote_url(remote), "replay")
+    if url is not None:
+        raise typer.Exit(
+            run_remote(
+                url,
+                "replay",
+                {"queue": queue, "keys": list(key or ()), "kind": kind, "reason": reason, "all": all_},
+                title=lambda rows: f"{len(rows)} dead letter(s) to replay on {queue}",
+                phrase=(lambda rows: f"replay {len(rows)}") if all_ else None,
+                yes=yes,
+                export_to=export_to,
+                label="replay --all" if all_ else "replay",
+                as_json=as_json,
+                nothing_matched=f"no dead letter on {queue} matches the selection, nothing replayed",
+                plan_only=dry_run,
+            )
+        )
     selector = Selector(kind=kind, reason=reason)
 
     async def decided(services) -> list[dict[str, Any]]:
-        rows = await _selected(services, queue, tuple(key or ()), selector)
+        rows = await selected_dead_letters(services, queue, tuple(key or ()), selector)
         if not rows:
             raise _nothing_matched(queue, "replayed")
         if not dry_run:
@@ -264,21 +293,40 @@ def purge(
     queue_typed: Annotated[
         str | None, typer.Option("--yes-i-am-sure", hidden=True, help="Older scripts: the queue name, as --yes.")
     ] = None,
+    remote: RemoteOption = None,
 ) -> None:
     """Delete dead letters for good, with an audit row each. Lists them first, then asks for "purge N" typed
-    back (--yes in scripts); exactly the listed dead letters are purged."""
+    back (--yes in scripts); exactly the listed dead letters are purged (with --remote, by the function app's
+    identity)."""
     from lifecycle.ledger import operations
 
     if not (key or kind or reason or all_):
         raise typer.BadParameter("name what to purge: --key, --kind, --reason, or --all")
     check_queue(queue, QUEUES, "dead letters to purge", "--queue")
     check_export(export_to)
+    watch.resumable("a purged dead letter is gone; running the same command again lists and purges only the rest")
     if queue_typed is not None and queue_typed != queue:
         raise fail(ExitCode.FAILED, "not confirmed; nothing purged", f"--yes-i-am-sure takes the queue name ({queue})")
+    url = require_app_identity(remote_url(remote), "purge")
+    if url is not None:
+        raise typer.Exit(
+            run_remote(
+                url,
+                "purge",
+                {"queue": queue, "keys": list(key or ()), "kind": kind, "reason": reason, "all": all_},
+                title=lambda rows: f"{len(rows)} dead letter(s) to purge for good from {queue}",
+                phrase=lambda rows: f"purge {len(rows)}",
+                yes=yes or queue_typed is not None,
+                export_to=export_to,
+                label="purge",
+                as_json=False,
+                nothing_matched=f"no dead letter on {queue} matches the selection, nothing purged",
+            )
+        )
     selector = Selector(kind=kind, reason=reason)
 
     async def decided(services) -> list[str]:
-        rows = await _selected(services, queue, tuple(key or ()), selector)
+        rows = await selected_dead_letters(services, queue, tuple(key or ()), selector)
         if not rows:
             raise _nothing_matched(queue, "purged")
         decide(

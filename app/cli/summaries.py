@@ -22,6 +22,9 @@ def sweep_summary(summary: dict[str, Any]) -> str:
     if summary["skipped"]:
         lines.append("  left alone:")
         lines += [f"    {name:<40} {count:>7}" for name, count in summary["skipped"].items()]
+    coverage = summary.get("sponsorCoverage", {}).get("counts", {})
+    if coverage:
+        lines.append("  sponsor coverage: " + ", ".join(f"{name} {count}" for name, count in coverage.items()))
     brake = summary["brake"]
     if brake["tripped"]:
         lines.append(f"  brake: TRIPPED ({brake['reason']})")

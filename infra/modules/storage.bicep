@@ -1,10 +1,14 @@
 // The storage account: the Functions host's own storage (timer leases, host keys), the Flex deployment
-// package container, and the product's state in Table Storage. Entra ID only: shared keys are off.
+// package container, the product's state in Table Storage and, on the jobs app's account, the daily guest
+// report's container. Entra ID only: shared keys are off.
 
 param location string
 param tags object
 param accountName string
 param deploymentContainerName string
+
+@description('Blob container for the daily guest-posture report (latest.html and a dated copy per day); empty: none.')
+param reportsContainerName string = ''
 
 @allowed([
   'Standard_LRS'
@@ -91,6 +95,17 @@ resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/con
   }
 }
 
+// Private like every container here: identity admins read it with Storage Blob Data Reader on this container only
+// (main.bicep reportReaderPrincipalIds), never with an account key or a public URL.
+resource reportsContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = if (!empty(reportsContainerName)) {
+  parent: blobService
+  name: empty(reportsContainerName) ? 'unused' : reportsContainerName
+  properties: {
+    publicAccess: 'None'
+  }
+}
+
 output name string = account.name
 output blobEndpoint string = account.properties.primaryEndpoints.blob
+output reportsContainerName string = reportsContainerName
 output tablesEndpoint string = 'https://${account.name}.table.${environment().suffixes.storage}'

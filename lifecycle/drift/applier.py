@@ -9,11 +9,14 @@ out of invitations until the next run.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
 
+from lifecycle import progress
 from lifecycle.drift import planner
+from lifecycle.drift.fields import UnmanagedWrite, assert_managed
 from lifecycle.drift.ports import TenantPolicies
 from lifecycle.drift.report import WRITABLE_CHANGES, ApplyResult, DriftRun
 from lifecycle.errors import GraphError
@@ -24,22 +27,37 @@ from lifecycle.ports import AuditLog, Clock
 log = structlog.get_logger(__name__)
 
 
-async def apply_plan(run: DriftRun, tenant: TenantPolicies, audit: AuditLog, clock: Clock) -> None:
-    """Apply every writable action of ``run`` (nothing when a guardrail refused); fills ``run.results``."""
+Applier = Callable[[Action], Awaitable[None]]
+
+
+async def apply_plan(
+    run: DriftRun,
+    tenant: TenantPolicies,
+    audit: AuditLog,
+    clock: Clock,
+    appliers: Mapping[str, Applier] | None = None,
+) -> None:
+    """Apply every writable action of ``run`` (nothing when a guardrail refused); fills ``run.results``.
+
+    ``appliers`` carry out the actions of areas planned in their own modules, by resource."""
     if run.refusals:
         return
     partner_failed = False
-    for action in _partners_first(run.drift):
-        if action.change not in WRITABLE_CHANGES:
-            continue
-        if action.resource == planner.DEFAULT and partner_failed:
-            result = ApplyResult(action.resource, action.key, action.change.value, ok=False, error={"heldBack": HELD})
-            log.warning("drift.apply.held-back", resource=action.resource, reason=HELD)
-        else:
-            result = await _attempt(action, tenant)
-            partner_failed |= action.resource == planner.PARTNERS and not result.ok
-        run.results.append(result)
-        await audit.record(_audit_entry(run, action, result, clock))
+    writes = [a for a in _partners_first(run.drift) if a.change in WRITABLE_CHANGES]
+    if not writes:
+        return
+    with progress.step("applying policy changes", total=len(writes), unit="change") as applied:
+        for action in writes:
+            if action.resource == planner.DEFAULT and partner_failed:
+                error = {"heldBack": HELD}
+                result = ApplyResult(action.resource, action.key, action.change.value, ok=False, error=error)
+                log.warning("drift.apply.held-back", resource=action.resource, reason=HELD)
+            else:
+                result = await _attempt(action, tenant, appliers or {})
+                partner_failed |= action.resource == planner.PARTNERS and not result.ok
+            run.results.append(result)
+            await audit.record(_audit_entry(run, action, result, clock))
+            applied.advance()
 
 
 HELD = "a partner policy could not be written; the default waits for the next run so no partner is locked out"
@@ -50,12 +68,26 @@ def _partners_first(actions: list[Action]) -> list[Action]:
     return sorted(actions, key=lambda a: not (a.resource == planner.PARTNERS and a.change is not Change.DELETE))
 
 
-async def _attempt(action: Action, tenant: TenantPolicies) -> ApplyResult:
+async def _attempt(action: Action, tenant: TenantPolicies, appliers: Mapping[str, Applier]) -> ApplyResult:
     try:
-        await _apply(action, tenant)
+        if action.resource in appliers:
+            await appliers[action.resource](action)
+        else:
+            if action.resource in (planner.DEFAULT, planner.PARTNERS):
+                # Only managed fields ever leave: an unmanaged or unknown property someone else set must survive.
+                assert_managed(action.payload.get("body", {}), allowed=frozenset({"tenantId"}))
+            await _apply(action, tenant)
+    except UnmanagedWrite as refused:
+        log.error("drift.apply.unmanaged-write", resource=action.resource, key=action.key, error=str(refused))
+        error = {"code": "unmanaged-write", "message": str(refused)}
+        return ApplyResult(action.resource, action.key, action.change.value, ok=False, error=error)
     except GraphError as error:
         log.warning("drift.apply.failed", resource=action.resource, key=action.key, **error.describe())
-        return ApplyResult(action.resource, action.key, action.change.value, ok=False, error=error.describe())
+        described = error.describe()
+        inherited = _inherited(action)
+        if inherited and described.get("status") == 400:
+            described["inheritRefused"] = INHERIT_REFUSED.format(", ".join(inherited))
+        return ApplyResult(action.resource, action.key, action.change.value, ok=False, error=described)
     log.info("drift.apply.done", resource=action.resource, key=action.key, change=action.change.value)
     return ApplyResult(action.resource, action.key, action.change.value, ok=True)
 
@@ -88,6 +120,19 @@ async def _apply(action: Action, tenant: TenantPolicies) -> None:
             raise ValueError(f"no way to apply {action.change.value} on {action.resource}")
 
 
+INHERIT_REFUSED = (
+    "Graph refused setting {} back to null (inherit the default); the pages do not say a PATCH may send null. "
+    "Choose the default settings for the partner in the admin center, or write the default's values into the file"
+)
+
+
+def _inherited(action: Action) -> list[str]:
+    """The blocks a partner update sends as null: the partner goes back to inheriting the default for them."""
+    if action.resource != planner.PARTNERS or action.change is not Change.UPDATE:
+        return []
+    return sorted(name for name, value in action.payload.get("body", {}).items() if value is None)
+
+
 def _audit_entry(run: DriftRun, action: Action, result: ApplyResult, clock: Clock) -> AuditEntry:
     return AuditEntry(
         at=clock.now(),
@@ -101,5 +146,6 @@ def _audit_entry(run: DriftRun, action: Action, result: ApplyResult, clock: Cloc
             "before": {d.field: d.actual for d in action.diffs},
             "after": {d.field: d.desired for d in action.diffs},
             "error": result.error,
+            "waived": action.payload.get("waived", []),
         },
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from config.desired_state import ConditionalAccessPosture, CrossTenantBlocks, DesiredState
+from config.desired_state import ConditionalAccessPosture, CrossTenantBlocks, DesiredState, Waiver
 from lifecycle.drift.normalise import B2B_BLOCKS, b2b_setting, domains, inbound_trust, resolve
 
 GUEST_ROLE_IDS = {
@@ -72,6 +72,7 @@ class DesiredPolicies:
     federations: list[DesiredFederation] = field(default_factory=list)
     conditional_access: ConditionalAccessPosture = field(default_factory=ConditionalAccessPosture)
     app_holds_guest_inviter: bool = False
+    waivers: tuple[Waiver, ...] = ()  # applied by the planner, which knows the day
 
 
 def _blocks(blocks: CrossTenantBlocks) -> dict[str, Any]:
@@ -116,6 +117,7 @@ def desired_policies(state: DesiredState) -> DesiredPolicies:
         federations=federations,
         conditional_access=state.conditional_access,
         app_holds_guest_inviter=state.invitations.app_holds_guest_inviter,
+        waivers=state.waivers,
     )
 
 

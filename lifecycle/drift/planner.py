@@ -7,12 +7,21 @@ object is addressed by an id the desired state does not name.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import structlog
 
-from lifecycle.drift import conditional_access
-from lifecycle.drift.desired import INBOUND_TRUST, MANAGED_BLOCKS, DesiredPolicies
+from lifecycle.drift import conditional_access, waivers
+from lifecycle.drift.desired import INBOUND_TRUST, MANAGED_BLOCKS, TENANT_RESTRICTIONS, DesiredPolicies
+from lifecycle.drift.fields import (
+    DEFAULT_UNMANAGED,
+    PARTNER_UNMANAGED,
+    POLICY_UNMANAGED,
+    UNMANAGED,
+    Evidence,
+    object_evidence,
+)
 from lifecycle.drift.guardrails import refusals, warnings
 from lifecycle.drift.normalise import (
     INHERIT,
@@ -24,11 +33,13 @@ from lifecycle.drift.normalise import (
     resolve,
 )
 from lifecycle.drift.ports import TenantPolicies
+from lifecycle.drift.report import DriftPlan
 from lifecycle.errors import GraphError
-from lifecycle.plans import Action, Change, FieldDiff, Plan, Refusal
+from lifecycle.plans import Action, Change, FieldDiff, Refusal
 
 log = structlog.get_logger(__name__)
 
+POLICY = "crossTenantAccessPolicy"
 DEFAULT = "crossTenantAccessPolicy/default"
 PARTNERS = "crossTenantAccessPolicy/partners"
 AUTHORIZATION = "authorizationPolicy"
@@ -58,6 +69,8 @@ class TenantSnapshot:
     # Federated domains the look-up by domain did not place although their partner names an Entra tenant that
     # exists: Graph documents that look-up for primary domains, so the domain may still be that tenant's.
     unverified_domains: dict[str, str] = field(default_factory=dict)  # domain -> the partner's tenant id
+    policy: dict[str, Any] = field(default_factory=dict)  # the crossTenantAccessPolicy object itself
+    identity_sync: dict[str, dict[str, Any]] = field(default_factory=dict)  # partner tenant id -> its sync policy
 
 
 async def read_tenant(tenant: TenantPolicies, desired: DesiredPolicies) -> TenantSnapshot:
@@ -81,9 +94,17 @@ async def read_tenant(tenant: TenantPolicies, desired: DesiredPolicies) -> Tenan
         # Conditional Access is only reported: an unreadable posture is reported too, not fatal.
         error = f"{type(exc).__name__}: {exc}"
         log.warning("drift.conditional-access.unreadable", **exc.describe())
+    partners = {str(p.get("tenantId", "")).lower(): p for p in await tenant.list_partners()}
+    identity_sync = {}
+    for tenant_id in sorted(partners):
+        sync = await tenant.get_identity_sync(tenant_id)
+        if sync is not None:
+            identity_sync[tenant_id] = sync
     return TenantSnapshot(
+        policy=await tenant.get_policy(),
+        identity_sync=identity_sync,
         default=await tenant.get_default(),
-        partners={str(p.get("tenantId", "")).lower(): p for p in await tenant.list_partners()},
+        partners=partners,
         authorization=await tenant.get_authorization_policy(),
         b2b_policies=await tenant.list_b2b_management_policies(),
         federations=await tenant.list_federations() if desired.federations else [],
@@ -94,19 +115,54 @@ async def read_tenant(tenant: TenantPolicies, desired: DesiredPolicies) -> Tenan
     )
 
 
-def plan_policies(desired: DesiredPolicies, actual: TenantSnapshot, remove_unknown_partners: bool = False) -> Plan:
-    plan = Plan(job="policy-drift")
-    plan.refusals = refusals(desired, actual.entra_domains) + _unverified_federations(desired, actual)
-    plan.warnings = warnings(desired)
-    plan.actions.append(_default(desired, actual))
-    plan.actions.extend(_partners(desired, actual, remove_unknown_partners))
-    plan.actions.append(_authorization(desired, actual))
-    plan.actions.append(_domain_list(desired, actual, plan.warnings))
-    plan.actions.extend(_federations(desired, actual))
-    plan.actions.extend(
+def plan_policies(
+    desired: DesiredPolicies,
+    actual: TenantSnapshot,
+    remove_unknown_partners: bool = False,
+    *,
+    today: date | None = None,
+) -> DriftPlan:
+    """The plan against ``desired`` with its active waivers in place. ``today`` (UTC) decides which waivers still
+    stand; it is required when the file has any."""
+    if desired.waivers and today is None:
+        raise ValueError("the desired state has waivers: plan_policies needs today's date to judge them")
+    found = waivers.statuses(desired.waivers, desired, today) if today is not None else []
+    active = [s for s in found if s.state == waivers.ACTIVE]
+    effective = waivers.waived(desired, active)
+    plan = DriftPlan(job="policy-drift", waivers=found, evidence=evidence(desired, actual))
+    plan.refusals = waivers.introduced_refusals(
+        refusals(desired, actual.entra_domains), refusals(effective, actual.entra_domains), active
+    ) + _unverified_federations(desired, actual)
+    plan.warnings = warnings(effective)
+    actions = [_default(effective, actual), *_partners(effective, actual, remove_unknown_partners)]
+    actions.append(_authorization(desired, actual))
+    actions.append(_domain_list(desired, actual, plan.warnings))
+    actions.extend(_federations(desired, actual))
+    actions.extend(
         conditional_access.check(desired.conditional_access, actual.conditional_access, actual.conditional_access_error)
     )
+    plan.actions = waivers.annotate(actions, found) + waivers.expired_actions(found)
     return plan
+
+
+def evidence(desired: DesiredPolicies, actual: TenantSnapshot) -> list[Evidence]:
+    """What the tenant holds that this product leaves alone: every unmanaged property of the policy object, the
+    default and each partner (a partner's only when set: null merely inherits), and every unknown one."""
+    found = object_evidence(POLICY, POLICY, actual.policy, POLICY_UNMANAGED, show_unset=True)
+    found += object_evidence(DEFAULT, "default", actual.default, DEFAULT_UNMANAGED, show_unset=True)
+    if desired.default[TENANT_RESTRICTIONS] is None:
+        note = "the desired-state file leaves the default's tenant restrictions out"
+        found.append(
+            Evidence(DEFAULT, "default", TENANT_RESTRICTIONS, actual.default.get(TENANT_RESTRICTIONS), UNMANAGED, note)
+        )
+    for tenant_id, partner in sorted(actual.partners.items()):
+        found += object_evidence(PARTNERS, tenant_id, partner, PARTNER_UNMANAGED, show_unset=False)
+        sync = actual.identity_sync.get(tenant_id)
+        if sync is not None:
+            value = {k: v for k, v in sync.items() if not k.startswith("@")}
+            note = PARTNER_UNMANAGED["identitySynchronization"]
+            found.append(Evidence(PARTNERS, tenant_id, "identitySynchronization", value, UNMANAGED, note))
+    return found
 
 
 def _unverified_federations(desired: DesiredPolicies, actual: TenantSnapshot) -> list[Refusal]:

@@ -8,11 +8,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from lifecycle.drift.ca_policies import ConditionalAccessWrites, SignInEvidence
+from lifecycle.drift.identity_providers import GuestIdentities, GuestIdentityProviderTenant
 from lifecycle.drift.report import DriftReport
+from lifecycle.drift.signup_connector import SignUpConnectors
 
 
 class TenantPolicies(Protocol):
     """The tenant's external-collaboration policies, in Graph's JSON shapes. Raises lifecycle.errors.GraphError."""
+
+    async def get_policy(self) -> dict[str, Any]:
+        """The crossTenantAccessPolicy object itself (allowedCloudEndpoints, names), without default or partners."""
+        ...
 
     async def get_default(self) -> dict[str, Any]: ...
 
@@ -25,6 +32,10 @@ class TenantPolicies(Protocol):
     async def update_partner(self, tenant_id: str, body: dict[str, Any]) -> None: ...
 
     async def delete_partner(self, tenant_id: str) -> None: ...
+
+    async def get_identity_sync(self, tenant_id: str) -> dict[str, Any] | None:
+        """The partner's user synchronization policy (its identitySynchronization); None when it has none."""
+        ...
 
     async def get_authorization_policy(self) -> dict[str, Any]: ...
 
@@ -78,3 +89,8 @@ class DriftPorts:
 
     tenant: TenantPolicies
     reports: DriftReports
+    sign_up: SignUpConnectors | None = None  # the sign-up connector's registration (desired signUpRegistration)
+    conditional_access: ConditionalAccessWrites | None = None  # the managed guest policies (guestConditionalAccess)
+    sign_ins: SignInEvidence | None = None  # what a report-only policy would have done
+    identity_providers: GuestIdentityProviderTenant | None = None  # guestIdentityProviders
+    guest_identities: GuestIdentities | None = None  # which provider each guest redeemed with (the guardrails)

@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from lifecycle.drift.fields import Evidence
+from lifecycle.drift.waivers import WaiverStatus
 from lifecycle.markdown import md
 from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR, Action, Change, Mode, Plan
 
@@ -23,7 +25,56 @@ class ApplyResult:
 
 
 @dataclass
-class DriftRun(Plan):
+class DriftPlan(Plan):
+    """The shared Plan plus what only policy drift has: the waivers in the file and the evidence of settings the
+    product leaves alone (unmanaged properties and properties it has never seen). Neither is drift."""
+
+    evidence: list[Evidence] = field(default_factory=list)
+    waivers: list[WaiverStatus] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = super().as_dict()
+        data.update(evidence=[asdict(e) for e in self.evidence], waivers=[asdict(w) for w in self.waivers])
+        return data
+
+    def to_markdown(self) -> str:
+        text = super().to_markdown()
+        lines: list[str] = []
+        if self.waivers:
+            lines += ["", "### waivers", "", "| target | field | waived value | owner | expires | state | reason |"]
+            lines.append("|---|---|---|---|---|---|---|")
+            for w in self.waivers:
+                state = "active" if w.state == "active" else "**expired: drift**"
+                lines.append(
+                    f"| {md(w.target)} | {md(w.field)} | {_json_cell(w.value)} | {md(w.owner)} | {md(w.expires)} "
+                    f"| {state} | {md(w.reason)} |"
+                )
+        if self.evidence:
+            lines += ["", "### evidence: settings this product leaves alone (never drift, never written)", ""]
+            lines += ["| resource | key | field | kind | value | why |", "|---|---|---|---|---|---|"]
+            for e in self.evidence:
+                lines.append(
+                    f"| {md(e.resource)} | {md(e.key)} | {md(e.field)} | {md(e.kind)} | {_json_cell(e.value)} "
+                    f"| {md(e.note)} |"
+                )
+        return text + ("\n".join(lines) + "\n" if lines else "")
+
+    def to_text(self, width: int = 60) -> str:
+        lines = [super().to_text(width)]
+        for w in self.waivers:
+            lines.append(f"  waiver {w.state:<7} {w.target} {w.field}: owner {w.owner}, until {w.expires}")
+        for e in self.evidence:
+            value = json.dumps(e.value, sort_keys=True, default=str)
+            lines.append(f"  evidence {e.kind} {e.resource} {e.key} {e.field}: {value[:width]}")
+        return "\n".join(lines)
+
+
+def _json_cell(value: Any) -> str:
+    return md(json.dumps(value, sort_keys=True, default=str)[:160])
+
+
+@dataclass
+class DriftRun(DriftPlan):
     """The plan of one run. In enforce mode ``results`` says, per written action, whether it landed."""
 
     run_id: str = ""

@@ -13,13 +13,14 @@ from typing import Any
 import yaml
 
 from lifecycle.drift.desired import GUEST_ROLE_IDS
+from lifecycle.drift.fields import PARTNER_UNMANAGED, is_unset
 from lifecycle.drift.normalise import B2B_BLOCKS, SUB_SETTINGS, TRUST_FIELDS, parse_domain_definition
 from lifecycle.export.governance import GovernancePosture, domain_organizations, export_governance, partner_key_of
 
 ROLE_NAMES = {role_id: name for name, role_id in GUEST_ROLE_IDS.items()}
-# Partner properties the desired-state format has no field for
-# (resources/crosstenantaccesspolicyconfigurationpartner.md).
-PARTNER_UNEXPRESSED = ("automaticUserConsentSettings", "isServiceProvider", "isInMultiTenantOrganization")
+# Partner properties the desired-state format has no field for: policy drift's unmanaged ones
+# (lifecycle/drift/fields.py; resources/crosstenantaccesspolicyconfigurationpartner.md).
+PARTNER_UNEXPRESSED = tuple(PARTNER_UNMANAGED)
 
 
 @dataclass
@@ -122,7 +123,7 @@ def build(posture: TenantPosture) -> Exported:
         blocks = _blocks(policy, default=False)
         if blocks:
             entry["crossTenantAccess"] = blocks
-        extra = [p for p in PARTNER_UNEXPRESSED if policy.get(p) not in (None, False, {})]
+        extra = [p for p in PARTNER_UNEXPRESSED if not is_unset(policy.get(p))]
         if extra:
             partner_notes.append(f"not expressible for {key}: {', '.join(extra)} (kept as the tenant has them)")
         partners[key] = entry

@@ -7,6 +7,7 @@ from typing import Any
 
 import structlog
 
+from lifecycle import progress
 from lifecycle.errors import GraphError
 from lifecycle.governance.planner import Snapshot, resolve
 from lifecycle.governance.ports import KINDS, REVIEWS, GovernanceGraph
@@ -45,40 +46,42 @@ async def apply_plan(
     if plan.refusals:
         return report
     ids: dict[str, str | None] = {a.key: snapshot.id_of(a.key) for a in plan.actions}
-    for action in sorted(plan.drift, key=_order):
-        if braked(action, approved_recreates):
-            report.held.append({"key": action.key, "change": action.change.value, "reason": action.reason})
+    drift = sorted(plan.drift, key=_order)
+    with progress.step("applying governance changes", total=len(drift), unit="change") as applied:
+        for action in applied.each(drift):
+            if braked(action, approved_recreates):
+                report.held.append({"key": action.key, "change": action.change.value, "reason": action.reason})
+                await audit.record(
+                    AuditEntry(
+                        clock.now(),
+                        "governance.held",
+                        f"{action.resource}:{action.key}",
+                        f"not applied without approval: {action.reason}",
+                        key=action.key,
+                        run_id=run_id,
+                        details={"id": action.payload.get("id")},
+                    )
+                )
+                continue
+            try:
+                object_id = await _apply(action, ids, graph)
+            except GraphError as error:
+                log.warning("governance.apply_failed", key=action.key, error=str(error))
+                report.failed.append({"key": action.key, "change": action.change.value, "error": error.describe()})
+                continue
+            ids[action.key] = object_id
+            report.applied.append({"key": action.key, "change": action.change.value, "id": object_id})
             await audit.record(
                 AuditEntry(
                     clock.now(),
-                    "governance.held",
+                    f"governance.{action.change.value}",
                     f"{action.resource}:{action.key}",
-                    f"not applied without approval: {action.reason}",
+                    action.reason,
                     key=action.key,
                     run_id=run_id,
-                    details={"id": action.payload.get("id")},
+                    details={"id": object_id, "diffs": [[d.field, d.desired, d.actual] for d in action.diffs]},
                 )
             )
-            continue
-        try:
-            object_id = await _apply(action, ids, graph)
-        except GraphError as error:
-            log.warning("governance.apply_failed", key=action.key, error=str(error))
-            report.failed.append({"key": action.key, "change": action.change.value, "error": error.describe()})
-            continue
-        ids[action.key] = object_id
-        report.applied.append({"key": action.key, "change": action.change.value, "id": object_id})
-        await audit.record(
-            AuditEntry(
-                clock.now(),
-                f"governance.{action.change.value}",
-                f"{action.resource}:{action.key}",
-                action.reason,
-                key=action.key,
-                run_id=run_id,
-                details={"id": object_id, "diffs": [[d.field, d.desired, d.actual] for d in action.diffs]},
-            )
-        )
     return report
 
 

@@ -8,10 +8,10 @@ from typing import Any
 import structlog
 
 from config.desired_state import DesiredState
-from lifecycle.governance import guardrails
 from lifecycle.governance.apply import apply_plan
 from lifecycle.governance.desired import desired_resources
 from lifecycle.governance.evidence import review_instances
+from lifecycle.governance.guardrails import recreate_warnings, refusals, warnings
 from lifecycle.governance.planner import explain_review_recreates, plan_governance, read_tenant
 from lifecycle.governance.ports import GovernanceGraph
 from lifecycle.markdown import md
@@ -29,9 +29,9 @@ async def make_plan(
     snapshot = await read_tenant(graph, resources)
     plan = plan_governance(resources, snapshot)
     await explain_review_recreates(plan, graph)
-    plan.refusals.extend(guardrails.refusals(desired))
-    plan.warnings.extend(guardrails.warnings(desired))
-    plan.warnings.extend(guardrails.recreate_warnings(plan, approved_recreates))
+    plan.refusals.extend(refusals(desired))
+    plan.warnings.extend(warnings(desired))
+    plan.warnings.extend(recreate_warnings(plan, approved_recreates))
     return plan, snapshot
 
 

@@ -8,28 +8,20 @@ the same id next time: the broker drops it as a duplicate, and the handler's key
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
+from lifecycle import progress
 from lifecycle.dates import shown_end
 from lifecycle.errors import StateConflictError
 from lifecycle.jobs import CONSUMED_QUEUES
-from lifecycle.ledger import work
 from lifecycle.models import AuditEntry, OutboundMessage, ReceivedMessage, WorkItem, WorkStatus
-from lifecycle.runs.claim import INTERRUPTED
-from lifecycle.runs.model import DailyRun, RunStatus
-from lifecycle.runs.ports import RunStore
 from lifecycle.services import Services
 
 QUEUES = CONSUMED_QUEUES  # the queues the product consumes (lifecycle/jobs.py); their dead letters are ours
 PROBLEM_STATUSES = (WorkStatus.FAILED, WorkStatus.DEAD_LETTERED)
-LAST_RUNS_WINDOW = timedelta(days=31)
-# A run left planning longer than this without touching its row was abandoned (the runs' own take-over time).
-STALLED_PLANNING = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,25 +144,28 @@ async def replay(
         ]
     results: list[dict[str, Any]] = []
     seen: set[str] = set()
-    while batch := await services.transport.receive_dead_letters(queue, max_messages=32, lock_seconds=lock_seconds):
-        fresh = [m for m in batch if m.message_id not in seen]
-        for message in fresh:
-            seen.add(message.message_id)
-            if selector.matches_message(message):
-                try:
-                    results.append(await _replay_one(services, queue, message, operator))
-                except StateConflictError:
-                    # A worker wrote the item between our read and our write (a delayed copy running, say):
-                    # leave the dead letter where it is for the next replay, which reads the item afresh.
+    total = len(selector.message_ids) or None
+    with progress.step(f"replaying {logical_queue} dead letters", total=total, unit="dead letter") as replayed:
+        while batch := await services.transport.receive_dead_letters(queue, max_messages=32, lock_seconds=lock_seconds):
+            fresh = [m for m in batch if m.message_id not in seen]
+            for message in fresh:
+                seen.add(message.message_id)
+                if selector.matches_message(message):
+                    try:
+                        results.append(await _replay_one(services, queue, message, operator))
+                    except StateConflictError:
+                        # A worker wrote the item between our read and our write (a delayed copy running, say):
+                        # leave the dead letter where it is for the next replay, which reads the item afresh.
+                        await services.transport.release_dead_letter(queue, message)
+                        key = message.key or f"message:{message.message_id}"
+                        results.append({"key": key, "action": "left in place (changed while replaying)"})
+                    replayed.advance()
+                else:
                     await services.transport.release_dead_letter(queue, message)
-                    key = message.key or f"message:{message.message_id}"
-                    results.append({"key": key, "action": "left in place (changed while replaying)"})
-            else:
-                await services.transport.release_dead_letter(queue, message)
-        if not fresh:
-            for message in batch:
-                await services.transport.release_dead_letter(queue, message)
-            break  # everything left was seen and not selected
+            if not fresh:
+                for message in batch:
+                    await services.transport.release_dead_letter(queue, message)
+                break  # everything left was seen and not selected
     return results
 
 
@@ -219,22 +214,25 @@ async def purge(services: Services, logical_queue: str, selector: Selector, *, o
     queue = services.settings.queue_name(logical_queue)
     purged: list[str] = []
     seen: set[str] = set()
-    while batch := await services.transport.receive_dead_letters(queue, max_messages=32, lock_seconds=30):
-        fresh = [m for m in batch if m.message_id not in seen]
-        for message in fresh:
-            seen.add(message.message_id)
-            if not selector.matches_message(message):
-                await services.transport.release_dead_letter(queue, message)
-                continue
-            await services.transport.complete_dead_letter(queue, message)
-            key = message.key or f"message:{message.message_id}"
-            await _mark_purged(services, key)
-            await _audit(services, "job.purged", key, f"dead letter {message.message_id} purged", operator)
-            purged.append(key)
-        if not fresh:
-            for message in batch:
-                await services.transport.release_dead_letter(queue, message)
-            break
+    total = len(selector.message_ids) or None
+    with progress.step(f"purging {logical_queue} dead letters", total=total, unit="dead letter") as done:
+        while batch := await services.transport.receive_dead_letters(queue, max_messages=32, lock_seconds=30):
+            fresh = [m for m in batch if m.message_id not in seen]
+            for message in fresh:
+                seen.add(message.message_id)
+                if not selector.matches_message(message):
+                    await services.transport.release_dead_letter(queue, message)
+                    continue
+                await services.transport.complete_dead_letter(queue, message)
+                key = message.key or f"message:{message.message_id}"
+                await _mark_purged(services, key)
+                await _audit(services, "job.purged", key, f"dead letter {message.message_id} purged", operator)
+                purged.append(key)
+                done.advance()
+            if not fresh:
+                for message in batch:
+                    await services.transport.release_dead_letter(queue, message)
+                break
     return purged
 
 
@@ -252,184 +250,5 @@ async def _mark_purged(services: Services, key: str) -> None:
             continue  # a worker wrote it meanwhile: read it again
 
 
-async def status(services: Services, runs: RunStore | None = None) -> dict[str, Any]:
-    """Queue depths and dead letters, work items by status, each job's last run, and what needs a person:
-    runs the brake is holding, runs whose planning stopped, work an attempt claimed and never finished."""
-    queues = {}
-    for logical in QUEUES:
-        active, dead = await services.transport.depth(services.settings.queue_name(logical))
-        queues[logical] = {"active": active, "deadLetters": dead}
-    counts: Counter[str] = Counter()
-    stale: list[str] = []  # claimed (running) and untouched longer than a lease: the attempt died
-    lease_cutoff = services.clock.now() - timedelta(seconds=work.LEASE_SECONDS)
-    async for item in services.work_items.query():
-        counts[item.status.value] += 1
-        if item.status is WorkStatus.RUNNING and (item.updated or item.created or lease_cutoff) < lease_cutoff:
-            stale.append(item.key)
-    last_runs: dict[str, dict[str, Any]] = {}
-    # The audit table is partitioned by day: read the recent days only, never the whole history.
-    async for entry in services.audit.entries(since=services.clock.now() - LAST_RUNS_WINDOW):
-        if entry.action == "job.run":
-            job = entry.details.get("job", entry.target)
-            if job not in last_runs or last_runs[job]["at"] < entry.at.isoformat():
-                last_runs[job] = {"at": entry.at.isoformat(), **entry.details}
-    attention = await _runs_needing_attention(services, runs) if runs is not None else []
-    attention += _interrupted_work(stale)
-    return {"queues": queues, "workItems": dict(counts), "lastRuns": last_runs, "attention": attention}
-
-
-async def _runs_needing_attention(services: Services, store: RunStore) -> list[dict[str, Any]]:
-    """Recent runs a person has to act on (braked), or that stopped and wait for the next fire (interrupted,
-    stalled): each with what to run."""
-    now, found = services.clock.now(), []
-    async for run in store.runs():
-        if run.started < now - LAST_RUNS_WINDOW:
-            continue
-        if run.status is RunStatus.BRAKED:
-            found.append(
-                _flag(run, "braked", run.brake.reason or run.reason, f"python -m lifecycle approve {run.run_id}")
-            )
-        elif run.status is RunStatus.FAILED and run.reason.startswith(INTERRUPTED):
-            found.append(_flag(run, "interrupted", run.reason, "the next scheduled fire resumes it from its last page"))
-        elif run.status is RunStatus.PLANNING and (run.updated or run.started) < now - STALLED_PLANNING:
-            found.append(_flag(run, "stalled", "planning stopped updating its run row", "the next fire takes it over"))
-    return found
-
-
-def _interrupted_work(keys: list[str]) -> list[dict[str, Any]]:
-    """One flag for the work items an attempt claimed and stopped touching longer than a lease ago."""
-    if not keys:
-        return []
-    shown = ", ".join(keys[:10]) + (f" and {len(keys) - 10} more" if len(keys) > 10 else "")
-    return [
-        {
-            "kind": "interrupted-work",
-            "count": len(keys),
-            "keys": keys[:10],
-            "detail": f"claimed and not finished: {shown}",
-            "next": "a redelivery of the message or `python -m lifecycle replay` carries it on",
-        }
-    ]
-
-
-def _flag(run: DailyRun, kind: str, detail: str, next_step: str) -> dict[str, Any]:
-    return {"kind": kind, "runId": run.run_id, "status": run.status.value, "detail": detail, "next": next_step}
-
-
-async def record_run(services: Services, job: str, summary: dict[str, Any]) -> None:
-    """One audit row per job run: what `status` shows as the job's last run."""
-    details = {"job": job, **{k: v for k, v in summary.items() if isinstance(v, str | int | float | bool)}}
-    await services.audit.record(AuditEntry(services.clock.now(), "job.run", job, f"{job} run", details=details))
-
-
 async def _audit(services: Services, action: str, key: str, reason: str, operator: str) -> None:
     await services.audit.record(AuditEntry(services.clock.now(), action, key, reason, actor=operator, key=key))
-
-
-# --- who a decision touches, by name ---------------------------------------------------------------------
-
-GUEST_COLUMNS = ("objectId", "displayName", "mail", "partner", "sponsor", "rule", "dueDate")
-_NAME_SELECT = ("id", "displayName", "mail", "userType")
-
-
-async def name_guests(services: Services, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``rows`` (each with an ``objectId``) with the guest's display name, mail, partner, sponsor and due day.
-
-    Bulk reads only: the guest ledger once, then the directory's lean guest pages until every id is named
-    (never one Graph call per guest). What the row already says (the plan's partner, rule) wins; a guest
-    neither read knows keeps its object id and empty names.
-    """
-    wanted = {str(r["objectId"]) for r in rows if r.get("objectId")}
-    records = {}
-    if wanted:
-        async for record in services.guests.all():
-            if record.object_id in wanted:
-                records[record.object_id] = record
-    names: dict[str, Any] = {}
-    reads = services.directory  # the Directory port lists guests page by page too
-    if wanted:
-        async for page in reads.list_guests(_NAME_SELECT):
-            names.update({u.id: u for u in page if u.id in wanted})
-            if len(names) == len(wanted):
-                break
-    named = []
-    for row in rows:
-        object_id = str(row.get("objectId") or "")
-        record, user = records.get(object_id), names.get(object_id)
-        due = row.get("dueDate") or (record.end_date.isoformat() if record and record.end_date else None)
-        named.append(
-            {
-                **row,
-                "displayName": row.get("displayName") or (user.display_name if user else None),
-                "mail": row.get("mail") or (user.mail if user else None) or (record.email if record else None),
-                "partner": row.get("partner") or (record.partner if record else None),
-                "sponsor": row.get("sponsor") or (record.sponsor if record else None),
-                "dueDate": shown_end(datetime.fromisoformat(due)) if due else None,
-            }
-        )
-    return named
-
-
-async def resolve_keys(services: Services, wanted: str) -> list[str]:
-    """The work-item keys ``wanted`` names: a key as stored, a ticket id, an email or a guest's object id.
-
-    An email or an object id is looked up in the guest ledger (its ticket) and among the work items (the
-    ticket an onboarding that never made a guest carried); the keys come back in a stable order.
-    """
-    text = wanted.strip()
-    if await services.work_items.get(text) is not None:
-        return [text]
-    if await services.work_items.get(f"ticket:{text}") is not None:
-        return [f"ticket:{text}"]
-    lowered = text.lower()
-    by_mail = "@" in text
-    keys: set[str] = set()
-    async for record in services.guests.all():
-        if (by_mail and record.email.lower() == lowered) or record.object_id.lower() == lowered:
-            tickets = {record.ticket_id, *(str(h["ticket"]) for h in record.history if h.get("ticket"))}
-            keys.update(f"ticket:{t}" for t in tickets if t)
-    async for item in services.work_items.query():
-        ticket = item.result.get("ticket")
-        ticket = _ticket_of(ticket.encode()) if isinstance(ticket, str) else ticket or {}
-        mail = str(ticket.get("email") or item.result.get("email") or "").lower()
-        object_id = str(item.result.get("objectId") or "").lower()
-        if (by_mail and mail == lowered) or (not by_mail and object_id == lowered):
-            keys.add(item.key)
-    if by_mail:  # a ticket that failed before it made a guest says its address only in its message
-        for logical in QUEUES:
-            for message in await services.transport.peek_dead_letters(services.settings.queue_name(logical), 100):
-                if message.key and str(_ticket_of(message.body).get("email") or "").lower() == lowered:
-                    keys.add(message.key)
-    return sorted(keys)
-
-
-async def dead_letter_rows(services: Services, logical_queue: str, selector: Selector) -> list[dict[str, Any]]:
-    """What a replay or purge would touch, before it does: each selected dead letter with its ticket's guest."""
-    queue = services.settings.queue_name(logical_queue)
-    rows = []
-    for message in await services.transport.peek_dead_letters(queue, 100):
-        if not selector.matches_message(message):
-            continue
-        ticket = _ticket_of(message.body)
-        rows.append(
-            {
-                "key": message.key or f"message:{message.message_id}",
-                "messageId": message.message_id,
-                "kind": message.kind or ticket.get("kind"),
-                "mail": ticket.get("email"),
-                "displayName": ticket.get("displayName"),
-                "partner": ticket.get("partner"),
-                "sponsor": ticket.get("sponsor"),
-                "dueDate": ticket.get("endDate"),
-                "reason": message.dead_letter_reason,
-            }
-        )
-    return rows
-
-
-def _ticket_of(body: bytes) -> dict[str, Any]:
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return document if isinstance(document, dict) else {}

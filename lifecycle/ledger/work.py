@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 from typing import Any
 
-from lifecycle.errors import GraphError, StateConflictError
+from lifecycle.errors import GraphError, StateConflictError, TransientGraphError
 from lifecycle.ledger.outcomes import Outcome, Verdict
 from lifecycle.models import AuditEntry, Rejection, WorkItem, WorkStatus
 from lifecycle.services import Services
@@ -187,7 +187,7 @@ async def retry_later(services: Services, item: WorkItem, error: GraphError | St
             message=f"{item.attempts} attempts: {error}",
             detail=description,
         )
-    hinted = getattr(error, "retry_after", None)
+    hinted = error.retry_after if isinstance(error, TransientGraphError) else None
     backoff = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (item.attempts - 1))
     delay = max(float(hinted), 1.0) if hinted is not None else backoff
     return Outcome(item.key, Verdict.RETRY, code="transient", message=str(error), retry_after=delay, detail=description)

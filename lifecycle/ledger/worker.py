@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 
+from lifecycle import progress
 from lifecycle.ledger.outcomes import Outcome
 from lifecycle.ledger.settle import Handler, process
 from lifecycle.services import Services
@@ -50,43 +51,50 @@ async def drain(
     idle = 0
     in_flight: set[asyncio.Task[None]] = set()
     refill_at = max(1, concurrency // 4)
+    # The queue's depth sizes the bar an operator watches; the host's workers (nobody watching) skip the call.
+    waiting_at_start = (await services.transport.depth(queue))[0] if progress.watched() else None
 
-    async def one(message) -> None:
+    with progress.step(f"working {logical_queue}", total=waiting_at_start, unit="message") as worked:
+
+        async def one(message) -> None:
+            try:
+                report.outcomes.append(await process(queue, message, handler, services))
+            except Exception:
+                report.crashed += 1
+            worked.advance()
+
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_for_delayed_seconds
         try:
-            report.outcomes.append(await process(queue, message, handler, services))
-        except Exception:
-            report.crashed += 1
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + wait_for_delayed_seconds
-    try:
-        while True:
-            room = concurrency - len(in_flight)
-            if room < refill_at:
-                await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
-                continue
-            batch = await services.transport.receive(
-                queue, max_messages=min(room, RECEIVE_AT_MOST), lock_seconds=lock_seconds
-            )
-            if not batch:
-                if in_flight:
-                    # Work in hand may still put messages on the queue (a retry, a next step): not idle until it
-                    # ends, and polled again meanwhile, as the host keeps listening while its calls run.
-                    await asyncio.wait(in_flight, timeout=IN_FLIGHT_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                room = concurrency - len(in_flight)
+                if room < refill_at:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                idle += 1
-                if idle >= idle_rounds:
-                    waiting, _ = await services.transport.depth(queue)
-                    if not waiting or loop.time() >= deadline:
-                        break
-                await asyncio.sleep(min(0.2 * idle, 1.0) + include_delayed_up_to)
-                continue
-            idle = 0
-            for message in batch:
-                task = asyncio.ensure_future(one(message))
-                in_flight.add(task)
-                task.add_done_callback(in_flight.discard)
-    finally:
-        if in_flight:
-            await asyncio.gather(*in_flight, return_exceptions=True)
+                batch = await services.transport.receive(
+                    queue, max_messages=min(room, RECEIVE_AT_MOST), lock_seconds=lock_seconds
+                )
+                if not batch:
+                    if in_flight:
+                        # Work in hand may still put messages on the queue (a retry, a next step): not idle until it
+                        # ends, and polled again meanwhile, as the host keeps listening while its calls run.
+                        await asyncio.wait(
+                            in_flight, timeout=IN_FLIGHT_POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        continue
+                    idle += 1
+                    if idle >= idle_rounds:
+                        waiting, _ = await services.transport.depth(queue)
+                        if not waiting or loop.time() >= deadline:
+                            break
+                    await asyncio.sleep(min(0.2 * idle, 1.0) + include_delayed_up_to)
+                    continue
+                idle = 0
+                for message in batch:
+                    task = asyncio.ensure_future(one(message))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+        finally:
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
     return report

@@ -1,6 +1,9 @@
-"""Tickets about an existing guest: extend moves the end date, offboard ends access now."""
+"""Tickets about an existing guest: extend moves the end date, offboard ends access now, attest records that a
+sponsor confirmed the guest is still needed."""
 
 from __future__ import annotations
+
+from datetime import UTC, timedelta
 
 import structlog
 
@@ -11,7 +14,7 @@ from lifecycle.models import AuditEntry, DirectoryUser, GuestRecord, GuestState,
 from lifecycle.onboarding import holds
 from lifecycle.safety import Refusal, Write, gate_of
 from lifecycle.services import Services
-from lifecycle.tickets import ExtendTicket, OffboardTicket
+from lifecycle.tickets import AttestTicket, ExtendTicket, OffboardTicket
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +64,82 @@ async def extend(ticket: ExtendTicket, item: WorkItem, services: Services, raw: 
         )
     )
     return await work.finish(services, item, {"objectId": record.object_id, "endDate": end.isoformat()})
+
+
+# A ticketing system's clock may run a little ahead of ours; an attestation further in the future is refused.
+ATTESTED_AT_SKEW = timedelta(minutes=5)
+
+
+async def attest(ticket: AttestTicket, item: WorkItem, services: Services, raw: bytes, fingerprint: str) -> Outcome:
+    """Keep the attestation as evidence: who (a sponsor of the guest, an enabled member) and when.
+
+    The attester must be one of the guest's sponsors in Graph or the sponsor the ledger recorded at onboarding;
+    anyone else's word is refused. An attestation older than the one kept is recorded in the history only.
+    """
+    now = services.clock.now()
+    guest, record = await _guest_and_record(ticket.email, services)
+    refusal = await gate_of(services).refusal(guest, record, Write.ATTEST, managed_only=True)
+    if refusal is None and record is None:
+        refusal = Refusal("guest-not-managed", "no ledger row: only a guest this product onboarded keeps attestations")
+    if refusal is not None:
+        return await _reject(
+            services, item, raw, fingerprint, "attest", refusal.code, f"{ticket.email}: {refusal.message}"
+        )
+    assert guest is not None and record is not None
+    when = ticket.attested_at or now
+    when = (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)  # a date-time without offset: UTC
+    if when > now + ATTESTED_AT_SKEW:
+        return await _reject(
+            services, item, raw, fingerprint, "attest", "attested-at-future", f"attestedAt {when.isoformat()} is ahead"
+        )
+    attester = await services.directory.get_user(ticket.attested_by)
+    if attester is None or attester.is_guest or attester.account_enabled is False:
+        return await _reject(
+            services,
+            item,
+            raw,
+            fingerprint,
+            "attest",
+            "attester-not-member",
+            f"{ticket.attested_by} is not an enabled member of the tenant",
+        )
+    sponsors = await services.directory.sponsor_ids(guest.id)
+    if attester.id not in sponsors and attester.id != record.sponsor:
+        return await _reject(
+            services,
+            item,
+            raw,
+            fingerprint,
+            "attest",
+            "attester-not-sponsor",
+            f"{ticket.attested_by} is not a sponsor of {ticket.email}",
+        )
+    if record.attested is None or when >= record.attested:
+        record.attested, record.attested_by = when, attester.id
+    record.updated = now
+    record.history.append(
+        {
+            "at": now.isoformat(),
+            "event": "attested",
+            "ticket": ticket.ticket_id,
+            "by": attester.id,
+            "attestedAt": when.isoformat(),
+        }
+    )
+    await services.guests.save(record)
+    await services.audit.record(
+        AuditEntry(
+            now,
+            "guest.attested",
+            record.object_id,
+            f"attest ticket {ticket.ticket_id}: still needed, says {attester.user_principal_name or attester.id}",
+            key=item.key,
+            details={"attestedBy": attester.id, "attestedAt": when.isoformat(), "note": ticket.note},
+        )
+    )
+    return await work.finish(
+        services, item, {"objectId": record.object_id, "attestedBy": attester.id, "attestedAt": when.isoformat()}
+    )
 
 
 async def offboard(ticket: OffboardTicket, item: WorkItem, services: Services, raw: bytes, fingerprint: str) -> Outcome:

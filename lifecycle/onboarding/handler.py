@@ -23,6 +23,7 @@ from lifecycle.onboarding.sponsor import SPONSOR_PERMISSION, SponsorResult, ensu
 from lifecycle.reset.entry import handle_reset_ticket
 from lifecycle.services import Services
 from lifecycle.tickets import (
+    AttestTicket,
     ExtendTicket,
     OffboardTicket,
     OnboardTicket,
@@ -79,6 +80,8 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
             return await guest_tickets.extend(ticket, item, services, message.body, fingerprint)
         if isinstance(ticket, OffboardTicket):
             return await guest_tickets.offboard(ticket, item, services, message.body, fingerprint)
+        if isinstance(ticket, AttestTicket):
+            return await guest_tickets.attest(ticket, item, services, message.body, fingerprint)
         return await handle_reset_ticket(ticket, item, services, message.body, fingerprint)
     except StateConflictError as exc:
         # Someone else wrote the work item meanwhile: leave it to them, look again shortly.

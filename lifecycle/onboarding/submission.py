@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lifecycle import progress
 from lifecycle.errors import InputError
 from lifecycle.ledger.work import fingerprint_of
 from lifecycle.models import OutboundMessage
@@ -61,7 +62,15 @@ def ticket_message(document: Any) -> OutboundMessage:
     return OutboundMessage(body=body, message_id=f"{key}|{fingerprint_of(body)[:12]}"[:128], key=key, kind="ticket")
 
 
+SEND_CHUNK = 100  # tickets per send: the progress moves, and an interrupted run says how many went out
+
+
 async def submit_documents(services: Services, logical_queue: str, documents: list[Any]) -> int:
     messages = [ticket_message(d) for d in documents]
-    await services.transport.send(services.settings.queue_name(logical_queue), messages)
+    queue = services.settings.queue_name(logical_queue)
+    with progress.step(f"sending tickets to {logical_queue}", total=len(messages), unit="ticket") as sent:
+        for start in range(0, len(messages), SEND_CHUNK):
+            chunk = messages[start : start + SEND_CHUNK]
+            await services.transport.send(queue, chunk)
+            sent.advance(len(chunk))
     return len(messages)

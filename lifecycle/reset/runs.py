@@ -20,6 +20,7 @@ import structlog
 
 from config.desired_state import DeletionBrake
 from config.settings import DEFAULT_SCHEDULES, schedule_hour
+from lifecycle import progress
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
 from lifecycle.models import AuditEntry, ExternalUserState, WorkItem, WorkStatus
 from lifecycle.plans import Mode
@@ -120,10 +121,12 @@ async def execute(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
     run = await runs.save(run)
     pending = [i async for i in services.work_items.query(kind=KIND) if i.run_id == run.run_id and i.status in PENDING]
     missing: ResetPermissionMissing | None = None
-    for item in pending:
-        missing = await _reset_planned(services, item)
-        if missing is not None:
-            break  # every other guest would get the same 403: leave them queued for the rerun
+    with progress.step(f"resetting {run.run_id}", total=len(pending), unit="guest", run_id=run.run_id) as reset:
+        for item in pending:
+            missing = await _reset_planned(services, item)
+            if missing is not None:
+                break  # every other guest would get the same 403: leave them queued for the rerun
+            reset.advance()
     done = [i async for i in services.work_items.query(kind=KIND) if i.run_id == run.run_id]
     run = await runs.get(run.run_id) or run
     run.dispatched = sum(1 for i in done if i.status is WorkStatus.DONE)

@@ -38,7 +38,7 @@ async def claim_run(
             # Start over. A resumed run keeps its start: it is the instant every guest is judged at.
             existing.started, existing.cursor, existing.pages = now, None, 0
             existing.total_guests, existing.actions, existing.skipped = 0, {}, {}
-            existing.warnings = {}
+            existing.warnings, existing.sponsor_coverage = {}, {}
         existing.status, existing.mode, existing.updated = RunStatus.PLANNING, mode, now
         existing.reason = ""
         try:

@@ -91,6 +91,8 @@ class DailyRun:
     pages: int = 0
     # What the run could not do and why, by code (e.g. SIGN_IN_ACTIVITY_UNAVAILABLE): shown with its summary.
     warnings: dict[str, str] = field(default_factory=dict)
+    # Sponsor coverage found while planning (the sweep): counts per finding and a few guests each.
+    sponsor_coverage: dict[str, Any] = field(default_factory=dict)
     etag: str | None = None
 
     @property
@@ -107,7 +109,7 @@ class DailyRun:
         return sum(n for name, n in self.actions.items() if name.split("/")[0] == str(action))
 
     def summary(self) -> dict[str, Any]:
-        return {
+        data = {
             "runId": self.run_id,
             "mode": self.mode.value,
             "status": self.status.value,
@@ -125,3 +127,6 @@ class DailyRun:
             "reason": self.reason,
             "warnings": [{"code": code, "message": message} for code, message in sorted(self.warnings.items())],
         }
+        if self.sponsor_coverage:
+            data["sponsorCoverage"] = {k: v for k, v in self.sponsor_coverage.items() if k != "pending"}
+        return data

@@ -232,7 +232,7 @@ class _Attempt:
             # Deleted between the re-check and the call: the outcome this action wanted.
             with contextlib.suppress(NotFoundError):
                 await services.directory.delete_user(planned.object_id)
-        return await finish_delete(planned, item, services, seen.record, step.verdict)
+        return await finish_delete(planned, item, services, seen.record, step.verdict, seen.user)
 
 
 async def _stage(services: Services, item: WorkItem, stage: str) -> WorkItem:

@@ -73,7 +73,7 @@ async def finish_disable(
     record.history.append(history_event("disabled", planned, now))
     await services.guests.save(record)
     await audit_applied(services, planned, "guest.disabled", verdict)
-    return await work.finish(services, item, item_result(planned, applied=True))
+    return await work.finish(services, item, item_result(planned, applied=True, before=user))
 
 
 async def finish_delete(
@@ -82,6 +82,7 @@ async def finish_delete(
     services: Services,
     record: GuestRecord | None,
     verdict: Decision | None = None,
+    user: DirectoryUser | None = None,
 ) -> Outcome:
     now = services.clock.now()
     if record is not None:
@@ -89,7 +90,7 @@ async def finish_delete(
         record.history.append(history_event("deleted", planned, now))
         await services.guests.save(record)
     await audit_applied(services, planned, "guest.deleted", verdict)
-    return await work.finish(services, item, item_result(planned, applied=True))
+    return await work.finish(services, item, item_result(planned, applied=True, before=user))
 
 
 async def drop_action(planned: PlannedAction, item: WorkItem, services: Services, code: str, why: str) -> Outcome:
@@ -130,8 +131,27 @@ def history_event(event: str, planned: PlannedAction, now: datetime) -> dict[str
     return {"at": now.isoformat(), "event": event, "rule": planned.rule.value, "run": planned.run_id}
 
 
-def item_result(planned: PlannedAction, *, applied: bool, dropped: str | None = None) -> dict[str, Any]:
+def item_result(
+    planned: PlannedAction, *, applied: bool, dropped: str | None = None, before: DirectoryUser | None = None
+) -> dict[str, Any]:
     result: dict[str, Any] = {"objectId": planned.object_id, "action": planned.action.value, "applied": applied}
     if dropped:
         result["dropped"] = dropped
+    if before is not None:
+        result["before"] = snapshot(before)
     return result
+
+
+# What an undo compares with Graph later: the guest as the worker saw it right before acting (a restore refuses
+# a guest whose name, addresses or type changed since).
+SNAPSHOT_FIELDS = ("displayName", "mail", "userPrincipalName", "userType", "accountEnabled")
+
+
+def snapshot(user: DirectoryUser) -> dict[str, Any]:
+    return {
+        "displayName": user.display_name,
+        "mail": user.mail,
+        "userPrincipalName": user.user_principal_name,
+        "userType": user.user_type,
+        "accountEnabled": user.account_enabled,
+    }

@@ -19,6 +19,8 @@ class Rule(enum.StrEnum):
     INACTIVE = "inactive"
     INVITATION_NOT_REDEEMED = "invitation-not-redeemed"
     DISABLED_PAST_GRACE = "disabled-past-grace"
+    # No sponsor attested the guest within the partner's attestationDays (attest tickets).
+    ATTESTATION_OVERDUE = "attestation-overdue"
 
 
 class Skip(enum.StrEnum):
@@ -32,6 +34,8 @@ class Skip(enum.StrEnum):
     IN_GRACE = "disabled-in-grace"
     # Due, and its sponsor was told, but the notice is younger than the lead time: disabled on a later run.
     AWAITING_NOTICE_LEAD = "awaiting-sponsor-notice-lead"
+    # Restored by an undo of a run (``restore``) and still inside its cool-off: judged afresh once it ends.
+    RESTORED_COOL_OFF = "restored-cool-off"
 
 
 def notice_key(object_id: str, due: datetime) -> str:

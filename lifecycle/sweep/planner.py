@@ -15,6 +15,7 @@ from datetime import datetime
 
 import structlog
 
+from lifecycle import progress
 from lifecycle.models import DirectoryUser, GuestRecord
 from lifecycle.ports import GuestLedger
 from lifecycle.runs.model import SIGN_IN_ACTIVITY_UNAVAILABLE, SIGN_IN_ACTIVITY_UNAVAILABLE_MESSAGE, DailyRun
@@ -24,9 +25,11 @@ from lifecycle.sweep.ports import (
     GuestReads,
     ResumableGuestReads,
     SignInActivityUnavailable,
+    SponsorStates,
     SweepRuns,
 )
 from lifecycle.sweep.rules import Decision, SweepPolicy, decide
+from lifecycle.sweep.sponsors import SponsorTally
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +46,12 @@ GUEST_SELECT = (
 )
 # Without a P1/P2 licence Graph refuses signInActivity; every other rule is decided from these.
 GUEST_SELECT_WITHOUT_SIGN_IN = tuple(name for name in GUEST_SELECT if name != "signInActivity")
+SPONSOR_COVERAGE_UNAVAILABLE = "sponsor-coverage-unavailable"
+SPONSOR_COVERAGE_UNAVAILABLE_MESSAGE = (
+    "sponsor coverage was not counted: Graph refused to expand sponsors in the guest pages; the rules ran as usual"
+)
+# Named in a select, the sponsors relationship is expanded (with each sponsor's state) rather than selected.
+SPONSORS = "sponsors"
 # Graph caps pages with signInActivity selected at 500 (older documentation: 120); nextLink does the rest.
 PAGE_SIZE = 500
 
@@ -52,11 +61,19 @@ class PlanTally:
     total: int = 0
     actions: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
+    sponsors: SponsorTally | None = None  # sponsor coverage, when the pages expand sponsors
 
     def apply_to(self, run: DailyRun) -> None:
         run.total_guests = self.total
         run.actions = dict(self.actions)
         run.skipped = dict(self.skipped)
+        counted = self.sponsors is not None and (self.sponsors.counts or self.sponsors.pending)
+        run.sponsor_coverage = self.sponsors.to_json() if self.sponsors is not None and counted else {}
+
+    @classmethod
+    def resumed(cls, run: DailyRun, coverage: bool) -> PlanTally:
+        sponsors = SponsorTally.from_json(run.sponsor_coverage) if coverage else None
+        return cls(run.total_guests, Counter(run.actions), Counter(run.skipped), sponsors)
 
 
 async def ledger_index(ledger: GuestLedger) -> dict[str, GuestRecord]:
@@ -100,6 +117,8 @@ async def plan_page(
     for user in page:
         tally.total += 1
         record = records.get(user.id)
+        if tally.sponsors is not None:
+            tally.sponsors.add(user, record)
         verdict = decide(user, record, policy, now, ends.get(user.id), notice=notices.get(user.id))
         if isinstance(verdict, Skip):
             tally.skipped[verdict.value] += 1
@@ -131,6 +150,7 @@ async def plan_run(
     expiries: AssignmentExpiries | None = None,
     page_size: int = PAGE_SIZE,
     now: Callable[[], datetime] | None = None,
+    sponsor_coverage: bool = False,
 ) -> tuple[PlanTally, DailyRun]:
     """Decide every guest as of ``run.started`` and store the actions under the run id, page by page.
 
@@ -139,7 +159,9 @@ async def plan_run(
     page links, the run row records after each page where to continue (and the tally so far), so a run
     whose planner died resumes from there instead of enumerating the tenant again.
     """
-    tally = PlanTally(run.total_guests, Counter(run.actions), Counter(run.skipped)) if run.cursor else PlanTally()
+    # Sponsor coverage needs reads that expand sponsors (graph.users.GraphSweepReads); other reads plan without it.
+    coverage = sponsor_coverage and isinstance(reads, SponsorStates)
+    tally = PlanTally.resumed(run, coverage) if run.cursor else PlanTally(sponsors=SponsorTally() if coverage else None)
     records = await ledger_index(ledger)
     notices = await notice_index(runs, policy)
     ends = await expiries.end_dates() if expiries is not None else {}
@@ -153,10 +175,14 @@ async def plan_run(
         # Nothing planned yet: plan every other rule, and say which one did not run and why.
         log.warning("sweep.sign-in-activity-unavailable", run_id=run.run_id)
         run.warnings[SIGN_IN_ACTIVITY_UNAVAILABLE] = SIGN_IN_ACTIVITY_UNAVAILABLE_MESSAGE
-        tally = PlanTally()
+        tally = PlanTally(sponsors=SponsorTally() if coverage else None)
         policy = policy.without_sign_in_activity()
         run = await _enumerate(run, reads, runs, policy, records, ends, notices, tally, page_size, now)
     run.cursor = None
+    if tally.sponsors is not None and isinstance(reads, SponsorStates):
+        await tally.sponsors.settle(reads.sponsor_states)
+        if tally.total and not tally.sponsors.counts:
+            run.warnings[SPONSOR_COVERAGE_UNAVAILABLE] = SPONSOR_COVERAGE_UNAVAILABLE_MESSAGE
     log.info(
         "sweep.planned", run_id=run.run_id, pages=run.pages, guests=tally.total, actions=sum(tally.actions.values())
     )
@@ -176,20 +202,26 @@ async def _enumerate(
     now: Callable[[], datetime] | None,
 ) -> DailyRun:
     select = GUEST_SELECT if policy.sign_in_activity else GUEST_SELECT_WITHOUT_SIGN_IN
-    if isinstance(reads, ResumableGuestReads):
-        async for page, next_link in reads.guest_pages(select, page_size, start=run.cursor):
-            planned = await plan_page(run, page, policy, records, ends, tally, notices)
-            if planned:
-                await runs.add_actions(run.run_id, planned)
-            if next_link:
-                tally.apply_to(run)
-                run.cursor, run.pages = next_link, run.pages + 1
-                run.updated = now() if now else run.updated
-                run = await runs.save(run)
-    else:
-        async for page in reads.list_guests(select, page_size=page_size):
-            planned = await plan_page(run, page, policy, records, ends, tally, notices)
-            if planned:
-                await runs.add_actions(run.run_id, planned)
-            run.pages += 1
+    if tally.sponsors is not None:
+        select = (*select, SPONSORS)
+    with progress.step(f"planning {run.run_id}", unit="guest", run_id=run.run_id) as examined:
+        examined.done = tally.total  # a resumed run counts the pages planned before
+        if isinstance(reads, ResumableGuestReads):
+            async for page, next_link in reads.guest_pages(select, page_size, start=run.cursor):
+                planned = await plan_page(run, page, policy, records, ends, tally, notices)
+                if planned:
+                    await runs.add_actions(run.run_id, planned)
+                if next_link:
+                    tally.apply_to(run)
+                    run.cursor, run.pages = next_link, run.pages + 1
+                    run.updated = now() if now else run.updated
+                    run = await runs.save(run)
+                examined.advance(len(page))
+        else:
+            async for page in reads.list_guests(select, page_size=page_size):
+                planned = await plan_page(run, page, policy, records, ends, tally, notices)
+                if planned:
+                    await runs.add_actions(run.run_id, planned)
+                run.pages += 1
+                examined.advance(len(page))
     return run

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from lifecycle.errors import LifecycleError
-from lifecycle.models import DirectoryUser
+from lifecycle.models import DirectoryUser, SponsorRef
 from lifecycle.runs.model import DailyRun
 from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction
 
@@ -91,6 +91,14 @@ class ResumableGuestReads(Protocol):
     def guest_pages(
         self, select: Sequence[str], page_size: int, start: str | None = None
     ) -> AsyncIterator[tuple[list[DirectoryUser], str | None]]: ...
+
+
+@runtime_checkable
+class SponsorStates(Protocol):
+    """Guest pages that can expand each guest's sponsors (``"sponsors"`` named in the select), and the state of
+    sponsors an expansion left without it, looked up in bulk."""
+
+    async def sponsor_states(self, ids: Sequence[str]) -> Mapping[str, SponsorRef]: ...
 
 
 @runtime_checkable

@@ -37,6 +37,7 @@ class EffectiveRules:
     grace_days: int
     opt_out: bool = False
     notice: NoticeRules = NoticeRules()
+    attestation_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class SweepPolicy:
                 defaults.pending_invitation_days,
                 defaults.grace_days,
                 notice=NoticeRules(notice.enabled, notice.lead_days, notice.queue),
+                attestation_days=defaults.attestation_days,
             )
         own = overrides.sponsor_notice
         return EffectiveRules(
@@ -79,6 +81,7 @@ class SweepPolicy:
             ),
             grace_days=overrides.grace_days if overrides.grace_days is not None else defaults.grace_days,
             opt_out=overrides.opt_out,
+            attestation_days=_first(overrides.attestation_days, defaults.attestation_days),
             notice=NoticeRules(
                 enabled=_first(own.enabled if own else None, notice.enabled),
                 lead_days=_first(own.lead_days if own else None, notice.lead_days),
@@ -231,6 +234,22 @@ def due_rules(
                     {"inactiveSince": _iso(baseline), "baseline": source, "inactiveDays": rules.inactive_days},
                 )
             )
+
+    if rules.attestation_days is not None and record is not None:
+        # Only a guest this product onboarded can be attested (attest tickets need its ledger row).
+        since = record.attested or record.invited or user.created
+        if since is not None:
+            found.append(
+                Due(
+                    Rule.ATTESTATION_OVERDUE,
+                    since + timedelta(days=rules.attestation_days),
+                    {
+                        "attestedSince": _iso(since),
+                        "baseline": "lastAttested" if record.attested else "invited",
+                        "attestationDays": rules.attestation_days,
+                    },
+                )
+            )
     return found
 
 
@@ -310,6 +329,8 @@ def decide(
         return Skip.EXCLUDED_OBJECT
     if user.id in policy.protected_members:
         return Skip.PROTECTED_GROUP
+    if record is not None and record.rearm_until is not None and now < record.rearm_until:
+        return Skip.RESTORED_COOL_OFF
     partner = policy.partner_of(user, record)
     rules = policy.rules_for(partner)
     if rules.opt_out:

@@ -7,6 +7,7 @@ re-dispatching a run re-sends messages whose work-item keys deduplicate.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import structlog
 
 from config.settings import DEFAULT_SCHEDULES, schedule_hour
+from lifecycle import progress
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError, UntrustedLinkError
 from lifecycle.models import AuditEntry, OutboundMessage
 from lifecycle.plans import Mode
@@ -115,7 +117,14 @@ async def _plan(services: Services, ports: SweepPorts, run: DailyRun) -> DailyRu
     try:
         policy = await build_policy(services, ports.membership)
         tally, run = await plan_run(
-            run, ports.guest_reads, services.guests, runs, policy, expiries=ports.expiries, now=services.clock.now
+            run,
+            ports.guest_reads,
+            services.guests,
+            runs,
+            policy,
+            expiries=ports.expiries,
+            now=services.clock.now,
+            sponsor_coverage=services.settings.sweep_sponsor_coverage,
         )
     except SweepError as error:
         run.status, run.reason, run.updated = RunStatus.FAILED, str(error), services.clock.now()
@@ -129,6 +138,10 @@ async def _plan(services: Services, ports: SweepPorts, run: DailyRun) -> DailyRu
         # Left 'planning', the run would turn every fire in the next 15 minutes into a no-op; failed, the
         # next fire (or an operator's run) takes it over at once.
         await _interrupted(services, runs, run.run_id, error)
+        raise
+    except asyncio.CancelledError:
+        # An operator's Ctrl-C (or the host stopping): the same, so running it again resumes from the saved page.
+        await _interrupted(services, runs, run.run_id, "stopped before planning finished", by_operator=True)
         raise
     except SignInActivityUnavailable as error:
         # The licence went away after pages were planned with the inactivity rule: start over next time.
@@ -167,7 +180,9 @@ async def _refused_link(services: Services, runs: SweepRuns, run: DailyRun, erro
     return latest
 
 
-async def _interrupted(services: Services, runs: SweepRuns, run_id: str, error: TransientGraphError) -> None:
+async def _interrupted(
+    services: Services, runs: SweepRuns, run_id: str, error: object, *, by_operator: bool = False
+) -> None:
     run = await runs.get(run_id)  # planning saved the row after every page: this is its latest version
     if run is None or run.status is not RunStatus.PLANNING:
         return
@@ -177,7 +192,8 @@ async def _interrupted(services: Services, runs: SweepRuns, run_id: str, error: 
     except StateConflictError:
         return  # another instance took the run over meanwhile
     await _audit(services, run, "sweep.interrupted", run.reason)
-    log.warning("sweep.interrupted", reason=run.reason)
+    # The operator who pressed Ctrl-C is told by the command; a warning is for stops nobody asked for.
+    (log.info if by_operator else log.warning)("sweep.interrupted", reason=run.reason)
 
 
 async def _brake_or_dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
@@ -223,11 +239,13 @@ async def dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyR
     run = await runs.save(run)
     queue = services.settings.queue_name(GUEST_ACTIONS_QUEUE)
     sent = 0
-    async for page in runs.actions(run.run_id):
-        for start in range(0, len(page), SEND_BATCH):
-            chunk = page[start : start + SEND_BATCH]
-            await services.transport.send(queue, [action_message(a) for a in chunk])
-            sent += len(chunk)
+    with progress.step(f"fanning out {run.run_id}", total=run.affected, unit="action", run_id=run.run_id) as fanned:
+        async for page in runs.actions(run.run_id):
+            for start in range(0, len(page), SEND_BATCH):
+                chunk = page[start : start + SEND_BATCH]
+                await services.transport.send(queue, [action_message(a) for a in chunk])
+                sent += len(chunk)
+                fanned.advance(len(chunk))
     run.status, run.dispatched, run.dispatched_at = RunStatus.DISPATCHED, sent, services.clock.now()
     run.updated = run.dispatched_at
     run = await runs.save(run)

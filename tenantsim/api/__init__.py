@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from tenantsim.api import (
+    api_connectors,
     conditional_access,
     federation,
     groups,
+    identity_providers,
     invitations,
     memberships,
     policies,
+    sign_ins,
     sponsors,
     tenants,
     users,
@@ -70,6 +73,10 @@ def build_router() -> Router:
     router.add("GET", f"{xtap}/partners/{tenant_id}", policies.get_partner)
     router.add("PATCH", f"{xtap}/partners/{tenant_id}", policies.update_partner)
     router.add("DELETE", f"{xtap}/partners/{tenant_id}", policies.delete_partner)
+    sync = f"{xtap}/partners/{tenant_id}/identitySynchronization"
+    router.add("GET", sync, policies.get_identity_sync)
+    router.add("PUT", sync, policies.put_identity_sync)
+    router.add("DELETE", sync, policies.delete_identity_sync)
     router.add("GET", "/policies/authorizationPolicy", policies.get_authorization_policy)
     router.add("PATCH", "/policies/authorizationPolicy", policies.update_authorization_policy)
 
@@ -96,7 +103,20 @@ def build_router() -> Router:
     router.add("GET", ca, conditional_access.list_policies)
     router.add("POST", ca, conditional_access.create_policy)
     router.add("GET", f"{ca}/{ca_id}", conditional_access.get_policy)
+    router.add("PATCH", f"{ca}/{ca_id}", conditional_access.update_policy)
     router.add("DELETE", f"{ca}/{ca_id}", conditional_access.delete_policy)
+    router.add("GET", "/auditLogs/signIns", sign_ins.list_sign_ins)
+
+    _add_sign_up(router)
+    email = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email"
+    router.add("GET", email, identity_providers.get_email_configuration)
+    router.add("PATCH", email, identity_providers.update_email_configuration)
+    idps, idp = "/identity/identityProviders", _ID.format("provider_id")
+    router.add("GET", idps, identity_providers.list_identity_providers)
+    router.add("POST", idps, identity_providers.create_identity_provider)
+    router.add("GET", f"{idps}/{idp}", identity_providers.get_identity_provider)
+    router.add("PATCH", f"{idps}/{idp}", identity_providers.update_identity_provider)
+    router.add("DELETE", f"{idps}/{idp}", identity_providers.delete_identity_provider)
 
     fed, cast, fed_id = (
         "/directory/federationConfigurations",
@@ -114,6 +134,26 @@ def build_router() -> Router:
     router.add("POST", f"{fed}/{fed_id}/{cast}/domains", federation.add_domain)
     _add_governance(router)
     return router
+
+
+def _add_sign_up(router: Router) -> None:
+    """API connectors and the B2B self-service sign-up user flows they are attached to."""
+    connectors, connector = "/identity/apiConnectors", _ID.format("connector_id")
+    router.add("GET", f"{connectors}/?", api_connectors.list_connectors)
+    router.add("POST", connectors, api_connectors.create_connector)
+    router.add("GET", f"{connectors}/{connector}", api_connectors.get_connector)
+    router.add("PATCH", f"{connectors}/{connector}", api_connectors.update_connector)
+    router.add("DELETE", f"{connectors}/{connector}", api_connectors.delete_connector)
+    flows, flow = "/identity/b2xUserFlows", _ID.format("flow_id")
+    router.add("GET", flows, api_connectors.list_user_flows)
+    router.add("POST", flows, api_connectors.create_user_flow)
+    router.add("GET", f"{flows}/{flow}", api_connectors.get_user_flow)
+    router.add("GET", f"{flows}/{flow}/apiConnectorConfiguration", api_connectors.get_connector_configuration)
+    router.add(
+        "PUT",
+        rf"{flows}/{flow}/apiConnectorConfiguration/{_ID.format('step')}/\$ref",
+        api_connectors.put_connector_configuration,
+    )
 
 
 def _add_governance(router: Router) -> None:

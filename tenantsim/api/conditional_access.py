@@ -118,3 +118,30 @@ def delete_policy(call: Call, ca_id: str) -> GraphResponse:
     if policies_of(call.sim.directory).pop(ca_id, None) is None:
         raise not_found(ca_id)
     return GraphResponse(204)
+
+
+def update_policy(call: Call, ca_id: str) -> GraphResponse:
+    """conditionalaccesspolicy-update.md: 204; what the body leaves out keeps its value."""
+    call.require("conditionalAccess.write")
+    _pace(call)
+    policy = found(policies_of(call.sim.directory), ca_id)
+    body = call.request.body
+    if not isinstance(body, dict):
+        raise bad_request("The request body must be a JSON object.")
+    unknown = sorted(set(body) - WRITABLE - {"@odata.type"})
+    if unknown:
+        raise bad_request(f"Invalid property '{unknown[0]}' for resource 'conditionalAccessPolicy'.")
+    if "state" in body and body["state"] not in STATES:
+        raise bad_request("'state' must be enabled, disabled or enabledForReportingButNotEnforced.")
+    if "displayName" in body and not body["displayName"]:
+        raise bad_request("'displayName' cannot be empty.")
+    if "conditions" in body and not isinstance(body["conditions"], dict):
+        raise bad_request("'conditions' must be an object.")
+    for name, value in body.items():
+        if name == "conditions":
+            # A partial conditions object changes the conditions it names, as the page's example does.
+            policy["conditions"] = {**(policy.get("conditions") or {}), **copy.deepcopy(value)}
+        elif name != "@odata.type":
+            policy[name] = copy.deepcopy(value)
+    policy["modifiedDateTime"] = call.sim.now_iso()
+    return GraphResponse(204)

@@ -45,6 +45,8 @@ PARTNER_WRITABLE = frozenset(
     )
 )
 PARTNER_READ_ONLY = frozenset({"isInMultiTenantOrganization"})
+# Partner settings whose null means "inherit the default" (resources/crosstenantaccesspolicyconfigurationpartner.md).
+NULLABLE_PARTNER_SETTINGS = frozenset((*TARGET_BLOCKS, "inboundTrust", "automaticUserConsentSettings"))
 AUTHORIZATION_WRITABLE = frozenset(
     [
         "allowEmailVerifiedUsersToJoinOrganization",
@@ -260,6 +262,10 @@ def update_partner(call: Call, tenant_id: str) -> GraphResponse:
     if isinstance(body, dict) and "tenantId" in body:
         raise bad_request("Property 'tenantId' is read-only and cannot be set.")
     body = _check_fields(body, PARTNER_WRITABLE, "crossTenantAccessPolicyConfigurationPartner", PARTNER_READ_ONLY)
+    nulled = sorted(name for name in NULLABLE_PARTNER_SETTINGS if name in body and body[name] is None)
+    if nulled and call.sim.config.partner_null_setting == "refuse":
+        # knob partnerNullSetting: the pages do not say a PATCH may set a setting back to null (inherit)
+        raise bad_request(f"Invalid value for '{nulled[0]}': null is not accepted.")
     updated = copy.deepcopy(_partner(call, tenant_id))
     _apply(updated, body)
     call.sim.directory.xtap_partners[tenant_id] = updated
@@ -267,9 +273,58 @@ def update_partner(call: Call, tenant_id: str) -> GraphResponse:
 
 
 def delete_partner(call: Call, tenant_id: str) -> GraphResponse:
+    """The delete page: a configuration with a user synchronization policy cannot go before that policy."""
     call.require("crossTenantAccess.write")
     _partner(call, tenant_id)
+    if tenant_id in call.sim.directory.xtap_identity_sync:
+        raise bad_request(
+            f"The partner configuration for tenant '{tenant_id}' has a user synchronization policy; "
+            "delete its identitySynchronization first."
+        )
     del call.sim.directory.xtap_partners[tenant_id]
+    return GraphResponse(204)
+
+
+# --- a partner's user synchronization policy (identitySynchronization) ------------------------------
+
+SYNC_WRITABLE = frozenset({"displayName", "userSyncInbound"})
+
+
+def get_identity_sync(call: Call, tenant_id: str) -> GraphResponse:
+    call.require("crossTenantAccess.read")
+    _partner(call, tenant_id)
+    policy = found(call.sim.directory.xtap_identity_sync, tenant_id)
+    fragment = f"policies/crossTenantAccessPolicy/partners('{tenant_id}')/identitySynchronization/$entity"
+    return GraphResponse(200, {"@odata.context": call.context_url(fragment), **copy.deepcopy(policy)})
+
+
+def put_identity_sync(call: Call, tenant_id: str) -> GraphResponse:
+    """PUT creates or replaces the policy: displayName and userSyncInbound; 204."""
+    call.require("crossTenantAccess.write")
+    _partner(call, tenant_id)
+    body = _check_fields(call.request.body, SYNC_WRITABLE | {"tenantId"}, "crossTenantIdentitySyncPolicyPartner")
+    if body.get("tenantId") not in (None, tenant_id):
+        raise bad_request("Property 'tenantId' must name the partner configuration's tenant.")
+    inbound = body.get("userSyncInbound")
+    if inbound is not None and (
+        not isinstance(inbound, dict)
+        or set(inbound) - {"isSyncAllowed", "@odata.type"}
+        or not isinstance(inbound.get("isSyncAllowed", False), bool)
+    ):
+        raise bad_request("Invalid value for 'userSyncInbound': expected {isSyncAllowed: Boolean}.")
+    call.sim.directory.xtap_identity_sync[tenant_id] = {
+        "tenantId": tenant_id,
+        "displayName": body.get("displayName"),
+        "userSyncInbound": {"isSyncAllowed": bool((inbound or {}).get("isSyncAllowed", False))},
+    }
+    return GraphResponse(204)
+
+
+def delete_identity_sync(call: Call, tenant_id: str) -> GraphResponse:
+    call.require("crossTenantAccess.write")
+    _partner(call, tenant_id)
+    found(call.sim.directory.xtap_identity_sync, tenant_id)
+    del call.sim.directory.xtap_identity_sync[tenant_id]
     return GraphResponse(204)
 
 

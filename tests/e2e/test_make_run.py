@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
+import signal
 import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from rich.console import Console
 
 from config.settings import ROOT
 from tenantsim.client import TenantSimAdmin
@@ -42,7 +48,13 @@ def _demo(local_stack, tmp_path_factory) -> dict:
         users = httpx.get(f"{local_stack.tenantsim_url}/_tenantsim/snapshot", timeout=10).json()["users"]
         again = _cli(local_stack, "demo", "--json", "--out", str(out), prefix=prefix)
         admin.seed(builtin="fresh", guests=300)
-    return {"first": json.loads(run.stdout), "again": json.loads(again.stdout), "users": users, "out": out}
+    return {
+        "first": json.loads(run.stdout),
+        "again": json.loads(again.stdout),
+        "users": users,
+        "out": out,
+        "stderr": run.stderr,
+    }
 
 
 def test_the_demo_onboards_the_good_tickets_once_and_rejects_the_rest_with_reasons(demo):
@@ -104,3 +116,53 @@ def test_the_demo_ends_with_status_and_writes_the_report(demo):
     assert results["status"]["lastRuns"]["onboarding"]["done"] == 5
     page = (Path(demo["out"]) / "guest-posture.html").read_text()
     assert "Guests by partner and state" in page and (Path(demo["out"]) / "guest-posture.md").exists()
+
+
+def test_the_demo_prints_no_log_lines_and_says_where_the_log_is(demo):
+    """make run tells a story: no JSON (or rendered) log line reaches the terminal, warnings included (the
+    brakes trip on purpose); the closing line names the log file, which holds them all."""
+    lines = demo["stderr"].splitlines()
+    assert not [line for line in lines if line.lstrip().startswith("{")], demo["stderr"][:2000]
+    assert not [line for line in lines if "[info" in line or "[warning" in line], demo["stderr"][:2000]
+    [closing] = [line for line in lines if line.startswith("done in ")]
+    log_file = Path(closing.split("the log: ", 1)[1])
+    events = [json.loads(line)["event"] for line in log_file.read_text().splitlines()]
+    assert "sweep.braked" in events and "message.settled" in events
+
+
+def test_the_story_has_numbered_steps_what_happened_and_what_to_look_at_next(demo):
+    """The text the demo prints: seven numbered chapters, each with a sentence of what happened, the commands
+    to look at next (a ticket, the sweep run), and the report to open."""
+    from app.cli.story import tell
+
+    buffer = io.StringIO()
+    tell(Console(file=buffer, width=400), demo["first"], "adatum.com", "/tmp/lifecycle.log")
+    text = buffer.getvalue()
+    chapters = [int(m) for m in re.findall(r"^─* ?(\d)\. ", text, flags=re.M)]
+    assert chapters == [1, 2, 3, 4, 5, 6, 7]
+    assert "5 guest(s) invited" in text and "the deletion brake stopped it, an operator approved it" in text
+    run_id = demo["first"]["sweep"][-1]["runId"]
+    assert f"look next: python -m lifecycle sweep show {run_id}" in text
+    assert f"look next: open {demo['first']['report']['html']}" in text
+    assert "every log line of this run is in /tmp/lifecycle.log" in text
+
+
+def test_ctrl_c_during_make_run_says_what_was_done_and_exits_130(tmp_path):
+    """Ctrl-C reaches every process of make run (the terminal signals the whole group): the stack lets the
+    demo finish its message before stopping the servers; exit 130, no traceback, resume is make run."""
+    log_file = tmp_path / "demo.log"
+    env = {**os.environ, **DEMO_ENV, "LIFECYCLE_LOG_FILE": str(log_file)}
+    command = [sys.executable, "-m", "tenantsim.stack", "--", sys.executable, "-m", "lifecycle", "demo"]
+    with (tmp_path / "out.txt").open("w+") as out:
+        running = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.PIPE, text=True, start_new_session=True
+        )
+        deadline = time.monotonic() + 120
+        while not (log_file.exists() and log_file.stat().st_size) and time.monotonic() < deadline:
+            assert running.poll() is None, running.communicate()[1]
+            time.sleep(0.2)
+        os.killpg(running.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        _, err = running.communicate(timeout=120)
+    assert running.returncode == 130, err
+    assert "Traceback" not in err and "interrupted after" in err, err
+    assert "resume with: make run" in err and "fresh local stack" in err

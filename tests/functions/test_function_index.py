@@ -114,10 +114,16 @@ def test_the_policy_drift_timer_runs_hourly_and_not_on_startup(index):
 
 @pytest.mark.parametrize(
     ("name", "schedule"),
-    [("guest_sweep", "0 0 2 * * *"), ("governance", "0 30 2 * * *"), ("redemption_reset", "0 0 3 * * *")],
+    [
+        ("guest_sweep", "0 0 2 * * *"),
+        ("governance", "0 30 2 * * *"),
+        ("redemption_reset", "0 0 3 * * *"),
+        ("guest_report", "0 30 3 * * *"),
+    ],
 )
 def test_the_daily_jobs_have_their_schedules_and_never_run_on_startup(index, name, schedule):
-    """Nightly sweep at 02:00, governance at 02:30, redemption reset at 03:00 UTC; no run on host start."""
+    """Nightly sweep at 02:00, governance at 02:30, redemption reset at 03:00, the guest report at 03:30 UTC
+    (after the jobs it reports on); no run on host start."""
     trigger = _trigger(index, name)
     assert trigger["type"] == "timerTrigger" and trigger["schedule"] == schedule
     assert trigger.get("runOnStartup", False) is False
@@ -133,17 +139,26 @@ def test_the_guest_actions_worker_listens_on_the_guest_actions_queue(index):
     )
 
 
+def test_the_admin_endpoint_takes_post_on_the_plan_and_apply_route_and_checks_its_own_token(index):
+    """POST /api/admin/{step} in the jobs app; anonymous at the host, since the handler validates the token."""
+    trigger = _trigger(index, "admin_endpoint")
+    assert trigger["type"] == "httpTrigger"
+    assert (trigger["route"], trigger["methods"], trigger["authLevel"]) == ("admin/{step}", ["POST"], "ANONYMOUS")
+
+
 def test_every_function_is_accounted_for(index):
     """The index holds exactly the product's functions: a new trigger must come with its test."""
     assert set(index) == {
         "onboarding_worker",
         "signup_connector",
+        "admin_endpoint",
         "hold_release",
         "policy_drift",
         "guest_sweep",
         "guest_actions_worker",
         "governance",
         "redemption_reset",
+        "guest_report",
     }
 
 

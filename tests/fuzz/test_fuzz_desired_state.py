@@ -20,8 +20,7 @@ import yaml
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from adapters.drift_reports import MemoryDriftReports
-from adapters.memory import MemoryAuditLog
+from adapters.memory import MemoryAuditLog, MemoryDriftReports
 from config.desired_state import DesiredState, load_desired_state, parse_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
 from lifecycle.clock import FixedClock
@@ -30,8 +29,8 @@ from lifecycle.drift.entry import run_policy_drift
 from lifecycle.errors import DesiredStateError
 from lifecycle.governance import run_governance
 from tests.builders import NOW, memory_services
+from tests.fakes import FakeGovernanceGraph
 from tests.fuzz.profile import FUZZ, examples
-from tests.unit.test_governance import FakeGovernanceGraph
 
 SAMPLE: dict[str, Any] = yaml.safe_load(SAMPLE_DESIRED_STATE.read_text(encoding="utf-8"))
 ENTRA_VERIFIED = "federated.example"
@@ -43,8 +42,14 @@ class RecordingTenantPolicies:
     def __init__(self) -> None:
         self.writes: list[str] = []
 
+    async def get_policy(self) -> dict[str, Any]:
+        return {"id": "crossTenantAccessPolicy", "displayName": "CrossTenantAccessPolicy", "allowedCloudEndpoints": []}
+
     async def get_default(self) -> dict[str, Any]:
         return copy.deepcopy(SERVICE_DEFAULT)
+
+    async def get_identity_sync(self, tenant_id: str) -> dict[str, Any] | None:
+        return None
 
     async def list_partners(self) -> list[dict[str, Any]]:
         return []

@@ -19,17 +19,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import function_app
-from adapters.sweep_runs import MemorySweepRuns
+from adapters.memory import MemorySweepRuns
 from app.bootstrap import use_services
 from config.desired_state import Exclusions
 from lifecycle.models import GuestRecord, GuestState
 from lifecycle.sweep import entry
 from lifecycle.sweep.model import Action, PlannedAction, Rule
 from tests.builders import memory_services
-from tests.fakes import FakeDirectory
+from tests.builders.sweep import add, relaxed
+from tests.fakes import FakeDirectory, FakeLookup
 from tests.fuzz.profile import FUZZ, examples
-from tests.unit.test_reset import FakeLookup
-from tests.unit.test_sweep_run import add, relaxed
 
 EMAIL = "ana.lopez@fabrikam.com"
 CATEGORIES = ("member", "excluded", "protected", "unmanaged")

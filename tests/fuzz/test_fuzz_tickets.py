@@ -24,7 +24,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import function_app
-from adapters.sweep_runs import MemorySweepRuns
+from adapters.memory import MemorySweepRuns
 from app.bootstrap import use_services
 from app.examples import SPONSOR, example_tickets
 from config.desired_state import load_desired_state
@@ -37,9 +37,8 @@ from lifecycle.onboarding.handler import handle_ticket
 from lifecycle.services import Services
 from lifecycle.tickets import KINDS, MAX_TICKET_BYTES, TicketRejection
 from tests.builders import LOCAL_ENV, NOW, memory_services
-from tests.fakes import FakeAccessPackages, FakeDirectory
+from tests.fakes import FakeAccessPackages, FakeDirectory, FakeLookup
 from tests.fuzz.profile import FUZZ, examples
-from tests.unit.test_reset import FakeLookup
 
 # The README's list ("Rejection codes"), parse-level ones read from the model that produces them.
 PARSE_CODES = frozenset(get_args(TicketRejection.model_fields["code"].annotation))

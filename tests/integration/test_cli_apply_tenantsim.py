@@ -4,14 +4,13 @@ tenant id (a partner the file does not name by the tenant's own display name) be
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner, Result
 
-from adapters.drift_reports import MemoryDriftReports
+from adapters.memory import MemoryDriftReports
 from app.cli import decide
 from app.cli.common import ExitCode
 from app.cli.main import app
@@ -26,20 +25,6 @@ from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import FABRIKAM_TENANT_ID, WOODGROVE_TENANT_ID
 from tenantsim.server import TenantSimServer
 from tests.builders import memory_services
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[TenantSimServer]:
-    with TenantSimServer(guests=5) as server:
-        yield server
-
-
-@pytest.fixture
-def admin(sim: TenantSimServer) -> Iterator[TenantSimAdmin]:
-    with TenantSimAdmin(sim.url) as client:
-        client.configure(throttlingEnabled=False, federationDomainsInline=True, tenantLookupDomains="primary")
-        client.clear_faults()
-        yield client
 
 
 def _bootstrap(monkeypatch: pytest.MonkeyPatch, sim: TenantSimServer, without: str | None = None) -> None:
@@ -102,3 +87,24 @@ def test_a_partner_the_file_does_not_name_is_listed_by_the_tenants_display_name(
     removed = cli("apply", "policies", "--remove-unknown-partners", "--yes")
     assert removed.exit_code in (ExitCode.OK, ExitCode.ATTENTION), removed.output
     assert len(admin.snapshot()["policies"]["crossTenantAccessPartners"]) == 2
+
+
+def test_a_tenant_that_changes_while_the_operator_confirms_is_not_written(
+    sim: TenantSimServer, admin: TenantSimAdmin, monkeypatch: pytest.MonkeyPatch
+):
+    """apply plans again after the typed confirmation: another list than the one confirmed writes nothing."""
+    admin.seed(builtin="fresh", guests=5)
+    _bootstrap(monkeypatch, sim)
+    moved: dict[str, Any] = {}
+
+    def operator_answers_while_the_tenant_moves(text: str, **_: Any) -> str:
+        admin.seed(builtin="locked-down", guests=5)  # someone else's change lands during the prompt
+        moved.update(admin.snapshot()["policies"])
+        return text.split('"')[1]  # the phrase typed back exactly
+
+    monkeypatch.setattr(decide, "interactive", lambda: True)
+    monkeypatch.setattr(decide.typer, "prompt", operator_answers_while_the_tenant_moves)
+    result = cli("apply", "policies")
+    assert result.exit_code == ExitCode.FAILED, result.output
+    assert "plan changed" in result.stderr
+    assert admin.snapshot()["policies"] == moved

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.drift_reports import CHUNK, MemoryDriftReports, TableDriftReports
+from adapters.drift_reports import CHUNK, TableDriftReports
+from adapters.memory import MemoryDriftReports
 from lifecycle.drift.report import DriftReport
 from tests.builders import LOCAL_ENV
 

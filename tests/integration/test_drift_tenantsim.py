@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from adapters.drift_reports import MemoryDriftReports
+from adapters.memory import MemoryDriftReports
 from config.desired_state import DesiredState, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE
 from graph.client import build_graph_client
@@ -27,21 +26,6 @@ from tests.builders import memory_services
 ROLES = GRANTED
 CA_WRITE = ("Policy.ReadWrite.ConditionalAccess", "Policy.Read.All", "Application.Read.All")
 GUESTS = "internalGuest,b2bCollaborationGuest,b2bCollaborationMember,b2bDirectConnectUser,otherExternalUser"
-
-
-@pytest.fixture(scope="module")
-def sim() -> Iterator[TenantSimServer]:
-    with TenantSimServer(guests=5) as server:
-        yield server
-
-
-@pytest.fixture
-def admin(sim: TenantSimServer) -> Iterator[TenantSimAdmin]:
-    with TenantSimAdmin(sim.url) as client:
-        # The documented readings are the defaults; a test that takes the other reading opts in itself.
-        client.configure(throttlingEnabled=False, federationDomainsInline=True, tenantLookupDomains="primary")
-        client.clear_faults()
-        yield client
 
 
 def _sample() -> DesiredState:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.sweep_runs import MemorySweepRuns
+from adapters.memory import MemorySweepRuns
 from app.demo import admit_partner_tenant
 from config.desired_state import Safety
 from graph.client import build_graph_client

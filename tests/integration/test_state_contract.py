@@ -193,6 +193,20 @@ class TestGuestLedger:
         read = await state.guests.get(inserted.object_id)
         assert read is not None and read.state == GuestState.DISABLED and read.disabled == T0
 
+    async def test_the_re_arm_marker_of_a_restored_guest_reads_back_and_streams(self, state: State) -> None:
+        """rearmUntil (set by an undo, read by the sweep's ledger scan) round-trips through get and all()."""
+        until = T0 + timedelta(days=7)
+        await state.guests.save(guest(state=GuestState.ACTIVE, rearm_until=until))
+        read = await state.guests.get(guest().object_id)
+        assert read is not None and read.rearm_until == until
+        assert [r.rearm_until for r in await collect(state.guests.all())] == [until]
+
+    async def test_the_last_attestation_reads_back(self, state: State) -> None:
+        """Who attested and when (an attest ticket) round-trip through the guest ledger."""
+        await state.guests.save(guest(attested=T0, attested_by="5f0c6a2e-8d7b-4c1e-9a3f-2b4d6e8f0a1c"))
+        read = await state.guests.get(guest().object_id)
+        assert read is not None and (read.attested, read.attested_by) == (T0, "5f0c6a2e-8d7b-4c1e-9a3f-2b4d6e8f0a1c")
+
     async def test_all_lists_every_guest(self, state: State) -> None:
         """all() yields every record in the ledger."""
         ids = [f"00000000-0000-0000-0000-00000000000{n}" for n in range(5)]

@@ -35,7 +35,14 @@ DEFAULT_CONFIG = {
     "tenantLookupDomains": "primary",
     "duplicateSponsorNoContent": False,
     "deletedUserPurgeAppOnly": False,
+    "deletedItemRetentionDays": 30,
+    "restoreNeedsUserReadWriteAll": False,
+    "expandNestedSelect": "honour",
+    "expandWithSignInActivity": True,
     "batchResponsesInRequestOrder": False,
+    "apiConnectorConfigurationExpand": "expand",
+    "signInListNeedsDirectoryRead": True,
+    "partnerNullSetting": "inherit",
 }
 
 

@@ -60,6 +60,14 @@ def test_restore_needs_a_restore_permission(graph, deleted):
     assert graph.request("POST", path, roles=("User.Read.All",)).status_code == 403
 
 
+def test_with_the_restore_pages_reading_only_user_read_write_all_restores(graph, admin, deleted):
+    """The restore page lists User.ReadWrite.All for users; restoreNeedsUserReadWriteAll takes it at its word."""
+    admin.configure(restoreNeedsUserReadWriteAll=True)
+    path = f"/v1.0/directory/deletedItems/{deleted}/restore"
+    assert graph.request("POST", path, roles=DELETE_RESTORE).status_code == 403
+    assert graph.request("POST", path, roles=("User.ReadWrite.All",)).status_code == 200
+
+
 def test_an_app_cannot_permanently_delete_a_user_by_default(graph, admin, deleted):
     """directory-deleteditems-delete.md: users, application permissions, not supported: 403, the item stays."""
     for roles in (DELETE_RESTORE, ("User.ReadWrite.All",), ("Directory.ReadWrite.All",)):
@@ -75,3 +83,25 @@ def test_with_the_knob_user_delete_restore_all_permanently_deletes(graph, admin,
     assert graph.request("DELETE", path, roles=("User.Read.All",)).status_code == 403
     assert graph.request("DELETE", path, roles=DELETE_RESTORE).status_code == 204
     assert graph.get(path).status_code == 404 and admin.snapshot()["deletedItems"] == []
+
+
+def test_a_deleted_user_is_restorable_until_its_30th_day_and_permanently_deleted_after(graph, admin, deleted):
+    """Deleted items stay restorable for 30 days, then Entra deletes them for good: on the tenant's clock,
+    29 days on the user is still listed and gettable; 30 days on it is gone from deletedItems and a restore is
+    404, while a user deleted later is kept."""
+    item = f"/v1.0/directory/deletedItems/{deleted}"
+    admin.configure(clockOffsetSeconds=29 * 86400)
+    assert graph.get(item, roles=("User.Read.All",)).status_code == 200
+    later = guests(admin)[0]["id"]
+    assert graph.request("DELETE", f"/v1.0/users/{later}", roles=DELETE_RESTORE).status_code == 204
+    admin.configure(clockOffsetSeconds=30 * 86400 + 60)
+    assert graph.get(item, roles=("User.Read.All",)).status_code == 404
+    assert graph.request("POST", f"{item}/restore", roles=DELETE_RESTORE).status_code == 404
+    listed = graph.get(f"{LIST}?$select=id", roles=("User.Read.All",)).json()["value"]
+    assert [u["id"] for u in listed] == [later]
+
+
+def test_a_shorter_retention_knob_purges_earlier(graph, admin, deleted):
+    """The pages say "up to 30 days": deletedItemRetentionDays gives the shorter reading."""
+    admin.configure(deletedItemRetentionDays=2, clockOffsetSeconds=2 * 86400 + 60)
+    assert graph.get(f"/v1.0/directory/deletedItems/{deleted}", roles=("User.Read.All",)).status_code == 404

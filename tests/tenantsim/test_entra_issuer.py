@@ -13,6 +13,9 @@ from tenantsim.entra_issuer import LocalTokenIssuer, connector_body, extension_b
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 AUTHENTICATION_EVENTS = "99045fe1-7639-4a75-9d4a-577b6ca3810f"
+AZURE_CLI = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
+CLIENT_ID = "6a0f3c2e-1b4d-4e8a-9c7f-2d5e8a1b3c4f"
+OID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 
 
 def test_the_openid_configuration_and_keys_are_served_at_the_documented_addresses():
@@ -53,6 +56,36 @@ def test_a_v1_token_names_the_service_in_appid_instead():
     assert (claims["appid"], claims["ver"]) == (AUTHENTICATION_EVENTS, "1.0")
     assert "azp" not in claims
     assert jwt.get_unverified_header(token)["kid"] == kid
+
+
+def test_an_access_token_for_a_person_carries_scp_roles_and_the_name_by_version():
+    issuer = LocalTokenIssuer()
+    issuer.add_key()
+    person = {"client_id": AZURE_CLI, "oid": OID, "name": "ines@contoso.com", "roles": ("Lifecycle.Operator",)}
+    v2 = jwt.decode(issuer.access_token(NOW, api=CLIENT_ID, **person), options={"verify_signature": False})
+    assert (v2["iss"], v2["aud"], v2["ver"]) == (issuer.issuer, CLIENT_ID, "2.0")
+    assert (v2["azp"], v2["preferred_username"], v2["scp"]) == (AZURE_CLI, "ines@contoso.com", "user_impersonation")
+    assert (v2["oid"], v2["tid"], v2["roles"]) == (OID, issuer.tenant_id, ["Lifecycle.Operator"])
+    v1 = jwt.decode(
+        issuer.access_token(NOW, api="api://guest-lifecycle", version="1.0", **person),
+        options={"verify_signature": False},
+    )
+    assert (v1["iss"], v1["aud"], v1["ver"]) == (
+        f"https://sts.windows.net/{issuer.tenant_id}/",
+        "api://guest-lifecycle",
+        "1.0",
+    )
+    assert (v1["appid"], v1["upn"], v1["scp"]) == (AZURE_CLI, "ines@contoso.com", "user_impersonation")
+    assert "azp" not in v1 and "preferred_username" not in v1
+
+
+def test_an_app_only_access_token_has_no_scp_and_no_name():
+    issuer = LocalTokenIssuer()
+    issuer.add_key()
+    token = issuer.access_token(NOW, api=CLIENT_ID, client_id=AZURE_CLI, oid=OID, name=None, roles=("X",), scopes=())
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert "scp" not in claims and "preferred_username" not in claims and "upn" not in claims
+    assert (claims["roles"], claims["idtyp"]) == (["X"], "app")
 
 
 def test_the_attribute_collection_submit_body_has_the_documented_shape():

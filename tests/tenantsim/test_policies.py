@@ -208,6 +208,11 @@ def test_a_fresh_default_serves_the_newer_v1_properties(graph):
         "fallbackIdentityProvider": "defaultConfiguredIdp",
     }
     assert default["automaticUserConsentSettings"] == {"inboundAllowed": False, "outboundAllowed": False}
+    assert default["tenantRestrictions"] == {
+        "usersAndGroups": _everyone("blocked"),
+        "applications": _everyone("blocked", "AllApplications", "application"),
+        "devices": None,
+    }
 
 
 def test_a_new_partner_inherits_every_block_and_its_consent_flags_are_null(graph):
@@ -325,3 +330,62 @@ def test_the_unset_redemption_order_knob_answers_null(graph, admin):
     }
     graph.request("PATCH", f"{XTAP}/default", roles=XTAP_WRITE, json={name: otp})
     assert graph.get(f"{XTAP}/default", roles=READ).json()[name] == otp
+
+
+def test_a_partner_setting_patched_to_null_inherits_the_default_again(graph):
+    """A null partner property inherits the default (resource page): a PATCH naming a block as null stores null,
+    and only that block; the partner's other settings stay."""
+    path = f"{XTAP}/partners/{FABRIKAM_TENANT_ID}"
+    scoped = {"usersAndGroups": _everyone("blocked"), "applications": None}
+    graph.request(
+        "POST",
+        f"{XTAP}/partners",
+        roles=XTAP_WRITE,
+        json={"tenantId": FABRIKAM_TENANT_ID, "b2bCollaborationInbound": scoped, "isServiceProvider": True},
+    )
+    reset = graph.request("PATCH", path, roles=XTAP_WRITE, json={"b2bCollaborationInbound": None})
+    assert reset.status_code == 204
+    partner = graph.get(path, roles=READ).json()
+    assert partner["b2bCollaborationInbound"] is None
+    assert partner["isServiceProvider"] is True
+
+
+def test_the_partner_null_setting_knob_refuses_a_null_block(graph, admin):
+    """partnerNullSetting=refuse: the other reading of the silent update page; a PATCH with a null block is 400
+    and the stored block is unchanged."""
+    admin.configure(partnerNullSetting="refuse")
+    path = f"{XTAP}/partners/{FABRIKAM_TENANT_ID}"
+    scoped = {"usersAndGroups": _everyone("blocked"), "applications": None}
+    graph.request(
+        "POST", f"{XTAP}/partners", roles=XTAP_WRITE, json={"tenantId": FABRIKAM_TENANT_ID, "inboundTrust": None}
+    )
+    graph.request("PATCH", path, roles=XTAP_WRITE, json={"b2bCollaborationInbound": scoped})
+    refused = graph.request("PATCH", path, roles=XTAP_WRITE, json={"b2bCollaborationInbound": None})
+    assert refused.status_code == 400
+    assert "b2bCollaborationInbound" in refused.json()["error"]["message"]
+    assert graph.get(path, roles=READ).json()["b2bCollaborationInbound"]["usersAndGroups"] == scoped["usersAndGroups"]
+
+
+def test_identity_synchronization_is_put_read_and_deleted_and_holds_the_partner(graph):
+    """identitySynchronization: 404 before any PUT; PUT 204 (displayName, userSyncInbound); GET 200; the partner
+    cannot be deleted while it exists (delete page); DELETE 204; then the partner can go."""
+    graph.request("POST", f"{XTAP}/partners", roles=XTAP_WRITE, json={"tenantId": FABRIKAM_TENANT_ID})
+    partner = f"{XTAP}/partners/{FABRIKAM_TENANT_ID}"
+    sync = f"{partner}/identitySynchronization"
+    assert graph.get(sync, roles=READ).status_code == 404
+    body = {"displayName": "Fabrikam", "userSyncInbound": {"isSyncAllowed": True}}
+    assert graph.request("PUT", sync, roles=READ, json=body).status_code == 403
+    assert graph.request("PUT", sync, roles=XTAP_WRITE, json=body).status_code == 204
+    read = graph.get(sync, roles=READ).json()
+    assert read["tenantId"] == FABRIKAM_TENANT_ID and read["userSyncInbound"] == {"isSyncAllowed": True}
+    assert "identitySynchronization" not in graph.get(partner, roles=READ).json()  # a relationship, not a property
+    assert graph.request("DELETE", partner, roles=XTAP_WRITE).status_code == 400
+    assert graph.request("DELETE", sync, roles=XTAP_WRITE).status_code == 204
+    assert graph.request("DELETE", partner, roles=XTAP_WRITE).status_code == 204
+
+
+def test_the_v1_default_has_no_microsoft_365_capabilities(graph):
+    """m365Capabilities is a beta relationship of the default: the v1.0 metadata has no such property or
+    relationship, so the v1.0 default never carries it and the path is not served."""
+    assert "m365Capabilities" not in graph.get(f"{XTAP}/default", roles=READ).json()
+    assert graph.get(f"{XTAP}/default/m365Capabilities", roles=READ).status_code in {400, 404}

@@ -1,5 +1,5 @@
 """The Graph request bodies the README shows are accepted by tenantsim, with exactly the product's grant
-(redemption reset switched on, so its User.ReadWrite.All included)."""
+(redemption reset switched on, so its User.ReadWrite.All included, and every opt-in feature's grant)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import re
 import pytest
 
 from config.settings import ROOT
-from graph.permissions import granted
+from graph.permissions import FEATURE_PERMISSIONS, granted
 
 EXAMPLE = re.compile(r"<!-- graph: (?P<method>[A-Z]+) (?P<path>\S+) -->\n```json\n(?P<body>.*?)\n```", re.S)
 
@@ -33,5 +33,6 @@ def test_each_readme_example_is_accepted(graph, admin, method, path, body):
     values = {"{guestId}": guest["id"], "{guestMail}": guest["mail"], "{sponsorId}": sponsor["id"]}
     for placeholder, value in values.items():
         body, path = body.replace(placeholder, value), path.replace(placeholder, value)
-    response = graph.request(method, path, roles=tuple(sorted(granted(redemption_reset=True))), json=json.loads(body))
+    roles = tuple(sorted(granted(redemption_reset=True, features=FEATURE_PERMISSIONS)))
+    response = graph.request(method, path, roles=roles, json=json.loads(body))
     assert 200 <= response.status_code < 300, response.text

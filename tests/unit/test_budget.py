@@ -7,14 +7,7 @@ import asyncio
 import pytest
 
 from graph.budget import BudgetClass, BudgetWaitTooLong, ClassBudget, GraphBudget, Quota, request_costs
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import MonotonicClock
 
 
 def test_costs_follow_graphs_identity_rules() -> None:
@@ -35,13 +28,13 @@ def test_group_member_reads_cost_what_the_cost_table_says() -> None:
     assert request_costs("GET", "/users/1") == {BudgetClass.RESOURCE_UNITS: 1}
 
 
-def _writes(clock: FakeClock, **kwargs: object) -> ClassBudget:
+def _writes(clock: MonotonicClock, **kwargs: object) -> ClassBudget:
     return ClassBudget(BudgetClass.WRITES, Quota(3000, 150.0), clock, jitter=lambda: 0.0, **kwargs)  # type: ignore[arg-type]
 
 
 def test_a_fresh_budget_bursts_to_target_then_paces_at_the_refill_rate() -> None:
     """A bucket starts full: the first 90 % goes at once, then bookings are spaced by 1 / refill rate."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     budget = _writes(clock)
     assert [budget.book(1) for _ in range(2700)] == [0.0] * 2700
     waits = [budget.book(1) for _ in range(3)]
@@ -51,7 +44,7 @@ def test_a_fresh_budget_bursts_to_target_then_paces_at_the_refill_rate() -> None
 def test_pacing_starts_before_graph_reports_a_level() -> None:
     """With no x-ms-throttle-limit-percentage at all (a small bucket answers late), the pace past the
     burst is still the refill: 150 invitations per 5 s never get more than 135 out at once."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     budget = ClassBudget(BudgetClass.INVITATIONS, Quota(150, 5.0), clock)
     sent_at_once = 0
     while budget.book(1) == 0.0:
@@ -65,7 +58,7 @@ def test_pacing_starts_before_graph_reports_a_level() -> None:
 
 def test_a_share_of_the_bucket_bursts_and_paces_at_that_share() -> None:
     """One of four instances sends a quarter of the burst at once and paces at a quarter of the refill."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     budget = _writes(clock, share=0.25)
     assert [budget.book(1) for _ in range(675)] == [0.0] * 675
     assert budget.book(1) == pytest.approx(1 / 5.0)
@@ -74,7 +67,7 @@ def test_a_share_of_the_bucket_bursts_and_paces_at_that_share() -> None:
 
 def test_a_process_joining_a_spent_bucket_does_not_burst() -> None:
     """Held at target from the start, the first booking already waits for the refill."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     budget = _writes(clock, share=0.5)
     budget.hold_at_target()
     assert budget.book(1) == pytest.approx(0.1)
@@ -82,7 +75,7 @@ def test_a_process_joining_a_spent_bucket_does_not_burst() -> None:
 
 def test_a_reported_level_above_the_model_holds_the_process_back() -> None:
     """Graph says 97 % used (someone else spends too): the next booking waits until the refill brings 97 % to 90 %."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     budget = _writes(clock)
     budget.book(10)
     budget.observe(0.97)
@@ -91,7 +84,7 @@ def test_a_reported_level_above_the_model_holds_the_process_back() -> None:
 
 def test_a_rising_level_above_target_slows_the_pace() -> None:
     """A level above target that keeps rising (others drain the bucket too) makes this process slow down."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     budget = _writes(clock)
     for level in (0.94, 0.96, 0.98):
         budget.book(1)
@@ -104,7 +97,7 @@ def test_a_rising_level_above_target_slows_the_pace() -> None:
 def test_answers_without_a_header_past_the_report_level_speed_the_pace_up() -> None:
     """Requests booked after the model passed target come back without Graph's header (under 80 %) while the
     process waits: the bucket has more room than the share assumes (fewer instances spend it), so the pace rises."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     budget = _writes(clock, share=0.5)
     for _ in range(1350):
         budget.book(1)
@@ -118,7 +111,7 @@ def test_answers_without_a_header_past_the_report_level_speed_the_pace_up() -> N
 
 def test_a_429_pauses_the_class_until_retry_after_and_cuts_the_pace() -> None:
     """After a 429 nothing is booked before its Retry-After, and the pace is cut."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     budget = _writes(clock)
     budget.throttle(2.5)
     assert budget.wait_needed() >= 2.5
@@ -127,7 +120,7 @@ def test_a_429_pauses_the_class_until_retry_after_and_cuts_the_pace() -> None:
 
 def test_one_batch_of_refusals_cuts_the_pace_once() -> None:
     """Twenty items refused by the same 429 wave cut the pace once, not twenty times."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     budget = _writes(clock)
     for _ in range(20):
         budget.throttle(0.5)
@@ -136,7 +129,7 @@ def test_one_batch_of_refusals_cuts_the_pace_once() -> None:
 
 def test_acquire_refuses_at_once_when_the_wait_exceeds_max_wait() -> None:
     """A queue worker asks with max_wait: a paused class raises BudgetWaitTooLong instead of sleeping."""
-    clock = FakeClock()
+    clock = MonotonicClock()
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -154,6 +147,6 @@ def test_acquire_refuses_at_once_when_the_wait_exceeds_max_wait() -> None:
 
 def test_budgets_are_kept_per_tenant_and_app() -> None:
     """A pause for one tenant's writes does not hold back another tenant's."""
-    budget = GraphBudget(clock=FakeClock())
+    budget = GraphBudget(clock=MonotonicClock())
     budget.throttle("tenant-a", "app", BudgetClass.WRITES, 30.0)
     assert budget.budget("tenant-b", "app", BudgetClass.WRITES).wait_needed() == 0.0

@@ -10,24 +10,17 @@ import pytest
 from graph.budget import BudgetClass, GraphBudget
 from graph.budget_lease import BudgetLease, scope_name
 from graph.budget_ledger import MemoryBudgetLedger
+from tests.fakes import MonotonicClock
 
 KEY = ("tenant", "app", BudgetClass.WRITES)
 COSTS = {BudgetClass.WRITES: 1}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def _no_sleep(seconds: float) -> None:
     return None
 
 
-def _instance(ledger: MemoryBudgetLedger, clock: FakeClock, name: str) -> tuple[GraphBudget, BudgetLease]:
+def _instance(ledger: MemoryBudgetLedger, clock: MonotonicClock, name: str) -> tuple[GraphBudget, BudgetLease]:
     budget = GraphBudget(clock=clock, sleep=_no_sleep)
     lease = BudgetLease(ledger, member=name, heartbeat_seconds=2.0, clock=clock).attach(budget)
     return budget, lease
@@ -41,7 +34,7 @@ def test_instances_on_one_ledger_take_a_share_each() -> None:
     """Three instances spending one bucket each pace at a third of it once they have seen each other."""
 
     async def run() -> list[float]:
-        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        ledger, clock = MemoryBudgetLedger(), MonotonicClock()
         instances = [_instance(ledger, clock, f"i{n}") for n in range(3)]
         for budget, _ in instances:
             await budget.prepare("tenant", "app", COSTS)
@@ -60,7 +53,7 @@ def test_a_row_that_stops_changing_stops_counting_after_the_lease_period() -> No
     counts until a lease period has passed without change, then its share goes to the live ones."""
 
     async def run() -> tuple[float, float, float]:
-        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        ledger, clock = MemoryBudgetLedger(), MonotonicClock()
         budget, lease = _instance(ledger, clock, "live")
         await ledger.beat(scope_name(KEY), "crashed", 5.0)
         await budget.prepare("tenant", "app", COSTS)
@@ -79,7 +72,7 @@ def test_a_row_that_stops_changing_stops_counting_after_the_lease_period() -> No
 
 def test_a_row_left_behind_for_three_lease_periods_is_deleted() -> None:
     async def run() -> list[str]:
-        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        ledger, clock = MemoryBudgetLedger(), MonotonicClock()
         budget, lease = _instance(ledger, clock, "live")
         await ledger.beat(scope_name(KEY), "crashed", 0.0)
         await budget.prepare("tenant", "app", COSTS)
@@ -94,7 +87,7 @@ def test_a_row_left_behind_for_three_lease_periods_is_deleted() -> None:
 
 def test_an_instance_that_closes_hands_its_share_back_at_the_next_heartbeat() -> None:
     async def run() -> tuple[float, float]:
-        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        ledger, clock = MemoryBudgetLedger(), MonotonicClock()
         (first, first_lease), (second, second_lease) = (_instance(ledger, clock, n) for n in ("a", "b"))
         await first.prepare("tenant", "app", COSTS)
         await second.prepare("tenant", "app", COSTS)
@@ -114,7 +107,7 @@ def test_joining_a_bucket_others_spend_starts_without_a_burst() -> None:
     its first request already waits for the refill instead of bursting into a bucket held at 90 %."""
 
     async def run() -> tuple[float, float]:
-        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        ledger, clock = MemoryBudgetLedger(), MonotonicClock()
         await ledger.beat(scope_name(KEY), "busy-peer", 120.0)
         joiner, lease = _instance(ledger, clock, "joiner")
         await joiner.prepare("tenant", "app", COSTS)
@@ -138,7 +131,7 @@ def test_a_failing_ledger_never_stops_requests_and_falls_back_to_headers_alone()
     Storage down later: the last share holds for a lease period, then it goes back to 1.0."""
 
     async def run() -> tuple[float, float, float, float]:
-        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        ledger, clock = MemoryBudgetLedger(), MonotonicClock()
         ledger.fail = ConnectionError("storage unreachable")
         budget, lease = _instance(ledger, clock, "alone")
         await budget.acquire("tenant", "app", COSTS)
@@ -183,7 +176,7 @@ def test_an_idle_scope_is_left_so_it_holds_no_share() -> None:
     """An instance that stopped spending a bucket deletes its row; the others no longer count it."""
 
     async def run() -> list[str]:
-        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        ledger, clock = MemoryBudgetLedger(), MonotonicClock()
         budget, lease = _instance(ledger, clock, "idle")
         lease.idle_seconds = 10.0
         await budget.prepare("tenant", "app", COSTS)
@@ -201,7 +194,7 @@ def test_an_idle_scope_is_left_so_it_holds_no_share() -> None:
 
 def test_close_deletes_this_instances_rows_and_detaches_from_the_budget() -> None:
     async def run() -> tuple[list, object]:
-        ledger, clock = MemoryBudgetLedger(), FakeClock()
+        ledger, clock = MemoryBudgetLedger(), MonotonicClock()
         budget, lease = _instance(ledger, clock, "leaving")
         await budget.prepare("tenant", "app", COSTS)
         await lease.close()
@@ -214,8 +207,7 @@ def test_close_deletes_this_instances_rows_and_detaches_from_the_budget() -> Non
 def test_bootstrap_wires_a_lease_on_the_shared_budget_through_the_same_door_as_other_ports() -> None:
     """bootstrap takes ``budget_ledger`` like any other port; the lease it builds paces the process-wide
     budget every Graph client uses, and closing the services deletes the rows and detaches it."""
-    from adapters.drift_reports import MemoryDriftReports
-    from adapters.sweep_runs import MemorySweepRuns
+    from adapters.memory import MemoryDriftReports, MemorySweepRuns
     from app.bootstrap import bootstrap
     from graph.budget import shared_budget
     from tests.builders import memory_services

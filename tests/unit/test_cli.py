@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 import app.cli.config
 import app.cli.jobs
 import app.cli.ops
-from adapters.sweep_runs import MemorySweepRuns
+from adapters.memory import MemorySweepRuns
 from app.cli.common import ExitCode
 from app.cli.main import app
 from lifecycle.errors import PermissionDeniedError

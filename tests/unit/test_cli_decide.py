@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from adapters.sweep_runs import MemorySweepRuns
+from adapters.memory import MemorySweepRuns
 from app.cli import decide
 from app.cli.common import ExitCode
 from app.cli.main import app
@@ -27,7 +27,8 @@ from lifecycle.onboarding.handler import handle_ticket
 from lifecycle.services import Services
 from lifecycle.sweep import entry as sweep
 from tests.builders import NOW, memory_services, onboard_ticket
-from tests.fakes import FakeDirectory
+from tests.builders.reset import redeemed, resets_sent, services_with
+from tests.fakes import FakeDirectory, FakeGovernanceGraph, FakeLookup
 
 DENIED = PermissionDeniedError("Insufficient privileges", status=403, code="Authorization_RequestDenied")
 RUN = "sweep-2026-11-23"
@@ -38,7 +39,6 @@ DENIED = PermissionDeniedError("Insufficient privileges", status=403, code="Auth
 def _services(monkeypatch: pytest.MonkeyPatch) -> Services:
     directory = FakeDirectory()
     directory.add_member("megan.bowen@contoso.com")
-    from tests.unit.test_governance import FakeGovernanceGraph
 
     services = memory_services(
         directory, sweep_runs=MemorySweepRuns(page_size=2), governance_graph=FakeGovernanceGraph()
@@ -331,7 +331,6 @@ def test_approve_of_a_braked_reset_run_lists_each_guest_and_its_provider_change(
 ):
     """A reset run the brake stopped: each guest to reset, by name and mail, with the provider it moves from."""
     from lifecycle.reset.entry import run_reset_detection
-    from tests.unit.test_reset import FakeLookup, redeemed, resets_sent, services_with
 
     directory = FakeDirectory()
     guests = [redeemed(directory, f"p{n}@fabrikam.com", "otp") for n in range(3)]

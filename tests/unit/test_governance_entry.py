@@ -7,16 +7,16 @@ from datetime import UTC, datetime
 import pytest
 
 from config.desired_state import load_desired_state, parse_desired_state
-from config.settings import load_settings
+from config.settings import SAMPLE_DESIRED_STATE, load_settings
 from lifecycle.clock import FixedClock
 from lifecycle.governance.entry import on_timer, scheduled_mode
 from lifecycle.jobs import job
 from tests.builders import LOCAL_ENV, memory_services
-from tests.unit.test_governance import SAMPLE, FakeGovernanceGraph
+from tests.fakes import FakeGovernanceGraph
 
 
 def _services(setting: str, file_mode: str, graph=None):
-    raw = load_desired_state(SAMPLE).model_dump(mode="json", by_alias=True, exclude_none=True)
+    raw = load_desired_state(SAMPLE_DESIRED_STATE).model_dump(mode="json", by_alias=True, exclude_none=True)
     raw["governance"]["scheduledMode"] = file_mode
     return memory_services(
         settings=load_settings({**LOCAL_ENV, "LIFECYCLE_GOVERNANCE_MODE": setting}),

@@ -129,3 +129,55 @@ class TestExtend:
         services = memory_services(directory)
         outcome = await handle_ticket(message(ticket("extend", "RITM0010003", endDate="2027-01-31")), services)
         assert outcome.code == "guest-not-managed"
+
+
+class TestAttest:
+    async def test_a_sponsors_attestation_is_kept_in_the_ledger_audited_and_shown_in_the_report(self, directory):
+        """The sponsor named at onboarding confirms the guest: who and when are kept on the ledger row (and in its
+        history), audited, and the posture report lists it; a guest without one is listed as never attested."""
+        from lifecycle.report import collect, to_html, to_markdown
+
+        services = memory_services(directory)
+        await handle_ticket(message(onboard()), services)
+        await handle_ticket(
+            message(onboard(ticketId="RITM0010009", email="li.wei@fabrikam.com", displayName="Li Wei")), services
+        )
+        attest = ticket(
+            "attest", "RITM0010005", attestedBy="megan.bowen@contoso.com", attestedAt="2026-11-20T10:00:00Z"
+        )
+        outcome = await handle_ticket(message(attest), services)
+
+        assert outcome.verdict is Verdict.DONE
+        [guest] = directory.guests_with_mail("ana.lopez@fabrikam.com")
+        record = await services.guests.get(guest.id)
+        sponsor = await directory.get_user("megan.bowen@contoso.com")
+        assert record.attested.isoformat() == "2026-11-20T10:00:00+00:00" and record.attested_by == sponsor.id
+        assert record.history[-1]["event"] == "attested" and record.history[-1]["ticket"] == "RITM0010005"
+        assert [e.action async for e in services.audit.entries()][-1] == "guest.attested"
+        posture = await collect(services)
+        assert [a["email"] for a in posture.attested] == ["ana.lopez@fabrikam.com"]
+        assert [a["email"] for a in posture.never_attested] == ["li.wei@fabrikam.com"]
+        assert "2026-11-20 ana.lopez@fabrikam.com" in to_markdown(posture) and "Never attested: 1" in to_html(posture)
+
+    async def test_only_an_enabled_member_who_sponsors_the_guest_may_attest(self, directory):
+        """Another employee's word is refused (attester-not-sponsor), as is a guest's or an unknown name's."""
+        services = memory_services(directory)
+        directory.add_member("adele.vance@contoso.com")
+        await handle_ticket(message(onboard()), services)
+        not_sponsor = ticket("attest", "RITM0010006", attestedBy="adele.vance@contoso.com")
+        assert (await handle_ticket(message(not_sponsor), services)).code == "attester-not-sponsor"
+        unknown = ticket("attest", "RITM0010007", attestedBy="nobody@contoso.com")
+        assert (await handle_ticket(message(unknown), services)).code == "attester-not-member"
+        [guest] = directory.guests_with_mail("ana.lopez@fabrikam.com")
+        assert (await services.guests.get(guest.id)).attested is None
+
+    async def test_an_attestation_dated_in_the_future_or_for_an_unmanaged_guest_is_rejected(self, directory):
+        services = memory_services(directory)
+        directory.add_guest("ana.lopez@fabrikam.com")
+        unmanaged = ticket("attest", "RITM0010008", attestedBy="megan.bowen@contoso.com")
+        assert (await handle_ticket(message(unmanaged), services)).code == "guest-not-managed"
+        other = memory_services(FakeDirectory())
+        other.directory.add_member("megan.bowen@contoso.com")
+        await handle_ticket(message(onboard()), other)
+        ahead = ticket("attest", "RITM0010010", attestedBy="megan.bowen@contoso.com", attestedAt="2027-01-01")
+        assert (await handle_ticket(message(ahead), other)).code == "attested-at-future"

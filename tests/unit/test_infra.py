@@ -17,6 +17,7 @@ from types import ModuleType
 
 import pytest
 
+from config.errors import SettingsError
 from config.settings import load_settings
 from graph.permissions import GRANTED, GRAPH_APPLICATION_PERMISSIONS, RESET_GRANT, Deployment, required_names
 from lifecycle.jobs import ALL_QUEUES, trigger_settings
@@ -65,7 +66,10 @@ def _param_defaults() -> dict[str, str]:
 _DEPLOYMENT_TIME_VALUES = {
     "LIFECYCLE_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
     "LIFECYCLE_SIGNUP_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
+    "LIFECYCLE_ADMIN_TENANT_ID": "3f2d6a1e-8c4b-4e7a-9b1d-2c5e7f9a0b13",
     "LIFECYCLE_TABLES_ENDPOINT": "https://stguestlcprodabc.table.core.windows.net",
+    "LIFECYCLE_REPORTS_ENDPOINT": "https://stguestlcprodabc.blob.core.windows.net/",
+    "LIFECYCLE_REPORTS_CONTAINER": "reports",
     "AzureWebJobsStorage__accountName": "stguestlcprodabc",
     "ServiceBusConnection__fullyQualifiedNamespace": "guestlc-prod-sb-abc.servicebus.windows.net",
     "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000",
@@ -113,6 +117,64 @@ def deployed_app_settings() -> dict[str, str]:
         | _object_block(FUNCTION_APP_BICEP, APP_SETTINGS_UNION)
     )
     return _resolved(expressions)
+
+
+class TestAdminEndpointSettings:
+    """The jobs app carries the admin endpoint's settings; the internet-facing sign-up app does not."""
+
+    def test_the_deployed_settings_load_once_the_audiences_are_given(self):
+        from config.admin import DEFAULT_ROLE, load_admin_settings
+
+        deployed = deployed_app_settings()
+        assert deployed["LIFECYCLE_ADMIN_TENANT_ID"] == deployed["LIFECYCLE_TENANT_ID"]
+        settings = load_admin_settings({**deployed, "LIFECYCLE_ADMIN_AUDIENCES": "api://guest-lifecycle"})
+        assert settings.role == DEFAULT_ROLE == deployed["LIFECYCLE_ADMIN_ROLE"]
+
+    def test_an_undeployed_audience_leaves_the_endpoint_unconfigured(self):
+        from config.admin import load_admin_settings
+
+        with pytest.raises(SettingsError, match="LIFECYCLE_ADMIN_AUDIENCES"):
+            load_admin_settings(deployed_app_settings())
+
+    def test_the_sign_up_app_gets_no_admin_setting(self):
+        assert not any(name.startswith("LIFECYCLE_ADMIN") for name in signup_app_settings())
+
+
+class TestOperatorRoles:
+    """The on-call group's own roles: readers of the product's state and queues, writers of one table only."""
+
+    RBAC = (INFRA / "modules" / "rbac-operators.bicep").read_text()
+
+    def _scopes(self) -> dict[str, tuple[str, str]]:
+        sections = re.split(r"\n(?=resource |var |// )", self.RBAC)
+        return {
+            section.split()[1]: (
+                re.search(r"scope: (\S+)", section).group(1),
+                re.search(r"roles\.(\w+)\)", section).group(1),
+            )
+            for section in sections
+            if "'Microsoft.Authorization/roleAssignments@" in section.split("\n", 1)[0]
+        }
+
+    def test_operators_read_the_tables_and_write_only_the_work_items_table(self):
+        scopes = self._scopes()
+        assert scopes["tableReader"] == ("storage", "storageTableDataReader")
+        assert scopes["workItemsWriter"] == ("workItems", "storageTableDataContributor")
+        assert "name: '${tablePrefix}workitems'" in self.RBAC
+        assert [role for _, role in scopes.values()].count("storageTableDataContributor") == 1
+
+    def test_operators_peek_the_consumed_queues_and_send_only_tickets(self):
+        scopes = self._scopes()
+        assert scopes["queueReceiver"] == ("consumedQueues[i]", "serviceBusDataReceiver")
+        assert scopes["ticketSender"] == ("onboardingQueue", "serviceBusDataSender")
+        assert "queue.name != 'sponsor-notices'" in self.RBAC
+        assert "principalType: 'Group'" in self.RBAC and "ServicePrincipal" not in self.RBAC
+
+    def test_the_group_is_optional_and_wired_to_the_deployments_names(self):
+        assert _param_defaults()["operatorsGroupId"] == ""
+        module = MAIN_BICEP.split("module operatorsRbac 'modules/rbac-operators.bicep' = ")[1].split("\n}\n")[0]
+        assert module.startswith("if (!empty(operatorsGroupId))")
+        assert "tablePrefix: tablePrefix" in module and "queuePrefix: queuePrefix" in module
 
 
 class TestSignUpConnectorApp:

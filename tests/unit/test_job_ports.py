@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from adapters.drift_reports import MemoryDriftReports
-from adapters.sweep_runs import MemorySweepRuns
+from adapters.memory import MemoryDriftReports, MemorySweepRuns
 from app.bootstrap import bootstrap
 from graph.assignment_expiries import GraphAssignmentExpiries
 from graph.credentials import TenantSimCredential
@@ -26,8 +25,8 @@ from lifecycle.services import JobPorts
 from lifecycle.sweep import entry as sweep
 from lifecycle.sweep.ports import SweepPorts
 from tests.builders import memory_services
+from tests.builders.sweep import add, relaxed
 from tests.fakes import FakeDirectory
-from tests.unit.test_sweep_run import add, relaxed
 
 
 async def test_bootstrap_builds_every_jobs_ports_on_the_graph_client_and_the_gate_shares_the_group_reads():

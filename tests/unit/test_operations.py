@@ -8,6 +8,7 @@ import pytest
 
 from lifecycle.errors import PermissionDeniedError
 from lifecycle.ledger import operations
+from lifecycle.ledger import status as ledger_status
 from lifecycle.ledger.operations import Selector
 from lifecycle.ledger.outcomes import Verdict
 from lifecycle.ledger.settle import process
@@ -143,8 +144,8 @@ async def test_reconcile_marks_items_the_broker_dead_lettered_on_its_own(directo
 async def test_status_shows_queue_depths_work_item_counts_and_last_runs(directory):
     """status reports each queue's depth and dead letters, items by status and each job's last run."""
     services = await _dead_lettered_ticket(directory)
-    await operations.record_run(services, "onboarding", {"done": 0, "failed": 1})
-    report = await operations.status(services)
+    await ledger_status.record_run(services, "onboarding", {"done": 0, "failed": 1})
+    report = await ledger_status.status(services)
     assert report["queues"]["onboarding"] == {"active": 0, "deadLetters": 1}
     assert report["workItems"] == {"dead-lettered": 1}
     assert report["lastRuns"]["onboarding"]["failed"] == 1
@@ -213,7 +214,7 @@ async def test_a_dead_letter_without_a_work_item_is_replayed_and_finished_once(d
 
 async def test_status_flags_a_braked_run_with_the_command_that_approves_it(directory):
     """A run the deletion brake holds waits for a person: status names it and how to approve it."""
-    from adapters.sweep_runs import MemorySweepRuns
+    from adapters.memory import MemorySweepRuns
     from lifecycle.plans import Mode
     from lifecycle.runs.model import DailyRun, RunStatus
 
@@ -222,7 +223,7 @@ async def test_status_flags_a_braked_run_with_the_command_that_approves_it(direc
     now = services.clock.now()
     await runs.create(DailyRun("sweep-2026-12-01", Mode.ENFORCE, RunStatus.BRAKED, now, reason="deletion brake: 40%"))
     await runs.create(DailyRun("sweep-2026-11-30", Mode.ENFORCE, RunStatus.DISPATCHED, now))
-    report = await operations.status(services, runs)
+    report = await ledger_status.status(services, runs)
     [flag] = report["attention"]
     assert flag["kind"] == "braked" and flag["runId"] == "sweep-2026-12-01"
     assert flag["next"] == "python -m lifecycle approve sweep-2026-12-01"
@@ -232,7 +233,7 @@ async def test_status_flags_a_run_whose_planning_stopped_and_an_interrupted_run(
     """Planning that stopped touching its row, and a run marked interrupted, wait for the next fire: both shown."""
     from datetime import timedelta
 
-    from adapters.sweep_runs import MemorySweepRuns
+    from adapters.memory import MemorySweepRuns
     from lifecycle.plans import Mode
     from lifecycle.runs.claim import INTERRUPTED
     from lifecycle.runs.model import DailyRun, RunStatus
@@ -242,9 +243,9 @@ async def test_status_flags_a_run_whose_planning_stopped_and_an_interrupted_run(
     started = services.clock.now()
     await runs.create(DailyRun("sweep-2026-12-02", Mode.ENFORCE, RunStatus.PLANNING, started, updated=started))
     await runs.create(DailyRun("reset-2026-12-02", Mode.ENFORCE, RunStatus.FAILED, started, reason=f"{INTERRUPTED}: x"))
-    assert [f["kind"] for f in (await operations.status(services, runs))["attention"]] == ["interrupted"]
-    services.clock.advance(operations.STALLED_PLANNING + timedelta(minutes=1))
-    kinds = {f["runId"]: f["kind"] for f in (await operations.status(services, runs))["attention"]}
+    assert [f["kind"] for f in (await ledger_status.status(services, runs))["attention"]] == ["interrupted"]
+    services.clock.advance(ledger_status.STALLED_PLANNING + timedelta(minutes=1))
+    kinds = {f["runId"]: f["kind"] for f in (await ledger_status.status(services, runs))["attention"]}
     assert kinds == {"reset-2026-12-02": "interrupted", "sweep-2026-12-02": "stalled"}
 
 
@@ -256,7 +257,7 @@ async def test_status_flags_work_an_attempt_claimed_and_never_finished(directory
 
     services = memory_services(directory)
     await work.begin(services, "ticket:RITM0010009", "onboarding")
-    assert (await operations.status(services))["attention"] == []
+    assert (await ledger_status.status(services))["attention"] == []
     services.clock.advance(timedelta(seconds=work.LEASE_SECONDS + 1))
-    [flag] = (await operations.status(services))["attention"]
+    [flag] = (await ledger_status.status(services))["attention"]
     assert flag["kind"] == "interrupted-work" and flag["keys"] == ["ticket:RITM0010009"] and flag["count"] == 1

@@ -115,3 +115,17 @@ def test_a_drift_plan_in_markdown_keeps_hostile_values_inside_their_cells():
     text = Plan("policy-drift", [action]).to_markdown()
     [row] = [line for line in text.splitlines() if line.startswith("| crossTenantAccessPolicy")]
     assert _hostile_text_leaks(row) == [] and len(re.findall(r"(?<!\\)\|", row)) == 7
+
+
+async def test_the_last_configuration_plans_show_the_waivers_in_force():
+    """A drift run recorded with its waivers (as the CLI records it) lists them in both renderings of the report."""
+    from lifecycle.ledger.status import record_run
+
+    services = await _services()
+    waivers = (
+        "partners.fabrikam inboundTrust.isCompliantDeviceAccepted: active, owner megan@contoso.com, until 2026-12-15"
+    )
+    await record_run(services, "policy-drift", {"mode": "plan", "drift": 0, "exitCode": 0, "waivers": waivers})
+    posture = await report.collect(services)
+    assert "waivers: partners.fabrikam inboundTrust.isCompliantDeviceAccepted" in report.to_markdown(posture)
+    assert "owner megan@contoso.com, until 2026-12-15" in report.to_html(posture)

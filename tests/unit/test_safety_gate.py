@@ -24,8 +24,9 @@ from lifecycle.sweep.model import Action, PlannedAction, Rule
 from lifecycle.sweep.runner import action_message
 from tests.builders import NOW, message
 from tests.builders import onboard_ticket as onboard
-from tests.fakes import FakeDirectory
-from tests.unit.test_sweep_run import QUEUE, add, run_worker, stack
+from tests.builders.reset import redeemed, resets_sent, services_with, ticket_outcome
+from tests.builders.sweep import QUEUE, add, run_worker, stack
+from tests.fakes import FakeDirectory, FakeLookup
 
 EMAIL = "ana.lopez@fabrikam.com"
 
@@ -232,6 +233,22 @@ async def test_the_gate_writes_nothing_in_plan_mode():
     assert refusal is not None and refusal.code == "plan-mode"
 
 
+async def test_an_undo_passes_the_gate_re_enabling_checks_protection_restoring_cannot_and_skips_it():
+    """A re-enable (restore of a disable) is refused for a protected guest like any write; a restore from deleted
+    items skips the membership check (a deleted object's memberships cannot be read) but keeps every other rule."""
+    directory = FakeDirectory()
+    guest = directory.add_guest(EMAIL)
+    services = stack(directory)
+    directory.add_to_group(services.desired.exclusions.protected_group_id, guest.id)
+    gate = SafetyGate(services.desired, directory)
+    enable = await gate.refusal(guest, None, Write.ENABLE, managed_only=False)
+    assert enable is not None and enable.code == "guest-protected"
+    assert await gate.refusal(guest, None, Write.RESTORE, managed_only=False) is None
+    member = replace(guest, user_type="Member")
+    refused = await gate.refusal(member, None, Write.RESTORE, managed_only=False)
+    assert refused is not None and refused.code == "not-a-guest"
+
+
 def test_exclusion_ids_must_be_object_ids_and_are_kept_in_lower_case():
     assert Exclusions(object_ids=("3F2A9C1E-4B7D-4E8A-9C0F-1A2B3C4D5E6F",)).object_ids == (
         "3f2a9c1e-4b7d-4e8a-9c0f-1a2b3c4d5e6f",
@@ -246,13 +263,11 @@ def test_exclusion_ids_must_be_object_ids_and_are_kept_in_lower_case():
 
 
 def _reset_stack(directory: FakeDirectory, *, unmanaged: bool = False, mode: str = "enforce"):
-    from tests.unit.test_reset import FakeLookup, services_with
 
     return services_with(directory, FakeLookup(), mode=mode, unmanaged_tickets=unmanaged)
 
 
 async def _reset_ticket(services, **fields):
-    from tests.unit.test_reset import ticket_outcome
 
     return await ticket_outcome(services, ticketId=f"R-{len(services.directory.invitations)}", **fields)
 
@@ -266,7 +281,6 @@ def _managed(services, guest, partner: str = "fabrikam"):
 @pytest.mark.parametrize("new_email", [None, "ana@fabrikam.co.uk"], ids=["reset", "reset-to-new-address"])
 @pytest.mark.parametrize("category", ["excluded", "protected", "unmanaged", "member"])
 async def test_a_reset_ticket_obeys_every_rule_of_the_gate(category, new_email):
-    from tests.unit.test_reset import redeemed
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")
@@ -294,7 +308,6 @@ async def test_a_reset_ticket_obeys_every_rule_of_the_gate(category, new_email):
 
 async def test_a_reset_ticket_cannot_move_a_guest_to_an_address_outside_its_partner():
     """The takeover: a ticket moving a Fabrikam guest to an address the sender controls is refused."""
-    from tests.unit.test_reset import redeemed
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")
@@ -309,7 +322,6 @@ async def test_a_reset_ticket_cannot_move_a_guest_to_an_address_outside_its_part
 
 async def test_a_reset_ticket_cannot_move_a_guest_to_a_domain_the_invitation_list_refuses():
     from config.desired_state import DomainList
-    from tests.unit.test_reset import redeemed
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")
@@ -325,7 +337,6 @@ async def test_a_reset_ticket_cannot_move_a_guest_to_a_domain_the_invitation_lis
 
 
 async def test_a_reset_ticket_in_plan_mode_writes_nothing_and_stays_replayable():
-    from tests.unit.test_reset import redeemed
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")
@@ -337,7 +348,6 @@ async def test_a_reset_ticket_in_plan_mode_writes_nothing_and_stays_replayable()
 
 
 async def test_a_domain_ticket_in_plan_mode_only_plans():
-    from tests.unit.test_reset import redeemed, resets_sent
 
     directory = FakeDirectory()
     for n in range(2):
@@ -349,7 +359,6 @@ async def test_a_domain_ticket_in_plan_mode_only_plans():
 
 
 async def test_a_domain_ticket_resets_only_the_guests_this_product_manages():
-    from tests.unit.test_reset import redeemed, resets_sent
 
     directory = FakeDirectory()
     managed, unmanaged = (redeemed(directory, f"p{n}@fabrikam.com", "google") for n in range(2))
@@ -362,7 +371,6 @@ async def test_a_domain_ticket_resets_only_the_guests_this_product_manages():
 
 async def test_the_daily_run_never_resets_a_guest_excluded_after_planning():
     from lifecycle.reset.entry import run_reset_detection
-    from tests.unit.test_reset import redeemed, resets_sent
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")

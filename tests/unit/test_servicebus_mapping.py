@@ -147,8 +147,9 @@ class RecordingClient:
 async def test_delayed_messages_are_scheduled_from_the_clock_and_others_sent_at_once() -> None:
     """A delay becomes a scheduled enqueue time of clock.now() + delay; undelayed messages go in a batch."""
     client, clock = RecordingClient(), FixedClock(ENQUEUED)
-    transport = ServiceBusTransport(client, admin=None, prefix="dev-", clock=clock)  # type: ignore[arg-type]
-    await transport.send("work", [outbound(), outbound(message_id="msg-2", delay_seconds=90)])
+    transport = ServiceBusTransport(client, admin=None, clock=clock)  # type: ignore[arg-type]
+    await transport.send("dev-work", [outbound(), outbound(message_id="msg-2", delay_seconds=90)])
+    assert list(client.senders) == ["dev-work"]  # the name as given: the prefix is already in it
     sender = client.senders["dev-work"]
     assert [m.message_id for m in sender.sent] == ["msg-1"]
     assert [(m.message_id, at) for m, at in sender.scheduled] == [("msg-2", ENQUEUED + timedelta(seconds=90))]

@@ -44,7 +44,7 @@ def test_a_bad_value_names_the_setting_and_the_value():
 
 
 def test_the_simulator_credential_is_refused_in_azure():
-    """In Azure only the managed identity may talk to Graph."""
+    """The simulator's credential never reaches Azure (the app uses its managed identity, an operator az login)."""
     env = {**LOCAL_ENV, "LIFECYCLE_ENVIRONMENT": "azure"}
     with pytest.raises(SettingsError, match="LIFECYCLE_GRAPH_CREDENTIAL"):
         load_settings(env)

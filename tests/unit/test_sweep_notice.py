@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import jsonschema
 
-from adapters.sweep_runs import MemorySweepRuns
+from adapters.memory import MemorySweepRuns
 from app.schemas import SCHEMAS
 from config.desired_state import DeletionBrake, PartnerRules, SponsorNotice, SponsorNoticeOverride, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from adapters.sweep_runs import MemorySweepRuns
+from adapters.memory import MemorySweepRuns
 from app.cli.summaries import sweep_exit_code, sweep_summary
 from app.demo import sweep_demo
-from config.desired_state import DeletionBrake
 from lifecycle.clock import FixedClock
 from lifecycle.errors import ThrottledError, TransientGraphError
 from lifecycle.ledger.outcomes import Verdict
-from lifecycle.ledger.worker import drain
 from lifecycle.models import DirectoryUser, GuestRecord, GuestState, ReceivedMessage, SignInActivity
 from lifecycle.plans import Mode
 from lifecycle.runs.model import RunStatus
@@ -23,46 +22,8 @@ from lifecycle.sweep import entry
 from lifecycle.sweep.model import Action, PlannedAction, Rule
 from lifecycle.sweep.runner import SweepError, action_message, occurrence_run_id
 from tests.builders import NOW, memory_services
+from tests.builders.sweep import QUEUE, RUN, add, audit_actions, relaxed, run_worker, stack
 from tests.fakes import FakeDirectory
-
-RUN = occurrence_run_id(NOW)
-QUEUE = "guest-actions"
-
-
-def relaxed(services, max_count: int = 10_000, max_percent: float = 100.0):
-    lifecycle = services.desired.lifecycle.model_copy(
-        update={"deletion_brake": DeletionBrake(max_count=max_count, max_percent=max_percent)}
-    )
-    services.desired = services.desired.model_copy(update={"lifecycle": lifecycle})
-    return services
-
-
-def stack(directory: FakeDirectory | None = None, clock: FixedClock | None = None, *, brake: bool = False):
-    services = memory_services(directory or FakeDirectory(), clock=clock, sweep_runs=MemorySweepRuns(page_size=2))
-    return services if brake else relaxed(services)
-
-
-def add(directory: FakeDirectory, *, days_since_sign_in: int, domain: str = "fabrikam.com", **fields) -> DirectoryUser:
-    user = directory.add_guest(f"g{len(directory.users)}@{domain}")
-    activity = SignInActivity(last_successful_sign_in=NOW - timedelta(days=days_since_sign_in))
-    return directory.put(
-        replace(
-            user,
-            sign_in_activity=activity,
-            external_user_state_changed=NOW - timedelta(days=500),
-            created=NOW - timedelta(days=501),
-            **fields,
-        )
-    )
-
-
-async def run_worker(services):
-    return await drain(services, QUEUE, entry.handle_guest_action, idle_rounds=1, concurrency=4)
-
-
-async def audit_actions(services) -> list[str]:
-    return [e.action async for e in services.audit.entries()]
-
 
 # --- run ids ----------------------------------------------------------------------------------------------
 
@@ -545,4 +506,66 @@ async def test_an_interrupted_planning_resumes_from_its_last_page():
         await entry.run_sweep(services, "enforce")
     again = await entry.run_sweep(services, "enforce")
     assert directory.starts[0] is None and directory.starts[1] is not None
+    assert again["status"] == "dispatched" and again["totalGuests"] == 3 and again["disable"] == 3
+
+
+class SecondPageHangs(FakeDirectory):
+    """One guest per page; the listing waits for ever before its second page, as a slow tenant would when the
+    operator gives up and presses Ctrl-C. ``first_page`` is set once the first page was handed out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.page_size, self.starts, self.hang = 1, [], True
+        self.first_page = asyncio.Event()
+
+    async def guest_pages(self, select, page_size: int, start: str | None = None):
+        self.starts.append(start)
+        async for page, next_link in super().guest_pages(select, page_size, start):
+            yield page, next_link
+            self.first_page.set()
+            if self.hang:
+                await asyncio.Event().wait()
+
+
+async def test_planning_stopped_by_ctrl_c_is_marked_interrupted_and_resumes_at_once():
+    """Ctrl-C cancels the command's task (asyncio.run does that on SIGINT): the run is not left 'planning' (a
+    no-op for the next 15 minutes) but failed as interrupted, audited, and the resume command, run right away,
+    goes on from the saved page; the progress watcher saw how far planning got."""
+    from lifecycle import progress
+    from lifecycle.runs.claim import INTERRUPTED
+
+    class Steps:
+        def __init__(self) -> None:
+            self.seen: list[progress.Step] = []
+
+        def started(self, step: progress.Step) -> None:
+            self.seen.append(step)
+
+        def updated(self, step: progress.Step) -> None:
+            pass
+
+        def ended(self, step: progress.Step) -> None:
+            pass
+
+    directory = SecondPageHangs()
+    for _ in range(3):
+        add(directory, days_since_sign_in=120)
+    services = stack(directory)
+    watcher = Steps()
+    with progress.watching(watcher):
+        running = asyncio.create_task(entry.run_sweep(services, "enforce"))
+    await asyncio.wait_for(directory.first_page.wait(), 10)
+    await asyncio.sleep(0.05)  # the page is planned and the run row saved
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await running
+    [stopped] = await entry.list_runs(services)
+    assert stopped["status"] == "failed" and stopped["reason"].startswith(INTERRUPTED)
+    assert "sweep.interrupted" in await audit_actions(services)
+    [planning] = watcher.seen
+    assert (planning.label, planning.done, planning.finished) == (f"planning {RUN}", 1, False)
+
+    directory.hang = False
+    again = await entry.run_sweep(services, "enforce", stopped["runId"])
+    assert directory.starts[0] is None and directory.starts[1] is not None  # from the saved page
     assert again["status"] == "dispatched" and again["totalGuests"] == 3 and again["disable"] == 3

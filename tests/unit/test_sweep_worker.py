@@ -7,8 +7,7 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
-from adapters.memory import MemoryWorkItems
-from adapters.sweep_runs import MemorySweepRuns
+from adapters.memory import MemorySweepRuns, MemoryWorkItems
 from config.desired_state import DeletionBrake
 from lifecycle.ledger.worker import drain
 from lifecycle.models import DirectoryUser, SignInActivity, WorkStatus

@@ -1,9 +1,4 @@
-"""In-memory fakes of the state and queue ports, with the real adapters' semantics.
-
-They are what unit tests use, and tests/integration/test_*_contract.py runs the same contract against
-these and the real adapters so the two cannot drift apart. Values go through the same JSON and UTC
-normalisation as Table Storage, so what a test reads back is what production would read back.
-"""
+"""In-memory twins of the ledger's state ports (work items, guests, audit, rejections) and the queue."""
 
 from __future__ import annotations
 
@@ -53,6 +48,8 @@ def _stored_guest(record: GuestRecord, etag: str) -> GuestRecord:
         updated=utc(record.updated),
         history=load_json(dump_history(record.history), []),
         etag=etag,
+        rearm_until=utc(record.rearm_until),
+        attested=utc(record.attested),
     )
 
 
@@ -101,8 +98,8 @@ class MemoryGuestLedger:
             raise StateConflictError(f"guest {record.object_id} is already in the ledger")
         if record.etag is not None and (current is None or current.etag != record.etag):
             raise StateConflictError(f"guest {record.object_id} changed since it was read")
-        self._rows[record.object_id] = _stored_guest(record, _new_etag())
-        return await self.get(record.object_id)  # type: ignore[return-value]
+        stored = self._rows[record.object_id] = _stored_guest(record, _new_etag())
+        return replace(stored, history=list(stored.history))
 
     async def all(self) -> AsyncIterator[GuestRecord]:
         for object_id in sorted(self._rows):

@@ -1,0 +1,1 @@
+"""Adopting guests invited by hand: their sponsor taken from Graph's sponsors into the guest ledger."""
