@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import json
+import math
 import os
 import re
 import subprocess
@@ -370,15 +371,15 @@ class TestHostJson:
         assert service_bus["autoCompleteMessages"] is True
         assert service_bus["prefetchCount"] == 0
 
-    def test_concurrency_matches_the_graph_write_budget_arithmetic(self):
-        """maxConcurrentCalls equals 20 writes/s divided by 4 writes/s per slot, as the README explains."""
-        writes_per_second_budget = 3000 / 150
-        writes_per_second_per_slot = 1 / 0.25
-        assert (
-            HOST["extensions"]["serviceBus"]["maxConcurrentCalls"]
-            == writes_per_second_budget / writes_per_second_per_slot
-        )
-        assert "| `extensions.serviceBus.maxConcurrentCalls` | 5 |" in README
+    def test_concurrency_lets_one_instance_keep_each_graph_budget_busy(self):
+        """maxConcurrentCalls covers the slots one instance needs for the invitation budget (30/s x 1.8 s a
+        ticket) and the write budget (10 disables/s x 0.68 s a disable), as the README's arithmetic says."""
+        slots = HOST["extensions"]["serviceBus"]["maxConcurrentCalls"]
+        invitation_slots = math.ceil(30 * 1.8)
+        write_slots = math.ceil((3000 / 150) / 2 * 0.68)
+        assert slots >= max(invitation_slots, write_slots) == 54
+        assert f"| `extensions.serviceBus.maxConcurrentCalls` | {slots} |" in README
+        assert "30 x 1.8 = **54 slots**" in README and f"`maxConcurrentCalls` is **{slots}**" in README
 
     def test_the_readme_states_the_values_host_json_has(self):
         """Each scalar host.json value named in the README table is the value host.json holds."""
