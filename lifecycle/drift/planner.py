@@ -34,17 +34,12 @@ from lifecycle.drift.normalise import (
 )
 from lifecycle.drift.ports import TenantPolicies
 from lifecycle.drift.report import DriftPlan
+from lifecycle.drift.resources import AUTHORIZATION, DEFAULT, DOMAIN_LIST, FEDERATION, PARTNERS, POLICY
 from lifecycle.errors import GraphError
 from lifecycle.plans import Action, Change, FieldDiff, Refusal
 
 log = structlog.get_logger(__name__)
 
-POLICY = "crossTenantAccessPolicy"
-DEFAULT = "crossTenantAccessPolicy/default"
-PARTNERS = "crossTenantAccessPolicy/partners"
-AUTHORIZATION = "authorizationPolicy"
-DOMAIN_LIST = "b2bManagementPolicies"
-FEDERATION = "directory/federationConfigurations"
 DOMAIN_LIST_KEY = "invitationDomains"
 FEDERATION_SETTINGS = (
     "displayName",

@@ -16,6 +16,7 @@ from typing import Any
 from config.desired_state import Waiver
 from lifecycle.drift.desired import INBOUND_TRUST, DesiredPolicies
 from lifecycle.drift.normalise import target_configuration
+from lifecycle.drift.resources import DEFAULT, PARTNERS
 from lifecycle.plans import Action, Change, FieldDiff, Refusal
 
 ACTIVE, EXPIRED = "active", "expired"
@@ -50,8 +51,6 @@ def _canonical(field: str, value: Any) -> Any:
 
 
 def statuses(waivers: tuple[Waiver, ...], desired: DesiredPolicies, today: date) -> list[WaiverStatus]:
-    from lifecycle.drift.planner import DEFAULT, PARTNERS
-
     tenant_ids = {p.key: p.tenant_id for p in desired.partners.values()}
     found = []
     for waiver in waivers:
