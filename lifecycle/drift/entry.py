@@ -13,9 +13,10 @@ import structlog
 from lifecycle.drift import ca_policies, identity_providers, signup_connector
 from lifecycle.drift.applier import Applier, apply_plan
 from lifecycle.drift.desired import desired_policies
-from lifecycle.drift.planner import plan_policies, read_tenant
+from lifecycle.drift.planner import plan_policies
 from lifecycle.drift.ports import DriftPorts
 from lifecycle.drift.report import DriftReport, DriftRun, Mode
+from lifecycle.drift.snapshot import read_tenant
 from lifecycle.plans import Plan, Refusal
 from lifecycle.services import Services
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config.desired_state import DesiredState
-from lifecycle.drift.planner import PARTNERS
+from lifecycle.drift.resources import PARTNERS
 from lifecycle.drift.ports import DriftPorts
 from lifecycle.jobs import JOBS
 from lifecycle.services import Services

@@ -20,7 +20,8 @@ from graph.governance import GraphGovernance
 from graph.permissions import GRANTED
 from lifecycle.clock import SystemClock
 from lifecycle.drift.desired import desired_policies
-from lifecycle.drift.planner import plan_policies, read_tenant
+from lifecycle.drift.planner import plan_policies
+from lifecycle.drift.snapshot import read_tenant
 from lifecycle.export.run import export_desired_state
 from lifecycle.governance import run_governance
 from lifecycle.governance.job import make_plan

@@ -18,8 +18,9 @@ from lifecycle.drift.applier import apply_plan
 from lifecycle.drift.desired import SERVICE_DEFAULT, desired_policies
 from lifecycle.drift.guardrails import POLICY_SIZE_LIMIT, refusals, warnings
 from lifecycle.drift.normalise import domain_definition, parse_domain_definition, target_configuration
-from lifecycle.drift.planner import TenantSnapshot, plan_policies
+from lifecycle.drift.planner import plan_policies
 from lifecycle.drift.report import ApplyResult, DriftRun
+from lifecycle.drift.snapshot import TenantSnapshot
 from lifecycle.errors import TransientGraphError
 from lifecycle.plans import Change
 
