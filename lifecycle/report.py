@@ -11,18 +11,16 @@ daily timer job that writes it to blob storage is lifecycle.reporting.entry.
 from __future__ import annotations
 
 import html
-import os
-import tempfile
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from lifecycle.dates import shown_end
 from lifecycle.markdown import md
 from lifecycle.models import AuditEntry, WorkStatus
 from lifecycle.reporting import page
+from lifecycle.reporting.chart import line_chart
 from lifecycle.reporting.guests import GuestTable, guest_state, guest_table
 from lifecycle.reporting.outcomes import DriftRow, Outcome, latest_drift, night_outcomes
 from lifecycle.services import Services
@@ -59,7 +57,7 @@ class Posture:
         return total
 
 
-__all__ = ["Posture", "collect", "guest_state", "record_snapshot", "to_html", "to_markdown", "write_report"]
+__all__ = ["Posture", "collect", "guest_state", "record_snapshot", "to_html", "to_markdown"]
 
 
 async def collect(services: Services, *, expiring_within_days: int = 30) -> Posture:
@@ -284,7 +282,7 @@ th{{background:#f6f8fa}} .cards{{display:flex;gap:1rem}}
 {page.outcomes_section(posture.outcomes)}
 {guests}
 {page.drift_section(posture.drift_run, posture.drift, posture.tenant_id)}
-<section id="history"><h2>Guests by state over time</h2>{_chart(posture.history)}</section>
+<section id="history"><h2>Guests by state over time</h2>{line_chart(posture.history, STATES)}</section>
 <section id="by-partner"><h2>Guests by partner and state</h2>
 <table><tr><th>partner</th>{"".join(f"<th>{s}</th>" for s in STATES)}<th>total</th></tr>{rows}</table></section>
 <section id="pending"><h2>Pending invitations by age</h2>
@@ -301,104 +299,3 @@ th{{background:#f6f8fa}} .cards{{display:flex;gap:1rem}}
 <script>{page.FILTER_SCRIPT}</script>
 </body></html>
 """
-
-
-def _chart(history: list[tuple[str, dict[str, int]]]) -> str:
-    """An inline SVG line chart: one polyline per state across the days. A single day is drawn as a level
-    line across the chart (there is no change to show yet), never as a lone dot."""
-    width, height, pad = 720, 240, 40
-    peak = max([max(c.values(), default=0) for _, c in history] + [1])
-    colours = {"pending": "#bf8700", "active": "#1a7f37", "disabled": "#cf222e"}
-    step = (width - 2 * pad) / max(len(history) - 1, 1)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="guests by state over time">'
-    ]
-    parts.append(f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#57606a"/>')
-    for state in STATES:
-        points = [
-            (pad + i * step, height - pad - (counts.get(state, 0) / peak) * (height - 2 * pad))
-            for i, (_, counts) in enumerate(history)
-        ]
-        if len(points) == 1:
-            points.append((width - pad, points[0][1]))
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        parts.append(
-            f'<polyline class="series-{state}" fill="none" stroke="{colours[state]}" stroke-width="2" '
-            f'stroke-linejoin="round" points="{path}"/>'
-        )
-    for i, (day, _) in enumerate(history):
-        if len(history) <= 8 or i % max(len(history) // 8, 1) == 0:
-            parts.append(
-                f'<text x="{pad + i * step:.1f}" y="{height - pad + 16}" font-size="10" '
-                f'text-anchor="middle">{day[5:]}</text>'
-            )
-    legend = " ".join(f'<tspan fill="{colours[s]}">&#9473; {s}</tspan>' for s in STATES)
-    parts.append(f'<text x="{pad}" y="16" font-size="12">{legend} (peak {peak})</text></svg>')
-    return "".join(parts)
-
-
-REPORT_NAMES = {"html": "guest-posture.html", "markdown": "guest-posture.md"}
-LAST_GOOD_NAMES = {"html": "guest-posture.last-good.html", "markdown": "guest-posture.last-good.md"}
-
-
-def write_report(posture: Posture, out: Path) -> dict[str, Any]:
-    """Write guest-posture.html and guest-posture.md into ``out``; returns their paths and the totals.
-
-    Both are rendered before either is written, and each is written to a temporary file that then replaces
-    the old one: a reader sees the old report or the new one, never half of one, and never a new HTML beside
-    an old markdown because the second rendering failed."""
-    out.mkdir(parents=True, exist_ok=True)
-    texts = {"html": to_html(posture), "markdown": to_markdown(posture)}
-    paths = {kind: out / name for kind, name in REPORT_NAMES.items()}
-    for kind, text in texts.items():
-        _replace(paths[kind], text)
-    return {"html": str(paths["html"]), "markdown": str(paths["markdown"]), "totals": dict(posture.totals)}
-
-
-def write_failure(out: Path, when: datetime, error: str) -> dict[str, str]:
-    """A report that failed must not leave the previous one looking current: the previous report moves to
-    guest-posture.last-good.* and guest-posture.* say when and why this one failed. Returns the paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    kept: dict[str, str] = {}
-    for kind, name in REPORT_NAMES.items():
-        current, last_good = out / name, out / LAST_GOOD_NAMES[kind]
-        if current.exists() and not _is_failure_notice(current):
-            current.replace(last_good)
-        if last_good.exists():
-            kept[kind] = str(last_good)
-    stamp = f"{when:%Y-%m-%d %H:%M} UTC"
-    where = f"the last good report is {LAST_GOOD_NAMES['html']}" if "html" in kept else "there is no earlier report"
-    text = f"The guest-posture report of {stamp} failed: {error}. Nothing below is current; {where}."
-    _replace(
-        out / REPORT_NAMES["html"],
-        f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Guest posture report failed</title>'
-        f"</head><body>\n<h1>{FAILURE_TITLE}</h1>\n<p>{html.escape(text)}</p>\n</body></html>\n",
-    )
-    _replace(out / REPORT_NAMES["markdown"], f"# {FAILURE_TITLE}\n\n{md(text)}\n")
-    return {
-        "html": str(out / REPORT_NAMES["html"]),
-        "markdown": str(out / REPORT_NAMES["markdown"]),
-        **{f"lastGood{kind.title()}": path for kind, path in kept.items()},
-    }
-
-
-FAILURE_TITLE = "Guest posture report failed"
-
-
-def _is_failure_notice(path: Path) -> bool:
-    return FAILURE_TITLE in path.read_text(encoding="utf-8", errors="replace")[:400]
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically: a temporary file beside it, flushed, then renamed over it."""
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

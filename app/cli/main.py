@@ -86,7 +86,7 @@ def demo(
             "report": await steps.report_step(services),
         }
 
-    from lifecycle.report import write_report
+    from lifecycle.reporting.files import write_report
 
     results = asyncio.run(with_services(go))
     results["report"] = write_report(results["report"], out)

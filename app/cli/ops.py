@@ -365,6 +365,7 @@ def report(
 ) -> None:
     """Write the guest-posture report (self-contained HTML and markdown) and record today's snapshot."""
     from lifecycle import report as posture_report
+    from lifecycle.reporting.files import write_failure, write_report
 
     async def go(services):
         posture = await posture_report.collect(services)
@@ -372,9 +373,9 @@ def report(
         return posture
 
     try:
-        written = posture_report.write_report(asyncio.run(with_services(go)), out)
+        written = write_report(asyncio.run(with_services(go)), out)
     except Exception as exc:
-        notice = posture_report.write_failure(out, datetime.now(UTC), explain(exc)[1])
+        notice = write_failure(out, datetime.now(UTC), explain(exc)[1])
         kept = notice.get("lastGoodHtml")
         Console(stderr=True, soft_wrap=True).print(
             f"no report written: {notice['html']} now says this report failed"

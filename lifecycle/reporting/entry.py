@@ -17,6 +17,7 @@ import structlog
 
 from lifecycle import report
 from lifecycle.ledger.status import record_run
+from lifecycle.reporting.files import FAILURE_TITLE
 from lifecycle.reporting.ports import ReportPorts, ReportStore
 from lifecycle.services import Services
 
@@ -84,7 +85,7 @@ async def _failure_notice(store: ReportStore, when: datetime, error: str) -> Non
     )
     page = (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Guest posture report failed</title>'
-        f"</head><body>\n<h1>{report.FAILURE_TITLE}</h1>\n<p>{html.escape(text)}</p>\n</body></html>\n"
+        f"</head><body>\n<h1>{FAILURE_TITLE}</h1>\n<p>{html.escape(text)}</p>\n</body></html>\n"
     )
     try:
         await store.put(LATEST["html"], page.encode("utf-8"), HTML)

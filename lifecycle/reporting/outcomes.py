@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config.desired_state import DesiredState
-from lifecycle.drift.resources import PARTNERS
 from lifecycle.drift.ports import DriftPorts
+from lifecycle.drift.resources import PARTNERS
 from lifecycle.jobs import JOBS
 from lifecycle.services import Services
 from lifecycle.sweep.ports import SweepPorts

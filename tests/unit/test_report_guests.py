@@ -12,6 +12,7 @@ from lifecycle import report
 from lifecycle.dates import end_of
 from lifecycle.models import DirectoryUser
 from lifecycle.plans import Mode
+from lifecycle.reporting.chart import line_chart
 from lifecycle.reporting.guests import NO_SIGN_IN_ACTIVITY, guest_table, next_step
 from lifecycle.reporting.links import guest_link
 from lifecycle.reporting.page import content_security_policy, script_hash
@@ -172,7 +173,7 @@ async def test_the_trend_is_drawn_as_lines_with_no_dots():
         points = re.search(rf'class="series-{state}"[^>]* points="([^"]+)"', page)
         assert points and len(points.group(1).split()) == 8  # seven snapshots and today
     assert "<circle" not in page
-    alone = report._chart([("2026-11-23", {"active": 3})])
+    alone = line_chart([("2026-11-23", {"active": 3})], report.STATES)
     assert len(re.search(r'class="series-active"[^>]* points="([^"]+)"', alone).group(1).split()) == 2
 
 

@@ -8,9 +8,9 @@ import pytest
 
 from adapters.memory import MemorySweepRuns
 from adapters.report_blobs import MemoryReportStore
-from lifecycle import report
 from lifecycle.jobs import BY_NAME
 from lifecycle.reporting import entry
+from lifecycle.reporting.files import FAILURE_TITLE
 from tests.builders import memory_services
 from tests.report_tenant import report_tenant
 
@@ -71,7 +71,7 @@ async def test_a_failed_run_leaves_latest_saying_so_keeps_the_dated_copies_and_r
     with pytest.raises(OSError, match="storage refused"):
         await entry.write_daily(services)
     latest = store.documents["latest.html"][1].decode()
-    assert report.FAILURE_TITLE in latest and "storage refused" in latest
+    assert FAILURE_TITLE in latest and "storage refused" in latest
     assert f"{yesterday}/guest-posture.html" in latest and f"{yesterday}/guest-posture.html" in store.documents
     runs = [e.details async for e in services.audit.entries() if e.action == "job.run"]
     assert runs[-1]["status"] == "failed" and "storage refused" in runs[-1]["error"]
