@@ -151,6 +151,39 @@ class Approve:
 
 
 @dataclass(frozen=True)
+class Restore:
+    """``restore --run``: the undo of a sweep run, guest by guest, as the local command plans and carries it."""
+
+    name: str = "restore"
+    columns: tuple[str, ...] = ()
+    read_only: bool = False
+
+    def parse(self, args: object) -> dict[str, Any]:
+        found = _object(args)
+        _known(found, {"runId", "key", "overBrake"})
+        run_id = found.get("runId")
+        if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or not run_id.startswith("sweep-"):
+            raise AdminInputError("invalid-args", "args.runId names a sweep run (sweep-YYYY-MM-DD, ...)")
+        return {"runId": run_id, "key": _text(found, "key"), "overBrake": _flag(found, "overBrake")}
+
+    async def changes(self, services: Services, args: dict[str, Any]) -> Rows | None:
+        from app.cli.restore import plan_rows
+
+        return await plan_rows(services, args["runId"], args["key"])
+
+    async def carry_out(self, services: Services, args: dict[str, Any], rows: Rows | None, actor: str) -> Carried:
+        from app.cli.restore import restore_exit_code, summary_text
+        from lifecycle.restore.entry import RestoreError, apply_restore, plan_restore
+
+        try:
+            plan = await plan_restore(services, args["runId"], args["key"])
+        except RestoreError as exc:
+            raise AdminRefused("run-not-restorable", str(exc)) from None
+        summary = await apply_restore(services, plan, actor, over_brake=args["overBrake"])
+        return Carried(restore_exit_code(summary), summary_text(summary), summary, args["runId"])
+
+
+@dataclass(frozen=True)
 class DeadLetters:
     """``replay`` or ``purge``: exactly the dead letters listed (by message id) are replayed or purged."""
 
@@ -299,6 +332,7 @@ def admin_commands() -> dict[str, AdminCommand]:
     from app.cli.config import CHANGE_COLUMNS
     from app.cli.jobs import APPROVE_COLUMNS
     from app.cli.ops import DEAD_LETTER_COLUMNS
+    from app.cli.restore import COLUMNS as RESTORE_COLUMNS
 
     commands: list[AdminCommand] = [
         ApplyPolicies(columns=CHANGE_COLUMNS),
@@ -306,6 +340,7 @@ def admin_commands() -> dict[str, AdminCommand]:
         Approve(columns=APPROVE_COLUMNS),
         DeadLetters("replay", DEAD_LETTER_COLUMNS),
         DeadLetters("purge", DEAD_LETTER_COLUMNS),
+        Restore(columns=RESTORE_COLUMNS),
         RunJob(),
         Doctor(),
     ]

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from app.cli.common import ExitCode, JsonOption, app, cell, console, esc, operator, with_services
 from app.cli.decide import ExportOption, YesOption, check_export, decide, export
-from app.cli.remote import require_app_identity
+from app.cli.remote import RemoteOption, remote_url, require_app_identity, run_remote
 
 COLUMNS = ("displayName", "mail", "partner", "undo", "steps", "endDate", "status", "reason", "notes", "objectId")
 
@@ -41,6 +41,7 @@ def restore(
     yes: YesOption = False,
     export_to: ExportOption = None,
     as_json: JsonOption = False,
+    remote: RemoteOption = None,
 ) -> None:
     """Undo a sweep run: re-enable the guests it disabled, restore the ones it deleted while Entra still holds
     them (30 days), and re-request the access package a guest lost until its recorded end date.
@@ -49,16 +50,29 @@ def restore(
     typed back (--yes in scripts). A guest changed since the run (re-enabled, restored, re-addressed, acted on
     by a ticket or a later run) is refused. A restored guest is left alone by the sweep for
     LIFECYCLE_RESTORE_COOL_OFF_DAYS, then judged afresh. Exit 0 done, 2 something refused, braked or failed,
-    3 no such run or nothing it did matches."""
+    3 no such run or nothing it did matches. With --remote the function app's identity carries it out, and only
+    if its plan is still the one confirmed."""
     from lifecycle.restore.entry import RestoreError, apply_restore, plan_restore
 
     check_export(export_to)
-    if not dry_run:
-        require_app_identity(
-            None,
-            "restore",
-            "restore has no --remote mode yet: run it with the app's identity (e.g. a pipeline holding the app's "
-            "managed identity), or use --dry-run here",
+    url = remote_url(remote) if dry_run else require_app_identity(remote_url(remote), "restore")
+    if url is not None:
+        raise typer.Exit(
+            run_remote(
+                url,
+                "restore",
+                {"runId": run, "key": key, "overBrake": over_brake},
+                title=lambda rows: (
+                    f"undo of {run}: {sum(r.get('status') == 'planned' for r in rows)} guest(s) to restore"
+                ),
+                phrase=lambda rows: run,
+                yes=yes,
+                export_to=export_to,
+                label=f"restore --run {run}",
+                as_json=as_json,
+                nothing_matched=f"{run}: nothing it did is left to undo",
+                plan_only=dry_run,
+            )
         )
     actor = who or operator()
 
@@ -93,10 +107,33 @@ def restore(
         typer.echo(json.dumps(summary, indent=2, default=str))
     else:
         _print(summary)
-    raise typer.Exit(_exit_code(summary))
+    raise typer.Exit(restore_exit_code(summary))
 
 
-def _exit_code(summary: dict[str, Any]) -> int:
+def _planned(rows: list[dict[str, Any]]) -> int:
+    return sum(r.get("status") == "planned" for r in rows)
+
+
+async def plan_rows(services, run_id: str, key: str | None) -> list[dict[str, Any]]:
+    """What undoing ``run_id`` would do, one flat row per guest by name (the local list and the endpoint's)."""
+    from lifecycle.restore.entry import plan_restore
+
+    plan = await plan_restore(services, run_id, key)
+    return [_row(g.to_json()) for g in plan.guests]
+
+
+def summary_text(summary: dict[str, Any]) -> str:
+    """The undo's outcome in a few lines, for the endpoint's answer."""
+    lines = [f"undo of {summary['runId']}: {summary['status']}"]
+    lines += [
+        f"{g.get('displayName') or g.get('objectId')}: {g.get('status')} {g.get('reason') or ''}".rstrip()
+        for g in summary.get("plan", [])
+    ]
+    lines.append(", ".join(f"{k} {v}" for k, v in summary.get("counts", {}).items()) or "no guests")
+    return "\n".join(lines)
+
+
+def restore_exit_code(summary: dict[str, Any]) -> int:
     if summary["status"] == "braked":
         return ExitCode.ATTENTION
     troubled = {"refused", "failed", "in-progress"}

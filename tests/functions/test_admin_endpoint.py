@@ -13,36 +13,29 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import azure.functions as func
-import httpx
 import pytest
 
-import function_app
 from adapters.memory import MemorySweepRuns
-from app import admin as composition
-from app.admin import AdminEndpoint, admin_commands, build_bearer
-from config.admin import load_admin_settings
-from lifecycle.admin.ports import AdminPorts
 from lifecycle.clock import FixedClock
 from lifecycle.models import AuditEntry
 from lifecycle.onboarding.submission import submit_documents
 from lifecycle.services import Services
 from tenantsim.entra_issuer import LocalTokenIssuer
 from tests.builders import NOW, memory_services, onboard_ticket
-
-APP_ID_URI = "api://guest-lifecycle"
-CLIENT_ID = "6a0f3c2e-1b4d-4e8a-9c7f-2d5e8a1b3c4f"
-AZURE_CLI_APP_ID = "04b07795-8ddb-461a-bbee-02f9e1bf7b46"
-OPERATOR_OID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
-OPERATOR_NAME = "ines.ops@contoso.com"
-ROLE = "Lifecycle.Operator"
+from tests.builders.admin import (
+    APP_ID_URI,
+    OPERATOR_NAME,
+    OPERATOR_OID,
+    call,
+    endpoint_on,
+    token_issuer,
+)
+from tests.builders.admin import operator_token as admin_token
 
 
 @pytest.fixture(name="issuer", scope="module")
 def _issuer() -> LocalTokenIssuer:
-    issuer = LocalTokenIssuer(audience=APP_ID_URI)
-    issuer.add_key("key-1")
-    return issuer
+    return token_issuer()
 
 
 @pytest.fixture(name="services")
@@ -52,38 +45,13 @@ def _services() -> Services:
 
 @pytest.fixture(autouse=True)
 def _endpoint(issuer: LocalTokenIssuer, services: Services) -> Iterator[None]:
-    settings = load_admin_settings(
-        {"LIFECYCLE_ADMIN_TENANT_ID": issuer.tenant_id, "LIFECYCLE_ADMIN_AUDIENCES": f"{APP_ID_URI},{CLIENT_ID}"}
-    )
-    client = httpx.AsyncClient(transport=issuer.transport())
-
-    async def same_services() -> Services:
-        return services
-
-    bearer = build_bearer(settings, client=client, clock=services.clock)
-    previous = composition.use_admin_endpoint(
-        AdminEndpoint(bearer, AdminPorts(admin_commands(), same_services, settings.role))
-    )
-    yield
-    composition.use_admin_endpoint(previous)
+    with endpoint_on(issuer, services):
+        yield
 
 
 def operator_token(issuer: LocalTokenIssuer, **claims: Any) -> str:
     """A v2 access token the Azure CLI obtained for the operator, with the operator role; claims overridable."""
-    person = {"api": CLIENT_ID, "client_id": AZURE_CLI_APP_ID, "oid": OPERATOR_OID, "name": OPERATOR_NAME}
-    return issuer.access_token(NOW, **(person | {"roles": (ROLE,)} | claims))
-
-
-async def call(step: str, body: dict[str, Any] | bytes, token: str | None) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json"}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = func.HttpRequest(
-        method="POST", url=f"/api/admin/{step}", headers=headers, body=raw, route_params={"step": step}
-    )
-    response = await function_app.admin_endpoint(request)
-    return response.status_code, json.loads(response.get_body())
+    return admin_token(issuer, NOW, **claims)
 
 
 async def audit_rows(services: Services, prefix: str = "admin.") -> list[AuditEntry]:

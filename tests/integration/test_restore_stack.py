@@ -250,3 +250,38 @@ async def test_where_graph_wants_user_read_write_all_to_restore_the_undo_names_t
         "plan"
     ]
     assert restored["status"] == "restored" and guest in tenant.users()
+
+
+async def test_an_operator_undoes_a_run_through_the_function_apps_identity(stack):
+    """Through the admin endpoint: the plan lists the run's guests by name with a digest, the apply restores
+    them in the token's operator's name, and a second apply of the same digest changes nothing."""
+    from tests.builders.admin import OPERATOR_NAME, OPERATOR_OID, call, endpoint_on, operator_token, token_issuer
+
+    services, tenant = stack
+    disabled = (await _enforced_run(services, "sweep-undo-remote"))["disable"]
+    tenant.at(2 / 24)
+    issuer = token_issuer()
+    body = {"command": "restore", "args": {"runId": "sweep-undo-remote"}}
+    with endpoint_on(issuer, services):
+        token = operator_token(issuer, services.clock.now())
+        status, plan = await call("plan", body, token)
+        assert status == 200, plan
+        assert {r["objectId"] for r in plan["rows"] if r["status"] == "planned"} == disabled
+        assert all(r["displayName"] for r in plan["rows"])
+        status, applied = await call("apply", {**body, "digest": plan["digest"]}, token)
+        assert status == 200, applied
+        users = tenant.users()
+        assert all(users[g]["accountEnabled"] is True for g in disabled)
+        restored = [e async for e in services.audit.entries() if e.action == "guest.restored"]
+        assert {e.target for e in restored} == disabled
+        assert {e.actor for e in restored} == {f"{OPERATOR_NAME} ({OPERATOR_OID})"}
+        status, stale = await call("apply", {**body, "digest": plan["digest"]}, token)
+    assert status == 409 and stale["error"]["code"] == "plan-changed", stale
+
+
+def test_restore_is_refused_in_a_shell_signed_in_as_the_operator_without_remote(stack):
+    """An operator's own sign-in only reads: a restore without --remote stops before it reads anything."""
+    _, tenant = stack
+    env = {**os.environ, **tenant.env, "LIFECYCLE_GRAPH_CREDENTIAL": "azure-cli", "LIFECYCLE_ADMIN_URL": ""}
+    refused = lifecycle_cli(env, "restore", "--run", "sweep-undo-1", "--yes")
+    assert refused.returncode == 64 and "--remote" in refused.stderr, refused.stderr
