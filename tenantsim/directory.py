@@ -52,6 +52,7 @@ class Directory:
         # (deletedDateTime, id) of every soft-deleted user, earliest first: what retention purges next.
         self._deletions: list[tuple[str, str]] = []
         self.sponsors: dict[str, list[str]] = {k: list(v) for k, v in document.get("sponsors", {}).items()}
+        self.managers: dict[str, str] = dict(document.get("managers", {}))  # user id -> its manager's id
         self.groups: dict[str, dict[str, Any]] = {g["id"]: copy.deepcopy(g) for g in document.get("groups", [])}
         self.service_principals: list[dict[str, Any]] = copy.deepcopy(document.get("servicePrincipals", []))
         self.tenants: dict[str, dict[str, Any]] = {t["tenantId"]: dict(t) for t in document.get("externalTenants", [])}
@@ -182,6 +183,7 @@ class Directory:
             "users": [copy.deepcopy(self.users[self._by_seq[s]].data) for s in self._order],
             "deletedItems": [copy.deepcopy(r.data) for r in self.deleted.values()],
             "sponsors": copy.deepcopy(self.sponsors),
+            "managers": dict(self.managers),
             "groups": copy.deepcopy(list(self.groups.values())),
             "servicePrincipals": copy.deepcopy(self.service_principals),
             "externalTenants": copy.deepcopy(list(self.tenants.values())),

@@ -38,6 +38,10 @@ REQUIREMENTS: dict[str, Requirement] = {
     "users.sponsors.read": _any_of("User.Read.All", "User.ReadWrite.All"),
     # POST /users/{id}/sponsors/$ref: User.ReadWrite.All and nothing else (user-post-sponsors-permissions include).
     "users.sponsors.add": _any_of("User.ReadWrite.All"),
+    # GET /users/{id}/manager: the application row of user-list-manager.md.
+    "users.manager.read": _any_of(
+        "User.Read.All", "User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"
+    ),
     # GET /directory/deletedItems/microsoft.graph.user: User.Read.All (directory-deleteditems-list.md); the
     # permissions changelog adds User.DeleteRestore.All for this list.
     "deletedItems.list": _any_of(

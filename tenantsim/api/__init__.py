@@ -9,6 +9,7 @@ from tenantsim.api import (
     groups,
     identity_providers,
     invitations,
+    managers,
     memberships,
     policies,
     sign_ins,
@@ -47,6 +48,7 @@ def build_router() -> Router:
     router.add("DELETE", f"/users/{user_id}", users.delete_user)
     router.add("POST", f"/users/{user_id}/revokeSignInSessions", users.revoke_sign_in_sessions)
     router.add("GET", f"/users/{user_id}/sponsors", sponsors.list_sponsors)
+    router.add("GET", f"/users/{user_id}/manager", managers.get_manager)
     router.add("POST", rf"/users/{user_id}/sponsors/\$ref", sponsors.add_sponsor)
     router.add("GET", "/directory/deletedItems/microsoft.graph.user", users.list_deleted_users)
     router.add("GET", f"/directory/deletedItems/{object_id}", users.get_deleted_item)
