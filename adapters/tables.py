@@ -177,6 +177,7 @@ class TableGuestLedger:
             "rearmUntil": utc(record.rearm_until),
             "attested": utc(record.attested),
             "attestedBy": record.attested_by,
+            "sponsorGoneSince": utc(record.sponsor_gone_since),
         }
 
     @staticmethod
@@ -197,6 +198,7 @@ class TableGuestLedger:
             rearm_until=read_utc(entity.get("rearmUntil")),
             attested=read_utc(entity.get("attested")),
             attested_by=entity.get("attestedBy"),
+            sponsor_gone_since=read_utc(entity.get("sponsorGoneSince")),
         )
 
     async def get(self, object_id: str) -> GuestRecord | None:

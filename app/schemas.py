@@ -7,6 +7,7 @@ from typing import Any
 
 from config.desired_state import DesiredState
 from lifecycle.sweep.notice import sponsor_notice_json_schema
+from lifecycle.sweep.reassign import sponsor_reassign_json_schema
 from lifecycle.tickets import ticket_json_schema
 
 
@@ -21,4 +22,5 @@ SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
     "ticket": ticket_json_schema,
     "desired-state": desired_state_json_schema,
     "sponsor-notice": sponsor_notice_json_schema,
+    "sponsor-reassign": sponsor_reassign_json_schema,
 }

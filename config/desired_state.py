@@ -146,6 +146,10 @@ class LifecycleRules(Model):
     # Periodic attestation: a guest this product onboarded is due once this many days pass without a sponsor's
     # attestation (attest ticket), counted from the last one or from its invitation. Off (null) by default.
     attestation_days: int | None = Field(None, ge=1)
+    # Sponsor gone: a guest whose sponsors are all deleted, disabled or no longer members gets a sponsor-reassign
+    # event; if nobody acts within this many days of the sweep first seeing it so, the guest is disabled. Off (null)
+    # by default; it needs the sweep's sponsor coverage (sponsors expanded in the guest pages).
+    sponsor_gone_days: int | None = Field(None, ge=1)
     sponsor_notice: SponsorNotice = SponsorNotice()
     deletion_brake: DeletionBrake = DeletionBrake()
     # What the nightly sweep does unattended: plan only (the safe default) or plan and enforce.
@@ -162,11 +166,15 @@ class RedemptionReset(Model):
     send_invitation_message: bool = True
 
 
+GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
+
 class PartnerRules(Model):
     inactive_days: int | None = Field(None, ge=1)
     pending_invitation_days: int | None = Field(None, ge=1)
     grace_days: int | None = Field(None, ge=0)
     attestation_days: int | None = Field(None, ge=1)
+    sponsor_gone_days: int | None = Field(None, ge=1)
     sponsor_notice: SponsorNoticeOverride | None = None
     opt_out: bool = False
 
@@ -200,6 +208,14 @@ class Partner(Model):
     weak_mfa: bool = Field(False, alias="weakMfa")
     federation: DirectFederation | None = None
     lifecycle: PartnerRules = PartnerRules()
+    # The object id of a member of this tenant who answers for the partner's guests: proposed as the new sponsor
+    # of a guest whose sponsors are all gone, when the departed sponsor's manager is not known.
+    owner: str | None = Field(None, pattern=GUID_PATTERN)
+
+    @field_validator("owner")
+    @classmethod
+    def _owner_in_lower_case(cls, value: str | None) -> str | None:
+        return value.lower() if value else None
 
     @field_validator("domains")
     @classmethod
@@ -210,9 +226,6 @@ class Partner(Model):
     def max_engagement(self) -> timedelta:
         """How far ahead of today a guest of this partner may be given an end date."""
         return timedelta(days=self.max_engagement_days)
-
-
-GUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
 class Exclusions(Model):

@@ -42,7 +42,8 @@ GRAPH_APPLICATION_PERMISSIONS: tuple[Permission, ...] = (
         ("onboarding", "guest-sweep", "redemption-reset", "guest-report"),
         "Find an existing guest by mail before inviting, enumerate guests, re-check a guest before acting, and "
         "read a guest's group memberships (transitiveMemberOf) when the safety gate checks the protected group, and "
-        "read a deleted guest in deleted items before an undo of a run restores it.",
+        "read a deleted guest in deleted items before an undo of a run restores it, and read a departed sponsor's "
+        "manager (GET /users/{id}/manager) to propose in a sponsor-reassign event.",
     ),
     Permission(
         "User.Invite.All",

@@ -12,6 +12,7 @@ typed request builders.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote as url_quote
@@ -279,12 +280,13 @@ class GraphSweepReads:
                 found[user["id"]] = SponsorRef(user["id"], False, user.get("accountEnabled"), user.get("userType"))
         return found
 
-    async def get_user(self, user_id: str) -> DirectoryUser | None:
+    async def get_user(self, user_id: str, expand: str | None = None) -> DirectoryUser | None:
         """One guest, re-read right before acting. The URL is built here rather than by the SDK's request
         builder: expanding its URI template costs more CPU than the rest of the request on the worker's path."""
+        tail = f"&$expand={expand}" if expand else ""
 
         def url_for(select: Sequence[str]) -> str:
-            return f"{self._raw.v1}/users/{url_quote(user_id, safe='')}?$select={','.join(select)}"
+            return f"{self._raw.v1}/users/{url_quote(user_id, safe='')}?$select={','.join(select)}{tail}"
 
         without = [name for name in self.USER_SELECT if name != "signInActivity"]
         try:
@@ -297,6 +299,37 @@ class GraphSweepReads:
         except NotFoundError:
             return None
         return user_from_json(body)
+
+    async def get_guest_with_sponsors(self, user_id: str) -> DirectoryUser | None:
+        """One guest with its live sponsors and their state, for the sponsor-gone rule's re-check: the same read as
+        the sweep's pages (``$expand`` of sponsors with a nested ``$select``), and where the expansion leaves a
+        sponsor's state out, one ``id in (...)`` lookup settles it."""
+        user = await self.get_user(user_id, expand=SPONSORS_EXPAND)
+        if user is None:
+            return None
+        unknown = [s.id for s in user.sponsors or () if not s.is_group and s.account_enabled is None]
+        if not unknown:
+            return user
+        known = await self.sponsor_states(unknown)
+        # A sponsor listed but not found since is gone: left out, as Graph leaves out a deleted sponsor.
+        sponsors = tuple(
+            s if s.is_group or s.account_enabled is not None else known[s.id]
+            for s in user.sponsors or ()
+            if s.is_group or s.account_enabled is not None or s.id in known
+        )
+        return replace(user, sponsors=sponsors)
+
+    async def manager_of(self, user_id: str) -> str | None:
+        """GET /users/{id}/manager (user-list-manager.md, User.Read.All): the manager's id when it is an enabled
+        member of the tenant; None when there is none (404) or it could not answer for a guest."""
+        url = f"{self._raw.v1}/users/{url_quote(user_id, safe='')}/manager?$select=id,accountEnabled,userType"
+        try:
+            body = await self._raw.send(Method.GET, url) or {}
+        except NotFoundError:
+            return None
+        is_user = body.get("@odata.type", "#microsoft.graph.user") == "#microsoft.graph.user"
+        answers = is_user and body.get("accountEnabled") is True and body.get("userType") == "Member"
+        return str(body["id"]) if answers and body.get("id") else None
 
 
 def invitation_body(request: InvitationRequest) -> dict[str, Any]:

@@ -151,6 +151,10 @@ class GuestRecord:
     # The last attestation ticket: when a sponsor confirmed the guest is still needed, and who (object id).
     attested: datetime | None = None
     attested_by: str | None = None
+    # When the sweep first found every sponsor of the guest gone (deleted, disabled, no longer a member) and sent
+    # the sponsor-reassign event: the sponsor-gone period counts from here. Cleared when a sponsor answers again
+    # or a ticket extends or attests the guest.
+    sponsor_gone_since: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

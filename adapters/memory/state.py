@@ -50,6 +50,7 @@ def _stored_guest(record: GuestRecord, etag: str) -> GuestRecord:
         etag=etag,
         rearm_until=utc(record.rearm_until),
         attested=utc(record.attested),
+        sponsor_gone_since=utc(record.sponsor_gone_since),
     )
 
 

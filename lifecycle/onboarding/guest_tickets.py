@@ -51,6 +51,8 @@ async def extend(ticket: ExtendTicket, item: WorkItem, services: Services, raw: 
         )
     previous = record.end_date
     record.end_date, record.updated = end, now
+    # Someone acted for the guest: a sponsor-gone period it was in ends (the sweep starts a new one if still gone).
+    record.sponsor_gone_since = None
     record.history.append({"at": now.isoformat(), "event": "extended", "ticket": ticket.ticket_id})
     await services.guests.save(record)
     await services.audit.record(
@@ -116,7 +118,7 @@ async def attest(ticket: AttestTicket, item: WorkItem, services: Services, raw: 
         )
     if record.attested is None or when >= record.attested:
         record.attested, record.attested_by = when, attester.id
-    record.updated = now
+    record.updated, record.sponsor_gone_since = now, None  # a sponsor-gone period ends, as for an extension
     record.history.append(
         {
             "at": now.isoformat(),

@@ -30,6 +30,7 @@ from lifecycle.runs.model import RunStatus
 from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
 from lifecycle.sweep.applied import drop_action, finish_delete, finish_disable, finish_notice, item_result, send_notice
+from lifecycle.sweep.gone import finish_reassign, finish_returned, send_reassign
 from lifecycle.sweep.model import Action, PlannedAction
 from lifecycle.sweep.ports import SweepPorts
 from lifecycle.sweep.recheck import Observed, Step, next_step, observe
@@ -87,7 +88,13 @@ class RunGate:
         return SweepPolicy(services.desired, self._protected[cache_key])
 
 
-STAGE_OF = {Action.DISABLE: "disabling", Action.DELETE: "deleting", Action.NOTIFY_SPONSOR: "notifying"}
+STAGE_OF = {
+    Action.DISABLE: "disabling",
+    Action.DELETE: "deleting",
+    Action.NOTIFY_SPONSOR: "notifying",
+    Action.SPONSOR_REASSIGN: "reassigning",
+    Action.SPONSOR_RETURNED: "clearing",
+}
 WRITES = {Action.DISABLE: Write.DISABLE, Action.DELETE: Write.DELETE}  # a sponsor notice writes to no guest
 
 
@@ -223,6 +230,14 @@ class _Attempt:
                 assert seen.user is not None and step.verdict is not None
                 await send_notice(planned, services, seen.user, policy.rules_for(step.verdict.partner).notice)
             return await finish_notice(planned, item, services, self.gate.runs, seen, step.verdict)
+        if planned.action is Action.SPONSOR_REASSIGN:
+            if step.kind == "act":
+                assert seen.user is not None and step.verdict is not None
+                rules = policy.rules_for(step.verdict.partner)
+                await send_reassign(planned, services, self.gate.ports, seen.user, rules)
+            return await finish_reassign(planned, item, services, seen, step.verdict)
+        if planned.action is Action.SPONSOR_RETURNED:
+            return await finish_returned(planned, item, services, seen, step.verdict)
         if planned.action is Action.DISABLE:
             if step.kind == "act":
                 await services.directory.set_account_enabled(planned.object_id, False)

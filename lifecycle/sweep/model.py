@@ -12,6 +12,10 @@ class Action(enum.StrEnum):
     NOTIFY_SPONSOR = "notify-sponsor"
     DISABLE = "disable"
     DELETE = "delete"
+    # Every sponsor of the guest is gone: propose a replacement (an event) and start the sponsor-gone period.
+    SPONSOR_REASSIGN = "sponsor-reassign"
+    # A sponsor answers for the guest again: the sponsor-gone period it was in ends (a ledger mark, no Graph write).
+    SPONSOR_RETURNED = "sponsor-returned"
 
 
 class Rule(enum.StrEnum):
@@ -21,6 +25,8 @@ class Rule(enum.StrEnum):
     DISABLED_PAST_GRACE = "disabled-past-grace"
     # No sponsor attested the guest within the partner's attestationDays (attest tickets).
     ATTESTATION_OVERDUE = "attestation-overdue"
+    # Every sponsor is gone (deleted, disabled, no longer a member) and nobody acted within sponsorGoneDays.
+    SPONSOR_GONE = "sponsor-gone"
 
 
 class Skip(enum.StrEnum):

@@ -9,14 +9,14 @@ are on), and one end instant per guest with an ending access package assignment.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
 
 from lifecycle import progress
-from lifecycle.models import DirectoryUser, GuestRecord
+from lifecycle.models import DirectoryUser, GuestRecord, SponsorRef
 from lifecycle.ports import GuestLedger
 from lifecycle.runs.model import SIGN_IN_ACTIVITY_UNAVAILABLE, SIGN_IN_ACTIVITY_UNAVAILABLE_MESSAGE, DailyRun
 from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Skip
@@ -29,7 +29,7 @@ from lifecycle.sweep.ports import (
     SweepRuns,
 )
 from lifecycle.sweep.rules import Decision, SweepPolicy, decide
-from lifecycle.sweep.sponsors import SponsorTally
+from lifecycle.sweep.sponsors import SponsorTally, with_sponsor_states
 
 log = structlog.get_logger(__name__)
 
@@ -101,6 +101,15 @@ def sponsors_of(record: GuestRecord | None) -> tuple[str, ...]:
     return (record.sponsor,) if record is not None and record.sponsor else ()
 
 
+def _sponsor_ids(verdict: Decision, record: GuestRecord | None) -> tuple[str, ...]:
+    """A notice names the sponsors the ledger recorded; a reassign event the sponsors who are gone."""
+    if verdict.action is Action.NOTIFY_SPONSOR:
+        return sponsors_of(record)
+    if verdict.action is Action.SPONSOR_REASSIGN:
+        return tuple(str(i) for i in verdict.evidence.get("departedSponsorIds", ()))
+    return ()
+
+
 async def plan_page(
     run: DailyRun,
     page: Sequence[DirectoryUser],
@@ -109,11 +118,15 @@ async def plan_page(
     ends: Mapping[str, datetime] | None,
     tally: PlanTally,
     notices: dict[str, NoticeRecord] | None = None,
+    states: Callable[[list[str]], Awaitable[Mapping[str, SponsorRef]]] | None = None,
 ) -> list[PlannedAction]:
+    """Decide one page. ``states`` (where the sponsor-gone rule is on) fills in sponsor states the page left out."""
     ends = ends or {}
     notices = notices or {}
     now = run.started
     planned: list[PlannedAction] = []
+    if states is not None:
+        page = await with_sponsor_states(page, records, states)
     for user in page:
         tally.total += 1
         record = records.get(user.id)
@@ -124,7 +137,6 @@ async def plan_page(
             tally.skipped[verdict.value] += 1
         elif isinstance(verdict, Decision):
             tally.actions[f"{verdict.action.value}/{verdict.rule.value}"] += 1
-            notify = verdict.action is Action.NOTIFY_SPONSOR
             planned.append(
                 PlannedAction(
                     run.run_id,
@@ -134,7 +146,7 @@ async def plan_page(
                     verdict.partner,
                     verdict.evidence,
                     due=verdict.due,
-                    sponsor_ids=sponsors_of(record) if notify else (),
+                    sponsor_ids=_sponsor_ids(verdict, record),
                 )
             )
     return planned
@@ -202,13 +214,16 @@ async def _enumerate(
     now: Callable[[], datetime] | None,
 ) -> DailyRun:
     select = GUEST_SELECT if policy.sign_in_activity else GUEST_SELECT_WITHOUT_SIGN_IN
+    states = None
     if tally.sponsors is not None:
         select = (*select, SPONSORS)
+        if policy.sponsor_gone_anywhere and isinstance(reads, SponsorStates):
+            states = reads.sponsor_states
     with progress.step(f"planning {run.run_id}", unit="guest", run_id=run.run_id) as examined:
         examined.done = tally.total  # a resumed run counts the pages planned before
         if isinstance(reads, ResumableGuestReads):
             async for page, next_link in reads.guest_pages(select, page_size, start=run.cursor):
-                planned = await plan_page(run, page, policy, records, ends, tally, notices)
+                planned = await plan_page(run, page, policy, records, ends, tally, notices, states)
                 if planned:
                     await runs.add_actions(run.run_id, planned)
                 if next_link:
@@ -219,7 +234,7 @@ async def _enumerate(
                 examined.advance(len(page))
         else:
             async for page in reads.list_guests(select, page_size=page_size):
-                planned = await plan_page(run, page, policy, records, ends, tally, notices)
+                planned = await plan_page(run, page, policy, records, ends, tally, notices, states)
                 if planned:
                     await runs.add_actions(run.run_id, planned)
                 run.pages += 1

@@ -102,6 +102,18 @@ class SponsorStates(Protocol):
 
 
 @runtime_checkable
+class SponsoredGuestReads(Protocol):
+    """One guest re-read with its sponsors and their state (the sponsor-gone rule's second look), and a user's
+    manager (the replacement a sponsor-reassign event proposes)."""
+
+    async def get_guest_with_sponsors(self, user_id: str) -> DirectoryUser | None: ...
+
+    async def manager_of(self, user_id: str) -> str | None:
+        """The object id of the user's manager when it is an enabled member; None otherwise or when none."""
+        ...
+
+
+@runtime_checkable
 class GuestReads(Protocol):
     """The two directory reads the sweep makes in bulk; the Directory port satisfies it."""
 

@@ -15,7 +15,7 @@ from lifecycle.models import (
 )
 from lifecycle.services import Services
 from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction, Rule, Skip
-from lifecycle.sweep.ports import SweepPorts
+from lifecycle.sweep.ports import SponsoredGuestReads, SweepPorts
 from lifecycle.sweep.rules import Decision, SweepPolicy, decide
 
 
@@ -41,8 +41,11 @@ class Step:
 
 async def observe(planned: PlannedAction, services: Services, ports: SweepPorts, policy: SweepPolicy) -> Observed:
     """The guest, its ledger row, and where they matter its last notice and access package end, side by side."""
+    guests = ports.guest_reads
+    # The sponsor-gone rule is decided again on the guest's live sponsors; a read without them never confirms it.
+    sponsored = planned.rule is Rule.SPONSOR_GONE and isinstance(guests, SponsoredGuestReads)
     reads: dict[str, Awaitable[Any]] = {
-        "user": ports.guest_reads.get_user(planned.object_id),
+        "user": guests.get_guest_with_sponsors(planned.object_id) if sponsored else guests.get_user(planned.object_id),
         "record": services.guests.get(planned.object_id),
     }
     if policy.notices_anywhere:
@@ -71,6 +74,10 @@ def next_step(planned: PlannedAction, seen: Observed, stage: str | None, policy:
         return Step("finish")
     if planned.action is Action.NOTIFY_SPONSOR and stage == "notifying" and notice_sent(planned, seen.notice):
         return Step("finish")
+    if planned.action is Action.SPONSOR_REASSIGN and stage == "reassigning" and gone_marked(seen.record):
+        return Step("finish")
+    if planned.action is Action.SPONSOR_RETURNED and stage == "clearing" and not gone_marked(seen.record):
+        return Step("finish")
     hint = planned_activity(planned) if user.sign_in_activity is None else None
     verdict = decide(user, seen.record, policy, now, seen.assignment_end, activity_hint=hint, notice=seen.notice)
     if not isinstance(verdict, Decision) or verdict.action is not planned.action:
@@ -79,6 +86,10 @@ def next_step(planned: PlannedAction, seen: Observed, stage: str | None, policy:
     if planned.action is Action.NOTIFY_SPONSOR and verdict.due != planned.due:
         return Step("drop", code="due-date-moved", why="the guest's due date moved; a later run plans a new notice")
     return Step("act", verdict=verdict)
+
+
+def gone_marked(record: GuestRecord | None) -> bool:
+    return record is not None and record.sponsor_gone_since is not None
 
 
 def notice_sent(planned: PlannedAction, notice: NoticeRecord | None) -> bool:

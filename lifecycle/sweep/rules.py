@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from config.desired_state import DesiredState
 from lifecycle.models import DirectoryUser, ExternalUserState, GuestRecord, GuestState
 from lifecycle.sweep.model import Action, NoticeRecord, Rule, Skip
+from lifecycle.sweep.sponsors import GONE, Coverage, coverage_of, departed
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class EffectiveRules:
     opt_out: bool = False
     notice: NoticeRules = NoticeRules()
     attestation_days: int | None = None
+    sponsor_gone_days: int | None = None
+    owner: str | None = None  # the partner's owner: proposed as sponsor when every sponsor is gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,7 @@ class SweepPolicy:
                 defaults.grace_days,
                 notice=NoticeRules(notice.enabled, notice.lead_days, notice.queue),
                 attestation_days=defaults.attestation_days,
+                sponsor_gone_days=defaults.sponsor_gone_days,
             )
         own = overrides.sponsor_notice
         return EffectiveRules(
@@ -82,12 +86,21 @@ class SweepPolicy:
             grace_days=overrides.grace_days if overrides.grace_days is not None else defaults.grace_days,
             opt_out=overrides.opt_out,
             attestation_days=_first(overrides.attestation_days, defaults.attestation_days),
+            sponsor_gone_days=_first(overrides.sponsor_gone_days, defaults.sponsor_gone_days),
+            owner=self.desired.partners[partner].owner if partner in self.desired.partners else None,
             notice=NoticeRules(
                 enabled=_first(own.enabled if own else None, notice.enabled),
                 lead_days=_first(own.lead_days if own else None, notice.lead_days),
                 queue=_first(own.queue if own else None, notice.queue),
             ),
         )
+
+    @property
+    def sponsor_gone_anywhere(self) -> bool:
+        """Whether the sponsor-gone rule is on for the default or any partner."""
+        if self.desired.lifecycle.sponsor_gone_days is not None:
+            return True
+        return any(p.lifecycle.sponsor_gone_days is not None for p in self.desired.partners.values())
 
     @property
     def notices_anywhere(self) -> bool:
@@ -355,9 +368,48 @@ def decide(
         )
 
     if rules.notice.enabled:
-        return _with_notice(user, record, rules, partner, now, assignment_end, activity_hint, notice)
+        verdict = _with_notice(user, record, rules, partner, now, assignment_end, activity_hint, notice)
+        return verdict if verdict is not None else sponsor_gone(user, record, rules, partner, now)
     found = disable_rule(user, record, rules, now, assignment_end, activity_hint)
     if found is None:
-        return None
+        return sponsor_gone(user, record, rules, partner, now)
     rule, evidence = found
     return Decision(Action.DISABLE, rule, partner, evidence)
+
+
+def sponsor_gone(
+    user: DirectoryUser, record: GuestRecord | None, rules: EffectiveRules, partner: str | None, now: datetime
+) -> Decision | None:
+    """The sponsor-gone rule, for an enabled guest no other rule acts on.
+
+    Only a guest this product onboarded (its ledger row keeps the moment the sweep first found its sponsors
+    gone) and only from a read that expanded its sponsors with their state: a guest whose sponsors' state is not
+    known is never judged gone. First the sponsor-reassign event goes out; the guest is disabled once
+    ``sponsorGoneDays`` have passed since, unless a sponsor answers for it again or a ticket extends or
+    attests it (either clears the mark, and the period starts afresh if the sponsors are still gone).
+    """
+    days = rules.sponsor_gone_days
+    if days is None or record is None:
+        return None
+    coverage = coverage_of(user, record)
+    since = record.sponsor_gone_since
+    if coverage is Coverage.COVERED and since is not None:
+        return Decision(Action.SPONSOR_RETURNED, Rule.SPONSOR_GONE, partner, {"sponsorGoneSince": _iso(since)})
+    if coverage not in GONE:
+        return None
+    assert coverage is not None
+    evidence: dict[str, Any] = {
+        "coverage": coverage.value,
+        "departedSponsorIds": list(departed(user, record)),
+        "sponsorGoneDays": days,
+    }
+    if since is None:
+        due = now + timedelta(days=days)
+        evidence |= {"sponsorGoneSince": _iso(now), "dueDate": _iso(due)}
+        return Decision(Action.SPONSOR_REASSIGN, Rule.SPONSOR_GONE, partner, evidence, due=due)
+    due = since + timedelta(days=days)
+    if now < due:
+        return None
+    return Decision(
+        Action.DISABLE, Rule.SPONSOR_GONE, partner, evidence | {"sponsorGoneSince": _iso(since), "dueDate": _iso(due)}
+    )

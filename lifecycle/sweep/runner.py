@@ -124,7 +124,8 @@ async def _plan(services: Services, ports: SweepPorts, run: DailyRun) -> DailyRu
             policy,
             expiries=ports.expiries,
             now=services.clock.now,
-            sponsor_coverage=services.settings.sweep_sponsor_coverage,
+            # The sponsor-gone rule reads the same expansion: switching coverage off does not switch the rule off.
+            sponsor_coverage=services.settings.sweep_sponsor_coverage or policy.sponsor_gone_anywhere,
         )
     except SweepError as error:
         run.status, run.reason, run.updated = RunStatus.FAILED, str(error), services.clock.now()

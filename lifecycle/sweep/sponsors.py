@@ -13,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from lifecycle.models import DirectoryUser, GuestRecord, SponsorRef
@@ -27,6 +27,47 @@ class Coverage(enum.StrEnum):
     SPONSOR_GONE = "sponsor-gone"  # the ledger recorded one; Graph lists none (deleted or removed since)
     SPONSOR_DISABLED = "sponsor-disabled"
     SPONSOR_NOT_MEMBER = "sponsor-not-member"
+
+
+# The findings the sponsor-gone rule acts on: a sponsor the guest had is no longer there to answer for it.
+GONE = frozenset({Coverage.SPONSOR_GONE, Coverage.SPONSOR_DISABLED, Coverage.SPONSOR_NOT_MEMBER})
+
+
+def coverage_of(user: DirectoryUser, record: GuestRecord | None) -> Coverage | None:
+    """The guest's coverage from a read that expanded its sponsors; None when it did not or a state is unknown."""
+    if user.sponsors is None:
+        return None
+    return classify(user.sponsors, record is not None and bool(record.sponsor))
+
+
+def departed(user: DirectoryUser, record: GuestRecord | None) -> tuple[str, ...]:
+    """The sponsors who no longer answer for the guest: those listed, or the one the ledger recorded."""
+    listed = tuple(s.id for s in user.sponsors or ())
+    if listed:
+        return listed
+    return (record.sponsor,) if record is not None and record.sponsor else ()
+
+
+async def with_sponsor_states(
+    page: Iterable[DirectoryUser],
+    records: Mapping[str, GuestRecord],
+    states: Callable[[list[str]], Awaitable[Mapping[str, SponsorRef]]],
+) -> list[DirectoryUser]:
+    """The page with the state of every sponsor the sponsor-gone rule needs filled in: for the guests this product
+    manages whose coverage the expansion left undecided, one lookup per page (15 sponsors a request). A sponsor
+    listed but not found since is left out, as Graph leaves out a deleted one."""
+    users = list(page)
+    waiting = [u for u in users if u.sponsors and u.id in records and coverage_of(u, records[u.id]) is None]
+    if not waiting:
+        return users
+    known = await states(sorted({s.id for u in waiting for s in u.sponsors or () if not _known(s)}))
+    settled = {
+        u.id: replace(
+            u, sponsors=tuple(s if _known(s) else known[s.id] for s in u.sponsors or () if _known(s) or s.id in known)
+        )
+        for u in waiting
+    }
+    return [settled.get(u.id, u) for u in users]
 
 
 def _known(sponsor: SponsorRef) -> bool:
