@@ -167,6 +167,8 @@ async def _record(
         elif current.state is GuestState.DELETED:
             current.state = GuestState.DISABLED
         current.rearm_until, current.updated = rearm, now
+        # Judged afresh after the cool-off: a guest whose sponsors are still gone gets a new event and a full period.
+        current.sponsor_gone_since = None
         current.history.append(
             {"at": now.isoformat(), "event": "restored", "run": undo.run_id, "undid": undo.action.value, "by": operator}
         )

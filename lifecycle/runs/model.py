@@ -11,6 +11,9 @@ from lifecycle.plans import Mode
 
 # A sponsor notice touches nobody: it does not count against the brake.
 NOTIFY_SPONSOR = "notify-sponsor"
+SPONSOR_REASSIGN = "sponsor-reassign"
+# Planned actions that write to no guest in Graph (an event, a ledger mark): the brake does not count them.
+NO_GUEST_WRITE = (NOTIFY_SPONSOR, SPONSOR_REASSIGN, "sponsor-returned")
 # The tenant holds no Microsoft Entra ID P1/P2 licence, so Graph refuses signInActivity: the run plans every
 # other rule and leaves the inactivity rule out, saying so.
 SIGN_IN_ACTIVITY_UNAVAILABLE = "sign-in-activity-unavailable"
@@ -102,8 +105,9 @@ class DailyRun:
 
     @property
     def affected(self) -> int:
-        """Guests the run would act on: every planned action except a sponsor notice, which touches nobody."""
-        return sum(self.actions.values()) - self.count_of(NOTIFY_SPONSOR)
+        """Guests the run would act on: every planned action except those that touch nobody (a sponsor notice, a
+        sponsor-reassign event, the end of a sponsor-gone period)."""
+        return sum(self.actions.values()) - sum(self.count_of(action) for action in NO_GUEST_WRITE)
 
     def count_of(self, action: str) -> int:
         return sum(n for name, n in self.actions.items() if name.split("/")[0] == str(action))
@@ -120,6 +124,7 @@ class DailyRun:
             "disable": self.count_of("disable"),
             "delete": self.count_of("delete"),
             "notifySponsor": self.count_of(NOTIFY_SPONSOR),
+            "sponsorReassign": self.count_of(SPONSOR_REASSIGN),
             "actions": dict(sorted(self.actions.items())),
             "skipped": dict(sorted(self.skipped.items())),
             "dispatched": self.dispatched,

@@ -7,6 +7,7 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -85,6 +86,9 @@ async def test_a_sweep_then_a_restore_then_a_sweep_leaves_the_restored_guests_al
     services, tenant = stack
     disabled = (await _enforced_run(services, "sweep-undo-1"))["disable"]
     assert len(disabled) >= 3
+    marked = await services.guests.get(min(disabled))  # in a sponsor-gone period when the run disabled it
+    assert marked is not None
+    await services.guests.save(replace(marked, sponsor_gone_since=marked.disabled))
     tenant.at(2 / 24)
 
     plan = await plan_restore(services, "sweep-undo-1")
@@ -96,6 +100,8 @@ async def test_a_sweep_then_a_restore_then_a_sweep_leaves_the_restored_guests_al
     assert all(users[g]["accountEnabled"] is True for g in disabled)
     audited = [e async for e in services.audit.entries() if e.action == "guest.restored"]
     assert {e.target for e in audited} == disabled and {e.actor for e in audited} == {OPERATOR}
+    restored = await services.guests.get(min(disabled))  # judged afresh: a new period if its sponsors are gone
+    assert restored is not None and restored.sponsor_gone_since is None
 
     tenant.admin.reset_counters()
     again = await apply_restore(services, await plan_restore(services, "sweep-undo-1"), OPERATOR)

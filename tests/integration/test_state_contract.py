@@ -207,6 +207,13 @@ class TestGuestLedger:
         read = await state.guests.get(guest().object_id)
         assert read is not None and (read.attested, read.attested_by) == (T0, "5f0c6a2e-8d7b-4c1e-9a3f-2b4d6e8f0a1c")
 
+    async def test_the_sponsor_gone_mark_reads_back_and_streams(self, state: State) -> None:
+        """sponsorGoneSince (set by the sponsor-reassign worker, read by the sweep's ledger scan) round-trips."""
+        await state.guests.save(guest(sponsor_gone_since=T0))
+        read = await state.guests.get(guest().object_id)
+        assert read is not None and read.sponsor_gone_since == T0
+        assert [r.sponsor_gone_since for r in await collect(state.guests.all())] == [T0]
+
     async def test_all_lists_every_guest(self, state: State) -> None:
         """all() yields every record in the ledger."""
         ids = [f"00000000-0000-0000-0000-00000000000{n}" for n in range(5)]

@@ -116,6 +116,22 @@ class TestExtend:
         assert outcome.verdict is Verdict.DONE
         assert (await services.guests.get(guest.id)).end_date.date().isoformat() == "2027-07-01"
 
+    async def test_extend_and_attest_end_a_sponsor_gone_period(self, directory):
+        """Somebody acted for the guest: the sponsor-gone mark is cleared, so the sweep's disable never comes from it
+        (a guest still without sponsors starts a new period with a new event)."""
+        services = memory_services(directory)
+        await handle_ticket(message(onboard()), services)
+        [guest] = directory.guests_with_mail("ana.lopez@fabrikam.com")
+        for done in (
+            ticket("extend", "RITM0010003", endDate="2027-06-30"),
+            ticket("attest", "RITM0010004", attestedBy="megan.bowen@contoso.com", attestedAt="2026-11-20T10:00:00Z"),
+        ):
+            record = await services.guests.get(guest.id)
+            record.sponsor_gone_since = services.clock.now() - timedelta(days=3)
+            await services.guests.save(record)
+            assert (await handle_ticket(message(done), services)).verdict is Verdict.DONE
+            assert (await services.guests.get(guest.id)).sponsor_gone_since is None
+
     async def test_extend_beyond_the_partners_maximum_engagement_is_rejected(self, directory):
         """The new end date must stay within the partner's maxEngagementDays from today."""
         services = memory_services(directory)

@@ -227,7 +227,8 @@ async def test_a_run_sends_the_event_marks_the_ledger_then_disables_after_the_pe
     directory.put(replace(sponsor, account_enabled=False))  # the sponsor leaves
 
     summary = await entry.run_sweep(services, "enforce")
-    assert summary["actions"] == {"sponsor-reassign/sponsor-gone": 1}
+    assert summary["actions"] == {"sponsor-reassign/sponsor-gone": 1} and summary["sponsorReassign"] == 1
+    assert summary["brake"]["affected"] == 0  # an event touches no guest: the brake does not count it
     assert (await work(services)).by_verdict == {"done": 1}
     assert directory.writes == []
     [message] = await services.transport.receive(NOTICES, max_messages=10)
