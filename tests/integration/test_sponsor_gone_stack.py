@@ -82,7 +82,10 @@ async def _work(services):
     return await drain(services, GUEST_ACTIONS_QUEUE, entry.handle_guest_action, idle_rounds=2)
 
 
-async def test_the_sweep_plans_the_reassign_event_then_the_disable_once_the_period_is_over(local_stack):
+@pytest.mark.parametrize("nested_select", ["honour", "ignore"])
+async def test_the_sweep_plans_the_reassign_event_then_the_disable_once_the_period_is_over(local_stack, nested_select):
+    """Whichever reading of a nested $select Graph gives: where the expansion carries no sponsor state, the planner
+    and the worker's re-read settle it by the sponsors' ids."""
     document, guest_id, sponsor_id, manager_id = _tenant()
     suffix = uuid.uuid4().hex[:8]
     settings = load_settings(
@@ -92,6 +95,7 @@ async def test_the_sweep_plans_the_reassign_event_then_the_disable_once_the_peri
     first_seen = clock.now()
     with TenantSimAdmin(local_stack.tenantsim_url) as admin:
         admin.seed(document)
+        admin.configure(expandNestedSelect=nested_select)
         services = await bootstrap(
             settings,
             credential=TenantSimCredential(local_stack.tenantsim_url, roles=GRANTED),
@@ -132,6 +136,7 @@ async def test_the_sweep_plans_the_reassign_event_then_the_disable_once_the_peri
             assert await _events(services) == []
         finally:
             await services.close()
+            admin.configure(expandNestedSelect="honour")
         users = {u["id"]: u for u in admin.snapshot()["users"]}
         admin.seed(builtin="fresh", guests=300, random_seed=0)
     assert users[guest_id]["accountEnabled"] is False
