@@ -162,3 +162,22 @@ async def test_the_reset_grant_resets_and_without_user_readwrite_all_the_reset_i
     await _reset_to_a_new_address(Ports(local_stack, GRANTED | RESET_GRANT), guest)
     stored = next(u for u in fresh.snapshot()["users"] if u["id"] == guest)
     assert stored["externalUserState"] == "PendingAcceptance" and "moved@fabrikam.com" in stored["otherMails"]
+
+
+async def test_a_departed_sponsors_manager_is_read_with_the_grant_and_only_an_enabled_member_is_proposed(
+    local_stack, fresh
+):
+    """GET /users/{id}/manager needs only User.Read.All (user-list-manager.md): the sponsor-reassign event proposes
+    the manager when it is an enabled member; a disabled manager, or none at all (404), proposes nobody."""
+    users = [u for u in fresh.snapshot()["users"] if u["userType"] == "Member"]
+    sponsor, manager, alone = (u["id"] for u in users[:3])
+    document = fresh.snapshot()
+    document["managers"] = {sponsor: manager}
+    fresh.seed(document)
+    ports = Ports(local_stack, GRANTED)
+    assert await ports.reads.manager_of(sponsor) == manager
+    assert await ports.reads.manager_of(alone) is None
+    fresh.patch_user(manager, accountEnabled=False)
+    assert await ports.reads.manager_of(sponsor) is None
+    with pytest.raises(PermissionDeniedError):
+        await Ports(local_stack, GRANTED - {"User.Read.All"}).reads.manager_of(sponsor)
