@@ -109,6 +109,10 @@ def next_step(
         return NextStep(note=verdict.value)
     if user.account_enabled is not False:
         later = [d for d in due_rules(user, record, rules, assignment_end) if d.at > now]
+        gone = _sponsor_gone_at(record, rules.sponsor_gone_days)
+        if gone is not None and all(gone <= d.at for d in later):
+            # The sweep found every sponsor gone and marked it: the disable comes then, unless somebody acts first.
+            return NextStep(Action.DISABLE.value, Rule.SPONSOR_GONE.value, gone)
         if later:
             first = min(later, key=lambda d: d.at)
             if not rules.notice.enabled:
@@ -118,6 +122,12 @@ def next_step(
                 return NextStep(Action.DISABLE.value, first.rule.value, at)
             return NextStep(Action.NOTIFY_SPONSOR.value, first.rule.value, first.at - rules.notice.lead)
     return NextStep(note="no rule applies")
+
+
+def _sponsor_gone_at(record: GuestRecord | None, days: int | None) -> datetime | None:
+    if record is None or record.sponsor_gone_since is None or days is None:
+        return None
+    return record.sponsor_gone_since + timedelta(days=days)
 
 
 async def guest_table(services: Services) -> GuestTable:

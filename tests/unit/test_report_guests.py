@@ -214,3 +214,23 @@ async def test_with_sponsor_notices_the_next_step_is_the_notice_then_the_disable
     told = NoticeRecord(user.id, due=now + timedelta(days=10), notified=now - timedelta(days=2))
     step = next_step(user, soon, policy, now, notice=told)
     assert (step.action, step.rule, step.at) == ("disable", "past-end-date", now + timedelta(days=12))
+
+
+async def test_a_guest_in_a_sponsor_gone_period_shows_the_disable_at_its_end_unless_another_rule_comes_first():
+    """The mark the sponsor-reassign worker left names the next step: the disable when the period ends (the report
+    reads no sponsors; the sweep confirms them before acting). An earlier rule still comes first."""
+    tenant = await report_tenant()
+    services = tenant.services
+    now = services.clock.now()
+    lifecycle = services.desired.lifecycle.model_copy(update={"sponsor_gone_days": 30})
+    policy = SweepPolicy(services.desired.model_copy(update={"lifecycle": lifecycle}))
+    user = tenant.directory.users[tenant.ids["lena"]]
+    record = await services.guests.get(tenant.ids["lena"])
+    assert record is not None
+
+    marked = replace(record, sponsor_gone_since=now - timedelta(days=10), end_date=now + timedelta(days=200))
+    step = next_step(user, marked, policy, now)
+    assert (step.action, step.rule, step.at) == ("disable", "sponsor-gone", now + timedelta(days=20))
+    ending = replace(marked, end_date=now + timedelta(days=5))
+    assert next_step(user, ending, policy, now).rule == "past-end-date"
+    assert next_step(user, replace(marked, sponsor_gone_since=None), policy, now).rule != "sponsor-gone"
