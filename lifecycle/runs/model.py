@@ -13,7 +13,7 @@ from lifecycle.plans import Mode
 NOTIFY_SPONSOR = "notify-sponsor"
 SPONSOR_REASSIGN = "sponsor-reassign"
 # Planned actions that write to no guest in Graph (an event, a ledger mark): the brake does not count them.
-NO_GUEST_WRITE = (NOTIFY_SPONSOR, SPONSOR_REASSIGN, "sponsor-returned")
+NO_GUEST_WRITE = (NOTIFY_SPONSOR, SPONSOR_REASSIGN, "sponsor-gone-ended")
 # The tenant holds no Microsoft Entra ID P1/P2 licence, so Graph refuses signInActivity: the run plans every
 # other rule and leaves the inactivity rule out, saying so.
 SIGN_IN_ACTIVITY_UNAVAILABLE = "sign-in-activity-unavailable"

@@ -30,7 +30,7 @@ from lifecycle.runs.model import RunStatus
 from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
 from lifecycle.sweep.applied import drop_action, finish_delete, finish_disable, finish_notice, item_result, send_notice
-from lifecycle.sweep.gone import finish_reassign, finish_returned, send_reassign
+from lifecycle.sweep.gone import finish_gone_ended, finish_reassign, send_reassign
 from lifecycle.sweep.model import Action, PlannedAction
 from lifecycle.sweep.ports import SweepPorts
 from lifecycle.sweep.recheck import Observed, Step, next_step, observe
@@ -93,7 +93,7 @@ STAGE_OF = {
     Action.DELETE: "deleting",
     Action.NOTIFY_SPONSOR: "notifying",
     Action.SPONSOR_REASSIGN: "reassigning",
-    Action.SPONSOR_RETURNED: "clearing",
+    Action.SPONSOR_GONE_ENDED: "clearing",
 }
 WRITES = {Action.DISABLE: Write.DISABLE, Action.DELETE: Write.DELETE}  # a sponsor notice writes to no guest
 
@@ -236,8 +236,8 @@ class _Attempt:
                 rules = policy.rules_for(step.verdict.partner)
                 await send_reassign(planned, services, self.gate.ports, seen.user, rules)
             return await finish_reassign(planned, item, services, seen, step.verdict)
-        if planned.action is Action.SPONSOR_RETURNED:
-            return await finish_returned(planned, item, services, seen, step.verdict)
+        if planned.action is Action.SPONSOR_GONE_ENDED:
+            return await finish_gone_ended(planned, item, services, seen, step.verdict)
         if planned.action is Action.DISABLE:
             if step.kind == "act":
                 await services.directory.set_account_enabled(planned.object_id, False)

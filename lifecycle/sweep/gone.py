@@ -44,14 +44,14 @@ async def finish_reassign(
     return await work.finish(services, item, item_result(planned, applied=True))
 
 
-async def finish_returned(
+async def finish_gone_ended(
     planned: PlannedAction, item: WorkItem, services: Services, seen: Observed, verdict: Decision | None
 ) -> Outcome:
     record = seen.record
     if record is not None and gone_marked(record):
         now = services.clock.now()
         record.sponsor_gone_since, record.updated = None, now
-        record.history.append(history_event("sponsor-returned", planned, now))
+        record.history.append(history_event("sponsor-gone-ended", planned, now))
         await services.guests.save(record)
-    await audit_applied(services, planned, "guest.sponsor-returned", verdict)
+    await audit_applied(services, planned, "guest.sponsor-gone-ended", verdict)
     return await work.finish(services, item, item_result(planned, applied=True))

@@ -14,8 +14,9 @@ class Action(enum.StrEnum):
     DELETE = "delete"
     # Every sponsor of the guest is gone: propose a replacement (an event) and start the sponsor-gone period.
     SPONSOR_REASSIGN = "sponsor-reassign"
-    # A sponsor answers for the guest again: the sponsor-gone period it was in ends (a ledger mark, no Graph write).
-    SPONSOR_RETURNED = "sponsor-returned"
+    # A sponsor answers for the guest again, or the rule was switched off: the sponsor-gone period it was in ends
+    # (the ledger mark is cleared; no Graph write), so a later loss starts a new period with a new event.
+    SPONSOR_GONE_ENDED = "sponsor-gone-ended"
 
 
 class Rule(enum.StrEnum):

@@ -76,7 +76,7 @@ def next_step(planned: PlannedAction, seen: Observed, stage: str | None, policy:
         return Step("finish")
     if planned.action is Action.SPONSOR_REASSIGN and stage == "reassigning" and gone_marked(seen.record):
         return Step("finish")
-    if planned.action is Action.SPONSOR_RETURNED and stage == "clearing" and not gone_marked(seen.record):
+    if planned.action is Action.SPONSOR_GONE_ENDED and stage == "clearing" and not gone_marked(seen.record):
         return Step("finish")
     hint = planned_activity(planned) if user.sign_in_activity is None else None
     verdict = decide(user, seen.record, policy, now, seen.assignment_end, activity_hint=hint, notice=seen.notice)

@@ -389,12 +389,18 @@ def sponsor_gone(
     attests it (either clears the mark, and the period starts afresh if the sponsors are still gone).
     """
     days = rules.sponsor_gone_days
-    if days is None or record is None:
+    if record is None:
         return None
-    coverage = coverage_of(user, record)
     since = record.sponsor_gone_since
+    if days is None:
+        # Switched off with a period running: end it, or switching the rule on again would disable at once on an
+        # old event.
+        ended = {"sponsorGoneSince": _iso(since), "why": "rule-off"}
+        return Decision(Action.SPONSOR_GONE_ENDED, Rule.SPONSOR_GONE, partner, ended) if since is not None else None
+    coverage = coverage_of(user, record)
     if coverage is Coverage.COVERED and since is not None:
-        return Decision(Action.SPONSOR_RETURNED, Rule.SPONSOR_GONE, partner, {"sponsorGoneSince": _iso(since)})
+        ended = {"sponsorGoneSince": _iso(since), "why": "sponsor-back"}
+        return Decision(Action.SPONSOR_GONE_ENDED, Rule.SPONSOR_GONE, partner, ended)
     if coverage not in GONE:
         return None
     assert coverage is not None

@@ -111,16 +111,25 @@ def test_a_sponsor_re_added_ends_the_period_instead_of_the_disable():
     """Covered again with the mark set: the plan clears it (so a later loss starts a new period), never disables."""
     verdict = decide(guest(MEMBER), record(NOW - timedelta(days=DAYS + 5)), POLICY, NOW)
     assert isinstance(verdict, Decision) and (verdict.action, verdict.rule) == (
-        Action.SPONSOR_RETURNED,
+        Action.SPONSOR_GONE_ENDED,
         Rule.SPONSOR_GONE,
     )
+
+
+def test_switching_the_rule_off_ends_a_running_period_so_switching_it_on_again_starts_afresh():
+    """A mark left from when the rule was on is cleared, never turned into an instant disable on an old event."""
+    off = SweepPolicy(desired(partner_days=None))
+    verdict = decide(guest(), record(NOW - timedelta(days=90)), off, NOW)
+    assert isinstance(verdict, Decision) and verdict.action is Action.SPONSOR_GONE_ENDED
+    assert verdict.evidence["why"] == "rule-off"
+    assert decide(guest(), record(), off, NOW) is None
 
 
 def test_the_partner_can_opt_out_and_the_rule_is_off_by_default():
     assert decide(guest(), record(NOW - timedelta(days=90)), SweepPolicy(desired(opt_out=True)), NOW) is (
         Skip.PARTNER_OPT_OUT
     )
-    assert decide(guest(), record(NOW - timedelta(days=90)), SweepPolicy(desired(partner_days=None)), NOW) is None
+    assert decide(guest(), record(), SweepPolicy(desired(partner_days=None)), NOW) is None
     assert SAMPLE.lifecycle.sponsor_gone_days is None
     assert all(p.lifecycle.sponsor_gone_days is None for p in SAMPLE.partners.values())
 
@@ -262,11 +271,11 @@ async def test_a_sponsor_added_before_the_period_ends_clears_the_mark_and_nobody
         )
     )
     summary = await entry.run_sweep(services, "enforce")  # the sponsor the tenant lists answers for the guest
-    assert summary["actions"] == {"sponsor-returned/sponsor-gone": 1}
+    assert summary["actions"] == {"sponsor-gone-ended/sponsor-gone": 1}
     await work(services)
     cleared = await services.guests.get(user.id)
     assert cleared is not None and cleared.sponsor_gone_since is None
-    assert "guest.sponsor-returned" in [e.action async for e in services.audit.entries()]
+    assert "guest.sponsor-gone-ended" in [e.action async for e in services.audit.entries()]
     services.clock.advance(timedelta(days=10))
     assert (await entry.run_sweep(services, "enforce"))["actions"] == {}
     assert directory.writes == []
