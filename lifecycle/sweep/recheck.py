@@ -43,7 +43,8 @@ async def observe(planned: PlannedAction, services: Services, ports: SweepPorts,
     """The guest, its ledger row, and where they matter its last notice and access package end, side by side."""
     guests = ports.guest_reads
     # The sponsor-gone rule is decided again on the guest's live sponsors; a read without them never confirms it.
-    sponsored = planned.rule is Rule.SPONSOR_GONE and isinstance(guests, SponsoredGuestReads)
+    rests_on_sponsors = Rule.SPONSOR_GONE.value in (planned.rule.value, planned.evidence.get("stillEligibleBy"))
+    sponsored = rests_on_sponsors and isinstance(guests, SponsoredGuestReads)
     reads: dict[str, Awaitable[Any]] = {
         "user": guests.get_guest_with_sponsors(planned.object_id) if sponsored else guests.get_user(planned.object_id),
         "record": services.guests.get(planned.object_id),

@@ -355,7 +355,7 @@ def decide(
         grace_ends = record.disabled + timedelta(days=rules.grace_days)
         if now < grace_ends:
             return Skip.IN_GRACE
-        still = disable_rule(user, record, rules, now, assignment_end, activity_hint)
+        still = disable_rule(user, record, rules, now, assignment_end, activity_hint) or still_gone(user, record, rules)
         if still is None:
             return None
         rule, evidence = still
@@ -375,6 +375,15 @@ def decide(
         return sponsor_gone(user, record, rules, partner, now)
     rule, evidence = found
     return Decision(Action.DISABLE, rule, partner, evidence)
+
+
+def still_gone(user: DirectoryUser, record: GuestRecord, rules: EffectiveRules) -> tuple[Rule, dict[str, Any]] | None:
+    """Whether a guest disabled in a sponsor-gone period still has every sponsor gone (so its delete may follow)."""
+    coverage = coverage_of(user, record)
+    if rules.sponsor_gone_days is None or record.sponsor_gone_since is None or coverage not in GONE:
+        return None
+    assert coverage is not None
+    return Rule.SPONSOR_GONE, {"sponsorGoneSince": _iso(record.sponsor_gone_since), "coverage": coverage.value}
 
 
 def sponsor_gone(

@@ -150,6 +150,19 @@ def test_never_gone_on_unknown_evidence_or_for_a_guest_this_product_did_not_onbo
     assert decide(guest(), record(sponsor=None), POLICY, NOW) is None
 
 
+def test_a_guest_disabled_in_a_sponsor_gone_period_is_deleted_after_grace_only_while_its_sponsors_are_gone():
+    since = NOW - timedelta(days=DAYS + 40)
+    disabled = replace(
+        record(since), state=GuestState.DISABLED, disabled=NOW - timedelta(days=SAMPLE.lifecycle.grace_days)
+    )
+    off = replace(guest(), account_enabled=False)
+    verdict = decide(off, disabled, POLICY, NOW)
+    assert isinstance(verdict, Decision) and (verdict.action, verdict.rule) == (Action.DELETE, Rule.DISABLED_PAST_GRACE)
+    assert verdict.evidence["stillEligibleBy"] == "sponsor-gone"
+    assert decide(replace(off, sponsors=(MEMBER,)), disabled, POLICY, NOW) is None
+    assert decide(replace(off, sponsors=None), disabled, POLICY, NOW) is None  # not confirmed: never deleted
+
+
 def test_another_rule_that_holds_comes_first():
     inactive = replace(guest(), sign_in_activity=SignInActivity(last_successful_sign_in=NOW - timedelta(days=200)))
     verdict = decide(inactive, record(), POLICY, NOW)
@@ -258,6 +271,13 @@ async def test_a_run_sends_the_event_marks_the_ledger_then_disables_after_the_pe
     assert later["actions"] == {"disable/sponsor-gone": 1}
     await work(services)
     assert directory.users[user.id].account_enabled is False
+
+    # Then the disable rules' grace: still without a sponsor, the guest is deleted after it, re-checked live.
+    services.clock.advance(timedelta(days=services.desired.lifecycle.grace_days))
+    past_grace = await entry.run_sweep(services, "enforce")
+    assert past_grace["actions"] == {"delete/disabled-past-grace": 1}
+    assert (await work(services)).by_verdict == {"done": 1}
+    assert user.id not in directory.users
 
 
 async def test_a_sponsor_added_before_the_period_ends_clears_the_mark_and_nobody_is_disabled():
