@@ -22,11 +22,11 @@ from adapters.tables import table_service
 from config.desired_state import load_desired_state
 from config.errors import DesiredStateError
 from config.settings import Settings
-from graph.api_connectors import GraphApiConnectors
+from graph.api_connectors import CONNECTORS, USER_FLOWS, GraphApiConnectors
 from graph.client import build_graph_client
 from graph.governance import GraphGovernance
 from graph.groups import GraphGroupMembers
-from graph.identity_providers import GraphGuestIdentityProviders
+from graph.identity_providers import EMAIL, PROVIDERS, GraphGuestIdentityProviders
 from graph.odata import quote
 from graph.permissions import Deployment, features_of, required
 from graph.policies import B2B_POLICIES, CONDITIONAL_ACCESS, FEDERATIONS, XTAP, GraphPolicies
@@ -92,6 +92,7 @@ class GraphStorageProbe:
         self._policies = GraphPolicies(client, beta_url=settings.graph_beta_url)
         self._governance = GraphGovernance(client)
         self._groups = GraphGroupMembers(client)
+        self._connectors = GraphApiConnectors(client)
         self._closers: list[Any] = []
 
     async def close(self) -> None:
@@ -114,6 +115,12 @@ class GraphStorageProbe:
             "conditionalAccess": f"{self._v1}{CONDITIONAL_ACCESS}",
             "entitlementManagement": f"{self._v1}{EM}/catalogs?$top=1",
             "accessReviews": f"{self._v1}{REVIEWS}?$top=1",
+            # The opt-in areas' reads (lifecycle.doctor.reads.FEATURE_READS).
+            "apiConnectors": f"{self._v1}{CONNECTORS}",
+            "userFlows": f"{self._v1}{USER_FLOWS}",
+            "signInLogs": f"{self._v1}/auditLogs/signIns?$top=1",
+            "emailAuthenticationMethod": f"{self._v1}{EMAIL}",
+            "identityProviders": f"{self._v1}{PROVIDERS}",
         }
         if name in first_page:
             await self._raw.send(Method.GET, first_page[name])
@@ -147,6 +154,9 @@ class GraphStorageProbe:
         except NotFoundError:
             return False
         return True
+
+    async def user_flow_connectors(self, flow_id: str) -> dict[str, Any] | None:
+        return await self._connectors.user_flow_connectors(flow_id)
 
     async def catalogs(self) -> list[dict[str, Any]]:
         return await self._governance.list(CATALOGS)
