@@ -16,7 +16,8 @@ from lifecycle.drift.desired import GUEST_ROLE_IDS
 from lifecycle.drift.fields import PARTNER_UNMANAGED, is_unset
 from lifecycle.drift.normalise import B2B_BLOCKS, SUB_SETTINGS, TRUST_FIELDS, parse_domain_definition
 from lifecycle.export.governance import GovernancePosture, domain_organizations, export_governance, partner_key_of
-from lifecycle.export.lockdown import SECTIONS, LockdownPosture, export_lockdown
+from lifecycle.export.lockdown import SECTIONS, export_lockdown
+from lifecycle.export.lockdown_reads import LockdownPosture
 
 ROLE_NAMES = {role_id: name for name, role_id in GUEST_ROLE_IDS.items()}
 # Partner properties the desired-state format has no field for: policy drift's unmanaged ones

@@ -11,21 +11,19 @@ into its permissions, infra/grant-graph-permissions --feature NAME), hence the D
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from config.desired_state import GuestConditionalAccess, ManagedGuestPolicy, RedemptionOrder, SignUpRegistration
 from lifecycle.drift.ca_evidence import REPORT_ONLY
 from lifecycle.drift.ca_policies import LEGACY, MFA, _canonical, desired_body
 from lifecycle.drift.identity_providers import REDEMPTION_PROPERTY, SECRET_SETTING, SOCIAL_TYPE
 from lifecycle.drift.signup_connector import BASIC, PASSWORD_SETTING
-from lifecycle.errors import GraphError, NotFoundError
+from lifecycle.export.lockdown_reads import GUEST_CA, PROVIDERS, SIGN_UP, LockdownPosture
 
-SIGN_UP, GUEST_CA, PROVIDERS = "signUpRegistration", "guestConditionalAccess", "guestIdentityProviders"
 SECTIONS = (SIGN_UP, GUEST_CA, PROVIDERS)
 STEPS = ("postFederationSignup", "postAttributeCollection")
 CA_KEYS = {MFA: "requireMfa", LEGACY: "blockLegacyAuthentication"}
+_SNAKE = {MFA: "require_mfa", LEGACY: "block_legacy_authentication"}
 # What each area's reads need (graph/permissions.py; identityapiconnector-list.md, b2xidentityuserflow-get-
 # apiconnectorconfiguration.md, conditionalaccessroot-list-policies.md, emailauthenticationmethodconfiguration-get.md,
 # identitycontainer-list-identityproviders.md).
@@ -35,68 +33,6 @@ NEEDS = {
     PROVIDERS: "Policy.Read.All and IdentityProvider.Read.All",
 }
 FEATURES = {SIGN_UP: "signup-registration", GUEST_CA: "guest-conditional-access", PROVIDERS: "guest-identity-providers"}
-
-
-class LockdownReads(Protocol):
-    """What the export reads of the three areas, as Graph JSON. Raises lifecycle.errors.GraphError."""
-
-    async def list_api_connectors(self) -> list[dict[str, Any]]: ...
-
-    async def list_user_flows(self) -> list[dict[str, Any]]: ...
-
-    async def user_flow_connectors(self, flow_id: str) -> dict[str, Any] | None:
-        """The flow's connector per step (expanded); None when Graph will not expand them."""
-        ...
-
-    async def get_email_otp(self) -> dict[str, Any]: ...
-
-    async def list_identity_providers(self) -> list[dict[str, Any]]: ...
-
-
-@dataclass
-class LockdownPosture:
-    """What was read; a value of ``unreadable`` names the section whose read failed and why."""
-
-    connectors: list[dict[str, Any]] = field(default_factory=list)
-    flows: dict[str, dict[str, Any] | None] = field(default_factory=dict)  # flow id -> steps (None: not expanded)
-    conditional_access: list[dict[str, Any]] = field(default_factory=list)
-    email: dict[str, Any] = field(default_factory=dict)
-    social: list[dict[str, Any]] = field(default_factory=list)
-    default: dict[str, Any] = field(default_factory=dict)  # the default cross-tenant policy (the redemption order)
-    unreadable: dict[str, str] = field(default_factory=dict)
-
-
-def _why(exc: GraphError) -> str:
-    return f"{type(exc).__name__}: {exc}"
-
-
-async def read_lockdown(
-    reads: LockdownReads, conditional_access: Callable[[], Awaitable[list[dict[str, Any]]]], default: dict[str, Any]
-) -> LockdownPosture:
-    """Each area read on its own: a refused read (a deployment not granted the feature) leaves only its section
-    out. ``conditional_access`` is the drift port's paced list_conditional_access_policies; ``default`` the
-    default cross-tenant policy already read for the rest of the export."""
-    posture = LockdownPosture(default=default)
-    try:
-        posture.connectors = await reads.list_api_connectors()
-        for flow in await reads.list_user_flows():
-            flow_id = str(flow.get("id"))
-            try:
-                posture.flows[flow_id] = await reads.user_flow_connectors(flow_id)
-            except NotFoundError:
-                continue  # deleted between the list and the read
-    except GraphError as exc:
-        posture.unreadable[SIGN_UP] = _why(exc)
-    try:
-        posture.conditional_access = await conditional_access()
-    except GraphError as exc:
-        posture.unreadable[GUEST_CA] = _why(exc)
-    try:
-        posture.email = await reads.get_email_otp()
-        posture.social = await reads.list_identity_providers()
-    except GraphError as exc:
-        posture.unreadable[PROVIDERS] = _why(exc)
-    return posture
 
 
 def _opt_in(section: str) -> str:
@@ -181,7 +117,7 @@ def _sign_up(posture: LockdownPosture) -> tuple[dict[str, Any] | None, list[str]
     try:
         SignUpRegistration.model_validate(section)
     except ValueError as exc:
-        notes.append(f"not expressible: the connector {name!r} does not fit the section ({_first_line(exc)})")
+        notes.append(f"not expressible: the connector {name!r} does not fit the section ({_reason(exc)})")
         return None, notes
     if not section["targetUrl"].startswith("https://"):
         notes.append("DECIDE: the connector's targetUrl is not https; policy drift refuses it until it is")
@@ -193,7 +129,8 @@ def _is_basic(connector: dict[str, Any]) -> bool:
     return kind == BASIC
 
 
-def _first_line(exc: Exception) -> str:
+def _reason(exc: Exception) -> str:
+    """The last line of a validation error: the reason itself."""
     return (str(exc).strip().splitlines() or [""])[-1].strip()
 
 
@@ -220,6 +157,12 @@ def _guest_ca(posture: LockdownPosture) -> tuple[dict[str, Any] | None, list[str
         section[field_name] = None
         if not matching:
             notes.append(f"{field_name}: no policy in the tenant has the shape the product writes; left alone")
+            default_name = getattr(GuestConditionalAccess(), _SNAKE[key]).display_name
+            if names[default_name]:
+                notes.append(
+                    f"DECIDE: a policy is named {default_name!r}, the product's default for {field_name}, but covers "
+                    "or grants otherwise: a section naming it would rewrite it to the product's shape"
+                )
             continue
         usable = [p for p in matching if p.get("state") in (REPORT_ONLY, "enabled") and names[p["displayName"]] == 1]
         for policy in matching:
@@ -289,7 +232,7 @@ def _providers(posture: LockdownPosture) -> tuple[dict[str, Any] | None, list[st
         try:
             RedemptionOrder.model_validate(wanted)
         except ValueError as exc:
-            notes.append(f"not expressible: the redemption order {wanted} ({_first_line(exc)}); left alone")
+            notes.append(f"not expressible: the redemption order {wanted} ({_reason(exc)}); left alone")
         else:
             section["redemptionOrder"] = wanted
     else:

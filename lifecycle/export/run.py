@@ -5,7 +5,7 @@ from __future__ import annotations
 from lifecycle.drift.ports import TenantPolicies
 from lifecycle.export.build import TenantPosture, build, render
 from lifecycle.export.governance import GovernancePosture
-from lifecycle.export.lockdown import LockdownReads, read_lockdown
+from lifecycle.export.lockdown_reads import LockdownReads, read_lockdown
 from lifecycle.governance.ports import (
     CATALOG_RESOURCES,
     CATALOGS,

@@ -6,7 +6,8 @@ from __future__ import annotations
 from config.desired_state import GuestConditionalAccess, ManagedGuestPolicy
 from lifecycle.drift.ca_policies import LEGACY, MFA, REPORT_ONLY, desired_body
 from lifecycle.drift.signup_connector import BASIC
-from lifecycle.export.lockdown import GUEST_CA, PROVIDERS, SIGN_UP, LockdownPosture, export_lockdown
+from lifecycle.export.lockdown import GUEST_CA, PROVIDERS, SIGN_UP, export_lockdown
+from lifecycle.export.lockdown_reads import LockdownPosture
 
 BREAK_GLASS = "0b1f7a2e-5c3d-4e8f-9a6b-7c8d9e0f1a2b"
 URL = "https://func-signup.contoso.example/api/signup"
@@ -81,10 +82,13 @@ def test_a_report_only_policy_exports_as_not_enabled_and_no_exclusion_is_marked_
     assert any(n.startswith("DECIDE: the policies exclude no break-glass") for n in notes[GUEST_CA])
 
 
-def test_no_guest_policy_of_the_products_shape_leaves_the_section_out():
-    document, notes = export_lockdown(LockdownPosture())
+def test_no_guest_policy_of_the_products_shape_leaves_the_section_out_and_a_namesake_is_marked():
+    namesake = _ca(MFA, "Guests: require MFA", "enabled")
+    namesake["conditions"]["users"]["includeGuestsOrExternalUsers"]["guestOrExternalUserTypes"] = "internalGuest"
+    document, notes = export_lockdown(LockdownPosture(conditional_access=[namesake]))
     assert GUEST_CA not in document
     assert "not exported: no guest Conditional Access policy of the product's shape" in notes[GUEST_CA]
+    assert any(n.startswith("DECIDE: a policy is named 'Guests: require MFA'") for n in notes[GUEST_CA])
 
 
 def test_email_otp_left_at_default_is_not_claimed_and_google_is_exported_without_its_secret():
