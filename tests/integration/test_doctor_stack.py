@@ -229,7 +229,9 @@ def test_a_desired_state_without_the_opt_in_areas_reads_none_of_them(env, admin)
 def test_each_declared_area_is_read_and_passes_with_the_grant_its_feature_needs(sim, lockdown_env, admin):
     admin.configure(signInListNeedsDirectoryRead=False)
     _create_user_flow(sim, admin)
+    admin.reset_counters()
     checks = _doctor(lockdown_env)
+    assert {r["method"] for r in admin.requests()} == {"GET"}  # the areas' probes only read
     areas = [c for c in checks if c.name.startswith(("graph read: ", "graph permissions", "secret ", "user flow "))]
     assert [c.line() for c in areas if c.status is not Status.PASS] == []
     for name in FEATURE_READ_NAMES:
