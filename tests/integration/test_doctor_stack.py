@@ -44,7 +44,9 @@ def _admin(sim: TenantSimServer) -> Iterator[TenantSimAdmin]:
         admin.configure(entraIdPremium=True)
         yield admin
         admin.seed(builtin="locked-down")
-        admin.configure(entraIdPremium=True)
+        admin.configure(
+            entraIdPremium=True, signInListNeedsDirectoryRead=True, apiConnectorConfigurationExpand="expand"
+        )
 
 
 @pytest.fixture(name="env")
@@ -277,3 +279,13 @@ def test_a_missing_user_flow_and_a_missing_secret_fail_with_the_fix(lockdown_env
     secret = _named(checks, "secret LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD")
     assert secret.status is Status.FAIL and "Key Vault reference" in (secret.fix or "")
     assert _named(checks, "secret LIFECYCLE_GOOGLE_CLIENT_SECRET").status is Status.PASS
+
+
+def test_a_user_flow_graph_will_not_expand_cannot_be_verified(sim, lockdown_env, admin):
+    """The user flow's resource page says $expand is not supported on its connector configuration (tenantsim's
+    apiConnectorConfigurationExpand=refuse): the flow exists, but which connector a step calls cannot be told."""
+    _create_user_flow(sim, admin)
+    admin.configure(apiConnectorConfigurationExpand="refuse")
+    check = _named(_doctor(lockdown_env), "user flow B2X_1_Partner")
+    assert check.status is Status.CANNOT_VERIFY and "would not expand" in check.detail
+    assert "idempotent" in (check.fix or "")
