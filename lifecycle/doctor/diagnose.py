@@ -8,7 +8,7 @@ from typing import Any
 
 from config.desired_state import DesiredState
 from lifecycle.doctor.checks import JOBS, Check, Status
-from lifecycle.doctor.lockdown import lockdown_checks
+from lifecycle.doctor.lockdown import secret_checks, user_flow_checks
 from lifecycle.doctor.ports import DoctorProbe
 from lifecycle.doctor.reads import FEATURE_READS, NON_PREMIUM_CODE, READS, GraphRead
 from lifecycle.doctor.storage import storage_checks
@@ -44,7 +44,8 @@ async def diagnose(probe: DoctorProbe, target: Target) -> list[Check]:
         checks.extend(await group_checks(probe, target.desired))
         checks.extend(await catalog_checks(probe, target.desired))
         checks.append(await domain_list_check(probe, target.desired))
-        checks.extend(await lockdown_checks(probe, target.desired, target.secrets))
+        checks.extend(await user_flow_checks(probe, target.desired))
+    checks.extend(secret_checks(target.desired, target.secrets))  # settings only: checked without a token too
     checks.extend(await storage_checks(probe, target.queues))
     return checks
 

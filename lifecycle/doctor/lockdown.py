@@ -17,13 +17,10 @@ GOOGLE_SECRET = "LIFECYCLE_GOOGLE_CLIENT_SECRET"
 GRANT = "infra/grant-graph-permissions"
 
 
-async def lockdown_checks(probe: DoctorProbe, desired: DesiredState, secrets: Mapping[str, bool]) -> list[Check]:
-    checks = secret_checks(desired, secrets)
+async def user_flow_checks(probe: DoctorProbe, desired: DesiredState) -> list[Check]:
+    """Each user flow signUpRegistration names: it exists, and which connector each step calls."""
     registration = desired.sign_up_registration
-    if registration is not None:
-        for flow_id in registration.user_flows:
-            checks.append(await _user_flow(probe, flow_id))
-    return checks
+    return [await _user_flow(probe, flow_id) for flow_id in (registration.user_flows if registration else ())]
 
 
 def secret_checks(desired: DesiredState, secrets: Mapping[str, bool]) -> list[Check]:
