@@ -22,9 +22,11 @@ from adapters.tables import table_service
 from config.desired_state import load_desired_state
 from config.errors import DesiredStateError
 from config.settings import Settings
+from graph.api_connectors import CONNECTORS, USER_FLOWS, GraphApiConnectors
 from graph.client import build_graph_client
 from graph.governance import GraphGovernance
 from graph.groups import GraphGroupMembers
+from graph.identity_providers import EMAIL, PROVIDERS, GraphGuestIdentityProviders
 from graph.odata import quote
 from graph.permissions import Deployment, features_of, required
 from graph.policies import B2B_POLICIES, CONDITIONAL_ACCESS, FEDERATIONS, XTAP, GraphPolicies
@@ -90,6 +92,7 @@ class GraphStorageProbe:
         self._policies = GraphPolicies(client, beta_url=settings.graph_beta_url)
         self._governance = GraphGovernance(client)
         self._groups = GraphGroupMembers(client)
+        self._connectors = GraphApiConnectors(client)
         self._closers: list[Any] = []
 
     async def close(self) -> None:
@@ -112,6 +115,12 @@ class GraphStorageProbe:
             "conditionalAccess": f"{self._v1}{CONDITIONAL_ACCESS}",
             "entitlementManagement": f"{self._v1}{EM}/catalogs?$top=1",
             "accessReviews": f"{self._v1}{REVIEWS}?$top=1",
+            # The opt-in areas' reads (lifecycle.doctor.reads.FEATURE_READS).
+            "apiConnectors": f"{self._v1}{CONNECTORS}",
+            "userFlows": f"{self._v1}{USER_FLOWS}",
+            "signInLogs": f"{self._v1}/auditLogs/signIns?$top=1",
+            "emailAuthenticationMethod": f"{self._v1}{EMAIL}",
+            "identityProviders": f"{self._v1}{PROVIDERS}",
         }
         if name in first_page:
             await self._raw.send(Method.GET, first_page[name])
@@ -145,6 +154,9 @@ class GraphStorageProbe:
         except NotFoundError:
             return False
         return True
+
+    async def user_flow_connectors(self, flow_id: str) -> dict[str, Any] | None:
+        return await self._connectors.user_flow_connectors(flow_id)
 
     async def catalogs(self) -> list[dict[str, Any]]:
         return await self._governance.list(CATALOGS)
@@ -242,6 +254,37 @@ def graph_ports(settings: Settings, credential: Any) -> tuple[GraphPolicies, Gra
     return GraphPolicies(client, beta_url=settings.graph_beta_url), GraphGovernance(client)
 
 
+class GraphLockdownReads:
+    """The export's reads of the lockdown areas (lifecycle.export.lockdown.LockdownReads): the sign-up connector's
+    gateway and the guest identity providers' gateway, reads only."""
+
+    def __init__(self, client: Any, policies: GraphPolicies) -> None:
+        self._connectors = GraphApiConnectors(client)
+        self._providers = GraphGuestIdentityProviders(client, policies)
+
+    async def list_api_connectors(self) -> list[dict[str, Any]]:
+        return await self._connectors.list_api_connectors()
+
+    async def list_user_flows(self) -> list[dict[str, Any]]:
+        return await self._connectors.list_user_flows()
+
+    async def user_flow_connectors(self, flow_id: str) -> dict[str, Any] | None:
+        return await self._connectors.user_flow_connectors(flow_id)
+
+    async def get_email_otp(self) -> dict[str, Any]:
+        return await self._providers.get_email_otp()
+
+    async def list_identity_providers(self) -> list[dict[str, Any]]:
+        return await self._providers.list_identity_providers()
+
+
+def export_ports(settings: Settings, credential: Any) -> tuple[GraphPolicies, GraphGovernance, GraphLockdownReads]:
+    """Every port the export reads through, on one Graph client."""
+    client = build_graph_client(credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope)
+    policies = GraphPolicies(client, beta_url=settings.graph_beta_url)
+    return policies, GraphGovernance(client), GraphLockdownReads(client, policies)
+
+
 async def export_from_settings() -> str:
     from config.settings import load_settings
     from lifecycle.export.run import export_desired_state
@@ -249,8 +292,8 @@ async def export_from_settings() -> str:
     settings = load_settings()
     credential = doctor_credential(settings)
     try:
-        policies, governance = graph_ports(settings, credential)
-        return await export_desired_state(settings.tenant_id, policies, governance)
+        policies, governance, lockdown = export_ports(settings, credential)
+        return await export_desired_state(settings.tenant_id, policies, governance, lockdown)
     finally:
         if hasattr(credential, "close"):
             await credential.close()

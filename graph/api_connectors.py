@@ -35,6 +35,10 @@ class GraphApiConnectors:
     async def update_api_connector(self, connector_id: str, body: dict[str, Any]) -> None:
         await self._raw.send(Method.PATCH, f"{self._v1}{CONNECTORS}/{url_quote(connector_id, safe='')}", body)
 
+    async def list_user_flows(self) -> list[dict[str, Any]]:
+        """The self-service sign-up user flows (identitycontainer-list-b2xuserflows.md: IdentityUserFlow.Read.All)."""
+        return await self._raw.collection(f"{self._v1}{USER_FLOWS}")
+
     async def user_flow_connectors(self, flow_id: str) -> dict[str, Any] | None:
         """The flow's connector per step, expanded as the get page documents; None when Graph refuses the
         ``$expand`` (the resource page says it is not supported), so the caller knows it cannot tell."""

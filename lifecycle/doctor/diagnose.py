@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from config.desired_state import DesiredState
 from lifecycle.doctor.checks import JOBS, Check, Status
+from lifecycle.doctor.lockdown import secret_checks, user_flow_checks
 from lifecycle.doctor.ports import DoctorProbe
-from lifecycle.doctor.reads import NON_PREMIUM_CODE, READS, GraphRead
+from lifecycle.doctor.reads import FEATURE_READS, NON_PREMIUM_CODE, READS, GraphRead
 from lifecycle.doctor.storage import storage_checks
 from lifecycle.doctor.tenant import catalog_checks, domain_list_check, group_checks, partner_checks
 from lifecycle.doctor.token import TokenFormatError, granted_roles, token_claims
@@ -23,11 +24,12 @@ GRANT = "infra/grant-graph-permissions"
 class Target:
     """What the doctor checks against: the desired state, the permissions the deployment's modes need
     (permission -> the jobs needing it, with their mode, as graph.permissions.required gives them), and the
-    queues by logical name -> deployed name."""
+    queues by logical name -> deployed name; which deployment secrets are set (setting -> set), never their values."""
 
     desired: DesiredState
     required: Mapping[str, Sequence[str]]
     queues: Mapping[str, str]
+    secrets: Mapping[str, bool] = field(default_factory=dict)
 
 
 async def diagnose(probe: DoctorProbe, target: Target) -> list[Check]:
@@ -36,12 +38,14 @@ async def diagnose(probe: DoctorProbe, target: Target) -> list[Check]:
     if claims is not None:
         roles = granted_roles(claims)
         checks.extend(permission_checks(roles, target.required))
-        read_failures = await _reads(probe, checks)
+        read_failures = await _reads(probe, checks, target.desired, roles)
         checks.append(await _invitations(probe, target.desired, claims, read_failures))
         checks.extend(await partner_checks(probe, target.desired))
         checks.extend(await group_checks(probe, target.desired))
         checks.extend(await catalog_checks(probe, target.desired))
         checks.append(await domain_list_check(probe, target.desired))
+        checks.extend(await user_flow_checks(probe, target.desired))
+    checks.extend(secret_checks(target.desired, target.secrets))  # settings only: checked without a token too
     checks.extend(await storage_checks(probe, target.queues))
     return checks
 
@@ -116,22 +120,39 @@ def permission_checks(roles: frozenset[str], required: Mapping[str, Sequence[str
 # --- Graph reads ------------------------------------------------------------------------------------
 
 
-async def _reads(probe: DoctorProbe, checks: list[Check]) -> dict[str, GraphError]:
+def reads_for(desired: DesiredState) -> tuple[GraphRead, ...]:
+    """Every job's reads, and those of each opt-in area the desired state declares."""
+    declared = tuple(r for r in FEATURE_READS if r.section and getattr(desired, r.section) is not None)
+    return (*READS, *declared)
+
+
+async def _reads(
+    probe: DoctorProbe, checks: list[Check], desired: DesiredState, roles: frozenset[str]
+) -> dict[str, GraphError]:
     failures: dict[str, GraphError] = {}
-    for read in READS:
+    for read in reads_for(desired):
         try:
             await probe.read(read.name)
         except GraphError as exc:
             failures[read.name] = exc
-            checks.append(_read_failure(read, exc))
+            checks.append(_read_failure(read, exc, roles))
         else:
             licence = f" (needs {read.licence})" if read.licence else ""
             checks.append(Check(f"graph read: {read.name}", Status.PASS, f"{read.what}{licence}", read.jobs))
     return failures
 
 
-def _read_failure(read: GraphRead, exc: GraphError) -> Check:
+def _read_failure(read: GraphRead, exc: GraphError, roles: frozenset[str] = frozenset()) -> Check:
     name = f"graph read: {read.name}"
+    held = read.permission.split(" ")[0] in roles
+    if isinstance(exc, PermissionDeniedError) and exc.code != NON_PREMIUM_CODE and held and read.refused_despite_grant:
+        return Check(
+            name,
+            Status.WARN,
+            f"{read.what}: refused ({exc.status} {exc.code}) although the token holds {read.permission}",
+            read.jobs,
+            read.refused_despite_grant,
+        )
     if isinstance(exc, PermissionDeniedError) and exc.code == NON_PREMIUM_CODE:
         return Check(
             name,

@@ -42,7 +42,15 @@ async def run_doctor(
     partners = len(desired.partners)
     checks.append(Check("desired state", Status.PASS, f"{settings.desired_state_path.name}: {partners} partner(s)"))
     notice = desired.lifecycle.sponsor_notice
-    target = Target(desired, required_for(settings), queues_of(settings, notice.queue if notice.enabled else None))
+    secrets = {
+        setting: bool(value is not None and value.get_secret_value())
+        for setting, value in (
+            ("LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD", settings.signup_connector_password),
+            ("LIFECYCLE_GOOGLE_CLIENT_SECRET", settings.google_client_secret),
+        )
+    }
+    queues = queues_of(settings, notice.queue if notice.enabled else None)
+    target = Target(desired, required_for(settings), queues, secrets)
     probe, close = probe_for(settings)
     try:
         checks.extend(await diagnose(probe, target))

@@ -16,6 +16,8 @@ from lifecycle.drift.desired import GUEST_ROLE_IDS
 from lifecycle.drift.fields import PARTNER_UNMANAGED, is_unset
 from lifecycle.drift.normalise import B2B_BLOCKS, SUB_SETTINGS, TRUST_FIELDS, parse_domain_definition
 from lifecycle.export.governance import GovernancePosture, domain_organizations, export_governance, partner_key_of
+from lifecycle.export.lockdown import SECTIONS, export_lockdown
+from lifecycle.export.lockdown_reads import LockdownPosture
 
 ROLE_NAMES = {role_id: name for name, role_id in GUEST_ROLE_IDS.items()}
 # Partner properties the desired-state format has no field for: policy drift's unmanaged ones
@@ -35,6 +37,7 @@ class TenantPosture:
     b2b_policies: list[dict[str, Any]]
     federations: list[dict[str, Any]]
     governance: GovernancePosture = field(default_factory=GovernancePosture)
+    lockdown: LockdownPosture | None = None  # None: the lockdown areas were not read
 
 
 @dataclass
@@ -172,6 +175,12 @@ def build(posture: TenantPosture) -> Exported:
         "partners": partners,
         "governance": governance,
     }
+    if posture.lockdown is None:
+        notes.update({section: ["not exported: this export read no lockdown area"] for section in SECTIONS})
+    else:
+        sections, section_notes = export_lockdown(posture.lockdown)
+        document.update(sections)
+        notes.update(section_notes)
     return Exported(document, notes)
 
 
@@ -213,4 +222,8 @@ def render(exported: Exported) -> str:
             lines.append(f"# {note}")
         lines.append(yaml.safe_dump({key: value}, sort_keys=False, allow_unicode=True).rstrip())
         lines.append("")
+    for key, notes in exported.notes.items():
+        if key not in exported.document and notes:
+            # A section left out keeps its comments: why, and what a human would set.
+            lines.extend([f"# {key}:", *(f"#   {note}" for note in notes), ""])
     return "\n".join(lines)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from lifecycle.drift.ports import TenantPolicies
 from lifecycle.export.build import TenantPosture, build, render
 from lifecycle.export.governance import GovernancePosture
+from lifecycle.export.lockdown_reads import LockdownReads, read_lockdown
 from lifecycle.governance.ports import (
     CATALOG_RESOURCES,
     CATALOGS,
@@ -38,7 +39,9 @@ async def read_governance(partner_ids: list[str], governance: GovernanceGraph) -
     return posture
 
 
-async def read_posture(tenant_id: str, policies: TenantPolicies, governance: GovernanceGraph) -> TenantPosture:
+async def read_posture(
+    tenant_id: str, policies: TenantPolicies, governance: GovernanceGraph, lockdown: LockdownReads | None = None
+) -> TenantPosture:
     own = await policies.find_tenant_by_id(tenant_id) or {}
     partners = await policies.list_partners()
     names: dict[str, str] = {}
@@ -52,10 +55,11 @@ async def read_posture(tenant_id: str, policies: TenantPolicies, governance: Gov
             names[partner_id] = str(info["displayName"])
         if info.get("defaultDomainName"):
             domains[partner_id] = str(info["defaultDomainName"]).lower()
+    default = await policies.get_default()
     return TenantPosture(
         tenant_id=tenant_id.lower(),
         primary_domain=str(own.get("defaultDomainName") or "unknown.invalid"),
-        default=await policies.get_default(),
+        default=default,
         partners=partners,
         partner_names=names,
         partner_domains=domains,
@@ -63,8 +67,15 @@ async def read_posture(tenant_id: str, policies: TenantPolicies, governance: Gov
         b2b_policies=await policies.list_b2b_management_policies(),
         federations=await policies.list_federations(),
         governance=await read_governance(partner_ids, governance),
+        lockdown=None
+        if lockdown is None
+        else await read_lockdown(lockdown, policies.list_conditional_access_policies, default),
     )
 
 
-async def export_desired_state(tenant_id: str, policies: TenantPolicies, governance: GovernanceGraph) -> str:
-    return render(build(await read_posture(tenant_id, policies, governance)))
+async def export_desired_state(
+    tenant_id: str, policies: TenantPolicies, governance: GovernanceGraph, lockdown: LockdownReads | None = None
+) -> str:
+    """The tenant as a desired-state file; ``lockdown`` reads the sign-up connector, guest Conditional Access and
+    guest identity providers (without it those sections are left out, with a comment saying so)."""
+    return render(build(await read_posture(tenant_id, policies, governance, lockdown)))

@@ -44,7 +44,9 @@ def _admin(sim: TenantSimServer) -> Iterator[TenantSimAdmin]:
         admin.configure(entraIdPremium=True)
         yield admin
         admin.seed(builtin="locked-down")
-        admin.configure(entraIdPremium=True)
+        admin.configure(
+            entraIdPremium=True, signInListNeedsDirectoryRead=True, apiConnectorConfigurationExpand="expand"
+        )
 
 
 @pytest.fixture(name="env")
@@ -182,3 +184,108 @@ def _from_json(check: dict[str, Any]) -> Check:
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return lifecycle_cli({**os.environ, **env}, *args)
+
+
+# --- the opt-in lockdown areas -------------------------------------------------------------------------------
+
+FEATURE_READ_NAMES = ("apiConnectors", "userFlows", "signInLogs", "emailAuthenticationMethod", "identityProviders")
+SECRETS = {"LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD": "basic-secret", "LIFECYCLE_GOOGLE_CLIENT_SECRET": "google-secret"}
+LOCKDOWN = {
+    "signUpRegistration": {
+        "targetUrl": "https://func-signup.contoso.example/api/signup",
+        "username": "entra-signup",
+        "userFlows": ["B2X_1_Partner"],
+    },
+    "guestConditionalAccess": {"breakGlassUserIds": ["0b1f7a2e-5c3d-4e8f-9a6b-7c8d9e0f1a2b"]},
+    "guestIdentityProviders": {"emailOneTimePasscode": "enabled", "google": {"clientId": "1234.apps.example"}},
+}
+
+
+@pytest.fixture(name="lockdown_env")
+def _lockdown_env(env: dict[str, str], tmp_path) -> dict[str, str]:
+    """A deployment whose desired state declares the three lockdown areas, with both secrets configured."""
+    import yaml
+
+    sample = yaml.safe_load((ROOT / "config" / "desired-state.sample.yaml").read_text(encoding="utf-8"))
+    desired = tmp_path / "lockdown.yaml"
+    desired.write_text(yaml.safe_dump({**sample, **LOCKDOWN}), encoding="utf-8")
+    asyncio.run(_create_queues(env))
+    return {**env, **SECRETS, "LIFECYCLE_DESIRED_STATE": str(desired)}
+
+
+def _create_user_flow(sim: TenantSimServer, admin: TenantSimAdmin) -> None:
+    import httpx
+
+    body = {"id": "Partner", "userFlowType": "signUpOrSignIn", "userFlowTypeVersion": 1}
+    headers = admin.auth_headers(["IdentityUserFlow.ReadWrite.All"])
+    created = httpx.post(f"{sim.url}/v1.0/identity/b2xUserFlows", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+
+
+def test_a_desired_state_without_the_opt_in_areas_reads_none_of_them(env, admin):
+    names = {c.name for c in _doctor(env)}
+    assert not names & {f"graph read: {name}" for name in FEATURE_READ_NAMES}
+    assert not any(name.startswith(("secret ", "user flow ")) for name in names)
+
+
+def test_each_declared_area_is_read_and_passes_with_the_grant_its_feature_needs(sim, lockdown_env, admin):
+    admin.configure(signInListNeedsDirectoryRead=False)
+    _create_user_flow(sim, admin)
+    admin.reset_counters()
+    checks = _doctor(lockdown_env)
+    assert {r["method"] for r in admin.requests()} == {"GET"}  # the areas' probes only read
+    areas = [c for c in checks if c.name.startswith(("graph read: ", "graph permissions", "secret ", "user flow "))]
+    assert [c.line() for c in areas if c.status is not Status.PASS] == []
+    for name in FEATURE_READ_NAMES:
+        assert _named(checks, f"graph read: {name}").jobs == ("policy-drift",)
+    assert "exists" in _named(checks, "user flow B2X_1_Partner").detail
+    assert _named(checks, "secret LIFECYCLE_GOOGLE_CLIENT_SECRET").status is Status.PASS
+    assert not any("basic-secret" in c.line() or "google-secret" in c.line() for c in checks)
+
+
+@pytest.mark.parametrize(
+    ("permission", "read"),
+    [
+        ("APIConnectors.ReadWrite.All", "apiConnectors"),
+        ("IdentityUserFlow.ReadWrite.All", "userFlows"),
+        ("AuditLog.Read.All", "signInLogs"),
+        ("IdentityProvider.Read.All", "identityProviders"),
+    ],
+)
+def test_a_grant_without_an_areas_permission_fails_its_read_naming_it(sim, lockdown_env, admin, permission, read):
+    admin.configure(signInListNeedsDirectoryRead=False)
+    _create_user_flow(sim, admin)
+    checks = _doctor(lockdown_env, without=frozenset({permission}))
+    check = _named(checks, f"graph read: {read}")
+    assert check.status is Status.FAIL and (check.fix or "").startswith(f"grant {permission} "), check.line()
+    drift = _named(checks, "graph permissions", "policy-drift")
+    assert drift.status is Status.FAIL and permission in drift.detail
+
+
+def test_sign_in_logs_refused_despite_the_grant_warn_with_the_documented_known_issue(sim, lockdown_env, admin):
+    """signin-list.md's known issue (tenantsim's signInListNeedsDirectoryRead knob): the product holds
+    AuditLog.Read.All and not Directory.Read.All, so the read warns instead of failing."""
+    admin.configure(signInListNeedsDirectoryRead=True)
+    check = _named(_doctor(lockdown_env), "graph read: signInLogs")
+    assert check.status is Status.WARN and "AuditLog.Read.All" in check.detail
+    assert "Directory.Read.All" in (check.fix or "")
+
+
+def test_a_missing_user_flow_and_a_missing_secret_fail_with_the_fix(lockdown_env, admin):
+    env = {k: v for k, v in lockdown_env.items() if k != "LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD"}
+    checks = _doctor(env)
+    flow = _named(checks, "user flow B2X_1_Partner")
+    assert flow.status is Status.FAIL and "admin center" in (flow.fix or "")
+    secret = _named(checks, "secret LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD")
+    assert secret.status is Status.FAIL and "Key Vault reference" in (secret.fix or "")
+    assert _named(checks, "secret LIFECYCLE_GOOGLE_CLIENT_SECRET").status is Status.PASS
+
+
+def test_a_user_flow_graph_will_not_expand_cannot_be_verified(sim, lockdown_env, admin):
+    """The user flow's resource page says $expand is not supported on its connector configuration (tenantsim's
+    apiConnectorConfigurationExpand=refuse): the flow exists, but which connector a step calls cannot be told."""
+    _create_user_flow(sim, admin)
+    admin.configure(apiConnectorConfigurationExpand="refuse")
+    check = _named(_doctor(lockdown_env), "user flow B2X_1_Partner")
+    assert check.status is Status.CANNOT_VERIFY and "would not expand" in check.detail
+    assert "idempotent" in (check.fix or "")

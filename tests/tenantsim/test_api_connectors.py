@@ -100,6 +100,16 @@ def test_a_user_flow_gets_the_b2x_prefix_and_an_empty_connector_configuration(gr
     assert graph.request("POST", FLOWS, roles=FLOW_READ, json=body).status_code == 403
 
 
+def test_the_user_flows_are_listed_with_identity_user_flow_read_all(graph):
+    first, second = _flow(graph, "PartnerA"), _flow(graph, "PartnerB")
+    listed = graph.get(FLOWS, roles=FLOW_READ)
+    assert listed.status_code == 200
+    assert listed.json()["@odata.context"].endswith("/$metadata#identity/b2xUserFlows")
+    assert {first, second} <= {flow["id"] for flow in listed.json()["value"]}
+    assert all("_steps" not in flow for flow in listed.json()["value"])
+    assert graph.get(FLOWS, roles=("Policy.Read.All",)).status_code == 403
+
+
 def test_a_step_is_attached_by_reference_read_back_expanded_and_cleared_with_an_empty_body(graph):
     connector, flow = _connector(graph), _flow(graph)
     ref = {"@odata.id": f"https://graph.microsoft.com/v1.0/identity/apiConnectors/{connector['id']}"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from msgraph.generated.models.b2x_identity_user_flow_collection_response import B2xIdentityUserFlowCollectionResponse
 from msgraph.generated.models.email_authentication_method_configuration import EmailAuthenticationMethodConfiguration
 from msgraph.generated.models.identity_api_connector import IdentityApiConnector
 from msgraph.generated.models.identity_api_connector_collection_response import IdentityApiConnectorCollectionResponse
@@ -12,7 +13,7 @@ from msgraph.generated.models.sign_in_collection_response import SignInCollectio
 from msgraph.generated.models.user_flow_api_connector_configuration import UserFlowApiConnectorConfiguration
 
 from tests.tenantsim.sdk_models import assert_absorbed
-from tests.tenantsim.test_api_connectors import BASIC, CONNECTORS, FLOW_WRITE, FLOWS, WRITE
+from tests.tenantsim.test_api_connectors import BASIC, CONNECTORS, FLOW_READ, FLOW_WRITE, FLOWS, WRITE
 from tests.tenantsim.test_identity_providers import EMAIL, GOOGLE, IDP_WRITE, IDPS
 
 
@@ -28,6 +29,7 @@ def test_api_connectors_and_a_flows_connector_configuration_are_absorbed(graph):
     )
     read = f"{FLOWS}/{flow}/apiConnectorConfiguration?$expand=postFederationSignup,postAttributeCollection"
     assert_absorbed(graph.get(read, roles=FLOW_WRITE).json(), UserFlowApiConnectorConfiguration)
+    assert_absorbed(graph.get(FLOWS, roles=FLOW_READ).json(), B2xIdentityUserFlowCollectionResponse)
 
 
 def test_the_email_method_and_the_identity_providers_are_absorbed(graph):

@@ -70,6 +70,9 @@ class FakeProbe:
     async def group_exists(self, group_id: str) -> bool:
         return True
 
+    async def user_flow_connectors(self, flow_id: str) -> dict[str, Any] | None:
+        return {"postAttributeCollection": {"id": "c1", "displayName": "Partner sign-up"}}
+
     async def catalogs(self) -> list[dict[str, Any]]:
         return [{"id": "c", "displayName": "Partner collaboration"}]
 
@@ -163,3 +166,42 @@ def test_exit_codes_follow_the_worst_check_and_a_job_sees_its_own_checks():
     assert exit_code([ok, warn]) == exit_code([ok, unknown]) == 2
     assert exit_code([ok, warn, fail]) == 1
     assert for_job([ok, warn, unknown, fail], "governance") == [ok, warn]
+
+
+class RefusingProbe(FakeProbe):
+    """A token holding ``roles``; Graph refuses the reads named in ``refused`` with 403."""
+
+    def __init__(self, roles: list[str], refused: set[str]) -> None:
+        super().__init__()
+        self.roles, self.refused, self.reads = roles, refused, []
+
+    async def access_token(self) -> str:
+        return _jwt({"roles": self.roles, "oid": OID, "tid": "t"})
+
+    async def read(self, name: str) -> None:
+        self.reads.append(name)
+        if name in self.refused:
+            raise PermissionDeniedError("denied", status=403, code="Authorization_RequestDenied")
+
+
+def _with_guest_ca() -> DesiredState:
+    section = {"guestConditionalAccess": {"breakGlassUserIds": ["0b1f7a2e-5c3d-4e8f-9a6b-7c8d9e0f1a2b"]}}
+    return parse_desired_state({**_desired().model_dump(by_alias=True, mode="json", exclude_none=True), **section})
+
+
+async def test_the_opt_in_areas_reads_run_only_for_a_desired_state_that_declares_them():
+    without, declared = RefusingProbe(["User.Read.All"], set()), RefusingProbe(["User.Read.All"], set())
+    await _checks(without, _desired())
+    await _checks(declared, _with_guest_ca())
+    assert "signInLogs" not in without.reads and "apiConnectors" not in without.reads
+    assert "signInLogs" in declared.reads and "identityProviders" not in declared.reads
+
+
+async def test_sign_in_logs_refused_without_the_permission_fail_and_despite_it_warn_with_the_known_issue():
+    missing = _one(
+        await _checks(RefusingProbe(["User.Read.All"], {"signInLogs"}), _with_guest_ca()), "graph read: signInLogs"
+    )
+    assert missing.status is Status.FAIL and (missing.fix or "").startswith("grant AuditLog.Read.All ")
+    held = RefusingProbe(["User.Read.All", "AuditLog.Read.All"], {"signInLogs"})
+    despite = _one(await _checks(held, _with_guest_ca()), "graph read: signInLogs")
+    assert despite.status is Status.WARN and "Directory.Read.All" in (despite.fix or "")
