@@ -139,6 +139,18 @@ param entraAuditLogsInWorkspace bool = false
 @description('Object ids of the people or groups (e.g. the identity admins\' group) who read the daily guest report: Storage Blob Data Reader on the reports container only.')
 param reportReaderPrincipalIds array = []
 
+@description('The user name the sign-up API connector sends with its Basic password (not a secret); empty: Basic auth off.')
+param signupBasicUsername string = ''
+
+@description('The secrets an operator has stored in the apps\' Key Vaults (az keyvault secret set): each becomes a Key Vault reference in the app setting that names it. jobs vault: signup-connector-password, google-client-secret; sign-up vault: signup-basic-password, signup-invitation-code-secret.')
+@allowed([
+  'signup-connector-password'
+  'google-client-secret'
+  'signup-basic-password'
+  'signup-invitation-code-secret'
+])
+param storedSecrets array = []
+
 var reportsContainerName = 'reports'
 var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
 var baseName = '${namePrefix}-${environmentName}'
@@ -147,6 +159,27 @@ var functionAppName = '${baseName}-func-${take(token, 6)}'
 var signupAppName = '${baseName}-signup-${take(token, 6)}'
 var signupStorageAccountName = take(toLower(replace('stsu${namePrefix}${environmentName}${token}', '-', '')), 24)
 var deploymentContainerName = 'app-package-${take(token, 8)}'
+var jobsVaultName = take(toLower(replace('kv${namePrefix}${environmentName}${token}', '-', '')), 24)
+var signupVaultName = take(toLower(replace('kvsu${namePrefix}${environmentName}${token}', '-', '')), 24)
+// Each stored secret becomes a Key Vault reference in the app setting that reads it; each app reads only its
+// own vault. The sign-up connector's Basic password is the same value in both vaults: the jobs app registers it
+// with Entra (signUpRegistration), the sign-up app checks it on every call.
+var jobsSecretReferences = union(
+  contains(storedSecrets, 'signup-connector-password') ? {
+    LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD: '@Microsoft.KeyVault(VaultName=${jobsVaultName};SecretName=signup-connector-password)'
+  } : {},
+  contains(storedSecrets, 'google-client-secret') ? {
+    LIFECYCLE_GOOGLE_CLIENT_SECRET: '@Microsoft.KeyVault(VaultName=${jobsVaultName};SecretName=google-client-secret)'
+  } : {}
+)
+var signupSecretReferences = union(
+  contains(storedSecrets, 'signup-basic-password') ? {
+    LIFECYCLE_SIGNUP_BASIC_PASSWORD: '@Microsoft.KeyVault(VaultName=${signupVaultName};SecretName=signup-basic-password)'
+  } : {},
+  contains(storedSecrets, 'signup-invitation-code-secret') ? {
+    LIFECYCLE_SIGNUP_INVITATION_CODE_SECRET: '@Microsoft.KeyVault(VaultName=${signupVaultName};SecretName=signup-invitation-code-secret)'
+  } : {}
+)
 var allTags = union(tags, {
   application: 'entra-guest-lifecycle'
   environment: environmentName
@@ -272,7 +305,7 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainerName: deploymentContainerName
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     appInsightsConnectionString: monitoring.outputs.connectionString
-    productSettings: union(productSettings, triggerSettings)
+    productSettings: union(productSettings, triggerSettings, jobsSecretReferences)
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount
     httpAlwaysReady: 0
@@ -302,10 +335,38 @@ module signupApp 'modules/functionapp.bicep' = {
     storageBlobEndpoint: signupStorage.outputs.blobEndpoint
     deploymentContainerName: deploymentContainerName
     appInsightsConnectionString: monitoring.outputs.connectionString
-    productSettings: signupSettings
+    productSettings: union(
+      signupSettings,
+      empty(signupBasicUsername) ? {} : { LIFECYCLE_SIGNUP_BASIC_USERNAME: signupBasicUsername },
+      signupSecretReferences
+    )
     instanceMemoryMB: 512
     maximumInstanceCount: maximumInstanceCount
     httpAlwaysReady: httpAlwaysReady
+  }
+}
+
+module jobsVault 'modules/keyvault.bicep' = {
+  name: 'jobs-keyvault'
+  params: {
+    location: location
+    tags: allTags
+    vaultName: jobsVaultName
+    tenantId: tenantId
+    readerPrincipalId: functionApp.outputs.principalId
+    officersPrincipalId: operatorsGroupId
+  }
+}
+
+module signupVault 'modules/keyvault.bicep' = {
+  name: 'signup-keyvault'
+  params: {
+    location: location
+    tags: allTags
+    vaultName: signupVaultName
+    tenantId: tenantId
+    readerPrincipalId: signupApp.outputs.principalId
+    officersPrincipalId: operatorsGroupId
   }
 }
 
@@ -390,3 +451,5 @@ output alertActionGroupId string = alerts.outputs.actionGroupId
 output signupAppName string = signupApp.outputs.name
 output signupAppPrincipalId string = signupApp.outputs.principalId
 output signupAppHostName string = signupApp.outputs.defaultHostName
+output jobsKeyVaultName string = jobsVault.outputs.name
+output signupKeyVaultName string = signupVault.outputs.name

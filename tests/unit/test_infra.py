@@ -1036,3 +1036,42 @@ class TestAuditStream:
         names = ("GuestLifecycleAudit_CL", "guest-re-enabled", "cross-tenant-default-changed", "audit-brake-tripped")
         for name in names:
             assert name in README, name
+
+
+KEYVAULT_BICEP = (INFRA / "modules" / "keyvault.bicep").read_text()
+KEYVAULT_REFERENCE = re.compile(
+    r"([A-Z_]+): '@Microsoft\.KeyVault\(VaultName=\$\{(jobsVaultName|signupVaultName)\};SecretName=([a-z-]+)\)'"
+)
+
+
+class TestSecretsFromKeyVault:
+    def test_each_stored_secret_becomes_a_reference_in_the_setting_its_app_reads(self):
+        """A secret in the jobs vault feeds a jobs setting, one in the sign-up vault a sign-up setting, and every
+        referenced setting is one the product's settings actually read (by alias)."""
+        from config.settings import Settings
+        from config.signup import SignUpSettings
+
+        references = {setting: (vault, secret) for setting, vault, secret in KEYVAULT_REFERENCE.findall(MAIN_BICEP)}
+        jobs_aliases = {f.alias for f in Settings.model_fields.values()}
+        signup_aliases = {f.alias for f in SignUpSettings.model_fields.values()}
+        assert references == {
+            "LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD": ("jobsVaultName", "signup-connector-password"),
+            "LIFECYCLE_GOOGLE_CLIENT_SECRET": ("jobsVaultName", "google-client-secret"),
+            "LIFECYCLE_SIGNUP_BASIC_PASSWORD": ("signupVaultName", "signup-basic-password"),
+            "LIFECYCLE_SIGNUP_INVITATION_CODE_SECRET": ("signupVaultName", "signup-invitation-code-secret"),
+        }
+        for setting, (vault, _) in references.items():
+            assert setting in (jobs_aliases if vault == "jobsVaultName" else signup_aliases), setting
+        allowed = re.search(r"@allowed\(\[([^\]]*)\]\)\nparam storedSecrets", MAIN_BICEP)
+        assert allowed and set(re.findall(r"'([a-z-]+)'", allowed.group(1))) == {s for _, s in references.values()}
+
+    def test_each_app_reads_only_its_own_vault_with_rbac_and_no_secret_lives_in_the_template(self):
+        """The vault uses RBAC, keeps deleted secrets (purge protection), grants Key Vault Secrets User to the one
+        app that reads it, and the template never writes a secret value."""
+        assert "enableRbacAuthorization: true" in KEYVAULT_BICEP and "enablePurgeProtection: true" in KEYVAULT_BICEP
+        assert "4633458b-17de-408a-b874-0445c86b69e6" in KEYVAULT_BICEP  # Key Vault Secrets User
+        assert "Microsoft.KeyVault/vaults/secrets" not in KEYVAULT_BICEP + MAIN_BICEP
+        readers = re.findall(
+            r"vaultName: (\w+)\n(?:.*\n){1,2}?\s+readerPrincipalId: (\w+)\.outputs\.principalId", MAIN_BICEP
+        )
+        assert sorted(readers) == [("jobsVaultName", "functionApp"), ("signupVaultName", "signupApp")]
