@@ -371,13 +371,16 @@ class TestHostJson:
         assert service_bus["autoCompleteMessages"] is True
         assert service_bus["prefetchCount"] == 0
 
-    def test_concurrency_lets_one_instance_keep_each_graph_budget_busy(self):
-        """maxConcurrentCalls covers the slots one instance needs for the invitation budget (30/s x 1.8 s a
-        ticket) and the write budget (10 disables/s x 0.68 s a disable), as the README's arithmetic says."""
+    def test_concurrency_keeps_the_budgets_busy_without_waiting_past_the_budgets_limit(self):
+        """maxConcurrentCalls x the production instance ceiling covers the invitation budget (30/s x 1.8 s a
+        ticket), and one instance's queued writes (2 per disable) drain within the budget's 10 s wait limit at
+        its 1/n share of 20 writes/s, as the README's arithmetic says."""
+        from graph.client import DEFAULT_MAX_BUDGET_WAIT
+
         slots = HOST["extensions"]["serviceBus"]["maxConcurrentCalls"]
-        invitation_slots = math.ceil(30 * 1.8)
-        write_slots = math.ceil((3000 / 150) / 2 * 0.68)
-        assert slots >= max(invitation_slots, write_slots) == 54
+        instances = 4  # maximumInstanceCount in production (main.bicep's default)
+        assert slots * instances >= math.ceil(30 * 1.8) == 54
+        assert 2 * slots / ((3000 / 150) / instances) <= DEFAULT_MAX_BUDGET_WAIT == 10.0
         assert f"| `extensions.serviceBus.maxConcurrentCalls` | {slots} |" in README
         assert "30 x 1.8 = **54 slots**" in README and f"`maxConcurrentCalls` is **{slots}**" in README
 
