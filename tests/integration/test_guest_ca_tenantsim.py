@@ -31,12 +31,6 @@ CA_WRITE = ["Policy.ReadWrite.ConditionalAccess", "Policy.Read.All", "Applicatio
 BOTH = frozenset({MFA, LEGACY})
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[TenantSimServer]:
-    with TenantSimServer(guests=5) as server:
-        yield server
-
-
 @pytest.fixture
 def admin(sim: TenantSimServer) -> Iterator[TenantSimAdmin]:
     with TenantSimAdmin(sim.url) as client:

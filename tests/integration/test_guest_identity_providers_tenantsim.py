@@ -35,12 +35,6 @@ ORDER = {
 ENTRA = [{"signInType": "federated", "issuer": "ExternalAzureAD", "issuerAssignedId": None}]
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[TenantSimServer]:
-    with TenantSimServer(guests=5) as server:
-        yield server
-
-
 @pytest.fixture
 def admin(sim: TenantSimServer) -> Iterator[TenantSimAdmin]:
     with TenantSimAdmin(sim.url) as client:

@@ -32,12 +32,6 @@ FLOW_WRITE = ["IdentityUserFlow.ReadWrite.All"]
 CONNECTOR_WRITE = ["APIConnectors.ReadWrite.All"]
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[TenantSimServer]:
-    with TenantSimServer(guests=5) as server:
-        yield server
-
-
 @pytest.fixture
 def admin(sim: TenantSimServer) -> Iterator[TenantSimAdmin]:
     with TenantSimAdmin(sim.url) as client:
