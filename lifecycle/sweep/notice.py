@@ -13,11 +13,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from lifecycle.models import DirectoryUser, OutboundMessage
 from lifecycle.sweep.model import PlannedAction, Rule
+from lifecycle.sweep.outbound import EVENT_CONFIG, event_json_schema, event_message
 
 KIND = "sponsor-notice"
 
@@ -25,13 +25,7 @@ KIND = "sponsor-notice"
 class SponsorNoticeEvent(BaseModel):
     """A guest is about to be disabled by the guest expiry sweep; tell its sponsor."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        json_schema_serialization_defaults_required=True,
-    )
+    model_config = EVENT_CONFIG
 
     schema_version: Literal[1] = 1
     kind: Literal["sponsor-notice"] = KIND
@@ -69,18 +63,8 @@ def notice_event(planned: PlannedAction, user: DirectoryUser, sent: datetime, le
 
 
 def notice_message(event: SponsorNoticeEvent) -> OutboundMessage:
-    return OutboundMessage(
-        body=event.model_dump_json(by_alias=True).encode(),
-        message_id=event.notice_id[:128],
-        key=event.notice_id,
-        kind=KIND,
-        properties={"runId": event.run_id, "guestId": event.guest_id},
-    )
+    return event_message(event, event.notice_id, KIND, event.run_id, event.guest_id)
 
 
 def sponsor_notice_json_schema() -> dict[str, Any]:
-    schema = SponsorNoticeEvent.model_json_schema(by_alias=True, mode="serialization")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://schemas.contoso.example/guest-lifecycle/sponsor-notice-v1.json"
-    schema["title"] = "Guest lifecycle sponsor notice, schemaVersion 1"
-    return schema
+    return event_json_schema(SponsorNoticeEvent, "sponsor-notice", "Guest lifecycle sponsor notice, schemaVersion 1")

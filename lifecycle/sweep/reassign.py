@@ -13,11 +13,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import AwareDatetime, BaseModel, Field
 
 from lifecycle.models import DirectoryUser, OutboundMessage
 from lifecycle.sweep.model import PlannedAction
+from lifecycle.sweep.outbound import EVENT_CONFIG, event_json_schema, event_message
 
 KIND = "sponsor-reassign"
 Proposer = Literal["manager", "partner-owner"]
@@ -26,13 +26,7 @@ Proposer = Literal["manager", "partner-owner"]
 class SponsorReassignEvent(BaseModel):
     """Every sponsor of a guest is gone: name a new sponsor, or the guest is disabled after the period."""
 
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        json_schema_serialization_defaults_required=True,
-    )
+    model_config = EVENT_CONFIG
 
     schema_version: Literal[1] = 1
     kind: Literal["sponsor-reassign"] = KIND
@@ -97,18 +91,9 @@ def reassign_event(
 
 
 def reassign_message(event: SponsorReassignEvent) -> OutboundMessage:
-    return OutboundMessage(
-        body=event.model_dump_json(by_alias=True).encode(),
-        message_id=event.event_id[:128],
-        key=event.event_id,
-        kind=KIND,
-        properties={"runId": event.run_id, "guestId": event.guest_id},
-    )
+    return event_message(event, event.event_id, KIND, event.run_id, event.guest_id)
 
 
 def sponsor_reassign_json_schema() -> dict[str, Any]:
-    schema = SponsorReassignEvent.model_json_schema(by_alias=True, mode="serialization")
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "https://schemas.contoso.example/guest-lifecycle/sponsor-reassign-v1.json"
-    schema["title"] = "Guest lifecycle sponsor reassign, schemaVersion 1"
-    return schema
+    title = "Guest lifecycle sponsor reassign, schemaVersion 1"
+    return event_json_schema(SponsorReassignEvent, "sponsor-reassign", title)
