@@ -71,7 +71,7 @@ def desired_body(key: str, policy: ManagedGuestPolicy, wanted: GuestConditionalA
     }
 
 
-def _canonical(policy: dict[str, Any]) -> dict[str, Any]:
+def canonical_policy(policy: dict[str, Any]) -> dict[str, Any]:
     """The fields the product owns, order and casing of lists aside."""
     conditions = policy.get("conditions") or {}
     users = conditions.get("users") or {}
@@ -172,7 +172,7 @@ def _policy_action(
             reason += f"; switching it on then needs apply policies --approve-enable {key}"
         diffs = (FieldDiff("state", REPORT_ONLY, None),)
         return Action(RESOURCE, key, Change.CREATE, reason, diffs, {"body": {**body, "state": REPORT_ONLY}})
-    want, have = _canonical(body), _canonical(existing)
+    want, have = canonical_policy(body), canonical_policy(existing)
     diffs = [FieldDiff(name, want[name], have[name]) for name in want if want[name] != have[name]]
     patch: dict[str, Any] = {"conditions": body["conditions"], "grantControls": body["grantControls"]} if diffs else {}
     notes = ["the policy differs"] if diffs else []

@@ -15,7 +15,7 @@ from typing import Any
 
 from config.desired_state import GuestConditionalAccess, ManagedGuestPolicy, RedemptionOrder, SignUpRegistration
 from lifecycle.drift.ca_evidence import REPORT_ONLY
-from lifecycle.drift.ca_policies import LEGACY, MFA, _canonical, desired_body
+from lifecycle.drift.ca_policies import LEGACY, MFA, canonical_policy, desired_body
 from lifecycle.drift.identity_providers import REDEMPTION_PROPERTY, SECRET_SETTING, SOCIAL_TYPE
 from lifecycle.drift.signup_connector import BASIC, PASSWORD_SETTING
 from lifecycle.export.lockdown_reads import GUEST_CA, PROVIDERS, SIGN_UP, LockdownPosture
@@ -138,7 +138,7 @@ def _reason(exc: Exception) -> str:
 
 
 def _without_exclusions(policy: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in _canonical(policy).items() if k not in ("excludeUsers", "excludeGroups")}
+    return {k: v for k, v in canonical_policy(policy).items() if k not in ("excludeUsers", "excludeGroups")}
 
 
 def _guest_ca(posture: LockdownPosture) -> tuple[dict[str, Any] | None, list[str]]:
