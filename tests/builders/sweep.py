@@ -6,7 +6,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from adapters.memory import MemorySweepRuns
-from config.desired_state import DeletionBrake
+from config.desired_state import DeletionBrake, DesiredState, load_desired_state
+from config.settings import SAMPLE_DESIRED_STATE
 from lifecycle.clock import FixedClock
 from lifecycle.ledger.worker import drain
 from lifecycle.models import DirectoryUser, SignInActivity
@@ -52,3 +53,19 @@ async def run_worker(services):
 
 async def audit_actions(services) -> list[str]:
     return [e.action async for e in services.audit.entries()]
+
+
+def one_rule_for(partner_key: str, **rules: object) -> DesiredState:
+    """The sample desired state with only ``rules`` deciding, for ``partner_key`` alone (inactivity and pending
+    invitations off everywhere) and the deletion brake out of the way: a stack test of one rule at its boundary."""
+    sample = load_desired_state(SAMPLE_DESIRED_STATE)
+    off = {"inactive_days": None, "pending_invitation_days": None}
+    partners = {
+        key: partner.model_copy(
+            update={"lifecycle": partner.lifecycle.model_copy(update=off | (rules if key == partner_key else {}))}
+        )
+        for key, partner in sample.partners.items()
+    }
+    brake = DeletionBrake(max_count=10_000, max_percent=100.0)
+    lifecycle = sample.lifecycle.model_copy(update=off | {"deletion_brake": brake})
+    return sample.model_copy(update={"lifecycle": lifecycle, "partners": partners})

@@ -10,8 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.bootstrap import bootstrap
-from config.desired_state import DeletionBrake, load_desired_state
-from config.settings import SAMPLE_DESIRED_STATE, load_settings
+from config.settings import load_settings
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
 from lifecycle.clock import FixedClock
@@ -22,28 +21,14 @@ from lifecycle.sweep import entry
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import PROTECTED_GROUP_ID, build_seed
 from tests.builders import message
+from tests.builders.sweep import one_rule_for
 
 pytestmark = pytest.mark.stack
 DAYS = 90
 
 
 def _desired():
-    """The sample state with attestation every DAYS for fabrikam alone, and only that rule deciding."""
-    sample = load_desired_state(SAMPLE_DESIRED_STATE)
-    partners = {}
-    for key, partner in sample.partners.items():
-        rules = {"inactive_days": None, "pending_invitation_days": None}
-        if key == "fabrikam":
-            rules["attestation_days"] = DAYS
-        partners[key] = partner.model_copy(update={"lifecycle": partner.lifecycle.model_copy(update=rules)})
-    lifecycle = sample.lifecycle.model_copy(
-        update={
-            "inactive_days": None,
-            "pending_invitation_days": None,
-            "deletion_brake": DeletionBrake(max_count=10_000, max_percent=100.0),
-        }
-    )
-    return sample.model_copy(update={"lifecycle": lifecycle, "partners": partners})
+    return one_rule_for("fabrikam", attestation_days=DAYS)
 
 
 def _guest(document: dict) -> dict:

@@ -13,8 +13,7 @@ import pytest
 
 from app.bootstrap import bootstrap
 from app.schemas import SCHEMAS
-from config.desired_state import DeletionBrake, load_desired_state
-from config.settings import SAMPLE_DESIRED_STATE, load_settings
+from config.settings import load_settings
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
 from lifecycle.clock import FixedClock
@@ -24,6 +23,7 @@ from lifecycle.sweep import entry
 from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import PROTECTED_GROUP_ID, build_seed
+from tests.builders.sweep import one_rule_for
 
 pytestmark = pytest.mark.stack
 DAYS = 30
@@ -31,22 +31,7 @@ NOTICES = "sponsor-notices"
 
 
 def _desired():
-    """The sample state with the rule on for fabrikam alone and only it deciding (the other rules off)."""
-    sample = load_desired_state(SAMPLE_DESIRED_STATE)
-    partners = {}
-    for key, partner in sample.partners.items():
-        rules = {"inactive_days": None, "pending_invitation_days": None}
-        if key == "fabrikam":
-            rules["sponsor_gone_days"] = DAYS
-        partners[key] = partner.model_copy(update={"lifecycle": partner.lifecycle.model_copy(update=rules)})
-    lifecycle = sample.lifecycle.model_copy(
-        update={
-            "inactive_days": None,
-            "pending_invitation_days": None,
-            "deletion_brake": DeletionBrake(max_count=10_000, max_percent=100.0),
-        }
-    )
-    return sample.model_copy(update={"lifecycle": lifecycle, "partners": partners})
+    return one_rule_for("fabrikam", sponsor_gone_days=DAYS)
 
 
 def _tenant() -> tuple[dict, str, str, str]:
