@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import json
 import subprocess
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from adapters.memory import (
@@ -101,3 +105,14 @@ def lifecycle_cli(env: dict[str, str], *args: str, timeout: float = 120) -> subp
     """``python -m lifecycle ARGS`` as an operator runs it, from the checkout, with exactly ``env``."""
     command = [sys.executable, "-m", "lifecycle", *args]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def load_script(path: Path, name: str) -> ModuleType:
+    """An extensionless script (infra's grant and registration scripts) imported as module ``name``."""
+    loader = importlib.machinery.SourceFileLoader(name, str(path))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[loader.name] = module
+    loader.exec_module(module)
+    return module

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import math
 import os
@@ -23,6 +21,7 @@ from config.settings import load_settings
 from graph.permissions import GRANTED, GRAPH_APPLICATION_PERMISSIONS, RESET_GRANT, Deployment, required_names
 from lifecycle.jobs import ALL_QUEUES, trigger_settings
 from tenantsim.stack import ACCOUNT_KEY
+from tests.builders import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
@@ -441,13 +440,7 @@ def test_every_checkov_skip_carries_a_written_reason():
 
 @cache
 def grant_module() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("grant_graph_permissions", str(GRANT_SCRIPT))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[loader.name] = module
-    loader.exec_module(module)
-    return module
+    return load_script(GRANT_SCRIPT, "grant_graph_permissions")
 
 
 GRAPH_SP_ID = "9028d19c-26a9-4809-8e3f-20ff73e2d75e"

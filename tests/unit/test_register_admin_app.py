@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-import sys
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+
+from tests.builders import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "infra" / "register-admin-app"
 URI = "api://guest-lifecycle"
@@ -16,13 +15,7 @@ ALICE = "11111111-2222-4333-8444-555555555555"
 
 @cache
 def script() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("register_admin_app", str(SCRIPT))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[loader.name] = module
-    loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "register_admin_app")
 
 
 def test_a_new_tenant_gets_the_registration_the_endpoint_validates():
