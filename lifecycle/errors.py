@@ -107,3 +107,8 @@ class StateConflictError(LifecycleError):
 class InputError(LifecycleError):
     """A file the operator gave cannot be read as what the command expects (malformed JSON, a CSV with the
     wrong delimiter or columns). The message names the file and where it went wrong."""
+
+
+class ReadOnlySessionError(LifecycleError):
+    """A request that could change the tenant, made from a session on an operator's own sign-in, which only
+    reads. Refused before it leaves the process, so nothing is half done."""

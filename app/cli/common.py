@@ -23,7 +23,8 @@ from typer._click import exceptions as click
 from typer.core import TyperGroup
 
 from app.cli import watch
-from lifecycle.errors import DesiredStateError, GraphError, InputError, SettingsError
+from config.admin import ADMIN_URL_SETTING
+from lifecycle.errors import DesiredStateError, GraphError, InputError, ReadOnlySessionError, SettingsError
 
 
 class ExitCode(enum.IntEnum):
@@ -121,6 +122,8 @@ def explain(exc: BaseException) -> tuple[ExitCode, str, str]:
         return ExitCode.CONFIG, str(exc), "fix the setting or the desired-state file named above"
     if isinstance(exc, InputError):
         return ExitCode.BAD_INPUT, str(exc), "fix the file and run the command again"
+    if isinstance(exc, ReadOnlySessionError):
+        return ExitCode.USAGE, str(exc), f"set {ADMIN_URL_SETTING} or pass --remote URL: the function app writes"
     service = _unreachable(exc)
     if service:
         return (

@@ -10,12 +10,15 @@ import pytest
 from azure.data.tables.aio import TableServiceClient
 
 from app.bootstrap import bootstrap
+from app.cli.common import ExitCode, explain
 from config.settings import load_settings
 from graph.budget_lease import BudgetLease
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
+from lifecycle.errors import ReadOnlySessionError
 from lifecycle.ledger.status import record_run
 from lifecycle.onboarding.submission import submit_documents
+from tenantsim.client import TenantSimAdmin
 from tests.builders import lifecycle_cli, onboard_ticket
 
 pytestmark = pytest.mark.stack
@@ -52,3 +55,31 @@ async def test_status_reads_what_the_app_wrote_with_the_operators_settings(local
     result = lifecycle_cli({**os.environ, **env, "LIFECYCLE_GRAPH_CREDENTIAL": "azure-cli"}, "status", "--json")
     assert result.returncode == 0, result.stdout + result.stderr
     assert '"active": 1' in result.stdout
+
+
+async def test_an_operator_session_reads_graph_and_refuses_any_write_before_it_is_sent(local_stack):
+    """The floor under each command's own refusal: the session's Graph client sends GET only."""
+    prefix = "op" + uuid.uuid4().hex[:8]
+    env = {**local_stack.env, "LIFECYCLE_TABLE_PREFIX": prefix, "LIFECYCLE_QUEUE_PREFIX": prefix}
+    with TenantSimAdmin(local_stack.tenantsim_url) as admin:
+        guest = next(u for u in admin.snapshot()["users"] if u.get("userType") == "Guest" and u["accountEnabled"])
+        # The app's own roles, so that only the session's transport stands between the call and the tenant.
+        credential = TenantSimCredential(env["TENANTSIM_URL"], roles=GRANTED)
+        services = await bootstrap(
+            load_settings({**env, "LIFECYCLE_GRAPH_CREDENTIAL": "azure-cli"}), credential=credential
+        )
+        try:
+            read = await services.directory.get_user(guest["id"])
+            assert read is not None and read.id == guest["id"]
+            with pytest.raises(ReadOnlySessionError, match="PATCH"):
+                await services.directory.set_account_enabled(guest["id"], False)
+        finally:
+            await services.close()
+        after = next(u for u in admin.snapshot()["users"] if u["id"] == guest["id"])
+    assert after["accountEnabled"] is True
+
+
+def test_a_write_refused_by_the_read_only_session_is_a_usage_error_naming_the_remote_way():
+    code, message, hint = explain(ReadOnlySessionError("PATCH /v1.0/users/x refused: this session only reads"))
+    assert code is ExitCode.USAGE
+    assert "PATCH" in message and "--remote" in hint
