@@ -86,6 +86,13 @@ def request_costs(method: str, path: str, query: dict[str, str] | None = None) -
         # not among the identity-and-access resources the write and resource-unit quotas cover. Charging
         # writes here capped invitations at the write refill rate (20/s) below their own limit (30/s).
         return {BudgetClass.INVITATIONS: 1}
+    if path.lower().startswith(OUTSIDE_IDENTITY_QUOTAS):
+        # Identity governance (entitlement management, access reviews) is not among the identity-and-access
+        # resources whose resource-unit and write quotas these buckets model
+        # (https://learn.microsoft.com/en-us/graph/throttling-limits#identity-and-access-service-limits): charging
+        # an assignment request to the write bucket paced onboarding at the write refill (20/s) below the
+        # invitation limit (30/s). A 429 from such a service still pauses through Graph's Retry-After.
+        return {}
     if method != "GET":
         return {BudgetClass.RESOURCE_UNITS: 1, BudgetClass.WRITES: 1}
     base = _base_read_cost(path)
@@ -95,6 +102,8 @@ def request_costs(method: str, path: str, query: dict[str, str] | None = None) -
         base -= 1
     return {BudgetClass.RESOURCE_UNITS: max(base, 1)}
 
+
+OUTSIDE_IDENTITY_QUOTAS = ("/identitygovernance/", "/identitygovernance?")
 
 # The GET paths of the identity cost table (concepts/throttling-limits.md) the product reads; any other is 1.
 _READ_COSTS = (

@@ -60,7 +60,10 @@ class BudgetedTransport(httpx.AsyncBaseTransport):
         pressure = False
         try:
             response = await self._inner.handle_async_request(request)
-            if batch_items is None:
+            if batch_items is None and not costs:
+                # A service outside the modelled buckets: its answers say nothing about them.
+                pressure = response.status_code == 429
+            elif batch_items is None:
                 pressure = self._feedback(tenant, app, binding_class(costs), response.status_code, response.headers)
             else:
                 response, pressure = await self._batch_feedback(tenant, app, request, response, batch_items)

@@ -18,6 +18,15 @@ def test_costs_follow_graphs_identity_rules() -> None:
     assert request_costs("POST", "/invitations") == {BudgetClass.INVITATIONS: 1}
 
 
+def test_identity_governance_calls_draw_on_none_of_the_identity_buckets() -> None:
+    """Entitlement management is outside the identity-and-access quotas: an onboarding's assignment request must
+    not be paced at the write refill rate (20/s) below the invitation limit (30/s)."""
+    requests = "/identityGovernance/entitlementManagement/assignmentRequests"
+    assert request_costs("POST", requests) == {}
+    assert request_costs("GET", f"{requests}/1", {"$select": "state"}) == {}
+    assert request_costs("PATCH", "/identityGovernanceX/1") == {BudgetClass.RESOURCE_UNITS: 1, BudgetClass.WRITES: 1}
+
+
 def test_group_member_reads_cost_what_the_cost_table_says() -> None:
     """A group's members cost 3 RU and its transitive members 5 (the cast segment included); one user 1."""
     group = "/groups/7d3e9f1a-2b4c-4d6e-8f0a-1b2c3d4e5f6a"
