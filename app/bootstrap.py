@@ -257,22 +257,16 @@ def _credential(settings: Settings, desired: DesiredState | None = None) -> Any:
 
 
 def _graph_client(settings: Settings, credential: Any, budget: Any = None) -> Any:
-    from graph.client import CONNECTION_LIMITS, build_graph_client
+    from graph.client import build_graph_client
+    from graph.read_only import transport_for
 
-    transport = None
-    if settings.graph_credential == "azure-cli":
-        import httpx
-
-        from graph.read_only import ReadOnlyTransport
-
-        # The operator's own sign-in only reads: a write is refused before it is sent (graph.read_only).
-        transport = ReadOnlyTransport(httpx.AsyncHTTPTransport(limits=CONNECTION_LIMITS))
     return build_graph_client(
         credential=credential,
         base_url=settings.graph_base_url,
         scope=settings.graph_scope,
         budget=budget,
-        transport=transport,
+        # The operator's own sign-in only reads: a write is refused before it is sent (graph.read_only).
+        transport=transport_for(settings.graph_credential),
     )
 
 

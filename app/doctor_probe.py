@@ -31,6 +31,7 @@ from graph.odata import quote
 from graph.permissions import Deployment, features_of, required
 from graph.policies import B2B_POLICIES, CONDITIONAL_ACCESS, FEDERATIONS, XTAP, GraphPolicies
 from graph.raw import RawGraph
+from graph.read_only import transport_for
 from lifecycle.doctor.ports import StorageProblem
 from lifecycle.errors import NotFoundError
 from lifecycle.governance.ports import CATALOGS, PACKAGES
@@ -85,7 +86,12 @@ class GraphStorageProbe:
     def __init__(self, settings: Settings, credential: Any) -> None:
         self._settings = settings
         self._credential = credential
-        client = build_graph_client(credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope)
+        client = build_graph_client(
+            credential=credential,
+            base_url=settings.graph_base_url,
+            scope=settings.graph_scope,
+            transport=transport_for(settings.graph_credential),
+        )
         self._raw = RawGraph(client)
         self._v1 = self._raw.v1
         self._beta = settings.graph_beta_url.rstrip("/")

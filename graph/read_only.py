@@ -29,3 +29,12 @@ class ReadOnlyTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self._inner.aclose()
+
+
+def transport_for(credential_kind: str) -> httpx.AsyncBaseTransport | None:
+    """The inner Graph transport for a session: read-only on an operator's own sign-in, else the default."""
+    if credential_kind != "azure-cli":
+        return None
+    from graph.client import CONNECTION_LIMITS
+
+    return ReadOnlyTransport(httpx.AsyncHTTPTransport(limits=CONNECTION_LIMITS))
