@@ -40,6 +40,11 @@ GUEST_SUBJECT_TYPE = "user"
 
 # Each rule type with the properties of its own (resources/identitygovernance-*rule.md, v1.0); every rule also has
 # isEnabled and the optional gracePeriodInDays (0 through 30) of lifecyclePolicyRule.
+INACTIVITY_FIELDS = ("isEnabled", "gracePeriodInDays", "lastActivityThresholdInDays")
+SPONSOR_FIELDS = ("isEnabled", "gracePeriodInDays", "minimumSponsorCount")
+ATTESTATION_FIELDS = ("isEnabled", "gracePeriodInDays", "attestationIntervalInDays")
+ACCESS_PACKAGE_FIELDS = ("isEnabled", "gracePeriodInDays")
+REDEMPTION_FIELDS = ("isEnabled", "gracePeriodInDays", "invitationRedemptionThresholdInDays")
 RULE_TYPES: dict[str, tuple[str, ...]] = {
     f"#{NS}.inactivityRule": ("lastActivityThresholdInDays",),
     f"#{NS}.sponsorPresenceRule": ("minimumSponsorCount",),
@@ -47,7 +52,6 @@ RULE_TYPES: dict[str, tuple[str, ...]] = {
     f"#{NS}.accessPackageAssignmentRequiredRule": (),
     f"#{NS}.invitationRedemptionRule": ("invitationRedemptionThresholdInDays",),
 }
-RULE_COMMON = ("isEnabled", "gracePeriodInDays")
 # Ranges the pages state for Graph itself.
 RULE_GRACE_RANGE = (0, 30)  # lifecyclePolicyRule.gracePeriodInDays
 GRAPH_RANGES = {"invitationRedemptionThresholdInDays": (1, 30)}  # invitationRedemptionRule
@@ -131,7 +135,7 @@ def _rule(call: Call, raw: Any, rule_id: str | None = None) -> dict[str, Any]:
         raise bad_request(f"Each rule must name its '@odata.type', one of {', '.join(sorted(RULE_TYPES))}.")
     kind = raw["@odata.type"]
     own = RULE_TYPES[kind]
-    body = writable_body({k: v for k, v in raw.items() if k != "id"}, (*RULE_COMMON, *own), "lifecyclePolicyRule")
+    body = _rule_body({k: v for k, v in raw.items() if k != "id"}, kind.rsplit(".", 1)[-1])
     rule: dict[str, Any] = {"@odata.type": kind, "id": rule_id or raw.get("id") or str(uuid.uuid4())}
     is_enabled = body.get("isEnabled", True)
     if not isinstance(is_enabled, bool):
@@ -148,6 +152,20 @@ def _rule(call: Call, raw: Any, rule_id: str | None = None) -> dict[str, Any]:
             _portal_range(call, name, body[name])
         rule[name] = body[name]
     return rule
+
+
+def _rule_body(raw: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The rule's writable properties, checked against its own type's (one call per type, so the name check of
+    the tests sees each type's list)."""
+    if kind == "inactivityRule":
+        return writable_body(raw, INACTIVITY_FIELDS, "inactivityRule")
+    if kind == "sponsorPresenceRule":
+        return writable_body(raw, SPONSOR_FIELDS, "sponsorPresenceRule")
+    if kind == "periodicAttestationRule":
+        return writable_body(raw, ATTESTATION_FIELDS, "periodicAttestationRule")
+    if kind == "accessPackageAssignmentRequiredRule":
+        return writable_body(raw, ACCESS_PACKAGE_FIELDS, "accessPackageAssignmentRequiredRule")
+    return writable_body(raw, REDEMPTION_FIELDS, "invitationRedemptionRule")
 
 
 def _rules(call: Call, raw: Any, existing: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
@@ -170,7 +188,12 @@ def _enforcement(call: Call, raw: Any) -> dict[str, Any]:
             f"'enforcementAction' must name its '@odata.type', one of {', '.join(sorted(ENFORCEMENT_TYPES))}."
         )
     kind = raw["@odata.type"]
-    body = writable_body(raw, ENFORCEMENT_TYPES[kind], "lifecyclePolicyEnforcementAction")
+    if kind.endswith("disableThenDeleteEnforcementAction"):
+        body = writable_body(raw, ("deletionGracePeriodInDays",), "disableThenDeleteEnforcementAction")
+    elif kind.endswith("deleteOnlyEnforcementAction"):
+        body = writable_body(raw, (), "deleteOnlyEnforcementAction")
+    else:
+        body = writable_body(raw, (), "disableOnlyEnforcementAction")
     action: dict[str, Any] = {"@odata.type": kind}
     for name in ENFORCEMENT_TYPES[kind]:
         value = body.get(name, 30)  # the admin center's default grace before deletion
@@ -212,7 +235,10 @@ def _scope(call: Call, raw: Any) -> tuple[dict[str, Any] | None, list[str]]:
         raise bad_request(f"'scope' must be null or an '{EXCLUDING_GROUPS}'.")
     inline = call.sim.config.lifecycle_policy_excluded_groups == "inline"
     name = "excludedGroups" if inline else "excludedGroups@odata.bind"
-    body = writable_body(raw, (name,), "allExcludingGroupsSubjectSet")
+    if inline:
+        body = writable_body(raw, ("excludedGroups",), "allExcludingGroupsSubjectSet")
+    else:
+        body = writable_body(raw, ("excludedGroups@odata.bind",), "allExcludingGroupsSubjectSet")
     entries = body.get(name, [])
     if not isinstance(entries, list):
         raise bad_request(f"'{name}' must be a collection.")

@@ -61,7 +61,11 @@ def test_a_created_guest_policy_answers_201_with_its_rules_version_1_and_user_cr
     assert created["@odata.type"] == f"{NS}.guestLifecyclePolicy"
     assert (created["versionNumber"], created["policySource"], created["isEnabled"]) == (1, "userCreated", True)
     assert [r["@odata.type"] for r in created["rules"]] == [f"{NS}.inactivityRule", f"{NS}.sponsorPresenceRule"]
-    assert all(r["id"] for r in created["rules"])
+    assert all(r["id"] for r in created["rules"]) and not any("ruleType" in r for r in created["rules"])
+    bare = policy_body("Defaults", enforcementAction={"@odata.type": f"{NS}.disableThenDeleteEnforcementAction"})
+    del bare["gracePeriodInDays"]
+    defaults = create(graph, bare)
+    assert (defaults["gracePeriodInDays"], defaults["enforcementAction"]["deletionGracePeriodInDays"]) == (7, 30)
     got = graph.get(f"{POLICIES}/{created['id']}", roles=READ).json()
     assert got["rules"] == created["rules"] and got["notificationSchedule"]["offsetsAfterNonComplianceInDays"] == [
         14,
@@ -69,7 +73,7 @@ def test_a_created_guest_policy_answers_201_with_its_rules_version_1_and_user_cr
         1,
     ]
     listed = graph.get(POLICIES, roles=READ).json()["value"]
-    assert [p["id"] for p in listed] == [created["id"]]
+    assert [p["id"] for p in listed] == [created["id"], defaults["id"]]
 
 
 def test_reads_need_a_guest_policy_permission_and_writes_the_read_write_one(graph):
@@ -300,3 +304,13 @@ def test_subjects_are_paged_with_next_links_and_refuse_undocumented_options(grap
     for option in ("$skip", "$orderby", "$count", "$expand"):
         assert graph.get(path, roles=READ, params={option: "1"}).status_code == 400, option
     assert graph.get(path, roles=READ, params={"$filter": "relationship eq 'effective'"}).status_code == 400
+
+
+def test_a_deleted_policy_leaves_the_list_and_the_priority_order(graph):
+    kept, gone = create(graph, policy_body("Kept")), create(graph, policy_body("Gone"))
+    assert graph.request("DELETE", f"{POLICIES}/{gone['id']}", roles=WRITE).status_code == 204
+    assert graph.get(f"{POLICIES}/{gone['id']}", roles=READ).status_code == 404
+    assert [p["id"] for p in graph.get(POLICIES, roles=READ).json()["value"]] == [kept["id"]]
+    assert graph.get(f"{PRIORITY}/user", roles=READ).json()["orderedPolicyIds"] == [kept["id"]]
+    restore = "/v1.0/identityGovernance/lifecycleWorkflows/deletedItems/lifecyclePolicies"
+    assert graph.get(restore, roles=READ).status_code == 400
