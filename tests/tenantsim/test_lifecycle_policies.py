@@ -124,6 +124,7 @@ def test_more_than_ten_rules_or_excluded_groups_are_refused_with_their_codes(gra
             "g",
         ),
         ({"priority": 1}, "a property the type does not have"),
+        ({"scope": {"@odata.type": f"{NS}.selectedObjectsSubjectSet"}}, "a scope type tenantsim does not serve"),
     ],
 )
 def test_an_invalid_policy_is_refused_with_400(graph, change, why):
