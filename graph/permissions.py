@@ -160,6 +160,7 @@ REDEMPTION_RESET_PERMISSIONS: tuple[Permission, ...] = (
 SIGNUP_REGISTRATION = "signup-registration"
 GUEST_CONDITIONAL_ACCESS = "guest-conditional-access"
 GUEST_IDENTITY_PROVIDERS = "guest-identity-providers"
+GUEST_LIFECYCLE_POLICIES = "guest-lifecycle-policies"
 FEATURE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
     # The sign-up connector's registration (desired state signUpRegistration). The API connector pages
     # (identityapiconnector-create/-list/-update) name APIConnectors.ReadWrite.All for reads and writes alike,
@@ -234,6 +235,21 @@ FEATURE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
             "Read guests' identities: which provider each redeemed with, so email one-time passcode is not turned "
             "off, nor Google removed, under guests who use it. Only where the desired state has "
             "guestIdentityProviders.",
+        ),
+    ),
+    # Microsoft's guest lifecycle policies (Lifecycle Workflows). The list, get, rules and report pages name
+    # LifecyclePolicies-Guests.Read.All for reading guest policies; create, update and delete need
+    # LifecyclePolicies-Guests.ReadWrite.All (identitygovernance-lifecycleworkflowscontainer-list-lifecyclepolicies,
+    # -post-lifecyclepolicies, identitygovernance-lifecyclepolicy-update).
+    GUEST_LIFECYCLE_POLICIES: (
+        Permission(
+            "LifecyclePolicies-Guests.ReadWrite.All",
+            ("policy-drift",),
+            "Read Microsoft's guest lifecycle policies and their reports (which guests each governs, their "
+            "compliance), and create and correct them as the desired state says (enforce mode; plan mode reads with "
+            "LifecyclePolicies-Guests.Read.All). Only where the desired state manages guest lifecycle policies.",
+            enforce_only=("policy-drift",),
+            plan_substitute="LifecyclePolicies-Guests.Read.All",
         ),
     ),
 }

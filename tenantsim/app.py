@@ -70,6 +70,8 @@ def create_app(sim: Simulator) -> ASGIApp:
         Route("/_tenantsim/users/{user_id}", inspection.patch_user, methods=["PATCH"]),
         Route("/_tenantsim/groups/{group_id}/members", inspection.add_group_member, methods=["POST"]),
         Route("/_tenantsim/sign-ins", inspection.add_sign_ins, methods=["POST"]),
+        Route("/_tenantsim/lifecycle-policies/process", inspection.process_lifecycle_policies, methods=["POST"]),
+        Route("/_tenantsim/lifecycle-policies/attestations", inspection.attest_guest, methods=["POST"]),
         Route("/{version}/{path:path}", graph, methods=GRAPH_METHODS),
     ]
     return FaultInjector(Starlette(routes=routes), sim)
@@ -345,5 +347,25 @@ class _InspectionApi:
             if member not in directory.groups[group_id]["members"]:
                 directory.groups[group_id]["members"].append(member)
             return {"id": group_id, "members": list(directory.groups[group_id]["members"])}
+
+        return await self._guarded(request, handle)
+
+    async def process_lifecycle_policies(self, request: Request) -> Response:
+        """Test hook: run Lifecycle Workflows' daily evaluation of the enabled guest lifecycle policies now
+        (body {"policyId"?}: write only that policy's report)."""
+        from tenantsim.api.lifecycle_evaluation import process
+
+        def handle(body: dict[str, Any]) -> dict[str, Any]:
+            self.sim.catch_up(self.sim)
+            return {"processed": process(self.sim, body.get("policyId"))}
+
+        return await self._guarded(request, handle)
+
+    async def attest_guest(self, request: Request) -> Response:
+        """Test hook: a sponsor attests a guest (body {"userId", "attestedDateTime"?}; default the tenant's now)."""
+        from tenantsim.api.lifecycle_evaluation import record_attestation
+
+        def handle(body: dict[str, Any]) -> dict[str, Any]:
+            return record_attestation(self.sim, str(body.get("userId", "")), body.get("attestedDateTime"))
 
         return await self._guarded(request, handle)

@@ -101,3 +101,14 @@ class TenantSimAdmin:
 
     def add_group_member(self, group_id: str, member_id: str) -> dict[str, Any]:
         return self._call("POST", f"/groups/{group_id}/members", {"id": member_id})
+
+    def process_lifecycle_policies(self, policy_id: str | None = None) -> list[str]:
+        """Run the daily evaluation of the enabled guest lifecycle policies now; the ids processed."""
+        body = {"policyId": policy_id} if policy_id else {}
+        return self._call("POST", "/lifecycle-policies/process", body)["processed"]
+
+    def attest_guest(self, user_id: str, attested_date_time: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"userId": user_id}
+        if attested_date_time:
+            body["attestedDateTime"] = attested_date_time
+        return self._call("POST", "/lifecycle-policies/attestations", body)

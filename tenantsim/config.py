@@ -87,6 +87,10 @@ class SimConfig:
         "expand_nested_select": frozenset({"honour", "ignore"}),
         "tenant_lookup_domains": frozenset({"primary", "verified"}),
         "partner_null_setting": frozenset({"inherit", "refuse"}),
+        "lifecycle_policy_excluded_groups": frozenset({"bind", "inline"}),
+        "lifecycle_policy_rule_methods": frozenset({"none", "patch"}),
+        "lifecycle_policy_new_priority": frozenset({"lowest", "highest"}),
+        "lifecycle_policy_report_before_processing": frozenset({"notFound", "notStarted"}),
     }
     # Adding a sponsor that is already there: user-post-sponsors.md is silent. False (default) answers 400
     # Request_BadRequest with the directory's "added object references already exist" message, as Graph is
@@ -114,6 +118,25 @@ class SimConfig:
     # json-batching.md: a batch's responses may come in another order than its requests. False (default)
     # answers them in reverse request order, so clients must correlate by id; True keeps the request order.
     batch_responses_in_request_order: bool = False
+    # Guest lifecycle policies (contract: lifecycle-policies.md). How many guest policies a tenant holds: the
+    # Graph pages say 10 per subject type (the default); the Entra guide says a tenant can have up to 20.
+    guest_lifecycle_policy_limit: int = 10
+    # Whether Graph refuses rule and grace values outside the ranges the admin center offers (the Entra guide);
+    # the Graph pages state ranges only for invitationRedemptionThresholdInDays and a rule's grace period.
+    lifecycle_policy_portal_ranges: bool = True
+    # How scope.excludedGroups (a relationship of a complex property) is written and read: "bind" sends
+    # excludedGroups@odata.bind and reads them with $expand=scope; "inline" sends and reads group objects.
+    lifecycle_policy_excluded_groups: str = "bind"
+    # Whether a policy's rules come inline on get and list without $expand, as the examples show.
+    lifecycle_policy_rules_inline: bool = True
+    # GET/PATCH of one rule on v1.0: the v1.0 rule page lists no methods ("none", the default); the beta pages
+    # document them ("patch").
+    lifecycle_policy_rule_methods: str = "none"
+    # Where a new policy enters the priority order: no page says; "lowest" as a restored policy does.
+    lifecycle_policy_new_priority: str = "lowest"
+    # GET .../report before the policy was ever processed: 404 ("notFound") or a report whose scope processing
+    # has "notStarted" ("notStarted"); no page shows either.
+    lifecycle_policy_report_before_processing: str = "notFound"
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

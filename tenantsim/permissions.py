@@ -125,6 +125,12 @@ REQUIREMENTS: dict[str, Requirement] = {
     # Social identity providers (identitycontainer-list-identityproviders.md, -post-identityproviders.md).
     "identityProviders.read": _any_of("IdentityProvider.Read.All", "IdentityProvider.ReadWrite.All"),
     "identityProviders.write": _any_of("IdentityProvider.ReadWrite.All"),
+    # Guest lifecycle policies: the guest tables of the list, get, create, update, delete and report pages
+    # (identitygovernance-lifecycleworkflowscontainer-list-lifecyclepolicies.md and its siblings).
+    "lifecyclePolicies.guests.read": _any_of(
+        "LifecyclePolicies-Guests.Read.All", "LifecyclePolicies-Guests.ReadWrite.All"
+    ),
+    "lifecyclePolicies.guests.write": _any_of("LifecyclePolicies-Guests.ReadWrite.All"),
     "accessReview.read": _any_of("AccessReview.Read.All", "AccessReview.ReadWrite.All"),
     "accessReview.write": _any_of("AccessReview.ReadWrite.All"),
 }

@@ -9,6 +9,8 @@ from tenantsim.api import (
     groups,
     identity_providers,
     invitations,
+    lifecycle_evaluation,
+    lifecycle_policies,
     managers,
     memberships,
     policies,
@@ -135,7 +137,30 @@ def build_router() -> Router:
     router.add("GET", f"{fed}/{fed_id}/{cast}/domains", federation.list_domains)  # the add-domain page's path
     router.add("POST", f"{fed}/{fed_id}/{cast}/domains", federation.add_domain)
     _add_governance(router)
+    _add_lifecycle_policies(router)
     return router
+
+
+def _add_lifecycle_policies(router: Router) -> None:
+    """Guest lifecycle policies of Lifecycle Workflows (contract/lifecycle-policies.md)."""
+    lw = "/identityGovernance/lifecycleWorkflows"
+    policies, policy, rule = f"{lw}/lifecyclePolicies", _ID.format("policy_id"), _ID.format("rule_id")
+    router.add("GET", policies, lifecycle_policies.list_policies)
+    router.add("POST", policies, lifecycle_policies.create_policy)
+    router.add("GET", f"{policies}/{policy}", lifecycle_policies.get_policy)
+    router.add("PATCH", f"{policies}/{policy}", lifecycle_policies.update_policy)
+    router.add("DELETE", f"{policies}/{policy}", lifecycle_policies.delete_policy)
+    router.add("GET", f"{policies}/{policy}/versions", lifecycle_policies.list_versions)
+    router.add("GET", f"{policies}/{policy}/rules", lifecycle_policies.list_rules)
+    router.add("GET", f"{policies}/{policy}/rules/{rule}", lifecycle_policies.get_rule)
+    router.add("PATCH", f"{policies}/{policy}/rules/{rule}", lifecycle_policies.update_rule)
+    router.add("GET", f"{policies}/{policy}/report", lifecycle_evaluation.get_report)
+    router.add("GET", f"{policies}/{policy}/report/subjects", lifecycle_evaluation.list_subjects)
+    priorities = f"{lw}/lifecyclePolicyPriorityConfigurations"
+    subject_type = _ID.format("subject_type")
+    router.add("GET", priorities, lifecycle_policies.list_priority_configurations)
+    router.add("GET", f"{priorities}/{subject_type}", lifecycle_policies.get_priority_configuration)
+    router.add("PATCH", f"{priorities}/{subject_type}", lifecycle_policies.update_priority_configuration)
 
 
 def _add_sign_up(router: Router) -> None:

@@ -43,6 +43,13 @@ DEFAULT_CONFIG = {
     "apiConnectorConfigurationExpand": "expand",
     "signInListNeedsDirectoryRead": True,
     "partnerNullSetting": "inherit",
+    "guestLifecyclePolicyLimit": 10,
+    "lifecyclePolicyPortalRanges": True,
+    "lifecyclePolicyExcludedGroups": "bind",
+    "lifecyclePolicyRulesInline": True,
+    "lifecyclePolicyRuleMethods": "none",
+    "lifecyclePolicyNewPriority": "lowest",
+    "lifecyclePolicyReportBeforeProcessing": "notFound",
 }
 
 
