@@ -23,6 +23,8 @@ from config.settings import Settings, load_settings
 from lifecycle.clock import SystemClock
 from lifecycle.drift.ca_policies import ConditionalAccessWrites, SignInEvidence
 from lifecycle.drift.identity_providers import GuestIdentityProviderTenant
+from lifecycle.drift.native_ports import GuestLifecyclePolicies
+from lifecycle.drift.native_scope import ScopeGroups
 from lifecycle.drift.ports import DriftPorts, DriftReports, TenantPolicies
 from lifecycle.drift.signup_connector import SignUpConnectors
 from lifecycle.governance.ports import GovernanceGraph, GovernancePorts
@@ -156,6 +158,8 @@ def compose_services(
     conditional_access_writes: ConditionalAccessWrites | None = None,
     sign_in_evidence: SignInEvidence | None = None,
     guest_identity_providers: GuestIdentityProviderTenant | None = None,
+    lifecycle_policies: GuestLifecyclePolicies | None = None,
+    scope_groups: ScopeGroups | None = None,
     governance_graph: GovernanceGraph | None = None,
     deleted_users: DeletedUsers | None = None,
     report_store: ReportStore | None = None,
@@ -187,6 +191,8 @@ def compose_services(
                 sign_in_evidence,
                 guest_identity_providers,
                 directory if guest_reads is None else guest_reads,
+                lifecycle_policies,
+                scope_groups,
             )
         )
     if governance_graph is not None:

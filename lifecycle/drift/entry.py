@@ -10,7 +10,7 @@ import uuid
 
 import structlog
 
-from lifecycle.drift import ca_policies, identity_providers, signup_connector
+from lifecycle.drift import ca_policies, identity_providers, native_entry, signup_connector
 from lifecycle.drift.applier import Applier, apply_plan
 from lifecycle.drift.desired import desired_policies
 from lifecycle.drift.planner import plan_policies
@@ -78,6 +78,13 @@ async def plan_drift(
             plan.actions.extend(identity_providers.plan(providers, found, approvals))
             apply = identity_providers.applier(ports.identity_providers, google_secret)
             appliers.update(dict.fromkeys(identity_providers.RESOURCES, apply))
+    native = await native_entry.plan(services, ports, approvals)
+    plan.actions += native.actions
+    plan.refusals += native.refusals
+    plan.warnings += native.warnings
+    plan.evidence += native.evidence
+    if native.applier is not None:
+        appliers.update(dict.fromkeys(native_entry.RESOURCES, native.applier))
     return plan, appliers
 
 
