@@ -155,3 +155,21 @@ async def latest_drift(services: Services) -> tuple[str | None, list[DriftRow]]:
             )
         )
     return f"{report.run_id} at {report.at:%Y-%m-%d %H:%M} UTC ({report.mode})", rows
+
+
+LICENCE_EXPOSURE = "licence-exposure"  # the drift plan's evidence kind (lifecycle.drift.native_entry)
+
+
+async def licence_exposure(services: Services) -> dict[str, Any] | None:
+    """The newest drift report's estimate of what the native guest lifecycle policies cost a month (governed guests
+    times the per-guest meter), with the run it comes from; None without the section or a drift run."""
+    drift = services.jobs.find(DriftPorts)
+    if drift is None or services.desired.guest_lifecycle_policies is None:
+        return None
+    recent = await drift.reports.recent(1)
+    if not recent:
+        return None
+    for evidence in recent[0].document.get("evidence", []):
+        if evidence.get("kind") == LICENCE_EXPOSURE and isinstance(evidence.get("value"), dict):
+            return {**evidence["value"], "runId": recent[0].run_id}
+    return None

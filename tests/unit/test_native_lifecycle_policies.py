@@ -10,19 +10,22 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from adapters.memory import MemoryGuestLedger
+from adapters.memory import MemoryDriftReports, MemoryGuestLedger
 from config.desired_state import DeletionBrake, load_desired_state
 from config.lifecycle_policies import GuestLifecyclePolicies, NativePolicy
 from config.settings import SAMPLE_DESIRED_STATE
+from lifecycle import report
 from lifecycle.drift.native_compare import compare
+from lifecycle.drift.native_entry import exposure
 from lifecycle.drift.native_policies import RESOURCE, RULES, applier, desired_body, plan_policy
 from lifecycle.drift.native_scope import PolicyScope, resolve_scope
-from lifecycle.drift.native_shadow import PolicyShadow, evaluate
+from lifecycle.drift.native_shadow import PolicyShadow, Shadow, evaluate
+from lifecycle.drift.report import DriftReport, DriftRun
 from lifecycle.models import SignInActivity, SponsorRef
 from lifecycle.plans import Action, Change
 from lifecycle.safety import SafetyGate
 from lifecycle.sweep.ports import SignInActivityUnavailable
-from tests.builders import NOW
+from tests.builders import NOW, memory_services
 from tests.fakes import FakeDirectory
 from tests.fakes.lifecycle_policies import FakeGuestLifecyclePolicies, FakeScopeGroups
 
@@ -242,3 +245,23 @@ def test_the_applier_creates_patches_the_policy_and_patches_a_rule_by_id():
     stored = port.named("Guests: idle")
     assert stored["isEnabled"] is True and stored["versionNumber"] == 2
     assert stored["rules"][0]["lastActivityThresholdInDays"] == 120
+
+
+def test_the_guest_report_shows_the_licence_exposure_of_the_latest_drift_plan():
+    section = GuestLifecyclePolicies.model_validate(
+        {"pricePerGovernedGuest": 0.5, "currency": "EUR", "policies": {"idle": _policy().model_dump(by_alias=True)}}
+    )
+    reports = MemoryDriftReports()
+    services = memory_services(
+        desired=DESIRED.model_copy(update={"guest_lifecycle_policies": section}),
+        tenant_policies=object(),
+        drift_reports=reports,
+    )
+    run = DriftRun(job="policy-drift", run_id="r1", at=NOW, evidence=[exposure(section, Shadow(governed=41))])
+    _run(reports.save(DriftReport.of(run)))
+    posture = _run(report.collect(services))
+    assert posture.licence is not None and posture.licence["monthly"] == 20.5
+    assert "## Licence exposure" in report.to_markdown(posture)
+    assert "41 guest(s) governed by native guest lifecycle policies x 0.5 EUR = at most 20.5 EUR" in report.to_html(
+        posture
+    )
