@@ -11,6 +11,7 @@ but ineffective is a policy that never evaluates for it, flagged apart.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from lifecycle.drift.native_ports import GuestLifecyclePolicies
@@ -67,14 +68,19 @@ class Comparison:
 
 
 def _listed(ids: list[str]) -> str:
-    shown = ", ".join(sorted(ids)[:SAMPLE])
+    shown = ", ".join(ids[:SAMPLE])
     return f"{len(ids)} guest(s): {shown}" + (" ..." if len(ids) > SAMPLE else "")
 
 
 async def compare(
-    key: str, policy_id: str, product: PolicyShadow, names: dict[str, str], port: GuestLifecyclePolicies
+    key: str,
+    policy_id: str,
+    product: PolicyShadow,
+    port: GuestLifecyclePolicies,
+    name_of: Callable[[str], Awaitable[str]] | None = None,
 ) -> Comparison:
-    """Read the policy's latest report and set it against ``product`` (the shadow pass of the same run)."""
+    """Read the policy's latest report and set it against ``product`` (the shadow pass of the same run). Guests the
+    product judged are named from that pass; ``name_of`` names the first few only Microsoft judged noncompliant."""
     found = Comparison(key)
     if await port.get_report(policy_id) is None:
         found.processed = False
@@ -90,11 +96,14 @@ async def compare(
         status = (subject.get("compliance") or {}).get("status")
         ours = guest in product.would_act
         if status == "nonCompliant" and not ours:
-            found.native_only.append(names.get(guest, guest))
+            found.native_only.append(guest)
         elif status == "compliant" and ours:
-            found.product_only.append(names.get(guest, guest))
+            found.product_only.append(product.names.get(guest, guest))
         elif status in ("compliant", "nonCompliant"):
             found.agreed += 1
         else:
             found.not_evaluated += 1
+    found.native_only.sort()
+    if name_of is not None:
+        found.native_only[:SAMPLE] = [await name_of(guest) for guest in found.native_only[:SAMPLE]]
     return found

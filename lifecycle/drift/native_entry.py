@@ -7,11 +7,12 @@ Planned only when the desired state has the section; the composition root gives 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from config.lifecycle_policies import MAX_POLICIES, GuestLifecyclePolicies
-from lifecycle.drift.fields import Evidence
+from lifecycle.drift.fields import LICENCE_EXPOSURE, SHADOW_EVALUATION, Evidence
 from lifecycle.drift.native_compare import compare
 from lifecycle.drift.native_policies import (
     APPROVAL_PREFIX,
@@ -23,18 +24,16 @@ from lifecycle.drift.native_policies import (
     plan_policy,
 )
 from lifecycle.drift.native_scope import DIRECT_ONLY, PolicyScope, resolve_scope
-from lifecycle.drift.native_shadow import Shadow, evaluate
+from lifecycle.drift.native_shadow import Shadow, evaluate, name_of
 from lifecycle.plans import Action, Refusal
 from lifecycle.safety import gate_of
-from lifecycle.sweep.ports import SweepPorts
+from lifecycle.sweep.ports import GuestReads, SweepPorts
 
 if TYPE_CHECKING:
     from lifecycle.drift.ports import DriftPorts
     from lifecycle.services import Services
 
 RESOURCES = (RESOURCE, RULES)
-EXPOSURE = "licence-exposure"
-SHADOW = "shadow-evaluation"
 
 
 @dataclass
@@ -82,14 +81,13 @@ async def plan(services: Services, ports: DriftPorts, approvals: frozenset[str])
         found.actions += plan_policy(
             key, policy, scopes[key], existing[key], shadow.policies[key], limits, shadow.total, approved
         )
-        found.evidence.append(
-            Evidence(RESOURCE, key, "firstEvaluation", _counts(shadow, key), SHADOW, shadow.policies[key].sentence())
-        )
+        if shadow.policies[key].evaluated:
+            counts, sentence = _counts(shadow, key), shadow.policies[key].sentence()
+            found.evidence.append(Evidence(RESOURCE, key, "firstEvaluation", counts, SHADOW_EVALUATION, sentence))
         found.warnings += _flags(key, scopes[key], shadow)
         current = existing[key]
         if current is not None and current.get("isEnabled") is True:
-            names = {guest: guest for guest in shadow.policies[key].would_act}
-            result = await compare(key, str(current.get("id")), shadow.policies[key], names, port)
+            result = await compare(key, str(current.get("id")), shadow.policies[key], port, _namer(reads))
             found.actions.append(result.action())
             found.warnings += result.warnings()
     found.warnings += _several(shadow) + _approval_warnings(wanted, approvals) + _unmanaged(wanted, tenant)
@@ -117,7 +115,7 @@ def exposure(wanted: GuestLifecyclePolicies, shadow: Shadow) -> Evidence:
         f"{wanted.currency} = at most {monthly} {wanted.currency} a month (billed per guest with a governance action "
         "that month)"
     )
-    return Evidence(RESOURCE, "licence", "estimatedMonthlyExposure", value, EXPOSURE, note)
+    return Evidence(RESOURCE, "licence", "estimatedMonthlyExposure", value, LICENCE_EXPOSURE, note)
 
 
 def _tenant_refusals(
@@ -185,3 +183,11 @@ def _unmanaged(wanted: GuestLifecyclePolicies, tenant: list[dict[str, Any]]) -> 
         f"the tenant has {sum(others.values())} guest lifecycle policy(ies) the desired state does not name "
         f"({others[True]} on): left alone, but they judge guests too"
     ]
+
+
+def _namer(reads: GuestReads) -> Callable[[str], Awaitable[str]]:
+    async def name(object_id: str) -> str:
+        user = await reads.get_user(object_id)
+        return name_of(user) if user is not None else f"{object_id} (no longer in the directory)"
+
+    return name

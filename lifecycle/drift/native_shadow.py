@@ -45,18 +45,22 @@ class PolicyShadow:
     action: str
     governed: int = 0
     would_act: set[str] = field(default_factory=set)  # the product's judgement: noncompliant guest ids
+    names: dict[str, str] = field(default_factory=dict)  # those guests' names (mail or display name)
     sample: list[str] = field(default_factory=list)
     sweep_overlap: int = 0  # governed guests the sweep also judges
     overlap_partners: Counter[str] = field(default_factory=Counter)
     protected: list[str] = field(default_factory=list)  # guests the native engine would act on; the gate refuses
     nested_excluded: int = 0  # governed only because native honours direct membership only
     not_judged: Counter[str] = field(default_factory=Counter)
+    evaluated: bool = True  # False: no guest pass was made (no policy is or will be on)
 
     @property
     def verb(self) -> str:
         return "delete" if self.action == "deleteOnly" else "disable"
 
     def sentence(self) -> str:
+        if not self.evaluated:
+            return "not evaluated: no guest lifecycle policy of the file is or will be on"
         names = ", ".join(self.sample) + (" ..." if len(self.would_act) > len(self.sample) else "")
         text = (
             f"on its first evaluation it would {self.verb} {len(self.would_act)} of {self.governed} governed guest(s)"
@@ -88,9 +92,15 @@ async def evaluate(
     now: datetime,
 ) -> Shadow:
     """Judge every guest against every policy in one pass. ``switched_on`` are the policies that are or will be on:
-    they count towards the licence meter and towards guests governed by more than one policy."""
-    records: dict[str, GuestRecord] = await ledger_index(ledger)  # type: ignore[arg-type]
+    they count towards the licence meter and towards guests governed by more than one policy. With none, no pass is
+    made."""
     shadow = Shadow(policies={k: PolicyShadow(k, p.action.kind) for k, p in policies.items()})
+    if not switched_on:
+        # Nothing will act on a guest: no reason to enumerate the tenant every hour.
+        for found in shadow.policies.values():
+            found.evaluated = False
+        return shadow
+    records: dict[str, GuestRecord] = await ledger_index(ledger)  # type: ignore[arg-type]
     sweep = SweepPolicy(desired)
     try:
         await _pass(shadow, (*GUEST_SELECT, SPONSORS), policies, scopes, switched_on, reads, records, sweep, gate, now)
@@ -137,6 +147,7 @@ async def _pass(
                     found.overlap_partners[partner or "(no partner)"] += 1
                 if await _noncompliant(policy, user, record, now, found.not_judged, shadow.sign_in_activity):
                     found.would_act.add(user.id)
+                    found.names[user.id] = name_of(user)
                     if len(found.sample) < SAMPLE:
                         found.sample.append(name_of(user))
                     if await _protected(gate, user, record, found.verb):
@@ -206,7 +217,7 @@ def _violates(
         since = user.external_user_state_changed or user.created
         return None if since is None else now - since > days
     if rule.type == "periodicAttestation":
-        since = max(d for d in (user.created, record.attested if record else None) if d) if user.created else None
+        since = max((d for d in (user.created, record.attested if record else None) if d is not None), default=None)
         return None if since is None else now - since > days
     return None  # accessPackageAssignmentRequired
 

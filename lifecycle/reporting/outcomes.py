@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config.desired_state import DesiredState
+from lifecycle.drift.fields import LICENCE_EXPOSURE
 from lifecycle.drift.ports import DriftPorts
 from lifecycle.drift.resources import PARTNERS
 from lifecycle.jobs import JOBS
@@ -155,9 +156,6 @@ async def latest_drift(services: Services) -> tuple[str | None, list[DriftRow]]:
             )
         )
     return f"{report.run_id} at {report.at:%Y-%m-%d %H:%M} UTC ({report.mode})", rows
-
-
-LICENCE_EXPOSURE = "licence-exposure"  # the drift plan's evidence kind (lifecycle.drift.native_entry)
 
 
 async def licence_exposure(services: Services) -> dict[str, Any] | None:

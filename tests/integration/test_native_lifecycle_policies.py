@@ -131,8 +131,8 @@ async def test_planned_created_disabled_braked_in_shadow_approved_switched_on_an
     disagreement = _native(compared, REPORT)
     assert disagreement.change is Change.REPORT
     fields = {d.field: d for d in disagreement.diffs}
-    assert ids["bob"] in fields["noncompliantByProductOnly"].desired
-    assert ids["cy"] in fields["noncompliantByMicrosoftOnly"].actual
+    assert "bob@woodgrovebank.com" in fields["noncompliantByProductOnly"].desired
+    assert "cy@woodgrovebank.com" in fields["noncompliantByMicrosoftOnly"].actual
     stored = await drift_ports(services).reports.get(compared.run_id)
     assert stored is not None and "noncompliantByMicrosoftOnly" in stored.markdown
 

@@ -155,12 +155,28 @@ def test_without_sign_in_activity_the_inactivity_rule_is_not_judged():
                 yield page
 
     gate = SafetyGate(DESIRED, directory)
-    policy, scope = _policy(), PolicyScope()
-    found = _run(
-        evaluate(DESIRED, {"idle": policy}, {"idle": scope}, frozenset(), NoLicence(), MemoryGuestLedger(), gate, NOW)
-    )
+    policy, scope, on = _policy(), PolicyScope(), frozenset({"idle"})
+    found = _run(evaluate(DESIRED, {"idle": policy}, {"idle": scope}, on, NoLicence(), MemoryGuestLedger(), gate, NOW))
     assert found.sign_in_activity is False and found.policies["idle"].not_judged == {"inactivity": 3}
     assert found.policies["idle"].would_act == set()
+
+
+def test_no_guest_pass_is_made_while_no_policy_is_or_will_be_on():
+    class Unread:
+        async def get_user(self, user_id):
+            raise AssertionError("read")
+
+        async def list_guests(self, select, page_size=999):
+            raise AssertionError("the tenant was enumerated")
+            yield []
+
+    gate = SafetyGate(DESIRED, None)
+    policy, scope = _policy(enabled=False), PolicyScope()
+    found = _run(
+        evaluate(DESIRED, {"idle": policy}, {"idle": scope}, frozenset(), Unread(), MemoryGuestLedger(), gate, NOW)
+    )
+    assert found.total == 0 and found.policies["idle"].evaluated is False
+    assert found.policies["idle"].sentence().startswith("not evaluated")
 
 
 def _existing(policy: NativePolicy, scope: PolicyScope, enabled: bool) -> dict:
@@ -205,12 +221,16 @@ def test_microsofts_report_is_compared_both_ways_and_an_ineffective_policy_is_fl
     created = _run(
         port.create_guest_policy({"@odata.type": "#microsoft.graph.identityGovernance.guestLifecyclePolicy"})
     )
-    product = PolicyShadow("idle", "disableOnly", would_act={"a", "b"})
-    assert _run(compare("idle", created["id"], product, {}, port)).action().change is Change.NONE  # not processed yet
+    product = PolicyShadow("idle", "disableOnly", would_act={"a", "b"}, names={"b": "bob@x.com"})
+    assert _run(compare("idle", created["id"], product, port)).action().change is Change.NONE  # not processed yet
     port.publish_report(created["id"], {"a": "nonCompliant", "b": "compliant", "c": "nonCompliant", "d": "compliant"})
     port.subjects[created["id"]].append({"subject": {"id": "e"}, "relationship": "inScopeButIneffective"})
-    found = _run(compare("idle", created["id"], product, {"b": "bob@x.com"}, port))
-    assert (found.product_only, found.native_only, found.agreed) == (["bob@x.com"], ["c"], 2)
+
+    async def name_of(object_id: str) -> str:
+        return f"{object_id}@fabrikam.com"
+
+    found = _run(compare("idle", created["id"], product, port, name_of))
+    assert (found.product_only, found.native_only, found.agreed) == (["bob@x.com"], ["c@fabrikam.com"], 2)
     assert found.action().change is Change.REPORT
     assert "never evaluates for 1 guest(s)" in found.warnings()[0]
 
