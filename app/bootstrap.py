@@ -24,6 +24,7 @@ from lifecycle.clock import SystemClock
 from lifecycle.drift.ca_policies import ConditionalAccessWrites, SignInEvidence
 from lifecycle.drift.identity_providers import GuestIdentityProviderTenant
 from lifecycle.drift.native_ports import GuestLifecyclePolicies
+from lifecycle.drift.native_priority import LifecyclePolicyPriority
 from lifecycle.drift.native_scope import ScopeGroups
 from lifecycle.drift.ports import DriftPorts, DriftReports, TenantPolicies
 from lifecycle.drift.signup_connector import SignUpConnectors
@@ -160,6 +161,7 @@ def compose_services(
     guest_identity_providers: GuestIdentityProviderTenant | None = None,
     lifecycle_policies: GuestLifecyclePolicies | None = None,
     scope_groups: ScopeGroups | None = None,
+    lifecycle_priority: LifecyclePolicyPriority | None = None,
     governance_graph: GovernanceGraph | None = None,
     deleted_users: DeletedUsers | None = None,
     report_store: ReportStore | None = None,
@@ -193,6 +195,7 @@ def compose_services(
                 directory if guest_reads is None else guest_reads,
                 lifecycle_policies,
                 scope_groups,
+                lifecycle_priority,
             )
         )
     if governance_graph is not None:

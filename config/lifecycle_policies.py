@@ -9,7 +9,9 @@ the limits are Microsoft's: at most 10 policies per subject type per tenant
 (https://learn.microsoft.com/graph/api/resources/identitygovernance-lifecyclepolicyrule?view=graph-rest-1.0), at
 most 10 excluded groups per policy
 (https://learn.microsoft.com/graph/api/resources/identitygovernance-allexcludinggroupssubjectset?view=graph-rest-1.0).
-Graph documents no priority property on a lifecycle policy, so the file has none.
+A policy's ``priority`` is its place in the tenant's priority configuration, where only the highest-priority matching
+policy binds a guest
+(https://learn.microsoft.com/graph/api/resources/identitygovernance-lifecyclepolicypriorityconfiguration?view=graph-rest-1.0).
 """
 
 from __future__ import annotations
@@ -118,6 +120,8 @@ class NativePolicy(_Model):
     action: NativeAction
     grace_period_days: int | None = Field(None, ge=0)
     notifications: NativeNotifications = NativeNotifications()
+    # 1 binds first. Absent: the policy keeps its place below the policies that have one.
+    priority: int | None = Field(None, ge=1, le=MAX_POLICIES)
 
     @field_validator("excluded_groups")
     @classmethod
@@ -159,4 +163,7 @@ class GuestLifecyclePolicies(_Model):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"policies are found by display name, so each is unique: {', '.join(twice)}")
+        priorities = [p.priority for p in value.values() if p.priority is not None]
+        if len(set(priorities)) != len(priorities):
+            raise ValueError("each priority is given to one policy")
         return value

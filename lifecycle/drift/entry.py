@@ -83,8 +83,7 @@ async def plan_drift(
     plan.refusals += native.refusals
     plan.warnings += native.warnings
     plan.evidence += native.evidence
-    if native.applier is not None:
-        appliers.update(dict.fromkeys(native_entry.RESOURCES, native.applier))
+    appliers.update(native.appliers)
     return plan, appliers
 
 

@@ -62,8 +62,8 @@ class Comparison:
         if not self.ineffective:
             return []
         return [
-            f"lifecycle policy {self.key} never evaluates for {self.ineffective} guest(s) in its scope: another policy "
-            "is effective for them (inScopeButIneffective), and Graph documents no priority to order policies by"
+            f"lifecycle policy {self.key} never evaluates for {self.ineffective} guest(s) in its scope by Microsoft's "
+            "report: a higher-priority policy binds them (inScopeButIneffective)"
         ]
 
 

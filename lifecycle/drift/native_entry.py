@@ -1,7 +1,8 @@
 """The ``guestLifecyclePolicies`` area of the drift plan: read, resolve the scopes, shadow-evaluate, plan, compare.
 
 Planned only when the desired state has the section; the composition root gives the port
-(``DriftPorts.lifecycle_policies``) and the group reads the scopes need (``DriftPorts.scope_groups``).
+(``DriftPorts.lifecycle_policies``), the group reads the scopes need (``DriftPorts.scope_groups``) and the priority
+configuration (``DriftPorts.lifecycle_priority``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from config.lifecycle_policies import MAX_POLICIES, GuestLifecyclePolicies
+from lifecycle.drift import native_priority
 from lifecycle.drift.fields import LICENCE_EXPOSURE, SHADOW_EVALUATION, Evidence
 from lifecycle.drift.native_compare import compare
 from lifecycle.drift.native_policies import (
@@ -19,10 +21,10 @@ from lifecycle.drift.native_policies import (
     RESOURCE,
     RULES,
     Applier,
-    applier,
     approval_key,
     plan_policy,
 )
+from lifecycle.drift.native_policies import applier as policy_applier
 from lifecycle.drift.native_scope import DIRECT_ONLY, PolicyScope, resolve_scope
 from lifecycle.drift.native_shadow import Shadow, evaluate, name_of
 from lifecycle.plans import Action, Refusal
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     from lifecycle.drift.ports import DriftPorts
     from lifecycle.services import Services
 
-RESOURCES = (RESOURCE, RULES)
+RESOURCES = (RESOURCE, RULES, native_priority.RESOURCE)
 
 
 @dataclass
@@ -42,7 +44,7 @@ class NativePlan:
     refusals: list[Refusal] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     evidence: list[Evidence] = field(default_factory=list)
-    applier: Applier | None = None
+    appliers: dict[str, Applier] = field(default_factory=dict)  # by resource
 
 
 async def plan(services: Services, ports: DriftPorts, approvals: frozenset[str]) -> NativePlan:
@@ -69,11 +71,15 @@ async def plan(services: Services, ports: DriftPorts, approvals: frozenset[str])
     switched_on = frozenset(
         key for key, p in wanted.policies.items() if p.enabled or (existing[key] or {}).get("isEnabled") is True
     )
+    priority = ports.lifecycle_priority
+    config = await priority.get_priority() if priority is not None else None
+    order = native_priority.current_order(config, tenant)
+    binding = [key for key in native_priority.evaluation_keys(wanted, existing, order) if key in switched_on]
     sweep = services.jobs.find(SweepPorts)
     reads = sweep.guest_reads if sweep is not None else services.directory
     now = services.clock.now()
     shadow = await evaluate(
-        services.desired, dict(wanted.policies), scopes, switched_on, reads, services.guests, gate_of(services), now
+        services.desired, dict(wanted.policies), scopes, binding, reads, services.guests, gate_of(services), now
     )
     limits = services.desired.lifecycle.deletion_brake
     for key, policy in wanted.policies.items():
@@ -92,7 +98,16 @@ async def plan(services: Services, ports: DriftPorts, approvals: frozenset[str])
             found.warnings += result.warnings()
     found.warnings += _several(shadow) + _approval_warnings(wanted, approvals) + _unmanaged(wanted, tenant)
     found.evidence.append(exposure(wanted, shadow))
-    found.applier = applier(port)
+    found.appliers = dict.fromkeys((RESOURCE, RULES), policy_applier(port))
+    if priority is not None:
+        ordered = native_priority.plan_priority(wanted, existing, tenant, config)
+        found.actions += [ordered] if ordered is not None else []
+        found.appliers[native_priority.RESOURCE] = native_priority.applier(priority)
+    elif any(p.priority is not None for p in wanted.policies.values()):
+        found.warnings.append(
+            "guestLifecyclePolicies gives priorities but this deployment has no gateway for the priority "
+            "configuration: the order is neither read nor written"
+        )
     return found
 
 
@@ -154,13 +169,18 @@ def _flags(key: str, scope: PolicyScope, shadow: Shadow) -> list[str]:
 
 
 def _several(shadow: Shadow) -> list[str]:
-    if not shadow.several:
-        return []
-    return [
-        f"{shadow.several} guest(s) are governed by more than one guest lifecycle policy that is or will be on: only "
-        "one policy is effective per guest and Graph documents no priority to choose it; the others never evaluate "
-        "for them"
+    found = [
+        f"lifecycle policy {key} never evaluates for {policy.ineffective} guest(s) in its scope: a higher-priority "
+        "policy binds them"
+        for key, policy in sorted(shadow.policies.items())
+        if policy.ineffective
     ]
+    if shadow.several:
+        found.append(
+            f"{shadow.several} guest(s) are in the scope of more than one guest lifecycle policy that is or will be "
+            "on: only the highest-priority one binds each guest (priority in the file, or the tenant's order)"
+        )
+    return found
 
 
 def _approval_warnings(wanted: GuestLifecyclePolicies, approvals: frozenset[str]) -> list[str]:

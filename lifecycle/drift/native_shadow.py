@@ -20,6 +20,7 @@ The rules are judged from what the product can read; what it cannot read is coun
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -52,6 +53,7 @@ class PolicyShadow:
     protected: list[str] = field(default_factory=list)  # guests the native engine would act on; the gate refuses
     nested_excluded: int = 0  # governed only because native honours direct membership only
     not_judged: Counter[str] = field(default_factory=Counter)
+    ineffective: int = 0  # guests in its scope that a higher-priority policy binds: it never evaluates for them
     evaluated: bool = True  # False: no guest pass was made (no policy is or will be on)
 
     @property
@@ -76,8 +78,8 @@ class PolicyShadow:
 class Shadow:
     total: int = 0
     policies: dict[str, PolicyShadow] = field(default_factory=dict)
-    governed: int = 0  # guests governed by at least one policy that is or will be on (the licence meter)
-    several: int = 0  # guests governed by more than one such policy: only one of them is effective
+    governed: int = 0  # guests governed by a policy that is or will be on (the licence meter)
+    several: int = 0  # guests in the scope of more than one such policy: only the highest-priority one binds them
     sign_in_activity: bool = True
 
 
@@ -85,17 +87,18 @@ async def evaluate(
     desired: DesiredState,
     policies: dict[str, NativePolicy],
     scopes: dict[str, PolicyScope],
-    switched_on: frozenset[str],
+    binding: Sequence[str],
     reads: GuestReads,
     ledger: object,
     gate: SafetyGate,
     now: datetime,
 ) -> Shadow:
-    """Judge every guest against every policy in one pass. ``switched_on`` are the policies that are or will be on:
-    they count towards the licence meter and towards guests governed by more than one policy. With none, no pass is
-    made."""
+    """Judge every guest against every policy in one pass. ``binding`` are the policies that are or will be on, in
+    priority order: a guest in the scope of several is governed by the first only (the others never evaluate for
+    it), and counts once towards the licence meter. A policy that is off is judged as if alone. With none on, no
+    pass is made."""
     shadow = Shadow(policies={k: PolicyShadow(k, p.action.kind) for k, p in policies.items()})
-    if not switched_on:
+    if not binding:
         # Nothing will act on a guest: no reason to enumerate the tenant every hour.
         for found in shadow.policies.values():
             found.evaluated = False
@@ -103,13 +106,13 @@ async def evaluate(
     records: dict[str, GuestRecord] = await ledger_index(ledger)  # type: ignore[arg-type]
     sweep = SweepPolicy(desired)
     try:
-        await _pass(shadow, (*GUEST_SELECT, SPONSORS), policies, scopes, switched_on, reads, records, sweep, gate, now)
+        await _pass(shadow, (*GUEST_SELECT, SPONSORS), policies, scopes, binding, reads, records, sweep, gate, now)
     except SignInActivityUnavailable:
         shadow = Shadow(
             policies={k: PolicyShadow(k, p.action.kind) for k, p in policies.items()}, sign_in_activity=False
         )
         select = (*GUEST_SELECT_WITHOUT_SIGN_IN, SPONSORS)
-        await _pass(shadow, select, policies, scopes, switched_on, reads, records, sweep, gate, now)
+        await _pass(shadow, select, policies, scopes, binding, reads, records, sweep, gate, now)
     return shadow
 
 
@@ -118,7 +121,7 @@ async def _pass(
     select: tuple[str, ...],
     policies: dict[str, NativePolicy],
     scopes: dict[str, PolicyScope],
-    switched_on: frozenset[str],
+    binding: Sequence[str],
     reads: GuestReads,
     records: dict[str, GuestRecord],
     sweep: SweepPolicy,
@@ -131,14 +134,16 @@ async def _pass(
                 continue
             shadow.total += 1
             record = records.get(user.id)
-            governing = 0
+            holding = [key for key in binding if user.id not in (scopes.get(key) or PolicyScope()).direct]
             for key, policy in policies.items():
                 scope = scopes.get(key) or PolicyScope()
                 if user.id in scope.direct:
                     continue
                 found = shadow.policies[key]
+                if key in binding and key != holding[0]:
+                    found.ineffective += 1
+                    continue
                 found.governed += 1
-                governing += key in switched_on
                 if user.id in scope.transitive:
                     found.nested_excluded += 1
                 partner = sweep.partner_of(user, record)
@@ -152,8 +157,8 @@ async def _pass(
                         found.sample.append(name_of(user))
                     if await _protected(gate, user, record, found.verb):
                         found.protected.append(name_of(user))
-            shadow.governed += governing > 0
-            shadow.several += governing > 1
+            shadow.governed += bool(holding)
+            shadow.several += len(holding) > 1
 
 
 def name_of(user: DirectoryUser) -> str:

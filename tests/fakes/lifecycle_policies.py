@@ -2,7 +2,8 @@
 
 Shapes from the v1.0 pages: guestLifecyclePolicy (https://learn.microsoft.com/graph/api/resources/identitygovernance-
 guestlifecyclepolicy?view=graph-rest-1.0), its inline rules, enforcementAction and notificationSchedule; the report
-and its subjects (lifecyclePolicyReport, lifecyclePolicySubjectReport: subject.id, compliance.status, relationship).
+and its subjects (lifecyclePolicyReport, lifecyclePolicySubjectReport: subject.id, compliance.status, relationship),
+and the guest policies' priority configuration (orderedPolicyIds, changed with If-Match).
 A created policy gets an id, ``policySource: userCreated``, ``versionNumber`` 1 (incremented on each update) and ids
 for its rules. What a report says is what a test puts in ``reports``: Microsoft computes it on its own schedule.
 """
@@ -16,7 +17,11 @@ from typing import Any
 
 from lifecycle.drift.native_ports import GUEST_POLICY_TYPE
 from lifecycle.drift.native_scope import GroupMembers
-from lifecycle.errors import NotFoundError
+from lifecycle.errors import BadRequestError, GraphError, NotFoundError
+
+
+class PreconditionFailed(GraphError):
+    """412: the If-Match etag is stale."""
 
 
 class FakeGuestLifecyclePolicies:
@@ -25,6 +30,8 @@ class FakeGuestLifecyclePolicies:
         self.reports: dict[str, dict[str, Any]] = {}  # policy id -> lifecyclePolicyReport
         self.subjects: dict[str, list[dict[str, Any]]] = {}  # policy id -> lifecyclePolicySubjectReport list
         self.writes: list[tuple[str, str, dict[str, Any]]] = []
+        self.order: list[str] = []  # the guest policies' lifecyclePolicyPriorityConfiguration, highest first
+        self.etag = 1
 
     async def list_guest_policies(self) -> list[dict[str, Any]]:
         return [copy.deepcopy(p) for p in self.policies.values() if p.get("@odata.type") == GUEST_POLICY_TYPE]
@@ -35,6 +42,8 @@ class FakeGuestLifecyclePolicies:
         for rule in policy.get("rules") or []:
             rule["id"] = str(uuid.uuid4())
         self.policies[policy["id"]] = policy
+        self.order.append(policy["id"])  # where a new policy enters the order is undocumented: lowest here
+        self.etag += 1
         self.writes.append(("create", policy["id"], copy.deepcopy(body)))
         return copy.deepcopy(policy)
 
@@ -59,6 +68,22 @@ class FakeGuestLifecyclePolicies:
     async def report_subjects(self, policy_id: str) -> AsyncIterator[dict[str, Any]]:
         for subject in self.subjects.get(policy_id, []):
             yield copy.deepcopy(subject)
+
+    async def get_priority(self) -> dict[str, Any] | None:
+        return {
+            "id": "user",
+            "subjectType": "user",
+            "orderedPolicyIds": list(self.order),
+            "@odata.etag": f'W/"{self.etag}"',
+        }
+
+    async def set_priority(self, ordered_policy_ids: list[str], etag: str | None) -> None:
+        if etag is not None and etag != f'W/"{self.etag}"':
+            raise PreconditionFailed("the priority configuration changed", status=412, code="PreconditionFailed")
+        if sorted(ordered_policy_ids) != sorted(self.order):
+            raise BadRequestError("every guest policy once", status=400, code="BadRequest")
+        self.order, self.etag = list(ordered_policy_ids), self.etag + 1
+        self.writes.append(("priority", "user", {"orderedPolicyIds": list(ordered_policy_ids)}))
 
     def publish_report(self, policy_id: str, verdicts: dict[str, str], relationship: str = "effective") -> None:
         """Microsoft's latest processing of the policy: each guest's compliance status."""

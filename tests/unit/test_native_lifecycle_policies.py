@@ -18,6 +18,9 @@ from lifecycle import report
 from lifecycle.drift.native_compare import compare
 from lifecycle.drift.native_entry import exposure
 from lifecycle.drift.native_policies import RESOURCE, RULES, applier, desired_body, plan_policy
+from lifecycle.drift.native_ports import GUEST_POLICY_TYPE as GUEST_TYPE
+from lifecycle.drift.native_priority import applier as priority_applier
+from lifecycle.drift.native_priority import current_order, evaluation_keys, plan_priority
 from lifecycle.drift.native_scope import PolicyScope, resolve_scope
 from lifecycle.drift.native_shadow import PolicyShadow, Shadow, evaluate
 from lifecycle.drift.report import DriftReport, DriftRun
@@ -103,9 +106,7 @@ def _tenant():
 
 def _shadow(directory, policy, scope, desired=DESIRED, protected=None):
     gate = SafetyGate(desired, protected if protected is not None else directory)
-    found = evaluate(
-        desired, {"idle": policy}, {"idle": scope}, frozenset({"idle"}), directory, MemoryGuestLedger(), gate, NOW
-    )
+    found = evaluate(desired, {"idle": policy}, {"idle": scope}, ("idle",), directory, MemoryGuestLedger(), gate, NOW)
     return _run(found)
 
 
@@ -155,7 +156,7 @@ def test_without_sign_in_activity_the_inactivity_rule_is_not_judged():
                 yield page
 
     gate = SafetyGate(DESIRED, directory)
-    policy, scope, on = _policy(), PolicyScope(), frozenset({"idle"})
+    policy, scope, on = _policy(), PolicyScope(), ("idle",)
     found = _run(evaluate(DESIRED, {"idle": policy}, {"idle": scope}, on, NoLicence(), MemoryGuestLedger(), gate, NOW))
     assert found.sign_in_activity is False and found.policies["idle"].not_judged == {"inactivity": 3}
     assert found.policies["idle"].would_act == set()
@@ -172,9 +173,7 @@ def test_no_guest_pass_is_made_while_no_policy_is_or_will_be_on():
 
     gate = SafetyGate(DESIRED, None)
     policy, scope = _policy(enabled=False), PolicyScope()
-    found = _run(
-        evaluate(DESIRED, {"idle": policy}, {"idle": scope}, frozenset(), Unread(), MemoryGuestLedger(), gate, NOW)
-    )
+    found = _run(evaluate(DESIRED, {"idle": policy}, {"idle": scope}, (), Unread(), MemoryGuestLedger(), gate, NOW))
     assert found.total == 0 and found.policies["idle"].evaluated is False
     assert found.policies["idle"].sentence().startswith("not evaluated")
 
@@ -285,3 +284,44 @@ def test_the_guest_report_shows_the_licence_exposure_of_the_latest_drift_plan():
     assert "41 guest(s) governed by native guest lifecycle policies x 0.5 EUR = at most 20.5 EUR" in report.to_html(
         posture
     )
+
+
+def _section(**policies: dict) -> GuestLifecyclePolicies:
+    base = _policy().model_dump(by_alias=True, exclude_none=True)
+    return GuestLifecyclePolicies.model_validate({"policies": {k: {**base, **v} for k, v in policies.items()}})
+
+
+def test_two_policies_with_one_priority_are_refused():
+    with pytest.raises(ValidationError, match="each priority"):
+        _section(a={"displayName": "A", "priority": 1}, b={"displayName": "B", "priority": 1})
+
+
+def test_the_files_priorities_take_the_top_of_the_order_and_the_rest_keep_their_places():
+    port = FakeGuestLifecyclePolicies()
+    for name in ("Theirs", "A", "B"):
+        _run(port.create_guest_policy({"@odata.type": GUEST_TYPE, "displayName": name}))
+    wanted = _section(a={"displayName": "A", "priority": 2}, b={"displayName": "B", "priority": 1})
+    tenant = _run(port.list_guest_policies())
+    existing = {"a": port.named("A"), "b": port.named("B")}
+    config = _run(port.get_priority())
+    action = plan_priority(wanted, existing, tenant, config)
+    assert action is not None and action.change is Change.UPDATE
+    assert action.diffs[0].desired == ["B", "A", "Theirs"] and action.diffs[0].actual == ["Theirs", "A", "B"]
+    _run(priority_applier(port)(action))
+    assert plan_priority(wanted, existing, tenant, _run(port.get_priority())).change is Change.NONE
+    assert evaluation_keys(wanted, existing, current_order(_run(port.get_priority()), tenant)) == ["b", "a"]
+
+
+def test_a_guest_in_the_scope_of_two_policies_is_governed_by_the_higher_one_only():
+    directory, _, _, ids = _tenant()
+    strict, lenient = (
+        _policy(displayName="Strict"),
+        _policy(displayName="Lenient", rules=[{"type": "inactivity", "days": 300}]),
+    )
+    gate = SafetyGate(DESIRED, directory)
+    scopes = {"strict": PolicyScope(), "lenient": PolicyScope()}
+    policies = {"lenient": lenient, "strict": strict}
+    found = _run(evaluate(DESIRED, policies, scopes, ("strict", "lenient"), directory, MemoryGuestLedger(), gate, NOW))
+    assert found.policies["strict"].governed == 3 and found.policies["strict"].would_act == {ids["idle"], ids["nested"]}
+    assert found.policies["lenient"].governed == 0 and found.policies["lenient"].ineffective == 3
+    assert (found.governed, found.several) == (3, 3)
