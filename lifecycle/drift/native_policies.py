@@ -122,9 +122,11 @@ def rule_actions(key: str, policy: NativePolicy, existing: dict[str, Any]) -> li
     return actions
 
 
-def enable_blockers(key: str, policy: NativePolicy, shadow: PolicyShadow) -> list[str]:
+def enable_blockers(key: str, policy: NativePolicy, shadow: PolicyShadow, scope: PolicyScope) -> list[str]:
     """Why the policy may not be switched on whatever an operator approves (empty: nothing stands in the way)."""
     found = []
+    if scope.unreadable is not None:
+        found.append(f"{scope.unreadable}, so who it would leave out, and what it would do, cannot be told")
     if shadow.protected:
         names = ", ".join(shadow.protected[:5])
         found.append(
@@ -173,7 +175,7 @@ def plan_policy(
     held: list[str] = []
     is_on = existing.get("isEnabled") is True
     if policy.enabled and not is_on:
-        held = enable_blockers(key, policy, shadow)
+        held = enable_blockers(key, policy, shadow, scope)
         tripped = brake(len(shadow.would_act), total, limits)
         if tripped.tripped and not approved:
             held.append(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from config.lifecycle_policies import MAX_EXCLUDED_GROUPS, NativePolicy
+from lifecycle.errors import GraphError
 from lifecycle.plans import Refusal
 
 DIRECT_ONLY = "direct membership only"
@@ -48,6 +49,7 @@ class PolicyScope:
     transitive: frozenset[str] = frozenset()  # everyone the file means to leave out (nested groups included)
     nested_by_group: dict[str, frozenset[str]] = field(default_factory=dict)  # group -> users only nested reach
     refusals: list[Refusal] = field(default_factory=list)
+    unreadable: str | None = None  # why the excluded groups' members are not known (then nobody counts as excluded)
 
     @property
     def nested_only(self) -> frozenset[str]:
@@ -90,17 +92,25 @@ async def resolve_scope(
                 f"most {MAX_EXCLUDED_GROUPS} per policy and the rest would be ignored",
             )
         )
+    if not scope.group_ids:
+        return scope
     if groups is None:
+        scope.unreadable = "this deployment has no reads of the excluded groups' members"
         return scope
     direct: set[str] = set()
     transitive: set[str] = set()
-    for group_id in scope.group_ids:
-        members = await groups.direct_members(group_id)
-        reached = await _transitive(group_id, groups)
-        direct |= members.users
-        transitive |= reached
-        if reached - members.users:
-            scope.nested_by_group[group_id] = frozenset(reached - members.users)
+    try:
+        for group_id in scope.group_ids:
+            members = await groups.direct_members(group_id)
+            reached = await _transitive(group_id, groups)
+            direct |= members.users
+            transitive |= reached
+            if reached - members.users:
+                scope.nested_by_group[group_id] = frozenset(reached - members.users)
+    except GraphError as exc:
+        scope.unreadable = f"the excluded groups' members could not be read ({type(exc).__name__}: {exc})"
+        scope.nested_by_group = {}
+        return scope
     scope.direct, scope.transitive = frozenset(direct), frozenset(transitive)
     return scope
 

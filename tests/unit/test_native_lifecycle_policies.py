@@ -24,6 +24,7 @@ from lifecycle.drift.native_priority import current_order, evaluation_keys, plan
 from lifecycle.drift.native_scope import PolicyScope, resolve_scope
 from lifecycle.drift.native_shadow import PolicyShadow, Shadow, evaluate
 from lifecycle.drift.report import DriftReport, DriftRun
+from lifecycle.errors import PermissionDeniedError
 from lifecycle.models import SignInActivity, SponsorRef
 from lifecycle.plans import Action, Change
 from lifecycle.safety import SafetyGate
@@ -325,3 +326,18 @@ def test_a_guest_in_the_scope_of_two_policies_is_governed_by_the_higher_one_only
     assert found.policies["strict"].governed == 3 and found.policies["strict"].would_act == {ids["idle"], ids["nested"]}
     assert found.policies["lenient"].governed == 0 and found.policies["lenient"].ineffective == 3
     assert (found.governed, found.several) == (3, 3)
+
+
+def test_excluded_groups_whose_members_cannot_be_read_hold_the_switch_and_say_why():
+    class Refusing(FakeScopeGroups):
+        async def direct_members(self, group_id):
+            raise PermissionDeniedError("denied", status=403, code="Authorization_RequestDenied")
+
+    policy = _policy()
+    refused = _run(resolve_scope("idle", policy, PROTECTED, Refusing()))
+    absent = _run(resolve_scope("idle", policy, PROTECTED, None))
+    assert "could not be read" in (refused.unreadable or "") and "no reads" in (absent.unreadable or "")
+    existing = {"id": "p1", "isEnabled": False, **desired_body(policy, refused)}
+    shadow = PolicyShadow("idle", "disableOnly", governed=3)
+    action = plan_policy("idle", policy, refused, existing, shadow, BRAKE, 3, approved=True)[0]
+    assert action.change is Change.REPORT and "cannot be told" in action.reason
