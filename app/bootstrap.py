@@ -288,6 +288,7 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     from graph.groups import GraphGroupMembers
     from graph.identity_providers import GraphGuestIdentityProviders
     from graph.policies import GraphPolicies
+    from graph.scope_groups import GraphScopeGroups
     from graph.sign_ins import GraphSignInEvidence
     from graph.tenants import GraphProviderLookup
     from graph.users import GraphSweepReads
@@ -302,6 +303,7 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
         "conditional_access_writes": policies,  # the same gateway as the reads: one pace for every CA call
         "sign_in_evidence": GraphSignInEvidence(client),
         "guest_identity_providers": GraphGuestIdentityProviders(client, policies),
+        "scope_groups": GraphScopeGroups(client),  # read only for a desired state with guestLifecyclePolicies
         "provider_lookup": GraphProviderLookup(policies),
         "governance_graph": GraphGovernance(client),
         "deleted_users": GraphDeletedUsers(client),
