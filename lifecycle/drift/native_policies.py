@@ -50,11 +50,13 @@ def desired_body(policy: NativePolicy, scope: PolicyScope) -> dict[str, Any]:
     action: dict[str, Any] = {"@odata.type": f"{NS}{policy.action.kind}EnforcementAction"}
     if policy.action.delete_after_days is not None:
         action["deletionGracePeriodInDays"] = policy.action.delete_after_days
+    body: dict[str, Any] = {"@odata.type": GUEST_POLICY_TYPE, "displayName": policy.display_name}
+    if policy.description is not None:
+        body["description"] = policy.description
+    if policy.grace_period_days is not None:
+        body["gracePeriodInDays"] = policy.grace_period_days
     return {
-        "@odata.type": GUEST_POLICY_TYPE,
-        "displayName": policy.display_name,
-        "description": policy.description,
-        "gracePeriodInDays": policy.grace_period_days,
+        **body,
         "enforcementAction": action,
         "notificationSchedule": {
             "@odata.type": f"{NS}lifecyclePolicyNotificationSettings",
@@ -169,7 +171,7 @@ def plan_policy(
     patch: dict[str, Any] = {}
     for diff in diffs:
         for name in PATCH_FIELDS[diff.field]:
-            patch[name] = body[name]
+            patch[name] = body.get(name)  # null clears what the file leaves out
     notes = ["the policy differs"] if diffs else []
     payload: dict[str, Any] = {"id": existing.get("id"), "shadow": _shadow_dict(shadow)}
     held: list[str] = []
