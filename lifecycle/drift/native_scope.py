@@ -47,6 +47,7 @@ class PolicyScope:
     group_ids: tuple[str, ...] = ()
     direct: frozenset[str] = frozenset()  # guests the native engine leaves out
     transitive: frozenset[str] = frozenset()  # everyone the file means to leave out (nested groups included)
+    protected: frozenset[str] = frozenset()  # the protected group's members, nested groups included
     nested_by_group: dict[str, frozenset[str]] = field(default_factory=dict)  # group -> users only nested reach
     refusals: list[Refusal] = field(default_factory=list)
     unreadable: str | None = None  # why the excluded groups' members are not known (then nobody counts as excluded)
@@ -105,6 +106,8 @@ async def resolve_scope(
             reached = await _transitive(group_id, groups)
             direct |= members.users
             transitive |= reached
+            if group_id == protected_group:
+                scope.protected = frozenset(reached)
             if reached - members.users:
                 scope.nested_by_group[group_id] = frozenset(reached - members.users)
     except GraphError as exc:

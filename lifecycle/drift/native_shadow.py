@@ -4,7 +4,8 @@ One streamed pass over the guests, with the sweep's own listing and projection (
 page size and ledger index, signInActivity and the expanded sponsors), judges every guest against every declared
 policy the way the native engine documents its rules. Per policy it keeps: how many guests the policy governs,
 which it would act on (a count and a sample of names), how many of those the product's sweep also judges, and which
-the product's safety gate protects (a guest the native engine would reach although the product never touches it).
+the product's safety gate protects (a guest the native engine would reach although the product never touches it:
+the gate's rules over the protected group's members read once with the scope, as the sweep's planning reads them).
 
 The rules are judged from what the product can read; what it cannot read is counted as not judged, never guessed:
 - inactivity: the latest sign-in (or, never signed in, the creation date) older than the threshold; not judged
@@ -27,9 +28,8 @@ from datetime import datetime, timedelta
 from config.desired_state import DesiredState
 from config.lifecycle_policies import NativePolicy, NativeRule
 from lifecycle.drift.native_scope import PolicyScope
-from lifecycle.errors import PermissionDeniedError
 from lifecycle.models import DirectoryUser, GuestRecord
-from lifecycle.safety import SafetyGate, Write
+from lifecycle.safety import SafetyGate
 from lifecycle.sweep.planner import GUEST_SELECT, GUEST_SELECT_WITHOUT_SIGN_IN, PAGE_SIZE, SPONSORS, ledger_index
 from lifecycle.sweep.ports import GuestReads, SignInActivityUnavailable
 from lifecycle.sweep.rules import SweepPolicy
@@ -155,7 +155,7 @@ async def _pass(
                     found.names[user.id] = name_of(user)
                     if len(found.sample) < SAMPLE:
                         found.sample.append(name_of(user))
-                    if await _protected(gate, user, record, found.verb):
+                    if gate.planned_refusal(user, scope.protected) is not None:
                         found.protected.append(name_of(user))
             shadow.governed += bool(holding)
             shadow.several += len(holding) > 1
@@ -171,16 +171,6 @@ def _sweep_judges(user: DirectoryUser, partner: str | None, sweep: SweepPolicy, 
     if user.id.lower() in sweep.excluded_ids or user.id in scope.transitive:
         return False
     return not sweep.rules_for(partner).opt_out
-
-
-async def _protected(gate: SafetyGate, user: DirectoryUser, record: GuestRecord | None, verb: str) -> bool:
-    """The product's one safety gate, asked as if the write were the product's own."""
-    write = Write.DELETE if verb == "delete" else Write.DISABLE
-    try:
-        refusal = await gate.refusal(user, record, write, managed_only=False)
-    except PermissionDeniedError:
-        return True  # protection that cannot be proven is protection
-    return refusal is not None
 
 
 async def _noncompliant(

@@ -118,8 +118,14 @@ class FakeScopeGroups:
         self.names: dict[str, str] = {}
         self.members: dict[str, GroupMembers] = {}
 
-    def add(self, display_name: str, users: set[str] = frozenset(), groups: set[str] = frozenset()) -> str:  # type: ignore[assignment]
-        group_id = str(uuid.uuid4())
+    def add(
+        self,
+        display_name: str,
+        users: set[str] = frozenset(),  # type: ignore[assignment]
+        groups: set[str] = frozenset(),  # type: ignore[assignment]
+        group_id: str | None = None,
+    ) -> str:
+        group_id = group_id or str(uuid.uuid4())
         self.names[group_id] = display_name
         self.members[group_id] = GroupMembers(frozenset(users), frozenset(groups))
         return group_id

@@ -121,10 +121,12 @@ def test_a_guest_reached_only_through_a_nested_group_is_governed_natively_and_fl
 
 
 def test_a_protected_guest_the_native_engine_would_reach_blocks_the_switch_whatever_the_approval():
-    directory, _, _, ids = _tenant()
-    directory.groups[PROTECTED] = {ids["nested"]}  # protected through a nested group: native does not see it
+    directory, groups, _, ids = _tenant()
+    inner = next(g for g, name in groups.names.items() if name == "Inner")
+    groups.add("Guest lifecycle exclusions", groups={inner}, group_id=PROTECTED)  # protected through a nested group
     policy = _policy()
-    scope = PolicyScope(group_ids=(PROTECTED,))  # its direct members: nobody
+    scope = _run(resolve_scope("idle", policy, PROTECTED, groups))
+    assert scope.direct == frozenset() and scope.protected == {ids["nested"]}  # native sees nobody to leave out
     shadow = _shadow(directory, policy, scope).policies["idle"]
     assert shadow.protected == ["nested@woodgrovebank.com"]
     existing = {"id": "p1", "isEnabled": False, **desired_body(policy, scope)}
