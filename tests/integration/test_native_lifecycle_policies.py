@@ -77,7 +77,7 @@ def _tenant() -> tuple[FakeDirectory, FakeScopeGroups, dict[str, str]]:
     return directory, groups, ids
 
 
-def _services(sim: TenantSimServer, desired: DesiredState, port: FakeGuestLifecyclePolicies, tenant):
+def _services(sim: TenantSimServer, desired: DesiredState, port: FakeGuestLifecyclePolicies, tenant, **ports):
     directory, groups, _ = tenant
     client = build_graph_client(credential=TenantSimCredential(sim.url, roles=GRANTED), base_url=f"{sim.url}/v1.0")
     return memory_services(
@@ -87,6 +87,7 @@ def _services(sim: TenantSimServer, desired: DesiredState, port: FakeGuestLifecy
         drift_reports=MemoryDriftReports(),
         lifecycle_policies=port,
         scope_groups=groups,
+        **ports,
     )
 
 
@@ -148,3 +149,27 @@ async def test_a_policy_whose_guests_the_sweep_also_judges_is_never_switched_on_
     assert action.change is Change.REPORT and "choose who judges them" in action.reason
     assert "northwind (1)" in action.reason
     assert port.named(NAME)["isEnabled"] is False
+
+
+async def test_the_files_priorities_are_written_once_the_policies_exist_and_then_hold(sim, admin):
+    port, tenant = FakeGuestLifecyclePolicies(), _tenant()
+    desired = _desired()
+    section = desired.guest_lifecycle_policies
+    assert section is not None
+    first = section.policies["inactive"].model_copy(update={"priority": 2})
+    second = first.model_copy(update={"display_name": "Guests: unsponsored", "priority": 1, "enabled": False})
+    wanted = section.model_copy(update={"policies": {"inactive": first, "unsponsored": second}})
+    desired = desired.model_copy(update={"guest_lifecycle_policies": wanted})
+    services = _services(sim, desired, port, tenant, lifecycle_priority=port)
+
+    created = await run_policy_drift(services, "enforce")
+    order = next(a for a in created.actions if a.resource.endswith("lifecyclePolicyPriorityConfigurations"))
+    assert order.change is Change.NONE and "ordered on the next run" in order.reason
+    assert [port.policies[i]["displayName"] for i in port.order] == [NAME, "Guests: unsponsored"]
+
+    ordered = await run_policy_drift(services, "enforce")
+    assert ordered.failed == []
+    assert [port.policies[i]["displayName"] for i in port.order] == ["Guests: unsponsored", NAME]
+    settled = await run_policy_drift(services, "plan")
+    order = next(a for a in settled.actions if a.resource.endswith("lifecyclePolicyPriorityConfigurations"))
+    assert order.change is Change.NONE
