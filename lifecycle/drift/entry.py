@@ -35,7 +35,8 @@ async def plan_drift(
 ) -> tuple[Plan, dict[str, Applier]]:
     """The whole drift plan (the cross-tenant and invitation policies, then each opt-in area planned in its own
     module) and, by resource, how those areas' actions are applied. ``approvals`` are the managed guest
-    Conditional Access policies an operator approved switching on (never the timer)."""
+    Conditional Access policies and native guest lifecycle policies (``lifecycle-KEY``) an operator approved
+    switching on (never the timer)."""
     ports = drift_ports(services)
     desired = desired_policies(services.desired)
     snapshot = await read_tenant(ports.tenant, desired)
