@@ -125,6 +125,9 @@ async def test_planned_created_disabled_braked_in_shadow_approved_switched_on_an
     approved = await run_policy_drift(services, "enforce", approvals=frozenset({"lifecycle-inactive"}))
     assert approved.failed == [] and port.named(NAME)["isEnabled"] is True
     assert "approved by an operator" in _native(approved).reason
+    audited = [e async for e in services.audit.entries() if e.target == f"{RESOURCE}/inactive"]
+    assert [e.action for e in audited] == ["policy-drift.create", "policy-drift.update"]
+    assert audited[1].details["after"]["isEnabled"] is True and audited[1].details["before"]["isEnabled"] is False
 
     policy_id = port.named(NAME)["id"]
     port.publish_report(policy_id, {ids["ann"]: "nonCompliant", ids["bob"]: "compliant", ids["cy"]: "nonCompliant"})
