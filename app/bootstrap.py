@@ -23,6 +23,9 @@ from config.settings import Settings, load_settings
 from lifecycle.clock import SystemClock
 from lifecycle.drift.ca_policies import ConditionalAccessWrites, SignInEvidence
 from lifecycle.drift.identity_providers import GuestIdentityProviderTenant
+from lifecycle.drift.native_ports import GuestLifecyclePolicies
+from lifecycle.drift.native_priority import LifecyclePolicyPriority
+from lifecycle.drift.native_scope import ScopeGroups
 from lifecycle.drift.ports import DriftPorts, DriftReports, TenantPolicies
 from lifecycle.drift.signup_connector import SignUpConnectors
 from lifecycle.governance.ports import GovernanceGraph, GovernancePorts
@@ -156,6 +159,9 @@ def compose_services(
     conditional_access_writes: ConditionalAccessWrites | None = None,
     sign_in_evidence: SignInEvidence | None = None,
     guest_identity_providers: GuestIdentityProviderTenant | None = None,
+    lifecycle_policies: GuestLifecyclePolicies | None = None,
+    scope_groups: ScopeGroups | None = None,
+    lifecycle_priority: LifecyclePolicyPriority | None = None,
     governance_graph: GovernanceGraph | None = None,
     deleted_users: DeletedUsers | None = None,
     report_store: ReportStore | None = None,
@@ -187,6 +193,9 @@ def compose_services(
                 sign_in_evidence,
                 guest_identity_providers,
                 directory if guest_reads is None else guest_reads,
+                lifecycle_policies,
+                scope_groups,
+                lifecycle_priority,
             )
         )
     if governance_graph is not None:
@@ -285,6 +294,7 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     from graph.groups import GraphGroupMembers
     from graph.identity_providers import GraphGuestIdentityProviders
     from graph.policies import GraphPolicies
+    from graph.scope_groups import GraphScopeGroups
     from graph.sign_ins import GraphSignInEvidence
     from graph.tenants import GraphProviderLookup
     from graph.users import GraphSweepReads
@@ -299,6 +309,7 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
         "conditional_access_writes": policies,  # the same gateway as the reads: one pace for every CA call
         "sign_in_evidence": GraphSignInEvidence(client),
         "guest_identity_providers": GraphGuestIdentityProviders(client, policies),
+        "scope_groups": GraphScopeGroups(client),  # read only for a desired state with guestLifecyclePolicies
         "provider_lookup": GraphProviderLookup(policies),
         "governance_graph": GraphGovernance(client),
         "deleted_users": GraphDeletedUsers(client),

@@ -127,6 +127,7 @@ class GraphStorageProbe:
             "signInLogs": f"{self._v1}/auditLogs/signIns?$top=1",
             "emailAuthenticationMethod": f"{self._v1}{EMAIL}",
             "identityProviders": f"{self._v1}{PROVIDERS}",
+            "lifecyclePolicies": f"{self._v1}/identityGovernance/lifecycleWorkflows/lifecyclePolicies",
         }
         if name in first_page:
             await self._raw.send(Method.GET, first_page[name])

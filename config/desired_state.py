@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from pydantic.alias_generators import to_camel
 
 from config.errors import DesiredStateError
+from config.lifecycle_policies import GuestLifecyclePolicies
 
 DOMAIN_PATTERN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
 _DOMAIN_NAME = re.compile(DOMAIN_PATTERN.removesuffix("$") + r"\Z")
@@ -559,6 +560,7 @@ class DesiredState(Model):
     sign_up_registration: SignUpRegistration | None = None
     guest_conditional_access: GuestConditionalAccess | None = None
     guest_identity_providers: GuestIdentityProviders | None = None
+    guest_lifecycle_policies: GuestLifecyclePolicies | None = None
     waivers: tuple[Waiver, ...] = ()
 
     @field_validator("partners")

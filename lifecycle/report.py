@@ -1,11 +1,11 @@
 """The guest-posture report: a self-contained HTML file (no external assets) and the same in markdown.
 
 Sections: every guest with the sweep rule that acts on it next (filters and search in the HTML), last night's
-job outcomes, the latest policy drift by partner name, guests by partner and state, pending invitations by age,
-upcoming expiries, sponsor attestation (the last attestation per guest, the guests never attested), recent
-failures, the last configuration plans, and guests by state over time (lines drawn from the daily posture
-snapshots the report itself records in the audit trail). The parts are built in lifecycle.reporting; the
-daily timer job that writes it to blob storage is lifecycle.reporting.entry.
+job outcomes, the latest policy drift by partner name, the native lifecycle policies' licence exposure, guests
+by partner and state, pending invitations by age, upcoming expiries, sponsor attestation (the last attestation per
+guest, the guests never attested), recent failures, the last configuration plans, and guests by state over time
+(lines drawn from the daily posture snapshots the report itself records in the audit trail). The parts are built
+in lifecycle.reporting; the daily timer job that writes it to blob storage is lifecycle.reporting.entry.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from lifecycle.models import AuditEntry, WorkStatus
 from lifecycle.reporting import page
 from lifecycle.reporting.chart import line_chart
 from lifecycle.reporting.guests import GuestTable, guest_state, guest_table
-from lifecycle.reporting.outcomes import DriftRow, Outcome, latest_drift, night_outcomes
+from lifecycle.reporting.outcomes import DriftRow, Outcome, latest_drift, licence_exposure, night_outcomes
 from lifecycle.services import Services
 
 PENDING_BUCKETS = ((7, "< 7 days"), (30, "7-30 days"), (90, "30-90 days"), (None, "> 90 days"))
@@ -44,6 +44,7 @@ class Posture:
     outcomes: list[Outcome] = field(default_factory=list)
     drift_run: str | None = None
     drift: list[DriftRow] = field(default_factory=list)
+    licence: dict[str, Any] | None = None  # the native lifecycle policies' monthly exposure, from the drift plan
     partner_names: dict[str, str] = field(default_factory=dict)
     # Guests this product manages (not deleted): their last attestation, oldest first, and those never attested.
     attested: list[dict[str, Any]] = field(default_factory=list)
@@ -71,6 +72,7 @@ async def collect(services: Services, *, expiring_within_days: int = 30) -> Post
             posture.pending_by_age[_age_bucket((now - (row.pending_since or now)).days)] += 1
     posture.outcomes = await night_outcomes(services)
     posture.drift_run, posture.drift = await latest_drift(services)
+    posture.licence = await licence_exposure(services)
 
     horizon = now + timedelta(days=expiring_within_days)
     async for record in services.guests.all():
@@ -163,6 +165,8 @@ def to_markdown(posture: Posture) -> str:
             f"| {md(r.partner or '')} | {md(r.resource)} | {md(r.key)} | {md(r.change)} | {md(r.fields)} |"
             for r in posture.drift
         ]
+    if posture.licence is not None:
+        lines += ["", "## Licence exposure", "", md(page.licence_sentence(posture.licence))]
     lines += [
         "",
         "## Guests",
@@ -282,6 +286,7 @@ th{{background:#f6f8fa}} .cards{{display:flex;gap:1rem}}
 {page.outcomes_section(posture.outcomes)}
 {guests}
 {page.drift_section(posture.drift_run, posture.drift, posture.tenant_id)}
+{page.licence_section(posture.licence)}
 <section id="history"><h2>Guests by state over time</h2>{line_chart(posture.history, STATES)}</section>
 <section id="by-partner"><h2>Guests by partner and state</h2>
 <table><tr><th>partner</th>{"".join(f"<th>{s}</th>" for s in STATES)}<th>total</th></tr>{rows}</table></section>

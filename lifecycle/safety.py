@@ -90,20 +90,34 @@ class SafetyGate:
             return Refusal("plan-mode", f"the job runs in plan mode: {write.value} is planned, not applied")
         if user is None:
             return Refusal("guest-not-found", "no such user in the directory")
-        if not user.is_guest:
-            return Refusal("not-a-guest", f"{_name(user)} is a member; members are never touched")
-        if user.id.lower() in self.excluded_ids:
-            return Refusal("guest-excluded", f"{_name(user)} is listed in exclusions.objectIds")
+        found = self._identity_refusal(user)
+        if found is not None:
+            return found
         # A deleted object's memberships cannot be read (transitiveMemberOf) before it is restored; the sweep never
         # deletes a protected guest, and re-enabling a restored guest passes this gate again, protection included.
         if write is not Write.RESTORE and await self.is_protected(user.id):
-            return Refusal("guest-protected", f"{_name(user)} is in the protected group (directly or nested)")
+            return _protected(user)
         if managed_only and record is None and not self._desired.safety.tickets_may_act_on_unmanaged_guests:
             return Refusal(
                 "guest-not-managed",
                 f"{_name(user)} was not onboarded by this product (no ledger row); "
                 "safety.ticketsMayActOnUnmanagedGuests is off",
             )
+        return None
+
+    def planned_refusal(self, user: DirectoryUser, protected_members: frozenset[str]) -> Refusal | None:
+        """The same rules over the protected group's members read once, for a plan that judges many guests (what
+        Microsoft's own lifecycle policies would do to them); a write still asks ``refusal`` at its moment."""
+        found = self._identity_refusal(user)
+        if found is None and user.id.lower() in protected_members:
+            return _protected(user)
+        return found
+
+    def _identity_refusal(self, user: DirectoryUser) -> Refusal | None:
+        if not user.is_guest:
+            return Refusal("not-a-guest", f"{_name(user)} is a member; members are never touched")
+        if user.id.lower() in self.excluded_ids:
+            return Refusal("guest-excluded", f"{_name(user)} is listed in exclusions.objectIds")
         return None
 
     async def is_protected(self, object_id: str) -> bool:
@@ -116,6 +130,10 @@ class SafetyGate:
                 "not touching any guest"
             )
         return group_id in {g.lower() for g in await self._protected.groups_containing(object_id, [group_id])}
+
+
+def _protected(user: DirectoryUser) -> Refusal:
+    return Refusal("guest-protected", f"{_name(user)} is in the protected group (directly or nested)")
 
 
 def _name(user: DirectoryUser) -> str:

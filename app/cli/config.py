@@ -198,8 +198,10 @@ def apply_command(
         typer.Option(
             "--approve-enable",
             help="Policies: switch this managed guest Conditional Access policy (guest-mfa, "
-            "guest-legacy-authentication) from report-only to on, as the desired state wants. Repeatable; "
-            "without it the switch is held and the plan shows what the policy would have blocked.",
+            "guest-legacy-authentication) from report-only to on, or this native guest lifecycle policy "
+            "(lifecycle-KEY) on although its first evaluation trips the deletion brake, as the desired state "
+            "wants. Repeatable; without it the switch is held and the plan shows what the policy would have "
+            "blocked or would disable or delete.",
         ),
     ] = None,
     approve_remove: Annotated[

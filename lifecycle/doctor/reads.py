@@ -85,6 +85,7 @@ READS: tuple[GraphRead, ...] = (
 )
 
 SIGN_UP, GUEST_CA, PROVIDERS = "sign_up_registration", "guest_conditional_access", "guest_identity_providers"
+NATIVE = "guest_lifecycle_policies"
 # The opt-in areas' reads (graph/permissions.py FEATURE_PERMISSIONS names the grant of each).
 FEATURE_READS: tuple[GraphRead, ...] = (
     GraphRead(
@@ -126,6 +127,15 @@ FEATURE_READS: tuple[GraphRead, ...] = (
         ("policy-drift",),
         "IdentityProvider.Read.All",
         section=PROVIDERS,
+    ),
+    GraphRead(
+        "lifecyclePolicies",
+        "list guest lifecycle policies (guestLifecyclePolicies)",
+        ("policy-drift",),
+        # identitygovernance-lifecycleworkflowscontainer-list-lifecyclepolicies (v1.0): the guest policies' read
+        "LifecyclePolicies-Guests.Read.All",
+        ID_GOVERNANCE,
+        section=NATIVE,
     ),
 )
 READ_NAMES = frozenset(r.name for r in (*READS, *FEATURE_READS))

@@ -10,7 +10,7 @@ import uuid
 
 import structlog
 
-from lifecycle.drift import ca_policies, identity_providers, signup_connector
+from lifecycle.drift import ca_policies, identity_providers, native_entry, signup_connector
 from lifecycle.drift.applier import Applier, apply_plan
 from lifecycle.drift.desired import desired_policies
 from lifecycle.drift.planner import plan_policies
@@ -35,7 +35,8 @@ async def plan_drift(
 ) -> tuple[Plan, dict[str, Applier]]:
     """The whole drift plan (the cross-tenant and invitation policies, then each opt-in area planned in its own
     module) and, by resource, how those areas' actions are applied. ``approvals`` are the managed guest
-    Conditional Access policies an operator approved switching on (never the timer)."""
+    Conditional Access policies and native guest lifecycle policies (``lifecycle-KEY``) an operator approved
+    switching on (never the timer)."""
     ports = drift_ports(services)
     desired = desired_policies(services.desired)
     snapshot = await read_tenant(ports.tenant, desired)
@@ -78,6 +79,12 @@ async def plan_drift(
             plan.actions.extend(identity_providers.plan(providers, found, approvals))
             apply = identity_providers.applier(ports.identity_providers, google_secret)
             appliers.update(dict.fromkeys(identity_providers.RESOURCES, apply))
+    native = await native_entry.plan(services, ports, approvals)
+    plan.actions += native.actions
+    plan.refusals += native.refusals
+    plan.warnings += native.warnings
+    plan.evidence += native.evidence
+    appliers.update(native.appliers)
     return plan, appliers
 
 

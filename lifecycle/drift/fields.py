@@ -23,6 +23,8 @@ from lifecycle.drift.normalise import B2B_BLOCKS, SUB_SETTINGS, TRUST_FIELDS
 
 UNMANAGED = "unmanaged"
 UNMANAGED_FIELD = "unmanaged-field"
+# The product's own estimates for the guest lifecycle policies (lifecycle.drift.native_entry): evidence, not drift.
+SHADOW_EVALUATION, LICENCE_EXPOSURE = "shadow-evaluation", "licence-exposure"
 
 # The sub-properties of each managed block the product compares; anything else inside a managed block is
 # evidence (tenantRestrictions.devices is known, anything new is an unmanaged-field).

@@ -10,6 +10,9 @@ from typing import Any, Protocol
 
 from lifecycle.drift.ca_policies import ConditionalAccessWrites, SignInEvidence
 from lifecycle.drift.identity_providers import GuestIdentities, GuestIdentityProviderTenant
+from lifecycle.drift.native_ports import GuestLifecyclePolicies
+from lifecycle.drift.native_priority import LifecyclePolicyPriority
+from lifecycle.drift.native_scope import ScopeGroups
 from lifecycle.drift.report import DriftReport
 from lifecycle.drift.signup_connector import SignUpConnectors
 
@@ -94,3 +97,8 @@ class DriftPorts:
     sign_ins: SignInEvidence | None = None  # what a report-only policy would have done
     identity_providers: GuestIdentityProviderTenant | None = None  # guestIdentityProviders
     guest_identities: GuestIdentities | None = None  # which provider each guest redeemed with (the guardrails)
+    lifecycle_policies: GuestLifecyclePolicies | None = (
+        None  # Microsoft's guest lifecycle policies (guestLifecyclePolicies)
+    )
+    scope_groups: ScopeGroups | None = None  # the groups those policies exclude, and their members
+    lifecycle_priority: LifecyclePolicyPriority | None = None  # the order in which those policies bind guests

@@ -7,12 +7,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from lifecycle.drift.fields import Evidence
+from lifecycle.drift.fields import LICENCE_EXPOSURE, SHADOW_EVALUATION, Evidence
 from lifecycle.drift.waivers import WaiverStatus
 from lifecycle.markdown import md
 from lifecycle.plans import EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR, Action, Change, Mode, Plan
 
 WRITABLE_CHANGES = frozenset({Change.CREATE, Change.UPDATE, Change.DELETE, Change.RECREATE})
+ESTIMATES = frozenset({SHADOW_EVALUATION, LICENCE_EXPOSURE})  # the product's estimates, not settings left alone
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +50,17 @@ class DriftPlan(Plan):
                     f"| {md(w.target)} | {md(w.field)} | {_json_cell(w.value)} | {md(w.owner)} | {md(w.expires)} "
                     f"| {state} | {md(w.reason)} |"
                 )
-        if self.evidence:
-            lines += ["", "### evidence: settings this product leaves alone (never drift, never written)", ""]
+        left_alone = [e for e in self.evidence if e.kind not in ESTIMATES]
+        estimates = [e for e in self.evidence if e.kind in ESTIMATES]
+        for heading, found in (
+            ("evidence: settings this product leaves alone (never drift, never written)", left_alone),
+            ("estimates: what the guest lifecycle policies would do and cost (never drift, never written)", estimates),
+        ):
+            if not found:
+                continue
+            lines += ["", f"### {heading}", ""]
             lines += ["| resource | key | field | kind | value | why |", "|---|---|---|---|---|---|"]
-            for e in self.evidence:
+            for e in found:
                 lines.append(
                     f"| {md(e.resource)} | {md(e.key)} | {md(e.field)} | {md(e.kind)} | {_json_cell(e.value)} "
                     f"| {md(e.note)} |"

@@ -16,6 +16,8 @@ from lifecycle.drift.desired import GUEST_ROLE_IDS
 from lifecycle.drift.fields import PARTNER_UNMANAGED, is_unset
 from lifecycle.drift.normalise import B2B_BLOCKS, SUB_SETTINGS, TRUST_FIELDS, parse_domain_definition
 from lifecycle.export.governance import GovernancePosture, domain_organizations, export_governance, partner_key_of
+from lifecycle.export.lifecycle_policies import SECTION as NATIVE
+from lifecycle.export.lifecycle_policies import NativePosture, export_native
 from lifecycle.export.lockdown import SECTIONS, export_lockdown
 from lifecycle.export.lockdown_reads import LockdownPosture
 
@@ -38,6 +40,7 @@ class TenantPosture:
     federations: list[dict[str, Any]]
     governance: GovernancePosture = field(default_factory=GovernancePosture)
     lockdown: LockdownPosture | None = None  # None: the lockdown areas were not read
+    native: NativePosture | None = None  # None: the guest lifecycle policies were not read
 
 
 @dataclass
@@ -181,6 +184,9 @@ def build(posture: TenantPosture) -> Exported:
         sections, section_notes = export_lockdown(posture.lockdown)
         document.update(sections)
         notes.update(section_notes)
+    native, notes[NATIVE] = export_native(posture.native)
+    if native is not None:
+        document[NATIVE] = native
     return Exported(document, notes)
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from lifecycle.drift.native_ports import GuestLifecyclePolicies
 from lifecycle.drift.ports import TenantPolicies
 from lifecycle.export.build import TenantPosture, build, render
 from lifecycle.export.governance import GovernancePosture
+from lifecycle.export.lifecycle_policies import read_native
 from lifecycle.export.lockdown_reads import LockdownReads, read_lockdown
 from lifecycle.governance.ports import (
     CATALOG_RESOURCES,
@@ -40,7 +42,11 @@ async def read_governance(partner_ids: list[str], governance: GovernanceGraph) -
 
 
 async def read_posture(
-    tenant_id: str, policies: TenantPolicies, governance: GovernanceGraph, lockdown: LockdownReads | None = None
+    tenant_id: str,
+    policies: TenantPolicies,
+    governance: GovernanceGraph,
+    lockdown: LockdownReads | None = None,
+    lifecycle_policies: GuestLifecyclePolicies | None = None,
 ) -> TenantPosture:
     own = await policies.find_tenant_by_id(tenant_id) or {}
     partners = await policies.list_partners()
@@ -70,12 +76,18 @@ async def read_posture(
         lockdown=None
         if lockdown is None
         else await read_lockdown(lockdown, policies.list_conditional_access_policies, default),
+        native=None if lifecycle_policies is None else await read_native(lifecycle_policies),
     )
 
 
 async def export_desired_state(
-    tenant_id: str, policies: TenantPolicies, governance: GovernanceGraph, lockdown: LockdownReads | None = None
+    tenant_id: str,
+    policies: TenantPolicies,
+    governance: GovernanceGraph,
+    lockdown: LockdownReads | None = None,
+    lifecycle_policies: GuestLifecyclePolicies | None = None,
 ) -> str:
     """The tenant as a desired-state file; ``lockdown`` reads the sign-up connector, guest Conditional Access and
-    guest identity providers (without it those sections are left out, with a comment saying so)."""
-    return render(build(await read_posture(tenant_id, policies, governance, lockdown)))
+    guest identity providers, ``lifecycle_policies`` Microsoft's guest lifecycle policies (without them those
+    sections are left out, with a comment saying so)."""
+    return render(build(await read_posture(tenant_id, policies, governance, lockdown, lifecycle_policies)))

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from config.desired_state import DesiredState
+from lifecycle.drift.fields import LICENCE_EXPOSURE
 from lifecycle.drift.ports import DriftPorts
 from lifecycle.drift.resources import PARTNERS
 from lifecycle.jobs import JOBS
@@ -155,3 +156,18 @@ async def latest_drift(services: Services) -> tuple[str | None, list[DriftRow]]:
             )
         )
     return f"{report.run_id} at {report.at:%Y-%m-%d %H:%M} UTC ({report.mode})", rows
+
+
+async def licence_exposure(services: Services) -> dict[str, Any] | None:
+    """The newest drift report's estimate of what the native guest lifecycle policies cost a month (governed guests
+    times the per-guest meter), with the run it comes from; None without the section or a drift run."""
+    drift = services.jobs.find(DriftPorts)
+    if drift is None or services.desired.guest_lifecycle_policies is None:
+        return None
+    recent = await drift.reports.recent(1)
+    if not recent:
+        return None
+    for evidence in recent[0].document.get("evidence", []):
+        if evidence.get("kind") == LICENCE_EXPOSURE and isinstance(evidence.get("value"), dict):
+            return {**evidence["value"], "runId": recent[0].run_id}
+    return None

@@ -157,6 +157,22 @@ def outcomes_section(outcomes: list[Outcome]) -> str:
     )
 
 
+def licence_section(exposure: dict[str, object] | None) -> str:
+    """What the native guest lifecycle policies may cost a month, when the desired state has them."""
+    if exposure is None:
+        return ""
+    return f'<section id="licence"><h2>Licence exposure</h2><p>{_text(licence_sentence(exposure))}</p></section>'
+
+
+def licence_sentence(exposure: dict[str, object]) -> str:
+    currency = exposure.get("currency")
+    return (
+        f"{exposure.get('governedGuests')} guest(s) governed by native guest lifecycle policies x "
+        f"{exposure.get('pricePerGovernedGuest')} {currency} = at most {exposure.get('monthly')} {currency} a month "
+        f"(drift run {exposure.get('runId')}; a guest is billed in a month with a governance action)"
+    )
+
+
 def drift_section(run: str | None, rows: list[DriftRow], tenant_id: str) -> str:
     settings = (
         f'<p>Open <a href="{_text(cross_tenant_access_link(tenant_id))}" rel="noreferrer noopener" target="_blank">'

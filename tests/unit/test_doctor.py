@@ -205,3 +205,24 @@ async def test_sign_in_logs_refused_without_the_permission_fail_and_despite_it_w
     held = RefusingProbe(["User.Read.All", "AuditLog.Read.All"], {"signInLogs"})
     despite = _one(await _checks(held, _with_guest_ca()), "graph read: signInLogs")
     assert despite.status is Status.WARN and "Directory.Read.All" in (despite.fix or "")
+
+
+async def test_guest_lifecycle_policies_are_read_only_for_a_desired_state_that_declares_them_and_name_the_grant():
+    section = {
+        "guestLifecyclePolicies": {
+            "policies": {
+                "idle": {
+                    "displayName": "Guests: idle",
+                    "rules": [{"type": "inactivity", "days": 90}],
+                    "action": {"kind": "disableOnly"},
+                }
+            }
+        }
+    }
+    declared = parse_desired_state({**_desired().model_dump(by_alias=True, mode="json", exclude_none=True), **section})
+    without, refused = RefusingProbe(["User.Read.All"], set()), RefusingProbe(["User.Read.All"], {"lifecyclePolicies"})
+    await _checks(without, _desired())
+    checks = await _checks(refused, declared)
+    assert "lifecyclePolicies" not in without.reads and "lifecyclePolicies" in refused.reads
+    check = _one(checks, "graph read: lifecyclePolicies")
+    assert check.status is Status.FAIL and (check.fix or "").startswith("grant LifecyclePolicies-Guests.Read.All")

@@ -1,0 +1,239 @@
+"""Guest lifecycle policies as desired state: created disabled, compared field by field, switched on only when safe.
+
+A missing policy is created with ``isEnabled: false`` whatever the file says. A policy the file wants on is switched
+on only when the shadow evaluation (lifecycle.drift.native_shadow) shows it safe: no guest judged by both the native
+engine and the product's sweep without the file choosing an ``owner``, no guest the product's safety gate protects,
+and a first evaluation within the sweep's deletion brake unless an operator approved it
+(``apply policies --approve-enable lifecycle-KEY``). The hourly timer never approves.
+
+Graph shapes: https://learn.microsoft.com/graph/api/resources/identitygovernance-guestlifecyclepolicy?view=graph-rest-1.0
+and its rule, action and notification types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from config.desired_state import DeletionBrake
+from config.lifecycle_policies import DAYS_PROPERTY, NativePolicy, NativeRule
+from lifecycle.drift.native_ports import GUEST_POLICY_TYPE, GuestLifecyclePolicies
+from lifecycle.drift.native_scope import PolicyScope, scope_body, scope_group_ids
+from lifecycle.drift.native_shadow import PolicyShadow
+from lifecycle.plans import Action, Change, FieldDiff
+from lifecycle.runs.brake import evaluate as brake
+
+RESOURCE = "identityGovernance/lifecycleWorkflows/lifecyclePolicies"
+RULES = f"{RESOURCE}/rules"
+APPROVAL_PREFIX = "lifecycle-"
+NS = "#microsoft.graph.identityGovernance."
+SHADOW = "shadowEvaluation"
+
+
+def approval_key(key: str) -> str:
+    return f"{APPROVAL_PREFIX}{key}"
+
+
+def rule_body(rule: NativeRule) -> dict[str, Any]:
+    body: dict[str, Any] = {"@odata.type": f"{NS}{rule.type}Rule", "isEnabled": rule.enabled}
+    if rule.type in DAYS_PROPERTY:
+        body[DAYS_PROPERTY[rule.type]] = rule.days
+    if rule.type == "sponsorPresence":
+        body["minimumSponsorCount"] = rule.minimum_sponsors
+    if rule.grace_period_days is not None:
+        body["gracePeriodInDays"] = rule.grace_period_days
+    return body
+
+
+def desired_body(policy: NativePolicy, scope: PolicyScope) -> dict[str, Any]:
+    """The policy as the product writes it, its switch apart."""
+    action: dict[str, Any] = {"@odata.type": f"{NS}{policy.action.kind}EnforcementAction"}
+    if policy.action.delete_after_days is not None:
+        action["deletionGracePeriodInDays"] = policy.action.delete_after_days
+    body: dict[str, Any] = {"@odata.type": GUEST_POLICY_TYPE, "displayName": policy.display_name}
+    if policy.description is not None:
+        body["description"] = policy.description
+    if policy.grace_period_days is not None:
+        body["gracePeriodInDays"] = policy.grace_period_days
+    return {
+        **body,
+        "enforcementAction": action,
+        "notificationSchedule": {
+            "@odata.type": f"{NS}lifecyclePolicyNotificationSettings",
+            "offsetsAfterNonComplianceInDays": list(policy.notifications.offsets_days),
+            "additionalFallbackRecipients": list(policy.notifications.fallback_recipients),
+        },
+        "scope": scope_body(scope),
+        "rules": [rule_body(rule) for rule in policy.rules],
+    }
+
+
+def canonical(policy: dict[str, Any]) -> dict[str, Any]:
+    """The policy's own fields the product owns (rules apart), order and casing of lists aside."""
+    action = policy.get("enforcementAction") or {}
+    notices = policy.get("notificationSchedule") or {}
+    return {
+        "description": policy.get("description"),
+        "gracePeriodInDays": policy.get("gracePeriodInDays"),
+        "enforcementAction": {
+            "type": str(action.get("@odata.type") or "").rsplit(".", 1)[-1],
+            "deletionGracePeriodInDays": action.get("deletionGracePeriodInDays"),
+        },
+        "notificationOffsets": sorted(notices.get("offsetsAfterNonComplianceInDays") or [], reverse=True),
+        "fallbackRecipients": sorted(str(r).lower() for r in notices.get("additionalFallbackRecipients") or []),
+        "excludedGroups": scope_group_ids(policy.get("scope")),
+    }
+
+
+PATCH_FIELDS = {
+    "description": ("description",),
+    "gracePeriodInDays": ("gracePeriodInDays",),
+    "enforcementAction": ("enforcementAction",),
+    "notificationOffsets": ("notificationSchedule",),
+    "fallbackRecipients": ("notificationSchedule",),
+    "excludedGroups": ("scope",),
+}
+
+
+def _rule_type(rule: dict[str, Any]) -> str:
+    return str(rule.get("@odata.type") or "").rsplit(".", 1)[-1].removesuffix("Rule")
+
+
+def rule_actions(key: str, policy: NativePolicy, existing: dict[str, Any]) -> list[Action]:
+    """One update per rule that differs (PATCH of the rule by id); a rule added or removed is shown, not written:
+    the port updates existing rules only."""
+    have = {_rule_type(r): r for r in existing.get("rules") or []}
+    want = {rule.type: rule_body(rule) for rule in policy.rules}
+    actions = []
+    for rule_type, body in want.items():
+        found = have.get(rule_type)
+        rule_key = f"{key}/{rule_type}"
+        if found is None:
+            reason = "rule missing from the policy: add it in the admin center (only existing rules are updated)"
+            actions.append(Action(RULES, rule_key, Change.REPORT, reason, (FieldDiff(rule_type, body, None),)))
+            continue
+        diffs = tuple(
+            FieldDiff(n, v, found.get(n)) for n, v in body.items() if n != "@odata.type" and found.get(n) != v
+        )
+        if diffs:
+            payload = {"policyId": existing.get("id"), "ruleId": found.get("id"), "body": body}
+            actions.append(Action(RULES, rule_key, Change.UPDATE, "rule differs", diffs, payload))
+    for rule_type in sorted(set(have) - set(want)):
+        reason = "rule not in the desired state: remove it in the admin center (only existing rules are updated)"
+        actions.append(Action(RULES, f"{key}/{rule_type}", Change.REPORT, reason, (FieldDiff(rule_type, None, "set"),)))
+    return actions
+
+
+def enable_blockers(key: str, policy: NativePolicy, shadow: PolicyShadow, scope: PolicyScope) -> list[str]:
+    """Why the policy may not be switched on whatever an operator approves (empty: nothing stands in the way)."""
+    found = []
+    if scope.unreadable is not None:
+        found.append(f"{scope.unreadable}, so who it would leave out, and what it would do, cannot be told")
+    if shadow.protected:
+        names = ", ".join(shadow.protected[:5])
+        found.append(
+            f"it would act on {len(shadow.protected)} guest(s) the product protects ({names}): "
+            "exclusions.objectIds, or the protected group through a nested group, which the native engine does not "
+            "see (direct membership only); put them directly in an excluded group"
+        )
+    if shadow.sweep_overlap:
+        partners = ", ".join(f"{p} ({n})" for p, n in sorted(shadow.overlap_partners.items()))
+        overlap = f"{shadow.sweep_overlap} guest(s) it governs are also judged by the product's sweep: {partners}"
+        if policy.owner is None:
+            found.append(f"{overlap}; choose who judges them: owner: native or owner: product on the policy")
+        elif policy.owner == "native":
+            found.append(f"{overlap}; owner is native, so the sweep stands down: partners.<key>.lifecycle.optOut: true")
+        else:
+            found.append(f"{overlap}; owner is product, so the policy leaves them out: exclude them by group")
+    return found
+
+
+def plan_policy(
+    key: str,
+    policy: NativePolicy,
+    scope: PolicyScope,
+    existing: dict[str, Any] | None,
+    shadow: PolicyShadow,
+    limits: DeletionBrake,
+    total: int,
+    approved: bool,
+) -> list[Action]:
+    body = desired_body(policy, scope)
+    evidence = FieldDiff(SHADOW, None, shadow.sentence())
+    if existing is None:
+        reason = "no such policy: created disabled, so what it would do is seen before it acts"
+        if policy.enabled:
+            reason += f"; switching it on then follows the shadow evaluation ({shadow.sentence()})"
+        diffs = (FieldDiff("isEnabled", False, None), evidence)
+        return [Action(RESOURCE, key, Change.CREATE, reason, diffs, {"body": {**body, "isEnabled": False}})]
+    want, have = canonical(body), canonical(existing)
+    diffs = [FieldDiff(name, want[name], have[name]) for name in want if want[name] != have[name]]
+    patch: dict[str, Any] = {}
+    for diff in diffs:
+        for name in PATCH_FIELDS[diff.field]:
+            patch[name] = body.get(name)  # null clears what the file leaves out
+    notes = ["the policy differs"] if diffs else []
+    payload: dict[str, Any] = {"id": existing.get("id"), "shadow": _shadow_dict(shadow)}
+    held: list[str] = []
+    is_on = existing.get("isEnabled") is True
+    if policy.enabled and not is_on:
+        held = enable_blockers(key, policy, shadow, scope)
+        tripped = brake(len(shadow.would_act), total, limits)
+        if tripped.tripped and not approved:
+            held.append(
+                f"its first evaluation trips the deletion brake ({tripped.reason}): "
+                f"apply policies --approve-enable {approval_key(key)}"
+            )
+        if held:
+            notes.append("held disabled: " + "; ".join(held))
+        else:
+            diffs.append(FieldDiff("isEnabled", True, False))
+            patch["isEnabled"] = True
+            notes.append("switched on" + (": approved by an operator" if tripped.tripped else ""))
+        diffs.append(evidence)
+    elif is_on and not policy.enabled:
+        diffs.append(FieldDiff("isEnabled", False, True))
+        patch["isEnabled"] = False
+        notes.append("switched off, as the desired state says")
+    actions = rule_actions(key, policy, existing)
+    if patch:
+        actions.insert(
+            0, Action(RESOURCE, key, Change.UPDATE, "; ".join(notes), tuple(diffs), {**payload, "body": patch})
+        )
+    elif held:
+        hold = (FieldDiff("isEnabled", True, False), *diffs)
+        actions.insert(0, Action(RESOURCE, key, Change.REPORT, "; ".join(notes), hold, payload))
+    else:
+        actions.insert(0, Action(RESOURCE, key, Change.NONE, "; ".join(["matches", *notes]), (), payload))
+    return actions
+
+
+def _shadow_dict(shadow: PolicyShadow) -> dict[str, Any]:
+    return {
+        "governed": shadow.governed,
+        "wouldAct": len(shadow.would_act),
+        "verb": shadow.verb,
+        "sample": list(shadow.sample),
+        "sweepOverlap": shadow.sweep_overlap,
+        "protected": list(shadow.protected),
+        "nestedExcluded": shadow.nested_excluded,
+        "notJudged": dict(shadow.not_judged),
+    }
+
+
+Applier = Callable[[Action], Awaitable[None]]
+
+
+def applier(port: GuestLifecyclePolicies) -> Applier:
+    async def apply(action: Action) -> None:
+        body = action.payload.get("body") or {}
+        if action.resource == RESOURCE and action.change is Change.CREATE:
+            await port.create_guest_policy(body)
+        elif action.resource == RESOURCE and action.change is Change.UPDATE:
+            await port.update_guest_policy(str(action.payload["id"]), body)
+        elif action.resource == RULES and action.change is Change.UPDATE:
+            await port.update_rule(str(action.payload["policyId"]), str(action.payload["ruleId"]), body)
+        else:
+            raise ValueError(f"no way to apply {action.change.value} on {action.resource}")
+
+    return apply
