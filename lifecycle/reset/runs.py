@@ -1,18 +1,22 @@
-"""A detection run: claim the day's run id, detect, brake, then reset each planned guest.
+"""A detection run: claim the day's run id, detect, brake, then fan the planned resets out.
 
 Runs live in the sweep's run store (run header, status and brake approval in one row; the same
-``runs`` listing). Planned resets are work items of kind ``redemption-reset`` keyed by run and guest,
-so a run that stops half-way (crash, throttling, a braked run approved later) resumes with the guests
-still queued or failed, and never resets one twice.
+``runs`` listing). Planned resets are work items of kind ``redemption-reset`` keyed by run and guest
+(lifecycle.reset.items). An enforced run, or a braked one once approved, sends one message per planned guest
+on the `guest-actions` queue and returns at once; the queue's worker (lifecycle.reset.worker) resets each
+guest. Dispatching the same run id again sends what is still queued or failed, and a guest is never reset
+twice (the work item's state under its ETag, and the guest's reset marker). A domain ticket's run resets its
+guests inline instead: it already runs in a queue message of its own, for one partner domain.
 
 Resetting needs settings.reset_enabled (and User.ReadWrite.All granted): without it a run only plans. A 403
-from Graph stops the run at the first guest it happens to; that guest is failed naming the permission, the
-rest stay queued, and running the same run id again once the permission is granted resets them all.
+from Graph stops the run: the worker that meets it fails that guest naming the permission and marks the run
+stopped; the workers after it leave their guests queued, and running the same run id again once the
+permission is granted dispatches them all again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,27 +26,33 @@ from config.desired_state import DeletionBrake
 from config.settings import DEFAULT_SCHEDULES, schedule_hour
 from lifecycle import progress
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
-from lifecycle.models import AuditEntry, ExternalUserState, WorkItem, WorkStatus
+from lifecycle.ledger import work
+from lifecycle.models import AuditEntry, WorkItem, WorkStatus
 from lifecycle.plans import Mode
-from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
-from lifecycle.reset.planner import Detection, PlannedReset, detect
+from lifecycle.reset.items import (
+    KIND,
+    PENDING,
+    PERMISSION_MISSING,
+    items_of,
+    planned_key,
+    progress_of,
+    reset_claimed,
+    reset_message,
+)
+from lifecycle.reset.planner import Detection, detect
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.runs import brake
 from lifecycle.runs.claim import claim_run
 from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.ports import SweepRuns
-from lifecycle.sweep.runner import SweepError, build_policy
+from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE, SweepError, build_policy
 
 log = structlog.get_logger(__name__)
 
-KIND = "redemption-reset"
 SCHEDULE_HOUR_UTC = schedule_hour(DEFAULT_SCHEDULES["LIFECYCLE_RESET_SCHEDULE"])
 STALE_PLANNING = timedelta(hours=2)
-PENDING = (WorkStatus.QUEUED, WorkStatus.FAILED)
-PERMISSION_MISSING = "permission-missing"
-# Runs a domain ticket starts: what they reset was named by a ticketing system, so only managed guests.
-TICKET_RUN_PREFIX = "reset-ticket-"
+SEND_BATCH = 100
 NOT_ENABLED = (
     "redemption reset is not enabled: set LIFECYCLE_RESET_ENABLED=true and grant User.ReadWrite.All "
     "(infra/grant-graph-permissions --redemption-reset), which Graph requires to reset a redemption"
@@ -64,10 +74,6 @@ def occurrence_run_id(now: datetime, hour: int | None = None) -> str:
     return f"reset-{day.isoformat()}"
 
 
-def planned_key(run_id: str, object_id: str) -> str:
-    return f"reset:{run_id}:{object_id}"
-
-
 async def run_detection(
     services: Services,
     ports: ResetPorts,
@@ -77,8 +83,10 @@ async def run_detection(
     *,
     domains: Sequence[str] | None = None,
     force: bool = False,
+    inline: bool = False,
 ) -> DailyRun:
-    """``lookup`` is ``ports.lookup``, which the caller has checked is there."""
+    """``lookup`` is ``ports.lookup``, which the caller has checked is there. ``inline``: reset the planned
+    guests here, one after another, instead of fanning them out (a domain ticket's run)."""
     if mode is Mode.ENFORCE:
         require_enabled(services)
     runs = ports.runs
@@ -98,11 +106,11 @@ async def run_detection(
         run.brake, run.mode = brake.evaluate(run.affected, run.total_guests, limits), Mode.ENFORCE
         if run.brake.tripped:
             return await _braked(services, runs, run)
-    return await execute(services, runs, run)
+    return await (execute(services, runs, run) if inline else dispatch(services, runs, run))
 
 
 async def approve(services: Services, runs: SweepRuns, run_id: str, approver: str) -> DailyRun:
-    """An operator releases a braked run: recorded with who and when, then its resets go out."""
+    """An operator releases a braked run: recorded with who and when, then its resets are fanned out."""
     require_enabled(services)
     run = await runs.get(run_id)
     if run is None or not run_id.startswith("reset-"):
@@ -112,31 +120,139 @@ async def approve(services: Services, runs: SweepRuns, run_id: str, approver: st
     run.brake.approved_by, run.brake.approved_at = approver, services.clock.now()
     run.reason = f"approved by {approver}"
     await _audit(services, run, "redemption-reset.approved", f"reset brake released by {approver}")
-    return await execute(services, runs, run)
+    return await dispatch(services, runs, run)
+
+
+async def dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
+    """Send one message per guest of the run still queued or failed; the rest already happened.
+
+    The run is ``dispatched`` with the number sent as soon as they are on the queue: the resets themselves
+    happen in the worker, and the work items say how far they got (``progress``).
+    """
+    now = services.clock.now()
+    run.warnings.pop(PERMISSION_MISSING, None)  # dispatched again: a stop is lifted (the permission was granted)
+    run.status, run.updated, run.dispatched_at = RunStatus.DISPATCHING, now, now
+    run = await runs.save(run)
+    pending = [i for i in await items_of(services, run.run_id) if i.status in PENDING]
+    queue = services.settings.queue_name(GUEST_ACTIONS_QUEUE)
+    dispatch_round = f"{now.astimezone(UTC):%Y%m%dT%H%M%S%f}"
+    with progress.step(f"dispatching {run.run_id}", total=len(pending), unit="guest", run_id=run.run_id) as sent:
+        for start in range(0, len(pending), SEND_BATCH):
+            chunk = pending[start : start + SEND_BATCH]
+            await services.transport.send(queue, [reset_message(item, dispatch_round) for item in chunk])
+            sent.advance(len(chunk))
+
+    def dispatched(latest: DailyRun) -> None:
+        latest.status, latest.dispatched, latest.updated = RunStatus.DISPATCHED, len(pending), services.clock.now()
+        if PERMISSION_MISSING not in latest.warnings:  # a worker may have stopped the run meanwhile
+            latest.reason = (
+                f"{len(pending)} reset(s) sent to {queue}; follow them with: python -m lifecycle sweep show "
+                f"{latest.run_id}"
+                if pending
+                else "nothing left to reset"
+            )
+
+    run = await _update(runs, run.run_id, dispatched)
+    await _audit(services, run, "redemption-reset.dispatched", f"{len(pending)} reset(s) sent to {queue}")
+    log.info("reset.dispatched", sent=len(pending), queue=queue)
+    return run
+
+
+async def stop(services: Services, runs: SweepRuns, run_id: str, why: str) -> None:
+    """Graph refused a reset for want of the permission: the run's other guests would meet the same 403, so the
+    workers leave them queued until the run is dispatched again. Marked once, audited once."""
+
+    def stopped(latest: DailyRun) -> None:
+        latest.warnings[PERMISSION_MISSING] = why
+        latest.reason = f"stopped: {why}; run again with the same run id to reset the rest"
+        latest.updated = services.clock.now()
+
+    current = await runs.get(run_id)
+    if current is None or PERMISSION_MISSING in current.warnings:
+        return
+    run = await _update(runs, run_id, stopped)
+    await _audit(services, run, "redemption-reset.stopped", why)
+    log.error("reset.stopped", reason=why)
+
+
+async def settle(services: Services, runs: SweepRuns, run_id: str) -> dict[str, Any]:
+    """Once the worker has worked the queue (local runs): the run's reason from its items, audited as today's
+    inline runs were; returns the run's summary with its ``progress``."""
+    counts = progress_of(await items_of(services, run_id))
+
+    def settled(latest: DailyRun) -> None:
+        if PERMISSION_MISSING in latest.warnings or latest.status is not RunStatus.DISPATCHED:
+            return
+        latest.updated = services.clock.now()
+        failed, waiting = counts["failed"], counts["waiting"]
+        latest.reason = (
+            f"{failed} reset(s) failed; run again with the same run id to retry them"
+            if failed
+            else f"{waiting} reset(s) still waiting for the worker"
+            if waiting
+            else ""
+        )
+
+    run = await _update(runs, run_id, settled)
+    await _audit(
+        services, run, "redemption-reset.executed", f"{counts['reset']} reset(s) done, {counts['failed']} failed"
+    )
+    return {**run.summary(), "progress": counts}
+
+
+async def progress_summary(services: Services, run: DailyRun) -> dict[str, Any]:
+    """The run's summary and where its planned resets stand (``progress``), read from their work items."""
+    return {**run.summary(), "progress": progress_of(await items_of(services, run.run_id))}
+
+
+async def _update(runs: SweepRuns, run_id: str, change: Callable[[DailyRun], None]) -> DailyRun:
+    """Apply ``change`` to the latest run row; workers write it too (a stop), so a lost race reads it again."""
+    for _ in range(5):
+        latest = await runs.get(run_id)
+        if latest is None:
+            raise ResetRunError(f"no redemption-reset run {run_id}")
+        change(latest)
+        try:
+            return await runs.save(latest)
+        except StateConflictError:
+            continue
+    raise StateConflictError(f"run {run_id} kept changing under us")
 
 
 async def execute(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
-    """Reset every guest of the run still queued or failed; the rest already happened."""
+    """Inline (a domain ticket's run): reset every guest still queued or failed here, stopping at a 403."""
+    run.warnings.pop(PERMISSION_MISSING, None)
     run.status, run.updated = RunStatus.DISPATCHING, services.clock.now()
     run = await runs.save(run)
-    pending = [i async for i in services.work_items.query(kind=KIND) if i.run_id == run.run_id and i.status in PENDING]
-    missing: ResetPermissionMissing | None = None
+    pending = [i for i in await items_of(services, run.run_id) if i.status in PENDING]
+    missing: str | None = None
     with progress.step(f"resetting {run.run_id}", total=len(pending), unit="guest", run_id=run.run_id) as reset:
         for item in pending:
-            missing = await _reset_planned(services, item)
-            if missing is not None:
-                break  # every other guest would get the same 403: leave them queued for the rerun
+            try:
+                claimed = await work.begin(services, item.key, kind=KIND, partner=item.partner)
+            except (work.WorkInProgress, StateConflictError):
+                claimed = None  # another execution of this run took it
+            if claimed is not None:
+                outcome = await reset_claimed(services, claimed)
+                if outcome.code == PERMISSION_MISSING:
+                    missing = outcome.message
+                    break  # every other guest would get the same 403: leave them queued for the rerun
             reset.advance()
-    done = [i async for i in services.work_items.query(kind=KIND) if i.run_id == run.run_id]
-    run = await runs.get(run.run_id) or run
-    run.dispatched = sum(1 for i in done if i.status is WorkStatus.DONE)
-    failed = sum(1 for i in done if i.status is WorkStatus.FAILED)
-    run.status, run.dispatched_at, run.updated = RunStatus.DISPATCHED, services.clock.now(), services.clock.now()
-    run.reason = f"{failed} reset(s) failed; run again with the same run id to retry them" if failed else ""
-    if missing is not None:
-        run.reason = f"stopped: {missing}; run again with the same run id to reset the rest"
-    run = await runs.save(run)
-    await _audit(services, run, "redemption-reset.executed", f"{run.dispatched} reset(s) done, {failed} failed")
+    counts = progress_of(await items_of(services, run.run_id))
+
+    def executed(latest: DailyRun) -> None:
+        now = services.clock.now()
+        latest.dispatched, latest.dispatched_at, latest.updated = counts["reset"], now, now
+        latest.status = RunStatus.DISPATCHED
+        failed = counts["failed"]
+        latest.reason = f"{failed} reset(s) failed; run again with the same run id to retry them" if failed else ""
+        if missing is not None:
+            latest.reason = f"stopped: {missing}; run again with the same run id to reset the rest"
+
+    run = await _update(runs, run.run_id, executed)
+    await _audit(
+        services, run, "redemption-reset.executed", f"{counts['reset']} reset(s) done, {counts['failed']} failed"
+    )
     return run
 
 
@@ -210,55 +326,6 @@ async def _braked(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
     await _audit(services, run, "redemption-reset.braked", run.brake.reason)
     log.warning("reset.braked", reason=run.brake.reason)
     return run
-
-
-async def _reset_planned(services: Services, item: WorkItem) -> ResetPermissionMissing | None:
-    """Reset one planned guest; returns the permission error when Graph refused for want of a permission."""
-    planned = PlannedReset.from_json(item.result["planned"])
-    item.status, item.attempts, item.updated = WorkStatus.RUNNING, item.attempts + 1, services.clock.now()
-    try:
-        item = await services.work_items.save(item)
-    except StateConflictError:
-        return None  # another execution of this run took it
-    try:
-        outcome = await _reset_one(services, planned, item.run_id or "")
-    except ResetPermissionMissing as error:
-        item.status, item.updated = WorkStatus.FAILED, services.clock.now()
-        item.last_error = {"type": PERMISSION_MISSING, "message": str(error), **error.detail}
-        log.error("reset.permission-missing", object_id=planned.object_id, detail=error.detail)
-        await services.work_items.save(item)
-        return error
-    except (GraphError, StateConflictError, ResetNotConfirmed) as error:
-        item.status, item.updated = WorkStatus.FAILED, services.clock.now()
-        item.last_error = error.describe() if isinstance(error, GraphError) else {"type": type(error).__name__}
-        item.last_error["message"] = str(error)
-        log.warning("reset.planned.failed", object_id=planned.object_id, error=str(error))
-    else:
-        item.status, item.updated, item.last_error = WorkStatus.DONE, services.clock.now(), None
-        item.result = {**item.result, **outcome}
-    await services.work_items.save(item)
-    return None
-
-
-async def _reset_one(services: Services, planned: PlannedReset, run_id: str) -> dict[str, Any]:
-    guest = await services.directory.get_user(planned.object_id)
-    if guest is None or not guest.is_guest:
-        return {"skipped": "guest-gone"}
-    if guest.external_user_state != ExternalUserState.ACCEPTED:
-        return {"skipped": "not-redeemed-any-more"}
-    try:
-        result = await reset_guest(
-            services,
-            guest,
-            email=planned.email,
-            origin=run_id,
-            evidence=planned.evidence,
-            managed_only=run_id.startswith(TICKET_RUN_PREFIX),
-        )
-    except ResetRefused as refusal:
-        log.info("reset.planned.refused", object_id=guest.id, code=refusal.code)
-        return {"skipped": refusal.code, "why": str(refusal)}
-    return result.to_json()
 
 
 async def _audit(services: Services, run: DailyRun, action: str, reason: str, **details: Any) -> None:
