@@ -43,7 +43,7 @@ from lifecycle.reset.planner import Detection, detect
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.runs import brake
 from lifecycle.runs.claim import claim_run
-from lifecycle.runs.model import DailyRun, RunStatus
+from lifecycle.runs.model import STOPPED, DailyRun, RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.ports import SweepRuns
 from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE, SweepError, build_policy
@@ -146,8 +146,8 @@ async def dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyR
         latest.status, latest.dispatched, latest.updated = RunStatus.DISPATCHED, len(pending), services.clock.now()
         if PERMISSION_MISSING not in latest.warnings:  # a worker may have stopped the run meanwhile
             latest.reason = (
-                f"{len(pending)} reset(s) sent to {queue}; follow them with: python -m lifecycle sweep show "
-                f"{latest.run_id}"
+                f"{len(pending)} reset(s) under way on the {GUEST_ACTIONS_QUEUE} queue; follow them with: "
+                f"python -m lifecycle status, python -m lifecycle sweep show {latest.run_id}"
                 if pending
                 else "nothing left to reset"
             )
@@ -164,7 +164,7 @@ async def stop(services: Services, runs: SweepRuns, run_id: str, why: str) -> No
 
     def stopped(latest: DailyRun) -> None:
         latest.warnings[PERMISSION_MISSING] = why
-        latest.reason = f"stopped: {why}; run again with the same run id to reset the rest"
+        latest.reason = f"{STOPPED}: {why}; run again with the same run id to reset the rest"
         latest.updated = services.clock.now()
 
     current = await runs.get(run_id)
@@ -247,7 +247,7 @@ async def execute(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
         failed = counts["failed"]
         latest.reason = f"{failed} reset(s) failed; run again with the same run id to retry them" if failed else ""
         if missing is not None:
-            latest.reason = f"stopped: {missing}; run again with the same run id to reset the rest"
+            latest.reason = f"{STOPPED}: {missing}; run again with the same run id to reset the rest"
 
     run = await _update(runs, run.run_id, executed)
     await _audit(

@@ -13,10 +13,12 @@ from config.desired_state import B2BSetting, CrossTenantBlocks, Target, TargetCo
 from lifecycle.clock import FixedClock
 from lifecycle.errors import BadRequestError, PermissionDeniedError, TransientGraphError
 from lifecycle.ledger.outcomes import Verdict
+from lifecycle.ledger.status import status
 from lifecycle.models import WorkItem, WorkStatus
 from lifecycle.reset.entry import (
     approve_locally,
     on_timer,
+    reset_ports,
     run_locally,
 )
 from lifecycle.reset.guest import marker_key
@@ -390,6 +392,8 @@ class TestPermissionMissing:
         assert summary["reason"].startswith("stopped:")
         assert len(directory.refused) == 1  # type: ignore[attr-defined]
         assert summary["worker"] == {"failed": 1, "held": 2}
+        flags = (await status(services, reset_ports(services).runs))["attention"]
+        assert [(f["kind"], f["runId"]) for f in flags] == [("stopped", "reset-perm")]
         assert not any(w[0] == "revokeSignInSessions" for w in directory.writes)
         items = [i async for i in services.work_items.query(kind="redemption-reset")]
         assert sorted(i.status.value for i in items) == ["dead-lettered", "queued", "queued"]
