@@ -5,6 +5,11 @@ idempotency key of everything that follows. A run fans them out as messages on t
 ``redemption-reset``, beside the sweep's actions); the worker claims the item under its ETag, resets the guest
 through ``reset_guest`` (the safety gate and the guest's reset marker) and settles the item. A domain ticket's
 run does the same for each item inline, in its own onboarding message.
+
+A dispatch sends one message first, the probe: the reset needs User.ReadWrite.All, and a tenant without it
+would answer 403 to every message sent at once. The probe's worker sends the rest once its guest was reset
+(the permission proven); a guest it left alone hands the probe on to the next guest; a 403 stops the run with
+one refused call (lifecycle.reset.worker).
 """
 
 from __future__ import annotations
@@ -32,13 +37,16 @@ PERMISSION_MISSING = "permission-missing"
 # Runs a domain ticket starts: what they reset was named by a ticketing system, so only managed guests.
 TICKET_RUN_PREFIX = "reset-ticket-"
 MAX_MESSAGE_ID = 128  # Service Bus
+SEND_BATCH = 100
+# Message properties: the dispatch round a message belongs to, and whether it is the round's probe (below).
+ROUND, PROBE = "round", "probe"
 
 
 def planned_key(run_id: str, object_id: str) -> str:
     return f"reset:{run_id}:{object_id}"
 
 
-def reset_message(item: WorkItem, dispatch_round: str) -> OutboundMessage:
+def reset_message(item: WorkItem, dispatch_round: str, *, probe: bool = False) -> OutboundMessage:
     """The message of one planned reset: its run and guest only (the worker acts on the work item, never on
     what a message says the plan held), keyed by the work item.
 
@@ -57,8 +65,27 @@ def reset_message(item: WorkItem, dispatch_round: str) -> OutboundMessage:
         message_id=message_id,
         key=item.key,
         kind=KIND,
-        properties={"runId": item.run_id or "", "action": "reset-redemption"},
+        properties={
+            "runId": item.run_id or "",
+            "action": "reset-redemption",
+            ROUND: dispatch_round,
+            PROBE: "true" if probe else "false",
+        },
     )
+
+
+def pending_of(items: list[WorkItem], *, besides: str = "") -> list[WorkItem]:
+    """The items a dispatch hands over, never tried first (the probe is one of them), then those that failed."""
+    left = [i for i in items if i.status in PENDING and i.key != besides]
+    return sorted(left, key=lambda i: (i.status is not WorkStatus.QUEUED, i.key))
+
+
+async def send(
+    services: Services, queue: str, items: list[WorkItem], dispatch_round: str, *, probe: bool = False
+) -> None:
+    for start in range(0, len(items), SEND_BATCH):
+        chunk = items[start : start + SEND_BATCH]
+        await services.transport.send(queue, [reset_message(item, dispatch_round, probe=probe) for item in chunk])
 
 
 async def reset_claimed(services: Services, item: WorkItem) -> Outcome:

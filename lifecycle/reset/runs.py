@@ -2,16 +2,17 @@
 
 Runs live in the sweep's run store (run header, status and brake approval in one row; the same
 ``runs`` listing). Planned resets are work items of kind ``redemption-reset`` keyed by run and guest
-(lifecycle.reset.items). An enforced run, or a braked one once approved, sends one message per planned guest
-on the `guest-actions` queue and returns at once; the queue's worker (lifecycle.reset.worker) resets each
-guest. Dispatching the same run id again sends what is still queued or failed, and a guest is never reset
-twice (the work item's state under its ETag, and the guest's reset marker). A domain ticket's run resets its
+(lifecycle.reset.items). An enforced run, or a braked one once approved, hands its planned guests to the
+`guest-actions` queue and returns at once: one message first (the probe), the rest once the probe's worker
+has proven the permission; the queue's worker (lifecycle.reset.worker) resets each guest. Dispatching the
+same run id again sends what is still queued or failed, and a guest is never reset twice (the work item's
+state under its ETag, and the guest's reset marker). A domain ticket's run resets its
 guests inline instead: it already runs in a queue message of its own, for one partner domain.
 
 Resetting needs settings.reset_enabled (and User.ReadWrite.All granted): without it a run only plans. A 403
-from Graph stops the run: the worker that meets it fails that guest naming the permission and marks the run
-stopped; the workers after it leave their guests queued, and running the same run id again once the
-permission is granted dispatches them all again.
+from Graph stops the run: the worker that meets it (the probe's, as a rule) fails that guest naming the
+permission and marks the run stopped; the other guests stay queued, and running the same run id again once
+the permission is granted dispatches them all again.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ from lifecycle.reset.items import (
     PENDING,
     PERMISSION_MISSING,
     items_of,
+    pending_of,
     planned_key,
     progress_of,
     reset_claimed,
-    reset_message,
+    send,
 )
 from lifecycle.reset.planner import Detection, detect
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
@@ -52,7 +54,6 @@ log = structlog.get_logger(__name__)
 
 SCHEDULE_HOUR_UTC = schedule_hour(DEFAULT_SCHEDULES["LIFECYCLE_RESET_SCHEDULE"])
 STALE_PLANNING = timedelta(hours=2)
-SEND_BATCH = 100
 NOT_ENABLED = (
     "redemption reset is not enabled: set LIFECYCLE_RESET_ENABLED=true and grant User.ReadWrite.All "
     "(infra/grant-graph-permissions --redemption-reset), which Graph requires to reset a redemption"
@@ -124,23 +125,19 @@ async def approve(services: Services, runs: SweepRuns, run_id: str, approver: st
 
 
 async def dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
-    """Send one message per guest of the run still queued or failed; the rest already happened.
+    """Hand the run's guests still queued or failed to the `guest-actions` worker; the rest already happened.
 
-    The run is ``dispatched`` with the number sent as soon as they are on the queue: the resets themselves
-    happen in the worker, and the work items say how far they got (``progress``).
+    One message goes out here, the probe (lifecycle.reset.items): its worker sends the others once the
+    permission is proven. The run is ``dispatched`` with the number handed over as soon as the probe is on the
+    queue; the work items say how far the resets got (``progress``).
     """
     now = services.clock.now()
     run.warnings.pop(PERMISSION_MISSING, None)  # dispatched again: a stop is lifted (the permission was granted)
     run.status, run.updated, run.dispatched_at = RunStatus.DISPATCHING, now, now
     run = await runs.save(run)
-    pending = [i for i in await items_of(services, run.run_id) if i.status in PENDING]
+    pending = pending_of(await items_of(services, run.run_id))
     queue = services.settings.queue_name(GUEST_ACTIONS_QUEUE)
-    dispatch_round = f"{now.astimezone(UTC):%Y%m%dT%H%M%S%f}"
-    with progress.step(f"dispatching {run.run_id}", total=len(pending), unit="guest", run_id=run.run_id) as sent:
-        for start in range(0, len(pending), SEND_BATCH):
-            chunk = pending[start : start + SEND_BATCH]
-            await services.transport.send(queue, [reset_message(item, dispatch_round) for item in chunk])
-            sent.advance(len(chunk))
+    await send(services, queue, pending[:1], f"{now.astimezone(UTC):%Y%m%dT%H%M%S%f}", probe=True)
 
     def dispatched(latest: DailyRun) -> None:
         latest.status, latest.dispatched, latest.updated = RunStatus.DISPATCHED, len(pending), services.clock.now()
@@ -153,8 +150,8 @@ async def dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyR
             )
 
     run = await _update(runs, run.run_id, dispatched)
-    await _audit(services, run, "redemption-reset.dispatched", f"{len(pending)} reset(s) sent to {queue}")
-    log.info("reset.dispatched", sent=len(pending), queue=queue)
+    await _audit(services, run, "redemption-reset.dispatched", f"{len(pending)} reset(s) handed to {queue}")
+    log.info("reset.dispatched", handed=len(pending), queue=queue)
     return run
 
 

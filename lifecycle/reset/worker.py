@@ -6,10 +6,13 @@ ETag, so a duplicate message, a redelivery or a rerun's second message finds it 
 nobody twice; a crash between the reset and the item's settle is caught by the guest's re-read and its reset
 marker (lifecycle.reset.guest).
 
-A 403 for want of User.ReadWrite.All fails that guest naming the permission and stops the run; the messages
-after it leave their guests queued and are completed (no 403 and no retry for each of them). Dispatching the
-run again (rerun, or the CLI's ``run --run-id``) sends what is queued or failed. A dead letter replayed by an
-operator is acted on even while the run is stopped: the operator asked for that one guest.
+A dispatch sends one message, the probe; its worker sends the rest of the round once a guest was reset
+(lifecycle.reset.items). A 403 for want of User.ReadWrite.All fails that guest naming the permission and stops
+the run, so the probe's 403 is the run's only one and the other guests stay queued, never sent. Should the
+permission go away after the probe, the messages already out that see the stop complete and leave their
+guests queued (no 403 and no retry for each). Dispatching the run again (rerun, or the CLI's
+``run --run-id``) sends what is queued or failed. A dead letter replayed by an operator is acted on even while
+the run is stopped: the operator asked for that one guest.
 """
 
 from __future__ import annotations
@@ -23,11 +26,22 @@ from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Outcome, Verdict
 from lifecycle.models import ReceivedMessage, WorkStatus
 from lifecycle.plans import Mode
-from lifecycle.reset.items import KIND, PERMISSION_MISSING, planned_key, reset_claimed
+from lifecycle.reset.items import (
+    KIND,
+    PERMISSION_MISSING,
+    PROBE,
+    ROUND,
+    items_of,
+    pending_of,
+    planned_key,
+    reset_claimed,
+    send,
+)
 from lifecycle.reset.runs import NOT_ENABLED, stop
 from lifecycle.runs.model import RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.ports import SweepRuns
+from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE
 
 log = structlog.get_logger(__name__)
 
@@ -68,22 +82,47 @@ async def handle_reset_message(message: ReceivedMessage, services: Services, run
             message=f"run {run_id} is not dispatched in enforce mode ({state}): not resetting",
             raw=message.body,
         )
-    if item.status is WorkStatus.DONE:
-        return Outcome(key, Verdict.DUPLICATE, message="reset already carried out")
-    if PERMISSION_MISSING in run.warnings and item.status is not WorkStatus.REPLAYED:
+    if PERMISSION_MISSING in run.warnings and item.status not in (WorkStatus.DONE, WorkStatus.REPLAYED):
         return Outcome(key, Verdict.HELD, code="run-stopped", message=f"left queued: {run.reason}")
     if not services.settings.reset_enabled:
         return Outcome(key, Verdict.HELD, code="reset-not-enabled", message=f"left queued: {NOT_ENABLED}")
+    outcome = await _work(services, key, item.partner, item.status)
+    if outcome.code == PERMISSION_MISSING:
+        await stop(services, runs, run_id, outcome.message)
+    elif message.properties.get(PROBE) == "true" and outcome.verdict is not Verdict.RETRY:
+        await _after_probe(services, run_id, key, message.properties.get(ROUND) or message.message_id)
+    log.info("reset.worked", verdict=outcome.verdict.value, code=outcome.code)
+    return outcome
+
+
+async def _work(services: Services, key: str, partner: str | None, status: WorkStatus) -> Outcome:
+    """Claim the item and reset its guest; a duplicate of finished work changes nothing."""
+    if status is WorkStatus.DONE:
+        return Outcome(key, Verdict.DUPLICATE, message="reset already carried out")
     try:
-        claimed = await work.begin(services, key, kind=KIND, partner=item.partner)
+        claimed = await work.begin(services, key, kind=KIND, partner=partner)
     except work.WorkInProgress as busy:
         return Outcome(key, Verdict.RETRY, code="in-progress", message=str(busy), retry_after=busy.retry_after)
     except StateConflictError as error:
         return Outcome(key, Verdict.RETRY, code="transient", message=str(error), retry_after=work.BUSY_RECHECK_SECONDS)
     if claimed is None:
         return Outcome(key, Verdict.DUPLICATE, message="reset already carried out")
-    outcome = await reset_claimed(services, claimed)
-    if outcome.code == PERMISSION_MISSING:
-        await stop(services, runs, run_id, outcome.message)
-    log.info("reset.worked", verdict=outcome.verdict.value, code=outcome.code)
-    return outcome
+    return await reset_claimed(services, claimed)
+
+
+async def _after_probe(services: Services, run_id: str, key: str, dispatch_round: str) -> None:
+    """The probe settled without a 403. Its guest reset: the permission is proven, the rest of the round goes
+    out at once. Its guest left alone (gone, no longer redeemed, refused by the gate) or failed otherwise: the
+    next guest never tried becomes the probe, and once none is left, what remains goes out."""
+    items = await items_of(services, run_id)
+    probe = next((i for i in items if i.key == key), None)
+    proven = probe is not None and probe.status is WorkStatus.DONE and "skipped" not in probe.result
+    rest = pending_of(items, besides=key)
+    untried = [i for i in rest if i.status is WorkStatus.QUEUED]
+    queue = services.settings.queue_name(GUEST_ACTIONS_QUEUE)
+    if proven or not untried:
+        await send(services, queue, rest, dispatch_round)
+        log.info("reset.probe.passed" if proven else "reset.probe.exhausted", sent=len(rest))
+    else:
+        await send(services, queue, untried[:1], dispatch_round, probe=True)
+        log.info("reset.probe.handed-on", to=untried[0].key)

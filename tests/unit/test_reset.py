@@ -380,9 +380,9 @@ class TestPermissionMissing:
         assert directory.invitations == [] and directory.writes == []
 
     async def test_a_fanned_out_run_stops_after_one_refusal_and_a_rerun_resets_everyone(self):
-        """The first worker to meet the 403 fails its guest naming the permission and stops the run; the
-        messages after it complete leaving their guests queued (one 403, no retries); the same run id dispatched
-        again once granted resets all three."""
+        """The run's probe meets the 403: it fails its guest naming the permission and stops the run, and the
+        other guests are never sent (one 403, no retries); the same run id dispatched again once granted resets
+        all three."""
         directory = FakeDirectory()
         guests = [redeemed(directory, f"p{n}@fabrikam.com", "google") for n in range(3)]
         services = services_with(directory, FakeLookup())
@@ -391,7 +391,7 @@ class TestPermissionMissing:
         assert summary["progress"]["reset"] == 0 and "User.ReadWrite.All" in summary["reason"]
         assert summary["reason"].startswith("stopped:")
         assert len(directory.refused) == 1  # type: ignore[attr-defined]
-        assert summary["worker"] == {"failed": 1, "held": 2}
+        assert summary["worker"] == {"failed": 1} and summary["progress"]["waiting"] == 2
         flags = (await status(services, reset_ports(services).runs))["attention"]
         assert [(f["kind"], f["runId"]) for f in flags] == [("stopped", "reset-perm")]
         assert not any(w[0] == "revokeSignInSessions" for w in directory.writes)

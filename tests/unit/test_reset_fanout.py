@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from lifecycle.clock import FixedClock
+from lifecycle.errors import PermissionDeniedError
 from lifecycle.ledger import operations
 from lifecycle.ledger.operations import Selector
 from lifecycle.ledger.outcomes import Verdict
@@ -42,16 +43,18 @@ def _copy(message: ReceivedMessage, message_id: str) -> ReceivedMessage:
 
 
 async def test_an_enforced_run_answers_once_its_messages_are_sent_and_the_worker_resets_them():
-    """The run resets nobody itself: one message per planned guest, keyed by its work item; the queue's worker
-    then resets each guest and the run's progress says so."""
+    """The run resets nobody itself: it hands its guests to guest-actions, one message first (the probe), keyed
+    by its work item; the probe's worker sends the others once its guest is reset, and the run's progress says
+    how far the worker got."""
     directory = FakeDirectory()
     guests = [redeemed(directory, f"p{n}@fabrikam.com", "google") for n in range(3)]
     services = services_with(directory, FakeLookup())
     summary = await run_reset_detection(services, "enforce", "reset-fan")
     assert summary["status"] == "dispatched" and summary["dispatched"] == 3
     assert resets_sent(directory) == [] and "sweep show reset-fan" in summary["reason"]
-    waiting, _ = await services.transport.depth(services.settings.queue_name(QUEUE))
-    assert waiting == 3
+    [probe] = await _queued(services)
+    assert probe.properties["probe"] == "true" and probe.key in {planned_key("reset-fan", g.id) for g in guests}
+    await services.transport.abandon(services.settings.queue_name(QUEUE), probe)
     shown = await show(services, "reset-fan")
     assert shown is not None and shown["progress"]["waiting"] == 3
 
@@ -89,13 +92,13 @@ async def test_a_rerun_while_the_first_messages_wait_resets_each_guest_once():
     clock = FixedClock(NOW)
     services = services_with(directory, FakeLookup(), clock)
     await run_reset_detection(services, "enforce", "reset-twice")
-    first_ids = await _visible_ids(services)
+    first_ids = await _visible_ids(services)  # the round's probe
     clock.advance(timedelta(minutes=1))
     await run_reset_detection(services, "enforce", "reset-twice")
     all_ids = await _visible_ids(services)
-    assert len(all_ids) == 4 and first_ids < all_ids
+    assert len(first_ids) == 1 and len(all_ids) == 2 and first_ids < all_ids
     worked = await drain_actions(services)
-    assert worked == {"done": 2, "duplicate": 2}
+    assert worked["done"] == 2 and set(worked) == {"done", "duplicate"}
     assert sorted(resets_sent(directory)) == sorted(g.id for g in guests)
 
 
@@ -211,3 +214,48 @@ async def test_a_guest_reset_by_a_ticket_meanwhile_is_not_invited_again():
     item = await services.work_items.get(planned_key("reset-late", guest.id))
     assert item is not None and item.result["skipped"] == "not-redeemed-any-more"
     assert directory.invitations == [] and await services.work_items.get(marker_key(guest.id)) is None
+
+
+async def test_a_permission_withdrawn_after_the_probe_stops_the_run_at_the_next_refusal():
+    """The probe's reset proved the permission and the rest went out; the grant is then taken away: the first
+    worker to meet the 403 stops the run, and the messages after it leave their guests queued, sending nothing."""
+    directory = FakeDirectory()
+    for n in range(4):
+        redeemed(directory, f"p{n}@fabrikam.com", "otp")
+    services = services_with(directory, FakeLookup())
+    await run_reset_detection(services, "enforce", "reset-revoked")
+    [probe] = await _queued(services)
+    assert (await process(services.settings.queue_name(QUEUE), probe, handle_guest_action, services)).verdict is (
+        Verdict.DONE
+    )
+    refused: list[str] = []
+
+    async def denied(request):
+        refused.append(request.invited_user_id or "")
+        raise PermissionDeniedError("Insufficient privileges.", status=403, code="Authorization_RequestDenied")
+
+    directory.invite_guest = denied  # type: ignore[method-assign]
+    assert await drain_actions(services) == {"failed": 1, "held": 2}
+    assert len(refused) == 1 and len(resets_sent(directory)) == 1
+    shown = await show(services, "reset-revoked")
+    assert shown is not None and shown["reason"].startswith("stopped:") and "User.ReadWrite.All" in shown["reason"]
+    assert shown["progress"] == {"planned": 4, "reset": 1, "skipped": 0, "failed": 1, "waiting": 2}
+
+
+async def test_a_probe_whose_guest_is_left_alone_hands_the_probe_on():
+    """The probe's guest was reset by a ticket meanwhile: that proves nothing, so the next guest becomes the
+    probe, and its reset sends the rest."""
+    directory = FakeDirectory()
+    guests = [redeemed(directory, f"p{n}@fabrikam.com", "otp") for n in range(3)]
+    services = services_with(directory, FakeLookup())
+    await run_reset_detection(services, "enforce", "reset-handed")
+    [probe] = await _queued(services)
+    [first] = [g for g in guests if planned_key("reset-handed", g.id) == probe.key]
+    directory.put(replace(first, external_user_state="PendingAcceptance", external_user_state_changed=NOW))
+    outcome = await process(services.settings.queue_name(QUEUE), probe, handle_guest_action, services)
+    assert outcome.detail["skipped"] == "not-redeemed-any-more"
+    [handed] = await _queued(services)
+    assert handed.properties["probe"] == "true" and handed.key != probe.key
+    await services.transport.abandon(services.settings.queue_name(QUEUE), handed)
+    assert await drain_actions(services) == {"done": 2}
+    assert sorted(resets_sent(directory)) == sorted(g.id for g in guests if g.id != first.id)
