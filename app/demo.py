@@ -84,7 +84,8 @@ async def reset_step(services: Services) -> list[dict[str, Any]]:
     applies it next), and runs again. More guests than the reset brake allows are affected, so that run
     waits; the demo approves it as an operator would (`python -m lifecycle approve reset-...`).
     """
-    from lifecycle.reset.entry import approve_locally, run_locally, run_reset_detection
+    from lifecycle.reset.entry import run_reset_detection
+    from lifecycle.reset.local import approve_locally, run_locally
 
     simulator = os.environ.get("TENANTSIM_URL")
     if simulator:

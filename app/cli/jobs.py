@@ -94,10 +94,10 @@ def run(
 
         summary = asyncio.run(with_services(report_job.write_daily))
         raise typer.Exit(_print_summary(summary, as_json, _report_line, lambda _: 0))
-    from lifecycle.reset import entry as reset
+    from lifecycle.reset import local as reset_local
 
     watch.resumable(RESET_RESUME_SAFE, run_id_option=True)
-    summary = asyncio.run(with_services(lambda s: _recorded(s, job, reset.run_locally(s, mode, run_id))))
+    summary = asyncio.run(with_services(lambda s: _recorded(s, job, reset_local.run_locally(s, mode, run_id))))
     code = 2 if summary["status"] in ("braked", "failed") else 0
     _print_summary(summary, as_json, reset_summary, lambda _: code)
     raise typer.Exit(code)
@@ -121,7 +121,7 @@ def approve(
     First lists every guest the run will change (name, mail, partner, sponsor, rule, due day), then asks
     for the run id typed back (--yes in scripts). With --remote the function app's identity approves it, in the
     name the operator's token carries (--approver is then refused)."""
-    from lifecycle.reset import entry as reset
+    from lifecycle.reset import local as reset_local
     from lifecycle.reset.runs import ResetRunError
     from lifecycle.sweep import entry as sweep
     from lifecycle.sweep.runner import SweepError
@@ -169,7 +169,7 @@ def approve(
             command=f"python -m lifecycle run {job} --mode enforce --run-id {run_id}",
         )
         if is_reset:
-            return await reset.approve_locally(services, run_id, who)
+            return await reset_local.approve_locally(services, run_id, who)
         return await sweep.approve_locally(services, run_id, who)
 
     try:
@@ -206,7 +206,7 @@ async def braked_changes(services, run_id: str, is_reset: bool) -> list[dict[str
         return None
     rows: list[dict[str, Any]] = []
     if is_reset:
-        from lifecycle.reset.runs import KIND, PENDING
+        from lifecycle.reset.items import KIND, PENDING
 
         async for item in services.work_items.query(kind=KIND):
             if item.run_id == run_id and item.status in PENDING:
@@ -250,8 +250,9 @@ def sweep_show(
     is_reset = run_id.startswith("reset-")
     shown = asyncio.run(with_services(lambda s: (reset.show if is_reset else sweep.show)(s, run_id, limit)))
     if shown is None:
+        kind = "redemption-reset" if is_reset else "sweep"
         Console(stderr=True).print(
-            f"[red]no run {esc(run_id)}[/red] (hint: runs are named sweep-YYYY-MM-DD or reset-YYYY-MM-DD)"
+            f"[red]no {kind} run {esc(run_id)}[/red] (hint: runs are named sweep-YYYY-MM-DD or reset-YYYY-MM-DD)"
         )
         raise typer.Exit(ExitCode.NOTHING_MATCHED)
     if as_json:

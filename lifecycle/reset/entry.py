@@ -15,8 +15,8 @@ import structlog
 from lifecycle.ledger.outcomes import Outcome
 from lifecycle.models import ReceivedMessage, WorkItem
 from lifecycle.plans import Mode
+from lifecycle.reset import fanout, tickets
 from lifecycle.reset import runs as reset_runs
-from lifecycle.reset import tickets
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.reset.runs import ResetRunError
 from lifecycle.reset.worker import handle_reset_message
@@ -77,27 +77,7 @@ async def show(services: Services, run_id: str, limit: int = 50) -> dict[str, An
         }
         for i in items[:limit]
     ]
-    return {**await reset_runs.progress_summary(services, run), "plan": listed}
-
-
-async def _worked(services: Services, summary: dict[str, Any]) -> dict[str, Any]:
-    """Local runs: when the run was fanned out, the local worker works `guest-actions` (the Functions trigger
-    does it in Azure), then the run is settled from its work items."""
-    if summary["status"] != "dispatched" or not summary["dispatched"]:
-        return summary
-    from lifecycle.sweep.entry import drain_actions
-
-    worker = await drain_actions(services)
-    return {**await reset_runs.settle(services, reset_ports(services).runs, summary["runId"]), "worker": worker}
-
-
-async def run_locally(services: Services, mode: Mode | str, run_id: str | None = None) -> dict[str, Any]:
-    """``run redemption-reset``: the run, then (when it was fanned out) the local worker over its resets."""
-    return await _worked(services, await run_reset_detection(services, mode, run_id))
-
-
-async def approve_locally(services: Services, run_id: str, approver: str) -> dict[str, Any]:
-    return await _worked(services, await approve_reset_run(services, run_id, approver))
+    return {**await fanout.progress_summary(services, run), "plan": listed}
 
 
 async def on_timer(services: Services, past_due: bool) -> dict[str, Any]:

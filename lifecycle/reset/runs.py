@@ -17,7 +17,7 @@ the permission is granted dispatches them all again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,30 +25,20 @@ import structlog
 
 from config.desired_state import DeletionBrake
 from config.settings import DEFAULT_SCHEDULES, schedule_hour
-from lifecycle import progress
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
-from lifecycle.ledger import work
-from lifecycle.models import AuditEntry, WorkItem, WorkStatus
+from lifecycle.models import WorkItem, WorkStatus
 from lifecycle.plans import Mode
-from lifecycle.reset.items import (
-    KIND,
-    PENDING,
-    PERMISSION_MISSING,
-    items_of,
-    pending_of,
-    planned_key,
-    progress_of,
-    reset_claimed,
-    send,
-)
+from lifecycle.reset.fanout import audit as _audit
+from lifecycle.reset.fanout import dispatch, execute
+from lifecycle.reset.items import KIND, planned_key
 from lifecycle.reset.planner import Detection, detect
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.runs import brake
 from lifecycle.runs.claim import claim_run
-from lifecycle.runs.model import STOPPED, DailyRun, RunStatus
+from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.ports import SweepRuns
-from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE, SweepError, build_policy
+from lifecycle.sweep.runner import SweepError, build_policy
 
 log = structlog.get_logger(__name__)
 
@@ -124,135 +114,6 @@ async def approve(services: Services, runs: SweepRuns, run_id: str, approver: st
     return await dispatch(services, runs, run)
 
 
-async def dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
-    """Hand the run's guests still queued or failed to the `guest-actions` worker; the rest already happened.
-
-    One message goes out here, the probe (lifecycle.reset.items): its worker sends the others once the
-    permission is proven. The run is ``dispatched`` with the number handed over as soon as the probe is on the
-    queue; the work items say how far the resets got (``progress``).
-    """
-    now = services.clock.now()
-    run.warnings.pop(PERMISSION_MISSING, None)  # dispatched again: a stop is lifted (the permission was granted)
-    run.status, run.updated, run.dispatched_at = RunStatus.DISPATCHING, now, now
-    run = await runs.save(run)
-    pending = pending_of(await items_of(services, run.run_id))
-    queue = services.settings.queue_name(GUEST_ACTIONS_QUEUE)
-    await send(services, queue, pending[:1], f"{now.astimezone(UTC):%Y%m%dT%H%M%S%f}", probe=True)
-
-    def dispatched(latest: DailyRun) -> None:
-        latest.status, latest.dispatched, latest.updated = RunStatus.DISPATCHED, len(pending), services.clock.now()
-        if PERMISSION_MISSING not in latest.warnings:  # a worker may have stopped the run meanwhile
-            latest.reason = (
-                f"{len(pending)} reset(s) under way on the {GUEST_ACTIONS_QUEUE} queue; follow them with: "
-                f"python -m lifecycle status, python -m lifecycle sweep show {latest.run_id}"
-                if pending
-                else "nothing left to reset"
-            )
-
-    run = await _update(runs, run.run_id, dispatched)
-    await _audit(services, run, "redemption-reset.dispatched", f"{len(pending)} reset(s) handed to {queue}")
-    log.info("reset.dispatched", handed=len(pending), queue=queue)
-    return run
-
-
-async def stop(services: Services, runs: SweepRuns, run_id: str, why: str) -> None:
-    """Graph refused a reset for want of the permission: the run's other guests would meet the same 403, so the
-    workers leave them queued until the run is dispatched again. Marked once, audited once."""
-
-    def stopped(latest: DailyRun) -> None:
-        latest.warnings[PERMISSION_MISSING] = why
-        latest.reason = f"{STOPPED}: {why}; run again with the same run id to reset the rest"
-        latest.updated = services.clock.now()
-
-    current = await runs.get(run_id)
-    if current is None or PERMISSION_MISSING in current.warnings:
-        return
-    run = await _update(runs, run_id, stopped)
-    await _audit(services, run, "redemption-reset.stopped", why)
-    log.error("reset.stopped", reason=why)
-
-
-async def settle(services: Services, runs: SweepRuns, run_id: str) -> dict[str, Any]:
-    """Once the worker has worked the queue (local runs): the run's reason from its items, audited as today's
-    inline runs were; returns the run's summary with its ``progress``."""
-    counts = progress_of(await items_of(services, run_id))
-
-    def settled(latest: DailyRun) -> None:
-        if PERMISSION_MISSING in latest.warnings or latest.status is not RunStatus.DISPATCHED:
-            return
-        latest.updated = services.clock.now()
-        failed, waiting = counts["failed"], counts["waiting"]
-        latest.reason = (
-            f"{failed} reset(s) failed; run again with the same run id to retry them"
-            if failed
-            else f"{waiting} reset(s) still waiting for the worker"
-            if waiting
-            else ""
-        )
-
-    run = await _update(runs, run_id, settled)
-    await _audit(
-        services, run, "redemption-reset.executed", f"{counts['reset']} reset(s) done, {counts['failed']} failed"
-    )
-    return {**run.summary(), "progress": counts}
-
-
-async def progress_summary(services: Services, run: DailyRun) -> dict[str, Any]:
-    """The run's summary and where its planned resets stand (``progress``), read from their work items."""
-    return {**run.summary(), "progress": progress_of(await items_of(services, run.run_id))}
-
-
-async def _update(runs: SweepRuns, run_id: str, change: Callable[[DailyRun], None]) -> DailyRun:
-    """Apply ``change`` to the latest run row; workers write it too (a stop), so a lost race reads it again."""
-    for _ in range(5):
-        latest = await runs.get(run_id)
-        if latest is None:
-            raise ResetRunError(f"no redemption-reset run {run_id}")
-        change(latest)
-        try:
-            return await runs.save(latest)
-        except StateConflictError:
-            continue
-    raise StateConflictError(f"run {run_id} kept changing under us")
-
-
-async def execute(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
-    """Inline (a domain ticket's run): reset every guest still queued or failed here, stopping at a 403."""
-    run.warnings.pop(PERMISSION_MISSING, None)
-    run.status, run.updated = RunStatus.DISPATCHING, services.clock.now()
-    run = await runs.save(run)
-    pending = [i for i in await items_of(services, run.run_id) if i.status in PENDING]
-    missing: str | None = None
-    with progress.step(f"resetting {run.run_id}", total=len(pending), unit="guest", run_id=run.run_id) as reset:
-        for item in pending:
-            try:
-                claimed = await work.begin(services, item.key, kind=KIND, partner=item.partner)
-            except (work.WorkInProgress, StateConflictError):
-                claimed = None  # another execution of this run took it
-            if claimed is not None:
-                outcome = await reset_claimed(services, claimed)
-                if outcome.code == PERMISSION_MISSING:
-                    missing = outcome.message
-                    break  # every other guest would get the same 403: leave them queued for the rerun
-            reset.advance()
-    counts = progress_of(await items_of(services, run.run_id))
-
-    def executed(latest: DailyRun) -> None:
-        now = services.clock.now()
-        latest.dispatched, latest.dispatched_at, latest.updated = counts["reset"], now, now
-        latest.status = RunStatus.DISPATCHED
-        failed = counts["failed"]
-        latest.reason = f"{failed} reset(s) failed; run again with the same run id to retry them" if failed else ""
-        if missing is not None:
-            latest.reason = f"{STOPPED}: {missing}; run again with the same run id to reset the rest"
-
-    run = await _update(runs, run.run_id, executed)
-    await _audit(
-        services, run, "redemption-reset.executed", f"{counts['reset']} reset(s) done, {counts['failed']} failed"
-    )
-    return run
-
-
 async def _plan(
     services: Services,
     ports: ResetPorts,
@@ -323,16 +184,3 @@ async def _braked(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
     await _audit(services, run, "redemption-reset.braked", run.brake.reason)
     log.warning("reset.braked", reason=run.brake.reason)
     return run
-
-
-async def _audit(services: Services, run: DailyRun, action: str, reason: str, **details: Any) -> None:
-    await services.audit.record(
-        AuditEntry(
-            at=services.clock.now(),
-            action=action,
-            target=run.run_id,
-            reason=reason,
-            run_id=run.run_id,
-            details={**run.summary(), **details},
-        )
-    )

@@ -26,6 +26,7 @@ from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Outcome, Verdict
 from lifecycle.models import ReceivedMessage, WorkStatus
 from lifecycle.plans import Mode
+from lifecycle.reset.fanout import stop
 from lifecycle.reset.items import (
     KIND,
     PERMISSION_MISSING,
@@ -37,7 +38,7 @@ from lifecycle.reset.items import (
     reset_claimed,
     send,
 )
-from lifecycle.reset.runs import NOT_ENABLED, stop
+from lifecycle.reset.runs import NOT_ENABLED
 from lifecycle.runs.model import RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.ports import SweepRuns

@@ -16,7 +16,8 @@ from graph.tenants import GraphProviderLookup
 from graph.users import GraphDirectory
 from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Verdict
-from lifecycle.reset.entry import handle_reset_ticket, run_locally, run_reset_detection
+from lifecycle.reset.entry import handle_reset_ticket, run_reset_detection
+from lifecycle.reset.local import run_locally
 from lifecycle.tickets import ResetRedemptionTicket
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import PROTECTED_GROUP_ID

@@ -15,13 +15,9 @@ from lifecycle.errors import BadRequestError, PermissionDeniedError, TransientGr
 from lifecycle.ledger.outcomes import Verdict
 from lifecycle.ledger.status import status
 from lifecycle.models import WorkItem, WorkStatus
-from lifecycle.reset.entry import (
-    approve_locally,
-    on_timer,
-    reset_ports,
-    run_locally,
-)
+from lifecycle.reset.entry import on_timer, reset_ports
 from lifecycle.reset.guest import marker_key
+from lifecycle.reset.local import approve_locally, run_locally
 from lifecycle.reset.planner import detect
 from lifecycle.reset.providers import RedemptionOrder
 from lifecycle.reset.runs import ResetRunError

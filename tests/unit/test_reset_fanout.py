@@ -15,9 +15,10 @@ from lifecycle.ledger.operations import Selector
 from lifecycle.ledger.outcomes import Verdict
 from lifecycle.ledger.settle import process
 from lifecycle.models import ReceivedMessage, WorkStatus
-from lifecycle.reset.entry import approve_reset_run, run_locally, run_reset_detection, show
+from lifecycle.reset.entry import approve_reset_run, run_reset_detection, show
 from lifecycle.reset.guest import marker_key
 from lifecycle.reset.items import KIND, planned_key, reset_message
+from lifecycle.reset.local import run_locally
 from lifecycle.sweep.entry import drain_actions, handle_guest_action
 from tests.builders import NOW
 from tests.builders.reset import redeemed, resets_sent, services_with

@@ -370,7 +370,8 @@ async def test_a_domain_ticket_resets_only_the_guests_this_product_manages():
 
 
 async def test_the_daily_run_never_resets_a_guest_excluded_after_planning():
-    from lifecycle.reset.entry import run_locally, run_reset_detection
+    from lifecycle.reset.entry import run_reset_detection
+    from lifecycle.reset.local import run_locally
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")
