@@ -38,15 +38,19 @@ PERMISSION_MISSING = "permission-missing"
 TICKET_RUN_PREFIX = "reset-ticket-"
 MAX_MESSAGE_ID = 128  # Service Bus
 SEND_BATCH = 100
-# Message properties: the dispatch round a message belongs to, and whether it is the round's probe (below).
-ROUND, PROBE = "round", "probe"
+# Message properties: the dispatch round a message belongs to, whether it is the round's probe (below), and how
+# many guests the probe has been handed on from.
+ROUND, PROBE, HOPS = "round", "probe", "probeHops"
+# A probe handed on this often without a reset to prove the permission sends the rest anyway: a run whose
+# guests were mostly reset meanwhile must not crawl through them one message (and one ledger query) at a time.
+MAX_PROBE_HOPS = 5
 
 
 def planned_key(run_id: str, object_id: str) -> str:
     return f"reset:{run_id}:{object_id}"
 
 
-def reset_message(item: WorkItem, dispatch_round: str, *, probe: bool = False) -> OutboundMessage:
+def reset_message(item: WorkItem, dispatch_round: str, *, probe: bool = False, hops: int = 0) -> OutboundMessage:
     """The message of one planned reset: its run and guest only (the worker acts on the work item, never on
     what a message says the plan held), keyed by the work item.
 
@@ -70,6 +74,7 @@ def reset_message(item: WorkItem, dispatch_round: str, *, probe: bool = False) -
             "action": "reset-redemption",
             ROUND: dispatch_round,
             PROBE: "true" if probe else "false",
+            HOPS: str(hops),
         },
     )
 
@@ -81,11 +86,12 @@ def pending_of(items: list[WorkItem], *, besides: str = "") -> list[WorkItem]:
 
 
 async def send(
-    services: Services, queue: str, items: list[WorkItem], dispatch_round: str, *, probe: bool = False
+    services: Services, queue: str, items: list[WorkItem], dispatch_round: str, *, probe: bool = False, hops: int = 0
 ) -> None:
     for start in range(0, len(items), SEND_BATCH):
         chunk = items[start : start + SEND_BATCH]
-        await services.transport.send(queue, [reset_message(item, dispatch_round, probe=probe) for item in chunk])
+        messages = [reset_message(item, dispatch_round, probe=probe, hops=hops) for item in chunk]
+        await services.transport.send(queue, messages)
 
 
 async def reset_claimed(services: Services, item: WorkItem) -> Outcome:

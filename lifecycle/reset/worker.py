@@ -28,7 +28,9 @@ from lifecycle.models import ReceivedMessage, WorkStatus
 from lifecycle.plans import Mode
 from lifecycle.reset.fanout import stop
 from lifecycle.reset.items import (
+    HOPS,
     KIND,
+    MAX_PROBE_HOPS,
     PERMISSION_MISSING,
     PROBE,
     ROUND,
@@ -91,7 +93,9 @@ async def handle_reset_message(message: ReceivedMessage, services: Services, run
     if outcome.code == PERMISSION_MISSING:
         await stop(services, runs, run_id, outcome.message)
     elif message.properties.get(PROBE) == "true" and outcome.verdict is not Verdict.RETRY:
-        await _after_probe(services, run_id, key, message.properties.get(ROUND) or message.message_id)
+        raw_hops = message.properties.get(HOPS) or "0"
+        hops = int(raw_hops) if raw_hops.isdigit() else 0
+        await _after_probe(services, run_id, key, message.properties.get(ROUND) or message.message_id, hops)
     log.info("reset.worked", verdict=outcome.verdict.value, code=outcome.code)
     return outcome
 
@@ -111,19 +115,19 @@ async def _work(services: Services, key: str, partner: str | None, status: WorkS
     return await reset_claimed(services, claimed)
 
 
-async def _after_probe(services: Services, run_id: str, key: str, dispatch_round: str) -> None:
+async def _after_probe(services: Services, run_id: str, key: str, dispatch_round: str, hops: int) -> None:
     """The probe settled without a 403. Its guest reset: the permission is proven, the rest of the round goes
     out at once. Its guest left alone (gone, no longer redeemed, refused by the gate) or failed otherwise: the
-    next guest never tried becomes the probe, and once none is left, what remains goes out."""
+    next guest never tried becomes the probe; once none is left, or after MAX_PROBE_HOPS, what remains goes out."""
     items = await items_of(services, run_id)
     probe = next((i for i in items if i.key == key), None)
     proven = probe is not None and probe.status is WorkStatus.DONE and "skipped" not in probe.result
     rest = pending_of(items, besides=key)
     untried = [i for i in rest if i.status is WorkStatus.QUEUED]
     queue = services.settings.queue_name(GUEST_ACTIONS_QUEUE)
-    if proven or not untried:
+    if proven or not untried or hops + 1 >= MAX_PROBE_HOPS:
         await send(services, queue, rest, dispatch_round)
-        log.info("reset.probe.passed" if proven else "reset.probe.exhausted", sent=len(rest))
+        log.info("reset.probe.passed" if proven else "reset.probe.exhausted", sent=len(rest), hops=hops)
     else:
-        await send(services, queue, untried[:1], dispatch_round, probe=True)
+        await send(services, queue, untried[:1], dispatch_round, probe=True, hops=hops + 1)
         log.info("reset.probe.handed-on", to=untried[0].key)

@@ -17,7 +17,7 @@ from lifecycle.ledger.settle import process
 from lifecycle.models import ReceivedMessage, WorkStatus
 from lifecycle.reset.entry import approve_reset_run, run_reset_detection, show
 from lifecycle.reset.guest import marker_key
-from lifecycle.reset.items import KIND, planned_key, reset_message
+from lifecycle.reset.items import KIND, MAX_PROBE_HOPS, planned_key, reset_message
 from lifecycle.reset.local import run_locally
 from lifecycle.sweep.entry import drain_actions, handle_guest_action
 from tests.builders import NOW
@@ -260,3 +260,23 @@ async def test_a_probe_whose_guest_is_left_alone_hands_the_probe_on():
     await services.transport.abandon(services.settings.queue_name(QUEUE), handed)
     assert await drain_actions(services) == {"done": 2}
     assert sorted(resets_sent(directory)) == sorted(g.id for g in guests if g.id != first.id)
+
+
+async def test_a_probe_handed_on_too_often_sends_the_rest_of_the_run():
+    """Every planned guest was reset elsewhere meanwhile: nothing can prove the permission, so after
+    MAX_PROBE_HOPS probes the rest goes out at once instead of one guest per message hop."""
+    directory = FakeDirectory()
+    guests = [redeemed(directory, f"p{n}@fabrikam.com", "otp") for n in range(MAX_PROBE_HOPS + 2)]
+    services = services_with(directory, FakeLookup())
+    await run_reset_detection(services, "enforce", "reset-hops")
+    for guest in guests:
+        directory.put(replace(guest, external_user_state="PendingAcceptance", external_user_state_changed=NOW))
+    probes = plain = 0
+    while batch := await _queued(services):
+        for message in batch:
+            probes, plain = (probes + 1, plain) if message.properties["probe"] == "true" else (probes, plain + 1)
+            await process(services.settings.queue_name(QUEUE), message, handle_guest_action, services)
+    assert (probes, plain) == (MAX_PROBE_HOPS, 2)
+    assert directory.invitations == []
+    shown = await show(services, "reset-hops")
+    assert shown is not None and shown["progress"]["skipped"] == len(guests)
