@@ -56,11 +56,13 @@ def reset_summary(summary: dict[str, Any]) -> str:
             f"reset: {progress['reset']}   left alone on re-check: {progress['skipped']}   "
             f"failed: {progress['failed']}   waiting: {progress['waiting']}"
         )
+    elif summary["status"] == "dispatched":
+        done = f"handed to the guest-actions queue: {summary['dispatched']}"
     else:
-        done = f"sent to the queue: {summary['dispatched']}"
+        done = ""
     lines = [
         f"redemption reset {summary['runId']} ({summary['mode']}): {summary['status']}",
-        f"  partner guests examined: {summary['totalGuests']}   {done}",
+        f"  partner guests examined: {summary['totalGuests']}   {done}".rstrip(),
     ]
     lines += [f"    {name:<40} {count:>7}" for name, count in summary["actions"].items()]
     if summary["skipped"]:

@@ -91,15 +91,7 @@ async def settle(services: Services, runs: SweepRuns, run_id: str) -> dict[str, 
     def settled(latest: DailyRun) -> None:
         if PERMISSION_MISSING in latest.warnings or latest.status is not RunStatus.DISPATCHED:
             return
-        latest.updated = services.clock.now()
-        failed, waiting = counts["failed"], counts["waiting"]
-        latest.reason = (
-            f"{failed} reset(s) failed; run again with the same run id to retry them"
-            if failed
-            else f"{waiting} reset(s) still waiting for the worker"
-            if waiting
-            else ""
-        )
+        latest.updated, latest.reason = services.clock.now(), _settled_reason(counts)
 
     run = await update(runs, run_id, settled)
     await audit(
@@ -109,8 +101,20 @@ async def settle(services: Services, runs: SweepRuns, run_id: str) -> dict[str, 
 
 
 async def progress_summary(services: Services, run: DailyRun) -> dict[str, Any]:
-    """The run's summary and where its planned resets stand (``progress``), read from their work items."""
-    return {**run.summary(), "progress": progress_of(await items_of(services, run.run_id))}
+    """The run's summary and where its planned resets stand (``progress``), read from their work items. Once
+    the worker has settled every item the row's "under way" reason is stale: the items' own is shown."""
+    counts = progress_of(await items_of(services, run.run_id))
+    summary = {**run.summary(), "progress": counts}
+    if run.status is RunStatus.DISPATCHED and PERMISSION_MISSING not in run.warnings and not counts["waiting"]:
+        summary["reason"] = _settled_reason(counts)
+    return summary
+
+
+def _settled_reason(counts: dict[str, int]) -> str:
+    failed, waiting = counts["failed"], counts["waiting"]
+    if failed:
+        return f"{failed} reset(s) failed; run again with the same run id to retry them"
+    return f"{waiting} reset(s) still waiting for the worker" if waiting else ""
 
 
 async def update(runs: SweepRuns, run_id: str, change: Callable[[DailyRun], None]) -> DailyRun:

@@ -70,6 +70,7 @@ async def test_an_enforced_run_answers_once_its_messages_are_sent_and_the_worker
         "waiting": 0,
     }
     assert {row["status"] for row in shown["plan"]} == {"done"}
+    assert shown["reason"] == ""  # the row's "under way" is stale once every item settled
 
 
 async def test_a_duplicate_message_resets_the_guest_once():
