@@ -144,7 +144,8 @@ async def guest_sweep(timer: func.TimerRequest) -> None:
     arg_name="msg", queue_name=GUEST_ACTIONS.binding_queue(), connection=SERVICE_BUS_CONNECTION
 )
 async def guest_actions_worker(msg: func.ServiceBusMessage) -> None:
-    """One sweep action (disable or delete one guest), re-checked right before it is applied."""
+    """One sweep action (disable or delete one guest) or one guest of a redemption-reset run (message kind
+    ``redemption-reset``), re-checked right before it is applied."""
     from app.bootstrap import get_services
     from lifecycle.ledger.settle import settle_in_function
     from lifecycle.sweep.entry import handle_guest_action

@@ -139,11 +139,12 @@ class Approve:
         from lifecycle.sweep.runner import SweepError
 
         run_id = args["runId"]
+        # Fan out only, for either run: the guest-actions trigger works the queue (the local command drains it
+        # itself), so the answer comes well inside the HTTP trigger's 230 seconds whatever the run's size.
         try:
             if run_id.startswith("reset-"):
                 summary = await reset.approve_reset_run(services, run_id, actor)
                 return Carried(0, reset_summary(summary), summary, run_id)
-            # Fan out only: in Azure the guest-actions trigger works the queue (the local command drains it itself).
             summary = await sweep.approve(services, run_id, actor)
         except (SweepError, ResetRunError) as exc:
             raise AdminRefused("run-not-approvable", str(exc)) from None
@@ -289,6 +290,7 @@ class RunJob:
             return Carried(sweep_exit_code(summary), sweep_summary(summary), summary, summary.get("runId"))
         from lifecycle.reset import entry as reset
 
+        # Fan out only, as the timer does: the guest-actions trigger resets the guests.
         summary = await reset.run_reset_detection(services, mode, run_id)
         await record_run(services, job, summary)
         code = 2 if summary["status"] in ("braked", "failed") else 0

@@ -84,7 +84,8 @@ async def reset_step(services: Services) -> list[dict[str, Any]]:
     applies it next), and runs again. More guests than the reset brake allows are affected, so that run
     waits; the demo approves it as an operator would (`python -m lifecycle approve reset-...`).
     """
-    from lifecycle.reset.entry import approve_reset_run, run_reset_detection
+    from lifecycle.reset.entry import run_reset_detection
+    from lifecycle.reset.local import approve_locally, run_locally
 
     simulator = os.environ.get("TENANTSIM_URL")
     if simulator:
@@ -100,9 +101,10 @@ async def reset_step(services: Services) -> list[dict[str, Any]]:
             response.raise_for_status()
     steps = [await run_reset_detection(services, "plan")]
     services.desired = admit_partner_tenant(services.desired, MOVING_PARTNER, MOVING_PARTNER_TENANT)
-    steps.append(await run_reset_detection(services, "enforce", f"{steps[0]['runId']}-new-tenant"))
+    steps.append(await run_locally(services, "enforce", f"{steps[0]['runId']}-new-tenant"))
     if steps[-1]["status"] == "braked":
-        steps.append(await approve_reset_run(services, steps[-1]["runId"], "make run"))
+        # Fanned out on guest-actions; the local worker works the queue, as the trigger does in Azure.
+        steps.append(await approve_locally(services, steps[-1]["runId"], "make run"))
     await ledger_status.record_run(services, "redemption-reset", steps[-1])
     return steps
 

@@ -83,7 +83,8 @@ JOBS: tuple[JobSpec, ...] = (
         "guest-actions",
         "guest_actions_worker",
         "queue",
-        "one planned sweep action (disable, delete, sponsor notice), re-checked right before it is applied",
+        "one planned sweep action (disable, delete, sponsor notice) or one guest of a redemption-reset run, "
+        "re-checked right before it is applied",
         queue="guest-actions",
         mode_setting="LIFECYCLE_SWEEP_MODE",
     ),

@@ -94,10 +94,10 @@ def run(
 
         summary = asyncio.run(with_services(report_job.write_daily))
         raise typer.Exit(_print_summary(summary, as_json, _report_line, lambda _: 0))
-    from lifecycle.reset import entry as reset
+    from lifecycle.reset import local as reset_local
 
     watch.resumable(RESET_RESUME_SAFE, run_id_option=True)
-    summary = asyncio.run(with_services(lambda s: _recorded(s, job, reset.run_reset_detection(s, mode, run_id))))
+    summary = asyncio.run(with_services(lambda s: _recorded(s, job, reset_local.run_locally(s, mode, run_id))))
     code = 2 if summary["status"] in ("braked", "failed") else 0
     _print_summary(summary, as_json, reset_summary, lambda _: code)
     raise typer.Exit(code)
@@ -112,12 +112,16 @@ def approve(
     as_json: JsonOption = False,
     remote: RemoteOption = None,
 ) -> None:
-    """Release a run the deletion brake stopped; its actions are carried out at once.
+    """Release a run the deletion brake stopped; its actions are fanned out on the guest-actions queue.
+
+    Locally the command then works that queue itself until the run's actions are done. With --remote the app
+    fans the run out and answers at once; its guest-actions trigger carries the actions out (follow them with
+    `status` and `sweep show RUN`).
 
     First lists every guest the run will change (name, mail, partner, sponsor, rule, due day), then asks
     for the run id typed back (--yes in scripts). With --remote the function app's identity approves it, in the
     name the operator's token carries (--approver is then refused)."""
-    from lifecycle.reset import entry as reset
+    from lifecycle.reset import local as reset_local
     from lifecycle.reset.runs import ResetRunError
     from lifecycle.sweep import entry as sweep
     from lifecycle.sweep.runner import SweepError
@@ -165,7 +169,7 @@ def approve(
             command=f"python -m lifecycle run {job} --mode enforce --run-id {run_id}",
         )
         if is_reset:
-            return await reset.approve_reset_run(services, run_id, who)
+            return await reset_local.approve_locally(services, run_id, who)
         return await sweep.approve_locally(services, run_id, who)
 
     try:
@@ -202,7 +206,7 @@ async def braked_changes(services, run_id: str, is_reset: bool) -> list[dict[str
         return None
     rows: list[dict[str, Any]] = []
     if is_reset:
-        from lifecycle.reset.runs import KIND, PENDING
+        from lifecycle.reset.items import KIND, PENDING
 
         async for item in services.work_items.query(kind=KIND):
             if item.run_id == run_id and item.status in PENDING:
@@ -238,15 +242,24 @@ def sweep_show(
     limit: Annotated[int, typer.Option(help="How many planned actions to list.")] = 50,
     as_json: JsonOption = False,
 ) -> None:
-    """A run's summary (counts per rule and action, brake) and its first planned actions with evidence."""
+    """A run's summary (counts per rule and action, brake) and its first planned actions with evidence; for a
+    redemption-reset run (reset-...), where its resets stand and each planned guest's state."""
+    from lifecycle.reset import entry as reset
     from lifecycle.sweep import entry as sweep
 
-    shown = asyncio.run(with_services(lambda s: sweep.show(s, run_id, limit)))
+    is_reset = run_id.startswith("reset-")
+    shown = asyncio.run(with_services(lambda s: (reset.show if is_reset else sweep.show)(s, run_id, limit)))
     if shown is None:
-        Console(stderr=True).print(f"[red]no sweep run {esc(run_id)}[/red] (hint: runs are named sweep-YYYY-MM-DD)")
+        kind = "redemption-reset" if is_reset else "sweep"
+        Console(stderr=True).print(
+            f"[red]no {kind} run {esc(run_id)}[/red] (hint: runs are named sweep-YYYY-MM-DD or reset-YYYY-MM-DD)"
+        )
         raise typer.Exit(ExitCode.NOTHING_MATCHED)
     if as_json:
         typer.echo(json.dumps(shown, indent=2, default=str))
+        return
+    if is_reset:
+        _show_reset(shown)
         return
     console.print(sweep_summary(shown), highlight=False, markup=False)
     table = Table(title=f"first {len(shown['plan'])} planned action(s)")
@@ -259,6 +272,23 @@ def sweep_show(
             cell(a["rule"]),
             cell(a["partner"] or "-"),
             cell(json.dumps(a["evidence"])),
+        )
+    console.print(table)
+
+
+def _show_reset(shown: dict[str, Any]) -> None:
+    console.print(reset_summary(shown), highlight=False, markup=False)
+    table = Table(title=f"first {len(shown['plan'])} planned reset(s)")
+    for column in ("guest", "mail", "partner", "change", "state", "outcome"):
+        table.add_column(column)
+    for row in shown["plan"]:
+        table.add_row(
+            cell(row.get("objectId") or "-"),
+            cell(row.get("email") or "-"),
+            cell(row.get("partner") or "-"),
+            cell(f"{row.get('used')} -> {row.get('expected')}"),
+            cell(row["status"]),
+            cell(row.get("outcome") or row.get("error") or "-"),
         )
     console.print(table)
 

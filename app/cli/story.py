@@ -42,11 +42,15 @@ def tell(console: Console, results: dict[str, Any], moving_domain: str, log_file
         2,
         f"redemption reset: {moving_domain} moved to its own Entra tenant",
         f"{len(reset)} run(s): refused while the new tenant was not allowed, braked once it was, approved; "
-        f"{last.get('dispatched', 0)} guest(s) reset with their object ids kept.",
+        f"{last.get('progress', {}).get('reset', 0)} guest(s) reset with their object ids kept, one message each on "
+        "the guest-actions queue.",
     )
     for summary in reset:
         console.print(reset_summary(summary), highlight=False, markup=False)
-    look_next("python -m lifecycle run redemption-reset --mode plan   (plan again: nobody is left to reset)")
+    look_next(
+        f"python -m lifecycle sweep show {last['runId']}   (each guest of the run and how its reset went)",
+        "python -m lifecycle run redemption-reset --mode plan   (plan again: nobody is left to reset)",
+    )
 
     for number, key, title in ((3, "policyDrift", "policy drift"), (4, "governance", "governance")):
         runs = results[key]

@@ -48,9 +48,21 @@ def sweep_exit_code(summary: dict[str, Any]) -> int:
 
 
 def reset_summary(summary: dict[str, Any]) -> str:
+    """A reset run as text. ``progress`` (where its resets stand, from the work items) is there once the worker
+    has been (local runs, ``sweep show``); right after a dispatch the resets are still on the queue."""
+    progress = summary.get("progress")
+    if progress is not None:
+        done = (
+            f"reset: {progress['reset']}   left alone on re-check: {progress['skipped']}   "
+            f"failed: {progress['failed']}   waiting: {progress['waiting']}"
+        )
+    elif summary["status"] == "dispatched":
+        done = f"handed to the guest-actions queue: {summary['dispatched']}"
+    else:
+        done = ""
     lines = [
         f"redemption reset {summary['runId']} ({summary['mode']}): {summary['status']}",
-        f"  partner guests examined: {summary['totalGuests']}   reset: {summary['dispatched']}",
+        f"  partner guests examined: {summary['totalGuests']}   {done}".rstrip(),
     ]
     lines += [f"    {name:<40} {count:>7}" for name, count in summary["actions"].items()]
     if summary["skipped"]:
@@ -65,4 +77,6 @@ def reset_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  brake: TRIPPED ({summary['brake']['reason']})")
     if summary["reason"]:
         lines.append(f"  {summary['reason']}")
+    if "worker" in summary:
+        lines.append("  worker: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["worker"].items())))
     return "\n".join(lines)

@@ -11,7 +11,7 @@ from lifecycle.jobs import CONSUMED_QUEUES
 from lifecycle.ledger import work
 from lifecycle.models import AuditEntry, WorkStatus
 from lifecycle.runs.claim import INTERRUPTED
-from lifecycle.runs.model import DailyRun, RunStatus
+from lifecycle.runs.model import STOPPED, DailyRun, RunStatus
 from lifecycle.runs.ports import RunStore
 from lifecycle.services import Services
 
@@ -47,8 +47,8 @@ async def status(services: Services, runs: RunStore | None = None) -> dict[str, 
 
 
 async def _runs_needing_attention(services: Services, store: RunStore) -> list[dict[str, Any]]:
-    """Recent runs a person has to act on (braked), or that stopped and wait for the next fire (interrupted,
-    stalled): each with what to run."""
+    """Recent runs a person has to act on (braked; stopped for a missing permission), or that stopped and wait
+    for the next fire (interrupted, stalled): each with what to run."""
     now, found = services.clock.now(), []
     async for run in store.runs():
         if run.started < now - LAST_RUNS_WINDOW:
@@ -59,6 +59,15 @@ async def _runs_needing_attention(services: Services, store: RunStore) -> list[d
             )
         elif run.status is RunStatus.FAILED and run.reason.startswith(INTERRUPTED):
             found.append(_flag(run, "interrupted", run.reason, "the next scheduled fire resumes it from its last page"))
+        elif run.status is RunStatus.DISPATCHED and run.reason.startswith(f"{STOPPED}:"):
+            found.append(
+                _flag(
+                    run,
+                    "stopped",
+                    run.reason,
+                    f"grant what it names, then run it again with the same run id: --run-id {run.run_id}",
+                )
+            )
         elif run.status is RunStatus.PLANNING and (run.updated or run.started) < now - STALLED_PLANNING:
             found.append(_flag(run, "stalled", "planning stopped updating its run row", "the next fire takes it over"))
     return found

@@ -1,13 +1,18 @@
-"""A detection run: claim the day's run id, detect, brake, then reset each planned guest.
+"""A detection run: claim the day's run id, detect, brake, then fan the planned resets out.
 
 Runs live in the sweep's run store (run header, status and brake approval in one row; the same
-``runs`` listing). Planned resets are work items of kind ``redemption-reset`` keyed by run and guest,
-so a run that stops half-way (crash, throttling, a braked run approved later) resumes with the guests
-still queued or failed, and never resets one twice.
+``runs`` listing). Planned resets are work items of kind ``redemption-reset`` keyed by run and guest
+(lifecycle.reset.items). An enforced run, or a braked one once approved, hands its planned guests to the
+`guest-actions` queue and returns at once: one message first (the probe), the rest once the probe's worker
+has proven the permission; the queue's worker (lifecycle.reset.worker) resets each guest. Dispatching the
+same run id again sends what is still queued or failed, and a guest is never reset twice (the work item's
+state under its ETag, and the guest's reset marker). A domain ticket's run resets its
+guests inline instead: it already runs in a queue message of its own, for one partner domain.
 
 Resetting needs settings.reset_enabled (and User.ReadWrite.All granted): without it a run only plans. A 403
-from Graph stops the run at the first guest it happens to; that guest is failed naming the permission, the
-rest stay queued, and running the same run id again once the permission is granted resets them all.
+from Graph stops the run: the worker that meets it (the probe's, as a rule) fails that guest naming the
+permission and marks the run stopped; the other guests stay queued, and running the same run id again once
+the permission is granted dispatches them all again.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ import structlog
 
 from config.desired_state import DeletionBrake
 from config.settings import DEFAULT_SCHEDULES, schedule_hour
-from lifecycle import progress
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
-from lifecycle.models import AuditEntry, ExternalUserState, WorkItem, WorkStatus
+from lifecycle.models import WorkItem, WorkStatus
 from lifecycle.plans import Mode
-from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
-from lifecycle.reset.planner import Detection, PlannedReset, detect
+from lifecycle.reset.fanout import audit as _audit
+from lifecycle.reset.fanout import dispatch, execute
+from lifecycle.reset.items import KIND, planned_key
+from lifecycle.reset.planner import Detection, detect
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.runs import brake
 from lifecycle.runs.claim import claim_run
@@ -36,13 +42,8 @@ from lifecycle.sweep.runner import SweepError, build_policy
 
 log = structlog.get_logger(__name__)
 
-KIND = "redemption-reset"
 SCHEDULE_HOUR_UTC = schedule_hour(DEFAULT_SCHEDULES["LIFECYCLE_RESET_SCHEDULE"])
 STALE_PLANNING = timedelta(hours=2)
-PENDING = (WorkStatus.QUEUED, WorkStatus.FAILED)
-PERMISSION_MISSING = "permission-missing"
-# Runs a domain ticket starts: what they reset was named by a ticketing system, so only managed guests.
-TICKET_RUN_PREFIX = "reset-ticket-"
 NOT_ENABLED = (
     "redemption reset is not enabled: set LIFECYCLE_RESET_ENABLED=true and grant User.ReadWrite.All "
     "(infra/grant-graph-permissions --redemption-reset), which Graph requires to reset a redemption"
@@ -64,10 +65,6 @@ def occurrence_run_id(now: datetime, hour: int | None = None) -> str:
     return f"reset-{day.isoformat()}"
 
 
-def planned_key(run_id: str, object_id: str) -> str:
-    return f"reset:{run_id}:{object_id}"
-
-
 async def run_detection(
     services: Services,
     ports: ResetPorts,
@@ -77,8 +74,10 @@ async def run_detection(
     *,
     domains: Sequence[str] | None = None,
     force: bool = False,
+    inline: bool = False,
 ) -> DailyRun:
-    """``lookup`` is ``ports.lookup``, which the caller has checked is there."""
+    """``lookup`` is ``ports.lookup``, which the caller has checked is there. ``inline``: reset the planned
+    guests here, one after another, instead of fanning them out (a domain ticket's run)."""
     if mode is Mode.ENFORCE:
         require_enabled(services)
     runs = ports.runs
@@ -98,11 +97,11 @@ async def run_detection(
         run.brake, run.mode = brake.evaluate(run.affected, run.total_guests, limits), Mode.ENFORCE
         if run.brake.tripped:
             return await _braked(services, runs, run)
-    return await execute(services, runs, run)
+    return await (execute(services, runs, run) if inline else dispatch(services, runs, run))
 
 
 async def approve(services: Services, runs: SweepRuns, run_id: str, approver: str) -> DailyRun:
-    """An operator releases a braked run: recorded with who and when, then its resets go out."""
+    """An operator releases a braked run: recorded with who and when, then its resets are fanned out."""
     require_enabled(services)
     run = await runs.get(run_id)
     if run is None or not run_id.startswith("reset-"):
@@ -112,32 +111,7 @@ async def approve(services: Services, runs: SweepRuns, run_id: str, approver: st
     run.brake.approved_by, run.brake.approved_at = approver, services.clock.now()
     run.reason = f"approved by {approver}"
     await _audit(services, run, "redemption-reset.approved", f"reset brake released by {approver}")
-    return await execute(services, runs, run)
-
-
-async def execute(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
-    """Reset every guest of the run still queued or failed; the rest already happened."""
-    run.status, run.updated = RunStatus.DISPATCHING, services.clock.now()
-    run = await runs.save(run)
-    pending = [i async for i in services.work_items.query(kind=KIND) if i.run_id == run.run_id and i.status in PENDING]
-    missing: ResetPermissionMissing | None = None
-    with progress.step(f"resetting {run.run_id}", total=len(pending), unit="guest", run_id=run.run_id) as reset:
-        for item in pending:
-            missing = await _reset_planned(services, item)
-            if missing is not None:
-                break  # every other guest would get the same 403: leave them queued for the rerun
-            reset.advance()
-    done = [i async for i in services.work_items.query(kind=KIND) if i.run_id == run.run_id]
-    run = await runs.get(run.run_id) or run
-    run.dispatched = sum(1 for i in done if i.status is WorkStatus.DONE)
-    failed = sum(1 for i in done if i.status is WorkStatus.FAILED)
-    run.status, run.dispatched_at, run.updated = RunStatus.DISPATCHED, services.clock.now(), services.clock.now()
-    run.reason = f"{failed} reset(s) failed; run again with the same run id to retry them" if failed else ""
-    if missing is not None:
-        run.reason = f"stopped: {missing}; run again with the same run id to reset the rest"
-    run = await runs.save(run)
-    await _audit(services, run, "redemption-reset.executed", f"{run.dispatched} reset(s) done, {failed} failed")
-    return run
+    return await dispatch(services, runs, run)
 
 
 async def _plan(
@@ -210,65 +184,3 @@ async def _braked(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
     await _audit(services, run, "redemption-reset.braked", run.brake.reason)
     log.warning("reset.braked", reason=run.brake.reason)
     return run
-
-
-async def _reset_planned(services: Services, item: WorkItem) -> ResetPermissionMissing | None:
-    """Reset one planned guest; returns the permission error when Graph refused for want of a permission."""
-    planned = PlannedReset.from_json(item.result["planned"])
-    item.status, item.attempts, item.updated = WorkStatus.RUNNING, item.attempts + 1, services.clock.now()
-    try:
-        item = await services.work_items.save(item)
-    except StateConflictError:
-        return None  # another execution of this run took it
-    try:
-        outcome = await _reset_one(services, planned, item.run_id or "")
-    except ResetPermissionMissing as error:
-        item.status, item.updated = WorkStatus.FAILED, services.clock.now()
-        item.last_error = {"type": PERMISSION_MISSING, "message": str(error), **error.detail}
-        log.error("reset.permission-missing", object_id=planned.object_id, detail=error.detail)
-        await services.work_items.save(item)
-        return error
-    except (GraphError, StateConflictError, ResetNotConfirmed) as error:
-        item.status, item.updated = WorkStatus.FAILED, services.clock.now()
-        item.last_error = error.describe() if isinstance(error, GraphError) else {"type": type(error).__name__}
-        item.last_error["message"] = str(error)
-        log.warning("reset.planned.failed", object_id=planned.object_id, error=str(error))
-    else:
-        item.status, item.updated, item.last_error = WorkStatus.DONE, services.clock.now(), None
-        item.result = {**item.result, **outcome}
-    await services.work_items.save(item)
-    return None
-
-
-async def _reset_one(services: Services, planned: PlannedReset, run_id: str) -> dict[str, Any]:
-    guest = await services.directory.get_user(planned.object_id)
-    if guest is None or not guest.is_guest:
-        return {"skipped": "guest-gone"}
-    if guest.external_user_state != ExternalUserState.ACCEPTED:
-        return {"skipped": "not-redeemed-any-more"}
-    try:
-        result = await reset_guest(
-            services,
-            guest,
-            email=planned.email,
-            origin=run_id,
-            evidence=planned.evidence,
-            managed_only=run_id.startswith(TICKET_RUN_PREFIX),
-        )
-    except ResetRefused as refusal:
-        log.info("reset.planned.refused", object_id=guest.id, code=refusal.code)
-        return {"skipped": refusal.code, "why": str(refusal)}
-    return result.to_json()
-
-
-async def _audit(services: Services, run: DailyRun, action: str, reason: str, **details: Any) -> None:
-    await services.audit.record(
-        AuditEntry(
-            at=services.clock.now(),
-            action=action,
-            target=run.run_id,
-            reason=reason,
-            run_id=run.run_id,
-            details={**run.summary(), **details},
-        )
-    )

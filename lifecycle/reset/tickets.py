@@ -25,11 +25,12 @@ from lifecycle.models import DirectoryUser, GuestRecord, WorkItem, WorkStatus
 from lifecycle.onboarding.policy import invitation_domain_violation
 from lifecycle.plans import Mode
 from lifecycle.reset.guest import ResetNotConfirmed, ResetPermissionMissing, ResetRefused, reset_guest
+from lifecycle.reset.items import KIND as RUN_ITEM_KIND
+from lifecycle.reset.items import PERMISSION_MISSING as PERMISSION
+from lifecycle.reset.items import TICKET_RUN_PREFIX
 from lifecycle.reset.planner import partner_domains
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
-from lifecycle.reset.runs import KIND as RUN_ITEM_KIND
-from lifecycle.reset.runs import NOT_ENABLED, TICKET_RUN_PREFIX, run_detection
-from lifecycle.reset.runs import PERMISSION_MISSING as PERMISSION
+from lifecycle.reset.runs import NOT_ENABLED, run_detection
 from lifecycle.runs.model import RunStatus
 from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
@@ -201,7 +202,14 @@ async def _reset_domain(
         raise _Refused("unknown-partner-domain", f"{domain} is not a domain of any partner in the desired state")
     mode = Mode(services.settings.reset_mode)
     run = await run_detection(
-        services, ports, lookup, mode, f"{TICKET_RUN_PREFIX}{ticket.ticket_id}", domains=[domain], force=True
+        services,
+        ports,
+        lookup,
+        mode,
+        f"{TICKET_RUN_PREFIX}{ticket.ticket_id}",
+        domains=[domain],
+        force=True,
+        inline=True,  # this ticket's own message resets the domain's guests, and reports a missing permission
     )
     summary = {"domain": domain, **run.summary()}
     if mode is not Mode.ENFORCE or run.status is RunStatus.BRAKED:

@@ -23,6 +23,10 @@ SIGN_IN_ACTIVITY_UNAVAILABLE_MESSAGE = (
     "tenant to have inactive guests found"
 )
 
+# The reason of a dispatched run whose worker met a missing permission: the rest of its work waits, queued, for
+# the same run id to be dispatched again once the permission is granted.
+STOPPED = "stopped"
+
 
 class RunStatus(enum.StrEnum):
     PLANNING = "planning"

@@ -15,6 +15,7 @@ import structlog
 from lifecycle.ledger.outcomes import Outcome
 from lifecycle.models import ReceivedMessage
 from lifecycle.plans import Mode
+from lifecycle.reset.items import KIND as RESET_KIND  # a reset run's messages share the guest-actions queue
 from lifecycle.runs.model import DailyRun
 from lifecycle.services import Services
 from lifecycle.sweep import actions, runner
@@ -85,6 +86,12 @@ async def on_timer(services: Services, past_due: bool) -> dict[str, Any]:
 
 
 async def handle_guest_action(message: ReceivedMessage, services: Services) -> Outcome:
+    """One `guest-actions` message: a sweep action, or (kind ``redemption-reset``) one guest of a reset run, which
+    shares the queue, its trigger and its concurrency (one worker per guest either way)."""
+    if message.kind == RESET_KIND:
+        from lifecycle.reset.entry import handle_reset_action
+
+        return await handle_reset_action(message, services)
     return await actions.handle_guest_action(message, services, _gate(sweep_ports(services)))
 
 

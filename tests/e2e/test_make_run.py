@@ -85,13 +85,15 @@ def test_running_the_demo_again_creates_no_second_guest(demo):
 
 def test_a_partner_that_moved_provider_has_its_guests_reset_once_its_tenant_is_allowed(demo):
     """The first run refuses (the new tenant is kept out by the desired state); once the desired state
-    admits it, the run is braked (more guests than allowed), approved, and every planned reset is done."""
+    admits it, the run is braked (more guests than allowed), approved, fanned out on guest-actions, and the
+    local worker carries out every planned reset."""
     steps = demo["first"]["redemptionReset"]
     refused, planned_run, last = steps[0], steps[1], steps[-1]
     assert refused["actions"] == {} and refused["skipped"]["provider-tenant-not-allowed-inbound"] > 0
     assert "partners.adatum.tenantId" in refused["reason"]
     planned = sum(planned_run["actions"].values())
     assert planned > 0 and last["status"] == "dispatched" and last["dispatched"] == planned
+    assert last["worker"] == {"done": planned} and last["progress"]["reset"] == planned
 
 
 def test_drift_and_governance_end_without_fixable_drift(demo):
@@ -143,6 +145,8 @@ def test_the_story_has_numbered_steps_what_happened_and_what_to_look_at_next(dem
     assert "5 guest(s) invited" in text and "the deletion brake stopped it, an operator approved it" in text
     run_id = demo["first"]["sweep"][-1]["runId"]
     assert f"look next: python -m lifecycle sweep show {run_id}" in text
+    reset_run = demo["first"]["redemptionReset"][-1]["runId"]
+    assert f"look next: python -m lifecycle sweep show {reset_run}" in text
     assert f"look next: open {demo['first']['report']['html']}" in text
     assert "every log line of this run is in /tmp/lifecycle.log" in text
 

@@ -240,6 +240,41 @@ class TestApproveThroughTheEndpoint:
         active, _ = await services.transport.depth(services.settings.queue_name("guest-actions"))
         assert active == 3 and not [w for w in directory.writes if w[0] == "accountEnabled"]
 
+    async def test_a_braked_reset_run_is_approved_before_any_guest_is_reset_and_the_queue_then_resets_them(
+        self, issuer
+    ):
+        """The HTTP answer comes once the resets are on guest-actions (the count sent, how to follow them), with
+        no guest reset inside the request; the guest-actions worker then resets each one."""
+        from lifecycle.reset.entry import run_reset_detection
+        from lifecycle.reset.entry import show as show_reset
+        from lifecycle.sweep.entry import drain_actions
+        from tests.builders.reset import redeemed, resets_sent, services_with
+        from tests.fakes import FakeDirectory, FakeLookup
+
+        directory = FakeDirectory()
+        guests = [redeemed(directory, f"p{n}@fabrikam.com", "otp") for n in range(3)]
+        reset_services = services_with(directory, FakeLookup(), FixedClock(NOW), brake_count=2)
+        braked = await run_reset_detection(reset_services, "enforce")
+        assert braked["status"] == "braked", braked
+        body = {"command": "approve", "args": {"runId": braked["runId"]}}
+        with endpoint_on(issuer, reset_services):
+            status, plan = await call("plan", body, operator_token(issuer))
+            assert status == 200 and {r["mail"] for r in plan["rows"]} == {g.mail for g in guests}
+            status, applied = await call("apply", {**body, "digest": plan["digest"]}, operator_token(issuer))
+        assert status == 200, applied
+        assert applied["result"]["status"] == "dispatched" and applied["result"]["dispatched"] == 3
+        assert "under way" in applied["text"] and f"sweep show {braked['runId']}" in applied["text"]
+        assert directory.invitations == []
+        # One message (the probe): its worker sends the other two once its reset proved the permission.
+        active, _ = await reset_services.transport.depth(reset_services.settings.queue_name("guest-actions"))
+        assert active == 1
+
+        assert await drain_actions(reset_services) == {"done": 3}
+        assert sorted(resets_sent(directory)) == sorted(g.id for g in guests)
+        shown = await show_reset(reset_services, braked["runId"])
+        assert shown is not None and shown["progress"]["reset"] == 3
+        assert shown["brake"]["approvedBy"] == f"{OPERATOR_NAME} ({OPERATOR_OID})"
+
 
 async def test_a_failure_inside_a_command_answers_500_in_json_without_a_traceback(issuer, services):
     """These services carry no policy drift ports: the planner's error stays in the log, the caller gets JSON."""

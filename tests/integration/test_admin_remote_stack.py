@@ -25,7 +25,7 @@ from app import admin as composition
 from app.admin import AdminEndpoint, admin_commands, build_bearer
 from app.bootstrap import bootstrap
 from config.admin import load_admin_settings
-from config.settings import load_settings
+from config.settings import ROOT, load_settings
 from lifecycle.admin.ports import AdminPorts
 from lifecycle.clock import SystemClock
 from lifecycle.services import Services
@@ -299,3 +299,63 @@ async def test_an_operator_runs_policy_drift_in_enforce_mode_through_the_app(env
     assert tenant.snapshot()["policies"] != before
     [applied] = [e for e in await _audit(env) if e.action == "admin.applied"]
     assert applied.actor == ACTOR and applied.details["args"]["job"] == "policy-drift" and applied.details["runId"]
+
+
+async def test_an_operator_approves_a_braked_reset_run_and_the_queue_resets_the_guests_after_the_answer(
+    env, tenant, host, issuer, tmp_path: Path
+):
+    """The approval answers once the run is fanned out: nobody is reset inside the request, the command says the
+    resets are under way and how to follow them; the guest-actions worker then resets every planned guest."""
+    import yaml
+
+    from lifecycle.reset.entry import run_reset_detection
+    from lifecycle.sweep.entry import drain_actions
+
+    tenant.seed(builtin="fresh", guests=60)
+    domain = "fabrikam.co.uk"
+
+    def redeemed() -> set[str]:
+        users = tenant.snapshot()["users"]
+        return {
+            u["id"]
+            for u in users
+            if u["userType"] == "Guest"
+            and (u.get("mail") or "").endswith("@" + domain)
+            and u["externalUserState"] == "Accepted"
+        }
+
+    # Fabrikam's second domain moved to passcodes, and the desired state no longer names a Fabrikam tenant; every
+    # reset waits for an operator (brakeCount 0).
+    desired = yaml.safe_load((ROOT / "config" / "desired-state.sample.yaml").read_text())
+    desired["partners"]["fabrikam"]["tenantId"] = None
+    desired["redemptionReset"] = {**desired.get("redemptionReset", {}), "brakeCount": 0}
+    (tmp_path / "desired.yaml").write_text(yaml.safe_dump(desired))
+    env |= {
+        "LIFECYCLE_DESIRED_STATE": str(tmp_path / "desired.yaml"),
+        "LIFECYCLE_RESET_ENABLED": "true",
+        "LIFECYCLE_RESET_MODE": "enforce",
+    }
+    tenant.set_identity_provider(domain, "EmailOTP", None)
+    before = redeemed()
+    app = await bootstrap(load_settings(env))
+    try:
+        braked = await run_reset_detection(app, "enforce")
+    finally:
+        await app.close()
+    assert braked["status"] == "braked" and sum(braked["actions"].values()) > 0, braked
+    run_id = braked["runId"]
+
+    result = lifecycle_cli(_laptop(host, _token(issuer)), "approve", run_id, "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "under way" in result.stdout and f"sweep show {run_id}" in result.stdout
+    assert redeemed() == before  # the request reset nobody
+
+    app = await bootstrap(load_settings(env))
+    try:
+        worked = await drain_actions(app)
+    finally:
+        await app.close()
+    assert worked == {"done": sum(braked["actions"].values())}
+    assert not redeemed() & before
+    [applied] = [e for e in await _audit(env) if e.action == "admin.applied"]
+    assert applied.actor == ACTOR and applied.details["runId"] == run_id

@@ -17,6 +17,7 @@ from graph.users import GraphDirectory
 from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Verdict
 from lifecycle.reset.entry import handle_reset_ticket, run_reset_detection
+from lifecycle.reset.local import run_locally
 from lifecycle.tickets import ResetRedemptionTicket
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import PROTECTED_GROUP_ID
@@ -102,14 +103,15 @@ async def test_a_provider_change_resets_the_domains_guests_and_keeps_their_objec
         services.desired = admit_partner_tenant(services.desired, "adatum", tenant_id)
     else:
         _without_fabrikam_tenant(services)
-    summary = await run_reset_detection(services, "enforce")
+    summary = await run_locally(services, "enforce")  # fanned out on guest-actions, then worked by the local worker
     assert summary["status"] == "dispatched" and summary["dispatched"] == len(before)
+    assert summary["progress"]["reset"] == len(before) and summary["worker"] == {"done": len(before)}
     after = {u["id"]: u for u in admin.snapshot()["users"]}
     assert all(after[i]["externalUserState"] == "PendingAcceptance" for i in before)
     assert all(after[i]["mail"] == before[i]["mail"] for i in before)
     assert all(after[i]["externalUserState"] == "Accepted" for i in untouched)
     invitations = admin.counters()["invitations"]
-    await run_reset_detection(services, "enforce", "reset-rerun")
+    await run_locally(services, "enforce", "reset-rerun")
     assert admin.counters()["invitations"] == invitations
 
 
@@ -129,7 +131,7 @@ async def test_a_partner_domain_the_tenant_lookup_cannot_place_resets_nobody_and
     if moved:
         admin.set_identity_provider("fabrikam.co.uk", "EmailOTP")
     invitations = admin.counters()["invitations"]
-    summary = await run_reset_detection(_services(local_stack), "enforce")
+    summary = await run_locally(_services(local_stack), "enforce")
     assert summary["dispatched"] == 0 and summary["skipped"]["provider-unverified"] == len(before)
     assert admin.counters()["invitations"] == invitations
     assert all(u["externalUserState"] == "Accepted" for u in _redeemed(admin.snapshot(), "fabrikam.co.uk").values())
@@ -140,7 +142,7 @@ async def test_a_move_to_a_tenant_the_desired_state_keeps_out_resets_nobody(loca
     before = _redeemed(admin.snapshot(), "adatum.com")
     admin.set_identity_provider("adatum.com", "AzureAD", NEW_ADATUM_TENANT)
     invitations = admin.counters()["invitations"]
-    summary = await run_reset_detection(_services(local_stack), "enforce")
+    summary = await run_locally(_services(local_stack), "enforce")
     assert summary["dispatched"] == 0 and summary["skipped"]["provider-tenant-not-allowed-inbound"] == len(before)
     assert admin.counters()["invitations"] == invitations
 
@@ -188,22 +190,24 @@ async def test_without_the_reset_grant_an_email_change_fails_replayably_before_a
 
 
 async def test_without_the_reset_grant_a_run_revokes_no_session_and_resets_once_granted(local_stack, admin):
-    """With only the base grant Graph refuses the reset (403): no guest loses its sessions, the run names the
-    permission; the same run, granted User.ReadWrite.All, then resets every planned guest."""
+    """With only the base grant Graph refuses the reset (403): no guest loses its sessions, the run's probe meets
+    the 403 and stops the run naming the permission, and the other guests are never sent (one refused
+    invitation, not one per guest); the same run, granted User.ReadWrite.All, then resets every planned guest."""
     domain = "fabrikam.co.uk"
     before = _redeemed(admin.snapshot(), domain)
-    assert before
+    assert len(before) > 1
     admin.set_identity_provider(domain, "EmailOTP", None)
-    refused = await run_reset_detection(
+    refused = await run_locally(
         _without_fabrikam_tenant(_services(local_stack, roles=GRANTED)), "enforce", "reset-no-grant"
     )
-    assert refused["dispatched"] == 0 and "User.ReadWrite.All" in refused["reason"]
+    assert refused["progress"]["reset"] == 0 and "User.ReadWrite.All" in refused["reason"]
+    assert refused["worker"] == {"failed": 1} and refused["progress"]["waiting"] == len(before) - 1
     after = {u["id"]: u for u in admin.snapshot()["users"]}
     for object_id, guest in before.items():
         assert after[object_id]["externalUserState"] == "Accepted"
         assert after[object_id]["signInSessionsValidFromDateTime"] == guest["signInSessionsValidFromDateTime"]
-    granted = await run_reset_detection(_without_fabrikam_tenant(_services(local_stack)), "enforce", "reset-no-grant")
-    assert granted["dispatched"] == len(before)
+    granted = await run_locally(_without_fabrikam_tenant(_services(local_stack)), "enforce", "reset-no-grant")
+    assert granted["dispatched"] == len(before) and granted["progress"]["reset"] == len(before)
     after = {u["id"]: u for u in admin.snapshot()["users"]}
     assert all(after[i]["externalUserState"] == "PendingAcceptance" for i in before)
 

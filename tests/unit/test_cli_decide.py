@@ -350,3 +350,8 @@ def test_approve_of_a_braked_reset_run_lists_each_guest_and_its_provider_change(
     approved = cli("approve", braked["runId"], answer=f"{braked['runId']}\n")
     assert approved.exit_code == ExitCode.OK, approved.output
     assert sorted(resets_sent(directory)) == sorted(g.id for g in guests)
+    # Fanned out, then worked by the command's own local worker: the summary says how the resets went.
+    assert "reset: 3" in approved.stdout and "worker: done 3" in approved.stdout
+    shown = cli("sweep", "show", braked["runId"], answer="")
+    assert shown.exit_code == ExitCode.OK, shown.output
+    assert "reset: 3" in shown.stdout and all(g.mail in shown.stdout for g in guests)

@@ -13,13 +13,11 @@ from config.desired_state import B2BSetting, CrossTenantBlocks, Target, TargetCo
 from lifecycle.clock import FixedClock
 from lifecycle.errors import BadRequestError, PermissionDeniedError, TransientGraphError
 from lifecycle.ledger.outcomes import Verdict
+from lifecycle.ledger.status import status
 from lifecycle.models import WorkItem, WorkStatus
-from lifecycle.reset.entry import (
-    approve_reset_run,
-    on_timer,
-    run_reset_detection,
-)
+from lifecycle.reset.entry import on_timer, reset_ports
 from lifecycle.reset.guest import marker_key
+from lifecycle.reset.local import approve_locally, run_locally
 from lifecycle.reset.planner import detect
 from lifecycle.reset.providers import RedemptionOrder
 from lifecycle.reset.runs import ResetRunError
@@ -55,7 +53,7 @@ class TestTransitions:
         directory = FakeDirectory()
         guest = redeemed(directory, f"ana@{domain}", used)
         services = services_with(directory, lookup)
-        summary = await run_reset_detection(services, "enforce")
+        summary = await run_locally(services, "enforce")
         assert summary["status"] == "dispatched" and summary["dispatched"] == 1
         assert resets_sent(directory) == [guest.id]
         assert ("revokeSignInSessions", guest.id, None) in directory.writes
@@ -70,7 +68,7 @@ class TestTransitions:
         """Entra guests of an Entra domain, and personal accounts of a domain without one, are not planned."""
         directory = FakeDirectory()
         redeemed(directory, email, used)
-        summary = await run_reset_detection(services_with(directory, FakeLookup()), "enforce")
+        summary = await run_locally(services_with(directory, FakeLookup()), "enforce")
         assert summary["actions"] == {} and summary["skipped"] == {"provider-unchanged": 1}
         assert resets_sent(directory) == []
 
@@ -81,7 +79,7 @@ class TestTransitions:
         directory = FakeDirectory()
         redeemed(directory, "ana@fabrikam.co.uk", "entra")
         lookup = FakeLookup(tenants={"fabrikam.com": FABRIKAM_TENANT})
-        summary = await run_reset_detection(services_with(directory, lookup), "enforce")
+        summary = await run_locally(services_with(directory, lookup), "enforce")
         assert summary["actions"] == {} and summary["skipped"] == {"provider-unverified": 1}
         assert resets_sent(directory) == []
         detection = await detect(directory, lookup, services_with(directory, lookup).desired)
@@ -96,7 +94,7 @@ class TestTransitions:
         directory.add_guest("new@adatum.com", state="PendingAcceptance")
         redeemed(directory, "off@fabrikam.com", "google", account_enabled=False)
         redeemed(directory, "someone@gmail.com", "otp")
-        summary = await run_reset_detection(services_with(directory, FakeLookup()), "enforce")
+        summary = await run_locally(services_with(directory, FakeLookup()), "enforce")
         assert summary["totalGuests"] == 2 and summary["skipped"] == {"not-redeemed": 1, "disabled": 1}
 
     async def test_a_protected_group_member_is_never_reset(self):
@@ -106,7 +104,7 @@ class TestTransitions:
         lookup = FakeLookup(tenants={"adatum.com": "5c8e1f2a-6d3b-4a9e-b7c0-1d2e3f4a5b6c"})
         services = services_with(directory, lookup)
         directory.add_to_group(services.desired.exclusions.protected_group_id, guest.id)
-        summary = await run_reset_detection(services, "enforce")
+        summary = await run_locally(services, "enforce")
         assert summary["actions"] == {} and summary["skipped"] == {"protected-group": 1}
         assert resets_sent(directory) == [] and directory.writes == []
 
@@ -116,7 +114,7 @@ class TestTransitions:
         redeemed(directory, "ana@adatum.com", "google")
         lookup = FakeLookup(tenants={"adatum.com": "5c8e1f2a-6d3b-4a9e-b7c0-1d2e3f4a5b6c"})
         services = services_with(directory, lookup, readable_group=False)
-        summary = await run_reset_detection(services, "enforce")
+        summary = await run_locally(services, "enforce")
         assert summary["status"] == "failed" and "protected group" in summary["reason"]
         assert resets_sent(directory) == []
 
@@ -127,10 +125,10 @@ class TestModesAndBrake:
         directory = FakeDirectory()
         guest = redeemed(directory, "ana@fabrikam.com", "google")
         services = services_with(directory, FakeLookup())
-        planned = await run_reset_detection(services, "plan")
+        planned = await run_locally(services, "plan")
         assert planned["status"] == "planned" and planned["actions"] == {"reset/google->entra": 1}
         assert resets_sent(directory) == []
-        await run_reset_detection(services, "enforce")
+        await run_locally(services, "enforce")
         assert resets_sent(directory) == [guest.id]
 
     async def test_a_run_over_the_brake_count_waits_for_approval(self):
@@ -138,10 +136,10 @@ class TestModesAndBrake:
         directory = FakeDirectory()
         guests = [redeemed(directory, f"p{n}@fabrikam.com", "otp") for n in range(3)]
         services = services_with(directory, FakeLookup(), brake_count=2)
-        braked = await run_reset_detection(services, "enforce")
+        braked = await run_locally(services, "enforce")
         assert braked["status"] == "braked" and "approve" in braked["reason"]
         assert resets_sent(directory) == []
-        approved = await approve_reset_run(services, braked["runId"], "oncall@contoso.com")
+        approved = await approve_locally(services, braked["runId"], "oncall@contoso.com")
         assert approved["brake"]["approvedBy"] == "oncall@contoso.com" and approved["dispatched"] == 3
         assert sorted(resets_sent(directory)) == sorted(g.id for g in guests)
 
@@ -152,8 +150,8 @@ class TestIdempotency:
         directory = FakeDirectory()
         guest = redeemed(directory, "ana@fabrikam.com", "google")
         services = services_with(directory, FakeLookup())
-        first = await run_reset_detection(services, "enforce")
-        await run_reset_detection(services, "enforce", first["runId"])
+        first = await run_locally(services, "enforce")
+        await run_locally(services, "enforce", first["runId"])
         outcome = await ticket_outcome(services, ticketId="T-1", objectId=guest.id)
         assert outcome.verdict is Verdict.DONE and outcome.detail["invitationSent"] is False
         assert resets_sent(directory) == [guest.id]
@@ -299,7 +297,7 @@ class TestTickets:
             raise TransientGraphError("Graph answered 503 ServiceUnavailable", status=503)
 
         directory.invite_guest = unavailable  # type: ignore[method-assign]
-        await run_reset_detection(services, "enforce")
+        await run_locally(services, "enforce")
         assert ("revokeSignInSessions", guest.id, None) not in directory.writes
         [row] = [e async for e in services.audit.entries() if e.target == guest.id]
         assert row.action == "guest.redemption-reset-failed" and row.details["sessionsRevoked"] is False
@@ -329,14 +327,18 @@ def refuse_resets(directory: FakeDirectory) -> None:
     """Graph without User.ReadWrite.All: a reset is 403 Authorization_RequestDenied (plain invitations pass)."""
     original = directory.invite_guest
 
+    refused: list[str] = []
+
     async def denied(request):
         if request.reset_redemption:
+            refused.append(request.invited_user_id or "")
             raise PermissionDeniedError(
                 "Insufficient privileges to complete the operation.", status=403, code="Authorization_RequestDenied"
             )
         return await original(request)
 
     directory.invite_guest = denied  # type: ignore[method-assign]
+    directory.refused = refused  # type: ignore[attr-defined]
     directory.grant = lambda: setattr(directory, "invite_guest", original)  # type: ignore[attr-defined]
 
 
@@ -373,24 +375,34 @@ class TestPermissionMissing:
         assert outcome.detail["step"].startswith("the address update")
         assert directory.invitations == [] and directory.writes == []
 
-    async def test_a_detection_run_stops_at_the_first_refusal_and_a_rerun_resets_everyone(self):
+    async def test_a_fanned_out_run_stops_after_one_refusal_and_a_rerun_resets_everyone(self):
+        """The run's probe meets the 403: it fails its guest naming the permission and stops the run, and the
+        other guests are never sent (one 403, no retries); the same run id dispatched again once granted resets
+        all three."""
         directory = FakeDirectory()
         guests = [redeemed(directory, f"p{n}@fabrikam.com", "google") for n in range(3)]
         services = services_with(directory, FakeLookup())
         refuse_resets(directory)
-        summary = await run_reset_detection(services, "enforce", "reset-perm")
-        assert summary["dispatched"] == 0 and "User.ReadWrite.All" in summary["reason"]
+        summary = await run_locally(services, "enforce", "reset-perm")
+        assert summary["progress"]["reset"] == 0 and "User.ReadWrite.All" in summary["reason"]
+        assert summary["reason"].startswith("stopped:")
+        assert len(directory.refused) == 1  # type: ignore[attr-defined]
+        assert summary["worker"] == {"failed": 1} and summary["progress"]["waiting"] == 2
+        flags = (await status(services, reset_ports(services).runs))["attention"]
+        assert [(f["kind"], f["runId"]) for f in flags] == [("stopped", "reset-perm")]
         assert not any(w[0] == "revokeSignInSessions" for w in directory.writes)
         items = [i async for i in services.work_items.query(kind="redemption-reset")]
-        assert sorted(i.status.value for i in items) == ["failed", "queued", "queued"]
-        [failed] = [i for i in items if i.status is WorkStatus.FAILED]
+        assert sorted(i.status.value for i in items) == ["dead-lettered", "queued", "queued"]
+        [failed] = [i for i in items if i.status is WorkStatus.DEAD_LETTERED]
         assert (
             failed.last_error["type"] == "permission-missing"
             and failed.last_error["permission"] == "User.ReadWrite.All"
         )
         directory.grant()  # type: ignore[attr-defined]
-        rerun = await run_reset_detection(services, "enforce", "reset-perm")
+        rerun = await run_locally(services, "enforce", "reset-perm")
         assert rerun["dispatched"] == 3 and sorted(resets_sent(directory)) == sorted(g.id for g in guests)
+        assert rerun["progress"] == {"planned": 3, "reset": 3, "skipped": 0, "failed": 0, "waiting": 0}
+        assert rerun["reason"] == ""
 
     async def test_a_domain_ticket_fails_naming_the_permission_and_its_replay_finishes_the_run(self):
         directory = FakeDirectory()
@@ -429,9 +441,9 @@ class TestSwitchedOff:
     async def test_an_enforced_run_or_an_approval_is_refused(self):
         services = services_with(FakeDirectory(), FakeLookup(), enabled=False)
         with pytest.raises(ResetRunError, match=r"User\.ReadWrite\.All"):
-            await run_reset_detection(services, "enforce")
+            await run_locally(services, "enforce")
         with pytest.raises(ResetRunError, match="LIFECYCLE_RESET_ENABLED"):
-            await approve_reset_run(services, "reset-2026-01-01", "oncall")
+            await approve_locally(services, "reset-2026-01-01", "oncall")
 
 
 NEW_ADATUM_TENANT = "7b1c2d3e-4f5a-4b6c-9d7e-8f9a0b1c2d3e"
@@ -453,10 +465,10 @@ class TestProviderTenantPolicy:
         directory = FakeDirectory()
         redeemed(directory, "ana@adatum.com", "google")
         services = services_with(directory, FakeLookup(tenants={"adatum.com": NEW_ADATUM_TENANT}))
-        planned = await run_reset_detection(services, "plan")
+        planned = await run_locally(services, "plan")
         assert planned["actions"] == {} and planned["skipped"] == {"provider-tenant-not-allowed-inbound": 1}
         assert NEW_ADATUM_TENANT in planned["reason"] and "partners.adatum.tenantId" in planned["reason"]
-        enforced = await run_reset_detection(services, "enforce", planned["runId"])
+        enforced = await run_locally(services, "enforce", planned["runId"])
         assert enforced["dispatched"] == 0 and resets_sent(directory) == []
         audit = [e async for e in services.audit.entries() if e.action == "redemption-reset.planned"]
         assert "adatum.com" in audit[0].details["blocked"]
@@ -467,7 +479,7 @@ class TestProviderTenantPolicy:
         guest = redeemed(directory, "ana@adatum.com", "google")
         services = services_with(directory, FakeLookup(tenants={"adatum.com": NEW_ADATUM_TENANT}))
         with_adatum_tenant(services, NEW_ADATUM_TENANT, "allowed")
-        summary = await run_reset_detection(services, "enforce")
+        summary = await run_locally(services, "enforce")
         assert summary["actions"] == {"reset/google->entra": 1} and resets_sent(directory) == [guest.id]
 
     async def test_a_partner_policy_that_blocks_its_own_tenant_blocks_the_reset(self):
@@ -475,7 +487,7 @@ class TestProviderTenantPolicy:
         redeemed(directory, "ana@adatum.com", "google")
         services = services_with(directory, FakeLookup(tenants={"adatum.com": NEW_ADATUM_TENANT}))
         with_adatum_tenant(services, NEW_ADATUM_TENANT, "blocked")
-        summary = await run_reset_detection(services, "enforce")
+        summary = await run_locally(services, "enforce")
         assert summary["skipped"] == {"provider-tenant-not-allowed-inbound": 1} and resets_sent(directory) == []
 
 
@@ -486,7 +498,7 @@ class TestRedemptionOrder:
         """email -> provider used, for the guests an enforce run reset."""
         directory = FakeDirectory()
         created = [(redeemed(directory, email, used).id, email, used) for email, used in guests]
-        await run_reset_detection(services_with(directory, lookup), "enforce")
+        await run_locally(services_with(directory, lookup), "enforce")
         reset = set(resets_sent(directory))
         return {email: used for object_id, email, used in created if object_id in reset}
 
@@ -518,7 +530,7 @@ class TestRedemptionOrder:
         redeemed(directory, "ana@adatum.com", "msa")
         otp = order(*DEFAULT_PRIMARY, fallback="emailOneTimePasscode")
         services = services_with(directory, OrderedLookup(otp))
-        summary = await run_reset_detection(services, "plan")
+        summary = await run_locally(services, "plan")
         assert summary["actions"] == {"reset/microsoft-account->email-otp": 1}
 
     @pytest.mark.parametrize(

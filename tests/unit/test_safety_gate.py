@@ -371,6 +371,7 @@ async def test_a_domain_ticket_resets_only_the_guests_this_product_manages():
 
 async def test_the_daily_run_never_resets_a_guest_excluded_after_planning():
     from lifecycle.reset.entry import run_reset_detection
+    from lifecycle.reset.local import run_locally
 
     directory = FakeDirectory()
     guest = redeemed(directory, "ana@fabrikam.com", "google")
@@ -378,5 +379,6 @@ async def test_the_daily_run_never_resets_a_guest_excluded_after_planning():
     planned = await run_reset_detection(services, "plan")
     assert planned["actions"] == {"reset/google->entra": 1}
     _exclude(services, guest.id.upper())
-    await run_reset_detection(services, "enforce")
+    enforced = await run_locally(services, "enforce")  # fanned out, then the guest-actions worker's gate refuses
+    assert enforced["worker"] == {"done": 1} and enforced["progress"]["skipped"] == 1
     assert resets_sent(directory) == [] and directory.writes == []
