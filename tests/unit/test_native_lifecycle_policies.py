@@ -205,6 +205,16 @@ def test_each_differing_field_and_rule_is_planned_and_only_they_are_sent():
     assert by[(RULES, "idle/sponsorPresence")].change is Change.REPORT
 
 
+def test_a_grace_period_the_file_leaves_out_is_the_services_default_not_drift():
+    """Graph (tenantsim: the admin center's 7 days) fills in a grace period the body left out; the plan leaves it be
+    instead of PATCHing it to null on every run."""
+    policy, scope = _policy(), PolicyScope()
+    existing = _existing(policy, scope, enabled=True)
+    existing["gracePeriodInDays"] = 7
+    actions = plan_policy("idle", policy, scope, existing, PolicyShadow("idle", "disableOnly"), BRAKE, 3, False)
+    assert [(a.key, a.change) for a in actions] == [("idle", Change.NONE)]
+
+
 def test_an_enabled_policy_the_file_wants_off_is_switched_off():
     policy, scope = _policy(enabled=False), PolicyScope()
     shadow = PolicyShadow("idle", "disableOnly")
