@@ -31,6 +31,8 @@ from app.cli.common import ExitCode
 from app.cli.main import app
 from config.desired_state import DesiredState, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE, Settings, load_settings
+from graph.credentials import TenantSimCredential
+from graph.permissions import features_of, granted
 from lifecycle.clock import FixedClock
 from lifecycle.drift.entry import drift_ports, run_policy_drift
 from lifecycle.drift.native_compare import REPORT
@@ -295,3 +297,29 @@ def test_a_rule_changed_in_the_portal_is_put_back_whether_or_not_graph_serves_a_
     assert [(r["id"], r["minimumSponsorCount"]) for r in after] == [(rules[0]["id"], 1)]
     settled = asyncio.run(drift("plan"))
     assert [a.key for a in settled.actions if a.resource == RULES] == []
+
+
+def test_without_the_group_read_the_policies_are_not_written_and_the_plan_names_the_permission(stack, local_stack):
+    """The feature's grant less GroupMember.Read.All: a group named in the file cannot be found, nor any excluded
+    group's members read, so nothing is created and the refusal says what is missing."""
+    settings, admin = stack
+    url = local_stack.tenantsim_url
+    now = datetime.now(UTC).replace(microsecond=0)
+    document, _ = _tenant(now)
+    admin.seed(document)
+    admin.configure(throttlingEnabled=False)
+    desired = _desired()
+    roles = granted(redemption_reset=False, features=features_of(desired)) - {"GroupMember.Read.All"}
+
+    async def enforce() -> DriftRun:
+        credential = TenantSimCredential(url, roles=roles)
+        services = await bootstrap(settings, desired=desired, clock=FixedClock(now), credential=credential)
+        try:
+            return await run_policy_drift(services, "enforce")
+        finally:
+            await services.close()
+
+    run = asyncio.run(enforce())
+    refused = [r for r in run.refusals if r.rule == "lifecycle-groups-unreadable"]
+    assert refused and all("GroupMember.Read.All" in r.message for r in refused)
+    assert _policies(url, admin) == {}
