@@ -154,10 +154,11 @@ def stack(local_stack) -> Iterator[tuple[Settings, TenantSimAdmin]]:
         {**local_stack.env, "LIFECYCLE_TABLE_PREFIX": f"nl{suffix}", "LIFECYCLE_QUEUE_PREFIX": f"nl{suffix}-"}
     )
     with TenantSimAdmin(local_stack.tenantsim_url) as admin:
+        throttling = admin.config()["throttlingEnabled"]  # the session's tenantsim: left as it was found
         try:
             yield settings, admin
         finally:
-            admin.configure(**DOCUMENTED)
+            admin.configure(throttlingEnabled=throttling, **DOCUMENTED)
 
 
 def _policies(url: str, admin: TenantSimAdmin) -> dict[str, dict[str, Any]]:
