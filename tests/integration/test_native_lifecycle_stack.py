@@ -324,3 +324,27 @@ def test_without_the_group_read_the_policies_are_not_written_and_the_plan_names_
     refused = [r for r in run.refusals if r.rule == "lifecycle-groups-unreadable"]
     assert refused and all("GroupMember.Read.All" in r.message for r in refused)
     assert _policies(url, admin) == {}
+
+
+def test_a_deployment_granted_without_the_feature_is_told_which_permission_the_policies_need(stack, local_stack):
+    """The base grant only: the policies cannot be listed, so the plan is refused with the permission and the grant
+    script's feature named; the cross-tenant areas are still planned."""
+    settings, admin = stack
+    url = local_stack.tenantsim_url
+    admin.seed(_tenant(datetime.now(UTC).replace(microsecond=0))[0])
+    admin.configure(throttlingEnabled=False)
+
+    async def plan() -> DriftRun:
+        credential = TenantSimCredential(url, roles=granted(redemption_reset=False))
+        services = await bootstrap(settings, desired=_desired(), credential=credential)
+        try:
+            return await run_policy_drift(services, "plan")
+        finally:
+            await services.close()
+
+    run = asyncio.run(plan())
+    [refused] = [r for r in run.refusals if r.rule.startswith("lifecycle-")]
+    assert refused.rule == "lifecycle-policies-unreadable"
+    assert "LifecyclePolicies-Guests.Read.All" in refused.message
+    assert "--feature guest-lifecycle-policies" in refused.message
+    assert any(a.resource.startswith("crossTenantAccessPolicy/") for a in run.actions)
