@@ -32,7 +32,7 @@ from app.cli.main import app
 from config.desired_state import DesiredState, load_desired_state
 from config.settings import SAMPLE_DESIRED_STATE, Settings, load_settings
 from graph.credentials import TenantSimCredential
-from graph.permissions import features_of, granted
+from graph.permissions import Deployment, features_of, granted, required_names
 from lifecycle.clock import FixedClock
 from lifecycle.drift.entry import drift_ports, run_policy_drift
 from lifecycle.drift.native_compare import REPORT
@@ -348,3 +348,30 @@ def test_a_deployment_granted_without_the_feature_is_told_which_permission_the_p
     assert "LifecyclePolicies-Guests.Read.All" in refused.message
     assert "--feature guest-lifecycle-policies" in refused.message
     assert any(a.resource.startswith("crossTenantAccessPolicy/") for a in run.actions)
+
+
+def test_planning_needs_only_the_plan_mode_grant(stack, local_stack):
+    """A deployment whose jobs all plan holds LifecyclePolicies-Guests.Read.All, not the read-write one: the policies,
+    their order and the excluded groups are read, the shadow pass made, and nothing is refused."""
+    settings, admin = stack
+    url = local_stack.tenantsim_url
+    now = datetime.now(UTC).replace(microsecond=0)
+    admin.seed(_tenant(now)[0])
+    admin.configure(throttlingEnabled=False)
+    desired = _desired()
+    roles = required_names(Deployment(features=features_of(desired)))
+    assert "LifecyclePolicies-Guests.ReadWrite.All" not in roles
+
+    async def plan() -> DriftRun:
+        credential = TenantSimCredential(url, roles=roles)
+        services = await bootstrap(settings, desired=desired, clock=FixedClock(now), credential=credential)
+        try:
+            return await run_policy_drift(services, "plan")
+        finally:
+            await services.close()
+
+    run = asyncio.run(plan())
+    assert run.refusals == []
+    assert _action(run, "idle").change is Change.CREATE
+    shadow = next(d.actual for d in _action(run, "idle").diffs if d.field == "shadowEvaluation")
+    assert "would disable 4 of 8 governed guest(s)" in shadow  # by the wall clock, late is not yet 180 days idle
