@@ -293,6 +293,7 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
     from graph.governance import GraphGovernance
     from graph.groups import GraphGroupMembers
     from graph.identity_providers import GraphGuestIdentityProviders
+    from graph.lifecycle_policies import GraphGuestLifecyclePolicies, GraphLifecyclePolicyPriority
     from graph.policies import GraphPolicies
     from graph.scope_groups import GraphScopeGroups
     from graph.sign_ins import GraphSignInEvidence
@@ -309,7 +310,10 @@ def _job_ports(settings: Settings, client: Any) -> dict[str, Any]:
         "conditional_access_writes": policies,  # the same gateway as the reads: one pace for every CA call
         "sign_in_evidence": GraphSignInEvidence(client),
         "guest_identity_providers": GraphGuestIdentityProviders(client, policies),
-        "scope_groups": GraphScopeGroups(client),  # read only for a desired state with guestLifecyclePolicies
+        # Read (and, for the policies and their order, written) only for a desired state with guestLifecyclePolicies.
+        "lifecycle_policies": GraphGuestLifecyclePolicies(client),
+        "scope_groups": GraphScopeGroups(client),
+        "lifecycle_priority": GraphLifecyclePolicyPriority(client),
         "provider_lookup": GraphProviderLookup(policies),
         "governance_graph": GraphGovernance(client),
         "deleted_users": GraphDeletedUsers(client),

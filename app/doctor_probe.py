@@ -27,6 +27,7 @@ from graph.client import build_graph_client
 from graph.governance import GraphGovernance
 from graph.groups import GraphGroupMembers
 from graph.identity_providers import EMAIL, PROVIDERS, GraphGuestIdentityProviders
+from graph.lifecycle_policies import GraphGuestLifecyclePolicies
 from graph.odata import quote
 from graph.permissions import Deployment, features_of, required
 from graph.policies import B2B_POLICIES, CONDITIONAL_ACCESS, FEDERATIONS, XTAP, GraphPolicies
@@ -285,11 +286,14 @@ class GraphLockdownReads:
         return await self._providers.list_identity_providers()
 
 
-def export_ports(settings: Settings, credential: Any) -> tuple[GraphPolicies, GraphGovernance, GraphLockdownReads]:
-    """Every port the export reads through, on one Graph client."""
+def export_ports(
+    settings: Settings, credential: Any
+) -> tuple[GraphPolicies, GraphGovernance, GraphLockdownReads, GraphGuestLifecyclePolicies]:
+    """Every port the export reads through, on one Graph client. The guest lifecycle policies are always asked for:
+    a token without LifecyclePolicies-Guests.Read.All gets the section left out with why, as a comment."""
     client = build_graph_client(credential=credential, base_url=settings.graph_base_url, scope=settings.graph_scope)
     policies = GraphPolicies(client, beta_url=settings.graph_beta_url)
-    return policies, GraphGovernance(client), GraphLockdownReads(client, policies)
+    return policies, GraphGovernance(client), GraphLockdownReads(client, policies), GraphGuestLifecyclePolicies(client)
 
 
 async def export_from_settings() -> str:
@@ -299,8 +303,8 @@ async def export_from_settings() -> str:
     settings = load_settings()
     credential = doctor_credential(settings)
     try:
-        policies, governance, lockdown = export_ports(settings, credential)
-        return await export_desired_state(settings.tenant_id, policies, governance, lockdown)
+        policies, governance, lockdown, lifecycle_policies = export_ports(settings, credential)
+        return await export_desired_state(settings.tenant_id, policies, governance, lockdown, lifecycle_policies)
     finally:
         if hasattr(credential, "close"):
             await credential.close()

@@ -17,6 +17,11 @@ lifecycle-policies.md, names both):
 - the v1.0 rule page says a single rule can't be updated directly: when ``PATCH rules/{id}`` is refused, the
   rule is changed by sending the policy's whole ``rules`` collection in a PATCH of the policy;
 - a policy never processed may have no report (404) or one whose processing has not started: both are None.
+
+``GraphLifecyclePolicyPriority`` is the adapter of lifecycle.drift.native_priority: the guest policies' order,
+``/identityGovernance/lifecycleWorkflows/lifecyclePolicyPriorityConfigurations/user``
+(identitygovernance-lifecyclepolicypriorityconfiguration-get, -update), read with LifecyclePolicies-Guests.Read.All
+and changed with a PATCH of ``orderedPolicyIds`` guarded by ``If-Match`` (LifecyclePolicies-Guests.ReadWrite.All).
 """
 
 from __future__ import annotations
@@ -32,9 +37,11 @@ from msgraph import GraphServiceClient
 from graph.origin import GraphOrigin
 from graph.raw import RawGraph
 from lifecycle.drift.native_ports import GUEST_POLICY_TYPE
+from lifecycle.drift.native_priority import KEY as PRIORITY_KEY
 from lifecycle.errors import BadRequestError, GraphError, NotFoundError
 
 POLICIES = "/identityGovernance/lifecycleWorkflows/lifecyclePolicies"
+PRIORITY = "/identityGovernance/lifecycleWorkflows/lifecyclePolicyPriorityConfigurations"
 EXCLUDING_GROUPS = "#microsoft.graph.identityGovernance.allExcludingGroupsSubjectSet"
 SUBJECTS_PAGE = 100
 # The create and update pages' 400 codes for the documented limits: a refusal no other shape of body can fix.
@@ -127,6 +134,25 @@ class GraphGuestLifecyclePolicies:
                 yield subject
             link = page.get("@odata.nextLink")
             url = self._origin.check_link(link, what="@odata.nextLink") if link else None
+
+
+class GraphLifecyclePolicyPriority:
+    """LifecyclePolicyPriority over the product's Graph client: the guest subject type's priority configuration."""
+
+    def __init__(self, client: GraphServiceClient) -> None:
+        self._raw = RawGraph(client)
+        self._url = f"{self._raw.v1}{PRIORITY}/{PRIORITY_KEY}"
+
+    async def get_priority(self) -> dict[str, Any] | None:
+        try:
+            return await self._raw.send(Method.GET, self._url)
+        except NotFoundError:
+            return None
+
+    async def set_priority(self, ordered_policy_ids: list[str], etag: str | None) -> None:
+        """A stale etag is Graph's 412 (lifecycle.errors.GraphError): the next run plans on the order as it is."""
+        headers = {"If-Match": etag} if etag else None
+        await self._raw.send(Method.PATCH, self._url, {"orderedPolicyIds": list(ordered_policy_ids)}, headers=headers)
 
 
 def _typed(body: dict[str, Any]) -> dict[str, Any]:

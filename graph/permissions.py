@@ -251,6 +251,16 @@ FEATURE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
             enforce_only=("policy-drift",),
             plan_substitute="LifecyclePolicies-Guests.Read.All",
         ),
+        # The excluded groups: found by display name (group-list) and read for their direct members, users and
+        # nested groups (group-list-members), GroupMember.Read.All being the least privileged read both pages name.
+        # The base grant's GroupMember.ReadBasic.All covers transitive members only (group-list-transitivemembers).
+        Permission(
+            "GroupMember.Read.All",
+            ("policy-drift",),
+            "Find the groups a guest lifecycle policy excludes by display name and read their direct members (users "
+            "and nested groups): who the native engine leaves out, and the nested groups it ignores. Only where the "
+            "desired state manages guest lifecycle policies.",
+        ),
     ),
 }
 
@@ -268,6 +278,7 @@ def features_of(desired: DesiredState) -> frozenset[str]:
         SIGNUP_REGISTRATION: desired.sign_up_registration is not None,
         GUEST_CONDITIONAL_ACCESS: desired.guest_conditional_access is not None,
         GUEST_IDENTITY_PROVIDERS: desired.guest_identity_providers is not None,
+        GUEST_LIFECYCLE_POLICIES: desired.guest_lifecycle_policies is not None,
     }
     return frozenset(feature for feature, on in chosen.items() if on)
 

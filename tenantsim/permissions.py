@@ -64,6 +64,17 @@ REQUIREMENTS: dict[str, Requirement] = {
         "Group.ReadWrite.All",
         "Directory.Read.All",
     ),
+    # GET /groups (group-list-permissions include): GroupMember.Read.All is the least privileged read; the include
+    # also lists Group-NestingSupport.ReadWrite.All and Group.ManageProtection.All.
+    "groups.list": _any_of(
+        "Group-NestingSupport.ReadWrite.All",
+        "GroupMember.Read.All",
+        "Group.Read.All",
+        "Group.ReadWrite.All",
+        "Group.ManageProtection.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ),
     # GET /groups/{id}/transitiveMembers: GroupMember.ReadBasic.All is the least privileged
     # (group-list-transitivemembers-permissions include).
     "groups.read.transitiveMembers": _any_of(

@@ -25,8 +25,10 @@ from lifecycle.drift.native_policies import (
     plan_policy,
 )
 from lifecycle.drift.native_policies import applier as policy_applier
+from lifecycle.drift.native_ports import FEATURE, READ_PERMISSION
 from lifecycle.drift.native_scope import DIRECT_ONLY, PolicyScope, resolve_scope
 from lifecycle.drift.native_shadow import Shadow, evaluate, name_of
+from lifecycle.errors import PermissionDeniedError
 from lifecycle.plans import Action, Refusal
 from lifecycle.safety import gate_of
 from lifecycle.sweep.ports import GuestReads, SweepPorts
@@ -57,7 +59,15 @@ async def plan(services: Services, ports: DriftPorts, approvals: frozenset[str])
         reason = "the desired state has guestLifecyclePolicies but this deployment has no gateway for them"
         found.refusals.append(Refusal("lifecycle-policies-not-composed", reason))
         return found
-    tenant = await port.list_guest_policies()
+    try:
+        tenant = await port.list_guest_policies()
+    except PermissionDeniedError as exc:  # a deployment granted without the feature: say so, plan the rest
+        reason = (
+            f"the tenant's guest lifecycle policies cannot be read ({exc}): reading needs {READ_PERMISSION}, "
+            f"granted with infra/grant-graph-permissions --feature {FEATURE}"
+        )
+        found.refusals.append(Refusal("lifecycle-policies-unreadable", reason))
+        return found
     named: dict[str, list[dict[str, Any]]] = {}
     for policy in tenant:
         named.setdefault(str(policy.get("displayName")), []).append(policy)

@@ -167,6 +167,10 @@ def plan_policy(
         diffs = (FieldDiff("isEnabled", False, None), evidence)
         return [Action(RESOURCE, key, Change.CREATE, reason, diffs, {"body": {**body, "isEnabled": False}})]
     want, have = canonical(body), canonical(existing)
+    if want["gracePeriodInDays"] is None:
+        # Left out of the file: the service's default stands (the admin center's is 7 days; what Graph fills in for
+        # a body without it is not documented), rather than a PATCH to null on every run.
+        want["gracePeriodInDays"] = have["gracePeriodInDays"]
     diffs = [FieldDiff(name, want[name], have[name]) for name in want if want[name] != have[name]]
     patch: dict[str, Any] = {}
     for diff in diffs:

@@ -19,6 +19,9 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 GUEST_POLICY_TYPE = "#microsoft.graph.identityGovernance.guestLifecyclePolicy"
+# What reading them needs, and the grant script's feature that adds it (graph.permissions).
+READ_PERMISSION = "LifecyclePolicies-Guests.Read.All"
+FEATURE = "guest-lifecycle-policies"
 
 
 class GuestLifecyclePolicies(Protocol):

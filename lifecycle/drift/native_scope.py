@@ -17,6 +17,8 @@ from lifecycle.errors import GraphError
 from lifecycle.plans import Refusal
 
 DIRECT_ONLY = "direct membership only"
+# The Graph permission the group look-ups need (group-list, group-list-members), named in what the plan says.
+GROUP_READ = "GroupMember.Read.All"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,17 @@ async def resolve_scope(
                 )
             )
             continue
-        found = await groups.groups_named(entry)
+        try:
+            found = await groups.groups_named(entry)
+        except GraphError as exc:
+            scope.refusals.append(
+                Refusal(
+                    "lifecycle-groups-unreadable",
+                    f"{key}: group {entry!r} cannot be looked up ({type(exc).__name__}: {exc}); finding a group by "
+                    f"name and reading its members needs {GROUP_READ}",
+                )
+            )
+            continue
         if len(found) != 1:
             problem = "no group" if not found else f"{len(found)} groups"
             scope.refusals.append(
@@ -111,7 +123,9 @@ async def resolve_scope(
             if reached - members.users:
                 scope.nested_by_group[group_id] = frozenset(reached - members.users)
     except GraphError as exc:
-        scope.unreadable = f"the excluded groups' members could not be read ({type(exc).__name__}: {exc})"
+        scope.unreadable = (
+            f"the excluded groups' members could not be read ({type(exc).__name__}: {exc}; needs {GROUP_READ})"
+        )
         scope.nested_by_group = {}
         return scope
     scope.direct, scope.transitive = frozenset(direct), frozenset(transitive)

@@ -16,13 +16,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from config.lifecycle_policies import DAYS_PROPERTY, NativePolicy
-from lifecycle.drift.native_ports import GuestLifecyclePolicies
+from lifecycle.drift.native_ports import FEATURE, READ_PERMISSION, GuestLifecyclePolicies
 from lifecycle.drift.native_scope import scope_group_ids
 from lifecycle.errors import GraphError
 
 SECTION = "guestLifecyclePolicies"
-FEATURE = "guest-lifecycle-policies"
-NEEDS = "LifecyclePolicies-Guests.Read.All"
+NEEDS = READ_PERMISSION
 RULE_TYPES = ("inactivity", "sponsorPresence", "periodicAttestation", "invitationRedemption")
 RULE_TYPES += ("accessPackageAssignmentRequired",)
 ACTIONS = ("disableOnly", "deleteOnly", "disableThenDelete")

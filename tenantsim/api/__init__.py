@@ -56,7 +56,8 @@ def build_router() -> Router:
     router.add("GET", f"/directory/deletedItems/{object_id}", users.get_deleted_item)
     router.add("DELETE", f"/directory/deletedItems/{object_id}", users.purge_deleted_item)
     router.add("POST", f"/directory/deletedItems/{object_id}/restore", users.restore_deleted_item)
-    router.add("GET", f"/groups/{group_id}/members", users.list_group_members, resource="groupMembers")
+    router.add("GET", "/groups", groups.list_groups)
+    router.add("GET", f"/groups/{group_id}/members", groups.list_direct_members, resource="groupMembers")
     router.add(
         "GET",
         f"/groups/{group_id}/transitiveMembers/(?:microsoft\\.)?graph\\.user",

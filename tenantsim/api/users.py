@@ -574,16 +574,3 @@ def purge_deleted(sim: Simulator) -> None:
     they are permanently deleted); run before each request, on the tenant's clock."""
     retention = timedelta(days=sim.config.deleted_item_retention_days)
     sim.directory.purge_expired(sim.now(), retention)
-
-
-def list_group_members(call: Call, group_id: str) -> GraphResponse:
-    call.require("groups.read")
-    select = parse_select(call, collection=True)
-    group = found(call.sim.directory.groups, group_id)
-    directory, now = call.sim.directory, call.sim.clock()
-    members = [
-        directory.users[m].data
-        for m in group["members"]
-        if m in directory.users and directory.users[m].visible_after <= now
-    ]
-    return _object_page(call, "directoryObjects", members, select)

@@ -21,8 +21,10 @@ from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
 from graph.governance import GraphGovernance
 from graph.identity_providers import GraphGuestIdentityProviders
+from graph.lifecycle_policies import GraphGuestLifecyclePolicies, GraphLifecyclePolicyPriority
 from graph.permissions import GRANTED, features_of, granted
 from graph.policies import GraphPolicies
+from graph.scope_groups import GraphScopeGroups
 from graph.sign_ins import GraphSignInEvidence
 from graph.users import GraphSweepReads
 from lifecycle.clock import SystemClock
@@ -32,6 +34,7 @@ from lifecycle.governance import run_governance
 from lifecycle.governance.job import make_plan
 from lifecycle.plans import Change
 from tenantsim.client import TenantSimAdmin
+from tenantsim.seed import FABRIKAM_COLLABORATORS_GROUP_ID, PROTECTED_GROUP_ID
 from tenantsim.server import TenantSimServer
 from tenantsim.stack import TENANT_ID
 from tests.builders import LOCAL_ENV, memory_services
@@ -108,14 +111,17 @@ def _drift_services(url: str, state: DesiredState) -> object:
         sign_in_evidence=GraphSignInEvidence(client),
         guest_identity_providers=GraphGuestIdentityProviders(client, policies),
         guest_reads=GraphSweepReads(client),
+        lifecycle_policies=GraphGuestLifecyclePolicies(client),
+        scope_groups=GraphScopeGroups(client),
+        lifecycle_priority=GraphLifecyclePolicyPriority(client),
     )
 
 
 async def _export_and_plan(url: str, out: Path, roles: frozenset[str] = READ_ROLES) -> tuple[str, list, list]:
     settings = _settings(url)
     credential = TenantSimCredential(url, roles=roles)
-    policies, governance, lockdown = export_ports(settings, credential)
-    text = await export_desired_state(TENANT_ID, policies, governance, lockdown)
+    policies, governance, lockdown, lifecycle_policies = export_ports(settings, credential)
+    text = await export_desired_state(TENANT_ID, policies, governance, lockdown, lifecycle_policies)
     await asyncio.to_thread(out.write_text, text, encoding="utf-8")
     state = await asyncio.to_thread(load_desired_state, out)
     drift, _ = await plan_drift(_drift_services(url, state))
@@ -136,6 +142,7 @@ def test_an_exported_tenant_has_no_writable_drift_or_governance_change_against_i
     # A lockdown area the token may not read is left out with why, not guessed at.
     assert "#   not exported: the tenant's signUpRegistration could not be read (PermissionDeniedError" in text
     assert "reading it needs APIConnectors.ReadWrite.All and IdentityUserFlow.ReadWrite.All" in text
+    assert "not exported: the guest lifecycle policies could not be read (PermissionDeniedError" in text
 
 
 def test_the_fresh_tenants_open_default_is_marked_for_a_human_and_partners_are_named_from_their_tenants(tmp_path):
@@ -266,3 +273,50 @@ def test_the_lockdown_areas_the_product_applied_export_as_the_sections_they_came
         assert secret not in text
     assert "LIFECYCLE_SIGNUP_CONNECTOR_PASSWORD" in text and "LIFECYCLE_GOOGLE_CLIENT_SECRET" in text
     assert "--feature guest-conditional-access" in text
+
+
+NATIVE = {
+    "guestLifecyclePolicies": {
+        "policies": {
+            "idle": {
+                "displayName": "Guests: idle for 180 days",
+                "enabled": False,
+                "excludedGroups": ["Fabrikam collaborators"],
+                "rules": [{"type": "inactivity", "days": 180}, {"type": "sponsorPresence", "minimumSponsors": 1}],
+                "action": {"kind": "disableThenDelete", "deleteAfterDays": 30},
+                "gracePeriodDays": 14,
+                "notifications": {"offsetsDays": [7, 1], "fallbackRecipients": ["guest-admins@contoso.com"]},
+            }
+        }
+    }
+}
+
+
+async def _apply_native(url: str, desired: DesiredState) -> None:
+    from lifecycle.drift.entry import run_policy_drift
+
+    created = await run_policy_drift(_drift_services(url, desired), "enforce")
+    assert created.refusals == [] and all(r.ok for r in created.results), created.refusals
+
+
+def test_the_guest_lifecycle_policies_the_product_applied_export_as_the_section_they_came_from(tmp_path):
+    """Created by policy drift (disabled, the protected group excluded beside the file's group, found by name), read
+    back by the export with the plan-mode permission: the section plans nothing against the tenant it came from."""
+    sample = load_desired_state(SAMPLE).model_dump(by_alias=True, mode="json", exclude_none=True)
+    desired = DesiredState.model_validate({**sample, **NATIVE})
+    with TenantSimServer(posture="locked-down", guests=5) as sim:
+        asyncio.run(_apply_native(sim.url, desired))
+        roles = READ_ROLES | {"LifecyclePolicies-Guests.Read.All"}
+        text, drift, governance = asyncio.run(_export_and_plan(sim.url, tmp_path / "exported.yaml", roles))
+    assert [(a.resource, a.key, a.reason) for a in drift] == []
+    assert [(a.resource, a.key, a.reason) for a in governance] == []
+    exported = load_desired_state(tmp_path / "exported.yaml").guest_lifecycle_policies
+    wanted = desired.guest_lifecycle_policies
+    assert exported is not None and wanted is not None
+    [policy] = exported.policies.values()
+    want = wanted.policies["idle"]
+    assert (policy.display_name, policy.enabled, policy.owner) == (want.display_name, False, None)
+    assert (policy.rules, policy.action, policy.grace_period_days) == (want.rules, want.action, want.grace_period_days)
+    assert policy.notifications == want.notifications
+    assert set(policy.excluded_groups) == {FABRIKAM_COLLABORATORS_GROUP_ID.lower(), PROTECTED_GROUP_ID}
+    assert "--feature guest-lifecycle-policies" in text

@@ -10,10 +10,11 @@ import pytest
 
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
-from graph.lifecycle_policies import GraphGuestLifecyclePolicies
+from graph.lifecycle_policies import GraphGuestLifecyclePolicies, GraphLifecyclePolicyPriority
 from graph.permissions import GUEST_LIFECYCLE_POLICIES, feature_grant
 from lifecycle.drift.native_ports import GUEST_POLICY_TYPE, GuestLifecyclePolicies
-from lifecycle.errors import BadRequestError, PermissionDeniedError
+from lifecycle.drift.native_priority import LifecyclePolicyPriority
+from lifecycle.errors import BadRequestError, GraphError, PermissionDeniedError
 from tenantsim.client import TenantSimAdmin
 from tenantsim.seed import FABRIKAM_COLLABORATORS_GROUP_ID, PROTECTED_GROUP_ID
 from tenantsim.server import TenantSimServer
@@ -172,3 +173,34 @@ async def test_reading_works_with_the_plan_mode_permission_and_writing_needs_the
     assert len(await reader.list_guest_policies()) == 1
     with pytest.raises(PermissionDeniedError):
         await reader.create_guest_policy(_body("Another"))
+
+
+def _priority(sim: TenantSimServer, roles: frozenset[str] | None = None) -> GraphLifecyclePolicyPriority:
+    roles = feature_grant(GUEST_LIFECYCLE_POLICIES) if roles is None else roles
+    client = build_graph_client(credential=TenantSimCredential(sim.url, roles=roles), base_url=f"{sim.url}/v1.0")
+    return GraphLifecyclePolicyPriority(client)
+
+
+async def test_the_priority_order_is_read_with_its_etag_and_changed_only_under_the_current_one(sim, admin):
+    gateway = _gateway(sim)
+    first = (await gateway.create_guest_policy(_body("First")))["id"]
+    second = (await gateway.create_guest_policy(_body("Second")))["id"]
+    assert isinstance(_priority(sim), LifecyclePolicyPriority)
+    reader = _priority(sim, roles=frozenset({"LifecyclePolicies-Guests.Read.All"}))
+    config = await reader.get_priority()
+    assert config is not None and config["orderedPolicyIds"] == [first, second]
+    with pytest.raises(PermissionDeniedError):
+        await reader.set_priority([second, first], config["@odata.etag"])
+
+    writer = _priority(sim)
+    await writer.set_priority([second, first], config["@odata.etag"])
+    changed = await writer.get_priority()
+    assert changed is not None and changed["orderedPolicyIds"] == [second, first]
+    assert changed["@odata.etag"] != config["@odata.etag"]
+    patch = next(e for e in admin.requests() if e["method"] == "PATCH" and e["status"] == 204)
+    assert patch["path"].endswith("/lifecyclePolicyPriorityConfigurations/user")
+
+    with pytest.raises(GraphError) as stale:  # someone reordered since config was read: Graph's 412, no write
+        await writer.set_priority([first, second], config["@odata.etag"])
+    assert stale.value.status == 412
+    assert (await writer.get_priority() or {})["orderedPolicyIds"] == [second, first]

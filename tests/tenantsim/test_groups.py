@@ -49,9 +49,40 @@ def test_the_user_cast_on_transitive_members_is_an_advanced_query(graph, nested,
     assert answer.json()["error"]["code"] == "Request_UnsupportedQuery"
 
 
-def test_direct_members_list_only_the_users_directly_in_the_group(graph, nested):
+def test_direct_members_list_the_users_and_groups_directly_in_the_group(graph, nested):
+    """Users and nested groups alike, each with its type; the nested groups' own members are not listed."""
     page = graph.get(f"/v1.0/groups/{PROTECTED_GROUP_ID}/members", roles=("GroupMember.Read.All",)).json()
-    assert [m["id"] for m in page["value"]] == [nested["a"]]
+    assert [(m["@odata.type"], m["id"]) for m in page["value"]] == [
+        ("#microsoft.graph.user", nested["a"]),
+        ("#microsoft.graph.group", OUTER),
+    ]
+    assert page["value"][1]["displayName"] == "Outer"
+    selected = graph.get(f"/v1.0/groups/{OUTER}/members?$select=id", roles=("GroupMember.Read.All",)).json()
+    assert selected["value"] == [
+        {"@odata.type": "#microsoft.graph.user", "id": nested["b"]},
+        {"@odata.type": "#microsoft.graph.group", "id": INNER},
+    ]
+
+
+def test_groups_are_found_by_display_name_with_a_filter(graph, nested):
+    """displayName eq (case-insensitive, a doubled quote inside the literal) answers the groups of that name."""
+    path = "/v1.0/groups?$filter=displayName eq 'outer'&$select=id,displayName"
+    page = graph.get(path, roles=("GroupMember.Read.All",)).json()
+    assert page["value"] == [{"@odata.type": "#microsoft.graph.group", "id": OUTER, "displayName": "Outer"}]
+    quoted = graph.get("/v1.0/groups?$filter=displayName eq 'O''Brien'", roles=("GroupMember.Read.All",)).json()
+    assert quoted["value"] == []
+    everything = graph.get("/v1.0/groups?$top=2", roles=("Group.Read.All",)).json()
+    assert len(everything["value"]) == 2 and "@odata.nextLink" in everything
+    assert {"displayName", "groupTypes", "securityEnabled"} <= set(everything["value"][0])
+
+
+def test_the_group_list_needs_a_documented_permission_and_refuses_what_it_does_not_serve(graph, nested):
+    path = "/v1.0/groups?$filter=displayName eq 'Outer'"
+    for roles in (("GroupMember.ReadBasic.All",), ("User.Read.All",)):
+        assert graph.get(path, roles=roles).status_code == 403, roles
+    for query in ('$search="displayName:Out"', "$select=noSuchProperty", "$filter=displayName eq"):
+        answer = graph.get(f"/v1.0/groups?{query}", roles=("GroupMember.Read.All",))
+        assert answer.status_code == 400, query
 
 
 def test_transitive_members_need_a_group_read_permission_and_an_existing_group(graph, nested):

@@ -11,7 +11,9 @@ from graph.assignment_expiries import GraphAssignmentExpiries
 from graph.credentials import TenantSimCredential
 from graph.governance import GraphGovernance
 from graph.groups import GraphGroupMembers
+from graph.lifecycle_policies import GraphGuestLifecyclePolicies, GraphLifecyclePolicyPriority
 from graph.policies import GraphPolicies
+from graph.scope_groups import GraphScopeGroups
 from graph.tenants import GraphProviderLookup
 from graph.users import GraphSweepReads
 from lifecycle.drift.entry import run_policy_drift
@@ -56,6 +58,11 @@ async def test_bootstrap_builds_every_jobs_ports_on_the_graph_client_and_the_gat
         assert swept.membership is services.protected_groups and reset.membership is services.protected_groups
         assert isinstance(reset.lookup, GraphProviderLookup)
         assert isinstance(drift.tenant, GraphPolicies) and isinstance(governance.graph, GraphGovernance)
+        # Microsoft's guest lifecycle policies, their excluded groups and their order: guestLifecyclePolicies is
+        # planned instead of refused as lifecycle-policies-not-composed.
+        assert isinstance(drift.lifecycle_policies, GraphGuestLifecyclePolicies)
+        assert isinstance(drift.scope_groups, GraphScopeGroups)
+        assert isinstance(drift.lifecycle_priority, GraphLifecyclePolicyPriority)
     finally:
         await services.close()
 

@@ -14,6 +14,7 @@ from adapters.memory import MemoryDriftReports, MemoryGuestLedger
 from config.desired_state import DeletionBrake, load_desired_state
 from config.lifecycle_policies import GuestLifecyclePolicies, NativePolicy
 from config.settings import SAMPLE_DESIRED_STATE
+from graph.permissions import GUEST_LIFECYCLE_POLICIES, Deployment, features_of, granted, required_names
 from lifecycle import report
 from lifecycle.drift.native_compare import compare
 from lifecycle.drift.native_entry import exposure
@@ -204,6 +205,16 @@ def test_each_differing_field_and_rule_is_planned_and_only_they_are_sent():
     assert by[(RULES, "idle/sponsorPresence")].change is Change.REPORT
 
 
+def test_a_grace_period_the_file_leaves_out_is_the_services_default_not_drift():
+    """Graph (tenantsim: the admin center's 7 days) fills in a grace period the body left out; the plan leaves it be
+    instead of PATCHing it to null on every run."""
+    policy, scope = _policy(), PolicyScope()
+    existing = _existing(policy, scope, enabled=True)
+    existing["gracePeriodInDays"] = 7
+    actions = plan_policy("idle", policy, scope, existing, PolicyShadow("idle", "disableOnly"), BRAKE, 3, False)
+    assert [(a.key, a.change) for a in actions] == [("idle", Change.NONE)]
+
+
 def test_an_enabled_policy_the_file_wants_off_is_switched_off():
     policy, scope = _policy(enabled=False), PolicyScope()
     shadow = PolicyShadow("idle", "disableOnly")
@@ -343,3 +354,19 @@ def test_excluded_groups_whose_members_cannot_be_read_hold_the_switch_and_say_wh
     shadow = PolicyShadow("idle", "disableOnly", governed=3)
     action = plan_policy("idle", policy, refused, existing, shadow, BRAKE, 3, approved=True)[0]
     assert action.change is Change.REPORT and "cannot be told" in action.reason
+
+
+def test_a_desired_state_with_lifecycle_policies_is_granted_their_permissions_and_only_then():
+    """The policies' read-write permission (its read substitute while drift plans) and GroupMember.Read.All for
+    the excluded groups' names and direct members: only a desired state that declares the section holds them."""
+    assert GUEST_LIFECYCLE_POLICIES not in features_of(DESIRED)
+    section = GuestLifecyclePolicies.model_validate({"policies": {"idle": _policy().model_dump(by_alias=True)}})
+    declared = DESIRED.model_copy(update={"guest_lifecycle_policies": section})
+    assert features_of(declared) == {GUEST_LIFECYCLE_POLICIES}
+    assert {"LifecyclePolicies-Guests.ReadWrite.All", "GroupMember.Read.All"} <= granted(
+        redemption_reset=False, features=features_of(declared)
+    )
+    assert not {"LifecyclePolicies-Guests.ReadWrite.All", "GroupMember.Read.All"} & granted(redemption_reset=False)
+    planning = required_names(Deployment(features=features_of(declared)))
+    assert {"LifecyclePolicies-Guests.Read.All", "GroupMember.Read.All"} <= planning
+    assert "LifecyclePolicies-Guests.ReadWrite.All" not in planning
