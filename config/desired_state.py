@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from pydantic.alias_generators import to_camel
 
 from config.errors import DesiredStateError
+from config.keys import KEY, bad_keys
 from config.lifecycle_policies import GuestLifecyclePolicies
 
 DOMAIN_PATTERN = r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$"
@@ -507,7 +508,7 @@ WAIVABLE_FIELDS = (
     *(f"{block}.{part}" for block in WAIVER_B2B_BLOCKS for part in ("usersAndGroups", "applications")),
     *(f"inboundTrust.{name}" for name in WAIVER_TRUST_FIELDS),
 )
-WAIVER_TARGET_PATTERN = r"^(default|partners\.[a-z0-9][a-z0-9-]{0,62})$"
+WAIVER_TARGET_PATTERN = rf"^(default|partners\.{KEY})$"
 
 
 class Waiver(Model):
@@ -566,9 +567,7 @@ class DesiredState(Model):
     @field_validator("partners")
     @classmethod
     def _partner_keys(cls, value: dict[str, Partner]) -> dict[str, Partner]:
-        import re
-
-        bad = [k for k in value if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", k)]
+        bad = bad_keys(value)
         if bad:
             raise ValueError(f"partner keys must be lowercase slugs: {', '.join(bad)}")
         return value

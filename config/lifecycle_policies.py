@@ -22,6 +22,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from config.keys import bad_keys
+
 MAX_POLICIES = 10
 MAX_RULES = 10
 MAX_EXCLUDED_GROUPS = 10
@@ -156,7 +158,7 @@ class GuestLifecyclePolicies(_Model):
     @field_validator("policies")
     @classmethod
     def _keys_and_names(cls, value: dict[str, NativePolicy]) -> dict[str, NativePolicy]:
-        bad = [k for k in value if not re.match(r"^[a-z0-9][a-z0-9-]{0,62}$", k)]
+        bad = bad_keys(value)
         if bad:
             raise ValueError(f"policy keys must be lowercase slugs: {', '.join(bad)}")
         names = [p.display_name for p in value.values()]

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from pydantic.alias_generators import to_camel
 
 from config.desired_state import normalise_domain
+from config.keys import KEY_PATTERN
 
 MAX_TICKET_BYTES = 64 * 1024
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -95,7 +96,7 @@ def _iso_text(value: object) -> object:
 class OnboardTicket(_GuestTicket):
     kind: Literal["onboard"]
     display_name: str = Field(min_length=1, max_length=256)
-    partner: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    partner: str = Field(pattern=KEY_PATTERN)
     sponsor: str
     access_package: str | None = Field(None, min_length=1, max_length=256)
     end_date: date | datetime

@@ -14,11 +14,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from config.keys import KEY
 from lifecycle.export.reviews import export_reviews
 from lifecycle.governance.desired import DIRECT_POLICY, REQUEST_POLICY
 
 PARTNER_CATALOG = "Partner collaboration"
-ORGANIZATION_KEY = re.compile(r"^Partner organisation ([a-z0-9][a-z0-9-]{0,62}), managed by the guest lifecycle")
+ORGANIZATION_KEY = re.compile(rf"^Partner organisation ({KEY}), managed by the guest lifecycle")
 DAYS = re.compile(r"^P(\d+)D$")
 LIFECYCLE_ACTIONS = ("none", "blockSignIn", "blockSignInAndDelete")
 
