@@ -409,6 +409,11 @@ class GraphBudget:
         wait = max((budget.book(units) for budget, units in budgets), default=0.0)
         if wait > 0:
             await self.sleep(wait)
+            # Graph refused another request meanwhile: this one was booked before the refusal and would meet it
+            # too. It waits out the pause (each instance's Retry-After is spread by the jitter of throttle()).
+            paused = max(budget.paused_until for budget, _ in budgets) - self.clock()
+            if paused > 0:
+                await self.sleep(paused)
 
     async def prepare(self, tenant: str, app: str, classes: Iterable[BudgetClass]) -> None:
         """Join the shared lease for these classes (once per class; a no-op without a coordinator)."""

@@ -153,6 +153,27 @@ def test_429s_to_requests_booked_before_a_cut_do_not_cut_the_pace_again() -> Non
     assert budget.throttled == 20
 
 
+def test_a_request_already_waiting_its_turn_also_waits_out_a_429_that_came_meanwhile() -> None:
+    """Booked before Graph refused another request, a waiting request would go out into the same refusal: when
+    its turn comes it waits until the pause ends instead."""
+    clock = MonotonicClock()
+    slept: list[float] = []
+    budget: GraphBudget
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+        if len(slept) == 1:  # while it waits its turn, another request is answered 429 with Retry-After 3
+            budget.throttle("t", "a", BudgetClass.WRITES, 3.0)
+
+    budget = GraphBudget(clock=clock, sleep=sleep)
+    writes = budget.budget("t", "a", BudgetClass.WRITES)
+    writes.jitter = lambda: 0.0
+    writes.hold_at_target()
+    asyncio.run(budget.acquire("t", "a", {BudgetClass.WRITES: 1}))
+    assert slept == pytest.approx([0.05, 3.0])
+
+
 def test_a_429_pauses_the_class_until_retry_after_and_cuts_the_pace() -> None:
     """After a 429 nothing is booked before its Retry-After, and the pace is cut."""
     clock = MonotonicClock()
