@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -57,10 +59,13 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
 
     ``graph_budget`` (a graph.budget.GraphBudget) replaces the process-wide budget for the Graph client and
     the shared lease alike: a benchmark against tenantsim's compressed windows paces with compressed quotas,
-    and the lease must set the shares of the budget the client spends, not of another one.
+    and the lease must set the shares of the budget the client spends, not of another one. ``queue_slots``
+    (messages one instance works on at once; host.json's maxConcurrentCalls unless given) sizes the longest
+    wait for the budget before a call is rescheduled (graph.budget.WaitLimit).
     """
     settings = settings or load_settings()
     graph_budget = overrides.pop("graph_budget", None)
+    queue_slots = overrides.pop("queue_slots", None) or host_queue_slots()
     configure_logging(json=settings.log_format == "json", level=settings.log_level)
     desired = overrides.pop("desired", None) or load_desired_state(settings.desired_state_path)
     closers: list[Any] = []
@@ -71,7 +76,7 @@ async def bootstrap(settings: Settings | None = None, **overrides: Any) -> Servi
             closers.append(credential.close)
 
     if not {"directory", "access_packages"} <= overrides.keys():
-        client = _graph_client(settings, credential, graph_budget)
+        client = _graph_client(settings, credential, graph_budget, queue_slots)
         overrides.setdefault("directory", _directory(client))
         overrides.setdefault("access_packages", _access_packages(client))
         for name, port in _job_ports(settings, client).items():
@@ -265,8 +270,9 @@ def _credential(settings: Settings, desired: DesiredState | None = None) -> Any:
     return ManagedIdentityCredential(client_id=settings.managed_identity_client_id)
 
 
-def _graph_client(settings: Settings, credential: Any, budget: Any = None) -> Any:
-    from graph.client import build_graph_client
+def _graph_client(settings: Settings, credential: Any, budget: Any = None, queue_slots: int | None = None) -> Any:
+    from graph.budget import WaitLimit
+    from graph.client import DEFAULT_MAX_BUDGET_WAIT, build_graph_client
     from graph.read_only import transport_for
 
     return build_graph_client(
@@ -274,9 +280,22 @@ def _graph_client(settings: Settings, credential: Any, budget: Any = None) -> An
         base_url=settings.graph_base_url,
         scope=settings.graph_scope,
         budget=budget,
+        max_budget_wait=WaitLimit(queue_slots) if queue_slots else DEFAULT_MAX_BUDGET_WAIT,
         # The operator's own sign-in only reads: a write is refused before it is sent (graph.read_only).
         transport=transport_for(settings.graph_credential),
     )
+
+
+HOST_JSON = Path(__file__).resolve().parents[1] / "host.json"  # deployed beside function_app.py
+
+
+def host_queue_slots(host_json: Path = HOST_JSON) -> int | None:
+    """host.json's Service Bus ``maxConcurrentCalls``: the messages one instance works on at once (None when
+    the file or the setting is missing, e.g. a command line run outside the app's folder)."""
+    try:
+        return int(json.loads(host_json.read_text())["extensions"]["serviceBus"]["maxConcurrentCalls"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _directory(client: Any) -> Any:

@@ -158,7 +158,9 @@ async def _worker(task: WorkerTask, results: Any, ready: Any, go: Any) -> None:
         run = _batch if task.strategy in ("batch", "headers-only") else _naive
         runner, barrier = await run(task, credential, timing)
     ready.put(True)
-    timing["start_at"], timing["deadline_at"] = go.get()
+    # Off the event loop: the budget lease keeps beating while the other workers start (a loop blocked here let
+    # the first workers' rows look stale to the last ones, which then counted too few instances and overspent).
+    timing["start_at"], timing["deadline_at"] = await asyncio.to_thread(go.get)
     if barrier is not None:
         await barrier()
     await asyncio.sleep(max(0.0, timing["start_at"] - time.monotonic()))

@@ -78,6 +78,30 @@ class BudgetWaitTooLong(Exception):
         self.wait_seconds = wait_seconds
 
 
+@dataclass(frozen=True, slots=True)
+class WaitLimit:
+    """How long a request may wait for its budget before it is refused at once (a queue worker reschedules it).
+
+    A worker handling ``slots`` messages at once has at most ``slots`` requests queued in a class (a message
+    makes its calls one after the other), and they drain at this process's ``rate``: its share of the refill
+    (graph.budget_lease), slowed by what Graph answered. A fixed 10 s limit rescheduled work that was only
+    waiting its turn whenever the share was small (eight instances share 20 writes/s: 16 queued writes need
+    6.4 s, more than 10 s once a 429 slowed the rate), and each rescheduled message repeats its reads and
+    Table calls. The limit is that drain time with a margin, at least ``floor`` and at most ``ceiling`` (far
+    inside the host's lock renewal and function timeout of 30 min): a wait longer than a full queue explains
+    (a long Retry-After, a collapsed rate, another caller in the process) is still handed back to the queue.
+    """
+
+    slots: int
+    floor: float = 10.0
+    ceiling: float = 120.0
+    margin: float = 1.5
+
+    def seconds(self, budget: ClassBudget, units: float = 1.0) -> float:
+        drain = self.margin * self.slots * units / max(budget.rate, 1e-9)
+        return min(self.ceiling, max(self.floor, drain))
+
+
 def request_costs(method: str, path: str, query: dict[str, str] | None = None) -> dict[BudgetClass, int]:
     """What one request costs in each budget class; ``path`` is below the version segment (``/users/1``)."""
     method, query = method.upper(), query or {}
@@ -153,6 +177,13 @@ class ClassBudget:
     level is at least what Graph reports (other callers, a skewed share), a 429 fills it and pauses until
     ``Retry-After``, and ``rate_factor`` learns from a level that keeps rising past target (too fast) or
     from answers without a header while this process waits (the share's refill is larger than assumed).
+
+    A change of ``rate_factor`` only paces what is booked after it: what was already booked goes out at the
+    instants it was given, so Graph's level (and its 429s) go on saying the same for that long. ``rate_factor``
+    is therefore not changed again until the requests booked before the last change have gone out
+    (``_settles_at``); a 429 still pauses the class at once. Changed on every adjustment step instead, eight
+    instances with 16 queued writes each cut their pace to a fifth within four seconds of one overshoot, and
+    took 90 s for what the budget allows in 26 (bench.graph_budget_bench, the sweep at 8 processes).
     """
 
     budget_class: BudgetClass
@@ -172,6 +203,8 @@ class ClassBudget:
     _report_mark: float | None = field(default=None, init=False)
     _last_wait: float = field(default=float("-inf"), init=False)
     _last_change: float = field(default=float("-inf"), init=False)
+    _settles_at: float = field(default=float("-inf"), init=False)
+    _scheduled_until: float = field(default=float("-inf"), init=False)  # when the last booked request goes out
     _previous_report: tuple[float, float] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -222,6 +255,7 @@ class ClassBudget:
         wait = max(self.paused_until - now, self._seconds_above(self.level), 0.0)
         if wait > 0:
             self._last_wait = now
+        self._scheduled_until = max(self._scheduled_until, now + wait)
         return wait
 
     def take_spent(self) -> float:
@@ -250,6 +284,8 @@ class ClassBudget:
             return
         self._previous_report = (now, limit_percentage)
         rising = previous is not None and limit_percentage > previous[1]
+        if now < self._settles_at:
+            return  # Graph's level still shows what was booked before the last change
         if limit_percentage > self.target + RISE_TOLERANCE and rising:
             self._change_factor(now, 0.85)
         elif limit_percentage <= self.target and self.rate_factor < 1.0 and now - self._last_wait < self.adjust_every:
@@ -261,6 +297,8 @@ class ClassBudget:
         the share assumes (fewer callers than counted, a larger quota): speed up."""
         mark = self._report_mark
         if mark is None or self._answered <= mark or now - self._last_wait >= self.adjust_every:
+            return
+        if now < self._settles_at:
             return
         self._change_factor(now, 1.2, ceiling=2.0 / self.share)
         self._report_mark = self._booked
@@ -275,13 +313,14 @@ class ClassBudget:
         # Spread the restart: every instance got the same Retry-After and would otherwise return at once.
         self.paused_until = max(self.paused_until, now + retry_after * (1.0 + 0.5 * self.jitter()))
         self.level = max(self.level, 1.0)
-        if now - self._last_change >= max(self.adjust_every, retry_after):
+        if now - self._last_change >= max(self.adjust_every, retry_after) and now >= self._settles_at:
             self._change_factor(now, 0.7)
 
     def _change_factor(self, now: float, by: float, ceiling: float | None = None) -> None:
         factor = max(self.rate_factor * by, 0.02)
         self.rate_factor = min(factor, ceiling) if ceiling is not None and by > 1 else factor
         self._last_change = now
+        self._settles_at = self._scheduled_until
 
 
 @dataclass(slots=True)
@@ -364,19 +403,26 @@ class GraphBudget:
         return self._concurrency[key]
 
     async def acquire(
-        self, tenant: str, app: str, costs: dict[BudgetClass, int], max_wait: float | None = None
+        self, tenant: str, app: str, costs: dict[BudgetClass, int], max_wait: float | WaitLimit | None = None
     ) -> None:
-        """Wait until every class this request costs has room; raise BudgetWaitTooLong past ``max_wait``."""
+        """Wait until every class this request costs has room; raise BudgetWaitTooLong past ``max_wait``
+        (seconds, or a WaitLimit that follows each class's rate)."""
         await self.prepare(tenant, app, costs)
         budgets = [(self.budget(tenant, app, c), units) for c, units in costs.items()]
         if max_wait is not None:
-            for budget, _ in budgets:
+            for budget, units in budgets:
+                limit = max_wait.seconds(budget, units) if isinstance(max_wait, WaitLimit) else max_wait
                 needed = budget.wait_needed()
-                if needed > max_wait:
+                if needed > limit:
                     raise BudgetWaitTooLong(budget.budget_class, needed)
         wait = max((budget.book(units) for budget, units in budgets), default=0.0)
         if wait > 0:
             await self.sleep(wait)
+            # Graph refused another request meanwhile: this one was booked before the refusal and would meet it
+            # too. It waits out the pause (each instance's Retry-After is spread by the jitter of throttle()).
+            paused = max(budget.paused_until for budget, _ in budgets) - self.clock()
+            if paused > 0:
+                await self.sleep(paused)
 
     async def prepare(self, tenant: str, app: str, classes: Iterable[BudgetClass]) -> None:
         """Join the shared lease for these classes (once per class; a no-op without a coordinator)."""

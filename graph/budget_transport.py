@@ -21,6 +21,7 @@ from graph.budget import (
     BudgetClass,
     BudgetWaitTooLong,
     GraphBudget,
+    WaitLimit,
     binding_class,
     request_costs,
     throttled_class,
@@ -32,7 +33,9 @@ DEFAULT_RETRY_AFTER = 2.0
 
 
 class BudgetedTransport(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport, budget: GraphBudget, *, max_wait: float | None = None) -> None:
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, budget: GraphBudget, *, max_wait: float | WaitLimit | None = None
+    ) -> None:
         self._inner = inner
         self.budget = budget
         self.max_wait = max_wait

@@ -6,8 +6,9 @@ off here, and graph.errors maps 429/5xx into ThrottledError/TransientGraphError 
 
 Under the SDK's middleware sits graph.budget_transport: every request spends the process's Graph budget
 (graph.budget), paced from Graph's throttling headers. A request the budget would hold back longer than
-``max_budget_wait`` seconds fails at once with ThrottledError, so a queue worker reschedules it instead of
-sleeping on its lock.
+``max_budget_wait`` fails at once with ThrottledError, so a queue worker reschedules it instead of sleeping
+on its lock: seconds, or a graph.budget.WaitLimit that follows the worker's slots and its share of the budget
+(what app.bootstrap passes).
 """
 
 from __future__ import annotations
@@ -22,22 +23,23 @@ from kiota_http.middleware.options import RetryHandlerOption
 from msgraph import GraphRequestAdapter, GraphServiceClient
 from msgraph_core import GraphClientFactory
 
-from graph.budget import GraphBudget, shared_budget
+from graph.budget import GraphBudget, WaitLimit, shared_budget
 from graph.budget_transport import BudgetedTransport
 from graph.origin import GraphOrigin, OriginBoundTokenProvider
+from graph.pool import ShardedTransport
 
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1"]
-CONNECTION_LIMITS = httpx.Limits(max_connections=64, max_keepalive_connections=32)
 DEFAULT_MAX_BUDGET_WAIT = 10.0
 
 
 def budgeted_transport(
     transport: httpx.AsyncBaseTransport | None = None,
     budget: GraphBudget | None = None,
-    max_wait: float | None = DEFAULT_MAX_BUDGET_WAIT,
+    max_wait: float | WaitLimit | None = DEFAULT_MAX_BUDGET_WAIT,
 ) -> BudgetedTransport:
     """The transport every Graph HTTP client uses (the SDK's and the $batch client of the benchmarks)."""
-    inner = transport or httpx.AsyncHTTPTransport(limits=CONNECTION_LIMITS)
+    # 8 pools of 8 connections (graph.pool): as many as the budget's concurrency ceiling lets out at once.
+    inner = transport or ShardedTransport()
     return BudgetedTransport(inner, budget or shared_budget(), max_wait=max_wait)
 
 
@@ -62,7 +64,7 @@ def build_graph_client(
     timeout_seconds: float = 30.0,
     transport: httpx.AsyncBaseTransport | None = None,
     budget: GraphBudget | None = None,
-    max_budget_wait: float | None = DEFAULT_MAX_BUDGET_WAIT,
+    max_budget_wait: float | WaitLimit | None = DEFAULT_MAX_BUDGET_WAIT,
 ) -> GraphServiceClient:
     auth = graph_authentication(credential, base_url, scope)
     http_client = GraphClientFactory.create_with_default_middleware(

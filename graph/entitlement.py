@@ -6,10 +6,13 @@ JSON: msgraph's model parsing costs milliseconds of CPU per entity, several enti
 Resolving a package to its assignment policy takes three reads that give the same answer for every
 ticket of a partner, so a resolution is kept for ``RESOLVE_TTL_SECONDS``. A package recreated inside
 that time makes assignment requests fail (to the dead-letter queue, replayable) until the entry ages out.
+Tickets that ask while a resolution is under way wait for it instead of starting their own: a worker's first
+64 tickets made some 190 reads before any answer was kept (5 % of a 600-ticket row's Graph requests).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -38,16 +41,26 @@ class GraphAccessPackages:
         self._em = f"{self._raw.v1}/identityGovernance/entitlementManagement"
         self._clock = clock
         self._resolved: dict[tuple[str, str, str | None], tuple[float, AccessPackageTarget]] = {}
+        self._resolving: dict[tuple[str, str, str | None], asyncio.Future[AccessPackageTarget | None]] = {}
 
     async def resolve(self, catalog: str, package: str, policy: str | None = None) -> AccessPackageTarget | None:
         key = (catalog, package, policy)
         cached = self._resolved.get(key)
         if cached is not None and cached[0] > self._clock():
             return cached[1]
-        target = await self._resolve(catalog, package, policy)
-        if target is not None:
+        running = self._resolving.get(key)
+        if running is None or running.get_loop() is not asyncio.get_running_loop():
+            running = asyncio.ensure_future(self._resolve(catalog, package, policy))
+            self._resolving[key] = running
+            running.add_done_callback(lambda done: self._settled(key, done))
+        # Shielded: one waiting ticket cancelled (its message's lock lost) does not cancel the others' answer.
+        return await asyncio.shield(running)
+
+    def _settled(self, key: tuple[str, str, str | None], done: asyncio.Future[AccessPackageTarget | None]) -> None:
+        if self._resolving.get(key) is done:
+            del self._resolving[key]
+        if not done.cancelled() and done.exception() is None and (target := done.result()) is not None:
             self._resolved[key] = (self._clock() + RESOLVE_TTL_SECONDS, target)
-        return target
 
     async def _resolve(self, catalog: str, package: str, policy: str | None) -> AccessPackageTarget | None:
         query = _query({"$filter": f"displayName eq {quote(catalog)}", "$select": "id,displayName"})

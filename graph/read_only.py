@@ -35,6 +35,6 @@ def transport_for(credential_kind: str) -> httpx.AsyncBaseTransport | None:
     """The inner Graph transport for a session: read-only on an operator's own sign-in, else the default."""
     if credential_kind != "azure-cli":
         return None
-    from graph.client import CONNECTION_LIMITS
+    from graph.pool import ShardedTransport
 
-    return ReadOnlyTransport(httpx.AsyncHTTPTransport(limits=CONNECTION_LIMITS))
+    return ReadOnlyTransport(ShardedTransport())

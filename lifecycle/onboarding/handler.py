@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 import structlog
@@ -162,12 +163,14 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
             return await refuse("access-package-not-found", package.message, package.details)
         if isinstance(package, access.PackageMissing):  # the partner's default: not created yet; replayable
             return await work.fail_with(services, item, "access-package-not-found", package.message, package.details)
-        sponsor = await services.directory.get_user(ticket.sponsor)
+        # Two independent reads side by side (one request's latency less per ticket); judged in the same order.
+        sponsor, existing = await asyncio.gather(
+            services.directory.get_user(ticket.sponsor), services.directory.find_user_by_mail(ticket.email)
+        )
         if sponsor is None:
             return await refuse("sponsor-not-found", f"sponsor {ticket.sponsor} does not exist")
         if sponsor.user_type != "Member":
             return await refuse("sponsor-not-member", f"sponsor {ticket.sponsor} is a guest; sponsors are employees")
-        existing = await services.directory.find_user_by_mail(ticket.email)
         if existing is not None and not existing.is_guest:
             return await refuse(
                 "email-belongs-to-member",

@@ -10,6 +10,7 @@ product's own). One stack and one set of services serve the module; tickets and 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import uuid
@@ -652,6 +653,20 @@ async def test_an_access_package_resolution_is_reused_until_it_ages_out(local_st
 
     now[0] += 2
     assert await packages.resolve("Partner collaboration", "Fabrikam engineering") == first
+    assert len(admin.requests()) == 3
+
+
+async def test_tickets_asking_at_once_share_one_resolution(local_stack, admin):
+    """A worker's first messages all resolve the partner's package at once: three reads in all, one answer."""
+    credential = TenantSimCredential(local_stack.tenantsim_url, roles=GRANTED)
+    client = build_graph_client(credential=credential, base_url=f"{local_stack.tenantsim_url}/v1.0")
+    packages = GraphAccessPackages(client)
+    await credential.get_token("https://graph.microsoft.com/.default")
+    admin.reset_counters()
+    answers = await asyncio.gather(
+        *(packages.resolve("Partner collaboration", "Fabrikam engineering") for _ in range(16))
+    )
+    assert answers[0] is not None and set(answers) == {answers[0]}
     assert len(admin.requests()) == 3
 
 

@@ -6,7 +6,15 @@ import asyncio
 
 import pytest
 
-from graph.budget import BudgetClass, BudgetWaitTooLong, ClassBudget, GraphBudget, Quota, request_costs
+from graph.budget import (
+    BudgetClass,
+    BudgetWaitTooLong,
+    ClassBudget,
+    GraphBudget,
+    Quota,
+    WaitLimit,
+    request_costs,
+)
 from tests.fakes import MonotonicClock
 
 
@@ -118,6 +126,63 @@ def test_answers_without_a_header_past_the_report_level_speed_the_pace_up() -> N
     assert budget.rate_factor > 1.0
 
 
+def _an_eighth_with_a_full_queue(clock: MonotonicClock) -> ClassBudget:
+    """One of eight instances (2.5 writes/s) with 64 writes booked past target: the last goes out at 25.6 s."""
+    budget = _writes(clock, share=1 / 8)
+    budget.hold_at_target()
+    waits = [budget.book(1) for _ in range(64)]
+    assert waits[-1] == pytest.approx(25.6)
+    return budget
+
+
+def test_a_rising_level_cuts_the_pace_once_until_what_was_booked_before_has_gone_out() -> None:
+    """Graph's level keeps rising while the writes booked before a cut go out at their booked instants: that
+    says nothing new about the cut pace, so the pace is cut once, and again only once those writes are out."""
+    clock = MonotonicClock()
+    budget = _an_eighth_with_a_full_queue(clock)
+    for step in range(8):  # 24 s of ever higher levels, one report per adjustment step (3 s)
+        clock.now += budget.adjust_every
+        budget.observe(0.94 + 0.001 * step)
+    assert budget.rate_factor == pytest.approx(0.85)
+    clock.now += 2.0  # past the last write booked before the cut
+    budget.observe(0.98)
+    clock.now += budget.adjust_every
+    budget.observe(0.99)
+    assert budget.rate_factor == pytest.approx(0.85 * 0.85)
+
+
+def test_429s_to_requests_booked_before_a_cut_do_not_cut_the_pace_again() -> None:
+    """Each 429 pauses the class, but refusals of writes booked before the first cut cut the pace once."""
+    clock = MonotonicClock()
+    budget = _an_eighth_with_a_full_queue(clock)
+    for _ in range(20):  # a refusal a second for 20 s, each past the adjustment step of 3 s
+        budget.throttle(0.05)
+        clock.now += 1.0
+    assert budget.rate_factor == pytest.approx(0.7)
+    assert budget.throttled == 20
+
+
+def test_a_request_already_waiting_its_turn_also_waits_out_a_429_that_came_meanwhile() -> None:
+    """Booked before Graph refused another request, a waiting request would go out into the same refusal: when
+    its turn comes it waits until the pause ends instead."""
+    clock = MonotonicClock()
+    slept: list[float] = []
+    budget: GraphBudget
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+        if len(slept) == 1:  # while it waits its turn, another request is answered 429 with Retry-After 3
+            budget.throttle("t", "a", BudgetClass.WRITES, 3.0)
+
+    budget = GraphBudget(clock=clock, sleep=sleep)
+    writes = budget.budget("t", "a", BudgetClass.WRITES)
+    writes.jitter = lambda: 0.0
+    writes.hold_at_target()
+    asyncio.run(budget.acquire("t", "a", {BudgetClass.WRITES: 1}))
+    assert slept == pytest.approx([0.05, 3.0])
+
+
 def test_a_429_pauses_the_class_until_retry_after_and_cuts_the_pace() -> None:
     """After a 429 nothing is booked before its Retry-After, and the pace is cut."""
     clock = MonotonicClock()
@@ -152,6 +217,50 @@ def test_acquire_refuses_at_once_when_the_wait_exceeds_max_wait() -> None:
     assert refused.value.wait_seconds == pytest.approx(30.0)
     assert refused.value.budget_class is BudgetClass.WRITES
     assert slept == []
+
+
+def _eighth_of_the_writes_slowed() -> tuple[GraphBudget, list[float]]:
+    """One of eight instances on the write budget (2.5 writes/s), its pace halved by Graph's answers: 1.25/s."""
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    budget = GraphBudget(clock=MonotonicClock(), sleep=sleep)
+    writes = budget.budget("t", "a", BudgetClass.WRITES)
+    writes.share, writes.rate_factor, writes.jitter = 1 / 8, 0.5, lambda: 0.0
+    writes.hold_at_target()
+    return budget, slept
+
+
+def test_a_wait_limit_that_follows_the_slots_lets_a_full_queue_wait_its_turn() -> None:
+    """16 slots queue 16 writes at 1.25/s: the last waits 12.8 s. A fixed 10 s limit hands it back to the queue
+    (to repeat its reads later); WaitLimit(16) lets it wait, since a full queue explains the wait."""
+    budget, slept = _eighth_of_the_writes_slowed()
+    for _ in range(15):
+        asyncio.run(budget.acquire("t", "a", {BudgetClass.WRITES: 1}, max_wait=WaitLimit(16)))
+    with pytest.raises(BudgetWaitTooLong):
+        asyncio.run(budget.acquire("t", "a", {BudgetClass.WRITES: 1}, max_wait=10.0))
+    asyncio.run(budget.acquire("t", "a", {BudgetClass.WRITES: 1}, max_wait=WaitLimit(16)))
+    assert slept[-1] == pytest.approx(16 / 1.25)
+    assert WaitLimit(16).seconds(budget.budget("t", "a", BudgetClass.WRITES)) == pytest.approx(1.5 * 16 / 1.25)
+
+
+def test_a_wait_limit_still_refuses_what_a_full_queue_does_not_explain() -> None:
+    """A long Retry-After is handed back to the queue (the ceiling), and a process alone at the full rate keeps
+    the 10 s floor rather than a limit of a second or two."""
+    budget, slept = _eighth_of_the_writes_slowed()
+    budget.throttle("t", "a", BudgetClass.WRITES, 300.0)
+    with pytest.raises(BudgetWaitTooLong) as refused:
+        asyncio.run(budget.acquire("t", "a", {BudgetClass.WRITES: 1}, max_wait=WaitLimit(16)))
+    assert refused.value.wait_seconds == pytest.approx(300.0)
+    assert slept == []
+    alone = ClassBudget(BudgetClass.WRITES, Quota(3000, 150.0), MonotonicClock())
+    assert WaitLimit(16).seconds(alone) == 10.0
+    slowed_to_nothing = ClassBudget(
+        BudgetClass.WRITES, Quota(3000, 150.0), MonotonicClock(), share=0.25, rate_factor=0.02
+    )
+    assert WaitLimit(16).seconds(slowed_to_nothing) == 120.0
 
 
 def test_budgets_are_kept_per_tenant_and_app() -> None:

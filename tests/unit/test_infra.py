@@ -372,16 +372,32 @@ class TestHostJson:
 
     def test_concurrency_keeps_the_budgets_busy_without_waiting_past_the_budgets_limit(self):
         """maxConcurrentCalls x the production instance ceiling covers the invitation budget (30/s x 1.8 s a
-        ticket), and one instance's queued writes (2 per disable) drain within the budget's 10 s wait limit at
-        its 1/n share of 20 writes/s, as the README's arithmetic says."""
-        from graph.client import DEFAULT_MAX_BUDGET_WAIT
+        ticket), and the wait limit app.bootstrap sizes from it lets one instance's full queue of writes wait its
+        turn at its 1/n share of 20 writes/s, without reaching the limit's ceiling, as the README's arithmetic
+        says."""
+        from app.bootstrap import host_queue_slots
+        from graph.budget import BudgetClass, ClassBudget, Quota, WaitLimit
 
         slots = HOST["extensions"]["serviceBus"]["maxConcurrentCalls"]
+        assert host_queue_slots() == slots
         instances = 4  # maximumInstanceCount in production (main.bicep's default)
         assert slots * instances >= math.ceil(30 * 1.8) == 54
-        assert 2 * slots / ((3000 / 150) / instances) <= DEFAULT_MAX_BUDGET_WAIT == 10.0
+        share = ClassBudget(BudgetClass.WRITES, Quota(3000, 150.0), clock=lambda: 0.0, share=1 / instances)
+        limit = WaitLimit(slots)
+        assert slots / share.rate <= limit.seconds(share) < limit.ceiling
+        most = limit.ceiling / limit.margin * (3000 / 150) / instances  # slots whose queue reaches the ceiling
+        assert most == 400 and slots <= most
         assert f"| `extensions.serviceBus.maxConcurrentCalls` | {slots} |" in README
         assert "30 x 1.8 = **54 slots**" in README and f"`maxConcurrentCalls` is **{slots}**" in README
+        assert "slots <= 1600 / n: **400 slots**" in README
+
+    def test_host_queue_slots_is_none_without_a_host_json(self, tmp_path):
+        """A command line run outside the app's folder has no host.json: the budget keeps its fixed wait limit."""
+        from app.bootstrap import host_queue_slots
+
+        assert host_queue_slots(tmp_path / "host.json") is None
+        (tmp_path / "host.json").write_text('{"extensions": {}}')
+        assert host_queue_slots(tmp_path / "host.json") is None
 
     def test_the_readme_states_the_values_host_json_has(self):
         """Each scalar host.json value named in the README table is the value host.json holds."""
