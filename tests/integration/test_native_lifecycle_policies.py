@@ -176,3 +176,39 @@ async def test_the_files_priorities_are_written_once_the_policies_exist_and_then
     settled = await run_policy_drift(services, "plan")
     order = next(a for a in settled.actions if a.resource.endswith("lifecyclePolicyPriorityConfigurations"))
     assert order.change is Change.NONE
+
+
+async def test_the_confirmed_list_of_changes_binds_the_values_not_only_the_fields_names(sim, admin):
+    """apply policies (local re-check, and the admin endpoint's digest) compares the list confirmed with the list
+    computed again: a file edit or a tenant change between them that keeps the same fields must not match."""
+    from app.cli.config import policy_changes
+
+    port, tenant = FakeGuestLifecyclePolicies(), _tenant()
+    directory = tenant[0]
+    await run_policy_drift(_services(sim, _desired(), port, tenant), "enforce")  # created disabled
+    approvals = frozenset({"lifecycle-inactive"})
+    shown = await policy_changes(_services(sim, _desired(), port, tenant), False, approvals)
+    again = await policy_changes(_services(sim, _desired(), port, tenant), False, approvals)
+    assert shown and shown == again
+    switch = next(r for r in shown if r["resource"] == RESOURCE)
+    assert "would disable 2 of 3" in switch["values"]["shadowEvaluation"]["from"]
+
+    for n in range(3):  # three more idle guests since the operator read the list: 5 guests would be disabled
+        guest = directory.add_guest(f"late{n}@woodgrovebank.com")
+        seen = SignInActivity(last_sign_in=NOW - timedelta(days=400))
+        directory.users[guest.id] = replace(guest, sign_in_activity=seen, sponsors=(SponsorRef("s1", False, True),))
+    widened = await policy_changes(_services(sim, _desired(), port, tenant), False, approvals)
+    assert widened is not None and [r["fields"] for r in widened] == [r["fields"] for r in shown]
+    assert widened != shown
+
+    section = _desired().guest_lifecycle_policies
+    assert section is not None
+    edited = section.policies["inactive"].model_copy(update={"grace_period_days": 1})
+    desired = _desired().model_copy(
+        update={"guest_lifecycle_policies": section.model_copy(update={"policies": {"inactive": edited}})}
+    )
+    port.named(NAME)["gracePeriodInDays"] = 21  # a grace period differed when the list was shown, and still does
+    before = await policy_changes(_services(sim, _desired(), port, tenant), False, frozenset())
+    after = await policy_changes(_services(sim, desired, port, tenant), False, frozenset())
+    assert before is not None and after is not None
+    assert [r["fields"] for r in before] == [r["fields"] for r in after] and before != after
