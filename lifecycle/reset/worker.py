@@ -11,8 +11,10 @@ A dispatch sends one message, the probe; its worker sends the rest of the round 
 the run, so the probe's 403 is the run's only one and the other guests stay queued, never sent. Should the
 permission go away after the probe, the messages already out that see the stop complete and leave their
 guests queued (no 403 and no retry for each). Dispatching the run again (rerun, or the CLI's
-``run --run-id``) sends what is queued or failed. A dead letter replayed by an operator is acted on even while
-the run is stopped: the operator asked for that one guest.
+``run --run-id``) sends what is queued or failed. A deployment switched to plan mode (LIFECYCLE_RESET_MODE) or
+off (LIFECYCLE_RESET_ENABLED) after the run was released resets nobody: the messages leave their guests
+queued. A dead letter replayed by an operator is acted on even while the run is stopped: the operator asked for
+that one guest.
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE
 log = structlog.get_logger(__name__)
 
 RELEASED = (RunStatus.DISPATCHING, RunStatus.DISPATCHED)
+PLAN_MODE_NOW = (
+    "LIFECYCLE_RESET_MODE is plan, so no guest is reset; set it to enforce, then send what is left with: "
+    "python -m lifecycle run redemption-reset --mode enforce --run-id {}"
+)
 
 
 async def handle_reset_message(message: ReceivedMessage, services: Services, runs: SweepRuns) -> Outcome:
@@ -89,6 +95,9 @@ async def handle_reset_message(message: ReceivedMessage, services: Services, run
         return Outcome(key, Verdict.HELD, code="run-stopped", message=f"left queued: {run.reason}")
     if not services.settings.reset_enabled:
         return Outcome(key, Verdict.HELD, code="reset-not-enabled", message=f"left queued: {NOT_ENABLED}")
+    if services.settings.reset_mode != Mode.ENFORCE:
+        # The deployment was switched to plan mode after the run was released: nothing is written in plan mode.
+        return Outcome(key, Verdict.HELD, code="plan-mode", message=f"left queued: {PLAN_MODE_NOW.format(run_id)}")
     outcome = await _work(services, key, item.partner, item.status)
     if outcome.code == PERMISSION_MISSING:
         await stop(services, runs, run_id, outcome.message)
