@@ -44,6 +44,8 @@ ROUND, PROBE, HOPS = "round", "probe", "probeHops"
 # A probe handed on this often without a reset to prove the permission sends the rest anyway: a run whose
 # guests were mostly reset meanwhile must not crawl through them one message (and one ledger query) at a time.
 MAX_PROBE_HOPS = 5
+# What sends a run's queued and failed resets again (the same run id: nobody is reset twice).
+RERUN = "python -m lifecycle run redemption-reset --mode enforce --run-id {}"
 
 
 def planned_key(run_id: str, object_id: str) -> str:

@@ -35,6 +35,7 @@ from lifecycle.reset.items import (
     MAX_PROBE_HOPS,
     PERMISSION_MISSING,
     PROBE,
+    RERUN,
     ROUND,
     items_of,
     pending_of,
@@ -51,10 +52,7 @@ from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE
 log = structlog.get_logger(__name__)
 
 RELEASED = (RunStatus.DISPATCHING, RunStatus.DISPATCHED)
-PLAN_MODE_NOW = (
-    "LIFECYCLE_RESET_MODE is plan, so no guest is reset; set it to enforce, then send what is left with: "
-    "python -m lifecycle run redemption-reset --mode enforce --run-id {}"
-)
+PLAN_MODE_NOW = "LIFECYCLE_RESET_MODE is plan, so no guest is reset; set it to enforce, then send what is left with: "
 
 
 async def handle_reset_message(message: ReceivedMessage, services: Services, runs: SweepRuns) -> Outcome:
@@ -97,7 +95,8 @@ async def handle_reset_message(message: ReceivedMessage, services: Services, run
         return Outcome(key, Verdict.HELD, code="reset-not-enabled", message=f"left queued: {NOT_ENABLED}")
     if services.settings.reset_mode != Mode.ENFORCE:
         # The deployment was switched to plan mode after the run was released: nothing is written in plan mode.
-        return Outcome(key, Verdict.HELD, code="plan-mode", message=f"left queued: {PLAN_MODE_NOW.format(run_id)}")
+        why = f"left queued: {PLAN_MODE_NOW}{RERUN.format(run_id)}"
+        return Outcome(key, Verdict.HELD, code="plan-mode", message=why)
     outcome = await _work(services, key, item.partner, item.status)
     if outcome.code == PERMISSION_MISSING:
         await stop(services, runs, run_id, outcome.message)
