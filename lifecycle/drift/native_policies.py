@@ -75,6 +75,7 @@ def canonical(policy: dict[str, Any]) -> dict[str, Any]:
     action = policy.get("enforcementAction") or {}
     notices = policy.get("notificationSchedule") or {}
     return {
+        "displayName": policy.get("displayName"),
         "description": policy.get("description"),
         "gracePeriodInDays": policy.get("gracePeriodInDays"),
         "enforcementAction": {
@@ -88,6 +89,7 @@ def canonical(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 PATCH_FIELDS = {
+    "displayName": ("displayName",),  # the product's own policy renamed in the admin center (native_ownership)
     "description": ("description",),
     "gracePeriodInDays": ("gracePeriodInDays",),
     "enforcementAction": ("enforcementAction",),
@@ -288,19 +290,21 @@ def _shadow_dict(shadow: PolicyShadow) -> dict[str, Any]:
     }
 
 
-Applier = Callable[[Action], Awaitable[None]]
+Applier = Callable[[Action], Awaitable[object]]
 
 
 def applier(port: GuestLifecyclePolicies) -> Applier:
-    async def apply(action: Action) -> None:
+    async def apply(action: Action) -> object:
+        """Returns the created policy (its id is remembered: lifecycle.drift.native_ownership)."""
         body = action.payload.get("body") or {}
         if action.resource == RESOURCE and action.change is Change.CREATE:
-            await port.create_guest_policy(body)
+            return await port.create_guest_policy(body)
         elif action.resource == RESOURCE and action.change is Change.UPDATE:
             await port.update_guest_policy(str(action.payload["id"]), body)
         elif action.resource == RULES and action.change is Change.UPDATE:
             await port.update_rule(str(action.payload["policyId"]), str(action.payload["ruleId"]), body)
         else:
             raise ValueError(f"no way to apply {action.change.value} on {action.resource}")
+        return None
 
     return apply

@@ -212,3 +212,43 @@ async def test_the_confirmed_list_of_changes_binds_the_values_not_only_the_field
     after = await policy_changes(_services(sim, desired, port, tenant), False, frozenset())
     assert before is not None and after is not None
     assert [r["fields"] for r in before] == [r["fields"] for r in after] and before != after
+
+
+async def test_a_policy_renamed_into_the_files_name_is_not_adopted_and_the_products_own_is_put_back(sim, admin):
+    """The product remembers the id it created: another policy that takes the file's display name (created or
+    renamed in the admin center) is never rewritten without an operator adopting it, and the product's own policy,
+    renamed away, gets its name back."""
+    from lifecycle.drift.native_ownership import marker_key
+
+    port, tenant = FakeGuestLifecyclePolicies(), _tenant()
+    services = _services(sim, _desired(), port, tenant)
+    await run_policy_drift(services, "enforce")  # created disabled, and remembered
+    ours = port.named(NAME)["id"]
+    assert (await services.work_items.get(marker_key("inactive"))).result["id"] == ours  # type: ignore[union-attr]
+
+    port.policies[ours]["displayName"] = "Renamed in the portal"
+    put_back = await run_policy_drift(services, "enforce")
+    assert "displayName" in {d.field for d in _native(put_back).diffs}
+    assert port.policies[ours]["displayName"] == NAME
+
+    del port.policies[ours]  # deleted in the admin center; someone else's policy takes the name, all guests, delete
+    other = await port.create_guest_policy(
+        {
+            "@odata.type": "#microsoft.graph.identityGovernance.guestLifecyclePolicy",
+            "displayName": NAME,
+            "isEnabled": False,
+            "enforcementAction": {"@odata.type": "#microsoft.graph.identityGovernance.deleteOnlyEnforcementAction"},
+            "rules": [],
+        }
+    )
+    writes = len(port.writes)
+    held = await run_policy_drift(services, "enforce", approvals=frozenset({"lifecycle-inactive"}))
+    action = _native(held)
+    assert action.change is Change.REPORT and other["id"] in action.reason
+    assert "--approve-enable adopt-lifecycle-inactive" in action.reason
+    assert len(port.writes) == writes and held.failed == []
+
+    adopted = await run_policy_drift(services, "enforce", approvals=frozenset({"adopt-lifecycle-inactive"}))
+    assert adopted.failed == [] and len(port.writes) > writes
+    assert (await services.work_items.get(marker_key("inactive"))).result["id"] == other["id"]  # type: ignore[union-attr]
+    assert port.policies[other["id"]]["isEnabled"] is False  # adopted, still switched on only past the brake
