@@ -210,9 +210,10 @@ def apply_command(
             "--approve-enable",
             help="Policies: switch this managed guest Conditional Access policy (guest-mfa, "
             "guest-legacy-authentication) from report-only to on, or this native guest lifecycle policy "
-            "(lifecycle-KEY) on although its first evaluation trips the deletion brake, as the desired state "
-            "wants. Repeatable; without it the switch is held and the plan shows what the policy would have "
-            "blocked or would disable or delete.",
+            "(lifecycle-KEY) on, or widened while on, although its evaluation trips the deletion brake, as the "
+            "desired state wants; adopt-lifecycle-KEY adopts the policy now carrying the file's name once the "
+            "product's own is gone. Repeatable; without it the switch is held and the plan shows what the policy "
+            "would have blocked or would disable or delete.",
         ),
     ] = None,
     approve_remove: Annotated[
