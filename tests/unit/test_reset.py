@@ -401,6 +401,7 @@ class TestPermissionMissing:
             failed.last_error["type"] == "permission-missing"
             and failed.last_error["permission"] == "User.ReadWrite.All"
         )
+        assert rerun in failed.last_error["next"]  # what `failed --json` and `show KEY` give the on-call engineer
         directory.grant()  # type: ignore[attr-defined]
         rerun = await run_locally(services, "enforce", "reset-perm")
         assert rerun["dispatched"] == 3 and sorted(resets_sent(directory)) == sorted(g.id for g in guests)
