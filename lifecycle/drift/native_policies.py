@@ -211,6 +211,9 @@ def plan_policy(
         elif widened.reasons:
             notes.append(f"widened ({', '.join(widened.reasons)}): {widened.passed}")
             diffs.append(evidence)
+        if shadow.protected and not widened.held:
+            held = [protected_on(shadow)]
+            notes.append(held[0])
     patch: dict[str, Any] = {}
     for diff in diffs:
         for name in PATCH_FIELDS.get(diff.field, ()):
@@ -222,12 +225,25 @@ def plan_policy(
         actions.insert(
             0, Action(RESOURCE, key, Change.UPDATE, "; ".join(notes), tuple(diffs), {**payload, "body": patch})
         )
+    elif held and is_on:
+        shown = (FieldDiff("protectedGuests", 0, len(shadow.protected)), *diffs)
+        actions.insert(0, Action(RESOURCE, key, Change.REPORT, "; ".join(notes), shown, payload))
     elif held:
         hold = (FieldDiff("isEnabled", True, False), *diffs)
         actions.insert(0, Action(RESOURCE, key, Change.REPORT, "; ".join(notes), hold, payload))
     else:
         actions.insert(0, Action(RESOURCE, key, Change.NONE, "; ".join(["matches", *notes]), (), payload))
     return actions
+
+
+def protected_on(shadow: PolicyShadow) -> str:
+    """A policy that is on reaches guests the product protects (one joined the protected group through a nested
+    group after the switch, say): Microsoft's engine acts on them whatever the product's gate says."""
+    names = ", ".join(shadow.protected[:5])
+    return (
+        f"it is on and acts on {len(shadow.protected)} guest(s) the product protects ({names}): the native engine "
+        "honours direct membership only; put them directly in an excluded group, or switch it off (enabled: false)"
+    )
 
 
 @dataclass

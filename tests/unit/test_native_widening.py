@@ -94,3 +94,16 @@ def test_a_widening_within_the_brake_is_written_and_a_narrowing_never_asks():
         (RULES, "idle/inactivity")
     ]
     assert rule.change is Change.UPDATE and rule.payload["body"]["lastActivityThresholdInDays"] == 365
+
+
+def test_a_policy_that_is_on_and_reaches_a_protected_guest_is_drift_that_says_what_to_do():
+    """A guest joined the protected group through a nested group after the switch: Microsoft's engine will act on
+    them, so the plan says so (drift, exit 2 every hour) instead of 'matches'."""
+    policy = _policy()
+    existing = _on(policy, PolicyScope())
+    shadow = _shadow(1, protected=("vip@contoso.com",))
+    action = plan_policy("idle", policy, PolicyScope(), existing, shadow, BRAKE, 10, approved=False)[0]
+    assert action.change is Change.REPORT and "vip@contoso.com" in action.reason
+    assert "put them directly in an excluded group, or switch it off (enabled: false)" in action.reason
+    quiet = plan_policy("idle", policy, PolicyScope(), existing, _shadow(1), BRAKE, 10, approved=False)[0]
+    assert quiet.change is Change.NONE
