@@ -137,6 +137,9 @@ async def test_planned_created_disabled_braked_in_shadow_approved_switched_on_an
     fields = {d.field: d for d in disagreement.diffs}
     assert "bob@woodgrovebank.com" in fields["noncompliantByProductOnly"].desired
     assert "cy@woodgrovebank.com" in fields["noncompliantByMicrosoftOnly"].actual
+    # What the on-call engineer does about it: who acts on whom, and where to look.
+    assert "put any who must stay directly in an excluded group" in disagreement.reason
+    assert "left alone by Microsoft" in disagreement.reason
     stored = await drift_ports(services).reports.get(compared.run_id)
     assert stored is not None and "noncompliantByMicrosoftOnly" in stored.markdown
 
