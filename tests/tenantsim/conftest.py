@@ -50,6 +50,7 @@ DEFAULT_CONFIG = {
     "lifecyclePolicyRuleMethods": "none",
     "lifecyclePolicyNewPriority": "lowest",
     "lifecyclePolicyReportBeforeProcessing": "notFound",
+    "lifecyclePolicyUpdateUnlisted": "accept",
 }
 
 

@@ -152,6 +152,22 @@ def test_an_update_answers_204_and_increments_the_version_keeping_the_previous_o
     assert [(v["versionNumber"], v["displayName"]) for v in versions] == [(1, "Inactive guests")]
 
 
+def test_a_patch_naming_what_the_update_page_does_not_list_is_refused_under_the_knob(graph, admin):
+    """The update page lists description, displayName, enforcementAction, isEnabled, notificationSchedule and
+    scope: gracePeriodInDays and rules are the unlisted ones, taken by default and refused with "refuse"."""
+    created = create(graph)
+    path = f"{POLICIES}/{created['id']}"
+    kind = {"@odata.type": f"{NS}.guestLifecyclePolicy"}
+    assert graph.request("PATCH", path, roles=WRITE, json={**kind, "gracePeriodInDays": 10}).status_code == 204
+    admin.configure(lifecyclePolicyUpdateUnlisted="refuse")
+    for unlisted in ({"gracePeriodInDays": 12}, {"rules": created["rules"]}):
+        refused = graph.request("PATCH", path, roles=WRITE, json={**kind, "isEnabled": False, **unlisted})
+        assert refused.status_code == 400, unlisted
+    assert graph.request("PATCH", path, roles=WRITE, json={**kind, "isEnabled": False}).status_code == 204
+    got = graph.get(path, roles=READ).json()
+    assert (got["gracePeriodInDays"], got["isEnabled"], got["versionNumber"]) == (10, False, 3)
+
+
 def test_rules_are_listed_and_on_v1_changed_through_the_policy_not_one_by_one(graph, admin):
     created = create(graph)
     path = f"{POLICIES}/{created['id']}"
