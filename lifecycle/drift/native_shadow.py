@@ -219,12 +219,15 @@ def _violates(
 
 
 def last_activity(user: DirectoryUser, now: datetime) -> datetime:
+    """The latest activity the native engine may count. The inactivity rule's page does not say which sign-ins
+    count; the harsher reading (tenantsim's, lifecycle-policies.md: lastSignInDateTime and
+    lastSuccessfulSignInDateTime, no non-interactive token refresh) is the one the estimate takes, so the deletion
+    brake judges at least as many guests as the engine may act on, never fewer."""
     activity = user.sign_in_activity
     seen = [
         d
         for d in (
             activity.last_sign_in if activity else None,
-            activity.last_non_interactive_sign_in if activity else None,
             activity.last_successful_sign_in if activity else None,
         )
         if d is not None

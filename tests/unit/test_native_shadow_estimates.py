@@ -1,6 +1,7 @@
-"""The shadow evaluation's periodic-attestation estimate is what Microsoft's engine will see: the product's own
+"""The shadow evaluation estimates what Microsoft's engine will do, never less: the product's own
 attestation tickets (its ledger) do not reset the engine's clock, so they never shrink the estimate the deletion
-brake judges. A ticketing system attesting every guest must not switch a policy on past the brake."""
+brake judges (a ticketing system attesting every guest must not switch a policy on past the brake), and a sign-in
+the engine may not count does not either."""
 
 from __future__ import annotations
 
@@ -44,3 +45,34 @@ def test_a_guest_attested_only_through_the_products_ticket_is_still_due_for_micr
         evaluate(DESIRED, {"yearly": policy}, {"yearly": PolicyScope()}, ("yearly",), directory, ledger, gate, NOW)
     )
     assert shadow.policies["yearly"].would_act == {guest.id}
+
+
+def test_a_guest_active_only_through_non_interactive_sign_ins_counts_as_inactive_for_the_native_estimate():
+    """The inactivity rule's page does not say which sign-ins count: the estimate takes the harsher reading
+    (interactive and successful sign-ins only), so the brake never judges fewer guests than the engine may act on."""
+    from lifecycle.models import SignInActivity
+
+    directory = FakeDirectory()
+    guest = directory.add_guest("quiet@woodgrovebank.com")
+    seen = SignInActivity(
+        last_sign_in=NOW - timedelta(days=300),
+        last_non_interactive_sign_in=NOW - timedelta(days=1),  # a token refresh yesterday
+        last_successful_sign_in=NOW - timedelta(days=300),
+    )
+    directory.users[guest.id] = replace(guest, created=NOW - timedelta(days=400), sign_in_activity=seen)
+    policy = NativePolicy.model_validate(
+        {
+            "displayName": "Guests: idle",
+            "enabled": True,
+            "owner": "native",
+            "rules": [{"type": "inactivity", "days": 180}],
+            "action": {"kind": "disableOnly"},
+        }
+    )
+    gate = SafetyGate(DESIRED, directory)
+    shadow = asyncio.run(
+        evaluate(
+            DESIRED, {"idle": policy}, {"idle": PolicyScope()}, ("idle",), directory, MemoryGuestLedger(), gate, NOW
+        )
+    )
+    assert shadow.policies["idle"].would_act == {guest.id}
