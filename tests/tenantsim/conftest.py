@@ -51,6 +51,7 @@ DEFAULT_CONFIG = {
     "lifecyclePolicyNewPriority": "lowest",
     "lifecyclePolicyReportBeforeProcessing": "notFound",
     "lifecyclePolicyUpdateUnlisted": "accept",
+    "lifecyclePolicyInactivitySignIns": "interactive",
 }
 
 

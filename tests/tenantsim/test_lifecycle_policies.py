@@ -281,6 +281,26 @@ def test_rules_are_anded_and_the_action_falls_due_after_the_grace_period(graph, 
     assert later["enforcement"]["status"] == "actionDue"
 
 
+@pytest.mark.parametrize(("reading", "status"), [("interactive", "nonCompliant"), ("all", "compliant")])
+def test_a_non_interactive_sign_in_keeps_a_guest_active_only_under_the_knob(graph, admin, reading, status):
+    """The inactivity rule's page does not say which sign-ins count: a guest whose only recent activity is a
+    non-interactive token refresh is inactive under "interactive" (the default) and active under "all"."""
+    admin.configure(lifecyclePolicyInactivitySignIns=reading)
+    guest = guests(admin)[0]
+    long_ago, recent = _iso(_now() - timedelta(days=200)), _iso(_now() - timedelta(days=1))
+    activity = {
+        "lastSignInDateTime": long_ago,
+        "lastSuccessfulSignInDateTime": long_ago,
+        "lastNonInteractiveSignInDateTime": recent,
+    }
+    admin.patch_user(guest["id"], createdDateTime=long_ago, signInActivity=activity)
+    created = create(graph)
+    admin.process_lifecycle_policies()
+    path = f"{POLICIES}/{created['id']}/report/subjects"
+    subject = graph.get(path, roles=READ, params={"$filter": f"id eq '{guest['id']}'"}).json()["value"][0]
+    assert subject["compliance"]["status"] == status
+
+
 def test_attestation_and_redemption_rules_use_the_attestation_and_the_invitation_state(graph, admin):
     pending = next(g for g in guests(admin) if g["externalUserState"] == "PendingAcceptance")
     accepted = next(g for g in guests(admin) if g["externalUserState"] == "Accepted")
