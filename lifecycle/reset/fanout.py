@@ -73,7 +73,7 @@ async def stop(services: Services, runs: SweepRuns, run_id: str, why: str) -> No
 
     def stopped(latest: DailyRun) -> None:
         latest.warnings[PERMISSION_MISSING] = why
-        latest.reason = f"{STOPPED}: {why}; once granted, reset the rest with: {RERUN.format(run_id)}"
+        latest.reason = f"{STOPPED}: {why}"  # the worker's message names the permission and the rerun
         latest.updated = services.clock.now()
 
     current = await runs.get(run_id)
@@ -161,7 +161,7 @@ async def execute(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
         failed = counts["failed"]
         latest.reason = _settled_reason(counts, latest.run_id) if failed else ""
         if missing is not None:
-            latest.reason = f"{STOPPED}: {missing}; once granted, reset the rest with: {RERUN.format(latest.run_id)}"
+            latest.reason = f"{STOPPED}: {missing}"  # names the permission and the rerun (reset_claimed)
 
     run = await update(runs, run.run_id, executed)
     await audit(

@@ -45,11 +45,13 @@ class ResetPermissionMissing(LifecycleError):
     """Graph answered 403 to a step of the reset: the grant lacks the reset's permission. Replay once granted."""
 
     def __init__(self, step: str, object_id: str, error: PermissionDeniedError) -> None:
-        super().__init__(
+        # What happened and what to grant; the next step depends on the caller (a ticket is replayed, a run's guest
+        # is sent again with the rest of its run: lifecycle.reset.items).
+        self.cause = (
             f"Graph refused {step} for guest {object_id} with 403 {error.code}: the app needs the "
-            f"{RESET_PERMISSION} application permission (infra/grant-graph-permissions --redemption-reset); "
-            "replay once it is granted"
+            f"{RESET_PERMISSION} application permission (infra/grant-graph-permissions --redemption-reset)"
         )
+        super().__init__(f"{self.cause}; replay once it is granted")
         self.step, self.object_id, self.error = step, object_id, error
 
     @property

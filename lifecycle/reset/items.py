@@ -105,10 +105,12 @@ async def reset_claimed(services: Services, item: WorkItem) -> Outcome:
         done = await _reset_one(services, planned, item.run_id or "")
     except ResetPermissionMissing as error:
         log.error("reset.permission-missing", object_id=planned.object_id, detail=error.detail)
+        if not item.run_id:
+            return await work.fail_with(services, item, PERMISSION_MISSING, str(error), error.detail)
         # A replay of this one dead letter resets this guest only; the run's rerun resets it and the rest.
-        rerun = f"once granted: {RERUN.format(item.run_id)} (this guest and the rest of the run)"
-        detail = {**error.detail, "next": rerun} if item.run_id else error.detail
-        return await work.fail_with(services, item, PERMISSION_MISSING, str(error), detail)
+        rerun = f"once granted, reset this guest and the rest of the run with: {RERUN.format(item.run_id)}"
+        detail = {**error.detail, "next": rerun}
+        return await work.fail_with(services, item, PERMISSION_MISSING, f"{error.cause}; {rerun}", detail)
     except ResetNotConfirmed as error:
         log.error("reset.unconfirmed", object_id=planned.object_id, detail=error.detail)
         return await work.fail_with(services, item, "reset-not-confirmed", str(error), error.detail)

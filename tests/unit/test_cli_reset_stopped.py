@@ -48,6 +48,9 @@ def test_a_stopped_reset_run_names_the_command_that_resets_the_rest(services):
     [row] = [r for r in json.loads(failed.stdout) if r["kind"] == "redemption-reset"]
     assert row["error"] == "permission-missing" and "User.ReadWrite.All" in row["message"]
     assert RERUN in row["next"]
+    # One next step, not two contradicting ones: a replay of this dead letter would reset this guest only.
+    assert "replay" not in row["message"] and RERUN in row["message"]
     status = runner.invoke(app, ["status", "--json"], env={"COLUMNS": "240"})
     [flag] = [f for f in json.loads(status.stdout)["attention"] if f["runId"] == "reset-night"]
     assert flag["kind"] == "stopped" and flag["next"].endswith(RERUN)
+    assert "replay" not in flag["detail"] and flag["detail"].count(RERUN) == 1
