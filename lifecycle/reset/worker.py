@@ -11,10 +11,10 @@ A dispatch sends one message, the probe; its worker sends the rest of the round 
 the run, so the probe's 403 is the run's only one and the other guests stay queued, never sent. Should the
 permission go away after the probe, the messages already out that see the stop complete and leave their
 guests queued (no 403 and no retry for each). Dispatching the run again (rerun, or the CLI's
-``run --run-id``) sends what is queued or failed. A deployment switched to plan mode (LIFECYCLE_RESET_MODE) or
-off (LIFECYCLE_RESET_ENABLED) after the run was released resets nobody: the messages leave their guests
-queued. A dead letter replayed by an operator is acted on even while the run is stopped: the operator asked for
-that one guest.
+``run --run-id``) sends what is queued or failed. A deployment switched off (LIFECYCLE_RESET_ENABLED) after the
+run was released resets nobody: the messages leave their guests queued. The mode is the run's, as the sweep's
+worker takes it: an operator's ``run --mode enforce`` is enforced whatever LIFECYCLE_RESET_MODE says. A dead
+letter replayed by an operator is acted on even while the run is stopped: the operator asked for that one guest.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from lifecycle.reset.items import (
     MAX_PROBE_HOPS,
     PERMISSION_MISSING,
     PROBE,
-    RERUN,
     ROUND,
     items_of,
     pending_of,
@@ -52,7 +51,6 @@ from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE
 log = structlog.get_logger(__name__)
 
 RELEASED = (RunStatus.DISPATCHING, RunStatus.DISPATCHED)
-PLAN_MODE_NOW = "LIFECYCLE_RESET_MODE is plan, so no guest is reset; set it to enforce, then send what is left with: "
 
 
 async def handle_reset_message(message: ReceivedMessage, services: Services, runs: SweepRuns) -> Outcome:
@@ -93,10 +91,6 @@ async def handle_reset_message(message: ReceivedMessage, services: Services, run
         return Outcome(key, Verdict.HELD, code="run-stopped", message=f"left queued: {run.reason}")
     if not services.settings.reset_enabled:
         return Outcome(key, Verdict.HELD, code="reset-not-enabled", message=f"left queued: {NOT_ENABLED}")
-    if services.settings.reset_mode != Mode.ENFORCE:
-        # The deployment was switched to plan mode after the run was released: nothing is written in plan mode.
-        why = f"left queued: {PLAN_MODE_NOW}{RERUN.format(run_id)}"
-        return Outcome(key, Verdict.HELD, code="plan-mode", message=why)
     outcome = await _work(services, key, item.partner, item.status)
     if outcome.code == PERMISSION_MISSING:
         await stop(services, runs, run_id, outcome.message)
