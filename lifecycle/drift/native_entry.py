@@ -114,6 +114,7 @@ async def plan(services: Services, ports: DriftPorts, approvals: frozenset[str])
             found.actions.append(result.action())
             found.warnings += result.warnings()
     found.warnings += _several(shadow) + _approval_warnings(wanted, approvals) + _unmanaged(wanted, tenant)
+    found.warnings += _adoption_warnings(wanted, approvals, matched)
     found.evidence.append(exposure(wanted, shadow))
     found.appliers = {
         RESOURCE: _remembering(services, policy_applier(port)),
@@ -235,6 +236,21 @@ def _approval_warnings(wanted: GuestLifecyclePolicies, approvals: frozenset[str]
             found.append(f"--approve-enable {approval}: no such lifecycle policy (known: {', '.join(wanted.policies)})")
         elif not wanted.policies[key].enabled:
             found.append(f"--approve-enable {approval}: the desired state keeps it disabled (enabled: false)")
+    return found
+
+
+def _adoption_warnings(
+    wanted: GuestLifecyclePolicies, approvals: frozenset[str], matched: ownership.Matched
+) -> list[str]:
+    found = []
+    for approval in sorted(a for a in approvals if a.startswith(ownership.ADOPT_PREFIX)):
+        key = approval.removeprefix(ownership.ADOPT_PREFIX)
+        if key not in wanted.policies:
+            found.append(f"--approve-enable {approval}: no such lifecycle policy (known: {', '.join(wanted.policies)})")
+        elif key not in matched.adopted:
+            found.append(
+                f"--approve-enable {approval}: nothing to adopt, the policy managed as {key} is this product's"
+            )
     return found
 
 

@@ -255,3 +255,8 @@ async def test_a_policy_renamed_into_the_files_name_is_not_adopted_and_the_produ
     assert adopted.failed == [] and len(port.writes) > writes
     assert (await services.work_items.get(marker_key("inactive"))).result["id"] == other["id"]  # type: ignore[union-attr]
     assert port.policies[other["id"]]["isEnabled"] is False  # adopted, still switched on only past the brake
+    again = await run_policy_drift(
+        services, "plan", approvals=frozenset({"adopt-lifecycle-inactive", "adopt-lifecycle-x"})
+    )
+    assert "--approve-enable adopt-lifecycle-inactive: nothing to adopt" in " ".join(again.warnings)
+    assert "--approve-enable adopt-lifecycle-x: no such lifecycle policy" in " ".join(again.warnings)
