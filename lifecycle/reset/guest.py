@@ -180,7 +180,10 @@ async def reset_guest(
 
 
 async def _release(services: Services, marker: WorkItem, error: GraphError) -> None:
-    marker.status, marker.updated, marker.last_error = WorkStatus.FAILED, services.clock.now(), error.describe()
+    """Claimable again (queued, not failed): the failure is the ticket's or the run's work item to report, with
+    its next step; a failed marker would show in ``failed`` and ``status`` a second time, with Graph's raw error
+    and nothing to do about it (a purge of it would even lose the claim a retry checks for a landed invitation)."""
+    marker.status, marker.updated, marker.last_error = WorkStatus.QUEUED, services.clock.now(), error.describe()
     with contextlib.suppress(StateConflictError):
         await services.work_items.save(marker)
 
