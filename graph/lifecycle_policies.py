@@ -15,7 +15,10 @@ lifecycle-policies.md, names both):
 - ``scope.excludedGroups`` is a relationship: the adapter asks for it with ``$expand=scope`` and writes it with
   ``excludedGroups@odata.bind``; if Graph refuses the bind, it sends the groups inline instead;
 - the v1.0 rule page says a single rule can't be updated directly: when ``PATCH rules/{id}`` is refused, the
-  rule is changed by sending the policy's whole ``rules`` collection in a PATCH of the policy;
+  rule is changed by sending the policy's whole ``rules`` collection in a PATCH of the policy (which the update
+  page does not list either: refused too, the error names the admin center);
+- the update page does not list ``gracePeriodInDays``: a PATCH refused for it is sent again without it, so the
+  rest of the change (a switch off, say) is written, and the refusal is raised naming the admin center;
 - a policy never processed may have no report (404) or one whose processing has not started: both are None.
 
 ``GraphLifecyclePolicyPriority`` is the adapter of lifecycle.drift.native_priority: the guest policies' order,
@@ -83,8 +86,24 @@ class GraphGuestLifecyclePolicies:
         return await self._either_shape(Method.POST, f"{self._v1}{POLICIES}", sent)
 
     async def update_guest_policy(self, policy_id: str, body: dict[str, Any]) -> None:
+        """The update page's property table leaves ``gracePeriodInDays`` out: should Graph refuse a PATCH naming it,
+        the rest (a switch off among it) is sent alone, and the refusal then raised naming the admin center."""
         sent = _typed(body)
-        await self._either_shape(Method.PATCH, self._policy_url(policy_id), sent)
+        try:
+            await self._either_shape(Method.PATCH, self._policy_url(policy_id), sent)
+        except BadRequestError as error:
+            if "gracePeriodInDays" not in sent or error.code in LIMIT_CODES:
+                raise
+            rest = {k: v for k, v in sent.items() if k != "gracePeriodInDays"}
+            if len(rest) > 1:  # more than the @odata.type
+                await self._either_shape(Method.PATCH, self._policy_url(policy_id), rest)
+            raise BadRequestError(
+                f"Graph refused gracePeriodInDays in the update of lifecycle policy {policy_id} ({error}); the rest "
+                "of the update was written: change the grace period in the Microsoft Entra admin center",
+                status=error.status,
+                code=error.code,
+                request_id=error.request_id,
+            ) from error
 
     async def _either_shape(self, method: Method, url: str, body: dict[str, Any]) -> Any:
         """Send with the excluded groups bound; if Graph refuses that body (and not for a documented limit),
@@ -111,9 +130,20 @@ class GraphGuestLifecyclePolicies:
         if not any(r.get("id") == rule_id for r in rules):
             raise NotFoundError(f"lifecycle policy {policy_id} has no rule {rule_id}", status=404)
         changed = [{**r, **body} if r.get("id") == rule_id else r for r in rules]
-        await self._raw.send(
-            Method.PATCH, self._policy_url(policy_id), {"@odata.type": GUEST_POLICY_TYPE, "rules": changed}
-        )
+        try:
+            await self._raw.send(
+                Method.PATCH, self._policy_url(policy_id), {"@odata.type": GUEST_POLICY_TYPE, "rules": changed}
+            )
+        except BadRequestError as error:
+            if error.code in LIMIT_CODES:
+                raise
+            raise BadRequestError(
+                f"Graph v1.0 refused both ways of changing rule {rule_id} of lifecycle policy {policy_id} (one rule, "
+                f"and the policy's rules: {error}): change the rule in the Microsoft Entra admin center",
+                status=error.status,
+                code=error.code,
+                request_id=error.request_id,
+            ) from error
 
     async def get_report(self, policy_id: str) -> dict[str, Any] | None:
         try:

@@ -91,6 +91,8 @@ class SimConfig:
         "lifecycle_policy_rule_methods": frozenset({"none", "patch"}),
         "lifecycle_policy_new_priority": frozenset({"lowest", "highest"}),
         "lifecycle_policy_report_before_processing": frozenset({"notFound", "notStarted"}),
+        "lifecycle_policy_update_unlisted": frozenset({"accept", "refuse"}),
+        "lifecycle_policy_inactivity_sign_ins": frozenset({"interactive", "all"}),
     }
     # Adding a sponsor that is already there: user-post-sponsors.md is silent. False (default) answers 400
     # Request_BadRequest with the directory's "added object references already exist" message, as Graph is
@@ -137,6 +139,12 @@ class SimConfig:
     # GET .../report before the policy was ever processed: 404 ("notFound") or a report whose scope processing
     # has "notStarted" ("notStarted"); no page shows either.
     lifecycle_policy_report_before_processing: str = "notFound"
+    # A PATCH of a policy naming gracePeriodInDays or rules, which the update page's property table leaves out:
+    # "accept" (the default) changes them, "refuse" answers 400 as for a property the update does not list.
+    lifecycle_policy_update_unlisted: str = "accept"
+    # Which sign-ins keep a guest active for an inactivity rule: the rule's page does not say. "interactive" (the
+    # default) counts lastSignInDateTime and lastSuccessfulSignInDateTime; "all" adds the non-interactive ones.
+    lifecycle_policy_inactivity_sign_ins: str = "interactive"
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

@@ -113,6 +113,15 @@ CHANGE_COLUMNS = ("change", "partner", "partnerName", "tenantId", "resource", "k
 WRITTEN = ("create", "update", "recreate", "delete")  # report-only drift is shown by the plan, never written
 
 
+def _values(action: Any) -> dict[str, Any]:
+    """Each changed field's value to write and the value it replaces (the plan's evidence, e.g. a lifecycle policy's
+    shadow evaluation, beside them): part of the row, so the digest an apply is confirmed with (and the local
+    re-check after the confirmation) binds the values shown, not only the fields' names. A file edited, or a
+    tenant changed, between the plan and the apply is another plan."""
+    found = {d.field: {"to": d.desired, "from": d.actual} for d in action.diffs}
+    return json.loads(json.dumps(found, default=str))
+
+
 async def policy_changes(
     services, remove_unknown_partners: bool, approvals: frozenset[str] = frozenset()
 ) -> list[dict[str, Any]] | None:
@@ -145,6 +154,7 @@ async def policy_changes(
                 "key": action.key,
                 "fields": ", ".join(d.field for d in action.diffs),
                 "reason": action.reason,
+                "values": _values(action),
             }
         )
     return rows
@@ -174,6 +184,7 @@ async def governance_changes(services, approved_recreates: frozenset[str]) -> li
                 "key": action.key,
                 "fields": ", ".join(d.field for d in action.diffs),
                 "reason": action.reason,
+                "values": _values(action),
             }
         )
     return rows
@@ -199,9 +210,10 @@ def apply_command(
             "--approve-enable",
             help="Policies: switch this managed guest Conditional Access policy (guest-mfa, "
             "guest-legacy-authentication) from report-only to on, or this native guest lifecycle policy "
-            "(lifecycle-KEY) on although its first evaluation trips the deletion brake, as the desired state "
-            "wants. Repeatable; without it the switch is held and the plan shows what the policy would have "
-            "blocked or would disable or delete.",
+            "(lifecycle-KEY) on, or widened while on, although its evaluation trips the deletion brake, as the "
+            "desired state wants; adopt-lifecycle-KEY adopts the policy now carrying the file's name once the "
+            "product's own is gone. Repeatable; without it the switch is held and the plan shows what the policy "
+            "would have blocked or would disable or delete.",
         ),
     ] = None,
     approve_remove: Annotated[

@@ -111,6 +111,7 @@ def failed(
             "error": (i.last_error or {}).get("code") or (i.last_error or {}).get("type"),
             "message": (i.last_error or {}).get("message"),
             "requestId": (i.last_error or {}).get("requestId"),
+            "next": (i.last_error or {}).get("next"),  # the exact command, where the failure names one
         }
         for i in items
     ]

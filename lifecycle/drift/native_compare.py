@@ -56,6 +56,18 @@ class Comparison:
             f"the product and Microsoft's compliance report disagree on {disagreed} guest(s) "
             f"(agreed on {self.agreed}); shown, never written"
         )
+        if self.native_only:
+            reason += (
+                f". Microsoft's engine, not the product, acts on the {len(self.native_only)} it alone finds "
+                "noncompliant once their grace period ends: check them in the policy's report in the admin center, "
+                "and put any who must stay directly in an excluded group (or switch the policy off: enabled: false)"
+            )
+        if self.product_only:
+            reason += (
+                f". The {len(self.product_only)} only the product finds noncompliant are left alone by Microsoft: "
+                "a rule the product reads differently (see the shadow evaluation's not-judged rules), or a report "
+                "older than the guests' last change"
+            )
         return Action(REPORT, self.key, Change.REPORT, reason, tuple(diffs))
 
     def warnings(self) -> list[str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from config.lifecycle_policies import MAX_POLICIES, GuestLifecyclePolicies
+from lifecycle.drift import native_ownership as ownership
 from lifecycle.drift import native_priority
 from lifecycle.drift.fields import LICENCE_EXPOSURE, SHADOW_EVALUATION, Evidence
 from lifecycle.drift.native_compare import compare
@@ -29,7 +30,7 @@ from lifecycle.drift.native_ports import FEATURE, READ_PERMISSION
 from lifecycle.drift.native_scope import DIRECT_ONLY, PolicyScope, resolve_scope
 from lifecycle.drift.native_shadow import Shadow, evaluate, name_of
 from lifecycle.errors import PermissionDeniedError
-from lifecycle.plans import Action, Refusal
+from lifecycle.plans import Action, Change, Refusal
 from lifecycle.safety import gate_of
 from lifecycle.sweep.ports import GuestReads, SweepPorts
 
@@ -77,7 +78,8 @@ async def plan(services: Services, ports: DriftPorts, approvals: frozenset[str])
     for key, policy in wanted.policies.items():
         scopes[key] = await resolve_scope(key, policy, protected, ports.scope_groups)
         found.refusals += scopes[key].refusals
-    existing = {key: (named.get(p.display_name) or [None])[0] for key, p in wanted.policies.items()}
+    matched = ownership.match(wanted, tenant, await ownership.remembered(services, wanted), approvals)
+    existing = matched.existing
     switched_on = frozenset(
         key for key, p in wanted.policies.items() if p.enabled or (existing[key] or {}).get("isEnabled") is True
     )
@@ -94,9 +96,14 @@ async def plan(services: Services, ports: DriftPorts, approvals: frozenset[str])
     limits = services.desired.lifecycle.deletion_brake
     for key, policy in wanted.policies.items():
         approved = approval_key(key) in approvals
-        found.actions += plan_policy(
+        planned = plan_policy(
             key, policy, scopes[key], existing[key], shadow.policies[key], limits, shadow.total, approved
         )
+        if key in matched.foreign:
+            planned = ownership.hold(key, matched.foreign[key], planned)
+        if key in matched.adopted:
+            planned.append(ownership.adoption(key, matched.adopted[key], policy.display_name))
+        found.actions += planned
         if shadow.policies[key].evaluated:
             counts, sentence = _counts(shadow, key), shadow.policies[key].sentence()
             found.evidence.append(Evidence(RESOURCE, key, "firstEvaluation", counts, SHADOW_EVALUATION, sentence))
@@ -107,10 +114,16 @@ async def plan(services: Services, ports: DriftPorts, approvals: frozenset[str])
             found.actions.append(result.action())
             found.warnings += result.warnings()
     found.warnings += _several(shadow) + _approval_warnings(wanted, approvals) + _unmanaged(wanted, tenant)
+    found.warnings += _adoption_warnings(wanted, approvals, matched)
     found.evidence.append(exposure(wanted, shadow))
-    found.appliers = dict.fromkeys((RESOURCE, RULES), policy_applier(port))
+    found.appliers = {
+        RESOURCE: _remembering(services, policy_applier(port)),
+        RULES: policy_applier(port),
+        ownership.OWNERSHIP: _adopting(services),
+    }
     if priority is not None:
-        ordered = native_priority.plan_priority(wanted, existing, tenant, config)
+        ours = {k: None if k in matched.foreign else v for k, v in existing.items()}  # never reorder someone else's
+        ordered = native_priority.plan_priority(wanted, ours, tenant, config)
         found.actions += [ordered] if ordered is not None else []
         found.appliers[native_priority.RESOURCE] = native_priority.applier(priority)
     elif any(p.priority is not None for p in wanted.policies.values()):
@@ -119,6 +132,28 @@ async def plan(services: Services, ports: DriftPorts, approvals: frozenset[str])
             "configuration: the order is neither read nor written"
         )
     return found
+
+
+def _remembering(services: Services, apply: Applier) -> Applier:
+    """The policy applier, remembering the id of each policy the product creates or writes (native_ownership)."""
+
+    async def run(action: Action) -> object:
+        done = await apply(action)
+        created = done.get("id") if isinstance(done, dict) else None
+        policy_id = created if action.change is Change.CREATE else action.payload.get("id")
+        if policy_id:
+            await ownership.remember(services, action.key, str(policy_id))
+        return done
+
+    return run
+
+
+def _adopting(services: Services) -> Applier:
+    async def run(action: Action) -> object:
+        await ownership.remember(services, action.key, str(action.payload["id"]))
+        return None
+
+    return run
 
 
 def _counts(shadow: Shadow, key: str) -> dict[str, Any]:
@@ -201,6 +236,21 @@ def _approval_warnings(wanted: GuestLifecyclePolicies, approvals: frozenset[str]
             found.append(f"--approve-enable {approval}: no such lifecycle policy (known: {', '.join(wanted.policies)})")
         elif not wanted.policies[key].enabled:
             found.append(f"--approve-enable {approval}: the desired state keeps it disabled (enabled: false)")
+    return found
+
+
+def _adoption_warnings(
+    wanted: GuestLifecyclePolicies, approvals: frozenset[str], matched: ownership.Matched
+) -> list[str]:
+    found = []
+    for approval in sorted(a for a in approvals if a.startswith(ownership.ADOPT_PREFIX)):
+        key = approval.removeprefix(ownership.ADOPT_PREFIX)
+        if key not in wanted.policies:
+            found.append(f"--approve-enable {approval}: no such lifecycle policy (known: {', '.join(wanted.policies)})")
+        elif key not in matched.adopted:
+            found.append(
+                f"--approve-enable {approval}: nothing to adopt, the policy managed as {key} is this product's"
+            )
     return found
 
 

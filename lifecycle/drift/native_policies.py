@@ -13,6 +13,7 @@ and its rule, action and notification types.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from config.desired_state import DeletionBrake
@@ -20,6 +21,7 @@ from config.lifecycle_policies import DAYS_PROPERTY, NativePolicy, NativeRule
 from lifecycle.drift.native_ports import GUEST_POLICY_TYPE, GuestLifecyclePolicies
 from lifecycle.drift.native_scope import PolicyScope, scope_body, scope_group_ids
 from lifecycle.drift.native_shadow import PolicyShadow
+from lifecycle.drift.native_widening import policy_widening, rule_widening
 from lifecycle.plans import Action, Change, FieldDiff
 from lifecycle.runs.brake import evaluate as brake
 
@@ -73,6 +75,7 @@ def canonical(policy: dict[str, Any]) -> dict[str, Any]:
     action = policy.get("enforcementAction") or {}
     notices = policy.get("notificationSchedule") or {}
     return {
+        "displayName": policy.get("displayName"),
         "description": policy.get("description"),
         "gracePeriodInDays": policy.get("gracePeriodInDays"),
         "enforcementAction": {
@@ -86,6 +89,7 @@ def canonical(policy: dict[str, Any]) -> dict[str, Any]:
 
 
 PATCH_FIELDS = {
+    "displayName": ("displayName",),  # the product's own policy renamed in the admin center (native_ownership)
     "description": ("description",),
     "gracePeriodInDays": ("gracePeriodInDays",),
     "enforcementAction": ("enforcementAction",),
@@ -172,13 +176,11 @@ def plan_policy(
         # a body without it is not documented), rather than a PATCH to null on every run.
         want["gracePeriodInDays"] = have["gracePeriodInDays"]
     diffs = [FieldDiff(name, want[name], have[name]) for name in want if want[name] != have[name]]
-    patch: dict[str, Any] = {}
-    for diff in diffs:
-        for name in PATCH_FIELDS[diff.field]:
-            patch[name] = body.get(name)  # null clears what the file leaves out
+    actions = rule_actions(key, policy, existing)
     notes = ["the policy differs"] if diffs else []
     payload: dict[str, Any] = {"id": existing.get("id"), "shadow": _shadow_dict(shadow)}
     held: list[str] = []
+    switch: FieldDiff | None = None
     is_on = existing.get("isEnabled") is True
     if policy.enabled and not is_on:
         held = enable_blockers(key, policy, shadow, scope)
@@ -191,25 +193,104 @@ def plan_policy(
         if held:
             notes.append("held disabled: " + "; ".join(held))
         else:
-            diffs.append(FieldDiff("isEnabled", True, False))
-            patch["isEnabled"] = True
+            switch = FieldDiff("isEnabled", True, False)
             notes.append("switched on" + (": approved by an operator" if tripped.tripped else ""))
         diffs.append(evidence)
     elif is_on and not policy.enabled:
-        diffs.append(FieldDiff("isEnabled", False, True))
-        patch["isEnabled"] = False
+        switch = FieldDiff("isEnabled", False, True)
         notes.append("switched off, as the desired state says")
-    actions = rule_actions(key, policy, existing)
+    elif is_on:
+        widened = widening(key, policy, scope, shadow, diffs, actions, limits, total, approved)
+        if widened.held:
+            notes.append(widened.held)
+            actions = widened.rule_actions
+            if diffs:  # the policy's own widening holds its other changes with it: shown, not written
+                shown = (*diffs, evidence)
+                actions.insert(0, Action(RESOURCE, key, Change.REPORT, "; ".join(notes), shown, payload))
+                return actions
+        elif widened.reasons:
+            notes.append(f"widened ({', '.join(widened.reasons)}): {widened.passed}")
+            diffs.append(evidence)
+        if shadow.protected and not widened.held:
+            held = [protected_on(shadow)]
+            notes.append(held[0])
+    patch: dict[str, Any] = {}
+    for diff in diffs:
+        for name in PATCH_FIELDS.get(diff.field, ()):
+            patch[name] = body.get(name)  # null clears what the file leaves out
+    if switch is not None:
+        diffs.append(switch)
+        patch["isEnabled"] = switch.desired
     if patch:
         actions.insert(
             0, Action(RESOURCE, key, Change.UPDATE, "; ".join(notes), tuple(diffs), {**payload, "body": patch})
         )
+    elif held and is_on:
+        shown = (FieldDiff("protectedGuests", 0, len(shadow.protected)), *diffs)
+        actions.insert(0, Action(RESOURCE, key, Change.REPORT, "; ".join(notes), shown, payload))
     elif held:
         hold = (FieldDiff("isEnabled", True, False), *diffs)
         actions.insert(0, Action(RESOURCE, key, Change.REPORT, "; ".join(notes), hold, payload))
     else:
         actions.insert(0, Action(RESOURCE, key, Change.NONE, "; ".join(["matches", *notes]), (), payload))
     return actions
+
+
+def protected_on(shadow: PolicyShadow) -> str:
+    """A policy that is on reaches guests the product protects (one joined the protected group through a nested
+    group after the switch, say): Microsoft's engine acts on them whatever the product's gate says."""
+    names = ", ".join(shadow.protected[:5])
+    return (
+        f"it is on and acts on {len(shadow.protected)} guest(s) the product protects ({names}): the native engine "
+        "honours direct membership only; put them directly in an excluded group, or switch it off (enabled: false)"
+    )
+
+
+@dataclass
+class Widening:
+    reasons: list[str]  # what makes the policy reach more guests or act harder (empty: nothing widens it)
+    held: str  # why the widening is not written ("" : it may be)
+    passed: str  # why it may be (within the brake, or approved)
+    rule_actions: list[Action]  # the rule actions, a held widening rule shown (REPORT) instead of written
+
+
+def widening(
+    key: str,
+    policy: NativePolicy,
+    scope: PolicyScope,
+    shadow: PolicyShadow,
+    diffs: list[FieldDiff],
+    actions: list[Action],
+    limits: DeletionBrake,
+    total: int,
+    approved: bool,
+) -> Widening:
+    """A policy already on, changed so that it reaches more guests or acts harder (lifecycle.drift.native_widening):
+    the change passes the switch's checks over the shadow evaluation of the policy as the file wants it (the safety
+    gate's findings whatever the approval, then the brake or an operator's approval)."""
+    reasons = [why for d in diffs if (why := policy_widening(d)) is not None]
+    widening_rules: set[str] = set()
+    for action in actions:
+        if action.resource == RULES and action.change is Change.UPDATE:
+            rule_type = action.key.rsplit("/", 1)[-1]
+            found = [why for d in action.diffs if (why := rule_widening(rule_type, d)) is not None]
+            reasons += found
+            widening_rules |= {action.key} if found else set()
+    if not reasons:
+        return Widening([], "", "", actions)
+    held = enable_blockers(key, policy, shadow, scope)
+    tripped = brake(len(shadow.would_act), total, limits)
+    if tripped.tripped and not approved:
+        held.append(
+            f"as widened it trips the deletion brake ({tripped.reason}): "
+            f"apply policies --approve-enable {approval_key(key)}"
+        )
+    if not held:
+        passed = "approved by an operator" if tripped.tripped else f"within the brake: {shadow.sentence()}"
+        return Widening(reasons, "", passed, actions)
+    why = f"widening held ({', '.join(reasons)}): " + "; ".join(held)
+    kept = [Action(a.resource, a.key, Change.REPORT, why, a.diffs) if a.key in widening_rules else a for a in actions]
+    return Widening(reasons, why, "", kept)
 
 
 def _shadow_dict(shadow: PolicyShadow) -> dict[str, Any]:
@@ -225,19 +306,21 @@ def _shadow_dict(shadow: PolicyShadow) -> dict[str, Any]:
     }
 
 
-Applier = Callable[[Action], Awaitable[None]]
+Applier = Callable[[Action], Awaitable[object]]
 
 
 def applier(port: GuestLifecyclePolicies) -> Applier:
-    async def apply(action: Action) -> None:
+    async def apply(action: Action) -> object:
+        """Returns the created policy (its id is remembered: lifecycle.drift.native_ownership)."""
         body = action.payload.get("body") or {}
         if action.resource == RESOURCE and action.change is Change.CREATE:
-            await port.create_guest_policy(body)
+            return await port.create_guest_policy(body)
         elif action.resource == RESOURCE and action.change is Change.UPDATE:
             await port.update_guest_policy(str(action.payload["id"]), body)
         elif action.resource == RULES and action.change is Change.UPDATE:
             await port.update_rule(str(action.payload["policyId"]), str(action.payload["ruleId"]), body)
         else:
             raise ValueError(f"no way to apply {action.change.value} on {action.resource}")
+        return None
 
     return apply

@@ -13,7 +13,9 @@ The rules are judged from what the product can read; what it cannot read is coun
 - sponsorPresence: fewer live sponsors than the minimum, from the expanded sponsors;
 - invitationRedemption: an invitation still pending longer than the threshold;
 - periodicAttestation: an estimate, since attestations made in Microsoft's own flow are not readable: due once
-  the interval has passed since the guest's creation or the product's last attestation ticket;
+  the interval has passed since the guest's creation. The product's own attestation tickets are not counted: they
+  live in the product's ledger, which Microsoft's engine never sees, so counting them would shrink the estimate
+  the deletion brake judges (and a ticketing system could shrink it at will) below what the engine will do;
 - accessPackageAssignmentRequired: not judged (the sweep's expiry index cannot tell "no assignment" from "an
   assignment without end").
 """
@@ -212,18 +214,20 @@ def _violates(
         since = user.external_user_state_changed or user.created
         return None if since is None else now - since > days
     if rule.type == "periodicAttestation":
-        since = max((d for d in (user.created, record.attested if record else None) if d is not None), default=None)
-        return None if since is None else now - since > days
+        return None if user.created is None else now - user.created > days
     return None  # accessPackageAssignmentRequired
 
 
 def last_activity(user: DirectoryUser, now: datetime) -> datetime:
+    """The latest activity the native engine may count. The inactivity rule's page does not say which sign-ins
+    count; the harsher reading (tenantsim's, lifecycle-policies.md: lastSignInDateTime and
+    lastSuccessfulSignInDateTime, no non-interactive token refresh) is the one the estimate takes, so the deletion
+    brake judges at least as many guests as the engine may act on, never fewer."""
     activity = user.sign_in_activity
     seen = [
         d
         for d in (
             activity.last_sign_in if activity else None,
-            activity.last_non_interactive_sign_in if activity else None,
             activity.last_successful_sign_in if activity else None,
         )
         if d is not None

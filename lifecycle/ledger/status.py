@@ -65,12 +65,18 @@ async def _runs_needing_attention(services: Services, store: RunStore) -> list[d
                     run,
                     "stopped",
                     run.reason,
-                    f"grant what it names, then run it again with the same run id: --run-id {run.run_id}",
+                    f"grant what it names, then: python -m lifecycle run {_job_of(run.run_id)} --mode enforce "
+                    f"--run-id {run.run_id}",
                 )
             )
         elif run.status is RunStatus.PLANNING and (run.updated or run.started) < now - STALLED_PLANNING:
             found.append(_flag(run, "stalled", "planning stopped updating its run row", "the next fire takes it over"))
     return found
+
+
+def _job_of(run_id: str) -> str:
+    """The job a run id belongs to (lifecycle.jobs), as ``python -m lifecycle run`` names it."""
+    return "redemption-reset" if run_id.startswith("reset-") else "guest-sweep"
 
 
 def _interrupted_work(keys: list[str]) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from lifecycle.reset.items import (
     KIND,
     PENDING,
     PERMISSION_MISSING,
+    RERUN,
     items_of,
     pending_of,
     progress_of,
@@ -72,7 +73,7 @@ async def stop(services: Services, runs: SweepRuns, run_id: str, why: str) -> No
 
     def stopped(latest: DailyRun) -> None:
         latest.warnings[PERMISSION_MISSING] = why
-        latest.reason = f"{STOPPED}: {why}; run again with the same run id to reset the rest"
+        latest.reason = f"{STOPPED}: {why}"  # the worker's message names the permission and the rerun
         latest.updated = services.clock.now()
 
     current = await runs.get(run_id)
@@ -91,7 +92,7 @@ async def settle(services: Services, runs: SweepRuns, run_id: str) -> dict[str, 
     def settled(latest: DailyRun) -> None:
         if PERMISSION_MISSING in latest.warnings or latest.status is not RunStatus.DISPATCHED:
             return
-        latest.updated, latest.reason = services.clock.now(), _settled_reason(counts)
+        latest.updated, latest.reason = services.clock.now(), _settled_reason(counts, run_id)
 
     run = await update(runs, run_id, settled)
     await audit(
@@ -106,14 +107,15 @@ async def progress_summary(services: Services, run: DailyRun) -> dict[str, Any]:
     counts = progress_of(await items_of(services, run.run_id))
     summary = {**run.summary(), "progress": counts}
     if run.status is RunStatus.DISPATCHED and PERMISSION_MISSING not in run.warnings and not counts["waiting"]:
-        summary["reason"] = _settled_reason(counts)
+        summary["reason"] = _settled_reason(counts, run.run_id)
     return summary
 
 
-def _settled_reason(counts: dict[str, int]) -> str:
+def _settled_reason(counts: dict[str, int], run_id: str) -> str:
     failed, waiting = counts["failed"], counts["waiting"]
     if failed:
-        return f"{failed} reset(s) failed; run again with the same run id to retry them"
+        shown = f"python -m lifecycle sweep show {run_id}"
+        return f"{failed} reset(s) failed (see {shown}); retry them with: {RERUN.format(run_id)}"
     return f"{waiting} reset(s) still waiting for the worker" if waiting else ""
 
 
@@ -157,9 +159,9 @@ async def execute(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
         latest.dispatched, latest.dispatched_at, latest.updated = counts["reset"], now, now
         latest.status = RunStatus.DISPATCHED
         failed = counts["failed"]
-        latest.reason = f"{failed} reset(s) failed; run again with the same run id to retry them" if failed else ""
+        latest.reason = _settled_reason(counts, latest.run_id) if failed else ""
         if missing is not None:
-            latest.reason = f"{STOPPED}: {missing}; run again with the same run id to reset the rest"
+            latest.reason = f"{STOPPED}: {missing}"  # names the permission and the rerun (reset_claimed)
 
     run = await update(runs, run.run_id, executed)
     await audit(

@@ -45,11 +45,13 @@ class ResetPermissionMissing(LifecycleError):
     """Graph answered 403 to a step of the reset: the grant lacks the reset's permission. Replay once granted."""
 
     def __init__(self, step: str, object_id: str, error: PermissionDeniedError) -> None:
-        super().__init__(
+        # What happened and what to grant; the next step depends on the caller (a ticket is replayed, a run's guest
+        # is sent again with the rest of its run: lifecycle.reset.items).
+        self.cause = (
             f"Graph refused {step} for guest {object_id} with 403 {error.code}: the app needs the "
-            f"{RESET_PERMISSION} application permission (infra/grant-graph-permissions --redemption-reset); "
-            "replay once it is granted"
+            f"{RESET_PERMISSION} application permission (infra/grant-graph-permissions --redemption-reset)"
         )
+        super().__init__(f"{self.cause}; replay once it is granted")
         self.step, self.object_id, self.error = step, object_id, error
 
     @property
@@ -178,7 +180,10 @@ async def reset_guest(
 
 
 async def _release(services: Services, marker: WorkItem, error: GraphError) -> None:
-    marker.status, marker.updated, marker.last_error = WorkStatus.FAILED, services.clock.now(), error.describe()
+    """Claimable again (queued, not failed): the failure is the ticket's or the run's work item to report, with
+    its next step; a failed marker would show in ``failed`` and ``status`` a second time, with Graph's raw error
+    and nothing to do about it (a purge of it would even lose the claim a retry checks for a landed invitation)."""
+    marker.status, marker.updated, marker.last_error = WorkStatus.QUEUED, services.clock.now(), error.describe()
     with contextlib.suppress(StateConflictError):
         await services.work_items.save(marker)
 

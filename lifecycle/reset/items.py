@@ -44,6 +44,8 @@ ROUND, PROBE, HOPS = "round", "probe", "probeHops"
 # A probe handed on this often without a reset to prove the permission sends the rest anyway: a run whose
 # guests were mostly reset meanwhile must not crawl through them one message (and one ledger query) at a time.
 MAX_PROBE_HOPS = 5
+# What sends a run's queued and failed resets again (the same run id: nobody is reset twice).
+RERUN = "python -m lifecycle run redemption-reset --mode enforce --run-id {}"
 
 
 def planned_key(run_id: str, object_id: str) -> str:
@@ -103,7 +105,12 @@ async def reset_claimed(services: Services, item: WorkItem) -> Outcome:
         done = await _reset_one(services, planned, item.run_id or "")
     except ResetPermissionMissing as error:
         log.error("reset.permission-missing", object_id=planned.object_id, detail=error.detail)
-        return await work.fail_with(services, item, PERMISSION_MISSING, str(error), error.detail)
+        if not item.run_id:
+            return await work.fail_with(services, item, PERMISSION_MISSING, str(error), error.detail)
+        # A replay of this one dead letter resets this guest only; the run's rerun resets it and the rest.
+        rerun = f"once granted, reset this guest and the rest of the run with: {RERUN.format(item.run_id)}"
+        detail = {**error.detail, "next": rerun}
+        return await work.fail_with(services, item, PERMISSION_MISSING, f"{error.cause}; {rerun}", detail)
     except ResetNotConfirmed as error:
         log.error("reset.unconfirmed", object_id=planned.object_id, detail=error.detail)
         return await work.fail_with(services, item, "reset-not-confirmed", str(error), error.detail)

@@ -11,8 +11,10 @@ A dispatch sends one message, the probe; its worker sends the rest of the round 
 the run, so the probe's 403 is the run's only one and the other guests stay queued, never sent. Should the
 permission go away after the probe, the messages already out that see the stop complete and leave their
 guests queued (no 403 and no retry for each). Dispatching the run again (rerun, or the CLI's
-``run --run-id``) sends what is queued or failed. A dead letter replayed by an operator is acted on even while
-the run is stopped: the operator asked for that one guest.
+``run --run-id``) sends what is queued or failed. A deployment switched off (LIFECYCLE_RESET_ENABLED) after the
+run was released resets nobody: the messages leave their guests queued. The mode is the run's, as the sweep's
+worker takes it: an operator's ``run --mode enforce`` is enforced whatever LIFECYCLE_RESET_MODE says. A dead
+letter replayed by an operator is acted on even while the run is stopped: the operator asked for that one guest.
 """
 
 from __future__ import annotations

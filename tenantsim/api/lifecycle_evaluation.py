@@ -42,9 +42,18 @@ def _direct_members(sim: Simulator, group_ids: list[str]) -> set[str]:
     return {m for g in group_ids for m in sim.directory.groups.get(g, {}).get("members", [])}
 
 
-def _last_activity(user: dict[str, Any]) -> datetime | None:
+INTERACTIVE = ("lastSignInDateTime", "lastSuccessfulSignInDateTime")
+
+
+def _last_activity(sim: Simulator, user: dict[str, Any]) -> datetime | None:
+    """The inactivity rule's page does not say which sign-ins count: knob lifecyclePolicyInactivitySignIns
+    "interactive" (the default) reads lastSignInDateTime and lastSuccessfulSignInDateTime, "all" adds
+    lastNonInteractiveSignInDateTime."""
     activity = user.get("signInActivity") or {}
-    moments = [_instant(activity.get(k)) for k in ("lastSignInDateTime", "lastSuccessfulSignInDateTime")]
+    names = INTERACTIVE
+    if sim.config.lifecycle_policy_inactivity_sign_ins == "all":
+        names = (*INTERACTIVE, "lastNonInteractiveSignInDateTime")
+    moments = [_instant(activity.get(k)) for k in names]
     return max((m for m in moments if m is not None), default=None)
 
 
@@ -52,7 +61,7 @@ def _violated(sim: Simulator, state: LifecycleState, rule: dict[str, Any], user:
     kind = rule["@odata.type"].rsplit(".", 1)[-1]
     created = _instant(user.get("createdDateTime")) or now
     if kind == "inactivityRule":
-        since = _last_activity(user) or created
+        since = _last_activity(sim, user) or created
         return now - since > timedelta(days=rule["lastActivityThresholdInDays"])
     if kind == "sponsorPresenceRule":
         # A group-valued sponsor counts as one sponsor (entra-docs guest-lifecycle-policies.md).

@@ -28,6 +28,7 @@ READINGS = {
     "lifecyclePolicyReportBeforeProcessing": "notFound",
     "guestLifecyclePolicyLimit": 10,
     "lifecyclePolicyPortalRanges": True,
+    "lifecyclePolicyUpdateUnlisted": "accept",
 }
 
 
@@ -127,6 +128,27 @@ async def test_an_update_changes_the_policy_and_its_version(sim, admin):
     [listed] = await gateway.list_guest_policies()
     assert (listed["displayName"], listed["isEnabled"], listed["versionNumber"]) == ("Renamed", False, 2)
     assert listed["rules"] == created["rules"]
+
+
+async def test_a_grace_period_graph_refuses_in_an_update_leaves_the_rest_written_and_names_the_admin_center(sim, admin):
+    """Under the reading where the update takes only the properties its page lists, a switch off sent with a
+    grace period still lands; the refusal is raised, not swallowed. A rule that neither way can change says so."""
+    admin.configure(lifecyclePolicyUpdateUnlisted="refuse")
+    gateway = _gateway(sim)
+    created = await gateway.create_guest_policy(_body())
+    with pytest.raises(BadRequestError) as refused:
+        await gateway.update_guest_policy(created["id"], {"isEnabled": False, "gracePeriodInDays": 14})
+    assert "admin center" in str(refused.value) and "the rest of the update was written" in str(refused.value)
+    [listed] = await gateway.list_guest_policies()
+    assert (listed["isEnabled"], listed["gracePeriodInDays"]) == (False, 7)
+    inactivity = created["rules"][0]
+    with pytest.raises(BadRequestError) as rule_refused:
+        await gateway.update_rule(
+            created["id"],
+            inactivity["id"],
+            {"@odata.type": inactivity["@odata.type"], "lastActivityThresholdInDays": 120},
+        )
+    assert "change the rule in the Microsoft Entra admin center" in str(rule_refused.value)
 
 
 @pytest.mark.parametrize(("methods", "patched_path"), [("none", "policy"), ("patch", "rule")])

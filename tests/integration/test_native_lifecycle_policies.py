@@ -137,6 +137,9 @@ async def test_planned_created_disabled_braked_in_shadow_approved_switched_on_an
     fields = {d.field: d for d in disagreement.diffs}
     assert "bob@woodgrovebank.com" in fields["noncompliantByProductOnly"].desired
     assert "cy@woodgrovebank.com" in fields["noncompliantByMicrosoftOnly"].actual
+    # What the on-call engineer does about it: who acts on whom, and where to look.
+    assert "put any who must stay directly in an excluded group" in disagreement.reason
+    assert "left alone by Microsoft" in disagreement.reason
     stored = await drift_ports(services).reports.get(compared.run_id)
     assert stored is not None and "noncompliantByMicrosoftOnly" in stored.markdown
 
@@ -176,3 +179,84 @@ async def test_the_files_priorities_are_written_once_the_policies_exist_and_then
     settled = await run_policy_drift(services, "plan")
     order = next(a for a in settled.actions if a.resource.endswith("lifecyclePolicyPriorityConfigurations"))
     assert order.change is Change.NONE
+
+
+async def test_the_confirmed_list_of_changes_binds_the_values_not_only_the_fields_names(sim, admin):
+    """apply policies (local re-check, and the admin endpoint's digest) compares the list confirmed with the list
+    computed again: a file edit or a tenant change between them that keeps the same fields must not match."""
+    from app.cli.config import policy_changes
+
+    port, tenant = FakeGuestLifecyclePolicies(), _tenant()
+    directory = tenant[0]
+    await run_policy_drift(_services(sim, _desired(), port, tenant), "enforce")  # created disabled
+    approvals = frozenset({"lifecycle-inactive"})
+    shown = await policy_changes(_services(sim, _desired(), port, tenant), False, approvals)
+    again = await policy_changes(_services(sim, _desired(), port, tenant), False, approvals)
+    assert shown and shown == again
+    switch = next(r for r in shown if r["resource"] == RESOURCE)
+    assert "would disable 2 of 3" in switch["values"]["shadowEvaluation"]["from"]
+
+    for n in range(3):  # three more idle guests since the operator read the list: 5 guests would be disabled
+        guest = directory.add_guest(f"late{n}@woodgrovebank.com")
+        seen = SignInActivity(last_sign_in=NOW - timedelta(days=400))
+        directory.users[guest.id] = replace(guest, sign_in_activity=seen, sponsors=(SponsorRef("s1", False, True),))
+    widened = await policy_changes(_services(sim, _desired(), port, tenant), False, approvals)
+    assert widened is not None and [r["fields"] for r in widened] == [r["fields"] for r in shown]
+    assert widened != shown
+
+    section = _desired().guest_lifecycle_policies
+    assert section is not None
+    edited = section.policies["inactive"].model_copy(update={"grace_period_days": 1})
+    desired = _desired().model_copy(
+        update={"guest_lifecycle_policies": section.model_copy(update={"policies": {"inactive": edited}})}
+    )
+    port.named(NAME)["gracePeriodInDays"] = 21  # a grace period differed when the list was shown, and still does
+    before = await policy_changes(_services(sim, _desired(), port, tenant), False, frozenset())
+    after = await policy_changes(_services(sim, desired, port, tenant), False, frozenset())
+    assert before is not None and after is not None
+    assert [r["fields"] for r in before] == [r["fields"] for r in after] and before != after
+
+
+async def test_a_policy_renamed_into_the_files_name_is_not_adopted_and_the_products_own_is_put_back(sim, admin):
+    """The product remembers the id it created: another policy that takes the file's display name (created or
+    renamed in the admin center) is never rewritten without an operator adopting it, and the product's own policy,
+    renamed away, gets its name back."""
+    from lifecycle.drift.native_ownership import marker_key
+
+    port, tenant = FakeGuestLifecyclePolicies(), _tenant()
+    services = _services(sim, _desired(), port, tenant)
+    await run_policy_drift(services, "enforce")  # created disabled, and remembered
+    ours = port.named(NAME)["id"]
+    assert (await services.work_items.get(marker_key("inactive"))).result["id"] == ours  # type: ignore[union-attr]
+
+    port.policies[ours]["displayName"] = "Renamed in the portal"
+    put_back = await run_policy_drift(services, "enforce")
+    assert "displayName" in {d.field for d in _native(put_back).diffs}
+    assert port.policies[ours]["displayName"] == NAME
+
+    del port.policies[ours]  # deleted in the admin center; someone else's policy takes the name, all guests, delete
+    other = await port.create_guest_policy(
+        {
+            "@odata.type": "#microsoft.graph.identityGovernance.guestLifecyclePolicy",
+            "displayName": NAME,
+            "isEnabled": False,
+            "enforcementAction": {"@odata.type": "#microsoft.graph.identityGovernance.deleteOnlyEnforcementAction"},
+            "rules": [],
+        }
+    )
+    writes = len(port.writes)
+    held = await run_policy_drift(services, "enforce", approvals=frozenset({"lifecycle-inactive"}))
+    action = _native(held)
+    assert action.change is Change.REPORT and other["id"] in action.reason
+    assert "--approve-enable adopt-lifecycle-inactive" in action.reason
+    assert len(port.writes) == writes and held.failed == []
+
+    adopted = await run_policy_drift(services, "enforce", approvals=frozenset({"adopt-lifecycle-inactive"}))
+    assert adopted.failed == [] and len(port.writes) > writes
+    assert (await services.work_items.get(marker_key("inactive"))).result["id"] == other["id"]  # type: ignore[union-attr]
+    assert port.policies[other["id"]]["isEnabled"] is False  # adopted, still switched on only past the brake
+    again = await run_policy_drift(
+        services, "plan", approvals=frozenset({"adopt-lifecycle-inactive", "adopt-lifecycle-x"})
+    )
+    assert "--approve-enable adopt-lifecycle-inactive: nothing to adopt" in " ".join(again.warnings)
+    assert "--approve-enable adopt-lifecycle-x: no such lifecycle policy" in " ".join(again.warnings)

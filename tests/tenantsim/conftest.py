@@ -50,6 +50,8 @@ DEFAULT_CONFIG = {
     "lifecyclePolicyRuleMethods": "none",
     "lifecyclePolicyNewPriority": "lowest",
     "lifecyclePolicyReportBeforeProcessing": "notFound",
+    "lifecyclePolicyUpdateUnlisted": "accept",
+    "lifecyclePolicyInactivitySignIns": "interactive",
 }
 
 

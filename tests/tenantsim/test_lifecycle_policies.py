@@ -152,6 +152,22 @@ def test_an_update_answers_204_and_increments_the_version_keeping_the_previous_o
     assert [(v["versionNumber"], v["displayName"]) for v in versions] == [(1, "Inactive guests")]
 
 
+def test_a_patch_naming_what_the_update_page_does_not_list_is_refused_under_the_knob(graph, admin):
+    """The update page lists description, displayName, enforcementAction, isEnabled, notificationSchedule and
+    scope: gracePeriodInDays and rules are the unlisted ones, taken by default and refused with "refuse"."""
+    created = create(graph)
+    path = f"{POLICIES}/{created['id']}"
+    kind = {"@odata.type": f"{NS}.guestLifecyclePolicy"}
+    assert graph.request("PATCH", path, roles=WRITE, json={**kind, "gracePeriodInDays": 10}).status_code == 204
+    admin.configure(lifecyclePolicyUpdateUnlisted="refuse")
+    for unlisted in ({"gracePeriodInDays": 12}, {"rules": created["rules"]}):
+        refused = graph.request("PATCH", path, roles=WRITE, json={**kind, "isEnabled": False, **unlisted})
+        assert refused.status_code == 400, unlisted
+    assert graph.request("PATCH", path, roles=WRITE, json={**kind, "isEnabled": False}).status_code == 204
+    got = graph.get(path, roles=READ).json()
+    assert (got["gracePeriodInDays"], got["isEnabled"], got["versionNumber"]) == (10, False, 3)
+
+
 def test_rules_are_listed_and_on_v1_changed_through_the_policy_not_one_by_one(graph, admin):
     created = create(graph)
     path = f"{POLICIES}/{created['id']}"
@@ -263,6 +279,26 @@ def test_rules_are_anded_and_the_action_falls_due_after_the_grace_period(graph, 
     admin.process_lifecycle_policies()
     later = graph.get(path, roles=READ, params={"$filter": f"id eq '{other['id']}'"}).json()["value"][0]
     assert later["enforcement"]["status"] == "actionDue"
+
+
+@pytest.mark.parametrize(("reading", "status"), [("interactive", "nonCompliant"), ("all", "compliant")])
+def test_a_non_interactive_sign_in_keeps_a_guest_active_only_under_the_knob(graph, admin, reading, status):
+    """The inactivity rule's page does not say which sign-ins count: a guest whose only recent activity is a
+    non-interactive token refresh is inactive under "interactive" (the default) and active under "all"."""
+    admin.configure(lifecyclePolicyInactivitySignIns=reading)
+    guest = guests(admin)[0]
+    long_ago, recent = _iso(_now() - timedelta(days=200)), _iso(_now() - timedelta(days=1))
+    activity = {
+        "lastSignInDateTime": long_ago,
+        "lastSuccessfulSignInDateTime": long_ago,
+        "lastNonInteractiveSignInDateTime": recent,
+    }
+    admin.patch_user(guest["id"], createdDateTime=long_ago, signInActivity=activity)
+    created = create(graph)
+    admin.process_lifecycle_policies()
+    path = f"{POLICIES}/{created['id']}/report/subjects"
+    subject = graph.get(path, roles=READ, params={"$filter": f"id eq '{guest['id']}'"}).json()["value"][0]
+    assert subject["compliance"]["status"] == status
 
 
 def test_attestation_and_redemption_rules_use_the_attestation_and_the_invitation_state(graph, admin):

@@ -390,6 +390,9 @@ class TestPermissionMissing:
         assert summary["worker"] == {"failed": 1} and summary["progress"]["waiting"] == 2
         flags = (await status(services, reset_ports(services).runs))["attention"]
         assert [(f["kind"], f["runId"]) for f in flags] == [("stopped", "reset-perm")]
+        # The 3 a.m. reader is given the exact command, in the run's reason and in status' next step.
+        rerun = "python -m lifecycle run redemption-reset --mode enforce --run-id reset-perm"
+        assert rerun in summary["reason"] and flags[0]["next"].endswith(rerun)
         assert not any(w[0] == "revokeSignInSessions" for w in directory.writes)
         items = [i async for i in services.work_items.query(kind="redemption-reset")]
         assert sorted(i.status.value for i in items) == ["dead-lettered", "queued", "queued"]
@@ -398,6 +401,7 @@ class TestPermissionMissing:
             failed.last_error["type"] == "permission-missing"
             and failed.last_error["permission"] == "User.ReadWrite.All"
         )
+        assert rerun in failed.last_error["next"]  # what `failed --json` and `show KEY` give the on-call engineer
         directory.grant()  # type: ignore[attr-defined]
         rerun = await run_locally(services, "enforce", "reset-perm")
         assert rerun["dispatched"] == 3 and sorted(resets_sent(directory)) == sorted(g.id for g in guests)

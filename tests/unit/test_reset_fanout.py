@@ -281,3 +281,25 @@ async def test_a_probe_handed_on_too_often_sends_the_rest_of_the_run():
     assert directory.invitations == []
     shown = await show(services, "reset-hops")
     assert shown is not None and shown["progress"]["skipped"] == len(guests)
+
+
+async def test_a_deployment_switched_off_after_the_dispatch_resets_nobody_and_the_same_run_id_resumes():
+    """LIFECYCLE_RESET_ENABLED is the switch that stops a released run: the messages already on the queue leave
+    their guests queued; switched on again, the same run id sends them. The mode is the run's (an operator's
+    --mode enforce), as the sweep's worker takes it, not LIFECYCLE_RESET_MODE at the message's instant."""
+    directory = FakeDirectory()
+    guests = [redeemed(directory, f"p{n}@fabrikam.com", "google") for n in range(2)]
+    services = services_with(directory, FakeLookup(), mode="plan")
+    await run_reset_detection(services, "enforce", "reset-switched")
+    services.settings = services.settings.model_copy(update={"reset_enabled": False})
+    [probe] = await _queued(services)
+    held = await process(services.settings.queue_name(QUEUE), probe, handle_guest_action, services)
+    assert held.verdict is Verdict.HELD and held.code == "reset-not-enabled"
+    assert resets_sent(directory) == []
+    shown = await show(services, "reset-switched")
+    assert shown is not None and shown["progress"]["waiting"] == 2
+
+    services.settings = services.settings.model_copy(update={"reset_enabled": True})
+    await run_reset_detection(services, "enforce", "reset-switched")
+    assert await drain_actions(services) == {"done": 2}
+    assert sorted(resets_sent(directory)) == sorted(g.id for g in guests)
