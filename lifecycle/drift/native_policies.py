@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.desired_state import DeletionBrake
-from config.lifecycle_policies import DAYS_PROPERTY, NativePolicy, NativeRule
-from lifecycle.drift.native_ports import GUEST_POLICY_TYPE, GuestLifecyclePolicies
-from lifecycle.drift.native_scope import PolicyScope, scope_body, scope_group_ids
+from config.lifecycle_policies import NativePolicy
+from lifecycle.drift.native_bodies import PATCH_FIELDS, canonical, desired_body, rule_body, rule_type
+from lifecycle.drift.native_ports import GuestLifecyclePolicies
+from lifecycle.drift.native_scope import PolicyScope
 from lifecycle.drift.native_shadow import PolicyShadow
 from lifecycle.drift.native_widening import policy_widening, rule_widening
 from lifecycle.plans import Action, Change, FieldDiff
@@ -28,7 +29,6 @@ from lifecycle.runs.brake import evaluate as brake
 RESOURCE = "identityGovernance/lifecycleWorkflows/lifecyclePolicies"
 RULES = f"{RESOURCE}/rules"
 APPROVAL_PREFIX = "lifecycle-"
-NS = "#microsoft.graph.identityGovernance."
 SHADOW = "shadowEvaluation"
 
 
@@ -36,85 +36,18 @@ def approval_key(key: str) -> str:
     return f"{APPROVAL_PREFIX}{key}"
 
 
-def rule_body(rule: NativeRule) -> dict[str, Any]:
-    body: dict[str, Any] = {"@odata.type": f"{NS}{rule.type}Rule", "isEnabled": rule.enabled}
-    if rule.type in DAYS_PROPERTY:
-        body[DAYS_PROPERTY[rule.type]] = rule.days
-    if rule.type == "sponsorPresence":
-        body["minimumSponsorCount"] = rule.minimum_sponsors
-    if rule.grace_period_days is not None:
-        body["gracePeriodInDays"] = rule.grace_period_days
-    return body
-
-
-def desired_body(policy: NativePolicy, scope: PolicyScope) -> dict[str, Any]:
-    """The policy as the product writes it, its switch apart."""
-    action: dict[str, Any] = {"@odata.type": f"{NS}{policy.action.kind}EnforcementAction"}
-    if policy.action.delete_after_days is not None:
-        action["deletionGracePeriodInDays"] = policy.action.delete_after_days
-    body: dict[str, Any] = {"@odata.type": GUEST_POLICY_TYPE, "displayName": policy.display_name}
-    if policy.description is not None:
-        body["description"] = policy.description
-    if policy.grace_period_days is not None:
-        body["gracePeriodInDays"] = policy.grace_period_days
-    return {
-        **body,
-        "enforcementAction": action,
-        "notificationSchedule": {
-            "@odata.type": f"{NS}lifecyclePolicyNotificationSettings",
-            "offsetsAfterNonComplianceInDays": list(policy.notifications.offsets_days),
-            "additionalFallbackRecipients": list(policy.notifications.fallback_recipients),
-        },
-        "scope": scope_body(scope),
-        "rules": [rule_body(rule) for rule in policy.rules],
-    }
-
-
-def canonical(policy: dict[str, Any]) -> dict[str, Any]:
-    """The policy's own fields the product owns (rules apart), order and casing of lists aside."""
-    action = policy.get("enforcementAction") or {}
-    notices = policy.get("notificationSchedule") or {}
-    return {
-        "displayName": policy.get("displayName"),
-        "description": policy.get("description"),
-        "gracePeriodInDays": policy.get("gracePeriodInDays"),
-        "enforcementAction": {
-            "type": str(action.get("@odata.type") or "").rsplit(".", 1)[-1],
-            "deletionGracePeriodInDays": action.get("deletionGracePeriodInDays"),
-        },
-        "notificationOffsets": sorted(notices.get("offsetsAfterNonComplianceInDays") or [], reverse=True),
-        "fallbackRecipients": sorted(str(r).lower() for r in notices.get("additionalFallbackRecipients") or []),
-        "excludedGroups": scope_group_ids(policy.get("scope")),
-    }
-
-
-PATCH_FIELDS = {
-    "displayName": ("displayName",),  # the product's own policy renamed in the admin center (native_ownership)
-    "description": ("description",),
-    "gracePeriodInDays": ("gracePeriodInDays",),
-    "enforcementAction": ("enforcementAction",),
-    "notificationOffsets": ("notificationSchedule",),
-    "fallbackRecipients": ("notificationSchedule",),
-    "excludedGroups": ("scope",),
-}
-
-
-def _rule_type(rule: dict[str, Any]) -> str:
-    return str(rule.get("@odata.type") or "").rsplit(".", 1)[-1].removesuffix("Rule")
-
-
 def rule_actions(key: str, policy: NativePolicy, existing: dict[str, Any]) -> list[Action]:
     """One update per rule that differs (PATCH of the rule by id); a rule added or removed is shown, not written:
     the port updates existing rules only."""
-    have = {_rule_type(r): r for r in existing.get("rules") or []}
+    have = {rule_type(r): r for r in existing.get("rules") or []}
     want = {rule.type: rule_body(rule) for rule in policy.rules}
     actions = []
-    for rule_type, body in want.items():
-        found = have.get(rule_type)
-        rule_key = f"{key}/{rule_type}"
+    for kind, body in want.items():
+        found = have.get(kind)
+        rule_key = f"{key}/{kind}"
         if found is None:
             reason = "rule missing from the policy: add it in the admin center (only existing rules are updated)"
-            actions.append(Action(RULES, rule_key, Change.REPORT, reason, (FieldDiff(rule_type, body, None),)))
+            actions.append(Action(RULES, rule_key, Change.REPORT, reason, (FieldDiff(kind, body, None),)))
             continue
         diffs = tuple(
             FieldDiff(n, v, found.get(n)) for n, v in body.items() if n != "@odata.type" and found.get(n) != v
@@ -122,9 +55,9 @@ def rule_actions(key: str, policy: NativePolicy, existing: dict[str, Any]) -> li
         if diffs:
             payload = {"policyId": existing.get("id"), "ruleId": found.get("id"), "body": body}
             actions.append(Action(RULES, rule_key, Change.UPDATE, "rule differs", diffs, payload))
-    for rule_type in sorted(set(have) - set(want)):
+    for kind in sorted(set(have) - set(want)):
         reason = "rule not in the desired state: remove it in the admin center (only existing rules are updated)"
-        actions.append(Action(RULES, f"{key}/{rule_type}", Change.REPORT, reason, (FieldDiff(rule_type, None, "set"),)))
+        actions.append(Action(RULES, f"{key}/{kind}", Change.REPORT, reason, (FieldDiff(kind, None, "set"),)))
     return actions
 
 

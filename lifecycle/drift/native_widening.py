@@ -37,7 +37,7 @@ def _smaller(want: Any, have: Any) -> bool:
 
 def policy_widening(diff: FieldDiff) -> str | None:
     """Why this change to the policy's own fields widens it (None: it does not). ``diff`` compares
-    ``native_policies.canonical`` values: desired first, actual second."""
+    ``native_bodies.canonical`` values: desired first, actual second."""
     want, have = diff.desired, diff.actual
     if diff.field == "excludedGroups":
         dropped = sorted(set(have or ()) - set(want or ()))

@@ -41,7 +41,7 @@ from lifecycle.drift.native_priority import RESOURCE as PRIORITY
 from lifecycle.drift.report import DriftRun
 from lifecycle.plans import Change
 from tenantsim.client import TenantSimAdmin
-from tenantsim.seed import PROTECTED_GROUP_ID, build_seed
+from tenantsim.seed import DEFAULT_GUESTS, PROTECTED_GROUP_ID, build_seed
 
 pytestmark = pytest.mark.stack
 
@@ -159,6 +159,8 @@ def stack(local_stack) -> Iterator[tuple[Settings, TenantSimAdmin]]:
             yield settings, admin
         finally:
             admin.configure(throttlingEnabled=throttling, **DOCUMENTED)
+            # Each test seeds a locked-down tenant and applies policy drift to it; later tests expect the session's.
+            admin.seed(builtin="fresh", guests=DEFAULT_GUESTS, random_seed=0)
 
 
 def _policies(url: str, admin: TenantSimAdmin) -> dict[str, dict[str, Any]]:

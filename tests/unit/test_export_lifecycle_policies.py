@@ -7,7 +7,8 @@ import asyncio
 
 from config.desired_state import DeletionBrake
 from config.lifecycle_policies import GuestLifecyclePolicies, NativePolicy
-from lifecycle.drift.native_policies import desired_body, plan_policy
+from lifecycle.drift.native_bodies import desired_body
+from lifecycle.drift.native_policies import plan_policy
 from lifecycle.drift.native_scope import resolve_scope
 from lifecycle.drift.native_shadow import PolicyShadow
 from lifecycle.errors import PermissionDeniedError

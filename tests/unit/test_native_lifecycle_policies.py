@@ -16,9 +16,10 @@ from config.lifecycle_policies import GuestLifecyclePolicies, NativePolicy
 from config.settings import SAMPLE_DESIRED_STATE
 from graph.permissions import GUEST_LIFECYCLE_POLICIES, Deployment, features_of, granted, required_names
 from lifecycle import report
+from lifecycle.drift.native_bodies import desired_body
 from lifecycle.drift.native_compare import compare
 from lifecycle.drift.native_entry import exposure
-from lifecycle.drift.native_policies import RESOURCE, RULES, applier, desired_body, plan_policy
+from lifecycle.drift.native_policies import RESOURCE, RULES, applier, plan_policy
 from lifecycle.drift.native_ports import GUEST_POLICY_TYPE as GUEST_TYPE
 from lifecycle.drift.native_priority import applier as priority_applier
 from lifecycle.drift.native_priority import current_order, evaluation_keys, plan_priority

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from config.desired_state import DeletionBrake
 from config.lifecycle_policies import NativePolicy
-from lifecycle.drift.native_policies import RESOURCE, RULES, desired_body, plan_policy
+from lifecycle.drift.native_bodies import desired_body
+from lifecycle.drift.native_policies import RESOURCE, RULES, plan_policy
 from lifecycle.drift.native_scope import PolicyScope
 from lifecycle.drift.native_shadow import PolicyShadow
 from lifecycle.plans import Change
