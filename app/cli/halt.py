@@ -19,7 +19,7 @@ from app.cli.jobs import _print_summary
 from app.cli.remote import RemoteOption, remote_url, require_app_identity, run_remote
 from app.cli.summaries import reset_summary, sweep_summary
 
-HALT_COLUMNS = ("runId", "job", "status", "dispatched", "change", "reason")
+HALT_COLUMNS = ("runId", "job", "status", "change", "reason")
 RunIdArgument = Annotated[
     str, typer.Argument(help="A dispatched sweep or reset run, e.g. sweep-2026-11-24 or reset-2026-11-24.")
 ]
@@ -31,8 +31,9 @@ def _job(run_id: str) -> str:
 
 async def run_changes(services, run_id: str, change: str, reason: str | None = None) -> list[dict[str, Any]] | None:
     """The one row a halt or a resume changes: the run, named, with what happens to it. ``status`` says "under way"
-    for dispatching and dispatched alike, so the confirmed plan still holds when the fan-out finishes meanwhile.
-    None for an unknown run (the command then refuses with its own reason)."""
+    for dispatching and dispatched alike, and the row leaves the dispatched count out, so the confirmed plan still
+    holds when the fan-out finishes between plan and apply. None for an unknown run (the command then refuses
+    with its own reason)."""
     from lifecycle.runs.model import RunStatus
     from lifecycle.sweep.entry import sweep_ports
 
@@ -45,7 +46,6 @@ async def run_changes(services, run_id: str, change: str, reason: str | None = N
             "runId": run_id,
             "job": _job(run_id),
             "status": "under way" if under_way else run.status.value,
-            "dispatched": run.dispatched,
             "change": change,
             "reason": reason if reason is not None else (run.halt.reason if run.halt else ""),
         }

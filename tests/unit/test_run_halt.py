@@ -187,3 +187,22 @@ async def test_a_halted_reset_run_resets_nobody_more_and_its_resume_resets_each_
     assert resumed["status"] == "dispatched"
     await run_worker(services)
     assert sorted(resets_sent(directory)) == sorted(g.id for g in guests)
+
+
+@pytest.mark.parametrize(
+    ("name", "args"),
+    [
+        ("halt", {"runId": RUN}),  # no reason
+        ("halt", {"runId": RUN, "reason": "  "}),
+        ("halt", {"runId": "drift-2026-11-23", "reason": "x"}),
+        ("resume", {"runId": RUN, "reason": "x"}),  # resume takes no reason
+        ("resume", {}),
+    ],
+)
+def test_the_endpoint_refuses_halt_and_resume_arguments_it_cannot_use(name, args):
+    from app.admin import admin_commands
+    from lifecycle.admin.ports import AdminInputError
+
+    with pytest.raises(AdminInputError) as refused:
+        admin_commands()[name].parse(args)
+    assert refused.value.code == "invalid-args"
