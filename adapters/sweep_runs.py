@@ -22,7 +22,7 @@ from adapters.table_keys import encode_key
 from adapters.tables import SingleTableStore
 from lifecycle.errors import StateConflictError
 from lifecycle.plans import Mode
-from lifecycle.runs.model import BrakeState, DailyRun, RunStatus
+from lifecycle.runs.model import BrakeState, DailyRun, HaltState, RunStatus
 from lifecycle.sweep.model import Action, NoticeRecord, PlannedAction
 
 RUNS_PARTITION = "runs"
@@ -64,6 +64,7 @@ def run_entity(run: DailyRun) -> dict[str, Any]:
         "pages": run.pages,
         "warnings": dump_json(run.warnings),
         "sponsorCoverage": dump_json(run.sponsor_coverage) if run.sponsor_coverage else None,
+        "halt": dump_json(run.halt.to_json()) if run.halt is not None else None,
     }
     return {name: value for name, value in entity.items() if value is not None}
 
@@ -87,6 +88,7 @@ def run_from_entity(entity: Any, etag: str) -> DailyRun:
         pages=int(entity.get("pages", 0)),
         warnings=load_json(entity.get("warnings"), {}),
         sponsor_coverage=load_json(entity.get("sponsorCoverage"), {}),
+        halt=HaltState.from_json(load_json(entity.get("halt"), {})) if entity.get("halt") else None,
         etag=etag,
     )
 

@@ -152,6 +152,52 @@ class Approve:
 
 
 @dataclass(frozen=True)
+class HaltOrResume:
+    """``halt RUN_ID --reason TEXT`` or ``resume RUN_ID``: the on-call stop of a dispatched run and its lifting.
+    The resume fans out only; the guest-actions trigger works the queue, as after ``approve``."""
+
+    name: str
+    columns: tuple[str, ...] = ()
+    read_only: bool = False
+
+    def parse(self, args: object) -> dict[str, Any]:
+        found = _object(args)
+        _known(found, {"runId", "reason"} if self.name == "halt" else {"runId"})
+        run_id = found.get("runId")
+        if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+            raise AdminInputError("invalid-args", "args.runId names a sweep or reset run (sweep-YYYY-MM-DD, ...)")
+        if self.name != "halt":
+            return {"runId": run_id}
+        reason = _text(found, "reason")
+        if not reason or not reason.strip():
+            raise AdminInputError("invalid-args", "args.reason says why the run is halted")
+        return {"runId": run_id, "reason": reason}
+
+    async def changes(self, services: Services, args: dict[str, Any]) -> Rows | None:
+        from app.cli.halt import HALT_CHANGE, RESUME_CHANGE, run_changes
+
+        if self.name == "halt":
+            return await run_changes(services, args["runId"], HALT_CHANGE, args["reason"])
+        return await run_changes(services, args["runId"], RESUME_CHANGE)
+
+    async def carry_out(self, services: Services, args: dict[str, Any], rows: Rows | None, actor: str) -> Carried:
+        from app.cli.halt import exit_code, halt_run, resume_run, summary_text
+        from lifecycle.reset.runs import ResetRunError
+        from lifecycle.sweep.runner import SweepError
+
+        run_id = args["runId"]
+        try:
+            if self.name == "halt":
+                summary = await halt_run(services, run_id, actor, args["reason"])
+            else:
+                summary = await resume_run(services, run_id, actor, drain=False)
+        except (SweepError, ResetRunError) as exc:
+            raise AdminRefused(f"run-not-{'haltable' if self.name == 'halt' else 'resumable'}", str(exc)) from None
+        code = exit_code(summary, halted=self.name == "halt")
+        return Carried(code, summary_text(summary), summary, run_id)
+
+
+@dataclass(frozen=True)
 class Restore:
     """``restore --run``: the undo of a sweep run, guest by guest, as the local command plans and carries it."""
 
@@ -332,6 +378,7 @@ class Doctor:
 def admin_commands() -> dict[str, AdminCommand]:
     """The tenant-changing commands the endpoint runs, by the name the command line sends."""
     from app.cli.config import CHANGE_COLUMNS
+    from app.cli.halt import HALT_COLUMNS
     from app.cli.jobs import APPROVE_COLUMNS
     from app.cli.ops import DEAD_LETTER_COLUMNS
     from app.cli.restore import COLUMNS as RESTORE_COLUMNS
@@ -340,6 +387,8 @@ def admin_commands() -> dict[str, AdminCommand]:
         ApplyPolicies(columns=CHANGE_COLUMNS),
         ApplyGovernance(columns=CHANGE_COLUMNS),
         Approve(columns=APPROVE_COLUMNS),
+        HaltOrResume("halt", HALT_COLUMNS),
+        HaltOrResume("resume", HALT_COLUMNS),
         DeadLetters("replay", DEAD_LETTER_COLUMNS),
         DeadLetters("purge", DEAD_LETTER_COLUMNS),
         Restore(columns=RESTORE_COLUMNS),

@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 # typer 0.29 carries its own copy of click: its exceptions, not the click package's, are what it raises.
-from app.cli import adopt, config, doctor, jobs, ops, restore, watch  # noqa: F401  (each registers its commands on `app`)
+from app.cli import adopt, config, doctor, halt, jobs, ops, restore, watch  # noqa: F401  (each registers its commands on `app`)
 from app.cli.common import (
     QUEUES,
     ExitCode,

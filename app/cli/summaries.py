@@ -7,6 +7,7 @@ from typing import Any
 
 from lifecycle.plans import Mode
 from lifecycle.reset.planner import BLOCKED_SKIP
+from lifecycle.runs.halt import RESUME
 
 
 def sweep_summary(summary: dict[str, Any]) -> str:
@@ -32,19 +33,35 @@ def sweep_summary(summary: dict[str, Any]) -> str:
             lines.append(f"  approved by {brake['approvedBy']} at {brake['approvedAt']}")
     elif summary["mode"] == Mode.ENFORCE.value and summary["status"] != "failed":
         lines.append(f"  brake: clear ({brake['affected']} of {brake['total']} within limits)")
-    if summary["reason"]:
-        lines.append(f"  {summary['reason']}")
+    lines += _reason_lines(summary)
     if "worker" in summary:
         lines.append("  worker: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["worker"].items())))
     return "\n".join(lines)
 
 
+def _reason_lines(summary: dict[str, Any]) -> list[str]:
+    """The run's reason; for a run an operator halted, who halted it, when, why, and the command that resumes it
+    (the reason says the same in one line); for one resumed since, who resumed it."""
+    halt = summary.get("halt")
+    if summary["status"] == "halted" and halt:
+        return [
+            f"  HALTED by {halt['haltedBy']} at {halt['haltedAt']}: {halt['reason']}",
+            f"  nothing more is written; after the fix resume with: {RESUME.format(summary['runId'])}",
+        ]
+    lines = [f"  {summary['reason']}"] if summary["reason"] else []
+    if halt and halt.get("resumedBy"):
+        lines.append(
+            f"  halted by {halt['haltedBy']} ({halt['reason']}), resumed by {halt['resumedBy']} at {halt['resumedAt']}"
+        )
+    return lines
+
+
 def sweep_exit_code(summary: dict[str, Any]) -> int:
-    """0 done; 1 the run failed; 2 it needs an operator (braked) or some actions failed."""
+    """0 done; 1 the run failed; 2 it needs an operator (braked, halted) or some actions failed."""
     if summary["status"] == "failed":
         return 1
     worker = summary.get("worker", {})
-    return 2 if summary["status"] == "braked" or worker.get("failed") or worker.get("crashed") else 0
+    return 2 if summary["status"] in ("braked", "halted") or worker.get("failed") or worker.get("crashed") else 0
 
 
 def reset_summary(summary: dict[str, Any]) -> str:
@@ -75,8 +92,7 @@ def reset_summary(summary: dict[str, Any]) -> str:
         )
     if summary["brake"]["tripped"]:
         lines.append(f"  brake: TRIPPED ({summary['brake']['reason']})")
-    if summary["reason"]:
-        lines.append(f"  {summary['reason']}")
+    lines += _reason_lines(summary)
     if "worker" in summary:
         lines.append("  worker: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["worker"].items())))
     return "\n".join(lines)

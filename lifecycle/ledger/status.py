@@ -11,6 +11,7 @@ from lifecycle.jobs import CONSUMED_QUEUES
 from lifecycle.ledger import work
 from lifecycle.models import AuditEntry, WorkStatus
 from lifecycle.runs.claim import INTERRUPTED
+from lifecycle.runs.halt import RESUME, halt_detail
 from lifecycle.runs.model import STOPPED, DailyRun, RunStatus
 from lifecycle.runs.ports import RunStore
 from lifecycle.services import Services
@@ -47,8 +48,8 @@ async def status(services: Services, runs: RunStore | None = None) -> dict[str, 
 
 
 async def _runs_needing_attention(services: Services, store: RunStore) -> list[dict[str, Any]]:
-    """Recent runs a person has to act on (braked; stopped for a missing permission), or that stopped and wait
-    for the next fire (interrupted, stalled): each with what to run."""
+    """Recent runs a person has to act on (braked; halted by an operator; stopped for a missing permission), or
+    that stopped and wait for the next fire (interrupted, stalled): each with what to run."""
     now, found = services.clock.now(), []
     async for run in store.runs():
         if run.started < now - LAST_RUNS_WINDOW:
@@ -57,6 +58,8 @@ async def _runs_needing_attention(services: Services, store: RunStore) -> list[d
             found.append(
                 _flag(run, "braked", run.brake.reason or run.reason, f"python -m lifecycle approve {run.run_id}")
             )
+        elif run.status is RunStatus.HALTED:
+            found.append(_flag(run, "halted", halt_detail(run), f"after the fix: {RESUME.format(run.run_id)}"))
         elif run.status is RunStatus.FAILED and run.reason.startswith(INTERRUPTED):
             found.append(_flag(run, "interrupted", run.reason, "the next scheduled fire resumes it from its last page"))
         elif run.status is RunStatus.DISPATCHED and run.reason.startswith(f"{STOPPED}:"):

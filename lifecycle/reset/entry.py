@@ -54,6 +54,16 @@ async def approve_reset_run(services: Services, run_id: str, approver: str) -> d
     return (await reset_runs.approve(services, runs, run_id, approver)).summary()
 
 
+async def halt_reset_run(services: Services, run_id: str, operator: str, why: str) -> dict[str, Any]:
+    """Stop a dispatched run's resets (raises ResetRunError when the run is not under way)."""
+    return (await reset_runs.halt(services, reset_ports(services).runs, run_id, operator, why)).summary()
+
+
+async def resume_reset_run(services: Services, run_id: str, operator: str) -> dict[str, Any]:
+    """Let a halted run go on: dispatched again (raises ResetRunError when it is neither halted nor under way)."""
+    return (await reset_runs.resume(services, reset_ports(services).runs, run_id, operator)).summary()
+
+
 async def handle_reset_action(message: ReceivedMessage, services: Services) -> Outcome:
     """One guest of a fanned-out run (a `guest-actions` message of kind ``redemption-reset``)."""
     return await handle_reset_message(message, services, reset_ports(services).runs)

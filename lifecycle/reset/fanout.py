@@ -16,7 +16,7 @@ import structlog
 from lifecycle import progress
 from lifecycle.errors import LifecycleError, StateConflictError
 from lifecycle.ledger import work
-from lifecycle.models import AuditEntry
+from lifecycle.models import AuditEntry, WorkStatus
 from lifecycle.reset.items import (
     KIND,
     PENDING,
@@ -36,7 +36,7 @@ from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE
 log = structlog.get_logger(__name__)
 
 
-async def dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
+async def dispatch(services: Services, runs: SweepRuns, run: DailyRun, *, claimed: bool = False) -> DailyRun:
     """Hand the run's guests still queued or failed to the `guest-actions` worker; the rest already happened.
 
     One message goes out here, the probe (lifecycle.reset.items): its worker sends the others once the
@@ -47,11 +47,21 @@ async def dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyR
     run.warnings.pop(PERMISSION_MISSING, None)  # dispatched again: a stop is lifted (the permission was granted)
     run.status, run.updated, run.dispatched_at = RunStatus.DISPATCHING, now, now
     run = await runs.save(run)
-    pending = pending_of(await items_of(services, run.run_id))
+    items = await items_of(services, run.run_id)
+    pending = pending_of(items)
     queue = services.settings.queue_name(GUEST_ACTIONS_QUEUE)
-    await send(services, queue, pending[:1], f"{now.astimezone(UTC):%Y%m%dT%H%M%S%f}", probe=True)
+    dispatch_round = f"{now.astimezone(UTC):%Y%m%dT%H%M%S%f}"
+    await send(services, queue, pending[:1], dispatch_round, probe=True)
+    if claimed:
+        # Claimed before the halt, their messages met it: no redelivery will finish them. The worker takes each
+        # claim over once its lease is past, as after a crash.
+        running = [i for i in items if i.status is WorkStatus.RUNNING]
+        await send(services, queue, running, dispatch_round)
+        pending = [*pending, *running]
 
     def dispatched(latest: DailyRun) -> None:
+        if latest.status is RunStatus.HALTED:  # an operator halted it meanwhile: it stays halted
+            return
         latest.status, latest.dispatched, latest.updated = RunStatus.DISPATCHED, len(pending), services.clock.now()
         if PERMISSION_MISSING not in latest.warnings:  # a worker may have stopped the run meanwhile
             latest.reason = (

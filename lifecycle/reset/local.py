@@ -11,7 +11,7 @@ from typing import Any
 
 from lifecycle.plans import Mode
 from lifecycle.reset import fanout
-from lifecycle.reset.entry import approve_reset_run, reset_ports, run_reset_detection
+from lifecycle.reset.entry import approve_reset_run, reset_ports, resume_reset_run, run_reset_detection
 from lifecycle.services import Services
 from lifecycle.sweep.entry import drain_actions
 
@@ -32,3 +32,8 @@ async def run_locally(services: Services, mode: Mode | str, run_id: str | None =
 
 async def approve_locally(services: Services, run_id: str, approver: str) -> dict[str, Any]:
     return await _worked(services, await approve_reset_run(services, run_id, approver))
+
+
+async def resume_locally(services: Services, run_id: str, operator: str) -> dict[str, Any]:
+    """``resume``: the halted run dispatched again, then the local worker over its resets."""
+    return await _worked(services, await resume_reset_run(services, run_id, operator))

@@ -35,6 +35,7 @@ from lifecycle.reset.planner import Detection, detect
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.runs import brake
 from lifecycle.runs.claim import claim_run
+from lifecycle.runs.halt import HaltError, mark_halted, mark_resumed
 from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.ports import SweepRuns
@@ -90,8 +91,8 @@ async def run_detection(
         return run
     if run.status is RunStatus.FAILED:
         return run
-    if mode is Mode.PLAN or run.status is RunStatus.BRAKED:
-        return run
+    if mode is Mode.PLAN or run.status in (RunStatus.BRAKED, RunStatus.HALTED):
+        return run  # a halted run goes on by its resume only
     if run.status is RunStatus.PLANNED:
         limits = DeletionBrake(max_count=services.desired.redemption_reset.brake_count, max_percent=100)
         run.brake, run.mode = brake.evaluate(run.affected, run.total_guests, limits), Mode.ENFORCE
@@ -106,6 +107,8 @@ async def approve(services: Services, runs: SweepRuns, run_id: str, approver: st
     run = await runs.get(run_id)
     if run is None or not run_id.startswith("reset-"):
         raise ResetRunError(f"no redemption-reset run {run_id}")
+    if run.status is RunStatus.HALTED:
+        raise ResetRunError(f"run {run_id} is halted, not braked: approving does not resume it ({run.reason})")
     if run.status is not RunStatus.BRAKED:
         raise ResetRunError(f"run {run_id} is {run.status.value}, not braked: nothing to approve")
     run.brake.approved_by, run.brake.approved_at = approver, services.clock.now()
@@ -184,3 +187,33 @@ async def _braked(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
     await _audit(services, run, "redemption-reset.braked", run.brake.reason)
     log.warning("reset.braked", reason=run.brake.reason)
     return run
+
+
+async def halt(services: Services, runs: SweepRuns, run_id: str, operator: str, why: str) -> DailyRun:
+    """An operator stops a dispatched reset run: its workers reset nobody from then on and leave their guests
+    queued; recorded with who, when and why. Halting a halted run changes nothing."""
+    if not run_id.startswith("reset-"):
+        raise ResetRunError(f"no redemption-reset run {run_id}")
+    try:
+        run, changed = await mark_halted(runs, run_id, operator, why, services.clock.now)
+    except HaltError as error:
+        raise ResetRunError(str(error)) from None
+    if changed:
+        await _audit(services, run, "redemption-reset.halted", f"halted by {operator}: {why}", operator=operator)
+        log.warning("reset.halted", operator=operator, reason=why)
+    return run
+
+
+async def resume(services: Services, runs: SweepRuns, run_id: str, operator: str) -> DailyRun:
+    """An operator lets a halted reset run go on: recorded, then dispatched again as a rerun is (the guests
+    still queued or failed, the probe first; nobody reset twice). Resuming a run not halted changes nothing."""
+    if not run_id.startswith("reset-"):
+        raise ResetRunError(f"no redemption-reset run {run_id}")
+    try:
+        run, changed = await mark_resumed(runs, run_id, operator, services.clock.now)
+    except HaltError as error:
+        raise ResetRunError(str(error)) from None
+    if not changed:
+        return run
+    await _audit(services, run, "redemption-reset.resumed", f"resumed by {operator}", operator=operator)
+    return await dispatch(services, runs, run, claimed=True)

@@ -43,6 +43,7 @@ from lifecycle.reset.items import (
     send,
 )
 from lifecycle.reset.runs import NOT_ENABLED
+from lifecycle.runs.halt import RUN_HALTED
 from lifecycle.runs.model import RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.ports import SweepRuns
@@ -77,6 +78,10 @@ async def handle_reset_message(message: ReceivedMessage, services: Services, run
             raw=message.body,
         )
     run = await runs.get(run_id)
+    if run is not None and run.status is RunStatus.HALTED:
+        # Nothing written, nothing dead-lettered: the guest stays queued (or its claim stays as a crash leaves
+        # it) until the resume dispatches the run again.
+        return Outcome(key, Verdict.HELD, code=RUN_HALTED, message=f"left queued: {run.reason}")
     if run is None or run.mode is not Mode.ENFORCE or run.status not in RELEASED:
         state = f"{run.mode.value}, {run.status.value}" if run else "unknown"
         return await work.reject(

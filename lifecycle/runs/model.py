@@ -34,6 +34,8 @@ class RunStatus(enum.StrEnum):
     BRAKED = "braked"  # enforce mode, brake tripped: waits for an operator's approval
     DISPATCHING = "dispatching"
     DISPATCHED = "dispatched"
+    # An operator's stop of a dispatched run: its workers write nothing until it is resumed (lifecycle.runs.halt).
+    HALTED = "halted"
     FAILED = "failed"
 
 
@@ -76,6 +78,37 @@ class BrakeState:
 
 
 @dataclass(slots=True)
+class HaltState:
+    """Who stopped a dispatched run, when and why, and who resumed it last (kept after the resume, for the record)."""
+
+    halted_by: str | None = None
+    halted_at: datetime | None = None
+    reason: str = ""
+    resumed_by: str | None = None
+    resumed_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "haltedBy": self.halted_by,
+            "haltedAt": self.halted_at.isoformat() if self.halted_at else None,
+            "reason": self.reason,
+            "resumedBy": self.resumed_by,
+            "resumedAt": self.resumed_at.isoformat() if self.resumed_at else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HaltState:
+        halted, resumed = data.get("haltedAt"), data.get("resumedAt")
+        return cls(
+            halted_by=data.get("haltedBy"),
+            halted_at=datetime.fromisoformat(halted) if halted else None,
+            reason=str(data.get("reason", "")),
+            resumed_by=data.get("resumedBy"),
+            resumed_at=datetime.fromisoformat(resumed) if resumed else None,
+        )
+
+
+@dataclass(slots=True)
 class DailyRun:
     """A braked daily run's header row (the sweep's and the redemption reset's): its status, the counts per
     rule and action (``"disable/inactive"``, ``"reset/google->entra"``), the brake, where planning stopped."""
@@ -100,6 +133,8 @@ class DailyRun:
     warnings: dict[str, str] = field(default_factory=dict)
     # Sponsor coverage found while planning (the sweep): counts per finding and a few guests each.
     sponsor_coverage: dict[str, Any] = field(default_factory=dict)
+    # Set once an operator halted the run (lifecycle.runs.halt); None for a run never halted.
+    halt: HaltState | None = None
     etag: str | None = None
 
     @property
@@ -136,6 +171,8 @@ class DailyRun:
             "reason": self.reason,
             "warnings": [{"code": code, "message": message} for code, message in sorted(self.warnings.items())],
         }
+        if self.halt is not None:
+            data["halt"] = self.halt.to_json()
         if self.sponsor_coverage:
             data["sponsorCoverage"] = {k: v for k, v in self.sponsor_coverage.items() if k != "pending"}
         return data

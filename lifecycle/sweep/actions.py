@@ -15,9 +15,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from datetime import datetime, timedelta
 
 import structlog
 
+from lifecycle.clock import SystemClock
 from lifecycle.errors import GraphError, NotFoundError, PermissionDeniedError, StateConflictError, TransientGraphError
 from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Outcome, Verdict
@@ -26,6 +28,8 @@ from lifecycle.models import (
     WorkItem,
     WorkStatus,
 )
+from lifecycle.ports import Clock
+from lifecycle.runs.halt import RUN_HALTED, RUN_STATUS_TTL
 from lifecycle.runs.model import RunStatus
 from lifecycle.safety import Write, gate_of
 from lifecycle.services import Services
@@ -44,26 +48,45 @@ DISPATCHED_STATES = (RunStatus.DISPATCHING, RunStatus.DISPATCHED)
 
 
 class RunGate:
-    """Which runs may act, and the protected members as of the run; cached per process and run id."""
+    """Which runs may act, and the protected members as of the run; cached per process and run id.
 
-    def __init__(self, ports: SweepPorts) -> None:
+    A released run's status is trusted for ``ttl`` (RUN_STATUS_TTL), then read again, so an operator's halt
+    reaches every worker within that much while a busy run still costs one run read per ``ttl``, not one per
+    message. A halted or unreleased run is never cached: its messages are few, and a resume must be seen at once.
+    """
+
+    def __init__(self, ports: SweepPorts, clock: Clock | None = None, ttl: timedelta = RUN_STATUS_TTL) -> None:
         self.ports = ports
         self.runs = ports.runs
-        self._released: set[str] = set()
+        self.clock: Clock = clock or SystemClock()
+        self.ttl = ttl
+        self._released: dict[str, datetime] = {}  # run id -> when its released status was read
         self._without_sign_in: set[str] = set()  # runs planned without signInActivity (no P1/P2 licence)
         self._protected: dict[tuple[str, str], frozenset[str]] = {}
         self._reading = asyncio.Lock()
 
-    async def released(self, run_id: str) -> bool:
-        if run_id in self._released:
-            return True
+    async def status(self, run_id: str) -> RunStatus | None:
+        """The run's status as of at most ``ttl`` ago for a released run, as of now otherwise (None: unknown)."""
+        now = self.clock.now()
+        read_at = self._released.get(run_id)
+        if read_at is not None and now - read_at < self.ttl:
+            return RunStatus.DISPATCHED
         run = await self.runs.get(run_id)
-        if run is not None and run.status in DISPATCHED_STATES:
-            self._released.add(run_id)
+        if run is None:
+            self._released.pop(run_id, None)
+            return None
+        if run.status in DISPATCHED_STATES:
+            if len(self._released) > 64:
+                self._released.clear()
+            self._released[run_id] = now
             if not run.sign_in_activity_known:
                 self._without_sign_in.add(run_id)
-            return True
-        return False
+        else:
+            self._released.pop(run_id, None)
+        return run.status
+
+    async def released(self, run_id: str) -> bool:
+        return await self.status(run_id) in DISPATCHED_STATES
 
     async def policy(self, services: Services, run_id: str) -> SweepPolicy:
         """The run's rules: a run planned without signInActivity is re-checked without the inactivity rule."""
@@ -110,7 +133,15 @@ async def handle_guest_action(message: ReceivedMessage, services: Services, gate
     # A refused message is recorded under its own key, never under the action's: a forged message must not
     # leave a finished work item behind that a real action of a later run would take for its own.
     refused_key = f"guest-action-refused:{message.message_id}"
-    if not await gate.released(planned.run_id):
+    status = await gate.status(planned.run_id)
+    if status is RunStatus.HALTED:
+        # Nothing written, nothing dead-lettered: the action waits for the resume, which sends it again. An
+        # attempt already past this check finishes; one cut short resumes from its stage once re-sent.
+        log.info("sweep.action.halted")
+        return Outcome(
+            planned.key, Verdict.HELD, code=RUN_HALTED, message=f"run {planned.run_id} is halted: left for its resume"
+        )
+    if status not in DISPATCHED_STATES:
         return await work.reject(
             services,
             key=refused_key,

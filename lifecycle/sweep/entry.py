@@ -15,6 +15,7 @@ import structlog
 from lifecycle.ledger.outcomes import Outcome
 from lifecycle.models import ReceivedMessage
 from lifecycle.plans import Mode
+from lifecycle.ports import Clock
 from lifecycle.reset.items import KIND as RESET_KIND  # a reset run's messages share the guest-actions queue
 from lifecycle.runs.model import DailyRun
 from lifecycle.services import Services
@@ -37,10 +38,11 @@ def sweep_ports(services: Services) -> SweepPorts:
     return ports
 
 
-def _gate(ports: SweepPorts) -> actions.RunGate:
-    """One gate per bundle's ports: it caches which runs are released, for the worker's per-message check."""
+def _gate(ports: SweepPorts, clock: Clock | None = None) -> actions.RunGate:
+    """One gate per bundle's ports: it caches which runs are released (for RUN_STATUS_TTL, so a halt is seen
+    within it), for the worker's per-message check."""
     if ports not in _gates:
-        _gates[ports] = actions.RunGate(ports)
+        _gates[ports] = actions.RunGate(ports, clock)
     return _gates[ports]
 
 
@@ -54,6 +56,16 @@ async def approve(services: Services, run_id: str, approver: str) -> dict[str, A
     """Release a braked run (raises runner.SweepError when the run is not braked)."""
     runs = sweep_ports(services).runs
     return (await runner.approve(services, runs, run_id, approver)).summary()
+
+
+async def halt(services: Services, run_id: str, operator: str, why: str) -> dict[str, Any]:
+    """Stop a dispatched run's writes (raises runner.SweepError when the run is not under way)."""
+    return (await runner.halt(services, sweep_ports(services).runs, run_id, operator, why)).summary()
+
+
+async def resume(services: Services, run_id: str, operator: str) -> dict[str, Any]:
+    """Let a halted run go on: fanned out again (raises runner.SweepError when it is neither halted nor under way)."""
+    return (await runner.resume(services, sweep_ports(services).runs, run_id, operator)).summary()
 
 
 async def show(services: Services, run_id: str, limit: int = 50) -> dict[str, Any] | None:
@@ -92,7 +104,7 @@ async def handle_guest_action(message: ReceivedMessage, services: Services) -> O
         from lifecycle.reset.entry import handle_reset_action
 
         return await handle_reset_action(message, services)
-    return await actions.handle_guest_action(message, services, _gate(sweep_ports(services)))
+    return await actions.handle_guest_action(message, services, _gate(sweep_ports(services), services.clock))
 
 
 def summary_line(summary: dict[str, Any]) -> dict[str, Any]:
@@ -128,12 +140,23 @@ async def approve_locally(services: Services, run_id: str, approver: str) -> dic
     return summary
 
 
+async def resume_locally(services: Services, run_id: str, operator: str) -> dict[str, Any]:
+    """``resume``: the run fanned out again, then the local worker over its actions."""
+    summary = await resume(services, run_id, operator)
+    if summary["status"] == "dispatched":
+        summary["worker"] = await drain_actions(services)
+    return summary
+
+
 __all__ = [
     "DailyRun",
     "approve",
     "approve_locally",
+    "halt",
     "handle_guest_action",
     "on_timer",
+    "resume",
+    "resume_locally",
     "run_sweep",
     "show",
     "sweep_ports",

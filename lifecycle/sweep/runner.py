@@ -21,6 +21,7 @@ from lifecycle.models import AuditEntry, OutboundMessage
 from lifecycle.plans import Mode
 from lifecycle.runs import brake
 from lifecycle.runs.claim import INTERRUPTED, claim_run
+from lifecycle.runs.halt import HaltError, mark_halted, mark_resumed
 from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.model import PlannedAction
@@ -215,6 +216,8 @@ async def approve(services: Services, runs: SweepRuns, run_id: str, approver: st
     run = await runs.get(run_id)
     if run is None:
         raise SweepError(f"no sweep run {run_id}")
+    if run.status is RunStatus.HALTED:
+        raise SweepError(f"sweep run {run_id} is halted, not braked: approving does not resume it ({run.reason})")
     if run.status is not RunStatus.BRAKED:
         raise SweepError(f"sweep run {run_id} is {run.status.value}, not braked: nothing to approve")
     run.brake.approved_by, run.brake.approved_at = approver, services.clock.now()
@@ -223,19 +226,27 @@ async def approve(services: Services, runs: SweepRuns, run_id: str, approver: st
     return await dispatch(services, runs, run)
 
 
-def action_message(action: PlannedAction) -> OutboundMessage:
+def action_message(action: PlannedAction, dispatch_round: str | None = None) -> OutboundMessage:
+    """The action's message. A resume sends it again under a message id of its own (``dispatch_round``): Service
+    Bus drops a message id it saw within its duplicate-detection window (infra/queues.json), and the first send
+    may be minutes old. The idempotency key is the action's either way."""
     body = json.dumps(action.to_json(), separators=(",", ":")).encode()
+    message_id = action.key[:128] if dispatch_round is None else f"{action.key[:100]}@{dispatch_round}"
     return OutboundMessage(
         body=body,
-        message_id=action.key[:128],
+        message_id=message_id,
         key=action.key,
         kind=ACTION_KIND,
         properties={"runId": action.run_id, "action": action.action.value},
     )
 
 
-async def dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRun:
-    """Fan the run's actions out as work items, streaming them from the store a page at a time."""
+async def dispatch(services: Services, runs: SweepRuns, run: DailyRun, dispatch_round: str | None = None) -> DailyRun:
+    """Fan the run's actions out as work items, streaming them from the store a page at a time.
+
+    Every action is sent, done or not: a worker recognises an action already carried out by its work item's
+    key. A run halted while it fans out stays halted: the messages sent so far wait for the resume (their
+    workers see the halt), the rest are sent by it."""
     run.status, run.updated = RunStatus.DISPATCHING, services.clock.now()
     run = await runs.save(run)
     queue = services.settings.queue_name(GUEST_ACTIONS_QUEUE)
@@ -244,12 +255,49 @@ async def dispatch(services: Services, runs: SweepRuns, run: DailyRun) -> DailyR
         async for page in runs.actions(run.run_id):
             for start in range(0, len(page), SEND_BATCH):
                 chunk = page[start : start + SEND_BATCH]
-                await services.transport.send(queue, [action_message(a) for a in chunk])
+                await services.transport.send(queue, [action_message(a, dispatch_round) for a in chunk])
                 sent += len(chunk)
                 fanned.advance(len(chunk))
     run.status, run.dispatched, run.dispatched_at = RunStatus.DISPATCHED, sent, services.clock.now()
     run.updated = run.dispatched_at
-    run = await runs.save(run)
+    try:
+        run = await runs.save(run)
+    except StateConflictError:
+        latest = await runs.get(run.run_id)
+        if latest is None or latest.status is not RunStatus.HALTED:
+            raise
+        log.warning("sweep.dispatch.halted", sent=sent)
+        return latest
     await _audit(services, run, "sweep.dispatched", f"{sent} work item(s) sent to {queue}")
     log.info("sweep.dispatched", sent=sent, queue=queue)
     return run
+
+
+async def halt(services: Services, runs: SweepRuns, run_id: str, operator: str, why: str) -> DailyRun:
+    """An operator stops a dispatched run: its workers write nothing from the next status read on (at most
+    RUN_STATUS_TTL later); recorded with who, when and why. Halting a halted run changes nothing."""
+    if not run_id.startswith("sweep-"):
+        raise SweepError(f"no sweep run {run_id}")
+    try:
+        run, changed = await mark_halted(runs, run_id, operator, why, services.clock.now)
+    except HaltError as error:
+        raise SweepError(str(error)) from None
+    if changed:
+        await _audit(services, run, "sweep.halted", f"halted by {operator}: {why}", operator=operator)
+        log.warning("sweep.halted", operator=operator, reason=why)
+    return run
+
+
+async def resume(services: Services, runs: SweepRuns, run_id: str, operator: str) -> DailyRun:
+    """An operator lets a halted run go on: recorded, then fanned out again (what is done is recognised by its
+    key and not done twice). Resuming a run that is not halted changes nothing."""
+    if not run_id.startswith("sweep-"):
+        raise SweepError(f"no sweep run {run_id}")
+    try:
+        run, changed = await mark_resumed(runs, run_id, operator, services.clock.now)
+    except HaltError as error:
+        raise SweepError(str(error)) from None
+    if not changed:
+        return run
+    await _audit(services, run, "sweep.resumed", f"resumed by {operator}", operator=operator)
+    return await dispatch(services, runs, run, f"{services.clock.now().astimezone(UTC):%Y%m%dT%H%M%S%f}")

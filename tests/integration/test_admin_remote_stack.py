@@ -301,15 +301,12 @@ async def test_an_operator_runs_policy_drift_in_enforce_mode_through_the_app(env
     assert applied.actor == ACTOR and applied.details["args"]["job"] == "policy-drift" and applied.details["runId"]
 
 
-async def test_an_operator_approves_a_braked_reset_run_and_the_queue_resets_the_guests_after_the_answer(
-    env, tenant, host, issuer, tmp_path: Path
-):
-    """The approval answers once the run is fanned out: nobody is reset inside the request, the command says the
-    resets are under way and how to follow them; the guest-actions worker then resets every planned guest."""
+async def _braked_reset_run(env, tenant, tmp_path: Path):
+    """A braked reset run over Fabrikam's second domain, moved to passcodes (brakeCount 0: every reset waits for an
+    operator): the run's summary, the guests redeemed before, and how to read them again."""
     import yaml
 
     from lifecycle.reset.entry import run_reset_detection
-    from lifecycle.sweep.entry import drain_actions
 
     tenant.seed(builtin="fresh", guests=60)
     domain = "fabrikam.co.uk"
@@ -343,6 +340,17 @@ async def test_an_operator_approves_a_braked_reset_run_and_the_queue_resets_the_
     finally:
         await app.close()
     assert braked["status"] == "braked" and sum(braked["actions"].values()) > 0, braked
+    return braked, before, redeemed
+
+
+async def test_an_operator_approves_a_braked_reset_run_and_the_queue_resets_the_guests_after_the_answer(
+    env, tenant, host, issuer, tmp_path: Path
+):
+    """The approval answers once the run is fanned out: nobody is reset inside the request, the command says the
+    resets are under way and how to follow them; the guest-actions worker then resets every planned guest."""
+    from lifecycle.sweep.entry import drain_actions
+
+    braked, before, redeemed = await _braked_reset_run(env, tenant, tmp_path)
     run_id = braked["runId"]
 
     result = lifecycle_cli(_laptop(host, _token(issuer)), "approve", run_id, "--yes")
@@ -359,3 +367,43 @@ async def test_an_operator_approves_a_braked_reset_run_and_the_queue_resets_the_
     assert not redeemed() & before
     [applied] = [e for e in await _audit(env) if e.action == "admin.applied"]
     assert applied.actor == ACTOR and applied.details["runId"] == run_id
+
+
+async def test_an_operator_halts_a_reset_run_under_way_and_resumes_it_through_the_endpoint(
+    env, tenant, host, issuer, tmp_path: Path
+):
+    """halt and resume in remote mode, as the app's identity in the operator's name: the halted run's message
+    completes with run-halted and resets nobody, its guests stay queued, approve points to resume, and the resume
+    dispatches the run again so every planned guest is reset once."""
+    from lifecycle.reset.items import items_of
+    from lifecycle.sweep.entry import drain_actions
+
+    braked, before, redeemed = await _braked_reset_run(env, tenant, tmp_path)
+    run_id, planned = braked["runId"], sum(braked["actions"].values())
+    laptop = _laptop(host, _token(issuer))
+    assert lifecycle_cli(laptop, "approve", run_id, "--yes").returncode == 0
+
+    result = lifecycle_cli(laptop, "halt", run_id, "--reason", "wrong provider mapping", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"HALTED by {ACTOR}" in result.stdout and f"python -m lifecycle resume {run_id}" in result.stdout
+    app = await bootstrap(load_settings(env))
+    try:
+        assert await drain_actions(app) == {"held": 1}  # the probe: completed, nothing reset, nothing sent on
+        items = await items_of(app, run_id)
+    finally:
+        await app.close()
+    assert redeemed() == before and {i.status.value for i in items} == {"queued"}
+    refused = lifecycle_cli(laptop, "approve", run_id, "--yes")
+    assert refused.returncode == 1 and f"resume {run_id}" in refused.stderr
+
+    result = lifecycle_cli(laptop, "resume", run_id, "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    app = await bootstrap(load_settings(env))
+    try:
+        worked = await drain_actions(app)
+    finally:
+        await app.close()
+    assert worked == {"done": planned} and not redeemed() & before
+    audited = {e.action: e for e in await _audit(env)}
+    assert audited["redemption-reset.halted"].details["halt"]["haltedBy"] == ACTOR
+    assert audited["redemption-reset.resumed"].details["halt"]["resumedBy"] == ACTOR

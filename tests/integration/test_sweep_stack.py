@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -175,3 +176,69 @@ async def test_a_tenant_without_a_p1_p2_licence_is_swept_by_every_rule_but_inact
     assert report.crashed == 0 and report.by_verdict["done"] == approved["dispatched"] > 0
     users = {u["id"]: u for u in fresh_tenant.snapshot()["users"]}
     assert all(users[a["objectId"]]["accountEnabled"] is False for a in shown["plan"] if a["action"] == "disable")
+
+
+async def test_an_approved_sweep_halted_mid_way_writes_nothing_more_and_its_resume_finishes_it(
+    local_stack, fresh_tenant
+):
+    """Approved, a few disables land, on-call halts the run from another process: once the workers' cached status
+    is past its TTL every remaining message completes with run-halted, the rest of the guests stay enabled in
+    tenantsim with no finished work item, and the undo of the halted run finds what it did so far. The resume
+    disables each of the rest, and no guest is written to twice."""
+    from collections import Counter
+
+    from config.settings import load_settings
+    from lifecycle.ledger.settle import process
+    from lifecycle.models import WorkStatus
+    from lifecycle.restore.entry import plan_restore
+    from lifecycle.runs.halt import RUN_HALTED, RUN_STATUS_TTL
+
+    settings = load_settings({**local_stack.env, **_prefixes()})
+
+    def bundle():
+        return bootstrap(settings, credential=TenantSimCredential(local_stack.tenantsim_url, roles=GRANTED))
+
+    def patched() -> Counter[str]:
+        return Counter(r["path"].rsplit("/", 1)[-1] for r in fresh_tenant.requests() if r["method"] == "PATCH")
+
+    worker, on_call = await bundle(), await bundle()  # two processes: the function app and the operator's shell
+    try:
+        await entry.run_sweep(worker, "enforce", run_id="sweep-halt")
+        approved = await entry.approve(on_call, "sweep-halt", "oncall@contoso.com")
+        queue = worker.settings.queue_name("guest-actions")
+        worked = 0
+        while len(patched()) < 2 and worked < 30:  # a few disables land before the halt
+            [message] = await worker.transport.receive(queue, max_messages=1)
+            assert (await process(queue, message, entry.handle_guest_action, worker)).verdict.value == "done"
+            worked += 1
+        early = set(patched())
+        halted = await entry.halt(on_call, "sweep-halt", "oncall@contoso.com", "partner sign-in data missing")
+        assert halted["status"] == "halted"
+        await asyncio.sleep(RUN_STATUS_TTL.total_seconds() + 0.5)  # the worker's cached status expires
+        writes_at_halt = fresh_tenant.counters()["writes"]
+        held = await drain(worker, "guest-actions", entry.handle_guest_action, idle_rounds=2)
+        assert held.crashed == 0 and {o.code for o in held.outcomes} == {RUN_HALTED}
+        assert len(held.outcomes) == approved["dispatched"] - worked
+        assert fresh_tenant.counters()["writes"] == writes_at_halt
+        assert await worker.transport.depth(queue) == (0, 0)
+        for outcome in held.outcomes:
+            item = await worker.work_items.get(outcome.key)
+            assert item is None or item.status is not WorkStatus.DONE
+        shown = await entry.show(on_call, "sweep-halt", limit=10_000)
+        users = {u["id"]: u for u in fresh_tenant.snapshot()["users"]}
+        disables = {a["objectId"] for a in shown["plan"] if a["action"] == "disable"}
+        rest = disables - early
+        assert rest and all(users[i]["accountEnabled"] is not False for i in rest)
+        undo = await plan_restore(on_call, "sweep-halt")
+        assert {g.undo.object_id for g in undo.guests} == early
+
+        resumed = await entry.resume(on_call, "sweep-halt", "oncall@contoso.com")
+        assert resumed["status"] == "dispatched"
+        finished = await drain(worker, "guest-actions", entry.handle_guest_action, idle_rounds=2)
+        assert finished.crashed == 0 and RUN_HALTED not in {o.code for o in finished.outcomes}
+    finally:
+        await worker.close()
+        await on_call.close()
+    users = {u["id"]: u for u in fresh_tenant.snapshot()["users"]}
+    assert all(users[i]["accountEnabled"] is False for i in disables)
+    assert set(patched()) == disables and max(patched().values()) == 1

@@ -355,3 +355,39 @@ def test_approve_of_a_braked_reset_run_lists_each_guest_and_its_provider_change(
     shown = cli("sweep", "show", braked["runId"], answer="")
     assert shown.exit_code == ExitCode.OK, shown.output
     assert "reset: 3" in shown.stdout and all(g.mail in shown.stdout for g in guests)
+
+
+# --- halt and resume -------------------------------------------------------------------------------------------
+
+
+def test_halt_asks_for_the_run_id_then_stops_the_run_and_resume_finishes_it(services: Services, terminal: None):
+    """halt names the run and what halting does, goes on only once the run id is typed, and says who halted it
+    and how to resume; the queued actions then write nothing; resume works the queue and disables each guest once.
+    """
+    from lifecycle.sweep.entry import drain_actions
+
+    guests = _braked_sweep(services)
+    run(lambda: sweep.approve(services, RUN, "oncall@contoso.com"))  # fanned out, not worked yet
+    refused = cli("halt", RUN, "--reason", "wrong rule", answer="sweep\n")
+    assert refused.exit_code == ExitCode.FAILED and "not confirmed" in refused.stderr
+    assert "under way" in refused.stdout and "its workers write nothing more" in refused.stdout
+    result = cli("halt", RUN, "--reason", "wrong rule", answer=f"{RUN}\n")
+    assert result.exit_code == ExitCode.OK, result.output
+    assert "HALTED by" in result.stdout and f"python -m lifecycle resume {RUN}" in result.stdout
+    assert run(lambda: drain_actions(services)) == {"held": 3}
+    assert _disabled(services) == set()
+    approve = cli("approve", RUN, "--yes")
+    assert approve.exit_code == ExitCode.FAILED and f"resume {RUN}" in approve.stderr
+
+    resumed = cli("resume", RUN, "--yes")
+    assert resumed.exit_code == ExitCode.OK, resumed.output
+    assert sorted(w[1] for w in services.directory.writes if w[0] == "accountEnabled") == sorted(  # type: ignore[attr-defined]
+        g.id for g in guests
+    )
+
+
+def test_halt_of_a_run_not_under_way_is_refused_with_the_reason(services: Services):
+    _braked_sweep(services)
+    result = cli("halt", RUN, "--reason", "wrong rule", "--yes")
+    assert result.exit_code == ExitCode.FAILED and "not dispatched" in result.stderr
+    assert run(lambda: sweep.sweep_ports(services).runs.get(RUN)).status.value == "braked"

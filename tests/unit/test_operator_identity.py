@@ -98,8 +98,10 @@ async def test_an_unconfigured_endpoint_answers_503_in_json(monkeypatch):
         ("run", "guest-sweep"),
         ("restore", "--run", "sweep-2026-11-23", "--yes"),
         ("adopt", "--yes"),
+        ("halt", "sweep-2026-11-23", "--reason", "wrong guests", "--yes"),
+        ("resume", "sweep-2026-11-23", "--yes"),
     ],
-    ids=["apply", "approve", "replay", "purge", "run", "restore", "adopt"],
+    ids=["apply", "approve", "replay", "purge", "run", "restore", "adopt", "halt", "resume"],
 )
 def test_a_change_from_a_shell_signed_in_as_the_operator_is_refused_before_anything_is_read(args):
     """Without --remote such a command would fail half-way on the first write a reader may not make."""
