@@ -16,7 +16,7 @@ import structlog
 from lifecycle import progress
 from lifecycle.errors import LifecycleError, StateConflictError
 from lifecycle.ledger import work
-from lifecycle.models import AuditEntry, WorkStatus
+from lifecycle.models import WorkStatus
 from lifecycle.reset.items import (
     KIND,
     PENDING,
@@ -28,6 +28,7 @@ from lifecycle.reset.items import (
     reset_claimed,
     send,
 )
+from lifecycle.runs.audit import audit_run
 from lifecycle.runs.model import STOPPED, DailyRun, RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.ports import SweepRuns
@@ -72,7 +73,7 @@ async def dispatch(services: Services, runs: SweepRuns, run: DailyRun, *, claime
             )
 
     run = await update(runs, run.run_id, dispatched)
-    await audit(services, run, "redemption-reset.dispatched", f"{len(pending)} reset(s) handed to {queue}")
+    await audit_run(services, run, "redemption-reset.dispatched", f"{len(pending)} reset(s) handed to {queue}")
     log.info("reset.dispatched", handed=len(pending), queue=queue)
     return run
 
@@ -90,7 +91,7 @@ async def stop(services: Services, runs: SweepRuns, run_id: str, why: str) -> No
     if current is None or PERMISSION_MISSING in current.warnings:
         return
     run = await update(runs, run_id, stopped)
-    await audit(services, run, "redemption-reset.stopped", why)
+    await audit_run(services, run, "redemption-reset.stopped", why)
     log.error("reset.stopped", reason=why)
 
 
@@ -105,7 +106,7 @@ async def settle(services: Services, runs: SweepRuns, run_id: str) -> dict[str, 
         latest.updated, latest.reason = services.clock.now(), _settled_reason(counts, run_id)
 
     run = await update(runs, run_id, settled)
-    await audit(
+    await audit_run(
         services, run, "redemption-reset.executed", f"{counts['reset']} reset(s) done, {counts['failed']} failed"
     )
     return {**run.summary(), "progress": counts}
@@ -174,20 +175,7 @@ async def execute(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
             latest.reason = f"{STOPPED}: {missing}"  # names the permission and the rerun (reset_claimed)
 
     run = await update(runs, run.run_id, executed)
-    await audit(
+    await audit_run(
         services, run, "redemption-reset.executed", f"{counts['reset']} reset(s) done, {counts['failed']} failed"
     )
     return run
-
-
-async def audit(services: Services, run: DailyRun, action: str, reason: str, **details: Any) -> None:
-    await services.audit.record(
-        AuditEntry(
-            at=services.clock.now(),
-            action=action,
-            target=run.run_id,
-            reason=reason,
-            run_id=run.run_id,
-            details={**run.summary(), **details},
-        )
-    )

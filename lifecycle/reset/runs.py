@@ -28,14 +28,14 @@ from config.settings import DEFAULT_SCHEDULES, schedule_hour
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError
 from lifecycle.models import WorkItem, WorkStatus
 from lifecycle.plans import Mode
-from lifecycle.reset.fanout import audit as _audit
 from lifecycle.reset.fanout import dispatch, execute
 from lifecycle.reset.items import KIND, planned_key
 from lifecycle.reset.planner import Detection, detect
 from lifecycle.reset.ports import ProviderLookup, ResetPorts
 from lifecycle.runs import brake
+from lifecycle.runs.audit import audit_run
 from lifecycle.runs.claim import claim_run
-from lifecycle.runs.halt import HaltError, mark_halted, mark_resumed
+from lifecycle.runs.halt import HaltableJob, halt_run, resume_run
 from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.ports import SweepRuns
@@ -53,6 +53,9 @@ NOT_ENABLED = (
 
 class ResetRunError(LifecycleError):
     """An operator asked for something the run's state does not allow."""
+
+
+RESET_JOB = HaltableJob("redemption-reset", "reset-", ResetRunError)
 
 
 def require_enabled(services: Services) -> None:
@@ -113,7 +116,7 @@ async def approve(services: Services, runs: SweepRuns, run_id: str, approver: st
         raise ResetRunError(f"run {run_id} is {run.status.value}, not braked: nothing to approve")
     run.brake.approved_by, run.brake.approved_at = approver, services.clock.now()
     run.reason = f"approved by {approver}"
-    await _audit(services, run, "redemption-reset.approved", f"reset brake released by {approver}")
+    await audit_run(services, run, "redemption-reset.approved", f"reset brake released by {approver}")
     return await dispatch(services, runs, run)
 
 
@@ -134,12 +137,12 @@ async def _plan(
     except SweepError as error:  # the protected group cannot be read: plan nothing rather than risk a member
         run.status, run.reason, run.updated = RunStatus.FAILED, str(error), services.clock.now()
         run = await runs.save(run)
-        await _audit(services, run, "redemption-reset.refused", run.reason)
+        await audit_run(services, run, "redemption-reset.refused", run.reason)
         return run
     except GraphError as error:
         run.status, run.reason, run.updated = RunStatus.FAILED, f"detection failed: {error}", services.clock.now()
         run = await runs.save(run)
-        await _audit(services, run, "redemption-reset.failed", run.reason)
+        await audit_run(services, run, "redemption-reset.failed", run.reason)
         if isinstance(error, TransientGraphError):
             raise
         return run
@@ -150,7 +153,7 @@ async def _plan(
     for domain, why in sorted(detection.blocked.items()):
         log.warning("reset.provider-tenant-blocked", domain=domain, detail=why)
     run = await runs.save(run)
-    await _audit(
+    await audit_run(
         services,
         run,
         "redemption-reset.planned",
@@ -184,7 +187,7 @@ async def _braked(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
     run.status, run.updated = RunStatus.BRAKED, services.clock.now()
     run.reason = f"reset brake: {run.brake.reason}; approve with: python -m lifecycle approve {run.run_id}"
     run = await runs.save(run)
-    await _audit(services, run, "redemption-reset.braked", run.brake.reason)
+    await audit_run(services, run, "redemption-reset.braked", run.brake.reason)
     log.warning("reset.braked", reason=run.brake.reason)
     return run
 
@@ -192,28 +195,13 @@ async def _braked(services: Services, runs: SweepRuns, run: DailyRun) -> DailyRu
 async def halt(services: Services, runs: SweepRuns, run_id: str, operator: str, why: str) -> DailyRun:
     """An operator stops a dispatched reset run: its workers reset nobody from then on and leave their guests
     queued; recorded with who, when and why. Halting a halted run changes nothing."""
-    if not run_id.startswith("reset-"):
-        raise ResetRunError(f"no redemption-reset run {run_id}")
-    try:
-        run, changed = await mark_halted(runs, run_id, operator, why, services.clock.now)
-    except HaltError as error:
-        raise ResetRunError(str(error)) from None
-    if changed:
-        await _audit(services, run, "redemption-reset.halted", f"halted by {operator}: {why}", operator=operator)
-        log.warning("reset.halted", operator=operator, reason=why)
-    return run
+    return await halt_run(services, runs, RESET_JOB, run_id, operator, why)
 
 
 async def resume(services: Services, runs: SweepRuns, run_id: str, operator: str) -> DailyRun:
     """An operator lets a halted reset run go on: recorded, then dispatched again as a rerun is (the guests
     still queued or failed, the probe first; nobody reset twice). Resuming a run not halted changes nothing."""
-    if not run_id.startswith("reset-"):
-        raise ResetRunError(f"no redemption-reset run {run_id}")
-    try:
-        run, changed = await mark_resumed(runs, run_id, operator, services.clock.now)
-    except HaltError as error:
-        raise ResetRunError(str(error)) from None
+    run, changed = await resume_run(services, runs, RESET_JOB, run_id, operator)
     if not changed:
         return run
-    await _audit(services, run, "redemption-reset.resumed", f"resumed by {operator}", operator=operator)
     return await dispatch(services, runs, run, claimed=True)

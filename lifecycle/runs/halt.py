@@ -12,11 +12,18 @@ Shared by the sweep and the redemption reset, so it only changes the run row; di
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import structlog
+
 from lifecycle.errors import LifecycleError, StateConflictError
+from lifecycle.runs.audit import audit_run
 from lifecycle.runs.model import DailyRun, HaltState, RunStatus
 from lifecycle.runs.ports import RunStore
+from lifecycle.services import Services
+
+log = structlog.get_logger(__name__)
 
 # The outcome code of a message of a halted run: completed, nothing written, the work left for the resume.
 RUN_HALTED = "run-halted"
@@ -104,3 +111,44 @@ async def _update(runs: RunStore, run_id: str, change: Callable[[DailyRun], bool
         except StateConflictError:
             continue
     raise StateConflictError(f"run {run_id} kept changing under us")
+
+
+@dataclass(frozen=True, slots=True)
+class HaltableJob:
+    """What differs between the jobs whose runs can be halted: the run ids' prefix, the audit actions' prefix,
+    and the job's own error for a refusal."""
+
+    job: str  # "sweep" or "redemption-reset": audit actions are "<job>.halted" and "<job>.resumed"
+    prefix: str  # "sweep-" or "reset-"
+    error: type[LifecycleError]
+
+
+async def halt_run(
+    services: Services, runs: RunStore, job: HaltableJob, run_id: str, operator: str, why: str
+) -> DailyRun:
+    """Mark ``run_id`` halted, audited in the operator's name; halting a halted run changes nothing."""
+    if not run_id.startswith(job.prefix):
+        raise job.error(f"no {job.job} run {run_id}")
+    try:
+        run, changed = await mark_halted(runs, run_id, operator, why, services.clock.now)
+    except HaltError as error:
+        raise job.error(str(error)) from None
+    if changed:
+        await audit_run(services, run, f"{job.job}.halted", f"halted by {operator}: {why}", operator=operator)
+        log.warning(f"{job.job}.halted", operator=operator, reason=why)
+    return run
+
+
+async def resume_run(
+    services: Services, runs: RunStore, job: HaltableJob, run_id: str, operator: str
+) -> tuple[DailyRun, bool]:
+    """Lift the halt, audited; True when it was halted (the job then dispatches the run again)."""
+    if not run_id.startswith(job.prefix):
+        raise job.error(f"no {job.job} run {run_id}")
+    try:
+        run, changed = await mark_resumed(runs, run_id, operator, services.clock.now)
+    except HaltError as error:
+        raise job.error(str(error)) from None
+    if changed:
+        await audit_run(services, run, f"{job.job}.resumed", f"resumed by {operator}", operator=operator)
+    return run, changed

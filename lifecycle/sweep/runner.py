@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import structlog
 
 from config.settings import DEFAULT_SCHEDULES, schedule_hour
 from lifecycle import progress
 from lifecycle.errors import GraphError, LifecycleError, StateConflictError, TransientGraphError, UntrustedLinkError
-from lifecycle.models import AuditEntry, OutboundMessage
+from lifecycle.models import OutboundMessage
 from lifecycle.plans import Mode
 from lifecycle.runs import brake
+from lifecycle.runs.audit import audit_run
 from lifecycle.runs.claim import INTERRUPTED, claim_run
-from lifecycle.runs.halt import HaltError, mark_halted, mark_resumed
+from lifecycle.runs.halt import HaltableJob, halt_run, resume_run
 from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.model import PlannedAction
@@ -44,6 +44,9 @@ SEND_BATCH = 100
 
 class SweepError(LifecycleError):
     """An operator asked for something the run's state does not allow."""
+
+
+SWEEP_JOB = HaltableJob("sweep", "sweep-", SweepError)
 
 
 def occurrence_run_id(now: datetime, hour: int = SCHEDULE_HOUR_UTC) -> str:
@@ -71,19 +74,6 @@ async def build_policy(services: Services, membership: GroupMembership | None) -
     except GraphError as error:
         raise SweepError(f"the protected group {group_id} cannot be read ({error}); refusing to plan") from error
     return SweepPolicy(services.desired, frozenset(members))
-
-
-async def _audit(services: Services, run: DailyRun, action: str, reason: str, **details: Any) -> None:
-    await services.audit.record(
-        AuditEntry(
-            at=services.clock.now(),
-            action=action,
-            target=run.run_id,
-            reason=reason,
-            run_id=run.run_id,
-            details={**run.summary(), **details},
-        )
-    )
 
 
 async def run_sweep(
@@ -131,7 +121,7 @@ async def _plan(services: Services, ports: SweepPorts, run: DailyRun) -> DailyRu
     except SweepError as error:
         run.status, run.reason, run.updated = RunStatus.FAILED, str(error), services.clock.now()
         run = await runs.save(run)
-        await _audit(services, run, "sweep.refused", str(error))
+        await audit_run(services, run, "sweep.refused", str(error))
         log.error("sweep.refused", reason=str(error))
         return run
     except UntrustedLinkError as error:
@@ -152,7 +142,7 @@ async def _plan(services: Services, ports: SweepPorts, run: DailyRun) -> DailyRu
     run.status, run.planned, run.updated = RunStatus.PLANNED, services.clock.now(), services.clock.now()
     run = await runs.save(run)
     planned = f"{run.affected} action(s) planned over {run.total_guests} guests"
-    await _audit(services, run, "sweep.planned", "; ".join([planned, *run.warnings.values()]))
+    await audit_run(services, run, "sweep.planned", "; ".join([planned, *run.warnings.values()]))
     return run
 
 
@@ -162,7 +152,7 @@ async def _licence_lost(services: Services, runs: SweepRuns, run_id: str, error:
     reason = f"signInActivity became unavailable while planning ({error}); the next run plans without it"
     run.status, run.reason, run.updated = RunStatus.FAILED, reason, services.clock.now()
     run = await runs.save(run)
-    await _audit(services, run, "sweep.refused", reason)
+    await audit_run(services, run, "sweep.refused", reason)
     log.error("sweep.sign-in-activity-lost", reason=reason)
     return run
 
@@ -177,7 +167,7 @@ async def _refused_link(services: Services, runs: SweepRuns, run: DailyRun, erro
         latest = await runs.save(latest)
     except StateConflictError:
         return latest  # another instance took the run over meanwhile
-    await _audit(services, latest, "sweep.refused", str(error), code=error.code)
+    await audit_run(services, latest, "sweep.refused", str(error), code=error.code)
     log.error("sweep.refused", reason=str(error), code=error.code)
     return latest
 
@@ -193,7 +183,7 @@ async def _interrupted(
         run = await runs.save(run)
     except StateConflictError:
         return  # another instance took the run over meanwhile
-    await _audit(services, run, "sweep.interrupted", run.reason)
+    await audit_run(services, run, "sweep.interrupted", run.reason)
     # The operator who pressed Ctrl-C is told by the command; a warning is for stops nobody asked for.
     (log.info if by_operator else log.warning)("sweep.interrupted", reason=run.reason)
 
@@ -205,7 +195,7 @@ async def _brake_or_dispatch(services: Services, runs: SweepRuns, run: DailyRun)
         run.status = RunStatus.BRAKED
         run.reason = f"deletion brake: {state.reason}; approve with: python -m lifecycle approve {run.run_id}"
         run = await runs.save(run)
-        await _audit(services, run, "sweep.braked", state.reason)
+        await audit_run(services, run, "sweep.braked", state.reason)
         log.warning("sweep.braked", reason=state.reason)
         return run
     return await dispatch(services, runs, run)
@@ -222,7 +212,7 @@ async def approve(services: Services, runs: SweepRuns, run_id: str, approver: st
         raise SweepError(f"sweep run {run_id} is {run.status.value}, not braked: nothing to approve")
     run.brake.approved_by, run.brake.approved_at = approver, services.clock.now()
     run.reason = f"approved by {approver}"
-    await _audit(services, run, "sweep.approved", f"deletion brake released by {approver}", approver=approver)
+    await audit_run(services, run, "sweep.approved", f"deletion brake released by {approver}", approver=approver)
     return await dispatch(services, runs, run)
 
 
@@ -268,7 +258,7 @@ async def dispatch(services: Services, runs: SweepRuns, run: DailyRun, dispatch_
             raise
         log.warning("sweep.dispatch.halted", sent=sent)
         return latest
-    await _audit(services, run, "sweep.dispatched", f"{sent} work item(s) sent to {queue}")
+    await audit_run(services, run, "sweep.dispatched", f"{sent} work item(s) sent to {queue}")
     log.info("sweep.dispatched", sent=sent, queue=queue)
     return run
 
@@ -276,28 +266,13 @@ async def dispatch(services: Services, runs: SweepRuns, run: DailyRun, dispatch_
 async def halt(services: Services, runs: SweepRuns, run_id: str, operator: str, why: str) -> DailyRun:
     """An operator stops a dispatched run: its workers write nothing from the next status read on (at most
     RUN_STATUS_TTL later); recorded with who, when and why. Halting a halted run changes nothing."""
-    if not run_id.startswith("sweep-"):
-        raise SweepError(f"no sweep run {run_id}")
-    try:
-        run, changed = await mark_halted(runs, run_id, operator, why, services.clock.now)
-    except HaltError as error:
-        raise SweepError(str(error)) from None
-    if changed:
-        await _audit(services, run, "sweep.halted", f"halted by {operator}: {why}", operator=operator)
-        log.warning("sweep.halted", operator=operator, reason=why)
-    return run
+    return await halt_run(services, runs, SWEEP_JOB, run_id, operator, why)
 
 
 async def resume(services: Services, runs: SweepRuns, run_id: str, operator: str) -> DailyRun:
     """An operator lets a halted run go on: recorded, then fanned out again (what is done is recognised by its
     key and not done twice). Resuming a run that is not halted changes nothing."""
-    if not run_id.startswith("sweep-"):
-        raise SweepError(f"no sweep run {run_id}")
-    try:
-        run, changed = await mark_resumed(runs, run_id, operator, services.clock.now)
-    except HaltError as error:
-        raise SweepError(str(error)) from None
+    run, changed = await resume_run(services, runs, SWEEP_JOB, run_id, operator)
     if not changed:
         return run
-    await _audit(services, run, "sweep.resumed", f"resumed by {operator}", operator=operator)
     return await dispatch(services, runs, run, f"{services.clock.now().astimezone(UTC):%Y%m%dT%H%M%S%f}")
