@@ -980,9 +980,9 @@ def _audit_kql(name: str) -> str:
 
 
 def _audited_actions() -> set[str]:
-    """Audit actions the core writes as literals (``_audit(services, run, "<action>"``, ``audit_applied(...,
-    "<action>"``)."""
-    pattern = re.compile(r"(?:_audit|_record|audit_applied)\([^()\"]*\"([a-z]+(?:[.-][a-z]+)+)\"")
+    """Audit actions the core writes as literals (``audit_run(services, run, "<action>"``, ``_audit(...``,
+    ``audit_applied(..., "<action>"``)."""
+    pattern = re.compile(r"(?:audit_run|_audit|_record|audit_applied)\([^()\"]*\"([a-z]+(?:[.-][a-z]+)+)\"")
     return {name for path in LIFECYCLE.rglob("*.py") for name in pattern.findall(path.read_text())}
 
 
