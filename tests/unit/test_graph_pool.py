@@ -66,3 +66,25 @@ async def test_a_shard_is_released_when_the_body_is_closed_and_when_the_request_
 def test_a_transport_without_shards_is_refused() -> None:
     with pytest.raises(ValueError, match="at least one shard"):
         ShardedTransport(shards=0)
+
+
+def test_the_budget_lets_out_at_once_as_many_requests_as_the_pools_hold() -> None:
+    from graph.budget import MAX_IN_FLIGHT
+    from graph.pool import CONNECTIONS_PER_SHARD, SHARDS
+
+    assert SHARDS * CONNECTIONS_PER_SHARD == MAX_IN_FLIGHT
+
+
+async def test_the_in_flight_cap_starts_open_shrinks_under_pressure_and_grows_back() -> None:
+    from graph.budget import MAX_IN_FLIGHT, GraphBudget
+
+    cap = GraphBudget().concurrency("tenant", "app")
+    assert cap.limit == MAX_IN_FLIGHT  # a full queue is not held back before Graph has said anything
+    await cap.enter()
+    await cap.leave(pressure=True)
+    assert cap.limit < MAX_IN_FLIGHT
+    shrunk = cap.limit
+    for _ in range(200):
+        await cap.enter()
+        await cap.leave(pressure=False)
+    assert shrunk < cap.limit <= MAX_IN_FLIGHT
