@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
+from typing import Literal
 
 from lifecycle.dates import shown_end
 from lifecycle.errors import NotFoundError
 from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Outcome, Verdict
-from lifecycle.models import AccessPackageTarget, AuditEntry, WorkItem, WorkStatus
+from lifecycle.models import AccessPackageTarget, AssignmentInfo, AuditEntry, WorkItem, WorkStatus
 from lifecycle.onboarding.policy import ApprovedOnboarding
 from lifecycle.services import Services
+from lifecycle.together import together
 
 FAILED_STATES = {"deliveryFailed", "denied", "canceled"}
 POLL_BASE_SECONDS = 5.0
@@ -35,12 +38,38 @@ REPLICATION_RETRY_CAP_SECONDS = 120.0
 INVITED_AT = "invitedAt"
 
 
+class _NotLookedUp(Enum):
+    NOT_LOOKED_UP = "not looked up"
+
+
+NOT_LOOKED_UP = _NotLookedUp.NOT_LOOKED_UP
+# The guest's live assignment of the package as read a moment ago (None: none), or NOT_LOOKED_UP.
+Lookup = AssignmentInfo | None | Literal[_NotLookedUp.NOT_LOOKED_UP]
+
+
+async def existing_assignment(services: Services, item: WorkItem, decision: ApprovedOnboarding, user_id: str) -> Lookup:
+    """The read ``ensure_assignment`` starts with, for a caller that makes it beside its own writes."""
+    if item.result.get("assignment") == "delivered" or item.result.get("assignmentRequestId") is not None:
+        return NOT_LOOKED_UP
+    target = await resolve_package(services, item, decision)
+    if not isinstance(target, AccessPackageTarget):
+        return NOT_LOOKED_UP
+    return await services.access_packages.find_assignment(user_id, target.package_id)
+
+
 async def ensure_assignment(
-    services: Services, item: WorkItem, decision: ApprovedOnboarding, user_id: str, ticket_id: str
+    services: Services,
+    item: WorkItem,
+    decision: ApprovedOnboarding,
+    user_id: str,
+    ticket_id: str,
+    *,
+    known: Lookup = NOT_LOOKED_UP,
 ) -> tuple[WorkItem, Outcome | None]:
     """Returns the updated item and None once the assignment is delivered, or an Outcome to stop with.
 
-    A delivered assignment is marked on the returned item but not saved: the caller finishes the item.
+    ``known`` is the guest's assignment when the caller has just read it (``existing_assignment``). A delivered
+    assignment is marked on the returned item but not saved: the caller finishes the item.
     """
     if item.result.get("assignment") == "delivered":
         return item, None
@@ -52,7 +81,11 @@ async def ensure_assignment(
 
     request_id = item.result.get("assignmentRequestId")
     if request_id is None:
-        existing = await services.access_packages.find_assignment(user_id, target.package_id)
+        existing = (
+            await services.access_packages.find_assignment(user_id, target.package_id)
+            if known is NOT_LOOKED_UP
+            else known
+        )
         if existing is not None and existing.state == "delivered":
             return await _delivered(services, item, user_id, existing.id, reused=True), None
         if existing is not None:
@@ -67,10 +100,14 @@ async def ensure_assignment(
             if not _replicating(services, item):
                 raise
             return await _not_replicated(services, item, exc)
-        item = await work.checkpoint(services, item, assignmentRequestId=request.id, polls=0)
-        request_id = request.id
-
-    request = await services.access_packages.get_request(request_id)
+        # The request's id is recorded while its state is read: nothing below acts before the checkpoint is in.
+        item, request = await together(
+            work.checkpoint(services, item, assignmentRequestId=request.id, polls=0),
+            services.access_packages.get_request(request.id),
+        )
+        request_id = item.result["assignmentRequestId"]
+    else:
+        request = await services.access_packages.get_request(request_id)
     state = request.state if request else "missing"
     if state == "delivered":
         return await _delivered(services, item, user_id, request_id, reused=False), None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 import structlog
@@ -32,6 +31,7 @@ from lifecycle.tickets import (
     parse_ticket,
     ticket_hash,
 )
+from lifecycle.together import together
 
 log = structlog.get_logger(__name__)
 
@@ -157,16 +157,19 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
         return await holds.hold(services, item, raw, decision.not_before, ticket.email)
 
     # Step 1, invitation. Checkpointed: a retry (e.g. while the assignment is delivered) resumes after it.
+    assignment: access.Lookup = access.NOT_LOOKED_UP
     if "objectId" not in item.result:
-        package = await access.resolve_package(services, item, decision)
+        # Three independent reads side by side (the package is resolved once per process and partner, which
+        # takes several requests on a cold instance); judged in the same order as one after the other.
+        package, sponsor, existing = await together(
+            access.resolve_package(services, item, decision),
+            services.directory.get_user(ticket.sponsor),
+            services.directory.find_user_by_mail(ticket.email),
+        )
         if isinstance(package, access.PackageMissing) and ticket.access_package:
             return await refuse("access-package-not-found", package.message, package.details)
         if isinstance(package, access.PackageMissing):  # the partner's default: not created yet; replayable
             return await work.fail_with(services, item, "access-package-not-found", package.message, package.details)
-        # Two independent reads side by side (one request's latency less per ticket); judged in the same order.
-        sponsor, existing = await asyncio.gather(
-            services.directory.get_user(ticket.sponsor), services.directory.find_user_by_mail(ticket.email)
-        )
         if sponsor is None:
             return await refuse("sponsor-not-found", f"sponsor {ticket.sponsor} does not exist")
         if sponsor.user_type != "Member":
@@ -202,29 +205,12 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
             sponsored["sponsor"] = result.value
             if result is SponsorResult.NOT_PERMITTED:
                 sponsored["sponsorReason"] = f"adding a sponsor needs {SPONSOR_PERMISSION}, which is not granted"
-        await _record_guest(services, ticket, decision, object_id, sponsor.id, reused)
-        reason = f"onboard ticket {ticket.ticket_id} for partner {decision.partner_key}"
-        await services.audit.record(
-            AuditEntry(
-                at=services.clock.now(),
-                action="guest.reused" if reused else "guest.invited",
-                target=object_id,
-                reason=reason,
-                key=item.key,
-                details={"email": ticket.email, "sponsor": sponsor.id, "endDate": decision.end.isoformat()},
-            )
+        # The ledger row, its audit rows and the checkpoint go in that order (a crash between two of them redoes
+        # step 1 and writes each exactly once); the assignment lookup step 2 starts with is read meanwhile.
+        _, assignment = await together(
+            _record_invitation(services, ticket, decision, item, object_id, sponsor.id, reused, sponsored),
+            access.existing_assignment(services, item, decision, object_id),
         )
-        if sponsored.get("sponsor") == SponsorResult.ADDED:
-            await services.audit.record(
-                AuditEntry(
-                    at=services.clock.now(),
-                    action="guest.sponsor-added",
-                    target=object_id,
-                    reason=reason,
-                    key=item.key,
-                    details={"email": ticket.email, "sponsor": sponsor.id},
-                )
-            )
         item = await work.checkpoint(
             services,
             item,
@@ -237,7 +223,9 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
         )
 
     # Step 2, the partner's access package with the ticket's end date.
-    item, stop = await access.ensure_assignment(services, item, decision, item.result["objectId"], ticket.ticket_id)
+    item, stop = await access.ensure_assignment(
+        services, item, decision, item.result["objectId"], ticket.ticket_id, known=assignment
+    )
     if stop is not None:
         return stop
     log.info("onboarding.done", key=item.key, object_id=item.result["objectId"], partner=decision.partner_key)
@@ -253,6 +241,47 @@ def _invitation(ticket: OnboardTicket, decision: ApprovedOnboarding, sponsor_id:
         send_invitation_message=ticket.send_invitation,
         message=ticket.message,
     )
+
+
+async def _record_invitation(
+    services: Services,
+    ticket: OnboardTicket,
+    decision: ApprovedOnboarding,
+    item: WorkItem,
+    object_id: str,
+    sponsor_id: str,
+    reused: bool,
+    sponsored: dict[str, str],
+) -> None:
+    """The guest's ledger row, then the audit rows of the invitation (and of a sponsor added).
+
+    In that order: the retry after a crash between them finds the ledger row and writes the audit rows once.
+    """
+    reason = f"onboard ticket {ticket.ticket_id} for partner {decision.partner_key}"
+    entries = [
+        AuditEntry(
+            at=services.clock.now(),
+            action="guest.reused" if reused else "guest.invited",
+            target=object_id,
+            reason=reason,
+            key=item.key,
+            details={"email": ticket.email, "sponsor": sponsor_id, "endDate": decision.end.isoformat()},
+        )
+    ]
+    if sponsored.get("sponsor") == SponsorResult.ADDED:
+        entries.append(
+            AuditEntry(
+                at=services.clock.now(),
+                action="guest.sponsor-added",
+                target=object_id,
+                reason=reason,
+                key=item.key,
+                details={"email": ticket.email, "sponsor": sponsor_id},
+            )
+        )
+    await _record_guest(services, ticket, decision, object_id, sponsor_id, reused)
+    for entry in entries:
+        await services.audit.record(entry)
 
 
 async def _record_guest(

@@ -49,6 +49,32 @@ class TestInvite:
         [add] = services.access_packages.adds()
         assert add["user"] == guest.id and add["end"] == record.end_date
 
+    async def test_the_assignment_lookup_is_read_once_while_the_ledger_row_is_written(self, directory):
+        """Step 2's first read (the guest's assignment) goes out beside step 1's ledger writes, not after them,
+        and is not read a second time: one Graph round trip less per ticket."""
+        services = memory_services(directory)
+        looked_up = asyncio.Event()
+        lookups = []
+        real_find, real_save = services.access_packages.find_assignment, services.guests.save
+
+        async def find_assignment(user_id, package_id):
+            lookups.append(user_id)
+            looked_up.set()
+            return await real_find(user_id, package_id)
+
+        async def save_after_the_lookup_started(record):
+            await asyncio.wait_for(looked_up.wait(), timeout=2)
+            return await real_save(record)
+
+        services.access_packages.find_assignment = find_assignment
+        services.guests.save = save_after_the_lookup_started
+        outcome = await handle_ticket(message(onboard_ticket()), services)
+
+        assert outcome.verdict is Verdict.DONE
+        [guest] = directory.guests_with_mail("ana.lopez@fabrikam.com")
+        assert lookups == [guest.id]
+        assert [e.action async for e in services.audit.entries()] == ["guest.invited", "access.assigned"]
+
     async def test_the_same_ticket_delivered_twice_invites_once(self, directory):
         """A redelivered ticket is a duplicate: no second invitation, one ledger row."""
         services = memory_services(directory)
