@@ -4,15 +4,8 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from kiota_abstractions.base_request_configuration import RequestConfiguration
-from kiota_abstractions.headers_collection import HeadersCollection
 from msgraph import GraphServiceClient
-from msgraph.generated.groups.item.transitive_members.graph_user.graph_user_request_builder import (
-    GraphUserRequestBuilder,
-)
 
-from graph.errors import map_graph_error
-from graph.origin import GraphOrigin
 from graph.raw import RawGraph
 
 
@@ -32,23 +25,14 @@ class GraphGroupMembers:
         self._raw = RawGraph(client)
 
     async def group_member_ids(self, group_id: str) -> set[str]:
-        origin = GraphOrigin.of(self._client.request_adapter.base_url)
-        users = self._client.groups.by_group_id(group_id).transitive_members.graph_user
-        query = GraphUserRequestBuilder.GraphUserRequestBuilderGetQueryParameters(select=["id"], top=999, count=True)
-        headers = HeadersCollection()
-        headers.add("ConsistencyLevel", "eventual")  # every page, the nextLink ones too
-        found: set[str] = set()
-        try:
-            page = await users.get(RequestConfiguration(query_parameters=query, headers=headers))
-            while page is not None:
-                found.update(m.id for m in page.value or [] if m.id)
-                if not page.odata_next_link:
-                    break
-                link = origin.check_link(page.odata_next_link, what="@odata.nextLink")
-                page = await users.with_url(link).get(RequestConfiguration(headers=headers))
-        except Exception as error:
-            raise map_graph_error(error) from error
-        return found
+        # Lean JSON, not the SDK's user models: the first typed page a process parses imports msgraph's model
+        # modules, about a second of CPU, which eight workers starting together on two cores spent as 4.5 s
+        # of wall time before their run's first disable (bench.graph_budget_bench).
+        url = f"{self._raw.v1}/groups/{quote(group_id, safe='')}/transitiveMembers/microsoft.graph.user"
+        query = "$select=id&$top=999&$count=true"
+        # ConsistencyLevel goes with every page, the nextLink ones too.
+        members = await self._raw.collection(f"{url}?{query}", headers={"ConsistencyLevel": "eventual"})
+        return {str(member["id"]) for member in members if member.get("id")}
 
     async def groups_containing(self, object_id: str, group_ids: list[str]) -> set[str]:
         """Which of ``group_ids`` hold the object now, directly or nested: the object's own transitive
