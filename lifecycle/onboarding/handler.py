@@ -258,27 +258,13 @@ async def _record_invitation(
     In that order: the retry after a crash between them finds the ledger row and writes the audit rows once.
     """
     reason = f"onboard ticket {ticket.ticket_id} for partner {decision.partner_key}"
-    entries = [
-        AuditEntry(
-            at=services.clock.now(),
-            action="guest.reused" if reused else "guest.invited",
-            target=object_id,
-            reason=reason,
-            key=item.key,
-            details={"email": ticket.email, "sponsor": sponsor_id, "endDate": decision.end.isoformat()},
-        )
-    ]
+    contact = {"email": ticket.email, "sponsor": sponsor_id}
+    actions = [("guest.reused" if reused else "guest.invited", {**contact, "endDate": decision.end.isoformat()})]
     if sponsored.get("sponsor") == SponsorResult.ADDED:
-        entries.append(
-            AuditEntry(
-                at=services.clock.now(),
-                action="guest.sponsor-added",
-                target=object_id,
-                reason=reason,
-                key=item.key,
-                details={"email": ticket.email, "sponsor": sponsor_id},
-            )
-        )
+        actions.append(("guest.sponsor-added", contact))
+    entries = [
+        AuditEntry(services.clock.now(), action, object_id, reason, key=item.key, details=d) for action, d in actions
+    ]
     await _record_guest(services, ticket, decision, object_id, sponsor_id, reused)
     for entry in entries:
         await services.audit.record(entry)
