@@ -25,7 +25,6 @@ from lifecycle.ledger.outcomes import Outcome, Verdict
 from lifecycle.models import AccessPackageTarget, AssignmentInfo, AuditEntry, WorkItem, WorkStatus
 from lifecycle.onboarding.policy import ApprovedOnboarding
 from lifecycle.services import Services
-from lifecycle.together import together
 
 FAILED_STATES = {"deliveryFailed", "denied", "canceled"}
 POLL_BASE_SECONDS = 5.0
@@ -100,14 +99,12 @@ async def ensure_assignment(
             if not _replicating(services, item):
                 raise
             return await _not_replicated(services, item, exc)
-        # The request's id is recorded while its state is read: nothing below acts before the checkpoint is in.
-        item, request = await together(
-            work.checkpoint(services, item, assignmentRequestId=request.id, polls=0),
-            services.access_packages.get_request(request.id),
-        )
-        request_id = item.result["assignmentRequestId"]
-    else:
-        request = await services.access_packages.get_request(request_id)
+        # Recorded before the request is read, not beside it: an attempt that lost the work item to another while
+        # it waited stops at this checkpoint instead of following a request the other attempt does not know of.
+        item = await work.checkpoint(services, item, assignmentRequestId=request.id, polls=0)
+        request_id = request.id
+
+    request = await services.access_packages.get_request(request_id)
     state = request.state if request else "missing"
     if state == "delivered":
         return await _delivered(services, item, user_id, request_id, reused=False), None
