@@ -8,6 +8,7 @@ fix. Both change the tenant's course, so both go through the admin endpoint from
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
@@ -98,38 +99,18 @@ def halt(
     `resume RUN_ID`. Recorded with who, when and why. Exit 0 halted (or already halted), 1 not haltable."""
     if not reason.strip():
         raise typer.BadParameter("say why the run is stopped", param_hint="--reason")
-    url = require_app_identity(remote_url(remote), f"halt {run_id}")
-    if url is not None:
-        raise typer.Exit(
-            run_remote(
-                url,
-                "halt",
-                {"runId": run_id, "reason": reason},
-                title=lambda rows: f"halt {run_id}",
-                phrase=lambda rows: run_id,
-                yes=yes,
-                export_to=None,
-                label=f"halt {run_id}",
-                as_json=as_json,
-            )
+    raise typer.Exit(
+        _change_run(
+            "halt",
+            run_id,
+            {"runId": run_id, "reason": reason},
+            lambda services: run_changes(services, run_id, HALT_CHANGE, reason),
+            lambda services: halt_run(services, run_id, operator(), reason),
+            yes=yes,
+            as_json=as_json,
+            remote=remote,
         )
-
-    async def decided(services) -> dict[str, Any]:
-        rows = await run_changes(services, run_id, HALT_CHANGE, reason)
-        if rows:
-            decide(
-                f"halt {run_id}",
-                rows,
-                HALT_COLUMNS,
-                run_id,
-                yes=yes,
-                export_to=None,
-                command=f"halt {run_id}",
-                as_json=as_json,
-            )
-        return await halt_run(services, run_id, operator(), reason)
-
-    raise typer.Exit(_carried(decided, as_json, halted=True))
+    )
 
 
 @app.command()
@@ -142,38 +123,54 @@ def resume(
     """Let a halted run go on after the fix: it is dispatched again and what is not done yet is carried out (an
     action already done is recognised by its key, never done twice). Locally the command then works the
     guest-actions queue itself, as `approve` does; with --remote the app's trigger works it."""
-    url = require_app_identity(remote_url(remote), f"resume {run_id}")
+    raise typer.Exit(
+        _change_run(
+            "resume",
+            run_id,
+            {"runId": run_id},
+            lambda services: run_changes(services, run_id, RESUME_CHANGE),
+            lambda services: resume_run(services, run_id, operator(), drain=True),
+            yes=yes,
+            as_json=as_json,
+            remote=remote,
+        )
+    )
+
+
+def _change_run(
+    verb: str,
+    run_id: str,
+    body: dict[str, Any],
+    changes: Callable[[Any], Awaitable[list[dict[str, Any]] | None]],
+    act: Callable[[Any], Awaitable[dict[str, Any]]],
+    *,
+    yes: bool,
+    as_json: bool,
+    remote: str | None,
+) -> int:
+    """A halt or a resume: through the admin endpoint with --remote, else shown, confirmed and carried out here."""
+    label = f"{verb} {run_id}"
+    url = require_app_identity(remote_url(remote), label)
     if url is not None:
-        raise typer.Exit(
-            run_remote(
-                url,
-                "resume",
-                {"runId": run_id},
-                title=lambda rows: f"resume {run_id}",
-                phrase=lambda rows: run_id,
-                yes=yes,
-                export_to=None,
-                label=f"resume {run_id}",
-                as_json=as_json,
-            )
+        return run_remote(
+            url,
+            verb,
+            body,
+            title=lambda rows: label,
+            phrase=lambda rows: run_id,
+            yes=yes,
+            export_to=None,
+            label=label,
+            as_json=as_json,
         )
 
     async def decided(services) -> dict[str, Any]:
-        rows = await run_changes(services, run_id, RESUME_CHANGE)
+        rows = await changes(services)
         if rows:
-            decide(
-                f"resume {run_id}",
-                rows,
-                HALT_COLUMNS,
-                run_id,
-                yes=yes,
-                export_to=None,
-                command=f"resume {run_id}",
-                as_json=as_json,
-            )
-        return await resume_run(services, run_id, operator(), drain=True)
+            decide(label, rows, HALT_COLUMNS, run_id, yes=yes, export_to=None, command=label, as_json=as_json)
+        return await act(services)
 
-    raise typer.Exit(_carried(decided, as_json, halted=False))
+    return _carried(decided, as_json, halted=verb == "halt")
 
 
 def _carried(decided, as_json: bool, *, halted: bool) -> int:
