@@ -47,9 +47,8 @@ Lookup = AssignmentInfo | None | Literal[_NotLookedUp.NOT_LOOKED_UP]
 
 
 async def existing_assignment(services: Services, item: WorkItem, decision: ApprovedOnboarding, user_id: str) -> Lookup:
-    """The read ``ensure_assignment`` starts with, for a caller that makes it beside its own writes."""
-    if item.result.get("assignment") == "delivered" or item.result.get("assignmentRequestId") is not None:
-        return NOT_LOOKED_UP
+    """The read ``ensure_assignment`` starts with when no request was made yet, for the invitation step to make
+    beside its own writes (the package was resolved before the invitation: no Graph call here)."""
     target = await resolve_package(services, item, decision)
     if not isinstance(target, AccessPackageTarget):
         return NOT_LOOKED_UP
