@@ -29,6 +29,7 @@ from lifecycle.errors import NotFoundError
 from lifecycle.models import AccessPackageTarget, AssignmentInfo, AssignmentRequestInfo
 
 LIVE_ASSIGNMENT_STATES = {"delivering", "delivered", "partiallyDelivered"}
+FAILED_REQUEST_STATES = {"deliveryFailed", "denied", "canceled"}
 # An admin assigning an existing guest needs a policy that admits directory users; admin-only direct
 # assignment policies (notSpecified) are meant for exactly this.
 POLICY_PREFERENCE = ("notSpecified", "specificDirectoryUsers", "allDirectoryUsers")
@@ -119,6 +120,26 @@ class GraphAccessPackages:
         except NotFoundError:
             return None
         return _request_info(found) if found else None
+
+    async def find_request(self, package_id: str, justification: str, since: datetime) -> AssignmentRequestInfo | None:
+        # The two filters the list page shows; the package one with its $expand, as callers scoped to a catalog
+        # must send it. Justification is not among the filterable properties, so it is matched here.
+        query = _query(
+            {
+                "$expand": "accessPackage",
+                "$filter": f"accessPackage/id eq {quote(package_id)} and createdDateTime gt {_iso(since)}",
+            }
+        )
+        found = [
+            request
+            for request in await self._raw.collection(f"{self._em}/assignmentRequests?{query}")
+            if request.get("justification") == justification
+            and str(request.get("requestType") or "").lower().endswith("add")
+            and str(request.get("state") or "") not in FAILED_REQUEST_STATES
+        ]
+        if not found:
+            return None
+        return _request_info(max(found, key=lambda r: _moment(r.get("createdDateTime")) or since))
 
     async def request_removal(self, assignment_id: str, justification: str) -> AssignmentRequestInfo:
         body = {"requestType": "adminRemove", "justification": justification, "assignment": {"id": assignment_id}}

@@ -90,6 +90,11 @@ class AccessPackages(Protocol):
 
     async def get_request(self, request_id: str) -> AssignmentRequestInfo | None: ...
 
+    async def find_request(self, package_id: str, justification: str, since: datetime) -> AssignmentRequestInfo | None:
+        """The newest add request of the package made after ``since`` with exactly this justification that has
+        not failed, if any."""
+        ...
+
     async def request_removal(self, assignment_id: str, justification: str) -> AssignmentRequestInfo: ...
 
 

@@ -57,6 +57,13 @@ class SimConfig:
     # An adminAdd assignment request whose target user is still replicating: "notFound" answers 404 as Graph
     # does for a just-created object it cannot see yet; "accept" takes the request at once.
     assignment_target_unreplicated: str = "notFound"
+    # What moves an assignment request on. The create-request page says the assignment is created
+    # "subsequently" and names no trigger: "onRead" steps a request each time it is read; "background" steps
+    # every open request before each call to the tenant, read or not.
+    assignment_request_processing: str = "onRead"
+    # A second add request for a target and package while the first is still open: no page says. "accept" takes
+    # it (both are processed); "refuse" answers 400.
+    assignment_request_while_open: str = "accept"
     # identitySources in the answer to creating a connected organization: "empty" as the create example shows,
     # "echo" the source that was sent (later reads show it either way).
     connected_organization_create_sources: str = "empty"
@@ -82,6 +89,8 @@ class SimConfig:
     CHOICES: ClassVar[dict[str, frozenset[str]]] = {
         "api_connector_configuration_expand": frozenset({"expand", "refuse"}),
         "assignment_target_unreplicated": frozenset({"notFound", "accept"}),
+        "assignment_request_processing": frozenset({"onRead", "background"}),
+        "assignment_request_while_open": frozenset({"accept", "refuse"}),
         "connected_organization_create_sources": frozenset({"empty", "echo"}),
         "federation_expand": frozenset({"refuse", "ignore"}),
         "expand_nested_select": frozenset({"honour", "ignore"}),

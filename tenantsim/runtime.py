@@ -138,6 +138,7 @@ class Simulator:
     ) -> None:
         from tenantsim.api import build_router  # the handlers import this module's types
         from tenantsim.api.governance.assignment_expiry import expire_due
+        from tenantsim.api.governance.assignment_requests import process_in_background
         from tenantsim.api.users import purge_deleted
 
         self.clock = clock
@@ -146,6 +147,7 @@ class Simulator:
         # State that changes with time alone, brought up to the tenant's clock before each request.
         def catch_up(sim: Simulator) -> None:
             purge_deleted(sim)
+            process_in_background(sim)
             expire_due(sim)
 
         self.catch_up: Callable[[Simulator], None] = catch_up

@@ -18,6 +18,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Literal
 
+from lifecycle.access_requests import earlier_request
 from lifecycle.dates import shown_end
 from lifecycle.errors import NotFoundError
 from lifecycle.ledger import work
@@ -78,6 +79,11 @@ async def ensure_assignment(
         return item, await work.fail_with(services, item, "access-package-not-found", target.message, target.details)
 
     request_id = item.result.get("assignmentRequestId")
+    justification = f"Onboarding ticket {ticket_id}"
+    if request_id is None and (earlier := await earlier_request(services, item, target, justification)):
+        # Sent by an attempt that died before recording it: followed, so it is this ticket's assignment.
+        item = await work.checkpoint(services, item, assignmentRequestId=earlier.id, polls=0)
+        request_id = earlier.id
     if request_id is None:
         existing = (
             await services.access_packages.find_assignment(user_id, target.package_id)
@@ -91,9 +97,7 @@ async def ensure_assignment(
             # recording its id): a second request would be refused, so wait for this one to land.
             return await _pending(services, item, existing.state)
         try:
-            request = await services.access_packages.request_assignment(
-                user_id, target, decision.end, f"Onboarding ticket {ticket_id}"
-            )
+            request = await services.access_packages.request_assignment(user_id, target, decision.end, justification)
         except NotFoundError as exc:
             if not _replicating(services, item):
                 raise

@@ -13,9 +13,10 @@ from typing import Any
 
 import structlog
 
+from lifecycle.access_requests import earlier_request
 from lifecycle.errors import GraphError, NotFoundError, PermissionDeniedError, StateConflictError
 from lifecycle.ledger import work
-from lifecycle.models import AccessPackageTarget, AuditEntry, GuestRecord, GuestState, WorkStatus
+from lifecycle.models import AccessPackageTarget, AuditEntry, GuestRecord, GuestState, WorkItem, WorkStatus
 from lifecycle.restore.model import KIND, GuestRestore, RunAction, Seen, Step, restore_key
 from lifecycle.restore.planner import plan_guest
 from lifecycle.restore.ports import RestorePorts
@@ -98,7 +99,7 @@ async def carry_out(
         for step in plan.steps:
             if step in done:
                 continue
-            extra |= await _step(services, ports, plan, step, seen.package)
+            extra |= await _step(services, ports, plan, item, step, seen.package)
             done.append(step)
             item = await work.checkpoint(services, item, done=[s.value for s in done], **extra)
     except GraphError as error:
@@ -129,7 +130,12 @@ async def carry_out(
 
 
 async def _step(
-    services: Services, ports: RestorePorts, plan: GuestRestore, step: Step, package: AccessPackageTarget | None
+    services: Services,
+    ports: RestorePorts,
+    plan: GuestRestore,
+    item: WorkItem,
+    step: Step,
+    package: AccessPackageTarget | None,
 ) -> dict[str, Any]:
     oid = plan.object_id
     if step is Step.RESTORE:
@@ -146,9 +152,11 @@ async def _step(
     existing = await services.access_packages.find_assignment(oid, package.package_id)
     if existing is not None:
         return {"assignment": existing.state}
-    request = await services.access_packages.request_assignment(
-        oid, package, plan.end, f"Undo of sweep run {plan.undo.run_id}"
-    )
+    # The justification names the guest as well as the run: it is how a later attempt finds this request.
+    justification = f"Undo of sweep run {plan.undo.run_id} for {oid}"
+    request = await earlier_request(services, item, package, justification)
+    if request is None:
+        request = await services.access_packages.request_assignment(oid, package, plan.end, justification)
     return {"assignmentRequestId": request.id, "assignment": request.state}
 
 

@@ -290,7 +290,9 @@ async def _jobs(run: Run, services: Services, admin: TenantSimAdmin) -> None:
 async def _chaos(run: Run, services: Services, admin: TenantSimAdmin, faults: GraphFaults) -> Workers:
     """Faults on, chaos workers, the tickets and the jobs, an outage, kills and an Azurite restart."""
     config, rng = run.config, random.Random(f"soak:{run.config.seed}")
-    admin.configure(replicationDelaySeconds=2.0)
+    # Assignment requests move on in the background, read or not, as Graph processes them: a request sent by a
+    # worker killed before recording it still delivers, and only the product's own care keeps it the only one.
+    admin.configure(replicationDelaySeconds=2.0, assignmentRequestProcessing="background")
     faults.inject()
     workers = Workers(run, chaos=True).start()
 

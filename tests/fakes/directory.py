@@ -242,11 +242,25 @@ class FakeAccessPackages:
             return None
         request["reads"] += 1
         if request["reads"] < self.reads_until_delivered:
+            request["state"] = "delivering"
             return AssignmentRequestInfo(request_id, "delivering")
         if self.outcome == "delivered" and request["type"] == "adminAdd":
             key = f"{request['user']}|{request['target'].package_id}"
             self.assignments[key] = AssignmentInfo(key, "delivered", request["target"].package_id, request["end"])
+        request["state"] = self.outcome
         return AssignmentRequestInfo(request_id, self.outcome)
+
+    async def find_request(self, package_id: str, justification: str, since) -> AssignmentRequestInfo | None:
+        """Every request this fake holds was made during the test, so ``since`` excludes none of them."""
+        for request_id, request in reversed(self.requests.items()):
+            if (
+                request["type"] == "adminAdd"
+                and request["target"].package_id == package_id
+                and request["justification"] == justification
+                and request.get("state") not in ("denied", "deliveryFailed", "canceled")
+            ):
+                return AssignmentRequestInfo(request_id, request.get("state", "submitted"))
+        return None
 
     async def request_removal(self, assignment_id: str, justification: str) -> AssignmentRequestInfo:
         self.assignments.pop(assignment_id, None)

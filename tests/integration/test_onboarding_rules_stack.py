@@ -637,6 +637,42 @@ async def test_a_crash_between_a_graph_call_and_the_state_write_ends_with_one_of
     assert await settled(services)
 
 
+@pytest.mark.parametrize("processing", ["onRead", "background"])
+async def test_an_attempt_that_dies_right_after_sending_the_assignment_request_leaves_one_assignment(
+    services, admin, processing, monkeypatch
+):
+    """The worker dies right after Graph took the assignment request, before its id is checkpointed. Whether
+    Graph moves that request on in the background or only when it is read, the attempt that takes over finds it
+    by its justification and follows it: one request sent, one live assignment."""
+    # The tenant's clock reads what the product's reads (earlier tests moved the product's forward), as in
+    # production; only the dead attempt's lease lapse below moves the product's clock alone.
+    admin.configure(assignmentRequestProcessing=processing, clockOffsetSeconds=services.clock.offset.total_seconds())
+    try:
+        document = ticket()
+        sent: list[str] = []
+        real_request = services.access_packages.request_assignment
+
+        async def request_then_die(*args):
+            answer = await real_request(*args)
+            if not sent:
+                sent.append(answer.id)
+                services.clock.offset += timedelta(seconds=LEASE_SECONDS + 1)
+                raise RuntimeError("worker killed")
+            return answer
+
+        monkeypatch.setattr(services.access_packages, "request_assignment", request_then_die)
+        recording = Recording()
+        report = await run(services, ticket_message(document).body, handler=recording)
+
+        assert report.crashed == 1 and [(c, o.verdict) for c, o in recording.seen] == [(2, Verdict.DONE)]
+        await assert_one_guest(services, admin, document["email"])
+        assert assignment_requests(admin) == [201]
+        item = await services.work_items.get(_key(document))
+        assert item.result["assignmentRequestId"] == sent[0] and await settled(services)
+    finally:
+        admin.configure(assignmentRequestProcessing="onRead", clockOffsetSeconds=0)
+
+
 async def test_an_access_package_resolution_is_reused_until_it_ages_out(local_stack, admin):
     """Resolving a package to its policy takes three reads; within the TTL the next ticket makes none."""
     now = [0.0]

@@ -18,6 +18,7 @@ from config.settings import SAMPLE_DESIRED_STATE, load_settings
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
 from lifecycle.clock import FixedClock
+from lifecycle.ledger.work import LEASE_SECONDS
 from lifecycle.ledger.worker import drain
 from lifecycle.restore.entry import apply_restore, plan_restore
 from lifecycle.services import Services
@@ -232,6 +233,42 @@ async def test_a_restored_guest_gets_back_the_access_package_it_lost_until_its_r
     assignment = await services.access_packages.find_assignment(guest, package.package_id)
     assert assignment is not None and assignment.expires == end
     assert tenant.users()[guest]["accountEnabled"] is True
+
+
+async def test_an_undo_that_died_right_after_requesting_the_package_follows_that_request_when_run_again(
+    stack, monkeypatch
+):
+    """The operator's shell dies right after Graph took the re-assignment request, before the undo recorded it.
+    Running the same undo again (once the dead attempt's lease lapses) finds that request by its justification,
+    which names the run and the guest, and sends no second one."""
+    services, tenant = stack
+    await _enforced_run(services, "sweep-undo-die")
+    shown = await entry.show(services, "sweep-undo-die", limit=10_000)
+    assert shown is not None
+    guest = next(a["objectId"] for a in shown["plan"] if a["action"] == "disable" and a["partner"] == "fabrikam")
+    record = await services.guests.get(guest)
+    assert record is not None
+    record.end_date = (datetime.now(UTC) + timedelta(days=60)).replace(microsecond=0)
+    await services.guests.save(record)
+    sent: list[str] = []
+    real_request = services.access_packages.request_assignment
+
+    async def request_then_die(*args):
+        answer = await real_request(*args)
+        sent.append(answer.id)
+        if len(sent) == 1:
+            raise RuntimeError("shell killed")
+        return answer
+
+    monkeypatch.setattr(services.access_packages, "request_assignment", request_then_die)
+    with pytest.raises(RuntimeError):
+        await apply_restore(services, await plan_restore(services, "sweep-undo-die", key=guest), OPERATOR)
+    tenant.clock.set(datetime.now(UTC) + timedelta(seconds=LEASE_SECONDS + 1))
+
+    (result,) = (await apply_restore(services, await plan_restore(services, "sweep-undo-die", key=guest), OPERATOR))[
+        "plan"
+    ]
+    assert result["status"] == "restored" and result["assignmentRequestId"] == sent[0] and len(sent) == 1, result
 
 
 async def test_where_graph_wants_user_read_write_all_to_restore_the_undo_names_the_refusal_and_resumes_once_granted(

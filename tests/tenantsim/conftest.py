@@ -29,6 +29,8 @@ DEFAULT_CONFIG = {
     "resetRedemptionRewritesAddresses": False,
     "userReadUpdateCoversMail": False,
     "assignmentTargetUnreplicated": "notFound",
+    "assignmentRequestProcessing": "onRead",
+    "assignmentRequestWhileOpen": "accept",
     "connectedOrganizationCreateSources": "empty",
     "federationExpand": "refuse",
     "federationDomainsInline": True,

@@ -1,14 +1,19 @@
 """Access package assignment requests: `entitlementManagement/assignmentRequests`.
 
-Requests are processed asynchronously as in Graph: a request is answered `submitted`, and later reads of it
-move it to `delivering` and `delivered` (GovernanceState.reads_until_delivered sets how many reads that
-takes). An add request creates the assignment; a remove request ends it.
+Requests are processed asynchronously as in Graph: a request is answered `submitted` and moves on to
+`delivering` and `delivered` (GovernanceState.reads_until_delivered sets how many steps that takes). An add
+request creates the assignment; a remove request ends it. Knob `assignmentRequestProcessing` says what drives a
+step: `onRead` (a read of that request) or `background` (every call to the tenant, whoever makes it, as Graph
+processes requests nobody is looking at). Knob `assignmentRequestWhileOpen` says what a second add for the same
+target and package gets while the first is still open: no page says, so `accept` or `refuse` (400).
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from tenantsim.api.governance.assignment_policies import EXPIRATION_TYPES
@@ -16,15 +21,20 @@ from tenantsim.api.governance.assignments import apply_lifecycle_action, sync_gr
 from tenantsim.api.governance.common import (
     EM,
     check_duration,
-    eq_filter,
+    expanded,
     instant,
     page,
     public,
     writable_body,
 )
-from tenantsim.api.governance.state import LIVE_ASSIGNMENT, GovernanceState, state_of
+from tenantsim.api.governance.state import (
+    LIVE_ASSIGNMENT,
+    GovernanceState,
+    existing_governance_state,
+    state_of,
+)
 from tenantsim.errors import bad_request, found, not_found
-from tenantsim.runtime import Call, GraphResponse
+from tenantsim.runtime import Call, GraphResponse, Simulator
 
 # accessPackageRequestState (v1.0 resource page), for $filter on state.
 REQUEST_STATES = frozenset(
@@ -42,6 +52,7 @@ REQUEST_STATES = frozenset(
     }
 )
 REQUEST_TYPES = frozenset({"adminAdd", "adminRemove", "adminUpdate", "userAdd", "userRemove", "userUpdate"})
+OPEN_STATES = frozenset({"submitted", "delivering"})
 
 
 def create_request(call: Call) -> GraphResponse:
@@ -80,6 +91,7 @@ def create_request(call: Call) -> GraphResponse:
         "_reads": 0,
     }
     state.requests[request["id"]] = request
+    state.open_requests.add(request["id"])
     return GraphResponse(
         201, {"@odata.context": call.context_url(f"{EM}/assignmentRequests/$entity"), **public(request)}
     )
@@ -111,6 +123,11 @@ def _checked_add(call: Call, state: GovernanceState, assignment: dict[str, Any])
         ):
             # The code Graph uses here is not documented; the status is a client error either way.
             raise bad_request("The target already has an assignment of this access package.")
+    if call.sim.config.assignment_request_while_open == "refuse" and any(
+        r["_targetId"] == target_id and r["_accessPackageId"] == package_id and r["requestType"].endswith("Add")
+        for r in (state.requests[i] for i in state.open_requests)
+    ):
+        raise bad_request("The target already has an open request for this access package.")
     return target_id, package_id, policy_id
 
 
@@ -161,33 +178,46 @@ def _request_schedule(schedule: Any, policy: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _advance(call: Call, state: GovernanceState, request: dict[str, Any]) -> None:
-    """One read's worth of background processing of a request that is not finished yet."""
-    if request["state"] not in {"submitted", "delivering"}:
+def process_in_background(sim: Simulator) -> None:
+    """With `background` processing, one step of every open request before each call to the tenant."""
+    if sim.config.assignment_request_processing != "background":
+        return
+    state = existing_governance_state(sim.directory)
+    if state is None:
+        return
+    for request_id in list(state.open_requests):
+        _advance(sim, state, state.requests[request_id])
+
+
+def _advance(sim: Simulator, state: GovernanceState, request: dict[str, Any]) -> None:
+    """One step of processing of a request that is not finished yet."""
+    if request["state"] not in OPEN_STATES:
+        state.open_requests.discard(request["id"])
         return
     request["_reads"] += 1
     delivered = request["_reads"] >= state.reads_until_delivered
     if request["requestType"].endswith("Add"):
-        assignment = _assignment_for(call, state, request)
+        assignment = _assignment_for(sim, state, request)
         assignment["state"] = "delivered" if delivered else "delivering"
         assignment["status"] = "Delivered" if delivered else "Delivering"
         if delivered:
-            sync_group_memberships(call.sim, state, request["_targetId"])
+            sync_group_memberships(sim, state, request["_targetId"])
             state.watch_expiry(assignment)
     elif delivered:
         assignment = state.assignments[request["_assignmentId"]]
         if request["requestType"].endswith("Remove"):
             assignment["state"], assignment["status"] = "expired", "Expired"
-            assignment["expiredDateTime"] = call.sim.now_iso()
-            sync_group_memberships(call.sim, state, request["_targetId"], assignment["_accessPackageId"])
-            apply_lifecycle_action(call.sim, state, request["_targetId"])
+            assignment["expiredDateTime"] = sim.now_iso()
+            sync_group_memberships(sim, state, request["_targetId"], assignment["_accessPackageId"])
+            apply_lifecycle_action(sim, state, request["_targetId"])
     request["state"] = "delivered" if delivered else "delivering"
     request["status"] = "Delivered" if delivered else "Delivering"
     if delivered:
-        request["completedDateTime"] = call.sim.now_iso()
+        request["completedDateTime"] = sim.now_iso()
+        state.open_requests.discard(request["id"])
 
 
-def _assignment_for(call: Call, state: GovernanceState, request: dict[str, Any]) -> dict[str, Any]:
+def _assignment_for(sim: Simulator, state: GovernanceState, request: dict[str, Any]) -> dict[str, Any]:
     if request["_assignmentId"] in state.assignments:
         return state.assignments[request["_assignmentId"]]
     assignment = {
@@ -195,7 +225,7 @@ def _assignment_for(call: Call, state: GovernanceState, request: dict[str, Any])
         "state": "delivering",
         "status": "Delivering",
         "expiredDateTime": None,
-        "schedule": {**copy.deepcopy(request["schedule"]), "startDateTime": call.sim.now_iso()},
+        "schedule": {**copy.deepcopy(request["schedule"]), "startDateTime": sim.now_iso()},
         "_targetId": request["_targetId"],
         "_accessPackageId": request["_accessPackageId"],
         "_policyId": request["_policyId"],
@@ -209,16 +239,55 @@ def get_request(call: Call, request_id: str) -> GraphResponse:
     call.require("entitlementManagement.read")
     state = state_of(call)
     request = found(state.requests, request_id)
-    _advance(call, state, request)
+    if call.sim.config.assignment_request_processing == "onRead":
+        _advance(call.sim, state, request)
     return GraphResponse(
         200, {"@odata.context": call.context_url(f"{EM}/assignmentRequests/$entity"), **public(request)}
     )
 
 
 def list_requests(call: Call) -> GraphResponse:
+    """The list page's filters: `accessPackage/id eq` (with `$expand=accessPackage`, required of callers scoped to
+    a catalog), `createdDateTime gt` an instant, and `state`/`requestType eq`, joined by `and`."""
     call.require("entitlementManagement.read")
-    keep = eq_filter(
-        call, {"state": lambda r: r["state"], "requestType": lambda r: r["requestType"]}, {"state": REQUEST_STATES}
-    )
-    items = [public(r) for r in state_of(call).requests.values() if keep(r)]
+    state = state_of(call)
+    keep = _request_filter(call.request.query.get("$filter"))
+    with_package = "accessPackage" in expanded(call)
+    items = []
+    for request in state.requests.values():
+        if keep(request):
+            view = public(request)
+            if with_package:
+                view["accessPackage"] = public(state.packages.get(request["_accessPackageId"]) or {})
+            items.append(view)
     return page(call, items, f"{EM}/assignmentRequests")
+
+
+_CLAUSE = re.compile(
+    r"^\s*(?:(accessPackage/id|state|requestType)\s+eq\s+'((?:[^']|'')*)'|createdDateTime\s+gt\s+(\S+))\s*$"
+)
+
+
+def _request_filter(raw: str | None) -> Callable[[dict[str, Any]], bool]:
+    tests: list[Callable[[dict[str, Any]], bool]] = []
+    for part in re.split(r"\s+and\s+", raw.strip()) if raw else []:
+        match = _CLAUSE.match(part)
+        if match is None:
+            raise bad_request(f"Invalid filter clause: {part!r}.")
+        name, literal, moment = match.groups()
+        if moment is not None:
+            after = instant(moment)
+            if after is None:
+                raise bad_request(f"Invalid DateTimeOffset literal {moment!r}.")
+            tests.append(lambda r, after=after: (instant(r["createdDateTime"]) or after) > after)
+            continue
+        value = literal.replace("''", "'")
+        if name == "accessPackage/id":
+            tests.append(lambda r, value=value: r["_accessPackageId"].lower() == value.lower())
+            continue
+        members = REQUEST_STATES if name == "state" else REQUEST_TYPES
+        member = next((m for m in members if m.lower() == value.lower()), None)
+        if member is None:
+            raise bad_request(f"Invalid value '{value}' for the enum property '{name}'.")
+        tests.append(lambda r, name=name, member=member: r[name] == member)
+    return lambda request: all(test(request) for test in tests)

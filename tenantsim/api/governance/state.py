@@ -48,8 +48,10 @@ class GovernanceState:
             "durationUntilExternalUserDeletedAfterBlocked": "P30D",
         }
     )
-    # Reads of an assignment request until it is delivered; 1 delivers on the first read after the POST.
+    # Processing steps of an assignment request until it is delivered; 1 delivers on the first step.
     reads_until_delivered: int = 1
+    # Requests still submitted or delivering, for background processing.
+    open_requests: set[str] = field(default_factory=set)
     # (end, assignment id) of delivered assignments whose schedule ends: a heap, earliest end first.
     expiries: list[tuple[datetime, str]] = field(default_factory=list)
 

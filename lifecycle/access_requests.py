@@ -1,0 +1,34 @@
+"""One assignment request per work item, even across an attempt that died right after sending it.
+
+Entitlement management processes a request in the background: the assignment is created "subsequently"
+(the create-request page). An attempt that sent a request and died before checkpointing its id leaves a
+request that may still deliver, and the attempt that takes over may not see its assignment yet. So every attempt
+after the first looks for a request of its own (the justification names the work item) before sending one,
+and follows that one instead of making a second assignment. A first attempt has nothing to look for.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import structlog
+
+from lifecycle.models import AccessPackageTarget, AssignmentRequestInfo, WorkItem
+from lifecycle.services import Services
+
+log = structlog.get_logger(__name__)
+# Graph stamps createdDateTime with its own clock; look back this much further than the item's creation.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+async def earlier_request(
+    services: Services, item: WorkItem, target: AccessPackageTarget, justification: str
+) -> AssignmentRequestInfo | None:
+    """The request an earlier attempt of this item sent without recording it, if any. A first attempt has none
+    and asks Graph nothing."""
+    if item.attempts <= 1 or item.created is None:
+        return None
+    earlier = await services.access_packages.find_request(target.package_id, justification, item.created - CLOCK_SKEW)
+    if earlier is not None:
+        log.info("access.request-found", key=item.key, request_id=earlier.id, state=earlier.state)
+    return earlier
