@@ -15,20 +15,26 @@ from graph.budget_ledger import LedgerRow
 class TableBudgetLedger(SingleTableStore):
     TABLE = "graphbudget"
 
-    async def beat(self, scope: str, member: str, spent: float) -> None:
+    async def beat(self, scope: str, member: str, spent: float, waiting: float = 0.0) -> None:
         entity = {
             "PartitionKey": encode_key(scope),
             "RowKey": encode_key(member),
             "scope": scope,
             "member": member,
             "spent": float(spent),
+            "waiting": float(waiting),
         }
         await self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
 
     async def rows(self, scope: str) -> list[LedgerRow]:
         entities = self._table.query_entities("PartitionKey eq @pk", parameters={"pk": encode_key(scope)})
         return [
-            LedgerRow(str(entity["member"]), str(entity.metadata["etag"]), float(entity.get("spent", 0.0)))
+            LedgerRow(
+                str(entity["member"]),
+                str(entity.metadata["etag"]),
+                float(entity.get("spent", 0.0)),
+                float(entity.get("waiting", 0.0)),
+            )
             async for entity in entities
         ]
 

@@ -5,8 +5,9 @@ writes per 150 s per app and tenant, invitations per 5 s per tenant. Each proces
 bucket (ClassBudget): a bucket starts full, so the first ``target`` (90 %) of the part goes out at once,
 then requests are paced at the part's refill so the bucket stays at target. Several Functions instances
 share a bucket through a lease (graph.budget_lease): each keeps a heartbeat row in Table Storage, counts
-the live rows and takes a 1/n part. Graph's ``x-ms-throttle-limit-percentage`` header and ``Retry-After``
-stay the safety net, and are all there is when the lease is unavailable.
+the live rows and takes a 1/n part, more while it has requests waiting and other instances are idle.
+Graph's ``x-ms-throttle-limit-percentage`` header and ``Retry-After`` stay the safety net, and are all
+there is when the lease is unavailable.
 """
 
 from __future__ import annotations
@@ -197,6 +198,8 @@ class ClassBudget:
     paused_until: float = 0.0
     throttled: int = 0
     spent: float = 0.0  # units booked since graph.budget_lease last published them
+    queued: float = 0.0  # units of requests waiting for their turn to book (GraphBudget.acquire)
+    peak_queued: float = 0.0  # the most units queued at once since graph.budget_lease last published it
     _updated: float = field(init=False)
     _booked: float = field(default=0.0, init=False)
     _answered: float = field(default=0.0, init=False)
@@ -261,6 +264,16 @@ class ClassBudget:
     def take_spent(self) -> float:
         spent, self.spent = self.spent, 0.0
         return spent
+
+    def take_peak_queued(self) -> float:
+        """The most units that waited for their turn at once since the last call, counted while this process was
+        held to its pace (what graph.budget_lease publishes as its demand beyond its share)."""
+        peak, self.peak_queued = self.peak_queued, 0.0
+        return peak
+
+    def held(self) -> None:
+        """A request's turn has come and it must still wait: what is queued is demand beyond the pace."""
+        self.peak_queued = max(self.peak_queued, self.queued)
 
     def hold_at_target(self) -> None:
         """Others already spend this bucket: start at the level they hold it at, without a first burst."""
@@ -362,8 +375,18 @@ class AdaptiveConcurrency:
             self._condition().notify_all()
 
 
+# A request books its budget only when its turn is this close: what is booked cannot follow a change of share.
+LOOKAHEAD_SECONDS = 0.25
+
+
 class GraphBudget:
-    """Every budget of this process, keyed by (tenant, app, class); one instance is shared by all clients."""
+    """Every budget of this process, keyed by (tenant, app, class); one instance is shared by all clients.
+
+    Requests take turns per (tenant, app, binding class), first come first served, and each books its units only
+    when its turn is within ``LOOKAHEAD_SECONDS``. Booked at once, a queue of requests was given instants at the
+    pace of the share it met: when graph.budget_lease then gave this process a larger share (other instances had
+    run out of work), those requests still went out at the old pace and the budget went unspent.
+    """
 
     def __init__(
         self,
@@ -381,6 +404,7 @@ class GraphBudget:
         self.max_in_flight = max_in_flight
         self._budgets: dict[BudgetKey, ClassBudget] = {}
         self._concurrency: dict[tuple[str, str, int], AdaptiveConcurrency] = {}
+        self._turns: dict[tuple[str, str, BudgetClass, int], asyncio.Lock] = {}
         self.coordinator: Coordinator | None = None
 
     @classmethod
@@ -412,20 +436,42 @@ class GraphBudget:
             )
         return self._concurrency[key]
 
+    def _turn(self, tenant: str, app: str, budget_class: BudgetClass) -> asyncio.Lock:
+        """The queue of requests whose binding class is ``budget_class`` (asyncio's Lock wakes waiters in order)."""
+        key = (tenant, app, budget_class, id(asyncio.get_running_loop()))
+        if key not in self._turns:
+            self._turns[key] = asyncio.Lock()
+        return self._turns[key]
+
     async def acquire(
         self, tenant: str, app: str, costs: dict[BudgetClass, int], max_wait: float | WaitLimit | None = None
     ) -> None:
         """Wait until every class this request costs has room; raise BudgetWaitTooLong past ``max_wait``
         (seconds, or a WaitLimit that follows each class's rate)."""
+        if not costs:
+            return
         await self.prepare(tenant, app, costs)
         budgets = [(self.budget(tenant, app, c), units) for c, units in costs.items()]
+        binding = self.budget(tenant, app, binding_class(costs))
         if max_wait is not None:
             for budget, units in budgets:
                 limit = max_wait.seconds(budget, units) if isinstance(max_wait, WaitLimit) else max_wait
-                needed = budget.wait_needed()
+                # The requests already queued go first, at this process's rate.
+                needed = budget.wait_needed() + budget.queued / max(budget.rate, 1e-9)
                 if needed > limit:
                     raise BudgetWaitTooLong(budget.budget_class, needed)
-        wait = max((budget.book(units) for budget, units in budgets), default=0.0)
+        queued = costs[binding.budget_class]
+        binding.queued += queued
+        try:
+            async with self._turn(tenant, app, binding.budget_class):
+                if max(budget.wait_needed() for budget, _ in budgets) > 0:
+                    binding.held()
+                # Looked at again after each short sleep: a larger share (or a pause) applies to this request.
+                while (ahead := max(budget.wait_needed() for budget, _ in budgets)) > LOOKAHEAD_SECONDS + 1e-3:
+                    await self.sleep(min(ahead - LOOKAHEAD_SECONDS, LOOKAHEAD_SECONDS))
+                wait = max(budget.book(units) for budget, units in budgets)
+        finally:
+            binding.queued -= queued
         if wait > 0:
             await self.sleep(wait)
             # Graph refused another request meanwhile: this one was booked before the refusal and would meet it

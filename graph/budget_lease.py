@@ -7,6 +7,12 @@ reads the scope's rows and counts the live ones: a row is live while its version
 then takes a 1/n share of the bucket (ClassBudget.share). A row first seen counts as live (the safe side),
 and a row unchanged for three lease periods is deleted as left behind by a crashed process.
 
+The 1/n share is what a process gets while every instance has work. Each row also says how many units
+waited for their turn at once since the last heartbeat (``waiting``): a process with requests waiting takes
+the parts of the idle instances (nothing booked since their last heartbeat), shared with the others that have
+requests waiting (``divide``). Functions hands queue messages to instances unevenly, and an instance still
+holding a queue used to pace it at 1/n while the instances that had run out of messages left theirs unspent.
+
 A process joining a bucket that others already spend starts at their level instead of bursting. Any
 ledger failure (storage down, a conflict, a timeout) is logged and never stops work: after a lease period
 without a successful heartbeat the share goes back to 1.0 and pacing relies on Graph's headers alone.
@@ -50,6 +56,7 @@ def scope_name(key: BudgetKey) -> str:
 class _Seen:
     version: str
     changed_at: float
+    first_seen: float
 
 
 @dataclass(slots=True)
@@ -92,6 +99,7 @@ class BudgetLease:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._join_lock: asyncio.Lock | None = None
+        self._instances: dict[str, int] = {}
 
     def attach(self, budget: GraphBudget) -> BudgetLease:
         """Make this lease set the shares of ``budget``'s classes (replacing any lease attached before)."""
@@ -170,11 +178,11 @@ class BudgetLease:
     async def _exchange(self, scope: _Scope) -> bool:
         """Beat, read the scope's rows, set the share; True when other live instances spend the bucket."""
         now = self.clock()
-        spent = scope.budget.take_spent()
+        spent, waiting = scope.budget.take_spent(), scope.budget.take_peak_queued()
         if spent > 0:
             scope.last_spent_at = now
         try:
-            await self.ledger.beat(scope.name, self.member, spent)
+            await self.ledger.beat(scope.name, self.member, spent, waiting)
             rows = await self.ledger.rows(scope.name)
         except Exception as error:
             self._failed(scope, now, error)
@@ -183,26 +191,36 @@ class BudgetLease:
             log.info("graph.budget.lease.recovered", scope=scope.name)
         scope.failing, scope.last_ok = False, now
         live, others_spending, stale = self._count(scope, rows, now)
-        if scope.budget.share != 1.0 / live:
-            log.info("graph.budget.lease.share", scope=scope.name, instances=live)
-        scope.budget.share = 1.0 / live
+        if len(live) + 1 != self._instances.get(scope.name):
+            log.info("graph.budget.lease.share", scope=scope.name, instances=len(live) + 1)
+            self._instances[scope.name] = len(live) + 1
+        scope.budget.share = divide(waiting, [(self._idle(scope, r, now), r.waiting > 0) for r in live])
         for member in stale:
             with contextlib.suppress(Exception):
                 await self.ledger.remove(scope.name, member)
         return others_spending
 
-    def _count(self, scope: _Scope, rows: list[LedgerRow], now: float) -> tuple[int, bool, list[str]]:
-        live, others_spending, stale = 1, False, []
+    def _idle(self, scope: _Scope, row: LedgerRow, now: float) -> bool:
+        seen = scope.seen[row.member]
+        return row.spent <= 0 and row.waiting <= 0 and now - seen.first_seen >= self.lease_seconds
+
+    def _count(self, scope: _Scope, rows: list[LedgerRow], now: float) -> tuple[list[LedgerRow], bool, list[str]]:
+        """The other members' live rows, whether any of them spends, and the rows left behind."""
+        live: list[LedgerRow] = []
+        others_spending, stale = False, []
         seen: dict[str, _Seen] = {}
         for row in rows:
             if row.member == self.member:
                 continue
             previous = scope.seen.get(row.member)
-            current = previous if previous is not None and previous.version == row.version else _Seen(row.version, now)
+            if previous is not None and previous.version == row.version:
+                current = previous
+            else:
+                current = _Seen(row.version, now, previous.first_seen if previous is not None else now)
             seen[row.member] = current
             unchanged = now - current.changed_at
             if unchanged <= self.lease_seconds:
-                live += 1
+                live.append(row)
                 others_spending |= row.spent > 0
             elif unchanged > LEASE_HEARTBEATS * self.lease_seconds:
                 stale.append(row.member)
@@ -223,3 +241,20 @@ class BudgetLease:
         with contextlib.suppress(Exception):
             await self.ledger.remove(scope.name, self.member)
         log.info("graph.budget.lease.left", scope=scope.name)
+
+
+def divide(waiting: float, others: list[tuple[bool, bool]]) -> float:
+    """This process's share of a bucket: 1/n of it, or more while it has requests waiting for their turn.
+
+    ``others`` holds, for each other live instance, whether it is idle (it booked nothing since its last
+    heartbeat and has been live for a lease period: not one starting up) and whether it has requests waiting.
+    The idle instances' parts go to the instances with requests waiting, in equal parts; every other instance
+    keeps its 1/n, and so does this process while nothing waits here (what it may spend at once when work
+    arrives, before the others hear of it).
+    """
+    even = 1.0 / (1 + len(others))
+    if waiting <= 0:
+        return even
+    idle = sum(1 for is_idle, _ in others if is_idle)
+    hungry = 1 + sum(1 for is_idle, has_waiting in others if has_waiting and not is_idle)
+    return even * (1 + idle / hungry)

@@ -18,10 +18,11 @@ class LedgerRow:
     member: str
     version: str
     spent: float  # units the member booked between its last two heartbeats
+    waiting: float = 0.0  # the most units that waited for their turn at once in that time (demand beyond its share)
 
 
 class BudgetLedger(Protocol):
-    async def beat(self, scope: str, member: str, spent: float) -> None:
+    async def beat(self, scope: str, member: str, spent: float, waiting: float = 0.0) -> None:
         """Write (create or replace) ``member``'s row in ``scope``; its version changes."""
         ...
 
@@ -44,9 +45,9 @@ class MemoryBudgetLedger:
         if self.fail is not None:
             raise self.fail
 
-    async def beat(self, scope: str, member: str, spent: float) -> None:
+    async def beat(self, scope: str, member: str, spent: float, waiting: float = 0.0) -> None:
         self._check()
-        self.scopes.setdefault(scope, {})[member] = LedgerRow(member, str(next(self._versions)), spent)
+        self.scopes.setdefault(scope, {})[member] = LedgerRow(member, str(next(self._versions)), spent, waiting)
 
     async def rows(self, scope: str) -> list[LedgerRow]:
         self._check()

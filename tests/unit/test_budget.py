@@ -223,10 +223,13 @@ def _eighth_of_the_writes_slowed() -> tuple[GraphBudget, list[float]]:
     """One of eight instances on the write budget (2.5 writes/s), its pace halved by Graph's answers: 1.25/s."""
     slept: list[float] = []
 
+    clock = MonotonicClock()
+
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
+        clock.now += seconds
 
-    budget = GraphBudget(clock=MonotonicClock(), sleep=sleep)
+    budget = GraphBudget(clock=clock, sleep=sleep)
     writes = budget.budget("t", "a", BudgetClass.WRITES)
     writes.share, writes.rate_factor, writes.jitter = 1 / 8, 0.5, lambda: 0.0
     writes.hold_at_target()
@@ -234,16 +237,68 @@ def _eighth_of_the_writes_slowed() -> tuple[GraphBudget, list[float]]:
 
 
 def test_a_wait_limit_that_follows_the_slots_lets_a_full_queue_wait_its_turn() -> None:
-    """16 slots queue 16 writes at 1.25/s: the last waits 12.8 s. A fixed 10 s limit hands it back to the queue
-    (to repeat its reads later); WaitLimit(16) lets it wait, since a full queue explains the wait."""
+    """15 writes of other messages wait their turn ahead of this one at 1.25/s: it waits 12.8 s. A fixed 10 s
+    limit hands it back to the queue (to repeat its reads later); WaitLimit(16) lets it wait, since a full
+    queue explains the wait."""
     budget, slept = _eighth_of_the_writes_slowed()
-    for _ in range(15):
-        asyncio.run(budget.acquire("t", "a", {BudgetClass.WRITES: 1}, max_wait=WaitLimit(16)))
-    with pytest.raises(BudgetWaitTooLong):
+    budget.budget("t", "a", BudgetClass.WRITES).queued = 15
+    with pytest.raises(BudgetWaitTooLong) as refused:
         asyncio.run(budget.acquire("t", "a", {BudgetClass.WRITES: 1}, max_wait=10.0))
+    assert refused.value.wait_seconds == pytest.approx(16 / 1.25)
     asyncio.run(budget.acquire("t", "a", {BudgetClass.WRITES: 1}, max_wait=WaitLimit(16)))
-    assert slept[-1] == pytest.approx(16 / 1.25)
+    assert sum(slept) == pytest.approx(1 / 1.25)  # its own turn; the fifteen ahead were only counted
     assert WaitLimit(16).seconds(budget.budget("t", "a", BudgetClass.WRITES)) == pytest.approx(1.5 * 16 / 1.25)
+
+
+def test_a_request_waiting_its_turn_goes_out_at_the_share_it_has_when_its_turn_comes() -> None:
+    """Requests book their units only when their turn is near: when the lease gives this process a larger share
+    while one waits (the other instances ran out of work), it goes out at the larger share's pace, not at the
+    eighth it met."""
+    clock = MonotonicClock()
+    slept: list[float] = []
+    budget: GraphBudget
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+        budget.budget("t", "a", BudgetClass.WRITES).share = 1.0
+
+    budget = GraphBudget(clock=clock, sleep=sleep)
+    writes = budget.budget("t", "a", BudgetClass.WRITES)
+    writes.share = 1 / 8
+    writes.hold_at_target()
+    at_an_eighth = writes.wait_needed()
+    asyncio.run(budget.acquire("t", "a", {BudgetClass.WRITES: 1}))
+    assert at_an_eighth == pytest.approx(8 / 20)
+    assert sum(slept) < at_an_eighth / 2
+
+
+def test_requests_take_their_turns_in_the_order_they_came_and_publish_how_many_wait() -> None:
+    """First come, first served per binding class; the most that waited at once while the process was held to
+    its pace is what the lease publishes."""
+    clock = MonotonicClock()
+    order: list[int] = []
+
+    async def sleep(seconds: float) -> None:
+        clock.now += seconds
+        await asyncio.sleep(0)
+
+    budget = GraphBudget(clock=clock, sleep=sleep)
+    writes = budget.budget("t", "a", BudgetClass.WRITES)
+    writes.share = 1 / 8
+    writes.hold_at_target()
+
+    async def request(n: int) -> None:
+        await budget.acquire("t", "a", {BudgetClass.RESOURCE_UNITS: 1, BudgetClass.WRITES: 1})
+        order.append(n)
+
+    async def run() -> None:
+        await asyncio.gather(*(request(n) for n in range(6)))
+
+    asyncio.run(run())
+    assert order == list(range(6))
+    # The first was held before the other five came; the second found all five waiting.
+    assert writes.queued == 0 and writes.take_peak_queued() == 5 and writes.take_peak_queued() == 0
 
 
 def test_a_wait_limit_still_refuses_what_a_full_queue_does_not_explain() -> None:

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from graph.budget import BudgetClass, GraphBudget
-from graph.budget_lease import BudgetLease, scope_name
+from graph.budget_lease import BudgetLease, divide, scope_name
 from graph.budget_ledger import MemoryBudgetLedger
 from tests.fakes import MonotonicClock
 
@@ -156,7 +156,7 @@ def test_a_failing_ledger_never_stops_requests_and_falls_back_to_headers_alone()
 
 def test_a_ledger_that_hangs_delays_the_first_request_by_the_join_timeout_at_most() -> None:
     class HangingLedger(MemoryBudgetLedger):
-        async def beat(self, scope: str, member: str, spent: float) -> None:
+        async def beat(self, scope: str, member: str, spent: float, waiting: float = 0.0) -> None:
             await asyncio.sleep(60)
 
     async def run() -> float:
@@ -235,3 +235,50 @@ def test_bootstrap_wires_a_lease_on_the_shared_budget_through_the_same_door_as_o
     assert isinstance(coordinator, BudgetLease)
     assert len(rows) == 1
     assert after is None
+
+
+def test_an_instance_with_requests_waiting_takes_what_idle_instances_leave() -> None:
+    """Functions hands messages out unevenly: an instance still holding a queue takes the parts of the instances
+    that have none (once they have been live for a lease period: one starting up is not idle), shares them with
+    the others that have requests waiting, and keeps 1/n once its own queue is gone."""
+
+    async def run() -> tuple[float, float, float, float]:
+        ledger, clock = MemoryBudgetLedger(), MonotonicClock()
+        budget, lease = _instance(ledger, clock, "busy")
+        writes = budget.budget(*KEY)
+
+        async def beat(waiting: float = 0.0) -> float:
+            for idle in ("idle-1", "idle-2"):
+                await ledger.beat(scope_name(KEY), idle, 0.0)
+            await ledger.beat(scope_name(KEY), "other", 3.0, waiting=waiting)
+            writes.held()
+            await lease.refresh()
+            clock.now += lease.heartbeat_seconds
+            return _share(budget)
+
+        await budget.prepare("tenant", "app", COSTS)
+        writes.queued = 16
+        starting = await beat()
+        clock.now += lease.lease_seconds
+        others_satisfied = await beat()
+        both_waiting = await beat(waiting=8.0)
+        writes.queued = 0
+        drained = await beat(waiting=8.0)
+        await lease.close()
+        return starting, others_satisfied, both_waiting, drained
+
+    assert asyncio.run(run()) == pytest.approx((0.25, 0.75, 0.5, 0.25))
+
+
+@pytest.mark.parametrize(
+    ("waiting", "others", "share"),
+    [
+        (0.0, [(True, False)] * 3, 0.25),  # nothing waiting here: 1/n, whatever the others do
+        (4.0, [(False, True)] * 3, 0.25),  # every instance has work: 1/n each
+        (4.0, [(True, False)] * 3, 1.0),  # the others are idle: all of it
+        (4.0, [(True, False), (False, False), (False, True)], 0.375),  # one idle part, split between two
+        (4.0, [(False, False)], 0.5),  # an instance spending what it needs keeps its part
+    ],
+)
+def test_divide_gives_idle_instances_parts_to_those_with_requests_waiting(waiting, others, share) -> None:
+    assert divide(waiting, others) == pytest.approx(share)
