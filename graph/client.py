@@ -27,6 +27,7 @@ from graph.budget import GraphBudget, WaitLimit, shared_budget
 from graph.budget_transport import BudgetedTransport
 from graph.origin import GraphOrigin, OriginBoundTokenProvider
 from graph.pool import ShardedTransport
+from graph.raw import DirectHttp, attach_direct
 
 LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "::1"]
 DEFAULT_MAX_BUDGET_WAIT = 10.0
@@ -67,14 +68,16 @@ def build_graph_client(
     max_budget_wait: float | WaitLimit | None = DEFAULT_MAX_BUDGET_WAIT,
 ) -> GraphServiceClient:
     auth = graph_authentication(credential, base_url, scope)
+    timeout = httpx.Timeout(timeout_seconds, connect=10.0)
+    shared = budgeted_transport(transport, budget, max_budget_wait)
     http_client = GraphClientFactory.create_with_default_middleware(
-        client=httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_seconds, connect=10.0),
-            transport=budgeted_transport(transport, budget, max_budget_wait),
-        ),
+        client=httpx.AsyncClient(timeout=timeout, transport=shared),
         options={RetryHandlerOption.get_key(): RetryHandlerOption(max_retries=0)},
     )
     adapter = GraphRequestAdapter(auth, client=http_client)
     # Set explicitly, without a trailing slash: a base_url on the httpx client would double the slash.
     adapter.base_url = base_url.rstrip("/")
-    return GraphServiceClient(request_adapter=adapter)
+    client = GraphServiceClient(request_adapter=adapter)
+    # graph.raw's requests go onto the same transport (budget, pool) without kiota's middleware.
+    attach_direct(client, DirectHttp(httpx.AsyncClient(timeout=timeout, transport=shared), auth.access_token_provider))
+    return client

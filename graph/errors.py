@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -33,9 +34,28 @@ def map_graph_error(exc: BaseException) -> GraphError:
     if not isinstance(exc, APIError):
         raise TypeError(f"not a Graph failure: {exc!r}") from exc
 
-    status = exc.response_status_code
-    headers = {k.lower(): v for k, v in (exc.response_headers or {}).items()}
     code, message, request_id = _odata_details(exc)
+    return mapped_error(exc.response_status_code, dict(exc.response_headers or {}), code, message, request_id)
+
+
+def error_of_response(status: int, headers: dict[str, str], body: bytes) -> GraphError:
+    """A Graph error answer read straight off the wire (graph.raw's direct requests): the same mapping."""
+    code, message, request_id = None, body.decode("utf-8", "replace")[:500], None
+    try:
+        error = (json.loads(body) or {}).get("error") if body else None
+    except ValueError:
+        error = None
+    if isinstance(error, dict):
+        inner = error.get("innerError") or error.get("innererror") or {}
+        code, message = error.get("code"), str(error.get("message") or "")
+        request_id = inner.get("request-id") if isinstance(inner, dict) else None
+    return mapped_error(status, headers, code, message, request_id)
+
+
+def mapped_error(
+    status: int | None, raw_headers: dict[str, object], code: str | None, message: str, request_id: str | None
+) -> GraphError:
+    headers = {k.lower(): v for k, v in raw_headers.items()}
     request_id = request_id or _first(headers.get("request-id"))
     kwargs = {"status": status, "code": code, "request_id": request_id}
     text = f"Graph answered {status} {code or ''}: {message}".strip()
