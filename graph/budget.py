@@ -200,6 +200,9 @@ class ClassBudget:
     spent: float = 0.0  # units booked since graph.budget_lease last published them
     queued: float = 0.0  # units of requests waiting for their turn to book (GraphBudget.acquire)
     peak_queued: float = 0.0  # the most units queued at once since graph.budget_lease last published it
+    # Published idle while other instances spent the bucket (graph.budget_lease): they may be spending this
+    # process's part, so its next booking starts at target instead of bursting from an empty part.
+    rejoining: bool = False
     _updated: float = field(init=False)
     _booked: float = field(default=0.0, init=False)
     _answered: float = field(default=0.0, init=False)
@@ -238,14 +241,21 @@ class ClassBudget:
     def _units(self, units: float) -> float:
         return units / (self.share * self.quota.capacity)
 
+    def _rejoin(self) -> None:
+        if self.rejoining:
+            self.rejoining = False
+            self.hold_at_target()
+
     def wait_needed(self) -> float:
         """Seconds until this class may send one more unit, without booking anything."""
+        self._rejoin()
         now = self.clock()
         self._refill(now)
         return max(self.paused_until - now, self._seconds_above(self.level + self._units(1)), 0.0)
 
     def book(self, units: float) -> float:
         """Book ``units``; returns how long to wait before sending them."""
+        self._rejoin()
         now = self.clock()
         self._refill(now)
         before = self.level

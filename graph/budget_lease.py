@@ -13,7 +13,8 @@ the parts of the idle instances (nothing booked since their last heartbeat), sha
 requests waiting (``divide``). Functions hands queue messages to instances unevenly, and an instance still
 holding a queue used to pace it at 1/n while the instances that had run out of messages left theirs unspent.
 
-A process joining a bucket that others already spend starts at their level instead of bursting. Any
+A process joining a bucket that others already spend starts at their level instead of bursting, and so does
+one that comes back to work after a heartbeat that showed it idle while others spent (its part may be theirs). Any
 ledger failure (storage down, a conflict, a timeout) is logged and never stops work: after a lease period
 without a successful heartbeat the share goes back to 1.0 and pacing relies on Graph's headers alone.
 """
@@ -195,6 +196,8 @@ class BudgetLease:
             log.info("graph.budget.lease.share", scope=scope.name, instances=len(live) + 1)
             self._instances[scope.name] = len(live) + 1
         scope.budget.share = divide(waiting, [(self._idle(scope, r, now), r.waiting > 0) for r in live])
+        # Idle now, so the others may take this part: work that arrives before the next heartbeat must not burst.
+        scope.budget.rejoining = spent <= 0 and waiting <= 0 and others_spending
         for member in stale:
             with contextlib.suppress(Exception):
                 await self.ledger.remove(scope.name, member)

@@ -282,3 +282,25 @@ def test_an_instance_with_requests_waiting_takes_what_idle_instances_leave() -> 
 )
 def test_divide_gives_idle_instances_parts_to_those_with_requests_waiting(waiting, others, share) -> None:
     assert divide(waiting, others) == pytest.approx(share)
+
+
+def test_an_instance_back_from_idle_while_others_spent_starts_at_target_instead_of_bursting() -> None:
+    """Its heartbeat showed it idle while another instance spent: that instance may be spending its part, so the
+    work that arrives next is paced from the first request; an instance idle beside idle ones keeps its burst."""
+
+    async def run() -> tuple[float, float]:
+        ledger, clock = MemoryBudgetLedger(), MonotonicClock()
+        budget, lease = _instance(ledger, clock, "back")
+        await budget.prepare("tenant", "app", COSTS)
+        await ledger.beat(scope_name(KEY), "busy", 40.0, waiting=16.0)
+        await lease.refresh()
+        after_others_spent = budget.budget(*KEY).wait_needed()
+        await ledger.beat(scope_name(KEY), "busy", 0.0)
+        await lease.refresh()
+        budget.budget(*KEY).level = 0.0
+        after_all_idle = budget.budget(*KEY).wait_needed()
+        await lease.close()
+        return after_others_spent, after_all_idle
+
+    paced, free = asyncio.run(run())
+    assert paced > 0 and free == 0.0
