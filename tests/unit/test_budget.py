@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -162,20 +163,29 @@ def test_429s_to_requests_booked_before_a_cut_do_not_cut_the_pace_again() -> Non
     assert budget.throttled == 20
 
 
-def test_a_request_already_waiting_its_turn_also_waits_out_a_429_that_came_meanwhile() -> None:
-    """Booked before Graph refused another request, a waiting request would go out into the same refusal: when
-    its turn comes it waits until the pause ends instead."""
+def _sleeping(meanwhile: Callable[[GraphBudget, list[float]], None]) -> tuple[GraphBudget, list[float]]:
+    """A budget whose sleeps move its clock on, record their length and let ``meanwhile`` happen."""
     clock = MonotonicClock()
     slept: list[float] = []
-    budget: GraphBudget
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
         clock.now += seconds
+        meanwhile(budget, slept)
+
+    budget = GraphBudget(clock=clock, sleep=sleep)
+    return budget, slept
+
+
+def test_a_request_already_waiting_its_turn_also_waits_out_a_429_that_came_meanwhile() -> None:
+    """Booked before Graph refused another request, a waiting request would go out into the same refusal: when
+    its turn comes it waits until the pause ends instead."""
+
+    def answered_429_once(budget: GraphBudget, slept: list[float]) -> None:
         if len(slept) == 1:  # while it waits its turn, another request is answered 429 with Retry-After 3
             budget.throttle("t", "a", BudgetClass.WRITES, 3.0)
 
-    budget = GraphBudget(clock=clock, sleep=sleep)
+    budget, slept = _sleeping(answered_429_once)
     writes = budget.budget("t", "a", BudgetClass.WRITES)
     writes.jitter = lambda: 0.0
     writes.hold_at_target()
@@ -254,16 +264,11 @@ def test_a_request_waiting_its_turn_goes_out_at_the_share_it_has_when_its_turn_c
     """Requests book their units only when their turn is near: when the lease gives this process a larger share
     while one waits (the other instances ran out of work), it goes out at the larger share's pace, not at the
     eighth it met."""
-    clock = MonotonicClock()
-    slept: list[float] = []
-    budget: GraphBudget
 
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock.now += seconds
+    def others_ran_out_of_work(budget: GraphBudget, slept: list[float]) -> None:
         budget.budget("t", "a", BudgetClass.WRITES).share = 1.0
 
-    budget = GraphBudget(clock=clock, sleep=sleep)
+    budget, slept = _sleeping(others_ran_out_of_work)
     writes = budget.budget("t", "a", BudgetClass.WRITES)
     writes.share = 1 / 8
     writes.hold_at_target()
