@@ -4,11 +4,8 @@ loopback port standing in for the attacker)."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 from azure.data.tables.aio import TableServiceClient
@@ -27,47 +24,16 @@ from lifecycle.runs.model import DailyRun, RunStatus
 from lifecycle.sweep import entry
 from tenantsim.client import TenantSimAdmin
 from tests.integration.test_sweep_stack import STARTED
+from tests.loopback import LoopbackJson
 
 pytestmark = pytest.mark.stack
 ROLES = GRANTED | {"GroupMember.Read.All"}
 
 
-class _Listener:
-    """An HTTP server on another loopback port that records every request it receives."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        listener = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                listener.requests.append({"path": self.path, "authorization": self.headers.get("Authorization")})
-                body = b'{"value": []}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> _Listener:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
 @pytest.fixture
-def listener() -> Iterator[_Listener]:
-    with _Listener() as server:
+def listener() -> Iterator[LoopbackJson]:
+    """Another loopback port standing in for the attacker: it records every request and answers an empty page."""
+    with LoopbackJson(lambda _request: {"value": []}) as server:
         yield server
 
 

@@ -3,51 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from graph.credentials import TenantSimCredential
+from tests.loopback import LoopbackJson, Received
 
 
-class _TokenEndpoint:
+class _TokenEndpoint(LoopbackJson):
     """A loopback token endpoint that answers slowly (as a busy simulator does) and counts what it issued."""
 
     def __init__(self) -> None:
+        super().__init__(self._issue)
         self.issued = 0
-        endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                time.sleep(0.05)
-                endpoint.issued += 1
-                body = json.dumps({"access_token": f"token-{endpoint.issued}", "expires_in": 3600}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+    def _issue(self, _request: Received) -> dict[str, object]:
+        time.sleep(0.05)
+        self.issued += 1
+        return {"access_token": f"token-{self.issued}", "expires_in": 3600}
 
 
 @pytest.fixture
 def endpoint() -> Iterator[_TokenEndpoint]:
-    served = _TokenEndpoint()
-    thread = threading.Thread(target=served.server.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    served.server.shutdown()
-    served.server.server_close()
+    with _TokenEndpoint() as served:
+        yield served
 
 
 def test_callers_asking_at_once_share_one_fetch(endpoint: _TokenEndpoint) -> None:
