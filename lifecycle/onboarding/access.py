@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
 
 from lifecycle.access_requests import earlier_request
 from lifecycle.dates import shown_end
@@ -36,6 +36,9 @@ REPLICATION_RETRY_BASE_SECONDS = 2.0
 REPLICATION_RETRY_CAP_SECONDS = 120.0
 # When onboarding invited the guest (ISO 8601), checkpointed with the invitation; absent for a reused guest.
 INVITED_AT = "invitedAt"
+# When, and in which attempt, step 2 began: checkpointed with step 1's end, so a later attempt knows whether an
+# earlier one may have sent an assignment request it did not live to record, and since when.
+ASSIGNING = "assigning"
 
 
 class _NotLookedUp(Enum):
@@ -80,7 +83,7 @@ async def ensure_assignment(
 
     request_id = item.result.get("assignmentRequestId")
     justification = f"Onboarding ticket {ticket_id}"
-    if request_id is None and (earlier := await earlier_request(services, item, target, justification)):
+    if request_id is None and (earlier := await earlier_request(services, item, target, justification, _since(item))):
         # Sent by an attempt that died before recording it: followed, so it is this ticket's assignment.
         item = await work.checkpoint(services, item, assignmentRequestId=earlier.id, polls=0)
         request_id = earlier.id
@@ -120,6 +123,20 @@ async def ensure_assignment(
             {"requestId": request_id, "status": request.status if request else None},
         )
     return await _pending(services, item, state)
+
+
+def step_two(services: Services, item: WorkItem) -> dict[str, Any]:
+    """What the checkpoint that ends step 1 records for step 2: when and in which attempt it begins."""
+    return {ASSIGNING: {"at": services.clock.now().isoformat(), "attempt": item.attempts}}
+
+
+def _since(item: WorkItem) -> datetime | None:
+    """When an earlier attempt began step 2 (and so may have sent a request), or None: none did."""
+    begun = item.result.get(ASSIGNING)
+    if isinstance(begun, dict):
+        return datetime.fromisoformat(begun["at"]) if int(begun["attempt"]) < item.attempts else None
+    # Recorded before step 2 was marked: any later attempt may follow one that sent a request.
+    return item.created if item.attempts > 1 else None
 
 
 async def _pending(services: Services, item: WorkItem, state: str) -> tuple[WorkItem, Outcome]:

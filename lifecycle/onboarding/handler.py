@@ -220,6 +220,7 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
             endDate=decision.end.isoformat(),
             **sponsored,
             **({} if reused else {access.INVITED_AT: services.clock.now().isoformat()}),
+            **access.step_two(services, item),
         )
 
     # Step 2, the partner's access package with the ticket's end date.

@@ -154,7 +154,9 @@ async def _step(
         return {"assignment": existing.state}
     # The justification names the guest as well as the run: it is how a later attempt finds this request.
     justification = f"Undo of sweep run {plan.undo.run_id} for {oid}"
-    request = await earlier_request(services, item, package, justification)
+    # Undoes are run by hand within minutes: any earlier attempt of this guest's undo may have sent one.
+    since = item.created if item.attempts > 1 else None
+    request = await earlier_request(services, item, package, justification, since)
     if request is None:
         request = await services.access_packages.request_assignment(oid, package, plan.end, justification)
     return {"assignmentRequestId": request.id, "assignment": request.state}
