@@ -203,6 +203,8 @@ class ClassBudget:
     # Published idle while other instances spent the bucket (graph.budget_lease): they may be spending this
     # process's part, so its next booking starts at target instead of bursting from an empty part.
     rejoining: bool = False
+    # Called when such a booking comes: graph.budget_lease then beats at once, so the others hear of it sooner.
+    on_rejoin: Callable[[], None] | None = None
     _updated: float = field(init=False)
     _booked: float = field(default=0.0, init=False)
     _answered: float = field(default=0.0, init=False)
@@ -245,6 +247,8 @@ class ClassBudget:
         if self.rejoining:
             self.rejoining = False
             self.hold_at_target()
+            if self.on_rejoin is not None:
+                self.on_rejoin()
 
     def wait_needed(self) -> float:
         """Seconds until this class may send one more unit, without booking anything."""

@@ -101,6 +101,7 @@ class BudgetLease:
         self._task: asyncio.Task[None] | None = None
         self._join_lock: asyncio.Lock | None = None
         self._instances: dict[str, int] = {}
+        self._woken: asyncio.Event | None = None
 
     def attach(self, budget: GraphBudget) -> BudgetLease:
         """Make this lease set the shares of ``budget``'s classes (replacing any lease attached before)."""
@@ -119,6 +120,7 @@ class BudgetLease:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._join_lock = asyncio.Lock()
+            self._woken = asyncio.Event()
         assert self._join_lock is not None
         async with self._join_lock:
             if key in self._scopes:
@@ -134,6 +136,7 @@ class BudgetLease:
                 budget.hold_at_target()
             # Instances started together learn of each other at their next heartbeat: make it soon.
             scope.due = now + self.heartbeat_seconds / 4
+            budget.on_rejoin = lambda: self._beat_now(scope)
             self._scopes[key] = scope
             log.info("graph.budget.lease.joined", scope=scope.name, share=budget.share, member=self.member)
             if self._task is None or self._task.done():
@@ -152,7 +155,7 @@ class BudgetLease:
                 await self._task
             self._task = None
         for scope in self._scopes.values():
-            scope.budget.share = 1.0
+            scope.budget.share, scope.budget.on_rejoin = 1.0, None
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.ledger.remove(scope.name, self.member), self.join_timeout)
         self._scopes.clear()
@@ -174,7 +177,24 @@ class BudgetLease:
                 except Exception as error:  # the lease must never take the worker down
                     self._failed(scope, now, error)
             next_due = min((s.due for s in self._scopes.values()), default=now + self.heartbeat_seconds)
-            await asyncio.sleep(min(max(next_due - self.clock(), 0.05), self.heartbeat_seconds))
+            assert self._woken is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._woken.wait(), min(max(next_due - self.clock(), 0.05), self.heartbeat_seconds)
+                )
+            self._woken.clear()
+
+    def _beat_now(self, scope: _Scope) -> None:
+        """Work came back to this process after a heartbeat that showed it idle while others spent: the others
+        may be spending its part, so tell them now rather than at the next heartbeat."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # asked outside any loop: the next heartbeat will do
+            return
+        if self._woken is None or self._loop is not running:
+            return
+        scope.due = self.clock()
+        self._woken.set()
 
     async def _exchange(self, scope: _Scope) -> bool:
         """Beat, read the scope's rows, set the share; True when other live instances spend the bucket."""
@@ -240,7 +260,7 @@ class BudgetLease:
 
     async def _leave(self, key: BudgetKey, scope: _Scope) -> None:
         del self._scopes[key]
-        scope.budget.share = 1.0
+        scope.budget.share, scope.budget.on_rejoin = 1.0, None
         with contextlib.suppress(Exception):
             await self.ledger.remove(scope.name, self.member)
         log.info("graph.budget.lease.left", scope=scope.name)

@@ -286,7 +286,8 @@ def test_divide_gives_idle_instances_parts_to_those_with_requests_waiting(waitin
 
 def test_an_instance_back_from_idle_while_others_spent_starts_at_target_instead_of_bursting() -> None:
     """Its heartbeat showed it idle while another instance spent: that instance may be spending its part, so the
-    work that arrives next is paced from the first request; an instance idle beside idle ones keeps its burst."""
+    work that arrives next is paced from the first request and announced at once; an instance idle beside idle
+    ones keeps its burst."""
 
     async def run() -> tuple[float, float]:
         ledger, clock = MemoryBudgetLedger(), MonotonicClock()
@@ -294,7 +295,10 @@ def test_an_instance_back_from_idle_while_others_spent_starts_at_target_instead_
         await budget.prepare("tenant", "app", COSTS)
         await ledger.beat(scope_name(KEY), "busy", 40.0, waiting=16.0)
         await lease.refresh()
+        clock.now += 0.5
         after_others_spent = budget.budget(*KEY).wait_needed()
+        # and it beats at once, so the others hear of it at their next heartbeat, not one later
+        assert lease._scopes[KEY].due == clock.now
         await ledger.beat(scope_name(KEY), "busy", 0.0)
         await lease.refresh()
         budget.budget(*KEY).level = 0.0
