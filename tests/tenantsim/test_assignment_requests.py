@@ -84,6 +84,15 @@ def test_a_filter_the_list_page_does_not_name_is_a_400(graph, admin, clause):
     assert graph.get(f"{EM}/assignmentRequests?$filter={clause}", roles=READ).status_code == 400
 
 
+def test_a_state_or_type_filter_takes_any_member_of_the_metadata_enum_whatever_its_casing(graph, admin):
+    """accessPackageRequestType has members no client creates (systemAdd, ...): filtering on them is valid."""
+    _add(graph, guests(admin)[0]["id"])
+    adds = graph.get(f"{EM}/assignmentRequests?$filter=requestType eq 'ADMINADD'", roles=READ)
+    system = graph.get(f"{EM}/assignmentRequests?$filter=requestType eq 'systemAdd'", roles=READ)
+    assert [r["requestType"] for r in adds.json()["value"]] == ["adminAdd"]
+    assert system.status_code == 200 and system.json()["value"] == []
+
+
 @pytest.mark.parametrize(("reading", "status"), [("accept", 201), ("refuse", 400)])
 def test_a_second_add_while_the_first_is_open_is_taken_or_refused_as_configured(graph, admin, reading, status):
     """No page says what a second adminAdd for the same target and package gets while the first is open."""

@@ -11,7 +11,6 @@ target and package gets while the first is still open: no page says, so `accept`
 from __future__ import annotations
 
 import copy
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from tenantsim.api.governance.assignments import apply_lifecycle_action, sync_gr
 from tenantsim.api.governance.common import (
     EM,
     check_duration,
+    enum_member,
     expanded,
     instant,
     page,
@@ -34,6 +34,7 @@ from tenantsim.api.governance.state import (
     state_of,
 )
 from tenantsim.errors import bad_request, found, not_found
+from tenantsim.odata_filter import BoolOp, InList, Node, Not, compile_filter, parse_filter
 from tenantsim.runtime import Call, GraphResponse, Simulator
 
 # accessPackageRequestState (v1.0 resource page), for $filter on state.
@@ -51,7 +52,17 @@ REQUEST_STATES = frozenset(
         "unknownFutureValue",
     }
 )
+# The request types a client may create (the create-request page); the enum (v1.0 metadata) has more members.
 REQUEST_TYPES = frozenset({"adminAdd", "adminRemove", "adminUpdate", "userAdd", "userRemove", "userUpdate"})
+REQUEST_TYPE_MEMBERS = REQUEST_TYPES | {
+    "notSpecified",
+    "systemAdd",
+    "systemUpdate",
+    "systemRemove",
+    "onBehalfAdd",
+    "approverRemove",
+    "unknownFutureValue",
+}
 OPEN_STATES = frozenset({"submitted", "delivering"})
 
 
@@ -247,8 +258,8 @@ def get_request(call: Call, request_id: str) -> GraphResponse:
 
 
 def list_requests(call: Call) -> GraphResponse:
-    """The list page's filters: `accessPackage/id eq` (with `$expand=accessPackage`, required of callers scoped to
-    a catalog), `createdDateTime gt` an instant, and `state`/`requestType eq`, joined by `and`."""
+    """The list page's filters (`accessPackage/id eq`, with `$expand=accessPackage` as callers scoped to a catalog
+    must send it; `createdDateTime gt` an instant) and `state`/`requestType`, in tenantsim's OData filter grammar."""
     call.require("entitlementManagement.read")
     state = state_of(call)
     keep = _request_filter(call.request.query.get("$filter"))
@@ -263,31 +274,41 @@ def list_requests(call: Call) -> GraphResponse:
     return page(call, items, f"{EM}/assignmentRequests")
 
 
-_CLAUSE = re.compile(
-    r"^\s*(?:(accessPackage/id|state|requestType)\s+eq\s+'((?:[^']|'')*)'|createdDateTime\s+gt\s+(\S+))\s*$"
-)
+# The properties a request list filters on, and the kinds tenantsim.odata_filter compares them as.
+REQUEST_FILTERABLE = {
+    "accessPackage/id": "string",
+    "createdDateTime": "datetime",
+    "state": "string",
+    "requestType": "string",
+}
+# Enum members a filter literal must name (the v1.0 metadata's, whatever the casing).
+REQUEST_ENUMS = {"state": REQUEST_STATES, "requestType": REQUEST_TYPE_MEMBERS}
 
 
 def _request_filter(raw: str | None) -> Callable[[dict[str, Any]], bool]:
-    tests: list[Callable[[dict[str, Any]], bool]] = []
-    for part in re.split(r"\s+and\s+", raw.strip()) if raw else []:
-        match = _CLAUSE.match(part)
-        if match is None:
-            raise bad_request(f"Invalid filter clause: {part!r}.")
-        name, literal, moment = match.groups()
-        if moment is not None:
-            after = instant(moment)
-            if after is None:
-                raise bad_request(f"Invalid DateTimeOffset literal {moment!r}.")
-            tests.append(lambda r, after=after: (instant(r["createdDateTime"]) or after) > after)
-            continue
-        value = literal.replace("''", "'")
-        if name == "accessPackage/id":
-            tests.append(lambda r, value=value: r["_accessPackageId"].lower() == value.lower())
-            continue
-        members = REQUEST_STATES if name == "state" else REQUEST_TYPES
-        member = next((m for m in members if m.lower() == value.lower()), None)
-        if member is None:
-            raise bad_request(f"Invalid value '{value}' for the enum property '{name}'.")
-        tests.append(lambda r, name=name, member=member: r[name] == member)
-    return lambda request: all(test(request) for test in tests)
+    if not raw:
+        return lambda _request: True
+    node, _ = parse_filter(raw)
+    _check_enums(node)
+    keep = compile_filter(node, REQUEST_FILTERABLE)
+    return lambda request: keep(
+        {
+            "accessPackage": {"id": request["_accessPackageId"]},
+            "createdDateTime": request["createdDateTime"],
+            "state": request["state"],
+            "requestType": request["requestType"],
+        }
+    )
+
+
+def _check_enums(node: Node) -> None:
+    """A literal that names no member of the property's enum is a 400, as for other enum filters."""
+    if isinstance(node, BoolOp | Not):
+        for operand in node.operands if isinstance(node, BoolOp) else (node.operand,):
+            _check_enums(operand)
+        return
+    members = REQUEST_ENUMS.get(getattr(node, "prop", ""))
+    values = node.values if isinstance(node, InList) else (getattr(node, "value", None),)
+    if members is not None:
+        for value in values:
+            enum_member(members, str(value), node.prop)

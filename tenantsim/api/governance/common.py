@@ -80,12 +80,12 @@ def eq_filter(
         value = match.group(2).replace("''", "'")
         members = (enums or {}).get(match.group(1))
         if members is not None:
-            value = _enum_member(members, value, match.group(1))
+            value = enum_member(members, value, match.group(1))
         clauses.append((supported[match.group(1)], value))
     return lambda record: all(str(getter(record) or "") == value for getter, value in clauses)
 
 
-def _enum_member(members: frozenset[str], literal: str, name: str) -> str:
+def enum_member(members: frozenset[str], literal: str, name: str) -> str:
     member = next((m for m in members if m.lower() == literal.lower()), None)
     if member is None:
         raise GraphError(400, "BadRequest", f"Invalid value '{literal}' for the enum property '{name}'.")
