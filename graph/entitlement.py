@@ -29,7 +29,6 @@ from lifecycle.errors import NotFoundError
 from lifecycle.models import AccessPackageTarget, AssignmentInfo, AssignmentRequestInfo
 
 LIVE_ASSIGNMENT_STATES = {"delivering", "delivered", "partiallyDelivered"}
-FAILED_REQUEST_STATES = {"deliveryFailed", "denied", "canceled"}
 # An admin assigning an existing guest needs a policy that admits directory users; admin-only direct
 # assignment policies (notSpecified) are meant for exactly this.
 POLICY_PREFERENCE = ("notSpecified", "specificDirectoryUsers", "allDirectoryUsers")
@@ -135,7 +134,7 @@ class GraphAccessPackages:
             for request in await self._raw.collection(f"{self._em}/assignmentRequests?{query}")
             if request.get("justification") == justification
             and str(request.get("requestType") or "").lower().endswith("add")
-            and str(request.get("state") or "") not in FAILED_REQUEST_STATES
+            and not _request_info(request).failed
         ]
         if not found:
             return None

@@ -219,6 +219,10 @@ class AccessPackageTarget:
     display_name: str = ""
 
 
+# accessPackageRequestState members of a request that ended without an assignment.
+FAILED_REQUEST_STATES = frozenset({"deliveryFailed", "denied", "canceled"})
+
+
 @dataclass(frozen=True, slots=True)
 class AssignmentRequestInfo:
     """An entitlement-management assignment request; processing is asynchronous in Graph."""
@@ -229,7 +233,12 @@ class AssignmentRequestInfo:
 
     @property
     def settled(self) -> bool:
-        return self.state in ("delivered", "deliveryFailed", "denied", "canceled", "partiallyDelivered")
+        return self.failed or self.state in ("delivered", "partiallyDelivered")
+
+    @property
+    def failed(self) -> bool:
+        """Ended without an assignment: what a later request may replace."""
+        return self.state in FAILED_REQUEST_STATES
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,6 @@ from lifecycle.models import AccessPackageTarget, AssignmentInfo, AuditEntry, Wo
 from lifecycle.onboarding.policy import ApprovedOnboarding
 from lifecycle.services import Services
 
-FAILED_STATES = {"deliveryFailed", "denied", "canceled"}
 POLL_BASE_SECONDS = 5.0
 POLL_CAP_SECONDS = 300.0
 # Replication "might take several minutes" (Microsoft's note on 404s for objects just created).
@@ -114,7 +113,7 @@ async def ensure_assignment(
     state = request.state if request else "missing"
     if state == "delivered":
         return await _delivered(services, item, user_id, request_id, reused=False), None
-    if state in FAILED_STATES or request is None:
+    if request is None or request.failed:
         return item, await work.fail_with(
             services,
             item,

@@ -257,9 +257,9 @@ class FakeAccessPackages:
                 request["type"] == "adminAdd"
                 and request["target"].package_id == package_id
                 and request["justification"] == justification
-                and request.get("state") not in ("denied", "deliveryFailed", "canceled")
+                and not (found := AssignmentRequestInfo(request_id, request.get("state", "submitted"))).failed
             ):
-                return AssignmentRequestInfo(request_id, request.get("state", "submitted"))
+                return found
         return None
 
     async def request_removal(self, assignment_id: str, justification: str) -> AssignmentRequestInfo:
