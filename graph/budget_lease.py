@@ -69,6 +69,7 @@ class _Scope:
     last_spent_at: float = 0.0
     due: float = 0.0
     failing: bool = False
+    instances: int = 0  # live instances counted at the last heartbeat, this one included
     seen: dict[str, _Seen] = field(default_factory=dict)
 
     @property
@@ -100,7 +101,6 @@ class BudgetLease:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._join_lock: asyncio.Lock | None = None
-        self._instances: dict[str, int] = {}
         self._woken: asyncio.Event | None = None
 
     def attach(self, budget: GraphBudget) -> BudgetLease:
@@ -212,9 +212,9 @@ class BudgetLease:
             log.info("graph.budget.lease.recovered", scope=scope.name)
         scope.failing, scope.last_ok = False, now
         live, others_spending, stale = self._count(scope, rows, now)
-        if len(live) + 1 != self._instances.get(scope.name):
-            log.info("graph.budget.lease.share", scope=scope.name, instances=len(live) + 1)
-            self._instances[scope.name] = len(live) + 1
+        if len(live) + 1 != scope.instances:
+            scope.instances = len(live) + 1
+            log.info("graph.budget.lease.share", scope=scope.name, instances=scope.instances)
         scope.budget.share = divide(waiting, [(self._idle(scope, r, now), r.waiting > 0) for r in live])
         # Idle now, so the others may take this part: work that arrives before the next heartbeat must not burst.
         scope.budget.rejoining = spent <= 0 and waiting <= 0 and others_spending

@@ -3,8 +3,8 @@
 Used where the SDK's models get in the way (an explicit ``null`` that a model would drop, beta resources
 the v1.0 SDK has no model for, durations kiota would serialise in a form Graph refuses) and on every hot
 path. A client built by graph.client carries a DirectHttp: the request goes onto the client's own transport
-(graph.budget_transport over graph.pool) without kiota's request adapter and middleware, which cost about
-a third of an onboarding worker's CPU (bench.graph_budget_bench --profile-dir). The middleware adds nothing
+(graph.budget_transport over graph.pool) without kiota's request adapter and middleware: 6-9 % less CPU per
+ticket or disable (bench.graph_budget_bench, one process at 64 at a time). The middleware adds nothing
 these requests need: retries are off (graph.client), redirects are not followed for Graph's JSON API, and the
 token comes from the same origin-bound provider. Any other client goes through its request adapter.
 """
