@@ -127,6 +127,27 @@ def test_answers_without_a_header_past_the_report_level_speed_the_pace_up() -> N
     assert budget.rate_factor > 1.0
 
 
+def test_a_pace_cut_by_a_429_comes_back_at_a_small_share_while_requests_wait() -> None:
+    """One of four instances on the invitation bucket (7.5/s), cut to 0.7 by a 429: its bookings are further
+    apart than an adjustment step, but requests wait their turn and the answers come back without Graph's header,
+    so the bucket has room and the pace returns to the share's full rate."""
+    clock = MonotonicClock()
+    budget = ClassBudget(BudgetClass.INVITATIONS, Quota(150, 5.0), clock, jitter=lambda: 0.0, share=0.25)
+    budget.hold_at_target()
+    budget.throttle(1.0)
+    assert budget.rate_factor == pytest.approx(0.7)
+    budget.queued = 4.0  # requests waiting their turn (GraphBudget.acquire)
+    booked = []
+    for _ in range(40):
+        clock.now += max(0.0, budget.wait_needed() - 0.25)  # a turn is taken within 0.25 s of its instant
+        clock.now += budget.book(1)
+        booked.append(clock.now)
+        clock.now += 0.2  # the answer, without a header
+        budget.observe(None)
+    assert booked[1] - booked[0] > budget.adjust_every
+    assert budget.rate_factor >= 1.0
+
+
 def _an_eighth_with_a_full_queue(clock: MonotonicClock) -> ClassBudget:
     """One of eight instances (2.5 writes/s) with 64 writes booked past target: the last goes out at 25.6 s."""
     budget = _writes(clock, share=1 / 8)
