@@ -15,6 +15,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import ContentSettings
 from azure.storage.blob.aio import ContainerClient
 
+from adapters.sdk_options import sdk_client_options
 from config.settings import Settings
 
 
@@ -28,13 +29,17 @@ class BlobReportStore:
         """The store the settings name: an endpoint with the app's credential, else the local connection
         string; None when neither is set (the report job then refuses to run and says why)."""
         if settings.reports_endpoint:
-            client = ContainerClient(settings.reports_endpoint, settings.reports_container, credential=credential)
+            client = ContainerClient(
+                settings.reports_endpoint, settings.reports_container, credential=credential, **sdk_client_options()
+            )
             return cls(client)
         if settings.tables_connection_string is not None:
             connection = settings.tables_connection_string.get_secret_value()
             if "BlobEndpoint=" not in connection and "UseDevelopmentStorage=true" not in connection:
                 return None  # a connection string without a blob endpoint would point at the public cloud
-            client = ContainerClient.from_connection_string(connection, settings.reports_container)
+            client = ContainerClient.from_connection_string(
+                connection, settings.reports_container, **sdk_client_options()
+            )
             return cls(client, create_container=True)
         return None
 

@@ -29,6 +29,7 @@ from azure.servicebus.aio.management import ServiceBusAdministrationClient
 from azure.servicebus.amqp import AmqpMessageBodyType
 from azure.servicebus.exceptions import MessageAlreadySettled, MessageLockLostError, MessageSizeExceededError
 
+from adapters.sdk_options import sdk_client_options
 from config.settings import Settings
 from lifecycle.clock import SystemClock
 from lifecycle.errors import StateConflictError
@@ -130,7 +131,7 @@ class ServiceBusTransport:
         if settings.servicebus_connection_string is not None:
             connection = settings.servicebus_connection_string.get_secret_value()
             client = ServiceBusClient.from_connection_string(connection)
-            admin = ServiceBusAdministrationClient.from_connection_string(connection)
+            admin = ServiceBusAdministrationClient.from_connection_string(connection, **sdk_client_options())
             return cls(client, admin, clock=clock)
         if not settings.servicebus_namespace:
             raise ValueError("set ServiceBusConnection__fullyQualifiedNamespace or ServiceBusConnection")
@@ -141,7 +142,7 @@ class ServiceBusTransport:
             credential = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
             owned.append(credential)
         client = ServiceBusClient(settings.servicebus_namespace, credential)
-        admin = ServiceBusAdministrationClient(settings.servicebus_namespace, credential)
+        admin = ServiceBusAdministrationClient(settings.servicebus_namespace, credential, **sdk_client_options())
         return cls(client, admin, clock=clock, owned=owned)
 
     def _lock(self, name: str) -> asyncio.Lock:

@@ -29,6 +29,7 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.storage.queue import QueueMessage
 from azure.storage.queue.aio import QueueClient, QueueServiceClient
 
+from adapters.sdk_options import sdk_client_options
 from config.settings import Settings
 from lifecycle.errors import StateConflictError
 from lifecycle.models import OutboundMessage, ReceivedMessage
@@ -127,7 +128,8 @@ class StorageQueueTransport:
     def from_settings(cls, settings: Settings, credential: Any = None) -> StorageQueueTransport:
         if settings.queues_connection_string is None:
             raise ValueError("LIFECYCLE_QUEUES_CONNECTION_STRING is required for the storage transport")
-        service = QueueServiceClient.from_connection_string(settings.queues_connection_string.get_secret_value())
+        connection = settings.queues_connection_string.get_secret_value()
+        service = QueueServiceClient.from_connection_string(connection, **sdk_client_options())
         return cls(service)
 
     def _cached_client(self, name: str) -> QueueClient:

@@ -17,6 +17,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.data.tables import UpdateMode
 from azure.data.tables.aio import TableClient, TableServiceClient
 
+from adapters.sdk_options import sdk_client_options
 from adapters.table_codec import (
     dump_history,
     dump_json,
@@ -316,13 +317,15 @@ def _pieces(entity: dict[str, Any], name: str) -> list[str]:
 def table_service(settings: Settings, credential: Any = None) -> tuple[TableServiceClient, Any]:
     """The TableServiceClient the settings name, and the credential it created (None if it was given one)."""
     if settings.tables_connection_string is not None:
-        return TableServiceClient.from_connection_string(settings.tables_connection_string.get_secret_value()), None
+        connection = settings.tables_connection_string.get_secret_value()
+        return TableServiceClient.from_connection_string(connection, **sdk_client_options()), None
     owned = None
     if credential is None:
         from azure.identity.aio import DefaultAzureCredential
 
         credential = owned = DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
-    return TableServiceClient(endpoint=str(settings.tables_endpoint), credential=credential), owned
+    service = TableServiceClient(endpoint=str(settings.tables_endpoint), credential=credential, **sdk_client_options())
+    return service, owned
 
 
 class SingleTableStore:
