@@ -26,6 +26,7 @@ from lifecycle.ledger.outcomes import Outcome, Verdict
 from lifecycle.models import AccessPackageTarget, AssignmentInfo, AuditEntry, WorkItem, WorkStatus
 from lifecycle.onboarding.policy import ApprovedOnboarding
 from lifecycle.services import Services
+from lifecycle.together import together
 
 POLL_BASE_SECONDS = 5.0
 POLL_CAP_SECONDS = 300.0
@@ -104,12 +105,16 @@ async def ensure_assignment(
             if not _replicating(services, item):
                 raise
             return await _not_replicated(services, item, exc)
-        # Recorded before the request is read, not beside it: an attempt that lost the work item to another while
-        # it waited stops at this checkpoint instead of following a request the other attempt does not know of.
-        item = await work.checkpoint(services, item, assignmentRequestId=request.id, polls=0)
+        # Recorded while the request is read: an attempt that lost the work item to another while it waited stops
+        # at this checkpoint (``together`` raises its conflict) and never follows a request the other attempt
+        # does not know of; what it read is dropped.
         request_id = request.id
-
-    request = await services.access_packages.get_request(request_id)
+        item, request = await together(
+            work.checkpoint(services, item, assignmentRequestId=request_id, polls=0),
+            services.access_packages.get_request(request_id),
+        )
+    else:
+        request = await services.access_packages.get_request(request_id)
     state = request.state if request else "missing"
     if state == "delivered":
         return await _delivered(services, item, user_id, request_id, reused=False), None
