@@ -410,6 +410,7 @@ def run_row(
             raise RuntimeError(f"a {strategy} worker failed before the start: {answer}")
     start_at = time.monotonic() + 1.0
     deadline_at = start_at + fastest * deadline_factor + 5.0
+    binding_times = _record_binding_times(sim, workload)
     for _ in processes:
         go.put((start_at, deadline_at))
     reports = []
@@ -421,6 +422,7 @@ def run_row(
             process.terminate()
     for process in processes:
         process.join(10)
+    sim.__dict__.pop("handle", None)  # the class's own again
     counters = sim.counters
     landed = _landed(sim, workload, items)
     throttled = sum(counters.throttled.values())
@@ -457,6 +459,7 @@ def run_row(
         budget_class=workload.binding.value,
         units=units,
         budget_used=round(units / workload.units_allowed(wall), 3),
+        **_start_and_tail(workload, units, wall, [t - start_at for t in binding_times]),
         requests=counters.requests,
         throttled_429=throttled,
         throttled_share=round(throttled / counters.requests, 4) if counters.requests else 0.0,
@@ -482,6 +485,42 @@ def run_row(
             prepared=prepared,
         )
     return row
+
+
+def _record_binding_times(sim: Any, workload: Workload) -> list[float]:
+    """When each request of the binding class reached the tenant and was let through (monotonic seconds)."""
+    times: list[float] = []
+    handle = sim.handle
+
+    def recorded(request: Any) -> Any:
+        response = handle(request)
+        if response.status < 400 and _binds(workload, request.method, request.path):
+            times.append(time.monotonic())
+        return response
+
+    sim.handle = recorded
+    return times
+
+
+def _binds(workload: Workload, method: str, path: str) -> bool:
+    if workload.binding is BudgetClass.INVITATIONS:
+        return method == "POST" and path.rstrip("/") == "/invitations"
+    return method != "GET"  # tenantsim's own count of writes
+
+
+def _start_and_tail(workload: Workload, units: int, wall: float, times: list[float]) -> dict[str, Any]:
+    """How long the row ran before its first binding request and after its last, and the budget used it could
+    have reached with that start and end: every unit between them at the bucket's pace (``ceiling``)."""
+    if not times:
+        return {}
+    quota = workload.scaled(DOCUMENTED_QUOTAS[workload.binding])
+    first, tail = min(times), max(0.0, wall - max(times))
+    between = max(0.0, (units - quota.capacity) / quota.refill_per_second)
+    return {
+        "first_binding_s": round(first, 2),
+        "after_last_binding_s": round(tail, 2),
+        "ceiling": round(units / workload.units_allowed(first + between + tail), 3),
+    }
 
 
 def deployed_concurrency() -> int:

@@ -68,9 +68,9 @@ def _others(rows: list[dict[str, Any]]) -> list[str]:
 
 def _budget_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| workload | peer | processes | budget used | answers 429 (share) | lost | unfinished | wall time "
-        "| CPU per item |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| workload | peer | processes | budget used | at most, with its start and end | answers 429 (share) | lost "
+        "| unfinished | wall time | CPU per item |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         product = row["strategy"] == "product"
@@ -83,10 +83,17 @@ def _budget_table(rows: list[dict[str, Any]]) -> list[str]:
             peer += f", {row['concurrency']} at a time" + (" (host.json)" if row.get("deployed") else "")
         lines.append(
             f"| {_workload(row)} | {peer} | {row['workers']} "
-            f"| {bold(row['budget_used'])} | {bold(throttled)} "
+            f"| {bold(row['budget_used'])} | {_ceiling(row)} | {bold(throttled)} "
             f"| {bold(lost)} | {row['unfinished']:,} | {row['wall_s']} s | {cpu} |"
         )
     return lines
+
+
+def _ceiling(row: dict[str, Any]) -> str:
+    """The budget used the row could reach with its measured start and end (bench.graph_budget_bench)."""
+    if row.get("ceiling") is None:
+        return ""
+    return f"{row['ceiling']} ({row['first_binding_s']} s / {row['after_last_binding_s']} s)"
 
 
 def _workload(row: dict[str, Any]) -> str:

@@ -92,3 +92,18 @@ def test_the_readme_block_between_the_markers_is_replaced_and_nothing_else():
     assert replaced == f"# Title\nbefore\n{readme_table.BEGIN}\nnew figures\n{readme_table.END}\nafter\n"
     with pytest.raises(ValueError):
         readme_table.replace_block("no markers", "x")
+
+
+def test_the_ceiling_counts_the_rows_start_and_end_at_the_buckets_pace():
+    """600 invitations on a bucket of 75 refilled at 30/s need 17.5 s past the burst: with the first invitation
+    1.0 s after the start and 1.5 s of work after the last, 0.95 of the budget is out of reach (0.908)."""
+    from bench.graph_budget_bench import Workload, _start_and_tail
+    from graph.budget import BudgetClass
+
+    invitations = Workload("invitations", 600, 2.0, 200.0, 67.0, {BudgetClass.INVITATIONS: 1}, quota_scale=0.5)
+    figures = _start_and_tail(invitations, 600, 20.0, [1.0, 10.0, 18.5])
+    assert figures == {"first_binding_s": 1.0, "after_last_binding_s": 1.5, "ceiling": round(600 / (75 + 30 * 20), 3)}
+    assert _start_and_tail(invitations, 0, 20.0, []) == {}
+    row = _row("product", "invitations", 4, 0.88, **figures)
+    text = readme_table.render([row], command="make bench", date="2026-12-06")
+    assert "| **0.88** | 0.889 (1.0 s / 1.5 s) |" in text
