@@ -359,7 +359,7 @@ class ClassBudget:
 
 
 # Requests one process may have in flight to Graph when nothing says otherwise: graph.pool's connections.
-MAX_IN_FLIGHT = 64
+MAX_IN_FLIGHT = 128
 
 
 @dataclass(slots=True)

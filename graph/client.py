@@ -39,7 +39,7 @@ def budgeted_transport(
     max_wait: float | WaitLimit | None = DEFAULT_MAX_BUDGET_WAIT,
 ) -> BudgetedTransport:
     """The transport every Graph HTTP client uses (the SDK's and the $batch client of the benchmarks)."""
-    # 8 pools of 8 connections (graph.pool): as many as the budget's concurrency ceiling lets out at once.
+    # 16 pools of 8 connections (graph.pool): as many as the budget's concurrency ceiling lets out at once.
     inner = transport or ShardedTransport()
     return BudgetedTransport(inner, budget or shared_budget(), max_wait=max_wait)
 

@@ -4,8 +4,13 @@ httpcore's pool re-examines every connection it holds each time a request is add
 (``_assign_requests_to_connections``: an expiry check with a ``getpeername``/``poll`` per idle connection, and
 a count of all connections per idle one), so its cost per request grows with the square of the pool's size. One
 pool of 64 connections took about a quarter of a worker's CPU under a full queue (bench.graph_budget_bench
-``--profile-dir``). The same 64 connections as 8 pools of 8 keep that scan small; a request goes to the pool
+``--profile-dir``). The same connections as pools of 8 keep that scan small; a request goes to the pool
 with the fewest requests in hand, so none queues inside a pool while another has a free connection.
+
+There are 16 pools (128 connections): an instance starting 64 messages at once sends two or three reads per
+ticket side by side (onboarding's sponsor, address and package); with 64 connections the package's reads
+queued behind the others' and the first invitation left 0.3 s later (one process at 64 at a time, the
+benchmark's first binding request at 1.56 s against 1.23-1.28 s with 128).
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import AsyncIterator, Callable
 
 import httpx
 
-SHARDS = 8
+SHARDS = 16
 CONNECTIONS_PER_SHARD = 8
 
 
