@@ -216,10 +216,13 @@ class GraphStorageProbe:
     async def _storage_queue(self, name: str) -> tuple[bool, int]:
         from azure.storage.queue.aio import QueueServiceClient
 
+        from adapters.sdk_options import sdk_client_options
+
         secret = self._settings.queues_connection_string
         if secret is None:
             raise StorageProblem("LIFECYCLE_QUEUES_CONNECTION_STRING is not set")
-        async with QueueServiceClient.from_connection_string(secret.get_secret_value()) as service:
+        connection = secret.get_secret_value()
+        async with QueueServiceClient.from_connection_string(connection, **sdk_client_options()) as service:
             try:
                 await service.get_queue_client(name).get_queue_properties()
             except ResourceNotFoundError:
