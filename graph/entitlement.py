@@ -3,8 +3,9 @@
 Requests go through the SDK's request adapter (auth, budget, middleware, OData error mapping) as raw
 JSON: msgraph's model parsing costs milliseconds of CPU per entity, several entities per ticket.
 
-Resolving a package to its assignment policy takes three reads that give the same answer for every
-ticket of a partner, so a resolution is kept for ``RESOLVE_TTL_SECONDS``. A package recreated inside
+Resolving a package to its assignment policy takes two reads (three where Graph does not expand the
+packages' policies) that give the same answer for every ticket of a partner, so a resolution is kept for
+``RESOLVE_TTL_SECONDS``. A package recreated inside
 that time makes assignment requests fail (to the dead-letter queue, replayable) until the entry ages out.
 Tickets that ask while a resolution is under way wait for it instead of starting their own: a worker's first
 64 tickets made some 190 reads before any answer was kept (5 % of a 600-ticket row's Graph requests).
@@ -25,7 +26,7 @@ from msgraph import GraphServiceClient
 
 from graph.odata import quote
 from graph.raw import RawGraph
-from lifecycle.errors import NotFoundError
+from lifecycle.errors import BadRequestError, NotFoundError
 from lifecycle.models import AccessPackageTarget, AssignmentInfo, AssignmentRequestInfo
 
 LIVE_ASSIGNMENT_STATES = {"delivering", "delivered", "partiallyDelivered"}
@@ -42,6 +43,9 @@ class GraphAccessPackages:
         self._clock = clock
         self._resolved: dict[tuple[str, str, str | None], tuple[float, AccessPackageTarget]] = {}
         self._resolving: dict[tuple[str, str, str | None], asyncio.Future[AccessPackageTarget | None]] = {}
+        # The list-assignmentPolicies page says to list packages with $expand=assignmentPolicies; the
+        # list-accessPackages page names only $select and $filter. A 400 for it is remembered here.
+        self._expand_refused = False
 
     async def resolve(self, catalog: str, package: str, policy: str | None = None) -> AccessPackageTarget | None:
         key = (catalog, package, policy)
@@ -67,12 +71,16 @@ class GraphAccessPackages:
         catalogs = await self._raw.collection(f"{self._em}/catalogs?{query}")
         if not catalogs or not catalogs[0].get("id"):
             return None
-        packages = await self._raw.collection(f"{self._em}/catalogs/{_segment(catalogs[0]['id'])}/accessPackages")
+        packages = await self._packages(catalogs[0]["id"])
         found = next((p for p in packages if p.get("displayName") == package), None)
         if found is None or not found.get("id"):
             return None
         package_id = found["id"]
-        candidates = await self._raw.collection(f"{self._em}/accessPackages/{_segment(package_id)}/assignmentPolicies")
+        candidates = found.get("assignmentPolicies")
+        if not isinstance(candidates, list) or "assignmentPolicies@odata.nextLink" in found:
+            # Not expanded (or only a first page of them): the package's own list of policies.
+            url = f"{self._em}/accessPackages/{_segment(package_id)}/assignmentPolicies"
+            candidates = await self._raw.collection(url)
         if policy:
             chosen = next((p for p in candidates if p.get("displayName") == policy), None)
         else:
@@ -81,6 +89,16 @@ class GraphAccessPackages:
         if chosen is None or not chosen.get("id"):
             return None
         return AccessPackageTarget(package_id, chosen["id"], found.get("displayName") or package)
+
+    async def _packages(self, catalog_id: str) -> list[dict[str, Any]]:
+        """The catalog's packages, with their assignment policies when Graph expands them (one read less)."""
+        url = f"{self._em}/catalogs/{_segment(catalog_id)}/accessPackages"
+        if not self._expand_refused:
+            try:
+                return await self._raw.collection(f"{url}?{_query({'$expand': 'assignmentPolicies'})}")
+            except BadRequestError:
+                self._expand_refused = True  # asked once per process: the answer will not change
+        return await self._raw.collection(url)
 
     async def find_assignment(self, user_id: str, package_id: str) -> AssignmentInfo | None:
         query = _query(

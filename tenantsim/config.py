@@ -64,6 +64,10 @@ class SimConfig:
     # A second add request for a target and package while the first is still open: no page says. "accept" takes
     # it (both are processed); "refuse" answers 400.
     assignment_request_while_open: str = "accept"
+    # $expand=assignmentPolicies on a list of access packages: the list-assignmentPolicies page tells callers to
+    # list access packages with it; the list-accessPackages page names only $select and $filter. "expand"
+    # serves each package's policies, "ignore" serves the packages without them, "refuse" answers 400.
+    access_package_policies_expand: str = "expand"
     # identitySources in the answer to creating a connected organization: "empty" as the create example shows,
     # "echo" the source that was sent (later reads show it either way).
     connected_organization_create_sources: str = "empty"
@@ -87,6 +91,7 @@ class SimConfig:
     sign_in_list_needs_directory_read: bool = True
 
     CHOICES: ClassVar[dict[str, frozenset[str]]] = {
+        "access_package_policies_expand": frozenset({"expand", "ignore", "refuse"}),
         "api_connector_configuration_expand": frozenset({"expand", "refuse"}),
         "assignment_target_unreplicated": frozenset({"notFound", "accept"}),
         "assignment_request_processing": frozenset({"onRead", "background"}),

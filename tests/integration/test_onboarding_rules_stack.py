@@ -674,13 +674,13 @@ async def test_an_attempt_that_dies_right_after_sending_the_assignment_request_l
 
 
 async def test_an_access_package_resolution_is_reused_until_it_ages_out(local_stack, admin):
-    """Resolving a package to its policy takes three reads; within the TTL the next ticket makes none."""
+    """Resolving a package to its policy takes two reads; within the TTL the next ticket makes none."""
     now = [0.0]
     credential = TenantSimCredential(local_stack.tenantsim_url, roles=GRANTED)
     client = build_graph_client(credential=credential, base_url=f"{local_stack.tenantsim_url}/v1.0")
     packages = GraphAccessPackages(client, clock=lambda: now[0])
     first = await packages.resolve("Partner collaboration", "Fabrikam engineering")
-    assert first is not None and len(admin.requests()) == 3
+    assert first is not None and len(admin.requests()) == 2
 
     admin.reset_counters()
     now[0] += RESOLVE_TTL_SECONDS - 1
@@ -689,11 +689,39 @@ async def test_an_access_package_resolution_is_reused_until_it_ages_out(local_st
 
     now[0] += 2
     assert await packages.resolve("Partner collaboration", "Fabrikam engineering") == first
-    assert len(admin.requests()) == 3
+    assert len(admin.requests()) == 2
+
+
+@pytest.mark.parametrize(("answer", "reads"), [("expand", [2, 2]), ("ignore", [3, 3]), ("refuse", [4, 3])])
+async def test_a_package_resolves_to_the_same_policy_whether_graph_expands_its_policies_or_not(
+    local_stack, admin, answer, reads
+):
+    """The list-assignmentPolicies page says to list packages with $expand=assignmentPolicies; the
+    list-accessPackages page names only $select and $filter. Expanded, ignored or refused (400, asked once per
+    process), the same package and policy come back."""
+    admin.configure(accessPackagePoliciesExpand=answer)
+    try:
+        credential = TenantSimCredential(local_stack.tenantsim_url, roles=GRANTED)
+        client = build_graph_client(credential=credential, base_url=f"{local_stack.tenantsim_url}/v1.0")
+        now = [0.0]
+        packages = GraphAccessPackages(client, clock=lambda: now[0])
+        await credential.get_token("https://graph.microsoft.com/.default")
+        made = []
+        for _ in range(2):
+            admin.reset_counters()
+            target = await packages.resolve("Partner collaboration", "Fabrikam engineering")
+            made.append(len(admin.requests()))
+            now[0] += RESOLVE_TTL_SECONDS + 1
+    finally:
+        admin.configure(accessPackagePoliciesExpand="expand")
+    assert target is not None and (target.package_id, target.policy_id) == _package_and_policy(
+        admin, "Fabrikam engineering"
+    )
+    assert made == reads
 
 
 async def test_tickets_asking_at_once_share_one_resolution(local_stack, admin):
-    """A worker's first messages all resolve the partner's package at once: three reads in all, one answer."""
+    """A worker's first messages all resolve the partner's package at once: two reads in all, one answer."""
     credential = TenantSimCredential(local_stack.tenantsim_url, roles=GRANTED)
     client = build_graph_client(credential=credential, base_url=f"{local_stack.tenantsim_url}/v1.0")
     packages = GraphAccessPackages(client)
@@ -703,7 +731,17 @@ async def test_tickets_asking_at_once_share_one_resolution(local_stack, admin):
         *(packages.resolve("Partner collaboration", "Fabrikam engineering") for _ in range(16))
     )
     assert answers[0] is not None and set(answers) == {answers[0]}
-    assert len(admin.requests()) == 3
+    assert len(admin.requests()) == 2
+
+
+def _package_and_policy(admin: TenantSimAdmin, name: str) -> tuple[str, str]:
+    """The package of that name and its one assignment policy, as the package's own policy list gives it."""
+    headers = admin.auth_headers(["EntitlementManagement.Read.All"])
+    filtered = {"$filter": f"displayName eq '{name}'"}
+    [package] = httpx.get(f"{admin.base_url}{EM}/accessPackages", params=filtered, headers=headers).json()["value"]
+    url = f"{admin.base_url}{EM}/accessPackages/{package['id']}/assignmentPolicies"
+    [policy] = httpx.get(url, headers=headers).json()["value"]
+    return package["id"], policy["id"]
 
 
 def _allow_invites_from(admin: TenantSimAdmin, value: str) -> None:

@@ -31,6 +31,7 @@ DEFAULT_CONFIG = {
     "assignmentTargetUnreplicated": "notFound",
     "assignmentRequestProcessing": "onRead",
     "assignmentRequestWhileOpen": "accept",
+    "accessPackagePoliciesExpand": "expand",
     "connectedOrganizationCreateSources": "empty",
     "federationExpand": "refuse",
     "federationDomainsInline": True,

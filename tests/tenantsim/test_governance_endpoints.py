@@ -741,3 +741,26 @@ def test_creating_a_connected_organisation_answers_empty_identity_sources_that_r
     admin.configure(connectedOrganizationCreateSources="echo")
     echoed = _organization(graph, "Fabrikam again", TENANT_SOURCE)
     assert echoed["identitySources"] == [TENANT_SOURCE]
+
+
+# --- listing packages with their assignment policies ------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [f"{EM}/accessPackages", f"{EM}/catalogs/{PARTNER_CATALOG_ID}/accessPackages"])
+def test_listed_packages_carry_their_policies_expanded_ignored_or_refused_as_configured(graph, admin, path):
+    """The list-assignmentPolicies page says to list packages with $expand=assignmentPolicies; the
+    list-accessPackages page names only $select and $filter: knob accessPackagePoliciesExpand offers the
+    expansion (default), the packages without it, or a 400."""
+    url = f"{path}?$expand=assignmentPolicies"
+    expanded = graph.get(url, roles=READ).json()["value"]
+    package = next(p for p in expanded if p["id"] == NORTHWIND_PACKAGE)
+    own = graph.get(f"{EM}/accessPackages/{NORTHWIND_PACKAGE}/assignmentPolicies", roles=READ).json()["value"]
+    assert [p["id"] for p in package["assignmentPolicies"]] == [p["id"] for p in own] and own
+
+    admin.configure(accessPackagePoliciesExpand="ignore")
+    ignored = graph.get(url, roles=READ).json()["value"]
+    assert ignored and all("assignmentPolicies" not in p for p in ignored)
+
+    admin.configure(accessPackagePoliciesExpand="refuse")
+    assert graph.request("GET", url, roles=READ).status_code == 400
+    assert graph.get(path, roles=READ).status_code == 200

@@ -29,9 +29,7 @@ def _package_view(call: Call, package: dict[str, Any], expand: dict[str, str]) -
     if "catalog" in expand:
         view["catalog"] = public(state.catalogs[package["_catalogId"]])
     if "assignmentPolicies" in expand:
-        view["assignmentPolicies"] = [
-            public(p) for p in state.policies.values() if p["_accessPackageId"] == package["id"]
-        ]
+        view["assignmentPolicies"] = policies_of(call, package["id"])
     if "resourceRoleScopes" in expand:
         view["resourceRoleScopes"] = role_scopes_of(state, package["id"], expand_options(expand["resourceRoleScopes"]))
     return view
@@ -47,9 +45,25 @@ def list_packages(call: Call) -> GraphResponse:
             "catalog/id": lambda p: p["_catalogId"],
         },
     )
-    expand = expanded(call)
+    expand = listed_expansion(call)
     items = [_package_view(call, p, expand) for p in state_of(call).packages.values() if keep(p)]
     return page(call, items, f"{EM}/accessPackages")
+
+
+def listed_expansion(call: Call) -> dict[str, str]:
+    """The $expand of a list of packages, with assignmentPolicies as knob `accessPackagePoliciesExpand` says."""
+    expand = expanded(call)
+    if "assignmentPolicies" in expand:
+        answer = call.sim.config.access_package_policies_expand
+        if answer == "refuse":
+            raise bad_request("Query option '$expand' of 'assignmentPolicies' is not supported on this list.")
+        if answer == "ignore":
+            expand.pop("assignmentPolicies")
+    return expand
+
+
+def policies_of(call: Call, package_id: str) -> list[dict[str, Any]]:
+    return [public(p) for p in state_of(call).policies.values() if p["_accessPackageId"] == package_id]
 
 
 def create_package(call: Call) -> GraphResponse:

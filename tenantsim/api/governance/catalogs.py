@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from tenantsim.api.governance.access_packages import listed_expansion, policies_of
 from tenantsim.api.governance.common import EM, eq_filter, expanded, page, public, writable_body
 from tenantsim.api.governance.state import state_of
 from tenantsim.errors import bad_request, found
@@ -84,4 +85,7 @@ def packages_in(call: Call, catalog_id: str) -> list[dict[str, Any]]:
 def list_catalog_packages(call: Call, catalog_id: str) -> GraphResponse:
     call.require("entitlementManagement.read")
     found(state_of(call).catalogs, catalog_id)
-    return page(call, packages_in(call, catalog_id), f"{EM}/catalogs('{catalog_id}')/accessPackages")
+    items = packages_in(call, catalog_id)
+    if "assignmentPolicies" in listed_expansion(call):
+        items = [{**package, "assignmentPolicies": policies_of(call, package["id"])} for package in items]
+    return page(call, items, f"{EM}/catalogs('{catalog_id}')/accessPackages")
