@@ -5,8 +5,8 @@ JSON: msgraph's model parsing costs milliseconds of CPU per entity, several enti
 
 Resolving a package to its assignment policy takes two reads (three where Graph does not expand the
 packages' policies) that give the same answer for every ticket of a partner, so a resolution is kept for
-``RESOLVE_TTL_SECONDS``. A package recreated inside
-that time makes assignment requests fail (to the dead-letter queue, replayable) until the entry ages out.
+``RESOLVE_TTL_SECONDS``. A package recreated inside that time makes assignment requests fail (to the
+dead-letter queue, replayable) until the entry ages out.
 Tickets that ask while a resolution is under way wait for it instead of starting their own: a worker's first
 64 tickets made some 190 reads before any answer was kept (5 % of a 600-ticket row's Graph requests).
 """
