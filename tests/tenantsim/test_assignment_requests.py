@@ -91,6 +91,15 @@ def test_a_state_or_type_filter_takes_any_member_of_the_metadata_enum_whatever_i
     system = graph.get(f"{EM}/assignmentRequests?$filter=requestType eq 'systemAdd'", roles=READ)
     assert [r["requestType"] for r in adds.json()["value"]] == ["adminAdd"]
     assert system.status_code == 200 and system.json()["value"] == []
+    # Every member of accessPackageRequestType in the v1.0 metadata, and of accessPackageRequestState.
+    types = "notSpecified userAdd userUpdate userRemove adminAdd adminUpdate adminRemove systemAdd systemUpdate"
+    types += " systemRemove onBehalfAdd unknownFutureValue approverRemove notDefined"
+    states = "submitted pendingApproval delivering delivered deliveryFailed denied scheduled canceled"
+    states += " partiallyDelivered unknownFutureValue"
+    for prop, members in (("requestType", types), ("state", states)):
+        for member in members.split():
+            listed = graph.get(f"{EM}/assignmentRequests?$filter={prop} eq '{member}'", roles=READ)
+            assert listed.status_code == 200, (prop, member)
 
 
 @pytest.mark.parametrize(("reading", "status"), [("accept", 201), ("refuse", 400)])

@@ -37,7 +37,7 @@ from tenantsim.errors import bad_request, found, not_found
 from tenantsim.odata_filter import BoolOp, InList, Node, Not, compile_filter, parse_filter
 from tenantsim.runtime import Call, GraphResponse, Simulator
 
-# accessPackageRequestState (v1.0 resource page), for $filter on state.
+# accessPackageRequestState (v1.0 metadata), for $filter on state.
 REQUEST_STATES = frozenset(
     {
         "submitted",
@@ -61,6 +61,7 @@ REQUEST_TYPE_MEMBERS = REQUEST_TYPES | {
     "systemRemove",
     "onBehalfAdd",
     "approverRemove",
+    "notDefined",
     "unknownFutureValue",
 }
 OPEN_STATES = frozenset({"submitted", "delivering"})
