@@ -315,7 +315,7 @@ class ClassBudget:
             return  # Graph's level still shows what was booked before the last change
         if limit_percentage > self.target + RISE_TOLERANCE and rising:
             self._change_factor(now, 0.85)
-        elif limit_percentage <= self.target and self.rate_factor < 1.0 and self._held(now):
+        elif limit_percentage <= self.target and self.rate_factor < 1.0 and self._pace_bound(now):
             self._change_factor(now, 1.1, ceiling=1.0)
 
     def _unreported(self, now: float) -> None:
@@ -323,14 +323,14 @@ class ClassBudget:
         request was booked after the model passed target while this process waits, the refill is larger than
         the share assumes (fewer callers than counted, a larger quota): speed up."""
         mark = self._report_mark
-        if mark is None or self._answered <= mark or not self._held(now):
+        if mark is None or self._answered <= mark or not self._pace_bound(now):
             return
         if now < self._settles_at:
             return
         self._change_factor(now, 1.2, ceiling=2.0 / self.share)
         self._report_mark = self._booked
 
-    def _held(self, now: float) -> bool:
+    def _pace_bound(self, now: float) -> bool:
         """Whether this process is held to its pace: requests wait their turn, or the last booking had to wait.
 
         The last wait alone would not do at a small share: at a quarter of the invitation bucket, paced at 0.7

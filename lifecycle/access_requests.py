@@ -21,6 +21,11 @@ log = structlog.get_logger(__name__)
 CLOCK_SKEW = timedelta(minutes=5)
 
 
+def since_first_attempt(item: WorkItem) -> datetime | None:
+    """When the item's first attempt began, if this is a later one: any earlier attempt may have sent a request."""
+    return item.created if item.attempts > 1 else None
+
+
 async def earlier_request(
     services: Services, item: WorkItem, target: AccessPackageTarget, justification: str, since: datetime | None
 ) -> AssignmentRequestInfo | None:

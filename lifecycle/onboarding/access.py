@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, Literal
 
-from lifecycle.access_requests import earlier_request
+from lifecycle.access_requests import earlier_request, since_first_attempt
 from lifecycle.dates import shown_end
 from lifecycle.errors import NotFoundError
 from lifecycle.ledger import work
@@ -140,7 +140,7 @@ def _since(item: WorkItem) -> datetime | None:
     if isinstance(begun, dict):
         return datetime.fromisoformat(begun["at"]) if int(begun["attempt"]) < item.attempts else None
     # Recorded before step 2 was marked: any later attempt may follow one that sent a request.
-    return item.created if item.attempts > 1 else None
+    return since_first_attempt(item)
 
 
 async def _pending(services: Services, item: WorkItem, state: str) -> tuple[WorkItem, Outcome]:

@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from lifecycle.access_requests import earlier_request
+from lifecycle.access_requests import earlier_request, since_first_attempt
 from lifecycle.errors import GraphError, NotFoundError, PermissionDeniedError, StateConflictError
 from lifecycle.ledger import work
 from lifecycle.models import AccessPackageTarget, AuditEntry, GuestRecord, GuestState, WorkItem, WorkStatus
@@ -155,8 +155,7 @@ async def _step(
     # The justification names the guest as well as the run: it is how a later attempt finds this request.
     justification = f"Undo of sweep run {plan.undo.run_id} for {oid}"
     # Undoes are run by hand within minutes: any earlier attempt of this guest's undo may have sent one.
-    since = item.created if item.attempts > 1 else None
-    request = await earlier_request(services, item, package, justification, since)
+    request = await earlier_request(services, item, package, justification, since_first_attempt(item))
     if request is None:
         request = await services.access_packages.request_assignment(oid, package, plan.end, justification)
     return {"assignmentRequestId": request.id, "assignment": request.state}
