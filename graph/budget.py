@@ -205,6 +205,9 @@ class ClassBudget:
     rejoining: bool = False
     # Called when such a booking comes: graph.budget_lease then beats at once, so the others hear of it sooner.
     on_rejoin: Callable[[], None] | None = None
+    # Called when the requests held to this process's pace are all gone: graph.budget_lease then tells the others
+    # soon, so an instance that still holds a queue takes this part without waiting for two heartbeats.
+    on_drain: Callable[[], None] | None = None
     _updated: float = field(init=False)
     _booked: float = field(default=0.0, init=False)
     _answered: float = field(default=0.0, init=False)
@@ -214,6 +217,7 @@ class ClassBudget:
     _settles_at: float = field(default=float("-inf"), init=False)
     _scheduled_until: float = field(default=float("-inf"), init=False)  # when the last booked request goes out
     _previous_report: tuple[float, float] | None = field(default=None, init=False)
+    _held_since_drain: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self._updated = self.clock()
@@ -288,6 +292,14 @@ class ClassBudget:
     def held(self) -> None:
         """A request's turn has come and it must still wait: what is queued is demand beyond the pace."""
         self.peak_queued = max(self.peak_queued, self.queued)
+        self._held_since_drain = True
+
+    def queue_emptied(self) -> None:
+        """No request waits for its turn any more; the first time since requests were held to the pace, say so."""
+        if self._held_since_drain:
+            self._held_since_drain = False
+            if self.on_drain is not None:
+                self.on_drain()
 
     def hold_at_target(self) -> None:
         """Others already spend this bucket: start at the level they hold it at, without a first burst."""
@@ -494,6 +506,8 @@ class GraphBudget:
                 wait = max(budget.book(units) for budget, units in budgets)
         finally:
             binding.queued -= queued
+            if binding.queued <= 0:
+                binding.queue_emptied()
         if wait > 0:
             await self.sleep(wait)
             # Graph refused another request meanwhile: this one was booked before the refusal and would meet it

@@ -12,6 +12,9 @@ waited for their turn at once since the last heartbeat (``waiting``): a process 
 the parts of the idle instances (nothing booked since their last heartbeat), shared with the others that have
 requests waiting (``divide``). Functions hands queue messages to instances unevenly, and an instance still
 holding a queue used to pace it at 1/n while the instances that had run out of messages left theirs unspent.
+Because an idle row has to cover a whole heartbeat, a process whose held requests are all gone beats at once
+and again after a short quiet, and a process with requests waiting beats twice as often, so a part left idle
+at the end of a queue is taken within about a heartbeat rather than two or three.
 
 A process joining a bucket that others already spend starts at their level instead of bursting, and so does
 one that comes back to work after a heartbeat that showed it idle while others spent (its part may be theirs). Any
@@ -42,6 +45,7 @@ HEARTBEAT_SECONDS = 2.0
 LEASE_HEARTBEATS = 3
 IDLE_SECONDS = 60.0  # a scope this process has not spent for this long is left (its row deleted)
 JOIN_TIMEOUT_SECONDS = 2.0
+QUIET_MIN_SECONDS = 0.25  # the shortest wait after a drain before a heartbeat may say this instance is idle
 
 
 def default_member() -> str:
@@ -70,6 +74,8 @@ class _Scope:
     due: float = 0.0
     failing: bool = False
     instances: int = 0  # live instances counted at the last heartbeat, this one included
+    hungry: bool = False  # requests waited here while other instances were live, at the last heartbeat
+    recheck: bool = False  # the queue just drained: the heartbeat after the next comes soon
     seen: dict[str, _Seen] = field(default_factory=dict)
 
     @property
@@ -137,6 +143,7 @@ class BudgetLease:
             # Instances started together learn of each other at their next heartbeat: make it soon.
             scope.due = now + self.heartbeat_seconds / 4
             budget.on_rejoin = lambda: self._beat_now(scope)
+            budget.on_drain = lambda: self._drained(scope)
             self._scopes[key] = scope
             log.info("graph.budget.lease.joined", scope=scope.name, share=budget.share, member=self.member)
             if self._task is None or self._task.done():
@@ -151,11 +158,15 @@ class BudgetLease:
         """Stop the heartbeats and delete this process's rows, so the others take its share at once."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._task
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # close() itself is being cancelled, not only the loop it stopped
             self._task = None
         for scope in self._scopes.values():
-            scope.budget.share, scope.budget.on_rejoin = 1.0, None
+            scope.budget.share, scope.budget.on_rejoin, scope.budget.on_drain = 1.0, None, None
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.ledger.remove(scope.name, self.member), self.join_timeout)
         self._scopes.clear()
@@ -168,7 +179,7 @@ class BudgetLease:
             for key, scope in list(self._scopes.items()):
                 if now < scope.due:
                     continue
-                scope.due = now + self.heartbeat_seconds * (0.9 + 0.2 * random.random())
+                scope.due = now + self._next_beat_in(scope)
                 if now - scope.last_spent_at > self.idle_seconds and scope.budget.spent == 0:
                     await self._leave(key, scope)
                     continue
@@ -177,12 +188,35 @@ class BudgetLease:
                 except Exception as error:  # the lease must never take the worker down
                     self._failed(scope, now, error)
             next_due = min((s.due for s in self._scopes.values()), default=now + self.heartbeat_seconds)
-            assert self._woken is not None
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._woken.wait(), min(max(next_due - self.clock(), 0.05), self.heartbeat_seconds)
-                )
-            self._woken.clear()
+            await self._until_woken(min(max(next_due - self.clock(), 0.05), self.heartbeat_seconds))
+
+    async def _until_woken(self, seconds: float) -> None:
+        """Wait until _beat_now wakes the loop or ``seconds`` pass. Not asyncio.wait_for: on Python 3.11 it
+        swallows a cancellation that meets the wake-up, and close() then waited for this loop forever."""
+        assert self._woken is not None
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._woken.wait()
+        self._woken.clear()
+
+    def _next_beat_in(self, scope: _Scope) -> float:
+        """Seconds to this scope's next heartbeat after the one about to be made.
+
+        After a drain the next comes as soon as a request kept to this process's pace would have been booked twice
+        over: if none was, that row says idle and the others take this part. An instance with requests waiting
+        beside other live ones reads the rows twice as often, so it takes a part left idle sooner."""
+        if scope.recheck:
+            scope.recheck = False
+            return min(self.heartbeat_seconds, max(QUIET_MIN_SECONDS, 2 / max(scope.budget.rate, 1e-9)))
+        interval = self.heartbeat_seconds / 2 if scope.hungry else self.heartbeat_seconds
+        return interval * (0.9 + 0.2 * random.random())
+
+    def _drained(self, scope: _Scope) -> None:
+        """The requests held to this process's pace are gone: with other instances live, beat now (what was
+        booked so far) and again shortly (see _next_beat_in), rather than idle for two heartbeats unseen."""
+        if scope.instances > 1:
+            scope.recheck = True
+            self._beat_now(scope)
 
     def _beat_now(self, scope: _Scope) -> None:
         """Work came back to this process after a heartbeat that showed it idle while others spent: the others
@@ -216,6 +250,7 @@ class BudgetLease:
             scope.instances = len(live) + 1
             log.info("graph.budget.lease.share", scope=scope.name, instances=scope.instances)
         scope.budget.share = divide(waiting, [(self._idle(scope, r, now), r.waiting > 0) for r in live])
+        scope.hungry = waiting > 0 and bool(live)
         # Idle now, so the others may take this part: work that arrives before the next heartbeat must not burst.
         scope.budget.rejoining = spent <= 0 and waiting <= 0 and others_spending
         for member in stale:
@@ -260,7 +295,7 @@ class BudgetLease:
 
     async def _leave(self, key: BudgetKey, scope: _Scope) -> None:
         del self._scopes[key]
-        scope.budget.share, scope.budget.on_rejoin = 1.0, None
+        scope.budget.share, scope.budget.on_rejoin, scope.budget.on_drain = 1.0, None, None
         with contextlib.suppress(Exception):
             await self.ledger.remove(scope.name, self.member)
         log.info("graph.budget.lease.left", scope=scope.name)

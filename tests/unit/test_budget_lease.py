@@ -308,3 +308,75 @@ def test_an_instance_back_from_idle_while_others_spent_starts_at_target_instead_
 
     paced, free = asyncio.run(run())
     assert paced > 0 and free == 0.0
+
+
+def test_the_others_take_the_part_of_an_instance_whose_queue_drained_within_a_heartbeat() -> None:
+    """The last messages of a queue sit unevenly on the instances: one whose held requests are all gone says so at
+    once and again after a short quiet, and one still holding requests reads the rows twice as often, so it takes
+    the idle part within one heartbeat (it took two to three: the idle row had to cover a whole heartbeat and
+    then be read at the next). The heartbeat loops run for real, on a clock the test moves no faster than time
+    passes."""
+
+    async def run() -> tuple[float, float]:
+        ledger, clock = MemoryBudgetLedger(), MonotonicClock()
+
+        async def sleep(seconds: float) -> None:
+            clock.now += seconds
+
+        drains = GraphBudget(clock=clock, sleep=sleep)
+        drains_lease = BudgetLease(ledger, member="drains", heartbeat_seconds=2.0, clock=clock).attach(drains)
+        busy, busy_lease = _instance(ledger, clock, "busy")
+        for budget in (drains, busy):
+            await budget.prepare("tenant", "app", COSTS)
+        for _ in range(4):  # live together for longer than a lease period: neither is starting up any more
+            clock.now += drains_lease.heartbeat_seconds
+            drains.budget(*KEY).book(1)
+            for lease in (drains_lease, busy_lease):
+                await lease.refresh()
+        busy_writes = busy.budget(*KEY)
+        busy_writes.queued = 8
+        busy_writes.held()
+        await busy_lease.refresh()
+        before = _share(busy)
+
+        drains_writes = drains.budget(*KEY)
+        drains_writes.level = drains_writes.target  # held to its pace: this request waits its turn, then none does
+        await drains.acquire("tenant", "app", COSTS)
+        drained_at = clock.now
+        while _share(busy) < 1.0 and clock.now - drained_at < 3 * drains_lease.heartbeat_seconds:
+            busy_writes.held()  # its requests keep waiting their turn
+            clock.now += 0.05
+            await asyncio.sleep(0.05)  # the heartbeat loops wait in real time: the clock moves at its pace
+        taken_after = clock.now - drained_at
+        for lease in (drains_lease, busy_lease):
+            await lease.close()
+        return before, taken_after
+
+    before, taken_after = asyncio.run(run())
+    assert before == pytest.approx(0.5)
+    assert taken_after <= 2.0
+
+
+def test_close_returns_while_the_heartbeat_loop_is_being_woken() -> None:
+    """A wake-up (work back from idle, a drained queue) meeting the cancellation of the heartbeat loop must not
+    swallow it: close() waited for that loop forever (asyncio.wait_for on Python 3.11)."""
+
+    async def run() -> bool:
+        budget = GraphBudget()
+        lease = BudgetLease(MemoryBudgetLedger(), member="closing", heartbeat_seconds=0.002).attach(budget)
+        await budget.prepare("tenant", "app", COSTS)
+        scope = lease._scopes[KEY]
+
+        async def wake_constantly() -> None:
+            while True:
+                lease._beat_now(scope)
+                await asyncio.sleep(0)
+
+        waking = asyncio.ensure_future(wake_constantly())
+        await asyncio.sleep(0.01)
+        closing = asyncio.ensure_future(lease.close())
+        done, _ = await asyncio.wait((closing,), timeout=2.0)
+        waking.cancel()
+        return closing in done
+
+    assert asyncio.run(run())
