@@ -42,13 +42,6 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "the product's handlers beside two naive peers at Graph's limit",
     ),
     Benchmark(
-        "graph-budget-alone",
-        "bench.graph_budget_bench",
-        ("--strategies", "product@64", "--workers", "1"),
-        ("--strategies", "product@64", "--workers", "1", "--disables", "100", "--invitations", "200"),
-        "one product process alone, 64 messages at a time: what its CPU allows",
-    ),
-    Benchmark(
         "sweep-planning-500",
         "bench.sweep_bench",
         ("--plan-only", "--compression", "1", "--page-cap", "500"),

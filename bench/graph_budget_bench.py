@@ -1,6 +1,6 @@
 """Benchmark: how much of Graph's throttling budget the product uses, beside two naive ways of calling Graph.
 
-    .venv/bin/python -m bench.graph_budget_bench [--disables 300] [--invitations 600] [--workers 1,4,8]
+    .venv/bin/python -m bench.graph_budget_bench [--disables 600] [--invitations 1800] [--workers 1,4,8]
                                                   [--strategies sequential,unbounded,product] [--concurrency N]
 
 One tenantsim (throttling on, documented quotas) serves every row; each row runs ``workers`` processes that
@@ -22,7 +22,10 @@ rate: every window and every bucket is shrunk by the same factor, so only the fi
 Workloads: a sweep disabling guests (the peers PATCH accountEnabled; the product also revokes sessions, two
 writes) and a wave of invitations (the product onboards a ticket per invitation). A latency model
 (tenantsim's fault injector) delays every HTTP request. Each row has a deadline (a multiple of the fastest
-possible time); items not finished by then are ``unfinished``, items given up on are ``lost``.
+possible time); items not finished by then are ``unfinished``, items given up on are ``lost``. The default
+sizes make a row last about a minute at the bucket's pace: its fixed start (the first messages' reads before
+their first write or invitation, about a second) and end (an onboarding ticket's three requests after its
+invitation) then weigh a few hundredths, where rows of 20 s lost a tenth to them whatever the pacing did.
 
 Prints one JSON line per row. ``budget_used`` is what reached the tenant in the bucket that binds (writes
 or invitations) over what that bucket allowed during the row's wall time, starting full (capacity + refill
@@ -566,8 +569,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench.graph_budget_bench",
         description=__doc__.split("\n\n")[0],
     )
-    parser.add_argument("--disables", type=int, default=300, help="guests the sweep rows disable")
-    parser.add_argument("--invitations", type=int, default=600, help="invitations (onboard tickets) per row")
+    parser.add_argument("--disables", type=int, default=600, help="guests the sweep rows disable")
+    parser.add_argument("--invitations", type=int, default=1800, help="invitations (onboard tickets) per row")
     parser.add_argument("--workers", default="1,4,8", help="worker processes per row, comma-separated")
     parser.add_argument(
         "--strategies",
