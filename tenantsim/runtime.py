@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from tenantsim import permissions
 from tenantsim.config import SimConfig
@@ -61,6 +62,13 @@ class Call:
 
     def context_url(self, fragment: str) -> str:
         return f"{self.sim.base_url}/{self.request.version}/$metadata#{fragment}"
+
+    def next_link(self, paging: dict[str, str]) -> str:
+        """The @odata.nextLink: this request's URL with its other query options and ``paging`` in place of its
+        own paging options. A URL: its query percent-encoded, the options' ``$`` kept as concepts/paging.md shows."""
+        kept = [(k, v) for k, v in self.request.query.items() if k not in paging]
+        query = urlencode([*kept, *paging.items()], safe="$", quote_via=quote)
+        return f"{self.sim.base_url}/{self.request.version}{self.request.path}?{query}"
 
 
 Handler = Callable[..., GraphResponse]

@@ -256,9 +256,7 @@ def list_subjects(call: Call, policy_id: str) -> GraphResponse:
     }
     if start + top < len(subjects):
         token = base64.urlsafe_b64encode(str(start + top).encode()).decode()
-        kept = "&".join(f"{k}={v}" for k, v in query.items() if k != "$skiptoken")
-        path = f"{call.sim.base_url}/{call.request.version}{call.request.path}"
-        body["@odata.nextLink"] = f"{path}?{kept + '&' if kept else ''}$skiptoken={token}"
+        body["@odata.nextLink"] = call.next_link({"$skiptoken": token})
     return GraphResponse(200, body)
 
 

@@ -120,7 +120,5 @@ def list_sign_ins(call: Call) -> GraphResponse:
         "value": [_view(call, e, reads_ca) for e in matches[skip : skip + top]],
     }
     if skip + top < len(matches):
-        kept = "&".join(f"{k}={v}" for k, v in query.items() if k not in {"$top", "$skiptoken"})
-        base = f"{call.sim.base_url}/{call.request.version}/auditLogs/signIns"
-        body["@odata.nextLink"] = f"{base}?{kept + '&' if kept else ''}$top={top}&$skiptoken={skip + top}"
+        body["@odata.nextLink"] = call.next_link({"$top": str(top), "$skiptoken": str(skip + top)})
     return GraphResponse(200, body)

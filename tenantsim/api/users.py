@@ -8,7 +8,6 @@ import json
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from tenantsim.directory import UserRecord
 from tenantsim.errors import GraphError, bad_request, denied, found, not_found, unsupported_query
@@ -202,9 +201,7 @@ def _decode_token(token: str | None) -> int:
 
 
 def _next_link(call: Call, position: int) -> str:
-    params = [(k, v) for k, v in call.request.query.items() if k != "$skiptoken"]
-    params.append(("$skiptoken", _encode_token(position)))
-    return f"{call.sim.base_url}/{call.request.version}{call.request.path}?{urlencode(params, quote_via=quote)}"
+    return call.next_link({"$skiptoken": _encode_token(position)})
 
 
 def _require_user_read(call: Call, select: Iterable[str] | None, filter_props: Iterable[str] = ()) -> bool:

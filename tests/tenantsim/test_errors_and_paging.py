@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
-from tenantsim.seed import PROTECTED_GROUP_ID
+import pytest
+
+from graph.origin import GraphOrigin
+from tenantsim.seed import PROTECTED_GROUP_ID, SEEDED_ACCESS_PACKAGES
+from tests.tenantsim.conftest import guests
 
 
 def test_an_error_is_one_error_object_with_code_message_and_inner_error(graph):
@@ -75,3 +79,38 @@ def test_the_count_comes_on_the_first_page_only(graph, admin):
     path = f"/v1.0/groups/{PROTECTED_GROUP_ID}/transitiveMembers/microsoft.graph.user?$count=true&$top=1"
     members = graph.get(path, roles=("GroupMember.Read.All",), headers=eventual).json()
     assert members["@odata.count"] >= len(members["value"])
+
+
+EM_REQUESTS = "/v1.0/identityGovernance/entitlementManagement/assignmentRequests"
+
+
+def _two_requests(graph, admin) -> None:
+    package, policy = SEEDED_ACCESS_PACKAGES["Fabrikam engineering"], "a1f0c2d3-4e5b-4a6c-8d7e-9f0a1b2c3da1"
+    for guest in guests(admin)[:2]:
+        target = {"targetId": guest["id"], "assignmentPolicyId": policy, "accessPackageId": package}
+        body = {"requestType": "adminAdd", "assignment": target}
+        posted = graph.request("POST", EM_REQUESTS, roles=("EntitlementManagement.ReadWrite.All",), json=body)
+        assert posted.status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("path", "roles"),
+    [
+        # $skip paging (entitlement management, access reviews): the product's lookup of a ticket's requests
+        (f"{EM_REQUESTS}?$filter=requestType eq 'adminAdd'&$top=1", ("EntitlementManagement.Read.All",)),
+        ("/v1.0/users?$filter=userType eq 'Guest'&$top=1", ("User.Read.All",)),
+    ],
+)
+def test_a_next_link_is_a_url_its_query_percent_encoded(graph, admin, server, path, roles):
+    """concepts/paging.md: the nextLink is a URL (its example encodes the skip token); a filter's spaces and quotes
+    went into it raw on the $skip-paged resources, and the product rightly refuses to follow such a link."""
+    _two_requests(graph, admin)
+    listing = graph.get(path, roles=roles).json()
+    link = listing["@odata.nextLink"]
+    assert not {" ", "'"} & set(link)
+    assert GraphOrigin.of(f"{server.url}/v1.0").check_link(link) == link
+    query = parse_qs(urlsplit(link).query)
+    assert query["$filter"] == [parse_qs(urlsplit(path).query)["$filter"][0]]
+    second = graph.get(link.removeprefix(server.url), roles=roles)
+    assert second.status_code == 200
+    assert {i["id"] for i in second.json()["value"]}.isdisjoint({i["id"] for i in listing["value"]})

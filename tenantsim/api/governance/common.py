@@ -50,9 +50,7 @@ def page(call: Call, items: list[dict[str, Any]], context: str) -> GraphResponse
         raise bad_request("$top must be positive and $skip not negative.")
     body: dict[str, Any] = {"@odata.context": call.context_url(context), "value": items[skip : skip + top]}
     if skip + top < len(items):
-        path = f"{call.sim.base_url}/{call.request.version}{call.request.path}"
-        kept = "&".join(f"{k}={v}" for k, v in query.items() if k not in {"$top", "$skip"})
-        body["@odata.nextLink"] = f"{path}?{kept + '&' if kept else ''}$top={top}&$skip={skip + top}"
+        body["@odata.nextLink"] = call.next_link({"$top": str(top), "$skip": str(skip + top)})
     return GraphResponse(200, body)
 
 
