@@ -148,6 +148,19 @@ def test_a_pace_cut_by_a_429_comes_back_at_a_small_share_while_requests_wait() -
     assert budget.rate_factor >= 1.0
 
 
+def test_answers_without_a_header_speed_an_instance_up_to_the_whole_bucket_and_no_further() -> None:
+    """Answers without Graph's header say the bucket had room when they were served; one of four instances
+    speeds up on them, but never past the bucket's own refill, whatever the others are spending meanwhile."""
+    clock = MonotonicClock()
+    budget = ClassBudget(BudgetClass.INVITATIONS, Quota(150, 5.0), clock, jitter=lambda: 0.0, share=0.25)
+    budget.queued = 4.0
+    for _ in range(2000):  # requests always waiting: each books when its turn comes, answered at once
+        clock.now += max(0.0, budget.wait_needed() - 0.25)
+        clock.now += budget.book(1)
+        budget.observe(None)
+    assert budget.rate == pytest.approx(budget.quota.refill_per_second)
+
+
 def _an_eighth_with_a_full_queue(clock: MonotonicClock) -> ClassBudget:
     """One of eight instances (2.5 writes/s) with 64 writes booked past target: the last goes out at 25.6 s."""
     budget = _writes(clock, share=1 / 8)
