@@ -179,7 +179,7 @@ class BudgetLease:
             for key, scope in list(self._scopes.items()):
                 if now < scope.due:
                     continue
-                scope.due = now + self._next_beat_in(scope)
+                scope.due, scope.recheck = now + self._next_beat_in(scope), False
                 if now - scope.last_spent_at > self.idle_seconds and scope.budget.spent == 0:
                     await self._leave(key, scope)
                     continue
@@ -206,7 +206,6 @@ class BudgetLease:
         over: if none was, that row says idle and the others take this part. An instance with requests waiting
         beside other live ones reads the rows twice as often, so it takes a part left idle sooner."""
         if scope.recheck:
-            scope.recheck = False
             return min(self.heartbeat_seconds, max(QUIET_MIN_SECONDS, 2 / max(scope.budget.rate, 1e-9)))
         interval = self.heartbeat_seconds / 2 if scope.hungry else self.heartbeat_seconds
         return interval * (0.9 + 0.2 * random.random())

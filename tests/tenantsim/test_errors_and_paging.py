@@ -8,8 +8,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from graph.origin import GraphOrigin
-from tenantsim.seed import PROTECTED_GROUP_ID, SEEDED_ACCESS_PACKAGES
+from tenantsim.seed import PROTECTED_GROUP_ID
 from tests.tenantsim.conftest import guests
+from tests.tenantsim.test_assignment_requests import _add
 
 
 def test_an_error_is_one_error_object_with_code_message_and_inner_error(graph):
@@ -85,12 +86,8 @@ EM_REQUESTS = "/v1.0/identityGovernance/entitlementManagement/assignmentRequests
 
 
 def _two_requests(graph, admin) -> None:
-    package, policy = SEEDED_ACCESS_PACKAGES["Fabrikam engineering"], "a1f0c2d3-4e5b-4a6c-8d7e-9f0a1b2c3da1"
     for guest in guests(admin)[:2]:
-        target = {"targetId": guest["id"], "assignmentPolicyId": policy, "accessPackageId": package}
-        body = {"requestType": "adminAdd", "assignment": target}
-        posted = graph.request("POST", EM_REQUESTS, roles=("EntitlementManagement.ReadWrite.All",), json=body)
-        assert posted.status_code == 201
+        assert _add(graph, guest["id"]).status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -102,8 +99,8 @@ def _two_requests(graph, admin) -> None:
     ],
 )
 def test_a_next_link_is_a_url_its_query_percent_encoded(graph, admin, server, path, roles):
-    """concepts/paging.md: the nextLink is a URL (its example encodes the skip token); a filter's spaces and quotes
-    went into it raw on the $skip-paged resources, and the product rightly refuses to follow such a link."""
+    """concepts/paging.md: the nextLink is a URL to send back whole; a filter's spaces and quotes went into it raw
+    on the $skip-paged resources, and the product rightly refuses to follow such a link."""
     _two_requests(graph, admin)
     listing = graph.get(path, roles=roles).json()
     link = listing["@odata.nextLink"]
