@@ -6,12 +6,18 @@ fail the session loudly when a server cannot start: a missing emulator is a brok
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from tenantsim.stack import LocalStack, StackError
+
+# A pytest-xdist worker starts with COLUMNS=80 in its environment, and rich reads COLUMNS once, when the CLI's
+# console is built at import: every table would then be 80 wide whatever width a test's CliRunner asks for.
+# Without it the console reads the width at each print, as it does under a single pytest process.
+os.environ.pop("COLUMNS", None)
 
 
 def _start(stack: LocalStack) -> LocalStack:
