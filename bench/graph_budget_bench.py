@@ -351,6 +351,7 @@ def run_row(
     deadline_factor: float,
     concurrency: int = 32,
     profile_dir: str = "",
+    timeline: bool = False,
 ) -> dict[str, Any]:
     sim = sim_server.simulator
     tag = f"{strategy}{workers}{uuid.uuid4().hex[:6]}"
@@ -487,7 +488,18 @@ def run_row(
             dropped=sum(r.get("dropped", 0) for r in reports),
             prepared=prepared,
         )
+    if timeline:
+        row["binding_per_s"] = _per_second([t - start_at for t in binding_times], wall)
     return row
+
+
+def _per_second(times: list[float], wall: float) -> list[int]:
+    """Binding requests let through in each second of the row: where a row lost its pace."""
+    counts = [0] * (int(wall) + 1)
+    for moment in times:
+        if 0 <= moment < len(counts):
+            counts[int(moment)] += 1
+    return counts
 
 
 def _record_binding_times(sim: Any, workload: Workload) -> list[float]:
@@ -600,6 +612,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--profile-dir", type=Path, help="write a cProfile of every worker's run here (profiling slows the rows)"
     )
+    parser.add_argument(
+        "--timeline", action="store_true", help="add each row's binding requests per second (binding_per_s)"
+    )
     args = parser.parse_args(argv)
     if args.profile_dir:
         args.profile_dir.mkdir(parents=True, exist_ok=True)
@@ -649,6 +664,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.deadline_factor,
                         concurrency,
                         str(args.profile_dir or ""),
+                        args.timeline,
                     )
                     print(json.dumps(row), flush=True)
     return 0

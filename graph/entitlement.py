@@ -13,7 +13,6 @@ Tickets that ask while a resolution is under way wait for it instead of starting
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from urllib.parse import urlencode
 from kiota_abstractions.method import Method
 from msgraph import GraphServiceClient
 
+from graph.kept import KeptAnswers
 from graph.odata import quote
 from graph.raw import RawGraph
 from lifecycle.errors import BadRequestError, NotFoundError
@@ -40,31 +40,15 @@ class GraphAccessPackages:
     def __init__(self, client: GraphServiceClient, clock: Callable[[], float] = time.monotonic) -> None:
         self._raw = RawGraph(client)
         self._em = f"{self._raw.v1}/identityGovernance/entitlementManagement"
-        self._clock = clock
-        self._resolved: dict[tuple[str, str, str | None], tuple[float, AccessPackageTarget]] = {}
-        self._resolving: dict[tuple[str, str, str | None], asyncio.Future[AccessPackageTarget | None]] = {}
+        self._resolved: KeptAnswers[tuple[str, str, str | None], AccessPackageTarget | None] = KeptAnswers(
+            RESOLVE_TTL_SECONDS, clock=clock
+        )
         # The list-assignmentPolicies page says to list packages with $expand=assignmentPolicies; the
         # list-accessPackages page names only $select and $filter. A 400 for it is remembered here.
         self._expand_refused = False
 
     async def resolve(self, catalog: str, package: str, policy: str | None = None) -> AccessPackageTarget | None:
-        key = (catalog, package, policy)
-        cached = self._resolved.get(key)
-        if cached is not None and cached[0] > self._clock():
-            return cached[1]
-        running = self._resolving.get(key)
-        if running is None or running.get_loop() is not asyncio.get_running_loop():
-            running = asyncio.ensure_future(self._resolve(catalog, package, policy))
-            self._resolving[key] = running
-            running.add_done_callback(lambda done: self._settled(key, done))
-        # Shielded: one waiting ticket cancelled (its message's lock lost) does not cancel the others' answer.
-        return await asyncio.shield(running)
-
-    def _settled(self, key: tuple[str, str, str | None], done: asyncio.Future[AccessPackageTarget | None]) -> None:
-        if self._resolving.get(key) is done:
-            del self._resolving[key]
-        if not done.cancelled() and done.exception() is None and (target := done.result()) is not None:
-            self._resolved[key] = (self._clock() + RESOLVE_TTL_SECONDS, target)
+        return await self._resolved.get((catalog, package, policy), lambda: self._resolve(catalog, package, policy))
 
     async def _resolve(self, catalog: str, package: str, policy: str | None) -> AccessPackageTarget | None:
         query = _query({"$filter": f"displayName eq {quote(catalog)}", "$select": "id,displayName"})

@@ -11,7 +11,8 @@ typed request builders.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +26,7 @@ from msgraph.generated.models.user import User
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
 from graph.errors import graph_call, map_graph_error
+from graph.kept import KeptAnswers
 from graph.odata import quote
 from graph.origin import GraphOrigin
 from graph.raw import RawGraph
@@ -54,6 +56,9 @@ USER_FIELDS = (
 )
 # A mail that is another object's proxy address is refused (resources/user.md) with 400 Request_BadRequest,
 # the code of every malformed request: the message tells them apart.
+# A ticket's sponsor found to be a member is kept this long: the tickets of a bulk request name one sponsor.
+# A sponsor deleted or made a guest within that time is still taken for a member by the tickets that follow.
+SPONSOR_TTL_SECONDS = 120.0
 PROXY_ADDRESS_TAKEN = "same value for property proxyaddresses already exists"
 # Graph's answer (403) to signInActivity in a tenant without a Microsoft Entra ID P1/P2 licence, as
 # Microsoft's troubleshooting article "Neither tenant is B2C or tenant doesn't have premium license" gives it.
@@ -115,11 +120,18 @@ async def guest_pages(
         url = origin.check_link(link, what="@odata.nextLink")
 
 
+def _is_member(user: DirectoryUser | None) -> bool:
+    return user is not None and user.user_type == "Member"
+
+
 class GraphDirectory:
-    def __init__(self, client: GraphServiceClient) -> None:
+    def __init__(self, client: GraphServiceClient, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
         self._raw = RawGraph(client)
         self._select = ",".join(USER_FIELDS)
+        self._sponsors: KeptAnswers[str, DirectoryUser | None] = KeptAnswers(
+            SPONSOR_TTL_SECONDS, keep=_is_member, clock=clock
+        )
 
     async def find_user_by_mail(self, email: str) -> DirectoryUser | None:
         query = urlencode(
@@ -136,6 +148,9 @@ class GraphDirectory:
         except NotFoundError:
             return None
         return user_from_json(user) if user else None
+
+    async def find_sponsor(self, user_id: str) -> DirectoryUser | None:
+        return await self._sponsors.get(user_id.lower(), lambda: self.get_user(user_id))
 
     async def invite_guest(self, request: InvitationRequest) -> InvitationResult:
         created = await self._raw.send(Method.POST, f"{self._raw.v1}/invitations", invitation_body(request)) or {}

@@ -44,6 +44,12 @@ class Directory(Protocol):
 
     async def get_user(self, user_id: str) -> DirectoryUser | None: ...
 
+    async def find_sponsor(self, user_id: str) -> DirectoryUser | None:
+        """The user a ticket names as its sponsor (object id or UPN), as ``get_user`` reads it. A member may be
+        answered from a read up to a few minutes old (a bulk request's tickets name one sponsor); a guest or
+        an unknown user is read each time."""
+        ...
+
     async def invite_guest(self, request: InvitationRequest) -> InvitationResult: ...
 
     async def sponsor_ids(self, user_id: str) -> set[str]:

@@ -163,7 +163,7 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
         # takes several requests on a cold instance); judged in the same order as one after the other.
         package, sponsor, existing = await together(
             access.resolve_package(services, item, decision),
-            services.directory.get_user(ticket.sponsor),
+            services.directory.find_sponsor(ticket.sponsor),
             services.directory.find_user_by_mail(ticket.email),
         )
         if isinstance(package, access.PackageMissing) and ticket.access_package:

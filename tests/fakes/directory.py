@@ -75,6 +75,9 @@ class FakeDirectory:
             return self.users[user_id]
         return next((u for u in self.users.values() if u.user_principal_name == user_id), None)
 
+    async def find_sponsor(self, user_id: str) -> DirectoryUser | None:
+        return await self.get_user(user_id)  # never kept: a test that changes a sponsor sees it at once
+
     async def invite_guest(self, request: InvitationRequest) -> InvitationResult:
         self._maybe_fail()
         self.invitations.append(request)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
 from graph.client import build_graph_client
 from graph.credentials import TenantSimCredential
 from graph.permissions import GRANTED
-from graph.users import GraphDirectory
+from graph.users import SPONSOR_TTL_SECONDS, GraphDirectory
 from lifecycle.errors import NotFoundError, PermissionDeniedError
 from lifecycle.models import InvitationRequest
 
@@ -154,3 +156,50 @@ async def test_adding_a_sponsor_to_an_unknown_user_is_not_found(local_stack):
     writer = _directory(local_stack, GRANTED | {"User.ReadWrite.All"})
     with pytest.raises(NotFoundError):
         await writer.add_sponsor("00000000-0000-4000-8000-000000000000", _a_seeded(local_stack, "Member")["id"])
+
+
+def _directory_on(sim, clock) -> GraphDirectory:
+    credential = TenantSimCredential(sim.url, roles=GRANTED)
+    return GraphDirectory(build_graph_client(credential=credential, base_url=f"{sim.url}/v1.0"), clock=clock)
+
+
+def _user_reads(admin, user_id: str) -> int:
+    return sum(1 for r in admin.requests() if r["method"] == "GET" and r["path"].startswith(f"/v1.0/users/{user_id}"))
+
+
+async def test_a_member_sponsor_is_read_once_for_the_tickets_that_name_it_until_it_ages_out(sim, admin):
+    """A bulk request's tickets name one sponsor: the tickets asking at once share one read, the next ones
+    within SPONSOR_TTL_SECONDS make none, and after it the sponsor is read again (a member made a guest since
+    is then seen as a guest)."""
+    member = next(u for u in admin.snapshot()["users"] if u["userType"] == "Member" and u.get("userPrincipalName"))
+    now = [0.0]
+    directory = _directory_on(sim, lambda: now[0])
+    admin.reset_counters()
+    answers = await asyncio.gather(*(directory.find_sponsor(member["userPrincipalName"]) for _ in range(20)))
+    assert {a.id for a in answers} == {member["id"]} and _user_reads(admin, member["userPrincipalName"]) == 1
+
+    now[0] += SPONSOR_TTL_SECONDS - 1
+    again = await directory.find_sponsor(member["userPrincipalName"].upper())
+    assert again is not None and again.user_type == "Member"
+    assert len(admin.requests()) == 1
+
+    admin.patch_user(member["id"], userType="Guest")
+    try:
+        now[0] += 2
+        aged = await directory.find_sponsor(member["userPrincipalName"])
+        assert aged is not None and aged.user_type == "Guest"
+    finally:
+        admin.patch_user(member["id"], userType="Member")
+
+
+async def test_a_guest_or_unknown_sponsor_is_read_on_every_ticket(sim, admin):
+    """Only a member is kept: a guest named as sponsor (refused) is read again for the next ticket, so one
+    made a member meanwhile is accepted at once, and an unknown address is asked again too."""
+    guest = next(u for u in admin.snapshot()["users"] if u["userType"] == "Guest")
+    directory = _directory_on(sim, lambda: 0.0)
+    admin.reset_counters()
+    assert (await directory.find_sponsor(guest["id"])).user_type == "Guest"
+    assert (await directory.find_sponsor(guest["id"])).user_type == "Guest"
+    assert await directory.find_sponsor("nobody@contoso.com") is None
+    assert await directory.find_sponsor("nobody@contoso.com") is None
+    assert _user_reads(admin, guest["id"]) == 2 and _user_reads(admin, "nobody@contoso.com") == 2
