@@ -23,10 +23,10 @@ from urllib.parse import urlencode
 from kiota_abstractions.method import Method
 from msgraph import GraphServiceClient
 
-from graph.kept import KeptAnswers
 from graph.odata import quote
 from graph.raw import RawGraph
 from lifecycle.errors import BadRequestError, NotFoundError
+from lifecycle.kept import KeptAnswers
 from lifecycle.models import AccessPackageTarget, AssignmentInfo, AssignmentRequestInfo
 
 LIVE_ASSIGNMENT_STATES = {"delivering", "delivered", "partiallyDelivered"}

@@ -26,11 +26,11 @@ from msgraph.generated.models.user import User
 from msgraph.generated.users.users_request_builder import UsersRequestBuilder
 
 from graph.errors import graph_call, map_graph_error
-from graph.kept import KeptAnswers
 from graph.odata import quote
 from graph.origin import GraphOrigin
 from graph.raw import RawGraph
 from lifecycle.errors import BadRequestError, ConflictError, GraphError, NotFoundError
+from lifecycle.kept import KeptAnswers
 from lifecycle.models import (
     DirectoryUser,
     InvitationRequest,

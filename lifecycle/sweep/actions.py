@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import structlog
 
 from lifecycle.clock import SystemClock
 from lifecycle.errors import GraphError, NotFoundError, PermissionDeniedError, StateConflictError, TransientGraphError
+from lifecycle.kept import KeptAnswers
 from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Outcome, Verdict
 from lifecycle.models import (
@@ -60,30 +61,30 @@ class RunGate:
         self.runs = ports.runs
         self.clock: Clock = clock or SystemClock()
         self.ttl = ttl
-        self._released: dict[str, datetime] = {}  # run id -> when its released status was read
+        # A released run, kept for ``ttl``; the first messages of a run share one read of it.
+        self._released: KeptAnswers[str, tuple[RunStatus, bool] | None] = KeptAnswers(
+            ttl.total_seconds(),
+            keep=lambda read: read is not None and read[0] in DISPATCHED_STATES,
+            clock=lambda: self.clock.now().timestamp(),
+            limit=64,
+        )
         self._without_sign_in: set[str] = set()  # runs planned without signInActivity (no P1/P2 licence)
         self._protected: dict[tuple[str, str], frozenset[str]] = {}
         self._reading = asyncio.Lock()
 
     async def status(self, run_id: str) -> RunStatus | None:
         """The run's status as of at most ``ttl`` ago for a released run, as of now otherwise (None: unknown)."""
-        now = self.clock.now()
-        read_at = self._released.get(run_id)
-        if read_at is not None and now - read_at < self.ttl:
-            return RunStatus.DISPATCHED
-        run = await self.runs.get(run_id)
-        if run is None:
-            self._released.pop(run_id, None)
+        read = await self._released.get(run_id, lambda: self._read(run_id))
+        if read is None:
             return None
-        if run.status in DISPATCHED_STATES:
-            if len(self._released) > 64:
-                self._released.clear()
-            self._released[run_id] = now
-            if not run.sign_in_activity_known:
-                self._without_sign_in.add(run_id)
-        else:
-            self._released.pop(run_id, None)
-        return run.status
+        status, sign_in_activity_known = read
+        if status in DISPATCHED_STATES and not sign_in_activity_known:
+            self._without_sign_in.add(run_id)
+        return status
+
+    async def _read(self, run_id: str) -> tuple[RunStatus, bool] | None:
+        run = await self.runs.get(run_id)
+        return None if run is None else (run.status, run.sign_in_activity_known)
 
     async def released(self, run_id: str) -> bool:
         return await self.status(run_id) in DISPATCHED_STATES

@@ -1,4 +1,4 @@
-"""graph.kept.KeptAnswers: one read for callers asking at once, kept for its time, never a failure kept."""
+"""lifecycle.kept.KeptAnswers: one read for callers asking at once, kept for its time, never a failure kept."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from graph.kept import KeptAnswers
+from lifecycle.kept import KeptAnswers
 
 
 class _Reads:

@@ -4,6 +4,7 @@ without acting on any guest twice."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -41,6 +42,7 @@ class CountingRuns(MemorySweepRuns):
 
     async def get(self, run_id: str) -> DailyRun | None:
         self.reads += 1
+        await asyncio.sleep(0)  # a Table read gives the event loop to the other messages
         return await super().get(run_id)
 
 
@@ -206,3 +208,12 @@ def test_the_endpoint_refuses_halt_and_resume_arguments_it_cannot_use(name, args
     with pytest.raises(AdminInputError) as refused:
         admin_commands()[name].parse(args)
     assert refused.value.code == "invalid-args"
+
+
+async def test_a_runs_first_messages_arriving_together_share_one_read_of_it():
+    """The first messages of a run reach a worker at once (64 of them in Azure): one run read between them."""
+    runs, clock = CountingRuns(), FixedClock(NOW)
+    await _dispatched_run(runs)
+    gate = RunGate(SweepPorts(runs=runs, guest_reads=FakeDirectory()), clock)
+    assert all(await asyncio.gather(*(gate.released(RUN) for _ in range(64))))
+    assert runs.reads == 1

@@ -4,7 +4,8 @@ A read that gives every caller of a process the same answer for minutes (a partn
 sponsor a bulk request names on each of its tickets) is kept for ``ttl`` seconds, and callers that ask while
 it is under way wait for that read instead of starting their own: a worker's first 64 messages would
 otherwise make 64 identical reads before any answer is kept. Only answers ``keep`` accepts are kept; a
-failed or cancelled read is not.
+failed or cancelled read is not. At most ``limit`` answers are kept: past it, the aged ones are dropped, and
+all of them if none has aged.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ class KeptAnswers(Generic[K, V]):
         ttl: float,
         keep: Callable[[V], bool] = lambda answer: answer is not None,
         clock: Callable[[], float] = time.monotonic,
+        limit: int = 256,
     ) -> None:
-        self._ttl, self._keep, self._clock = ttl, keep, clock
+        self._ttl, self._keep, self._clock, self._limit = ttl, keep, clock, limit
         self._kept: dict[K, tuple[float, V]] = {}
         self._reading: dict[K, asyncio.Future[V]] = {}
 
@@ -45,4 +47,9 @@ class KeptAnswers(Generic[K, V]):
         if self._reading.get(key) is done:
             del self._reading[key]
         if not done.cancelled() and done.exception() is None and self._keep(answer := done.result()):
-            self._kept[key] = (self._clock() + self._ttl, answer)
+            now = self._clock()
+            if len(self._kept) >= self._limit:
+                self._kept = {k: v for k, v in self._kept.items() if v[0] > now}
+                if len(self._kept) >= self._limit:
+                    self._kept.clear()
+            self._kept[key] = (now + self._ttl, answer)
