@@ -54,11 +54,11 @@ USER_FIELDS = (
     "identities",
     "otherMails",
 )
-# A mail that is another object's proxy address is refused (resources/user.md) with 400 Request_BadRequest,
-# the code of every malformed request: the message tells them apart.
 # A ticket's sponsor found to be a member is kept this long: the tickets of a bulk request name one sponsor.
 # A sponsor deleted or made a guest within that time is still taken for a member by the tickets that follow.
 SPONSOR_TTL_SECONDS = 120.0
+# A mail that is another object's proxy address is refused (resources/user.md) with 400 Request_BadRequest,
+# the code of every malformed request: the message tells them apart.
 PROXY_ADDRESS_TAKEN = "same value for property proxyaddresses already exists"
 # Graph's answer (403) to signInActivity in a tenant without a Microsoft Entra ID P1/P2 licence, as
 # Microsoft's troubleshooting article "Neither tenant is B2C or tenant doesn't have premium license" gives it.
