@@ -134,7 +134,9 @@ class BudgetLease:
             now = self.clock()
             scope = _Scope(key, budget, joined_at=now, last_spent_at=now)
             try:
-                others_spending = await asyncio.wait_for(self._exchange(scope), self.join_timeout)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation that meets the answer.
+                async with asyncio.timeout(self.join_timeout):
+                    others_spending = await self._exchange(scope)
             except TimeoutError:
                 self._failed(scope, now, TimeoutError(f"no answer within {self.join_timeout}s"))
                 others_spending = False
@@ -168,7 +170,8 @@ class BudgetLease:
         for scope in self._scopes.values():
             scope.budget.share, scope.budget.on_rejoin, scope.budget.on_drain = 1.0, None, None
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.ledger.remove(scope.name, self.member), self.join_timeout)
+                async with asyncio.timeout(self.join_timeout):
+                    await self.ledger.remove(scope.name, self.member)
         self._scopes.clear()
         if self._budget is not None and self._budget.coordinator is self:
             self._budget.coordinator = None

@@ -380,3 +380,40 @@ def test_close_returns_while_the_heartbeat_loop_is_being_woken() -> None:
         return closing in done
 
     assert asyncio.run(run())
+
+
+def test_a_cancellation_that_meets_the_joins_answer_is_not_swallowed() -> None:
+    """A message's handler cancelled (its lock lost, the host stopping) while its first request joins the lease:
+    the join's answer arriving in the same step must not drop the cancellation and let the handler go on
+    (asyncio.wait_for on Python 3.11 returned the answer instead)."""
+
+    class CancellingLedger(MemoryBudgetLedger):
+        joiner: asyncio.Task[str] | None = None
+
+        async def rows(self, scope: str):  # type: ignore[no-untyped-def]
+            answer = await super().rows(scope)
+            if self.joiner is not None:
+                self.joiner.cancel()
+                self.joiner = None
+            return answer
+
+    async def run() -> str:
+        ledger = CancellingLedger()
+        budget = GraphBudget()
+        lease = BudgetLease(ledger, member="joining", heartbeat_seconds=60.0).attach(budget)
+
+        async def join_then_go_on() -> str:
+            await budget.prepare("tenant", "app", COSTS)
+            await asyncio.sleep(0)
+            return "went on"
+
+        joining = asyncio.ensure_future(join_then_go_on())
+        ledger.joiner = joining
+        try:
+            outcome = await joining
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+        await lease.close()
+        return outcome
+
+    assert asyncio.run(run()) == "cancelled"
