@@ -414,7 +414,8 @@ def run_row(
             raise RuntimeError(f"a {strategy} worker failed before the start: {answer}")
     start_at = time.monotonic() + 1.0
     deadline_at = start_at + fastest * deadline_factor + 5.0
-    binding_times = _record_binding_times(sim, workload)
+    throttled_times: list[float] = []
+    binding_times = _record_binding_times(sim, workload, throttled_times)
     for _ in processes:
         go.put((start_at, deadline_at))
     reports = []
@@ -490,6 +491,7 @@ def run_row(
         )
     if timeline:
         row["binding_per_s"] = _per_second([t - start_at for t in binding_times], wall)
+        row["throttled_per_s"] = _per_second([t - start_at for t in throttled_times], wall)
     return row
 
 
@@ -502,15 +504,19 @@ def _per_second(times: list[float], wall: float) -> list[int]:
     return counts
 
 
-def _record_binding_times(sim: Any, workload: Workload) -> list[float]:
-    """When each request of the binding class reached the tenant and was let through (monotonic seconds)."""
+def _record_binding_times(sim: Any, workload: Workload, throttled: list[float] | None = None) -> list[float]:
+    """When each request of the binding class reached the tenant and was let through (monotonic seconds); when
+    each was answered 429 goes to ``throttled``."""
     times: list[float] = []
     handle = sim.handle
 
     def recorded(request: Any) -> Any:
         response = handle(request)
-        if response.status < 400 and _binds(workload, request.method, request.path):
-            times.append(time.monotonic())
+        if _binds(workload, request.method, request.path):
+            if response.status < 400:
+                times.append(time.monotonic())
+            elif response.status == 429 and throttled is not None:
+                throttled.append(time.monotonic())
         return response
 
     sim.handle = recorded
@@ -613,7 +619,9 @@ def main(argv: list[str] | None = None) -> int:
         "--profile-dir", type=Path, help="write a cProfile of every worker's run here (profiling slows the rows)"
     )
     parser.add_argument(
-        "--timeline", action="store_true", help="add each row's binding requests per second (binding_per_s)"
+        "--timeline",
+        action="store_true",
+        help="add each row's binding requests per second (binding_per_s) and those answered 429 (throttled_per_s)",
     )
     args = parser.parse_args(argv)
     if args.profile_dir:
