@@ -16,6 +16,12 @@ from tenantsim.config import SimConfig
 from tenantsim.runtime import Simulator
 from tenantsim.seed import build_seed
 
+# How long an idle connection stays open. uvicorn's default (5 s) equals httpx's keep-alive expiry, so a client
+# could send on a connection the server closes that instant (a read error, "Server disconnected"): an artefact
+# of the setting, not a behaviour of Graph's, which documents no idle timeout. The product survives one (the
+# work is rescheduled); the local stack should not cause them.
+KEEP_ALIVE_SECONDS = 30
+
 
 def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -50,7 +56,13 @@ class TenantSimServer:
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
         self._server = uvicorn.Server(
-            uvicorn.Config(create_app(self.simulator), log_level="warning", access_log=False, lifespan="off")
+            uvicorn.Config(
+                create_app(self.simulator),
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            )
         )
         self._thread: threading.Thread | None = None
 

@@ -41,6 +41,7 @@ ACCOUNT_NAME = "devstoreaccount1"
 # Azurite's published development account key: not a secret.
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 START_TIMEOUT_SECONDS = 30.0
+AZURITE_KEEP_ALIVE_SECONDS = 30
 _LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://[^:]+:(\d+)")
 
 
@@ -196,6 +197,12 @@ class Azurite:
             *("--queueHost", "127.0.0.1", "--queuePort", port["queue"]),
             *("--tableHost", "127.0.0.1", "--tablePort", port["table"]),
             *("--location", str(data_dir)),
+            # Azurite closes idle connections after 5 s by default while the Storage SDKs' aiohttp reuses them
+            # for 15 s, so a Table insert could go out on a closed connection (a transport error the SDK does
+            # not retry for a POST): the emulator's setting, not Azure's. Idle connections outlast the clients'.
+            *("--blobKeepAliveTimeout", str(AZURITE_KEEP_ALIVE_SECONDS)),
+            *("--queueKeepAliveTimeout", str(AZURITE_KEEP_ALIVE_SECONDS)),
+            *("--tableKeepAliveTimeout", str(AZURITE_KEEP_ALIVE_SECONDS)),
             # The Storage SDKs speak a newer REST API version than Azurite knows; without this
             # Azurite answers every request with 400 InvalidHeaderValue.
             "--skipApiVersionCheck",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -162,3 +163,28 @@ def test_local_stack_fixture_serves_graph_to_a_token_the_product_mints(local_sta
         f"{env['LIFECYCLE_GRAPH_BASE_URL']}/users", params={"$top": "2"}, headers={"Authorization": f"Bearer {token}"}
     )
     assert users.status_code == 200 and len(users.json()["value"]) == 2
+
+
+def test_both_servers_keep_an_idle_connection_longer_than_the_clients_reuse_it(local_stack) -> None:
+    """httpx reuses an idle connection for 5 s and the Storage SDKs' aiohttp for 15 s; Azurite and uvicorn closed
+    theirs at 5 s, so a request could go out on a connection being closed (transport errors, rescheduled work).
+    A connection left idle for 6 s still answers on both (http.client raises RemoteDisconnected otherwise)."""
+    tenantsim = local_stack.tenantsim_url.removeprefix("http://")
+    targets = {
+        "tenantsim": (tenantsim, "/_tenantsim/config"),
+        "azurite": (f"127.0.0.1:{local_stack.azurite.ports['table']}", "/devstoreaccount1/Tables"),
+    }
+    connections = {name: http.client.HTTPConnection(host, timeout=5) for name, (host, _) in targets.items()}
+    try:
+        first = {}
+        for name, (_, path) in targets.items():
+            connections[name].request("GET", path)
+            connections[name].getresponse().read()
+            first[name] = connections[name].sock
+        time.sleep(6)
+        for name, (_, path) in targets.items():
+            connections[name].request("GET", path)
+            assert connections[name].getresponse().read() is not None and connections[name].sock is first[name], name
+    finally:
+        for connection in connections.values():
+            connection.close()
