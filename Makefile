@@ -39,7 +39,7 @@ run: setup
 ## make test: lint, then the whole suite (unit, tenantsim, integration on Azurite + tenantsim, functions, e2e).
 ## Four pytest-xdist workers, each with its own Azurite and tenantsim; a test file stays on one worker (its
 ## module fixtures are built once). Most tests wait on those local servers, so four workers keep two cores
-## busy: about 7.5 minutes where one process took 15.5. TEST_WORKERS=0 runs it in this process.
+## busy: 6 to 8 minutes where one process took 15.5. TEST_WORKERS=0 runs it in this process.
 TEST_WORKERS ?= 4
 test: setup browser lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
