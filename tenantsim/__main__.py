@@ -13,11 +13,10 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from tenantsim.app import create_app
 from tenantsim.config import SimConfig
 from tenantsim.runtime import Simulator
 from tenantsim.seed import DEFAULT_GUESTS, POSTURES, build_seed
-from tenantsim.server import KEEP_ALIVE_SECONDS, bind_socket
+from tenantsim.server import ServerConfig, bind_socket
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,15 +69,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.port_file:
         _write_atomically(args.port_file, f"{port}\n")
     print(f"tenantsim listening on http://{args.host}:{port}", flush=True)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(Simulator(document, config)),
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        )
-    )
+    server = uvicorn.Server(ServerConfig(Simulator(document, config)))
     server.run(sockets=[sock])
     return 0
 

@@ -159,6 +159,10 @@ class SimConfig:
     # Which sign-ins keep a guest active for an inactivity rule: the rule's page does not say. "interactive" (the
     # default) counts lastSignInDateTime and lastSuccessfulSignInDateTime; "all" adds the non-interactive ones.
     lifecycle_policy_inactivity_sign_ins: str = "interactive"
+    # How long the server keeps an idle connection open: Graph documents no idle timeout. 30 (default) outlasts
+    # the clients' own reuse (httpx 5 s, aiohttp 15 s); 5, uvicorn's default, closes a connection as a client
+    # may be reusing it, so a request can meet a closed socket. Read at each new connection.
+    idle_connection_seconds: float = 30.0
 
     def update(self, changes: dict[str, Any]) -> None:
         known = {f.name: f for f in fields(self)}

@@ -16,12 +16,6 @@ from tenantsim.config import SimConfig
 from tenantsim.runtime import Simulator
 from tenantsim.seed import build_seed
 
-# How long an idle connection stays open. uvicorn's default (5 s) equals httpx's keep-alive expiry, so a client
-# could send on a connection the server closes that instant (a read error, "Server disconnected"): an artefact
-# of the setting, not a behaviour of Graph's, which documents no idle timeout. The product survives one (the
-# work is rescheduled); the local stack should not cause them.
-KEEP_ALIVE_SECONDS = 30
-
 
 def bind_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -30,6 +24,29 @@ def bind_socket(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
+
+
+class ServerConfig(uvicorn.Config):
+    """uvicorn's settings for a simulator. uvicorn reads ``timeout_keep_alive`` at each new connection; here it
+    is the simulator's knob ``idleConnectionSeconds``, so a test sets it as it sets any other."""
+
+    def __init__(self, simulator: Simulator) -> None:
+        self.simulator = simulator
+        super().__init__(
+            create_app(simulator),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=simulator.config.idle_connection_seconds,
+        )
+
+    @property  # type: ignore[override]
+    def timeout_keep_alive(self) -> float:
+        return self.simulator.config.idle_connection_seconds
+
+    @timeout_keep_alive.setter
+    def timeout_keep_alive(self, seconds: float) -> None:
+        self.simulator.config.idle_connection_seconds = seconds
 
 
 class TenantSimServer:
@@ -55,15 +72,7 @@ class TenantSimServer:
         self.host = host
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
-        self._server = uvicorn.Server(
-            uvicorn.Config(
-                create_app(self.simulator),
-                log_level="warning",
-                access_log=False,
-                lifespan="off",
-                timeout_keep_alive=KEEP_ALIVE_SECONDS,
-            )
-        )
+        self._server = uvicorn.Server(ServerConfig(self.simulator))
         self._thread: threading.Thread | None = None
 
     def start(self) -> TenantSimServer:

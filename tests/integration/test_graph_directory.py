@@ -203,3 +203,17 @@ async def test_a_guest_or_unknown_sponsor_is_read_on_every_ticket(sim, admin):
     assert await directory.find_sponsor("nobody@contoso.com") is None
     assert await directory.find_sponsor("nobody@contoso.com") is None
     assert _user_reads(admin, guest["id"]) == 2 and _user_reads(admin, "nobody@contoso.com") == 2
+
+
+async def test_the_directory_reads_on_after_the_server_closed_its_idle_connections(sim, admin):
+    """A server that closes idle connections sooner than the client's pool keeps them (idleConnectionSeconds 1
+    against httpx's 5 s): the next read goes out on a new connection, not a dead one."""
+    member = next(u for u in admin.snapshot()["users"] if u["userType"] == "Member")
+    admin.configure(idleConnectionSeconds=1)
+    try:
+        directory = _directory_on(sim, lambda: 0.0)
+        assert (await directory.get_user(member["id"])).id == member["id"]
+        await asyncio.sleep(1.5)
+        assert (await directory.get_user(member["id"])).id == member["id"]
+    finally:
+        admin.configure(idleConnectionSeconds=30)

@@ -43,6 +43,7 @@ DEFAULT_CONFIG = {
     "expandNestedSelect": "honour",
     "expandWithSignInActivity": True,
     "batchResponsesInRequestOrder": False,
+    "idleConnectionSeconds": 30,
     "apiConnectorConfigurationExpand": "expand",
     "signInListNeedsDirectoryRead": True,
     "partnerNullSetting": "inherit",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import time
 
 import httpx
@@ -168,3 +169,23 @@ def test_only_the_paths_of_the_cost_table_cost_more_than_one_resource_unit(graph
         answer = graph.get(path, roles=roles, headers=eventual)
         assert answer.status_code == 200, path
         assert answer.headers["x-ms-resource-unit"] == str(cost), path
+
+
+@pytest.mark.parametrize(("seconds", "kept"), [(30, True), (1, False)])
+def test_an_idle_connection_stays_open_for_the_idle_connection_knob(admin, server, seconds, kept):
+    """Graph documents no idle timeout: 30 s (default) outlasts the clients' own reuse; 1 s closes a connection
+    the client still holds, and reusing it finds it gone."""
+    admin.configure(idleConnectionSeconds=seconds)
+    connection = http.client.HTTPConnection(server.url.removeprefix("http://"), timeout=5)
+    try:
+        connection.request("GET", "/_tenantsim/config")
+        connection.getresponse().read()
+        time.sleep(1.5)
+        connection.request("GET", "/_tenantsim/config")
+        if kept:
+            assert connection.getresponse().status == 200
+        else:
+            with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+                connection.getresponse()
+    finally:
+        connection.close()
