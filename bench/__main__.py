@@ -63,7 +63,7 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="python -m bench",
         description="Run the benchmarks behind the README's performance section, or render their figures.",
-        epilog="Without a command: run. The full run took 1,088 s on the 2-core build machine; --quick under 200 s.",
+        epilog="Without a command: run. The full run took about 1,100 s on the 2-core build machine; --quick 200 s.",
     )
     commands = root.add_subparsers(dest="command")
     run = commands.add_parser("run", help="run the benchmarks (the default)")

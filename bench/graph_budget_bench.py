@@ -496,7 +496,7 @@ def run_row(
 
 
 def _per_second(times: list[float], wall: float) -> list[int]:
-    """Binding requests let through in each second of the row: where a row lost its pace."""
+    """How many of ``times`` fall in each second of the row: where a row lost its pace, or drew its 429s."""
     counts = [0] * (int(wall) + 1)
     for moment in times:
         if 0 <= moment < len(counts):

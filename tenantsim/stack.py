@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
+from tenantsim.config import SimConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 STACK_DIR = ROOT / ".stack"
 AZURITE_BIN = ROOT / "node_modules" / ".bin" / "azurite"
@@ -41,7 +43,7 @@ ACCOUNT_NAME = "devstoreaccount1"
 # Azurite's published development account key: not a secret.
 ACCOUNT_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 START_TIMEOUT_SECONDS = 30.0
-AZURITE_KEEP_ALIVE_SECONDS = 30
+_KEEP_ALIVE = str(round(SimConfig().idle_connection_seconds))  # Azurite takes whole seconds
 _LISTENING = re.compile(r"Azurite (Blob|Queue|Table) service is successfully listening at http://[^:]+:(\d+)")
 
 
@@ -199,10 +201,10 @@ class Azurite:
             *("--location", str(data_dir)),
             # Azurite closes idle connections after 5 s by default while the Storage SDKs' aiohttp reuses them
             # for 15 s, so a Table insert could go out on a closed connection (a transport error the SDK does
-            # not retry for a POST): the emulator's setting, not Azure's. Idle connections outlast the clients'.
-            *("--blobKeepAliveTimeout", str(AZURITE_KEEP_ALIVE_SECONDS)),
-            *("--queueKeepAliveTimeout", str(AZURITE_KEEP_ALIVE_SECONDS)),
-            *("--tableKeepAliveTimeout", str(AZURITE_KEEP_ALIVE_SECONDS)),
+            # not retry for a POST): the emulator's setting, not Azure's. Kept as long as tenantsim keeps its own.
+            *("--blobKeepAliveTimeout", _KEEP_ALIVE),
+            *("--queueKeepAliveTimeout", _KEEP_ALIVE),
+            *("--tableKeepAliveTimeout", _KEEP_ALIVE),
             # The Storage SDKs speak a newer REST API version than Azurite knows; without this
             # Azurite answers every request with 400 InvalidHeaderValue.
             "--skipApiVersionCheck",

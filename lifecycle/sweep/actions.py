@@ -12,7 +12,6 @@ disable for somebody else's.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from datetime import timedelta
@@ -60,7 +59,6 @@ class RunGate:
         self.ports = ports
         self.runs = ports.runs
         self.clock: Clock = clock or SystemClock()
-        self.ttl = ttl
         # A released run, kept for ``ttl``; the first messages of a run share one read of it.
         self._released: KeptAnswers[str, tuple[RunStatus, bool] | None] = KeptAnswers(
             ttl.total_seconds(),
@@ -69,8 +67,11 @@ class RunGate:
             limit=64,
         )
         self._without_sign_in: set[str] = set()  # runs planned without signInActivity (no P1/P2 licence)
-        self._protected: dict[tuple[str, str], frozenset[str]] = {}
-        self._reading = asyncio.Lock()
+        # The protected group's members as of the run's first message, kept for the run: one read however many
+        # of its messages arrive together.
+        self._protected: KeptAnswers[tuple[str, str], frozenset[str]] = KeptAnswers(
+            float("inf"), keep=lambda _members: True, limit=8
+        )
 
     async def status(self, run_id: str) -> RunStatus | None:
         """The run's status as of at most ``ttl`` ago for a released run, as of now otherwise (None: unknown)."""
@@ -101,15 +102,11 @@ class RunGate:
         membership = self.ports.membership
         if membership is None:
             raise PermissionDeniedError(f"protected group {group_id} cannot be read: not acting on any guest")
-        cache_key = (run_id, group_id)
-        if cache_key not in self._protected:
-            # The first messages of a run arrive together: one of them reads the group, the others wait.
-            async with self._reading:
-                if cache_key not in self._protected:
-                    if len(self._protected) > 8:
-                        self._protected.clear()
-                    self._protected[cache_key] = frozenset(await membership.group_member_ids(group_id))
-        return SweepPolicy(services.desired, self._protected[cache_key])
+
+        async def read() -> frozenset[str]:
+            return frozenset(await membership.group_member_ids(group_id))
+
+        return SweepPolicy(services.desired, await self._protected.get((run_id, group_id), read))
 
 
 STAGE_OF = {

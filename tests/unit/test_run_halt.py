@@ -217,3 +217,24 @@ async def test_a_runs_first_messages_arriving_together_share_one_read_of_it():
     gate = RunGate(SweepPorts(runs=runs, guest_reads=FakeDirectory()), clock)
     assert all(await asyncio.gather(*(gate.released(RUN) for _ in range(64))))
     assert runs.reads == 1
+
+
+async def test_a_runs_first_messages_read_the_protected_group_once_between_them():
+    """The protected group's members are read once per run, however many of its messages arrive together."""
+    directory = FakeDirectory()
+    services = stack(directory)
+    group_id = services.desired.exclusions.protected_group_id
+    assert group_id
+    directory.add_to_group(group_id, "protected-guest")
+    reads = []
+
+    class CountingMembers:
+        async def group_member_ids(self, group: str) -> set[str]:
+            reads.append(group)
+            await asyncio.sleep(0)
+            return await directory.group_member_ids(group)
+
+    gate = RunGate(SweepPorts(runs=MemorySweepRuns(), guest_reads=directory, membership=CountingMembers()))
+    policies = await asyncio.gather(*(gate.policy(services, RUN) for _ in range(64)))
+    assert reads == [group_id]
+    assert {frozenset(p.protected_members) for p in policies} == {frozenset({"protected-guest"})}
