@@ -20,6 +20,7 @@ from typing import TypeVar, cast
 
 from config.desired_state import DesiredState
 from config.settings import Settings
+from lifecycle.admission import Admission
 from lifecycle.ports import (
     AccessPackages,
     AuditLog,
@@ -68,6 +69,8 @@ class Services:
     # The live protected-group check of the safety gate (graph.groups.GraphGroupMembers in Azure).
     protected_groups: ProtectedGroupCheck | None = None
     jobs: JobPorts = field(default_factory=JobPorts)
+    # How many of this instance's messages read before their first write at once (lifecycle.admission).
+    admission: Admission = field(default_factory=Admission)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime
 
 import structlog
 
+from lifecycle.admission import Slot
 from lifecycle.errors import (
     BadRequestError,
     ConflictError,
@@ -40,6 +41,13 @@ INVITING = "inviting"
 
 
 async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome:
+    # An onboard ticket reads among the instance's first ``READ_SLOTS`` until it invites (lifecycle.admission);
+    # the other kinds give their slot back once their work item is claimed.
+    async with services.admission.reading() as slot:
+        return await _handle(message, services, slot)
+
+
+async def _handle(message: ReceivedMessage, services: Services, slot: Slot) -> Outcome:
     ticket = parse_ticket(message.body, message_id=message.message_id)
     if isinstance(ticket, TicketRejection):
         if await work.already_rejected(services, ticket.key, work.fingerprint_of(message.body)):
@@ -76,7 +84,8 @@ async def handle_ticket(message: ReceivedMessage, services: Services) -> Outcome
         return Outcome(key, Verdict.DUPLICATE, message="ticket already processed")
     try:
         if isinstance(ticket, OnboardTicket):
-            return await _onboard(ticket, item, services, message.body, fingerprint)
+            return await _onboard(ticket, item, services, message.body, fingerprint, slot)
+        slot.release()
         if isinstance(ticket, ExtendTicket):
             return await guest_tickets.extend(ticket, item, services, message.body, fingerprint)
         if isinstance(ticket, OffboardTicket):
@@ -131,7 +140,9 @@ async def _id_conflict(
     )
 
 
-async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, raw: bytes, fingerprint: str) -> Outcome:
+async def _onboard(
+    ticket: OnboardTicket, item: WorkItem, services: Services, raw: bytes, fingerprint: str, slot: Slot
+) -> Outcome:
     async def refuse(code: str, message: str, details: dict | None = None) -> Outcome:
         return await work.reject(
             services,
@@ -180,11 +191,13 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
                 f"{ticket.email} belongs to a member of this tenant ({existing.id}); members are never invited",
             )
         if existing is not None:
+            slot.release()
             # An attempt of this ticket that got as far as inviting created this guest and died before
             # recording it: the tenant changed because of this ticket, so it is an invitation, not a reuse.
             object_id, reused, redeem_url = existing.id, not item.result.get(INVITING), None
         else:
             item = await work.checkpoint(services, item, **{INVITING: True})
+            slot.release()
             try:
                 invitation = await services.directory.invite_guest(_invitation(ticket, decision, sponsor.id))
             except (ConflictError, BadRequestError) as exc:
@@ -224,6 +237,7 @@ async def _onboard(ticket: OnboardTicket, item: WorkItem, services: Services, ra
         )
 
     # Step 2, the partner's access package with the ticket's end date.
+    slot.release()
     item, stop = await access.ensure_assignment(
         services, item, decision, item.result["objectId"], ticket.ticket_id, known=assignment
     )

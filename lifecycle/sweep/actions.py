@@ -18,6 +18,7 @@ from datetime import timedelta
 
 import structlog
 
+from lifecycle.admission import Slot
 from lifecycle.clock import SystemClock
 from lifecycle.errors import GraphError, NotFoundError, PermissionDeniedError, StateConflictError, TransientGraphError
 from lifecycle.kept import KeptAnswers
@@ -120,6 +121,12 @@ WRITES = {Action.DISABLE: Write.DISABLE, Action.DELETE: Write.DELETE}  # a spons
 
 
 async def handle_guest_action(message: ReceivedMessage, services: Services, gate: RunGate) -> Outcome:
+    # Among the instance's first ``READ_SLOTS`` until the action's first write (lifecycle.admission).
+    async with services.admission.reading() as slot:
+        return await _handle(message, services, gate, slot)
+
+
+async def _handle(message: ReceivedMessage, services: Services, gate: RunGate, slot: Slot) -> Outcome:
     try:
         planned = PlannedAction.from_json(json.loads(message.body))
     except (ValueError, KeyError, TypeError) as error:
@@ -162,7 +169,7 @@ async def handle_guest_action(message: ReceivedMessage, services: Services, gate
             raw=message.body,
         )
     planned = stored  # act on what the plan holds, never on what the message says it held
-    attempt = _Attempt(planned, services, gate)
+    attempt = _Attempt(planned, services, gate, slot)
     try:
         return await attempt.run()
     except work.WorkInProgress as busy:
@@ -178,8 +185,8 @@ class _Attempt:
     earlier delivery got there first and the usual begin/resume path takes over with fresh reads.
     """
 
-    def __init__(self, planned: PlannedAction, services: Services, gate: RunGate) -> None:
-        self.planned, self.services, self.gate = planned, services, gate
+    def __init__(self, planned: PlannedAction, services: Services, gate: RunGate, slot: Slot) -> None:
+        self.planned, self.services, self.gate, self.slot = planned, services, gate, slot
         self.item: WorkItem | None = None
 
     async def run(self) -> Outcome:
@@ -252,6 +259,7 @@ class _Attempt:
     async def _execute(self, step: Step, seen: Observed, policy: SweepPolicy) -> Outcome:
         planned, services, item = self.planned, self.services, self.item
         assert item is not None
+        self.slot.release()
         if step.kind == "drop":
             return await drop_action(planned, item, services, step.code, step.why)
         if planned.action is Action.NOTIFY_SPONSOR:
