@@ -41,7 +41,9 @@ async def drain(
     Up to ``concurrency`` messages are handled at once, and a freed slot is refilled without waiting for
     the rest of the messages received with it, as the Functions host keeps ``maxConcurrentCalls`` busy: one
     slow message (a Graph call waiting on the budget) must not hold back the next receive. A receive is
-    made once a quarter of the slots are free, so a busy worker does not poll the queue per message.
+    made once an eighth of the slots are free, so a busy worker does not poll the queue per message. (At a
+    quarter, the last messages of a burst went in chunks of 16 to whichever instance polled first, which then
+    worked them alone at its share of the budget: eight instances ended a second apart instead of together.)
 
     With ``wait_for_delayed_seconds`` it keeps polling, up to that long, while the queue still holds
     messages that are not visible yet (retries scheduled for later), as a local stand-in for the host.
@@ -50,7 +52,7 @@ async def drain(
     report = DrainReport()
     idle = 0
     in_flight: set[asyncio.Task[None]] = set()
-    refill_at = max(1, concurrency // 4)
+    refill_at = max(1, concurrency // 8)
     # The queue's depth sizes the bar an operator watches; the host's workers (nobody watching) skip the call.
     waiting_at_start = (await services.transport.depth(queue))[0] if progress.watched() else None
 

@@ -56,3 +56,34 @@ async def test_no_more_messages_than_the_concurrency_are_in_flight_at_once():
     report = await drain(services, QUEUE, handler, concurrency=3, idle_rounds=1)
     assert len(report.outcomes) == 40 and report.crashed == 0
     assert peak == 3
+
+
+async def test_a_busy_worker_takes_more_messages_once_an_eighth_of_its_slots_are_free():
+    """64 slots, eight messages end while 56 still run: the worker takes the six left on the queue without waiting
+    for more slots. A worker waiting for a quarter of its slots left the last messages of a burst to whichever
+    instance polled first, and that one finished seconds after the others."""
+    services = memory_services()
+    queue = services.settings.queue_name(QUEUE)
+    started: list[str] = []
+    finish = {f"k{n}": asyncio.Event() for n in range(70)}
+    reached = {64: asyncio.Event(), 70: asyncio.Event()}
+
+    async def handler(message, services):
+        started.append(message.key)
+        if len(started) in reached:
+            reached[len(started)].set()
+        await finish[message.key].wait()
+        return Outcome(message.key or "", Verdict.DONE)
+
+    await services.transport.send(
+        queue, [OutboundMessage(body=b"x", message_id=f"m{n}", key=f"k{n}", kind="ticket") for n in range(70)]
+    )
+    worker = asyncio.ensure_future(drain(services, QUEUE, handler, concurrency=64, idle_rounds=1))
+    await asyncio.wait_for(reached[64].wait(), timeout=5)
+    for key in started[:8]:
+        finish[key].set()
+    await asyncio.wait_for(reached[70].wait(), timeout=5)
+    for event in finish.values():
+        event.set()
+    report = await asyncio.wait_for(worker, timeout=10)
+    assert len(report.outcomes) == 70 and report.crashed == 0
