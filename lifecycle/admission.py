@@ -12,7 +12,7 @@ A slot is given back at the message's first write, or when it ends: the budget's
 One instance alone needs its invitations' pace times a ticket's reads (30 a second x about 0.3 s, 9 slots);
 ``READ_SLOTS`` leaves room for reads twice as slow. Measured with the deployed handlers
 (bench.graph_budget_bench, invitations at 1 / 8 processes): 8 slots 0.87 / 0.95 of the budget, 16 slots
-0.97 / 0.95, 32 slots 0.97 / 0.94, all 64 at once 0.96 / 0.91-0.93.
+0.97 / 0.95, 32 slots 0.97 / 0.94, all 64 at once 0.96 / 0.93.
 """
 
 from __future__ import annotations
