@@ -1,7 +1,8 @@
 """The bundle of ports a handler gets. Built by app.bootstrap (real) or by tests (fakes), through one door.
 
 ``Services`` holds the kernel's ports only: those every job may use (the Directory, the ledgers, the
-transport, the clock) and the live protected-group check the safety gate asks before any write to a guest.
+transport, the clock) and the live protected-group check the safety gate asks before any write to a guest;
+beside them, the instance's one ``Admission`` (how many of its messages read before their first write at once).
 
 A job's own ports are one typed dataclass per job, defined in the job's package (``SweepPorts`` in
 lifecycle.sweep.ports, ``ResetPorts``, ``DriftPorts``, ``GovernancePorts``). The kernel may not import a
