@@ -20,12 +20,10 @@ letter replayed by an operator is acted on even while the run is stopped: the op
 from __future__ import annotations
 
 import json
-import weakref
 
 import structlog
 
 from lifecycle.errors import StateConflictError
-from lifecycle.kept import KeptAnswers
 from lifecycle.ledger import work
 from lifecycle.ledger.outcomes import Outcome, Verdict
 from lifecycle.models import ReceivedMessage, WorkStatus
@@ -46,7 +44,7 @@ from lifecycle.reset.items import (
 )
 from lifecycle.reset.runs import NOT_ENABLED
 from lifecycle.runs.halt import RUN_HALTED
-from lifecycle.runs.model import DailyRun, RunStatus
+from lifecycle.runs.model import RunStatus
 from lifecycle.services import Services
 from lifecycle.sweep.ports import SweepRuns
 from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE
@@ -54,17 +52,6 @@ from lifecycle.sweep.runner import GUEST_ACTIONS_QUEUE
 log = structlog.get_logger(__name__)
 
 RELEASED = (RunStatus.DISPATCHING, RunStatus.DISPATCHED)
-# A run's guests reach an instance together (64 messages at once): they share the read of the run under way
-# instead of making 64. Nothing is kept, so a message sees the run as at most one read before it asked: a
-# halt is still seen by every read that starts after it.
-_run_reads: weakref.WeakKeyDictionary[SweepRuns, KeptAnswers[str, DailyRun | None]] = weakref.WeakKeyDictionary()
-
-
-async def _read_run(runs: SweepRuns, run_id: str) -> DailyRun | None:
-    reads = _run_reads.get(runs)
-    if reads is None:
-        reads = _run_reads[runs] = KeptAnswers(0.0, keep=lambda _: False)
-    return await reads.get(run_id, lambda: runs.get(run_id))
 
 
 async def handle_reset_message(message: ReceivedMessage, services: Services, runs: SweepRuns) -> Outcome:
@@ -90,7 +77,7 @@ async def handle_reset_message(message: ReceivedMessage, services: Services, run
             message=f"run {run_id} planned no reset of {object_id}: a message only points into a run's plan",
             raw=message.body,
         )
-    run = await _read_run(runs, run_id)
+    run = await runs.get(run_id)
     if run is not None and run.status is RunStatus.HALTED:
         # Nothing written, nothing dead-lettered: the guest stays queued (or its claim stays as a crash leaves
         # it) until the resume dispatches the run again.

@@ -238,35 +238,3 @@ async def test_a_runs_first_messages_read_the_protected_group_once_between_them(
     policies = await asyncio.gather(*(gate.policy(services, RUN) for _ in range(64)))
     assert reads == [group_id]
     assert {frozenset(p.protected_members) for p in policies} == {frozenset({"protected-guest"})}
-
-
-async def test_a_reset_runs_guests_arriving_together_share_one_read_of_the_run_and_a_halt_is_seen_at_once():
-    """A reset run's guests reach a worker together: one read of the run between them, nothing kept, so the
-    next message after a halt sees it without waiting for any cache to age."""
-    directory = FakeDirectory()
-    guests = [redeemed(directory, f"q{n}@fabrikam.com", "google") for n in range(6)]
-    services = services_with(directory, FakeLookup())
-    queue = services.settings.queue_name(QUEUE)
-    assert (await run_reset_detection(services, "enforce", "reset-shared"))["status"] == "dispatched"
-    [probe] = await services.transport.receive(queue, max_messages=32)
-    assert (await process(queue, probe, entry.handle_guest_action, services)).verdict is Verdict.DONE
-    rest = await services.transport.receive(queue, max_messages=32)
-    assert len(rest) == len(guests) - 1
-    runs = entry.sweep_ports(services).runs
-    reads, real_get = [], runs.get
-
-    async def get(run_id):
-        reads.append(run_id)
-        await asyncio.sleep(0.01)
-        return await real_get(run_id)
-
-    runs.get = get
-    first, *others = rest
-    outcomes = await asyncio.gather(*(process(queue, m, entry.handle_guest_action, services) for m in others))
-    assert {o.verdict for o in outcomes} == {Verdict.DONE}
-    assert reads.count("reset-shared") == 1
-
-    await halt_reset_run(services, "reset-shared", OPERATOR, "wrong provider mapping")
-    outcome = await process(queue, first, entry.handle_guest_action, services)
-    assert (outcome.verdict, outcome.code) == (Verdict.HELD, RUN_HALTED)
-    assert len(resets_sent(directory)) == len(guests) - 1
