@@ -200,8 +200,11 @@ class ClassBudget:
     spent: float = 0.0  # units booked since graph.budget_lease last published them
     queued: float = 0.0  # units of requests waiting for their turn to book (GraphBudget.acquire)
     peak_queued: float = 0.0  # the most units queued at once since graph.budget_lease last published it
-    # Published idle while other instances spent the bucket (graph.budget_lease): they may be spending this
-    # process's part, so its next booking starts at target instead of bursting from an empty part.
+    # Published idle while other instances spent the bucket (graph.budget_lease): they may have spent this part's
+    # refill meanwhile, so its next booking starts from the level it left the part at (``_left_at``, at most
+    # target) rather than from a part its model refilled. Only instances with requests held at target take a larger
+    # share: it paces them faster, it gives them no burst, so a part nothing was booked in since the join still
+    # holds its first burst.
     rejoining: bool = False
     # Called when such a booking comes: graph.budget_lease then beats at once, so the others hear of it sooner.
     on_rejoin: Callable[[], None] | None = None
@@ -209,6 +212,7 @@ class ClassBudget:
     # soon, so an instance that still holds a queue takes this part without waiting for two heartbeats.
     on_drain: Callable[[], None] | None = None
     _updated: float = field(init=False)
+    _left_at: float = field(default=0.0, init=False)  # the level right after the last booking (see rejoining)
     _booked: float = field(default=0.0, init=False)
     _answered: float = field(default=0.0, init=False)
     _report_mark: float | None = field(default=None, init=False)
@@ -250,7 +254,8 @@ class ClassBudget:
     def _rejoin(self) -> None:
         if self.rejoining:
             self.rejoining = False
-            self.hold_at_target()
+            self._refill(self.clock())
+            self.level = max(self.level, min(self._left_at, self.target))
             if self.on_rejoin is not None:
                 self.on_rejoin()
 
@@ -268,6 +273,7 @@ class ClassBudget:
         self._refill(now)
         before = self.level
         self.level += self._units(units)
+        self._left_at = self.level
         self.spent += units
         self._booked += units
         if before < self.target <= self.level:

@@ -16,8 +16,10 @@ Because an idle row has to cover a whole heartbeat, a process whose held request
 and again after a short quiet, and a process with requests waiting beats twice as often, so a part left idle
 at the end of a queue is taken within about a heartbeat rather than two or three.
 
-A process joining a bucket that others already spend starts at their level instead of bursting, and so does
-one that comes back to work after a heartbeat that showed it idle while others spent (its part may be theirs). Any
+A process joining a bucket that others already spend starts at their level instead of bursting. One that comes
+back to work after a heartbeat that showed it idle while others spent starts from the level it left its part at
+(they may have spent its refill, never its burst: a process that has booked nothing since it joined keeps its
+first burst, as instances started together before a queue fills do). Any
 ledger failure (storage down, a conflict, a timeout) is logged and never stops work: after a lease period
 without a successful heartbeat the share goes back to 1.0 and pacing relies on Graph's headers alone.
 """
@@ -253,7 +255,8 @@ class BudgetLease:
             log.info("graph.budget.lease.share", scope=scope.name, instances=scope.instances)
         scope.budget.share = divide(waiting, [(self._idle(scope, r, now), r.waiting > 0) for r in live])
         scope.hungry = waiting > 0 and bool(live)
-        # Idle now, so the others may take this part: work that arrives before the next heartbeat must not burst.
+        # Idle now, so the others may take this part's refill: work that arrives before the next heartbeat starts
+        # from the level this process left its part at (ClassBudget.rejoining).
         scope.budget.rejoining = spent <= 0 and waiting <= 0 and others_spending
         for member in stale:
             with contextlib.suppress(Exception):

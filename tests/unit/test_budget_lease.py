@@ -284,30 +284,41 @@ def test_divide_gives_idle_instances_parts_to_those_with_requests_waiting(waitin
     assert divide(waiting, others) == pytest.approx(share)
 
 
-def test_an_instance_back_from_idle_while_others_spent_starts_at_target_instead_of_bursting() -> None:
-    """Its heartbeat showed it idle while another instance spent: that instance may be spending its part, so the
-    work that arrives next is paced from the first request and announced at once; an instance idle beside idle
-    ones keeps its burst."""
+def test_an_instance_back_from_idle_while_others_spent_starts_where_it_left_its_part() -> None:
+    """Its heartbeat showed it idle while another instance spent: that instance may have spent this part's refill
+    meanwhile, so the work that arrives next starts from the level the part was left at and is announced at once.
+    After a paced run that is the target (no burst); an instance that has booked nothing since it joined keeps its
+    first burst (a larger share paces the others faster, it never spends another part's burst: the row starts in
+    the bench began 16 to 25 invitations short and never caught up); one idle beside idle ones keeps its burst."""
 
-    async def run() -> tuple[float, float]:
+    async def back_from_idle(booked_first: bool) -> tuple[float, float]:
         ledger, clock = MemoryBudgetLedger(), MonotonicClock()
         budget, lease = _instance(ledger, clock, "back")
         await budget.prepare("tenant", "app", COSTS)
+        writes = budget.budget(*KEY)
+        part = writes.share * writes.quota.capacity  # alone at the join: the whole bucket
+        if booked_first:
+            writes.book(part * writes.target)  # a paced run: its part at target
+            await lease.refresh()
+            clock.now += 300  # then idle long enough for its own model to refill completely
         await ledger.beat(scope_name(KEY), "busy", 40.0, waiting=16.0)
         await lease.refresh()
         clock.now += 0.5
-        after_others_spent = budget.budget(*KEY).wait_needed()
+        burst = 0.8 * writes.target * writes.share * writes.quota.capacity
+        wait = writes.book(burst)
         # and it beats at once, so the others hear of it at their next heartbeat, not one later
         assert lease._scopes[KEY].due == clock.now
         await ledger.beat(scope_name(KEY), "busy", 0.0)
         await lease.refresh()
-        budget.budget(*KEY).level = 0.0
-        after_all_idle = budget.budget(*KEY).wait_needed()
+        writes.level = 0.0
+        after_all_idle = writes.wait_needed()
         await lease.close()
-        return after_others_spent, after_all_idle
+        return wait, after_all_idle
 
-    paced, free = asyncio.run(run())
+    paced, free = asyncio.run(back_from_idle(booked_first=True))
     assert paced > 0 and free == 0.0
+    kept_burst, free = asyncio.run(back_from_idle(booked_first=False))
+    assert kept_burst == 0.0 and free == 0.0
 
 
 def test_the_others_take_the_part_of_an_instance_whose_queue_drained_within_a_heartbeat() -> None:
