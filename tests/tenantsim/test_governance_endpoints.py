@@ -746,6 +746,24 @@ def test_creating_a_connected_organisation_answers_empty_identity_sources_that_r
 # --- listing packages with their assignment policies ------------------------------------------------------
 
 
+def test_the_package_and_policy_lists_filter_on_display_name_and_refuse_other_properties(graph):
+    """Both list pages name $filter with a displayName example and no other property: a filter on the catalog,
+    the package or the id is a 400, not a narrowed list a caller could come to rely on."""
+    packages = f"{EM}/accessPackages"
+    named = graph.get(packages, roles=READ, params={"$filter": "displayName eq 'Northwind supply chain'"})
+    assert [p["id"] for p in named.json()["value"]] == [NORTHWIND_PACKAGE]
+    policies = f"{EM}/assignmentPolicies"
+    direct = graph.get(policies, roles=READ, params={"$filter": "displayName eq 'Admin direct assignment'"}).json()
+    assert direct["value"] and {p["displayName"] for p in direct["value"]} == {"Admin direct assignment"}
+    for path, clause in (
+        (packages, f"catalog/id eq '{PARTNER_CATALOG_ID}'"),
+        (packages, f"id eq '{NORTHWIND_PACKAGE}'"),
+        (policies, f"catalog/id eq '{PARTNER_CATALOG_ID}'"),
+        (policies, f"accessPackage/id eq '{NORTHWIND_PACKAGE}'"),
+    ):
+        assert graph.request("GET", path, roles=READ, params={"$filter": clause}).status_code == 400, clause
+
+
 @pytest.mark.parametrize("path", [f"{EM}/accessPackages", f"{EM}/catalogs/{PARTNER_CATALOG_ID}/accessPackages"])
 def test_listed_packages_carry_their_policies_expanded_ignored_or_refused_as_configured(graph, admin, path):
     """The list-assignmentPolicies page says to list packages with $expand=assignmentPolicies; the

@@ -37,14 +37,8 @@ def _package_view(call: Call, package: dict[str, Any], expand: dict[str, str]) -
 
 def list_packages(call: Call) -> GraphResponse:
     call.require("entitlementManagement.read")
-    keep = eq_filter(
-        call,
-        {
-            "displayName": lambda p: p["displayName"],
-            "id": lambda p: p["id"],
-            "catalog/id": lambda p: p["_catalogId"],
-        },
-    )
+    # The list page names $filter with a displayName example; no page names another property of this list.
+    keep = eq_filter(call, {"displayName": lambda p: p["displayName"]})
     expand = listed_expansion(call)
     items = [_package_view(call, p, expand) for p in state_of(call).packages.values() if keep(p)]
     return page(call, items, f"{EM}/accessPackages")

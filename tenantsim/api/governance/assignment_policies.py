@@ -181,14 +181,9 @@ def _policy_view(call: Call, policy: dict[str, Any], expand: dict[str, str]) -> 
 
 def list_policies(call: Call) -> GraphResponse:
     call.require("entitlementManagement.read")
-    keep = eq_filter(
-        call,
-        {
-            "displayName": lambda p: p["displayName"],
-            "accessPackage/id": lambda p: p["_accessPackageId"],
-            "catalog/id": lambda p: p["_catalogId"],
-        },
-    )
+    # "Some of the $filter" (the list page), whose one example is displayName; a package's own policies are its
+    # assignmentPolicies navigation.
+    keep = eq_filter(call, {"displayName": lambda p: p["displayName"]})
     expand = expanded(call)
     items = [_policy_view(call, p, expand) for p in state_of(call).policies.values() if keep(p)]
     return page(call, items, f"{EM}/assignmentPolicies")
