@@ -68,6 +68,10 @@ class SimConfig:
     # list access packages with it; the list-accessPackages page names only $select and $filter. "expand"
     # serves each package's policies, "ignore" serves the packages without them, "refuse" answers 400.
     access_package_policies_expand: str = "expand"
+    # $filter on the accessPackages and assignmentPolicies lists: both list pages name $filter with a displayName
+    # example and no other property. "displayName" (default) takes that one and answers 400 to any other;
+    # "navigation" also takes `id` and `catalog/id` (packages), `catalog/id` and `accessPackage/id` (policies).
+    access_package_list_filters: str = "displayName"
     # identitySources in the answer to creating a connected organization: "empty" as the create example shows,
     # "echo" the source that was sent (later reads show it either way).
     connected_organization_create_sources: str = "empty"
@@ -92,6 +96,7 @@ class SimConfig:
 
     CHOICES: ClassVar[dict[str, frozenset[str]]] = {
         "access_package_policies_expand": frozenset({"expand", "ignore", "refuse"}),
+        "access_package_list_filters": frozenset({"displayName", "navigation"}),
         "api_connector_configuration_expand": frozenset({"expand", "refuse"}),
         "assignment_target_unreplicated": frozenset({"notFound", "accept"}),
         "assignment_request_processing": frozenset({"onRead", "background"}),

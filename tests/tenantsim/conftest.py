@@ -32,6 +32,7 @@ DEFAULT_CONFIG = {
     "assignmentRequestProcessing": "onRead",
     "assignmentRequestWhileOpen": "accept",
     "accessPackagePoliciesExpand": "expand",
+    "accessPackageListFilters": "displayName",
     "connectedOrganizationCreateSources": "empty",
     "federationExpand": "refuse",
     "federationDomainsInline": True,

@@ -746,22 +746,34 @@ def test_creating_a_connected_organisation_answers_empty_identity_sources_that_r
 # --- listing packages with their assignment policies ------------------------------------------------------
 
 
-def test_the_package_and_policy_lists_filter_on_display_name_and_refuse_other_properties(graph):
-    """Both list pages name $filter with a displayName example and no other property: a filter on the catalog,
-    the package or the id is a 400, not a narrowed list a caller could come to rely on."""
-    packages = f"{EM}/accessPackages"
+def test_the_package_and_policy_lists_filter_on_the_display_name_and_the_navigation_ids_as_configured(graph, admin):
+    """Both list pages name $filter with a displayName example and no other property. Knob accessPackageListFilters:
+    "displayName" (default) answers 400 to a filter on the catalog, the package or the id, so a caller cannot come
+    to rely on one unnoticed; "navigation" serves those too."""
+    packages, policies = f"{EM}/accessPackages", f"{EM}/assignmentPolicies"
     named = graph.get(packages, roles=READ, params={"$filter": "displayName eq 'Northwind supply chain'"})
     assert [p["id"] for p in named.json()["value"]] == [NORTHWIND_PACKAGE]
-    policies = f"{EM}/assignmentPolicies"
     direct = graph.get(policies, roles=READ, params={"$filter": "displayName eq 'Admin direct assignment'"}).json()
     assert direct["value"] and {p["displayName"] for p in direct["value"]} == {"Admin direct assignment"}
-    for path, clause in (
+    navigation = (
         (packages, f"catalog/id eq '{PARTNER_CATALOG_ID}'"),
         (packages, f"id eq '{NORTHWIND_PACKAGE}'"),
         (policies, f"catalog/id eq '{PARTNER_CATALOG_ID}'"),
         (policies, f"accessPackage/id eq '{NORTHWIND_PACKAGE}'"),
-    ):
+    )
+    for path, clause in navigation:
         assert graph.request("GET", path, roles=READ, params={"$filter": clause}).status_code == 400, clause
+
+    admin.configure(accessPackageListFilters="navigation")
+    in_catalog = graph.get(packages, roles=READ, params={"$filter": navigation[0][1]}).json()["value"]
+    assert NORTHWIND_PACKAGE in {p["id"] for p in in_catalog}
+    assert [p["id"] for p in graph.get(packages, roles=READ, params={"$filter": navigation[1][1]}).json()["value"]] == [
+        NORTHWIND_PACKAGE
+    ]
+    own = graph.get(policies, roles=READ, params={"$filter": navigation[3][1]}).json()["value"]
+    listed = graph.get(f"{EM}/accessPackages/{NORTHWIND_PACKAGE}/assignmentPolicies", roles=READ).json()["value"]
+    assert own and [p["id"] for p in own] == [p["id"] for p in listed]
+    assert graph.get(policies, roles=READ, params={"$filter": navigation[2][1]}).json()["value"]
 
 
 @pytest.mark.parametrize("path", [f"{EM}/accessPackages", f"{EM}/catalogs/{PARTNER_CATALOG_ID}/accessPackages"])

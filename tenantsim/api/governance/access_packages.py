@@ -12,6 +12,7 @@ from tenantsim.api.governance.common import (
     eq_filter,
     expand_options,
     expanded,
+    listed_filters,
     page,
     public,
     writable_body,
@@ -37,8 +38,14 @@ def _package_view(call: Call, package: dict[str, Any], expand: dict[str, str]) -
 
 def list_packages(call: Call) -> GraphResponse:
     call.require("entitlementManagement.read")
-    # The list page names $filter with a displayName example; no page names another property of this list.
-    keep = eq_filter(call, {"displayName": lambda p: p["displayName"]})
+    keep = eq_filter(
+        call,
+        listed_filters(
+            call,
+            {"displayName": lambda p: p["displayName"]},
+            {"id": lambda p: p["id"], "catalog/id": lambda p: p["_catalogId"]},
+        ),
+    )
     expand = listed_expansion(call)
     items = [_package_view(call, p, expand) for p in state_of(call).packages.values() if keep(p)]
     return page(call, items, f"{EM}/accessPackages")

@@ -14,6 +14,7 @@ from tenantsim.api.governance.common import (
     check_duration,
     eq_filter,
     expanded,
+    listed_filters,
     page,
     public,
     writable_body,
@@ -181,9 +182,14 @@ def _policy_view(call: Call, policy: dict[str, Any], expand: dict[str, str]) -> 
 
 def list_policies(call: Call) -> GraphResponse:
     call.require("entitlementManagement.read")
-    # "Some of the $filter" (the list page), whose one example is displayName; a package's own policies are its
-    # assignmentPolicies navigation.
-    keep = eq_filter(call, {"displayName": lambda p: p["displayName"]})
+    keep = eq_filter(
+        call,
+        listed_filters(
+            call,
+            {"displayName": lambda p: p["displayName"]},
+            {"accessPackage/id": lambda p: p["_accessPackageId"], "catalog/id": lambda p: p["_catalogId"]},
+        ),
+    )
     expand = expanded(call)
     items = [_policy_view(call, p, expand) for p in state_of(call).policies.values() if keep(p)]
     return page(call, items, f"{EM}/assignmentPolicies")

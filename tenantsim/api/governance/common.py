@@ -55,11 +55,12 @@ def page(call: Call, items: list[dict[str, Any]], context: str) -> GraphResponse
 
 
 _COMPARISON = re.compile(r"^\s*([A-Za-z/]+)\s+eq\s+'((?:[^']|'')*)'\s*$")
+_Getter = Callable[[dict[str, Any]], Any]
 
 
 def eq_filter(
     call: Call,
-    supported: dict[str, Callable[[dict[str, Any]], Any]],
+    supported: dict[str, _Getter],
     enums: dict[str, frozenset[str]] | None = None,
 ) -> Callable[[dict[str, Any]], bool]:
     """The `a eq 'x' [and b eq 'y']` subset Graph documents for these collections.
@@ -81,6 +82,12 @@ def eq_filter(
             value = enum_member(members, value, match.group(1))
         clauses.append((supported[match.group(1)], value))
     return lambda record: all(str(getter(record) or "") == value for getter, value in clauses)
+
+
+def listed_filters(call: Call, named: dict[str, _Getter], navigation: dict[str, _Getter]) -> dict[str, _Getter]:
+    """The properties a package or policy list filters on, as knob `accessPackageListFilters` says: the ones its
+    page names, or those and the navigation ids no page names."""
+    return named if call.sim.config.access_package_list_filters == "displayName" else {**named, **navigation}
 
 
 def enum_member(members: frozenset[str], literal: str, name: str) -> str:
