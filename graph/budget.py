@@ -254,8 +254,7 @@ class ClassBudget:
     def _rejoin(self) -> None:
         if self.rejoining:
             self.rejoining = False
-            self._refill(self.clock())
-            self.level = max(self.level, min(self._left_at, self.target))
+            self._hold_at(min(self._left_at, self.target))
             if self.on_rejoin is not None:
                 self.on_rejoin()
 
@@ -309,8 +308,12 @@ class ClassBudget:
 
     def hold_at_target(self) -> None:
         """Others already spend this bucket: start at the level they hold it at, without a first burst."""
+        self._hold_at(self.target)
+
+    def _hold_at(self, level: float) -> None:
+        """The model's level now, but not below ``level``."""
         self._refill(self.clock())
-        self.level = max(self.level, self.target)
+        self.level = max(self.level, level)
 
     def observe(self, limit_percentage: float | None, units: float = 1.0) -> None:
         """Feed back one successful answer and its ``x-ms-throttle-limit-percentage`` (None when absent)."""
